@@ -1,0 +1,771 @@
+//! hotline's configuration.
+//!
+//! A centre is described by one TOML file: where to listen, which carrier trunks may send
+//! calls, the agents with their SIP credentials and skills, the queues, and the users of the
+//! web API. Every table rejects unknown keys, and every error names the file, the line and
+//! column, the key, and why, so an operator can fix a file without guessing.
+//!
+//! Credentials are never stored in plain text: SIP agents carry HA1 digests
+//! (`H(user:realm:password)` for MD5 and SHA-256) and API users carry argon2 PHC strings.
+//!
+//! ```
+//! let text = hotline_config::DEMO_TOML;
+//! let cfg = hotline_config::Config::from_toml("demo.toml", text).unwrap();
+//! assert_eq!(cfg.agents.len(), 10);
+//! assert!(cfg.agent("1009").unwrap().skills.contains_key("senior"));
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The demo centre's configuration, the same text as `examples/demo.toml`.
+pub const DEMO_TOML: &str = include_str!("../../../examples/demo.toml");
+
+/// A configuration error: file, position, key and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based line; 0 when the error is not tied to a place in the file.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Dotted key path such as `agents[2].extension`; empty when not known.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        } else {
+            write!(f, "{}: ", self.file)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, "key `{}`: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole configuration of a centre.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub centre: Centre,
+    #[serde(default)]
+    pub sip: Sip,
+    #[serde(default)]
+    pub http: Http,
+    #[serde(default)]
+    pub log: Log,
+    #[serde(default)]
+    pub storage: Storage,
+    #[serde(default, rename = "trunks")]
+    pub trunks: Vec<Trunk>,
+    #[serde(default)]
+    pub agents: Vec<Agent>,
+    #[serde(default)]
+    pub queues: Vec<Queue>,
+    #[serde(default)]
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Centre {
+    #[serde(default = "default_centre_name")]
+    pub name: String,
+    /// The service number callers dial, e.g. `95588`.
+    #[serde(default)]
+    pub service_numbers: Vec<String>,
+}
+
+impl Default for Centre {
+    fn default() -> Self {
+        Centre {
+            name: default_centre_name(),
+            service_numbers: Vec::new(),
+        }
+    }
+}
+
+fn default_centre_name() -> String {
+    "hotline".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sip {
+    /// UDP and TCP listen on this same address.
+    #[serde(default = "default_sip_listen")]
+    pub listen: SocketAddr,
+    /// Digest realm; agents' HA1 digests are computed over it.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Largest SIP message accepted, in bytes; larger ones are answered 513.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Registration expiry bounds, in seconds.
+    #[serde(default = "default_min_expires")]
+    pub min_expires: u32,
+    #[serde(default = "default_max_expires")]
+    pub max_expires: u32,
+    #[serde(default = "default_expires")]
+    pub default_expires: u32,
+    /// How many contacts one extension may register at once.
+    #[serde(default = "default_max_contacts")]
+    pub max_contacts: usize,
+    /// How long a digest nonce stays valid, in seconds.
+    #[serde(default = "default_nonce_ttl")]
+    pub nonce_ttl_seconds: u64,
+    #[serde(default)]
+    pub guard: Guard,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Sip {
+            listen: default_sip_listen(),
+            realm: default_realm(),
+            max_message_bytes: default_max_message_bytes(),
+            min_expires: default_min_expires(),
+            max_expires: default_max_expires(),
+            default_expires: default_expires(),
+            max_contacts: default_max_contacts(),
+            nonce_ttl_seconds: default_nonce_ttl(),
+            guard: Guard::default(),
+        }
+    }
+}
+
+fn default_sip_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5060))
+}
+fn default_realm() -> String {
+    "hotline".to_string()
+}
+fn default_max_message_bytes() -> usize {
+    8192
+}
+fn default_min_expires() -> u32 {
+    60
+}
+fn default_max_expires() -> u32 {
+    7200
+}
+fn default_expires() -> u32 {
+    3600
+}
+fn default_max_contacts() -> usize {
+    5
+}
+fn default_nonce_ttl() -> u64 {
+    300
+}
+
+/// The ingress guard: per-source rate limits, authentication lockout, TCP limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    /// Requests per second one source address may send (token bucket rate). 0 disables.
+    #[serde(default = "default_rate")]
+    pub rate_per_second: u32,
+    /// Token bucket depth.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Authentication failures within `failure_window_seconds` that lock a source out.
+    #[serde(default = "default_failures")]
+    pub auth_failures: u32,
+    #[serde(default = "default_failure_window")]
+    pub failure_window_seconds: u64,
+    #[serde(default = "default_lockout")]
+    pub lockout_seconds: u64,
+    /// Open TCP connections one source address may hold.
+    #[serde(default = "default_tcp_per_source")]
+    pub tcp_connections_per_source: usize,
+    /// A TCP peer must finish a message's headers within this many seconds of starting it.
+    #[serde(default = "default_tcp_header_timeout")]
+    pub tcp_message_timeout_seconds: u64,
+    /// An idle TCP connection is closed after this many seconds.
+    #[serde(default = "default_tcp_idle")]
+    pub tcp_idle_seconds: u64,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            rate_per_second: default_rate(),
+            burst: default_burst(),
+            auth_failures: default_failures(),
+            failure_window_seconds: default_failure_window(),
+            lockout_seconds: default_lockout(),
+            tcp_connections_per_source: default_tcp_per_source(),
+            tcp_message_timeout_seconds: default_tcp_header_timeout(),
+            tcp_idle_seconds: default_tcp_idle(),
+        }
+    }
+}
+
+fn default_rate() -> u32 {
+    100
+}
+fn default_burst() -> u32 {
+    200
+}
+fn default_failures() -> u32 {
+    5
+}
+fn default_failure_window() -> u64 {
+    60
+}
+fn default_lockout() -> u64 {
+    300
+}
+fn default_tcp_per_source() -> usize {
+    256
+}
+fn default_tcp_header_timeout() -> u64 {
+    10
+}
+fn default_tcp_idle() -> u64 {
+    900
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    #[serde(default = "default_http_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            listen: default_http_listen(),
+        }
+    }
+}
+
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// `text` (default) or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `hotline_sip=debug,info`.
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// Where the database, recordings and logs live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: String,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            data_dir: default_data_dir(),
+        }
+    }
+}
+
+fn default_data_dir() -> String {
+    "./hotline-data".to_string()
+}
+
+/// A carrier trunk: identified by its source addresses, or by digest credentials of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trunk {
+    pub name: String,
+    /// Source networks trusted as this trunk (no authentication).
+    #[serde(default)]
+    pub sources: Vec<IpNet>,
+    /// Digest user name the trunk authenticates with, when not identified by source.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub ha1_md5: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ha1_sha256: Option<Spanned<String>>,
+}
+
+/// An agent: a SIP extension with credentials and skills.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    pub extension: Spanned<String>,
+    #[serde(default)]
+    pub name: String,
+    /// `MD5(extension:realm:password)`, lower-case hex.
+    pub ha1_md5: Spanned<String>,
+    /// `SHA-256(extension:realm:password)`, lower-case hex.
+    pub ha1_sha256: Spanned<String>,
+    /// Skill name → level 1..=10.
+    #[serde(default)]
+    pub skills: BTreeMap<String, Spanned<u8>>,
+}
+
+/// A queue: who may answer it and how fast it should be answered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub name: Spanned<String>,
+    /// Required skill → minimum level.
+    pub skills: BTreeMap<String, Spanned<u8>>,
+    /// Service-level target: answer within this many seconds.
+    #[serde(default = "default_target")]
+    pub target_seconds: u32,
+    /// Higher is served first when agents are shared.
+    #[serde(default)]
+    pub priority: i32,
+    /// How long a caller may wait before the queue's overflow action.
+    #[serde(default)]
+    pub max_wait_seconds: Option<u32>,
+    #[serde(default)]
+    pub strategy: Strategy,
+}
+
+fn default_target() -> u32 {
+    20
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    #[default]
+    LongestIdle,
+    FewestContacts,
+    LeastOccupied,
+    RoundRobin,
+    RingAll,
+    BestSkill,
+}
+
+/// A user of the web API and pages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: Spanned<String>,
+    /// argon2 PHC string.
+    pub password_hash: Spanned<String>,
+    pub role: Role,
+    /// The agent extension this user works as (agents only).
+    #[serde(default)]
+    pub agent: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Agent,
+    Supervisor,
+    Admin,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: name.clone(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::from_toml(&name, &text)
+    }
+
+    /// Parses and validates configuration text; `file` names it in errors.
+    pub fn from_toml(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let (line, column) = line_col(text, offset);
+            let message = e.message().trim().to_string();
+            let key = key_at(text, offset, &message);
+            ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                key,
+                message,
+            }
+        })?;
+        cfg.validate().map_err(|v| {
+            let (line, column) = line_col(text, v.offset);
+            ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                key: v.key,
+                message: v.message,
+            }
+        })?;
+        Ok(cfg)
+    }
+
+    /// The agent with this extension.
+    pub fn agent(&self, extension: &str) -> Option<&Agent> {
+        self.agents
+            .iter()
+            .find(|a| a.extension.get_ref() == extension)
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        let bad = |key: String, span: std::ops::Range<usize>, message: String| Invalid {
+            key,
+            offset: span.start,
+            message,
+        };
+        if self.sip.min_expires > self.sip.max_expires {
+            return Err(Invalid {
+                key: "sip.min_expires".into(),
+                offset: 0,
+                message: "must not exceed sip.max_expires".into(),
+            });
+        }
+        if self.sip.max_message_bytes < 1024 || self.sip.max_message_bytes > 65_535 {
+            return Err(Invalid {
+                key: "sip.max_message_bytes".into(),
+                offset: 0,
+                message: "must be between 1024 and 65535".into(),
+            });
+        }
+        for (i, t) in self.trunks.iter().enumerate() {
+            let has_digest = t.username.is_some();
+            if t.sources.is_empty() && !has_digest {
+                return Err(Invalid {
+                    key: format!("trunks[{i}]"),
+                    offset: 0,
+                    message: "a trunk needs `sources` or `username` with HA1 digests".into(),
+                });
+            }
+            if has_digest && (t.ha1_md5.is_none() || t.ha1_sha256.is_none()) {
+                return Err(Invalid {
+                    key: format!("trunks[{i}].username"),
+                    offset: 0,
+                    message: "a digest trunk needs both `ha1_md5` and `ha1_sha256`".into(),
+                });
+            }
+            for (k, h, len) in [
+                ("ha1_md5", &t.ha1_md5, 32),
+                ("ha1_sha256", &t.ha1_sha256, 64),
+            ] {
+                if let Some(h) = h {
+                    check_hex(h, len).map_err(|m| bad(format!("trunks[{i}].{k}"), h.span(), m))?;
+                }
+            }
+        }
+        let mut extensions = HashSet::new();
+        for (i, a) in self.agents.iter().enumerate() {
+            let ext = a.extension.get_ref();
+            if ext.is_empty() || !ext.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
+                return Err(bad(
+                    format!("agents[{i}].extension"),
+                    a.extension.span(),
+                    "must be letters, digits or dots".into(),
+                ));
+            }
+            if !extensions.insert(ext.clone()) {
+                return Err(bad(
+                    format!("agents[{i}].extension"),
+                    a.extension.span(),
+                    format!("extension {ext} is defined twice"),
+                ));
+            }
+            check_hex(&a.ha1_md5, 32)
+                .map_err(|m| bad(format!("agents[{i}].ha1_md5"), a.ha1_md5.span(), m))?;
+            check_hex(&a.ha1_sha256, 64)
+                .map_err(|m| bad(format!("agents[{i}].ha1_sha256"), a.ha1_sha256.span(), m))?;
+            for (skill, level) in &a.skills {
+                if !(1..=10).contains(level.get_ref()) {
+                    return Err(bad(
+                        format!("agents[{i}].skills.{skill}"),
+                        level.span(),
+                        "skill levels run from 1 to 10".into(),
+                    ));
+                }
+            }
+        }
+        let known_skills: HashSet<&String> =
+            self.agents.iter().flat_map(|a| a.skills.keys()).collect();
+        let mut queue_names = HashSet::new();
+        for (i, q) in self.queues.iter().enumerate() {
+            if !queue_names.insert(q.name.get_ref().clone()) {
+                return Err(bad(
+                    format!("queues[{i}].name"),
+                    q.name.span(),
+                    format!("queue {} is defined twice", q.name.get_ref()),
+                ));
+            }
+            for (skill, level) in &q.skills {
+                if !(1..=10).contains(level.get_ref()) {
+                    return Err(bad(
+                        format!("queues[{i}].skills.{skill}"),
+                        level.span(),
+                        "minimum levels run from 1 to 10".into(),
+                    ));
+                }
+                if !known_skills.contains(skill) {
+                    return Err(bad(
+                        format!("queues[{i}].skills.{skill}"),
+                        level.span(),
+                        format!("no agent has the skill `{skill}`, so nobody could answer"),
+                    ));
+                }
+            }
+        }
+        let mut user_names = HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            if !user_names.insert(u.name.get_ref().clone()) {
+                return Err(bad(
+                    format!("users[{i}].name"),
+                    u.name.span(),
+                    format!("user {} is defined twice", u.name.get_ref()),
+                ));
+            }
+            if !u.password_hash.get_ref().starts_with("$argon2") {
+                return Err(bad(
+                    format!("users[{i}].password_hash"),
+                    u.password_hash.span(),
+                    "must be an argon2 PHC string (see `hotline hash-password`)".into(),
+                ));
+            }
+            match (&u.agent, u.role) {
+                (Some(ext), _) if !extensions.contains(ext.get_ref()) => {
+                    return Err(bad(
+                        format!("users[{i}].agent"),
+                        ext.span(),
+                        format!("no agent has extension {}", ext.get_ref()),
+                    ));
+                }
+                (None, Role::Agent) => {
+                    return Err(bad(
+                        format!("users[{i}].role"),
+                        u.name.span(),
+                        "a user with role `agent` needs `agent = \"<extension>\"`".into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The trunk trusted for calls from this address, if any.
+    pub fn trunk_for_source(&self, ip: IpAddr) -> Option<&Trunk> {
+        self.trunks
+            .iter()
+            .find(|t| t.sources.iter().any(|n| n.contains(&ip)))
+    }
+}
+
+struct Invalid {
+    key: String,
+    offset: usize,
+    message: String,
+}
+
+fn check_hex(value: &Spanned<String>, len: usize) -> Result<(), String> {
+    let v = value.get_ref();
+    if v.len() == len
+        && v.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be {len} lower-case hex digits (see `hotline ha1`)"
+        ))
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = text
+        .get(line_start..offset)
+        .map_or(1, |s| s.chars().count() + 1);
+    (line, column)
+}
+
+/// The dotted key path at `offset`: the enclosing table header (with the index of an
+/// array-of-tables entry) and the key on that line, or the unknown field a message names.
+fn key_at(text: &str, offset: usize, message: &str) -> String {
+    let offset = offset.min(text.len());
+    let mut table = String::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut line_key = String::new();
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let start = pos;
+        pos += line.len();
+        let t = line.trim();
+        if start > offset {
+            break;
+        }
+        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_string();
+            let n = counts.entry(name.clone()).or_insert(0);
+            table = format!("{name}[{n}]");
+            *n += 1;
+            line_key.clear();
+        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            table = name.trim().to_string();
+            line_key.clear();
+        } else if offset < pos {
+            line_key = t
+                .split('=')
+                .next()
+                .map(|k| k.trim().trim_matches('"').to_string())
+                .unwrap_or_default();
+        }
+    }
+    if let Some(field) = message
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    {
+        line_key = field.to_string();
+    }
+    match (table.is_empty(), line_key.is_empty()) {
+        (true, _) => line_key,
+        (false, true) => table,
+        (false, false) => format!("{table}.{line_key}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        match Config::from_toml("t.toml", text) {
+            Ok(_) => panic!("expected an error for:\n{text}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn demo_config_is_valid() {
+        let cfg = Config::from_toml("demo.toml", DEMO_TOML).unwrap();
+        assert_eq!(cfg.agents.len(), 10);
+        assert_eq!(cfg.centre.service_numbers, vec!["95588".to_string()]);
+        for q in ["accounts", "cards", "complaints", "general"] {
+            assert!(cfg.queues.iter().any(|x| x.name.get_ref() == q), "{q}");
+        }
+        assert!(cfg.trunk_for_source("127.0.0.1".parse().unwrap()).is_some());
+        assert!(cfg.trunk_for_source("10.1.2.3".parse().unwrap()).is_none());
+        assert_eq!(cfg.users.len(), 12);
+    }
+
+    #[test]
+    fn unknown_key_names_line_column_and_key() {
+        let e = err("[sip]\nrealm = \"x\"\nlisten_port = 5060\n");
+        assert_eq!((e.line, e.column), (3, 1), "{e}");
+        assert_eq!(e.key, "sip.listen_port");
+        assert!(e.message.contains("unknown field"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:3:1: key `sip.listen_port`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_in_array_of_tables_names_the_entry() {
+        let mut text = String::from(DEMO_TOML);
+        text.push_str(
+            "\n[[queues]]\nname = \"extra\"\nskills = { general = 1 }\ntarget_seconds = \"soon\"\n",
+        );
+        let e = err(&text);
+        assert_eq!(e.key, "queues[4].target_seconds", "{e}");
+        assert_eq!(e.line, text.lines().count(), "{e}");
+    }
+
+    #[test]
+    fn bad_address_is_reported_at_its_line() {
+        let e = err("[http]\n\nlisten = \"nowhere\"\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert_eq!(e.key, "http.listen");
+    }
+
+    #[test]
+    fn duplicate_extension_points_at_the_second() {
+        let agent = |ext: &str| {
+            format!(
+                "[[agents]]\nextension = \"{ext}\"\nha1_md5 = \"{}\"\nha1_sha256 = \"{}\"\n",
+                "a".repeat(32),
+                "b".repeat(64)
+            )
+        };
+        let text = format!("{}{}", agent("1001"), agent("1001"));
+        let e = err(&text);
+        assert_eq!(e.key, "agents[1].extension");
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("twice"));
+    }
+
+    #[test]
+    fn plain_text_password_is_refused() {
+        let text = "[[agents]]\nextension = \"1\"\nha1_md5 = \"secret\"\nha1_sha256 = \"x\"\n";
+        let e = err(text);
+        assert_eq!(e.key, "agents[0].ha1_md5");
+        assert_eq!((e.line, e.column), (3, 11), "{e}");
+    }
+
+    #[test]
+    fn queue_skill_nobody_has_is_an_error() {
+        let text = DEMO_TOML.replace("skills = { cards = 1 }", "skills = { crads = 1 }");
+        let e = err(&text);
+        assert!(e.key.ends_with("skills.crads"), "{e}");
+        assert!(e.message.contains("no agent"), "{e}");
+    }
+
+    #[test]
+    fn agent_user_must_name_a_known_extension() {
+        let text = DEMO_TOML.replace("agent = \"1003\"", "agent = \"9999\"");
+        let e = err(&text);
+        assert!(
+            e.key.starts_with("users[") && e.key.ends_with("].agent"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn line_col_counts_characters_not_bytes() {
+        assert_eq!(line_col("a\n中文x", 8), (2, 3));
+    }
+}
