@@ -1,0 +1,1628 @@
+//! The routing engine.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use crate::config::{
+    AgentConfig, Capacity, Channel, EngineConfig, MAX_LEVEL, MaxWaitAction, QueueConfig, Strategy,
+};
+use crate::types::{
+    AgentId, AgentState, AgentWellbeing, Arrival, ContactId, Error, IdMap, Input, Instant, Output,
+    QueueId, WaitEstimate, secs_to_ms,
+};
+
+/// Number of ordering keys the agent index keeps.
+const KINDS: usize = 5;
+const K_IDLE: usize = 0;
+const K_FEWEST: usize = 1;
+const K_OCCUPANCY: usize = 2;
+const K_ROUND_ROBIN: usize = 3;
+const K_DIFFICULT: usize = 4;
+const LEVELS: usize = MAX_LEVEL as usize;
+const SETS_PER_SKILL: usize = 3 * LEVELS * KINDS;
+/// Name of the pseudo-skill every agent holds (reserved).
+const ANY_SKILL: &str = "*";
+
+type SkillId = u16;
+/// A conjunction of (skill, minimum level).
+type Req = Vec<(SkillId, u8)>;
+/// Entry of the agent index: (key, tie-break, agent index).
+type AgentEntry = (u64, u64, u32);
+/// Entry of a waiting line: (negated priority, arrival sequence, contact id).
+type WaitKey = (i64, u64, u64);
+type TimerKey = (u64, u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Offer { contact: u64, agent: u32 },
+    WrapUp(u32),
+    Break(u32),
+    Step(u64),
+    MaxWait(u64),
+    Preferred(u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Presence {
+    LoggedOut,
+    Ready,
+    NotReady(String),
+    Break {
+        reason: String,
+        recovery: bool,
+        pause: bool,
+    },
+}
+
+#[derive(Debug)]
+struct Agent {
+    name: String,
+    capacity: Capacity,
+    skills: Vec<(SkillId, u8)>,
+    presence: Presence,
+    active: [u8; 3],
+    offers: Vec<u64>,
+    wrap_until: Option<u64>,
+    wrap_timer: Option<TimerKey>,
+    break_timer: Option<TimerKey>,
+    break_started: u64,
+    pending_recovery: bool,
+    idle_since: u64,
+    last_offer_seq: u64,
+    no_answer: u32,
+    logged_in_since: Option<u64>,
+    logged_in_ms: u64,
+    busy_since: Option<u64>,
+    busy_ms: u64,
+    busy_log: VecDeque<(u64, u64)>,
+    stats: AgentWellbeing,
+    streak: u32,
+    index: Vec<(u32, AgentEntry)>,
+    eligible: Vec<u32>,
+    preferred: BTreeSet<WaitKey>,
+    shown: AgentState,
+}
+
+impl Agent {
+    fn level(&self, skill: SkillId) -> u8 {
+        match self.skills.binary_search_by_key(&skill, |s| s.0) {
+            Ok(i) => self.skills[i].1,
+            Err(_) => 0,
+        }
+    }
+
+    fn meets(&self, req: &[(SkillId, u8)]) -> bool {
+        req.iter().all(|&(s, l)| self.level(s) >= l)
+    }
+
+    fn active_total(&self) -> u32 {
+        self.active.iter().map(|&a| u32::from(a)).sum()
+    }
+
+    fn occupied(&self) -> bool {
+        self.active_total() > 0 || self.wrap_until.is_some()
+    }
+
+    fn can_take(&self, ch: Channel) -> bool {
+        if self.presence != Presence::Ready || !self.offers.is_empty() || self.wrap_until.is_some()
+        {
+            return false;
+        }
+        let cap = self.capacity.of(ch);
+        match ch {
+            Channel::Voice => cap > 0 && self.active_total() == 0,
+            _ => self.active[0] == 0 && self.active[ch.index()] < cap,
+        }
+    }
+
+    fn state(&self) -> AgentState {
+        match &self.presence {
+            Presence::LoggedOut => AgentState::LoggedOut,
+            _ if !self.offers.is_empty() => AgentState::Offered,
+            _ if self.active_total() > 0 => AgentState::Busy,
+            _ if self.wrap_until.is_some() => AgentState::WrapUp,
+            Presence::Ready => AgentState::Available,
+            Presence::NotReady(r) => AgentState::NotReady { reason: r.clone() },
+            Presence::Break {
+                reason, recovery, ..
+            } => AgentState::Break {
+                reason: reason.clone(),
+                recovery: *recovery,
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Group {
+    queue: u32,
+    alts: Vec<Req>,
+    waiting: BTreeSet<WaitKey>,
+    staffed: u32,
+}
+
+#[derive(Debug)]
+struct Queue {
+    cfg: QueueConfig,
+    groups: Vec<u32>,
+    step_ms: Vec<u64>,
+    base: Req,
+    kind: usize,
+    aht_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CState {
+    Waiting,
+    Preferred(u32),
+    Offered,
+    Connected(u32),
+}
+
+#[derive(Debug)]
+struct Contact {
+    queue: u32,
+    step: usize,
+    prio: i64,
+    seq: u64,
+    entered: u64,
+    answered_at: u64,
+    difficult: bool,
+    escalated: bool,
+    callback: bool,
+    state: CState,
+    rejected_by: Vec<u32>,
+    offers: Vec<(u32, Option<TimerKey>)>,
+    step_timer: Option<TimerKey>,
+    max_wait_timer: Option<TimerKey>,
+    pref_timer: Option<TimerKey>,
+}
+
+impl Contact {
+    fn key(&self, id: u64) -> WaitKey {
+        (-self.prio, self.seq, id)
+    }
+}
+
+/// The routing engine: agents, queues and waiting contacts, in virtual time.
+///
+/// Feed it [`Input`]s with [`Engine::handle`], fire its timers with
+/// [`Engine::handle_timeout`] when [`Engine::poll_timeout`] says, and carry out what
+/// [`Engine::poll_output`] returns. It never blocks, reads no clock, and is deterministic:
+/// the same inputs at the same instants give the same outputs.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    now: u64,
+    skills: HashMap<String, SkillId>,
+    sets: Vec<BTreeSet<AgentEntry>>,
+    kinds_in_use: [bool; KINDS],
+    agents: Vec<Agent>,
+    agent_names: HashMap<String, u32>,
+    queues: Vec<Queue>,
+    queue_names: HashMap<String, u32>,
+    groups: Vec<Group>,
+    contacts: IdMap<u64, Contact>,
+    timers: BTreeMap<TimerKey, Timer>,
+    timer_seq: u64,
+    seq: u64,
+    out: VecDeque<Output>,
+    scratch: Vec<(u64, u64, u64, u32)>,
+    any_skill: SkillId,
+}
+
+impl Engine {
+    /// A new engine with no queues and no agents.
+    pub fn new(cfg: EngineConfig) -> Self {
+        let mut kinds_in_use = [false; KINDS];
+        kinds_in_use[K_IDLE] = true;
+        kinds_in_use[K_DIFFICULT] = cfg.wellbeing.enabled && cfg.wellbeing.fair_spread;
+        let mut e = Engine {
+            cfg,
+            now: 0,
+            skills: HashMap::new(),
+            sets: Vec::new(),
+            kinds_in_use,
+            agents: Vec::new(),
+            agent_names: HashMap::new(),
+            queues: Vec::new(),
+            queue_names: HashMap::new(),
+            groups: Vec::new(),
+            contacts: IdMap::default(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            seq: 0,
+            out: VecDeque::new(),
+            scratch: Vec::new(),
+            any_skill: 0,
+        };
+        // Every agent holds this pseudo-skill, so queues without required skills are indexed.
+        e.any_skill = e.skill(ANY_SKILL);
+        e
+    }
+
+    /// The engine settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    // ----- configuration -------------------------------------------------------------------
+
+    fn skill(&mut self, name: &str) -> SkillId {
+        if let Some(&s) = self.skills.get(name) {
+            return s;
+        }
+        let id = self.skills.len() as SkillId;
+        self.skills.insert(name.to_string(), id);
+        self.sets
+            .resize_with(self.sets.len() + SETS_PER_SKILL, BTreeSet::new);
+        id
+    }
+
+    fn req_of(&mut self, skills: &BTreeMap<String, u8>, lower: u8) -> Result<Req, Error> {
+        let mut req = Vec::with_capacity(skills.len());
+        for (name, &level) in skills {
+            if level == 0 || level > MAX_LEVEL {
+                return Err(Error::BadLevel {
+                    skill: name.clone(),
+                    level,
+                });
+            }
+            let s = self.skill(name);
+            req.push((s, level.saturating_sub(lower).max(1)));
+        }
+        req.sort_unstable();
+        Ok(req)
+    }
+
+    fn queue_req(&mut self, skills: &BTreeMap<String, u8>, lower: u8) -> Result<Req, Error> {
+        let r = self.req_of(skills, lower)?;
+        Ok(if r.is_empty() {
+            vec![(self.any_skill, 1)]
+        } else {
+            r
+        })
+    }
+
+    /// Adds a queue. Queues named in its overflow steps must already exist (a maximum-wait
+    /// overflow target may come later).
+    pub fn add_queue(&mut self, cfg: QueueConfig) -> Result<QueueId, Error> {
+        if self.queue_names.contains_key(&cfg.name) {
+            return Err(Error::DuplicateName(cfg.name.clone()));
+        }
+        let base = self.queue_req(&cfg.skills, 0)?;
+        let mut alts_per_step: Vec<Vec<Req>> = vec![vec![base.clone()]];
+        let mut step_ms = vec![0];
+        let mut lower = 0u8;
+        let mut extra: Vec<Req> = Vec::new();
+        for step in &cfg.overflow {
+            lower = lower.saturating_add(step.lower_levels_by);
+            if !step.add_skills.is_empty() {
+                let r = self.queue_req(&step.add_skills, 0)?;
+                extra.push(r);
+            }
+            for q in &step.add_queues {
+                let qi = *self
+                    .queue_names
+                    .get(q)
+                    .ok_or_else(|| Error::UnknownQueueName(q.clone()))?;
+                extra.push(self.queues[qi as usize].base.clone());
+            }
+            let mut alts = vec![self.queue_req(&cfg.skills, lower)?];
+            for r in &extra {
+                if !alts.contains(r) {
+                    alts.push(r.clone());
+                }
+            }
+            let prev = step_ms.last().copied().unwrap_or(0);
+            step_ms.push(secs_to_ms(step.after_seconds).max(prev));
+            alts_per_step.push(alts);
+        }
+        let qi = self.queues.len() as u32;
+        let kind = kind_of(cfg.strategy);
+        let mut groups = Vec::new();
+        for alts in alts_per_step {
+            let g = self.groups.len() as u32;
+            let mut staffed = 0;
+            for a in self.agents.iter_mut() {
+                if alts.iter().any(|r| a.meets(r)) {
+                    a.eligible.push(g);
+                    if a.presence != Presence::LoggedOut {
+                        staffed += 1;
+                    }
+                }
+            }
+            self.groups.push(Group {
+                queue: qi,
+                alts,
+                waiting: BTreeSet::new(),
+                staffed,
+            });
+            groups.push(g);
+        }
+        let aht_ms = secs_to_ms(cfg.expected_handle_seconds).max(1) as f64;
+        self.queue_names.insert(cfg.name.clone(), qi);
+        self.queues.push(Queue {
+            cfg,
+            groups,
+            step_ms,
+            base,
+            kind,
+            aht_ms,
+        });
+        if !self.kinds_in_use[kind] {
+            self.kinds_in_use[kind] = true;
+            for a in 0..self.agents.len() as u32 {
+                self.reindex(a);
+            }
+        }
+        Ok(QueueId(qi))
+    }
+
+    /// Adds an agent (logged out).
+    pub fn add_agent(&mut self, cfg: AgentConfig) -> Result<AgentId, Error> {
+        if self.agent_names.contains_key(&cfg.name) {
+            return Err(Error::DuplicateName(cfg.name.clone()));
+        }
+        let mut skills = self.req_of(&cfg.skills, 0)?;
+        if !skills.iter().any(|s| s.0 == self.any_skill) {
+            skills.push((self.any_skill, 1));
+            skills.sort_unstable();
+        }
+        let mut agent = Agent {
+            name: cfg.name.clone(),
+            capacity: cfg.capacity,
+            skills,
+            presence: Presence::LoggedOut,
+            active: [0; 3],
+            offers: Vec::new(),
+            wrap_until: None,
+            wrap_timer: None,
+            break_timer: None,
+            break_started: 0,
+            pending_recovery: false,
+            idle_since: 0,
+            last_offer_seq: 0,
+            no_answer: 0,
+            logged_in_since: None,
+            logged_in_ms: 0,
+            busy_since: None,
+            busy_ms: 0,
+            busy_log: VecDeque::new(),
+            stats: AgentWellbeing::default(),
+            streak: 0,
+            index: Vec::new(),
+            eligible: Vec::new(),
+            preferred: BTreeSet::new(),
+            shown: AgentState::LoggedOut,
+        };
+        for (g, group) in self.groups.iter().enumerate() {
+            if group.alts.iter().any(|r| agent.meets(r)) {
+                agent.eligible.push(g as u32);
+            }
+        }
+        let id = self.agents.len() as u32;
+        self.agent_names.insert(cfg.name, id);
+        self.agents.push(agent);
+        Ok(AgentId(id))
+    }
+
+    // ----- queries -------------------------------------------------------------------------
+
+    /// The queue of that name.
+    pub fn queue_id(&self, name: &str) -> Option<QueueId> {
+        self.queue_names.get(name).map(|&q| QueueId(q))
+    }
+
+    /// The agent of that name.
+    pub fn agent_id(&self, name: &str) -> Option<AgentId> {
+        self.agent_names.get(name).map(|&a| AgentId(a))
+    }
+
+    /// Name of an agent.
+    pub fn agent_name(&self, agent: AgentId) -> Option<&str> {
+        self.agents.get(agent.0 as usize).map(|a| a.name.as_str())
+    }
+
+    /// Configuration of a queue.
+    pub fn queue_config(&self, queue: QueueId) -> Option<&QueueConfig> {
+        self.queues.get(queue.0 as usize).map(|q| &q.cfg)
+    }
+
+    /// Number of agents.
+    pub fn agent_count(&self) -> usize {
+        self.agents.len()
+    }
+
+    /// Number of queues.
+    pub fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Current state of an agent.
+    pub fn agent_state(&self, agent: AgentId) -> Option<AgentState> {
+        self.agents.get(agent.0 as usize).map(Agent::state)
+    }
+
+    /// Whether the agent holds or is being offered a contact (`None`: no such agent).
+    pub fn agent_holds_contacts(&self, agent: AgentId) -> Option<bool> {
+        self.agents
+            .get(agent.0 as usize)
+            .map(|a| a.active_total() > 0 || !a.offers.is_empty())
+    }
+
+    /// Wellbeing figures of an agent, as of the last input.
+    pub fn agent_wellbeing(&self, agent: AgentId) -> Option<AgentWellbeing> {
+        let a = self.agents.get(agent.0 as usize)?;
+        let mut s = a.stats;
+        let logged = a.logged_in_ms + a.logged_in_since.map_or(0, |t| self.now.saturating_sub(t));
+        let busy = a.busy_ms + a.busy_since.map_or(0, |t| self.now.saturating_sub(t));
+        s.logged_in_seconds = logged as f64 / 1000.0;
+        s.occupied_seconds = busy as f64 / 1000.0;
+        Some(s)
+    }
+
+    /// Contacts waiting in a queue (including callbacks keeping their place and contacts
+    /// waiting for their preferred agent are not counted; they are in the agents' lines).
+    pub fn waiting(&self, queue: QueueId) -> usize {
+        self.queues.get(queue.0 as usize).map_or(0, |q| {
+            q.groups
+                .iter()
+                .map(|&g| self.groups[g as usize].waiting.len())
+                .sum()
+        })
+    }
+
+    /// Total live contacts (waiting, ringing or connected).
+    pub fn live_contacts(&self) -> usize {
+        self.contacts.len()
+    }
+
+    /// The agent holding a connected contact.
+    pub fn contact_agent(&self, contact: ContactId) -> Option<AgentId> {
+        match self.contacts.get(&contact.0)?.state {
+            CState::Connected(a) => Some(AgentId(a)),
+            _ => None,
+        }
+    }
+
+    /// The queue a live contact is in.
+    pub fn contact_queue(&self, contact: ContactId) -> Option<QueueId> {
+        self.contacts.get(&contact.0).map(|c| QueueId(c.queue))
+    }
+
+    /// Position and estimated wait of a waiting contact. Costs O(position).
+    ///
+    /// The estimate is `(position + 1) × AHT / N`: the expected time until `position + 1`
+    /// agents free up when `N` agents (those logged in who may take the contact now) each
+    /// finish at rate `1 / AHT`, with AHT a moving average of observed handle times.
+    pub fn wait_estimate(&self, contact: ContactId) -> Option<WaitEstimate> {
+        let c = self.contacts.get(&contact.0)?;
+        let key = c.key(contact.0);
+        let q = &self.queues[c.queue as usize];
+        let position = match c.state {
+            CState::Waiting => q
+                .groups
+                .iter()
+                .map(|&g| self.groups[g as usize].waiting.range(..key).count())
+                .sum::<usize>(),
+            CState::Preferred(a) => self.agents[a as usize].preferred.range(..key).count(),
+            _ => return None,
+        } as u32;
+        let staffed = match c.state {
+            CState::Preferred(_) => 1,
+            _ => self.groups[q.groups[c.step] as usize].staffed.max(1),
+        };
+        let est = f64::from(position + 1) * q.aht_ms / f64::from(staffed) / 1000.0;
+        Some(WaitEstimate {
+            position,
+            estimated_wait_seconds: est,
+        })
+    }
+
+    // ----- the sans-IO interface -----------------------------------------------------------
+
+    /// Next output, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When the engine next needs [`Engine::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.keys().next().map(|&(t, _)| Instant(t))
+    }
+
+    /// Fires every timer due at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        while let Some((&key, &timer)) = self.timers.iter().next() {
+            if key.0 > self.now {
+                break;
+            }
+            self.timers.remove(&key);
+            self.fire(key, timer);
+        }
+    }
+
+    fn advance(&mut self, now: Instant) {
+        if now.0 > self.now {
+            self.now = now.0;
+        }
+    }
+
+    /// Handles one input at `now` (earlier instants than the last one are taken as the last).
+    pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), Error> {
+        self.advance(now);
+        match input {
+            Input::Login(a) => self.login(self.agent(a)?),
+            Input::Logout(a) => self.logout(self.agent(a)?),
+            Input::Ready(a) => self.ready(self.agent(a)?),
+            Input::NotReady { agent, reason } => {
+                let a = self.agent(agent)?;
+                self.set_presence(a, Presence::NotReady(reason))
+            }
+            Input::Break {
+                agent,
+                reason,
+                seconds,
+            } => {
+                let a = self.agent(agent)?;
+                self.set_presence(
+                    a,
+                    Presence::Break {
+                        reason,
+                        recovery: false,
+                        pause: false,
+                    },
+                )?;
+                if let Some(s) = seconds {
+                    let at = self.now.saturating_add(secs_to_ms(s));
+                    let t = self.add_timer(at, Timer::Break(a));
+                    self.agents[a as usize].break_timer = Some(t);
+                }
+                Ok(())
+            }
+            Input::ExtendWrapUp { agent, seconds } => {
+                let a = self.agent(agent)?;
+                let ag = &self.agents[a as usize];
+                let Some(until) = ag.wrap_until else {
+                    return Err(Error::InvalidState("agent is not in wrap-up"));
+                };
+                let until = until.saturating_add(secs_to_ms(seconds));
+                if let Some(t) = self.agents[a as usize].wrap_timer.take() {
+                    self.timers.remove(&t);
+                }
+                let t = self.add_timer(until, Timer::WrapUp(a));
+                let ag = &mut self.agents[a as usize];
+                ag.wrap_until = Some(until);
+                ag.wrap_timer = Some(t);
+                Ok(())
+            }
+            Input::EndWrapUp(agent) => {
+                let a = self.agent(agent)?;
+                if self.agents[a as usize].wrap_until.is_none() {
+                    return Err(Error::InvalidState("agent is not in wrap-up"));
+                }
+                self.end_wrap_up(a);
+                Ok(())
+            }
+            Input::Arrive(arrival) => self.arrive(arrival),
+            Input::Answer { contact, agent } => self.answer(contact.0, self.agent(agent)?),
+            Input::Reject { contact, agent } => {
+                let a = self.agent(agent)?;
+                self.unoffer(contact.0, a, false)
+            }
+            Input::Abandon(contact) => self.abandon(contact.0),
+            Input::End {
+                contact,
+                agitation,
+                abusive,
+            } => self.end(contact.0, agitation, abusive),
+            Input::Callback(contact) => {
+                let c = self
+                    .contacts
+                    .get_mut(&contact.0)
+                    .ok_or(Error::UnknownContact(contact))?;
+                if matches!(c.state, CState::Connected(_)) {
+                    return Err(Error::InvalidState("contact is already connected"));
+                }
+                c.callback = true;
+                if let Some(t) = c.max_wait_timer.take() {
+                    self.timers.remove(&t);
+                }
+                Ok(())
+            }
+            Input::Escalate(contact) => {
+                let c = self
+                    .contacts
+                    .get_mut(&contact.0)
+                    .ok_or(Error::UnknownContact(contact))?;
+                if matches!(c.state, CState::Connected(_)) {
+                    return Err(Error::InvalidState("contact is already connected"));
+                }
+                c.escalated = true;
+                if c.state == CState::Waiting {
+                    self.route_contact(contact.0);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn agent(&self, a: AgentId) -> Result<u32, Error> {
+        if (a.0 as usize) < self.agents.len() {
+            Ok(a.0)
+        } else {
+            Err(Error::UnknownAgent(a))
+        }
+    }
+
+    fn add_timer(&mut self, at: u64, t: Timer) -> TimerKey {
+        self.timer_seq += 1;
+        let key = (at, self.timer_seq);
+        self.timers.insert(key, t);
+        key
+    }
+
+    fn cancel(&mut self, t: Option<TimerKey>) {
+        if let Some(t) = t {
+            self.timers.remove(&t);
+        }
+    }
+
+    fn fire(&mut self, _key: TimerKey, timer: Timer) {
+        match timer {
+            Timer::Offer { contact, agent } => {
+                // The offer may have been answered or withdrawn; then nothing happens.
+                let _ = self.unoffer(contact, agent, true);
+            }
+            Timer::WrapUp(a) => {
+                self.agents[a as usize].wrap_timer = None;
+                self.end_wrap_up(a);
+            }
+            Timer::Break(a) => {
+                self.agents[a as usize].break_timer = None;
+                let _ = self.ready(a);
+            }
+            Timer::Step(cid) => {
+                let Some(c) = self.contacts.get_mut(&cid) else {
+                    return;
+                };
+                c.step_timer = None;
+                let old_step = c.step;
+                c.step += 1;
+                let q = &self.queues[c.queue as usize];
+                let old_group = q.groups[old_step];
+                let new_group = q.groups[c.step];
+                let next_at = q
+                    .step_ms
+                    .get(c.step + 1)
+                    .map(|&ms| c.entered.saturating_add(ms));
+                let key = c.key(cid);
+                let waiting = c.state == CState::Waiting;
+                if waiting {
+                    self.groups[old_group as usize].waiting.remove(&key);
+                    self.groups[new_group as usize].waiting.insert(key);
+                }
+                if let Some(at) = next_at {
+                    let t = self.add_timer(at, Timer::Step(cid));
+                    if let Some(c) = self.contacts.get_mut(&cid) {
+                        c.step_timer = Some(t);
+                    }
+                }
+                if waiting {
+                    self.route_contact(cid);
+                }
+            }
+            Timer::MaxWait(cid) => self.max_wait(cid),
+            Timer::Preferred(cid) => {
+                let Some(c) = self.contacts.get_mut(&cid) else {
+                    return;
+                };
+                c.pref_timer = None;
+                if let CState::Preferred(a) = c.state {
+                    let key = c.key(cid);
+                    c.state = CState::Waiting;
+                    let g = self.queues[c.queue as usize].groups[c.step];
+                    self.agents[a as usize].preferred.remove(&key);
+                    self.groups[g as usize].waiting.insert(key);
+                    self.route_contact(cid);
+                }
+            }
+        }
+    }
+
+    // ----- agents --------------------------------------------------------------------------
+
+    fn login(&mut self, a: u32) -> Result<(), Error> {
+        let now = self.now;
+        let ag = &mut self.agents[a as usize];
+        if ag.presence != Presence::LoggedOut {
+            return Err(Error::InvalidState("agent is already logged in"));
+        }
+        ag.presence = Presence::Ready;
+        ag.logged_in_since = Some(now);
+        ag.idle_since = now;
+        ag.no_answer = 0;
+        for &g in &ag.eligible {
+            self.groups[g as usize].staffed += 1;
+        }
+        self.refresh(a);
+        self.route_agent(a);
+        Ok(())
+    }
+
+    fn logout(&mut self, a: u32) -> Result<(), Error> {
+        let now = self.now;
+        let ag = &self.agents[a as usize];
+        if ag.presence == Presence::LoggedOut {
+            return Err(Error::InvalidState("agent is not logged in"));
+        }
+        if ag.active_total() > 0 {
+            return Err(Error::InvalidState("agent holds a contact"));
+        }
+        for cid in ag.offers.clone() {
+            let _ = self.unoffer(cid, a, false);
+        }
+        let ag = &mut self.agents[a as usize];
+        let wrap = ag.wrap_timer.take();
+        let brk = ag.break_timer.take();
+        ag.wrap_until = None;
+        self.cancel(wrap);
+        self.cancel(brk);
+        let ag = &mut self.agents[a as usize];
+        ag.presence = Presence::LoggedOut;
+        if let Some(t) = ag.logged_in_since.take() {
+            ag.logged_in_ms += now.saturating_sub(t);
+        }
+        for &g in &ag.eligible {
+            let s = &mut self.groups[g as usize].staffed;
+            *s = s.saturating_sub(1);
+        }
+        // Contacts waiting for this agent alone go to the queue.
+        let pref: Vec<WaitKey> = std::mem::take(&mut self.agents[a as usize].preferred)
+            .into_iter()
+            .collect();
+        self.refresh(a);
+        for key in pref {
+            self.release_preferred(key.2);
+        }
+        Ok(())
+    }
+
+    fn release_preferred(&mut self, cid: u64) {
+        let Some(c) = self.contacts.get_mut(&cid) else {
+            return;
+        };
+        let t = c.pref_timer.take();
+        c.state = CState::Waiting;
+        let key = c.key(cid);
+        let g = self.queues[c.queue as usize].groups[c.step];
+        self.groups[g as usize].waiting.insert(key);
+        self.cancel(t);
+        self.route_contact(cid);
+    }
+
+    fn ready(&mut self, a: u32) -> Result<(), Error> {
+        let ag = &self.agents[a as usize];
+        if ag.presence == Presence::LoggedOut {
+            return Err(Error::InvalidState("agent is not logged in"));
+        }
+        if ag.presence == Presence::Ready {
+            return Ok(());
+        }
+        self.leave_break(a);
+        let now = self.now;
+        let ag = &mut self.agents[a as usize];
+        ag.presence = Presence::Ready;
+        ag.no_answer = 0;
+        if !ag.occupied() {
+            ag.idle_since = now;
+        }
+        self.refresh(a);
+        self.route_agent(a);
+        Ok(())
+    }
+
+    fn leave_break(&mut self, a: u32) {
+        let now = self.now;
+        let ag = &mut self.agents[a as usize];
+        if let Presence::Break {
+            recovery, pause, ..
+        } = ag.presence
+        {
+            let spent = now.saturating_sub(ag.break_started) as f64 / 1000.0;
+            if recovery {
+                ag.stats.recovery_seconds += spent;
+            }
+            if pause {
+                ag.stats.pause_seconds += spent;
+            }
+            ag.streak = 0;
+            let t = ag.break_timer.take();
+            self.cancel(t);
+        }
+    }
+
+    fn set_presence(&mut self, a: u32, p: Presence) -> Result<(), Error> {
+        if self.agents[a as usize].presence == Presence::LoggedOut {
+            return Err(Error::InvalidState("agent is not logged in"));
+        }
+        self.leave_break(a);
+        let now = self.now;
+        let ag = &mut self.agents[a as usize];
+        if matches!(p, Presence::Break { .. }) {
+            ag.break_started = now;
+        }
+        ag.presence = p;
+        self.refresh(a);
+        Ok(())
+    }
+
+    fn end_wrap_up(&mut self, a: u32) {
+        let ag = &mut self.agents[a as usize];
+        ag.wrap_until = None;
+        let t = ag.wrap_timer.take();
+        self.cancel(t);
+        self.agent_freed(a);
+    }
+
+    /// The agent has finished all contacts and wrap-up: apply the wellbeing rules, then route.
+    fn agent_freed(&mut self, a: u32) {
+        let now = self.now;
+        let wb = &self.cfg.wellbeing;
+        let ag = &mut self.agents[a as usize];
+        ag.idle_since = now;
+        if ag.presence == Presence::Ready && wb.enabled {
+            let mut break_ms = 0;
+            let mut recovery = false;
+            if ag.pending_recovery && wb.recovery_break_seconds > 0.0 {
+                break_ms = secs_to_ms(wb.recovery_break_seconds);
+                recovery = true;
+            } else if wb.occupancy_ceiling > 0.0 && wb.occupancy_window_minutes > 0.0 {
+                let window = secs_to_ms(wb.occupancy_window_minutes * 60.0);
+                let busy = busy_in_window(ag, now, window);
+                let allowed = (wb.occupancy_ceiling.min(1.0) * window as f64) as u64;
+                if busy > allowed {
+                    break_ms = (busy - allowed).min(secs_to_ms(wb.max_pause_seconds));
+                }
+            }
+            ag.pending_recovery = false;
+            if break_ms > 0 {
+                ag.presence = Presence::Break {
+                    reason: if recovery { "recovery" } else { "occupancy" }.to_string(),
+                    recovery,
+                    pause: !recovery,
+                };
+                ag.break_started = now;
+                let t = self.add_timer(now.saturating_add(break_ms), Timer::Break(a));
+                self.agents[a as usize].break_timer = Some(t);
+            }
+        } else {
+            ag.pending_recovery = false;
+        }
+        self.refresh(a);
+        self.route_agent(a);
+    }
+
+    /// Brings the agent's bookkeeping, shown state and index entries up to date.
+    fn refresh(&mut self, a: u32) {
+        let now = self.now;
+        let window = secs_to_ms(self.cfg.wellbeing.occupancy_window_minutes * 60.0);
+        let ag = &mut self.agents[a as usize];
+        let occ = ag.occupied();
+        match (occ, ag.busy_since) {
+            (true, None) => ag.busy_since = Some(now),
+            (false, Some(s)) => {
+                ag.busy_ms += now.saturating_sub(s);
+                ag.busy_since = None;
+                ag.busy_log.push_back((s, now));
+                while ag.busy_log.front().is_some_and(|&(_, e)| e + window < now) {
+                    ag.busy_log.pop_front();
+                }
+            }
+            _ => {}
+        }
+        let st = ag.state();
+        if st != ag.shown {
+            ag.shown = st.clone();
+            self.out.push_back(Output::AgentState {
+                agent: AgentId(a),
+                state: st,
+            });
+        }
+        self.reindex(a);
+    }
+
+    fn set_index(skill: SkillId, ch: usize, level: u8, kind: usize) -> usize {
+        ((usize::from(skill) * 3 + ch) * LEVELS + usize::from(level - 1)) * KINDS + kind
+    }
+
+    fn reindex(&mut self, a: u32) {
+        let ag = &self.agents[a as usize];
+        let mut want: Vec<(u32, AgentEntry)> = Vec::new();
+        let logged = ag.logged_in_ms + ag.logged_in_since.map_or(0, |t| self.now - t.min(self.now));
+        let busy = ag.busy_ms + ag.busy_since.map_or(0, |t| self.now - t.min(self.now));
+        let occ_permille = (busy * 1000).checked_div(logged).unwrap_or(0);
+        let keys: [AgentEntry; KINDS] = [
+            (ag.idle_since, u64::from(a), a),
+            (ag.stats.handled, ag.idle_since, a),
+            (occ_permille, ag.idle_since, a),
+            (ag.last_offer_seq, u64::from(a), a),
+            (ag.stats.difficult, ag.idle_since, a),
+        ];
+        for ch in Channel::ALL {
+            if !ag.can_take(ch) {
+                continue;
+            }
+            for &(s, l) in &ag.skills {
+                for (k, key) in keys.iter().enumerate() {
+                    if self.kinds_in_use[k] {
+                        want.push((Self::set_index(s, ch.index(), l, k) as u32, *key));
+                    }
+                }
+            }
+        }
+        if want == ag.index {
+            return;
+        }
+        let old = std::mem::take(&mut self.agents[a as usize].index);
+        for (si, e) in &old {
+            self.sets[*si as usize].remove(e);
+        }
+        for (si, e) in &want {
+            self.sets[*si as usize].insert(*e);
+        }
+        self.agents[a as usize].index = want;
+    }
+
+    // ----- contacts ------------------------------------------------------------------------
+
+    fn arrive(&mut self, ar: Arrival) -> Result<(), Error> {
+        let qi = ar.queue.0;
+        let Some(q) = self.queues.get(qi as usize) else {
+            return Err(Error::UnknownQueue(ar.queue));
+        };
+        if self.contacts.contains_key(&ar.contact.0) {
+            return Err(Error::DuplicateContact(ar.contact));
+        }
+        if let Some(p) = ar.preferred_agent {
+            self.agent(p)?;
+        }
+        let wb = &self.cfg.wellbeing;
+        let agitated = wb.enabled
+            && wb.escalate_agitation > 0.0
+            && ar.agitation.is_some_and(|x| x >= wb.escalate_agitation);
+        let prio = i64::from(q.cfg.priority)
+            + i64::from(ar.priority)
+            + if ar.vip {
+                i64::from(self.cfg.vip_boost)
+            } else {
+                0
+            };
+        self.seq += 1;
+        let cid = ar.contact.0;
+        let contact = Contact {
+            queue: qi,
+            step: 0,
+            prio,
+            seq: self.seq,
+            entered: self.now,
+            answered_at: 0,
+            difficult: ar.difficult
+                || (wb.enabled && ar.agitation.is_some_and(|x| x >= wb.agitation_threshold)),
+            escalated: ar.escalate || agitated,
+            callback: false,
+            state: CState::Waiting,
+            rejected_by: Vec::new(),
+            offers: Vec::new(),
+            step_timer: None,
+            max_wait_timer: None,
+            pref_timer: None,
+        };
+        self.contacts.insert(cid, contact);
+        self.enter_queue(cid, qi, ar.preferred_agent.map(|a| a.0));
+        Ok(())
+    }
+
+    /// Puts a contact (already in `contacts`) into queue `qi` from its first step, arms the
+    /// queue's timers, routes it, and reports its place if it waits.
+    fn enter_queue(&mut self, cid: u64, qi: u32, preferred: Option<u32>) {
+        let now = self.now;
+        let q = &self.queues[qi as usize];
+        let step_at = q.step_ms.get(1).map(|&ms| now.saturating_add(ms));
+        let max_at = q
+            .cfg
+            .max_wait
+            .as_ref()
+            .map(|m| now.saturating_add(secs_to_ms(m.seconds)));
+        let g0 = q.groups[0];
+        let pref_ms = secs_to_ms(self.cfg.preferred_agent_seconds);
+        let st = step_at.map(|at| self.add_timer(at, Timer::Step(cid)));
+        let Some(c) = self.contacts.get_mut(&cid) else {
+            return;
+        };
+        c.queue = qi;
+        c.step = 0;
+        c.entered = now;
+        c.step_timer = st;
+        let callback = c.callback;
+        let key = c.key(cid);
+        let pref = preferred
+            .filter(|&a| pref_ms > 0 && self.agents[a as usize].presence != Presence::LoggedOut);
+        if let Some(a) = pref {
+            c.state = CState::Preferred(a);
+            self.agents[a as usize].preferred.insert(key);
+            let t = self.add_timer(now.saturating_add(pref_ms), Timer::Preferred(cid));
+            if let Some(c) = self.contacts.get_mut(&cid) {
+                c.pref_timer = Some(t);
+            }
+            self.route_agent(a);
+        } else {
+            c.state = CState::Waiting;
+            self.groups[g0 as usize].waiting.insert(key);
+            self.route_contact(cid);
+        }
+        if let (Some(at), false) = (max_at, callback)
+            && self
+                .contacts
+                .get(&cid)
+                .is_some_and(|c| !matches!(c.state, CState::Connected(_)))
+        {
+            let t = self.add_timer(at, Timer::MaxWait(cid));
+            if let Some(c) = self.contacts.get_mut(&cid) {
+                c.max_wait_timer = Some(t);
+            }
+        }
+        if let Some(est) = self.wait_estimate(ContactId(cid)) {
+            self.out.push_back(Output::Queued {
+                contact: ContactId(cid),
+                queue: QueueId(qi),
+                position: est.position,
+                estimated_wait_seconds: est.estimated_wait_seconds,
+            });
+        }
+    }
+
+    /// Removes a contact from whatever line it waits in (not from `contacts`).
+    fn unlink(&mut self, cid: u64) {
+        let Some(c) = self.contacts.get(&cid) else {
+            return;
+        };
+        let key = c.key(cid);
+        match c.state {
+            CState::Waiting => {
+                let g = self.queues[c.queue as usize].groups[c.step];
+                self.groups[g as usize].waiting.remove(&key);
+            }
+            CState::Preferred(a) => {
+                self.agents[a as usize].preferred.remove(&key);
+            }
+            _ => {}
+        }
+    }
+
+    fn drop_timers(&mut self, cid: u64) {
+        let Some(c) = self.contacts.get_mut(&cid) else {
+            return;
+        };
+        let ts = [
+            c.step_timer.take(),
+            c.max_wait_timer.take(),
+            c.pref_timer.take(),
+        ];
+        for t in ts {
+            self.cancel(t);
+        }
+    }
+
+    fn max_wait(&mut self, cid: u64) {
+        let Some(c) = self.contacts.get_mut(&cid) else {
+            return;
+        };
+        c.max_wait_timer = None;
+        if matches!(c.state, CState::Connected(_)) {
+            return;
+        }
+        let qi = c.queue;
+        let Some(action) = self.queues[qi as usize]
+            .cfg
+            .max_wait
+            .as_ref()
+            .map(|m| m.action.clone())
+        else {
+            return;
+        };
+        let freed = self.withdraw_offers(cid);
+        self.unlink(cid);
+        self.drop_timers(cid);
+        self.finish_max_wait(cid, qi, action);
+        for a in freed {
+            self.route_agent(a);
+        }
+    }
+
+    fn finish_max_wait(&mut self, cid: u64, qi: u32, action: MaxWaitAction) {
+        if let MaxWaitAction::Overflow { queue } = &action
+            && let Some(&to) = self.queue_names.get(queue)
+            && to != qi
+        {
+            self.out.push_back(Output::Overflowed {
+                contact: ContactId(cid),
+                from: QueueId(qi),
+                to: QueueId(to),
+            });
+            // The contact keeps its arrival sequence: it keeps its order there too.
+            if let Some(c) = self.contacts.get_mut(&cid) {
+                let delta = i64::from(self.queues[to as usize].cfg.priority)
+                    - i64::from(self.queues[qi as usize].cfg.priority);
+                c.prio += delta;
+                c.rejected_by.clear();
+            }
+            self.enter_queue(cid, to, None);
+            return;
+        }
+        self.contacts.remove(&cid);
+        self.out.push_back(Output::MaxWaitReached {
+            contact: ContactId(cid),
+            queue: QueueId(qi),
+            action,
+        });
+    }
+
+    /// Withdraws every outstanding offer of a contact (telling the agents), and routes the
+    /// agents freed.
+    fn withdraw_offers(&mut self, cid: u64) -> Vec<u32> {
+        let Some(c) = self.contacts.get_mut(&cid) else {
+            return Vec::new();
+        };
+        if c.state != CState::Offered {
+            return Vec::new();
+        }
+        let offers = std::mem::take(&mut c.offers);
+        c.state = CState::Waiting;
+        let key = c.key(cid);
+        let g = self.queues[c.queue as usize].groups[c.step];
+        self.groups[g as usize].waiting.insert(key);
+        let mut freed = Vec::with_capacity(offers.len());
+        for (a, t) in offers {
+            self.cancel(t);
+            self.agents[a as usize].offers.retain(|&x| x != cid);
+            self.out.push_back(Output::OfferRescinded {
+                contact: ContactId(cid),
+                agent: AgentId(a),
+            });
+            self.refresh(a);
+            freed.push(a);
+        }
+        freed
+    }
+
+    fn abandon(&mut self, cid: u64) -> Result<(), Error> {
+        let Some(c) = self.contacts.get(&cid) else {
+            return Err(Error::UnknownContact(ContactId(cid)));
+        };
+        if matches!(c.state, CState::Connected(_)) {
+            return self.end(cid, None, false);
+        }
+        let agents = self.withdraw_offers(cid);
+        self.unlink(cid);
+        self.drop_timers(cid);
+        self.contacts.remove(&cid);
+        for a in agents {
+            self.route_agent(a);
+        }
+        Ok(())
+    }
+
+    fn offer(&mut self, cid: u64, agents: &[u32]) {
+        self.unlink(cid);
+        let timeout = secs_to_ms(self.cfg.offer_timeout_seconds);
+        let now = self.now;
+        let Some(c) = self.contacts.get_mut(&cid) else {
+            return;
+        };
+        c.state = CState::Offered;
+        let callback = c.callback;
+        let mut offers = Vec::with_capacity(agents.len());
+        for &a in agents {
+            let t = if timeout > 0 {
+                Some(self.add_timer(
+                    now.saturating_add(timeout),
+                    Timer::Offer {
+                        contact: cid,
+                        agent: a,
+                    },
+                ))
+            } else {
+                None
+            };
+            offers.push((a, t));
+            self.seq += 1;
+            let ag = &mut self.agents[a as usize];
+            ag.offers.push(cid);
+            ag.last_offer_seq = self.seq;
+            self.out.push_back(Output::Offer {
+                contact: ContactId(cid),
+                agent: AgentId(a),
+                callback,
+            });
+            self.refresh(a);
+        }
+        if let Some(c) = self.contacts.get_mut(&cid) {
+            c.offers = offers;
+        }
+    }
+
+    fn answer(&mut self, cid: u64, a: u32) -> Result<(), Error> {
+        let Some(c) = self.contacts.get_mut(&cid) else {
+            return Err(Error::UnknownContact(ContactId(cid)));
+        };
+        if c.state != CState::Offered || !c.offers.iter().any(|o| o.0 == a) {
+            return Err(Error::InvalidState("contact is not offered to this agent"));
+        }
+        let offers = std::mem::take(&mut c.offers);
+        c.state = CState::Connected(a);
+        c.answered_at = self.now;
+        let ch = self.queues[c.queue as usize].cfg.channel;
+        let mut others = Vec::new();
+        for (b, t) in offers {
+            self.cancel(t);
+            self.agents[b as usize].offers.retain(|&x| x != cid);
+            if b != a {
+                self.out.push_back(Output::OfferRescinded {
+                    contact: ContactId(cid),
+                    agent: AgentId(b),
+                });
+                self.refresh(b);
+                others.push(b);
+            }
+        }
+        self.drop_timers(cid);
+        let ag = &mut self.agents[a as usize];
+        ag.active[ch.index()] = ag.active[ch.index()].saturating_add(1);
+        ag.no_answer = 0;
+        ag.stats.handled += 1;
+        self.refresh(a);
+        for b in others {
+            self.route_agent(b);
+        }
+        self.route_agent(a);
+        Ok(())
+    }
+
+    /// An offer was declined (`timed_out = false`) or rang out (`timed_out = true`).
+    fn unoffer(&mut self, cid: u64, a: u32, timed_out: bool) -> Result<(), Error> {
+        let Some(c) = self.contacts.get_mut(&cid) else {
+            return Err(Error::UnknownContact(ContactId(cid)));
+        };
+        let Some(pos) = c.offers.iter().position(|o| o.0 == a) else {
+            return Err(Error::InvalidState("contact is not offered to this agent"));
+        };
+        let (_, t) = c.offers.swap_remove(pos);
+        c.rejected_by.push(a);
+        let requeue = c.offers.is_empty();
+        if requeue {
+            c.state = CState::Waiting;
+            let key = c.key(cid);
+            let g = self.queues[c.queue as usize].groups[c.step];
+            self.groups[g as usize].waiting.insert(key);
+        }
+        self.cancel(t);
+        let max = self.cfg.max_no_answer;
+        let ag = &mut self.agents[a as usize];
+        ag.offers.retain(|&x| x != cid);
+        if timed_out {
+            ag.no_answer += 1;
+            if max > 0 && ag.no_answer >= max && ag.presence == Presence::Ready {
+                ag.presence = Presence::NotReady("no-answer".to_string());
+            }
+        }
+        self.refresh(a);
+        if requeue {
+            self.route_contact(cid);
+        }
+        self.route_agent(a);
+        Ok(())
+    }
+
+    fn end(&mut self, cid: u64, agitation: Option<f32>, abusive: bool) -> Result<(), Error> {
+        let Some(c) = self.contacts.get(&cid) else {
+            return Err(Error::UnknownContact(ContactId(cid)));
+        };
+        let CState::Connected(a) = c.state else {
+            return Err(Error::InvalidState("contact is not connected"));
+        };
+        let handle_ms = self.now.saturating_sub(c.answered_at);
+        let qi = c.queue as usize;
+        self.contacts.remove(&cid);
+        let wb = &self.cfg.wellbeing;
+        let difficult =
+            wb.enabled && (abusive || agitation.is_some_and(|x| x >= wb.agitation_threshold));
+        let q = &mut self.queues[qi];
+        let wrap_ms = secs_to_ms(q.cfg.wrap_up_seconds);
+        // Moving average of handle time (talk + wrap-up) for the wait estimate.
+        q.aht_ms += 0.02 * ((handle_ms + wrap_ms) as f64 - q.aht_ms);
+        let ch = q.cfg.channel;
+        let now = self.now;
+        let ag = &mut self.agents[a as usize];
+        ag.active[ch.index()] = ag.active[ch.index()].saturating_sub(1);
+        if difficult {
+            ag.stats.difficult += 1;
+            ag.streak += 1;
+            ag.stats.max_difficult_in_row = ag.stats.max_difficult_in_row.max(ag.streak);
+            ag.pending_recovery = true;
+        } else if wb.enabled {
+            ag.streak = 0;
+        }
+        if ag.active_total() > 0 {
+            self.refresh(a);
+            self.route_agent(a);
+        } else if wrap_ms > 0 {
+            let until = now.saturating_add(wrap_ms);
+            ag.wrap_until = Some(until);
+            let t = self.add_timer(until, Timer::WrapUp(a));
+            self.agents[a as usize].wrap_timer = Some(t);
+            self.refresh(a);
+        } else {
+            self.agent_freed(a);
+        }
+        Ok(())
+    }
+
+    // ----- routing decisions ---------------------------------------------------------------
+
+    /// May agent `a` take contact `c` now, as far as rules beyond skills go?
+    fn allowed(&self, a: u32, c: &Contact) -> bool {
+        let ag = &self.agents[a as usize];
+        if c.rejected_by.contains(&a) {
+            return false;
+        }
+        let wb = &self.cfg.wellbeing;
+        if c.difficult
+            && wb.enabled
+            && wb.max_difficult_in_row > 0
+            && ag.streak >= wb.max_difficult_in_row
+        {
+            return false;
+        }
+        if c.escalated {
+            match self.skills.get(&self.cfg.senior_skill) {
+                Some(&s) if ag.level(s) >= 1 => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Finds agents for a waiting contact and offers it.
+    fn route_contact(&mut self, cid: u64) {
+        let Some(c) = self.contacts.get(&cid) else {
+            return;
+        };
+        if c.state != CState::Waiting {
+            return;
+        }
+        let q = &self.queues[c.queue as usize];
+        let ch = q.cfg.channel;
+        let wb = &self.cfg.wellbeing;
+        let kind = if c.difficult && wb.enabled && wb.fair_spread {
+            K_DIFFICULT
+        } else {
+            q.kind
+        };
+        let best_fit = q.cfg.strategy == Strategy::BestFit && kind == K_IDLE;
+        let want = if q.cfg.strategy == Strategy::RingAll {
+            self.cfg.ring_all_limit.max(1)
+        } else {
+            1
+        };
+        let g = &self.groups[q.groups[c.step] as usize];
+        let mut found = std::mem::take(&mut self.scratch);
+        found.clear();
+        for alt in &g.alts {
+            self.candidates(alt, ch, kind, best_fit, want, c, &mut found);
+        }
+        if found.is_empty() {
+            self.scratch = found;
+            return;
+        }
+        found.sort_unstable();
+        let mut agents: Vec<u32> = Vec::with_capacity(want.min(found.len()));
+        for &(_, _, _, a) in found.iter() {
+            if !agents.contains(&a) {
+                agents.push(a);
+                if agents.len() == want {
+                    break;
+                }
+            }
+        }
+        found.clear();
+        self.scratch = found;
+        self.offer(cid, &agents);
+    }
+
+    /// Collects up to `want` best agents meeting `alt` for contact `c` into `out`, as
+    /// (fit, key, tie, agent). Walks the smallest candidate set (or, for best fit, the most
+    /// demanding skill) in the strategy's order, examining at most `scan_limit` agents.
+    #[allow(clippy::too_many_arguments)]
+    fn candidates(
+        &self,
+        alt: &[(SkillId, u8)],
+        ch: Channel,
+        kind: usize,
+        best_fit: bool,
+        want: usize,
+        c: &Contact,
+        out: &mut Vec<(u64, u64, u64, u32)>,
+    ) {
+        let extra_senior = if c.escalated {
+            match self.skills.get(&self.cfg.senior_skill) {
+                Some(&s) => Some(s),
+                None => return,
+            }
+        } else {
+            None
+        };
+        // Choose the anchor requirement.
+        let count = |s: SkillId, l: u8| -> usize {
+            (l..=MAX_LEVEL)
+                .map(|lv| self.sets[Self::set_index(s, ch.index(), lv, kind)].len())
+                .sum()
+        };
+        let mut anchor: Option<(SkillId, u8, usize)> = None;
+        let reqs = alt.iter().copied().chain(extra_senior.map(|s| (s, 1)));
+        if best_fit {
+            for (s, l) in reqs {
+                if anchor.is_none_or(|(_, al, _)| l > al) {
+                    anchor = Some((s, l, 0));
+                }
+            }
+        } else {
+            for (s, l) in reqs {
+                let n = count(s, l);
+                if anchor.is_none_or(|(_, _, an)| n < an) {
+                    anchor = Some((s, l, n));
+                }
+            }
+        }
+        // Every requirement has at least one skill (the pseudo-skill when none is required).
+        let Some((skill, min_level, _)) = anchor else {
+            return;
+        };
+        let limit = self.cfg.scan_limit.max(1);
+        let mut examined = 0;
+        let mut taken = 0;
+        let mut accept = |lvl: u8, e: &AgentEntry| -> bool {
+            examined += 1;
+            let a = e.2;
+            let ag = &self.agents[a as usize];
+            if ag.meets(alt) && extra_senior.is_none_or(|s| ag.level(s) >= 1) && self.allowed(a, c)
+            {
+                let fit = if best_fit {
+                    u64::from(MAX_LEVEL - lvl)
+                } else {
+                    0
+                };
+                out.push((fit, e.0, e.1, a));
+                taken += 1;
+            }
+            taken >= want || examined >= limit
+        };
+        if best_fit {
+            for lvl in (min_level..=MAX_LEVEL).rev() {
+                for e in &self.sets[Self::set_index(skill, ch.index(), lvl, kind)] {
+                    if accept(lvl, e) {
+                        return;
+                    }
+                }
+            }
+            return;
+        }
+        // k-way merge over the levels that qualify, smallest key first.
+        let mut iters: Vec<(
+            u8,
+            std::iter::Peekable<std::collections::btree_set::Iter<'_, AgentEntry>>,
+        )> = (min_level..=MAX_LEVEL)
+            .map(|lvl| {
+                (
+                    lvl,
+                    self.sets[Self::set_index(skill, ch.index(), lvl, kind)]
+                        .iter()
+                        .peekable(),
+                )
+            })
+            .filter(|(_, it)| it.len() > 0)
+            .collect();
+        loop {
+            let mut best: Option<(usize, AgentEntry)> = None;
+            for (i, (_, it)) in iters.iter_mut().enumerate() {
+                if let Some(&&e) = it.peek()
+                    && best.is_none_or(|(_, b)| e < b)
+                {
+                    best = Some((i, e));
+                }
+            }
+            let Some((i, e)) = best else { return };
+            let lvl = iters[i].0;
+            iters[i].1.next();
+            if accept(lvl, &e) {
+                return;
+            }
+        }
+    }
+
+    /// Offers waiting contacts to a free agent while it has room.
+    fn route_agent(&mut self, a: u32) {
+        loop {
+            let Some(cid) = self.best_contact_for(a) else {
+                return;
+            };
+            self.offer(cid, &[a]);
+            let ag = &self.agents[a as usize];
+            if !Channel::ALL.iter().any(|&ch| ag.can_take(ch)) {
+                return;
+            }
+        }
+    }
+
+    fn best_contact_for(&self, a: u32) -> Option<u64> {
+        let ag = &self.agents[a as usize];
+        if ag.presence != Presence::Ready || !ag.offers.is_empty() || ag.wrap_until.is_some() {
+            return None;
+        }
+        let limit = self.cfg.scan_limit.max(1);
+        // Contacts waiting for this agent alone come first.
+        for key in ag.preferred.iter().take(limit) {
+            if let Some(c) = self.contacts.get(&key.2)
+                && ag.can_take(self.queues[c.queue as usize].cfg.channel)
+                && self.allowed(a, c)
+            {
+                return Some(key.2);
+            }
+        }
+        let mut best: Option<WaitKey> = None;
+        for &g in &ag.eligible {
+            let group = &self.groups[g as usize];
+            if group.waiting.is_empty()
+                || !ag.can_take(self.queues[group.queue as usize].cfg.channel)
+            {
+                continue;
+            }
+            for key in group.waiting.iter().take(limit) {
+                if best.is_some_and(|b| b <= *key) {
+                    break;
+                }
+                if let Some(c) = self.contacts.get(&key.2)
+                    && self.allowed(a, c)
+                {
+                    best = Some(*key);
+                    break;
+                }
+            }
+        }
+        best.map(|k| k.2)
+    }
+}
+
+fn kind_of(s: Strategy) -> usize {
+    match s {
+        Strategy::LongestIdle | Strategy::RingAll | Strategy::BestFit => K_IDLE,
+        Strategy::FewestContacts => K_FEWEST,
+        Strategy::LeastOccupied => K_OCCUPANCY,
+        Strategy::RoundRobin => K_ROUND_ROBIN,
+    }
+}
+
+fn busy_in_window(ag: &Agent, now: u64, window: u64) -> u64 {
+    let start = now.saturating_sub(window);
+    let mut busy = 0;
+    for &(s, e) in &ag.busy_log {
+        if e > start {
+            busy += e - s.max(start);
+        }
+    }
+    if let Some(s) = ag.busy_since {
+        busy += now.saturating_sub(s.max(start));
+    }
+    busy
+}

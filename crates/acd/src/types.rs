@@ -1,0 +1,349 @@
+//! Identifiers, virtual time, inputs and outputs of the engine.
+
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::MaxWaitAction;
+
+/// A point in the engine's virtual time, in milliseconds from an origin the shell chooses.
+/// The engine never reads a clock: the shell (or the simulator) passes `now` in.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct Instant(pub u64);
+
+impl Instant {
+    /// The origin.
+    pub const ZERO: Instant = Instant(0);
+
+    /// From milliseconds.
+    pub fn from_millis(ms: u64) -> Self {
+        Instant(ms)
+    }
+
+    /// From seconds (rounded to the millisecond; negative and NaN give zero).
+    pub fn from_secs_f64(s: f64) -> Self {
+        Instant(secs_to_ms(s))
+    }
+
+    /// Milliseconds since the origin.
+    pub fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// Seconds since the origin.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+
+    /// This instant plus `s` seconds (saturating).
+    pub fn add_secs(self, s: f64) -> Self {
+        Instant(self.0.saturating_add(secs_to_ms(s)))
+    }
+
+    /// Milliseconds from `earlier` to `self` (zero if `earlier` is later).
+    pub fn millis_since(self, earlier: Instant) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+pub(crate) fn secs_to_ms(s: f64) -> u64 {
+    if s.is_nan() || s <= 0.0 {
+        0
+    } else if s >= 1.0e15 {
+        u64::MAX / 4
+    } else {
+        (s * 1000.0).round() as u64
+    }
+}
+
+/// An agent, numbered by the engine in the order agents are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AgentId(pub u32);
+
+/// A queue, numbered by the engine in the order queues are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QueueId(pub u32);
+
+/// A contact (call, chat, e-mail), numbered by the shell; unique among live contacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ContactId(pub u64);
+
+/// A new contact entering a queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Arrival {
+    /// The shell's id for it.
+    pub contact: ContactId,
+    /// The queue it enters.
+    pub queue: QueueId,
+    /// Caller priority (higher first), added to the queue's priority.
+    pub priority: i32,
+    /// VIP callers get the engine's `vip_boost` on top.
+    pub vip: bool,
+    /// The agent who served this caller last: the contact waits for that agent alone for
+    /// `preferred_agent_seconds` before any other agent may take it.
+    pub preferred_agent: Option<AgentId>,
+    /// Announced as difficult (e.g. a repeated complaint, or agitation measured in the IVR).
+    pub difficult: bool,
+    /// Agitation measured before queueing (0..=1), if any.
+    pub agitation: Option<f32>,
+    /// Requires the senior skill.
+    pub escalate: bool,
+}
+
+impl Arrival {
+    /// A plain contact for `queue`.
+    pub fn new(contact: ContactId, queue: QueueId) -> Self {
+        Arrival {
+            contact,
+            queue,
+            priority: 0,
+            vip: false,
+            preferred_agent: None,
+            difficult: false,
+            agitation: None,
+            escalate: false,
+        }
+    }
+}
+
+/// Something that happened, told to the engine by its shell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// The agent logs in and becomes available.
+    Login(AgentId),
+    /// The agent logs out (refused while the agent holds a contact).
+    Logout(AgentId),
+    /// The agent becomes available (from not-ready, a break, or ends a break early).
+    Ready(AgentId),
+    /// The agent goes not-ready with a reason code (takes effect after current contacts).
+    NotReady {
+        /// Agent.
+        agent: AgentId,
+        /// Reason code.
+        reason: String,
+    },
+    /// The agent takes a break, timed or until `Ready`.
+    Break {
+        /// Agent.
+        agent: AgentId,
+        /// Reason code.
+        reason: String,
+        /// Length, if timed.
+        seconds: Option<f64>,
+    },
+    /// The agent extends the current wrap-up.
+    ExtendWrapUp {
+        /// Agent.
+        agent: AgentId,
+        /// Extra seconds.
+        seconds: f64,
+    },
+    /// The agent ends wrap-up early.
+    EndWrapUp(AgentId),
+    /// A contact arrives in a queue.
+    Arrive(Arrival),
+    /// The agent answered an offer.
+    Answer {
+        /// Contact.
+        contact: ContactId,
+        /// Agent.
+        agent: AgentId,
+    },
+    /// The agent declined an offer.
+    Reject {
+        /// Contact.
+        contact: ContactId,
+        /// Agent.
+        agent: AgentId,
+    },
+    /// The caller hung up (or the chat was closed) before being answered.
+    Abandon(ContactId),
+    /// A connected contact ended.
+    End {
+        /// Contact.
+        contact: ContactId,
+        /// Agitation measured over the contact (0..=1), if any.
+        agitation: Option<f32>,
+        /// The agent flagged the caller as abusive.
+        abusive: bool,
+    },
+    /// The waiting caller asked to be called back: the contact leaves the line but keeps its
+    /// place; its turn comes as an offer with `callback = true`.
+    Callback(ContactId),
+    /// Escalate a waiting contact: it now requires the senior skill.
+    Escalate(ContactId),
+}
+
+/// The state of an agent, as shown to supervisors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum AgentState {
+    /// Not logged in.
+    LoggedOut,
+    /// Free to take contacts.
+    Available,
+    /// A contact is ringing at the agent.
+    Offered,
+    /// Holding at least one contact.
+    Busy,
+    /// After-contact work.
+    WrapUp,
+    /// Not ready, with a reason code.
+    NotReady {
+        /// Reason code (`no-answer` when set by the engine after missed offers).
+        reason: String,
+    },
+    /// On a break.
+    Break {
+        /// Reason code (`recovery` and `occupancy` are set by the wellbeing rules).
+        reason: String,
+        /// A recovery break granted by the wellbeing rules (not counted against the agent).
+        recovery: bool,
+    },
+}
+
+/// What the engine asks its shell to do, or tells it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// Ring the contact at the agent (for a callback: the agent's turn to call the customer).
+    Offer {
+        /// Contact.
+        contact: ContactId,
+        /// Agent.
+        agent: AgentId,
+        /// The contact is a callback kept in line.
+        callback: bool,
+    },
+    /// Stop ringing (another agent answered, or the caller left).
+    OfferRescinded {
+        /// Contact.
+        contact: ContactId,
+        /// Agent.
+        agent: AgentId,
+    },
+    /// The contact waits in the queue.
+    Queued {
+        /// Contact.
+        contact: ContactId,
+        /// Queue.
+        queue: QueueId,
+        /// Contacts ahead of it.
+        position: u32,
+        /// Estimated wait in seconds.
+        estimated_wait_seconds: f64,
+    },
+    /// The contact reached the queue's maximum wait and moved to another queue.
+    Overflowed {
+        /// Contact.
+        contact: ContactId,
+        /// Queue it left.
+        from: QueueId,
+        /// Queue it entered.
+        to: QueueId,
+    },
+    /// The contact reached the queue's maximum wait and left the engine: the shell carries
+    /// out the action (voicemail, disconnect, or an overflow to a queue the engine does not
+    /// know).
+    MaxWaitReached {
+        /// Contact.
+        contact: ContactId,
+        /// Queue.
+        queue: QueueId,
+        /// What to do.
+        action: MaxWaitAction,
+    },
+    /// The agent's state changed.
+    AgentState {
+        /// Agent.
+        agent: AgentId,
+        /// New state.
+        state: AgentState,
+    },
+}
+
+/// Position and estimated wait of a waiting contact.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WaitEstimate {
+    /// Contacts ahead of it in its queue.
+    pub position: u32,
+    /// Estimated wait from now, in seconds.
+    pub estimated_wait_seconds: f64,
+}
+
+/// Wellbeing figures of one agent.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct AgentWellbeing {
+    /// Contacts handled (answered).
+    pub handled: u64,
+    /// Difficult contacts handled (flagged, or agitation above the threshold).
+    pub difficult: u64,
+    /// Longest run of difficult contacts in a row.
+    pub max_difficult_in_row: u32,
+    /// Seconds of recovery break granted.
+    pub recovery_seconds: f64,
+    /// Seconds of pause imposed by the occupancy ceiling.
+    pub pause_seconds: f64,
+    /// Seconds logged in.
+    pub logged_in_seconds: f64,
+    /// Seconds occupied (holding contacts or in wrap-up).
+    pub occupied_seconds: f64,
+}
+
+/// Errors from the engine. The engine is left unchanged by an input that fails.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// No such agent.
+    #[error("unknown agent {0:?}")]
+    UnknownAgent(AgentId),
+    /// No such queue.
+    #[error("unknown queue {0:?}")]
+    UnknownQueue(QueueId),
+    /// No queue of that name.
+    #[error("unknown queue `{0}`")]
+    UnknownQueueName(String),
+    /// No such live contact.
+    #[error("unknown contact {0:?}")]
+    UnknownContact(ContactId),
+    /// A live contact already has this id.
+    #[error("contact {0:?} already exists")]
+    DuplicateContact(ContactId),
+    /// A queue or agent of that name already exists.
+    #[error("`{0}` is defined twice")]
+    DuplicateName(String),
+    /// A skill level outside 1..=10.
+    #[error("skill `{skill}` has level {level}, expected 1..=10")]
+    BadLevel {
+        /// Skill.
+        skill: String,
+        /// Level given.
+        level: u8,
+    },
+    /// The input does not fit the current state.
+    #[error("{0}")]
+    InvalidState(&'static str),
+}
+
+/// A fast hasher for the engine's numeric ids (not exposed to untrusted keys' worst cases
+/// beyond what the shell chooses as contact ids).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
+pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<IdHasher>>;
