@@ -208,6 +208,11 @@ pub struct Engine {
     out: VecDeque<Output>,
     scratch: Vec<(u64, u64, u64, u32)>,
     any_skill: SkillId,
+    /// While timers due at one instant fire, routing waits until all have fired, so that
+    /// contacts whose steps widen at the same instant are served in order.
+    deferring: bool,
+    pending_contacts: Vec<u64>,
+    pending_agents: Vec<u32>,
 }
 
 impl Engine {
@@ -234,6 +239,9 @@ impl Engine {
             out: VecDeque::new(),
             scratch: Vec::new(),
             any_skill: 0,
+            deferring: false,
+            pending_contacts: Vec::new(),
+            pending_agents: Vec::new(),
         };
         // Every agent holds this pseudo-skill, so queues without required skills are indexed.
         e.any_skill = e.skill(ANY_SKILL);
@@ -534,6 +542,7 @@ impl Engine {
     /// Fires every timer due at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
+        self.deferring = true;
         while let Some((&key, &timer)) = self.timers.iter().next() {
             if key.0 > self.now {
                 break;
@@ -541,6 +550,23 @@ impl Engine {
             self.timers.remove(&key);
             self.fire(key, timer);
         }
+        self.deferring = false;
+        // Freed agents first: each takes the best contact it may serve. Then contacts whose
+        // lines changed, best first, look for agents still free.
+        let mut agents = std::mem::take(&mut self.pending_agents);
+        agents.sort_unstable();
+        agents.dedup();
+        for a in agents.drain(..) {
+            self.route_agent(a);
+        }
+        self.pending_agents = agents;
+        let mut contacts = std::mem::take(&mut self.pending_contacts);
+        contacts.sort_unstable_by_key(|cid| self.contacts.get(cid).map(|c| c.key(*cid)));
+        contacts.dedup();
+        for cid in contacts.drain(..) {
+            self.route_contact(cid);
+        }
+        self.pending_contacts = contacts;
     }
 
     fn advance(&mut self, now: Instant) {
@@ -761,7 +787,8 @@ impl Engine {
             return Err(Error::InvalidState("agent holds a contact"));
         }
         for cid in ag.offers.clone() {
-            let _ = self.unoffer(cid, a, false);
+            // Withdrawn by the engine: the shell is told, like a rang-out offer.
+            let _ = self.unoffer(cid, a, true);
         }
         let ag = &mut self.agents[a as usize];
         let wrap = ag.wrap_timer.take();
@@ -1309,6 +1336,12 @@ impl Engine {
         }
         self.cancel(t);
         let max = self.cfg.max_no_answer;
+        if timed_out {
+            self.out.push_back(Output::OfferRescinded {
+                contact: ContactId(cid),
+                agent: AgentId(a),
+            });
+        }
         let ag = &mut self.agents[a as usize];
         ag.offers.retain(|&x| x != cid);
         if timed_out {
@@ -1396,6 +1429,10 @@ impl Engine {
 
     /// Finds agents for a waiting contact and offers it.
     fn route_contact(&mut self, cid: u64) {
+        if self.deferring {
+            self.pending_contacts.push(cid);
+            return;
+        }
         let Some(c) = self.contacts.get(&cid) else {
             return;
         };
@@ -1553,6 +1590,10 @@ impl Engine {
 
     /// Offers waiting contacts to a free agent while it has room.
     fn route_agent(&mut self, a: u32) {
+        if self.deferring {
+            self.pending_agents.push(a);
+            return;
+        }
         loop {
             let Some(cid) = self.best_contact_for(a) else {
                 return;

@@ -218,7 +218,7 @@ pub enum Output {
         /// The contact is a callback kept in line.
         callback: bool,
     },
-    /// Stop ringing (another agent answered, or the caller left).
+    /// Stop ringing (another agent answered, the caller left, or the offer rang out).
     OfferRescinded {
         /// Contact.
         contact: ContactId,

@@ -1,0 +1,430 @@
+//! Property tests: random sequences of agent and caller actions, checked against a model
+//! after every output.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use hotline_acd::{
+    AgentConfig, AgentId, AgentState, Arrival, ContactId, Engine, EngineConfig, Input, Instant,
+    Output, OverflowStep, QueueConfig, QueueId, WellbeingRules,
+};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Login(u8),
+    Logout(u8),
+    Ready(u8),
+    NotReady(u8),
+    Arrive { queue: u8, prio: u8 },
+    Answer(u8),
+    Reject(u8),
+    Abandon(u8),
+    End(u8),
+    Callback(u8),
+    Advance(u16),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => any::<u8>().prop_map(Op::Login),
+        1 => any::<u8>().prop_map(Op::Logout),
+        2 => any::<u8>().prop_map(Op::Ready),
+        1 => any::<u8>().prop_map(Op::NotReady),
+        5 => (0u8..3, 0u8..3).prop_map(|(queue, prio)| Op::Arrive { queue, prio }),
+        4 => any::<u8>().prop_map(Op::Answer),
+        1 => any::<u8>().prop_map(Op::Reject),
+        1 => any::<u8>().prop_map(Op::Abandon),
+        3 => any::<u8>().prop_map(Op::End),
+        1 => any::<u8>().prop_map(Op::Callback),
+        3 => (0u16..15_000).prop_map(Op::Advance),
+    ]
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum MState {
+    Waiting,
+    Offered,
+    Connected(u32),
+}
+
+#[derive(Debug, Clone)]
+struct MContact {
+    queue: u32,
+    prio: i64,
+    seq: u64,
+    entered: u64,
+    state: MState,
+    rejected: BTreeSet<u32>,
+    callback: bool,
+}
+
+/// Requirements of each queue by step: (after ms, alternatives of (skill, min level)).
+type Reqs = Vec<Vec<(u64, Vec<Vec<(&'static str, u8)>>)>>;
+
+fn reqs() -> Reqs {
+    vec![
+        vec![(0, vec![vec![("a", 3)]])],
+        vec![(0, vec![vec![("a", 2), ("b", 2)]])],
+        vec![
+            (0, vec![vec![("b", 5)]]),
+            (10_000, vec![vec![("b", 2)], vec![("a", 9)]]),
+        ],
+    ]
+}
+
+struct Harness {
+    engine: Engine,
+    now: u64,
+    skills: Vec<BTreeMap<&'static str, u8>>,
+    reqs: Reqs,
+    contacts: BTreeMap<u64, MContact>,
+    offers: Vec<(u64, u32)>,
+    next_id: u64,
+    callbacks_offered: u32,
+}
+
+impl Harness {
+    fn new(levels: &[(u8, u8)]) -> Self {
+        let cfg = EngineConfig {
+            wellbeing: WellbeingRules::off(),
+            ..EngineConfig::default()
+        };
+        let mut engine = Engine::new(cfg);
+        let mut q0 = QueueConfig::new("q0", &[("a", 3)]);
+        q0.priority = 0;
+        engine.add_queue(q0).unwrap();
+        engine
+            .add_queue(QueueConfig::new("q1", &[("a", 2), ("b", 2)]))
+            .unwrap();
+        let mut q2 = QueueConfig::new("q2", &[("b", 5)]);
+        q2.overflow.push(OverflowStep {
+            after_seconds: 10.0,
+            lower_levels_by: 3,
+            add_skills: [("a".to_string(), 9)].into_iter().collect(),
+            add_queues: vec![],
+        });
+        engine.add_queue(q2).unwrap();
+        let mut skills = Vec::new();
+        for (i, &(a, b)) in levels.iter().enumerate() {
+            let mut m = BTreeMap::new();
+            if a > 0 {
+                m.insert("a", a);
+            }
+            if b > 0 {
+                m.insert("b", b);
+            }
+            let list: Vec<(&str, u8)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+            engine
+                .add_agent(AgentConfig::new(format!("agent{i}"), &list))
+                .unwrap();
+            skills.push(m);
+        }
+        Harness {
+            engine,
+            now: 0,
+            skills,
+            reqs: reqs(),
+            contacts: BTreeMap::new(),
+            offers: Vec::new(),
+            next_id: 1,
+            callbacks_offered: 0,
+        }
+    }
+
+    fn eligible(&self, agent: u32, c: &MContact) -> bool {
+        if c.rejected.contains(&agent) {
+            return false;
+        }
+        let waited = self.now.saturating_sub(c.entered);
+        let steps = &self.reqs[c.queue as usize];
+        let Some((_, alts)) = steps.iter().rev().find(|(after, _)| waited >= *after) else {
+            return false;
+        };
+        let sk = &self.skills[agent as usize];
+        alts.iter().any(|alt| {
+            alt.iter()
+                .all(|(s, l)| sk.get(s).copied().unwrap_or(0) >= *l)
+        })
+    }
+
+    fn input(&mut self, input: Input) -> bool {
+        self.engine.handle(Instant(self.now), input).is_ok()
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.engine.poll_output() {
+            match o {
+                Output::Offer {
+                    contact,
+                    agent,
+                    callback,
+                } => {
+                    let a = agent.0;
+                    // No agent is offered a contact while holding a voice contact.
+                    assert!(
+                        !self
+                            .contacts
+                            .values()
+                            .any(|c| c.state == MState::Connected(a)),
+                        "agent {a} offered while on a call"
+                    );
+                    assert!(
+                        !self.offers.iter().any(|o| o.1 == a),
+                        "agent {a} offered twice"
+                    );
+                    let c = self
+                        .contacts
+                        .get(&contact.0)
+                        .expect("offer of a live contact");
+                    assert_eq!(c.state, MState::Waiting);
+                    assert_eq!(c.callback, callback);
+                    // Never below the required level unless a step allowed it.
+                    assert!(
+                        self.eligible(a, c),
+                        "agent {a} not eligible for {c:?} at {}",
+                        self.now
+                    );
+                    // Within a priority, first come first served (among contacts this
+                    // agent may take).
+                    for (id, other) in &self.contacts {
+                        if other.state == MState::Waiting
+                            && *id != contact.0
+                            && self.eligible(a, other)
+                        {
+                            assert!(
+                                (-other.prio, other.seq) > (-c.prio, c.seq),
+                                "contact {id} ({other:?}) should come before {} ({c:?})",
+                                contact.0
+                            );
+                        }
+                    }
+                    if callback {
+                        self.callbacks_offered += 1;
+                    }
+                    self.contacts.get_mut(&contact.0).unwrap().state = MState::Offered;
+                    self.offers.push((contact.0, a));
+                }
+                Output::OfferRescinded { contact, agent } => {
+                    self.offers
+                        .retain(|&(c, a)| !(c == contact.0 && a == agent.0));
+                    if let Some(c) = self.contacts.get_mut(&contact.0) {
+                        c.rejected.insert(agent.0);
+                        if c.state == MState::Offered {
+                            c.state = MState::Waiting;
+                        }
+                    }
+                }
+                Output::Queued { contact, .. } => {
+                    assert!(self.contacts.contains_key(&contact.0));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn check_global(&self) {
+        // At most one voice contact per agent.
+        let mut per_agent: BTreeMap<u32, u32> = BTreeMap::new();
+        for c in self.contacts.values() {
+            if let MState::Connected(a) = c.state {
+                *per_agent.entry(a).or_default() += 1;
+            }
+        }
+        assert!(per_agent.values().all(|&n| n <= 1), "{per_agent:?}");
+        // No waiting contact starves while an eligible agent is free.
+        for a in 0..self.skills.len() as u32 {
+            if self.engine.agent_state(AgentId(a)) != Some(AgentState::Available) {
+                continue;
+            }
+            assert!(!per_agent.contains_key(&a));
+            for (id, c) in &self.contacts {
+                if c.state == MState::Waiting {
+                    assert!(
+                        !self.eligible(a, c),
+                        "contact {id} waits while agent {a} is free"
+                    );
+                }
+            }
+        }
+        // Positions agree with the model: contacts of the same queue ahead in line.
+        for (id, c) in &self.contacts {
+            if c.state != MState::Waiting {
+                continue;
+            }
+            let ahead = self
+                .contacts
+                .values()
+                .filter(|o| {
+                    o.state == MState::Waiting
+                        && o.queue == c.queue
+                        && (-o.prio, o.seq) < (-c.prio, c.seq)
+                })
+                .count() as u32;
+            let est = self
+                .engine
+                .wait_estimate(ContactId(*id))
+                .expect("waiting has an estimate");
+            assert_eq!(est.position, ahead, "position of {id}");
+            assert!(est.estimated_wait_seconds.is_finite() && est.estimated_wait_seconds > 0.0);
+        }
+    }
+
+    fn pick<T: Clone>(items: &[T], i: u8) -> Option<T> {
+        if items.is_empty() {
+            None
+        } else {
+            Some(items[i as usize % items.len()].clone())
+        }
+    }
+
+    fn apply(&mut self, op: Op) {
+        let n = self.skills.len() as u8;
+        match op {
+            Op::Login(a) => {
+                self.input(Input::Login(AgentId(u32::from(a % n))));
+            }
+            Op::Logout(a) => {
+                self.input(Input::Logout(AgentId(u32::from(a % n))));
+            }
+            Op::Ready(a) => {
+                self.input(Input::Ready(AgentId(u32::from(a % n))));
+            }
+            Op::NotReady(a) => {
+                self.input(Input::NotReady {
+                    agent: AgentId(u32::from(a % n)),
+                    reason: "lunch".into(),
+                });
+            }
+            Op::Arrive { queue, prio } => {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.contacts.insert(
+                    id,
+                    MContact {
+                        queue: u32::from(queue),
+                        prio: i64::from(prio),
+                        seq: id,
+                        entered: self.now,
+                        state: MState::Waiting,
+                        rejected: BTreeSet::new(),
+                        callback: false,
+                    },
+                );
+                let mut ar = Arrival::new(ContactId(id), QueueId(u32::from(queue)));
+                ar.priority = i32::from(prio);
+                assert!(self.input(Input::Arrive(ar)));
+            }
+            Op::Answer(i) => {
+                if let Some((c, a)) = Self::pick(&self.offers, i) {
+                    assert!(self.input(Input::Answer {
+                        contact: ContactId(c),
+                        agent: AgentId(a)
+                    }));
+                    self.offers.retain(|o| o.0 != c);
+                    self.contacts.get_mut(&c).unwrap().state = MState::Connected(a);
+                }
+            }
+            Op::Reject(i) => {
+                if let Some((c, a)) = Self::pick(&self.offers, i) {
+                    self.offers.retain(|o| *o != (c, a));
+                    let m = self.contacts.get_mut(&c).unwrap();
+                    m.rejected.insert(a);
+                    m.state = MState::Waiting;
+                    assert!(self.input(Input::Reject {
+                        contact: ContactId(c),
+                        agent: AgentId(a)
+                    }));
+                }
+            }
+            Op::Abandon(i) => {
+                let live: Vec<u64> = self
+                    .contacts
+                    .iter()
+                    .filter(|(_, c)| !matches!(c.state, MState::Connected(_)))
+                    .map(|(id, _)| *id)
+                    .collect();
+                if let Some(c) = Self::pick(&live, i) {
+                    self.contacts.remove(&c);
+                    self.offers.retain(|o| o.0 != c);
+                    assert!(self.input(Input::Abandon(ContactId(c))));
+                }
+            }
+            Op::End(i) => {
+                let live: Vec<u64> = self
+                    .contacts
+                    .iter()
+                    .filter(|(_, c)| matches!(c.state, MState::Connected(_)))
+                    .map(|(id, _)| *id)
+                    .collect();
+                if let Some(c) = Self::pick(&live, i) {
+                    self.contacts.remove(&c);
+                    assert!(self.input(Input::End {
+                        contact: ContactId(c),
+                        agitation: None,
+                        abusive: false
+                    }));
+                }
+            }
+            Op::Callback(i) => {
+                let waiting: Vec<u64> = self
+                    .contacts
+                    .iter()
+                    .filter(|(_, c)| c.state == MState::Waiting)
+                    .map(|(id, _)| *id)
+                    .collect();
+                if let Some(c) = Self::pick(&waiting, i) {
+                    let before = self.engine.wait_estimate(ContactId(c)).map(|e| e.position);
+                    assert!(self.input(Input::Callback(ContactId(c))));
+                    self.contacts.get_mut(&c).unwrap().callback = true;
+                    // A callback keeps its place in line.
+                    let after = self.engine.wait_estimate(ContactId(c)).map(|e| e.position);
+                    assert_eq!(before, after);
+                }
+            }
+            Op::Advance(ms) => {
+                self.now += u64::from(ms);
+                self.engine.handle_timeout(Instant(self.now));
+            }
+        }
+        self.drain();
+        self.check_global();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn routing_invariants_hold(
+        levels in proptest::collection::vec((0u8..=10, 0u8..=10), 1..7),
+        ops in proptest::collection::vec(op(), 1..120),
+    ) {
+        let mut h = Harness::new(&levels);
+        for o in ops {
+            h.apply(o);
+        }
+        // Whatever happened, the engine's timers are never in the past.
+        if let Some(t) = h.engine.poll_timeout() {
+            prop_assert!(t.as_millis() > h.now);
+        }
+    }
+}
+
+/// A callback that keeps its place is offered before later callers, flagged as a callback.
+#[test]
+fn callback_keeps_place_and_is_offered_in_turn() {
+    let mut h = Harness::new(&[(5, 0)]);
+    h.apply(Op::Login(0));
+    h.apply(Op::Arrive { queue: 0, prio: 0 }); // 1: offered at once
+    h.apply(Op::Answer(0));
+    h.apply(Op::Arrive { queue: 0, prio: 0 }); // 2: waits
+    h.apply(Op::Arrive { queue: 0, prio: 0 }); // 3: waits
+    h.apply(Op::Callback(0)); // contact 2 asks to be called back
+    assert_eq!(
+        h.engine.wait_estimate(ContactId(2)).map(|e| e.position),
+        Some(0)
+    );
+    h.apply(Op::End(0));
+    assert_eq!(h.offers, vec![(2, 0)]);
+    assert_eq!(h.callbacks_offered, 1);
+}
