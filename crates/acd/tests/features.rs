@@ -1,0 +1,680 @@
+//! Behaviour of each routing feature, one scenario each.
+
+use hotline_acd::{
+    AgentConfig, AgentId, AgentState, Arrival, Capacity, Channel, ContactId, Engine, EngineConfig,
+    Input, Instant, MaxWait, MaxWaitAction, Output, OverflowStep, QueueConfig, QueueId, Strategy,
+    WellbeingRules,
+};
+
+fn t(s: f64) -> Instant {
+    Instant::from_secs_f64(s)
+}
+
+fn outputs(e: &mut Engine) -> Vec<Output> {
+    std::iter::from_fn(|| e.poll_output()).collect()
+}
+
+fn offers(e: &mut Engine) -> Vec<(u64, u32)> {
+    outputs(e)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Offer { contact, agent, .. } => Some((contact.0, agent.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn engine(wellbeing: WellbeingRules) -> Engine {
+    Engine::new(EngineConfig {
+        wellbeing,
+        ..EngineConfig::default()
+    })
+}
+
+fn arrive(e: &mut Engine, at: f64, id: u64, q: QueueId) {
+    e.handle(t(at), Input::Arrive(Arrival::new(ContactId(id), q)))
+        .unwrap();
+}
+
+fn answer_end(e: &mut Engine, at: f64, len: f64, id: u64, a: AgentId) {
+    e.handle(
+        t(at),
+        Input::Answer {
+            contact: ContactId(id),
+            agent: a,
+        },
+    )
+    .unwrap();
+    e.handle(
+        t(at + len),
+        Input::End {
+            contact: ContactId(id),
+            agitation: None,
+            abusive: false,
+        },
+    )
+    .unwrap();
+}
+
+fn team(e: &mut Engine, n: usize, skills: &[(&str, u8)]) -> Vec<AgentId> {
+    let ids: Vec<AgentId> = (0..n)
+        .map(|i| {
+            e.add_agent(AgentConfig::new(format!("a{i}"), skills))
+                .unwrap()
+        })
+        .collect();
+    for (i, &a) in ids.iter().enumerate() {
+        e.handle(t(i as f64), Input::Login(a)).unwrap();
+    }
+    ids
+}
+
+#[test]
+fn longest_idle_picks_the_agent_free_longest() {
+    let mut e = engine(WellbeingRules::off());
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let ids = team(&mut e, 3, &[("x", 5)]);
+    outputs(&mut e);
+    arrive(&mut e, 10.0, 1, q);
+    assert_eq!(offers(&mut e), vec![(1, ids[0].0)]);
+    answer_end(&mut e, 10.0, 5.0, 1, ids[0]);
+    arrive(&mut e, 20.0, 2, q);
+    assert_eq!(offers(&mut e), vec![(2, ids[1].0)]);
+}
+
+#[test]
+fn fewest_contacts_and_round_robin() {
+    for strategy in [Strategy::FewestContacts, Strategy::RoundRobin] {
+        let mut e = engine(WellbeingRules::off());
+        let mut qc = QueueConfig::new("q", &[("x", 1)]);
+        qc.strategy = strategy;
+        let q = e.add_queue(qc).unwrap();
+        let ids = team(&mut e, 3, &[("x", 5)]);
+        outputs(&mut e);
+        let mut got = Vec::new();
+        for i in 0..6u64 {
+            let at = 10.0 + 10.0 * i as f64;
+            arrive(&mut e, at, i, q);
+            let o = offers(&mut e);
+            assert_eq!(o.len(), 1);
+            got.push(o[0].1);
+            answer_end(&mut e, at, 1.0, i, AgentId(o[0].1));
+        }
+        // Every agent gets two of six.
+        for a in &ids {
+            assert_eq!(
+                got.iter().filter(|&&g| g == a.0).count(),
+                2,
+                "{strategy:?}: {got:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn least_occupied_prefers_the_less_busy() {
+    let mut e = engine(WellbeingRules::off());
+    let mut qc = QueueConfig::new("q", &[("x", 1)]);
+    qc.strategy = Strategy::LeastOccupied;
+    let q = e.add_queue(qc).unwrap();
+    let ids = team(&mut e, 2, &[("x", 5)]);
+    outputs(&mut e);
+    // a0 takes a long call, a1 a short one; both free afterwards, a1 freed last.
+    arrive(&mut e, 10.0, 1, q);
+    arrive(&mut e, 10.0, 2, q);
+    let o = offers(&mut e);
+    let long_agent = AgentId(o[0].1);
+    let short_agent = AgentId(o[1].1);
+    answer_end(&mut e, 10.0, 500.0, 1, long_agent);
+    answer_end(&mut e, 10.0, 600.0, 2, short_agent);
+    let _ = ids;
+    // a short_agent had 600 s on 610 logged; long_agent 500 of 510... compare explicitly.
+    arrive(&mut e, 700.0, 3, q);
+    let got = offers(&mut e)[0].1;
+    let w0 = e.agent_wellbeing(long_agent).unwrap();
+    let w1 = e.agent_wellbeing(short_agent).unwrap();
+    let occ0 = w0.occupied_seconds / w0.logged_in_seconds;
+    let occ1 = w1.occupied_seconds / w1.logged_in_seconds;
+    let expected = if occ0 < occ1 { long_agent } else { short_agent };
+    assert_eq!(got, expected.0);
+}
+
+#[test]
+fn best_fit_prefers_highest_level_and_ring_all_rings_everyone() {
+    let mut e = engine(WellbeingRules::off());
+    let mut qc = QueueConfig::new("fit", &[("x", 2)]);
+    qc.strategy = Strategy::BestFit;
+    let q = e.add_queue(qc).unwrap();
+    let mut rc = QueueConfig::new("ring", &[("y", 1)]);
+    rc.strategy = Strategy::RingAll;
+    let r = e.add_queue(rc).unwrap();
+    let lo = e
+        .add_agent(AgentConfig::new("lo", &[("x", 3), ("y", 1)]))
+        .unwrap();
+    let hi = e
+        .add_agent(AgentConfig::new("hi", &[("x", 9), ("y", 1)]))
+        .unwrap();
+    let mid = e
+        .add_agent(AgentConfig::new("mid", &[("x", 6), ("y", 1)]))
+        .unwrap();
+    for a in [lo, hi, mid] {
+        e.handle(t(0.0), Input::Login(a)).unwrap();
+    }
+    outputs(&mut e);
+    arrive(&mut e, 1.0, 1, q);
+    assert_eq!(offers(&mut e), vec![(1, hi.0)]);
+    arrive(&mut e, 2.0, 2, r);
+    let mut rung: Vec<u32> = offers(&mut e).into_iter().map(|o| o.1).collect();
+    rung.sort_unstable();
+    assert_eq!(rung, vec![lo.0, mid.0]);
+    e.handle(
+        t(3.0),
+        Input::Answer {
+            contact: ContactId(2),
+            agent: mid,
+        },
+    )
+    .unwrap();
+    let out = outputs(&mut e);
+    assert!(out.contains(&Output::OfferRescinded {
+        contact: ContactId(2),
+        agent: lo
+    }));
+    assert_eq!(e.agent_state(lo), Some(AgentState::Available));
+    assert_eq!(e.agent_state(mid), Some(AgentState::Busy));
+}
+
+#[test]
+fn multi_skill_contact_needs_every_skill() {
+    let mut e = engine(WellbeingRules::off());
+    let q = e
+        .add_queue(QueueConfig::new("q", &[("cards", 3), ("english", 5)]))
+        .unwrap();
+    // Many agents with cards only, one with both.
+    let mut many = Vec::new();
+    for i in 0..50 {
+        many.push(
+            e.add_agent(AgentConfig::new(format!("c{i}"), &[("cards", 9)]))
+                .unwrap(),
+        );
+    }
+    let both = e
+        .add_agent(AgentConfig::new("both", &[("cards", 3), ("english", 6)]))
+        .unwrap();
+    for &a in many.iter().chain([&both]) {
+        e.handle(t(0.0), Input::Login(a)).unwrap();
+    }
+    outputs(&mut e);
+    arrive(&mut e, 1.0, 1, q);
+    assert_eq!(offers(&mut e), vec![(1, both.0)]);
+}
+
+#[test]
+fn overflow_steps_widen_over_time() {
+    let mut e = engine(WellbeingRules::off());
+    let other = e
+        .add_queue(QueueConfig::new("general", &[("general", 1)]))
+        .unwrap();
+    let mut qc = QueueConfig::new("vip", &[("vip", 8)]);
+    qc.overflow = vec![
+        OverflowStep {
+            after_seconds: 10.0,
+            lower_levels_by: 3,
+            ..Default::default()
+        },
+        OverflowStep {
+            after_seconds: 30.0,
+            add_queues: vec!["general".into()],
+            ..Default::default()
+        },
+    ];
+    let q = e.add_queue(qc).unwrap();
+    let five = e
+        .add_agent(AgentConfig::new("five", &[("vip", 5)]))
+        .unwrap();
+    let gen_agent = e
+        .add_agent(AgentConfig::new("gen", &[("general", 2)]))
+        .unwrap();
+    e.handle(t(0.0), Input::Login(gen_agent)).unwrap();
+    arrive(&mut e, 0.0, 1, q);
+    assert!(offers(&mut e).is_empty());
+    e.handle(t(1.0), Input::Login(five)).unwrap();
+    assert!(offers(&mut e).is_empty(), "level 5 is below 8");
+    e.handle_timeout(t(10.0));
+    assert_eq!(
+        offers(&mut e),
+        vec![(1, five.0)],
+        "after 10 s level 5 is enough"
+    );
+    e.handle(
+        t(11.0),
+        Input::Reject {
+            contact: ContactId(1),
+            agent: five,
+        },
+    )
+    .unwrap();
+    assert!(offers(&mut e).is_empty());
+    assert_eq!(e.poll_timeout(), Some(t(30.0)));
+    e.handle_timeout(t(30.0));
+    assert_eq!(
+        offers(&mut e),
+        vec![(1, gen_agent.0)],
+        "after 30 s general agents too"
+    );
+    let _ = other;
+}
+
+#[test]
+fn max_wait_overflows_then_disconnects() {
+    let mut e = engine(WellbeingRules::off());
+    let mut b = QueueConfig::new("backup", &[("b", 1)]);
+    b.max_wait = Some(MaxWait {
+        seconds: 60.0,
+        action: MaxWaitAction::Voicemail,
+    });
+    let backup = e.add_queue(b).unwrap();
+    let mut a = QueueConfig::new("main", &[("a", 1)]);
+    a.max_wait = Some(MaxWait {
+        seconds: 30.0,
+        action: MaxWaitAction::Overflow {
+            queue: "backup".into(),
+        },
+    });
+    let main = e.add_queue(a).unwrap();
+    arrive(&mut e, 0.0, 7, main);
+    outputs(&mut e);
+    e.handle_timeout(t(30.0));
+    let out = outputs(&mut e);
+    assert!(out.contains(&Output::Overflowed {
+        contact: ContactId(7),
+        from: main,
+        to: backup
+    }));
+    assert_eq!(e.waiting(backup), 1);
+    e.handle_timeout(t(90.0));
+    let out = outputs(&mut e);
+    assert!(out.contains(&Output::MaxWaitReached {
+        contact: ContactId(7),
+        queue: backup,
+        action: MaxWaitAction::Voicemail
+    }));
+    assert_eq!(e.live_contacts(), 0);
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
+fn priority_and_vip_go_first() {
+    let mut e = engine(WellbeingRules::off());
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    arrive(&mut e, 0.0, 1, q);
+    let mut high = Arrival::new(ContactId(2), q);
+    high.priority = 5;
+    e.handle(t(1.0), Input::Arrive(high)).unwrap();
+    let mut vip = Arrival::new(ContactId(3), q);
+    vip.vip = true;
+    e.handle(t(2.0), Input::Arrive(vip)).unwrap();
+    assert_eq!(e.wait_estimate(ContactId(3)).unwrap().position, 0);
+    assert_eq!(e.wait_estimate(ContactId(1)).unwrap().position, 2);
+    e.handle(t(3.0), Input::Login(a)).unwrap();
+    assert_eq!(offers(&mut e), vec![(3, a.0)]);
+}
+
+#[test]
+fn preferred_agent_waits_then_anyone() {
+    let mut e = engine(WellbeingRules::off());
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let last = e.add_agent(AgentConfig::new("last", &[("x", 1)])).unwrap();
+    let other = e.add_agent(AgentConfig::new("other", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(last)).unwrap();
+    e.handle(t(0.0), Input::Login(other)).unwrap();
+    e.handle(
+        t(0.0),
+        Input::NotReady {
+            agent: last,
+            reason: "meeting".into(),
+        },
+    )
+    .unwrap();
+    outputs(&mut e);
+    let mut ar = Arrival::new(ContactId(1), q);
+    ar.preferred_agent = Some(last);
+    e.handle(t(1.0), Input::Arrive(ar)).unwrap();
+    assert!(
+        offers(&mut e).is_empty(),
+        "waits for the last agent although another is free"
+    );
+    e.handle_timeout(t(31.0));
+    assert_eq!(offers(&mut e), vec![(1, other.0)]);
+}
+
+#[test]
+fn escalation_requires_a_senior() {
+    let mut e = engine(WellbeingRules::off());
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let junior = e
+        .add_agent(AgentConfig::new("junior", &[("x", 5)]))
+        .unwrap();
+    let senior = e
+        .add_agent(AgentConfig::new("senior", &[("x", 5), ("senior", 1)]))
+        .unwrap();
+    e.handle(t(0.0), Input::Login(junior)).unwrap();
+    let mut ar = Arrival::new(ContactId(1), q);
+    ar.escalate = true;
+    e.handle(t(1.0), Input::Arrive(ar)).unwrap();
+    assert!(offers(&mut e).is_empty());
+    e.handle(t(2.0), Input::Login(senior)).unwrap();
+    assert_eq!(offers(&mut e), vec![(1, senior.0)]);
+    // Escalating a waiting contact later works too.
+    arrive(&mut e, 3.0, 2, q);
+    assert_eq!(offers(&mut e), vec![(2, junior.0)]);
+}
+
+#[test]
+fn no_answer_twice_goes_not_ready() {
+    let mut e = engine(WellbeingRules::off());
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    arrive(&mut e, 0.0, 1, q);
+    arrive(&mut e, 0.0, 2, q);
+    e.handle_timeout(t(20.0)); // offer of 1 rings out, 2 is offered
+    e.handle_timeout(t(40.0)); // offer of 2 rings out
+    assert_eq!(
+        e.agent_state(a),
+        Some(AgentState::NotReady {
+            reason: "no-answer".into()
+        })
+    );
+    let out = outputs(&mut e);
+    assert!(out.contains(&Output::OfferRescinded {
+        contact: ContactId(1),
+        agent: a
+    }));
+}
+
+#[test]
+fn wrap_up_is_timed_and_extendable() {
+    let mut e = engine(WellbeingRules::off());
+    let mut qc = QueueConfig::new("q", &[("x", 1)]);
+    qc.wrap_up_seconds = 30.0;
+    let q = e.add_queue(qc).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    arrive(&mut e, 0.0, 1, q);
+    answer_end(&mut e, 0.0, 60.0, 1, a);
+    assert_eq!(e.agent_state(a), Some(AgentState::WrapUp));
+    e.handle(
+        t(70.0),
+        Input::ExtendWrapUp {
+            agent: a,
+            seconds: 15.0,
+        },
+    )
+    .unwrap();
+    outputs(&mut e);
+    arrive(&mut e, 80.0, 2, q);
+    e.handle_timeout(t(90.0));
+    assert!(offers(&mut e).is_empty());
+    e.handle_timeout(t(105.0));
+    assert_eq!(offers(&mut e), vec![(2, a.0)]);
+}
+
+#[test]
+fn chat_agents_take_several_at_once_but_voice_alone() {
+    let mut e = engine(WellbeingRules::off());
+    let mut cc = QueueConfig::new("chat", &[("x", 1)]);
+    cc.channel = Channel::Chat;
+    let chat = e.add_queue(cc).unwrap();
+    let voice = e.add_queue(QueueConfig::new("voice", &[("x", 1)])).unwrap();
+    let mut ac = AgentConfig::new("a", &[("x", 1)]);
+    ac.capacity = Capacity {
+        voice: 1,
+        chat: 2,
+        email: 0,
+    };
+    let a = e.add_agent(ac).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    for i in 1..=3 {
+        arrive(&mut e, 1.0, i, chat);
+    }
+    arrive(&mut e, 1.0, 9, voice);
+    let mut taken = 0;
+    for _ in 0..5 {
+        let o = offers(&mut e);
+        for (c, ag) in o {
+            assert_ne!(c, 9, "no voice while chatting");
+            e.handle(
+                t(2.0),
+                Input::Answer {
+                    contact: ContactId(c),
+                    agent: AgentId(ag),
+                },
+            )
+            .unwrap();
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 2);
+    e.handle(
+        t(5.0),
+        Input::End {
+            contact: ContactId(1),
+            agitation: None,
+            abusive: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(offers(&mut e), vec![(3, a.0)]);
+}
+
+#[test]
+fn recovery_break_after_a_difficult_call() {
+    let mut e = engine(WellbeingRules::default());
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    arrive(&mut e, 0.0, 1, q);
+    e.handle(
+        t(1.0),
+        Input::Answer {
+            contact: ContactId(1),
+            agent: a,
+        },
+    )
+    .unwrap();
+    e.handle(
+        t(100.0),
+        Input::End {
+            contact: ContactId(1),
+            agitation: Some(0.9),
+            abusive: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        e.agent_state(a),
+        Some(AgentState::Break {
+            reason: "recovery".into(),
+            recovery: true
+        })
+    );
+    outputs(&mut e);
+    arrive(&mut e, 110.0, 2, q);
+    assert!(offers(&mut e).is_empty());
+    e.handle_timeout(t(220.0));
+    assert_eq!(offers(&mut e), vec![(2, a.0)]);
+    let w = e.agent_wellbeing(a).unwrap();
+    assert_eq!((w.difficult, w.recovery_seconds), (1, 120.0));
+}
+
+#[test]
+fn cap_and_fair_spread_of_difficult_contacts() {
+    let rules = WellbeingRules {
+        recovery_break_seconds: 0.0,
+        max_difficult_in_row: 1,
+        ..WellbeingRules::default()
+    };
+    let mut e = engine(rules);
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let ids = team(&mut e, 2, &[("x", 1)]);
+    outputs(&mut e);
+    // First difficult call goes to a0 (fewest difficult, longest idle).
+    let mut d = Arrival::new(ContactId(1), q);
+    d.difficult = true;
+    e.handle(t(10.0), Input::Arrive(d)).unwrap();
+    assert_eq!(offers(&mut e), vec![(1, ids[0].0)]);
+    e.handle(
+        t(10.0),
+        Input::Answer {
+            contact: ContactId(1),
+            agent: ids[0],
+        },
+    )
+    .unwrap();
+    e.handle(
+        t(20.0),
+        Input::End {
+            contact: ContactId(1),
+            agitation: Some(0.95),
+            abusive: true,
+        },
+    )
+    .unwrap();
+    // a0 is now idle longest... no: a1 idle since 1 s, a0 since 20 s. Next difficult call:
+    // fair spread picks a1 (fewer difficult) anyway; after that a1 is at the cap.
+    let mut d = Arrival::new(ContactId(2), q);
+    d.difficult = true;
+    e.handle(t(30.0), Input::Arrive(d)).unwrap();
+    assert_eq!(offers(&mut e), vec![(2, ids[1].0)]);
+    e.handle(
+        t(30.0),
+        Input::Answer {
+            contact: ContactId(2),
+            agent: ids[1],
+        },
+    )
+    .unwrap();
+    e.handle(
+        t(40.0),
+        Input::End {
+            contact: ContactId(2),
+            agitation: Some(0.9),
+            abusive: false,
+        },
+    )
+    .unwrap();
+    // Both at the cap (1 in a row): a third difficult call waits, a calm one does not.
+    let mut d = Arrival::new(ContactId(3), q);
+    d.difficult = true;
+    e.handle(t(50.0), Input::Arrive(d)).unwrap();
+    assert!(offers(&mut e).is_empty());
+    arrive(&mut e, 51.0, 4, q);
+    let o = offers(&mut e);
+    assert_eq!(o.len(), 1);
+    let calm_agent = AgentId(o[0].1);
+    e.handle(
+        t(52.0),
+        Input::Answer {
+            contact: ContactId(4),
+            agent: calm_agent,
+        },
+    )
+    .unwrap();
+    e.handle(
+        t(60.0),
+        Input::End {
+            contact: ContactId(4),
+            agitation: Some(0.1),
+            abusive: false,
+        },
+    )
+    .unwrap();
+    // After a calm call the streak is reset: the difficult call goes to that agent.
+    assert_eq!(offers(&mut e), vec![(3, calm_agent.0)]);
+}
+
+#[test]
+fn occupancy_ceiling_imposes_a_pause() {
+    let rules = WellbeingRules {
+        recovery_break_seconds: 0.0,
+        occupancy_ceiling: 0.5,
+        occupancy_window_minutes: 10.0,
+        max_pause_seconds: 120.0,
+        ..WellbeingRules::default()
+    };
+    let mut e = engine(rules);
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    arrive(&mut e, 0.0, 1, q);
+    answer_end(&mut e, 0.0, 500.0, 1, a);
+    // 500 s busy in a 600 s window: above 50%: a pause of min(500 - 300, 120) s.
+    assert_eq!(
+        e.agent_state(a),
+        Some(AgentState::Break {
+            reason: "occupancy".into(),
+            recovery: false
+        })
+    );
+    assert_eq!(e.poll_timeout(), Some(t(620.0)));
+    // Switched off: no pause.
+    let mut e = engine(WellbeingRules::off());
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    arrive(&mut e, 0.0, 1, q);
+    answer_end(&mut e, 0.0, 500.0, 1, a);
+    assert_eq!(e.agent_state(a), Some(AgentState::Available));
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let mut e = engine(WellbeingRules::default());
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    assert!(e.add_queue(QueueConfig::new("q", &[("x", 1)])).is_err());
+    assert!(e.add_queue(QueueConfig::new("bad", &[("x", 11)])).is_err());
+    assert!(e.add_agent(AgentConfig::new("z", &[("x", 0)])).is_err());
+    assert!(e.handle(t(0.0), Input::Login(AgentId(99))).is_err());
+    assert!(
+        e.handle(
+            t(0.0),
+            Input::Arrive(Arrival::new(ContactId(1), QueueId(9)))
+        )
+        .is_err()
+    );
+    arrive(&mut e, 0.0, 1, q);
+    assert!(
+        e.handle(t(0.0), Input::Arrive(Arrival::new(ContactId(1), q)))
+            .is_err()
+    );
+    assert!(
+        e.handle(
+            t(0.0),
+            Input::End {
+                contact: ContactId(1),
+                agitation: None,
+                abusive: false
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        e.handle(
+            t(0.0),
+            Input::Answer {
+                contact: ContactId(1),
+                agent: AgentId(0)
+            }
+        )
+        .is_err()
+    );
+    assert!(e.handle(t(0.0), Input::Abandon(ContactId(5))).is_err());
+    let mut qc = QueueConfig::new("steps", &[("x", 1)]);
+    qc.overflow.push(OverflowStep {
+        add_queues: vec!["nope".into()],
+        ..Default::default()
+    });
+    assert!(e.add_queue(qc).is_err());
+}
