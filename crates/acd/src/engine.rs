@@ -501,8 +501,10 @@ impl Engine {
     /// Position and estimated wait of a waiting contact. Costs O(position).
     ///
     /// The estimate is `(position + 1) × AHT / N`: the expected time until `position + 1`
-    /// agents free up when `N` agents (those logged in who may take the contact now) each
-    /// finish at rate `1 / AHT`, with AHT a moving average of observed handle times.
+    /// agents free up when `N` agents (those logged in who may take the contact) each
+    /// finish at rate `1 / AHT`, with AHT a moving average of observed handle times. When a
+    /// later overflow step widens who may take it, the estimate is the soonest of waiting
+    /// for that step and then being served by the wider group.
     pub fn wait_estimate(&self, contact: ContactId) -> Option<WaitEstimate> {
         let c = self.contacts.get(&contact.0)?;
         let key = c.key(contact.0);
@@ -516,11 +518,25 @@ impl Engine {
             CState::Preferred(a) => self.agents[a as usize].preferred.range(..key).count(),
             _ => return None,
         } as u32;
-        let staffed = match c.state {
-            CState::Preferred(_) => 1,
-            _ => self.groups[q.groups[c.step] as usize].staffed.max(1),
+        let per_agent = f64::from(position + 1) * q.aht_ms / 1000.0;
+        let est = match c.state {
+            CState::Preferred(_) => per_agent,
+            _ => {
+                // The contact may be served at its current step, or at a later one that
+                // widens who may take it: take the soonest.
+                let waited = self.now.saturating_sub(c.entered) as f64 / 1000.0;
+                let mut best = f64::INFINITY;
+                for (k, &g) in q.groups.iter().enumerate().skip(c.step) {
+                    let staffed = self.groups[g as usize].staffed;
+                    if staffed == 0 {
+                        continue;
+                    }
+                    let until_step = (q.step_ms[k] as f64 / 1000.0 - waited).max(0.0);
+                    best = best.min(until_step + per_agent / f64::from(staffed));
+                }
+                if best.is_finite() { best } else { per_agent }
+            }
         };
-        let est = f64::from(position + 1) * q.aht_ms / f64::from(staffed) / 1000.0;
         Some(WaitEstimate {
             position,
             estimated_wait_seconds: est,
@@ -1369,8 +1385,9 @@ impl Engine {
         let qi = c.queue as usize;
         self.contacts.remove(&cid);
         let wb = &self.cfg.wellbeing;
-        let difficult =
-            wb.enabled && (abusive || agitation.is_some_and(|x| x >= wb.agitation_threshold));
+        // Difficult contacts are counted whether or not the rules act on them, so that a
+        // centre can see the spread of stress with the rules off too.
+        let difficult = abusive || agitation.is_some_and(|x| x >= wb.agitation_threshold);
         let q = &mut self.queues[qi];
         let wrap_ms = secs_to_ms(q.cfg.wrap_up_seconds);
         // Moving average of handle time (talk + wrap-up) for the wait estimate.
@@ -1384,7 +1401,7 @@ impl Engine {
             ag.streak += 1;
             ag.stats.max_difficult_in_row = ag.stats.max_difficult_in_row.max(ag.streak);
             ag.pending_recovery = true;
-        } else if wb.enabled {
+        } else {
             ag.streak = 0;
         }
         if ag.active_total() > 0 {
