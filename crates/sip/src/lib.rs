@@ -1,0 +1,19 @@
+//! hotline's SIP edge.
+//!
+//! - [`guard`]: the ingress guard every message passes first (RFC answers to bad input, rate
+//!   limits, authentication lockout).
+//! - [`digest`]: digest authentication with MD5 and SHA-256, expiring nonces, replay protection.
+//! - [`registrar`]: the registrar and location service.
+//! - [`server`]: sockets, framing and the rsipstack endpoint wired to the above.
+//!
+//! Transactions and dialogs come from `rsipstack`, pinned to one exact version.
+
+pub mod digest;
+pub mod guard;
+pub mod message;
+pub mod metrics;
+pub mod registrar;
+pub mod server;
+
+pub use metrics::SipMetrics;
+pub use server::SipServer;

@@ -1,0 +1,96 @@
+//! SIP counters for Prometheus: requests and responses by method and status, registrations,
+//! rejections by reason.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabel {
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResponseLabels {
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+/// The SIP edge's metrics; register them once into the process registry.
+#[derive(Default, Clone)]
+pub struct SipMetrics {
+    pub requests: Family<MethodLabel, Counter>,
+    pub responses: Family<ResponseLabels, Counter>,
+    pub rejections: Family<ReasonLabel, Counter>,
+    pub registrations: Family<OutcomeLabel, Counter>,
+    pub bindings: Gauge,
+    pub tcp_connections: Gauge,
+}
+
+impl SipMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "hotline_sip_requests",
+            "SIP requests received, by method",
+            self.requests.clone(),
+        );
+        registry.register(
+            "hotline_sip_responses",
+            "SIP responses sent, by request method and status",
+            self.responses.clone(),
+        );
+        registry.register(
+            "hotline_sip_rejections",
+            "Messages refused by the ingress guard, by reason",
+            self.rejections.clone(),
+        );
+        registry.register(
+            "hotline_sip_registrations",
+            "REGISTER outcomes",
+            self.registrations.clone(),
+        );
+        registry.register(
+            "hotline_sip_bindings",
+            "Registered contacts currently live",
+            self.bindings.clone(),
+        );
+        registry.register(
+            "hotline_sip_tcp_connections",
+            "Open SIP TCP connections",
+            self.tcp_connections.clone(),
+        );
+    }
+
+    pub fn request(&self, method: &str) {
+        self.requests
+            .get_or_create(&MethodLabel {
+                method: method.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn response(&self, method: &str, status: u16) {
+        self.responses
+            .get_or_create(&ResponseLabels {
+                method: method.to_string(),
+                status,
+            })
+            .inc();
+    }
+
+    pub fn rejection(&self, reason: &'static str) {
+        self.rejections.get_or_create(&ReasonLabel { reason }).inc();
+    }
+}

@@ -1,0 +1,623 @@
+//! The SIP server: sockets guarded by [`Guard`], the rsipstack endpoint behind them, and the
+//! request handlers (registrar, OPTIONS, and INVITE until the call path takes it over).
+//!
+//! UDP: our socket type implements rsipstack's platform socket, so every datagram is judged
+//! before the stack reads it. TCP: we accept and frame connections ourselves (limits on size,
+//! per-source connections, slow and idle peers) and hand each framed, judged message to the
+//! stack through an in-memory channel connection; the stack's answers come back the same way.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Buf, BytesMut};
+use parking_lot::Mutex;
+use rsipstack::sip::{Header, StatusCode, headers as h};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::channel::ChannelConnection;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{SipAddr, SipConnection, TransportEvent, TransportLayer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+type EndpointRef = Arc<rsipstack::transaction::endpoint::EndpointInner>;
+use tracing::{debug, info, warn};
+
+use crate::guard::{ALLOWED, Guard, GuardConfig, Verdict, build_response};
+use crate::message::{self, find_header_end};
+use crate::metrics::SipMetrics;
+use crate::registrar::Registrar;
+
+/// A running SIP server.
+pub struct SipServer {
+    pub udp_addr: SocketAddr,
+    pub tcp_addr: SocketAddr,
+    pub registrar: Arc<Registrar>,
+    pub guard: Arc<Guard>,
+    cancel: CancellationToken,
+}
+
+impl SipServer {
+    /// Binds UDP and TCP on `listen` (port 0 picks one free port for both) and starts serving.
+    pub async fn start(
+        cfg: &hotline_config::Config,
+        listen: SocketAddr,
+        metrics: SipMetrics,
+    ) -> io::Result<SipServer> {
+        let (udp, tcp) = bind_pair(listen).await?;
+        let udp_addr = udp.local_addr()?;
+        let tcp_addr = tcp.local_addr()?;
+        let cancel = CancellationToken::new();
+        let guard = Arc::new(Guard::new(GuardConfig::from_config(cfg)));
+        let registrar = Arc::new(Registrar::from_config(cfg));
+
+        let transport_layer = TransportLayer::new(cancel.child_token());
+        let guarded = Arc::new(GuardedUdp {
+            sock: udp,
+            guard: guard.clone(),
+            metrics: metrics.clone(),
+            scratch: tokio::sync::Mutex::new(vec![0u8; 65_536]),
+        });
+        let udp_conn = UdpConnection::from_socket(guarded, None, Some(cancel.child_token()))
+            .await
+            .map_err(io::Error::other)?;
+        transport_layer.add_transport(udp_conn.into());
+
+        let endpoint = rsipstack::EndpointBuilder::new()
+            .with_cancel_token(cancel.child_token())
+            .with_transport_layer(transport_layer)
+            .with_user_agent(&format!("hotline/{}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let incoming = endpoint.incoming_transactions().map_err(io::Error::other)?;
+
+        let tcp_limits = TcpLimits {
+            max_message: cfg.sip.max_message_bytes,
+            per_source: cfg.sip.guard.tcp_connections_per_source,
+            message_timeout: Duration::from_secs(cfg.sip.guard.tcp_message_timeout_seconds),
+            idle_timeout: Duration::from_secs(cfg.sip.guard.tcp_idle_seconds),
+        };
+        tokio::spawn(accept_tcp(
+            tcp,
+            endpoint.inner.clone(),
+            guard.clone(),
+            metrics.clone(),
+            tcp_limits,
+            cancel.child_token(),
+        ));
+        let ep_cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = endpoint.serve() => {}
+                _ = ep_cancel.cancelled() => {}
+            }
+        });
+        let handler = Handler {
+            registrar: registrar.clone(),
+            guard: guard.clone(),
+            metrics: metrics.clone(),
+        };
+        tokio::spawn(handler.run(incoming, cancel.child_token()));
+        let purge_registrar = registrar.clone();
+        let purge_metrics = metrics.clone();
+        let purge_cancel = cancel.child_token();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = purge_cancel.cancelled() => return,
+                }
+                let now = Instant::now();
+                purge_registrar.purge(now);
+                purge_metrics
+                    .bindings
+                    .set(purge_registrar.binding_count(now) as i64);
+            }
+        });
+        info!(%udp_addr, %tcp_addr, "SIP listening");
+        Ok(SipServer {
+            udp_addr,
+            tcp_addr,
+            registrar,
+            guard,
+            cancel,
+        })
+    }
+
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for SipServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// UDP and TCP on the same port. With port 0, UDP picks the port and TCP follows; if TCP
+/// cannot have it, try again with another.
+async fn bind_pair(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    let mut last_err = None;
+    for _ in 0..20 {
+        let udp = bind_udp(listen)?;
+        let mut addr = listen;
+        addr.set_port(udp.local_addr()?.port());
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if listen.port() == 0 => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other("no free port for UDP and TCP")))
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let domain = if addr.is_ipv6() {
+        socket2::Domain::IPV6
+    } else {
+        socket2::Domain::IPV4
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // A deep receive buffer absorbs bursts (a carrier's retransmissions, a shift logging in).
+    let _ = s.set_recv_buffer_size(8 << 20);
+    let _ = s.set_send_buffer_size(8 << 20);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+fn method_of(data: &[u8]) -> String {
+    let end = data
+        .iter()
+        .position(|b| *b == b' ' || *b == b'\r' || *b == b'\n')
+        .unwrap_or(data.len())
+        .min(32);
+    String::from_utf8_lossy(&data[..end]).into_owned()
+}
+
+/// The UDP socket the stack reads from: datagrams arrive here first and only those the guard
+/// passes are handed over.
+struct GuardedUdp {
+    sock: UdpSocket,
+    guard: Arc<Guard>,
+    metrics: SipMetrics,
+    /// Receives whole 64 KiB datagrams, so an oversize message is seen whole and answered 513
+    /// rather than truncated and misread.
+    scratch: tokio::sync::Mutex<Vec<u8>>,
+}
+
+#[async_trait::async_trait]
+impl rsipstack::platform::net::UdpSocket for GuardedUdp {
+    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        let mut scratch = self.scratch.lock().await;
+        loop {
+            let (n, src) = match self.sock.recv_from(&mut scratch).await {
+                Ok(x) => x,
+                // ICMP errors from earlier sends surface here on Linux; they concern a peer,
+                // not this socket.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let data = &scratch[..n];
+            match self.guard.inspect(data, src, false, Instant::now()) {
+                Verdict::Pass { len } if len <= buf.len() => {
+                    self.metrics.request(&method_of(data));
+                    buf[..len].copy_from_slice(&data[..len]);
+                    return Ok((len, src));
+                }
+                Verdict::PassRewritten { bytes } if bytes.len() <= buf.len() => {
+                    self.metrics.request(&method_of(data));
+                    buf[..bytes.len()].copy_from_slice(&bytes);
+                    return Ok((bytes.len(), src));
+                }
+                Verdict::Pass { .. } | Verdict::PassRewritten { .. } => {
+                    // Larger than the stack's read buffer: configured limits keep this from
+                    // happening, but never hand over a cut message.
+                    let msg = message::split(data);
+                    let bytes = build_response(&msg, 513, &[], "hotline");
+                    let _ = self.sock.send_to(&bytes, src).await;
+                    self.metrics.rejection("too_large");
+                }
+                Verdict::KeepAlive => {
+                    if data == b"\r\n\r\n" {
+                        let _ = self.sock.send_to(b"\r\n", src).await;
+                    }
+                }
+                Verdict::Reply {
+                    status,
+                    reason,
+                    bytes,
+                } => {
+                    debug!(%src, status, reason = reason.label(), "guard answered");
+                    self.metrics.rejection(reason.label());
+                    self.metrics.response(&method_of(data), status);
+                    let _ = self.sock.send_to(&bytes, src).await;
+                }
+                Verdict::Drop { reason } => {
+                    debug!(%src, reason = reason.label(), "guard dropped");
+                    self.metrics.rejection(reason.label());
+                }
+            }
+        }
+    }
+
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        Ok(self.sock.send_to(buf, addr).await?)
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        Ok(self.sock.local_addr()?)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct TcpLimits {
+    max_message: usize,
+    per_source: usize,
+    message_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+async fn accept_tcp(
+    listener: TcpListener,
+    endpoint: EndpointRef,
+    guard: Arc<Guard>,
+    metrics: SipMetrics,
+    limits: TcpLimits,
+    cancel: CancellationToken,
+) {
+    let per_source: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    loop {
+        let (stream, remote) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    warn!(error = %e, "TCP accept failed");
+                    // Out of descriptors and the like: give the system a moment.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = cancel.cancelled() => return,
+        };
+        {
+            let mut counts = per_source.lock();
+            let n = counts.entry(remote.ip()).or_insert(0);
+            if *n >= limits.per_source {
+                metrics.rejection("tcp_connection_limit");
+                continue; // dropping the stream closes it
+            }
+            *n += 1;
+        }
+        let _ = stream.set_nodelay(true);
+        let conn = TcpPeer {
+            endpoint: endpoint.clone(),
+            guard: guard.clone(),
+            metrics: metrics.clone(),
+            limits,
+            remote,
+        };
+        let per_source = per_source.clone();
+        let cancel = cancel.child_token();
+        tokio::spawn(async move {
+            conn.metrics.tcp_connections.inc();
+            conn.serve(stream, cancel).await;
+            conn.metrics.tcp_connections.dec();
+            let mut counts = per_source.lock();
+            if let Some(n) = counts.get_mut(&remote.ip()) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&remote.ip());
+                }
+            }
+        });
+    }
+}
+
+struct TcpPeer {
+    endpoint: EndpointRef,
+    guard: Arc<Guard>,
+    metrics: SipMetrics,
+    limits: TcpLimits,
+    remote: SocketAddr,
+}
+
+enum Frame {
+    /// A whole message of this many bytes is at the front of the buffer.
+    Message(usize),
+    KeepAlive(usize),
+    NeedMore,
+    /// The stream cannot be framed any more: answer (if possible) and close.
+    Fatal(u16, &'static str),
+}
+
+impl TcpPeer {
+    async fn serve(&self, stream: TcpStream, cancel: CancellationToken) {
+        let (mut rd, mut wr) = stream.into_split();
+        let remote_sip = SipAddr {
+            r#type: Some(rsipstack::sip::transport::Transport::Tcp),
+            addr: self.remote.into(),
+        };
+        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<TransportEvent>();
+        let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let Ok(chan) = ChannelConnection::create_connection(
+            in_rx,
+            out_tx,
+            remote_sip.clone(),
+            Some(cancel.clone()),
+        )
+        .await
+        else {
+            return;
+        };
+        let conn = SipConnection::Channel(chan);
+        self.endpoint.transport_layer.add_connection(conn.clone());
+
+        let writer_cancel = cancel.clone();
+        let writer = tokio::spawn(async move {
+            loop {
+                let bytes = tokio::select! {
+                    ev = out_rx.recv() => match ev {
+                        Some(TransportEvent::Incoming(msg, _, _)) => msg.to_bytes(),
+                        Some(_) => continue,
+                        None => break,
+                    },
+                    raw = raw_rx.recv() => match raw { Some(b) => b, None => break },
+                    _ = writer_cancel.cancelled() => break,
+                };
+                if wr.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+            let _ = wr.shutdown().await;
+        });
+
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut message_started: Option<Instant> = None;
+        'conn: loop {
+            // Hand over every whole message already buffered.
+            loop {
+                match self.frame(&buf) {
+                    Frame::NeedMore => break,
+                    Frame::KeepAlive(n) => {
+                        buf.advance(n);
+                        let _ = raw_tx.send(b"\r\n".to_vec());
+                    }
+                    Frame::Message(n) => {
+                        let data = buf.split_to(n);
+                        message_started = None;
+                        self.deliver(&data, &conn, &remote_sip, &in_tx, &raw_tx);
+                    }
+                    Frame::Fatal(status, reason) => {
+                        let msg = message::split(&buf);
+                        if msg.start.is_some() && msg.count("via") > 0 {
+                            let _ = raw_tx.send(build_response(&msg, status, &[], "hotline"));
+                        }
+                        self.metrics.rejection(reason);
+                        break 'conn;
+                    }
+                }
+            }
+            if !buf.is_empty() && message_started.is_none() {
+                message_started = Some(Instant::now());
+            }
+            let deadline = match message_started {
+                // Slow senders must finish a started message in time.
+                Some(t) => t + self.limits.message_timeout,
+                None => Instant::now() + self.limits.idle_timeout,
+            };
+            let read = tokio::select! {
+                r = tokio::time::timeout_at(deadline.into(), rd.read_buf(&mut buf)) => r,
+                _ = cancel.cancelled() => break,
+            };
+            match read {
+                Ok(Ok(0)) | Ok(Err(_)) => break, // closed or reset (half-open included)
+                Ok(Ok(_)) => {}
+                Err(_) => {
+                    self.metrics.rejection(if message_started.is_some() {
+                        "tcp_slow"
+                    } else {
+                        "tcp_idle"
+                    });
+                    break;
+                }
+            }
+        }
+        drop(raw_tx);
+        self.endpoint.transport_layer.remove_connection(&conn);
+        cancel.cancel();
+        let _ = writer.await;
+    }
+
+    fn frame(&self, buf: &[u8]) -> Frame {
+        if buf.is_empty() {
+            return Frame::NeedMore;
+        }
+        if buf.starts_with(b"\r\n\r\n") {
+            return Frame::KeepAlive(4);
+        }
+        if buf.starts_with(b"\r\n") {
+            return Frame::KeepAlive(2);
+        }
+        let Some((_, body)) = find_header_end(buf) else {
+            return if buf.len() > self.limits.max_message {
+                Frame::Fatal(513, "too_large")
+            } else {
+                Frame::NeedMore
+            };
+        };
+        let head = message::split(&buf[..body]);
+        let cl = match head.first("content-length").map(|v| v.parse::<usize>()) {
+            Some(Ok(cl)) => cl,
+            Some(Err(_)) => return Frame::Fatal(400, "content_length"),
+            None => return Frame::Fatal(400, "content_length"),
+        };
+        let total = body.saturating_add(cl);
+        if total > self.limits.max_message {
+            return Frame::Fatal(513, "too_large");
+        }
+        if buf.len() < total {
+            return Frame::NeedMore;
+        }
+        Frame::Message(total)
+    }
+
+    fn deliver(
+        &self,
+        data: &[u8],
+        conn: &SipConnection,
+        remote_sip: &SipAddr,
+        in_tx: &mpsc::UnboundedSender<TransportEvent>,
+        raw_tx: &mpsc::UnboundedSender<Vec<u8>>,
+    ) {
+        let verdict = self.guard.inspect(data, self.remote, true, Instant::now());
+        let passed = match &verdict {
+            Verdict::Pass { len } => Some(&data[..*len]),
+            Verdict::PassRewritten { bytes } => Some(bytes.as_slice()),
+            _ => None,
+        };
+        match verdict {
+            Verdict::Pass { .. } | Verdict::PassRewritten { .. } => {
+                let bytes = passed.unwrap_or(data);
+                let parsed = rsipstack::sip::SipMessage::try_from(bytes).and_then(|m| {
+                    SipConnection::update_msg_received(
+                        m,
+                        self.remote,
+                        rsipstack::sip::transport::Transport::Tcp,
+                    )
+                    .map_err(|e| rsipstack::sip::Error::Unexpected(e.to_string()))
+                });
+                match parsed {
+                    Ok(msg) => {
+                        self.metrics.request(&method_of(data));
+                        let _ = in_tx.send(TransportEvent::Incoming(
+                            msg,
+                            conn.clone(),
+                            remote_sip.clone(),
+                        ));
+                    }
+                    Err(_) => {
+                        let msg = message::split(data);
+                        let _ = raw_tx.send(build_response(&msg, 400, &[], "hotline"));
+                        self.metrics.rejection("unparsable");
+                    }
+                }
+            }
+            Verdict::Reply {
+                status,
+                reason,
+                bytes,
+            } => {
+                self.metrics.rejection(reason.label());
+                self.metrics.response(&method_of(data), status);
+                let _ = raw_tx.send(bytes);
+            }
+            Verdict::Drop { reason } => self.metrics.rejection(reason.label()),
+            Verdict::KeepAlive => {}
+        }
+    }
+}
+
+/// Answers the requests the stack hands over.
+struct Handler {
+    registrar: Arc<Registrar>,
+    guard: Arc<Guard>,
+    metrics: SipMetrics,
+}
+
+impl Handler {
+    async fn run(
+        self,
+        mut incoming: rsipstack::transaction::TransactionReceiver,
+        cancel: CancellationToken,
+    ) {
+        let this = Arc::new(self);
+        loop {
+            let tx = tokio::select! {
+                tx = incoming.recv() => match tx { Some(tx) => tx, None => return },
+                _ = cancel.cancelled() => return,
+            };
+            let this = this.clone();
+            tokio::spawn(async move { this.handle(tx).await });
+        }
+    }
+
+    async fn handle(&self, mut tx: Transaction) {
+        let method = tx.original.method.to_string();
+        let (status, headers) = match method.as_str() {
+            "REGISTER" => self.register(&tx),
+            "OPTIONS" => (
+                200,
+                vec![
+                    Header::Allow(h::Allow::new(ALLOWED.join(", "))),
+                    Header::Accept(h::Accept::new("application/sdp")),
+                ],
+            ),
+            // Until call sessions exist, nobody can take a call.
+            "INVITE" => (480, vec![]),
+            "ACK" => return,
+            // No dialog or transaction of ours matches these.
+            _ => (481, vec![]),
+        };
+        self.metrics.response(&method, status);
+        let code = StatusCode::from(status);
+        if let Err(e) = tx.reply_with(code, headers, None).await {
+            debug!(error = %e, %method, "reply failed");
+        }
+    }
+
+    fn register(&self, tx: &Transaction) -> (u16, Vec<Header>) {
+        let text = tx.original.to_bytes();
+        let msg = message::split(&text);
+        let Some(source) = tx
+            .connection
+            .as_ref()
+            .and_then(|c| c.get_remote_addr())
+            .and_then(|a| a.get_socketaddr().ok())
+        else {
+            return (500, vec![]);
+        };
+        let transport = match tx.connection {
+            Some(SipConnection::Udp(_)) => "udp",
+            _ => "tcp",
+        };
+        let now = Instant::now();
+        let answer = self
+            .registrar
+            .register(&msg, source, transport, now, SystemTime::now());
+        if answer.outcome == "failed" {
+            self.guard.auth_failed(source.ip(), now);
+        }
+        self.metrics
+            .registrations
+            .get_or_create(&crate::metrics::OutcomeLabel {
+                outcome: answer.outcome,
+            })
+            .inc();
+        let headers = answer
+            .headers
+            .into_iter()
+            .map(|(k, v)| match k {
+                "WWW-Authenticate" => Header::WwwAuthenticate(h::WwwAuthenticate::new(v)),
+                "Contact" => Header::Contact(h::Contact::new(v)),
+                "Min-Expires" => Header::MinExpires(h::MinExpires::new(v)),
+                "Warning" => Header::Warning(h::Warning::new(v)),
+                other => Header::Other(other.to_string(), v),
+            })
+            .collect();
+        (answer.status, headers)
+    }
+}
