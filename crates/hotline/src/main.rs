@@ -1,0 +1,252 @@
+//! `hotline`: the whole contact centre in one binary.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Parser, Subcommand};
+use hotline_config::{Config, LogFormat};
+use prometheus_client::registry::Registry;
+use tracing::{error, info};
+
+#[derive(Parser)]
+#[command(name = "hotline", version, about = "An open-source contact centre")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the built-in demo centre (SQLite in DIR, SIP on UDP+TCP, HTTP).
+    Demo {
+        /// Where data is kept.
+        #[arg(long, default_value = "./hotline-data")]
+        data: PathBuf,
+        /// SIP listen address (UDP and TCP); port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:5060")]
+        sip: SocketAddr,
+        /// HTTP listen address; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+    },
+    /// Run a centre from a configuration file.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+        /// Overrides `storage.data_dir`.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Overrides `sip.listen`.
+        #[arg(long)]
+        sip: Option<SocketAddr>,
+        /// Overrides `http.listen`.
+        #[arg(long)]
+        http: Option<SocketAddr>,
+    },
+    /// Check a configuration file: exit 0 if valid, 2 with file:line:column, key and reason.
+    CheckConfig { file: PathBuf },
+    /// Print the HA1 digests (MD5 and SHA-256) of a SIP password read from standard input.
+    Ha1 {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "hotline")]
+        realm: String,
+    },
+    /// Print the argon2 hash of an API user's password read from standard input.
+    HashPassword,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo { data, sip, http } => {
+            let cfg = match Config::from_toml("demo.toml (built in)", hotline_config::DEMO_TOML) {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string()),
+            };
+            run(cfg, Some(data), Some(sip), Some(http))
+        }
+        Command::Serve {
+            config,
+            data,
+            sip,
+            http,
+        } => match Config::load(&config) {
+            Ok(cfg) => run(cfg, data, sip, http),
+            Err(e) => fail(&e.to_string()),
+        },
+        Command::CheckConfig { file } => match Config::load(&file) {
+            Ok(cfg) => {
+                println!(
+                    "{}: valid ({} agents, {} queues, {} trunks, {} users)",
+                    file.display(),
+                    cfg.agents.len(),
+                    cfg.queues.len(),
+                    cfg.trunks.len(),
+                    cfg.users.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        },
+        Command::Ha1 { user, realm } => {
+            let Some(pw) = read_secret() else {
+                return fail("no password on standard input");
+            };
+            use hotline_sip::digest::{Algorithm, ha1};
+            println!("ha1_md5 = \"{}\"", ha1(Algorithm::Md5, &user, &realm, &pw));
+            println!(
+                "ha1_sha256 = \"{}\"",
+                ha1(Algorithm::Sha256, &user, &realm, &pw)
+            );
+            ExitCode::SUCCESS
+        }
+        Command::HashPassword => {
+            let Some(pw) = read_secret() else {
+                return fail("no password on standard input");
+            };
+            use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+            let salt = SaltString::generate(&mut OsRng);
+            match argon2::Argon2::default().hash_password(pw.as_bytes(), &salt) {
+                Ok(h) => {
+                    println!("password_hash = \"{h}\"");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("cannot hash: {e}")),
+            }
+        }
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("hotline: {msg}");
+    ExitCode::from(2)
+}
+
+fn read_secret() -> Option<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).ok()?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    (!pw.is_empty()).then_some(pw)
+}
+
+fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    // The SIP stack logs every packet at info; only its warnings matter to an operator.
+    let filter = std::env::var("HOTLINE_LOG")
+        .ok()
+        .or_else(|| cfg.log.filter.clone())
+        .unwrap_or_else(|| "info,rsipstack=warn".to_string());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let json = std::env::var("HOTLINE_LOG_FORMAT").is_ok_and(|v| v == "json")
+        || cfg.log.format == LogFormat::Json;
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn run(
+    mut cfg: Config,
+    data: Option<PathBuf>,
+    sip: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+) -> ExitCode {
+    if let Some(d) = data {
+        cfg.storage.data_dir = d.display().to_string();
+    }
+    if let Some(s) = sip {
+        cfg.sip.listen = s;
+    }
+    if let Some(h) = http {
+        cfg.http.listen = h;
+    }
+    init_logging(&cfg);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match rt.block_on(serve(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            fail(&e)
+        }
+    }
+}
+
+async fn serve(cfg: Config) -> Result<(), String> {
+    std::fs::create_dir_all(&cfg.storage.data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", cfg.storage.data_dir))?;
+    let mut registry = Registry::default();
+    let sip_metrics = hotline_sip::SipMetrics::default();
+    sip_metrics.register(&mut registry);
+
+    let sip = hotline_sip::SipServer::start(&cfg, cfg.sip.listen, sip_metrics)
+        .await
+        .map_err(|e| format!("cannot listen for SIP on {}: {e}", cfg.sip.listen))?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = hotline_api::ApiState {
+        registry: Arc::new(registry),
+        ready: ready.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .map_err(|e| format!("cannot listen for HTTP on {}: {e}", cfg.http.listen))?;
+    let http_addr = listener
+        .local_addr()
+        .map_err(|e| format!("HTTP listener: {e}"))?;
+    let app = hotline_api::router(state);
+    let http_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    ready.store(true, Ordering::Release);
+    info!(centre = %cfg.centre.name, sip = %sip.udp_addr, http = %http_addr, "ready");
+    // One line on stdout that scripts and tests wait for.
+    println!("hotline ready sip={} http={}", sip.udp_addr, http_addr);
+
+    tokio::select! {
+        r = http_task => match r {
+            Ok(Ok(())) => Err("HTTP server stopped".to_string()),
+            Ok(Err(e)) => Err(format!("HTTP server failed: {e}")),
+            Err(e) => Err(format!("HTTP server task failed: {e}")),
+        },
+        _ = shutdown_signal() => {
+            info!("shutting down");
+            sip.shutdown();
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
