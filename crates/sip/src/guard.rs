@@ -818,6 +818,44 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+/// One fuzzing step: judges `data` as UDP and as TCP from an untrusted source and checks what
+/// must hold for any input. Shared by the cargo-fuzz target and the property test, so the test
+/// suite runs exactly what the fuzzer runs.
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    let guard = Guard::new(GuardConfig {
+        max_message_bytes: 8192,
+        rate_per_second: 0,
+        burst: 1,
+        auth_failures: 5,
+        failure_window: Duration::from_secs(60),
+        lockout: Duration::from_secs(300),
+        trusted: Vec::new(),
+        server_name: "hotline/fuzz".into(),
+    });
+    let src: SocketAddr = ([192, 0, 2, 1], 5060).into();
+    for stream in [false, true] {
+        match guard.inspect(data, src, stream, Instant::now()) {
+            Verdict::Pass { len } => {
+                assert!(len <= data.len());
+                assert!(rsipstack::sip::SipMessage::try_from(&data[..len]).is_ok());
+            }
+            Verdict::PassRewritten { bytes } => {
+                assert!(rsipstack::sip::SipMessage::try_from(bytes.as_slice()).is_ok());
+            }
+            Verdict::Reply { status, bytes, .. } => {
+                assert!((400..600).contains(&status));
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(text.starts_with(&format!("SIP/2.0 {status} ")), "{text}");
+                assert!(text.ends_with("\r\n\r\n"));
+                // Whatever is echoed back must not smuggle in lines of its own.
+                assert!(!text.contains("\r\n\r\n\r\n"));
+            }
+            Verdict::Drop { .. } | Verdict::KeepAlive => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -370,14 +370,21 @@ impl TcpPeer {
         let writer = tokio::spawn(async move {
             loop {
                 let bytes = tokio::select! {
+                    biased;
+                    raw = raw_rx.recv() => match raw { Some(b) => b, None => break },
                     ev = out_rx.recv() => match ev {
                         Some(TransportEvent::Incoming(msg, _, _)) => msg.to_bytes(),
                         Some(_) => continue,
                         None => break,
                     },
-                    raw = raw_rx.recv() => match raw { Some(b) => b, None => break },
                     _ = writer_cancel.cancelled() => break,
                 };
+                if wr.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+            // Whatever was queued before the connection ended (a last 400 or 513) still goes out.
+            while let Ok(bytes) = raw_rx.try_recv() {
                 if wr.write_all(&bytes).await.is_err() {
                     break;
                 }

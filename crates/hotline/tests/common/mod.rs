@@ -1,0 +1,210 @@
+//! Shared pieces of the end-to-end tests: the real `hotline` binary on free loopback ports,
+//! sipp runs against it, and a plain HTTP/1.1 client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub struct Hotline {
+    child: Child,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Hotline {
+    /// `hotline demo` on free ports, returned once it has said it is ready.
+    pub fn demo() -> Hotline {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        Hotline::spawn(
+            &[
+                "demo",
+                "--data",
+                data.to_str().unwrap(),
+                "--sip",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+            ],
+            dir,
+        )
+    }
+
+    /// `hotline serve` with the demo configuration changed by `edit`.
+    pub fn serve_with(edit: impl Fn(String) -> String) -> Hotline {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("centre.toml");
+        std::fs::write(&cfg, edit(demo_toml())).unwrap();
+        let data = dir.path().join("data");
+        Hotline::spawn(
+            &[
+                "serve",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+                "--sip",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+            ],
+            dir,
+        )
+    }
+
+    fn spawn(args: &[&str], dir: tempfile::TempDir) -> Hotline {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(args)
+            .env("HOTLINE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("hotline ready") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        // The ready line is the event we wait for; the timeout only bounds a broken start.
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("hotline did not become ready");
+        let field = |k: &str| -> SocketAddr {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        Hotline {
+            sip: field("sip="),
+            http: field("http="),
+            child,
+            dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs a sipp scenario from tests/sipp against this server; returns (success, errors).
+    pub fn sipp(&self, scenario: &str, args: &[&str]) -> (bool, String) {
+        sipp_at(self.sip, scenario, args)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(self.http, "GET", path, None, None)
+    }
+}
+
+impl Drop for Hotline {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn demo_toml() -> String {
+    std::fs::read_to_string(repo().join("examples/demo.toml")).unwrap()
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 (sipp binds both for `-t t1`).
+pub fn free_port(ip: &str) -> u16 {
+    loop {
+        let udp = UdpSocket::bind(format!("{ip}:0")).unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(format!("{ip}:{port}")).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub fn sipp_at(target: SocketAddr, scenario: &str, args: &[&str]) -> (bool, String) {
+    let work = tempfile::tempdir().unwrap();
+    let local_ip = args
+        .windows(2)
+        .find(|w| w[0] == "-i")
+        .map_or("127.0.0.1", |w| w[1]);
+    let port = free_port(local_ip).to_string();
+    let scenario_path = repo().join("tests/sipp").join(scenario);
+    let mut cmd = Command::new("sipp");
+    cmd.current_dir(work.path())
+        .arg("-sf")
+        .arg(&scenario_path)
+        .args([
+            "-p",
+            &port,
+            "-nostdin",
+            "-trace_err",
+            "-timeout",
+            "20s",
+            "-timeout_error",
+        ])
+        .args(["-max_recv_loops", "1000"])
+        .args(args)
+        .arg(target.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let out = cmd
+        .output()
+        .expect("sipp must be installed (Debian package sip-tester)");
+    let mut errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    for entry in std::fs::read_dir(work.path()).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().ends_with("errors.log") {
+            errors.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    (out.status.success(), errors)
+}
+
+/// One HTTP/1.1 request; returns status and body.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    // Chunked bodies: good enough to search in; JSON bodies from axum carry Content-Length.
+    (status, body)
+}
