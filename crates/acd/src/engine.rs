@@ -138,6 +138,10 @@ struct Group {
     alts: Vec<Req>,
     waiting: BTreeSet<WaitKey>,
     staffed: u32,
+    /// Known: no free agent meets this group's requirements (cleared whenever an agent
+    /// who does enters the index of free agents). Saves fruitless searches while all
+    /// qualified agents are busy.
+    no_free: bool,
 }
 
 #[derive(Debug)]
@@ -196,6 +200,11 @@ pub struct Engine {
     skills: HashMap<String, SkillId>,
     sets: Vec<BTreeSet<AgentEntry>>,
     kinds_in_use: [bool; KINDS],
+    /// Channels some queue uses (agents are indexed only for those).
+    channels_in_use: [bool; 3],
+    /// Whether some queue requires no skill (then the pseudo-skill is indexed).
+    any_in_use: bool,
+    want_scratch: Vec<(u32, AgentEntry)>,
     agents: Vec<Agent>,
     agent_names: HashMap<String, u32>,
     queues: Vec<Queue>,
@@ -227,6 +236,9 @@ impl Engine {
             skills: HashMap::new(),
             sets: Vec::new(),
             kinds_in_use,
+            channels_in_use: [false; 3],
+            any_in_use: false,
+            want_scratch: Vec::new(),
             agents: Vec::new(),
             agent_names: HashMap::new(),
             queues: Vec::new(),
@@ -344,6 +356,7 @@ impl Engine {
                 alts,
                 waiting: BTreeSet::new(),
                 staffed,
+                no_free: false,
             });
             groups.push(g);
         }
@@ -357,8 +370,24 @@ impl Engine {
             kind,
             aht_ms,
         });
-        if !self.kinds_in_use[kind] {
+        let any_skill = self.any_skill;
+        let (any, ch) = match self.queues.last() {
+            Some(q) => (
+                q.groups.iter().any(|&g| {
+                    self.groups[g as usize]
+                        .alts
+                        .iter()
+                        .flatten()
+                        .any(|&(s, _)| s == any_skill)
+                }),
+                q.cfg.channel.index(),
+            ),
+            None => (false, 0),
+        };
+        if !self.kinds_in_use[kind] || !self.channels_in_use[ch] || (any && !self.any_in_use) {
             self.kinds_in_use[kind] = true;
+            self.channels_in_use[ch] = true;
+            self.any_in_use |= any;
             for a in 0..self.agents.len() as u32 {
                 self.reindex(a);
             }
@@ -513,7 +542,16 @@ impl Engine {
             CState::Waiting => q
                 .groups
                 .iter()
-                .map(|&g| self.groups[g as usize].waiting.range(..key).count())
+                .map(|&g| {
+                    let w = &self.groups[g as usize].waiting;
+                    // The usual case, a newcomer behind everyone, costs nothing.
+                    match w.last() {
+                        None => 0,
+                        Some(l) if *l < key => w.len(),
+                        Some(l) if *l == key => w.len() - 1,
+                        Some(_) => w.range(..key).count(),
+                    }
+                })
                 .sum::<usize>(),
             CState::Preferred(a) => self.agents[a as usize].preferred.range(..key).count(),
             _ => return None,
@@ -788,8 +826,9 @@ impl Engine {
         for &g in &ag.eligible {
             self.groups[g as usize].staffed += 1;
         }
-        self.refresh(a);
+        self.sync(a);
         self.route_agent(a);
+        self.reindex(a);
         Ok(())
     }
 
@@ -861,8 +900,9 @@ impl Engine {
         if !ag.occupied() {
             ag.idle_since = now;
         }
-        self.refresh(a);
+        self.sync(a);
         self.route_agent(a);
+        self.reindex(a);
         Ok(())
     }
 
@@ -943,12 +983,21 @@ impl Engine {
         } else {
             ag.pending_recovery = false;
         }
-        self.refresh(a);
+        // Route before indexing: a freed agent usually takes a waiting contact at once, and
+        // then never needs to enter the index of free agents (nor be shown as available for
+        // an instant).
         self.route_agent(a);
+        self.refresh(a);
     }
 
     /// Brings the agent's bookkeeping, shown state and index entries up to date.
     fn refresh(&mut self, a: u32) {
+        self.sync(a);
+        self.reindex(a);
+    }
+
+    /// Bookkeeping and shown state, without the index (see [`Engine::reindex`]).
+    fn sync(&mut self, a: u32) {
         let now = self.now;
         let window = secs_to_ms(self.cfg.wellbeing.occupancy_window_minutes * 60.0);
         let ag = &mut self.agents[a as usize];
@@ -973,7 +1022,6 @@ impl Engine {
                 state: st,
             });
         }
-        self.reindex(a);
     }
 
     fn set_index(skill: SkillId, ch: usize, level: u8, kind: usize) -> usize {
@@ -982,7 +1030,8 @@ impl Engine {
 
     fn reindex(&mut self, a: u32) {
         let ag = &self.agents[a as usize];
-        let mut want: Vec<(u32, AgentEntry)> = Vec::new();
+        let mut want = std::mem::take(&mut self.want_scratch);
+        want.clear();
         let logged = ag.logged_in_ms + ag.logged_in_since.map_or(0, |t| self.now - t.min(self.now));
         let busy = ag.busy_ms + ag.busy_since.map_or(0, |t| self.now - t.min(self.now));
         let occ_permille = (busy * 1000).checked_div(logged).unwrap_or(0);
@@ -994,10 +1043,13 @@ impl Engine {
             (ag.stats.difficult, ag.idle_since, a),
         ];
         for ch in Channel::ALL {
-            if !ag.can_take(ch) {
+            if !self.channels_in_use[ch.index()] || !ag.can_take(ch) {
                 continue;
             }
             for &(s, l) in &ag.skills {
+                if s == self.any_skill && !self.any_in_use {
+                    continue;
+                }
                 for (k, key) in keys.iter().enumerate() {
                     if self.kinds_in_use[k] {
                         want.push((Self::set_index(s, ch.index(), l, k) as u32, *key));
@@ -1006,6 +1058,7 @@ impl Engine {
             }
         }
         if want == ag.index {
+            self.want_scratch = want;
             return;
         }
         let old = std::mem::take(&mut self.agents[a as usize].index);
@@ -1015,7 +1068,13 @@ impl Engine {
         for (si, e) in &want {
             self.sets[*si as usize].insert(*e);
         }
+        if !want.is_empty() {
+            for &g in &self.agents[a as usize].eligible {
+                self.groups[g as usize].no_free = false;
+            }
+        }
         self.agents[a as usize].index = want;
+        self.want_scratch = old;
     }
 
     // ----- contacts ------------------------------------------------------------------------
@@ -1470,14 +1529,22 @@ impl Engine {
         } else {
             1
         };
-        let g = &self.groups[q.groups[c.step] as usize];
+        let gi = q.groups[c.step] as usize;
+        let g = &self.groups[gi];
+        if g.no_free {
+            return;
+        }
         let mut found = std::mem::take(&mut self.scratch);
         found.clear();
+        let mut nobody = !c.escalated;
         for alt in &g.alts {
-            self.candidates(alt, ch, kind, best_fit, want, c, &mut found);
+            nobody &= self.candidates(alt, ch, kind, best_fit, want, c, &mut found);
         }
         if found.is_empty() {
             self.scratch = found;
+            if nobody {
+                self.groups[gi].no_free = true;
+            }
             return;
         }
         found.sort_unstable();
@@ -1498,6 +1565,8 @@ impl Engine {
     /// Collects up to `want` best agents meeting `alt` for contact `c` into `out`, as
     /// (fit, key, tie, agent). Walks the smallest candidate set (or, for best fit, the most
     /// demanding skill) in the strategy's order, examining at most `scan_limit` agents.
+    /// Returns true when it examined every free agent of the anchor set and none had the
+    /// skills.
     #[allow(clippy::too_many_arguments)]
     fn candidates(
         &self,
@@ -1508,11 +1577,11 @@ impl Engine {
         want: usize,
         c: &Contact,
         out: &mut Vec<(u64, u64, u64, u32)>,
-    ) {
+    ) -> bool {
         let extra_senior = if c.escalated {
             match self.skills.get(&self.cfg.senior_skill) {
                 Some(&s) => Some(s),
-                None => return,
+                None => return false,
             }
         } else {
             None
@@ -1541,17 +1610,19 @@ impl Engine {
         }
         // Every requirement has at least one skill (the pseudo-skill when none is required).
         let Some((skill, min_level, _)) = anchor else {
-            return;
+            return false;
         };
         let limit = self.cfg.scan_limit.max(1);
         let mut examined = 0;
         let mut taken = 0;
+        let mut skills_met = false;
         let mut accept = |lvl: u8, e: &AgentEntry| -> bool {
             examined += 1;
             let a = e.2;
             let ag = &self.agents[a as usize];
-            if ag.meets(alt) && extra_senior.is_none_or(|s| ag.level(s) >= 1) && self.allowed(a, c)
-            {
+            let meets = ag.meets(alt) && extra_senior.is_none_or(|s| ag.level(s) >= 1);
+            skills_met |= meets;
+            if meets && self.allowed(a, c) {
                 let fit = if best_fit {
                     u64::from(MAX_LEVEL - lvl)
                 } else {
@@ -1566,11 +1637,11 @@ impl Engine {
             for lvl in (min_level..=MAX_LEVEL).rev() {
                 for e in &self.sets[Self::set_index(skill, ch.index(), lvl, kind)] {
                     if accept(lvl, e) {
-                        return;
+                        return false;
                     }
                 }
             }
-            return;
+            return !skills_met;
         }
         // k-way merge over the levels that qualify, smallest key first.
         let mut iters: Vec<(
@@ -1596,11 +1667,14 @@ impl Engine {
                     best = Some((i, e));
                 }
             }
-            let Some((i, e)) = best else { return };
+            let Some((i, e)) = best else {
+                // Every candidate examined: true if none had the skills.
+                return !skills_met;
+            };
             let lvl = iters[i].0;
             iters[i].1.next();
             if accept(lvl, &e) {
-                return;
+                return false;
             }
         }
     }
