@@ -601,7 +601,7 @@ impl CallMedia {
         }
         let arrival = now.saturating_duration_since(epoch).as_micros() as i64 * 8 / 1000;
         let arr = leg.rx.on_packet(&h, arrival);
-        if arr == Arrival::Duplicate {
+        if matches!(arr, Arrival::Duplicate | Arrival::Late) {
             return;
         }
         leg.last_rx = now;

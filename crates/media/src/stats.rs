@@ -14,8 +14,10 @@ pub enum Arrival {
     Reordered,
     /// Already received.
     Duplicate,
-    /// The far end switched SSRC (or jumped wildly): a new stream starts here.
+    /// The far end switched SSRC (or restarted its numbering): a new stream starts here.
     NewStream,
+    /// Too old or too far off to use (dropped).
+    Late,
 }
 
 /// Per-leg quality figures for the interaction record.
@@ -27,6 +29,8 @@ pub struct QualityReport {
     pub duplicates: u64,
     pub reordered: u64,
     pub ssrc_changes: u32,
+    /// Packets dropped as too old or out of the sequence window.
+    pub late: u64,
     /// Interarrival jitter in milliseconds.
     pub jitter_ms: f64,
     /// Loss as a fraction of expected packets (0–1).
@@ -52,6 +56,8 @@ pub struct RxTracker {
     duplicates: u64,
     reordered: u64,
     ssrc_changes: u32,
+    late: u64,
+    bad_seq: Option<u16>,
     // Jitter (RFC 3550 A.8), in timestamp units scaled by 16.
     jitter_q4: u32,
     last_transit: Option<i64>,
@@ -81,14 +87,22 @@ impl RxTracker {
             return Arrival::NewStream;
         }
         let d = seq_diff(self.max_seq, h.sequence);
-        if d > 0 {
-            if d >= 3000 {
-                // A jump this large is a restarted sender under the same SSRC.
+        if !(-3000..3000).contains(&d) {
+            // A jump this large is either a stray packet or a sender that
+            // restarted under the same SSRC: accept it as a new stream once
+            // two packets in sequence confirm it (RFC 3550 A.1).
+            if self.bad_seq == Some(h.sequence) {
+                self.bad_seq = None;
                 self.retire();
                 self.start(h);
                 self.last_transit = None;
                 return Arrival::NewStream;
             }
+            self.bad_seq = Some(h.sequence.wrapping_add(1));
+            self.late += 1;
+            return Arrival::Late;
+        }
+        if d > 0 {
             if h.sequence < self.max_seq {
                 self.cycles += 1 << 16;
             }
@@ -104,9 +118,9 @@ impl RxTracker {
                 return Arrival::Duplicate;
             }
             if back >= 64 {
-                // Too old to tell; treat as a duplicate of something long gone.
-                self.duplicates += 1;
-                return Arrival::Duplicate;
+                // Too old to tell whether it is a duplicate: drop it as late.
+                self.late += 1;
+                return Arrival::Late;
             }
             self.window |= 1 << back;
             self.received_this += 1;
@@ -176,6 +190,7 @@ impl RxTracker {
             duplicates: self.duplicates,
             reordered: self.reordered,
             ssrc_changes: self.ssrc_changes,
+            late: self.late,
             jitter_ms,
             loss_fraction,
             mos: estimate_mos(loss_fraction, jitter_ms),
@@ -250,6 +265,19 @@ mod tests {
         assert_eq!(r.packets_expected, 20);
         assert_eq!(r.packets_lost, 0);
         assert_eq!(r.ssrc_changes, 1);
+    }
+
+    #[test]
+    fn restart_under_same_ssrc_needs_two_packets() {
+        let mut t = RxTracker::new();
+        for s in 100..110u16 {
+            t.on_packet(&h(s, 0, 1), 0);
+        }
+        assert_eq!(t.on_packet(&h(40000, 0, 1), 0), Arrival::Late);
+        assert_eq!(t.on_packet(&h(110, 0, 1), 0), Arrival::InOrder);
+        assert_eq!(t.on_packet(&h(20000, 0, 1), 0), Arrival::Late);
+        assert_eq!(t.on_packet(&h(20001, 0, 1), 0), Arrival::NewStream);
+        assert_eq!(t.on_packet(&h(20002, 0, 1), 0), Arrival::InOrder);
     }
 
     #[test]
