@@ -1,0 +1,104 @@
+use serde::{Deserialize, Serialize};
+
+use crate::ids::CustomerId;
+
+/// A customer of the bank, as the agent desktop and the contact flow see them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub name: String,
+    /// Normalised numbers (see [`normalize_phone`]).
+    #[serde(default)]
+    pub phones: Vec<String>,
+    /// Account numbers.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub vip: bool,
+    /// Preferred language as a BCP 47 tag (`"en"`, `"zh-CN"`).
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+/// Normalises a phone number for lookups: accepts `+44 (20) 7946-0018`, `tel:+4420...` or
+/// `sip:+4420...@host;user=phone`, keeps a leading `+` and the digits. `None` if what is
+/// left is not 3 to 20 digits.
+pub fn normalize_phone(input: &str) -> Option<String> {
+    let mut s = input.trim();
+    for scheme in ["sips:", "sip:", "tel:"] {
+        if s.len() >= scheme.len() && s[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            s = &s[scheme.len()..];
+            break;
+        }
+    }
+    let s = s.split(['@', ';']).next().unwrap_or("");
+    let mut out = String::with_capacity(s.len());
+    let mut digits = 0usize;
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '+' if i == 0 => out.push('+'),
+            '0'..='9' => {
+                digits += 1;
+                out.push(c);
+            }
+            ' ' | '-' | '.' | '(' | ')' => {}
+            _ => return None,
+        }
+    }
+    (3..=20).contains(&digits).then_some(out)
+}
+
+/// Whether an interaction is a complaint: it was queued to `complaints`, or its disposition
+/// starts with `complaint` (any case).
+pub fn is_complaint(queue: Option<&str>, disposition: Option<&str>) -> bool {
+    queue == Some("complaints")
+        || disposition.is_some_and(|d| d.trim_start().to_ascii_lowercase().starts_with("complaint"))
+}
+
+/// Whether a disposition says the matter was resolved: it is `resolved` or ends in a word
+/// `resolved` (`complaint_resolved`, `complaint: resolved`), any case. `unresolved` and
+/// `complaint_unresolved` are not.
+pub fn is_resolved_disposition(disposition: &str) -> bool {
+    disposition
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .find(|w| !w.is_empty())
+        .is_some_and(|w| w.eq_ignore_ascii_case("resolved"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_normalise() {
+        assert_eq!(
+            normalize_phone("+44 (20) 7946-0018").as_deref(),
+            Some("+442079460018")
+        );
+        assert_eq!(
+            normalize_phone("sip:+8613800000000@10.0.0.1;user=phone").as_deref(),
+            Some("+8613800000000")
+        );
+        assert_eq!(normalize_phone("TEL:95588").as_deref(), Some("95588"));
+        assert_eq!(normalize_phone("12"), None);
+        assert_eq!(normalize_phone("1+2345"), None);
+        assert_eq!(normalize_phone("abc123"), None);
+        assert_eq!(normalize_phone(""), None);
+        assert_eq!(normalize_phone("123456789012345678901"), None);
+    }
+
+    #[test]
+    fn complaints_and_resolution() {
+        assert!(is_complaint(Some("complaints"), None));
+        assert!(is_complaint(Some("cards"), Some("Complaint: fees")));
+        assert!(!is_complaint(Some("cards"), Some("resolved")));
+        assert!(!is_complaint(None, None));
+        assert!(is_resolved_disposition("resolved"));
+        assert!(is_resolved_disposition("complaint_resolved"));
+        assert!(is_resolved_disposition("Complaint: RESOLVED "));
+        assert!(!is_resolved_disposition("unresolved"));
+        assert!(!is_resolved_disposition("complaint_unresolved"));
+        assert!(!is_resolved_disposition("resolved later? no"));
+        assert!(!is_resolved_disposition(""));
+    }
+}

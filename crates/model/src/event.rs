@@ -1,0 +1,711 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::customer::Customer;
+use crate::ids::{AgentId, CustomerId, EventId, InteractionId, QueueName, Seq};
+use crate::timestamp::Timestamp;
+
+/// Version of the JSON event format that this crate writes. Stores keep it beside each
+/// event so that a later format can be read by upgrading older ones.
+pub const EVENT_FORMAT_VERSION: u16 = 1;
+
+/// The longest free text (notes, reasons, details, paths) an event may carry, in bytes.
+pub const MAX_TEXT_LEN: usize = 64 * 1024;
+
+/// How an interaction reached the centre.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Voice,
+    Chat,
+    Email,
+    Sms,
+    Callback,
+    Voicemail,
+}
+
+impl Channel {
+    /// All channels.
+    pub const ALL: [Channel; 6] = [
+        Channel::Voice,
+        Channel::Chat,
+        Channel::Email,
+        Channel::Sms,
+        Channel::Callback,
+        Channel::Voicemail,
+    ];
+
+    /// The JSON name (`"voice"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Voice => "voice",
+            Channel::Chat => "chat",
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Callback => "callback",
+            Channel::Voicemail => "voicemail",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Channel {
+    type Err = InvalidEvent;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| InvalidEvent(format!("unknown channel {s:?}")))
+    }
+}
+
+/// One side of a call, for per-leg measurements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leg {
+    Caller,
+    Agent,
+    /// A third party: a supervisor barging in, a conference member, an external transfer.
+    Other,
+}
+
+/// Where an interaction was transferred or escalated to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Agent(AgentId),
+    Queue(QueueName),
+    /// A number outside the centre.
+    External(String),
+}
+
+/// Why an interaction ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    CallerHangup,
+    AgentHangup,
+    /// The caller gave up while waiting.
+    Abandoned,
+    /// Refused before it was handled (no route, blocked number, failed authentication).
+    Rejected,
+    /// Refused because the centre was over capacity.
+    Overloaded,
+    /// Cut off by a restart or crash of the centre; appended on recovery.
+    Interrupted,
+    /// Handed off outside the centre.
+    Transferred,
+    /// Ended into a voicemail box.
+    Voicemail,
+    /// Ended with a callback request; the callback is a new interaction.
+    Callback,
+    /// No answer or no input in time.
+    Timeout,
+    Error,
+    /// A reason written by a newer version.
+    #[serde(other)]
+    Other,
+}
+
+impl EndReason {
+    const ALL: [EndReason; 12] = [
+        EndReason::CallerHangup,
+        EndReason::AgentHangup,
+        EndReason::Abandoned,
+        EndReason::Rejected,
+        EndReason::Overloaded,
+        EndReason::Interrupted,
+        EndReason::Transferred,
+        EndReason::Voicemail,
+        EndReason::Callback,
+        EndReason::Timeout,
+        EndReason::Error,
+        EndReason::Other,
+    ];
+
+    /// The JSON name (`"caller_hangup"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::CallerHangup => "caller_hangup",
+            EndReason::AgentHangup => "agent_hangup",
+            EndReason::Abandoned => "abandoned",
+            EndReason::Rejected => "rejected",
+            EndReason::Overloaded => "overloaded",
+            EndReason::Interrupted => "interrupted",
+            EndReason::Transferred => "transferred",
+            EndReason::Voicemail => "voicemail",
+            EndReason::Callback => "callback",
+            EndReason::Timeout => "timeout",
+            EndReason::Error => "error",
+            EndReason::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EndReason {
+    type Err = InvalidEvent;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EndReason::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| InvalidEvent(format!("unknown end reason {s:?}")))
+    }
+}
+
+/// What an agent flagged an interaction as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    /// The caller was abusive (feeds the wellbeing rules).
+    Abusive,
+    /// A flag written by a newer version.
+    #[serde(other)]
+    Other,
+}
+
+/// What happened to an interaction. JSON: an object with `"type"` naming the variant in
+/// snake_case and the fields beside it, e.g. `{"type":"queued","queue":"cards","priority":0}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// It reached the centre. `from`/`to` are the caller's and the dialled address as
+    /// received (a number, a SIP URI user part, an email address).
+    Arrived {
+        channel: Channel,
+        from: String,
+        to: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trunk: Option<String>,
+    },
+    /// The contact flow ran a step (`"menu"`, `"authenticate"`, ...).
+    FlowStep {
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    CustomerIdentified {
+        customer: CustomerId,
+    },
+    Queued {
+        queue: QueueName,
+        #[serde(default)]
+        priority: i32,
+    },
+    Offered {
+        agent: AgentId,
+    },
+    OfferRejected {
+        agent: AgentId,
+        reason: String,
+    },
+    Answered {
+        agent: AgentId,
+    },
+    Held,
+    Resumed,
+    Transferred {
+        to: Target,
+    },
+    Escalated {
+        to: Target,
+        reason: String,
+    },
+    RecordingStarted {
+        path: String,
+    },
+    RecordingPaused,
+    RecordingResumed,
+    /// Media quality of one leg over the last interval.
+    QualitySample {
+        leg: Leg,
+        /// Mean opinion score, 1 (bad) to 5 (excellent).
+        mos: f64,
+        /// Packet loss as a fraction, 0 to 1.
+        loss: f64,
+        jitter_ms: f64,
+    },
+    /// Agitation measured from one leg's audio, 0 (calm) to 1 (shouting).
+    Agitation {
+        score: f64,
+        leg: Leg,
+    },
+    Flagged {
+        by: AgentId,
+        flag: Flag,
+    },
+    CallbackRequested {
+        number: String,
+        /// Whether the callback keeps the caller's place in the queue.
+        keeps_place: bool,
+    },
+    VoicemailLeft {
+        path: String,
+    },
+    Abandoned {
+        wait_secs: f64,
+    },
+    Ended {
+        reason: EndReason,
+    },
+    WrappedUp {
+        disposition: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<String>,
+        /// The agent who wrapped it up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<AgentId>,
+    },
+    /// Post-call survey result.
+    Surveyed {
+        score: u8,
+    },
+    NoteAdded {
+        /// The user who wrote it (an agent's login, `supervisor`, ...).
+        by: String,
+        text: String,
+    },
+    /// A kind written by a newer version; kept in the log, ignored by projections.
+    #[serde(other)]
+    Unknown,
+}
+
+impl EventKind {
+    /// The JSON `"type"` of this kind.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Arrived { .. } => "arrived",
+            EventKind::FlowStep { .. } => "flow_step",
+            EventKind::CustomerIdentified { .. } => "customer_identified",
+            EventKind::Queued { .. } => "queued",
+            EventKind::Offered { .. } => "offered",
+            EventKind::OfferRejected { .. } => "offer_rejected",
+            EventKind::Answered { .. } => "answered",
+            EventKind::Held => "held",
+            EventKind::Resumed => "resumed",
+            EventKind::Transferred { .. } => "transferred",
+            EventKind::Escalated { .. } => "escalated",
+            EventKind::RecordingStarted { .. } => "recording_started",
+            EventKind::RecordingPaused => "recording_paused",
+            EventKind::RecordingResumed => "recording_resumed",
+            EventKind::QualitySample { .. } => "quality_sample",
+            EventKind::Agitation { .. } => "agitation",
+            EventKind::Flagged { .. } => "flagged",
+            EventKind::CallbackRequested { .. } => "callback_requested",
+            EventKind::VoicemailLeft { .. } => "voicemail_left",
+            EventKind::Abandoned { .. } => "abandoned",
+            EventKind::Ended { .. } => "ended",
+            EventKind::WrappedUp { .. } => "wrapped_up",
+            EventKind::Surveyed { .. } => "surveyed",
+            EventKind::NoteAdded { .. } => "note_added",
+            EventKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// One step in an interaction's life.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InteractionEvent {
+    pub id: EventId,
+    pub interaction: InteractionId,
+    pub at: Timestamp,
+    /// Assigned by the store on append; [`Seq::UNASSIGNED`] before.
+    #[serde(default)]
+    pub seq: Seq,
+    pub kind: EventKind,
+}
+
+impl InteractionEvent {
+    /// A new, not yet appended event with a fresh id.
+    pub fn new(interaction: InteractionId, at: Timestamp, kind: EventKind) -> Self {
+        InteractionEvent {
+            id: EventId::new(),
+            interaction,
+            at,
+            seq: Seq::UNASSIGNED,
+            kind,
+        }
+    }
+}
+
+/// An agent's presence, as wallboards show it. Whether the agent is on a call is derived
+/// from interaction events, not stored here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AgentState {
+    LoggedIn,
+    Available,
+    NotReady {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Break {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    LoggedOut,
+    /// A state written by a newer version.
+    #[serde(other)]
+    Unknown,
+}
+
+impl AgentState {
+    /// The JSON `"state"` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentState::LoggedIn => "logged_in",
+            AgentState::Available => "available",
+            AgentState::NotReady { .. } => "not_ready",
+            AgentState::Break { .. } => "break",
+            AgentState::LoggedOut => "logged_out",
+            AgentState::Unknown => "unknown",
+        }
+    }
+
+    /// The reason given for `not_ready` or `break`.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            AgentState::NotReady { reason } | AgentState::Break { reason } => reason.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// An agent changed state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentEvent {
+    pub id: EventId,
+    pub agent: AgentId,
+    pub at: Timestamp,
+    #[serde(default)]
+    pub seq: Seq,
+    pub state: AgentState,
+    /// Who made the change when it was not the agent (a supervisor, the system).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+impl AgentEvent {
+    /// A new, not yet appended event with a fresh id.
+    pub fn new(agent: AgentId, at: Timestamp, state: AgentState) -> Self {
+        AgentEvent {
+            id: EventId::new(),
+            agent,
+            at,
+            seq: Seq::UNASSIGNED,
+            state,
+            by: None,
+        }
+    }
+}
+
+/// A change to customer master data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CustomerChange {
+    /// Create or replace the customer with this id.
+    Upserted(Customer),
+}
+
+/// Customer master data changed (an import, an edit in the desktop).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CustomerEvent {
+    pub id: EventId,
+    pub at: Timestamp,
+    #[serde(default)]
+    pub seq: Seq,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    pub change: CustomerChange,
+}
+
+impl CustomerEvent {
+    /// A new, not yet appended event with a fresh id.
+    pub fn new(at: Timestamp, by: Option<String>, change: CustomerChange) -> Self {
+        CustomerEvent {
+            id: EventId::new(),
+            at,
+            seq: Seq::UNASSIGNED,
+            by,
+            change,
+        }
+    }
+}
+
+/// Something a user did that is not an interaction or agent state change (logins, exports,
+/// configuration changes, imports).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: EventId,
+    pub at: Timestamp,
+    #[serde(default)]
+    pub seq: Seq,
+    pub user: String,
+    pub action: String,
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    /// A new, not yet appended event with a fresh id.
+    pub fn new(
+        at: Timestamp,
+        user: impl Into<String>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+    ) -> Self {
+        AuditEvent {
+            id: EventId::new(),
+            at,
+            seq: Seq::UNASSIGNED,
+            user: user.into(),
+            action: action.into(),
+            target: target.into(),
+            detail: None,
+        }
+    }
+}
+
+/// One entry of the log. JSON: `"stream"` names the variant, the event's fields sit beside
+/// it, e.g. `{"stream":"interaction","id":"01J...","interaction":"01J...","at":"...",
+/// "seq":7,"kind":{"type":"answered","agent":"1001"}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "stream", rename_all = "snake_case")]
+pub enum Event {
+    Interaction(InteractionEvent),
+    Agent(AgentEvent),
+    Customer(CustomerEvent),
+    Audit(AuditEvent),
+}
+
+/// An event that may not be appended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid event: {0}")]
+pub struct InvalidEvent(pub String);
+
+fn check_text(what: &str, s: &str) -> Result<(), InvalidEvent> {
+    if s.len() > MAX_TEXT_LEN {
+        return Err(InvalidEvent(format!(
+            "{what} is {} bytes, over {MAX_TEXT_LEN}",
+            s.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_number(what: &str, v: f64, min: f64, max: f64) -> Result<(), InvalidEvent> {
+    if !v.is_finite() || v < min || v > max {
+        return Err(InvalidEvent(format!(
+            "{what} is {v}, not within {min}..={max}"
+        )));
+    }
+    Ok(())
+}
+
+impl Event {
+    /// The event's unique id.
+    pub fn id(&self) -> EventId {
+        match self {
+            Event::Interaction(e) => e.id,
+            Event::Agent(e) => e.id,
+            Event::Customer(e) => e.id,
+            Event::Audit(e) => e.id,
+        }
+    }
+
+    /// When it happened.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Event::Interaction(e) => e.at,
+            Event::Agent(e) => e.at,
+            Event::Customer(e) => e.at,
+            Event::Audit(e) => e.at,
+        }
+    }
+
+    /// Its position in the log ([`Seq::UNASSIGNED`] before append).
+    pub fn seq(&self) -> Seq {
+        match self {
+            Event::Interaction(e) => e.seq,
+            Event::Agent(e) => e.seq,
+            Event::Customer(e) => e.seq,
+            Event::Audit(e) => e.seq,
+        }
+    }
+
+    /// Sets its position in the log (the store does this on append).
+    pub fn set_seq(&mut self, seq: Seq) {
+        match self {
+            Event::Interaction(e) => e.seq = seq,
+            Event::Agent(e) => e.seq = seq,
+            Event::Customer(e) => e.seq = seq,
+            Event::Audit(e) => e.seq = seq,
+        }
+    }
+
+    /// The JSON `"stream"` name.
+    pub fn stream(&self) -> &'static str {
+        match self {
+            Event::Interaction(_) => "interaction",
+            Event::Agent(_) => "agent",
+            Event::Customer(_) => "customer",
+            Event::Audit(_) => "audit",
+        }
+    }
+
+    /// The interaction it belongs to, if any.
+    pub fn interaction(&self) -> Option<InteractionId> {
+        match self {
+            Event::Interaction(e) => Some(e.interaction),
+            _ => None,
+        }
+    }
+
+    /// Checks what JSON cannot carry or a store should not keep: numbers that are not
+    /// finite or out of range, and text longer than [`MAX_TEXT_LEN`].
+    pub fn validate(&self) -> Result<(), InvalidEvent> {
+        match self {
+            Event::Interaction(e) => match &e.kind {
+                EventKind::Arrived {
+                    from, to, trunk, ..
+                } => {
+                    check_text("from", from)?;
+                    check_text("to", to)?;
+                    check_text("trunk", trunk.as_deref().unwrap_or(""))
+                }
+                EventKind::FlowStep { step, detail } => {
+                    check_text("step", step)?;
+                    check_text("detail", detail.as_deref().unwrap_or(""))
+                }
+                EventKind::CustomerIdentified { customer } => {
+                    check_text("customer", customer.as_str())
+                }
+                EventKind::Queued { queue, .. } => check_text("queue", queue.as_str()),
+                EventKind::Offered { agent } | EventKind::Answered { agent } => {
+                    check_text("agent", agent.as_str())
+                }
+                EventKind::OfferRejected { agent, reason } => {
+                    check_text("agent", agent.as_str())?;
+                    check_text("reason", reason)
+                }
+                EventKind::Transferred { to } => check_target(to),
+                EventKind::Escalated { to, reason } => {
+                    check_target(to)?;
+                    check_text("reason", reason)
+                }
+                EventKind::RecordingStarted { path } | EventKind::VoicemailLeft { path } => {
+                    check_text("path", path)
+                }
+                EventKind::QualitySample {
+                    mos,
+                    loss,
+                    jitter_ms,
+                    ..
+                } => {
+                    check_number("mos", *mos, 0.0, 5.0)?;
+                    check_number("loss", *loss, 0.0, 1.0)?;
+                    check_number("jitter_ms", *jitter_ms, 0.0, 1e9)
+                }
+                EventKind::Agitation { score, .. } => check_number("agitation", *score, 0.0, 1.0),
+                EventKind::Flagged { by, .. } => check_text("by", by.as_str()),
+                EventKind::CallbackRequested { number, .. } => check_text("number", number),
+                EventKind::Abandoned { wait_secs } => {
+                    check_number("wait_secs", *wait_secs, 0.0, 1e9)
+                }
+                EventKind::WrappedUp {
+                    disposition,
+                    notes,
+                    by,
+                } => {
+                    check_text("disposition", disposition)?;
+                    check_text("notes", notes.as_deref().unwrap_or(""))?;
+                    check_text("by", by.as_ref().map(AgentId::as_str).unwrap_or(""))
+                }
+                EventKind::NoteAdded { by, text } => {
+                    check_text("by", by)?;
+                    check_text("text", text)
+                }
+                EventKind::Held
+                | EventKind::Resumed
+                | EventKind::RecordingPaused
+                | EventKind::RecordingResumed
+                | EventKind::Ended { .. }
+                | EventKind::Surveyed { .. }
+                | EventKind::Unknown => Ok(()),
+            },
+            Event::Agent(e) => {
+                check_text("agent", e.agent.as_str())?;
+                check_text("reason", e.state.reason().unwrap_or(""))?;
+                check_text("by", e.by.as_deref().unwrap_or(""))
+            }
+            Event::Customer(e) => {
+                check_text("by", e.by.as_deref().unwrap_or(""))?;
+                match &e.change {
+                    CustomerChange::Upserted(c) => {
+                        check_text("customer id", c.id.as_str())?;
+                        check_text("name", &c.name)?;
+                        check_text("language", c.language.as_deref().unwrap_or(""))?;
+                        let all: usize = c.phones.iter().chain(&c.accounts).map(String::len).sum();
+                        if all > MAX_TEXT_LEN {
+                            return Err(InvalidEvent(format!(
+                                "phones and accounts are {all} bytes, over {MAX_TEXT_LEN}"
+                            )));
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            Event::Audit(e) => {
+                check_text("user", &e.user)?;
+                check_text("action", &e.action)?;
+                check_text("target", &e.target)?;
+                check_text("detail", e.detail.as_deref().unwrap_or(""))
+            }
+        }
+    }
+}
+
+fn check_target(t: &Target) -> Result<(), InvalidEvent> {
+    match t {
+        Target::Agent(a) => check_text("target", a.as_str()),
+        Target::Queue(q) => check_text("target", q.as_str()),
+        Target::External(n) => check_text("target", n),
+    }
+}
+
+impl From<InteractionEvent> for Event {
+    fn from(e: InteractionEvent) -> Self {
+        Event::Interaction(e)
+    }
+}
+
+impl From<AgentEvent> for Event {
+    fn from(e: AgentEvent) -> Self {
+        Event::Agent(e)
+    }
+}
+
+impl From<CustomerEvent> for Event {
+    fn from(e: CustomerEvent) -> Self {
+        Event::Customer(e)
+    }
+}
+
+impl From<AuditEvent> for Event {
+    fn from(e: AuditEvent) -> Self {
+        Event::Audit(e)
+    }
+}

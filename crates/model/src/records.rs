@@ -1,0 +1,99 @@
+//! Rows of the projections, as queries return them and the HTTP API serves them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{AgentState, Channel, EndReason};
+use crate::ids::{AgentId, CustomerId, InteractionId, QueueName, Seq};
+use crate::timestamp::Timestamp;
+
+/// The CDR of one interaction, derived from its events. Absent facts are `null` in JSON
+/// (e.g. `recording` when nothing was recorded).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InteractionRecord {
+    pub id: InteractionId,
+    /// `None` only if the log holds no `arrived` event for it.
+    pub channel: Option<Channel>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub trunk: Option<String>,
+    /// The last queue it was queued or transferred to.
+    pub queue: Option<QueueName>,
+    /// The last agent who answered it.
+    pub agent: Option<AgentId>,
+    pub customer: Option<CustomerId>,
+    /// Time of `arrived` (or of its first event if there is none).
+    pub started: Timestamp,
+    /// First `answered`.
+    pub answered: Option<Timestamp>,
+    /// First `ended`; `None` while it is going on.
+    pub ended: Option<Timestamp>,
+    pub end_reason: Option<EndReason>,
+    /// Path of the first recording.
+    pub recording: Option<String>,
+    /// Worst MOS over all quality samples of all legs.
+    pub mos: Option<f64>,
+    /// Highest agitation score of any leg.
+    pub agitation: Option<f64>,
+    pub survey: Option<u8>,
+    pub disposition: Option<String>,
+    /// Flagged abusive by an agent.
+    pub flagged: bool,
+    pub escalated: bool,
+    pub transfers: u32,
+    pub callback_number: Option<String>,
+    pub voicemail: Option<String>,
+    /// Wait reported by `abandoned`.
+    pub abandoned_after_secs: Option<f64>,
+    /// Time of its latest event.
+    pub last_event_at: Timestamp,
+    /// Seq of its latest event.
+    pub last_seq: Seq,
+}
+
+/// A note on an interaction (written in wrap-up or added later).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub seq: Seq,
+    pub interaction: InteractionId,
+    pub at: Timestamp,
+    pub by: String,
+    pub text: String,
+}
+
+/// One line of a customer's contact history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub interaction: InteractionRecord,
+    pub notes: Vec<Note>,
+}
+
+/// Who did what, when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: Seq,
+    pub at: Timestamp,
+    pub user: String,
+    pub action: String,
+    pub target: String,
+    pub detail: Option<String>,
+}
+
+/// A recording or voicemail file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingEntry {
+    pub path: String,
+    pub interaction: InteractionId,
+    /// `"recording"` or `"voicemail"`.
+    pub kind: String,
+    pub at: Timestamp,
+}
+
+/// An agent's latest state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    pub agent: AgentId,
+    #[serde(flatten)]
+    pub state: AgentState,
+    pub since: Timestamp,
+    pub seq: Seq,
+}
