@@ -18,24 +18,41 @@
 //! - **Talk-over**: frames where this leg and the other leg of the bridge are
 //!   both speaking.
 //!
+//! - **Speaking rate**: syllable nuclei counted on the frame-level envelope
+//!   (a rise of 6 dB from the last valley followed by a fall of 6 dB from the
+//!   peak), per second of speech.
+//!
 //! Every window (3 s by default) with at least 0.6 s of speech yields a score
-//! in 0–1, a weighted sum of five features, each mapped linearly onto 0–1
+//! in 0–1, a weighted sum of six features, each mapped linearly onto 0–1
 //! and clamped:
 //!
 //! | feature | 0 at | 1 at | weight |
 //! |---|---|---|---|
-//! | loudness: mean speech level | -30 dBFS | -10 dBFS | 0.30 |
-//! | pitch height: median pitch | 110 Hz | 260 Hz | 0.25 |
-//! | pitch variability: std. dev. of pitch | 1.5 semitones | 6 semitones | 0.20 |
-//! | speech density: share of the window spoken | 40 % | 90 % | 0.10 |
+//! | loudness: power-mean level of speech frames | -30 dBFS | -10 dBFS | 0.30 |
+//! | pitch height: median pitch | 100 Hz | 220 Hz | 0.20 |
+//! | speaking rate | 3 syllables/s | 6 syllables/s | 0.20 |
+//! | pitch variability: std. dev. of pitch | 1.5 semitones | 6 semitones | 0.10 |
+//! | speech density: share of the window spoken | 40 % | 90 % | 0.05 |
 //! | talk-over: share of the window with both talking | 0 % | 20 % | 0.15 |
 //!
-//! Raised voice, raised and unsteady pitch, a fast unbroken stream of speech
-//! and talking over the other party are the acoustic marks of an agitated
+//! Raised voice, raised and unsteady pitch, fast speech with few pauses and
+//! talking over the other party are the acoustic marks of an agitated
 //! caller; none alone is decisive, so they are blended. The call score is the
 //! speech-weighted mean of the window scores; the peak is kept too. An event
-//! is raised when a window score crosses the threshold upwards (re-armed once
-//! a window falls 0.1 below it).
+//! is raised when a window score crosses the threshold (0.5 by default)
+//! upwards, re-armed once a window falls 0.1 below it.
+//!
+//! ## Results on the test fixtures
+//! `tests/fixtures/make-fixtures.sh` speaks the same complaint in English and
+//! Mandarin, calmly (pitch 40, 150 words/min, amplitude 50) and agitated
+//! (pitch 90, 240 words/min, amplitude 200). `tests/agitation.rs` prints:
+//!
+//! | fixture | speech level | median pitch | syllables/s | call score | windows over 0.5 |
+//! |---|---|---|---|---|---|
+//! | calm, English | -27 dBFS | 87–96 Hz | 4.0–5.1 | 0.20 | 0 of 7 |
+//! | agitated, English | -14 dBFS | 154–158 Hz | 6.0–7.0 | 0.61 | 4 of 4 |
+//! | calm, Mandarin | -25 to -29 dBFS | 67–87 Hz | 4.2–5.7 | 0.22 | 0 of 12 |
+//! | agitated, Mandarin | -13 to -16 dBFS | 129–149 Hz | 6.5–7.7 | 0.55 | 7 of 7 |
 //!
 //! Absolute pitch depends on the speaker; the weights keep it to a quarter of
 //! the score so a calm high voice is not enough to cross the default
@@ -56,7 +73,7 @@ impl Default for AnalysisConfig {
     fn default() -> Self {
         AnalysisConfig {
             window_frames: 150,
-            threshold: 0.6,
+            threshold: 0.5,
         }
     }
 }
@@ -71,6 +88,8 @@ pub struct WindowScore {
     pub mean_level_dbfs: f32,
     pub median_pitch_hz: f32,
     pub pitch_std_semitones: f32,
+    /// Speaking rate: syllable nuclei per second of speech.
+    pub syllables_per_sec: f32,
     pub talk_over_fraction: f32,
     /// Whether this window crossed the threshold upwards.
     pub crossed: bool,
@@ -99,7 +118,13 @@ pub struct VoiceAnalyzer {
     speech_frames: u32,
     talk_over: u32,
     level_sum: f32,
+    loud_frames: u32,
     pitches: Vec<f32>,
+    // Syllable counting on the level envelope (hysteresis peak picking).
+    env_max: f32,
+    env_min: f32,
+    rising: bool,
+    syllables: u32,
     // Call totals.
     index: u32,
     armed: bool,
@@ -129,7 +154,12 @@ impl VoiceAnalyzer {
             speech_frames: 0,
             talk_over: 0,
             level_sum: 0.0,
+            loud_frames: 0,
             pitches: Vec::with_capacity(cfg.window_frames as usize),
+            env_max: -100.0,
+            env_min: -100.0,
+            rising: false,
+            syllables: 0,
             index: 0,
             armed: true,
             weighted: 0.0,
@@ -177,8 +207,26 @@ impl VoiceAnalyzer {
                 self.talk_over += 1;
             }
         }
+        // Syllable nuclei: a rise of 6 dB from the last valley, then a fall of
+        // 6 dB from the peak, counts one.
+        let env = level.max(self.noise_db);
+        if self.rising {
+            self.env_max = self.env_max.max(env);
+            if env < self.env_max - 6.0 {
+                self.syllables += 1;
+                self.rising = false;
+                self.env_min = env;
+            }
+        } else {
+            self.env_min = self.env_min.min(env);
+            if env > self.env_min + 6.0 && loud {
+                self.rising = true;
+                self.env_max = env;
+            }
+        }
         if loud {
-            self.level_sum += level;
+            self.level_sum += 10f32.powf(level / 10.0);
+            self.loud_frames += 1;
             if let Some(p) = pitch_hz(&self.prev, f) {
                 self.pitches.push(p);
             }
@@ -192,7 +240,7 @@ impl VoiceAnalyzer {
 
     fn close_window(&mut self) -> Option<WindowScore> {
         let frames = self.frames as f32;
-        let loud_frames = self.pitches.len().max(1) as f32;
+        let loud_frames = self.loud_frames.max(1) as f32;
         let speech_fraction = self.speech_frames as f32 / frames;
         let talk_over_fraction = self.talk_over as f32 / frames;
         self.speech_total += self.speech_frames;
@@ -201,8 +249,8 @@ impl VoiceAnalyzer {
         let level_n = self.level_sum;
         let mut result = None;
         if n_speech as f32 >= 30.0_f32.min(frames * 0.2) && self.pitches.len() >= 5 {
-            // Mean level over loud frames (those that contributed level_sum).
-            let mean_level = level_n / loud_frames.max(1.0);
+            // Power-mean level over the loud frames.
+            let mean_level = 10.0 * (level_n / loud_frames).max(1e-10).log10();
             self.pitches.sort_by(|a, b| a.total_cmp(b));
             let median = self.pitches[self.pitches.len() / 2];
             let st: Vec<f32> = self
@@ -214,10 +262,12 @@ impl VoiceAnalyzer {
             let var = st.iter().map(|s| (s - mean_st).powi(2)).sum::<f32>() / st.len() as f32;
             let std_st = var.sqrt();
             let ramp = |v: f32, lo: f32, hi: f32| ((v - lo) / (hi - lo)).clamp(0.0, 1.0);
+            let rate = self.syllables as f32 / (n_speech as f32 * 0.02);
             let score = 0.30 * ramp(mean_level, -30.0, -10.0)
-                + 0.25 * ramp(median, 110.0, 260.0)
-                + 0.20 * ramp(std_st, 1.5, 6.0)
-                + 0.10 * ramp(speech_fraction, 0.4, 0.9)
+                + 0.20 * ramp(median, 100.0, 220.0)
+                + 0.10 * ramp(std_st, 1.5, 6.0)
+                + 0.20 * ramp(rate, 3.0, 6.0)
+                + 0.05 * ramp(speech_fraction, 0.4, 0.9)
                 + 0.15 * ramp(talk_over_fraction, 0.0, 0.2);
             let crossed = self.armed && score >= self.cfg.threshold;
             if crossed {
@@ -235,6 +285,7 @@ impl VoiceAnalyzer {
                 mean_level_dbfs: mean_level,
                 median_pitch_hz: median,
                 pitch_std_semitones: std_st,
+                syllables_per_sec: rate,
                 talk_over_fraction,
                 crossed,
             });
@@ -244,6 +295,8 @@ impl VoiceAnalyzer {
         self.speech_frames = 0;
         self.talk_over = 0;
         self.level_sum = 0.0;
+        self.loud_frames = 0;
+        self.syllables = 0;
         self.pitches.clear();
         result
     }
