@@ -58,6 +58,26 @@ enum Command {
     },
     /// Print the argon2 hash of an API user's password read from standard input.
     HashPassword,
+    /// Erlang C, or Erlang A with --patience: one JSON object on standard output.
+    Erlang {
+        /// Calls per hour.
+        #[arg(long)]
+        rate: f64,
+        /// Mean handle time, seconds.
+        #[arg(long)]
+        aht: f64,
+        /// Agents.
+        #[arg(long)]
+        agents: u32,
+        /// Service-level threshold: answered within this many seconds.
+        #[arg(long)]
+        target: f64,
+        /// Mean patience of callers, seconds (exponential): Erlang A.
+        #[arg(long)]
+        patience: Option<f64>,
+    },
+    /// Run a simulation scenario (TOML) through the routing engine: one JSON report.
+    Sim { file: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -119,6 +139,34 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("cannot hash: {e}")),
             }
         }
+        Command::Erlang {
+            rate,
+            aht,
+            agents,
+            target,
+            patience,
+        } => {
+            match hotline_sim::run_erlang_cli(rate, aht, agents, target, patience)
+                .map_err(|e| e.to_string())
+                .and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string()))
+            {
+                Ok(json) => {
+                    println!("{json}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Sim { file } => match hotline_sim::run_scenario_file(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string()))
+        {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
     }
 }
 
