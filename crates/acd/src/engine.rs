@@ -33,7 +33,6 @@ type TimerKey = (u64, u64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
-    Offer { contact: u64, agent: u32 },
     WrapUp(u32),
     Break(u32),
     Step(u64),
@@ -175,7 +174,8 @@ struct Contact {
     callback: bool,
     state: CState,
     rejected_by: Vec<u32>,
-    offers: Vec<(u32, Option<TimerKey>)>,
+    /// Outstanding offers: agent and offer number (0 when offers never ring out).
+    offers: Vec<(u32, u64)>,
     step_timer: Option<TimerKey>,
     max_wait_timer: Option<TimerKey>,
     pref_timer: Option<TimerKey>,
@@ -220,6 +220,9 @@ pub struct Engine {
     /// While timers due at one instant fire, routing waits until all have fired, so that
     /// contacts whose steps widen at the same instant are served in order.
     deferring: bool,
+    /// Ring-out deadlines of offers: (at, contact, agent, offer number), in time order.
+    offer_fifo: VecDeque<(u64, u64, u32, u64)>,
+    offer_seq: u64,
     pending_contacts: Vec<u64>,
     pending_agents: Vec<u32>,
 }
@@ -252,6 +255,8 @@ impl Engine {
             scratch: Vec::new(),
             any_skill: 0,
             deferring: false,
+            offer_fifo: VecDeque::new(),
+            offer_seq: 0,
             pending_contacts: Vec::new(),
             pending_agents: Vec::new(),
         };
@@ -590,19 +595,36 @@ impl Engine {
 
     /// When the engine next needs [`Engine::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.keys().next().map(|&(t, _)| Instant(t))
+        let timer = self.timers.keys().next().map(|&(t, _)| t);
+        let offer = self.offer_fifo.front().map(|o| o.0);
+        match (timer, offer) {
+            (Some(a), Some(b)) => Some(Instant(a.min(b))),
+            (a, b) => a.or(b).map(Instant),
+        }
     }
 
     /// Fires every timer due at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
         self.deferring = true;
-        while let Some((&key, &timer)) = self.timers.iter().next() {
-            if key.0 > self.now {
-                break;
+        loop {
+            let timer_at = self.timers.keys().next().map(|k| k.0);
+            let offer_at = self.offer_fifo.front().map(|o| o.0);
+            match (timer_at, offer_at) {
+                (Some(t), o) if t <= self.now && o.is_none_or(|o| t <= o) => {
+                    if let Some((key, timer)) = self.timers.pop_first() {
+                        self.fire(key, timer);
+                    }
+                }
+                (_, Some(o)) if o <= self.now => {
+                    if let Some((_, cid, a, id)) = self.offer_fifo.pop_front()
+                        && self.offer_live(cid, a, id)
+                    {
+                        let _ = self.unoffer(cid, a, true);
+                    }
+                }
+                _ => break,
             }
-            self.timers.remove(&key);
-            self.fire(key, timer);
         }
         self.deferring = false;
         // Freed agents first: each takes the best contact it may serve. Then contacts whose
@@ -621,6 +643,24 @@ impl Engine {
             self.route_contact(cid);
         }
         self.pending_contacts = contacts;
+        self.trim_offer_fifo();
+    }
+
+    fn offer_live(&self, cid: u64, a: u32, id: u64) -> bool {
+        self.contacts
+            .get(&cid)
+            .is_some_and(|c| c.offers.contains(&(a, id)))
+    }
+
+    /// Drops answered or withdrawn offers from the front of the ring-out FIFO, so that
+    /// [`Engine::poll_timeout`] names a deadline that matters.
+    fn trim_offer_fifo(&mut self) {
+        while let Some(&(_, cid, a, id)) = self.offer_fifo.front() {
+            if self.offer_live(cid, a, id) {
+                break;
+            }
+            self.offer_fifo.pop_front();
+        }
     }
 
     fn advance(&mut self, now: Instant) {
@@ -632,6 +672,12 @@ impl Engine {
     /// Handles one input at `now` (earlier instants than the last one are taken as the last).
     pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), Error> {
         self.advance(now);
+        let result = self.handle_input(input);
+        self.trim_offer_fifo();
+        result
+    }
+
+    fn handle_input(&mut self, input: Input) -> Result<(), Error> {
         match input {
             Input::Login(a) => self.login(self.agent(a)?),
             Input::Logout(a) => self.logout(self.agent(a)?),
@@ -751,10 +797,6 @@ impl Engine {
 
     fn fire(&mut self, _key: TimerKey, timer: Timer) {
         match timer {
-            Timer::Offer { contact, agent } => {
-                // The offer may have been answered or withdrawn; then nothing happens.
-                let _ = self.unoffer(contact, agent, true);
-            }
             Timer::WrapUp(a) => {
                 self.agents[a as usize].wrap_timer = None;
                 self.end_wrap_up(a);
@@ -1286,8 +1328,7 @@ impl Engine {
         let g = self.queues[c.queue as usize].groups[c.step];
         self.groups[g as usize].waiting.insert(key);
         let mut freed = Vec::with_capacity(offers.len());
-        for (a, t) in offers {
-            self.cancel(t);
+        for (a, _) in offers {
             self.agents[a as usize].offers.retain(|&x| x != cid);
             self.out.push_back(Output::OfferRescinded {
                 contact: ContactId(cid),
@@ -1327,18 +1368,17 @@ impl Engine {
         let callback = c.callback;
         let mut offers = Vec::with_capacity(agents.len());
         for &a in agents {
-            let t = if timeout > 0 {
-                Some(self.add_timer(
-                    now.saturating_add(timeout),
-                    Timer::Offer {
-                        contact: cid,
-                        agent: a,
-                    },
-                ))
+            // Offers all ring for the same time, so their deadlines come in the order they
+            // are made: a FIFO holds them, and answered offers are skipped when they come up.
+            let id = if timeout > 0 {
+                self.offer_seq += 1;
+                self.offer_fifo
+                    .push_back((now.saturating_add(timeout), cid, a, self.offer_seq));
+                self.offer_seq
             } else {
-                None
+                0
             };
-            offers.push((a, t));
+            offers.push((a, id));
             self.seq += 1;
             let ag = &mut self.agents[a as usize];
             ag.offers.push(cid);
@@ -1367,8 +1407,7 @@ impl Engine {
         c.answered_at = self.now;
         let ch = self.queues[c.queue as usize].cfg.channel;
         let mut others = Vec::new();
-        for (b, t) in offers {
-            self.cancel(t);
+        for (b, _) in offers {
             self.agents[b as usize].offers.retain(|&x| x != cid);
             if b != a {
                 self.out.push_back(Output::OfferRescinded {
@@ -1400,7 +1439,7 @@ impl Engine {
         let Some(pos) = c.offers.iter().position(|o| o.0 == a) else {
             return Err(Error::InvalidState("contact is not offered to this agent"));
         };
-        let (_, t) = c.offers.swap_remove(pos);
+        c.offers.swap_remove(pos);
         c.rejected_by.push(a);
         let requeue = c.offers.is_empty();
         if requeue {
@@ -1409,7 +1448,6 @@ impl Engine {
             let g = self.queues[c.queue as usize].groups[c.step];
             self.groups[g as usize].waiting.insert(key);
         }
-        self.cancel(t);
         let max = self.cfg.max_no_answer;
         if timed_out {
             self.out.push_back(Output::OfferRescinded {

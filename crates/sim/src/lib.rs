@@ -22,6 +22,8 @@
 //! assert!(report.queues[0].offered > 100);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod erlang;
 mod scenario;
 mod sim;
