@@ -1,0 +1,110 @@
+//! Sans-IO contact-flow (IVR) interpreter for hotline.
+//!
+//! Flows are data: TOML parsed into a [`FlowSet`] (named flows of named steps, schedules and
+//! an optional fault notice), checked by [`FlowSet::validate`], which names the dotted key
+//! path of every problem. A [`FlowRun`] interprets one flow for one call as a deterministic
+//! state machine in the style of `quinn-proto`: no sockets, no clock, no tasks, no
+//! randomness. The call-session layer drives it:
+//!
+//! 1. [`FlowRun::new`] with the [`CallContext`] (caller, called number, wall-clock time,
+//!    language, fault-notice switch, variables) and the current [`Instant`];
+//! 2. take every [`FlowAction`] with [`FlowRun::poll_action`] and carry it out (play
+//!    prompts, look the customer up, enqueue in the routing engine, hang up…);
+//! 3. feed what happens as [`FlowInput`] with [`FlowRun::handle`] (keys, playback finished,
+//!    lookup and PIN results, queue updates, answered, caller hang-up);
+//! 4. keep one timer at [`FlowRun::poll_timeout`] and call [`FlowRun::handle_timeout`]
+//!    when it fires;
+//! 5. stop after [`FlowAction::Finished`]; its [`Outcome`] says what happened (e.g.
+//!    connected to an agent, with the flow to run after the call, such as `survey`).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use chrono::{TimeZone, Utc};
+//! use hotline_flow::*;
+//!
+//! let flows = Arc::new(FlowSet::from_toml(DEMO_FLOWS).expect("the demo flows are valid"));
+//! let wall = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap(); // 10:00 in Shanghai
+//! let ctx = CallContext::new("13800138000", "95588", wall);
+//! let mut run = FlowRun::new(flows, "main", ctx, Instant::ZERO).unwrap();
+//!
+//! // The demo flow looks the caller up first.
+//! let mut actions: Vec<FlowAction> = std::iter::from_fn(|| run.poll_action()).collect();
+//! assert!(actions.iter().any(|a| matches!(a, FlowAction::Lookup { .. })));
+//!
+//! // Unknown caller: the welcome plays, in Mandarin by default.
+//! run.handle(Instant::from_millis(40), FlowInput::LookupResult(None));
+//! actions = std::iter::from_fn(|| run.poll_action()).collect();
+//! let Some(FlowAction::Play { id, prompts, language, .. }) =
+//!     actions.iter().find(|a| matches!(a, FlowAction::Play { .. })).cloned()
+//! else { panic!("no welcome") };
+//! assert_eq!(prompts, vec![PromptItem::prompt("welcome")]);
+//! assert_eq!(language, "zh");
+//!
+//! // The caller presses 2 during the welcome: it stops and the key picks cards.
+//! run.handle(Instant::from_millis(900), FlowInput::Digit('2'));
+//! actions = std::iter::from_fn(|| run.poll_action()).collect();
+//! assert!(actions.contains(&FlowAction::StopPlayback));
+//! assert!(actions.iter().any(|a| matches!(a, FlowAction::Enqueue { queue, .. } if queue == "cards")));
+//! let _ = id;
+//!
+//! // The next announcement is due 30 s later.
+//! assert_eq!(run.poll_timeout(), Some(Instant::from_millis(30_900)));
+//!
+//! // An agent answers: the run ends, naming the survey to run after the call.
+//! run.handle(Instant::from_millis(12_000), FlowInput::Answered { agent: "1003".into() });
+//! actions = std::iter::from_fn(|| run.poll_action()).collect();
+//! assert_eq!(
+//!     actions.last(),
+//!     Some(&FlowAction::Finished {
+//!         outcome: Outcome::Connected {
+//!             agent: "1003".into(),
+//!             queue: "cards".into(),
+//!             after_call: Some("survey".into()),
+//!         }
+//!     })
+//! );
+//! assert!(run.poll_timeout().is_none());
+//! ```
+//!
+//! # Steps
+//! `play`, `menu`, `collect`, `lookup`, `authenticate`, `branch`, `set`, `enqueue`,
+//! `callback`, `voicemail`, `survey`, `hangup`, `transfer`; see [`Step`] and the step
+//! structs for their keys and defaults, and `flows/demo.toml` ([`DEMO_FLOWS`]) for a
+//! complete example.
+//!
+//! # Contract with the shell
+//! - Every [`FlowAction::Play`] carries a [`PlayId`]; report
+//!   [`FlowInput::PlaybackFinished`] with it when the prompts end, whether played out or cut
+//!   by a key. Reports for plays that were stopped or replaced are ignored.
+//! - Keys during a prompt with `barge_in` stop it: the run queues
+//!   [`FlowAction::StopPlayback`] and uses the key. Keys during other prompts are dropped.
+//! - `now` must not go backwards (an earlier `now` is taken as the latest one seen).
+//! - The PIN check is the shell's: [`FlowAction::VerifyPin`] carries the keyed digits and
+//!   the shell compares them with the hash on file, answering [`FlowInput::AuthResult`].
+//!   The lockout after `max_attempts` failures within the call is the flow's.
+#![warn(missing_docs)]
+
+pub mod def;
+mod run;
+pub mod types;
+mod validate;
+
+pub use def::*;
+pub use run::{FlowRun, RunError, is_holiday, is_open};
+pub use types::*;
+pub use validate::{LoadError, ValidationError};
+
+/// The demo centre's flows: `main` (the 95588 service number), `survey` (after the agent
+/// hangs up), `abusive_end` and `voicemail`.
+pub const DEMO_FLOWS: &str = include_str!("../flows/demo.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_flows_parse_and_validate() {
+        let set = FlowSet::from_toml(DEMO_FLOWS);
+        assert!(set.is_ok(), "{set:?}");
+    }
+}
