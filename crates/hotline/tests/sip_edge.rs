@@ -338,3 +338,131 @@ fn check_config_names_file_line_key_and_reason() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn calls_are_identified_by_trunk_address_or_digest_credentials() {
+    use hotline_sip::digest::{Algorithm, ha1};
+    let h = Hotline::serve_with(|t| {
+        format!(
+            "{t}\n[[trunks]]\nname = \"backup-carrier\"\nusername = \"carrier2\"\nha1_md5 = \"{}\"\nha1_sha256 = \"{}\"\n",
+            ha1(Algorithm::Md5, "carrier2", "hotline", "trunk-secret"),
+            ha1(Algorithm::Sha256, "carrier2", "hotline", "trunk-secret"),
+        )
+    });
+    // The trusted carrier address needs no credentials (UDP and TCP).
+    assert_sipp(&h, "invite-unavailable.xml", &["-m", "1"]);
+    assert_sipp(&h, "invite-unavailable.xml", &["-m", "1", "-t", "t1"]);
+    // From elsewhere: the digest trunk, and an agent phone, authenticate...
+    assert_sipp(
+        &h,
+        "invite-auth.xml",
+        &[
+            "-i",
+            "127.0.0.2",
+            "-au",
+            "carrier2",
+            "-ap",
+            "trunk-secret",
+            "-m",
+            "1",
+        ],
+    );
+    assert_sipp(
+        &h,
+        "invite-auth.xml",
+        &[
+            "-i",
+            "127.0.0.2",
+            "-au",
+            "1006",
+            "-ap",
+            "pass1006",
+            "-m",
+            "1",
+        ],
+    );
+    // ...and wrong or unknown credentials are refused alike.
+    assert_sipp(
+        &h,
+        "invite-refused.xml",
+        &[
+            "-i",
+            "127.0.0.3",
+            "-au",
+            "carrier2",
+            "-ap",
+            "guess",
+            "-m",
+            "1",
+        ],
+    );
+    assert_sipp(
+        &h,
+        "invite-refused.xml",
+        &[
+            "-i",
+            "127.0.0.3",
+            "-au",
+            "nobody",
+            "-ap",
+            "guess",
+            "-m",
+            "1",
+        ],
+    );
+    assert_eq!(
+        metric(
+            &h,
+            "hotline_sip_responses_total{method=\"INVITE\",status=\"480\"}"
+        ),
+        4.0
+    );
+}
+
+#[test]
+fn sha256_digest_registration_and_replayed_answer() {
+    use hotline_sip::digest::{Algorithm, ha1};
+    let h = Hotline::demo();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(h.sip).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let me = sock.local_addr().unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let mut ask = |cseq: u32, auth: &str| -> String {
+        let msg = format!(
+            "REGISTER sip:hotline SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKsha{cseq}\r\nFrom: <sip:1007@hotline>;tag=s1\r\nTo: <sip:1007@hotline>\r\nCall-ID: sha256-reg\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:1007@{me}>\r\nMax-Forwards: 70\r\nExpires: 600\r\n{auth}Content-Length: 0\r\n\r\n"
+        );
+        sock.send(msg.as_bytes()).unwrap();
+        let n = sock.recv(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let challenge = ask(1, "");
+    assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
+    let line = challenge
+        .lines()
+        .find(|l| l.starts_with("WWW-Authenticate") && l.contains("SHA-256"))
+        .expect("a SHA-256 challenge");
+    let nonce = line
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let alg = Algorithm::Sha256;
+    let h1 = ha1(alg, "1007", "hotline", "pass1007");
+    let h2 = alg.hash("REGISTER:sip:hotline");
+    let response = alg.hash(&format!("{h1}:{nonce}:00000001:cn0:auth:{h2}"));
+    let auth = format!(
+        "Authorization: Digest username=\"1007\", realm=\"hotline\", nonce=\"{nonce}\", uri=\"sip:hotline\", response=\"{response}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"cn0\"\r\n"
+    );
+    let ok = ask(2, &auth);
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert!(ok.contains(&format!("<sip:1007@{me}>;expires=600")), "{ok}");
+    // The same answer again (a replay, same nonce count) earns only a fresh challenge.
+    let replay = ask(3, &auth);
+    assert!(
+        replay.starts_with("SIP/2.0 401") && replay.contains("stale=true"),
+        "{replay}"
+    );
+}

@@ -56,7 +56,28 @@ pub struct Registrar {
     cfg: RegistrarConfig,
     auth: Authenticator,
     secrets: HashMap<String, Secret>,
+    /// Trunks that authenticate with digest credentials: user name → (trunk name, secret).
+    trunk_secrets: HashMap<String, (String, Secret)>,
+    /// Trunks trusted by source network.
+    trunk_sources: Vec<(ipnet::IpNet, String)>,
     bindings: RwLock<HashMap<String, Vec<Binding>>>,
+}
+
+/// Who sent a request that needs an identity (an INVITE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A carrier trunk, by its trusted source address or its own digest credentials.
+    Trunk(String),
+    /// A registered agent's phone, by its digest credentials.
+    Agent(String),
+}
+
+/// The outcome of identifying a request's sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identified {
+    Known(Caller),
+    /// Answer with this (a 401 challenge or a 403 refusal) and go no further.
+    Refused(Answer),
 }
 
 impl Registrar {
@@ -69,7 +90,95 @@ impl Registrar {
             cfg,
             auth,
             secrets,
+            trunk_secrets: HashMap::new(),
+            trunk_sources: Vec::new(),
             bindings: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Adds the trunks: trusted source networks and digest credentials.
+    pub fn with_trunks(mut self, trunks: &[hotline_config::Trunk]) -> Self {
+        for t in trunks {
+            for net in &t.sources {
+                self.trunk_sources.push((*net, t.name.clone()));
+            }
+            if let (Some(user), Some(md5), Some(sha)) = (&t.username, &t.ha1_md5, &t.ha1_sha256) {
+                self.trunk_secrets.insert(
+                    user.clone(),
+                    (
+                        t.name.clone(),
+                        Secret {
+                            ha1_md5: md5.get_ref().clone(),
+                            ha1_sha256: sha.get_ref().clone(),
+                        },
+                    ),
+                );
+            }
+        }
+        self
+    }
+
+    /// Identifies the sender of a request such as INVITE: a trunk by source address, else a
+    /// trunk or an agent by digest credentials. Unknown users and wrong passwords are refused
+    /// alike; the caller records the failure for the lockout.
+    pub fn identify(
+        &self,
+        msg: &RawMessage<'_>,
+        method: &str,
+        source: SocketAddr,
+        wall: SystemTime,
+    ) -> Identified {
+        if let Some((_, name)) = self
+            .trunk_sources
+            .iter()
+            .find(|(n, _)| n.contains(&source.ip()))
+        {
+            return Identified::Known(Caller::Trunk(name.clone()));
+        }
+        let Some(creds) = msg.all("authorization").find_map(Credentials::parse) else {
+            return Identified::Refused(self.challenge(source, wall, false, "challenge"));
+        };
+        let pick = |s: &Secret| match creds.algorithm() {
+            Some(Algorithm::Sha256) => s.ha1_sha256.clone(),
+            _ => s.ha1_md5.clone(),
+        };
+        let (who, ha1) = match (
+            self.trunk_secrets.get(&creds.username),
+            self.secrets.get(&creds.username),
+        ) {
+            (Some((trunk, s)), _) => (Some(Caller::Trunk(trunk.clone())), Some(pick(s))),
+            (None, Some(s)) => (Some(Caller::Agent(creds.username.clone())), Some(pick(s))),
+            (None, None) => (None, None),
+        };
+        match self
+            .auth
+            .check(&creds, method, ha1.as_deref(), source.ip(), wall)
+        {
+            Check::Ok => match who {
+                Some(c) => Identified::Known(c),
+                None => Identified::Refused(forbidden()),
+            },
+            Check::Stale => Identified::Refused(self.challenge(source, wall, true, "stale")),
+            Check::Failed => Identified::Refused(forbidden()),
+        }
+    }
+
+    fn challenge(
+        &self,
+        source: SocketAddr,
+        wall: SystemTime,
+        stale: bool,
+        outcome: &'static str,
+    ) -> Answer {
+        Answer {
+            status: 401,
+            headers: self
+                .auth
+                .challenges(source.ip(), wall, stale)
+                .into_iter()
+                .map(|c| ("WWW-Authenticate", c))
+                .collect(),
+            outcome,
         }
     }
 
@@ -100,6 +209,7 @@ impl Registrar {
             ),
             secrets,
         )
+        .with_trunks(&cfg.trunks)
     }
 
     pub fn authenticator(&self) -> &Authenticator {
@@ -147,16 +257,8 @@ impl Registrar {
         now: Instant,
         wall: SystemTime,
     ) -> Answer {
-        let challenge = |stale: bool, outcome: &'static str| Answer {
-            status: 401,
-            headers: self
-                .auth
-                .challenges(source.ip(), wall, stale)
-                .into_iter()
-                .map(|c| ("WWW-Authenticate", c))
-                .collect(),
-            outcome,
-        };
+        let challenge =
+            |stale: bool, outcome: &'static str| self.challenge(source, wall, stale, outcome);
         let Some(aor) = msg.first("to").and_then(uri_user) else {
             return bad("To header has no user part");
         };
@@ -191,13 +293,7 @@ impl Registrar {
         match self.auth.check(&creds, "REGISTER", ha1, source.ip(), wall) {
             Check::Ok => {}
             Check::Stale => return challenge(true, "stale"),
-            Check::Failed => {
-                return Answer {
-                    status: 403,
-                    headers: vec![],
-                    outcome: "failed",
-                };
-            }
+            Check::Failed => return forbidden(),
         }
 
         let call_id = msg.first("call-id").unwrap_or("").to_string();
@@ -275,6 +371,14 @@ impl Registrar {
             headers,
             outcome: "ok",
         }
+    }
+}
+
+fn forbidden() -> Answer {
+    Answer {
+        status: 403,
+        headers: vec![],
+        outcome: "failed",
     }
 }
 

@@ -30,7 +30,7 @@ use tracing::{debug, info, warn};
 use crate::guard::{ALLOWED, Guard, GuardConfig, Verdict, build_response};
 use crate::message::{self, find_header_end};
 use crate::metrics::SipMetrics;
-use crate::registrar::Registrar;
+use crate::registrar::{Identified, Registrar};
 
 /// A running SIP server.
 pub struct SipServer {
@@ -573,8 +573,7 @@ impl Handler {
                     Header::Accept(h::Accept::new("application/sdp")),
                 ],
             ),
-            // Until call sessions exist, nobody can take a call.
-            "INVITE" => (480, vec![]),
+            "INVITE" => self.invite(&tx),
             "ACK" => return,
             // No dialog or transaction of ours matches these.
             _ => (481, vec![]),
@@ -586,15 +585,35 @@ impl Handler {
         }
     }
 
+    /// Identifies the caller (trunk or agent); until call sessions exist, nobody can take the
+    /// call, so an identified caller hears 480.
+    fn invite(&self, tx: &Transaction) -> (u16, Vec<Header>) {
+        let text = tx.original.to_bytes();
+        let msg = message::split(&text);
+        let Some(source) = source_of(tx) else {
+            return (500, vec![]);
+        };
+        match self
+            .registrar
+            .identify(&msg, "INVITE", source, SystemTime::now())
+        {
+            Identified::Known(caller) => {
+                debug!(?caller, "call from");
+                (480, vec![])
+            }
+            Identified::Refused(answer) => {
+                if answer.outcome == "failed" {
+                    self.guard.auth_failed(source.ip(), Instant::now());
+                }
+                (answer.status, to_headers(answer.headers))
+            }
+        }
+    }
+
     fn register(&self, tx: &Transaction) -> (u16, Vec<Header>) {
         let text = tx.original.to_bytes();
         let msg = message::split(&text);
-        let Some(source) = tx
-            .connection
-            .as_ref()
-            .and_then(|c| c.get_remote_addr())
-            .and_then(|a| a.get_socketaddr().ok())
-        else {
+        let Some(source) = source_of(tx) else {
             return (500, vec![]);
         };
         let transport = match tx.connection {
@@ -614,17 +633,26 @@ impl Handler {
                 outcome: answer.outcome,
             })
             .inc();
-        let headers = answer
-            .headers
-            .into_iter()
-            .map(|(k, v)| match k {
-                "WWW-Authenticate" => Header::WwwAuthenticate(h::WwwAuthenticate::new(v)),
-                "Contact" => Header::Contact(h::Contact::new(v)),
-                "Min-Expires" => Header::MinExpires(h::MinExpires::new(v)),
-                "Warning" => Header::Warning(h::Warning::new(v)),
-                other => Header::Other(other.to_string(), v),
-            })
-            .collect();
-        (answer.status, headers)
+        (answer.status, to_headers(answer.headers))
     }
+}
+
+fn source_of(tx: &Transaction) -> Option<SocketAddr> {
+    tx.connection
+        .as_ref()
+        .and_then(|c| c.get_remote_addr())
+        .and_then(|a| a.get_socketaddr().ok())
+}
+
+fn to_headers(headers: Vec<(&'static str, String)>) -> Vec<Header> {
+    headers
+        .into_iter()
+        .map(|(k, v)| match k {
+            "WWW-Authenticate" => Header::WwwAuthenticate(h::WwwAuthenticate::new(v)),
+            "Contact" => Header::Contact(h::Contact::new(v)),
+            "Min-Expires" => Header::MinExpires(h::MinExpires::new(v)),
+            "Warning" => Header::Warning(h::Warning::new(v)),
+            other => Header::Other(other.to_string(), v),
+        })
+        .collect()
 }
