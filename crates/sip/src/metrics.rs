@@ -76,7 +76,7 @@ impl SipMetrics {
     pub fn request(&self, method: &str) {
         self.requests
             .get_or_create(&MethodLabel {
-                method: method.to_string(),
+                method: method_label(method).to_string(),
             })
             .inc();
     }
@@ -84,7 +84,7 @@ impl SipMetrics {
     pub fn response(&self, method: &str, status: u16) {
         self.responses
             .get_or_create(&ResponseLabels {
-                method: method.to_string(),
+                method: method_label(method).to_string(),
                 status,
             })
             .inc();
@@ -92,5 +92,26 @@ impl SipMetrics {
 
     pub fn rejection(&self, reason: &'static str) {
         self.rejections.get_or_create(&ReasonLabel { reason }).inc();
+    }
+}
+
+/// Methods are labels only when hotline knows them: a sender inventing method names must not
+/// be able to grow the metrics without bound.
+fn method_label(method: &str) -> &str {
+    crate::guard::ALLOWED
+        .iter()
+        .chain(crate::guard::KNOWN_NOT_ALLOWED)
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(super::method_label("REGISTER"), "REGISTER");
+        assert_eq!(super::method_label("FROBNICATE"), "other");
+        assert_eq!(super::method_label("xx\u{0}"), "other");
     }
 }
