@@ -3,7 +3,8 @@
 //! - [`guard`]: the ingress guard every message passes first (RFC answers to bad input, rate
 //!   limits, authentication lockout).
 //! - [`digest`]: digest authentication with MD5 and SHA-256, expiring nonces, replay protection.
-//! - [`registrar`]: the registrar and location service.
+//! - [`registrar`]: the registrar and location service, and caller identification.
+//! - [`sdp`]: SDP offer/answer for G.711 audio with telephone-events and hold.
 //! - [`server`]: sockets, framing and the rsipstack endpoint wired to the above.
 //!
 //! Transactions and dialogs come from `rsipstack`, pinned to one exact version.
@@ -13,6 +14,7 @@ pub mod guard;
 pub mod message;
 pub mod metrics;
 pub mod registrar;
+pub mod sdp;
 pub mod server;
 
 pub use metrics::SipMetrics;

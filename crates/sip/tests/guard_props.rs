@@ -115,3 +115,26 @@ proptest! {
         hotline_sip::guard::fuzz_one(&data);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 5_000, ..ProptestConfig::default() })]
+
+    /// SDP from the network never panics the parser, and whatever parses can be answered
+    /// with a description that parses again.
+    #[test]
+    fn sdp_parser_survives_mutations(
+        muts in prop::collection::vec(mutation(), 0..6),
+    ) {
+        let base = b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n".to_vec();
+        let data = apply(base, &muts);
+        let text = String::from_utf8_lossy(&data);
+        if let Ok(offer) = hotline_sip::sdp::parse(&text) {
+            let local = hotline_sip::sdp::LocalMedia {
+                address: "127.0.0.1".parse().unwrap(), port: 30000, session_id: 1, version: 1,
+            };
+            if let Ok(ans) = hotline_sip::sdp::answer(&offer, &local) {
+                prop_assert!(hotline_sip::sdp::parse(&ans.sdp).is_ok(), "{}", ans.sdp);
+            }
+        }
+    }
+}
