@@ -7,7 +7,7 @@ use crate::config::{
 };
 use crate::types::{
     AgentId, AgentState, AgentWellbeing, Arrival, ContactId, Error, IdMap, Input, Instant, Output,
-    QueueId, WaitEstimate, secs_to_ms,
+    QueueId, WaitEstimate, WellbeingAlert, secs_to_ms,
 };
 
 /// Number of ordering keys the agent index keeps.
@@ -561,29 +561,59 @@ impl Engine {
             CState::Preferred(a) => self.agents[a as usize].preferred.range(..key).count(),
             _ => return None,
         } as u32;
-        let per_agent = f64::from(position + 1) * q.aht_ms / 1000.0;
-        let est = match c.state {
-            CState::Preferred(_) => per_agent,
-            _ => {
-                // The contact may be served at its current step, or at a later one that
-                // widens who may take it: take the soonest.
-                let waited = self.now.saturating_sub(c.entered) as f64 / 1000.0;
-                let mut best = f64::INFINITY;
-                for (k, &g) in q.groups.iter().enumerate().skip(c.step) {
-                    let staffed = self.groups[g as usize].staffed;
-                    if staffed == 0 {
-                        continue;
-                    }
-                    let until_step = (q.step_ms[k] as f64 / 1000.0 - waited).max(0.0);
-                    best = best.min(until_step + per_agent / f64::from(staffed));
-                }
-                if best.is_finite() { best } else { per_agent }
-            }
-        };
+        let est = self.estimate(q, c, position);
         Some(WaitEstimate {
             position,
             estimated_wait_seconds: est,
         })
+    }
+
+    fn estimate(&self, q: &Queue, c: &Contact, position: u32) -> f64 {
+        let per_agent = f64::from(position + 1) * q.aht_ms / 1000.0;
+        if let CState::Preferred(_) = c.state {
+            return per_agent;
+        }
+        // The contact may be served at its current step, or at a later one that widens who
+        // may take it: take the soonest.
+        let waited = self.now.saturating_sub(c.entered) as f64 / 1000.0;
+        let mut best = f64::INFINITY;
+        for (k, &g) in q.groups.iter().enumerate().skip(c.step) {
+            let staffed = self.groups[g as usize].staffed;
+            if staffed == 0 {
+                continue;
+            }
+            let until_step = (q.step_ms[k] as f64 / 1000.0 - waited).max(0.0);
+            best = best.min(until_step + per_agent / f64::from(staffed));
+        }
+        if best.is_finite() { best } else { per_agent }
+    }
+
+    /// Position and estimated wait of every contact waiting in a queue, first in line first
+    /// (for announcements and wallboards). One pass over the queue's lines.
+    pub fn queue_positions(&self, queue: QueueId) -> Vec<(ContactId, WaitEstimate)> {
+        let Some(q) = self.queues.get(queue.0 as usize) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<WaitKey> = q
+            .groups
+            .iter()
+            .flat_map(|&g| self.groups[g as usize].waiting.iter().copied())
+            .collect();
+        keys.sort_unstable();
+        keys.iter()
+            .enumerate()
+            .filter_map(|(i, k)| {
+                let c = self.contacts.get(&k.2)?;
+                let est = self.estimate(q, c, i as u32);
+                Some((
+                    ContactId(k.2),
+                    WaitEstimate {
+                        position: i as u32,
+                        estimated_wait_seconds: est,
+                    },
+                ))
+            })
+            .collect()
     }
 
     // ----- the sans-IO interface -----------------------------------------------------------
@@ -1009,6 +1039,12 @@ impl Engine {
                 let allowed = (wb.occupancy_ceiling.min(1.0) * window as f64) as u64;
                 if busy > allowed {
                     break_ms = (busy - allowed).min(secs_to_ms(wb.max_pause_seconds));
+                    self.out.push_back(Output::WellbeingAlert {
+                        agent: AgentId(a),
+                        alert: WellbeingAlert::Occupancy {
+                            permille: (busy * 1000 / window.max(1)) as u32,
+                        },
+                    });
                 }
             }
             ag.pending_recovery = false;
@@ -1493,14 +1529,30 @@ impl Engine {
         let now = self.now;
         let ag = &mut self.agents[a as usize];
         ag.active[ch.index()] = ag.active[ch.index()].saturating_sub(1);
+        let mut alerts: [Option<WellbeingAlert>; 2] = [None, None];
         if difficult {
             ag.stats.difficult += 1;
             ag.streak += 1;
             ag.stats.max_difficult_in_row = ag.stats.max_difficult_in_row.max(ag.streak);
             ag.pending_recovery = true;
+            if wb.enabled {
+                if abusive {
+                    alerts[0] = Some(WellbeingAlert::AbusiveCaller);
+                }
+                if wb.max_difficult_in_row > 0 && ag.streak >= wb.max_difficult_in_row {
+                    alerts[1] = Some(WellbeingAlert::DifficultInRow { count: ag.streak });
+                }
+            }
         } else {
             ag.streak = 0;
         }
+        for alert in alerts.into_iter().flatten() {
+            self.out.push_back(Output::WellbeingAlert {
+                agent: AgentId(a),
+                alert,
+            });
+        }
+        let ag = &mut self.agents[a as usize];
         if ag.active_total() > 0 {
             self.refresh(a);
             self.route_agent(a);

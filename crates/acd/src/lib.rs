@@ -54,5 +54,5 @@ pub use config::{
 pub use engine::Engine;
 pub use types::{
     AgentId, AgentState, AgentWellbeing, Arrival, ContactId, Error, Input, Instant, Output,
-    QueueId, WaitEstimate,
+    QueueId, WaitEstimate, WellbeingAlert,
 };

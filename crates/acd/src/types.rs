@@ -256,12 +256,37 @@ pub enum Output {
         /// What to do.
         action: MaxWaitAction,
     },
+    /// A wellbeing rule noticed something a supervisor should know.
+    WellbeingAlert {
+        /// Agent.
+        agent: AgentId,
+        /// What.
+        alert: WellbeingAlert,
+    },
     /// The agent's state changed.
     AgentState {
         /// Agent.
         agent: AgentId,
         /// New state.
         state: AgentState,
+    },
+}
+
+/// Why a supervisor is alerted about an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum WellbeingAlert {
+    /// The agent flagged the caller as abusive.
+    AbusiveCaller,
+    /// The agent has had this many difficult contacts in a row (the cap was reached).
+    DifficultInRow {
+        /// Difficult contacts in a row.
+        count: u32,
+    },
+    /// The agent's occupancy over the sliding window went above the ceiling (per mille).
+    Occupancy {
+        /// Occupancy, per mille.
+        permille: u32,
     },
 }
 

@@ -3,7 +3,7 @@
 use hotline_acd::{
     AgentConfig, AgentId, AgentState, Arrival, Capacity, Channel, ContactId, Engine, EngineConfig,
     Input, Instant, MaxWait, MaxWaitAction, Output, OverflowStep, QueueConfig, QueueId, Strategy,
-    WellbeingRules,
+    WellbeingAlert, WellbeingRules,
 };
 
 fn t(s: f64) -> Instant {
@@ -677,4 +677,92 @@ fn bad_inputs_are_errors_not_panics() {
         ..Default::default()
     });
     assert!(e.add_queue(qc).is_err());
+}
+
+#[test]
+fn alerts_for_supervisors() {
+    let rules = WellbeingRules {
+        recovery_break_seconds: 0.0,
+        max_difficult_in_row: 2,
+        ..WellbeingRules::default()
+    };
+    let mut e = engine(rules);
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    let mut alerts = Vec::new();
+    for i in 0..2u64 {
+        arrive(&mut e, 10.0 * i as f64, i, q);
+        e.handle(
+            t(10.0 * i as f64),
+            Input::Answer {
+                contact: ContactId(i),
+                agent: a,
+            },
+        )
+        .unwrap();
+        e.handle(
+            t(10.0 * i as f64 + 5.0),
+            Input::End {
+                contact: ContactId(i),
+                agitation: Some(0.8),
+                abusive: i == 0,
+            },
+        )
+        .unwrap();
+        alerts.extend(outputs(&mut e).into_iter().filter_map(|o| match o {
+            Output::WellbeingAlert { agent, alert } if agent == a => Some(alert),
+            _ => None,
+        }));
+    }
+    assert_eq!(
+        alerts,
+        vec![
+            WellbeingAlert::AbusiveCaller,
+            WellbeingAlert::DifficultInRow { count: 2 }
+        ]
+    );
+}
+
+#[test]
+fn agitated_callers_are_escalated_to_seniors() {
+    let rules = WellbeingRules {
+        escalate_agitation: 0.8,
+        ..WellbeingRules::default()
+    };
+    let mut e = engine(rules);
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let junior = e
+        .add_agent(AgentConfig::new("junior", &[("x", 5)]))
+        .unwrap();
+    let senior = e
+        .add_agent(AgentConfig::new("senior", &[("x", 5), ("senior", 1)]))
+        .unwrap();
+    e.handle(t(0.0), Input::Login(junior)).unwrap();
+    e.handle(t(1.0), Input::Login(senior)).unwrap();
+    outputs(&mut e);
+    let mut ar = Arrival::new(ContactId(1), q);
+    ar.agitation = Some(0.9);
+    e.handle(t(2.0), Input::Arrive(ar)).unwrap();
+    // The junior has been free longer, but the agitated caller goes to the senior.
+    assert_eq!(offers(&mut e), vec![(1, senior.0)]);
+}
+
+#[test]
+fn positions_of_a_whole_queue() {
+    let mut e = engine(WellbeingRules::off());
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    for i in 0..5u64 {
+        arrive(&mut e, i as f64, i, q);
+    }
+    let mut vip = Arrival::new(ContactId(9), q);
+    vip.vip = true;
+    e.handle(t(6.0), Input::Arrive(vip)).unwrap();
+    let all = e.queue_positions(q);
+    let ids: Vec<u64> = all.iter().map(|(c, _)| c.0).collect();
+    assert_eq!(ids, vec![9, 0, 1, 2, 3, 4]);
+    for (i, (c, est)) in all.iter().enumerate() {
+        assert_eq!(est.position, i as u32);
+        assert_eq!(e.wait_estimate(*c), Some(*est));
+    }
 }

@@ -93,6 +93,8 @@ pub struct WellbeingReport {
     pub pause_hours: f64,
     /// Highest agent occupancy.
     pub max_occupancy: f64,
+    /// Alerts raised for supervisors (abusive callers, difficult calls in a row, occupancy).
+    pub supervisor_alerts: u64,
 }
 
 /// The simulation report (`hotline sim`).
@@ -219,6 +221,7 @@ struct Sim {
     warmup_ms: u64,
     end_ms: u64,
     events: u64,
+    alerts: u64,
     outputs: Vec<Output>,
 }
 
@@ -311,6 +314,7 @@ pub fn simulate(sc: &Scenario) -> Result<Report, Error> {
         warmup_ms: Instant::from_secs_f64(sc.warmup_hours.0 * 3600.0).as_millis(),
         end_ms,
         events: 0,
+        alerts: 0,
         outputs: Vec::new(),
     };
     sim.start()?;
@@ -469,6 +473,7 @@ impl Sim {
                             st.waited += 1;
                         }
                     }
+                    Output::WellbeingAlert { .. } => self.alerts += 1,
                     Output::OfferRescinded { .. }
                     | Output::Overflowed { .. }
                     | Output::AgentState { .. } => {}
@@ -700,6 +705,7 @@ impl Sim {
             recovery_hours: agents.iter().map(|a| a.recovery_seconds).sum::<f64>() / 3600.0,
             pause_hours: agents.iter().map(|a| a.pause_seconds).sum::<f64>() / 3600.0,
             max_occupancy: agents.iter().map(|a| a.occupancy).fold(0.0, f64::max),
+            supervisor_alerts: self.alerts,
         };
         Report {
             queues,
