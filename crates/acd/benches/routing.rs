@@ -1,7 +1,8 @@
 //! Routing decisions per second and their latency, at bank scale: 10,000 agents, 200 skills,
 //! 500 queues, 50,000 waiting contacts.
 //!
-//! `cargo bench -p hotline-acd --bench routing` (add `-- --quick` for a short run).
+//! `cargo bench -p hotline-acd --bench routing` (add `-- --quick` for a short run; `--simple`
+//! or `--mixed`, `--saturated` or `--idle` to run one part).
 //!
 //! Two workloads, each timed per call to the engine:
 //! * **saturated**: every agent is busy and 50,000 contacts wait. Each step ends a call
@@ -281,8 +282,13 @@ fn idle_agents(steps: usize, mixed: bool) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let steps = if quick { 20_000 } else { 500_000 };
+    let args: Vec<String> = std::env::args().collect();
+    let only = |flag: &str| args.iter().any(|a| a == flag);
     let t = Clock::now();
     for mixed in [false, true] {
+        if (only("--simple") && mixed) || (only("--mixed") && !mixed) {
+            continue;
+        }
         println!(
             "== {} ==",
             if mixed {
@@ -291,8 +297,12 @@ fn main() {
                 "longest idle and best fit"
             }
         );
-        saturated(steps, mixed);
-        idle_agents(steps, mixed);
+        if !only("--idle") {
+            saturated(steps, mixed);
+        }
+        if !only("--saturated") {
+            idle_agents(steps, mixed);
+        }
     }
     println!("bench wall time {:.1} s", t.elapsed().as_secs_f64());
 }
