@@ -4,12 +4,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::def::HangupReason;
 
 /// A point in the run's virtual time, in milliseconds from an origin the shell chooses.
 /// The interpreter never reads a clock: the shell passes `now` in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Instant(pub u64);
 
 impl Instant {
@@ -45,11 +49,12 @@ impl Instant {
 /// Identifies one [`FlowAction::Play`]; the shell echoes it in
 /// [`FlowInput::PlaybackFinished`]. Reports for plays that were stopped or replaced are
 /// ignored, so a late report is harmless.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct PlayId(pub u32);
 
 /// Latest figures of a queue, supplied by the shell (from the routing engine).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct QueueStats {
     /// Callers waiting.
     pub waiting: u32,
@@ -58,7 +63,7 @@ pub struct QueueStats {
 }
 
 /// What the shell knows about the call when the run starts.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallContext {
     /// The caller's number (From / P-Asserted-Identity user part).
     pub caller: String,
@@ -74,8 +79,10 @@ pub struct CallContext {
     /// An administrator switched the fault notice on: it is played before the flow starts.
     pub fault_notice: bool,
     /// Initial variables (e.g. from SIP headers).
+    #[serde(default)]
     pub vars: BTreeMap<String, String>,
     /// Queue figures for `branch` rules; [`FlowInput::QueueStats`] updates them.
+    #[serde(default)]
     pub queue_stats: BTreeMap<String, QueueStats>,
 }
 
@@ -99,7 +106,8 @@ impl CallContext {
 }
 
 /// A customer as found by the shell's lookup.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Customer {
     /// Customer id.
     pub id: String,
@@ -118,7 +126,8 @@ pub struct Customer {
 }
 
 /// How a lookup finds the customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LookupBy {
     /// By the caller's number.
     CallerNumber(String),
@@ -126,9 +135,21 @@ pub enum LookupBy {
     Account(String),
 }
 
-/// Digits keyed as a PIN. `Debug` does not show them.
+/// Digits keyed as a PIN. Neither `Debug` nor serialization (event logs) shows them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Pin(pub String);
+
+impl Serialize for Pin {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Pin {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Pin)
+    }
+}
 
 impl fmt::Debug for Pin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -137,7 +158,8 @@ impl fmt::Debug for Pin {
 }
 
 /// Something that happened, fed to [`crate::FlowRun::handle`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FlowInput {
     /// A key (`0`-`9`, `*`, `#`, `A`-`D`), from RFC 4733, in-band detection or SIP INFO.
     Digit(char),
@@ -175,7 +197,8 @@ pub enum FlowInput {
 }
 
 /// An item of a prompt sequence as the player receives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PromptItem {
     /// A recorded prompt by name (looked up in the play's language).
     Prompt(String),
@@ -195,7 +218,8 @@ impl PromptItem {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Outcome {
     /// An agent answered; the shell bridges. Run `after_call` (e.g. `survey`) with the caller
     /// when the agent hangs up first.
@@ -237,7 +261,8 @@ pub enum Outcome {
 }
 
 /// Something the shell must do, taken with [`crate::FlowRun::poll_action`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FlowAction {
     /// The run entered a step (for the event log).
     StepEntered {

@@ -251,6 +251,58 @@ proptest! {
         prop_assert!(run.poll_timeout().is_none());
     }
 
+    /// With a shell that reports every play and fires every timer, whatever the caller keys,
+    /// the main flow puts the call in a queue (it never gets stuck in the IVR).
+    #[test]
+    fn demo_main_always_reaches_a_queue(
+        customer_kind in prop::option::of((any::<bool>(), any::<bool>(), any::<bool>())),
+        keys in prop::collection::vec(prop::option::of(prop::sample::select(vec!['0', '1', '2', '3', '9', '*', '#'])), 0..30),
+    ) {
+        let wall = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+        let mut run = FlowRun::new(flows(), "main", CallContext::new("555", "95588", wall), Instant::ZERO).unwrap();
+        let mut now = 0u64;
+        run.handle(Instant(now), FlowInput::LookupResult(customer_kind.map(|(v, r, f)| customer(v, r, f))));
+        let mut last_play = None;
+        let mut reported = None;
+        let mut queued = None;
+        let step = |run: &mut FlowRun, last_play: &mut Option<PlayId>, queued: &mut Option<String>| {
+            while let Some(a) = run.poll_action() {
+                match a {
+                    FlowAction::Play { id, .. } => *last_play = Some(id),
+                    FlowAction::Enqueue { queue, .. } => *queued = Some(queue),
+                    _ => {}
+                }
+            }
+        };
+        step(&mut run, &mut last_play, &mut queued);
+        let cooperative = std::iter::repeat_n(None, 40);
+        for key in keys.into_iter().chain(cooperative) {
+            if queued.is_some() {
+                break;
+            }
+            now += 500;
+            match key {
+                Some(d) => run.handle(Instant(now), FlowInput::Digit(d)),
+                None if last_play != reported => {
+                    reported = last_play;
+                    if let Some(id) = last_play {
+                        run.handle(Instant(now), FlowInput::PlaybackFinished(id));
+                    }
+                }
+                None => {
+                    if let Some(t) = run.poll_timeout() {
+                        now = now.max(t.0);
+                        run.handle_timeout(Instant(now));
+                    }
+                }
+            }
+            step(&mut run, &mut last_play, &mut queued);
+        }
+        let queue = queued.expect("the caller reached a queue");
+        prop_assert!(["accounts", "cards", "complaints", "general"].contains(&queue.as_str()));
+        prop_assert!(!run.is_finished());
+    }
+
     #[test]
     fn time_going_backwards_is_harmless(
         ops in prop::collection::vec((0u64..20_000, any::<bool>()), 1..40),

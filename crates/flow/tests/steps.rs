@@ -182,9 +182,17 @@ fn short_pin_and_pin_check_timeout_count_as_failures() {
 }
 
 #[test]
-fn pin_is_not_shown_by_debug() {
+fn pin_is_not_shown_by_debug_or_in_logs() {
     let shown = format!("{:?}", Pin("9876".into()));
     assert!(!shown.contains("9876"), "{shown}");
+    let action = FlowAction::VerifyPin {
+        customer: "C42".into(),
+        account: None,
+        pin: Pin("9876".into()),
+    };
+    let logged = toml::to_string(&action).expect("serializes");
+    assert!(!logged.contains("9876"), "{logged}");
+    assert!(logged.contains("***"), "{logged}");
 }
 
 #[test]
