@@ -347,6 +347,34 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, Error> {
             "key `warmup_hours`: must be shorter than `duration_hours`".into(),
         ));
     }
+    if scenario.duration_hours.0 > 100_000.0 {
+        return Err(invalid(
+            "key `duration_hours`: at most 100,000 hours".into(),
+        ));
+    }
+    let agents: u64 = scenario.agents.iter().map(|a| u64::from(a.count)).sum();
+    if agents > 1_000_000 {
+        return Err(invalid(
+            "key `count`: at most 1,000,000 agents in all".into(),
+        ));
+    }
+    let expected: f64 = scenario
+        .queues
+        .iter()
+        .map(|q| {
+            let peak = q
+                .curve
+                .iter()
+                .map(|c| c.0)
+                .fold(if q.curve.is_empty() { 1.0 } else { 0.0 }, f64::max);
+            q.arrivals_per_hour.0 * peak * scenario.duration_hours.0
+        })
+        .sum();
+    if expected > 500_000_000.0 {
+        return Err(invalid(format!(
+            "key `arrivals_per_hour`: about {expected:.0} contacts; at most 500 million per run"
+        )));
+    }
     for q in &scenario.queues {
         if q.curve.len() > 168 {
             return Err(invalid(format!(

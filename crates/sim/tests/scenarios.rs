@@ -232,3 +232,15 @@ fn bank_day_scenario_parses_and_has_its_size() {
     assert_eq!(agents, 600);
     assert_eq!(sc.duration_hours.0, 24.0);
 }
+
+#[test]
+fn runaway_scenarios_are_refused() {
+    for (from, to) in [
+        ("duration_hours = 100", "duration_hours = 1e9"),
+        ("count = 25", "count = 4000000000"),
+        ("arrivals_per_hour = 440", "arrivals_per_hour = 1e8"),
+    ] {
+        let text = CONTRACT.replace(from, to);
+        assert!(parse_scenario(&text, Path::new("r.toml")).is_err(), "{to}");
+    }
+}
