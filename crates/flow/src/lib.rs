@@ -66,11 +66,75 @@
 //! assert!(run.poll_timeout().is_none());
 //! ```
 //!
+//! # Flow format
+//! A step's id is its key under `steps`; `type` selects the kind and the other keys are
+//! the kind's own (unknown keys are errors). Targets (`next`, `options`, `default`,
+//! `on_timeout`, `not_found`, `on_failure`, `on_declined`, a rule's `goto`, `else`) name
+//! steps of the same flow. Prompt lists hold prompt names and spoken values
+//! (`{ number = 3 }`, `{ digits = "95588" }`, `{ duration_secs = 90 }`,
+//! `{ number_var = "x" }`, `{ digits_var = "account" }`).
+//!
+//! ```toml
+//! [fault_notice]                 # optional; played at entry while switched on
+//! prompts = ["fault_notice"]
+//!
+//! [schedules.office]             # for `open` / `holiday` branch rules
+//! timezone = "Asia/Shanghai"
+//! holidays = ["2026-10-01"]
+//! open = [{ days = ["mon", "tue", "wed", "thu", "fri"], from = "08:00", to = "12:00" },
+//!         { days = ["mon", "tue", "wed", "thu", "fri"], from = "13:00", to = "20:00" }]
+//!
+//! [flows.main]
+//! start = "hours"
+//!
+//! [flows.main.steps.hours]
+//! type = "branch"
+//! rules = [{ open = "office", goto = "menu" }, { vip = true, goto = "menu" }]
+//! else = "closed"
+//!
+//! [flows.main.steps.menu]
+//! type = "menu"
+//! prompts = ["menu"]
+//! options = { "1" = "accounts", "0" = "accounts" }
+//! on_timeout = "accounts"        # else a timeout repeats the menu like an invalid key
+//! default = "accounts"           # after `retries` (2) repeats
+//!
+//! [flows.main.steps.accounts]
+//! type = "enqueue"
+//! queue = "accounts"
+//! announce_every_secs = 30
+//! callback_digit = "1"
+//! after_call = "survey"
+//!
+//! [flows.main.steps.closed]
+//! type = "voicemail"
+//! queue = "accounts"
+//!
+//! [flows.survey]
+//! start = "ask"
+//! steps.ask = { type = "survey", next = "bye" }
+//! steps.bye = { type = "hangup", prompts = ["goodbye"] }
+//! ```
+//!
 //! # Steps
-//! `play`, `menu`, `collect`, `lookup`, `authenticate`, `branch`, `set`, `enqueue`,
-//! `callback`, `voicemail`, `survey`, `hangup`, `transfer`; see [`Step`] and the step
-//! structs for their keys and defaults, and `flows/demo.toml` ([`DEMO_FLOWS`]) for a
-//! complete example.
+//! | `type` | does | goes on by |
+//! |---|---|---|
+//! | `play` | plays `prompts` (`barge_in` keeps the key for the next menu/collect) | `next` |
+//! | `menu` | prompt, one key, `timeout_secs`, `retries` with `invalid_prompts` / `timeout_prompts` | `options`, `on_timeout`, `default` |
+//! | `collect` | digits `into` a variable: `min_len`, `max_len`, `terminator`, first- and inter-digit timeouts | `next`, `on_failure` |
+//! | `lookup` | [`FlowAction::Lookup`] by caller number or `account_var` | `next`, `not_found` |
+//! | `authenticate` | PIN checked by the shell, lockout after `max_attempts`; skipped for a caller number on file | `next`, `on_failure` |
+//! | `branch` | first rule whose conditions all hold: `open`, `holiday`, `vip`, `repeat_complaint`, `known_customer`, `fault_notice`, `language`, `queue` + `wait_over_secs` / `waiting_over`, `var` (+ `equals`) | `goto`, `else` |
+//! | `set` | `priority`, `priority_add`, `skills`, `preferred_skills`, `vars`, `language` | `next` |
+//! | `enqueue` | queue, hold music, announcements every `announce_every_secs`, callback on `callback_digit` | ends the run |
+//! | `callback` | offers a callback outside a queue | ends the run, or `on_declined` |
+//! | `voicemail` | plays the prompt, then [`FlowAction::Voicemail`] | ends the run |
+//! | `survey` | a score 1..=`max_score` by one key, [`FlowAction::Survey`] | `next` |
+//! | `hangup` | optional prompts, then [`FlowAction::Hangup`] with `reason` | ends the run |
+//! | `transfer` | optional prompts, then [`FlowAction::Transfer`] | ends the run |
+//!
+//! See [`Step`] and the step structs for every key and default, and `flows/demo.toml`
+//! ([`DEMO_FLOWS`]) for the demo centre.
 //!
 //! # Contract with the shell
 //! - Every [`FlowAction::Play`] carries a [`PlayId`]; report
@@ -105,6 +169,25 @@ mod tests {
     #[test]
     fn demo_flows_parse_and_validate() {
         let set = FlowSet::from_toml(DEMO_FLOWS);
+        assert!(set.is_ok(), "{set:?}");
+    }
+
+    /// The flow-format example in the crate documentation is valid.
+    #[test]
+    fn documented_example_is_valid() {
+        let doc = include_str!("lib.rs");
+        let start = doc.find("//! ```toml").map(|i| i + "//! ```toml".len());
+        let text: String = start
+            .map(|s| &doc[s..])
+            .and_then(|rest| rest.find("//! ```").map(|end| &rest[..end]))
+            .unwrap_or("")
+            .lines()
+            .map(|l| l.trim_start().strip_prefix("//!").unwrap_or(l))
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(text.contains("[flows.main]"), "example not found");
+        let set = FlowSet::from_toml(&text);
         assert!(set.is_ok(), "{set:?}");
     }
 }
