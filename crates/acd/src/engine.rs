@@ -134,6 +134,7 @@ impl Agent {
 #[derive(Debug)]
 struct Group {
     queue: u32,
+    channel: Channel,
     alts: Vec<Req>,
     waiting: BTreeSet<WaitKey>,
     staffed: u32,
@@ -358,6 +359,7 @@ impl Engine {
             }
             self.groups.push(Group {
                 queue: qi,
+                channel: cfg.channel,
                 alts,
                 waiting: BTreeSet::new(),
                 staffed,
@@ -1802,12 +1804,11 @@ impl Engine {
                 return Some(key.2);
             }
         }
+        let can = Channel::ALL.map(|ch| ag.can_take(ch));
         let mut best: Option<WaitKey> = None;
         for &g in &ag.eligible {
             let group = &self.groups[g as usize];
-            if group.waiting.is_empty()
-                || !ag.can_take(self.queues[group.queue as usize].cfg.channel)
-            {
+            if !can[group.channel.index()] || group.waiting.is_empty() {
                 continue;
             }
             for key in group.waiting.iter().take(limit) {
