@@ -133,7 +133,6 @@ impl Agent {
 
 #[derive(Debug)]
 struct Group {
-    queue: u32,
     channel: Channel,
     alts: Vec<Req>,
     waiting: BTreeSet<WaitKey>,
@@ -358,7 +357,6 @@ impl Engine {
                 }
             }
             self.groups.push(Group {
-                queue: qi,
                 channel: cfg.channel,
                 alts,
                 waiting: BTreeSet::new(),
