@@ -34,10 +34,16 @@ impl FlowSet {
         toml::from_str(text)
     }
 
-    /// Parses TOML and validates the result.
+    /// Parses TOML and validates the result; every error carries the line and column of
+    /// the key it is about.
     pub fn from_toml(text: &str) -> Result<FlowSet, LoadError> {
-        let set: FlowSet = toml::from_str(text).map_err(|e| LoadError::Parse(e.to_string()))?;
-        set.validate().map_err(LoadError::Invalid)?;
+        let set: FlowSet = toml::from_str(text).map_err(|e| LoadError::parse(text, &e))?;
+        set.validate().map_err(|mut errors| {
+            for e in &mut errors {
+                e.locate(text);
+            }
+            LoadError::Invalid(errors)
+        })?;
         Ok(set)
     }
 

@@ -12,10 +12,28 @@ pub struct ValidationError {
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// 1-based line of the key in the source text; 0 when not known (see
+    /// [`ValidationError::locate`]; [`crate::FlowSet::from_toml`] fills it in).
+    pub line: usize,
+    /// 1-based column (in characters) of the key; 0 when not known.
+    pub column: usize,
+}
+
+impl ValidationError {
+    /// Fills in `line` and `column` from the TOML text the set was parsed from: the place of
+    /// the deepest key of `path` found in it.
+    pub fn locate(&mut self, text: &str) {
+        if let Some(offset) = key_offset(text, &self.path) {
+            (self.line, self.column) = line_col(text, offset);
+        }
+    }
 }
 
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: ", self.line, self.column)?;
+        }
         write!(f, "{}: {}", self.path, self.message)
     }
 }
@@ -25,13 +43,123 @@ impl std::error::Error for ValidationError {}
 /// Why a flow set could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {
-    /// TOML syntax, a wrong type, a missing or unknown key (the message gives line, column
-    /// and key).
-    #[error("{0}")]
-    Parse(String),
+    /// TOML syntax, a wrong type, a missing or unknown key.
+    #[error("{line}:{column}: {message}")]
+    Parse {
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// 1-based column (0 when unknown).
+        column: usize,
+        /// What is wrong, naming the key.
+        message: String,
+    },
     /// The set parsed but is not usable.
     #[error("{}", join(.0))]
     Invalid(Vec<ValidationError>),
+}
+
+impl LoadError {
+    pub(crate) fn parse(text: &str, e: &toml::de::Error) -> LoadError {
+        let mut offset = e.span().map(|s| s.start);
+        // Steps are tagged by `type`, so an unknown key is reported for the whole step
+        // table: point at the key itself when it can be found in that table.
+        if let (Some(span), Some(key)) = (e.span(), unknown_field(e.message())) {
+            offset = find_key_line(text, span, key).or(offset);
+        }
+        let (line, column) = offset.map_or((0, 0), |o| line_col(text, o));
+        LoadError::Parse {
+            line,
+            column,
+            message: e.message().trim_end().to_string(),
+        }
+    }
+}
+
+/// The key named by serde's "unknown field `x`" message.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// Offset of `key = ` in the table that starts at `span`: on the table's own line (an
+/// inline table) or on the lines after it, up to the next table header.
+fn find_key_line(text: &str, span: std::ops::Range<usize>, key: &str) -> Option<usize> {
+    let region = text.get(span.start..)?;
+    let mut at = span.start;
+    for (n, line) in region.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_start();
+        if n > 0 && trimmed.starts_with('[') {
+            break;
+        }
+        let mut from = 0;
+        while let Some(k) = line[from..].find(key) {
+            let pos = from + k;
+            let before = line[..pos].trim_end();
+            let after = line[pos + key.len()..].trim_start();
+            let starts_key = before.is_empty() || before.ends_with(['{', ',']);
+            if starts_key && after.starts_with('=') {
+                return Some(at + pos);
+            }
+            from = pos + key.len();
+        }
+        at += line.len();
+    }
+    None
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[start..].chars().count() + 1)
+}
+
+/// Byte offset of the deepest key of a dotted path found in `text`.
+fn key_offset(text: &str, path: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let segments: Vec<&str> = path.split('.').collect();
+    let mut table: &DeTable<'_> = root.get_ref();
+    let mut array: Option<&toml::de::DeArray<'_>> = None;
+    let mut found: Option<usize> = None;
+    let mut i = 0;
+    while i < segments.len() {
+        let value = if let Some(arr) = array {
+            let idx: usize = segments[i].parse().ok()?;
+            let v = arr.get(idx)?;
+            found = Some(v.span().start);
+            i += 1;
+            v
+        } else {
+            // A key may itself hold dots: try the longest join first.
+            let mut hit = None;
+            for j in (i + 1..=segments.len()).rev() {
+                let key = segments[i..j].join(".");
+                if let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == key) {
+                    hit = Some((j, k.span().start, v));
+                    break;
+                }
+            }
+            let Some((j, at, v)) = hit else { break };
+            found = Some(at);
+            i = j;
+            v
+        };
+        match value.get_ref() {
+            DeValue::Table(t) => {
+                table = t;
+                array = None;
+            }
+            DeValue::Array(a) => array = Some(a),
+            _ => break,
+        }
+    }
+    found
 }
 
 fn join(errors: &[ValidationError]) -> String {
@@ -49,6 +177,8 @@ impl Errors {
         self.0.push(ValidationError {
             path: path.into(),
             message: message.into(),
+            line: 0,
+            column: 0,
         });
     }
 }

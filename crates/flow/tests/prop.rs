@@ -334,6 +334,9 @@ proptest! {
         if let Ok(set) = FlowSet::from_toml_unchecked(&text) {
             let _ = set.validate();
         }
+        if let Err(e) = FlowSet::from_toml(&text) {
+            let _ = e.to_string();
+        }
     }
 
     #[test]
@@ -341,6 +344,9 @@ proptest! {
         let mut text = DEMO_FLOWS.to_string();
         let at = text.char_indices().map(|(i, _)| i).nth(cut % DEMO_FLOWS.chars().count()).unwrap_or(0);
         text.insert_str(at, &insert);
+        if let Err(e) = FlowSet::from_toml(&text) {
+            let _ = e.to_string();
+        }
         if let Ok(set) = FlowSet::from_toml_unchecked(&text) {
             let _ = set.validate();
             for name in set.flows.keys() {

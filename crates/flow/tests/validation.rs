@@ -275,7 +275,17 @@ fn unknown_keys_and_types_are_parse_errors() {
     let err = FlowSet::from_toml(&BASE.replace("default = ", "defualt = \"x\"\ndefault = "))
         .expect_err("unknown key");
     let msg = err.to_string();
-    assert!(matches!(err, LoadError::Parse(_)));
+    assert!(
+        matches!(
+            err,
+            LoadError::Parse {
+                line: 8,
+                column: 1,
+                ..
+            }
+        ),
+        "the unknown key is on line 8: {err:?}"
+    );
     assert!(msg.contains("defualt"), "{msg}");
 
     let err = FlowSet::from_toml(&BASE.replace(r#"type = "menu""#, r#"type = "menue""#))
@@ -304,5 +314,51 @@ fn load_error_lists_every_problem() {
     assert!(
         shown.contains("flows.main.steps.menu.options.1: "),
         "{shown}"
+    );
+}
+
+#[test]
+fn loaded_errors_carry_line_and_column() {
+    let text = BASE.replace(r#""1" = "queue""#, r#""1" = "acounts""#);
+    let Err(LoadError::Invalid(list)) = FlowSet::from_toml(&text) else {
+        panic!("invalid expected")
+    };
+    assert_eq!((list[0].line, list[0].column), (7, 13), "{list:?}");
+    assert_eq!(
+        list[0].to_string(),
+        "7:13: flows.main.steps.menu.options.1: no step named `acounts` in flow `main`"
+    );
+}
+
+#[test]
+fn locate_walks_tables_arrays_and_dotted_headers() {
+    let text = r#"
+[flows.main]
+start = "b"
+
+[flows.main.steps.b]
+type = "branch"
+rules = [
+    { vip = true, goto = "end" },
+    { open = "office", goto = "end" },
+]
+else = "end"
+
+[flows.main.steps.end]
+type = "hangup"
+"#;
+    let set = FlowSet::from_toml_unchecked(text).unwrap();
+    let mut e = set.validate().unwrap_err();
+    assert_eq!(e.len(), 1);
+    e[0].locate(text);
+    assert_eq!(e[0].path, "flows.main.steps.b.rules.1.open");
+    assert_eq!((e[0].line, e[0].column), (9, 7));
+    // A path the text does not hold stops at the deepest key found.
+    let mut other = e[0].clone();
+    other.path = "flows.main.steps.zzz.next".into();
+    other.locate(text);
+    assert_eq!(
+        other.line, 5,
+        "`steps` first appears in the header on line 5"
     );
 }
