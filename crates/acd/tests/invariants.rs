@@ -428,3 +428,112 @@ fn callback_keeps_place_and_is_offered_in_turn() {
     assert_eq!(h.offers, vec![(2, 0)]);
     assert_eq!(h.callbacks_offered, 1);
 }
+
+fn any_input() -> impl Strategy<Value = Input> {
+    let agent = (0u32..6).prop_map(AgentId);
+    let contact = (0u64..8).prop_map(ContactId);
+    prop_oneof![
+        agent.clone().prop_map(Input::Login),
+        agent.clone().prop_map(Input::Logout),
+        agent.clone().prop_map(Input::Ready),
+        agent.clone().prop_map(|agent| Input::NotReady {
+            agent,
+            reason: "x".into()
+        }),
+        (agent.clone(), proptest::option::of(-5.0f64..500.0)).prop_map(|(agent, seconds)| {
+            Input::Break {
+                agent,
+                reason: "b".into(),
+                seconds,
+            }
+        }),
+        (agent.clone(), -5.0f64..100.0)
+            .prop_map(|(agent, seconds)| Input::ExtendWrapUp { agent, seconds }),
+        agent.clone().prop_map(Input::EndWrapUp),
+        (
+            contact.clone(),
+            0u32..4,
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of(0.0f32..1.0),
+            proptest::option::of(0u32..7)
+        )
+            .prop_map(|(contact, q, vip, difficult, agitation, pref)| {
+                let mut a = Arrival::new(contact, QueueId(q));
+                a.vip = vip;
+                a.difficult = difficult;
+                a.agitation = agitation;
+                a.escalate = vip && difficult;
+                a.preferred_agent = pref.map(AgentId);
+                Input::Arrive(a)
+            }),
+        (contact.clone(), agent.clone())
+            .prop_map(|(contact, agent)| Input::Answer { contact, agent }),
+        (contact.clone(), agent).prop_map(|(contact, agent)| Input::Reject { contact, agent }),
+        contact.clone().prop_map(Input::Abandon),
+        (
+            contact.clone(),
+            proptest::option::of(0.0f32..1.0),
+            any::<bool>()
+        )
+            .prop_map(|(contact, agitation, abusive)| Input::End {
+                contact,
+                agitation,
+                abusive
+            }),
+        contact.clone().prop_map(Input::Callback),
+        contact.prop_map(Input::Escalate),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// Any sequence of inputs, valid or not, with all wellbeing rules on: errors, never a
+    /// panic, and timers never in the past.
+    #[test]
+    fn arbitrary_inputs_never_panic(
+        steps in proptest::collection::vec((0u64..40_000, any_input()), 1..150),
+    ) {
+        let rules = WellbeingRules {
+            occupancy_ceiling: 0.5,
+            occupancy_window_minutes: 5.0,
+            escalate_agitation: 0.9,
+            ..WellbeingRules::default()
+        };
+        let mut e = Engine::new(EngineConfig { wellbeing: rules, ..EngineConfig::default() });
+        let mut q = QueueConfig::new("q0", &[("a", 3)]);
+        q.max_wait = Some(hotline_acd::MaxWait {
+            seconds: 60.0,
+            action: hotline_acd::MaxWaitAction::Overflow { queue: "q1".into() },
+        });
+        q.wrap_up_seconds = 5.0;
+        e.add_queue(q).unwrap();
+        let mut q1 = QueueConfig::new("q1", &[]);
+        q1.strategy = hotline_acd::Strategy::RingAll;
+        q1.max_wait = Some(hotline_acd::MaxWait { seconds: 30.0, action: hotline_acd::MaxWaitAction::Voicemail });
+        e.add_queue(q1).unwrap();
+        let mut q2 = QueueConfig::new("q2", &[("b", 2)]);
+        q2.channel = hotline_acd::Channel::Chat;
+        q2.strategy = hotline_acd::Strategy::FewestContacts;
+        e.add_queue(q2).unwrap();
+        for i in 0..5 {
+            e.add_agent(AgentConfig::new(format!("a{i}"), &[("a", 2 + i as u8), ("b", 3), ("senior", 1)])).unwrap();
+        }
+        let mut now = 0;
+        for (dt, input) in steps {
+            now += dt;
+            e.handle_timeout(Instant(now));
+            let _ = e.handle(Instant(now), input);
+            while e.poll_output().is_some() {}
+            if let Some(t) = e.poll_timeout() {
+                prop_assert!(t.as_millis() >= now);
+            }
+            for c in 0..8 {
+                if let Some(w) = e.wait_estimate(ContactId(c)) {
+                    prop_assert!(w.estimated_wait_seconds.is_finite());
+                }
+            }
+        }
+    }
+}
