@@ -322,7 +322,7 @@ pub struct InteractionEvent {
     pub interaction: InteractionId,
     pub at: Timestamp,
     /// Assigned by the store on append; [`Seq::UNASSIGNED`] before.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Seq::is_unassigned")]
     pub seq: Seq,
     pub kind: EventKind,
 }
@@ -389,7 +389,7 @@ pub struct AgentEvent {
     pub id: EventId,
     pub agent: AgentId,
     pub at: Timestamp,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Seq::is_unassigned")]
     pub seq: Seq,
     pub state: AgentState,
     /// Who made the change when it was not the agent (a supervisor, the system).
@@ -424,7 +424,7 @@ pub enum CustomerChange {
 pub struct CustomerEvent {
     pub id: EventId,
     pub at: Timestamp,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Seq::is_unassigned")]
     pub seq: Seq,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
@@ -450,7 +450,7 @@ impl CustomerEvent {
 pub struct AuditEvent {
     pub id: EventId,
     pub at: Timestamp,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Seq::is_unassigned")]
     pub seq: Seq,
     pub user: String,
     pub action: String,

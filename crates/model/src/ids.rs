@@ -180,6 +180,11 @@ pub struct Seq(pub u64);
 impl Seq {
     /// Not yet appended.
     pub const UNASSIGNED: Seq = Seq(0);
+
+    /// Whether this is [`Seq::UNASSIGNED`].
+    pub fn is_unassigned(&self) -> bool {
+        self.0 == 0
+    }
 }
 
 impl fmt::Display for Seq {

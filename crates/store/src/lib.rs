@@ -1,0 +1,433 @@
+//! hotline's durable event log and its projections, on SQLite through sqlx.
+//!
+//! # Model
+//!
+//! The `events` table is the only source of truth. Every other table (the `interactions`
+//! CDRs, `customers`, contact history, `notes`, `audit`, `recordings`, `agent_states`) is
+//! a projection, updated in the same transaction as the events it derives from and
+//! recomputable at any time with [`Store::rebuild_projections`].
+//!
+//! # Writing
+//!
+//! One writer task owns the only write connection. [`Store::append`] validates and encodes
+//! the events on the caller's task, queues them, and returns a future that resolves only
+//! after the transaction containing them has committed. While one commit runs, new appends
+//! queue up; the next transaction takes all of them (group commit), so one fsync serves
+//! many appends. Appends are committed in the order [`Store::append`] was called (not the
+//! order the futures are awaited), and each append's events get consecutive seqs.
+//!
+//! # Durability
+//!
+//! The database runs in WAL mode with `synchronous=FULL` (the default here,
+//! [`Durability::Full`]): COMMIT returns only after the WAL has been fsynced, so an
+//! acknowledged append survives a crash of the process (`kill -9`) *and* a power loss or
+//! kernel panic, provided the disk honours flushes.
+//!
+//! Note what each failure actually threatens. `kill -9` ends the process but not the
+//! kernel: whatever the process had handed to `write()` is in the OS page cache and reaches
+//! the disk anyway. So surviving `kill -9` only requires that the WAL frames were written
+//! before the append was acknowledged, which SQLite does at COMMIT in every synchronous
+//! mode. Only power loss (or a kernel crash) loses OS-buffered writes, and only fsync
+//! protects against that. [`Durability::Normal`] (`synchronous=NORMAL` with WAL) skips the
+//! per-commit fsync: still nothing lost on `kill -9`, but the last commits before a power
+//! loss may vanish (the database stays consistent). It exists for benchmarks and
+//! disposable demos; a bank runs `Full`, and group commit makes its cost per event small.
+//!
+//! # Reading
+//!
+//! Queries go through a separate pool of read-only connections; in WAL mode they never
+//! block the writer and see the last committed state.
+//!
+//! # Recovery
+//!
+//! [`Store::open`] closes every interaction that has no `ended` event with a real
+//! `ended {reason: interrupted}` event, dated at that interaction's last event, and reports
+//! them in [`Store::recovery`].
+
+mod import;
+mod project;
+mod query;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hotline_model::{
+    EndReason, Event, EventId, EventKind, InteractionEvent, InteractionId, InvalidEvent, Seq,
+    Timestamp,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Row};
+use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
+
+pub use import::{ImportReport, Rejection};
+pub use project::PROJECTION_VERSION;
+pub use schema::SCHEMA_VERSION;
+
+use writer::{Command, Encoded, Writer};
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The transaction holding this append failed; nothing of it was stored.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error(transparent)]
+    Invalid(#[from] InvalidEvent),
+    #[error("event {0} is already in the log")]
+    Duplicate(EventId),
+    /// Too many appends are waiting for the writer; try again later.
+    #[error("the store is overloaded: {0} appends are waiting")]
+    Overloaded(usize),
+    #[error("the store is closed")]
+    Closed,
+    #[error("migration to schema {version} failed: {why}")]
+    Migration { version: i64, why: String },
+    #[error("corrupt row (seq or key {key}): {why}")]
+    Corrupt { key: String, why: String },
+    #[error("csv: {0}")]
+    Csv(String),
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// When a commit counts as durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: fsync the WAL on every commit. Survives process crashes and power
+    /// loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: no fsync per commit. Survives process crashes (`kill -9`), may
+    /// lose the last commits on power loss.
+    Normal,
+}
+
+/// How to open a store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub durability: Durability,
+    /// Connections in the read pool.
+    pub read_connections: u32,
+    /// Appends that may wait for the writer before [`Store::append`] answers
+    /// [`Error::Overloaded`].
+    pub max_pending_appends: usize,
+    /// Events buffered for slow subscribers (see [`Store::subscribe`]).
+    pub subscriber_buffer: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::Full,
+            read_connections: 4,
+            max_pending_appends: 65_536,
+            subscriber_buffer: 16_384,
+        }
+    }
+}
+
+/// What [`Store::open`] found and repaired.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Interactions that had no `ended` event and were closed as `interrupted`.
+    pub interrupted: Vec<InteractionId>,
+    /// Migrations applied.
+    pub migrations_applied: usize,
+    /// Events replayed because the projections were built by another version (0 if not).
+    pub projections_rebuilt_from: u64,
+}
+
+/// Counters of the writer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Transactions committed (each append group is one; so is a rebuild).
+    pub commits: u64,
+    /// Successful [`Store::append`] calls.
+    pub appends: u64,
+    /// Events appended.
+    pub events: u64,
+    /// Seq of the last committed event.
+    pub head: Seq,
+}
+
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub commits: AtomicU64,
+    pub appends: AtomicU64,
+    pub events: AtomicU64,
+    pub head: AtomicU64,
+}
+
+struct Inner {
+    path: PathBuf,
+    commands: mpsc::Sender<Command>,
+    read: SqlitePool,
+    shared: Arc<Shared>,
+    publish: broadcast::Sender<Event>,
+    recovery: RecoveryReport,
+    writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// The event log and its projections. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+pub(crate) fn decode(seq: i64, body: &str) -> Result<Event> {
+    let mut event: Event = serde_json::from_str(body).map_err(|e| Error::Corrupt {
+        key: seq.to_string(),
+        why: e.to_string(),
+    })?;
+    event.set_seq(Seq(u64::try_from(seq).unwrap_or(0)));
+    Ok(event)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` with default options: migrates the
+    /// schema, rebuilds projections built by another version, starts the writer, and closes
+    /// interrupted interactions (see [`Store::recovery`]). Must run inside a tokio runtime.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Self::open_with(path, StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with options.
+    pub async fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let synchronous = match options.durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        };
+        let base = SqliteConnectOptions::new()
+            .filename(&path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(false);
+        let mut conn = base
+            .clone()
+            .create_if_missing(true)
+            .synchronous(synchronous)
+            .connect()
+            .await?;
+        let migrations_applied = schema::migrate(&mut conn).await?;
+
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+            .fetch_one(&mut conn)
+            .await?;
+        let head = u64::try_from(head).unwrap_or(0);
+        let shared = Arc::new(Shared::default());
+        shared.head.store(head, Ordering::Release);
+        let (publish, _) = broadcast::channel(options.subscriber_buffer.max(1));
+        let mut writer = Writer {
+            conn,
+            next_seq: head + 1,
+            shared: shared.clone(),
+            publish: publish.clone(),
+        };
+
+        let built_by: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'projection_version'")
+                .fetch_optional(&mut writer.conn)
+                .await?;
+        let projections_rebuilt_from =
+            if built_by.as_deref() != Some(&PROJECTION_VERSION.to_string()) {
+                writer.rebuild().await?
+            } else {
+                0
+            };
+
+        // Interactions cut off by the last stop, with the time of their last event.
+        let open: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, last_at_ns FROM interactions WHERE ended_ns IS NULL ORDER BY id",
+        )
+        .fetch_all(&mut writer.conn)
+        .await?;
+
+        let (commands, rx) = mpsc::channel(options.max_pending_appends.max(1));
+        let handle = tokio::spawn(writer.run(rx));
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .connect_with(base.pragma("query_only", "ON"))
+            .await?;
+
+        let mut interrupted = Vec::with_capacity(open.len());
+        let mut closing = Vec::with_capacity(open.len());
+        for (id, last_at) in open {
+            let id: InteractionId =
+                id.parse()
+                    .map_err(|e: hotline_model::ParseIdError| Error::Corrupt {
+                        key: id.clone(),
+                        why: e.to_string(),
+                    })?;
+            interrupted.push(id);
+            closing.push(Event::from(InteractionEvent::new(
+                id,
+                Timestamp::from_unix_nanos(last_at),
+                EventKind::Ended {
+                    reason: EndReason::Interrupted,
+                },
+            )));
+        }
+        let mut store = Store {
+            inner: Arc::new(Inner {
+                path,
+                commands,
+                read,
+                shared,
+                publish,
+                recovery: RecoveryReport::default(),
+                writer: Mutex::new(Some(handle)),
+            }),
+        };
+        if !closing.is_empty() {
+            store.append(closing).await?;
+            tracing::warn!(
+                count = interrupted.len(),
+                "closed interactions interrupted by the last stop"
+            );
+        }
+        // The only clone so far: `store` was created above and not shared yet.
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.recovery = RecoveryReport {
+                interrupted,
+                migrations_applied,
+                projections_rebuilt_from,
+            };
+        }
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// What [`Store::open`] repaired.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
+    /// Appends events durably. The events are validated and queued at once, in call order;
+    /// the returned future resolves after the transaction holding them committed, to the seq
+    /// of the last one (an append of `n` events got seqs `last - n + 1 ..= last`). Dropping
+    /// the future does not withdraw the append. Seqs set on the events are ignored.
+    ///
+    /// Errors: [`Error::Invalid`] (nothing queued), [`Error::Overloaded`],
+    /// [`Error::Duplicate`] (this append stored nothing, the others in its group are not
+    /// affected), [`Error::Commit`], [`Error::Closed`].
+    pub fn append(
+        &self,
+        events: impl Into<Vec<Event>>,
+    ) -> impl Future<Output = Result<Seq>> + Send + 'static {
+        let queued = self.enqueue(events.into());
+        async move {
+            match queued {
+                Ok(rx) => rx.await.map_err(|_| Error::Closed)?,
+                Err(e) => Err(e),
+            }
+        }
+    }
+
+    /// [`Store::append`] of one event.
+    pub fn append_one(
+        &self,
+        event: impl Into<Event>,
+    ) -> impl Future<Output = Result<Seq>> + Send + 'static {
+        self.append(vec![event.into()])
+    }
+
+    fn enqueue(&self, events: Vec<Event>) -> Result<oneshot::Receiver<Result<Seq>>> {
+        let mut encoded = Vec::with_capacity(events.len());
+        for mut event in events {
+            event.validate()?;
+            event.set_seq(Seq::UNASSIGNED);
+            let body = serde_json::to_string(&event)?;
+            encoded.push(Encoded { event, body });
+        }
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .try_send(Command::Append {
+                events: encoded,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    Error::Overloaded(self.inner.commands.max_capacity())
+                }
+                mpsc::error::TrySendError::Closed(_) => Error::Closed,
+            })?;
+        Ok(rx)
+    }
+
+    /// Committed events as they are committed, in seq order. A subscriber that falls more
+    /// than [`StoreOptions::subscriber_buffer`] events behind gets
+    /// `RecvError::Lagged` and should catch up with [`Store::events_after`].
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.publish.subscribe()
+    }
+
+    /// Writer counters.
+    pub fn stats(&self) -> StoreStats {
+        let s = &self.inner.shared;
+        StoreStats {
+            commits: s.commits.load(Ordering::Relaxed),
+            appends: s.appends.load(Ordering::Relaxed),
+            events: s.events.load(Ordering::Relaxed),
+            head: Seq(s.head.load(Ordering::Acquire)),
+        }
+    }
+
+    /// Recomputes every projection from the event log, in one transaction that appends wait
+    /// for. Returns how many events were replayed.
+    pub async fn rebuild_projections(&self) -> Result<u64> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Rebuild { reply })
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Commits everything queued so far, then stops the writer and closes the database. Other
+    /// clones of this store get [`Error::Closed`] afterwards.
+    pub async fn close(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .inner
+            .commands
+            .send(Command::Close { reply })
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+        if let Some(handle) = self.inner.writer.lock().await.take() {
+            let _ = handle.await;
+        }
+        self.inner.read.close().await;
+    }
+
+    pub(crate) fn read_pool(&self) -> &SqlitePool {
+        &self.inner.read
+    }
+}
+
+pub(crate) fn get<'r, T>(row: &'r sqlx::sqlite::SqliteRow, col: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(col).map_err(Error::Db)
+}

@@ -1,0 +1,384 @@
+//! Projections: how each event changes the derived tables. Called by the writer in the
+//! same transaction as the event's insert into the log, and by the rebuild, which replays
+//! the log through the same function. Everything here depends only on the event (never
+//! on the clock or on anything outside the log), so a rebuild gives identical rows.
+
+use hotline_model::{
+    AgentEvent, AuditEvent, CustomerChange, CustomerEvent, EndReason, Event, EventKind,
+    InteractionEvent, Target, normalize_phone,
+};
+use sqlx::SqliteConnection;
+
+/// The version of the projection logic below. Bump it when a projection changes meaning:
+/// on open, a database whose projections were built by another version is rebuilt.
+pub const PROJECTION_VERSION: i64 = 1;
+
+/// The tables that are projections (cleared by a rebuild).
+pub(crate) const PROJECTION_TABLES: &[&str] = &[
+    "interactions",
+    "customers",
+    "customer_phones",
+    "notes",
+    "audit",
+    "recordings",
+    "agent_states",
+];
+
+pub(crate) fn seq_i64(e: &Event) -> i64 {
+    i64::try_from(e.seq().0).unwrap_or(i64::MAX)
+}
+
+/// Applies one event (with its seq assigned) to every projection.
+pub(crate) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<(), sqlx::Error> {
+    let seq = seq_i64(event);
+    match event {
+        Event::Interaction(e) => interaction(conn, seq, e).await,
+        Event::Agent(e) => agent(conn, seq, e).await,
+        Event::Customer(e) => customer(conn, seq, e).await,
+        Event::Audit(e) => audit_event(conn, seq, e).await,
+    }
+}
+
+async fn audit(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    at_ns: i64,
+    user: &str,
+    action: &str,
+    target: &str,
+    detail: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit (seq, at_ns, user, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(at_ns)
+    .bind(user.to_owned())
+    .bind(action.to_owned())
+    .bind(target.to_owned())
+    .bind(detail.map(str::to_owned))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn note(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    e: &InteractionEvent,
+    by: &str,
+    text: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO notes (seq, interaction, at_ns, by_user, text) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(e.interaction.to_string())
+    .bind(e.at.unix_nanos())
+    .bind(by.to_owned())
+    .bind(text.to_owned())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn recording(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    e: &InteractionEvent,
+    path: &str,
+    kind: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO recordings (path, interaction, kind, at_ns, seq) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (path) DO NOTHING",
+    )
+    .bind(path.to_owned())
+    .bind(e.interaction.to_string())
+    .bind(kind.to_owned())
+    .bind(e.at.unix_nanos())
+    .bind(seq)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// `UPDATE interactions SET <set> WHERE id = ?last` with the given binds before the id.
+macro_rules! update {
+    ($conn:expr, $id:expr, $sql:literal $(, $bind:expr)* $(,)?) => {
+        sqlx::query(concat!("UPDATE interactions SET ", $sql, " WHERE id = ?"))
+            $(.bind($bind))*
+            .bind($id.clone())
+            .execute(&mut *$conn)
+            .await
+            .map(|_| ())
+    };
+}
+
+async fn interaction(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    e: &InteractionEvent,
+) -> Result<(), sqlx::Error> {
+    let id = e.interaction.to_string();
+    let at = e.at.unix_nanos();
+    sqlx::query(
+        "INSERT INTO interactions (id, started_ns, last_at_ns, last_seq) VALUES (?1, ?2, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET
+             last_at_ns = max(last_at_ns, excluded.last_at_ns),
+             last_seq = excluded.last_seq",
+    )
+    .bind(id.clone())
+    .bind(at)
+    .bind(seq)
+    .execute(&mut *conn)
+    .await?;
+    match &e.kind {
+        EventKind::Arrived {
+            channel,
+            from,
+            to,
+            trunk,
+        } => update!(
+            conn,
+            id,
+            "channel = ?, from_addr = ?, to_addr = ?, trunk = ?, started_ns = ?",
+            channel.as_str(),
+            from.clone(),
+            to.clone(),
+            trunk.clone(),
+            at
+        ),
+        EventKind::CustomerIdentified { customer } => {
+            update!(conn, id, "customer = ?", customer.as_str().to_owned())
+        }
+        EventKind::Queued { queue, .. } => {
+            update!(conn, id, "queue = ?", queue.as_str().to_owned())
+        }
+        EventKind::Answered { agent } => update!(
+            conn,
+            id,
+            "agent = ?, answered_ns = COALESCE(answered_ns, ?)",
+            agent.as_str().to_owned(),
+            at
+        ),
+        EventKind::Transferred { to } => match to {
+            Target::Queue(q) => update!(
+                conn,
+                id,
+                "transfers = transfers + 1, queue = ?",
+                q.as_str().to_owned()
+            ),
+            Target::Agent(_) | Target::External(_) => {
+                update!(conn, id, "transfers = transfers + 1")
+            }
+        },
+        EventKind::Escalated { to, .. } => match to {
+            Target::Queue(q) => {
+                update!(conn, id, "escalated = 1, queue = ?", q.as_str().to_owned())
+            }
+            Target::Agent(_) | Target::External(_) => update!(conn, id, "escalated = 1"),
+        },
+        EventKind::RecordingStarted { path } => {
+            update!(conn, id, "recording = COALESCE(recording, ?)", path.clone())?;
+            recording(conn, seq, e, path, "recording").await
+        }
+        EventKind::VoicemailLeft { path } => {
+            update!(conn, id, "voicemail = COALESCE(voicemail, ?)", path.clone())?;
+            recording(conn, seq, e, path, "voicemail").await
+        }
+        EventKind::QualitySample { mos, .. } => {
+            update!(conn, id, "mos = min(COALESCE(mos, ?), ?)", *mos, *mos)
+        }
+        EventKind::Agitation { score, .. } => {
+            update!(
+                conn,
+                id,
+                "agitation = max(COALESCE(agitation, ?), ?)",
+                *score,
+                *score
+            )
+        }
+        EventKind::Flagged { by, flag } => {
+            update!(conn, id, "flagged = 1")?;
+            let flag = serde_json::to_value(flag)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            audit(
+                conn,
+                seq,
+                at,
+                by.as_str(),
+                "interaction.flag",
+                &id,
+                Some(&flag),
+            )
+            .await
+        }
+        EventKind::CallbackRequested { number, .. } => {
+            update!(conn, id, "callback_number = ?", number.clone())
+        }
+        EventKind::Abandoned { wait_secs } => {
+            update!(conn, id, "abandoned_after_secs = ?", *wait_secs)
+        }
+        EventKind::Ended { reason } => {
+            update!(
+                conn,
+                id,
+                "ended_ns = COALESCE(ended_ns, ?), end_reason = COALESCE(end_reason, ?)",
+                at,
+                reason.as_str()
+            )?;
+            if *reason == EndReason::Interrupted {
+                audit(
+                    conn,
+                    seq,
+                    at,
+                    "system",
+                    "interaction.interrupted",
+                    &id,
+                    None,
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        EventKind::WrappedUp {
+            disposition,
+            notes,
+            by,
+        } => {
+            update!(conn, id, "disposition = ?", disposition.clone())?;
+            let user = by.as_ref().map(|a| a.as_str()).unwrap_or("agent");
+            if let Some(text) = notes.as_deref().filter(|t| !t.trim().is_empty()) {
+                note(conn, seq, e, user, text).await?;
+            }
+            audit(
+                conn,
+                seq,
+                at,
+                user,
+                "interaction.wrap_up",
+                &id,
+                Some(disposition),
+            )
+            .await
+        }
+        EventKind::Surveyed { score } => update!(conn, id, "survey = ?", i64::from(*score)),
+        EventKind::NoteAdded { by, text } => {
+            note(conn, seq, e, by, text).await?;
+            audit(conn, seq, at, by, "interaction.note", &id, None).await
+        }
+        EventKind::FlowStep { .. }
+        | EventKind::Offered { .. }
+        | EventKind::OfferRejected { .. }
+        | EventKind::Held
+        | EventKind::Resumed
+        | EventKind::RecordingPaused
+        | EventKind::RecordingResumed
+        | EventKind::Unknown => Ok(()),
+    }
+}
+
+async fn agent(conn: &mut SqliteConnection, seq: i64, e: &AgentEvent) -> Result<(), sqlx::Error> {
+    let state = serde_json::to_string(&e.state).unwrap_or_default();
+    let at = e.at.unix_nanos();
+    sqlx::query(
+        "INSERT INTO agent_states (agent, state, since_ns, seq) VALUES (?, ?, ?, ?)
+         ON CONFLICT (agent) DO UPDATE SET
+             state = excluded.state, since_ns = excluded.since_ns, seq = excluded.seq",
+    )
+    .bind(e.agent.as_str().to_owned())
+    .bind(state)
+    .bind(at)
+    .bind(seq)
+    .execute(&mut *conn)
+    .await?;
+    let detail = match e.state.reason() {
+        Some(r) => format!("{}: {r}", e.state.name()),
+        None => e.state.name().to_owned(),
+    };
+    let user = e.by.as_deref().unwrap_or(e.agent.as_str());
+    audit(
+        conn,
+        seq,
+        at,
+        user,
+        "agent.state",
+        e.agent.as_str(),
+        Some(&detail),
+    )
+    .await
+}
+
+async fn customer(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    e: &CustomerEvent,
+) -> Result<(), sqlx::Error> {
+    match &e.change {
+        CustomerChange::Upserted(c) => {
+            let id = c.id.as_str().to_owned();
+            sqlx::query(
+                "INSERT INTO customers (id, name, phones, accounts, vip, language, updated_seq)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET
+                     name = excluded.name, phones = excluded.phones, accounts = excluded.accounts,
+                     vip = excluded.vip, language = excluded.language,
+                     updated_seq = excluded.updated_seq",
+            )
+            .bind(id.clone())
+            .bind(c.name.clone())
+            .bind(serde_json::to_string(&c.phones).unwrap_or_else(|_| "[]".into()))
+            .bind(serde_json::to_string(&c.accounts).unwrap_or_else(|_| "[]".into()))
+            .bind(c.vip)
+            .bind(c.language.clone())
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM customer_phones WHERE customer = ?")
+                .bind(id.clone())
+                .execute(&mut *conn)
+                .await?;
+            for phone in &c.phones {
+                sqlx::query(
+                    "INSERT INTO customer_phones (phone, customer) VALUES (?, ?)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(normalize_phone(phone).unwrap_or_else(|| phone.clone()))
+                .bind(id.clone())
+                .execute(&mut *conn)
+                .await?;
+            }
+            let user = e.by.as_deref().unwrap_or("system");
+            audit(
+                conn,
+                seq,
+                e.at.unix_nanos(),
+                user,
+                "customer.upsert",
+                &id,
+                None,
+            )
+            .await
+        }
+    }
+}
+
+async fn audit_event(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    e: &AuditEvent,
+) -> Result<(), sqlx::Error> {
+    audit(
+        conn,
+        seq,
+        e.at.unix_nanos(),
+        &e.user,
+        &e.action,
+        &e.target,
+        e.detail.as_deref(),
+    )
+    .await
+}

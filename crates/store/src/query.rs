@@ -1,0 +1,377 @@
+//! Read queries over the projections and the log, on the read pool.
+
+use std::collections::HashMap;
+
+use hotline_model::{
+    AgentId, AgentState, AgentStatus, AuditEntry, Customer, CustomerId, Event, HistoryEntry,
+    InteractionId, InteractionRecord, Note, RecordingEntry, Seq, Timestamp, is_complaint,
+    is_resolved_disposition, normalize_phone,
+};
+use sqlx::sqlite::SqliteRow;
+
+use crate::{Error, Result, Store, decode, get};
+
+macro_rules! interactions_where {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, channel, from_addr, to_addr, trunk, queue, agent, customer,
+                started_ns, answered_ns, ended_ns, end_reason, recording, mos, agitation, survey,
+                disposition, flagged, escalated, transfers, callback_number, voicemail,
+                abandoned_after_secs, last_at_ns, last_seq FROM interactions ",
+            $rest
+        )
+    };
+}
+
+fn corrupt(key: &str, why: impl ToString) -> Error {
+    Error::Corrupt {
+        key: key.to_owned(),
+        why: why.to_string(),
+    }
+}
+
+fn seq_of(v: i64) -> Seq {
+    Seq(u64::try_from(v).unwrap_or(0))
+}
+
+fn interaction_from_row(row: &SqliteRow) -> Result<InteractionRecord> {
+    let id: String = get(row, "id")?;
+    let parse_id = id.parse::<InteractionId>().map_err(|e| corrupt(&id, e))?;
+    let channel = get::<Option<String>>(row, "channel")?
+        .map(|c| c.parse().map_err(|e| corrupt(&id, e)))
+        .transpose()?;
+    let end_reason = get::<Option<String>>(row, "end_reason")?
+        .map(|c| c.parse().map_err(|e| corrupt(&id, e)))
+        .transpose()?;
+    let ts = |col: &str| -> Result<Option<Timestamp>> {
+        Ok(get::<Option<i64>>(row, col)?.map(Timestamp::from_unix_nanos))
+    };
+    let survey = get::<Option<i64>>(row, "survey")?
+        .map(|s| u8::try_from(s).map_err(|e| corrupt(&id, e)))
+        .transpose()?;
+    Ok(InteractionRecord {
+        id: parse_id,
+        channel,
+        from: get(row, "from_addr")?,
+        to: get(row, "to_addr")?,
+        trunk: get(row, "trunk")?,
+        queue: get::<Option<String>>(row, "queue")?.map(Into::into),
+        agent: get::<Option<String>>(row, "agent")?.map(Into::into),
+        customer: get::<Option<String>>(row, "customer")?.map(Into::into),
+        started: Timestamp::from_unix_nanos(get(row, "started_ns")?),
+        answered: ts("answered_ns")?,
+        ended: ts("ended_ns")?,
+        end_reason,
+        recording: get(row, "recording")?,
+        mos: get(row, "mos")?,
+        agitation: get(row, "agitation")?,
+        survey,
+        disposition: get(row, "disposition")?,
+        flagged: get::<i64>(row, "flagged")? != 0,
+        escalated: get::<i64>(row, "escalated")? != 0,
+        transfers: u32::try_from(get::<i64>(row, "transfers")?).unwrap_or(u32::MAX),
+        callback_number: get(row, "callback_number")?,
+        voicemail: get(row, "voicemail")?,
+        abandoned_after_secs: get(row, "abandoned_after_secs")?,
+        last_event_at: Timestamp::from_unix_nanos(get(row, "last_at_ns")?),
+        last_seq: seq_of(get(row, "last_seq")?),
+    })
+}
+
+fn customer_from_row(row: &SqliteRow) -> Result<Customer> {
+    let id: String = get(row, "id")?;
+    let phones: String = get(row, "phones")?;
+    let accounts: String = get(row, "accounts")?;
+    Ok(Customer {
+        name: get(row, "name")?,
+        phones: serde_json::from_str(&phones).map_err(|e| corrupt(&id, e))?,
+        accounts: serde_json::from_str(&accounts).map_err(|e| corrupt(&id, e))?,
+        vip: get::<i64>(row, "vip")? != 0,
+        language: get(row, "language")?,
+        id: CustomerId::new(id),
+    })
+}
+
+fn note_from_row(row: &SqliteRow) -> Result<Note> {
+    let interaction: String = get(row, "interaction")?;
+    Ok(Note {
+        seq: seq_of(get(row, "seq")?),
+        interaction: interaction.parse().map_err(|e| corrupt(&interaction, e))?,
+        at: Timestamp::from_unix_nanos(get(row, "at_ns")?),
+        by: get(row, "by_user")?,
+        text: get(row, "text")?,
+    })
+}
+
+impl Store {
+    /// CDRs of the interactions that started at or after `since`, oldest first.
+    pub async fn interactions_since(&self, since: Timestamp) -> Result<Vec<InteractionRecord>> {
+        let rows = sqlx::query(interactions_where!(
+            "WHERE started_ns >= ? ORDER BY started_ns, id"
+        ))
+        .bind(since.unix_nanos())
+        .fetch_all(self.read_pool())
+        .await?;
+        rows.iter().map(interaction_from_row).collect()
+    }
+
+    /// The CDR of one interaction.
+    pub async fn interaction(&self, id: InteractionId) -> Result<Option<InteractionRecord>> {
+        let row = sqlx::query(interactions_where!("WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(self.read_pool())
+            .await?;
+        row.as_ref().map(interaction_from_row).transpose()
+    }
+
+    /// Interactions that have not ended yet, oldest first.
+    pub async fn open_interactions(&self) -> Result<Vec<InteractionRecord>> {
+        let rows = sqlx::query(interactions_where!(
+            "WHERE ended_ns IS NULL ORDER BY started_ns, id"
+        ))
+        .fetch_all(self.read_pool())
+        .await?;
+        rows.iter().map(interaction_from_row).collect()
+    }
+
+    /// All events of one interaction, in order.
+    pub async fn interaction_events(&self, id: InteractionId) -> Result<Vec<Event>> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, body FROM events WHERE interaction = ? ORDER BY seq")
+                .bind(id.to_string())
+                .fetch_all(self.read_pool())
+                .await?;
+        rows.iter().map(|(seq, body)| decode(*seq, body)).collect()
+    }
+
+    /// Up to `limit` events with seq greater than `after`, in order: for catching up a
+    /// subscriber, exports, and replicas.
+    pub async fn events_after(&self, after: Seq, limit: u32) -> Result<Vec<Event>> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(i64::try_from(after.0).unwrap_or(i64::MAX))
+                .bind(i64::from(limit))
+                .fetch_all(self.read_pool())
+                .await?;
+        rows.iter().map(|(seq, body)| decode(*seq, body)).collect()
+    }
+
+    /// One customer.
+    pub async fn customer(&self, id: &CustomerId) -> Result<Option<Customer>> {
+        let row = sqlx::query("SELECT * FROM customers WHERE id = ?")
+            .bind(id.as_str().to_owned())
+            .fetch_optional(self.read_pool())
+            .await?;
+        row.as_ref().map(customer_from_row).transpose()
+    }
+
+    /// The customer with this phone number (any format [`normalize_phone`] accepts, e.g. a
+    /// SIP URI). If several customers share the number, the one with the smallest id.
+    pub async fn customer_by_phone(&self, number: &str) -> Result<Option<Customer>> {
+        let Some(phone) = normalize_phone(number) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(
+            "SELECT c.* FROM customer_phones p JOIN customers c ON c.id = p.customer
+             WHERE p.phone = ? ORDER BY c.id LIMIT 1",
+        )
+        .bind(phone)
+        .fetch_optional(self.read_pool())
+        .await?;
+        row.as_ref().map(customer_from_row).transpose()
+    }
+
+    /// Number of customers.
+    pub async fn customer_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers")
+            .fetch_one(self.read_pool())
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// A customer's last `limit` interactions, newest first, each with its notes.
+    pub async fn customer_history(
+        &self,
+        customer: &CustomerId,
+        limit: u32,
+    ) -> Result<Vec<HistoryEntry>> {
+        let rows = sqlx::query(interactions_where!(
+            "WHERE customer = ? ORDER BY started_ns DESC, id DESC LIMIT ?"
+        ))
+        .bind(customer.as_str().to_owned())
+        .bind(i64::from(limit))
+        .fetch_all(self.read_pool())
+        .await?;
+        let records = rows
+            .iter()
+            .map(interaction_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let note_rows = sqlx::query(
+            "SELECT n.* FROM notes n JOIN (
+                 SELECT id FROM interactions WHERE customer = ?
+                 ORDER BY started_ns DESC, id DESC LIMIT ?
+             ) i ON n.interaction = i.id ORDER BY n.seq",
+        )
+        .bind(customer.as_str().to_owned())
+        .bind(i64::from(limit))
+        .fetch_all(self.read_pool())
+        .await?;
+        let mut notes: HashMap<InteractionId, Vec<Note>> = HashMap::new();
+        for row in &note_rows {
+            let n = note_from_row(row)?;
+            notes.entry(n.interaction).or_default().push(n);
+        }
+        Ok(records
+            .into_iter()
+            .map(|r| HistoryEntry {
+                notes: notes.remove(&r.id).unwrap_or_default(),
+                interaction: r,
+            })
+            .collect())
+    }
+
+    /// Notes on one interaction, oldest first.
+    pub async fn notes(&self, interaction: InteractionId) -> Result<Vec<Note>> {
+        let rows = sqlx::query("SELECT * FROM notes WHERE interaction = ? ORDER BY seq")
+            .bind(interaction.to_string())
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter().map(note_from_row).collect()
+    }
+
+    /// How many of the customer's interactions since `since` (pass now minus 30 days) were
+    /// complaints ([`is_complaint`]: queued to `complaints` or a disposition starting with
+    /// `complaint`) that are not resolved (no disposition yet, or one that
+    /// [`is_resolved_disposition`] does not accept).
+    pub async fn repeat_complaints(&self, customer: &CustomerId, since: Timestamp) -> Result<u32> {
+        let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT queue, disposition FROM interactions WHERE customer = ? AND started_ns >= ?",
+        )
+        .bind(customer.as_str().to_owned())
+        .bind(since.unix_nanos())
+        .fetch_all(self.read_pool())
+        .await?;
+        let n = rows
+            .iter()
+            .filter(|(q, d)| is_complaint(q.as_deref(), d.as_deref()))
+            .filter(|(_, d)| !d.as_deref().is_some_and(is_resolved_disposition))
+            .count();
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Audit entries at or after `since`, in log order.
+    pub async fn audit(&self, since: Timestamp) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit WHERE at_ns >= ? ORDER BY seq")
+            .bind(since.unix_nanos())
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    seq: seq_of(get(row, "seq")?),
+                    at: Timestamp::from_unix_nanos(get(row, "at_ns")?),
+                    user: get(row, "user")?,
+                    action: get(row, "action")?,
+                    target: get(row, "target")?,
+                    detail: get(row, "detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Recordings and voicemails of one interaction.
+    pub async fn recordings(&self, interaction: InteractionId) -> Result<Vec<RecordingEntry>> {
+        let rows = sqlx::query("SELECT * FROM recordings WHERE interaction = ? ORDER BY seq")
+            .bind(interaction.to_string())
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let i: String = get(row, "interaction")?;
+                Ok(RecordingEntry {
+                    path: get(row, "path")?,
+                    interaction: i.parse().map_err(|e| corrupt(&i, e))?,
+                    kind: get(row, "kind")?,
+                    at: Timestamp::from_unix_nanos(get(row, "at_ns")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Every agent's latest state, by agent.
+    pub async fn agent_states(&self) -> Result<Vec<AgentStatus>> {
+        let rows = sqlx::query("SELECT * FROM agent_states ORDER BY agent")
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let agent: String = get(row, "agent")?;
+                let state: String = get(row, "state")?;
+                Ok(AgentStatus {
+                    state: serde_json::from_str::<AgentState>(&state)
+                        .map_err(|e| corrupt(&agent, e))?,
+                    agent: AgentId::new(agent),
+                    since: Timestamp::from_unix_nanos(get(row, "since_ns")?),
+                    seq: seq_of(get(row, "seq")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Every projection row as text, table by table in key order: for comparing a rebuild
+    /// with the incrementally maintained state, and for support.
+    pub async fn dump_projections(&self) -> Result<String> {
+        const DUMPS: &[(&str, &str)] = &[
+            (
+                "interactions",
+                "SELECT quote(id)||'|'||quote(channel)||'|'||quote(from_addr)||'|'||quote(to_addr)||'|'||
+                 quote(trunk)||'|'||quote(queue)||'|'||quote(agent)||'|'||quote(customer)||'|'||
+                 quote(started_ns)||'|'||quote(answered_ns)||'|'||quote(ended_ns)||'|'||
+                 quote(end_reason)||'|'||quote(recording)||'|'||quote(mos)||'|'||quote(agitation)||'|'||
+                 quote(survey)||'|'||quote(disposition)||'|'||quote(flagged)||'|'||quote(escalated)||'|'||
+                 quote(transfers)||'|'||quote(callback_number)||'|'||quote(voicemail)||'|'||
+                 quote(abandoned_after_secs)||'|'||quote(last_at_ns)||'|'||quote(last_seq)
+                 FROM interactions ORDER BY id",
+            ),
+            (
+                "customers",
+                "SELECT quote(id)||'|'||quote(name)||'|'||quote(phones)||'|'||quote(accounts)||'|'||
+                 quote(vip)||'|'||quote(language)||'|'||quote(updated_seq) FROM customers ORDER BY id",
+            ),
+            (
+                "customer_phones",
+                "SELECT quote(phone)||'|'||quote(customer) FROM customer_phones ORDER BY phone, customer",
+            ),
+            (
+                "notes",
+                "SELECT quote(seq)||'|'||quote(interaction)||'|'||quote(at_ns)||'|'||quote(by_user)||'|'||
+                 quote(text) FROM notes ORDER BY seq",
+            ),
+            (
+                "audit",
+                "SELECT quote(seq)||'|'||quote(at_ns)||'|'||quote(user)||'|'||quote(action)||'|'||
+                 quote(target)||'|'||quote(detail) FROM audit ORDER BY seq",
+            ),
+            (
+                "recordings",
+                "SELECT quote(path)||'|'||quote(interaction)||'|'||quote(kind)||'|'||quote(at_ns)||'|'||
+                 quote(seq) FROM recordings ORDER BY path",
+            ),
+            (
+                "agent_states",
+                "SELECT quote(agent)||'|'||quote(state)||'|'||quote(since_ns)||'|'||quote(seq)
+                 FROM agent_states ORDER BY agent",
+            ),
+        ];
+        let mut out = String::new();
+        for (table, sql) in DUMPS {
+            let lines: Vec<String> = sqlx::query_scalar(*sql).fetch_all(self.read_pool()).await?;
+            out.push_str(&format!("## {table} ({} rows)\n", lines.len()));
+            for line in lines {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+}

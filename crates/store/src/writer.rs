@@ -1,0 +1,283 @@
+//! The single writer task: owns the only write connection and commits appends in groups.
+//!
+//! Appends queue up in a channel while a commit runs; the next transaction takes all of
+//! them (up to [`MAX_BATCH_EVENTS`]), so under load one fsync covers many appends. Each
+//! append request runs inside its own SAVEPOINT, so a bad request (a duplicate event id)
+//! fails alone without failing the others in its group. Replies are sent only after
+//! COMMIT returned, and committed events are then published to subscribers.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use hotline_model::{EVENT_FORMAT_VERSION, Event, Seq};
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::project::{self, PROJECTION_TABLES, PROJECTION_VERSION};
+use crate::{Error, Shared};
+
+/// Most events one transaction takes before it commits.
+pub(crate) const MAX_BATCH_EVENTS: usize = 8192;
+
+/// An event ready to append: validated and encoded by the caller's task.
+pub(crate) struct Encoded {
+    pub event: Event,
+    pub body: String,
+}
+
+/// Where an append's outcome goes.
+pub(crate) type Reply = oneshot::Sender<Result<Seq, Error>>;
+
+pub(crate) enum Command {
+    Append {
+        events: Vec<Encoded>,
+        reply: Reply,
+    },
+    Rebuild {
+        reply: oneshot::Sender<Result<u64, Error>>,
+    },
+    Close {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+pub(crate) struct Writer {
+    pub conn: SqliteConnection,
+    /// Seq the next appended event gets.
+    pub next_seq: u64,
+    pub shared: Arc<Shared>,
+    pub publish: broadcast::Sender<Event>,
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::query(sql).execute(&mut *conn).await.map(|_| ())
+}
+
+impl Writer {
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut held: Option<Command> = None;
+        loop {
+            let first = match held.take() {
+                Some(c) => c,
+                None => match rx.recv().await {
+                    Some(c) => c,
+                    None => break,
+                },
+            };
+            match first {
+                Command::Append { events, reply } => {
+                    let mut n = events.len();
+                    let mut batch = vec![(events, reply)];
+                    // Group commit: take whatever queued up while the last commit ran.
+                    while n < MAX_BATCH_EVENTS {
+                        match rx.try_recv() {
+                            Ok(Command::Append { events, reply }) => {
+                                n += events.len();
+                                batch.push((events, reply));
+                            }
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit_batch(batch).await;
+                }
+                Command::Rebuild { reply } => {
+                    let r = self.rebuild().await;
+                    let _ = reply.send(r);
+                }
+                Command::Close { reply } => {
+                    // Everything queued before Close has been committed (the channel is FIFO).
+                    rx.close();
+                    while let Ok(cmd) = rx.try_recv() {
+                        reject(cmd);
+                    }
+                    let _ = self.conn.close().await;
+                    let _ = reply.send(());
+                    return;
+                }
+            }
+        }
+        let _ = self.conn.close().await;
+    }
+
+    async fn commit_batch(&mut self, batch: Vec<(Vec<Encoded>, Reply)>) {
+        let first_seq = self.next_seq;
+        if let Err(e) = exec(&mut self.conn, "BEGIN IMMEDIATE").await {
+            let why = e.to_string();
+            for (_, reply) in batch {
+                let _ = reply.send(Err(Error::Commit(why.clone())));
+            }
+            return;
+        }
+        let mut outcomes: Vec<Result<Vec<Event>, Error>> = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut fatal: Option<String> = None;
+        for (events, reply) in batch {
+            replies.push(reply);
+            if fatal.is_some() {
+                outcomes.push(Err(Error::Commit("an earlier statement failed".into())));
+                continue;
+            }
+            if let Err(e) = exec(&mut self.conn, "SAVEPOINT append").await {
+                fatal = Some(e.to_string());
+                outcomes.push(Err(Error::Commit(e.to_string())));
+                continue;
+            }
+            let seq_before = self.next_seq;
+            match self.insert(events).await {
+                Ok(events) => match exec(&mut self.conn, "RELEASE append").await {
+                    Ok(()) => outcomes.push(Ok(events)),
+                    Err(e) => {
+                        fatal = Some(e.to_string());
+                        outcomes.push(Err(Error::Commit(e.to_string())));
+                    }
+                },
+                Err(err) => {
+                    self.next_seq = seq_before;
+                    let undo = async {
+                        exec(&mut self.conn, "ROLLBACK TO append").await?;
+                        exec(&mut self.conn, "RELEASE append").await
+                    };
+                    if let Err(e) = undo.await {
+                        fatal = Some(e.to_string());
+                    }
+                    outcomes.push(Err(err));
+                }
+            }
+        }
+        let committed = match fatal {
+            Some(why) => Err(why),
+            None => exec(&mut self.conn, "COMMIT")
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(why) = committed {
+            let _ = exec(&mut self.conn, "ROLLBACK").await;
+            self.next_seq = first_seq;
+            for reply in replies {
+                let _ = reply.send(Err(Error::Commit(why.clone())));
+            }
+            return;
+        }
+        let n_events = self.next_seq - first_seq;
+        self.shared.commits.fetch_add(1, Ordering::Relaxed);
+        self.shared.events.fetch_add(n_events, Ordering::Relaxed);
+        self.shared.head.store(self.next_seq - 1, Ordering::Release);
+        for (outcome, reply) in outcomes.into_iter().zip(replies) {
+            match outcome {
+                Ok(events) => {
+                    self.shared.appends.fetch_add(1, Ordering::Relaxed);
+                    let last = events
+                        .last()
+                        .map(Event::seq)
+                        .unwrap_or(Seq(self.next_seq - 1));
+                    for e in events {
+                        // No subscribers is fine.
+                        let _ = self.publish.send(e);
+                    }
+                    let _ = reply.send(Ok(last));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+    }
+
+    /// Inserts one request's events and applies them to the projections.
+    async fn insert(&mut self, events: Vec<Encoded>) -> Result<Vec<Event>, Error> {
+        let mut out = Vec::with_capacity(events.len());
+        for Encoded { mut event, body } in events {
+            let seq = Seq(self.next_seq);
+            event.set_seq(seq);
+            let kind = match &event {
+                Event::Interaction(e) => e.kind.name(),
+                Event::Agent(e) => e.state.name(),
+                Event::Customer(_) => "upserted",
+                Event::Audit(_) => "audit",
+            };
+            let r = sqlx::query(
+                "INSERT INTO events (seq, id, stream, interaction, kind, at_ns, v, body)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(project::seq_i64(&event))
+            .bind(event.id().to_string())
+            .bind(event.stream())
+            .bind(event.interaction().map(|i| i.to_string()))
+            .bind(kind)
+            .bind(event.at().unix_nanos())
+            .bind(i64::from(EVENT_FORMAT_VERSION))
+            .bind(body)
+            .execute(&mut self.conn)
+            .await;
+            if let Err(e) = r {
+                let unique = e
+                    .as_database_error()
+                    .is_some_and(|d| d.is_unique_violation());
+                return Err(if unique {
+                    Error::Duplicate(event.id())
+                } else {
+                    Error::Db(e)
+                });
+            }
+            project::apply(&mut self.conn, &event).await?;
+            self.next_seq += 1;
+            out.push(event);
+        }
+        Ok(out)
+    }
+
+    /// Clears the projections and replays the whole log through them, in one transaction.
+    pub(crate) async fn rebuild(&mut self) -> Result<u64, Error> {
+        let mut tx = self.conn.begin().await?;
+        for table in PROJECTION_TABLES {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut after = 0i64;
+        let mut replayed = 0u64;
+        loop {
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT 2000",
+            )
+            .bind(after)
+            .fetch_all(&mut *tx)
+            .await?;
+            let Some(&(last, _)) = rows.last() else { break };
+            for (seq, body) in rows {
+                let event = crate::decode(seq, &body)?;
+                project::apply(&mut tx, &event).await?;
+                replayed += 1;
+            }
+            after = last;
+        }
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('projection_version', ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(PROJECTION_VERSION.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.shared.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(replayed)
+    }
+}
+
+fn reject(cmd: Command) {
+    match cmd {
+        Command::Append { reply, .. } => {
+            let _ = reply.send(Err(Error::Closed));
+        }
+        Command::Rebuild { reply } => {
+            let _ = reply.send(Err(Error::Closed));
+        }
+        Command::Close { reply } => {
+            let _ = reply.send(());
+        }
+    }
+}
