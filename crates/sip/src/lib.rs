@@ -9,6 +9,7 @@
 //!
 //! Transactions and dialogs come from `rsipstack`, pinned to one exact version.
 
+pub mod calls;
 pub mod digest;
 pub mod guard;
 pub mod message;

@@ -27,10 +27,14 @@ use tokio_util::sync::CancellationToken;
 type EndpointRef = Arc<rsipstack::transaction::endpoint::EndpointInner>;
 use tracing::{debug, info, warn};
 
+use crate::calls::{Calls, IncomingCall};
 use crate::guard::{ALLOWED, Guard, GuardConfig, Verdict, build_response};
 use crate::message::{self, find_header_end};
 use crate::metrics::SipMetrics;
-use crate::registrar::{Identified, Registrar};
+use crate::registrar::{Caller, Identified, Registrar};
+use crate::sdp;
+use rsipstack::dialog::dialog::Dialog;
+use rsipstack::dialog::dialog_layer::DialogLayer;
 
 /// A running SIP server.
 pub struct SipServer {
@@ -38,15 +42,28 @@ pub struct SipServer {
     pub tcp_addr: SocketAddr,
     pub registrar: Arc<Registrar>,
     pub guard: Arc<Guard>,
+    /// Places calls to agents' phones.
+    pub calls: Calls,
     cancel: CancellationToken,
 }
 
 impl SipServer {
     /// Binds UDP and TCP on `listen` (port 0 picks one free port for both) and starts serving.
+    /// Without a taker for calls, identified INVITEs are answered 480.
     pub async fn start(
         cfg: &hotline_config::Config,
         listen: SocketAddr,
         metrics: SipMetrics,
+    ) -> io::Result<SipServer> {
+        SipServer::start_with_calls(cfg, listen, metrics, None).await
+    }
+
+    /// Like [`SipServer::start`], handing every identified incoming call to `calls`.
+    pub async fn start_with_calls(
+        cfg: &hotline_config::Config,
+        listen: SocketAddr,
+        metrics: SipMetrics,
+        incoming_calls: Option<mpsc::UnboundedSender<IncomingCall>>,
     ) -> io::Result<SipServer> {
         let (udp, tcp) = bind_pair(listen).await?;
         let udp_addr = udp.local_addr()?;
@@ -88,6 +105,13 @@ impl SipServer {
             tcp_limits,
             cancel.child_token(),
         ));
+        let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let contact = rsipstack::sip::Uri::try_from(format!("sip:hotline@{udp_addr}").as_str())
+            .map_err(io::Error::other)?;
+        let calls = Calls {
+            dialog_layer,
+            contact,
+        };
         let ep_cancel = cancel.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -99,6 +123,8 @@ impl SipServer {
             registrar: registrar.clone(),
             guard: guard.clone(),
             metrics: metrics.clone(),
+            calls: calls.clone(),
+            incoming_calls,
         };
         tokio::spawn(handler.run(incoming, cancel.child_token()));
         let purge_registrar = registrar.clone();
@@ -124,6 +150,7 @@ impl SipServer {
             tcp_addr,
             registrar,
             guard,
+            calls,
             cancel,
         })
     }
@@ -543,6 +570,8 @@ struct Handler {
     registrar: Arc<Registrar>,
     guard: Arc<Guard>,
     metrics: SipMetrics,
+    calls: Calls,
+    incoming_calls: Option<mpsc::UnboundedSender<IncomingCall>>,
 }
 
 impl Handler {
@@ -564,6 +593,13 @@ impl Handler {
 
     async fn handle(&self, mut tx: Transaction) {
         let method = tx.original.method.to_string();
+        // Requests inside a call (BYE, INFO, re-INVITE, REFER, ...) belong to its dialog.
+        if let Some(Dialog::Invite(mut dialog)) = self.calls.dialog_layer.match_dialog(&tx) {
+            if let Err(e) = dialog.handle(&mut tx).await {
+                debug!(error = %e, %method, "in-dialog request failed");
+            }
+            return;
+        }
         let (status, headers) = match method.as_str() {
             "REGISTER" => self.register(&tx),
             "OPTIONS" => (
@@ -573,7 +609,10 @@ impl Handler {
                     Header::Accept(h::Accept::new("application/sdp")),
                 ],
             ),
-            "INVITE" => self.invite(&tx),
+            "INVITE" => match self.invite(&tx) {
+                Ok(caller) => return self.take_call(tx, caller).await,
+                Err(answer) => answer,
+            },
             "ACK" => return,
             // No dialog or transaction of ours matches these.
             _ => (481, vec![]),
@@ -585,28 +624,72 @@ impl Handler {
         }
     }
 
-    /// Identifies the caller (trunk or agent); until call sessions exist, nobody can take the
-    /// call, so an identified caller hears 480.
-    fn invite(&self, tx: &Transaction) -> (u16, Vec<Header>) {
+    /// Identifies the caller (trunk or agent), or says how to refuse.
+    fn invite(&self, tx: &Transaction) -> Result<Caller, (u16, Vec<Header>)> {
         let text = tx.original.to_bytes();
         let msg = message::split(&text);
         let Some(source) = source_of(tx) else {
-            return (500, vec![]);
+            return Err((500, vec![]));
         };
         match self
             .registrar
             .identify(&msg, "INVITE", source, SystemTime::now())
         {
-            Identified::Known(caller) => {
-                debug!(?caller, "call from");
-                (480, vec![])
-            }
+            Identified::Known(caller) => Ok(caller),
             Identified::Refused(answer) => {
                 if answer.outcome == "failed" {
                     self.guard.auth_failed(source.ip(), Instant::now());
                 }
-                (answer.status, to_headers(answer.headers))
+                Err((answer.status, to_headers(answer.headers)))
             }
+        }
+    }
+
+    /// Hands an identified call to the call-session layer, or answers 480 when nobody takes
+    /// calls.
+    async fn take_call(&self, mut tx: Transaction, caller: Caller) {
+        let taker = self.incoming_calls.as_ref().filter(|t| !t.is_closed());
+        let (Some(taker), Some(source)) = (taker, source_of(&tx)) else {
+            self.metrics.response("INVITE", 480);
+            let _ = tx.reply(StatusCode::TemporarilyUnavailable).await;
+            return;
+        };
+        let layer = &self.calls.dialog_layer;
+        let (sender, state) = layer.new_dialog_state_channel();
+        let mut dialog = match layer.get_or_create_server_invite(
+            &tx,
+            sender,
+            None,
+            Some(self.calls.contact.clone()),
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                debug!(error = %e, "cannot create dialog");
+                self.metrics.response("INVITE", 500);
+                let _ = tx.reply(StatusCode::ServerInternalError).await;
+                return;
+            }
+        };
+        let text = tx.original.to_bytes();
+        let msg = message::split(&text);
+        let user = |v: Option<&str>| v.and_then(crate::registrar::uri_user).unwrap_or_default();
+        let to = crate::registrar::uri_user(&format!("<{}>", tx.original.uri)).unwrap_or_default();
+        let body = String::from_utf8_lossy(&tx.original.body).into_owned();
+        let call = IncomingCall {
+            caller,
+            from: user(msg.first("from")),
+            to,
+            source,
+            offer: sdp::parse(&body),
+            leg: self.calls.inbound(dialog.clone(), state),
+        };
+        if taker.send(call).is_err() {
+            self.metrics.response("INVITE", 480);
+            let _ = tx.reply(StatusCode::TemporarilyUnavailable).await;
+            return;
+        }
+        if let Err(e) = dialog.handle(&mut tx).await {
+            debug!(error = %e, "call dialog ended with an error");
         }
     }
 

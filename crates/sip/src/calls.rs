@@ -1,0 +1,379 @@
+//! Call legs over rsipstack's dialogs: calls coming in from trunks and phones, and calls
+//! hotline places to agents' phones. The call-session layer sees plain events (ringing,
+//! answered, hung up, DTMF by SIP INFO, hold by re-INVITE, transfer by REFER) and plain
+//! commands (ring, answer with SDP, reject, hang up), never SIP transactions.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Header, StatusCode, headers as h};
+use rsipstack::transport::SipAddr;
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use crate::registrar::Caller;
+use crate::sdp::{self, Direction, LocalMedia, Session};
+
+/// Why a leg ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// The far end hung up (BYE).
+    RemoteHangup,
+    /// hotline hung up.
+    LocalHangup,
+    /// The caller gave up before the call was answered (CANCEL).
+    Cancelled,
+    /// The far end refused or failed with this status (486 busy, 480, 603 decline, ...).
+    Rejected(u16),
+    /// No answer, or no ACK, in time.
+    Timeout,
+}
+
+/// What happens on a leg.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LegEvent {
+    /// An outbound leg is ringing (180/183).
+    Ringing,
+    /// An outbound leg was answered, with the phone's SDP.
+    Answered { sdp: Option<Session> },
+    /// An inbound leg's answer was acknowledged: media may flow both ways.
+    Confirmed,
+    /// The far end put the call on hold (`true`) or took it off hold (`false`).
+    Hold(bool),
+    /// A new media address or codec from a re-INVITE or UPDATE.
+    MediaChanged(Session),
+    /// A DTMF digit by SIP INFO (`application/dtmf-relay` or `application/dtmf`).
+    Dtmf(char),
+    /// The far end asked to transfer the call (REFER) to this URI.
+    Refer(String),
+    /// The leg is over.
+    Ended(EndReason),
+}
+
+/// One call leg: commands in, events out.
+pub struct Leg {
+    dialog: InviteDialog,
+    /// hotline's side of the media: what it answers re-INVITEs with.
+    local: Arc<Mutex<Option<LocalMedia>>>,
+    events: mpsc::UnboundedReceiver<LegEvent>,
+}
+
+impl Leg {
+    pub fn id(&self) -> String {
+        self.dialog.id().to_string()
+    }
+
+    /// The next event; `None` once the leg is gone.
+    pub async fn next_event(&mut self) -> Option<LegEvent> {
+        self.events.recv().await
+    }
+
+    /// 180 Ringing (inbound legs).
+    pub fn ring(&self) -> Result<(), String> {
+        self.dialog.ringing(None, None).map_err(|e| e.to_string())
+    }
+
+    /// 200 OK with hotline's SDP answer (inbound legs).
+    pub fn answer(&self, local: LocalMedia, sdp_answer: String) -> Result<(), String> {
+        *self.local.lock() = Some(local);
+        let headers = vec![Header::ContentType(h::ContentType::new("application/sdp"))];
+        self.dialog
+            .accept(Some(headers), Some(sdp_answer.into_bytes()))
+            .map_err(|e| e.to_string())
+    }
+
+    /// A final refusal (inbound legs not yet answered): 486, 480, 503, ...
+    pub fn reject(&self, status: u16) -> Result<(), String> {
+        self.dialog
+            .reject(Some(StatusCode::from(status)), None)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Ends the leg: BYE when answered, CANCEL or a final refusal before.
+    pub async fn hangup(&self) -> Result<(), String> {
+        self.dialog.hangup().await.map_err(|e| e.to_string())
+    }
+}
+
+/// A call arriving at hotline.
+pub struct IncomingCall {
+    pub caller: Caller,
+    /// The calling number (From user part).
+    pub from: String,
+    /// The dialled number (Request-URI user part).
+    pub to: String,
+    pub source: SocketAddr,
+    /// The caller's SDP offer, or why it cannot be answered (then refuse with 488).
+    pub offer: Result<Session, sdp::SdpError>,
+    pub leg: Leg,
+}
+
+/// Creates legs on the server's dialog layer.
+#[derive(Clone)]
+pub struct Calls {
+    pub(crate) dialog_layer: Arc<DialogLayer>,
+    pub(crate) contact: rsipstack::sip::Uri,
+}
+
+impl Calls {
+    /// Wraps a server dialog just created for an incoming INVITE.
+    pub(crate) fn inbound(
+        &self,
+        dialog: InviteDialog,
+        state: rsipstack::dialog::dialog::DialogStateReceiver,
+    ) -> Leg {
+        let local = Arc::new(Mutex::new(None));
+        let events = spawn_mapper(self.dialog_layer.clone(), state, local.clone(), false);
+        Leg {
+            dialog,
+            local,
+            events,
+        }
+    }
+
+    /// Places a call to `target` (a registered contact URI) reached at `destination`, offering
+    /// `local`'s media. Events tell whether it rings, is answered or fails.
+    pub fn dial(
+        &self,
+        target: &str,
+        destination: SocketAddr,
+        tcp: bool,
+        from_user: &str,
+        local: LocalMedia,
+    ) -> Result<Leg, String> {
+        let callee = rsipstack::sip::Uri::try_from(target).map_err(|e| e.to_string())?;
+        let mut caller = self.contact.clone();
+        caller.auth = Some(rsipstack::sip::Auth {
+            user: from_user.to_string(),
+            password: None,
+        });
+        let offer = sdp::offer(&local, Direction::SendRecv);
+        let opt = InviteOption {
+            caller,
+            callee,
+            contact: self.contact.clone(),
+            destination: Some(SipAddr {
+                r#type: Some(if tcp {
+                    rsipstack::sip::transport::Transport::Tcp
+                } else {
+                    rsipstack::sip::transport::Transport::Udp
+                }),
+                addr: destination.into(),
+            }),
+            content_type: Some("application/sdp".to_string()),
+            offer: Some(offer.into_bytes()),
+            ..Default::default()
+        };
+        let (sender, state) = self.dialog_layer.new_dialog_state_channel();
+        let (dialog, _join) = self
+            .dialog_layer
+            .do_invite_async(opt, sender)
+            .map_err(|e| e.to_string())?;
+        let local = Arc::new(Mutex::new(Some(local)));
+        let events = spawn_mapper(self.dialog_layer.clone(), state, local.clone(), true);
+        Ok(Leg {
+            dialog,
+            local,
+            events,
+        })
+    }
+}
+
+/// Turns one dialog's states into leg events, answering in-dialog requests on the way.
+fn spawn_mapper(
+    dialog_layer: Arc<DialogLayer>,
+    mut state: rsipstack::dialog::dialog::DialogStateReceiver,
+    local: Arc<Mutex<Option<LocalMedia>>>,
+    outbound: bool,
+) -> mpsc::UnboundedReceiver<LegEvent> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut confirmed = false;
+        let mut on_hold = false;
+        while let Some(s) = state.recv().await {
+            match s {
+                DialogState::Early(_, resp) if outbound && resp.status_code.code() != 100 => {
+                    let _ = tx.send(LegEvent::Ringing);
+                }
+                DialogState::Confirmed(_, resp) if !confirmed => {
+                    confirmed = true;
+                    let event = if outbound {
+                        let body = String::from_utf8_lossy(&resp.body).into_owned();
+                        LegEvent::Answered {
+                            sdp: sdp::parse(&body).ok(),
+                        }
+                    } else {
+                        LegEvent::Confirmed
+                    };
+                    let _ = tx.send(event);
+                }
+                DialogState::Updated(_, req, handle) => {
+                    let body = String::from_utf8_lossy(&req.body).into_owned();
+                    let offer = sdp::parse(&body).ok();
+                    let answer = match (&offer, local.lock().as_mut()) {
+                        (Some(o), Some(l)) => {
+                            l.version += 1;
+                            sdp::answer(o, l).ok()
+                        }
+                        _ => None,
+                    };
+                    match answer {
+                        Some(a) => {
+                            let headers =
+                                vec![Header::ContentType(h::ContentType::new("application/sdp"))];
+                            let _ = handle
+                                .respond(StatusCode::OK, Some(headers), Some(a.sdp.into_bytes()))
+                                .await;
+                        }
+                        None if body.trim().is_empty() => {
+                            let _ = handle.reply(StatusCode::OK).await;
+                        }
+                        None => {
+                            let _ = handle.reply(StatusCode::NotAcceptableHere).await;
+                        }
+                    }
+                    if let Some(o) = offer {
+                        if o.is_hold() != on_hold {
+                            on_hold = o.is_hold();
+                            let _ = tx.send(LegEvent::Hold(on_hold));
+                        }
+                        let _ = tx.send(LegEvent::MediaChanged(o));
+                    }
+                }
+                DialogState::Info(_, req, handle) => {
+                    let digit = dtmf_from_info(&String::from_utf8_lossy(&req.body));
+                    let _ = handle.reply(StatusCode::OK).await;
+                    if let Some(d) = digit {
+                        let _ = tx.send(LegEvent::Dtmf(d));
+                    }
+                }
+                DialogState::Refer(_, req, handle) => {
+                    let target = req.headers.iter().find_map(|hd| match hd {
+                        Header::ReferTo(r) => Some(r.value().to_string()),
+                        _ => None,
+                    });
+                    match target {
+                        Some(t) => {
+                            let _ = handle.reply(StatusCode::Accepted).await;
+                            let _ = tx.send(LegEvent::Refer(t));
+                        }
+                        None => {
+                            let _ = handle.reply(StatusCode::BadRequest).await;
+                        }
+                    }
+                }
+                DialogState::Options(_, _, handle)
+                | DialogState::Notify(_, _, handle)
+                | DialogState::Message(_, _, handle)
+                | DialogState::Publish(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::OK).await;
+                }
+                DialogState::Terminated(id, reason) => {
+                    debug!(%id, ?reason, "leg ended");
+                    dialog_layer.remove_dialog(&id);
+                    let _ = tx.send(LegEvent::Ended(end_reason(&reason, outbound)));
+                    break;
+                }
+                _ => {}
+            }
+        }
+    });
+    rx
+}
+
+fn end_reason(reason: &TerminatedReason, outbound: bool) -> EndReason {
+    // "Uac" and "Uas" name who did it: for an inbound leg the far end is the UAC.
+    let (remote_bye, local_bye) = if outbound {
+        (
+            matches!(reason, TerminatedReason::UasBye),
+            matches!(reason, TerminatedReason::UacBye),
+        )
+    } else {
+        (
+            matches!(reason, TerminatedReason::UacBye),
+            matches!(reason, TerminatedReason::UasBye),
+        )
+    };
+    match reason {
+        _ if remote_bye => EndReason::RemoteHangup,
+        _ if local_bye => EndReason::LocalHangup,
+        TerminatedReason::UacCancel => {
+            if outbound {
+                EndReason::LocalHangup
+            } else {
+                EndReason::Cancelled
+            }
+        }
+        TerminatedReason::Timeout => EndReason::Timeout,
+        TerminatedReason::UasBusy | TerminatedReason::UacBusy => EndReason::Rejected(486),
+        TerminatedReason::UasDecline => EndReason::Rejected(603),
+        TerminatedReason::ProxyAuthRequired => EndReason::Rejected(407),
+        TerminatedReason::ProxyError(c)
+        | TerminatedReason::UacOther(c)
+        | TerminatedReason::UasOther(c) => EndReason::Rejected(c.code()),
+        _ => EndReason::Timeout,
+    }
+}
+
+/// A digit from an INFO body: `Signal=5` (application/dtmf-relay) or `5` (application/dtmf).
+pub fn dtmf_from_info(body: &str) -> Option<char> {
+    let value = body
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("signal").then(|| v.trim())
+        })
+        .unwrap_or_else(|| body.trim());
+    let mut chars = value.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D') => Some(c),
+        _ => match value {
+            "10" => Some('*'),
+            "11" => Some('#'),
+            _ => None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_bodies() {
+        assert_eq!(dtmf_from_info("Signal=5\r\nDuration=160\r\n"), Some('5'));
+        assert_eq!(dtmf_from_info("Signal= #\r\n"), Some('#'));
+        assert_eq!(dtmf_from_info("7"), Some('7'));
+        assert_eq!(dtmf_from_info("Signal=11"), Some('#'));
+        assert_eq!(dtmf_from_info("hello"), None);
+    }
+
+    #[test]
+    fn who_hung_up() {
+        assert_eq!(
+            end_reason(&TerminatedReason::UacBye, false),
+            EndReason::RemoteHangup
+        );
+        assert_eq!(
+            end_reason(&TerminatedReason::UasBye, true),
+            EndReason::RemoteHangup
+        );
+        assert_eq!(
+            end_reason(&TerminatedReason::UasBye, false),
+            EndReason::LocalHangup
+        );
+        assert_eq!(
+            end_reason(&TerminatedReason::UacCancel, false),
+            EndReason::Cancelled
+        );
+        assert_eq!(
+            end_reason(&TerminatedReason::UasBusy, true),
+            EndReason::Rejected(486)
+        );
+    }
+}
