@@ -643,6 +643,9 @@ pub struct EnqueueStep {
     /// Say the estimated wait in announcements (default true).
     #[serde(default = "yes")]
     pub announce_wait: bool,
+    /// The recorded words of announcements.
+    #[serde(default)]
+    pub announce_prompts: AnnouncePrompts,
     /// The key that accepts a callback keeping one's place (none by default).
     #[serde(default)]
     pub callback_digit: Option<char>,
@@ -659,6 +662,39 @@ pub struct EnqueueStep {
     /// Flow to run with the caller after the agent hangs up (e.g. `survey`).
     #[serde(default)]
     pub after_call: Option<String>,
+}
+
+/// The words an announcement is built from: `position` N `position_after`, `wait` N
+/// `minutes` (or `minute` for one, or `seconds` under a minute, in steps of 10 s). The
+/// numbers are [`crate::PromptItem::Number`]s, spoken by the player.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnnouncePrompts {
+    /// Before the position (default `["you_are_number"]`).
+    pub position: Vec<PromptDef>,
+    /// After the position (default none).
+    pub position_after: Vec<PromptDef>,
+    /// Before the wait (default `["estimated_wait"]`).
+    pub wait: Vec<PromptDef>,
+    /// After a number of minutes (default `minutes`).
+    pub minutes: String,
+    /// After "one" minute (default `minutes`).
+    pub minute: String,
+    /// After a number of seconds (default `seconds`).
+    pub seconds: String,
+}
+
+impl Default for AnnouncePrompts {
+    fn default() -> Self {
+        AnnouncePrompts {
+            position: vec![PromptDef::Name("you_are_number".into())],
+            position_after: Vec::new(),
+            wait: vec![PromptDef::Name("estimated_wait".into())],
+            minutes: "minutes".into(),
+            minute: "minutes".into(),
+            seconds: "seconds".into(),
+        }
+    }
 }
 
 /// `type = "callback"`: offer a callback outside a queue.

@@ -980,23 +980,31 @@ impl FlowRun {
     }
 
     fn announcement(&self, q: &EnqueueStep) -> Vec<PromptItem> {
+        let words = &q.announce_prompts;
         let mut items = Vec::new();
         if let Some((position, wait)) = self.position {
             if q.announce_position && position > 0 {
-                items.push(PromptItem::prompt("you_are_number"));
+                items.extend(self.resolve(&words.position));
                 items.push(PromptItem::Number(i64::from(position)));
+                items.extend(self.resolve(&words.position_after));
             }
             if q.announce_wait {
-                items.push(PromptItem::prompt("estimated_wait"));
+                items.extend(self.resolve(&words.wait));
                 if wait < 60 {
-                    items.push(PromptItem::Number(wait.max(1) as i64));
-                    items.push(PromptItem::prompt("seconds"));
+                    let secs = (wait.div_ceil(10) * 10).max(10);
+                    items.push(PromptItem::Number(i64::try_from(secs).unwrap_or(60)));
+                    items.push(PromptItem::Prompt(words.seconds.clone()));
                 } else {
-                    let minutes = wait.saturating_add(30) / 60;
+                    let minutes = (wait.saturating_add(30) / 60).max(1);
                     items.push(PromptItem::Number(
                         i64::try_from(minutes).unwrap_or(i64::MAX),
                     ));
-                    items.push(PromptItem::prompt("minutes"));
+                    let unit = if minutes == 1 {
+                        &words.minute
+                    } else {
+                        &words.minutes
+                    };
+                    items.push(PromptItem::Prompt(unit.clone()));
                 }
             }
         }

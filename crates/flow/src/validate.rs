@@ -279,11 +279,7 @@ fn prompts(e: &mut Errors, path: &str, list: &[PromptDef], required: bool) {
     }
     for (i, p) in list.iter().enumerate() {
         let bad = match p {
-            PromptDef::Name(n) => (n.is_empty()
-                || !n
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
-            .then(|| format!("`{n}` is not a prompt name (lowercase letters, digits, `_`)")),
+            PromptDef::Name(n) => bad_prompt_name(n),
             PromptDef::Value(PromptValue::Digits(d)) => (!d.chars().all(|c| c.is_ascii_digit()))
                 .then(|| format!("`{d}` holds other characters than digits")),
             PromptDef::Value(PromptValue::NumberVar(v) | PromptValue::DigitsVar(v)) => v
@@ -295,6 +291,13 @@ fn prompts(e: &mut Errors, path: &str, list: &[PromptDef], required: bool) {
             e.push(format!("{path}.{i}"), why);
         }
     }
+}
+
+fn bad_prompt_name(n: &str) -> Option<String> {
+    let ok = !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    (!ok).then(|| format!("`{n}` is not a prompt name (lowercase letters, digits, `_`)"))
 }
 
 fn check_step(e: &mut Errors, set: &FlowSet, path: &str, step: &Step) {
@@ -441,6 +444,25 @@ fn check_step(e: &mut Errors, set: &FlowSet, path: &str, step: &Step) {
                 &s.callback_confirmed_prompts,
                 false,
             );
+            let words = &s.announce_prompts;
+            let base = format!("{path}.announce_prompts");
+            prompts(e, &format!("{base}.position"), &words.position, false);
+            prompts(
+                e,
+                &format!("{base}.position_after"),
+                &words.position_after,
+                false,
+            );
+            prompts(e, &format!("{base}.wait"), &words.wait, false);
+            for (key, name) in [
+                ("minutes", &words.minutes),
+                ("minute", &words.minute),
+                ("seconds", &words.seconds),
+            ] {
+                if let Some(why) = bad_prompt_name(name) {
+                    e.push(format!("{base}.{key}"), why);
+                }
+            }
             if let Some(n) = s.announce_every_secs {
                 positive(e, format!("{path}.announce_every_secs"), n);
             }

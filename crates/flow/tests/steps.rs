@@ -536,3 +536,53 @@ fn unvalidated_missing_step_hangs_up_with_an_error() {
         })
     );
 }
+
+#[test]
+fn announcement_words_can_be_renamed_and_waits_are_rounded() {
+    let flows = Arc::new(
+        FlowSet::from_toml(
+            r#"
+            [flows.main]
+            start = "q"
+            [flows.main.steps.q]
+            type = "enqueue"
+            queue = "general"
+            prompts = []
+            hold_music = false
+            announce_every_secs = 20
+            announce_prompts = { position_after = ["in_queue"], wait = ["wait_about"], minute = "minute" }
+            "#,
+        )
+        .unwrap(),
+    );
+    let (mut c, a) = Call::start(flows, "main", ctx());
+    assert!(!a.contains(&FlowAction::StartHoldMusic));
+    // No figures yet and no callback offer: nothing to say.
+    let a = c.fire();
+    assert!(plays(&a).is_empty());
+    for (wait, number, unit) in [
+        (65, 1, "minute"),
+        (7, 10, "seconds"),
+        (0, 10, "seconds"),
+        (150, 3, "minutes"),
+    ] {
+        c.send(FlowInput::QueueUpdate {
+            position: 2,
+            estimated_wait_secs: wait,
+        });
+        let a = c.fire();
+        assert_eq!(
+            plays(&a),
+            vec![vec![
+                PromptItem::prompt("you_are_number"),
+                PromptItem::Number(2),
+                PromptItem::prompt("in_queue"),
+                PromptItem::prompt("wait_about"),
+                PromptItem::Number(number),
+                PromptItem::prompt(unit),
+            ]],
+            "wait {wait}"
+        );
+        c.played();
+    }
+}
