@@ -172,6 +172,13 @@ mod tests {
         assert!(set.is_ok(), "{set:?}");
     }
 
+    #[test]
+    fn runs_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<FlowRun>();
+        send_sync::<FlowSet>();
+    }
+
     /// The flow-format example in the crate documentation is valid.
     #[test]
     fn documented_example_is_valid() {

@@ -479,6 +479,12 @@ fn check_step(e: &mut Errors, set: &FlowSet, path: &str, step: &Step) {
                         "a callback key is set but the offer is never said",
                     );
                 }
+                if s.announce_every_secs.is_none() {
+                    e.push(
+                        format!("{path}.callback_digit"),
+                        "the callback offer is made in announcements; set announce_every_secs",
+                    );
+                }
             }
             positive(
                 e,

@@ -143,6 +143,16 @@ fn enqueue_checks() {
         "at least 1",
     );
     assert_eq!(e.len(), 4, "every error is reported: {e:#?}");
+
+    let e = errors(&BASE.replace(
+        r#"queue = "general""#,
+        "queue = \"general\"\ncallback_digit = \"1\"",
+    ));
+    has(
+        &e,
+        "flows.main.steps.queue.callback_digit",
+        "announce_every_secs",
+    );
 }
 
 #[test]
