@@ -25,17 +25,23 @@ python3 - "$tmp" "$RUNS" <<'PY'
 import json, re, statistics, sys
 tmp, runs = sys.argv[1], int(sys.argv[2])
 rows = {}
+cpu = {}
 section = None
+last_cpu = None
 for line in open(f"{tmp}/routing.txt"):
     if line.startswith("=="):
         section = line.strip("= \n")
+    c = re.search(r"([\d.]+) decisions per CPU-second", line)
+    if c:
+        last_cpu = float(c.group(1))
     m = re.match(r"(saturated|idle agents) \(.*\): (\d+) decisions, (\d+) decisions/s, p50 ([\d.]+) µs, p99 ([\d.]+) µs", line)
     if m:
         rows.setdefault((section, m.group(1)), []).append(tuple(float(m.group(i)) for i in (3, 4, 5)))
+        cpu.setdefault((section, m.group(1)), []).append(last_cpu or 0.0)
 print("\nrouting (median of %d runs):" % runs)
 for (section, name), vals in rows.items():
     med = [statistics.median(v[i] for v in vals) for i in range(3)]
-    print(f"  {section} / {name}: {med[0]:,.0f} decisions/s, p50 {med[1]:.2f} µs, p99 {med[2]:.2f} µs   (runs: {', '.join(f'{v[0]:,.0f}' for v in vals)})")
+    print(f"  {section} / {name}: {med[0]:,.0f} decisions/s, p50 {med[1]:.2f} µs, p99 {med[2]:.2f} µs   (runs: {', '.join(f'{v[0]:,.0f}' for v in vals)}); {statistics.median(cpu[(section, name)]):,.0f} decisions per CPU-second (lower bound)")
 walls, eps = [], []
 for i in range(1, runs + 1):
     r = json.load(open(f"{tmp}/bank.{i}.json"))

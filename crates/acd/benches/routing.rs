@@ -7,7 +7,8 @@
 //! Two workloads, each timed per call to the engine:
 //! * **saturated**: every agent is busy and 50,000 contacts wait. Each step ends a call
 //!   (the freed agent picks the best waiting contact it may serve: one decision) and a new
-//!   contact arrives (the engine finds no free agent and queues it: one decision).
+//!   contact arrives in the queue that contact came from (the engine finds no free agent and
+//!   queues it: one decision), so the queues keep their lengths.
 //! * **idle agents**: 2,000 agents are free and nobody waits. Each step a contact arrives and
 //!   is matched to the best free agent (one decision), and a call ends (the freed agent
 //!   finds no waiting contact: one decision).
@@ -130,10 +131,14 @@ impl Bench {
     }
 
     fn arrival(&mut self) -> Input {
+        let q = QueueId(self.rng.below(self.queues as u64) as u32);
+        self.arrival_to(q)
+    }
+
+    fn arrival_to(&mut self, q: QueueId) -> Input {
         let id = self.next_contact;
         self.next_contact += 1;
-        let q = self.rng.below(self.queues as u64) as u32;
-        Input::Arrive(Arrival::new(ContactId(id), QueueId(q)))
+        Input::Arrive(Arrival::new(ContactId(id), q))
     }
 
     fn end_random(&mut self) -> Input {
@@ -144,6 +149,28 @@ impl Bench {
             agitation: Some(0.1),
             abusive: false,
         }
+    }
+}
+
+/// Nanoseconds this thread has spent on a CPU (Linux), to tell the engine's cost from time
+/// lost to other processes on a shared machine.
+fn cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn per_cpu_second(decisions: usize, cpu0: Option<u64>) {
+    if let (Some(a), Some(b)) = (cpu0, cpu_ns()) {
+        let secs = b.saturating_sub(a) as f64 / 1e9;
+        println!(
+            "  on-CPU time of the whole loop (decisions, answers, workload upkeep): {secs:.2} s, \
+             {:.0} decisions per CPU-second (lower bound)",
+            decisions as f64 / secs
+        );
     }
 }
 
@@ -192,6 +219,7 @@ fn saturated(steps: usize, mixed: bool) {
     );
     let mut lat = Vec::with_capacity(steps * 2);
     let mut total: u128 = 0;
+    let cpu0 = cpu_ns();
     for _ in 0..steps {
         b.tick();
         let end = b.end_random();
@@ -200,8 +228,17 @@ fn saturated(steps: usize, mixed: bool) {
         let dt = t0.elapsed().as_nanos();
         lat.push(dt as u32);
         total += dt;
+        let before = b.connected.len();
         b.answer_offers();
-        let arr = b.arrival();
+        // The freed agent took a waiting contact: a new one arrives in that queue, so every
+        // queue keeps its length and every agent stays busy.
+        let taken = (b.connected.len() > before)
+            .then(|| b.connected.last().and_then(|&(c, _)| b.engine.contact_queue(ContactId(c))))
+            .flatten();
+        let arr = match taken {
+            Some(q) => b.arrival_to(q),
+            None => b.arrival(),
+        };
         let t0 = Clock::now();
         b.engine.handle(Instant(b.now), arr).expect("arrive");
         let dt = t0.elapsed().as_nanos();
@@ -210,6 +247,7 @@ fn saturated(steps: usize, mixed: bool) {
         b.answer_offers();
         black_box(&b.engine);
     }
+    per_cpu_second(lat.len(), cpu0);
     report(
         "saturated (freed agent picks a contact; arrival queues)",
         &mut lat,
@@ -236,6 +274,7 @@ fn idle_agents(steps: usize, mixed: bool) {
     let mut lat = Vec::with_capacity(steps * 2);
     let mut total: u128 = 0;
     let mut matched = 0usize;
+    let cpu0 = cpu_ns();
     for _ in 0..steps {
         b.tick();
         // Arrivals until one finds a free agent; one that finds none leaves at once (keeps
@@ -272,6 +311,7 @@ fn idle_agents(steps: usize, mixed: bool) {
         "idle agents: {matched} of {} arrivals matched to a free agent at once",
         lat.len() - steps
     );
+    per_cpu_second(lat.len(), cpu0);
     report(
         "idle agents (arrival picks an agent; freed agent finds none)",
         &mut lat,
