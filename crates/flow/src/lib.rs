@@ -138,10 +138,18 @@
 //!
 //! # Contract with the shell
 //! - Every [`FlowAction::Play`] carries a [`PlayId`]; report
-//!   [`FlowInput::PlaybackFinished`] with it when the prompts end, whether played out or cut
-//!   by a key. Reports for plays that were stopped or replaced are ignored.
+//!   [`FlowInput::PlaybackFinished`] with that id when those prompts end. Reports with the
+//!   id of a play that was stopped or replaced are ignored, so the shell should remember
+//!   which id is on the leg and report that one: a media layer's late "interrupted" report
+//!   of a cut prompt then does no harm even if a new prompt already plays.
 //! - Keys during a prompt with `barge_in` stop it: the run queues
-//!   [`FlowAction::StopPlayback`] and uses the key. Keys during other prompts are dropped.
+//!   [`FlowAction::StopPlayback`] and uses the key (a cut `play` step keeps it for the next
+//!   `menu` or `collect`). Keys during other prompts are dropped. Keys are fed as they come,
+//!   whatever their source (RFC 4733, in-band, SIP INFO); the shell removes duplicates.
+//! - Hold music ([`FlowAction::StartHoldMusic`]) loops until the next `Play` or
+//!   `StopPlayback`; no report is expected for it.
+//! - A lookup, PIN check or callback request the shell never answers times out inside the
+//!   run; a `PlaybackFinished` that never comes does not (the shell knows prompt lengths).
 //! - `now` must not go backwards (an earlier `now` is taken as the latest one seen).
 //! - The PIN check is the shell's: [`FlowAction::VerifyPin`] carries the keyed digits and
 //!   the shell compares them with the hash on file, answering [`FlowInput::AuthResult`].
