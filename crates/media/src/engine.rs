@@ -1,20 +1,28 @@
-//! The tokio shell: RTP ports from a range, one task per call driving the
-//! call's sockets and its [`CallMedia`] core on 20 ms ticks.
+//! The I/O shell: RTP ports from a range, and a few media threads
+//! ("shards", one per core by default) that each drive many calls.
 //!
-//! Per packet the task does one non-blocking receive, the core's work, and
-//! non-blocking sends: no allocation, no lock, no channel. Commands from
-//! the session layer arrive on a channel; events go back on another.
+//! A shard wakes every poll interval (10 ms by default), drains every socket
+//! of its calls with non-blocking receives, hands each datagram to the
+//! call's [`CallMedia`] core (which relays it at once), runs the 20 ms ticks
+//! that are due (prompts, recording, analysis, timers), and sleeps again. Per
+//! packet that is one receive, the core's work and one send: no allocation,
+//! no lock, no channel, no task wake-up, and no readiness notification: at
+//! thousands of calls, batching the polling per interval costs less than
+//! being woken for every packet, at the price of up to one poll interval of
+//! added relay delay.
+//!
+//! The session layer talks to a call through a [`CallHandle`] (commands on a
+//! channel the shard checks every interval) and receives [`MediaEvent`]s on
+//! a tokio channel, so it can stay async while the media threads never block
+//! on it.
 
-use std::future::poll_fn;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Poll;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::call::{CallConfig, CallMedia, LegId, LegParams, MediaEvent, Transmit};
@@ -32,6 +40,10 @@ pub struct EngineConfig {
     pub port_min: u16,
     pub port_max: u16,
     pub call: CallConfig,
+    /// Media threads (0: one per available core).
+    pub shards: usize,
+    /// How often a shard drains its sockets (1–20 ms).
+    pub poll_interval: Duration,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +53,8 @@ impl Default for EngineConfig {
             port_min: 20000,
             port_max: 39998,
             call: CallConfig::default(),
+            shards: 0,
+            poll_interval: Duration::from_millis(10),
         }
     }
 }
@@ -59,18 +73,62 @@ impl BoundLeg {
     }
 }
 
-/// Creates RTP sockets and call tasks. Cheap to clone.
+/// Creates RTP sockets and calls. Cheap to clone; the media threads stop
+/// when the last clone is dropped and their calls have ended.
 #[derive(Debug, Clone)]
 pub struct MediaEngine {
     cfg: Arc<EngineConfig>,
     cursor: Arc<AtomicU64>,
+    shards: Arc<Vec<Shard>>,
+    next_shard: Arc<AtomicUsize>,
+}
+
+struct Shard {
+    /// New calls for this shard (taken once per poll interval, not per packet).
+    inbox: Arc<Mutex<Vec<Slot>>>,
+    thread: std::thread::Thread,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("thread", &self.thread.name())
+            .finish()
+    }
 }
 
 impl MediaEngine {
+    /// Starts the media threads.
     pub fn new(cfg: EngineConfig) -> Self {
+        let n = if cfg.shards == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            cfg.shards
+        };
+        let interval = cfg
+            .poll_interval
+            .clamp(Duration::from_millis(1), Duration::from_millis(20));
+        let cursor = Arc::new(AtomicU64::new(0));
+        let mut shards = Vec::with_capacity(n);
+        for i in 0..n {
+            let inbox: Arc<Mutex<Vec<Slot>>> = Arc::new(Mutex::new(Vec::new()));
+            let weak = Arc::downgrade(&inbox);
+            let t = std::thread::Builder::new()
+                .name(format!("hotline-media-{i}"))
+                .spawn(move || run_shard(weak, interval));
+            match t {
+                Ok(h) => shards.push(Shard {
+                    inbox,
+                    thread: h.thread().clone(),
+                }),
+                Err(e) => tracing::error!("cannot start media thread: {e}"),
+            }
+        }
         MediaEngine {
             cfg: Arc::new(cfg),
-            cursor: Arc::new(AtomicU64::new(0)),
+            cursor,
+            shards: Arc::new(shards),
+            next_shard: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -90,9 +148,8 @@ impl MediaEngine {
             // k < slots, so lo + 2k <= hi fits in u16.
             let port = lo + (k as u16) * 2;
             match std::net::UdpSocket::bind(SocketAddr::new(self.cfg.bind_ip, port)) {
-                Ok(s) => {
-                    s.set_nonblocking(true)?;
-                    let socket = UdpSocket::from_std(s)?;
+                Ok(socket) => {
+                    socket.set_nonblocking(true)?;
                     let addr = socket.local_addr()?;
                     return Ok(BoundLeg { socket, addr });
                 }
@@ -106,7 +163,7 @@ impl MediaEngine {
         ))
     }
 
-    /// Starts a call task. Must be called within a tokio runtime.
+    /// Starts a call on the next media thread.
     pub fn spawn_call(&self) -> (CallHandle, mpsc::UnboundedReceiver<MediaEvent>) {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -116,7 +173,27 @@ impl MediaEngine {
                 .map_or(0, |d| d.as_nanos() as u64)
             ^ std::process::id() as u64;
         let core = CallMedia::new(self.cfg.call.clone(), Instant::now(), seed);
-        tokio::spawn(run_call(core, cmd_rx, ev_tx));
+        let slot = Slot {
+            core,
+            cmds: cmd_rx,
+            events: ev_tx,
+            io: Sockets {
+                socks: Vec::new(),
+                send_errors: 0,
+            },
+        };
+        let k = self.next_shard.fetch_add(1, Ordering::Relaxed);
+        if self.shards.is_empty() {
+            // No media thread could be started: the handle reports the call as gone.
+            drop(slot);
+        } else {
+            let sh = &self.shards[k % self.shards.len()];
+            // The lock is taken once per new call and once per poll interval by the shard.
+            if let Ok(mut v) = sh.inbox.lock() {
+                v.push(slot);
+            }
+            sh.thread.unpark();
+        }
         (CallHandle { tx: cmd_tx }, ev_rx)
     }
 }
@@ -251,78 +328,114 @@ struct Sockets {
 impl Transmit for Sockets {
     fn send(&mut self, leg: LegId, to: SocketAddr, data: &[u8]) {
         if let Some(Some(s)) = self.socks.get(leg)
-            && s.try_send_to(data, to).is_err()
+            && s.send_to(data, to).is_err()
         {
             self.send_errors += 1;
         }
     }
 }
 
-async fn run_call(
-    mut core: CallMedia,
-    mut cmds: mpsc::UnboundedReceiver<Command>,
+struct Slot {
+    core: CallMedia,
+    cmds: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<MediaEvent>,
-) {
-    let mut io = Sockets {
-        socks: Vec::new(),
-        send_errors: 0,
-    };
-    let mut buf = vec![0u8; 2048];
-    let sleep = tokio::time::sleep_until(core.poll_timeout().into());
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            biased;
-            cmd = cmds.recv() => {
-                let Some(cmd) = cmd else { break };
-                if !apply(&mut core, &mut io, cmd) {
-                    break;
-                }
-            }
-            () = &mut sleep => {
-                core.tick(Instant::now(), &mut io);
-                sleep.as_mut().reset(core.poll_timeout().into());
-            }
-            i = poll_fn(|cx| {
-                for (i, s) in io.socks.iter().enumerate() {
-                    if let Some(s) = s
-                        && s.poll_recv_ready(cx).is_ready()
-                    {
-                        return Poll::Ready(i);
+    io: Sockets,
+}
+
+impl Slot {
+    /// Applies pending commands; `false` when the call has ended.
+    fn commands(&mut self) -> bool {
+        loop {
+            match self.cmds.try_recv() {
+                Ok(cmd) => {
+                    if !apply(&mut self.core, &mut self.io, cmd) {
+                        return false;
                     }
                 }
-                Poll::Pending
-            }) => {
-                drain(&mut core, &mut io, i, &mut buf);
-            }
-        }
-        while let Some(ev) = core.poll_event() {
-            if events.send(ev).is_err() {
-                // Nobody listens any more; keep running until the handle is dropped.
-                break;
+                Err(mpsc::error::TryRecvError::Empty) => return true,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
             }
         }
     }
-    core.stop_recording();
-    for id in 0..io.socks.len() {
-        core.remove_leg(id);
+
+    fn poll(&mut self, buf: &mut [u8]) {
+        for i in 0..self.io.socks.len() {
+            // Bounded per interval so one flooded leg cannot starve the others.
+            for _ in 0..64 {
+                let r = match self.io.socks.get(i) {
+                    Some(Some(s)) => s.recv_from(buf),
+                    _ => break,
+                };
+                match r {
+                    Ok((n, from)) => {
+                        let now = Instant::now();
+                        self.core
+                            .handle_datagram(i, from, &buf[..n], now, &mut self.io);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // ICMP port unreachable and the like: ignore and move on.
+                    Err(_) => continue,
+                }
+            }
+        }
     }
-    while let Some(ev) = core.poll_event() {
-        let _ = events.send(ev);
+
+    fn flush_events(&mut self) {
+        while let Some(ev) = self.core.poll_event() {
+            // A session that stopped listening is not the media thread's problem.
+            let _ = self.events.send(ev);
+        }
+    }
+
+    fn finish(mut self) {
+        self.core.stop_recording();
+        for id in 0..self.io.socks.len() {
+            self.core.remove_leg(id);
+        }
+        self.flush_events();
     }
 }
 
-fn drain(core: &mut CallMedia, io: &mut Sockets, i: LegId, buf: &mut [u8]) {
-    for _ in 0..64 {
-        let r = match io.socks.get(i) {
-            Some(Some(s)) => s.try_recv_from(buf),
-            _ => return,
-        };
-        match r {
-            Ok((n, from)) => core.handle_datagram(i, from, &buf[..n], Instant::now(), io),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            // ICMP port unreachable and the like: ignore and move on.
-            Err(_) => continue,
+fn run_shard(inbox: std::sync::Weak<Mutex<Vec<Slot>>>, interval: Duration) {
+    let mut calls: Vec<Slot> = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let mut next = Instant::now();
+    loop {
+        match inbox.upgrade() {
+            Some(ib) => {
+                if let Ok(mut v) = ib.lock() {
+                    calls.append(&mut v);
+                }
+            }
+            None if calls.is_empty() => return,
+            None => {}
+        }
+        let mut i = 0;
+        while i < calls.len() {
+            if calls[i].commands() {
+                i += 1;
+            } else {
+                calls.swap_remove(i).finish();
+            }
+        }
+        for c in &mut calls {
+            c.poll(&mut buf);
+        }
+        let now = Instant::now();
+        for c in &mut calls {
+            if c.core.poll_timeout() <= now {
+                c.core.tick(now, &mut c.io);
+            }
+            c.flush_events();
+        }
+        next += interval;
+        let now = Instant::now();
+        if next <= now {
+            // Overloaded: run again at once but do not try to catch up bursts.
+            next = now;
+        } else {
+            // Woken early by a new call or command: harmless.
+            std::thread::park_timeout(next - now);
         }
     }
 }
@@ -358,7 +471,11 @@ fn apply(core: &mut CallMedia, io: &mut Sockets, cmd: Command) -> bool {
         Command::PauseRecording(p) => core.pause_recording(p),
         Command::StopRecording => core.stop_recording(),
         Command::Quality(id, reply) => {
-            let _ = reply.send(core.quality(id));
+            let q = core.quality(id).map(|mut q| {
+                q.send_errors = io.send_errors;
+                q
+            });
+            let _ = reply.send(q);
         }
         Command::Close => return false,
     }

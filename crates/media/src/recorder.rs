@@ -78,13 +78,13 @@ impl Recorder {
 
     /// Appends one 20 ms stereo frame. While paused, silence is written instead.
     pub fn write_frame(&mut self, left: &[i16; FRAME], right: &[i16; FRAME]) -> io::Result<()> {
-        if self.paused {
-            self.buf
-                .extend(std::iter::repeat_n(0u8, FRAME * usize::from(BLOCK_ALIGN)));
-        } else {
-            for (l, r) in left.iter().zip(right) {
-                self.buf.extend_from_slice(&l.to_le_bytes());
-                self.buf.extend_from_slice(&r.to_le_bytes());
+        let start = self.buf.len();
+        self.buf.resize(start + FRAME * usize::from(BLOCK_ALIGN), 0);
+        if !self.paused {
+            let dst = &mut self.buf[start..];
+            for ((d, l), r) in dst.chunks_exact_mut(4).zip(left).zip(right) {
+                let (l, r) = (l.to_le_bytes(), r.to_le_bytes());
+                d.copy_from_slice(&[l[0], l[1], r[0], r[1]]);
             }
         }
         if self.buf.len() >= self.flush_bytes {

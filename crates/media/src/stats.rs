@@ -38,6 +38,8 @@ pub struct QualityReport {
     /// Estimated mean opinion score, 1.0–4.5.
     pub mos: f64,
     pub packets_sent: u64,
+    /// Datagrams the call could not send (socket errors), call-wide.
+    pub send_errors: u64,
 }
 
 /// Tracks one far-end stream.
@@ -195,6 +197,7 @@ impl RxTracker {
             loss_fraction,
             mos: estimate_mos(loss_fraction, jitter_ms),
             packets_sent: self.packets_sent,
+            send_errors: 0,
         }
     }
 }

@@ -1,0 +1,446 @@
+//! Media load harness: N bridged calls, RTP both ways at 50 packets/s from a
+//! generator process on loopback, every call recorded to disk.
+//!
+//! ```text
+//! cargo run --release -p hotline-media --example media_load -- \
+//!     --calls 2000 --secs 20 [--dir /tmp/hotline-media-load] [--analyse]
+//! ```
+//!
+//! The same binary is the generator when started with `--generator` (the
+//! harness does that itself). Reported: CPU of the hotline process (from
+//! /proc/self/stat, over the measuring window after a warm-up), RSS per call,
+//! and packets lost inside hotline (sent by the phones but never relayed).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hotline_media::call::{CallConfig, LegParams};
+use hotline_media::engine::{EngineConfig, MediaEngine};
+use hotline_media::g711::Codec;
+use hotline_media::rtp::{RtpHeader, RtpPacket, write_packet};
+
+struct Args {
+    calls: usize,
+    secs: u64,
+    warmup: u64,
+    dir: std::path::PathBuf,
+    analyse: bool,
+    generator: bool,
+    keep: bool,
+    poll_ms: u64,
+    shards: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        calls: 200,
+        secs: 10,
+        warmup: 3,
+        dir: std::env::temp_dir().join("hotline-media-load"),
+        analyse: false,
+        generator: false,
+        keep: false,
+        poll_ms: 10,
+        shards: 0,
+    };
+    let v: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < v.len() {
+        let next = |i: usize| v.get(i + 1).cloned().unwrap_or_default();
+        match v[i].as_str() {
+            "--calls" => {
+                a.calls = next(i).parse().expect("--calls N");
+                i += 1;
+            }
+            "--secs" => {
+                a.secs = next(i).parse().expect("--secs S");
+                i += 1;
+            }
+            "--warmup" => {
+                a.warmup = next(i).parse().expect("--warmup S");
+                i += 1;
+            }
+            "--dir" => {
+                a.dir = next(i).into();
+                i += 1;
+            }
+            "--poll-ms" => {
+                a.poll_ms = next(i).parse().expect("--poll-ms MS");
+                i += 1;
+            }
+            "--shards" => {
+                a.shards = next(i).parse().expect("--shards N");
+                i += 1;
+            }
+            "--analyse" => a.analyse = true,
+            "--generator" => a.generator = true,
+            "--keep" => a.keep = true,
+            other => panic!("unknown argument {other}"),
+        }
+        i += 1;
+    }
+    a
+}
+
+fn cpu_secs() -> f64 {
+    // Fields 14 and 15 of /proc/self/stat: utime and stime in clock ticks (100 Hz).
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let t = |k: usize| f.get(k).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / 100.0
+}
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let a = args();
+    if a.generator {
+        generator(&a);
+    } else {
+        hotline(&a);
+    }
+}
+
+fn hotline(a: &Args) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        std::fs::create_dir_all(&a.dir).expect("record dir");
+        let call_cfg = CallConfig {
+            inactivity_timeout: Duration::from_secs(3600),
+            ..CallConfig::default()
+        };
+        let eng = MediaEngine::new(EngineConfig {
+            port_min: 20000,
+            port_max: 39998,
+            call: call_cfg,
+            poll_interval: Duration::from_millis(a.poll_ms),
+            shards: a.shards,
+            ..EngineConfig::default()
+        });
+        let rss0 = rss_kib();
+        let mut calls = Vec::new();
+        let mut ports = Vec::new();
+        for c in 0..a.calls {
+            let la = eng.bind_leg().await.expect("bind");
+            let lb = eng.bind_leg().await.expect("bind");
+            ports.push((c, la.local_addr().port(), lb.local_addr().port()));
+            let (h, events) = eng.spawn_call();
+            let mut pa = LegParams::new(None, Codec::Pcmu);
+            pa.analyse = a.analyse;
+            let pb = LegParams::new(None, Codec::Pcmu);
+            let x = h.add_leg(la, pa).await.expect("leg");
+            let y = h.add_leg(lb, pb).await.expect("leg");
+            h.bridge(x, y).expect("bridge");
+            h.start_recording(a.dir.join(format!("call-{c}.wav")), x, Some(y))
+                .await
+                .expect("record");
+            calls.push((h, events, x, y));
+        }
+        // Let the call tasks settle (first ticks, header writes).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let rss1 = rss_kib();
+
+        let exe = std::env::current_exe().expect("exe");
+        let mut child = Command::new(exe)
+            .args(["--generator", "--secs", &(a.warmup + a.secs).to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("generator");
+        let mut stdin = child.stdin.take().expect("stdin");
+        for (c, p, q) in &ports {
+            writeln!(stdin, "{c} {p} {q}").expect("write ports");
+        }
+        writeln!(stdin, "ports-done").expect("write");
+        stdin.flush().expect("flush");
+        let stdout = child.stdout.take().expect("stdout");
+        let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line_tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        // The phones' addresses, as SDP would give them.
+        loop {
+            match line_rx.recv().await {
+                Some(l) if l == "ready" => break,
+                Some(l) => {
+                    let v: Vec<&str> = l.split_whitespace().collect();
+                    if let ["addr", c, side, addr] = v[..] {
+                        let c: usize = c.parse().expect("call");
+                        let remote: SocketAddr = addr.parse().expect("addr");
+                        let (h, _, x, y) = &calls[c];
+                        let leg = if side == "0" { *x } else { *y };
+                        let mut p = LegParams::new(Some(remote), Codec::Pcmu);
+                        p.analyse = a.analyse && side == "0";
+                        h.update_leg(leg, p).expect("update");
+                    }
+                }
+                None => panic!("generator died"),
+            }
+        }
+        // Let the shards apply the updates (they poll commands every interval).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        writeln!(stdin, "go").expect("write go");
+        stdin.flush().expect("flush");
+        // Wait for the generator to report that it is sending.
+        loop {
+            match line_rx.recv().await {
+                Some(l) if l == "sending" => break,
+                Some(_) => {}
+                None => panic!("generator died"),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(a.warmup)).await;
+        let q0 = totals(&calls).await.0;
+        let (c0, t0) = (cpu_secs(), Instant::now());
+        tokio::time::sleep(Duration::from_secs(a.secs)).await;
+        let (c1, t1) = (cpu_secs(), Instant::now());
+        let q1 = totals(&calls).await.0;
+        let rx_pps = (q1 - q0) as f64 / (t1 - t0).as_secs_f64();
+        let rss2 = rss_kib();
+        let mut report = String::new();
+        while let Some(l) = line_rx.recv().await {
+            if l.starts_with("generator") {
+                report = l;
+                break;
+            }
+        }
+        let _ = child.wait();
+        let (rx, tx, send_err) = totals(&calls).await;
+        let mut rec_secs = 0f64;
+        for (h, _, _, _) in &calls {
+            h.close().expect("close");
+        }
+        for (_, ev, _, _) in &mut calls {
+            while let Some(e) = ev.recv().await {
+                if let hotline_media::MediaEvent::RecordingStopped { seconds, .. } = e {
+                    rec_secs += seconds;
+                }
+            }
+        }
+        let gen_sent = field(&report, "sent");
+        let gen_recv = field(&report, "received");
+        let gen_reord = field(&report, "reordered");
+        let cores = (c1 - c0) / (t1 - t0).as_secs_f64();
+        println!(
+            "calls={} secs={} analyse={} poll_ms={} rx_pps={:.0} nominal_rx_pps={} cpu_cores={:.3} \
+             cores_at_nominal={:.3} rss_per_call_kib={:.1} rss_total_mib={:.1} \
+             phones_sent={} hotline_received={} hotline_relayed={} phones_received={} reordered={} \
+             send_errors={} lost_inside_hotline={} recorded_secs={:.0}",
+            a.calls,
+            a.secs,
+            a.analyse,
+            a.poll_ms,
+            rx_pps,
+            a.calls * 100,
+            cores,
+            cores * (a.calls * 100) as f64 / rx_pps.max(1.0),
+            (rss2.max(rss1) - rss0) as f64 / a.calls as f64,
+            rss2 as f64 / 1024.0,
+            gen_sent,
+            rx,
+            tx,
+            gen_recv,
+            gen_reord,
+            send_err,
+            gen_sent.saturating_sub(tx),
+            rec_secs,
+        );
+        if !a.keep {
+            let _ = std::fs::remove_dir_all(&a.dir);
+        }
+    });
+}
+
+type Calls = Vec<(
+    hotline_media::CallHandle,
+    tokio::sync::mpsc::UnboundedReceiver<hotline_media::MediaEvent>,
+    usize,
+    usize,
+)>;
+
+/// Quality of every leg, asked of all calls at once: (received, sent, send errors).
+async fn totals(calls: &Calls) -> (u64, u64, u64) {
+    let mut asks = Vec::new();
+    for (h, _, x, y) in calls {
+        for leg in [*x, *y] {
+            let h = h.clone();
+            let first = leg == *x;
+            asks.push(tokio::spawn(async move { (h.quality(leg).await, first) }));
+        }
+    }
+    let (mut rx, mut tx, mut err) = (0, 0, 0);
+    for a in asks {
+        if let Ok((Ok(Some(q)), first)) = a.await {
+            rx += q.packets_received;
+            tx += q.packets_sent;
+            if first {
+                err += q.send_errors;
+            }
+        }
+    }
+    (rx, tx, err)
+}
+
+fn field(report: &str, name: &str) -> u64 {
+    report
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The phones: one socket per 25 phones, one packet per phone every 20 ms,
+/// one thread sending and one thread polling the sockets (so the hotline
+/// side never pays for waking a blocked reader).
+fn generator(a: &Args) {
+    let mut legs: Vec<(u32, u8, u16)> = Vec::new();
+    let mut lines = std::io::stdin().lock().lines().map_while(Result::ok);
+    for l in lines.by_ref() {
+        if l == "ports-done" {
+            break;
+        }
+        let v: Vec<u32> = l
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if let [c, p, q] = v[..] {
+            legs.push((c, 0, p as u16));
+            legs.push((c, 1, q as u16));
+        }
+    }
+    const GROUP: usize = 25;
+    let mut sockets = Vec::new();
+    for group in legs.chunks(GROUP) {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let _ = socket2::SockRef::from(&s).set_recv_buffer_size(4 << 20);
+        let _ = socket2::SockRef::from(&s).set_send_buffer_size(4 << 20);
+        s.set_nonblocking(true).expect("nonblocking");
+        let addr = s.local_addr().expect("addr");
+        for (c, side, _) in group {
+            println!("addr {c} {side} {addr}");
+        }
+        sockets.push((s, group.to_vec()));
+    }
+    println!("ready");
+    let _ = std::io::stdout().flush();
+    for l in lines.by_ref() {
+        if l == "go" {
+            break;
+        }
+    }
+    let running = Arc::new(AtomicBool::new(true));
+    let sent = Arc::new(AtomicU64::new(0));
+    let received = Arc::new(AtomicU64::new(0));
+    let reordered = Arc::new(AtomicU64::new(0));
+    let readers: Vec<std::net::UdpSocket> = sockets
+        .iter()
+        .map(|(s, _)| s.try_clone().expect("clone"))
+        .collect();
+    let receiver = {
+        let (running, received, reordered) = (running.clone(), received.clone(), reordered.clone());
+        std::thread::spawn(move || {
+            let mut last: HashMap<(u32, u8), u32> = HashMap::new();
+            let mut buf = [0u8; 1500];
+            let mut idle_rounds = 0;
+            loop {
+                let mut got_any = false;
+                for r in &readers {
+                    while let Ok((n, _)) = r.recv_from(&mut buf) {
+                        got_any = true;
+                        let Ok(p) = RtpPacket::parse(&buf[..n]) else {
+                            continue;
+                        };
+                        if p.payload.len() < 9 || p.payload[8] != 0xa5 {
+                            continue; // silence before the bridge, not ours
+                        }
+                        let call = u32::from_be_bytes([
+                            p.payload[0],
+                            p.payload[1],
+                            p.payload[2],
+                            p.payload[3],
+                        ]);
+                        let side = p.payload[4];
+                        let idx = u32::from_be_bytes([0, p.payload[5], p.payload[6], p.payload[7]]);
+                        received.fetch_add(1, Ordering::Relaxed);
+                        let e = last.entry((call, side)).or_insert(0);
+                        if idx < *e {
+                            reordered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        *e = idx;
+                    }
+                }
+                if !running.load(Ordering::Relaxed) && !got_any {
+                    idle_rounds += 1;
+                    if idle_rounds > 100 {
+                        break;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    println!("sending");
+    let _ = std::io::stdout().flush();
+    let total = Duration::from_secs(a.secs);
+    let start = Instant::now();
+    let mut buf = [0u8; 200];
+    let mut payload = [0x55u8; 160];
+    let mut tick: u32 = 0;
+    while start.elapsed() < total {
+        for (s, group) in &sockets {
+            for &(call, side, port) in group {
+                payload[0..4].copy_from_slice(&call.to_be_bytes());
+                payload[4] = side;
+                payload[5..8].copy_from_slice(&tick.to_be_bytes()[1..4]);
+                payload[8] = 0xa5;
+                let h = RtpHeader {
+                    marker: tick == 0,
+                    payload_type: 0,
+                    sequence: tick as u16,
+                    timestamp: tick.wrapping_mul(160),
+                    ssrc: call * 2 + u32::from(side) + 1,
+                };
+                if let Some(n) = write_packet(&h, &payload, &mut buf) {
+                    let to = SocketAddr::from(([127, 0, 0, 1], port));
+                    if s.send_to(&buf[..n], to).is_ok() {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        tick += 1;
+        let next = start + Duration::from_millis(20) * tick;
+        if let Some(d) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+    }
+    running.store(false, Ordering::Relaxed);
+    let _ = receiver.join();
+    println!(
+        "generator sent={} received={} reordered={}",
+        sent.load(Ordering::Relaxed),
+        received.load(Ordering::Relaxed),
+        reordered.load(Ordering::Relaxed)
+    );
+}
