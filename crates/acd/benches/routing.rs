@@ -233,7 +233,11 @@ fn saturated(steps: usize, mixed: bool) {
         // The freed agent took a waiting contact: a new one arrives in that queue, so every
         // queue keeps its length and every agent stays busy.
         let taken = (b.connected.len() > before)
-            .then(|| b.connected.last().and_then(|&(c, _)| b.engine.contact_queue(ContactId(c))))
+            .then(|| {
+                b.connected
+                    .last()
+                    .and_then(|&(c, _)| b.engine.contact_queue(ContactId(c)))
+            })
             .flatten();
         let arr = match taken {
             Some(q) => b.arrival_to(q),
