@@ -134,6 +134,7 @@ struct Checker {
     finishes: usize,
     last_play: Option<PlayId>,
     plays: Vec<PlayId>,
+    pin_checks: usize,
 }
 
 impl Checker {
@@ -152,6 +153,7 @@ impl Checker {
                     self.finishes += 1;
                 }
                 FlowAction::Hangup { .. } => self.hung_up = true,
+                FlowAction::VerifyPin { .. } => self.pin_checks += 1,
                 FlowAction::Play { id, .. } => {
                     if let Some(prev) = self.last_play {
                         prop_assert!(*id > prev, "play ids increase");
@@ -191,7 +193,7 @@ proptest! {
         let flows = flows();
         let mut run = FlowRun::new(flows, flow, ctx, Instant(start)).unwrap();
         let mut now = start;
-        let mut ck = Checker { finished: false, hung_up: false, finishes: 0, last_play: None, plays: vec![] };
+        let mut ck = Checker { finished: false, hung_up: false, finishes: 0, last_play: None, plays: vec![], pin_checks: 0 };
         ck.take(&mut run, now)?;
         for (dt, op) in ops {
             now += dt;
@@ -301,6 +303,84 @@ proptest! {
         let queue = queued.expect("the caller reached a queue");
         prop_assert!(["accounts", "cards", "complaints", "general"].contains(&queue.as_str()));
         prop_assert!(!run.is_finished());
+    }
+
+    /// Whatever the caller keys and whatever the PIN checks answer, there are at most
+    /// `max_attempts` (2) checks, and a caller who never gets a yes never gets past the step.
+    #[test]
+    fn pin_lockout_holds(
+        ops in prop::collection::vec(
+            prop_oneof![
+                6 => prop::sample::select(vec!['1', '2', '3', '#']).prop_map(Some),
+                2 => Just(None),
+            ],
+            0..60,
+        ),
+        answers in prop::collection::vec(any::<bool>(), 2),
+        timeouts in prop::collection::vec(any::<bool>(), 60),
+    ) {
+        let wall = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+        let mut run = FlowRun::new(flows(), "bank", CallContext::new("666", "95588", wall), Instant::ZERO).unwrap();
+        let mut now = 0u64;
+        let mut last_play = None;
+        let mut checks = 0usize;
+        let mut yes = false;
+        let mut authenticated = None;
+        let mut drain = |run: &mut FlowRun, last_play: &mut Option<PlayId>| {
+            let mut verify = false;
+            while let Some(a) = run.poll_action() {
+                match a {
+                    FlowAction::Play { id, .. } => *last_play = Some(id),
+                    FlowAction::VerifyPin { .. } => verify = true,
+                    FlowAction::SetVariable { name, value } if name == "authenticated" => {
+                        authenticated = Some(value)
+                    }
+                    _ => {}
+                }
+            }
+            verify
+        };
+        drain(&mut run, &mut last_play);
+        // Account "12", found, not calling from a number on file.
+        for d in ['1', '2', '#'] {
+            now += 100;
+            run.handle(Instant(now), FlowInput::Digit(d));
+        }
+        drain(&mut run, &mut last_play);
+        run.handle(Instant(now), FlowInput::LookupResult(Some(customer(false, false, false))));
+        drain(&mut run, &mut last_play);
+        for (i, op) in ops.into_iter().enumerate() {
+            now += 200;
+            match op {
+                Some(d) => run.handle(Instant(now), FlowInput::Digit(d)),
+                None if timeouts[i] => {
+                    if let Some(t) = run.poll_timeout() {
+                        now = t.0;
+                        run.handle_timeout(t);
+                    }
+                }
+                None => {
+                    if let Some(id) = last_play {
+                        run.handle(Instant(now), FlowInput::PlaybackFinished(id));
+                    }
+                }
+            }
+            if drain(&mut run, &mut last_play) {
+                checks += 1;
+                prop_assert!(checks <= 2, "more than max_attempts PIN checks");
+                let ok = answers[checks - 1];
+                yes |= ok;
+                now += 50;
+                run.handle(Instant(now), FlowInput::AuthResult(ok));
+                drain(&mut run, &mut last_play);
+            }
+        }
+        match authenticated.as_deref() {
+            Some("true") => prop_assert!(yes, "authenticated without a yes"),
+            Some("false") => prop_assert!(!yes, "locked out after a yes"),
+            _ => {}
+        }
+        prop_assert!(checks <= 2);
     }
 
     #[test]
