@@ -234,8 +234,9 @@ pub struct WellbeingRules {
     /// At most this many difficult contacts in a row for one agent (0 = off): an agent who
     /// reached it is not offered contacts announced as difficult until a calm one or a break.
     pub max_difficult_in_row: u32,
-    /// Offer contacts announced as difficult to the eligible agent with the fewest difficult
-    /// contacts so far (ties: longest idle).
+    /// Offer contacts announced as difficult to the agent with the fewest difficult contacts
+    /// so far, among the first 16 eligible free agents in the queue's order (ties: the
+    /// queue's order).
     pub fair_spread: bool,
     /// Occupancy ceiling (0..1) over a sliding window (0 = off): an agent above it gets a
     /// short pause after the contact.

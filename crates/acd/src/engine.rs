@@ -11,12 +11,13 @@ use crate::types::{
 };
 
 /// Number of ordering keys the agent index keeps.
-const KINDS: usize = 5;
+const KINDS: usize = 4;
 const K_IDLE: usize = 0;
 const K_FEWEST: usize = 1;
 const K_OCCUPANCY: usize = 2;
 const K_ROUND_ROBIN: usize = 3;
-const K_DIFFICULT: usize = 4;
+/// Free agents compared by the fair-spread rule for one difficult contact.
+const FAIR_WINDOW: usize = 16;
 const LEVELS: usize = MAX_LEVEL as usize;
 const SETS_PER_SKILL: usize = 3 * LEVELS * KINDS;
 /// Name of the pseudo-skill every agent holds (reserved).
@@ -232,7 +233,6 @@ impl Engine {
     pub fn new(cfg: EngineConfig) -> Self {
         let mut kinds_in_use = [false; KINDS];
         kinds_in_use[K_IDLE] = true;
-        kinds_in_use[K_DIFFICULT] = cfg.wellbeing.enabled && cfg.wellbeing.fair_spread;
         let mut e = Engine {
             cfg,
             now: 0,
@@ -1118,7 +1118,6 @@ impl Engine {
             (ag.stats.handled, ag.idle_since, a),
             (occ_permille, ag.idle_since, a),
             (ag.last_offer_seq, u64::from(a), a),
-            (ag.stats.difficult, ag.idle_since, a),
         ];
         for ch in Channel::ALL {
             if !self.channels_in_use[ch.index()] || !ag.can_take(ch) {
@@ -1608,14 +1607,17 @@ impl Engine {
         let q = &self.queues[c.queue as usize];
         let ch = q.cfg.channel;
         let wb = &self.cfg.wellbeing;
-        let kind = if c.difficult && wb.enabled && wb.fair_spread {
-            K_DIFFICULT
-        } else {
-            q.kind
-        };
+        let kind = q.kind;
+        let ring_all = q.cfg.strategy == Strategy::RingAll;
+        // Fair spread: of the first FAIR_WINDOW free agents in the queue's own order, the
+        // one who has had the fewest difficult contacts (an exact order would need a second
+        // index of every free agent, kept up at every state change).
+        let fair = c.difficult && wb.enabled && wb.fair_spread && !ring_all;
         let best_fit = q.cfg.strategy == Strategy::BestFit && kind == K_IDLE;
-        let want = if q.cfg.strategy == Strategy::RingAll {
+        let want = if ring_all {
             self.cfg.ring_all_limit.max(1)
+        } else if fair {
+            FAIR_WINDOW
         } else {
             1
         };
@@ -1638,6 +1640,16 @@ impl Engine {
             return;
         }
         found.sort_unstable();
+        if fair {
+            // Stable on the queue's order: ties go to the agent it prefers.
+            if let Some(pos) = (0..found.len())
+                .min_by_key(|&i| (self.agents[found[i].3 as usize].stats.difficult, i))
+            {
+                found.swap(0, pos);
+                found.truncate(1);
+            }
+        }
+        let want = if fair { 1 } else { want };
         let mut agents: Vec<u32> = Vec::with_capacity(want.min(found.len()));
         for &(_, _, _, a) in found.iter() {
             if !agents.contains(&a) {
