@@ -1745,25 +1745,23 @@ impl Engine {
             }
             return !skills_met;
         }
-        // k-way merge over the levels that qualify, smallest key first.
-        let mut iters: Vec<(
-            u8,
-            std::iter::Peekable<std::collections::btree_set::Iter<'_, AgentEntry>>,
-        )> = (min_level..=MAX_LEVEL)
-            .map(|lvl| {
-                (
-                    lvl,
-                    self.sets[Self::set_index(skill, ch.index(), lvl, kind)]
-                        .iter()
-                        .peekable(),
-                )
-            })
-            .filter(|(_, it)| it.len() > 0)
-            .collect();
+        // k-way merge over the levels that qualify, smallest key first (at most ten
+        // iterators, kept on the stack).
+        type LevelIter<'a> = std::iter::Peekable<std::collections::btree_set::Iter<'a, AgentEntry>>;
+        let mut iters: [Option<(u8, LevelIter<'_>)>; LEVELS] = std::array::from_fn(|_| None);
+        let mut n = 0;
+        for lvl in min_level..=MAX_LEVEL {
+            let set = &self.sets[Self::set_index(skill, ch.index(), lvl, kind)];
+            if !set.is_empty() {
+                iters[n] = Some((lvl, set.iter().peekable()));
+                n += 1;
+            }
+        }
         loop {
             let mut best: Option<(usize, AgentEntry)> = None;
-            for (i, (_, it)) in iters.iter_mut().enumerate() {
-                if let Some(&&e) = it.peek()
+            for (i, slot) in iters[..n].iter_mut().enumerate() {
+                if let Some((_, it)) = slot
+                    && let Some(&&e) = it.peek()
                     && best.is_none_or(|(_, b)| e < b)
                 {
                     best = Some((i, e));
@@ -1773,8 +1771,11 @@ impl Engine {
                 // Every candidate examined: true if none had the skills.
                 return !skills_met;
             };
-            let lvl = iters[i].0;
-            iters[i].1.next();
+            let Some((lvl, it)) = iters[i].as_mut() else {
+                return !skills_met;
+            };
+            let lvl = *lvl;
+            it.next();
             if accept(lvl, &e) {
                 return false;
             }
