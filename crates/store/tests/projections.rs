@@ -92,7 +92,7 @@ async fn repeat_complaints_count_unresolved_complaints_in_the_window() {
         ),
         ("general", Some("info"), "C9", -7 * DAY, false), // not a complaint
         ("complaints", Some("complaint"), "C9", -40 * DAY, false), // outside 30 days
-        ("complaints", Some("complaint"), "C8", -1 * DAY, false), // someone else
+        ("complaints", Some("complaint"), "C8", -DAY, false), // someone else
     ];
     for (queue, disposition, customer, start, _) in calls {
         let c = Call {
