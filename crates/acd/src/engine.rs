@@ -1650,6 +1650,13 @@ impl Engine {
             }
         }
         let want = if fair { 1 } else { want };
+        if want == 1 {
+            let a = found[0].3;
+            found.clear();
+            self.scratch = found;
+            self.offer(cid, &[a]);
+            return;
+        }
         let mut agents: Vec<u32> = Vec::with_capacity(want.min(found.len()));
         for &(_, _, _, a) in found.iter() {
             if !agents.contains(&a) {
