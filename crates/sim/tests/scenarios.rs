@@ -244,3 +244,73 @@ fn runaway_scenarios_are_refused() {
         assert!(parse_scenario(&text, Path::new("r.toml")).is_err(), "{to}");
     }
 }
+
+/// Every optional key of the documented format, together.
+#[test]
+fn the_documented_format_is_accepted() {
+    let text = r#"
+seed = 7
+duration_hours = 20
+warmup_hours = 2
+
+[wellbeing]
+enabled = true
+agitation_threshold = 0.7
+recovery_break_seconds = 120
+max_difficult_in_row = 2
+fair_spread = true
+occupancy_ceiling = 0.92
+occupancy_window_minutes = 60
+max_pause_seconds = 180
+escalate_agitation = 0.0
+
+[[queue]]
+name = "other"
+skills = { other = 1 }
+arrivals_per_hour = 20
+handle_time = { dist = "fixed", value = 100 }
+strategy = "round_robin"
+
+[[queue]]
+name = "general"
+skills = { general = 1 }
+target_seconds = 20
+arrivals_per_hour = 300
+curve = [0.5, 1.5]
+handle_time = { dist = "lognormal", mean = 180, sd = 90 }
+patience = { dist = "exponential", mean = 120 }
+channel = "voice"
+priority = 1
+strategy = "best_fit"
+max_wait = { seconds = 300, action = { overflow = { queue = "other" } } }
+overflow = [{ after_seconds = 60, lower_levels_by = 2 }, { after_seconds = 120, add_skills = { general = 3 }, add_queues = ["other"] }]
+wrap_up_seconds = 5
+difficult_fraction = 0.1
+difficult_known_fraction = 0.5
+difficult_handle_factor = 1.5
+vip_fraction = 0.05
+
+[[queue]]
+name = "chat"
+skills = { chat = 2 }
+arrivals_per_hour = 30
+handle_time = { dist = "exponential", mean = 300 }
+channel = "chat"
+strategy = "fewest_contacts"
+max_wait = { seconds = 600, action = "disconnect" }
+
+[[agents]]
+count = 20
+name = "day"
+skills = { general = 5, other = 2, chat = 3 }
+shift = { start = 22, end = 20 }
+"#;
+    let r = simulate(&parse_scenario(text, Path::new("doc.toml")).unwrap()).unwrap();
+    assert_eq!(r.queues.len(), 3);
+    assert!(
+        r.queues.iter().all(|q| q.offered > 0 && q.answered > 0),
+        "{:?}",
+        r.queues
+    );
+    assert_eq!(r.agents[0].name, "day-1");
+}
