@@ -89,6 +89,20 @@ fn check(name: &'static str, value: f64, allow_zero: bool) -> Result<f64, Erlang
     Ok(value)
 }
 
+/// Most agents the formulas accept (the recursions are linear in the agents).
+pub const MAX_AGENTS: u32 = 1_000_000;
+
+fn check_agents(agents: u32) -> Result<(), ErlangError> {
+    if agents == 0 || agents > MAX_AGENTS {
+        return Err(ErlangError::Invalid {
+            name: "agents",
+            value: f64::from(agents),
+            why: "must be between 1 and 1,000,000",
+        });
+    }
+    Ok(())
+}
+
 fn softplus(x: f64) -> f64 {
     if x > 35.0 {
         x + (-x).exp().ln_1p()
@@ -212,13 +226,7 @@ pub fn erlang_c_metrics(
     let rate = check("rate", rate, true)?;
     let aht = check("aht", aht, false)?;
     let target = check("target", target, true)?;
-    if agents == 0 {
-        return Err(ErlangError::Invalid {
-            name: "agents",
-            value: 0.0,
-            why: "must be at least 1",
-        });
-    }
+    check_agents(agents)?;
     if rate == 0.0 {
         return Ok(trivial(rate, aht, agents, target, None));
     }
@@ -259,13 +267,7 @@ pub fn erlang_a_metrics(
     let aht = check("aht", aht, false)?;
     let target = check("target", target, true)?;
     let patience = check("patience", patience, false)?;
-    if agents == 0 {
-        return Err(ErlangError::Invalid {
-            name: "agents",
-            value: 0.0,
-            why: "must be at least 1",
-        });
-    }
+    check_agents(agents)?;
     if rate == 0.0 {
         return Ok(trivial(rate, aht, agents, target, Some(patience)));
     }
@@ -422,8 +424,8 @@ pub fn staff_erlang_c(
         if f64::from(n) > a && erlang_c_from(rate, aht, n, target, l).service_level >= target_sl {
             return Ok(n);
         }
-        if n > 50_000_000 {
-            return Err(ErlangError::TooLarge("more than 50 million agents"));
+        if n >= MAX_AGENTS {
+            return Err(ErlangError::TooLarge("more than 1,000,000 agents needed"));
         }
     }
 }
@@ -453,7 +455,10 @@ pub fn staff_erlang_a(
     // for the service level; abandonment only falls as agents are added.
     let mut hi = staff_erlang_c(rate, aht, target, target_sl)?.max(1);
     while !ok(hi)? {
-        hi = hi.checked_mul(2).ok_or(ErlangError::TooLarge("agents"))?;
+        if hi >= MAX_AGENTS {
+            return Err(ErlangError::TooLarge("more than 1,000,000 agents needed"));
+        }
+        hi = hi.saturating_mul(2).min(MAX_AGENTS);
     }
     let mut lo = 0; // fails (or is zero)
     while hi - lo > 1 {

@@ -184,6 +184,8 @@ fn bad_inputs_are_errors() {
     assert!(erlang_c_metrics(100.0, 0.0, 10, 20.0).is_err());
     assert!(erlang_c_metrics(f64::NAN, 180.0, 10, 20.0).is_err());
     assert!(erlang_c_metrics(100.0, 180.0, 0, 20.0).is_err());
+    assert!(erlang_c_metrics(100.0, 180.0, 2_000_000, 20.0).is_err());
+    assert!(staff_erlang_c(1.0e12, 180.0, 20.0, 0.8).is_err());
     assert!(erlang_a_metrics(100.0, 180.0, 10, 20.0, 0.0).is_err());
     assert!(staff_erlang_c(100.0, 180.0, 20.0, 1.0).is_err());
     let v = serde_json::to_value(
