@@ -227,6 +227,9 @@ fn hotline(a: &Args) {
         }
         let _ = child.wait();
         let (rx, tx, send_err) = totals(&calls).await;
+        let our_ports: std::collections::HashSet<u16> =
+            ports.iter().flat_map(|(_, p, q)| [*p, *q]).collect();
+        let kernel_drops = socket_drops(&our_ports);
         let mut rec_secs = 0f64;
         for (h, _, _, _) in &calls {
             h.close().expect("close");
@@ -246,7 +249,7 @@ fn hotline(a: &Args) {
             "calls={} secs={} analyse={} poll_ms={} rx_pps={:.0} nominal_rx_pps={} cpu_cores={:.3} \
              cores_at_nominal={:.3} rss_per_call_kib={:.1} rss_total_mib={:.1} \
              phones_sent={} hotline_received={} hotline_relayed={} phones_received={} reordered={} \
-             send_errors={} lost_inside_hotline={} recorded_secs={:.0}",
+             send_errors={} kernel_drops_on_hotline_sockets={} lost_inside_hotline={} recorded_secs={:.0}",
             a.calls,
             a.secs,
             a.analyse,
@@ -263,6 +266,7 @@ fn hotline(a: &Args) {
             gen_recv,
             gen_reord,
             send_err,
+            kernel_drops,
             gen_sent.saturating_sub(tx),
             rec_secs,
         );
@@ -300,6 +304,21 @@ async fn totals(calls: &Calls) -> (u64, u64, u64) {
         }
     }
     (rx, tx, err)
+}
+
+/// Datagrams the kernel dropped on our sockets because their receive
+/// buffers were full (the `drops` column of /proc/net/udp).
+fn socket_drops(ports: &std::collections::HashSet<u16>) -> u64 {
+    let s = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    s.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+            let drops: u64 = f.last()?.parse().ok()?;
+            ports.contains(&port).then_some(drops)
+        })
+        .sum()
 }
 
 fn field(report: &str, name: &str) -> u64 {
@@ -404,36 +423,49 @@ fn generator(a: &Args) {
     let _ = std::io::stdout().flush();
     let total = Duration::from_secs(a.secs);
     let start = Instant::now();
-    let mut buf = [0u8; 200];
-    let mut payload = [0x55u8; 160];
-    let mut tick: u32 = 0;
-    while start.elapsed() < total {
-        for (s, group) in &sockets {
-            for &(call, side, port) in group {
-                payload[0..4].copy_from_slice(&call.to_be_bytes());
-                payload[4] = side;
-                payload[5..8].copy_from_slice(&tick.to_be_bytes()[1..4]);
-                payload[8] = 0xa5;
-                let h = RtpHeader {
-                    marker: tick == 0,
-                    payload_type: 0,
-                    sequence: tick as u16,
-                    timestamp: tick.wrapping_mul(160),
-                    ssrc: call * 2 + u32::from(side) + 1,
-                };
-                if let Some(n) = write_packet(&h, &payload, &mut buf) {
-                    let to = SocketAddr::from(([127, 0, 0, 1], port));
-                    if s.send_to(&buf[..n], to).is_ok() {
-                        sent.fetch_add(1, Ordering::Relaxed);
+    // Two sender threads, each driving half the sockets on the same 20 ms grid.
+    let half = sockets.len().div_ceil(2);
+    let mut rest = sockets;
+    let second = rest.split_off(half.min(rest.len()));
+    let mut threads = Vec::new();
+    for part in [rest, second] {
+        let sent = sent.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 200];
+            let mut payload = [0x55u8; 160];
+            let mut tick: u32 = 0;
+            while start.elapsed() < total {
+                for (s, group) in &part {
+                    for &(call, side, port) in group {
+                        payload[0..4].copy_from_slice(&call.to_be_bytes());
+                        payload[4] = side;
+                        payload[5..8].copy_from_slice(&tick.to_be_bytes()[1..4]);
+                        payload[8] = 0xa5;
+                        let h = RtpHeader {
+                            marker: tick == 0,
+                            payload_type: 0,
+                            sequence: tick as u16,
+                            timestamp: tick.wrapping_mul(160),
+                            ssrc: call * 2 + u32::from(side) + 1,
+                        };
+                        if let Some(n) = write_packet(&h, &payload, &mut buf) {
+                            let to = SocketAddr::from(([127, 0, 0, 1], port));
+                            if s.send_to(&buf[..n], to).is_ok() {
+                                sent.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                     }
                 }
+                tick += 1;
+                let next = start + Duration::from_millis(20) * tick;
+                if let Some(d) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(d);
+                }
             }
-        }
-        tick += 1;
-        let next = start + Duration::from_millis(20) * tick;
-        if let Some(d) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(d);
-        }
+        }));
+    }
+    for t in threads {
+        let _ = t.join();
     }
     running.store(false, Ordering::Relaxed);
     let _ = receiver.join();

@@ -95,6 +95,8 @@ pub struct CallConfig {
     pub playout_frames: u32,
     /// Recorder flush period.
     pub record_flush_ms: u32,
+    /// Where recordings' disk writes happen (`None`: on the calling thread).
+    pub record_writer: Option<crate::recorder::RecordWriter>,
 }
 
 impl Default for CallConfig {
@@ -105,6 +107,7 @@ impl Default for CallConfig {
             analysis: AnalysisConfig::default(),
             playout_frames: 3,
             record_flush_ms: 1000,
+            record_writer: None,
         }
     }
 }
@@ -479,7 +482,11 @@ impl CallMedia {
         if let Some(old) = self.rec.take() {
             self.finish_recording(old);
         }
-        let rec = Recorder::create(path, self.cfg.record_flush_ms)?;
+        let rec = Recorder::create_with(
+            path,
+            self.cfg.record_flush_ms,
+            self.cfg.record_writer.clone(),
+        )?;
         self.rec = Some(RecState { rec, left, right });
         Ok(())
     }

@@ -98,8 +98,15 @@ impl std::fmt::Debug for Shard {
 }
 
 impl MediaEngine {
-    /// Starts the media threads.
-    pub fn new(cfg: EngineConfig) -> Self {
+    /// Starts the media threads (and a recording writer thread unless the
+    /// configuration brings its own).
+    pub fn new(mut cfg: EngineConfig) -> Self {
+        if cfg.call.record_writer.is_none() {
+            match crate::recorder::RecordWriter::start() {
+                Ok(w) => cfg.call.record_writer = Some(w),
+                Err(e) => tracing::warn!("recording writes stay on the media threads: {e}"),
+            }
+        }
         let n = if cfg.shards == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {

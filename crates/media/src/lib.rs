@@ -10,8 +10,38 @@
 //! detection, [`stats`] (loss, jitter, MOS), [`playout`], [`player`],
 //! [`recorder`], [`mixer`], [`analysis`], and the per-call core
 //! [`call::CallMedia`] that ties them together: datagrams and time in,
-//! datagrams and [`call::MediaEvent`]s out. [`engine`] is the thin tokio
-//! shell: it binds RTP ports and runs one task per call that feeds the core.
+//! datagrams and [`call::MediaEvent`]s out.
+//!
+//! [`engine`] is the thin shell. It binds RTP ports (even ports from a
+//! range) and runs a few media threads, one per core by default, each
+//! driving many calls: every poll interval (10 ms by default) a thread
+//! drains its calls' sockets with non-blocking receives, relays each packet
+//! at once, and runs the 20 ms ticks that are due. There is no per-packet
+//! allocation, lock, channel or wake-up; the price is up to one poll interval
+//! of added relay delay (see the `bench/media` figures for the trade-off).
+//!
+//! ## What goes out to each party
+//! Each leg sends one continuous RTP stream for its whole life: one SSRC,
+//! sequence numbers +1 per packet, timestamps on wall time. Prompts, hold
+//! music, silence, the other party's audio (relayed packet by packet, with
+//! its sequence and timestamp offset re-anchored when the source changes)
+//! and DTMF all go out on it. Relayed audio is transcoded when the legs'
+//! codecs differ (PCMU ⇄ PCMA by table), and telephone-events are re-stamped
+//! onto the outgoing stream with the receiving leg's payload type.
+//!
+//! ## What comes in from each party
+//! Symmetric RTP: a leg sends to where the peer's packets really come from,
+//! latching on the first valid packet from the SDP address's host; later
+//! packets from other addresses are dropped. Reordering, duplicates, gaps and
+//! SSRC changes are tolerated: duplicates are dropped, the relay keeps the
+//! far end's order, the playout buffer (for recording, mixing, in-band DTMF
+//! and analysis) puts audio back in order and fills gaps with silence.
+//!
+//! ## Limits
+//! - G.711 only (PCMU/PCMA, 8 kHz); no RTCP, SRTP or comfort-noise generation.
+//! - The relay does no packet-loss concealment: what the far end loses, the
+//!   other party misses (as in any relaying B2BUA).
+//! - A conference mixes at most 8 legs per call.
 //!
 //! ## Using it from a call session
 //! ```no_run
@@ -20,6 +50,7 @@
 //! let engine = MediaEngine::new(EngineConfig::default());
 //! let lib = PromptLibrary::load(&PromptLibrary::bundled_dir()).expect("prompts");
 //! // Bind a port before answering: its address goes into the SDP answer.
+//! // (The media threads run on their own; no runtime is needed for them.)
 //! let caller_port = engine.bind_leg().await?;
 //! let sdp_port = caller_port.local_addr().port();
 //! # let _ = sdp_port;
@@ -37,6 +68,10 @@
 //!         break;
 //!     }
 //! }
+//! // "You are number 3 in the queue, your estimated wait is about 2 minutes."
+//! let mut say = queue_position_names(Lang::Zh, 3);
+//! say.extend(estimated_wait_names(Lang::Zh, 125));
+//! call.play(caller, lib.sequence(Lang::Zh, &say).expect("prompts"), false, false)?;
 //! call.play(caller, vec![lib.music("hold").expect("music")], true, false)?;
 //! let agent_port = engine.bind_leg().await?;
 //! let agent = call.add_leg(agent_port, LegParams::new(None, Codec::Pcmu)).await?;
@@ -44,7 +79,12 @@
 //! call.start_recording("/tmp/call.wav".into(), caller, Some(agent)).await?;
 //! call.pause_recording(true)?; // card number being read out
 //! call.pause_recording(false)?;
-//! call.close()?;
+//! call.send_dtmf(agent, hotline_media::Digit::from_char('5').expect("digit"), 100)?;
+//! let q = call.quality(caller).await?; // loss, jitter, MOS
+//! # let _ = q;
+//! call.close()?; // recording finished; LegClosed events carry final figures
+//! // Other events: Inactive/Active (dead leg), Agitation (voice analysis
+//! // windows, `crossed` at the threshold), PlaybackFinished, RecordingStopped.
 //! # Ok(()) }
 //! ```
 

@@ -10,6 +10,11 @@
 //! batched: samples go to an in-memory buffer and reach the file in one
 //! `write` per flush.
 //!
+//! Disk writes can stall (page-cache writeback throttling, a slow disk), and a
+//! media thread that stalls drops packets. A [`RecordWriter`] moves the
+//! writes to a thread of their own: the recorder hands it each full buffer
+//! (about once a second per call) and carries on.
+//!
 //! The header is written by hand (rather than through a WAV library's writer)
 //! because the recorder must rewrite it in place without moving the append
 //! position, and [`repair`] must understand exactly the layout that was written.
@@ -18,6 +23,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
 
 use crate::playout::FRAME;
 
@@ -44,21 +51,92 @@ fn header(data_len: u32) -> [u8; 44] {
     h
 }
 
+enum Job {
+    Write {
+        file: Arc<File>,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    Sync(Arc<File>),
+    Barrier(mpsc::SyncSender<()>),
+}
+
+/// A thread that does recorders' disk writes, so media threads never block
+/// on the disk. Cheap to clone; the thread ends when every clone and every
+/// recorder using it is gone.
+#[derive(Debug, Clone)]
+pub struct RecordWriter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl RecordWriter {
+    /// Starts the writer thread.
+    pub fn start() -> io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("hotline-recorder".into())
+            .spawn(move || {
+                for job in rx {
+                    let r = match job {
+                        Job::Write { file, offset, data } => write_chunk(&file, offset, &data),
+                        Job::Sync(file) => file.sync_data(),
+                        Job::Barrier(done) => {
+                            let _ = done.send(());
+                            Ok(())
+                        }
+                    };
+                    if let Err(e) = r {
+                        tracing::warn!("recording write failed: {e}");
+                    }
+                }
+            })?;
+        Ok(RecordWriter { tx })
+    }
+
+    /// Blocks until every write handed over so far is done (for shutdown and tests).
+    pub fn wait_idle(&self) {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if self.tx.send(Job::Barrier(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+}
+
+/// Appends `data` at `offset` and updates the header sizes in place.
+fn write_chunk(file: &File, offset: u64, data: &[u8]) -> io::Result<()> {
+    file.write_all_at(data, offset)?;
+    let end = offset - HEADER_LEN + data.len() as u64;
+    let d = u32::try_from(end).unwrap_or(u32::MAX - 36);
+    file.write_at(&header(d)[4..8], 4)?;
+    file.write_at(&d.to_le_bytes(), 40)?;
+    Ok(())
+}
+
 /// Writes one stereo recording.
 #[derive(Debug)]
 pub struct Recorder {
     path: PathBuf,
-    file: File,
+    file: Arc<File>,
     buf: Vec<u8>,
     flush_bytes: usize,
     data_len: u64,
     paused: bool,
+    writer: Option<RecordWriter>,
 }
 
 impl Recorder {
     /// Creates (truncates) `path` and writes the header. Data is flushed every
     /// `flush_ms` milliseconds of audio (at least 20).
     pub fn create(path: &Path, flush_ms: u32) -> io::Result<Self> {
+        Self::create_with(path, flush_ms, None)
+    }
+
+    /// Like [`Recorder::create`], handing the writes to `writer` if given.
+    pub fn create_with(
+        path: &Path,
+        flush_ms: u32,
+        writer: Option<RecordWriter>,
+    ) -> io::Result<Self> {
         let mut file = OpenOptions::new()
             .create(true)
             .write(true)
@@ -68,11 +146,12 @@ impl Recorder {
         let flush_bytes = (flush_ms.max(20) as usize / 20) * FRAME * usize::from(BLOCK_ALIGN);
         Ok(Recorder {
             path: path.to_owned(),
-            file,
+            file: Arc::new(file),
             buf: Vec::with_capacity(flush_bytes),
             flush_bytes,
             data_len: 0,
             paused: false,
+            writer,
         })
     }
 
@@ -116,12 +195,24 @@ impl Recorder {
         if self.buf.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&self.buf)?;
+        let offset = HEADER_LEN + self.data_len;
         self.data_len += self.buf.len() as u64;
+        if let Some(w) = &self.writer {
+            // One buffer allocation per flush (about once a second), not per packet.
+            let data = std::mem::replace(&mut self.buf, Vec::with_capacity(self.flush_bytes));
+            let job = Job::Write {
+                file: self.file.clone(),
+                offset,
+                data,
+            };
+            if let Err(mpsc::SendError(Job::Write { file, offset, data })) = w.tx.send(job) {
+                // The writer thread is gone: write here rather than lose audio.
+                write_chunk(&file, offset, &data)?;
+            }
+            return Ok(());
+        }
+        write_chunk(&self.file, offset, &self.buf)?;
         self.buf.clear();
-        let d = u32::try_from(self.data_len).unwrap_or(u32::MAX - 36);
-        self.file.write_at(&header(d)[4..8], 4)?;
-        self.file.write_at(&d.to_le_bytes(), 40)?;
         Ok(())
     }
 
@@ -137,7 +228,14 @@ impl Recorder {
     /// Flushes and closes, returning the path.
     pub fn finish(mut self) -> io::Result<PathBuf> {
         self.flush()?;
-        self.file.sync_data()?;
+        match &self.writer {
+            Some(w) => {
+                if w.tx.send(Job::Sync(self.file.clone())).is_err() {
+                    self.file.sync_data()?;
+                }
+            }
+            None => self.file.sync_data()?,
+        }
         Ok(self.path.clone())
     }
 }
@@ -224,6 +322,23 @@ mod tests {
         assert_eq!((s[0], s[1]), (100, -200));
         assert_eq!((s[FRAME * 2], s[FRAME * 2 + 1]), (0, 0));
         assert_eq!((s[FRAME * 4], s[FRAME * 4 + 1]), (100, -200));
+    }
+
+    #[test]
+    fn writer_thread_writes_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.wav");
+        let w = RecordWriter::start().unwrap();
+        let mut r = Recorder::create_with(&p, 20, Some(w.clone())).unwrap();
+        for i in 0..10 {
+            r.write_frame(&[i; FRAME], &[-i; FRAME]).unwrap();
+        }
+        r.finish().unwrap();
+        w.wait_idle();
+        let mut rd = hound::WavReader::open(&p).unwrap();
+        let s: Vec<i16> = rd.samples::<i16>().map(|x| x.unwrap()).collect();
+        assert_eq!(s.len(), 10 * FRAME * 2);
+        assert_eq!((s[FRAME * 2 * 9], s[FRAME * 2 * 9 + 1]), (9, -9));
     }
 
     #[test]

@@ -199,3 +199,21 @@ async fn caller_stream_is_continuous_across_prompt_hold_and_bridge() {
         assert_eq!(r.h.payload_type, 8);
     }
 }
+
+#[tokio::test]
+async fn ports_are_even_and_from_the_range() {
+    let eng = MediaEngine::new(EngineConfig {
+        port_min: 34001,
+        port_max: 34004,
+        ..EngineConfig::default()
+    });
+    let a = eng.bind_leg().await.unwrap();
+    let b = eng.bind_leg().await.unwrap();
+    let mut ports = [a.local_addr().port(), b.local_addr().port()];
+    ports.sort();
+    assert_eq!(ports, [34002, 34004]);
+    let e = eng.bind_leg().await.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+    drop(a);
+    assert_eq!(eng.bind_leg().await.unwrap().local_addr().port() % 2, 0);
+}
