@@ -992,7 +992,10 @@ impl Engine {
             if pause {
                 ag.stats.pause_seconds += spent;
             }
-            ag.streak = 0;
+            // A break asked for during a contact never began: it does not end a run.
+            if !ag.occupied() {
+                ag.streak = 0;
+            }
             let t = ag.break_timer.take();
             self.cancel(t);
         }

@@ -537,3 +537,137 @@ proptest! {
         }
     }
 }
+
+#[derive(Debug, Clone)]
+enum WOp {
+    Arrive {
+        difficult: bool,
+    },
+    End {
+        pick: u8,
+        agitation: f32,
+        abusive: bool,
+    },
+    Advance(u16),
+    Break(u8),
+    Ready(u8),
+}
+
+fn wop() -> impl Strategy<Value = WOp> {
+    prop_oneof![
+        4 => any::<bool>().prop_map(|difficult| WOp::Arrive { difficult }),
+        4 => (any::<u8>(), 0.0f32..1.0, any::<bool>())
+            .prop_map(|(pick, agitation, abusive)| WOp::End { pick, agitation, abusive }),
+        2 => (0u16..20_000).prop_map(WOp::Advance),
+        1 => any::<u8>().prop_map(WOp::Break),
+        1 => any::<u8>().prop_map(WOp::Ready),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// With the cap on difficult contacts in a row, no agent who reached it is offered a
+    /// contact announced as difficult; a recovery break follows every difficult contact
+    /// when that rule is on, and is counted apart.
+    #[test]
+    fn wellbeing_rules_hold(
+        agents in 1usize..6,
+        recovery in any::<bool>(),
+        ops in proptest::collection::vec(wop(), 1..150),
+    ) {
+        let cap = 2u32;
+        let rules = WellbeingRules {
+            recovery_break_seconds: if recovery { 60.0 } else { 0.0 },
+            max_difficult_in_row: cap,
+            ..WellbeingRules::default()
+        };
+        let mut e = Engine::new(EngineConfig { wellbeing: rules, ..EngineConfig::default() });
+        let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+        let ids: Vec<AgentId> = (0..agents)
+            .map(|i| e.add_agent(AgentConfig::new(format!("a{i}"), &[("x", 1)])).unwrap())
+            .collect();
+        for &a in &ids {
+            e.handle(Instant(0), Input::Login(a)).unwrap();
+        }
+        let mut now = 0u64;
+        let mut next = 0u64;
+        let mut streak = vec![0u32; agents];
+        let mut difficult_of: BTreeMap<u64, bool> = BTreeMap::new();
+        let mut connected: Vec<(u64, u32)> = Vec::new();
+        for op in ops {
+            match op {
+                WOp::Arrive { difficult } => {
+                    next += 1;
+                    difficult_of.insert(next, difficult);
+                    let mut ar = Arrival::new(ContactId(next), q);
+                    ar.difficult = difficult;
+                    e.handle(Instant(now), Input::Arrive(ar)).unwrap();
+                }
+                WOp::End { pick, agitation, abusive } => {
+                    if !connected.is_empty() {
+                        let (c, a) = connected.swap_remove(pick as usize % connected.len());
+                        let hard = abusive || agitation >= 0.7;
+                        e.handle(Instant(now), Input::End { contact: ContactId(c), agitation: Some(agitation), abusive }).unwrap();
+                        if hard {
+                            streak[a as usize] += 1;
+                            if recovery {
+                                let st = e.agent_state(AgentId(a));
+                                // Unless the agent had asked for a break of their own
+                                // during the contact, which then goes first.
+                                prop_assert!(
+                                    matches!(
+                                        st,
+                                        Some(AgentState::Break { recovery: true, .. })
+                                    ) || matches!(&st, Some(AgentState::Break { reason, recovery: false }) if reason == "tea"),
+                                    "no recovery break after a difficult contact: {st:?}"
+                                );
+                            }
+                        } else {
+                            streak[a as usize] = 0;
+                        }
+                    }
+                }
+                WOp::Advance(ms) => {
+                    now += u64::from(ms);
+                    e.handle_timeout(Instant(now));
+                }
+                WOp::Break(i) => {
+                    let a = ids[i as usize % agents];
+                    let _ = e.handle(Instant(now), Input::Break { agent: a, reason: "tea".into(), seconds: Some(30.0) });
+                }
+                WOp::Ready(i) => {
+                    let a = ids[i as usize % agents];
+                    let _ = e.handle(Instant(now), Input::Ready(a));
+                }
+            }
+            while let Some(o) = e.poll_output() {
+                // A break that actually begins (the agent holds nothing) ends a run.
+                if let Output::AgentState { agent, state: AgentState::Break { .. } } = &o
+                    && !connected.iter().any(|c| c.1 == agent.0)
+                {
+                    streak[agent.0 as usize] = 0;
+                }
+                if let Output::Offer { contact, agent, .. } = o {
+                    if difficult_of.get(&contact.0).copied().unwrap_or(false) {
+                        prop_assert!(
+                            streak[agent.0 as usize] < cap,
+                            "agent {} at {} difficult in a row offered another",
+                            agent.0,
+                            streak[agent.0 as usize]
+                        );
+                    }
+                    e.handle(Instant(now), Input::Answer { contact, agent }).unwrap();
+                    connected.push((contact.0, agent.0));
+                }
+            }
+        }
+        for &a in &ids {
+            let w = e.agent_wellbeing(a).unwrap();
+            prop_assert!(w.recovery_seconds >= 0.0 && w.pause_seconds == 0.0);
+            if !recovery {
+                prop_assert_eq!(w.recovery_seconds, 0.0);
+            }
+        }
+    }
+}
