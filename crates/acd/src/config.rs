@@ -229,7 +229,8 @@ pub struct WellbeingRules {
     /// as abusive, counts as difficult.
     pub agitation_threshold: f32,
     /// Seconds of recovery break after a difficult contact (0 = off). The break is recorded
-    /// apart from ordinary breaks and does not count against the agent.
+    /// apart from ordinary breaks and does not count against the agent. A break or
+    /// not-ready the agent asked for during the contact takes its place.
     pub recovery_break_seconds: f64,
     /// At most this many difficult contacts in a row for one agent (0 = off): an agent who
     /// reached it is not offered contacts announced as difficult until a calm one or a break.
