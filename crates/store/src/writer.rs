@@ -104,64 +104,29 @@ impl Writer {
     }
 
     async fn commit_batch(&mut self, batch: Vec<(Vec<Encoded>, Reply)>) {
+        let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let first_seq = self.next_seq;
-        if let Err(e) = exec(&mut self.conn, "BEGIN IMMEDIATE").await {
-            let why = e.to_string();
-            for (_, reply) in batch {
-                let _ = reply.send(Err(Error::Commit(why.clone())));
-            }
-            return;
+        // Optimistic: one transaction for the whole group. Only if a request fails is the
+        // group redone with a savepoint around each request, so the bad one fails alone.
+        let mut attempt = self.attempt(&requests, false).await;
+        if matches!(attempt, Attempt::Retry) {
+            attempt = self.attempt(&requests, true).await;
         }
-        let mut outcomes: Vec<Result<Vec<Event>, Error>> = Vec::with_capacity(batch.len());
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut fatal: Option<String> = None;
-        for (events, reply) in batch {
-            replies.push(reply);
-            if fatal.is_some() {
-                outcomes.push(Err(Error::Commit("an earlier statement failed".into())));
-                continue;
-            }
-            if let Err(e) = exec(&mut self.conn, "SAVEPOINT append").await {
-                fatal = Some(e.to_string());
-                outcomes.push(Err(Error::Commit(e.to_string())));
-                continue;
-            }
-            let seq_before = self.next_seq;
-            match self.insert(events).await {
-                Ok(events) => match exec(&mut self.conn, "RELEASE append").await {
-                    Ok(()) => outcomes.push(Ok(events)),
-                    Err(e) => {
-                        fatal = Some(e.to_string());
-                        outcomes.push(Err(Error::Commit(e.to_string())));
-                    }
-                },
-                Err(err) => {
-                    self.next_seq = seq_before;
-                    let undo = async {
-                        exec(&mut self.conn, "ROLLBACK TO append").await?;
-                        exec(&mut self.conn, "RELEASE append").await
-                    };
-                    if let Err(e) = undo.await {
-                        fatal = Some(e.to_string());
-                    }
-                    outcomes.push(Err(err));
+        let outcomes = match attempt {
+            Attempt::Committed(outcomes) => outcomes,
+            failed => {
+                let why = match failed {
+                    Attempt::Failed(why) => why,
+                    // With savepoints an attempt never asks for a retry; should it, fail the
+                    // group rather than loop.
+                    _ => "the append group could not be isolated".to_owned(),
+                };
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Commit(why.clone())));
                 }
+                return;
             }
-        }
-        let committed = match fatal {
-            Some(why) => Err(why),
-            None => exec(&mut self.conn, "COMMIT")
-                .await
-                .map_err(|e| e.to_string()),
         };
-        if let Err(why) = committed {
-            let _ = exec(&mut self.conn, "ROLLBACK").await;
-            self.next_seq = first_seq;
-            for reply in replies {
-                let _ = reply.send(Err(Error::Commit(why.clone())));
-            }
-            return;
-        }
         let n_events = self.next_seq - first_seq;
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
         self.shared.events.fetch_add(n_events, Ordering::Relaxed);
@@ -187,10 +152,69 @@ impl Writer {
         }
     }
 
+    /// One try at committing a group. Without `savepoints`, the first failing request rolls
+    /// the whole transaction back and asks for a retry with them.
+    async fn attempt(&mut self, requests: &[Vec<Encoded>], savepoints: bool) -> Attempt {
+        let first_seq = self.next_seq;
+        if let Err(e) = exec(&mut self.conn, "BEGIN IMMEDIATE").await {
+            return Attempt::Failed(e.to_string());
+        }
+        let mut outcomes: Vec<Result<Vec<Event>, Error>> = Vec::with_capacity(requests.len());
+        let mut fatal: Option<String> = None;
+        for events in requests {
+            if savepoints && let Err(e) = exec(&mut self.conn, "SAVEPOINT append").await {
+                fatal = Some(e.to_string());
+                break;
+            }
+            let seq_before = self.next_seq;
+            match self.insert(events).await {
+                Ok(events) => {
+                    if savepoints && let Err(e) = exec(&mut self.conn, "RELEASE append").await {
+                        fatal = Some(e.to_string());
+                        break;
+                    }
+                    outcomes.push(Ok(events));
+                }
+                Err(err) if savepoints => {
+                    self.next_seq = seq_before;
+                    let undo = async {
+                        exec(&mut self.conn, "ROLLBACK TO append").await?;
+                        exec(&mut self.conn, "RELEASE append").await
+                    };
+                    if let Err(e) = undo.await {
+                        fatal = Some(e.to_string());
+                        break;
+                    }
+                    outcomes.push(Err(err));
+                }
+                Err(_) => {
+                    let _ = exec(&mut self.conn, "ROLLBACK").await;
+                    self.next_seq = first_seq;
+                    return Attempt::Retry;
+                }
+            }
+        }
+        let committed = match fatal {
+            Some(why) => Err(why),
+            None => exec(&mut self.conn, "COMMIT")
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        match committed {
+            Ok(()) => Attempt::Committed(outcomes),
+            Err(why) => {
+                let _ = exec(&mut self.conn, "ROLLBACK").await;
+                self.next_seq = first_seq;
+                Attempt::Failed(why)
+            }
+        }
+    }
+
     /// Inserts one request's events and applies them to the projections.
-    async fn insert(&mut self, events: Vec<Encoded>) -> Result<Vec<Event>, Error> {
+    async fn insert(&mut self, events: &[Encoded]) -> Result<Vec<Event>, Error> {
         let mut out = Vec::with_capacity(events.len());
-        for Encoded { mut event, body } in events {
+        for Encoded { event, body } in events {
+            let mut event = event.clone();
             let seq = Seq(self.next_seq);
             event.set_seq(seq);
             let kind = match &event {
@@ -210,7 +234,7 @@ impl Writer {
             .bind(kind)
             .bind(event.at().unix_nanos())
             .bind(i64::from(EVENT_FORMAT_VERSION))
-            .bind(body)
+            .bind(body.clone())
             .execute(&mut self.conn)
             .await;
             if let Err(e) = r {
@@ -266,6 +290,12 @@ impl Writer {
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
         Ok(replayed)
     }
+}
+
+enum Attempt {
+    Committed(Vec<Result<Vec<Event>, Error>>),
+    Retry,
+    Failed(String),
 }
 
 fn reject(cmd: Command) {
