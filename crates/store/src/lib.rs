@@ -88,6 +88,9 @@ pub enum Error {
     Overloaded(usize),
     #[error("the store is closed")]
     Closed,
+    /// Another writer (process or open store) holds the database.
+    #[error("the database is in use by another writer ({0})")]
+    Locked(String),
     #[error("migration to schema {version} failed: {why}")]
     Migration { version: i64, why: String },
     #[error("corrupt row (seq or key {key}): {why}")]
@@ -209,6 +212,21 @@ impl Store {
             Durability::Full => SqliteSynchronous::Full,
             Durability::Normal => SqliteSynchronous::Normal,
         };
+        // One writer per database: a second process (or a second open in this one) would
+        // otherwise contend for the write lock and break the group-commit design.
+        let lock_path = {
+            let mut p = path.clone().into_os_string();
+            p.push(".lock");
+            PathBuf::from(p)
+        };
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::Locked(format!("{}: {e}", lock_path.display())))?;
+        lock.try_lock()
+            .map_err(|e| Error::Locked(format!("{}: {e}", lock_path.display())))?;
         let base = SqliteConnectOptions::new()
             .filename(&path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -234,6 +252,7 @@ impl Store {
             next_seq: head + 1,
             shared: shared.clone(),
             publish: publish.clone(),
+            _lock: lock,
         };
 
         let built_by: Option<String> =

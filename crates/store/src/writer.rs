@@ -47,6 +47,8 @@ pub(crate) struct Writer {
     pub next_seq: u64,
     pub shared: Arc<Shared>,
     pub publish: broadcast::Sender<Event>,
+    /// Held (and so the lock on it) for as long as this writer runs.
+    pub _lock: std::fs::File,
 }
 
 async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {

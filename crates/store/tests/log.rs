@@ -364,3 +364,18 @@ async fn closed_store_refuses_appends() {
         .await;
     assert!(matches!(r, Err(Error::Closed)), "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_writer_per_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let store = Store::open(&path).await.unwrap();
+    let second = Store::open(&path).await;
+    assert!(
+        matches!(second, Err(Error::Locked(_))),
+        "{:?}",
+        second.err()
+    );
+    store.close().await;
+    Store::open(&path).await.unwrap();
+}

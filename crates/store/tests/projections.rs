@@ -436,3 +436,36 @@ async fn audit_agent_states_and_cdr_details() {
         ("vm/1.wav", "voicemail")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_built_by_another_version_are_rebuilt_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let store = Store::open(&path).await.unwrap();
+    busy_day(&store).await;
+    store.close().await;
+    let store = Store::open(&path).await.unwrap();
+    let before = store.dump_projections().await.unwrap();
+    let head = store.stats().head;
+    store.close().await;
+
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("UPDATE meta SET value = '0' WHERE key = 'projection_version'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM interactions")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(store.recovery().projections_rebuilt_from, head.0);
+    assert!(store.recovery().interrupted.is_empty());
+    assert_eq!(store.dump_projections().await.unwrap(), before);
+}
