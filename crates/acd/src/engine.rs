@@ -503,8 +503,8 @@ impl Engine {
         Some(s)
     }
 
-    /// Contacts waiting in a queue (including callbacks keeping their place and contacts
-    /// waiting for their preferred agent are not counted; they are in the agents' lines).
+    /// Contacts waiting in a queue, callbacks keeping their place included. Contacts that
+    /// wait for their preferred agent alone are not counted: they are in that agent's line.
     pub fn waiting(&self, queue: QueueId) -> usize {
         self.queues.get(queue.0 as usize).map_or(0, |q| {
             q.groups
