@@ -41,8 +41,48 @@
 //! # Recovery
 //!
 //! [`Store::open`] closes every interaction that has no `ended` event with a real
-//! `ended {reason: interrupted}` event, dated at that interaction's last event, and reports
-//! them in [`Store::recovery`].
+//! `ended {reason: interrupted}` event, dated at that interaction's last event, and logs out
+//! (`by: "system"`, dated at the last event in the log) every agent whose last state was not
+//! `logged_out`, since after a restart nobody is logged in to the routing engine. Both are
+//! reported in [`Store::recovery`].
+//!
+//! # Use
+//!
+//! ```no_run
+//! use hotline_model::{Channel, Event, EventKind, InteractionEvent, InteractionId, Timestamp};
+//! use hotline_store::Store;
+//!
+//! # async fn demo() -> hotline_store::Result<()> {
+//! let store = Store::open("hotline-data/hotline.db").await?;
+//! if !store.recovery().interrupted.is_empty() {
+//!     eprintln!("closed {} interrupted interactions", store.recovery().interrupted.len());
+//! }
+//! let mut feed = store.subscribe(); // for the WebSocket event stream
+//!
+//! // A call session: append, and act on the change only once it is durable.
+//! let call = InteractionId::new();
+//! let arrived = InteractionEvent::new(
+//!     call,
+//!     Timestamp::now(),
+//!     EventKind::Arrived {
+//!         channel: Channel::Voice,
+//!         from: "+442079460018".into(),
+//!         to: "95588".into(),
+//!         trunk: None,
+//!     },
+//! );
+//! let seq = store.append(vec![Event::from(arrived)]).await?;
+//!
+//! // The HTTP API: CDRs since a time, a customer by the caller's number.
+//! let since = Timestamp::parse_rfc3339("2026-11-23T00:00:00Z").unwrap_or(Timestamp::UNIX_EPOCH);
+//! let cdrs = store.interactions_since(since).await?;
+//! let customer = store.customer_by_phone("sip:+442079460018@10.0.0.1").await?;
+//! let next = feed.recv().await; // the `arrived` event, with its seq
+//! # let _ = (seq, cdrs, customer, next);
+//! store.close().await;
+//! # Ok(())
+//! # }
+//! ```
 
 mod import;
 mod project;
@@ -56,8 +96,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hotline_model::{
-    EndReason, Event, EventId, EventKind, InteractionEvent, InteractionId, InvalidEvent, Seq,
-    Timestamp,
+    AgentEvent, AgentId, AgentState, EndReason, Event, EventId, EventKind, InteractionEvent,
+    InteractionId, InvalidEvent, Seq, Timestamp,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -145,6 +185,8 @@ impl Default for StoreOptions {
 pub struct RecoveryReport {
     /// Interactions that had no `ended` event and were closed as `interrupted`.
     pub interrupted: Vec<InteractionId>,
+    /// Agents whose last state was not `logged_out`; logged out by `system`.
+    pub logged_out: Vec<AgentId>,
     /// Migrations applied.
     pub migrations_applied: usize,
     /// Events replayed because the projections were built by another version (0 if not).
@@ -272,6 +314,13 @@ impl Store {
         )
         .fetch_all(&mut writer.conn)
         .await?;
+        let agents: Vec<(String, String)> =
+            sqlx::query_as("SELECT agent, state FROM agent_states ORDER BY agent")
+                .fetch_all(&mut writer.conn)
+                .await?;
+        let last_alive: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(at_ns), 0) FROM events")
+            .fetch_one(&mut writer.conn)
+            .await?;
 
         let (commands, rx) = mpsc::channel(options.max_pending_appends.max(1));
         let handle = tokio::spawn(writer.run(rx));
@@ -298,6 +347,26 @@ impl Store {
                 },
             )));
         }
+        // Agents the projection still shows as logged in: after a restart nobody is (the
+        // routing engine starts empty), so log them out as of the last event in the log.
+        let mut logged_out = Vec::new();
+        for (agent, state) in agents {
+            let state: AgentState = serde_json::from_str(&state).map_err(|e| Error::Corrupt {
+                key: agent.clone(),
+                why: e.to_string(),
+            })?;
+            if state != AgentState::LoggedOut {
+                let agent = AgentId::new(agent);
+                let mut e = AgentEvent::new(
+                    agent.clone(),
+                    Timestamp::from_unix_nanos(last_alive),
+                    AgentState::LoggedOut,
+                );
+                e.by = Some("system".into());
+                closing.push(Event::from(e));
+                logged_out.push(agent);
+            }
+        }
         let mut store = Store {
             inner: Arc::new(Inner {
                 path,
@@ -312,14 +381,16 @@ impl Store {
         if !closing.is_empty() {
             store.append(closing).await?;
             tracing::warn!(
-                count = interrupted.len(),
-                "closed interactions interrupted by the last stop"
+                interactions = interrupted.len(),
+                agents = logged_out.len(),
+                "closed interactions and logged out agents cut off by the last stop"
             );
         }
         // The only clone so far: `store` was created above and not shared yet.
         if let Some(inner) = Arc::get_mut(&mut store.inner) {
             inner.recovery = RecoveryReport {
                 interrupted,
+                logged_out,
                 migrations_applied,
                 projections_rebuilt_from,
             };

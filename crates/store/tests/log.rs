@@ -379,3 +379,55 @@ async fn one_writer_per_database() {
     store.close().await;
     Store::open(&path).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_logs_out_agents_left_logged_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let store = Store::open(&path).await.unwrap();
+    for (agent, state, at) in [
+        ("1001", AgentState::Available, 10),
+        (
+            "1002",
+            AgentState::NotReady {
+                reason: Some("training".into()),
+            },
+            20,
+        ),
+        ("1003", AgentState::LoggedIn, 30),
+        ("1003", AgentState::LoggedOut, 40),
+    ] {
+        store
+            .append_one(AgentEvent::new(agent.into(), t(at), state))
+            .await
+            .unwrap();
+    }
+    store
+        .append(vec![arrived(InteractionId::new(), t(50), "1")])
+        .await
+        .unwrap();
+    store.close().await;
+
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(
+        store.recovery().logged_out,
+        vec![AgentId::from("1001"), AgentId::from("1002")]
+    );
+    let states = store.agent_states().await.unwrap();
+    assert!(
+        states.iter().all(|s| s.state == AgentState::LoggedOut),
+        "{states:?}"
+    );
+    assert_eq!(states[0].since, t(50), "as of the last event in the log");
+    let audit = store.audit(t(0)).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.user == "system" && a.action == "agent.state")
+            .count(),
+        2
+    );
+    store.close().await;
+    let store = Store::open(&path).await.unwrap();
+    assert!(store.recovery().logged_out.is_empty());
+}
