@@ -128,8 +128,8 @@ pub enum Error {
     Overloaded(usize),
     #[error("the store is closed")]
     Closed,
-    /// Another writer (process or open store) holds the database.
-    #[error("the database is in use by another writer ({0})")]
+    /// Another writer (process or open store) holds the database's lock file.
+    #[error("the database is in use by another writer (lock file {0})")]
     Locked(String),
     #[error("migration to schema {version} failed: {why}")]
     Migration { version: i64, why: String },
@@ -139,6 +139,8 @@ pub enum Error {
     Csv(String),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Result with this crate's [`Error`].
@@ -261,14 +263,21 @@ impl Store {
             p.push(".lock");
             PathBuf::from(p)
         };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::Locked(format!("{}: {e}", lock_path.display())))?;
-        lock.try_lock()
-            .map_err(|e| Error::Locked(format!("{}: {e}", lock_path.display())))?;
+            .open(&lock_path)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked(lock_path.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::Io(e)),
+        }
         let base = SqliteConnectOptions::new()
             .filename(&path)
             .journal_mode(SqliteJournalMode::Wal)

@@ -378,6 +378,8 @@ async fn one_writer_per_database() {
     );
     store.close().await;
     Store::open(&path).await.unwrap();
+    // Missing directories are created.
+    Store::open(dir.path().join("a/b/log.db")).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
