@@ -1,6 +1,7 @@
 //! hotline's HTTP API.
 //!
-//! Today: `GET /healthz` (200 once the centre is ready) and `GET /metrics` (Prometheus text).
+//! `GET /healthz` (200 once the centre is ready), `GET /metrics` (Prometheus text), and the
+//! `/api/v1` routes of [`v1`].
 //! Every error is JSON `{"error":{"code","message"}}` with a fitting status and a stable code.
 
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
+
+pub mod v1;
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -63,12 +66,16 @@ impl IntoResponse for ApiError {
 }
 
 /// The router with every route hotline serves.
-pub fn router(state: ApiState) -> Router {
-    Router::new()
+pub fn router(state: ApiState, v1: Option<v1::V1>) -> Router {
+    let base = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .fallback(not_found)
-        .with_state(state)
+        .with_state(state);
+    let app = match v1 {
+        Some(v1) => base.merge(v1::routes(v1)),
+        None => base,
+    };
+    app.fallback(not_found)
 }
 
 async fn healthz(State(state): State<ApiState>) -> Result<&'static str, ApiError> {

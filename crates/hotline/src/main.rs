@@ -241,13 +241,59 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let sip_metrics = hotline_sip::SipMetrics::default();
     sip_metrics.register(&mut registry);
 
-    let sip = hotline_sip::SipServer::start(&cfg, cfg.sip.listen, sip_metrics)
+    let data_dir = PathBuf::from(&cfg.storage.data_dir);
+    let store = hotline_store::Store::open(data_dir.join("hotline.db"))
         .await
-        .map_err(|e| format!("cannot listen for SIP on {}: {e}", cfg.sip.listen))?;
+        .map_err(|e| format!("cannot open the event log in {}: {e}", data_dir.display()))?;
+    let recovered = store.recovery().interrupted.len();
+    if recovered > 0 {
+        info!(
+            recovered,
+            "closed interactions cut off by the last stop as interrupted"
+        );
+    }
+    let flows = hotline_flow::FlowSet::from_toml(hotline_flow::DEMO_FLOWS)
+        .map_err(|e| format!("the built-in contact flows are invalid: {e}"))?;
+    let prompts = hotline_media::player::PromptLibrary::load(
+        &hotline_media::player::PromptLibrary::bundled_dir(),
+    )
+    .map_err(|e| format!("cannot load the prompts: {e}"))?;
+    let media = hotline_media::MediaEngine::new(hotline_media::EngineConfig {
+        bind_ip: cfg.sip.listen.ip(),
+        ..hotline_media::EngineConfig::default()
+    });
+
+    let (calls_tx, calls_rx) = tokio::sync::mpsc::unbounded_channel();
+    let sip =
+        hotline_sip::SipServer::start_with_calls(&cfg, cfg.sip.listen, sip_metrics, Some(calls_tx))
+            .await
+            .map_err(|e| format!("cannot listen for SIP on {}: {e}", cfg.sip.listen))?;
+    let centre = hotline_switch::Centre::start(
+        &cfg,
+        &sip,
+        calls_rx,
+        media,
+        Arc::new(prompts),
+        Arc::new(flows),
+        store,
+        hotline_switch::CentreOptions {
+            media_ip: cfg.sip.listen.ip(),
+            recordings: data_dir.join("recordings"),
+            ring_timeout: std::time::Duration::from_secs(20),
+            max_calls: 2000,
+        },
+    )?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = hotline_api::ApiState {
         registry: Arc::new(registry),
         ready: ready.clone(),
+    };
+    let v1 = hotline_api::v1::V1 {
+        auth: Arc::new(hotline_api::v1::Auth::from_config(
+            &cfg,
+            std::time::Duration::from_secs(12 * 3600),
+        )),
+        centre: Arc::new(centre),
     };
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
@@ -255,7 +301,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let http_addr = listener
         .local_addr()
         .map_err(|e| format!("HTTP listener: {e}"))?;
-    let app = hotline_api::router(state);
+    let app = hotline_api::router(state, Some(v1));
     let http_task = tokio::spawn(async move { axum::serve(listener, app).await });
     ready.store(true, Ordering::Release);
     info!(centre = %cfg.centre.name, sip = %sip.udp_addr, http = %http_addr, "ready");

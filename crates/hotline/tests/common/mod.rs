@@ -208,3 +208,19 @@ pub fn http(
     // Chunked bodies: good enough to search in; JSON bodies from axum carry Content-Length.
     (status, body)
 }
+
+/// Logs in through the API; the bearer token.
+pub fn login(h: &Hotline, user: &str, password: &str) -> String {
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(&format!(
+            "{{\"user\":\"{user}\",\"password\":\"{password}\"}}"
+        )),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}

@@ -1,0 +1,328 @@
+//! `/api/v1`: log in, agent state, queues, interaction records.
+//!
+//! Users log in with the argon2-hashed passwords of the configuration and get a bearer token
+//! that expires. Roles are enforced on every route: an agent may change only its own state;
+//! supervisors and administrators may change anyone's and see every queue and record.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hotline_config::Role;
+use hotline_model::Timestamp;
+use hotline_switch::{AgentCommand, Centre};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::ApiError;
+
+/// A logged-in user.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: String,
+    pub role: Role,
+    /// For agents: the extension they work as.
+    pub agent: Option<String>,
+    expires: Instant,
+}
+
+struct UserEntry {
+    hash: String,
+    role: Role,
+    agent: Option<String>,
+}
+
+/// Users from the configuration and the tokens handed out.
+pub struct Auth {
+    users: HashMap<String, UserEntry>,
+    tokens: Mutex<HashMap<String, Principal>>,
+    ttl: Duration,
+}
+
+impl Auth {
+    pub fn from_config(cfg: &hotline_config::Config, ttl: Duration) -> Self {
+        let users = cfg
+            .users
+            .iter()
+            .map(|u| {
+                (
+                    u.name.get_ref().clone(),
+                    UserEntry {
+                        hash: u.password_hash.get_ref().clone(),
+                        role: u.role,
+                        agent: u.agent.as_ref().map(|a| a.get_ref().clone()),
+                    },
+                )
+            })
+            .collect();
+        Auth {
+            users,
+            tokens: Mutex::new(HashMap::new()),
+            ttl,
+        }
+    }
+
+    /// Checks a password (argon2, off the async threads); a token on success.
+    async fn login(&self, user: &str, password: &str) -> Option<String> {
+        // Unknown users cost the same verification as known ones.
+        const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0nGG3pQ1sM7b3m2x3w0Q5V3k2m9H2o1uV4c8y0n9m3s";
+        let (hash, entry) = match self.users.get(user) {
+            Some(e) => (e.hash.clone(), Some((e.role, e.agent.clone()))),
+            None => (DECOY.to_string(), None),
+        };
+        let pw = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || {
+            use argon2::password_hash::{PasswordHash, PasswordVerifier};
+            PasswordHash::new(&hash).ok().is_some_and(|h| {
+                argon2::Argon2::default()
+                    .verify_password(pw.as_bytes(), &h)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false);
+        let (role, agent) = entry.filter(|_| ok)?;
+        let token = hex_token();
+        let now = Instant::now();
+        let mut tokens = self.tokens.lock();
+        tokens.retain(|_, p| p.expires > now);
+        tokens.insert(
+            token.clone(),
+            Principal {
+                user: user.to_string(),
+                role,
+                agent,
+                expires: now + self.ttl,
+            },
+        );
+        Some(token)
+    }
+
+    fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let token = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "a bearer token is required",
+                )
+            })?;
+        let mut tokens = self.tokens.lock();
+        match tokens.get(token.trim()) {
+            Some(p) if p.expires > Instant::now() => Ok(p.clone()),
+            Some(_) => {
+                tokens.remove(token.trim());
+                Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "token_expired",
+                    "log in again",
+                ))
+            }
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "unknown token",
+            )),
+        }
+    }
+}
+
+fn hex_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the v1 routes share.
+#[derive(Clone)]
+pub struct V1 {
+    pub auth: Arc<Auth>,
+    pub centre: Arc<Centre>,
+}
+
+pub fn routes(v1: V1) -> Router {
+    Router::new()
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/agents/{ext}/state", post(agent_state))
+        .route("/api/v1/queues", get(queues))
+        .route("/api/v1/interactions", get(interactions))
+        .with_state(v1)
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("invalid JSON body: {e}"),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    user: String,
+    password: String,
+}
+
+async fn login(State(v1): State<V1>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let b: LoginBody = parse_json(&body)?;
+    match v1.auth.login(&b.user, &b.password).await {
+        Some(token) => Ok(Json(json!({ "token": token }))),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "unknown user or wrong password",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateBody {
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn agent_state(
+    State(v1): State<V1>,
+    Path(ext): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    if who.role == Role::Agent && who.agent.as_deref() != Some(ext.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "an agent may change only its own state",
+        ));
+    }
+    let b: StateBody = parse_json(&body)?;
+    let reason = b.reason.unwrap_or_else(|| "unspecified".to_string());
+    let command = match b.state.as_str() {
+        "available" => AgentCommand::Available,
+        "not_ready" => AgentCommand::NotReady(reason),
+        "break" => AgentCommand::Break(reason),
+        "logged_out" => AgentCommand::LogOut,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_state",
+                format!("unknown state `{other}` (available, not_ready, break, logged_out)"),
+            ));
+        }
+    };
+    match v1.centre.agent(&ext, command).await {
+        Ok(_) => Ok(Json(json!({ "agent": ext, "state": b.state }))),
+        Err(e) if e.starts_with("no agent") => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_agent",
+            format!("no agent has extension {ext}"),
+        )),
+        Err(e) => Err(ApiError::new(StatusCode::CONFLICT, "state_refused", e)),
+    }
+}
+
+#[derive(Serialize)]
+struct QueueOut {
+    name: String,
+    waiting: usize,
+    longest_wait: f64,
+    agents_available: usize,
+    offered: u64,
+    answered: u64,
+    abandoned: u64,
+    service_level: Option<f64>,
+}
+
+async fn queues(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    v1.auth.principal(&headers)?;
+    let live = v1.centre.queues().await;
+    // Today's counts from the interaction records (UTC day).
+    let now = Timestamp::now().unix_nanos();
+    let day = 86_400 * 1_000_000_000i64;
+    let since = Timestamp::from_unix_nanos(now - now.rem_euclid(day));
+    let records = v1
+        .centre
+        .store()
+        .interactions_since(since)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?;
+    let out: Vec<QueueOut> = live
+        .into_iter()
+        .map(|q| {
+            let mine: Vec<_> = records
+                .iter()
+                .filter(|r| r.queue.as_ref().is_some_and(|n| n.as_str() == q.name))
+                .collect();
+            let answered = mine.iter().filter(|r| r.answered.is_some()).count() as u64;
+            let abandoned = mine
+                .iter()
+                .filter(|r| {
+                    r.answered.is_none()
+                        && r.ended.is_some()
+                        && matches!(
+                            r.end_reason,
+                            Some(hotline_model::EndReason::Abandoned)
+                                | Some(hotline_model::EndReason::CallerHangup)
+                        )
+                })
+                .count() as u64;
+            QueueOut {
+                name: q.name,
+                waiting: q.waiting,
+                longest_wait: q.longest_wait_secs,
+                agents_available: q.agents_available,
+                offered: mine.len() as u64,
+                answered,
+                abandoned,
+                service_level: None,
+            }
+        })
+        .collect();
+    Ok(Json(json!(out)))
+}
+
+#[derive(Deserialize)]
+struct Since {
+    since: Option<String>,
+}
+
+async fn interactions(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Query(q): Query<Since>,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    let since = match q.since.as_deref() {
+        Some(s) => Timestamp::parse_rfc3339(s).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_since",
+                format!("`since` is not RFC 3339: {e}"),
+            )
+        })?,
+        None => Timestamp::from_unix_nanos(0),
+    };
+    let mut records = v1
+        .centre
+        .store()
+        .interactions_since(since)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?;
+    if who.role == Role::Agent {
+        records.retain(|r| r.agent.as_ref().map(|a| a.as_str()) == who.agent.as_deref());
+    }
+    Ok(Json(json!(records)))
+}

@@ -1,0 +1,154 @@
+//! The whole call path with the real binary and sipp only: an agent phone registers and its
+//! agent logs in through the API; a caller dials 95588, presses 1 by RFC 4733, waits in the
+//! accounts queue, is put through to the agent, speaks, and hangs up. The interaction record
+//! and the stereo recording must say exactly that.
+
+mod common;
+
+use common::{Hotline, free_port, http, login};
+
+fn wav_channels_rms(path: &str) -> (u16, f64, f64) {
+    let data = std::fs::read(path).unwrap();
+    assert_eq!(&data[0..4], b"RIFF");
+    let channels = u16::from_le_bytes([data[22], data[23]]);
+    // Find the data chunk.
+    let mut off = 12;
+    let mut pcm: &[u8] = &[];
+    while off + 8 <= data.len() {
+        let id = &data[off..off + 4];
+        let len = u32::from_le_bytes([data[off + 4], data[off + 5], data[off + 6], data[off + 7]])
+            as usize;
+        if id == b"data" {
+            pcm = &data[off + 8..(off + 8 + len).min(data.len())];
+            break;
+        }
+        off += 8 + len;
+    }
+    let samples: Vec<i16> = pcm
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let rms = |ch: usize| {
+        let v: Vec<f64> = samples
+            .iter()
+            .skip(ch)
+            .step_by(2)
+            .map(|s| f64::from(*s))
+            .collect();
+        (v.iter().map(|x| x * x).sum::<f64>() / v.len().max(1) as f64).sqrt()
+    };
+    (channels, rms(0), rms(1))
+}
+
+#[test]
+fn caller_presses_1_and_talks_to_an_accounts_agent() {
+    let h = Hotline::demo();
+    // The agent's phone registers from a fixed port, then answers calls on it.
+    let port = free_port("127.0.0.1").to_string();
+    let (ok, log) = h.sipp(
+        "register.xml",
+        &[
+            "-p", &port, "-s", "1001", "-au", "1001", "-ap", "pass1001", "-m", "1",
+        ],
+    );
+    assert!(ok, "{log}");
+    let token = login(&h, "agent1001", "pass1001");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/agents/1001/state",
+        Some(&token),
+        Some(r#"{"state":"available"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let sip = h.sip;
+    let phone_port = port.clone();
+    let phone = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-answers.xml",
+            &["-p", &phone_port, "-i", "127.0.0.1", "-rtp_echo", "-m", "1"],
+        )
+    });
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
+    assert!(ok, "caller: {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "agent phone: {log}");
+
+    let sup = login(&h, "supervisor", "supervisor");
+    let (status, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
+    assert_eq!(status, 200, "{body}");
+    let records: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(records.len(), 1, "{body}");
+    let r = &records[0];
+    assert_eq!(r["channel"], "voice");
+    assert_eq!(r["from"], "13800138000");
+    assert_eq!(r["to"], "95588");
+    assert_eq!(r["queue"], "accounts");
+    assert_eq!(r["agent"], "1001");
+    assert!(r["answered"].is_string(), "{r}");
+    assert!(r["ended"].is_string(), "{r}");
+    assert_eq!(r["end_reason"], "caller_hangup");
+    let recording = r["recording"].as_str().expect("a recording");
+    let (channels, left, right) = wav_channels_rms(recording);
+    assert_eq!(channels, 2);
+    assert!(
+        left > 100.0,
+        "the caller is audible on the left: rms {left}"
+    );
+    assert!(
+        right > 100.0,
+        "the agent is audible on the right: rms {right}"
+    );
+
+    // An agent sees only its own records; another agent's state is not theirs to change.
+    let (status, _) = http(
+        h.http,
+        "POST",
+        "/api/v1/agents/1002/state",
+        Some(&token),
+        Some(r#"{"state":"available"}"#),
+    );
+    assert_eq!(status, 403);
+}
+
+#[test]
+fn api_refuses_bad_logins_tokens_and_bodies_with_json_errors() {
+    let h = Hotline::demo();
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(r#"{"user":"supervisor","password":"nope"}"#),
+    );
+    assert_eq!(status, 401);
+    assert!(body.contains("\"invalid_credentials\""), "{body}");
+    let (status, body) = http(h.http, "GET", "/api/v1/queues", Some("forged"), None);
+    assert_eq!(status, 401);
+    assert!(body.contains("\"unauthorized\""), "{body}");
+    let sup = login(&h, "supervisor", "supervisor");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/agents/1001/state",
+        Some(&sup),
+        Some("{"),
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("\"bad_request\""), "{body}");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/agents/9999/state",
+        Some(&sup),
+        Some(r#"{"state":"available"}"#),
+    );
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = http(h.http, "GET", "/api/v1/queues", Some(&sup), None);
+    assert_eq!(status, 200);
+    let queues: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = queues.iter().filter_map(|q| q["name"].as_str()).collect();
+    assert_eq!(names, vec!["accounts", "cards", "complaints", "general"]);
+}

@@ -1,0 +1,120 @@
+//! Call sessions: the part of hotline that ties a caller's SIP leg, its media, the contact
+//! flow, the routing engine, the agent's leg and the event log into one call.
+//!
+//! [`Centre::start`] takes the pieces (SIP server, media engine, prompts, flows, store) and
+//! runs one task per call ([`session`]) plus the routing task that owns the ACD engine
+//! ([`router`]). Every state change of a call is appended to the store before anything is
+//! done about it outside hotline.
+
+pub mod router;
+pub mod session;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::time::Duration;
+
+use hotline_flow::FlowSet;
+use hotline_media::MediaEngine;
+use hotline_media::player::PromptLibrary;
+use hotline_sip::SipServer;
+use hotline_sip::calls::IncomingCall;
+use hotline_store::Store;
+use tokio::sync::{mpsc, oneshot};
+
+pub use router::{AgentCommand, Notice, QueueView, RouterCmd};
+use session::Shared;
+
+/// Limits and places of a running centre.
+#[derive(Debug, Clone)]
+pub struct CentreOptions {
+    pub media_ip: IpAddr,
+    pub recordings: PathBuf,
+    pub ring_timeout: Duration,
+    /// Calls in progress beyond which new calls get 503.
+    pub max_calls: u32,
+}
+
+/// A running centre.
+pub struct Centre {
+    shared: Arc<Shared>,
+}
+
+impl Centre {
+    /// Starts the router and takes every incoming call from `incoming`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        cfg: &hotline_config::Config,
+        sip: &SipServer,
+        mut incoming: mpsc::UnboundedReceiver<IncomingCall>,
+        media: MediaEngine,
+        prompts: Arc<PromptLibrary>,
+        flows: Arc<FlowSet>,
+        store: Store,
+        options: CentreOptions,
+    ) -> Result<Centre, String> {
+        let engine = router::engine_from_config(cfg)?;
+        let (router_tx, router_rx) = mpsc::unbounded_channel();
+        tokio::spawn(router::run(engine, router_rx));
+        std::fs::create_dir_all(&options.recordings)
+            .map_err(|e| format!("cannot create {}: {e}", options.recordings.display()))?;
+        let shared = Arc::new(Shared {
+            store,
+            media,
+            prompts,
+            flows,
+            router: router_tx,
+            calls: sip.calls.clone(),
+            registrar: sip.registrar.clone(),
+            media_ip: options.media_ip,
+            recordings: options.recordings,
+            ring_timeout: options.ring_timeout,
+            next_contact: AtomicU64::new(1),
+            active: AtomicU32::new(0),
+            max_calls: options.max_calls,
+            fault_notice: AtomicBool::new(false),
+        });
+        let for_calls = shared.clone();
+        tokio::spawn(async move {
+            while let Some(call) = incoming.recv().await {
+                tokio::spawn(session::run_call(for_calls.clone(), call));
+            }
+        });
+        Ok(Centre { shared })
+    }
+
+    /// Sets an agent's state (log in, available, not ready, break, log out).
+    pub async fn agent(&self, extension: &str, command: AgentCommand) -> Result<String, String> {
+        let (done, rx) = oneshot::channel();
+        self.shared
+            .router
+            .send(RouterCmd::Agent {
+                extension: extension.to_string(),
+                command,
+                done,
+            })
+            .map_err(|_| "the router has stopped".to_string())?;
+        rx.await.map_err(|_| "the router has stopped".to_string())?
+    }
+
+    /// Live figures per queue.
+    pub async fn queues(&self) -> Vec<QueueView> {
+        let (tx, rx) = oneshot::channel();
+        if self.shared.router.send(RouterCmd::Queues(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Switches the outage announcement played to every new caller.
+    pub fn set_fault_notice(&self, on: bool) {
+        self.shared
+            .fault_notice
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+}

@@ -1,0 +1,864 @@
+//! One call session: the caller's leg, its media, the contact flow, its place in a queue, the
+//! agent's leg when one answers, and every state change logged before it is acted on.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use hotline_acd::ContactId;
+use hotline_flow::{
+    CallContext, FlowAction, FlowInput, FlowRun, FlowSet, Outcome, PlayId, PromptItem,
+};
+use hotline_media::player::{Lang, Prompt, PromptLibrary, estimated_wait_names, number_names};
+use hotline_media::{CallHandle, LegId, LegParams, MediaEngine, MediaEvent};
+use hotline_model::{
+    AgentId, Channel, EndReason, EventKind, InteractionEvent, InteractionId, Leg as ModelLeg,
+    QueueName, Timestamp,
+};
+use hotline_sip::calls::{Calls, EndReason as SipEnd, IncomingCall, Leg, LegEvent};
+use hotline_sip::registrar::{Caller, Registrar};
+use hotline_sip::sdp::{self, LocalMedia};
+use hotline_store::Store;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::router::{Notice, RouterCmd};
+
+/// What every session shares.
+pub struct Shared {
+    pub store: Store,
+    pub media: MediaEngine,
+    pub prompts: Arc<PromptLibrary>,
+    pub flows: Arc<FlowSet>,
+    pub router: mpsc::UnboundedSender<RouterCmd>,
+    pub calls: Calls,
+    pub registrar: Arc<Registrar>,
+    /// The address put in SDP for hotline's media.
+    pub media_ip: IpAddr,
+    pub recordings: PathBuf,
+    /// How long an agent's phone may ring before the call goes to the next agent.
+    pub ring_timeout: Duration,
+    pub next_contact: std::sync::atomic::AtomicU64,
+    /// Calls in progress, for the overload limit.
+    pub active: AtomicU32,
+    pub max_calls: u32,
+    /// Played to every caller at entry while an outage is announced.
+    pub fault_notice: std::sync::atomic::AtomicBool,
+}
+
+fn sip_to_media_codec(c: sdp::Codec) -> hotline_media::Codec {
+    match c {
+        sdp::Codec::Pcmu => hotline_media::Codec::Pcmu,
+        sdp::Codec::Pcma => hotline_media::Codec::Pcma,
+    }
+}
+
+fn params(n: &sdp::Session, codec: sdp::Codec) -> LegParams {
+    let mut p = LegParams::new(n.remote(), sip_to_media_codec(codec));
+    p.payload_type = codec.payload_type();
+    p.telephone_event_pt = n.telephone_event;
+    p.inband_dtmf = true;
+    p.analyse = true;
+    p
+}
+
+/// The agent side of a session while an agent is being rung or talks.
+struct AgentSide {
+    ext: String,
+    leg: Leg,
+    media: LegId,
+    answered: bool,
+    ring_deadline: tokio::time::Instant,
+}
+
+enum Phase {
+    /// The flow is running (IVR, queue).
+    Flow,
+    /// Caller and agent are bridged.
+    Talking,
+    /// After the agent hung up: the after-call flow (survey) runs.
+    AfterCall,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    id: InteractionId,
+    contact: ContactId,
+    caller: Leg,
+    media: CallHandle,
+    caller_media: LegId,
+    run: Option<FlowRun>,
+    lang: Lang,
+    playing: Option<PlayId>,
+    queued: Option<(String, tokio::time::Instant)>,
+    notices_tx: mpsc::UnboundedSender<Notice>,
+    agent: Option<AgentSide>,
+    phase: Phase,
+    after_call: Option<String>,
+    max_agitation: f32,
+    from: String,
+    to: String,
+    ended: bool,
+}
+
+/// Runs one incoming call to its end.
+pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
+    let active = shared.active.fetch_add(1, Ordering::AcqRel) + 1;
+    let id = InteractionId::new();
+    let trunk = match &call.caller {
+        Caller::Trunk(t) => Some(t.clone()),
+        Caller::Agent(a) => Some(format!("agent:{a}")),
+    };
+    let arrived = EventKind::Arrived {
+        channel: Channel::Voice,
+        from: call.from.clone(),
+        to: call.to.clone(),
+        trunk,
+    };
+    // Logged durably before the caller hears anything.
+    if let Err(e) = log(&shared.store, id, arrived).await {
+        warn!(error = %e, "cannot log an arrival; refusing the call");
+        let _ = call.leg.reject(503);
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    if active > shared.max_calls {
+        let _ = call.leg.reject(503);
+        let _ = log(
+            &shared.store,
+            id,
+            EventKind::Ended {
+                reason: EndReason::Overloaded,
+            },
+        )
+        .await;
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    let result = setup_and_run(shared.clone(), id, call).await;
+    if let Err(e) = result {
+        warn!(interaction = %id, error = %e, "call failed");
+        let _ = log(
+            &shared.store,
+            id,
+            EventKind::Ended {
+                reason: EndReason::Error,
+            },
+        )
+        .await;
+    }
+    shared.active.fetch_sub(1, Ordering::AcqRel);
+}
+
+async fn log(store: &Store, id: InteractionId, kind: EventKind) -> Result<(), String> {
+    store
+        .append_one(InteractionEvent::new(id, Timestamp::now(), kind))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn setup_and_run(
+    shared: Arc<Shared>,
+    id: InteractionId,
+    call: IncomingCall,
+) -> Result<(), String> {
+    let IncomingCall {
+        from,
+        to,
+        offer,
+        leg,
+        ..
+    } = call;
+    let offer = match offer {
+        Ok(o) => o,
+        Err(e) => {
+            debug!(error = %e, "unacceptable offer");
+            let _ = leg.reject(488);
+            log(
+                &shared.store,
+                id,
+                EventKind::Ended {
+                    reason: EndReason::Rejected,
+                },
+            )
+            .await?;
+            return Ok(());
+        }
+    };
+    let port = shared.media.bind_leg().await.map_err(|e| e.to_string())?;
+    let local = LocalMedia {
+        address: shared.media_ip,
+        port: port.local_addr().port(),
+        session_id: rand_id(),
+        version: 1,
+    };
+    let negotiated = match sdp::answer(&offer, &local) {
+        Ok(n) => n,
+        Err(_) => {
+            let _ = leg.reject(488);
+            log(
+                &shared.store,
+                id,
+                EventKind::Ended {
+                    reason: EndReason::Rejected,
+                },
+            )
+            .await?;
+            return Ok(());
+        }
+    };
+    let (media, media_events) = shared.media.spawn_call();
+    let caller_media = media
+        .add_leg(port, params(&offer, negotiated.codec))
+        .await
+        .map_err(|e| e.to_string())?;
+    leg.answer(local, negotiated.sdp)?;
+
+    let mut ctx = CallContext::new(&from, &to, chrono::Utc::now());
+    ctx.fault_notice = shared.fault_notice.load(Ordering::Relaxed);
+    let run = FlowRun::new(
+        shared.flows.clone(),
+        "main",
+        ctx,
+        flow_now(tokio::time::Instant::now()),
+    )
+    .map_err(|e| e.to_string())?;
+    let (notices_tx, notices) = mpsc::unbounded_channel();
+    let contact = ContactId(shared.next_contact.fetch_add(1, Ordering::Relaxed));
+    let mut s = Session {
+        shared,
+        id,
+        contact,
+        caller: leg,
+        media,
+        caller_media,
+        run: Some(run),
+        lang: Lang::Zh,
+        playing: None,
+        queued: None,
+        notices_tx,
+        agent: None,
+        phase: Phase::Flow,
+        after_call: None,
+        max_agitation: 0.0,
+        from,
+        to,
+        ended: false,
+    };
+    info!(interaction = %id, from = %s.from, to = %s.to, "call answered");
+    s.drive(media_events, notices).await;
+    let _ = s.media.close();
+    Ok(())
+}
+
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x686f746c696e65);
+    h.finish() >> 1
+}
+
+/// The flow's clock: milliseconds of the monotonic clock since the process started.
+fn flow_now(t: tokio::time::Instant) -> hotline_flow::Instant {
+    static START: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(tokio::time::Instant::now);
+    hotline_flow::Instant::from_millis(t.saturating_duration_since(start).as_millis() as u64)
+}
+
+fn flow_deadline(t: hotline_flow::Instant) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    let now_flow = flow_now(now).as_millis();
+    now + Duration::from_millis(t.as_millis().saturating_sub(now_flow))
+}
+
+async fn sleep_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_agent_event(agent: &mut Option<AgentSide>) -> Option<LegEvent> {
+    match agent {
+        Some(a) => a.leg.next_event().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    async fn drive(
+        &mut self,
+        mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
+        mut notices: mpsc::UnboundedReceiver<Notice>,
+    ) {
+        self.pump_flow().await;
+        while !self.ended {
+            let flow_deadline = self
+                .run
+                .as_ref()
+                .and_then(|r| r.poll_timeout())
+                .map(flow_deadline);
+            let ring_deadline = self
+                .agent
+                .as_ref()
+                .filter(|a| !a.answered)
+                .map(|a| a.ring_deadline);
+            tokio::select! {
+                ev = self.caller.next_event() => match ev {
+                    Some(ev) => self.on_caller(ev).await,
+                    None => self.caller_gone(EndReason::CallerHangup).await,
+                },
+                ev = media_events.recv() => {
+                    if let Some(ev) = ev { self.on_media(ev).await }
+                },
+                n = notices.recv() => {
+                    if let Some(n) = n { self.on_notice(n).await }
+                },
+                ev = next_agent_event(&mut self.agent) => self.on_agent(ev).await,
+                _ = sleep_opt(flow_deadline) => {
+                    if let Some(run) = self.run.as_mut() {
+                        run.handle_timeout(flow_now(tokio::time::Instant::now()));
+                    }
+                    self.pump_flow().await;
+                },
+                _ = sleep_opt(ring_deadline) => self.agent_no_answer("no answer").await,
+            }
+        }
+    }
+
+    fn feed(&mut self, input: FlowInput) {
+        if let Some(run) = self.run.as_mut() {
+            run.handle(flow_now(tokio::time::Instant::now()), input);
+        }
+    }
+
+    async fn log(&self, kind: EventKind) {
+        if let Err(e) = log(&self.shared.store, self.id, kind).await {
+            warn!(interaction = %self.id, error = %e, "cannot log");
+        }
+    }
+
+    async fn on_caller(&mut self, ev: LegEvent) {
+        match ev {
+            LegEvent::Dtmf(d) => {
+                self.feed(FlowInput::Digit(d));
+                self.pump_flow().await;
+            }
+            LegEvent::Hold(true) => self.log(EventKind::Held).await,
+            LegEvent::Hold(false) => self.log(EventKind::Resumed).await,
+            LegEvent::MediaChanged(s) => {
+                if let Some(c) = s.codecs.first() {
+                    let _ = self.media.update_leg(self.caller_media, params(&s, *c));
+                }
+            }
+            LegEvent::Ended(_) => self.caller_gone(EndReason::CallerHangup).await,
+            LegEvent::Confirmed | LegEvent::Ringing | LegEvent::Answered { .. } => {}
+            LegEvent::Refer(target) => debug!(%target, "caller asked for a transfer; ignored"),
+        }
+    }
+
+    async fn on_media(&mut self, ev: MediaEvent) {
+        match ev {
+            MediaEvent::Dtmf { leg, digit, .. } if leg == self.caller_media => {
+                self.feed(FlowInput::Digit(digit.as_char()));
+                self.pump_flow().await;
+            }
+            MediaEvent::PlaybackFinished { leg, .. } if leg == self.caller_media => {
+                if let Some(id) = self.playing.take() {
+                    self.feed(FlowInput::PlaybackFinished(id));
+                    self.pump_flow().await;
+                }
+            }
+            MediaEvent::Agitation { leg, window } if leg == self.caller_media => {
+                self.max_agitation = self.max_agitation.max(window.score);
+                if window.crossed {
+                    self.log(EventKind::Agitation {
+                        score: f64::from(window.score),
+                        leg: ModelLeg::Caller,
+                    })
+                    .await;
+                }
+            }
+            MediaEvent::Quality { leg, report } => {
+                let which = if leg == self.caller_media {
+                    ModelLeg::Caller
+                } else {
+                    ModelLeg::Agent
+                };
+                self.log(EventKind::QualitySample {
+                    leg: which,
+                    mos: report.mos,
+                    loss: report.loss_fraction,
+                    jitter_ms: report.jitter_ms,
+                })
+                .await;
+            }
+            MediaEvent::Inactive { leg } if leg == self.caller_media => {
+                debug!(interaction = %self.id, "caller media inactive");
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_notice(&mut self, n: Notice) {
+        match n {
+            Notice::Offer { agent } => self.offer_to(agent).await,
+            Notice::Rescinded { agent } => {
+                if self
+                    .agent
+                    .as_ref()
+                    .is_some_and(|a| a.ext == agent && !a.answered)
+                    && let Some(a) = self.agent.take()
+                {
+                    let _ = a.leg.hangup().await;
+                    let _ = self.media.remove_leg(a.media);
+                }
+            }
+            Notice::Position { position, eta_secs } => {
+                self.feed(FlowInput::QueueUpdate {
+                    position,
+                    estimated_wait_secs: eta_secs,
+                });
+                self.pump_flow().await;
+            }
+            Notice::MaxWait(action) => {
+                debug!(interaction = %self.id, ?action, "maximum wait reached");
+                let _ = self.shared.router.send(RouterCmd::Abandon(self.contact));
+                self.queued = None;
+                self.finish(EndReason::Timeout).await;
+            }
+        }
+    }
+
+    async fn offer_to(&mut self, ext: String) {
+        let now = std::time::Instant::now();
+        let binding = self.shared.registrar.lookup(&ext, now).into_iter().last();
+        self.log(EventKind::Offered {
+            agent: AgentId::new(ext.clone()),
+        })
+        .await;
+        let Some(b) = binding else {
+            self.reject_offer(&ext, "not registered").await;
+            return;
+        };
+        let port = match self.shared.media.bind_leg().await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "no media port for the agent leg");
+                self.reject_offer(&ext, "no media port").await;
+                return;
+            }
+        };
+        let local = LocalMedia {
+            address: self.shared.media_ip,
+            port: port.local_addr().port(),
+            session_id: rand_id(),
+            version: 1,
+        };
+        let media = match self
+            .media
+            .add_leg(port, LegParams::new(None, hotline_media::Codec::Pcmu))
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "cannot add the agent leg");
+                self.reject_offer(&ext, "media").await;
+                return;
+            }
+        };
+        match self
+            .shared
+            .calls
+            .dial(&b.uri, b.source, b.transport == "tcp", &self.from, local)
+        {
+            Ok(leg) => {
+                self.agent = Some(AgentSide {
+                    ext,
+                    leg,
+                    media,
+                    answered: false,
+                    ring_deadline: tokio::time::Instant::now() + self.shared.ring_timeout,
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot call the agent");
+                let _ = self.media.remove_leg(media);
+                self.reject_offer(&ext, "dial failed").await;
+            }
+        }
+    }
+
+    async fn reject_offer(&mut self, ext: &str, reason: &str) {
+        self.log(EventKind::OfferRejected {
+            agent: AgentId::new(ext.to_string()),
+            reason: reason.to_string(),
+        })
+        .await;
+        let _ = self.shared.router.send(RouterCmd::Reject {
+            contact: self.contact,
+            agent: ext.to_string(),
+        });
+    }
+
+    async fn agent_no_answer(&mut self, reason: &str) {
+        if let Some(a) = self.agent.take() {
+            let _ = a.leg.hangup().await;
+            let _ = self.media.remove_leg(a.media);
+            self.reject_offer(&a.ext, reason).await;
+        }
+    }
+
+    async fn on_agent(&mut self, ev: Option<LegEvent>) {
+        let Some(ev) = ev else {
+            // The leg is gone without an end event: treat as a failure to reach the agent.
+            if self.agent.as_ref().is_some_and(|a| !a.answered) {
+                self.agent_no_answer("lost").await;
+            }
+            return;
+        };
+        match ev {
+            LegEvent::Answered { sdp } => {
+                let Some(a) = self.agent.as_mut() else { return };
+                a.answered = true;
+                let ext = a.ext.clone();
+                let agent_media = a.media;
+                if let Some(s) = sdp
+                    && let Some(c) = s.codecs.first()
+                {
+                    let _ = self.media.update_leg(agent_media, params(&s, *c));
+                }
+                let _ = self.media.stop_playback(self.caller_media);
+                let _ = self.media.bridge(self.caller_media, agent_media);
+                let path = self.shared.recordings.join(format!("{}.wav", self.id));
+                let recording = self
+                    .media
+                    .start_recording(path.clone(), self.caller_media, Some(agent_media))
+                    .await;
+                let _ = self.shared.router.send(RouterCmd::Answer {
+                    contact: self.contact,
+                    agent: ext.clone(),
+                });
+                self.queued = None;
+                self.phase = Phase::Talking;
+                self.log(EventKind::Answered {
+                    agent: AgentId::new(ext.clone()),
+                })
+                .await;
+                if recording.is_ok() {
+                    self.log(EventKind::RecordingStarted {
+                        path: path.display().to_string(),
+                    })
+                    .await;
+                }
+                self.feed(FlowInput::Answered { agent: ext });
+                self.pump_flow().await;
+            }
+            LegEvent::Ended(reason) => {
+                let Some(a) = self.agent.take() else { return };
+                let _ = self.media.remove_leg(a.media);
+                if !a.answered {
+                    let why = match reason {
+                        SipEnd::Rejected(code) => format!("rejected {code}"),
+                        SipEnd::Timeout => "no answer".into(),
+                        other => format!("{other:?}"),
+                    };
+                    self.reject_offer(&a.ext, &why).await;
+                    return;
+                }
+                // The agent hung up: the caller goes on to the after-call flow, or is released.
+                let _ = self.shared.router.send(RouterCmd::End {
+                    contact: self.contact,
+                    agitation: Some(self.max_agitation),
+                    abusive: false,
+                });
+                let _ = self.media.stop_recording();
+                match self.after_call.take() {
+                    Some(flow) => {
+                        self.phase = Phase::AfterCall;
+                        let mut ctx = CallContext::new(&self.from, &self.to, chrono::Utc::now());
+                        ctx.language = Some(self.lang.code().to_string());
+                        match FlowRun::new(
+                            self.shared.flows.clone(),
+                            &flow,
+                            ctx,
+                            flow_now(tokio::time::Instant::now()),
+                        ) {
+                            Ok(run) => {
+                                self.run = Some(run);
+                                self.pump_flow().await;
+                            }
+                            Err(_) => self.finish(EndReason::AgentHangup).await,
+                        }
+                    }
+                    None => self.finish(EndReason::AgentHangup).await,
+                }
+            }
+            LegEvent::Dtmf(_)
+            | LegEvent::Ringing
+            | LegEvent::Confirmed
+            | LegEvent::Hold(_)
+            | LegEvent::MediaChanged(_)
+            | LegEvent::Refer(_) => {}
+        }
+    }
+
+    /// The caller is gone (hung up or cancelled).
+    async fn caller_gone(&mut self, reason: EndReason) {
+        if self.ended {
+            return;
+        }
+        self.feed(FlowInput::CallerHangup);
+        if let Some((_, since)) = self.queued.take() {
+            let _ = self.shared.router.send(RouterCmd::Abandon(self.contact));
+            self.log(EventKind::Abandoned {
+                wait_secs: since.elapsed().as_secs_f64(),
+            })
+            .await;
+        }
+        if let Some(a) = self.agent.take() {
+            let _ = a.leg.hangup().await;
+            if a.answered {
+                let _ = self.shared.router.send(RouterCmd::End {
+                    contact: self.contact,
+                    agitation: Some(self.max_agitation),
+                    abusive: false,
+                });
+            } else {
+                let _ = self.shared.router.send(RouterCmd::Reject {
+                    contact: self.contact,
+                    agent: a.ext,
+                });
+            }
+        }
+        let _ = self.media.stop_recording();
+        self.ended = true;
+        self.log(EventKind::Ended { reason }).await;
+    }
+
+    /// hotline ends the call.
+    async fn finish(&mut self, reason: EndReason) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        if let Some(a) = self.agent.take() {
+            let _ = a.leg.hangup().await;
+        }
+        let _ = self.media.stop_recording();
+        let _ = self.caller.hangup().await;
+        self.log(EventKind::Ended { reason }).await;
+    }
+
+    fn resolve(&self, items: &[PromptItem]) -> Vec<Prompt> {
+        let lib = &self.shared.prompts;
+        let mut names: Vec<String> = Vec::new();
+        for item in items {
+            match item {
+                // The flows' names for the media library's recordings.
+                PromptItem::Prompt(n) => names.push(match n.as_str() {
+                    "estimated_wait" => "wait_about".to_string(),
+                    "fault_notice" => "fault".to_string(),
+                    other => other.to_string(),
+                }),
+                PromptItem::Number(n) => {
+                    names.extend(number_names(self.lang, (*n).clamp(0, 999_999) as u32))
+                }
+                PromptItem::Digits(d) => {
+                    for c in d.chars().filter_map(|c| c.to_digit(10)) {
+                        names.extend(number_names(self.lang, c));
+                    }
+                }
+                PromptItem::DurationSecs(s) => names.extend(
+                    estimated_wait_names(self.lang, (*s).min(86_400) as u32)
+                        .into_iter()
+                        .skip(1),
+                ),
+            }
+        }
+        names
+            .iter()
+            .filter_map(|n| match lib.get(self.lang, n) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    warn!(prompt = %n, error = %e, "prompt missing; skipped");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Carries out every action the flow has queued.
+    async fn pump_flow(&mut self) {
+        loop {
+            let Some(action) = self.run.as_mut().and_then(|r| r.poll_action()) else {
+                return;
+            };
+            match action {
+                FlowAction::StepEntered { flow, step } => {
+                    self.log(EventKind::FlowStep {
+                        step: format!("{flow}.{step}"),
+                        detail: None,
+                    })
+                    .await;
+                }
+                FlowAction::Play {
+                    id,
+                    prompts,
+                    language,
+                    barge_in,
+                } => {
+                    self.lang = if language == "en" { Lang::En } else { Lang::Zh };
+                    let resolved = self.resolve(&prompts);
+                    if resolved.is_empty() {
+                        self.feed(FlowInput::PlaybackFinished(id));
+                        continue;
+                    }
+                    self.playing = Some(id);
+                    let _ = self
+                        .media
+                        .play(self.caller_media, resolved, false, barge_in);
+                }
+                FlowAction::StopPlayback => {
+                    self.playing = None;
+                    let _ = self.media.stop_playback(self.caller_media);
+                }
+                FlowAction::StartHoldMusic => {
+                    self.playing = None;
+                    if let Ok(m) = self.shared.prompts.music("hold") {
+                        let _ = self.media.play(self.caller_media, vec![m], true, false);
+                    }
+                }
+                FlowAction::Lookup { by } => {
+                    let number = match &by {
+                        hotline_flow::LookupBy::CallerNumber(n) => n.clone(),
+                        hotline_flow::LookupBy::Account(a) => a.clone(),
+                    };
+                    let found = self
+                        .shared
+                        .store
+                        .customer_by_phone(&number)
+                        .await
+                        .ok()
+                        .flatten();
+                    let customer = match found {
+                        Some(c) => {
+                            self.log(EventKind::CustomerIdentified {
+                                customer: c.id.clone(),
+                            })
+                            .await;
+                            let since = Timestamp::from_unix_nanos(
+                                Timestamp::now().unix_nanos() - 30 * 86_400 * 1_000_000_000,
+                            );
+                            let repeat = self
+                                .shared
+                                .store
+                                .repeat_complaints(&c.id, since)
+                                .await
+                                .unwrap_or(0)
+                                >= 2;
+                            Some(hotline_flow::Customer {
+                                id: c.id.to_string(),
+                                name: c.name,
+                                vip: c.vip,
+                                language: c.language,
+                                repeat_complaint: repeat,
+                                accounts: c.accounts,
+                                phones: c.phones,
+                            })
+                        }
+                        None => None,
+                    };
+                    self.feed(FlowInput::LookupResult(customer));
+                }
+                FlowAction::VerifyPin { .. } => {
+                    // No PINs are on file yet: a PIN check cannot succeed.
+                    self.feed(FlowInput::AuthResult(false));
+                }
+                FlowAction::Enqueue {
+                    queue, priority, ..
+                } => {
+                    let (done, result) = oneshot::channel();
+                    let _ = self.shared.router.send(RouterCmd::Arrive {
+                        contact: self.contact,
+                        queue: queue.clone(),
+                        priority,
+                        vip: false,
+                        escalate: false,
+                        notify: self.notices_tx.clone(),
+                        done,
+                    });
+                    match result.await {
+                        Ok(Ok(())) => {
+                            self.queued = Some((queue.clone(), tokio::time::Instant::now()));
+                            self.log(EventKind::Queued {
+                                queue: QueueName::new(queue),
+                                priority,
+                            })
+                            .await;
+                        }
+                        other => {
+                            warn!(?other, %queue, "cannot queue the call");
+                            self.finish(EndReason::Error).await;
+                            return;
+                        }
+                    }
+                }
+                FlowAction::Dequeue { .. } => {
+                    if self.queued.take().is_some() {
+                        let _ = self.shared.router.send(RouterCmd::Abandon(self.contact));
+                    }
+                }
+                FlowAction::OfferCallback { queue, number } => {
+                    self.log(EventKind::CallbackRequested {
+                        number,
+                        keeps_place: true,
+                    })
+                    .await;
+                    let _ = queue;
+                    self.feed(FlowInput::CallbackAccepted);
+                }
+                FlowAction::Voicemail { .. } => {
+                    self.finish(EndReason::Voicemail).await;
+                    return;
+                }
+                FlowAction::Survey { score } => {
+                    self.log(EventKind::Surveyed { score }).await;
+                }
+                FlowAction::Hangup { .. } => {
+                    let reason = match self.phase {
+                        Phase::AfterCall => EndReason::AgentHangup,
+                        _ => EndReason::Rejected,
+                    };
+                    self.finish(reason).await;
+                    return;
+                }
+                FlowAction::Transfer { to } => {
+                    debug!(%to, "transfers from a flow are not wired yet");
+                }
+                FlowAction::SetPriority(_)
+                | FlowAction::SetSkill { .. }
+                | FlowAction::SetVariable { .. }
+                | FlowAction::Log { .. } => {}
+                FlowAction::SetLanguage(l) => {
+                    self.lang = if l == "en" { Lang::En } else { Lang::Zh };
+                }
+                FlowAction::Finished { outcome } => {
+                    self.run = None;
+                    match outcome {
+                        Outcome::Connected { after_call, .. } => self.after_call = after_call,
+                        _ => {
+                            if matches!(self.phase, Phase::AfterCall) {
+                                self.finish(EndReason::AgentHangup).await;
+                            }
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
