@@ -34,6 +34,7 @@ struct Args {
     keep: bool,
     poll_ms: u64,
     shards: usize,
+    record: bool,
 }
 
 fn args() -> Args {
@@ -47,6 +48,7 @@ fn args() -> Args {
         keep: false,
         poll_ms: 10,
         shards: 0,
+        record: true,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -78,6 +80,7 @@ fn args() -> Args {
                 i += 1;
             }
             "--analyse" => a.analyse = true,
+            "--no-record" => a.record = false,
             "--generator" => a.generator = true,
             "--keep" => a.keep = true,
             other => panic!("unknown argument {other}"),
@@ -148,9 +151,11 @@ fn hotline(a: &Args) {
             let x = h.add_leg(la, pa).await.expect("leg");
             let y = h.add_leg(lb, pb).await.expect("leg");
             h.bridge(x, y).expect("bridge");
-            h.start_recording(a.dir.join(format!("call-{c}.wav")), x, Some(y))
-                .await
-                .expect("record");
+            if a.record {
+                h.start_recording(a.dir.join(format!("call-{c}.wav")), x, Some(y))
+                    .await
+                    .expect("record");
+            }
             calls.push((h, events, x, y));
         }
         // Let the call tasks settle (first ticks, header writes).
@@ -158,11 +163,29 @@ fn hotline(a: &Args) {
         let rss1 = rss_kib();
 
         let exe = std::env::current_exe().expect("exe");
-        let mut child = Command::new(exe)
-            .args(["--generator", "--secs", &(a.warmup + a.secs).to_string()])
+        // The phones stand in for the network: they run at a lower priority
+        // than hotline so that, on a small machine, the generator's own CPU
+        // hunger does not starve the system under test.
+        let gen_args = [
+            "--generator".to_string(),
+            "--secs".to_string(),
+            (a.warmup + a.secs).to_string(),
+        ];
+        let mut child = Command::new("nice")
+            .arg("-n")
+            .arg("10")
+            .arg(&exe)
+            .args(&gen_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
+            .or_else(|_| {
+                Command::new(&exe)
+                    .args(&gen_args)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+            })
             .expect("generator");
         let mut stdin = child.stdin.take().expect("stdin");
         for (c, p, q) in &ports {
@@ -226,7 +249,17 @@ fn hotline(a: &Args) {
             }
         }
         let _ = child.wait();
-        let (rx, tx, send_err) = totals(&calls).await;
+        // Let hotline finish what is queued: wait until its counters stop moving.
+        let mut last = totals(&calls).await;
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let t = totals(&calls).await;
+            if t == last {
+                break;
+            }
+            last = t;
+        }
+        let (rx, tx, send_err) = last;
         let our_ports: std::collections::HashSet<u16> =
             ports.iter().flat_map(|(_, p, q)| [*p, *q]).collect();
         let kernel_drops = socket_drops(&our_ports);
@@ -411,7 +444,7 @@ fn generator(a: &Args) {
                 }
                 if !running.load(Ordering::Relaxed) && !got_any {
                     idle_rounds += 1;
-                    if idle_rounds > 100 {
+                    if idle_rounds > 500 {
                         break;
                     }
                 }

@@ -79,6 +79,7 @@ impl BoundLeg {
 pub struct MediaEngine {
     cfg: Arc<EngineConfig>,
     cursor: Arc<AtomicU64>,
+    seeds: Arc<AtomicU64>,
     shards: Arc<Vec<Shard>>,
     next_shard: Arc<AtomicUsize>,
 }
@@ -134,6 +135,7 @@ impl MediaEngine {
         MediaEngine {
             cfg: Arc::new(cfg),
             cursor,
+            seeds: Arc::new(AtomicU64::new(1)),
             shards: Arc::new(shards),
             next_shard: Arc::new(AtomicUsize::new(0)),
         }
@@ -141,9 +143,9 @@ impl MediaEngine {
 
     /// Binds the next free even port of the range.
     pub async fn bind_leg(&self) -> io::Result<BoundLeg> {
-        let lo = self.cfg.port_min.div_ceil(2) * 2;
-        let hi = self.cfg.port_max;
-        if lo > hi {
+        let lo = u32::from(self.cfg.port_min).div_ceil(2) * 2;
+        let hi = u32::from(self.cfg.port_max);
+        if lo > hi || lo == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "empty RTP port range",
@@ -152,8 +154,8 @@ impl MediaEngine {
         let slots = u64::from((hi - lo) / 2 + 1);
         for _ in 0..slots {
             let k = self.cursor.fetch_add(1, Ordering::Relaxed) % slots;
-            // k < slots, so lo + 2k <= hi fits in u16.
-            let port = lo + (k as u16) * 2;
+            // lo + 2k <= hi <= 65535, so it fits in u16.
+            let port = (lo + (k as u32) * 2) as u16;
             match std::net::UdpSocket::bind(SocketAddr::new(self.cfg.bind_ip, port)) {
                 Ok(socket) => {
                     socket.set_nonblocking(true)?;
@@ -174,7 +176,7 @@ impl MediaEngine {
     pub fn spawn_call(&self) -> (CallHandle, mpsc::UnboundedReceiver<MediaEvent>) {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let seed = self.cursor.fetch_add(0x1_0000_0000, Ordering::Relaxed)
+        let seed = self.seeds.fetch_add(0x9e37_79b9, Ordering::Relaxed)
             ^ std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64)
@@ -190,6 +192,7 @@ impl MediaEngine {
             },
         };
         let k = self.next_shard.fetch_add(1, Ordering::Relaxed);
+        let mut thread = None;
         if self.shards.is_empty() {
             // No media thread could be started: the handle reports the call as gone.
             drop(slot);
@@ -200,8 +203,9 @@ impl MediaEngine {
                 v.push(slot);
             }
             sh.thread.unpark();
+            thread = Some(sh.thread.clone());
         }
-        (CallHandle { tx: cmd_tx }, ev_rx)
+        (CallHandle { tx: cmd_tx, thread }, ev_rx)
     }
 }
 
@@ -228,10 +232,13 @@ enum Command {
     Close,
 }
 
-/// Controls one call's media. Dropping every handle ends the call task.
+/// Controls one call's media. Dropping every handle ends the call.
 #[derive(Debug, Clone)]
 pub struct CallHandle {
     tx: mpsc::UnboundedSender<Command>,
+    /// The media thread serving the call, woken on each command so commands
+    /// take effect at once rather than at the next poll interval.
+    thread: Option<std::thread::Thread>,
 }
 
 fn gone() -> io::Error {
@@ -240,7 +247,11 @@ fn gone() -> io::Error {
 
 impl CallHandle {
     fn send(&self, c: Command) -> io::Result<()> {
-        self.tx.send(c).map_err(|_| gone())
+        self.tx.send(c).map_err(|_| gone())?;
+        if let Some(t) = &self.thread {
+            t.unpark();
+        }
+        Ok(())
     }
 
     /// Adds a leg on a bound socket with the SDP-negotiated parameters.
@@ -435,15 +446,16 @@ fn run_shard(inbox: std::sync::Weak<Mutex<Vec<Slot>>>, interval: Duration) {
             }
             c.flush_events();
         }
-        next += interval;
         let now = Instant::now();
-        if next <= now {
-            // Overloaded: run again at once but do not try to catch up bursts.
-            next = now;
-        } else {
-            // Woken early by a new call or command: harmless.
-            std::thread::park_timeout(next - now);
+        if now >= next {
+            next += interval;
+            if next <= now {
+                // Overloaded: run again soon, without trying to catch up in bursts.
+                next = now + interval;
+            }
         }
+        // Woken early by a new call or a command: the schedule stays.
+        std::thread::park_timeout(next.saturating_duration_since(now));
     }
 }
 

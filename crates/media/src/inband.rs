@@ -238,7 +238,7 @@ fn max_idx(v: &[f32; 4]) -> (usize, f32) {
 /// per tone), appended to `out`.
 pub fn dtmf_tone(digit: Digit, ms: u32, amplitude: f32, out: &mut Vec<i16>) {
     let (fr, fc) = digit.frequencies();
-    let n = (ms * 8) as usize;
+    let n = ms.saturating_mul(8) as usize;
     let w1 = 2.0 * std::f32::consts::PI * fr / RATE;
     let w2 = 2.0 * std::f32::consts::PI * fc / RATE;
     for i in 0..n {
