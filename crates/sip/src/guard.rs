@@ -133,6 +133,9 @@ pub struct Guard {
     cfg: GuardConfig,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
+    /// When the maps were last swept of idle sources (a sweep is O(sources), so it runs at
+    /// most once a second, not per request).
+    last_sweep: Mutex<Option<Instant>>,
 }
 
 impl Guard {
@@ -141,6 +144,7 @@ impl Guard {
             cfg,
             buckets: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            last_sweep: Mutex::new(None),
         }
     }
 
@@ -451,7 +455,7 @@ impl Guard {
             return true;
         }
         let mut buckets = self.buckets.lock();
-        if buckets.len() > 100_000 {
+        if buckets.len() > 100_000 && self.sweep_due(now) {
             // Forget sources idle long enough to have refilled: bounded memory under spoofing.
             let full =
                 Duration::from_secs_f64(self.cfg.burst as f64 / self.cfg.rate_per_second as f64);
@@ -474,13 +478,24 @@ impl Guard {
         }
     }
 
+    fn sweep_due(&self, now: Instant) -> bool {
+        let mut last = self.last_sweep.lock();
+        match *last {
+            Some(t) if now.saturating_duration_since(t) < Duration::from_secs(1) => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
+    }
+
     /// Records a failed authentication from `ip`; returns true if the source is now locked out.
     pub fn auth_failed(&self, ip: IpAddr, now: Instant) -> bool {
         if self.cfg.auth_failures == 0 {
             return false;
         }
         let mut all = self.failures.lock();
-        if all.len() > 100_000 {
+        if all.len() > 100_000 && self.sweep_due(now) {
             let window = self.cfg.failure_window;
             all.retain(|_, f| {
                 f.locked_until.is_some_and(|u| u > now)
