@@ -22,20 +22,28 @@ HL=$!
 for _ in $(seq 300); do grep -q "hotline ready" "$work/out" 2>/dev/null && break; sleep 0.1; done
 SIP=$(grep -o 'sip=[^ ]*' "$work/out" | cut -d= -f2)
 
-step() { # scenario rate extra-args... -> prints "achieved failed"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$HL/stat"; }
+HZ=$(getconf CLK_TCK)
+
+step() { # scenario rate extra-args... -> prints "achieved failed hotline-cpu%"
   local sc=$1 rate=$2; shift 2
+  local t0 c0 t1 c1
+  t0=$(date +%s.%N); c0=$(cpu_ticks)
   (cd "$work" && timeout 300 sipp -sf "$OLDPWD/$sc" "$@" -m "$CALLS" -r "$rate" -l 5000 \
      -nostdin -timeout 120s -timeout_error "$SIP" >"$work/screen" 2>&1) || true
-  awk -F'|' '/Call Rate/ {r=$3} /Failed call/ {f=$3}
-             END {gsub(/[^0-9.]/,"",r); gsub(/[^0-9]/,"",f); print r+0, f+0}' "$work/screen"
+  t1=$(date +%s.%N); c1=$(cpu_ticks)
+  local cpu
+  cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$HZ" 'BEGIN{printf "%.0f", 100*(b-a)/hz/(e-s)}')
+  awk -F'|' -v cpu="$cpu" '/Call Rate/ {r=$3} /Failed call/ {f=$3}
+             END {gsub(/[^0-9.]/,"",r); gsub(/[^0-9]/,"",f); print r+0, f+0, cpu}' "$work/screen"
 }
 
 best() { # name scenario extra-args...
   local name=$1 sc=$2; shift 2
   local top=0
   for rate in $RATES; do
-    read -r got failed < <(step "$sc" "$rate" "$@")
-    echo "  $name offered $rate/s: achieved $got/s, $failed failed" >&2
+    read -r got failed cpu < <(step "$sc" "$rate" "$@")
+    echo "  $name offered $rate/s: achieved $got/s, $failed failed, hotline at $cpu% of one core" >&2
     if [ "$failed" = 0 ] && awk -v g="$got" -v r="$rate" 'BEGIN{exit !(g >= 0.95*r)}'; then
       top=$got
     else
