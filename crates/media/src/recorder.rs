@@ -64,15 +64,19 @@ enum Job {
 /// A thread that does recorders' disk writes, so media threads never block
 /// on the disk. Cheap to clone; the thread ends when every clone and every
 /// recorder using it is gone.
+///
+/// The queue is bounded (4,096 one-second buffers, about 128 MB): if the disk
+/// falls that far behind, recorders write on their own thread again, so
+/// memory stays bounded and no audio is dropped.
 #[derive(Debug, Clone)]
 pub struct RecordWriter {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::SyncSender<Job>,
 }
 
 impl RecordWriter {
     /// Starts the writer thread.
     pub fn start() -> io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::sync_channel::<Job>(4096);
         std::thread::Builder::new()
             .name("hotline-recorder".into())
             .spawn(move || {
@@ -205,9 +209,16 @@ impl Recorder {
                 offset,
                 data,
             };
-            if let Err(mpsc::SendError(Job::Write { file, offset, data })) = w.tx.send(job) {
-                // The writer thread is gone: write here rather than lose audio.
-                write_chunk(&file, offset, &data)?;
+            match w.tx.try_send(job) {
+                Ok(()) => {}
+                Err(
+                    mpsc::TrySendError::Full(Job::Write { file, offset, data })
+                    | mpsc::TrySendError::Disconnected(Job::Write { file, offset, data }),
+                ) => {
+                    // The writer is far behind or gone: write here rather than lose audio.
+                    write_chunk(&file, offset, &data)?;
+                }
+                Err(_) => {}
             }
             return Ok(());
         }
@@ -230,7 +241,7 @@ impl Recorder {
         self.flush()?;
         match &self.writer {
             Some(w) => {
-                if w.tx.send(Job::Sync(self.file.clone())).is_err() {
+                if w.tx.try_send(Job::Sync(self.file.clone())).is_err() {
                     self.file.sync_data()?;
                 }
             }
