@@ -88,6 +88,13 @@ pub struct Centre {
     /// The service number callers dial, e.g. `95588`.
     #[serde(default)]
     pub service_numbers: Vec<String>,
+    /// How long an agent's phone rings before the call goes to the next agent.
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_seconds: u32,
+    /// Calls in progress beyond which new calls are refused with 503, so that accepted
+    /// calls keep their quality.
+    #[serde(default = "default_max_calls")]
+    pub max_calls: u32,
 }
 
 impl Default for Centre {
@@ -95,8 +102,17 @@ impl Default for Centre {
         Centre {
             name: default_centre_name(),
             service_numbers: Vec::new(),
+            ring_timeout_seconds: default_ring_timeout(),
+            max_calls: default_max_calls(),
         }
     }
+}
+
+fn default_ring_timeout() -> u32 {
+    20
+}
+fn default_max_calls() -> u32 {
+    2000
 }
 
 fn default_centre_name() -> String {

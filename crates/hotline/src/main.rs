@@ -279,8 +279,10 @@ async fn serve(cfg: Config) -> Result<(), String> {
         hotline_switch::CentreOptions {
             media_ip: cfg.sip.listen.ip(),
             recordings: data_dir.join("recordings"),
-            ring_timeout: std::time::Duration::from_secs(20),
-            max_calls: 2000,
+            ring_timeout: std::time::Duration::from_secs(u64::from(
+                cfg.centre.ring_timeout_seconds,
+            )),
+            max_calls: cfg.centre.max_calls,
         },
     )?;
     let ready = Arc::new(AtomicBool::new(false));

@@ -152,3 +152,106 @@ fn api_refuses_bad_logins_tokens_and_bodies_with_json_errors() {
     let names: Vec<&str> = queues.iter().filter_map(|q| q["name"].as_str()).collect();
     assert_eq!(names, vec!["accounts", "cards", "complaints", "general"]);
 }
+
+fn records(h: &Hotline) -> Vec<serde_json::Value> {
+    let sup = login(h, "supervisor", "supervisor");
+    let (status, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn available(h: &Hotline, ext: &str) {
+    let token = login(h, &format!("agent{ext}"), &format!("pass{ext}"));
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/agents/{ext}/state"),
+        Some(&token),
+        Some(r#"{"state":"available"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+fn register_phone(h: &Hotline, ext: &str) -> String {
+    let port = free_port("127.0.0.1").to_string();
+    let pw = format!("pass{ext}");
+    let (ok, log) = h.sipp(
+        "register.xml",
+        &["-p", &port, "-s", ext, "-au", ext, "-ap", &pw, "-m", "1"],
+    );
+    assert!(ok, "{log}");
+    port
+}
+
+#[test]
+fn caller_who_hangs_up_in_the_queue_is_an_abandon() {
+    let h = Hotline::demo();
+    // Nobody is logged in: the caller waits in accounts and gives up.
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
+    assert!(ok, "{log}");
+    let r = &records(&h)[0];
+    assert_eq!(r["queue"], "accounts");
+    assert!(r["answered"].is_null(), "{r}");
+    assert!(r["agent"].is_null(), "{r}");
+    assert_eq!(r["end_reason"], "abandoned");
+    assert!(
+        r["abandoned_after_secs"].as_f64().unwrap_or(0.0) > 1.0,
+        "{r}"
+    );
+}
+
+#[test]
+fn an_agent_who_does_not_answer_is_skipped_and_the_next_takes_the_call() {
+    let h = Hotline::serve_with(|t| {
+        t.replace(
+            "service_numbers = [\"95588\"]",
+            "service_numbers = [\"95588\"]\nring_timeout_seconds = 2",
+        )
+    });
+    // 1001 becomes available first, so it is the longest idle and is rung first.
+    let silent_port = register_phone(&h, "1001");
+    let answering_port = register_phone(&h, "1002");
+    available(&h, "1001");
+    available(&h, "1002");
+    let sip = h.sip;
+    let silent = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-no-answer.xml",
+            &["-p", &silent_port, "-i", "127.0.0.1", "-m", "1"],
+        )
+    });
+    let answering = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-answers.xml",
+            &[
+                "-p",
+                &answering_port,
+                "-i",
+                "127.0.0.1",
+                "-rtp_echo",
+                "-m",
+                "1",
+            ],
+        )
+    });
+    let caller = h.dir.path().join("caller-long.xml");
+    let scenario = std::fs::read_to_string(common::repo().join("tests/sipp/caller-key-talk.xml"))
+        .unwrap()
+        .replace(
+            "<pause milliseconds=\"4000\"/>",
+            "<pause milliseconds=\"7000\"/>",
+        );
+    std::fs::write(&caller, scenario).unwrap();
+    let (ok, log) = h.sipp(caller.to_str().unwrap(), &["-m", "1"]);
+    assert!(ok, "caller: {log}");
+    let (ok, log) = silent.join().unwrap();
+    assert!(ok, "silent phone: {log}");
+    let (ok, log) = answering.join().unwrap();
+    assert!(ok, "answering phone: {log}");
+    let r = &records(&h)[0];
+    assert_eq!(r["agent"], "1002", "{r}");
+    assert!(r["answered"].is_string(), "{r}");
+    assert_eq!(r["end_reason"], "caller_hangup");
+}

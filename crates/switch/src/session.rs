@@ -612,12 +612,14 @@ impl Session {
             return;
         }
         self.feed(FlowInput::CallerHangup);
+        let mut reason = reason;
         if let Some((_, since)) = self.queued.take() {
             let _ = self.shared.router.send(RouterCmd::Abandon(self.contact));
             self.log(EventKind::Abandoned {
                 wait_secs: since.elapsed().as_secs_f64(),
             })
             .await;
+            reason = EndReason::Abandoned;
         }
         if let Some(a) = self.agent.take() {
             let _ = a.leg.hangup().await;
