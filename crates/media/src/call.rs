@@ -95,6 +95,9 @@ pub struct CallConfig {
     pub playout_frames: u32,
     /// Recorder flush period.
     pub record_flush_ms: u32,
+    /// Emit [`MediaEvent::Agitation`] for every scored window (for live
+    /// dashboards); by default only for windows that cross the threshold.
+    pub report_every_window: bool,
     /// Where recordings' disk writes happen (`None`: on the calling thread).
     pub record_writer: Option<crate::recorder::RecordWriter>,
 }
@@ -107,6 +110,7 @@ impl Default for CallConfig {
             analysis: AnalysisConfig::default(),
             playout_frames: 3,
             record_flush_ms: 1000,
+            report_every_window: false,
             record_writer: None,
         }
     }
@@ -776,7 +780,9 @@ impl CallMedia {
             }
             if let Some(a) = &mut leg.analyzer {
                 let other = partner.is_some_and(|p| p < 8 && active[p]);
-                if let Some(w) = a.frame(&leg.frame, other) {
+                if let Some(w) = a.frame(&leg.frame, other)
+                    && (w.crossed || self.cfg.report_every_window)
+                {
                     self.events
                         .push_back(MediaEvent::Agitation { leg: id, window: w });
                 }

@@ -78,3 +78,60 @@ fn talk_over_raises_the_score() {
     assert_eq!(alone.talk_over_secs, 0.0);
     assert!(over.agitation > alone.agitation + 0.1);
 }
+
+#[test]
+fn a_call_leg_raises_one_event_when_an_agitated_caller_crosses_the_threshold() {
+    use hotline_media::call::{CallConfig, CallMedia, LegParams, MediaEvent};
+    use hotline_media::g711::Codec;
+    use hotline_media::rtp::{RtpHeader, write_packet};
+    use std::time::{Duration, Instant};
+
+    let run = |file: &str| {
+        let audio = read_wav(&fixture(file));
+        let t0 = Instant::now();
+        let peer = "127.0.0.1:40200".parse().unwrap();
+        let mut call = CallMedia::new(CallConfig::default(), t0, 11);
+        let mut p = LegParams::new(Some(peer), Codec::Pcmu);
+        p.analyse = true;
+        let leg = call.add_leg(p, t0);
+        let mut out = Captured::default();
+        for (i, chunk) in audio.chunks_exact(FRAME).enumerate() {
+            let t = t0 + Duration::from_millis(20 * (i as u64 + 1));
+            let mut payload = [0u8; FRAME];
+            Codec::Pcmu.encode_slice(chunk, &mut payload);
+            let h = RtpHeader {
+                marker: false,
+                payload_type: 0,
+                sequence: i as u16,
+                timestamp: (i * FRAME) as u32,
+                ssrc: 5,
+            };
+            let mut buf = [0u8; 200];
+            let n = write_packet(&h, &payload, &mut buf).unwrap();
+            call.handle_datagram(leg, peer, &buf[..n], t, &mut out);
+            call.tick(t, &mut out);
+        }
+        call.remove_leg(leg);
+        let mut crossings = 0;
+        let mut score = None;
+        while let Some(e) = call.poll_event() {
+            match e {
+                MediaEvent::Agitation { window, .. } => {
+                    assert!(window.crossed);
+                    crossings += 1;
+                }
+                MediaEvent::LegClosed { voice, .. } => score = voice.map(|v| v.agitation),
+                _ => {}
+            }
+        }
+        (crossings, score.unwrap())
+    };
+    let (calm_events, calm) = run("calm_en.wav");
+    let (agit_events, agit) = run("agitated_en.wav");
+    assert_eq!(calm_events, 0);
+    assert_eq!(agit_events, 1, "one event per crossing, not per window");
+    assert!(
+        agit > calm + 0.25,
+        "through G.711: calm {calm} agitated {agit}"
+    );
+}
