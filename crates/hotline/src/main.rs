@@ -282,7 +282,6 @@ async fn serve(cfg: Config) -> Result<(), String> {
             ring_timeout: std::time::Duration::from_secs(u64::from(
                 cfg.centre.ring_timeout_seconds,
             )),
-            max_calls: cfg.centre.max_calls,
         },
     )?;
     let ready = Arc::new(AtomicBool::new(false));

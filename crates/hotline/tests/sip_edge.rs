@@ -342,7 +342,13 @@ fn check_config_names_file_line_key_and_reason() {
 #[test]
 fn calls_are_identified_by_trunk_address_or_digest_credentials() {
     use hotline_sip::digest::{Algorithm, ha1};
+    // At a call limit of 0 every identified call is refused with 503 and Retry-After, so the
+    // answer shows whether the caller was identified (503) or not (401/403).
     let h = Hotline::serve_with(|t| {
+        let t = t.replace(
+            "service_numbers = [\"95588\"]",
+            "service_numbers = [\"95588\"]\nmax_calls = 0",
+        );
         format!(
             "{t}\n[[trunks]]\nname = \"backup-carrier\"\nusername = \"carrier2\"\nha1_md5 = \"{}\"\nha1_sha256 = \"{}\"\n",
             ha1(Algorithm::Md5, "carrier2", "hotline", "trunk-secret"),
@@ -350,8 +356,8 @@ fn calls_are_identified_by_trunk_address_or_digest_credentials() {
         )
     });
     // The trusted carrier address needs no credentials (UDP and TCP).
-    assert_sipp(&h, "invite-unavailable.xml", &["-m", "1"]);
-    assert_sipp(&h, "invite-unavailable.xml", &["-m", "1", "-t", "t1"]);
+    assert_sipp(&h, "invite-full.xml", &["-m", "1"]);
+    assert_sipp(&h, "invite-full.xml", &["-m", "1", "-t", "t1"]);
     // From elsewhere: the digest trunk, and an agent phone, authenticate...
     assert_sipp(
         &h,
@@ -413,8 +419,12 @@ fn calls_are_identified_by_trunk_address_or_digest_credentials() {
     assert_eq!(
         metric(
             &h,
-            "hotline_sip_responses_total{method=\"INVITE\",status=\"480\"}"
+            "hotline_sip_responses_total{method=\"INVITE\",status=\"503\"}"
         ),
+        4.0
+    );
+    assert_eq!(
+        metric(&h, "hotline_sip_rejections_total{reason=\"call_limit\"}"),
         4.0
     );
 }

@@ -100,6 +100,53 @@ impl Leg {
     }
 }
 
+/// A place among the calls in progress; given back when dropped.
+pub struct Admission(Arc<std::sync::atomic::AtomicU32>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Admits calls up to a limit, so that accepted calls keep their quality.
+#[derive(Clone)]
+pub struct CallLimit {
+    active: Arc<std::sync::atomic::AtomicU32>,
+    max: u32,
+}
+
+impl CallLimit {
+    pub fn new(max: u32) -> Self {
+        CallLimit {
+            active: Arc::default(),
+            max,
+        }
+    }
+
+    /// A place, unless `max` calls are in progress.
+    pub fn admit(&self) -> Option<Admission> {
+        use std::sync::atomic::Ordering;
+        let mut now = self.active.load(Ordering::Acquire);
+        loop {
+            if now >= self.max {
+                return None;
+            }
+            match self
+                .active
+                .compare_exchange(now, now + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(Admission(self.active.clone())),
+                Err(v) => now = v,
+            }
+        }
+    }
+
+    pub fn active(&self) -> u32 {
+        self.active.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// A call arriving at hotline.
 pub struct IncomingCall {
     pub caller: Caller,
@@ -111,6 +158,8 @@ pub struct IncomingCall {
     /// The caller's SDP offer, or why it cannot be answered (then refuse with 488).
     pub offer: Result<Session, sdp::SdpError>,
     pub leg: Leg,
+    /// Keep it for as long as the call lasts.
+    pub admission: Admission,
 }
 
 /// Creates legs on the server's dialog layer.

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 type EndpointRef = Arc<rsipstack::transaction::endpoint::EndpointInner>;
 use tracing::{debug, info, warn};
 
-use crate::calls::{Calls, IncomingCall};
+use crate::calls::{CallLimit, Calls, IncomingCall};
 use crate::guard::{ALLOWED, Guard, GuardConfig, Verdict, build_response};
 use crate::message::{self, find_header_end};
 use crate::metrics::SipMetrics;
@@ -65,6 +65,7 @@ impl SipServer {
         metrics: SipMetrics,
         incoming_calls: Option<mpsc::UnboundedSender<IncomingCall>>,
     ) -> io::Result<SipServer> {
+        let limit = CallLimit::new(cfg.centre.max_calls);
         let (udp, tcp) = bind_pair(listen).await?;
         let udp_addr = udp.local_addr()?;
         let tcp_addr = tcp.local_addr()?;
@@ -125,6 +126,7 @@ impl SipServer {
             metrics: metrics.clone(),
             calls: calls.clone(),
             incoming_calls,
+            limit,
         };
         tokio::spawn(handler.run(incoming, cancel.child_token()));
         let purge_registrar = registrar.clone();
@@ -572,6 +574,7 @@ struct Handler {
     metrics: SipMetrics,
     calls: Calls,
     incoming_calls: Option<mpsc::UnboundedSender<IncomingCall>>,
+    limit: CallLimit,
 }
 
 impl Handler {
@@ -654,6 +657,16 @@ impl Handler {
             let _ = tx.reply(StatusCode::TemporarilyUnavailable).await;
             return;
         };
+        let Some(admission) = self.limit.admit() else {
+            // Full: refuse new calls so that the accepted ones keep their quality.
+            self.metrics.response("INVITE", 503);
+            self.metrics.rejection("call_limit");
+            let retry = vec![Header::RetryAfter(h::RetryAfter::new("5"))];
+            let _ = tx
+                .reply_with(StatusCode::ServiceUnavailable, retry, None)
+                .await;
+            return;
+        };
         let layer = &self.calls.dialog_layer;
         let (sender, state) = layer.new_dialog_state_channel();
         let mut dialog = match layer.get_or_create_server_invite(
@@ -682,6 +695,7 @@ impl Handler {
             source,
             offer: sdp::parse(&body),
             leg: self.calls.inbound(dialog.clone(), state),
+            admission,
         };
         if taker.send(call).is_err() {
             self.metrics.response("INVITE", 480);

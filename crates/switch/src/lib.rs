@@ -32,8 +32,6 @@ pub struct CentreOptions {
     pub media_ip: IpAddr,
     pub recordings: PathBuf,
     pub ring_timeout: Duration,
-    /// Calls in progress beyond which new calls get 503.
-    pub max_calls: u32,
 }
 
 /// A running centre.
@@ -72,7 +70,6 @@ impl Centre {
             ring_timeout: options.ring_timeout,
             next_contact: AtomicU64::new(1),
             active: AtomicU32::new(0),
-            max_calls: options.max_calls,
             fault_notice: AtomicBool::new(false),
         });
         let for_calls = shared.clone();

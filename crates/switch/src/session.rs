@@ -41,9 +41,8 @@ pub struct Shared {
     /// How long an agent's phone may ring before the call goes to the next agent.
     pub ring_timeout: Duration,
     pub next_contact: std::sync::atomic::AtomicU64,
-    /// Calls in progress, for the overload limit.
+    /// Calls in progress (the SIP layer admits them up to the configured limit).
     pub active: AtomicU32,
-    pub max_calls: u32,
     /// Played to every caller at entry while an outage is announced.
     pub fault_notice: std::sync::atomic::AtomicBool,
 }
@@ -105,7 +104,7 @@ struct Session {
 
 /// Runs one incoming call to its end.
 pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
-    let active = shared.active.fetch_add(1, Ordering::AcqRel) + 1;
+    shared.active.fetch_add(1, Ordering::AcqRel);
     let id = InteractionId::new();
     let trunk = match &call.caller {
         Caller::Trunk(t) => Some(t.clone()),
@@ -121,19 +120,6 @@ pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
     if let Err(e) = log(&shared.store, id, arrived).await {
         warn!(error = %e, "cannot log an arrival; refusing the call");
         let _ = call.leg.reject(503);
-        shared.active.fetch_sub(1, Ordering::AcqRel);
-        return;
-    }
-    if active > shared.max_calls {
-        let _ = call.leg.reject(503);
-        let _ = log(
-            &shared.store,
-            id,
-            EventKind::Ended {
-                reason: EndReason::Overloaded,
-            },
-        )
-        .await;
         shared.active.fetch_sub(1, Ordering::AcqRel);
         return;
     }
@@ -170,6 +156,7 @@ async fn setup_and_run(
         to,
         offer,
         leg,
+        admission: _admission,
         ..
     } = call;
     let offer = match offer {
