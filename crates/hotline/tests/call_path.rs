@@ -61,6 +61,16 @@ fn caller_presses_1_and_talks_to_an_accounts_agent() {
         Some(r#"{"state":"available"}"#),
     );
     assert_eq!(status, 200, "{body}");
+    let queue = |name: &str| -> serde_json::Value {
+        let (status, body) = http(h.http, "GET", "/api/v1/queues", Some(&token), None);
+        assert_eq!(status, 200, "{body}");
+        let all: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        all.into_iter().find(|q| q["name"] == name).unwrap()
+    };
+    // 1001 has accounts and general, not cards.
+    assert_eq!(queue("accounts")["agents_available"], 1);
+    assert_eq!(queue("general")["agents_available"], 1);
+    assert_eq!(queue("cards")["agents_available"], 0);
 
     let sip = h.sip;
     let phone_port = port.clone();

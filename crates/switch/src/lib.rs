@@ -52,9 +52,9 @@ impl Centre {
         store: Store,
         options: CentreOptions,
     ) -> Result<Centre, String> {
-        let engine = router::engine_from_config(cfg)?;
+        let (engine, skills) = router::engine_from_config(cfg)?;
         let (router_tx, router_rx) = mpsc::unbounded_channel();
-        tokio::spawn(router::run(engine, router_rx));
+        tokio::spawn(router::run(engine, skills, router_rx));
         std::fs::create_dir_all(&options.recordings)
             .map_err(|e| format!("cannot create {}: {e}", options.recordings.display()))?;
         let shared = Arc::new(Shared {

@@ -40,8 +40,14 @@ pub struct QueueView {
     pub name: String,
     pub waiting: usize,
     pub longest_wait_secs: f64,
+    /// Agents available now who have every skill the queue needs at its minimum level.
     pub agents_available: usize,
+    /// Service-level target: answered within this many seconds.
+    pub target_seconds: f64,
 }
+
+/// Each agent's skills, as configured, for the supervisors' views.
+pub type AgentSkills = Vec<(AgentId, std::collections::BTreeMap<String, u8>)>;
 
 /// Commands to the router.
 pub enum RouterCmd {
@@ -78,7 +84,8 @@ pub enum RouterCmd {
 }
 
 /// Builds the engine from a centre's configuration.
-pub fn engine_from_config(cfg: &hotline_config::Config) -> Result<Engine, String> {
+pub fn engine_from_config(cfg: &hotline_config::Config) -> Result<(Engine, AgentSkills), String> {
+    let mut skills_of = Vec::new();
     let mut engine = Engine::new(EngineConfig::default());
     for q in &cfg.queues {
         let skills: Vec<(String, u8)> = q
@@ -111,15 +118,20 @@ pub fn engine_from_config(cfg: &hotline_config::Config) -> Result<Engine, String
             .map(|(s, l)| (s.clone(), *l.get_ref()))
             .collect();
         let refs: Vec<(&str, u8)> = skills.iter().map(|(s, l)| (s.as_str(), *l)).collect();
-        engine
+        let id = engine
             .add_agent(AgentConfig::new(a.extension.get_ref().clone(), &refs))
             .map_err(|e| e.to_string())?;
+        skills_of.push((id, skills.into_iter().collect()));
     }
-    Ok(engine)
+    Ok((engine, skills_of))
 }
 
 /// Runs the router until every sender is gone.
-pub async fn run(mut engine: Engine, mut commands: mpsc::UnboundedReceiver<RouterCmd>) {
+pub async fn run(
+    mut engine: Engine,
+    skills: AgentSkills,
+    mut commands: mpsc::UnboundedReceiver<RouterCmd>,
+) {
     let start = tokio::time::Instant::now();
     let now = || Instant::from_millis(start.elapsed().as_millis() as u64);
     let mut waiting: HashMap<ContactId, mpsc::UnboundedSender<Notice>> = HashMap::new();
@@ -133,7 +145,7 @@ pub async fn run(mut engine: Engine, mut commands: mpsc::UnboundedReceiver<Route
         };
         match cmd {
             None => engine.handle_timeout(now()),
-            Some(cmd) => handle(&mut engine, now(), cmd, &mut waiting),
+            Some(cmd) => handle(&mut engine, &skills, now(), cmd, &mut waiting),
         }
         while let Some(out) = engine.poll_output() {
             dispatch(&engine, out, &mut waiting);
@@ -156,6 +168,7 @@ fn agent(engine: &Engine, ext: &str) -> Result<AgentId, String> {
 
 fn handle(
     engine: &mut Engine,
+    skills: &AgentSkills,
     now: Instant,
     cmd: RouterCmd,
     waiting: &mut HashMap<ContactId, mpsc::UnboundedSender<Notice>>,
@@ -264,7 +277,7 @@ fn handle(
             Ok(())
         }
         RouterCmd::Queues(reply) => {
-            let _ = reply.send(queue_views(engine, now));
+            let _ = reply.send(queue_views(engine, skills));
             Ok(())
         }
         RouterCmd::AgentStates(reply) => {
@@ -285,8 +298,9 @@ fn handle(
     }
 }
 
-fn queue_views(engine: &Engine, now: Instant) -> Vec<QueueView> {
-    let _ = now;
+/// A supervisor's view; it looks at every agent, which is fine for a view and is never done
+/// per routing decision.
+fn queue_views(engine: &Engine, skills: &AgentSkills) -> Vec<QueueView> {
     let mut views = Vec::new();
     for i in 0..engine.queue_count() {
         let q = hotline_acd::QueueId(i as u32);
@@ -294,13 +308,24 @@ fn queue_views(engine: &Engine, now: Instant) -> Vec<QueueView> {
             continue;
         };
         let positions = engine.queue_positions(q);
+        let agents_available = skills
+            .iter()
+            .filter(|(id, have)| {
+                engine.agent_state(*id) == Some(AgentState::Available)
+                    && cfg
+                        .skills
+                        .iter()
+                        .all(|(skill, min)| have.get(skill).is_some_and(|l| l >= min))
+            })
+            .count();
         views.push(QueueView {
             name: cfg.name.clone(),
             waiting: engine.waiting(q),
             longest_wait_secs: positions
                 .first()
                 .map_or(0.0, |(_, w)| w.estimated_wait_seconds.max(0.0)),
-            agents_available: 0,
+            agents_available,
+            target_seconds: cfg.target_seconds,
         });
     }
     views
