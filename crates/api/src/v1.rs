@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hotline_config::Role;
-use hotline_model::Timestamp;
+use hotline_model::{AgentEvent, AgentId, AgentState as ModelAgentState, Event, Timestamp};
 use hotline_switch::{AgentCommand, Centre};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -154,6 +154,7 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/agents/{ext}/state", post(agent_state))
         .route("/api/v1/queues", get(queues))
         .route("/api/v1/interactions", get(interactions))
+        .route("/api/v1/events", get(events))
         .with_state(v1)
 }
 
@@ -210,6 +211,17 @@ async fn agent_state(
     }
     let b: StateBody = parse_json(&body)?;
     let reason = b.reason.unwrap_or_else(|| "unspecified".to_string());
+    let logged = match b.state.as_str() {
+        "available" => Some(ModelAgentState::Available),
+        "not_ready" => Some(ModelAgentState::NotReady {
+            reason: Some(reason.clone()),
+        }),
+        "break" => Some(ModelAgentState::Break {
+            reason: Some(reason.clone()),
+        }),
+        "logged_out" => Some(ModelAgentState::LoggedOut),
+        _ => None,
+    };
     let command = match b.state.as_str() {
         "available" => AgentCommand::Available,
         "not_ready" => AgentCommand::NotReady(reason),
@@ -224,7 +236,22 @@ async fn agent_state(
         }
     };
     match v1.centre.agent(&ext, command).await {
-        Ok(_) => Ok(Json(json!({ "agent": ext, "state": b.state }))),
+        Ok(_) => {
+            if let Some(state) = logged {
+                let mut ev = AgentEvent::new(AgentId::new(ext.clone()), Timestamp::now(), state);
+                if who.agent.as_deref() != Some(ext.as_str()) {
+                    ev.by = Some(who.user.clone());
+                }
+                v1.centre
+                    .store()
+                    .append_one(Event::Agent(ev))
+                    .await
+                    .map_err(|e| {
+                        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+                    })?;
+            }
+            Ok(Json(json!({ "agent": ext, "state": b.state })))
+        }
         Err(e) if e.starts_with("no agent") => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_agent",
@@ -336,4 +363,86 @@ async fn interactions(
         records.retain(|r| r.agent.as_ref().map(|a| a.as_str()) == who.agent.as_deref());
     }
     Ok(Json(json!(records)))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    /// Browsers cannot set headers on a WebSocket, so the token may come as a parameter.
+    access_token: Option<String>,
+}
+
+/// `GET /api/v1/events`: committed events as they are committed, one JSON object a message.
+/// Supervisors and administrators see everything; an agent sees its own state changes and
+/// the interactions offered to it from then on.
+async fn events(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Result<axum::response::Response, ApiError> {
+    let mut headers = headers;
+    if let Some(t) = q.access_token
+        && let Ok(v) = axum::http::HeaderValue::from_str(&format!("Bearer {t}"))
+    {
+        headers.insert(axum::http::header::AUTHORIZATION, v);
+    }
+    let who = v1.auth.principal(&headers)?;
+    let rx = v1.centre.store().subscribe();
+    Ok(ws.on_upgrade(move |socket| stream_events(socket, rx, who)))
+}
+
+async fn stream_events(
+    mut socket: axum::extract::ws::WebSocket,
+    mut rx: tokio::sync::broadcast::Receiver<Event>,
+    who: Principal,
+) {
+    use axum::extract::ws::Message;
+    use hotline_model::EventKind;
+    let mut mine: std::collections::HashSet<hotline_model::InteractionId> = Default::default();
+    loop {
+        let event = tokio::select! {
+            e = rx.recv() => e,
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            },
+        };
+        let event = match event {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                let msg = json!({ "error": { "code": "lagged", "message": format!("{n} events were skipped; reload with GET /api/v1/interactions") } });
+                if socket
+                    .send(Message::Text(msg.to_string().into()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+            Err(_) => return,
+        };
+        let visible = match (&who.role, &event) {
+            (Role::Supervisor | Role::Admin, _) => true,
+            (Role::Agent, Event::Agent(a)) => who.agent.as_deref() == Some(a.agent.as_str()),
+            (Role::Agent, Event::Interaction(i)) => {
+                if let EventKind::Offered { agent } = &i.kind
+                    && who.agent.as_deref() == Some(agent.as_str())
+                {
+                    mine.insert(i.interaction);
+                }
+                mine.contains(&i.interaction)
+            }
+            (Role::Agent, _) => false,
+        };
+        if !visible {
+            continue;
+        }
+        let Ok(text) = serde_json::to_string(&event) else {
+            continue;
+        };
+        if socket.send(Message::Text(text.into())).await.is_err() {
+            return;
+        }
+    }
 }

@@ -265,3 +265,115 @@ fn an_agent_who_does_not_answer_is_skipped_and_the_next_takes_the_call() {
     assert!(r["answered"].is_string(), "{r}");
     assert_eq!(r["end_reason"], "caller_hangup");
 }
+
+/// A minimal WebSocket client: the opening handshake, then server frames (unmasked).
+struct Ws {
+    stream: std::io::BufReader<std::net::TcpStream>,
+}
+
+fn open_events(h: &Hotline, token: &str) -> Result<Ws, String> {
+    use std::io::{BufRead, Write};
+    let mut s = std::net::TcpStream::connect(h.http).unwrap();
+    // Bounds a broken server; every read below waits for an event that must come.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "GET /api/v1/events?access_token={token} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        h.http
+    )
+    .unwrap();
+    let mut stream = std::io::BufReader::new(s);
+    let mut status = String::new();
+    stream.read_line(&mut status).unwrap();
+    loop {
+        let mut line = String::new();
+        stream.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    if status.contains(" 101 ") {
+        Ok(Ws { stream })
+    } else {
+        Err(status)
+    }
+}
+
+fn next_event(ws: &mut Ws) -> serde_json::Value {
+    use std::io::Read;
+    loop {
+        let mut head = [0u8; 2];
+        ws.stream.read_exact(&mut head).expect("an event");
+        let mut len = u64::from(head[1] & 0x7f);
+        if len == 126 {
+            let mut b = [0u8; 2];
+            ws.stream.read_exact(&mut b).unwrap();
+            len = u64::from(u16::from_be_bytes(b));
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            ws.stream.read_exact(&mut b).unwrap();
+            len = u64::from_be_bytes(b);
+        }
+        let mut payload = vec![0u8; len as usize];
+        ws.stream.read_exact(&mut payload).unwrap();
+        if head[0] & 0x0f == 1 {
+            return serde_json::from_slice(&payload).unwrap();
+        }
+    }
+}
+
+#[test]
+fn event_stream_shows_supervisors_everything_and_agents_their_own() {
+    let h = Hotline::demo();
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut all = open_events(&h, &sup).unwrap();
+    let other = login(&h, "agent1002", "pass1002");
+    let mut agent = open_events(&h, &other).unwrap();
+    // A forged token is refused before the upgrade.
+    let refused = open_events(&h, "nope").err().unwrap_or_default();
+    assert!(refused.contains(" 401 "), "{refused}");
+
+    available(&h, "1001");
+    let first = next_event(&mut all);
+    assert_eq!(first["stream"], "agent", "{first}");
+    assert_eq!(first["agent"], "1001", "{first}");
+
+    // A caller waits in accounts (1001 has no phone registered, so the offer fails) and gives up.
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
+    assert!(ok, "{log}");
+    let mut kinds = Vec::new();
+    loop {
+        let e = next_event(&mut all);
+        let kind = e["kind"]["type"].as_str().unwrap_or("").to_string();
+        kinds.push(kind.clone());
+        if kind == "ended" {
+            break;
+        }
+    }
+    for k in [
+        "arrived",
+        "flow_step",
+        "queued",
+        "offered",
+        "offer_rejected",
+        "abandoned",
+        "ended",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+    }
+
+    // Agent 1002 saw none of that: the first thing it hears of is its own state change.
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/agents/1002/state",
+        Some(&other),
+        Some(r#"{"state":"not_ready","reason":"training"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mine = next_event(&mut agent);
+    assert_eq!(mine["stream"], "agent", "{mine}");
+    assert_eq!(mine["agent"], "1002", "{mine}");
+    assert_eq!(mine["state"]["state"], "not_ready", "{mine}");
+}
