@@ -78,6 +78,16 @@ enum Command {
     },
     /// Run a simulation scenario (TOML) through the routing engine: one JSON report.
     Sim { file: PathBuf },
+    /// Import customers from CSV (`id,name,phone[,accounts,vip,language]`; several phones or
+    /// accounts separated by `;`) into the centre's data directory. Bad rows are reported
+    /// by line and skipped; exit 2 if any row was rejected.
+    ImportCustomers {
+        file: PathBuf,
+        /// The data directory (as `demo --data` or `storage.data_dir`); the centre must not
+        /// be running on it.
+        #[arg(long, default_value = "./hotline-data")]
+        data: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -125,6 +135,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::ImportCustomers { file, data } => import_customers(&file, &data),
         Command::HashPassword => {
             let Some(pw) = read_secret() else {
                 return fail("no password on standard input");
@@ -168,6 +179,58 @@ fn main() -> ExitCode {
             Err(e) => fail(&e),
         },
     }
+}
+
+fn import_customers(file: &std::path::Path, data: &std::path::Path) -> ExitCode {
+    let input = match std::fs::File::open(file) {
+        Ok(f) => std::io::BufReader::new(f),
+        Err(e) => return fail(&format!("{}: cannot read: {e}", file.display())),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    rt.block_on(async {
+        let store = match hotline_store::Store::open(data.join("hotline.db")).await {
+            Ok(s) => s,
+            Err(e) => return fail(&format!("cannot open the data in {}: {e}", data.display())),
+        };
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} customers")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let report = store
+            .import_customers_csv(input, "cli", |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .await;
+        bar.finish_and_clear();
+        store.close().await;
+        match report {
+            Ok(r) => {
+                println!(
+                    "{}: {} customers imported, {} rows rejected",
+                    file.display(),
+                    r.imported,
+                    r.rejected.len()
+                );
+                for rej in &r.rejected {
+                    eprintln!("{}:{}: {}", file.display(), rej.line, rej.reason);
+                }
+                if r.rejected.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(2)
+                }
+            }
+            Err(e) => fail(&format!("{}: {e}", file.display())),
+        }
+    })
 }
 
 fn fail(msg: &str) -> ExitCode {

@@ -377,3 +377,40 @@ fn event_stream_shows_supervisors_everything_and_agents_their_own() {
     assert_eq!(mine["agent"], "1002", "{mine}");
     assert_eq!(mine["state"]["state"], "not_ready", "{mine}");
 }
+
+#[test]
+fn imported_customers_are_recognised_by_their_number_when_they_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = dir.path().join("customers.csv");
+    std::fs::write(
+        &csv,
+        "id,name,phone,accounts,vip,language\nC1,张三,13800138000,6222001,true,zh\n,No Id,13700137000,,,\nC3,李四,13900139000;01088886666,,false,en\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "import-customers",
+            csv.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // One bad row: reported by line, the others imported, exit 2 to say not everything went in.
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("2 customers imported, 1 rows rejected"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("customers.csv:3:"), "{stderr}");
+
+    let h = Hotline::demo_in(&data);
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
+    assert!(ok, "{log}");
+    let r = &records(&h)[0];
+    assert_eq!(r["from"], "13800138000");
+    assert_eq!(r["customer"], "C1", "{r}");
+}

@@ -35,6 +35,23 @@ impl Hotline {
         )
     }
 
+    /// `hotline demo` on free ports with its data in `data`.
+    pub fn demo_in(data: &Path) -> Hotline {
+        let dir = tempfile::tempdir().unwrap();
+        Hotline::spawn(
+            &[
+                "demo",
+                "--data",
+                data.to_str().unwrap(),
+                "--sip",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+            ],
+            dir,
+        )
+    }
+
     /// `hotline serve` with the demo configuration changed by `edit`.
     pub fn serve_with(edit: impl Fn(String) -> String) -> Hotline {
         let dir = tempfile::tempdir().unwrap();
