@@ -414,3 +414,66 @@ fn imported_customers_are_recognised_by_their_number_when_they_call() {
     assert_eq!(r["from"], "13800138000");
     assert_eq!(r["customer"], "C1", "{r}");
 }
+
+#[test]
+fn kill_9_loses_nothing_acknowledged_and_closes_cut_off_calls_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut h = Hotline::demo_in(&data);
+    // Five calls that end (callers give up in the queue), all at once.
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "5", "-r", "10", "-l", "5"]);
+    assert!(ok, "{log}");
+    let before = records(&h);
+    assert_eq!(before.len(), 5);
+    assert!(
+        before.iter().all(|r| r["end_reason"] == "abandoned"),
+        "{before:?}"
+    );
+
+    // Three more callers wait in the queue when the process is killed.
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let long = h.dir.path().join("caller-waits.xml");
+    let scenario = std::fs::read_to_string(common::repo().join("tests/sipp/caller-key-talk.xml"))
+        .unwrap()
+        .replace(
+            "<pause milliseconds=\"4000\"/>",
+            "<pause milliseconds=\"60000\"/>",
+        );
+    std::fs::write(&long, scenario).unwrap();
+    let sip = h.sip;
+    let long_path = long.to_str().unwrap().to_string();
+    let callers = std::thread::spawn(move || {
+        common::sipp_at(sip, &long_path, &["-m", "3", "-r", "10", "-l", "3"])
+    });
+    let mut queued = 0;
+    while queued < 3 {
+        if next_event(&mut stream)["kind"]["type"] == "queued" {
+            queued += 1;
+        }
+    }
+    h.kill9();
+    let _ = callers.join(); // those callers fail: the server is gone
+
+    let h = Hotline::demo_in(&data);
+    let after = records(&h);
+    assert_eq!(after.len(), 8, "{after:?}");
+    for r in &before {
+        let same = after
+            .iter()
+            .find(|a| a["id"] == r["id"])
+            .expect("acknowledged record kept");
+        assert_eq!(same["end_reason"], "abandoned");
+        assert_eq!(same["ended"], r["ended"]);
+    }
+    let interrupted: Vec<_> = after
+        .iter()
+        .filter(|r| r["end_reason"] == "interrupted")
+        .collect();
+    assert_eq!(interrupted.len(), 3, "{after:?}");
+    assert!(
+        interrupted
+            .iter()
+            .all(|r| r["queue"] == "accounts" && r["ended"].is_string())
+    );
+}

@@ -115,6 +115,12 @@ impl Hotline {
         self.child.id()
     }
 
+    /// SIGKILL, as `kill -9`: no chance to flush or close anything.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Runs a sipp scenario from tests/sipp against this server; returns (success, errors).
     pub fn sipp(&self, scenario: &str, args: &[&str]) -> (bool, String) {
         sipp_at(self.sip, scenario, args)
