@@ -477,3 +477,122 @@ fn kill_9_loses_nothing_acknowledged_and_closes_cut_off_calls_as_interrupted() {
             .all(|r| r["queue"] == "accounts" && r["ended"].is_string())
     );
 }
+
+/// A pcap of A-law RTP (payload type 8) from 127.0.0.1:6000 carrying the in-band DTMF tone of
+/// `key` for 200 ms, framed by silence, at 20 ms a packet, as sipp's `play_pcap_audio` plays.
+fn inband_pcap(key: char, path: &std::path::Path) {
+    const ROWS: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
+    const COLS: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+    let pos = "123A456B789C*0#D".find(key).unwrap();
+    let (low, high) = (ROWS[pos / 4], COLS[pos % 4]);
+    let codec = hotline_media::Codec::Pcma;
+    let mut out = Vec::new();
+    // Global header: magic, v2.4, zone, sigfigs, snaplen, Ethernet.
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for n in 0..25u32 {
+        // Packets 5..15 carry the tone (200 ms), the rest silence.
+        let pcm: Vec<i16> = (0..160)
+            .map(|i| {
+                if (5..15).contains(&n) {
+                    let t = f64::from(n * 160 + i) / 8000.0;
+                    let v = 8000.0
+                        * ((2.0 * std::f64::consts::PI * low * t).sin()
+                            + (2.0 * std::f64::consts::PI * high * t).sin());
+                    v as i16
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let mut payload = vec![0u8; 160];
+        codec.encode_slice(&pcm, &mut payload);
+        let mut rtp = vec![0x80, 8];
+        rtp.extend_from_slice(&(n as u16).to_be_bytes());
+        rtp.extend_from_slice(&(n * 160).to_be_bytes());
+        rtp.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        rtp.extend_from_slice(&payload);
+        let udp_len = 8 + rtp.len();
+        let ip_len = 20 + udp_len;
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ]);
+        frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+        frame.extend_from_slice(&6000u16.to_be_bytes());
+        frame.extend_from_slice(&6002u16.to_be_bytes());
+        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0]);
+        frame.extend_from_slice(&rtp);
+        let usec = n * 20_000;
+        out.extend_from_slice(&(usec / 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(usec % 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn every_menu_key_reaches_its_queue_by_rfc_4733_and_in_band() {
+    let h = Hotline::demo();
+    let base =
+        std::fs::read_to_string(common::repo().join("tests/sipp/caller-key-talk.xml")).unwrap();
+    // (key, how it is sent, the caller's number, the queue it must reach)
+    let cases = [
+        ('2', "rfc4733", "13800000002", "cards"),
+        ('9', "rfc4733", "13800000009", "complaints"),
+        ('0', "rfc4733", "13800000000", "general"),
+        ('1', "inband", "13900000001", "accounts"),
+        ('9', "inband", "13900000009", "complaints"),
+    ];
+    let mut runs = Vec::new();
+    for (key, how, number, _) in cases {
+        let pcap = match how {
+            "rfc4733" => format!("/usr/share/sip-tester/dtmf_2833_{key}.pcap"),
+            _ => {
+                let p = h.dir.path().join(format!("inband_{key}.pcap"));
+                inband_pcap(key, &p);
+                p.display().to_string()
+            }
+        };
+        let scenario = base
+            .replace("/usr/share/sip-tester/dtmf_2833_1.pcap", &pcap)
+            .replace("13800138000", number);
+        let file = h.dir.path().join(format!("caller-{how}-{key}.xml"));
+        std::fs::write(&file, scenario).unwrap();
+        let sip = h.sip;
+        runs.push(std::thread::spawn(move || {
+            common::sipp_at(sip, file.to_str().unwrap(), &["-m", "1"])
+        }));
+    }
+    for r in runs {
+        let (ok, log) = r.join().unwrap();
+        assert!(ok, "{log}");
+    }
+    let all = records(&h);
+    for (key, how, number, queue) in cases {
+        let r = all
+            .iter()
+            .find(|r| r["from"] == number)
+            .expect("a record per caller");
+        assert_eq!(r["queue"], queue, "key {key} sent {how}: {r}");
+    }
+}
