@@ -596,3 +596,26 @@ fn every_menu_key_reaches_its_queue_by_rfc_4733_and_in_band() {
         assert_eq!(r["queue"], queue, "key {key} sent {how}: {r}");
     }
 }
+
+#[test]
+fn after_the_agent_hangs_up_the_survey_score_lands_on_the_record() {
+    let h = Hotline::demo();
+    let port = register_phone(&h, "1001");
+    available(&h, "1001");
+    let sip = h.sip;
+    let phone = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-hangs-up.xml",
+            &["-p", &port, "-i", "127.0.0.1", "-m", "1"],
+        )
+    });
+    let (ok, log) = h.sipp("caller-survey.xml", &["-m", "1"]);
+    assert!(ok, "caller: {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "agent phone: {log}");
+    let r = &records(&h)[0];
+    assert_eq!(r["agent"], "1001", "{r}");
+    assert_eq!(r["survey"], 4, "{r}");
+    assert_eq!(r["end_reason"], "agent_hangup", "{r}");
+}
