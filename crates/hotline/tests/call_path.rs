@@ -619,3 +619,30 @@ fn after_the_agent_hangs_up_the_survey_score_lands_on_the_record() {
     assert_eq!(r["survey"], 4, "{r}");
     assert_eq!(r["end_reason"], "agent_hangup", "{r}");
 }
+
+#[test]
+fn caller_hanging_up_while_the_agent_rings_cancels_the_agent_leg() {
+    let h = Hotline::demo();
+    let port = register_phone(&h, "1001");
+    available(&h, "1001");
+    let sip = h.sip;
+    // The phone rings and is never picked up; it expects hotline's CANCEL.
+    let phone = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-no-answer.xml",
+            &["-p", &port, "-i", "127.0.0.1", "-m", "1"],
+        )
+    });
+    // The caller gives up after a few seconds, well inside the 20 s ring timeout.
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
+    assert!(ok, "caller: {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(
+        ok,
+        "the phone got CANCEL, answered 487 and got the ACK: {log}"
+    );
+    let r = &records(&h)[0];
+    assert!(r["answered"].is_null(), "{r}");
+    assert_eq!(r["end_reason"], "abandoned", "{r}");
+}
