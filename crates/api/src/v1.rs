@@ -155,6 +155,10 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/queues", get(queues))
         .route("/api/v1/interactions", get(interactions))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/interactions/{id}/wrapup", post(wrapup))
+        .route("/api/v1/interactions/{id}/notes", post(add_note))
+        .route("/api/v1/customers", get(find_customer))
+        .route("/api/v1/customers/{id}", get(customer))
         .with_state(v1)
 }
 
@@ -445,4 +449,210 @@ async fn stream_events(
             return;
         }
     }
+}
+
+fn store_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+}
+
+/// The interaction, if the caller may work on it: its own agent, or a supervisor/admin.
+async fn own_interaction(
+    v1: &V1,
+    who: &Principal,
+    id: &str,
+) -> Result<hotline_model::InteractionRecord, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_interaction",
+            format!("no interaction {id}"),
+        )
+    };
+    let iid: hotline_model::InteractionId = id.parse().map_err(|_| not_found())?;
+    let record = v1
+        .centre
+        .store()
+        .interaction(iid)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(not_found)?;
+    if who.role == Role::Agent && record.agent.as_ref().map(|a| a.as_str()) != who.agent.as_deref()
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "an agent may work only on its own interactions",
+        ));
+    }
+    Ok(record)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrapUpBody {
+    disposition: String,
+    #[serde(default)]
+    notes: Option<String>,
+}
+
+/// `POST /api/v1/interactions/{id}/wrapup`: the disposition (and notes) of a finished
+/// contact; the agent is then ready for the next one.
+async fn wrapup(
+    State(v1): State<V1>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    let b: WrapUpBody = parse_json(&body)?;
+    if b.disposition.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "`disposition` is empty",
+        ));
+    }
+    let record = own_interaction(&v1, &who, &id).await?;
+    let by = who.agent.clone().map(AgentId::new);
+    let ev = hotline_model::InteractionEvent::new(
+        record.id,
+        Timestamp::now(),
+        hotline_model::EventKind::WrappedUp {
+            disposition: b.disposition.clone(),
+            notes: b.notes.clone(),
+            by,
+        },
+    );
+    v1.centre
+        .store()
+        .append_one(ev)
+        .await
+        .map_err(store_error)?;
+    if let Some(agent) = record.agent.as_ref()
+        && who.agent.as_deref() == Some(agent.as_str())
+    {
+        let _ = v1
+            .centre
+            .agent(agent.as_str(), AgentCommand::EndWrapUp)
+            .await;
+    }
+    Ok(Json(
+        json!({ "interaction": record.id, "disposition": b.disposition }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    text: String,
+}
+
+/// `POST /api/v1/interactions/{id}/notes`: a note, during or after the contact.
+async fn add_note(
+    State(v1): State<V1>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    let b: NoteBody = parse_json(&body)?;
+    if b.text.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "`text` is empty",
+        ));
+    }
+    let record = own_interaction(&v1, &who, &id).await?;
+    let ev = hotline_model::InteractionEvent::new(
+        record.id,
+        Timestamp::now(),
+        hotline_model::EventKind::NoteAdded {
+            by: who.user.clone(),
+            text: b.text,
+        },
+    );
+    v1.centre
+        .store()
+        .append_one(ev)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({ "interaction": record.id })))
+}
+
+#[derive(Deserialize)]
+struct PhoneQuery {
+    phone: Option<String>,
+}
+
+/// `GET /api/v1/customers?phone=N`: the customer with this number and their history.
+async fn find_customer(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Query(q): Query<PhoneQuery>,
+) -> Result<Json<Value>, ApiError> {
+    v1.auth.principal(&headers)?;
+    let phone = q
+        .phone
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "give `phone`"))?;
+    let c = v1
+        .centre
+        .store()
+        .customer_by_phone(&phone)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_customer",
+                format!("no customer has the number {phone}"),
+            )
+        })?;
+    customer_with_history(&v1, c).await
+}
+
+/// `GET /api/v1/customers/{id}`: the customer and their last contacts with notes.
+async fn customer(
+    State(v1): State<V1>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    v1.auth.principal(&headers)?;
+    let c = v1
+        .centre
+        .store()
+        .customer(&hotline_model::CustomerId::new(id.clone()))
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_customer",
+                format!("no customer {id}"),
+            )
+        })?;
+    customer_with_history(&v1, c).await
+}
+
+async fn customer_with_history(
+    v1: &V1,
+    c: hotline_model::Customer,
+) -> Result<Json<Value>, ApiError> {
+    let store = v1.centre.store();
+    let history = store
+        .customer_history(&c.id, 20)
+        .await
+        .map_err(store_error)?;
+    let since =
+        Timestamp::from_unix_nanos(Timestamp::now().unix_nanos() - 30 * 86_400 * 1_000_000_000);
+    let complaints = store
+        .repeat_complaints(&c.id, since)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({
+        "customer": c,
+        "repeat_complaint": complaints >= 2,
+        "open_complaints_30d": complaints,
+        "history": history,
+    })))
 }

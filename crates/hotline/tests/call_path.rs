@@ -646,3 +646,96 @@ fn caller_hanging_up_while_the_agent_rings_cancels_the_agent_leg() {
     assert!(r["answered"].is_null(), "{r}");
     assert_eq!(r["end_reason"], "abandoned", "{r}");
 }
+
+#[test]
+fn wrap_up_and_notes_show_in_the_customers_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = dir.path().join("customers.csv");
+    std::fs::write(&csv, "id,name,phone,vip\nC1,张三,13800138000,true\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "import-customers",
+            csv.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let h = Hotline::demo_in(&data);
+    let port = register_phone(&h, "1001");
+    available(&h, "1001");
+    let sip = h.sip;
+    let phone = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-hangs-up.xml",
+            &["-p", &port, "-i", "127.0.0.1", "-m", "1"],
+        )
+    });
+    let (ok, log) = h.sipp("caller-survey.xml", &["-m", "1"]);
+    assert!(ok, "caller: {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "agent phone: {log}");
+    let r = records(&h).remove(0);
+    assert_eq!(r["customer"], "C1", "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+
+    let agent = login(&h, "agent1001", "pass1001");
+    let post = |token: &str, path: &str, body: &str| {
+        http(
+            h.http,
+            "POST",
+            &format!("/api/v1/interactions/{id}/{path}"),
+            Some(token),
+            Some(body),
+        )
+    };
+    let (status, body) = post(&agent, "notes", r#"{"text":"asked about card fees"}"#);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &agent,
+        "wrapup",
+        r#"{"disposition":"resolved","notes":"explained the fees"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    // Another agent may not touch this interaction.
+    let other = login(&h, "agent1002", "pass1002");
+    let (status, _) = post(&other, "wrapup", r#"{"disposition":"resolved"}"#);
+    assert_eq!(status, 403);
+    let (status, body) = post(&agent, "wrapup", r#"{"disposition":""}"#);
+    assert_eq!(status, 400, "{body}");
+
+    // What the next agent's screen shows when this customer calls again.
+    let (status, body) = http(
+        h.http,
+        "GET",
+        "/api/v1/customers?phone=13800138000",
+        Some(&other),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["customer"]["id"], "C1");
+    assert_eq!(v["customer"]["vip"], true);
+    let last = &v["history"][0];
+    assert_eq!(last["interaction"]["id"], id.as_str(), "{v}");
+    assert_eq!(last["interaction"]["disposition"], "resolved", "{v}");
+    assert_eq!(last["interaction"]["survey"], 4, "{v}");
+    let notes: Vec<&str> = last["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["text"].as_str())
+        .collect();
+    assert!(notes.contains(&"asked about card fees"), "{notes:?}");
+    let (status, body) = http(h.http, "GET", "/api/v1/customers/C9", Some(&other), None);
+    assert_eq!(status, 404);
+    assert!(body.contains("unknown_customer"), "{body}");
+}

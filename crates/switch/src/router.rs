@@ -31,6 +31,8 @@ pub enum AgentCommand {
     Available,
     NotReady(String),
     Break(String),
+    /// Wrap-up is done: ready for the next contact.
+    EndWrapUp,
     LogOut,
 }
 
@@ -266,6 +268,13 @@ fn handle(
                         reason,
                         seconds: None,
                     }],
+                    AgentCommand::EndWrapUp => {
+                        if state == Some(AgentState::WrapUp) {
+                            vec![Input::EndWrapUp(a)]
+                        } else {
+                            vec![]
+                        }
+                    }
                     AgentCommand::LogOut => vec![Input::Logout(a)],
                 };
                 for i in inputs {
