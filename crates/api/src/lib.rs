@@ -70,6 +70,7 @@ pub fn router(state: ApiState, v1: Option<v1::V1>) -> Router {
     let base = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
         .with_state(state);
     let app = match v1 {
         Some(v1) => base.merge(v1::routes(v1)),
@@ -107,6 +108,14 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
         text,
     )
         .into_response())
+}
+
+/// The API described in OpenAPI 3.1 (kept beside the code; a test checks every documented
+/// route is served).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 async fn not_found() -> ApiError {

@@ -739,3 +739,30 @@ fn wrap_up_and_notes_show_in_the_customers_history() {
     assert_eq!(status, 404);
     assert!(body.contains("unknown_customer"), "{body}");
 }
+
+#[test]
+fn every_route_in_the_openapi_document_is_served() {
+    let h = Hotline::demo();
+    let (status, body) = http(h.http, "GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(status, 200);
+    let spec: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(paths.len() >= 12, "{}", paths.len());
+    for (path, methods) in paths {
+        let concrete = path
+            .replace("{ext}", "1001")
+            .replace("{id}", "01M84SXX3ZBDRG27282N9ZRAPW");
+        for method in methods.as_object().unwrap().keys() {
+            if path == "/api/v1/events" {
+                continue; // a WebSocket upgrade; tested on its own
+            }
+            let (status, body) = http(h.http, &method.to_uppercase(), &concrete, None, Some("{}"));
+            // Unauthenticated calls may be refused, but the route must exist.
+            assert!(
+                !(status == 404 && body.contains("\"not_found\"")) && status != 405,
+                "{method} {path}: {status} {body}"
+            );
+        }
+    }
+}
