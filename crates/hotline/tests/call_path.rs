@@ -766,3 +766,72 @@ fn every_route_in_the_openapi_document_is_served() {
         }
     }
 }
+
+#[test]
+fn a_repeat_complainer_goes_to_a_senior_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = dir.path().join("customers.csv");
+    std::fs::write(&csv, "id,name,phone\nC7,王五,13800138000\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "import-customers",
+            csv.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let h = Hotline::demo_in(&data);
+    let complaint = h.dir.path().join("caller-complains.xml");
+    std::fs::write(
+        &complaint,
+        std::fs::read_to_string(common::repo().join("tests/sipp/caller-key-talk.xml"))
+            .unwrap()
+            .replace("dtmf_2833_1.pcap", "dtmf_2833_9.pcap"),
+    )
+    .unwrap();
+    let complaint = complaint.to_str().unwrap().to_string();
+    // Two complaints nobody resolved (nobody was there to answer them).
+    let (ok, log) = h.sipp(&complaint, &["-m", "2", "-r", "10", "-l", "2"]);
+    assert!(ok, "{log}");
+    let (status, body) = http(
+        h.http,
+        "GET",
+        "/api/v1/customers/C7",
+        Some(&login(&h, "supervisor", "supervisor")),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"repeat_complaint\":true"), "{body}");
+
+    // 1005 handles complaints and has been free longest; 1009 is a senior.
+    let _plain = register_phone(&h, "1005");
+    let senior = register_phone(&h, "1009");
+    available(&h, "1005");
+    available(&h, "1009");
+    let sip = h.sip;
+    let phone = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-answers.xml",
+            &["-p", &senior, "-i", "127.0.0.1", "-rtp_echo", "-m", "1"],
+        )
+    });
+    let (ok, log) = h.sipp(&complaint, &["-m", "1"]);
+    assert!(ok, "{log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "senior's phone: {log}");
+    let all = records(&h);
+    let third = all
+        .iter()
+        .find(|r| r["answered"].is_string())
+        .expect("the third call answered");
+    assert_eq!(third["agent"], "1009", "{third}");
+    assert_eq!(third["queue"], "complaints", "{third}");
+}

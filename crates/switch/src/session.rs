@@ -97,6 +97,8 @@ struct Session {
     phase: Phase,
     after_call: Option<String>,
     max_agitation: f32,
+    /// The caller is a VIP customer (from the lookup).
+    vip: bool,
     from: String,
     to: String,
     ended: bool,
@@ -231,6 +233,7 @@ async fn setup_and_run(
         phase: Phase::Flow,
         after_call: None,
         max_agitation: 0.0,
+        vip: false,
         from,
         to,
         ended: false,
@@ -735,6 +738,7 @@ impl Session {
                         .flatten();
                     let customer = match found {
                         Some(c) => {
+                            self.vip = c.vip;
                             self.log(EventKind::CustomerIdentified {
                                 customer: c.id.clone(),
                             })
@@ -768,15 +772,21 @@ impl Session {
                     self.feed(FlowInput::AuthResult(false));
                 }
                 FlowAction::Enqueue {
-                    queue, priority, ..
+                    queue,
+                    priority,
+                    preferred_skills,
+                    ..
                 } => {
+                    // A flow that prefers a senior (a repeat complainer, an agitated caller)
+                    // escalates: the engine offers the call to agents with the senior skill.
+                    let escalate = preferred_skills.iter().any(|s| s == "senior");
                     let (done, result) = oneshot::channel();
                     let _ = self.shared.router.send(RouterCmd::Arrive {
                         contact: self.contact,
                         queue: queue.clone(),
                         priority,
-                        vip: false,
-                        escalate: false,
+                        vip: self.vip,
+                        escalate,
                         notify: self.notices_tx.clone(),
                         done,
                     });
