@@ -157,6 +157,8 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/interactions/{id}/wrapup", post(wrapup))
         .route("/api/v1/interactions/{id}/notes", post(add_note))
+        .route("/api/v1/interactions/{id}/recording", get(recording))
+        .route("/api/v1/audit", get(audit))
         .route("/api/v1/customers", get(find_customer))
         .route("/api/v1/customers/{id}", get(customer))
         .with_state(v1)
@@ -655,4 +657,80 @@ async fn customer_with_history(
         "open_complaints_30d": complaints,
         "history": history,
     })))
+}
+
+/// `GET /api/v1/interactions/{id}/recording`: the stereo WAV (caller left, agent right).
+/// Every download is written to the audit log before a byte is sent.
+async fn recording(
+    State(v1): State<V1>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let who = v1.auth.principal(&headers)?;
+    let record = own_interaction(&v1, &who, &id).await?;
+    let path = record.recording.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_recording",
+            "this interaction was not recorded",
+        )
+    })?;
+    let bytes = tokio::fs::read(&path).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_recording",
+            format!("the recording is not readable: {e}"),
+        )
+    })?;
+    let audit = hotline_model::AuditEvent::new(
+        Timestamp::now(),
+        who.user.clone(),
+        "recording_download",
+        record.id.to_string(),
+    );
+    v1.centre
+        .store()
+        .append_one(Event::Audit(audit))
+        .await
+        .map_err(store_error)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "audio/wav".to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}.wav\"", record.id),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/audit?since=RFC3339`: who did what (administrators and supervisors).
+async fn audit(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Query(q): Query<Since>,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    if who.role == Role::Agent {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the audit log is for supervisors and administrators",
+        ));
+    }
+    let since = match q.since.as_deref() {
+        Some(s) => Timestamp::parse_rfc3339(s).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_since",
+                format!("`since` is not RFC 3339: {e}"),
+            )
+        })?,
+        None => Timestamp::from_unix_nanos(0),
+    };
+    let entries = v1.centre.store().audit(since).await.map_err(store_error)?;
+    Ok(Json(json!(entries)))
 }

@@ -112,6 +112,38 @@ fn caller_presses_1_and_talks_to_an_accounts_agent() {
         "the agent is audible on the right: rms {right}"
     );
 
+    // The agent downloads the recording; the download is audited; others may not.
+    let id = r["id"].as_str().unwrap();
+    let (status, body) = http(
+        h.http,
+        "GET",
+        &format!("/api/v1/interactions/{id}/recording"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(body.starts_with("RIFF"), "a WAV file");
+    let other = login(&h, "agent1002", "pass1002");
+    let (status, _) = http(
+        h.http,
+        "GET",
+        &format!("/api/v1/interactions/{id}/recording"),
+        Some(&other),
+        None,
+    );
+    assert_eq!(status, 403);
+    let (status, body) = http(h.http, "GET", "/api/v1/audit", Some(&sup), None);
+    assert_eq!(status, 200, "{body}");
+    let audit: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert!(
+        audit.iter().any(|a| a["user"] == "agent1001"
+            && a["action"] == "recording_download"
+            && a["target"] == id),
+        "{body}"
+    );
+    let (status, _) = http(h.http, "GET", "/api/v1/audit", Some(&token), None);
+    assert_eq!(status, 403);
+
     // An agent sees only its own records; another agent's state is not theirs to change.
     let (status, _) = http(
         h.http,
