@@ -158,6 +158,8 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/interactions/{id}/wrapup", post(wrapup))
         .route("/api/v1/interactions/{id}/notes", post(add_note))
         .route("/api/v1/interactions/{id}/recording", get(recording))
+        .route("/api/v1/interactions/{id}/hangup", post(hangup))
+        .route("/api/v1/interactions/{id}/escalate", post(escalate))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/customers", get(find_customer))
         .route("/api/v1/customers/{id}", get(customer))
@@ -733,4 +735,55 @@ async fn audit(
     };
     let entries = v1.centre.store().audit(since).await.map_err(store_error)?;
     Ok(Json(json!(entries)))
+}
+
+fn in_progress_error(e: String) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "not_in_progress", e)
+}
+
+/// `POST /api/v1/interactions/{id}/hangup`: the agent ends the call from the desktop.
+async fn hangup(
+    State(v1): State<V1>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    let record = own_interaction(&v1, &who, &id).await?;
+    v1.centre
+        .hangup(record.id)
+        .await
+        .map_err(in_progress_error)?;
+    Ok(Json(json!({ "interaction": record.id })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EscalateBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/interactions/{id}/escalate` `{"reason"?}`: hand the caller on to a senior;
+/// the caller waits on hold, first in line, and the agent goes to wrap-up.
+async fn escalate(
+    State(v1): State<V1>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    let b: EscalateBody = if body.is_empty() {
+        EscalateBody::default()
+    } else {
+        parse_json(&body)?
+    };
+    let record = own_interaction(&v1, &who, &id).await?;
+    let reason = b
+        .reason
+        .unwrap_or_else(|| format!("escalated by {}", who.user));
+    v1.centre
+        .escalate(record.id, reason)
+        .await
+        .map_err(in_progress_error)?;
+    Ok(Json(json!({ "interaction": record.id, "escalated": true })))
 }

@@ -867,3 +867,127 @@ fn a_repeat_complainer_goes_to_a_senior_first() {
     assert_eq!(third["agent"], "1009", "{third}");
     assert_eq!(third["queue"], "complaints", "{third}");
 }
+
+#[test]
+fn an_agent_escalates_a_call_to_a_senior_through_the_api() {
+    let h = Hotline::demo();
+    let first = register_phone(&h, "1001");
+    let senior = register_phone(&h, "1009");
+    available(&h, "1001"); // free longest: the call goes here first
+    available(&h, "1009");
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    let phones: Vec<_> = [first, senior]
+        .into_iter()
+        .map(|port| {
+            std::thread::spawn(move || {
+                common::sipp_at(
+                    sip,
+                    "agent-answers.xml",
+                    &["-p", &port, "-i", "127.0.0.1", "-rtp_echo", "-m", "1"],
+                )
+            })
+        })
+        .collect();
+    let caller = h.dir.path().join("caller-long.xml");
+    std::fs::write(
+        &caller,
+        std::fs::read_to_string(common::repo().join("tests/sipp/caller-key-talk.xml"))
+            .unwrap()
+            .replace(
+                "<pause milliseconds=\"4000\"/>",
+                "<pause milliseconds=\"9000\"/>",
+            ),
+    )
+    .unwrap();
+    let caller = caller.to_str().unwrap().to_string();
+    let call = std::thread::spawn(move || common::sipp_at(sip, &caller, &["-m", "1"]));
+
+    let answered_by = |stream: &mut Ws| loop {
+        let e = next_event(stream);
+        if e["kind"]["type"] == "answered" {
+            return (
+                e["interaction"].as_str().unwrap().to_string(),
+                e["kind"]["agent"].as_str().unwrap().to_string(),
+            );
+        }
+    };
+    let (id, agent) = answered_by(&mut stream);
+    assert_eq!(agent, "1001");
+    let token = login(&h, "agent1001", "pass1001");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/interactions/{id}/escalate"),
+        Some(&token),
+        Some(r#"{"reason":"asks for a manager"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (again, agent) = answered_by(&mut stream);
+    assert_eq!((again.as_str(), agent.as_str()), (id.as_str(), "1009"));
+
+    let (ok, log) = call.join().unwrap();
+    assert!(ok, "caller: {log}");
+    for p in phones {
+        let (ok, log) = p.join().unwrap();
+        assert!(ok, "phone: {log}");
+    }
+    let r = records(&h)
+        .into_iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(r["agent"], "1009", "{r}");
+    assert_eq!(r["escalated"], true, "{r}");
+    assert_eq!(r["end_reason"], "caller_hangup", "{r}");
+    // Once it is over, there is nothing left to escalate.
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/interactions/{id}/escalate"),
+        Some(&login(&h, "supervisor", "supervisor")),
+        None,
+    );
+    assert_eq!(status, 409, "{body}");
+}
+
+#[test]
+fn an_agent_ends_the_call_from_the_api_and_the_survey_follows() {
+    let h = Hotline::demo();
+    let port = register_phone(&h, "1001");
+    available(&h, "1001");
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    // This phone answers and then expects hotline's BYE.
+    let phone = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-answers.xml",
+            &["-p", &port, "-i", "127.0.0.1", "-rtp_echo", "-m", "1"],
+        )
+    });
+    let call = std::thread::spawn(move || common::sipp_at(sip, "caller-survey.xml", &["-m", "1"]));
+    let id = loop {
+        let e = next_event(&mut stream);
+        if e["kind"]["type"] == "answered" {
+            break e["interaction"].as_str().unwrap().to_string();
+        }
+    };
+    let token = login(&h, "agent1001", "pass1001");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/interactions/{id}/hangup"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "phone: {log}");
+    let (ok, log) = call.join().unwrap();
+    assert!(ok, "caller: {log}");
+    let r = records(&h).remove(0);
+    assert_eq!(r["survey"], 4, "{r}");
+    assert_eq!(r["end_reason"], "agent_hangup", "{r}");
+}

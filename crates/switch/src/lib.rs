@@ -71,6 +71,7 @@ impl Centre {
             next_contact: AtomicU64::new(1),
             active: AtomicU32::new(0),
             fault_notice: AtomicBool::new(false),
+            sessions: Default::default(),
         });
         let for_calls = shared.clone();
         tokio::spawn(async move {
@@ -93,6 +94,44 @@ impl Centre {
             })
             .map_err(|_| "the router has stopped".to_string())?;
         rx.await.map_err(|_| "the router has stopped".to_string())?
+    }
+
+    /// Ends a call in progress as its agent would.
+    pub async fn hangup(&self, interaction: hotline_model::InteractionId) -> Result<(), String> {
+        self.command(interaction, |reply| session::SessionCmd::Hangup { reply })
+            .await
+    }
+
+    /// Hands a call in progress on to a senior.
+    pub async fn escalate(
+        &self,
+        interaction: hotline_model::InteractionId,
+        reason: String,
+    ) -> Result<(), String> {
+        self.command(interaction, |reply| session::SessionCmd::Escalate {
+            reason,
+            reply,
+        })
+        .await
+    }
+
+    async fn command(
+        &self,
+        interaction: hotline_model::InteractionId,
+        make: impl FnOnce(oneshot::Sender<Result<(), String>>) -> session::SessionCmd,
+    ) -> Result<(), String> {
+        let tx = self
+            .shared
+            .sessions
+            .lock()
+            .get(&interaction)
+            .cloned()
+            .ok_or_else(|| "the call is not in progress".to_string())?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(make(reply))
+            .map_err(|_| "the call is not in progress".to_string())?;
+        rx.await
+            .map_err(|_| "the call ended meanwhile".to_string())?
     }
 
     /// Live figures per queue.

@@ -45,6 +45,24 @@ pub struct Shared {
     pub active: AtomicU32,
     /// Played to every caller at entry while an outage is announced.
     pub fault_notice: std::sync::atomic::AtomicBool,
+    /// The command channel of each call in progress.
+    pub sessions: parking_lot::Mutex<
+        std::collections::HashMap<InteractionId, mpsc::UnboundedSender<SessionCmd>>,
+    >,
+}
+
+/// What the API may ask of a call in progress.
+pub enum SessionCmd {
+    /// The agent ends the call (as if from the phone).
+    Hangup {
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The agent hands the caller on to a senior: the caller waits on hold, first in line,
+    /// for an agent with the senior skill.
+    Escalate {
+        reason: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 fn sip_to_media_codec(c: sdp::Codec) -> hotline_media::Codec {
@@ -99,6 +117,8 @@ struct Session {
     max_agitation: f32,
     /// The caller is a VIP customer (from the lookup).
     vip: bool,
+    /// The queue the call last waited in (for escalation).
+    last_queue: Option<String>,
     from: String,
     to: String,
     ended: bool,
@@ -234,12 +254,16 @@ async fn setup_and_run(
         after_call: None,
         max_agitation: 0.0,
         vip: false,
+        last_queue: None,
         from,
         to,
         ended: false,
     };
     info!(interaction = %id, from = %s.from, to = %s.to, "call answered");
-    s.drive(media_events, notices).await;
+    let (cmd_tx, commands) = mpsc::unbounded_channel();
+    s.shared.sessions.lock().insert(id, cmd_tx);
+    s.drive(media_events, notices, commands).await;
+    s.shared.sessions.lock().remove(&id);
     let _ = s.media.close();
     Ok(())
 }
@@ -283,6 +307,7 @@ impl Session {
         &mut self,
         mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
         mut notices: mpsc::UnboundedReceiver<Notice>,
+        mut commands: mpsc::UnboundedReceiver<SessionCmd>,
     ) {
         self.pump_flow().await;
         while !self.ended {
@@ -306,6 +331,9 @@ impl Session {
                 },
                 n = notices.recv() => {
                     if let Some(n) = n { self.on_notice(n).await }
+                },
+                c = commands.recv() => {
+                    if let Some(c) = c { self.on_command(c).await }
                 },
                 ev = next_agent_event(&mut self.agent) => self.on_agent(ev).await,
                 _ = sleep_opt(flow_deadline) => {
@@ -559,33 +587,7 @@ impl Session {
                     self.reject_offer(&a.ext, &why).await;
                     return;
                 }
-                // The agent hung up: the caller goes on to the after-call flow, or is released.
-                let _ = self.shared.router.send(RouterCmd::End {
-                    contact: self.contact,
-                    agitation: Some(self.max_agitation),
-                    abusive: false,
-                });
-                let _ = self.media.stop_recording();
-                match self.after_call.take() {
-                    Some(flow) => {
-                        self.phase = Phase::AfterCall;
-                        let mut ctx = CallContext::new(&self.from, &self.to, chrono::Utc::now());
-                        ctx.language = Some(self.lang.code().to_string());
-                        match FlowRun::new(
-                            self.shared.flows.clone(),
-                            &flow,
-                            ctx,
-                            flow_now(tokio::time::Instant::now()),
-                        ) {
-                            Ok(run) => {
-                                self.run = Some(run);
-                                self.pump_flow().await;
-                            }
-                            Err(_) => self.finish(EndReason::AgentHangup).await,
-                        }
-                    }
-                    None => self.finish(EndReason::AgentHangup).await,
-                }
+                self.agent_left().await;
             }
             LegEvent::Dtmf(_)
             | LegEvent::Ringing
@@ -593,6 +595,102 @@ impl Session {
             | LegEvent::Hold(_)
             | LegEvent::MediaChanged(_)
             | LegEvent::Refer(_) => {}
+        }
+    }
+
+    /// The agent's part is over (the agent hung up, by phone or through the API): the caller
+    /// goes on to the after-call flow (the survey), or is released.
+    async fn agent_left(&mut self) {
+        let _ = self.shared.router.send(RouterCmd::End {
+            contact: self.contact,
+            agitation: Some(self.max_agitation),
+            abusive: false,
+        });
+        let _ = self.media.stop_recording();
+        match self.after_call.take() {
+            Some(flow) => {
+                self.phase = Phase::AfterCall;
+                let mut ctx = CallContext::new(&self.from, &self.to, chrono::Utc::now());
+                ctx.language = Some(self.lang.code().to_string());
+                match FlowRun::new(
+                    self.shared.flows.clone(),
+                    &flow,
+                    ctx,
+                    flow_now(tokio::time::Instant::now()),
+                ) {
+                    Ok(run) => {
+                        self.run = Some(run);
+                        self.pump_flow().await;
+                    }
+                    Err(_) => self.finish(EndReason::AgentHangup).await,
+                }
+            }
+            None => self.finish(EndReason::AgentHangup).await,
+        }
+    }
+
+    /// A command from the API about this call.
+    async fn on_command(&mut self, cmd: SessionCmd) {
+        match cmd {
+            SessionCmd::Hangup { reply } => {
+                let talking = self.agent.as_ref().is_some_and(|a| a.answered);
+                if let Some(a) = self.agent.take().filter(|a| a.answered) {
+                    let _ = a.leg.hangup().await;
+                    let _ = self.media.remove_leg(a.media);
+                    self.agent_left().await;
+                } else if !talking {
+                    self.finish(EndReason::AgentHangup).await;
+                }
+                let _ = reply.send(Ok(()));
+            }
+            SessionCmd::Escalate { reason, reply } => {
+                let Some(queue) = self.last_queue.clone() else {
+                    let _ = reply.send(Err("the call was never queued".into()));
+                    return;
+                };
+                let Some(a) = self.agent.take().filter(|a| a.answered) else {
+                    let _ = reply.send(Err("nobody is talking to the caller".into()));
+                    return;
+                };
+                // The agent leaves (to wrap-up); the caller waits on hold for a senior.
+                let _ = a.leg.hangup().await;
+                let _ = self.media.remove_leg(a.media);
+                let _ = self.shared.router.send(RouterCmd::End {
+                    contact: self.contact,
+                    agitation: Some(self.max_agitation),
+                    abusive: false,
+                });
+                self.log(EventKind::Escalated {
+                    to: hotline_model::Target::Queue(QueueName::new(queue.clone())),
+                    reason,
+                })
+                .await;
+                if let Ok(m) = self.shared.prompts.music("hold") {
+                    let _ = self.media.play(self.caller_media, vec![m], true, false);
+                }
+                self.contact = ContactId(self.shared.next_contact.fetch_add(1, Ordering::Relaxed));
+                let (done, result) = oneshot::channel();
+                let _ = self.shared.router.send(RouterCmd::Arrive {
+                    contact: self.contact,
+                    queue: queue.clone(),
+                    priority: 100,
+                    vip: self.vip,
+                    escalate: true,
+                    notify: self.notices_tx.clone(),
+                    done,
+                });
+                match result.await {
+                    Ok(Ok(())) => {
+                        self.phase = Phase::Flow;
+                        self.queued = Some((queue, tokio::time::Instant::now()));
+                        let _ = reply.send(Ok(()));
+                    }
+                    other => {
+                        let _ = reply.send(Err(format!("cannot requeue: {other:?}")));
+                        self.finish(EndReason::Error).await;
+                    }
+                }
+            }
         }
     }
 
@@ -793,6 +891,7 @@ impl Session {
                     match result.await {
                         Ok(Ok(())) => {
                             self.queued = Some((queue.clone(), tokio::time::Instant::now()));
+                            self.last_queue = Some(queue.clone());
                             self.log(EventKind::Queued {
                                 queue: QueueName::new(queue),
                                 priority,
