@@ -340,6 +340,20 @@ async fn queues(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>,
     Ok(Json(json!(out)))
 }
 
+/// `?since=` as RFC 3339; the beginning of time when absent.
+fn parse_since(since: Option<&str>) -> Result<Timestamp, ApiError> {
+    match since {
+        Some(s) => Timestamp::parse_rfc3339(s).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_since",
+                format!("`since` is not RFC 3339: {e}"),
+            )
+        }),
+        None => Ok(Timestamp::from_unix_nanos(0)),
+    }
+}
+
 #[derive(Deserialize)]
 struct Since {
     since: Option<String>,
@@ -351,16 +365,7 @@ async fn interactions(
     Query(q): Query<Since>,
 ) -> Result<Json<Value>, ApiError> {
     let who = v1.auth.principal(&headers)?;
-    let since = match q.since.as_deref() {
-        Some(s) => Timestamp::parse_rfc3339(s).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_since",
-                format!("`since` is not RFC 3339: {e}"),
-            )
-        })?,
-        None => Timestamp::from_unix_nanos(0),
-    };
+    let since = parse_since(q.since.as_deref())?;
     let mut records = v1
         .centre
         .store()
@@ -723,16 +728,7 @@ async fn audit(
             "the audit log is for supervisors and administrators",
         ));
     }
-    let since = match q.since.as_deref() {
-        Some(s) => Timestamp::parse_rfc3339(s).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_since",
-                format!("`since` is not RFC 3339: {e}"),
-            )
-        })?,
-        None => Timestamp::from_unix_nanos(0),
-    };
+    let since = parse_since(q.since.as_deref())?;
     let entries = v1.centre.store().audit(since).await.map_err(store_error)?;
     Ok(Json(json!(entries)))
 }

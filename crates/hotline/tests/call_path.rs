@@ -195,6 +195,21 @@ fn api_refuses_bad_logins_tokens_and_bodies_with_json_errors() {
     assert_eq!(names, vec!["accounts", "cards", "complaints", "general"]);
 }
 
+/// Imports `csv` (text) into the data directory `data` with `hotline import-customers`.
+fn import_customers(data: &std::path::Path, csv: &str) -> std::process::Output {
+    let file = data.with_extension("csv");
+    std::fs::write(&file, csv).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "import-customers",
+            file.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+}
+
 fn records(h: &Hotline) -> Vec<serde_json::Value> {
     let sup = login(h, "supervisor", "supervisor");
     let (status, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
@@ -414,21 +429,10 @@ fn event_stream_shows_supervisors_everything_and_agents_their_own() {
 fn imported_customers_are_recognised_by_their_number_when_they_call() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let csv = dir.path().join("customers.csv");
-    std::fs::write(
-        &csv,
+    let out = import_customers(
+        &data,
         "id,name,phone,accounts,vip,language\nC1,张三,13800138000,6222001,true,zh\n,No Id,13700137000,,,\nC3,李四,13900139000;01088886666,,false,en\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "import-customers",
-            csv.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // One bad row: reported by line, the others imported, exit 2 to say not everything went in.
@@ -437,7 +441,7 @@ fn imported_customers_are_recognised_by_their_number_when_they_call() {
         stdout.contains("2 customers imported, 1 rows rejected"),
         "{stdout}"
     );
-    assert!(stderr.contains("customers.csv:3:"), "{stderr}");
+    assert!(stderr.contains("data.csv:3:"), "{stderr}");
 
     let h = Hotline::demo_in(&data);
     let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
@@ -683,17 +687,7 @@ fn caller_hanging_up_while_the_agent_rings_cancels_the_agent_leg() {
 fn wrap_up_and_notes_show_in_the_customers_history() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let csv = dir.path().join("customers.csv");
-    std::fs::write(&csv, "id,name,phone,vip\nC1,张三,13800138000,true\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "import-customers",
-            csv.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = import_customers(&data, "id,name,phone,vip\nC1,张三,13800138000,true\n");
     assert!(
         out.status.success(),
         "{}",
@@ -803,17 +797,7 @@ fn every_route_in_the_openapi_document_is_served() {
 fn a_repeat_complainer_goes_to_a_senior_first() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let csv = dir.path().join("customers.csv");
-    std::fs::write(&csv, "id,name,phone\nC7,王五,13800138000\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "import-customers",
-            csv.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = import_customers(&data, "id,name,phone\nC7,王五,13800138000\n");
     assert!(
         out.status.success(),
         "{}",
