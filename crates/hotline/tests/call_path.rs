@@ -87,10 +87,8 @@ fn caller_presses_1_and_talks_to_an_accounts_agent() {
     assert!(ok, "agent phone: {log}");
 
     let sup = login(&h, "supervisor", "supervisor");
-    let (status, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
-    assert_eq!(status, 200, "{body}");
-    let records: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
-    assert_eq!(records.len(), 1, "{body}");
+    let records = settled(&h, 1);
+    assert_eq!(records.len(), 1, "{records:?}");
     let r = &records[0];
     assert_eq!(r["channel"], "voice");
     assert_eq!(r["from"], "13800138000");
@@ -210,6 +208,21 @@ fn import_customers(data: &std::path::Path, csv: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// The interaction records once at least `n` interactions exist and all have ended: reads,
+/// and while that is not so, waits for the next `ended` event (subscribed before reading,
+/// so none is missed).
+fn settled(h: &Hotline, n: usize) -> Vec<serde_json::Value> {
+    let sup = login(h, "supervisor", "supervisor");
+    let mut stream = open_events(h, &sup).unwrap();
+    loop {
+        let all = records(h);
+        if all.len() >= n && all.iter().all(|r| r["ended"].is_string()) {
+            return all;
+        }
+        while next_event(&mut stream)["kind"]["type"] != "ended" {}
+    }
+}
+
 fn records(h: &Hotline) -> Vec<serde_json::Value> {
     let sup = login(h, "supervisor", "supervisor");
     let (status, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
@@ -246,7 +259,7 @@ fn caller_who_hangs_up_in_the_queue_is_an_abandon() {
     // Nobody is logged in: the caller waits in accounts and gives up.
     let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
     assert!(ok, "{log}");
-    let r = &records(&h)[0];
+    let r = &settled(&h, 1)[0];
     assert_eq!(r["queue"], "accounts");
     assert!(r["answered"].is_null(), "{r}");
     assert!(r["agent"].is_null(), "{r}");
@@ -307,7 +320,7 @@ fn an_agent_who_does_not_answer_is_skipped_and_the_next_takes_the_call() {
     assert!(ok, "silent phone: {log}");
     let (ok, log) = answering.join().unwrap();
     assert!(ok, "answering phone: {log}");
-    let r = &records(&h)[0];
+    let r = &settled(&h, 1)[0];
     assert_eq!(r["agent"], "1002", "{r}");
     assert!(r["answered"].is_string(), "{r}");
     assert_eq!(r["end_reason"], "caller_hangup");
@@ -446,7 +459,7 @@ fn imported_customers_are_recognised_by_their_number_when_they_call() {
     let h = Hotline::demo_in(&data);
     let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
     assert!(ok, "{log}");
-    let r = &records(&h)[0];
+    let r = &settled(&h, 1)[0];
     assert_eq!(r["from"], "13800138000");
     assert_eq!(r["customer"], "C1", "{r}");
 }
@@ -459,7 +472,7 @@ fn kill_9_loses_nothing_acknowledged_and_closes_cut_off_calls_as_interrupted() {
     // Five calls that end (callers give up in the queue), all at once.
     let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "5", "-r", "10", "-l", "5"]);
     assert!(ok, "{log}");
-    let before = records(&h);
+    let before = settled(&h, 5);
     assert_eq!(before.len(), 5);
     assert!(
         before.iter().all(|r| r["end_reason"] == "abandoned"),
@@ -623,7 +636,7 @@ fn every_menu_key_reaches_its_queue_by_rfc_4733_and_in_band() {
         let (ok, log) = r.join().unwrap();
         assert!(ok, "{log}");
     }
-    let all = records(&h);
+    let all = settled(&h, cases.len());
     for (key, how, number, queue) in cases {
         let r = all
             .iter()
@@ -650,7 +663,7 @@ fn after_the_agent_hangs_up_the_survey_score_lands_on_the_record() {
     assert!(ok, "caller: {log}");
     let (ok, log) = phone.join().unwrap();
     assert!(ok, "agent phone: {log}");
-    let r = &records(&h)[0];
+    let r = &settled(&h, 1)[0];
     assert_eq!(r["agent"], "1001", "{r}");
     assert_eq!(r["survey"], 4, "{r}");
     assert_eq!(r["end_reason"], "agent_hangup", "{r}");
@@ -678,7 +691,7 @@ fn caller_hanging_up_while_the_agent_rings_cancels_the_agent_leg() {
         ok,
         "the phone got CANCEL, answered 487 and got the ACK: {log}"
     );
-    let r = &records(&h)[0];
+    let r = &settled(&h, 1)[0];
     assert!(r["answered"].is_null(), "{r}");
     assert_eq!(r["end_reason"], "abandoned", "{r}");
 }
@@ -709,7 +722,7 @@ fn wrap_up_and_notes_show_in_the_customers_history() {
     assert!(ok, "caller: {log}");
     let (ok, log) = phone.join().unwrap();
     assert!(ok, "agent phone: {log}");
-    let r = records(&h).remove(0);
+    let r = settled(&h, 1).remove(0);
     assert_eq!(r["customer"], "C1", "{r}");
     let id = r["id"].as_str().unwrap().to_string();
 
@@ -843,7 +856,7 @@ fn a_repeat_complainer_goes_to_a_senior_first() {
     assert!(ok, "{log}");
     let (ok, log) = phone.join().unwrap();
     assert!(ok, "senior's phone: {log}");
-    let all = records(&h);
+    let all = settled(&h, 3);
     let third = all
         .iter()
         .find(|r| r["answered"].is_string())
@@ -917,7 +930,7 @@ fn an_agent_escalates_a_call_to_a_senior_through_the_api() {
         let (ok, log) = p.join().unwrap();
         assert!(ok, "phone: {log}");
     }
-    let r = records(&h)
+    let r = settled(&h, 1)
         .into_iter()
         .find(|r| r["id"] == id.as_str())
         .unwrap();
@@ -971,7 +984,7 @@ fn an_agent_ends_the_call_from_the_api_and_the_survey_follows() {
     assert!(ok, "phone: {log}");
     let (ok, log) = call.join().unwrap();
     assert!(ok, "caller: {log}");
-    let r = records(&h).remove(0);
+    let r = settled(&h, 1).remove(0);
     assert_eq!(r["survey"], 4, "{r}");
     assert_eq!(r["end_reason"], "agent_hangup", "{r}");
 }

@@ -709,6 +709,9 @@ impl Session {
             .await;
             reason = EndReason::Abandoned;
         }
+        self.ended = true;
+        // Logged before the agent's phone is told.
+        self.log(EventKind::Ended { reason }).await;
         if let Some(a) = self.agent.take() {
             let _ = a.leg.hangup().await;
             if a.answered {
@@ -725,8 +728,6 @@ impl Session {
             }
         }
         let _ = self.media.stop_recording();
-        self.ended = true;
-        self.log(EventKind::Ended { reason }).await;
     }
 
     /// hotline ends the call.
@@ -735,12 +736,13 @@ impl Session {
             return;
         }
         self.ended = true;
+        // Logged before anyone is told: once a phone gets its BYE, the record is closed.
+        self.log(EventKind::Ended { reason }).await;
         if let Some(a) = self.agent.take() {
             let _ = a.leg.hangup().await;
         }
         let _ = self.media.stop_recording();
         let _ = self.caller.hangup().await;
-        self.log(EventKind::Ended { reason }).await;
     }
 
     fn resolve(&self, items: &[PromptItem]) -> Vec<Prompt> {
