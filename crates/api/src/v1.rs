@@ -161,6 +161,7 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/interactions/{id}/hangup", post(hangup))
         .route("/api/v1/interactions/{id}/escalate", post(escalate))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/fault-notice", post(fault_notice))
         .route("/api/v1/customers", get(find_customer))
         .route("/api/v1/customers/{id}", get(customer))
         .with_state(v1)
@@ -782,4 +783,45 @@ async fn escalate(
         .await
         .map_err(in_progress_error)?;
     Ok(Json(json!({ "interaction": record.id, "escalated": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultBody {
+    on: bool,
+}
+
+/// `POST /api/v1/fault-notice` `{"on": bool}` (administrators): while on, every caller hears
+/// the outage announcement at entry, so customers are told what is going on during a fault.
+async fn fault_notice(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    if who.role != Role::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an administrator switches the outage announcement",
+        ));
+    }
+    let b: FaultBody = parse_json(&body)?;
+    let audit = hotline_model::AuditEvent::new(
+        Timestamp::now(),
+        who.user.clone(),
+        if b.on {
+            "fault_notice_on"
+        } else {
+            "fault_notice_off"
+        },
+        "centre",
+    );
+    v1.centre
+        .store()
+        .append_one(Event::Audit(audit))
+        .await
+        .map_err(store_error)?;
+    v1.centre.set_fault_notice(b.on);
+    Ok(Json(json!({ "fault_notice": v1.centre.fault_notice() })))
 }

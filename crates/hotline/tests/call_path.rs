@@ -988,3 +988,50 @@ fn an_agent_ends_the_call_from_the_api_and_the_survey_follows() {
     assert_eq!(r["survey"], 4, "{r}");
     assert_eq!(r["end_reason"], "agent_hangup", "{r}");
 }
+
+#[test]
+fn an_administrator_switches_on_the_outage_announcement_for_every_caller() {
+    let h = Hotline::demo();
+    let sup = login(&h, "supervisor", "supervisor");
+    let (status, _) = http(
+        h.http,
+        "POST",
+        "/api/v1/fault-notice",
+        Some(&sup),
+        Some(r#"{"on":true}"#),
+    );
+    assert_eq!(status, 403, "only an administrator may");
+    let admin = login(&h, "admin", "admin");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/fault-notice",
+        Some(&admin),
+        Some(r#"{"on":true}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"fault_notice\":true"), "{body}");
+
+    let mut stream = open_events(&h, &sup).unwrap();
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
+    assert!(ok, "{log}");
+    let mut heard = false;
+    loop {
+        let e = next_event(&mut stream);
+        let kind = &e["kind"];
+        if kind["type"] == "flow_step"
+            && kind["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("fault notice"))
+        {
+            heard = true;
+        }
+        if kind["type"] == "ended" {
+            break;
+        }
+    }
+    assert!(heard, "the caller heard the outage announcement");
+    let (status, body) = http(h.http, "GET", "/api/v1/audit", Some(&admin), None);
+    assert_eq!(status, 200);
+    assert!(body.contains("fault_notice_on"), "{body}");
+}

@@ -150,6 +150,13 @@ impl Centre {
             .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Whether the outage announcement is on.
+    pub fn fault_notice(&self) -> bool {
+        self.shared
+            .fault_notice
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn store(&self) -> &Store {
         &self.shared.store
     }

@@ -939,10 +939,16 @@ impl Session {
                 FlowAction::Transfer { to } => {
                     debug!(%to, "transfers from a flow are not wired yet");
                 }
+                FlowAction::Log { message } => {
+                    self.log(EventKind::FlowStep {
+                        step: "note".to_string(),
+                        detail: Some(message),
+                    })
+                    .await;
+                }
                 FlowAction::SetPriority(_)
                 | FlowAction::SetSkill { .. }
-                | FlowAction::SetVariable { .. }
-                | FlowAction::Log { .. } => {}
+                | FlowAction::SetVariable { .. } => {}
                 FlowAction::SetLanguage(l) => {
                     self.lang = if l == "en" { Lang::En } else { Lang::Zh };
                 }
