@@ -141,10 +141,6 @@ impl CallLimit {
             }
         }
     }
-
-    pub fn active(&self) -> u32 {
-        self.active.load(std::sync::atomic::Ordering::Acquire)
-    }
 }
 
 /// A call arriving at hotline.

@@ -12,7 +12,7 @@ pub mod session;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
 use hotline_flow::FlowSet;
@@ -69,7 +69,6 @@ impl Centre {
             recordings: options.recordings,
             ring_timeout: options.ring_timeout,
             next_contact: AtomicU64::new(1),
-            active: AtomicU32::new(0),
             fault_notice: AtomicBool::new(false),
             sessions: Default::default(),
         });

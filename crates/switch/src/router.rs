@@ -82,7 +82,6 @@ pub enum RouterCmd {
         done: oneshot::Sender<Result<String, String>>,
     },
     Queues(oneshot::Sender<Vec<QueueView>>),
-    AgentStates(oneshot::Sender<Vec<(String, AgentState)>>),
 }
 
 /// Builds the engine from a centre's configuration.
@@ -287,17 +286,6 @@ fn handle(
         }
         RouterCmd::Queues(reply) => {
             let _ = reply.send(queue_views(engine, skills));
-            Ok(())
-        }
-        RouterCmd::AgentStates(reply) => {
-            let mut states = Vec::new();
-            for i in 0..engine.agent_count() {
-                let id = AgentId(i as u32);
-                if let (Some(name), Some(s)) = (engine.agent_name(id), engine.agent_state(id)) {
-                    states.push((name.to_string(), s));
-                }
-            }
-            let _ = reply.send(states);
             Ok(())
         }
     };

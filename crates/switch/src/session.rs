@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hotline_acd::ContactId;
@@ -41,8 +41,6 @@ pub struct Shared {
     /// How long an agent's phone may ring before the call goes to the next agent.
     pub ring_timeout: Duration,
     pub next_contact: std::sync::atomic::AtomicU64,
-    /// Calls in progress (the SIP layer admits them up to the configured limit).
-    pub active: AtomicU32,
     /// Played to every caller at entry while an outage is announced.
     pub fault_notice: std::sync::atomic::AtomicBool,
     /// The command channel of each call in progress.
@@ -126,7 +124,6 @@ struct Session {
 
 /// Runs one incoming call to its end.
 pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
-    shared.active.fetch_add(1, Ordering::AcqRel);
     let id = InteractionId::new();
     let trunk = match &call.caller {
         Caller::Trunk(t) => Some(t.clone()),
@@ -142,7 +139,6 @@ pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
     if let Err(e) = log(&shared.store, id, arrived).await {
         warn!(error = %e, "cannot log an arrival; refusing the call");
         let _ = call.leg.reject(503);
-        shared.active.fetch_sub(1, Ordering::AcqRel);
         return;
     }
     let result = setup_and_run(shared.clone(), id, call).await;
@@ -157,7 +153,6 @@ pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
         )
         .await;
     }
-    shared.active.fetch_sub(1, Ordering::AcqRel);
 }
 
 async fn log(store: &Store, id: InteractionId, kind: EventKind) -> Result<(), String> {
