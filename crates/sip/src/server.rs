@@ -200,13 +200,14 @@ fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-fn method_of(data: &[u8]) -> String {
+/// The request method at the start of a message (empty if it is not text); no allocation.
+fn method_of(data: &[u8]) -> &str {
     let end = data
         .iter()
         .position(|b| *b == b' ' || *b == b'\r' || *b == b'\n')
         .unwrap_or(data.len())
         .min(32);
-    String::from_utf8_lossy(&data[..end]).into_owned()
+    std::str::from_utf8(&data[..end]).unwrap_or("")
 }
 
 /// The UDP socket the stack reads from: datagrams arrive here first and only those the guard
@@ -242,12 +243,12 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
             let data = &scratch[..n];
             match self.guard.inspect(data, src, false, Instant::now()) {
                 Verdict::Pass { len } if len <= buf.len() => {
-                    self.metrics.request(&method_of(data));
+                    self.metrics.request(method_of(data));
                     buf[..len].copy_from_slice(&data[..len]);
                     return Ok((len, src));
                 }
                 Verdict::PassRewritten { bytes } if bytes.len() <= buf.len() => {
-                    self.metrics.request(&method_of(data));
+                    self.metrics.request(method_of(data));
                     buf[..bytes.len()].copy_from_slice(&bytes);
                     return Ok((bytes.len(), src));
                 }
@@ -271,7 +272,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
                 } => {
                     debug!(%src, status, reason = reason.label(), "guard answered");
                     self.metrics.rejection(reason.label());
-                    self.metrics.response(&method_of(data), status);
+                    self.metrics.response(method_of(data), status);
                     let _ = self.sock.send_to(&bytes, src).await;
                 }
                 Verdict::Drop { reason } => {
@@ -538,7 +539,7 @@ impl TcpPeer {
                 });
                 match parsed {
                     Ok(msg) => {
-                        self.metrics.request(&method_of(data));
+                        self.metrics.request(method_of(data));
                         let _ = in_tx.send(TransportEvent::Incoming(
                             msg,
                             conn.clone(),
@@ -558,7 +559,7 @@ impl TcpPeer {
                 bytes,
             } => {
                 self.metrics.rejection(reason.label());
-                self.metrics.response(&method_of(data), status);
+                self.metrics.response(method_of(data), status);
                 let _ = raw_tx.send(bytes);
             }
             Verdict::Drop { reason } => self.metrics.rejection(reason.label()),
