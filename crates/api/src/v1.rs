@@ -251,13 +251,7 @@ async fn agent_state(
                 if who.agent.as_deref() != Some(ext.as_str()) {
                     ev.by = Some(who.user.clone());
                 }
-                v1.centre
-                    .store()
-                    .append_one(Event::Agent(ev))
-                    .await
-                    .map_err(|e| {
-                        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
-                    })?;
+                append(&v1, Event::Agent(ev)).await?;
             }
             Ok(Json(json!({ "agent": ext, "state": b.state })))
         }
@@ -461,6 +455,16 @@ async fn stream_events(
     }
 }
 
+/// Appends one event and waits until it is durable.
+async fn append(v1: &V1, event: impl Into<Event>) -> Result<(), ApiError> {
+    v1.centre
+        .store()
+        .append_one(event)
+        .await
+        .map(|_| ())
+        .map_err(store_error)
+}
+
 fn store_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
 }
@@ -533,11 +537,7 @@ async fn wrapup(
             by,
         },
     );
-    v1.centre
-        .store()
-        .append_one(ev)
-        .await
-        .map_err(store_error)?;
+    append(&v1, ev).await?;
     if let Some(agent) = record.agent.as_ref()
         && who.agent.as_deref() == Some(agent.as_str())
     {
@@ -582,11 +582,7 @@ async fn add_note(
             text: b.text,
         },
     );
-    v1.centre
-        .store()
-        .append_one(ev)
-        .await
-        .map_err(store_error)?;
+    append(&v1, ev).await?;
     Ok(Json(json!({ "interaction": record.id })))
 }
 
@@ -697,11 +693,7 @@ async fn recording(
         "recording_download",
         record.id.to_string(),
     );
-    v1.centre
-        .store()
-        .append_one(Event::Audit(audit))
-        .await
-        .map_err(store_error)?;
+    append(&v1, Event::Audit(audit)).await?;
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "audio/wav".to_string()),
@@ -817,11 +809,7 @@ async fn fault_notice(
         },
         "centre",
     );
-    v1.centre
-        .store()
-        .append_one(Event::Audit(audit))
-        .await
-        .map_err(store_error)?;
+    append(&v1, Event::Audit(audit)).await?;
     v1.centre.set_fault_notice(b.on);
     Ok(Json(json!({ "fault_notice": v1.centre.fault_notice() })))
 }

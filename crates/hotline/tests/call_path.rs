@@ -72,15 +72,7 @@ fn caller_presses_1_and_talks_to_an_accounts_agent() {
     assert_eq!(queue("general")["agents_available"], 1);
     assert_eq!(queue("cards")["agents_available"], 0);
 
-    let sip = h.sip;
-    let phone_port = port.clone();
-    let phone = std::thread::spawn(move || {
-        common::sipp_at(
-            sip,
-            "agent-answers.xml",
-            &["-p", &phone_port, "-i", "127.0.0.1", "-rtp_echo", "-m", "1"],
-        )
-    });
+    let phone = phone(&h, "agent-answers.xml", &port);
     let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
     assert!(ok, "caller: {log}");
     let (ok, log) = phone.join().unwrap();
@@ -242,6 +234,23 @@ fn available(h: &Hotline, ext: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// An agent's phone (a sipp scenario from tests/sipp) on the port it registered from,
+/// echoing the audio it gets; runs until its scenario ends.
+fn phone(
+    h: &Hotline,
+    scenario: &'static str,
+    port: &str,
+) -> std::thread::JoinHandle<(bool, String)> {
+    let (sip, port) = (h.sip, port.to_string());
+    std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            scenario,
+            &["-p", &port, "-i", "127.0.0.1", "-rtp_echo", "-m", "1"],
+        )
+    })
+}
+
 fn register_phone(h: &Hotline, ext: &str) -> String {
     let port = free_port("127.0.0.1").to_string();
     let pw = format!("pass{ext}");
@@ -283,29 +292,8 @@ fn an_agent_who_does_not_answer_is_skipped_and_the_next_takes_the_call() {
     let answering_port = register_phone(&h, "1002");
     available(&h, "1001");
     available(&h, "1002");
-    let sip = h.sip;
-    let silent = std::thread::spawn(move || {
-        common::sipp_at(
-            sip,
-            "agent-no-answer.xml",
-            &["-p", &silent_port, "-i", "127.0.0.1", "-m", "1"],
-        )
-    });
-    let answering = std::thread::spawn(move || {
-        common::sipp_at(
-            sip,
-            "agent-answers.xml",
-            &[
-                "-p",
-                &answering_port,
-                "-i",
-                "127.0.0.1",
-                "-rtp_echo",
-                "-m",
-                "1",
-            ],
-        )
-    });
+    let silent = phone(&h, "agent-no-answer.xml", &silent_port);
+    let answering = phone(&h, "agent-answers.xml", &answering_port);
     let caller = h.dir.path().join("caller-long.xml");
     let scenario = std::fs::read_to_string(common::repo().join("tests/sipp/caller-key-talk.xml"))
         .unwrap()
@@ -651,14 +639,7 @@ fn after_the_agent_hangs_up_the_survey_score_lands_on_the_record() {
     let h = Hotline::demo();
     let port = register_phone(&h, "1001");
     available(&h, "1001");
-    let sip = h.sip;
-    let phone = std::thread::spawn(move || {
-        common::sipp_at(
-            sip,
-            "agent-hangs-up.xml",
-            &["-p", &port, "-i", "127.0.0.1", "-m", "1"],
-        )
-    });
+    let phone = phone(&h, "agent-hangs-up.xml", &port);
     let (ok, log) = h.sipp("caller-survey.xml", &["-m", "1"]);
     assert!(ok, "caller: {log}");
     let (ok, log) = phone.join().unwrap();
@@ -674,15 +655,8 @@ fn caller_hanging_up_while_the_agent_rings_cancels_the_agent_leg() {
     let h = Hotline::demo();
     let port = register_phone(&h, "1001");
     available(&h, "1001");
-    let sip = h.sip;
     // The phone rings and is never picked up; it expects hotline's CANCEL.
-    let phone = std::thread::spawn(move || {
-        common::sipp_at(
-            sip,
-            "agent-no-answer.xml",
-            &["-p", &port, "-i", "127.0.0.1", "-m", "1"],
-        )
-    });
+    let phone = phone(&h, "agent-no-answer.xml", &port);
     // The caller gives up after a few seconds, well inside the 20 s ring timeout.
     let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
     assert!(ok, "caller: {log}");
@@ -710,14 +684,7 @@ fn wrap_up_and_notes_show_in_the_customers_history() {
     let h = Hotline::demo_in(&data);
     let port = register_phone(&h, "1001");
     available(&h, "1001");
-    let sip = h.sip;
-    let phone = std::thread::spawn(move || {
-        common::sipp_at(
-            sip,
-            "agent-hangs-up.xml",
-            &["-p", &port, "-i", "127.0.0.1", "-m", "1"],
-        )
-    });
+    let phone = phone(&h, "agent-hangs-up.xml", &port);
     let (ok, log) = h.sipp("caller-survey.xml", &["-m", "1"]);
     assert!(ok, "caller: {log}");
     let (ok, log) = phone.join().unwrap();
@@ -844,14 +811,7 @@ fn a_repeat_complainer_goes_to_a_senior_first() {
     let senior = register_phone(&h, "1009");
     available(&h, "1005");
     available(&h, "1009");
-    let sip = h.sip;
-    let phone = std::thread::spawn(move || {
-        common::sipp_at(
-            sip,
-            "agent-answers.xml",
-            &["-p", &senior, "-i", "127.0.0.1", "-rtp_echo", "-m", "1"],
-        )
-    });
+    let phone = phone(&h, "agent-answers.xml", &senior);
     let (ok, log) = h.sipp(&complaint, &["-m", "1"]);
     assert!(ok, "{log}");
     let (ok, log) = phone.join().unwrap();
@@ -877,15 +837,7 @@ fn an_agent_escalates_a_call_to_a_senior_through_the_api() {
     let sip = h.sip;
     let phones: Vec<_> = [first, senior]
         .into_iter()
-        .map(|port| {
-            std::thread::spawn(move || {
-                common::sipp_at(
-                    sip,
-                    "agent-answers.xml",
-                    &["-p", &port, "-i", "127.0.0.1", "-rtp_echo", "-m", "1"],
-                )
-            })
-        })
+        .map(|port| phone(&h, "agent-answers.xml", &port))
         .collect();
     let caller = h.dir.path().join("caller-long.xml");
     std::fs::write(
@@ -957,13 +909,7 @@ fn an_agent_ends_the_call_from_the_api_and_the_survey_follows() {
     let mut stream = open_events(&h, &sup).unwrap();
     let sip = h.sip;
     // This phone answers and then expects hotline's BYE.
-    let phone = std::thread::spawn(move || {
-        common::sipp_at(
-            sip,
-            "agent-answers.xml",
-            &["-p", &port, "-i", "127.0.0.1", "-rtp_echo", "-m", "1"],
-        )
-    });
+    let phone = phone(&h, "agent-answers.xml", &port);
     let call = std::thread::spawn(move || common::sipp_at(sip, "caller-survey.xml", &["-m", "1"]));
     let id = loop {
         let e = next_event(&mut stream);
