@@ -115,6 +115,23 @@ impl Store {
         rows.iter().map(interaction_from_row).collect()
     }
 
+    /// CDRs of the interactions that started in `[from, until)`, oldest first: one day's
+    /// (or one interval's) contacts for the reports.
+    pub async fn interactions_between(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<InteractionRecord>> {
+        let rows = sqlx::query(interactions_where!(
+            "WHERE started_ns >= ? AND started_ns < ? ORDER BY started_ns, id"
+        ))
+        .bind(from.unix_nanos())
+        .bind(until.unix_nanos())
+        .fetch_all(self.read_pool())
+        .await?;
+        rows.iter().map(interaction_from_row).collect()
+    }
+
     /// The CDR of one interaction.
     pub async fn interaction(&self, id: InteractionId) -> Result<Option<InteractionRecord>> {
         let row = sqlx::query(interactions_where!("WHERE id = ?"))
