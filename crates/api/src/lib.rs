@@ -15,7 +15,9 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
+pub mod desk;
 pub mod v1;
+pub mod web;
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -71,7 +73,8 @@ pub fn router(state: ApiState, v1: Option<v1::V1>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
-        .with_state(state);
+        .with_state(state)
+        .merge(web::routes());
     let app = match v1 {
         Some(v1) => base.merge(v1::routes(v1)),
         None => base,

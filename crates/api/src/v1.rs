@@ -104,7 +104,7 @@ impl Auth {
         Some(token)
     }
 
-    fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    pub(crate) fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let token = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -164,6 +164,7 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/fault-notice", post(fault_notice))
         .route("/api/v1/customers", get(find_customer))
         .route("/api/v1/customers/{id}", get(customer))
+        .merge(crate::desk::routes())
         .with_state(v1)
 }
 

@@ -106,7 +106,12 @@ fn main() -> ExitCode {
             sip,
             http,
         } => match Config::load(&config) {
-            Ok(cfg) => run(cfg, data, sip, http),
+            Ok(cfg) => {
+                // Knowledge-base articles live in `kb/` beside the configuration file.
+                let dir = config.parent().unwrap_or(std::path::Path::new("."));
+                hotline_api::desk::use_knowledge_dir(dir.join("kb"));
+                run(cfg, data, sip, http)
+            }
             Err(e) => fail(&e.to_string()),
         },
         Command::CheckConfig { file } => match Config::load(&file) {
