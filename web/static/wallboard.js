@@ -1,0 +1,307 @@
+// The supervisors' wallboard: queues, agents, alerts, today's chart and report, live.
+import { token, get, login, logout, liveEvents } from './api.js';
+import { t, applyI18n, bindLangSwitch } from './i18n.js';
+import { $, el, fmtDuration, fmtPct, secondsSince, showError, loginForm } from './ui.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const STRESS_HIGH = 0.7;
+
+const s = {
+  queues: [], queuesAt: 0,
+  agents: null, // null: the centre does not list agents
+  report: null,
+  calls: [],
+};
+
+const today = () => { const d = new Date(); d.setUTCHours(0, 0, 0, 0); return d; };
+const num = (...xs) => xs.find((x) => typeof x === 'number' && Number.isFinite(x));
+
+// ---- loading -------------------------------------------------------------------------
+
+async function loadQueues() {
+  s.queues = await get('/queues');
+  s.queuesAt = Date.now();
+  renderQueues();
+  renderAlerts();
+}
+
+async function loadAgents() {
+  try {
+    const a = await get('/agents');
+    s.agents = (Array.isArray(a) ? a : (a.agents || [])).slice()
+      .sort((x, y) => String(agentId(x)).localeCompare(String(agentId(y))));
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    s.agents = null;
+  }
+  renderAgents();
+  renderAlerts();
+}
+
+async function loadReport() {
+  s.report = await get('/reports/intervals');
+  renderChart();
+  renderQueues();
+  renderAlerts();
+}
+
+async function loadCalls() {
+  const recs = await get(`/interactions?since=${encodeURIComponent(today().toISOString())}`);
+  s.calls = recs.slice(-8).reverse();
+  renderCalls();
+}
+
+const pending = new Set();
+let refreshTimer = null;
+function refresh(...what) {
+  what.forEach((w) => pending.add(w));
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(async () => {
+    const jobs = [...pending];
+    pending.clear();
+    const fns = { queues: loadQueues, agents: loadAgents, report: loadReport, calls: loadCalls };
+    await Promise.all(jobs.map((j) => fns[j]().catch(showError)));
+  }, 250);
+}
+
+// ---- rendering -----------------------------------------------------------------------
+
+function goal() { return (s.report && s.report.service_level_goal) || 0.8; }
+function targetOf(q) { return s.report && s.report.target_seconds ? s.report.target_seconds[q] : undefined; }
+
+function longestWait(q) {
+  return q.waiting > 0 ? q.longest_wait + (Date.now() - s.queuesAt) / 1000 : 0;
+}
+
+function figure(label, value, attrs = {}) {
+  return el('div', { class: 'fig', ...attrs }, el('span', { class: 'v' }, value), el('span', { class: 'l' }, label));
+}
+
+function renderQueues() {
+  const box = $('#queues');
+  box.replaceChildren(...s.queues.map((q) => {
+    const sl = q.service_level;
+    const handled = q.answered + q.abandoned;
+    const target = targetOf(q.name);
+    const missed = sl !== null && sl !== undefined && sl < goal();
+    return el('article', { class: 'queue', 'data-queue': q.name, 'data-alarm': missed ? 'yes' : 'no' },
+      el('h3', {}, q.name),
+      el('div', { class: 'figs' },
+        figure(t('q.waiting'), q.waiting, { 'data-f': 'waiting' }),
+        figure(t('q.longest'), fmtDuration(longestWait(q)), { 'data-f': 'longest' }),
+        figure(`${t('q.sl')}${target ? ` (${fmtPct(goal())}/${target}s)` : ''}`, fmtPct(sl),
+          { 'data-f': 'sl', 'data-value': sl ?? '', class: `fig sl ${missed ? 'bad' : sl === null || sl === undefined ? '' : 'good'}` }),
+        figure(t('q.abandon'), q.offered ? fmtPct(q.abandoned / Math.max(1, handled || q.offered)) : '—', { 'data-f': 'abandon' }),
+        figure(t('q.available'), q.agents_available, { 'data-f': 'available' }),
+        figure(t('q.offered'), q.offered, { 'data-f': 'offered', 'data-value': q.offered })));
+  }));
+}
+
+const agentId = (a) => a.extension || a.ext || a.agent || a.id;
+const stressOf = (a) => num(a.stress_score, typeof a.stress === 'number' ? a.stress : undefined);
+
+// low, mid or high: the centre's own level when it gives one, else from the score.
+function stressLevel(a) {
+  if (typeof a.stress === 'string') return a.stress === 'elevated' ? 'mid' : a.stress;
+  const x = stressOf(a);
+  return x === undefined ? '' : x >= STRESS_HIGH ? 'high' : x >= 0.4 ? 'mid' : 'low';
+}
+
+function stateName(a) {
+  const st = a.state;
+  return typeof st === 'string' ? st : st && st.state ? st.state : 'unknown';
+}
+
+function renderAgents() {
+  const body = $('#agents');
+  if (s.agents === null) {
+    body.replaceChildren(el('tr', {}, el('td', { colspan: 6, class: 'muted' }, t('a.unavailable'))));
+    return;
+  }
+  body.replaceChildren(...s.agents.map((a) => {
+    const id = agentId(a);
+    const name = stateName(a);
+    const stress = stressOf(a);
+    const occ = num(a.occupancy);
+    const level = stressLevel(a);
+    const meter = el('span', { class: 'meter' }, el('span', { class: 'fill' }));
+    if (stress !== undefined) meter.firstChild.style.width = `${Math.round(Math.min(1, stress) * 100)}%`;
+    const key = `state.${name}`;
+    const label = t(key) === key ? name : t(key);
+    return el('tr', { 'data-agent': id, 'data-state': name },
+      el('td', {}, el('strong', {}, id), a.name ? el('span', { class: 'muted' }, ` ${a.name}`) : null),
+      el('td', {}, el('span', { class: 'badge', 'data-state': name }, label)),
+      el('td', { class: 'since', 'data-since': a.since || '' }, fmtDuration(secondsSince(a.since))),
+      el('td', {}, num(a.handled, a.wellbeing && a.wellbeing.handled) ?? '—'),
+      el('td', {}, fmtPct(occ)),
+      el('td', { class: 'stress', 'data-level': level }, meter, ' ', stress === undefined ? '—' : fmtPct(stress)));
+  }));
+}
+
+function renderAlerts() {
+  const list = [];
+  for (const q of s.queues) {
+    if (q.service_level !== null && q.service_level !== undefined && q.service_level < goal()) {
+      list.push({ kind: 'sl', text: t('alert.sl', { q: q.name, sl: fmtPct(q.service_level), t: fmtPct(goal()) }) });
+    }
+    const target = targetOf(q.name);
+    if (target && longestWait(q) > target) {
+      list.push({ kind: 'wait', text: t('alert.wait', { q: q.name, w: fmtDuration(longestWait(q)) }) });
+    }
+  }
+  for (const a of s.agents || []) {
+    if (stressLevel(a) === 'high') {
+      list.push({ kind: 'stress', text: t('alert.stress', { a: a.name ? `${agentId(a)} ${a.name}` : agentId(a) }) });
+    }
+  }
+  const ul = $('#alerts');
+  ul.replaceChildren(...(list.length
+    ? list.map((a) => el('li', { class: `alert ${a.kind}`, role: 'alert' }, a.text))
+    : [el('li', { class: 'ok' }, t('alerts.none'))]));
+}
+
+function svg(tag, attrs = {}, ...kids) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  return e;
+}
+
+// Offered calls as bars, service level as a line, per 15 minutes of the UTC day.
+function renderChart() {
+  const box = $('#chart');
+  const r = s.report;
+  if (!r) return;
+  // The working part of the day: from six hours back (or the first call) to the next hour.
+  const all = r.intervals;
+  const nowIdx = Math.floor((Date.now() - new Date(all[0].start).getTime()) / (15 * 60000));
+  const firstIdx = all.findIndex((i) => i.offered > 0);
+  const cur = Math.min(all.length - 1, Math.max(0, nowIdx));
+  let from = Math.max(0, Math.min(cur - 24, firstIdx < 0 ? cur : firstIdx));
+  from -= from % 4;
+  let to = Math.min(all.length, Math.max(cur + 5, from + 32));
+  to += (4 - (to % 4)) % 4;
+  const iv = all.slice(from, to);
+  const W = 960; const H = 190; const L = 34; const R = 40; const T = 12; const B = 24;
+  const w = (W - L - R) / iv.length;
+  const maxOffered = Math.max(4, ...iv.map((i) => i.offered));
+  const y = (v) => T + (H - T - B) * (1 - v / maxOffered);
+  const ySl = (v) => T + (H - T - B) * (1 - v);
+  const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': t('chart.title'), class: 'chart-svg' });
+  // Axes and the goal line.
+  g.append(svg('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, class: 'axis' }));
+  g.append(svg('line', { x1: L, x2: W - R, y1: ySl(r.service_level_goal), y2: ySl(r.service_level_goal), class: 'goal' }));
+  g.append(svg('text', { x: W - R + 4, y: ySl(r.service_level_goal) + 4, class: 'tick sl' }, fmtPct(r.service_level_goal)));
+  g.append(svg('text', { x: W - R + 4, y: ySl(1) + 4, class: 'tick sl' }, '100%'));
+  g.append(svg('text', { x: L - 4, y: y(maxOffered) + 4, class: 'tick end' }, maxOffered));
+  g.append(svg('text', { x: L - 4, y: y(0) + 4, class: 'tick end' }, 0));
+  const every = iv.length > 48 ? 12 : 4;
+  for (let n = 0; n <= iv.length; n += every) {
+    const h = (from + n) / 4;
+    g.append(svg('text', { x: L + n * w, y: H - 6, class: 'tick mid' }, `${String(h).padStart(2, '0')}:00`));
+  }
+  const bars = svg('g', { class: 'bars' });
+  const points = [];
+  iv.forEach((i, n) => {
+    const x = L + n * w;
+    if (i.offered > 0) {
+      const b = svg('rect', { x: x + 1, y: y(i.offered), width: Math.max(1, w - 2), height: y(0) - y(i.offered), 'data-offered': i.offered, 'data-start': i.start });
+      b.append(svg('title', {}, `${i.start.slice(11, 16)} UTC · ${t('chart.offered')} ${i.offered} · ${t('chart.sl')} ${fmtPct(i.service_level)}`));
+      bars.append(b);
+    }
+    if (i.service_level !== null && i.service_level !== undefined) points.push([x + w / 2, ySl(i.service_level)]);
+  });
+  g.append(bars);
+  if (points.length) {
+    g.append(svg('polyline', { points: points.map((p) => p.join(',')).join(' '), class: 'sl-line' }));
+    for (const [cx, cy] of points) g.append(svg('circle', { cx, cy, r: 2.5, class: 'sl-dot' }));
+  }
+  const legend = el('p', { class: 'legend' },
+    el('span', { class: 'key bars' }), ` ${t('chart.offered')} `,
+    el('span', { class: 'key line' }), ` ${t('chart.sl')} (UTC) · ${t('q.offered')} ${r.total.offered} · ${t('q.sl')} ${fmtPct(r.total.service_level)}`);
+  legend.dataset.offered = r.total.offered;
+  box.replaceChildren(g, legend);
+}
+
+function callStatus(r) {
+  if (r.ended) return r.answered ? 'done' : 'abandoned';
+  return r.answered ? 'talking' : 'waiting';
+}
+
+function renderCalls() {
+  const body = $('#calls');
+  body.replaceChildren(...(s.calls.length ? s.calls.map((r) => {
+    const st = callStatus(r);
+    return el('tr', { 'data-interaction': r.id, 'data-status': st },
+      el('td', { class: 'muted' }, new Date(r.started).toLocaleTimeString(document.documentElement.lang)),
+      el('td', {}, r.from || '—'),
+      el('td', {}, r.queue || '—'),
+      el('td', {}, r.agent || '—'),
+      el('td', {}, el('span', { class: 'badge', 'data-state': st }, t(`status.${st}`)),
+        r.disposition ? el('span', { class: 'tag' }, r.disposition) : null));
+  }) : [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, t('calls.none')))]));
+}
+
+function tick() {
+  for (const q of s.queues) {
+    const f = document.querySelector(`.queue[data-queue="${CSS.escape(q.name)}"] [data-f=longest] .v`);
+    if (f) f.textContent = fmtDuration(longestWait(q));
+  }
+  for (const td of document.querySelectorAll('#agents td.since')) {
+    if (td.dataset.since) td.textContent = fmtDuration(secondsSince(td.dataset.since));
+  }
+}
+
+async function downloadCsv(ev) {
+  ev.preventDefault();
+  try {
+    const res = await fetch('/api/v1/reports/daily.csv', { headers: { Authorization: `Bearer ${token()}` } });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const blob = await res.blob();
+    const name = (res.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/);
+    const a = el('a', { href: URL.createObjectURL(blob), download: name ? name[1] : 'hotline.csv' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  } catch (e) { showError(e); }
+}
+
+// ---- start ---------------------------------------------------------------------------
+
+function start(me) {
+  if (me.role === 'agent') { location.href = '/agent'; return; }
+  $('#who').textContent = me.user;
+  $('#board').hidden = false;
+  $('#btn-logout').hidden = false;
+  $('#csv').hidden = false;
+  liveEvents((ev) => {
+    if (ev.stream === 'agent') refresh('agents', 'queues');
+    else if (ev.stream === 'interaction') {
+      const k = ev.kind && ev.kind.type;
+      refresh('queues', 'calls');
+      if (['answered', 'ended', 'abandoned', 'queued', 'wrapped_up', 'offered'].includes(k)) refresh('report', 'agents');
+    }
+  }, (status) => {
+    const conn = $('#conn');
+    conn.dataset.state = status;
+    conn.textContent = t(`conn.${status}`);
+    if (status === 'online') refresh('queues', 'agents', 'report', 'calls');
+  });
+  setInterval(tick, 1000);
+  // A slow full refresh besides the events: figures that age (longest wait, time in state).
+  setInterval(() => refresh('queues', 'agents'), 15000);
+}
+
+bindLangSwitch($('#lang'));
+applyI18n();
+$('#csv').addEventListener('click', downloadCsv);
+$('#btn-logout').onclick = () => { logout(); location.reload(); };
+window.addEventListener('langchange', () => { renderQueues(); renderAgents(); renderAlerts(); renderChart(); renderCalls(); });
+window.addEventListener('hotline:logout', () => location.reload());
+(async () => {
+  let me = null;
+  if (token()) { try { me = await get('/me'); } catch { me = null; } }
+  if (!me) me = await loginForm($('#login'), login);
+  start(me);
+})();
