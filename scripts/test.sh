@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check hotline's CI runs: formatting, lints, and the whole test suite (unit,
 # property, simulation, and end-to-end tests that drive the real binary with sipp).
-# Installs what the tests need on a fresh Debian machine (sipp from the sip-tester package).
+# Installs what the tests need on a fresh Debian machine (sipp from the sip-tester package,
+# Debian's chromium and a Chinese font for the browser tests of the agent desktop and the
+# wallboard).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,8 @@ SUDO=""
 missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 [ -e /usr/share/sip-tester/dtmf_2833_1.pcap ] || missing+=(sip-tester)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
@@ -19,3 +23,10 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The pages in a real browser: playwright-core (pinned in tests/browser/package-lock.json, no
+# browser download) drives Debian's headless chromium against `hotline demo` and sipp phones.
+(cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+cargo build -p hotline --locked
+HOTLINE_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/hotline" \
+  node --test --test-reporter=spec tests/browser/desk.test.mjs

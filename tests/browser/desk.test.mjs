@@ -1,0 +1,304 @@
+// The agent desktop and the supervisor wallboard in a real browser (Debian's chromium,
+// headless, driven by playwright-core) against the real `hotline demo` and sipp phones.
+//
+// An agent logs in and goes available; a sipp agent phone registers for 1001; a sipp caller
+// dials 95588 and presses 1. The desktop shows the screen pop while the phone still rings
+// (the phone takes 6 s to pick up, and the test checks that the record is unanswered at the
+// moment the pop is on screen); the agent writes a note and a disposition. The second call
+// from the same number pops with the first call's note and outcome in the history. The
+// supervisor's wallboard shows the calls and the service level going from none to 100%.
+//
+// Run: HOTLINE_BIN=target/debug/hotline node --test tests/browser/desk.test.mjs
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../..');
+const bin = process.env.HOTLINE_BIN || join(repo, 'target/debug/hotline');
+const shots = join(repo, 'docs/screenshots');
+const CALLER = '13800138000';
+
+let work; let hotline; let http; let sip; let browser;
+const children = new Set();
+const pageErrors = [];
+
+// ---- processes -------------------------------------------------------------------------
+
+function freeUdpTcpPort() {
+  // A TCP port that is free now; sipp binds UDP on it (the same check the Rust harness makes).
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+function run(cmd, args, opts = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  child.done = new Promise((res) => child.on('exit', (code, signal) => {
+    children.delete(child);
+    res({ code, signal, out, err });
+  }));
+  return child;
+}
+
+// A sipp scenario from tests/sipp against hotline; resolves when sipp exits.
+function sipp(scenario, args) {
+  const dir = mkdtempSync(join(work, 'sipp-'));
+  return run('sipp', [
+    '-sf', join(repo, 'tests/sipp', scenario), '-nostdin', '-trace_err',
+    '-timeout', '40s', '-timeout_error', '-max_recv_loops', '1000', '-i', '127.0.0.1',
+    ...args, sip,
+  ], { cwd: dir });
+}
+
+async function sippOk(child, what) {
+  const r = await child.done;
+  assert.equal(r.code, 0, `${what}: sipp exited ${r.code} ${r.signal || ''}\n${r.err}`);
+}
+
+// ---- the API from the test ------------------------------------------------------------
+
+async function apiAs(token, method, path, body) {
+  const res = await fetch(`http://${http}/api/v1${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };
+}
+
+async function loginApi(user, password) {
+  const res = await fetch(`http://${http}/api/v1/login`, {
+    method: 'POST', body: JSON.stringify({ user, password }),
+  });
+  assert.equal(res.status, 200);
+  return (await res.json()).token;
+}
+
+async function record(token, id) {
+  const r = await apiAs(token, 'GET', '/interactions');
+  assert.equal(r.status, 200, r.text);
+  return r.json().find((x) => x.id === id);
+}
+
+// ---- set-up ------------------------------------------------------------------------
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'hotline-browser-'));
+  const data = join(work, 'data');
+  // The caller is a known VIP customer.
+  const csv = join(work, 'customers.csv');
+  writeFileSync(csv, `id,name,phone,accounts,vip,language\nC1,张三,${CALLER},6222001,true,zh\n`);
+  execFileSync(bin, ['import-customers', csv, '--data', data]);
+  hotline = run(bin, ['demo', '--data', data, '--sip', '127.0.0.1:0', '--http', '127.0.0.1:0'],
+    { env: { ...process.env, HOTLINE_LOG: 'warn' } });
+  const ready = await new Promise((res, rej) => {
+    let buf = '';
+    hotline.stdout.on('data', (d) => {
+      buf += d;
+      const m = buf.match(/hotline ready sip=(\S+) http=(\S+)/);
+      if (m) res(m);
+    });
+    hotline.done.then((r) => rej(new Error(`hotline exited ${r.code}: ${r.err}`)));
+  });
+  [, sip, http] = ready;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+      '--disable-default-apps', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
+      '--disable-gpu', '--disable-quic'],
+  });
+  mkdirSync(shots, { recursive: true });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  for (const c of children) c.kill('SIGTERM');
+  if (hotline) await hotline.done;
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+async function newPage() {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'zh-CN' });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
+  return page;
+}
+
+async function loginPage(page, path, user, password) {
+  await page.goto(`http://${http}${path}`);
+  await page.waitForSelector('#login:not([hidden]) [name=user]');
+  await page.fill('[name=user]', user);
+  await page.fill('[name=password]', password);
+  await page.press('[name=password]', 'Enter');
+  await page.waitForSelector('#conn[data-state=online]');
+}
+
+// ---- tests -------------------------------------------------------------------------
+
+test('pages are served fast and small, with content types and revalidation', async () => {
+  const page = await newPage();
+  const sizes = [];
+  page.on('response', async (r) => {
+    if (r.url().startsWith(`http://${http}/`) && !r.url().includes('/api/')) {
+      sizes.push((await r.body()).length);
+    }
+  });
+  await page.goto(`http://${http}/agent`, { waitUntil: 'load' });
+  await page.waitForSelector('#login:not([hidden])');
+  const paint = await page.evaluate(() => {
+    const p = performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
+    return p ? p.startTime : null;
+  });
+  const weight = sizes.reduce((a, b) => a + b, 0);
+  console.log(`agent desktop: first contentful paint ${paint?.toFixed(0)} ms, ${sizes.length} files, ${weight} bytes`);
+  assert.ok(paint !== null && paint < 1000, `first contentful paint ${paint} ms`);
+  assert.ok(weight < 150 * 1024, `page weight ${weight} bytes`);
+  await page.context().close();
+
+  const res = await fetch(`http://${http}/static/agent.js`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^text\/javascript/);
+  const etag = res.headers.get('etag');
+  const again = await fetch(`http://${http}/static/agent.js`, { headers: { 'If-None-Match': etag } });
+  assert.equal(again.status, 304);
+  const html = await fetch(`http://${http}/wallboard`);
+  assert.match(html.headers.get('content-type'), /^text\/html/);
+  assert.match(html.headers.get('content-security-policy'), /default-src 'self'/);
+  const missing = await fetch(`http://${http}/static/nope.js`);
+  assert.equal(missing.status, 404);
+  assert.equal((await missing.json()).error.code, 'not_found');
+});
+
+test('an agent takes two calls with the screen pop before answering; the wallboard follows', async () => {
+  const sup = await loginApi('supervisor', 'supervisor');
+  const agentToken = await loginApi('agent1001', 'pass1001');
+
+  // The supervisor's wallboard, before any call.
+  const board = await newPage();
+  await loginPage(board, '/wallboard', 'supervisor', 'supervisor');
+  await board.waitForSelector('.queue[data-queue=accounts] [data-f=sl]');
+  assert.equal(await board.getAttribute('.queue[data-queue=accounts] [data-f=sl]', 'data-value'), '');
+  assert.equal(await board.getAttribute('.queue[data-queue=accounts] [data-f=offered]', 'data-value'), '0');
+
+  // The agent logs in and goes available with the keyboard shortcut.
+  const desk = await newPage();
+  await loginPage(desk, '/agent', 'agent1001', 'pass1001');
+  await desk.waitForSelector('#btn-available:not([disabled])');
+  await desk.keyboard.press('Alt+a');
+  await desk.waitForSelector('#state-badge[data-state=available]');
+  await board.waitForFunction(() => document.querySelector('.queue[data-queue=accounts] [data-f=available] .v')?.textContent === '1');
+
+  // The agent's phone registers from the port it will ring on.
+  const port = String(await freeUdpTcpPort());
+  await sippOk(sipp('register.xml', ['-p', port, '-s', '1001', '-au', '1001', '-ap', 'pass1001', '-m', '1']), 'register');
+
+  // Call 1: the pop shows the VIP customer with no history yet, before the phone answers.
+  let phone = sipp('agent-answers-late.xml', ['-p', port, '-rtp_echo', '-m', '1']);
+  let caller = sipp('caller-key-waits.xml', ['-m', '1']);
+  await desk.waitForSelector('#pop[data-state=ringing] #pop-customer');
+  const first = await desk.getAttribute('#pop', 'data-interaction');
+  assert.equal(await desk.textContent('#pop-number'), CALLER);
+  assert.match(await desk.textContent('#pop-customer'), /张三 \(C1\)/);
+  assert.ok(await desk.isVisible('.banner.vip'));
+  assert.equal((await record(sup, first)).answered, null, 'the pop came before the answer');
+  assert.equal(await desk.getAttribute('#state-badge', 'data-state'), 'ringing');
+
+  // Answered: the agent writes a note during the call, then the disposition at wrap-up.
+  await desk.waitForSelector('#pop[data-state=talking]');
+  assert.ok((await record(sup, first)).answered, 'answered once the phone picked up');
+  await desk.fill('#notes', '客户询问信用卡年费，已说明减免政策');
+  await desk.click('#btn-note');
+  await desk.waitForFunction(() => document.querySelector('#wrap-status').textContent.includes('备注'));
+  await sippOk(caller, 'caller 1');
+  await sippOk(phone, 'agent phone 1');
+  await desk.waitForSelector('#pop[data-state=ended]');
+  await desk.waitForSelector('#wrap-timer:not([hidden])');
+  assert.match(await desk.textContent('#wrap-timer'), /\d\d:\d\d/);
+  await desk.selectOption('#disposition', 'resolved');
+  await desk.click('#btn-done');
+  await desk.waitForFunction(() => document.querySelector('#wrap-status').textContent.includes('已解决'));
+  const r1 = await record(agentToken, first);
+  assert.equal(r1.disposition, 'resolved');
+
+  // The wallboard shows the call and the service level, from none to 100%.
+  await board.waitForSelector(`#calls tr[data-interaction="${first}"][data-status=done]`);
+  await board.waitForFunction(() => document.querySelector('.queue[data-queue=accounts] [data-f=sl]')?.dataset.value === '1');
+  assert.equal(await board.getAttribute('.queue[data-queue=accounts] [data-f=offered]', 'data-value'), '1');
+  await board.waitForSelector('.chart-svg .bars rect[data-offered="1"]');
+
+  // Call 2 from the same number: the pop carries the first call's note and outcome.
+  phone = sipp('agent-answers-late.xml', ['-p', port, '-rtp_echo', '-m', '1']);
+  caller = sipp('caller-key-waits.xml', ['-m', '1']);
+  await desk.waitForFunction((id) => {
+    const pop = document.querySelector('#pop');
+    return pop.dataset.state === 'ringing' && pop.dataset.interaction !== id
+      && document.querySelector('#pop-history');
+  }, first);
+  const second = await desk.getAttribute('#pop', 'data-interaction');
+  const history = await desk.textContent('#pop-history');
+  assert.match(history, /客户询问信用卡年费/);
+  assert.match(history, /已解决/);
+  assert.equal((await record(sup, second)).answered, null, 'the pop with history came before the answer');
+  // A knowledge-base article beside the pop, found by a Chinese word.
+  await desk.keyboard.press('/');
+  await desk.keyboard.type('挂失');
+  await desk.waitForSelector('#kb-results button.link:has-text("银行卡挂失")');
+  await desk.click('#kb-results button.link:has-text("银行卡挂失")');
+  await desk.waitForSelector('#kb-article:not([hidden]) h2:has-text("银行卡挂失")');
+  await desk.screenshot({ path: join(shots, 'agent.png') });
+
+  await desk.waitForSelector('#pop[data-state=talking]');
+  await sippOk(caller, 'caller 2');
+  await sippOk(phone, 'agent phone 2');
+  await desk.waitForSelector('#pop[data-state=ended]');
+  await desk.selectOption('#disposition', 'info');
+  await desk.focus('#notes');
+  await desk.keyboard.type('询问挂失流程');
+  await desk.keyboard.press('Alt+d');
+  await desk.waitForFunction(() => document.querySelector('#wrap-status').textContent.includes('咨询'));
+  assert.equal((await record(agentToken, second)).disposition, 'info');
+
+  await board.waitForSelector(`#calls tr[data-interaction="${second}"][data-status=done]`);
+  await board.waitForFunction(() => document.querySelector('.queue[data-queue=accounts] [data-f=offered]')?.dataset.value === '2');
+  await board.waitForFunction(() => document.querySelector('.legend')?.dataset.offered === '2');
+  assert.equal(await board.getAttribute('.queue[data-queue=accounts] [data-f=sl]', 'data-value'), '1');
+  await board.screenshot({ path: join(shots, 'wallboard.png') });
+  assert.ok(statSync(join(shots, 'wallboard.png')).size > 10_000);
+
+  // The day's report: CSV for supervisors, a JSON 403 for agents.
+  const csv = await apiAs(sup, 'GET', '/reports/daily.csv');
+  assert.equal(csv.status, 200);
+  assert.match(csv.headers.get('content-disposition'), /attachment; filename="hotline-\d{4}-\d\d-\d\d\.csv"/);
+  assert.match(csv.text, /^total,accounts,2,2,2,0,1\.0000,/m);
+  const denied = await apiAs(agentToken, 'GET', '/reports/intervals');
+  assert.equal(denied.status, 403);
+  assert.equal(denied.json().error.code, 'forbidden');
+
+  // English, remembered across a reload.
+  await desk.selectOption('#lang', 'en');
+  await desk.reload();
+  await desk.waitForSelector('#conn[data-state=online]');
+  assert.match(await desk.textContent('#btn-available'), /Available/);
+  assert.equal(await desk.getAttribute('html', 'lang'), 'en');
+  assert.deepEqual(pageErrors, [], 'no script errors on either page');
+});
