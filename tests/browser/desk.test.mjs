@@ -156,24 +156,30 @@ async function loginPage(page, path, user, password) {
 // ---- tests -------------------------------------------------------------------------
 
 test('pages are served fast and small, with content types and revalidation', async () => {
-  const page = await newPage();
-  const sizes = [];
-  page.on('response', async (r) => {
-    if (r.url().startsWith(`http://${http}/`) && !r.url().includes('/api/')) {
-      sizes.push((await r.body()).length);
-    }
-  });
-  await page.goto(`http://${http}/agent`, { waitUntil: 'load' });
-  await page.waitForSelector('#login:not([hidden])');
-  const paint = await page.evaluate(() => {
-    const p = performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
-    return p ? p.startTime : null;
-  });
-  const weight = sizes.reduce((a, b) => a + b, 0);
-  console.log(`agent desktop: first contentful paint ${paint?.toFixed(0)} ms, ${sizes.length} files, ${weight} bytes`);
-  assert.ok(paint !== null && paint < 1000, `first contentful paint ${paint} ms`);
+  // First paint from localhost, the best of three cold loads (each in a fresh context).
+  const paints = [];
+  let weight = 0;
+  let files = 0;
+  for (let n = 0; n < 3; n += 1) {
+    const page = await newPage();
+    const sizes = [];
+    page.on('response', async (r) => {
+      if (!r.url().includes('/api/')) sizes.push((await r.body()).length);
+    });
+    await page.goto(`http://${http}/agent`, { waitUntil: 'load' });
+    await page.waitForSelector('#login:not([hidden])');
+    paints.push(await page.evaluate(() => {
+      const p = performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
+      return p ? p.startTime : Infinity;
+    }));
+    weight = sizes.reduce((a, b) => a + b, 0);
+    files = sizes.length;
+    await page.context().close();
+  }
+  const best = Math.min(...paints);
+  console.log(`agent desktop: first contentful paint ${paints.map((p) => p.toFixed(0)).join(', ')} ms; ${files} files, ${weight} bytes`);
+  assert.ok(best < 200, `first contentful paint ${best} ms`);
   assert.ok(weight < 150 * 1024, `page weight ${weight} bytes`);
-  await page.context().close();
 
   const res = await fetch(`http://${http}/static/agent.js`);
   assert.equal(res.status, 200);
@@ -204,6 +210,14 @@ test('an agent takes two calls with the screen pop before answering; the wallboa
   const desk = await newPage();
   await loginPage(desk, '/agent', 'agent1001', 'pass1001');
   await desk.waitForSelector('#btn-available:not([disabled])');
+  // Keyboard: the state buttons come first in the tab order, with a visible focus ring.
+  assert.equal(await desk.evaluate(() => document.activeElement.id), 'btn-available');
+  await desk.keyboard.press('Tab');
+  const ring = await desk.evaluate(() => {
+    const e = document.activeElement;
+    return { id: e.id, visible: e.matches(':focus-visible'), outline: getComputedStyle(e).outlineStyle };
+  });
+  assert.deepEqual(ring, { id: 'nr-reason', visible: true, outline: 'solid' });
   await desk.keyboard.press('Alt+a');
   await desk.waitForSelector('#state-badge[data-state=available]');
   await board.waitForFunction(() => document.querySelector('.queue[data-queue=accounts] [data-f=available] .v')?.textContent === '1');
@@ -282,6 +296,22 @@ test('an agent takes two calls with the screen pop before answering; the wallboa
   await board.waitForFunction(() => document.querySelector('.queue[data-queue=accounts] [data-f=offered]')?.dataset.value === '2');
   await board.waitForFunction(() => document.querySelector('.legend')?.dataset.offered === '2');
   assert.equal(await board.getAttribute('.queue[data-queue=accounts] [data-f=sl]', 'data-value'), '1');
+  assert.equal(await board.getAttribute('.queue[data-queue=accounts]', 'data-alarm'), 'no');
+
+  // Call 3 while the agent is not ready: the caller waits, gives up, and the service level
+  // falls below the 80 % goal: the queue is flagged and an alert is raised.
+  await desk.keyboard.press('Alt+n');
+  await desk.waitForSelector('#state-badge[data-state=not_ready]');
+  await board.waitForFunction(() => document.querySelector('.queue[data-queue=accounts] [data-f=available] .v')?.textContent === '0');
+  caller = sipp('caller-key-talk.xml', ['-m', '1']);
+  await board.waitForFunction(() => document.querySelector('.queue[data-queue=accounts] [data-f=waiting] .v')?.textContent === '1');
+  await board.waitForSelector('#calls tr[data-status=waiting]');
+  await sippOk(caller, 'caller 3');
+  await board.waitForSelector('.queue[data-queue=accounts][data-alarm=yes]');
+  await board.waitForSelector('#alerts .alert.sl:has-text("accounts")');
+  const sl = Number(await board.getAttribute('.queue[data-queue=accounts] [data-f=sl]', 'data-value'));
+  assert.ok(Math.abs(sl - 2 / 3) < 1e-9, `service level ${sl}`);
+  await board.waitForSelector('#calls tr[data-status=abandoned]');
   await board.screenshot({ path: join(shots, 'wallboard.png') });
   assert.ok(statSync(join(shots, 'wallboard.png')).size > 10_000);
 
@@ -289,7 +319,7 @@ test('an agent takes two calls with the screen pop before answering; the wallboa
   const csv = await apiAs(sup, 'GET', '/reports/daily.csv');
   assert.equal(csv.status, 200);
   assert.match(csv.headers.get('content-disposition'), /attachment; filename="hotline-\d{4}-\d\d-\d\d\.csv"/);
-  assert.match(csv.text, /^total,accounts,2,2,2,0,1\.0000,/m);
+  assert.match(csv.text, /^total,accounts,3,2,2,1,0\.6667,/m);
   const denied = await apiAs(agentToken, 'GET', '/reports/intervals');
   assert.equal(denied.status, 403);
   assert.equal(denied.json().error.code, 'forbidden');

@@ -321,16 +321,19 @@ function suggestedBreak() {
   return 0;
 }
 
+// Callbacks keeping their place in line, and voicemails not yet dealt with.
 async function refreshCallbacks() {
   const list = $('#cb-list');
   try {
-    const cbs = await get('/callbacks');
-    const items = Array.isArray(cbs) ? cbs : (cbs.callbacks || []);
-    list.replaceChildren(...(items.length ? items.map((c) => el('li', {},
-      el('strong', {}, c.number || c.callback_number || c.from || '—'), ' ',
-      el('span', { class: 'tag' }, c.queue || ''), ' ',
-      el('time', { class: 'muted' }, fmtTime(c.requested_at || c.at || c.started))))
-      : [el('li', { class: 'muted' }, t('cb.none'))]));
+    const r = await get('/callbacks');
+    const callbacks = Array.isArray(r) ? r : (r.callbacks || []);
+    const voicemails = Array.isArray(r) ? [] : (r.voicemails || []);
+    const item = (c, kind) => el('li', { 'data-interaction': c.id },
+      el('strong', {}, c.callback_number || c.number || c.from || '—'), ' ',
+      el('span', { class: 'tag' }, kind === 'voicemail' ? t('cb.voicemail') : (c.queue || t('cb.callback'))), ' ',
+      el('time', { class: 'muted', datetime: c.started }, fmtTime(c.started || c.requested_at)));
+    const items = [...callbacks.map((c) => item(c, 'callback')), ...voicemails.map((c) => item(c, 'voicemail'))];
+    list.replaceChildren(...(items.length ? items : [el('li', { class: 'muted' }, t('cb.none'))]));
   } catch (e) {
     list.replaceChildren(el('li', { class: 'muted' }, e.status === 404 ? t('cb.unavailable') : t('err.generic', { m: e.message })));
   }

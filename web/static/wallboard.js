@@ -223,6 +223,11 @@ function renderChart() {
   box.replaceChildren(g, legend);
 }
 
+function dispLabel(d) {
+  const key = `disp.${d}`;
+  return t(key) === key ? d : t(key);
+}
+
 function callStatus(r) {
   if (r.ended) return r.answered ? 'done' : 'abandoned';
   return r.answered ? 'talking' : 'waiting';
@@ -238,7 +243,7 @@ function renderCalls() {
       el('td', {}, r.queue || '—'),
       el('td', {}, r.agent || '—'),
       el('td', {}, el('span', { class: 'badge', 'data-state': st }, t(`status.${st}`)),
-        r.disposition ? el('span', { class: 'tag' }, r.disposition) : null));
+        r.disposition ? el('span', { class: 'tag' }, dispLabel(r.disposition)) : null));
   }) : [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, t('calls.none')))]));
 }
 
