@@ -6,7 +6,10 @@
 // (the phone takes 6 s to pick up, and the test checks that the record is unanswered at the
 // moment the pop is on screen); the agent writes a note and a disposition. The second call
 // from the same number pops with the first call's note and outcome in the history. The
-// supervisor's wallboard shows the calls and the service level going from none to 100%.
+// supervisor's wallboard shows the calls and the service level going from none to 100%;
+// a third caller, with the agent not ready, gives up, and the wallboard raises the alarm
+// as the service level falls below the goal. Screenshots of both pages go to
+// docs/screenshots/.
 //
 // Run: HOTLINE_BIN=target/debug/hotline node --test tests/browser/desk.test.mjs
 import { test, before, after } from 'node:test';
@@ -195,7 +198,7 @@ test('pages are served fast and small, with content types and revalidation', asy
   assert.equal((await missing.json()).error.code, 'not_found');
 });
 
-test('an agent takes two calls with the screen pop before answering; the wallboard follows', async () => {
+test('an agent takes calls with the screen pop before answering; the wallboard follows them', async () => {
   const sup = await loginApi('supervisor', 'supervisor');
   const agentToken = await loginApi('agent1001', 'pass1001');
 
@@ -331,4 +334,30 @@ test('an agent takes two calls with the screen pop before answering; the wallboa
   assert.match(await desk.textContent('#btn-available'), /Available/);
   assert.equal(await desk.getAttribute('html', 'lang'), 'en');
   assert.deepEqual(pageErrors, [], 'no script errors on either page');
+});
+
+test('the wallboard reconnects by itself when its event stream drops, and catches up', async () => {
+  const page = await newPage();
+  const sockets = [];
+  // Every event-stream connection goes through the test, which can cut it; the server
+  // behind it is the real one.
+  await page.routeWebSocket(/\/api\/v1\/events/, (ws) => {
+    ws.connectToServer();
+    sockets.push(ws);
+  });
+  await loginPage(page, '/wallboard', 'supervisor', 'supervisor');
+  assert.equal(sockets.length, 1);
+  await page.waitForSelector('.queue[data-queue=cards] [data-f=available]');
+
+  await sockets[0].close({ code: 1011, reason: 'cut by the test' });
+  await page.waitForSelector('#conn[data-reconnects="1"][data-state=online]');
+  assert.equal(sockets.length, 2, 'one new connection');
+
+  // Events flow on the new connection: an agent with the cards skill goes available.
+  const agent = await loginApi('agent1003', 'pass1003');
+  const before = await page.textContent('.queue[data-queue=cards] [data-f=available] .v');
+  const r = await apiAs(agent, 'POST', '/agents/1003/state', { state: 'available' });
+  assert.equal(r.status, 200, r.text);
+  await page.waitForFunction((b) => document.querySelector('.queue[data-queue=cards] [data-f=available] .v').textContent === String(Number(b) + 1), before);
+  await page.context().close();
 });

@@ -422,6 +422,10 @@ async function start(me) {
     }
   }, (status) => {
     const conn = $('#conn');
+    if (status === 'online' && conn.dataset.state === 'offline' && conn.dataset.seen) {
+      conn.dataset.reconnects = Number(conn.dataset.reconnects || 0) + 1;
+    }
+    if (status === 'online') conn.dataset.seen = 'yes';
     conn.dataset.state = status;
     conn.textContent = t(`conn.${status}`);
     if (status === 'online') { refreshFigures(); refreshCallbacks(); }

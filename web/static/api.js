@@ -64,19 +64,29 @@ export function logout() {
 
 // The WebSocket event stream, reconnecting by itself with exponential backoff (0.5 s to
 // 15 s, with jitter). onStatus('online') is called on every (re)connection, so the page can
-// reload what it may have missed; onStatus('offline') when the connection drops.
+// reload what it may have missed; onStatus('offline') when the connection drops. When a
+// connection cannot even be opened, the token is checked: a server that has forgotten it
+// (a restart) logs the page out instead of retrying for ever.
 export function liveEvents(onEvent, onStatus = () => {}) {
   let ws = null;
   let delay = 500;
   let timer = null;
   let closed = false;
 
+  const retry = () => {
+    const wait = delay * (0.75 + Math.random() * 0.5);
+    delay = Math.min(delay * 2, 15000);
+    timer = setTimeout(connect, wait);
+  };
+
   const connect = () => {
     const tk = token();
     if (closed || !tk) return;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    let opened = false;
     ws = new WebSocket(`${proto}//${location.host}/api/v1/events?access_token=${encodeURIComponent(tk)}`);
     ws.onopen = () => {
+      opened = true;
       delay = 500;
       onStatus('online');
     };
@@ -90,13 +100,18 @@ export function liveEvents(onEvent, onStatus = () => {}) {
       }
       onEvent(ev);
     };
-    ws.onclose = () => {
+    ws.onclose = async () => {
       ws = null;
       if (closed) return;
       onStatus('offline');
-      const wait = delay * (0.75 + Math.random() * 0.5);
-      delay = Math.min(delay * 2, 15000);
-      timer = setTimeout(connect, wait);
+      if (!opened) {
+        try {
+          await api('GET', '/me');
+        } catch (e) {
+          if (e.status === 401) { closed = true; return; } // api() has logged the page out
+        }
+      }
+      if (!closed) retry();
     };
     ws.onerror = () => { if (ws) ws.close(); };
   };
