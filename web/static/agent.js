@@ -409,8 +409,7 @@ async function start(me) {
   s.me = me;
   try { s.lastPause = localStorage.getItem(`hotline.pause.${me.agent}`) || new Date().toISOString(); } catch { s.lastPause = new Date().toISOString(); }
   $('#who').textContent = `${me.user} · ${me.agent}`;
-  $('#desk').hidden = false;
-  $('#btn-logout').hidden = false;
+  for (const id of ['#desk', '#btn-logout', '#state-badge', '#state-buttons', '#conn', '#keys']) $(id).hidden = false;
   for (const id of ['#btn-available', '#btn-not-ready', '#btn-break', '#nr-reason']) $(id).disabled = false;
   renderPop();
   renderCall();
@@ -469,7 +468,10 @@ function wire() {
     x: () => !$('#btn-abusive').disabled && callAction('abusive', {}),
     '/': () => $('#kb-q').focus(),
   });
-  window.addEventListener('langchange', () => { renderPop(); renderCall(); renderWellbeing(); searchKb(); });
+  window.addEventListener('langchange', () => {
+    if (!s.me) return;
+    renderPop(); renderCall(); renderWellbeing(); searchKb();
+  });
   window.addEventListener('hotline:logout', () => location.reload());
 }
 

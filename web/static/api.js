@@ -40,7 +40,7 @@ export async function api(method, path, body) {
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
   if (!res.ok) {
     const err = data && data.error ? data.error : { code: 'http_' + res.status, message: text };
-    if (res.status === 401 && path !== '/login') {
+    if (res.status === 401 && tk && path !== '/login') {
       setToken(null);
       window.dispatchEvent(new CustomEvent('hotline:logout'));
     }

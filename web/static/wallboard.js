@@ -280,6 +280,7 @@ function start(me) {
   $('#board').hidden = false;
   $('#btn-logout').hidden = false;
   $('#csv').hidden = false;
+  $('#conn').hidden = false;
   liveEvents((ev) => {
     if (ev.stream === 'agent') refresh('agents', 'queues');
     else if (ev.stream === 'interaction') {
@@ -306,7 +307,10 @@ bindLangSwitch($('#lang'));
 applyI18n();
 $('#csv').addEventListener('click', downloadCsv);
 $('#btn-logout').onclick = () => { logout(); location.reload(); };
-window.addEventListener('langchange', () => { renderQueues(); renderAgents(); renderAlerts(); renderChart(); renderCalls(); });
+window.addEventListener('langchange', () => {
+  if ($('#board').hidden) return;
+  renderQueues(); renderAgents(); renderAlerts(); renderChart(); renderCalls();
+});
 window.addEventListener('hotline:logout', () => location.reload());
 (async () => {
   let me = null;

@@ -220,14 +220,20 @@ impl Article {
         total
     }
 
-    /// The first lines of text after the title, for a result list.
+    /// The first lines of text after the title, as plain text, for a result list.
     fn excerpt(&self) -> String {
         let text: String = self
             .body
             .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter(|l| !l.starts_with('#') && !l.starts_with('|') && !l.trim().is_empty())
+            .map(|l| {
+                l.trim_start_matches(|c: char| {
+                    c.is_ascii_digit() || matches!(c, '.' | ')' | '-' | '*' | '>' | ' ')
+                })
+            })
             .collect::<Vec<_>>()
-            .join(" ");
+            .join(" ")
+            .replace(['*', '`'], "");
         let mut out: String = text.chars().take(120).collect();
         if text.chars().count() > 120 {
             out.push('…');
@@ -768,6 +774,16 @@ mod tests {
         let every = slugs("", Some("en"));
         assert_eq!(every.len(), all.len());
         assert_eq!(every[0].1, "en");
+    }
+
+    #[test]
+    fn excerpts_are_plain_text() {
+        let a = Article::parse(
+            "x.en.md",
+            "# T\n\n1. **Verify** the `id`\n- then block\n| a | b |\n> note",
+        )
+        .unwrap();
+        assert_eq!(a.excerpt(), "Verify the id then block note");
     }
 
     #[test]
