@@ -256,6 +256,8 @@ test('an agent takes calls with the screen pop before answering; the wallboard f
   await desk.waitForFunction(() => document.querySelector('#wrap-status').textContent.includes('已解决'));
   const r1 = await record(agentToken, first);
   assert.equal(r1.disposition, 'resolved');
+  // The wellbeing panel counts the call.
+  await desk.waitForFunction(() => document.querySelector('#wb-handled').textContent === '1');
 
   // The wallboard shows the call and the service level, from none to 100%.
   await board.waitForSelector(`#calls tr[data-interaction="${first}"][data-status=done]`);
@@ -283,6 +285,7 @@ test('an agent takes calls with the screen pop before answering; the wallboard f
   await desk.click('#kb-results button.link:has-text("银行卡挂失")');
   await desk.waitForSelector('#kb-article:not([hidden]) h2:has-text("银行卡挂失")');
   await desk.screenshot({ path: join(shots, 'agent.png') });
+  assert.ok(await desk.evaluate(() => document.documentElement.scrollWidth <= 1366), 'no sideways scrolling at 1366 wide');
 
   await desk.waitForSelector('#pop[data-state=talking]');
   await sippOk(caller, 'caller 2');
@@ -316,6 +319,7 @@ test('an agent takes calls with the screen pop before answering; the wallboard f
   assert.ok(Math.abs(sl - 2 / 3) < 1e-9, `service level ${sl}`);
   await board.waitForSelector('#calls tr[data-status=abandoned]');
   await board.screenshot({ path: join(shots, 'wallboard.png') });
+  assert.ok(await board.evaluate(() => document.documentElement.scrollWidth <= 1366), 'no sideways scrolling at 1366 wide');
   assert.ok(statSync(join(shots, 'wallboard.png')).size > 10_000);
 
   // The day's report: CSV for supervisors, a JSON 403 for agents.
