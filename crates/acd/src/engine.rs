@@ -500,6 +500,7 @@ impl Engine {
         let busy = a.busy_ms + a.busy_since.map_or(0, |t| self.now.saturating_sub(t));
         s.logged_in_seconds = logged as f64 / 1000.0;
         s.occupied_seconds = busy as f64 / 1000.0;
+        s.difficult_in_row = a.streak;
         Some(s)
     }
 

@@ -308,6 +308,8 @@ pub struct AgentWellbeing {
     pub difficult: u64,
     /// Longest run of difficult contacts in a row.
     pub max_difficult_in_row: u32,
+    /// Difficult contacts in a row up to now (0 after an ordinary contact or a recovery).
+    pub difficult_in_row: u32,
     /// Seconds of recovery break granted.
     pub recovery_seconds: f64,
     /// Seconds of pause imposed by the occupancy ceiling.

@@ -151,7 +151,10 @@ pub struct V1 {
 pub fn routes(v1: V1) -> Router {
     Router::new()
         .route("/api/v1/login", post(login))
+        .route("/api/v1/agents", get(agents))
+        .route("/api/v1/agents/{ext}", get(one_agent))
         .route("/api/v1/agents/{ext}/state", post(agent_state))
+        .route("/api/v1/agents/{ext}/wrap-up", post(wrap_up))
         .route("/api/v1/queues", get(queues))
         .route("/api/v1/interactions", get(interactions))
         .route("/api/v1/events", get(events))
@@ -160,6 +163,9 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/interactions/{id}/recording", get(recording))
         .route("/api/v1/interactions/{id}/hangup", post(hangup))
         .route("/api/v1/interactions/{id}/escalate", post(escalate))
+        .route("/api/v1/interactions/{id}/transfer", post(transfer))
+        .route("/api/v1/interactions/{id}/abusive", post(abusive))
+        .route("/api/v1/callbacks", get(callbacks))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/fault-notice", post(fault_notice))
         .route("/api/v1/customers", get(find_customer))
@@ -256,6 +262,90 @@ async fn agent_state(
             }
             Ok(Json(json!({ "agent": ext, "state": b.state })))
         }
+        Err(e) if e.starts_with("no agent") => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_agent",
+            format!("no agent has extension {ext}"),
+        )),
+        Err(e) => Err(ApiError::new(StatusCode::CONFLICT, "state_refused", e)),
+    }
+}
+
+fn forbidden(why: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", why.to_string())
+}
+
+/// `GET /api/v1/agents` (supervisors, administrators): every agent's state, time in state,
+/// figures and stress estimate.
+async fn agents(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    if who.role == Role::Agent {
+        return Err(forbidden("only supervisors see every agent"));
+    }
+    Ok(Json(json!(v1.centre.agents().await)))
+}
+
+/// `GET /api/v1/agents/{ext}`: one agent (an agent may look only at itself: the wellbeing
+/// panel).
+async fn one_agent(
+    State(v1): State<V1>,
+    Path(ext): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    if who.role == Role::Agent && who.agent.as_deref() != Some(ext.as_str()) {
+        return Err(forbidden("an agent may look only at itself"));
+    }
+    v1.centre
+        .agents()
+        .await
+        .into_iter()
+        .find(|a| a.extension == ext)
+        .map(|a| Json(json!(a)))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_agent",
+                format!("no agent has extension {ext}"),
+            )
+        })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentWrapUpBody {
+    #[serde(default)]
+    extend_seconds: Option<f64>,
+    #[serde(default)]
+    done: bool,
+}
+
+/// `POST /api/v1/agents/{ext}/wrap-up` `{"extend_seconds": n}` or `{"done": true}`: more time
+/// for after-call work, or ready for the next contact.
+async fn wrap_up(
+    State(v1): State<V1>,
+    Path(ext): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    if who.role == Role::Agent && who.agent.as_deref() != Some(ext.as_str()) {
+        return Err(forbidden("an agent may change only its own wrap-up"));
+    }
+    let b: AgentWrapUpBody = parse_json(&body)?;
+    let command = match (b.extend_seconds, b.done) {
+        (Some(s), false) if s > 0.0 && s <= 3600.0 => AgentCommand::ExtendWrapUp(s),
+        (None, true) => AgentCommand::EndWrapUp,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "give either `extend_seconds` (1..=3600) or `\"done\": true`",
+            ));
+        }
+    };
+    match v1.centre.agent(&ext, command).await {
+        Ok(state) => Ok(Json(json!({ "agent": ext, "state": state }))),
         Err(e) if e.starts_with("no agent") => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_agent",
@@ -491,7 +581,11 @@ async fn own_interaction(
         .await
         .map_err(store_error)?
         .ok_or_else(not_found)?;
-    if who.role == Role::Agent && record.agent.as_ref().map(|a| a.as_str()) != who.agent.as_deref()
+    // A voicemail nobody has taken yet is anyone's to work on.
+    let unassigned_voicemail = record.agent.is_none() && record.voicemail.is_some();
+    if who.role == Role::Agent
+        && !unassigned_voicemail
+        && record.agent.as_ref().map(|a| a.as_str()) != who.agent.as_deref()
     {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -776,6 +870,83 @@ async fn escalate(
         .await
         .map_err(in_progress_error)?;
     Ok(Json(json!({ "interaction": record.id, "escalated": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    to: String,
+}
+
+/// `POST /api/v1/interactions/{id}/transfer` `{"to": "<extension or queue>"}`: blind
+/// transfer; the agent goes to wrap-up, the caller waits on hold, first in line, for the
+/// colleague (then anyone in the queue) or the queue.
+async fn transfer(
+    State(v1): State<V1>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    let b: TransferBody = parse_json(&body)?;
+    let record = own_interaction(&v1, &who, &id).await?;
+    if !v1.centre.is_transfer_target(&b.to) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_target",
+            format!("no agent or queue is called `{}`", b.to),
+        ));
+    }
+    v1.centre
+        .transfer(record.id, &b.to)
+        .await
+        .map_err(in_progress_error)?;
+    Ok(Json(
+        json!({ "interaction": record.id, "transferred_to": b.to }),
+    ))
+}
+
+/// `POST /api/v1/interactions/{id}/abusive`: the agent flags the caller as abusive; the
+/// caller hears a polite recorded message, the call ends, and the agent gets a recovery
+/// break after wrap-up.
+async fn abusive(
+    State(v1): State<V1>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    let record = own_interaction(&v1, &who, &id).await?;
+    v1.centre
+        .abusive(record.id)
+        .await
+        .map_err(in_progress_error)?;
+    Ok(Json(
+        json!({ "interaction": record.id, "flagged": "abusive" }),
+    ))
+}
+
+/// `GET /api/v1/callbacks`: work waiting for agents besides calls: callbacks keeping their
+/// place in line, and voicemails of the last 7 days not yet wrapped up.
+async fn callbacks(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    v1.auth.principal(&headers)?;
+    let store = v1.centre.store();
+    let open = store.open_interactions().await.map_err(store_error)?;
+    let pending: Vec<_> = open
+        .into_iter()
+        .filter(|r| r.channel == Some(hotline_model::Channel::Callback))
+        .collect();
+    let week =
+        Timestamp::from_unix_nanos(Timestamp::now().unix_nanos() - 7 * 86_400 * 1_000_000_000);
+    let voicemails: Vec<_> = store
+        .interactions_since(week)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .filter(|r| r.voicemail.is_some() && r.disposition.is_none())
+        .collect();
+    Ok(Json(
+        json!({ "callbacks": pending, "voicemails": voicemails }),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -330,6 +330,9 @@ pub struct Trunk {
     pub ha1_md5: Option<Spanned<String>>,
     #[serde(default)]
     pub ha1_sha256: Option<Spanned<String>>,
+    /// Where calls out through this trunk are sent (`host:port`, an IP address): callbacks.
+    #[serde(default)]
+    pub outbound: Option<Spanned<String>>,
 }
 
 /// An agent: a SIP extension with credentials and skills.
@@ -364,6 +367,10 @@ pub struct Queue {
     /// How long a caller may wait before the queue's overflow action.
     #[serde(default)]
     pub max_wait_seconds: Option<u32>,
+    /// After-call work: seconds an agent stays in wrap-up after a contact of this queue
+    /// (the agent may end it early or extend it).
+    #[serde(default)]
+    pub wrap_up_seconds: u32,
     #[serde(default)]
     pub strategy: Strategy,
 }
@@ -498,6 +505,15 @@ impl Config {
                     check_hex(h, len).map_err(|m| bad(format!("trunks[{i}].{k}"), h.span(), m))?;
                 }
             }
+            if let Some(o) = &t.outbound
+                && o.get_ref().parse::<std::net::SocketAddr>().is_err()
+            {
+                return Err(bad(
+                    format!("trunks[{i}].outbound"),
+                    o.span(),
+                    "must be an IP address and port, such as \"127.0.0.1:5070\"".into(),
+                ));
+            }
         }
         let mut extensions = HashSet::new();
         for (i, a) in self.agents.iter().enumerate() {
@@ -593,6 +609,13 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Where calls out go: the first trunk with an `outbound` address.
+    pub fn outbound(&self) -> Option<std::net::SocketAddr> {
+        self.trunks
+            .iter()
+            .find_map(|t| t.outbound.as_ref()?.get_ref().parse().ok())
     }
 
     /// The trunk trusted for calls from this address, if any.
@@ -752,6 +775,32 @@ mod tests {
         assert_eq!(e.key, "agents[1].extension");
         assert_eq!(e.line, 6, "{e}");
         assert!(e.message.contains("twice"));
+    }
+
+    #[test]
+    fn a_trunk_outbound_address_must_be_an_ip_and_port() {
+        let text = DEMO_TOML.replace(
+            "sources = [\"127.0.0.1/32\"]",
+            "sources = [\"127.0.0.1/32\"]\noutbound = \"carrier.example\"",
+        );
+        let e = err(&text);
+        assert_eq!(e.key, "trunks[0].outbound");
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("outbound"))
+            .unwrap()
+            + 1;
+        assert_eq!(e.line, line, "{e}");
+        let good = DEMO_TOML.replace(
+            "sources = [\"127.0.0.1/32\"]",
+            "sources = [\"127.0.0.1/32\"]\noutbound = \"127.0.0.1:5070\"",
+        );
+        let cfg = Config::from_toml("t.toml", &good).unwrap();
+        assert_eq!(cfg.outbound(), Some("127.0.0.1:5070".parse().unwrap()));
+        assert_eq!(
+            Config::from_toml("t.toml", DEMO_TOML).unwrap().outbound(),
+            None
+        );
     }
 
     #[test]

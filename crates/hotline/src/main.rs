@@ -350,6 +350,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
             ring_timeout: std::time::Duration::from_secs(u64::from(
                 cfg.centre.ring_timeout_seconds,
             )),
+            outbound: cfg.outbound(),
         },
     )?;
     let ready = Arc::new(AtomicBool::new(false));

@@ -981,3 +981,380 @@ fn an_administrator_switches_on_the_outage_announcement_for_every_caller() {
     assert_eq!(status, 200);
     assert!(body.contains("fault_notice_on"), "{body}");
 }
+
+/// A copy of a scenario from tests/sipp with some text replaced, in the test's directory.
+fn scenario_with(h: &Hotline, name: &str, edits: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(common::repo().join("tests/sipp").join(name)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{name} has no {from}");
+        text = text.replace(from, to);
+    }
+    let path = h.dir.path().join(format!("edited-{name}"));
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The next event of one of `types`, skipping the others.
+fn next_of(ws: &mut Ws, types: &[&str]) -> serde_json::Value {
+    loop {
+        let e = next_event(ws);
+        if types.iter().any(|t| e["kind"]["type"] == *t) {
+            return e;
+        }
+    }
+}
+
+#[test]
+fn a_callback_keeps_the_callers_place_and_rings_the_agent_then_the_customer() {
+    let carrier = free_port("127.0.0.1");
+    let h = Hotline::serve_with(|t| {
+        t.replace(
+            "sources = [\"127.0.0.1/32\"]",
+            &format!("sources = [\"127.0.0.1/32\"]\noutbound = \"127.0.0.1:{carrier}\""),
+        )
+    });
+    let agent_port = register_phone(&h, "1001");
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+
+    // A waits for accounts, presses 1 to be called back, and is released.
+    let a = std::thread::spawn(move || common::sipp_at(sip, "caller-callback.xml", &["-m", "1"]));
+    let asked = next_of(&mut stream, &["callback_requested"]);
+    let first_call = asked["interaction"].as_str().unwrap().to_string();
+    assert_eq!(asked["kind"]["keeps_place"], true, "{asked}");
+    let arrived = loop {
+        let e = next_of(&mut stream, &["arrived"]);
+        if e["kind"]["channel"] == "callback" {
+            break e;
+        }
+    };
+    let callback = arrived["interaction"].as_str().unwrap().to_string();
+    assert_eq!(arrived["kind"]["from"], "13800138000", "{arrived}");
+    let (ok, log) = a.join().unwrap();
+    assert!(ok, "caller A: {log}");
+
+    // B calls later and waits on the line.
+    let b_scenario = scenario_with(
+        &h,
+        "caller-key-talk.xml",
+        &[(
+            "<pause milliseconds=\"4000\"/>",
+            "<pause milliseconds=\"8000\"/>",
+        )],
+    );
+    let b = std::thread::spawn(move || common::sipp_at(sip, &b_scenario, &["-m", "1"]));
+    let b_call = loop {
+        let e = next_of(&mut stream, &["queued"]);
+        if e["interaction"] != callback.as_str() && e["interaction"] != first_call.as_str() {
+            break e["interaction"].as_str().unwrap().to_string();
+        }
+    };
+
+    // The customer's phone behind the carrier answers and hangs up after a while.
+    let customer = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-hangs-up.xml",
+            &[
+                "-p",
+                &carrier.to_string(),
+                "-i",
+                "127.0.0.1",
+                "-rtp_echo",
+                "-m",
+                "1",
+            ],
+        )
+    });
+    let agent = phone(&h, "agent-answers.xml", &agent_port);
+    available(&h, "1001");
+    // The callback was booked first, so it comes first although B is on the line.
+    let offered = next_of(&mut stream, &["offered"]);
+    assert_eq!(
+        offered["interaction"],
+        callback.as_str(),
+        "{offered}; B is {b_call}"
+    );
+    let answered = next_of(&mut stream, &["answered"]);
+    assert_eq!(answered["interaction"], callback.as_str(), "{answered}");
+    let (ok, log) = customer.join().unwrap();
+    assert!(ok, "customer: {log}");
+    let (ok, log) = agent.join().unwrap();
+    assert!(ok, "agent: {log}");
+    let (ok, log) = b.join().unwrap();
+    assert!(ok, "caller B: {log}");
+
+    let all = settled(&h, 3);
+    let find = |id: &str| all.iter().find(|r| r["id"] == id).unwrap().clone();
+    let first = find(&first_call);
+    assert_eq!(first["end_reason"], "callback", "{first}");
+    assert_eq!(first["callback_number"], "13800138000", "{first}");
+    let cb = find(&callback);
+    assert_eq!(cb["channel"], "callback", "{cb}");
+    assert_eq!(cb["agent"], "1001", "{cb}");
+    assert_eq!(cb["queue"], "accounts", "{cb}");
+    assert_eq!(cb["end_reason"], "caller_hangup", "{cb}");
+    let path = cb["recording"].as_str().expect("the callback is recorded");
+    let (channels, _, _) = wav_channels_rms(path);
+    assert_eq!(channels, 2, "{cb}");
+    let b_rec = find(&b_call);
+    assert!(
+        b_rec["answered"].is_null(),
+        "B was not served before the callback: {b_rec}"
+    );
+}
+
+#[test]
+fn an_agent_transfers_the_caller_to_a_colleague_by_refer() {
+    let h = Hotline::demo();
+    let first = register_phone(&h, "1001");
+    let colleague = register_phone(&h, "1002");
+    available(&h, "1001"); // free longest: the call goes here first
+    available(&h, "1002");
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    let transferring = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-transfers.xml",
+            &[
+                "-p",
+                &first,
+                "-i",
+                "127.0.0.1",
+                "-rtp_echo",
+                "-m",
+                "1",
+                "-key",
+                "target",
+                "1002",
+            ],
+        )
+    });
+    let receiving = phone(&h, "agent-answers.xml", &colleague);
+    let caller = scenario_with(
+        &h,
+        "caller-key-talk.xml",
+        &[(
+            "<pause milliseconds=\"4000\"/>",
+            "<pause milliseconds=\"9000\"/>",
+        )],
+    );
+    let call = std::thread::spawn(move || common::sipp_at(sip, &caller, &["-m", "1"]));
+
+    let e = next_of(&mut stream, &["answered"]);
+    let id = e["interaction"].as_str().unwrap().to_string();
+    assert_eq!(e["kind"]["agent"], "1001", "{e}");
+    let e = next_of(&mut stream, &["transferred"]);
+    assert_eq!(e["interaction"], id.as_str(), "{e}");
+    assert_eq!(e["kind"]["to"]["agent"], "1002", "{e}");
+    let e = next_of(&mut stream, &["answered"]);
+    assert_eq!(
+        (e["interaction"].as_str(), e["kind"]["agent"].as_str()),
+        (Some(id.as_str()), Some("1002")),
+        "{e}"
+    );
+    let (ok, log) = transferring.join().unwrap();
+    assert!(ok, "transferring phone: {log}");
+    let (ok, log) = call.join().unwrap();
+    assert!(ok, "caller: {log}");
+    let (ok, log) = receiving.join().unwrap();
+    assert!(ok, "receiving phone: {log}");
+    let r = settled(&h, 1).remove(0);
+    assert_eq!(r["agent"], "1002", "{r}");
+    assert_eq!(r["transfers"], 1, "{r}");
+    assert_eq!(r["end_reason"], "caller_hangup", "{r}");
+
+    // Through the API: an unknown target is refused; a finished call cannot be moved.
+    let token = login(&h, "agent1002", "pass1002");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/interactions/{id}/transfer"),
+        Some(&token),
+        Some(r#"{"to":"nobody"}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("unknown_target"), "{body}");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/interactions/{id}/transfer"),
+        Some(&token),
+        Some(r#"{"to":"cards"}"#),
+    );
+    assert_eq!(status, 409, "{body}");
+}
+
+fn agent_view(h: &Hotline, token: &str, ext: &str) -> serde_json::Value {
+    let (status, body) = http(
+        h.http,
+        "GET",
+        &format!("/api/v1/agents/{ext}"),
+        Some(token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn the_abusive_caller_button_ends_the_call_politely_and_grants_a_recovery_break() {
+    let h = Hotline::demo();
+    let port = register_phone(&h, "1001");
+    available(&h, "1001");
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    let phone = phone(&h, "agent-answers.xml", &port);
+    // The caller presses 1, then only listens until hotline hangs up.
+    let caller = scenario_with(
+        &h,
+        "caller-survey.xml",
+        &[(
+            "<pause milliseconds=\"5000\"/>\n  <nop>\n    <action>\n      <exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_4.pcap\"/>\n    </action>\n  </nop>\n",
+            "",
+        )],
+    );
+    let call = std::thread::spawn(move || common::sipp_at(sip, &caller, &["-m", "1"]));
+    let id = next_of(&mut stream, &["answered"])["interaction"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = login(&h, "agent1001", "pass1001");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/interactions/{id}/abusive"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let e = next_of(&mut stream, &["flagged"]);
+    assert_eq!(e["kind"]["flag"], "abusive", "{e}");
+    let ended = next_of(&mut stream, &["ended"]);
+    assert_eq!(ended["interaction"], id.as_str());
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "phone: {log}");
+    let (ok, log) = call.join().unwrap();
+    assert!(ok, "caller (hears the message, then hotline's BYE): {log}");
+    let r = settled(&h, 1).remove(0);
+    assert_eq!(r["flagged"], true, "{r}");
+    assert!(
+        r["survey"].is_null(),
+        "no survey after an abusive call: {r}"
+    );
+
+    // The agent's own view shows the alert; the wrap-up ends in a recovery break.
+    let me = agent_view(&h, &token, "1001");
+    assert_eq!(me["state"]["state"], "wrap_up", "{me}");
+    assert_eq!(me["alert"]["kind"], "abusive_caller", "{me}");
+    assert_eq!(me["wellbeing"]["difficult"], 1, "{me}");
+    assert_eq!(me["stress"], "high", "{me}");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/agents/1001/wrap-up",
+        Some(&token),
+        Some(r#"{"extend_seconds":30}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/agents/1001/wrap-up",
+        Some(&token),
+        Some(r#"{"done":true}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let me = agent_view(&h, &token, "1001");
+    assert_eq!(me["state"]["state"], "break", "{me}");
+    assert_eq!(me["state"]["recovery"], true, "{me}");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/agents/1001/wrap-up",
+        Some(&token),
+        Some(r#"{"extend_seconds":30}"#),
+    );
+    assert_eq!(status, 409, "not in wrap-up any more: {body}");
+    // The break the engine started is in the log, by the routing engine.
+    let e = loop {
+        let e = next_event(&mut stream);
+        if e["stream"] == "agent" && e["state"]["state"] == "break" {
+            break e;
+        }
+    };
+    assert_eq!(e["by"], "routing", "{e}");
+    assert_eq!(e["state"]["reason"], "recovery", "{e}");
+
+    // An agent sees only itself; a supervisor sees everyone.
+    let (status, body) = http(h.http, "GET", "/api/v1/agents", Some(&token), None);
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = http(h.http, "GET", "/api/v1/agents/1002", Some(&token), None);
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = http(h.http, "GET", "/api/v1/agents", Some(&sup), None);
+    assert_eq!(status, 200, "{body}");
+    let all: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(all.len(), 10, "{body}");
+    assert!(all.iter().all(|a| a["stress"].is_string()), "{body}");
+}
+
+#[test]
+fn a_caller_who_waits_too_long_leaves_a_voicemail_that_agents_see() {
+    let h = Hotline::serve_with(|t| t.replace("max_wait_seconds = 600", "max_wait_seconds = 2"));
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    // Speech comes after the mailbox has started recording.
+    let caller = scenario_with(
+        &h,
+        "caller-key-talk.xml",
+        &[
+            (
+                "<pause milliseconds=\"1500\"/>",
+                "<pause milliseconds=\"6000\"/>",
+            ),
+            (
+                "<pause milliseconds=\"4000\"/>",
+                "<pause milliseconds=\"5000\"/>",
+            ),
+        ],
+    );
+    let call = std::thread::spawn(move || common::sipp_at(sip, &caller, &["-m", "1"]));
+    let e = next_of(&mut stream, &["voicemail_left"]);
+    let id = e["interaction"].as_str().unwrap().to_string();
+    let (ok, log) = call.join().unwrap();
+    assert!(ok, "caller: {log}");
+    let r = settled(&h, 1).remove(0);
+    assert_eq!(r["end_reason"], "voicemail", "{r}");
+    let path = r["voicemail"].as_str().expect("a voicemail path");
+    let (_, caller_rms, _) = wav_channels_rms(path);
+    assert!(
+        caller_rms > 100.0,
+        "the message holds the caller's speech: {caller_rms}"
+    );
+    let token = login(&h, "agent1003", "pass1003");
+    let (status, body) = http(h.http, "GET", "/api/v1/callbacks", Some(&token), None);
+    assert_eq!(status, 200, "{body}");
+    let work: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(work["voicemails"][0]["id"], id.as_str(), "{work}");
+    // Any agent may take it and wrap it up; then it leaves the list.
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/interactions/{id}/wrapup"),
+        Some(&token),
+        Some(r#"{"disposition":"called back","notes":"customer reached"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = http(h.http, "GET", "/api/v1/callbacks", Some(&token), None);
+    let work: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        work["voicemails"].as_array().map(Vec::len),
+        Some(0),
+        "{work}"
+    );
+}

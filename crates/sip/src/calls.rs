@@ -98,6 +98,21 @@ impl Leg {
     pub async fn hangup(&self) -> Result<(), String> {
         self.dialog.hangup().await.map_err(|e| e.to_string())
     }
+
+    /// Tells the far end how the transfer it asked for (REFER) went, ending the implicit
+    /// subscription (RFC 3515 NOTIFY with a `message/sipfrag` status line). Waits up to two
+    /// seconds for the phone's answer, so that the NOTIFY comes before anything else the
+    /// call does next.
+    pub async fn notify_refer(&self, status: u16) -> Result<(), String> {
+        let sent = self
+            .dialog
+            .notify_refer(StatusCode::from(status), "terminated;reason=noresource");
+        match tokio::time::timeout(std::time::Duration::from_secs(2), sent).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer to the NOTIFY".into()),
+        }
+    }
 }
 
 /// A place among the calls in progress; given back when dropped.

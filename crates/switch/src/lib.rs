@@ -23,8 +23,9 @@ use hotline_sip::calls::IncomingCall;
 use hotline_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
-pub use router::{AgentCommand, Notice, QueueView, RouterCmd};
+pub use router::{AgentCommand, AgentView, Notice, QueueView, RouterCmd, Stress};
 use session::Shared;
+pub use session::TransferTarget;
 
 /// Limits and places of a running centre.
 #[derive(Debug, Clone)]
@@ -32,6 +33,8 @@ pub struct CentreOptions {
     pub media_ip: IpAddr,
     pub recordings: PathBuf,
     pub ring_timeout: Duration,
+    /// Where calls out (callbacks) go: the carrier trunk's address.
+    pub outbound: Option<std::net::SocketAddr>,
 }
 
 /// A running centre.
@@ -54,7 +57,18 @@ impl Centre {
     ) -> Result<Centre, String> {
         let (engine, skills) = router::engine_from_config(cfg)?;
         let (router_tx, router_rx) = mpsc::unbounded_channel();
-        tokio::spawn(router::run(engine, skills, router_rx));
+        let names = cfg
+            .agents
+            .iter()
+            .map(|a| (a.extension.get_ref().clone(), a.name.clone()))
+            .collect();
+        tokio::spawn(router::run(
+            engine,
+            skills,
+            names,
+            Some(store.clone()),
+            router_rx,
+        ));
         std::fs::create_dir_all(&options.recordings)
             .map_err(|e| format!("cannot create {}: {e}", options.recordings.display()))?;
         let shared = Arc::new(Shared {
@@ -68,6 +82,17 @@ impl Centre {
             media_ip: options.media_ip,
             recordings: options.recordings,
             ring_timeout: options.ring_timeout,
+            outbound: options.outbound,
+            agent_extensions: cfg
+                .agents
+                .iter()
+                .map(|a| a.extension.get_ref().clone())
+                .collect(),
+            queue_names: cfg
+                .queues
+                .iter()
+                .map(|q| q.name.get_ref().clone())
+                .collect(),
             next_contact: AtomicU64::new(1),
             fault_notice: AtomicBool::new(false),
             sessions: Default::default(),
@@ -114,6 +139,33 @@ impl Centre {
         .await
     }
 
+    /// Blind transfer of a call in progress to an agent extension or a queue name.
+    pub async fn transfer(
+        &self,
+        interaction: hotline_model::InteractionId,
+        to: &str,
+    ) -> Result<(), String> {
+        let to = TransferTarget::resolve(&self.shared, to)
+            .ok_or_else(|| format!("no agent or queue is called `{to}`"))?;
+        self.command(interaction, |reply| session::SessionCmd::Transfer {
+            to,
+            reply,
+        })
+        .await
+    }
+
+    /// Whether `name` is an agent extension or a queue (a transfer target).
+    pub fn is_transfer_target(&self, name: &str) -> bool {
+        TransferTarget::resolve(&self.shared, name).is_some()
+    }
+
+    /// The agent flags the caller as abusive: a polite recorded message ends the call and
+    /// the agent gets a recovery break after wrap-up.
+    pub async fn abusive(&self, interaction: hotline_model::InteractionId) -> Result<(), String> {
+        self.command(interaction, |reply| session::SessionCmd::Abusive { reply })
+            .await
+    }
+
     async fn command(
         &self,
         interaction: hotline_model::InteractionId,
@@ -137,6 +189,15 @@ impl Centre {
     pub async fn queues(&self) -> Vec<QueueView> {
         let (tx, rx) = oneshot::channel();
         if self.shared.router.send(RouterCmd::Queues(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Every agent's state, figures and stress estimate.
+    pub async fn agents(&self) -> Vec<AgentView> {
+        let (tx, rx) = oneshot::channel();
+        if self.shared.router.send(RouterCmd::Agents(tx)).is_err() {
             return Vec::new();
         }
         rx.await.unwrap_or_default()

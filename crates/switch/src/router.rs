@@ -5,17 +5,20 @@
 use std::collections::HashMap;
 
 use hotline_acd::{
-    AgentConfig, AgentId, AgentState, Arrival, ContactId, Engine, EngineConfig, Input, Instant,
-    MaxWait, MaxWaitAction, Output, QueueConfig, Strategy,
+    AgentConfig, AgentId, AgentState, AgentWellbeing, Arrival, ContactId, Engine, EngineConfig,
+    Input, Instant, MaxWait, MaxWaitAction, Output, QueueConfig, Strategy, WellbeingAlert,
 };
+use hotline_model::{AgentEvent, AuditEvent, Event, Timestamp};
+use hotline_store::Store;
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 /// What a waiting contact's session hears from the router.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
-    /// Ring this agent.
-    Offer { agent: String },
+    /// Ring this agent (for a callback kept in line: the agent's turn to call the customer).
+    Offer { agent: String, callback: bool },
     /// The offer was taken back (the agent logged out, the contact moved on).
     Rescinded { agent: String },
     /// Place in line and estimated wait.
@@ -25,7 +28,7 @@ pub enum Notice {
 }
 
 /// An agent's state as asked for by the agent or a supervisor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AgentCommand {
     LogIn,
     Available,
@@ -33,6 +36,8 @@ pub enum AgentCommand {
     Break(String),
     /// Wrap-up is done: ready for the next contact.
     EndWrapUp,
+    /// More time for the current wrap-up, in seconds.
+    ExtendWrapUp(f64),
     LogOut,
 }
 
@@ -59,6 +64,8 @@ pub enum RouterCmd {
         priority: i32,
         vip: bool,
         escalate: bool,
+        /// Wait for this agent first (a transfer to a colleague).
+        preferred_agent: Option<String>,
         notify: mpsc::UnboundedSender<Notice>,
         done: oneshot::Sender<Result<(), String>>,
     },
@@ -82,6 +89,95 @@ pub enum RouterCmd {
         done: oneshot::Sender<Result<String, String>>,
     },
     Queues(oneshot::Sender<Vec<QueueView>>),
+    Agents(oneshot::Sender<Vec<AgentView>>),
+    /// The waiting caller asked to be called back, keeping its place in line.
+    Callback(ContactId),
+}
+
+/// How strained an agent looks, from the wellbeing figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stress {
+    Low,
+    Elevated,
+    High,
+}
+
+/// One agent as supervisors (and the agent's own wellbeing panel) see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    pub extension: String,
+    pub name: String,
+    pub state: AgentState,
+    /// When the agent entered the state.
+    pub since: Timestamp,
+    pub skills: std::collections::BTreeMap<String, u8>,
+    pub wellbeing: AgentWellbeing,
+    /// Occupied share of logged-in time (0..=1).
+    pub occupancy: f64,
+    /// When the agent last came back from a pause (break, not ready) or logged in.
+    pub last_pause: Option<Timestamp>,
+    /// The last wellbeing alert about this agent.
+    pub alert: Option<AlertAt>,
+    /// 0..=1, see [`stress`].
+    pub stress_score: f64,
+    pub stress: Stress,
+    /// A break the agent should take now, in minutes.
+    pub suggested_break_minutes: Option<u32>,
+}
+
+/// A wellbeing alert and when it was raised.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct AlertAt {
+    #[serde(flatten)]
+    pub alert: WellbeingAlert,
+    pub at: Timestamp,
+}
+
+/// The stress estimate: the worst of the run of difficult contacts against the cap, the
+/// occupancy above a sustainable 60 %, the time without a pause against two hours, and a
+/// wellbeing alert in the last quarter of an hour. Returns the score, its level and a
+/// suggested break.
+pub fn stress(
+    w: &AgentWellbeing,
+    max_in_row: u32,
+    minutes_since_pause: Option<f64>,
+    minutes_since_alert: Option<f64>,
+) -> (f64, Stress, Option<u32>) {
+    let run = if max_in_row > 0 {
+        f64::from(w.difficult_in_row) / f64::from(max_in_row)
+    } else {
+        0.0
+    };
+    let occupancy = if w.logged_in_seconds >= 600.0 {
+        ((w.occupied_seconds / w.logged_in_seconds - 0.6) / 0.35).max(0.0)
+    } else {
+        0.0
+    };
+    let unbroken = minutes_since_pause.map_or(0.0, |m| m / 120.0);
+    let alerted = match minutes_since_alert {
+        Some(m) if m < 15.0 => 1.0,
+        _ => 0.0,
+    };
+    let score = run
+        .max(occupancy)
+        .max(unbroken)
+        .max(alerted)
+        .clamp(0.0, 1.0);
+    let level = if score >= 0.8 {
+        Stress::High
+    } else if score >= 0.5 {
+        Stress::Elevated
+    } else {
+        Stress::Low
+    };
+    let suggested = match level {
+        Stress::High => Some(15),
+        Stress::Elevated => Some(5),
+        Stress::Low if minutes_since_pause.is_some_and(|m| m >= 90.0) => Some(10),
+        Stress::Low => None,
+    };
+    (score, level, suggested)
 }
 
 /// Builds the engine from a centre's configuration.
@@ -98,6 +194,7 @@ pub fn engine_from_config(cfg: &hotline_config::Config) -> Result<(Engine, Agent
         let mut qc = QueueConfig::new(q.name.get_ref().clone(), &refs);
         qc.priority = q.priority;
         qc.target_seconds = f64::from(q.target_seconds);
+        qc.wrap_up_seconds = f64::from(q.wrap_up_seconds);
         qc.strategy = match q.strategy {
             hotline_config::Strategy::LongestIdle => Strategy::LongestIdle,
             hotline_config::Strategy::FewestContacts => Strategy::FewestContacts,
@@ -127,15 +224,58 @@ pub fn engine_from_config(cfg: &hotline_config::Config) -> Result<(Engine, Agent
     Ok((engine, skills_of))
 }
 
-/// Runs the router until every sender is gone.
+/// What the router remembers about an agent beyond the engine.
+#[derive(Debug, Clone)]
+struct Track {
+    name: String,
+    since: Timestamp,
+    last_pause: Option<Timestamp>,
+    alert: Option<AlertAt>,
+}
+
+/// The router's state besides the engine.
+struct Shell {
+    skills: AgentSkills,
+    waiting: HashMap<ContactId, mpsc::UnboundedSender<Notice>>,
+    tracks: HashMap<AgentId, Track>,
+    store: Option<Store>,
+}
+
+/// Runs the router until every sender is gone. Agent state changes the engine makes by
+/// itself (a recovery break, not-ready after missed offers, the end of a timed break) and
+/// wellbeing alerts are appended to `store`.
 pub async fn run(
     mut engine: Engine,
     skills: AgentSkills,
+    names: HashMap<String, String>,
+    store: Option<Store>,
     mut commands: mpsc::UnboundedReceiver<RouterCmd>,
 ) {
     let start = tokio::time::Instant::now();
     let now = || Instant::from_millis(start.elapsed().as_millis() as u64);
-    let mut waiting: HashMap<ContactId, mpsc::UnboundedSender<Notice>> = HashMap::new();
+    let started = Timestamp::now();
+    let tracks = skills
+        .iter()
+        .map(|(id, _)| {
+            let ext = engine.agent_name(*id).unwrap_or("?").to_string();
+            let name = names.get(&ext).cloned().unwrap_or_default();
+            (
+                *id,
+                Track {
+                    name,
+                    since: started,
+                    last_pause: None,
+                    alert: None,
+                },
+            )
+        })
+        .collect();
+    let mut shell = Shell {
+        skills,
+        waiting: HashMap::new(),
+        tracks,
+        store,
+    };
     loop {
         let deadline = engine
             .poll_timeout()
@@ -144,12 +284,25 @@ pub async fn run(
             c = commands.recv() => match c { Some(c) => Some(c), None => return },
             _ = sleep_until(deadline) => None,
         };
+        // State changes asked for through the API are logged there, with who asked; what
+        // follows the end of a wrap-up (available, or a recovery break) is the engine's.
+        let by_engine = !matches!(
+            cmd,
+            Some(RouterCmd::Agent {
+                command: AgentCommand::LogIn
+                    | AgentCommand::Available
+                    | AgentCommand::NotReady(_)
+                    | AgentCommand::Break(_)
+                    | AgentCommand::LogOut,
+                ..
+            })
+        );
         match cmd {
             None => engine.handle_timeout(now()),
-            Some(cmd) => handle(&mut engine, &skills, now(), cmd, &mut waiting),
+            Some(cmd) => handle(&mut engine, &mut shell, now(), cmd),
         }
         while let Some(out) = engine.poll_output() {
-            dispatch(&engine, out, &mut waiting);
+            dispatch(&engine, &mut shell, out, by_engine);
         }
     }
 }
@@ -167,13 +320,8 @@ fn agent(engine: &Engine, ext: &str) -> Result<AgentId, String> {
         .ok_or_else(|| format!("no agent {ext}"))
 }
 
-fn handle(
-    engine: &mut Engine,
-    skills: &AgentSkills,
-    now: Instant,
-    cmd: RouterCmd,
-    waiting: &mut HashMap<ContactId, mpsc::UnboundedSender<Notice>>,
-) {
+fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) {
+    let waiting = &mut shell.waiting;
     let result = match cmd {
         RouterCmd::Arrive {
             contact,
@@ -181,6 +329,7 @@ fn handle(
             priority,
             vip,
             escalate,
+            preferred_agent,
             notify,
             done,
         } => {
@@ -190,6 +339,7 @@ fn handle(
                     a.priority = priority;
                     a.vip = vip;
                     a.escalate = escalate;
+                    a.preferred_agent = preferred_agent.and_then(|p| engine.agent_id(&p));
                     waiting.insert(contact, notify);
                     engine
                         .handle(now, Input::Arrive(a))
@@ -274,6 +424,12 @@ fn handle(
                             vec![]
                         }
                     }
+                    AgentCommand::ExtendWrapUp(seconds) => {
+                        if state != Some(AgentState::WrapUp) {
+                            return Err("the agent is not in wrap-up".to_string());
+                        }
+                        vec![Input::ExtendWrapUp { agent: a, seconds }]
+                    }
                     AgentCommand::LogOut => vec![Input::Logout(a)],
                 };
                 for i in inputs {
@@ -285,9 +441,14 @@ fn handle(
             Ok(())
         }
         RouterCmd::Queues(reply) => {
-            let _ = reply.send(queue_views(engine, skills));
+            let _ = reply.send(queue_views(engine, &shell.skills));
             Ok(())
         }
+        RouterCmd::Agents(reply) => {
+            let _ = reply.send(agent_views(engine, shell));
+            Ok(())
+        }
+        RouterCmd::Callback(contact) => engine.handle(now, Input::Callback(contact)),
     };
     if let Err(e) = result {
         // A command about a contact or agent the engine no longer knows: nothing to undo.
@@ -328,14 +489,143 @@ fn queue_views(engine: &Engine, skills: &AgentSkills) -> Vec<QueueView> {
     views
 }
 
-fn dispatch(
-    engine: &Engine,
-    out: Output,
-    waiting: &mut HashMap<ContactId, mpsc::UnboundedSender<Notice>>,
-) {
+fn agent_views(engine: &Engine, shell: &Shell) -> Vec<AgentView> {
+    let now = Timestamp::now();
+    let minutes = |t: Option<Timestamp>| {
+        t.and_then(|t| now.duration_since(t))
+            .map(|d| d.as_secs_f64() / 60.0)
+    };
+    let max_in_row = engine.config().wellbeing.max_difficult_in_row;
+    shell
+        .skills
+        .iter()
+        .filter_map(|(id, skills)| {
+            let track = shell.tracks.get(id)?;
+            let state = engine.agent_state(*id)?;
+            let w = engine.agent_wellbeing(*id)?;
+            let since_pause = match state {
+                AgentState::LoggedOut | AgentState::Break { .. } | AgentState::NotReady { .. } => {
+                    None
+                }
+                _ => minutes(track.last_pause.or(Some(track.since))),
+            };
+            let (stress_score, stress, suggested) = stress(
+                &w,
+                max_in_row,
+                since_pause,
+                minutes(track.alert.map(|a| a.at)),
+            );
+            Some(AgentView {
+                extension: engine.agent_name(*id)?.to_string(),
+                name: track.name.clone(),
+                state,
+                since: track.since,
+                skills: skills.clone(),
+                wellbeing: w,
+                occupancy: if w.logged_in_seconds > 0.0 {
+                    (w.occupied_seconds / w.logged_in_seconds).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                },
+                last_pause: track.last_pause,
+                alert: track.alert,
+                stress_score,
+                stress,
+                suggested_break_minutes: suggested,
+            })
+        })
+        .collect()
+}
+
+/// The log's form of an engine state, where it has one (offers, talk and wrap-up are in the
+/// interactions' own events).
+fn logged_state(state: &AgentState) -> Option<hotline_model::AgentState> {
+    use hotline_model::AgentState as M;
+    match state {
+        AgentState::LoggedOut => Some(M::LoggedOut),
+        AgentState::Available => Some(M::Available),
+        AgentState::NotReady { reason } => Some(M::NotReady {
+            reason: Some(reason.clone()),
+        }),
+        AgentState::Break { reason, .. } => Some(M::Break {
+            reason: Some(reason.clone()),
+        }),
+        AgentState::Offered | AgentState::Busy | AgentState::WrapUp => None,
+    }
+}
+
+fn track_agent(engine: &Engine, shell: &mut Shell, out: &Output, by_engine: bool) {
+    let now = Timestamp::now();
+    match out {
+        Output::AgentState { agent, state } => {
+            let Some(track) = shell.tracks.get_mut(agent) else {
+                return;
+            };
+            if matches!(
+                state,
+                AgentState::Break { .. } | AgentState::NotReady { .. } | AgentState::LoggedOut
+            ) {
+                track.last_pause = Some(now);
+            }
+            track.since = now;
+            if by_engine
+                && let (Some(store), Some(logged), Some(ext)) = (
+                    shell.store.as_ref(),
+                    logged_state(state),
+                    engine.agent_name(*agent),
+                )
+            {
+                let mut ev = AgentEvent::new(hotline_model::AgentId::new(ext), now, logged);
+                ev.by = Some("routing".to_string());
+                // Queued in order at once; the router does not wait for the disk.
+                drop(store.append_one(Event::Agent(ev)));
+            }
+        }
+        Output::WellbeingAlert { agent, alert } => {
+            if let Some(track) = shell.tracks.get_mut(agent) {
+                track.alert = Some(AlertAt {
+                    alert: *alert,
+                    at: now,
+                });
+            }
+            if let (Some(store), Some(ext)) = (shell.store.as_ref(), engine.agent_name(*agent)) {
+                let action = match alert {
+                    WellbeingAlert::AbusiveCaller => "wellbeing_abusive_caller".to_string(),
+                    WellbeingAlert::DifficultInRow { count } => {
+                        format!("wellbeing_difficult_in_row_{count}")
+                    }
+                    WellbeingAlert::Occupancy { permille } => {
+                        format!("wellbeing_occupancy_{permille}")
+                    }
+                };
+                drop(store.append_one(Event::Audit(AuditEvent::new(
+                    now,
+                    "wellbeing",
+                    action,
+                    ext,
+                ))));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn dispatch(engine: &Engine, shell: &mut Shell, out: Output, by_engine: bool) {
+    track_agent(engine, shell, &out, by_engine);
+    let waiting = &mut shell.waiting;
     let name = |a: AgentId| engine.agent_name(a).unwrap_or("?").to_string();
     let (contact, notice) = match out {
-        Output::Offer { contact, agent, .. } => (contact, Notice::Offer { agent: name(agent) }),
+        Output::Offer {
+            contact,
+            agent,
+            callback,
+        } => (
+            contact,
+            Notice::Offer {
+                agent: name(agent),
+                callback,
+            },
+        ),
         Output::OfferRescinded { contact, agent } => {
             (contact, Notice::Rescinded { agent: name(agent) })
         }
@@ -363,5 +653,56 @@ fn dispatch(
     {
         warn!(?contact, "a waiting contact's session is gone");
         waiting.remove(&contact);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(in_row: u32, logged: f64, occupied: f64) -> AgentWellbeing {
+        AgentWellbeing {
+            difficult_in_row: in_row,
+            logged_in_seconds: logged,
+            occupied_seconds: occupied,
+            ..AgentWellbeing::default()
+        }
+    }
+
+    #[test]
+    fn a_fresh_agent_is_calm_and_needs_no_break() {
+        let (score, level, brk) = stress(&figures(0, 1800.0, 600.0), 2, Some(20.0), None);
+        assert!(score < 0.5, "{score}");
+        assert_eq!((level, brk), (Stress::Low, None));
+    }
+
+    #[test]
+    fn difficult_calls_in_a_row_up_to_the_cap_are_high_stress() {
+        let (_, level, brk) = stress(&figures(1, 1800.0, 600.0), 2, Some(20.0), None);
+        assert_eq!((level, brk), (Stress::Elevated, Some(5)));
+        let (_, level, brk) = stress(&figures(2, 1800.0, 600.0), 2, Some(20.0), None);
+        assert_eq!((level, brk), (Stress::High, Some(15)));
+    }
+
+    #[test]
+    fn sustained_occupancy_and_long_stretches_raise_stress() {
+        // 95 % occupied over an hour.
+        let (_, level, _) = stress(&figures(0, 3600.0, 3420.0), 2, Some(20.0), None);
+        assert_eq!(level, Stress::High);
+        // 95 % over five minutes says little yet.
+        let (_, level, _) = stress(&figures(0, 300.0, 285.0), 2, Some(5.0), None);
+        assert_eq!(level, Stress::Low);
+        // An hour and a half without a pause: a short break is suggested.
+        let (_, level, brk) = stress(&figures(0, 5400.0, 2700.0), 2, Some(95.0), None);
+        assert_eq!((level, brk), (Stress::Elevated, Some(5)));
+        let (_, level, brk) = stress(&figures(0, 5400.0, 2700.0), 2, Some(50.0), None);
+        assert_eq!((level, brk), (Stress::Low, None));
+    }
+
+    #[test]
+    fn a_recent_alert_is_high_stress_for_a_quarter_of_an_hour() {
+        let w = figures(0, 1800.0, 600.0);
+        assert_eq!(stress(&w, 2, Some(1.0), Some(3.0)).1, Stress::High);
+        assert_eq!(stress(&w, 2, Some(1.0), Some(20.0)).1, Stress::Low);
     }
 }

@@ -43,6 +43,11 @@ pub struct Shared {
     pub next_contact: std::sync::atomic::AtomicU64,
     /// Played to every caller at entry while an outage is announced.
     pub fault_notice: std::sync::atomic::AtomicBool,
+    /// Where calls out (callbacks) are sent: the carrier's address.
+    pub outbound: Option<std::net::SocketAddr>,
+    /// Agent extensions and queue names, to resolve transfer targets.
+    pub agent_extensions: std::collections::HashSet<String>,
+    pub queue_names: std::collections::HashSet<String>,
     /// The command channel of each call in progress.
     pub sessions: parking_lot::Mutex<
         std::collections::HashMap<InteractionId, mpsc::UnboundedSender<SessionCmd>>,
@@ -61,7 +66,54 @@ pub enum SessionCmd {
         reason: String,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Blind transfer: the agent leaves; the caller waits on hold for the target.
+    Transfer {
+        to: TransferTarget,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The agent flags the caller as abusive: the caller hears a polite recorded message and
+    /// the call ends; the agent gets a recovery break after wrap-up.
+    Abusive {
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
+
+/// Where a transfer goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// A colleague: the caller waits for that agent first, then for anyone in the queue.
+    Agent(String),
+    /// A queue: the caller goes to the front of its line.
+    Queue(String),
+}
+
+impl TransferTarget {
+    /// Resolves an extension or queue name (a REFER's user part, an API body).
+    pub fn resolve(shared: &Shared, name: &str) -> Option<TransferTarget> {
+        if shared.agent_extensions.contains(name) {
+            Some(TransferTarget::Agent(name.to_string()))
+        } else if shared.queue_names.contains(name) {
+            Some(TransferTarget::Queue(name.to_string()))
+        } else {
+            None
+        }
+    }
+}
+
+/// The user part of a Refer-To value such as `<sip:1002@host;transport=udp>`.
+pub fn refer_user(refer_to: &str) -> Option<&str> {
+    let s = refer_to.trim().trim_start_matches('<');
+    let s = s
+        .strip_prefix("sip:")
+        .or_else(|| s.strip_prefix("sips:"))
+        .or_else(|| s.strip_prefix("tel:"))?;
+    let end = s.find(['@', ';', '>', '?']).unwrap_or(s.len());
+    let user = &s[..end];
+    (!user.is_empty()).then_some(user)
+}
+
+/// Longest voicemail message.
+const VOICEMAIL_MAX: Duration = Duration::from_secs(120);
 
 fn sip_to_media_codec(c: sdp::Codec) -> hotline_media::Codec {
     match c {
@@ -95,6 +147,11 @@ enum Phase {
     Talking,
     /// After the agent hung up: the after-call flow (survey) runs.
     AfterCall,
+    /// The caller asked to be called back and hung up; the contact keeps its place in line,
+    /// then an agent is rung, then the customer is called.
+    Callback,
+    /// The caller is leaving a message.
+    Voicemail,
 }
 
 struct Session {
@@ -115,11 +172,22 @@ struct Session {
     max_agitation: f32,
     /// The caller is a VIP customer (from the lookup).
     vip: bool,
+    customer: Option<hotline_model::CustomerId>,
+    /// The number to call back, once the caller asked for it.
+    callback_number: Option<String>,
     /// The queue the call last waited in (for escalation).
     last_queue: Option<String>,
     from: String,
     to: String,
     ended: bool,
+    /// The caller's leg is up (it is not after a callback was booked, until the customer
+    /// answers the call back).
+    caller_live: bool,
+    /// The call out to the customer for a callback, while it rings.
+    dialing: Option<(Leg, LegId)>,
+    /// Recordings made so far (the first is `<id>.wav`).
+    recordings: u32,
+    voicemail_until: Option<tokio::time::Instant>,
 }
 
 /// Runs one incoming call to its end.
@@ -249,16 +317,23 @@ async fn setup_and_run(
         after_call: None,
         max_agitation: 0.0,
         vip: false,
+        customer: None,
+        callback_number: None,
         last_queue: None,
         from,
         to,
         ended: false,
+        caller_live: true,
+        dialing: None,
+        recordings: 0,
+        voicemail_until: None,
     };
     info!(interaction = %id, from = %s.from, to = %s.to, "call answered");
     let (cmd_tx, commands) = mpsc::unbounded_channel();
     s.shared.sessions.lock().insert(id, cmd_tx);
     s.drive(media_events, notices, commands).await;
-    s.shared.sessions.lock().remove(&id);
+    // The id may have changed (a callback is an interaction of its own).
+    s.shared.sessions.lock().remove(&s.id);
     let _ = s.media.close();
     Ok(())
 }
@@ -290,6 +365,13 @@ async fn sleep_opt(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+async fn next_dial_event(dialing: &mut Option<(Leg, LegId)>) -> Option<LegEvent> {
+    match dialing {
+        Some((leg, _)) => leg.next_event().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn next_agent_event(agent: &mut Option<AgentSide>) -> Option<LegEvent> {
     match agent {
         Some(a) => a.leg.next_event().await,
@@ -316,8 +398,9 @@ impl Session {
                 .as_ref()
                 .filter(|a| !a.answered)
                 .map(|a| a.ring_deadline);
+            let caller_live = self.caller_live;
             tokio::select! {
-                ev = self.caller.next_event() => match ev {
+                ev = self.caller.next_event(), if caller_live => match ev {
                     Some(ev) => self.on_caller(ev).await,
                     None => self.caller_gone(EndReason::CallerHangup).await,
                 },
@@ -331,6 +414,12 @@ impl Session {
                     if let Some(c) = c { self.on_command(c).await }
                 },
                 ev = next_agent_event(&mut self.agent) => self.on_agent(ev).await,
+                ev = next_dial_event(&mut self.dialing) => self.on_dialed(ev).await,
+                _ = sleep_opt(self.voicemail_until) => {
+                    self.voicemail_until = None;
+                    let _ = self.media.stop_recording();
+                    self.finish(EndReason::Voicemail).await;
+                },
                 _ = sleep_opt(flow_deadline) => {
                     if let Some(run) = self.run.as_mut() {
                         run.handle_timeout(flow_now(tokio::time::Instant::now()));
@@ -418,7 +507,7 @@ impl Session {
 
     async fn on_notice(&mut self, n: Notice) {
         match n {
-            Notice::Offer { agent } => self.offer_to(agent).await,
+            Notice::Offer { agent, .. } => self.offer_to(agent).await,
             Notice::Rescinded { agent } => {
                 if self
                     .agent
@@ -441,7 +530,18 @@ impl Session {
                 debug!(interaction = %self.id, ?action, "maximum wait reached");
                 let _ = self.shared.router.send(RouterCmd::Abandon(self.contact));
                 self.queued = None;
-                self.finish(EndReason::Timeout).await;
+                match action {
+                    hotline_acd::MaxWaitAction::Voicemail
+                        if self.caller_live
+                            && self.shared.flows.flows.contains_key("voicemail") =>
+                    {
+                        self.run = None;
+                        self.playing = None;
+                        let _ = self.media.stop_playback(self.caller_media);
+                        self.start_flow("voicemail", EndReason::Timeout).await;
+                    }
+                    _ => self.finish(EndReason::Timeout).await,
+                }
             }
         }
     }
@@ -457,28 +557,10 @@ impl Session {
             self.reject_offer(&ext, "not registered").await;
             return;
         };
-        let port = match self.shared.media.bind_leg().await {
-            Ok(p) => p,
-            Err(e) => {
-                warn!(error = %e, "no media port for the agent leg");
-                self.reject_offer(&ext, "no media port").await;
-                return;
-            }
-        };
-        let local = LocalMedia {
-            address: self.shared.media_ip,
-            port: port.local_addr().port(),
-            session_id: rand_id(),
-            version: 1,
-        };
-        let media = match self
-            .media
-            .add_leg(port, LegParams::new(None, hotline_media::Codec::Pcmu))
-            .await
-        {
+        let (local, media) = match self.outbound_media().await {
             Ok(m) => m,
             Err(e) => {
-                warn!(error = %e, "cannot add the agent leg");
+                warn!(error = %e, "no media for the agent leg");
                 self.reject_offer(&ext, "media").await;
                 return;
             }
@@ -503,6 +585,28 @@ impl Session {
                 self.reject_offer(&ext, "dial failed").await;
             }
         }
+    }
+
+    /// A media leg for a call hotline places; its remote end is learnt from the answer.
+    async fn outbound_media(&self) -> Result<(LocalMedia, LegId), String> {
+        let port = self
+            .shared
+            .media
+            .bind_leg()
+            .await
+            .map_err(|e| e.to_string())?;
+        let local = LocalMedia {
+            address: self.shared.media_ip,
+            port: port.local_addr().port(),
+            session_id: rand_id(),
+            version: 1,
+        };
+        let media = self
+            .media
+            .add_leg(port, LegParams::new(None, hotline_media::Codec::Pcmu))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((local, media))
     }
 
     async fn reject_offer(&mut self, ext: &str, reason: &str) {
@@ -544,29 +648,21 @@ impl Session {
                 {
                     let _ = self.media.update_leg(agent_media, params(&s, *c));
                 }
-                let _ = self.media.stop_playback(self.caller_media);
-                let _ = self.media.bridge(self.caller_media, agent_media);
-                let path = self.shared.recordings.join(format!("{}.wav", self.id));
-                let recording = self
-                    .media
-                    .start_recording(path.clone(), self.caller_media, Some(agent_media))
-                    .await;
                 let _ = self.shared.router.send(RouterCmd::Answer {
                     contact: self.contact,
                     agent: ext.clone(),
                 });
                 self.queued = None;
-                self.phase = Phase::Talking;
                 self.log(EventKind::Answered {
                     agent: AgentId::new(ext.clone()),
                 })
                 .await;
-                if recording.is_ok() {
-                    self.log(EventKind::RecordingStarted {
-                        path: path.display().to_string(),
-                    })
-                    .await;
+                if matches!(self.phase, Phase::Callback) {
+                    // The agent is on the line: now call the customer back.
+                    self.call_customer().await;
+                    return;
                 }
+                self.connect(agent_media).await;
                 self.feed(FlowInput::Answered { agent: ext });
                 self.pump_flow().await;
             }
@@ -584,12 +680,255 @@ impl Session {
                 }
                 self.agent_left().await;
             }
-            LegEvent::Dtmf(_)
-            | LegEvent::Ringing
-            | LegEvent::Confirmed
-            | LegEvent::Hold(_)
-            | LegEvent::MediaChanged(_)
-            | LegEvent::Refer(_) => {}
+            LegEvent::Refer(target) => {
+                let to = refer_user(&target).and_then(|u| TransferTarget::resolve(&self.shared, u));
+                let Some(to) = to else {
+                    debug!(%target, "transfer to an unknown target");
+                    if let Some(a) = &self.agent {
+                        let _ = a.leg.notify_refer(404).await;
+                    }
+                    return;
+                };
+                if let Some(a) = &self.agent
+                    && let Err(e) = a.leg.notify_refer(200).await
+                {
+                    debug!(error = %e, "transfer NOTIFY");
+                }
+                if let Err(e) = self.transfer(to).await {
+                    warn!(interaction = %self.id, error = %e, "transfer failed");
+                }
+            }
+            LegEvent::Hold(on) => {
+                self.log(if on {
+                    EventKind::Held
+                } else {
+                    EventKind::Resumed
+                })
+                .await;
+            }
+            LegEvent::MediaChanged(s) => {
+                if let Some(a) = &self.agent
+                    && let Some(c) = s.codecs.first()
+                {
+                    let _ = self.media.update_leg(a.media, params(&s, *c));
+                }
+            }
+            LegEvent::Dtmf(_) | LegEvent::Ringing | LegEvent::Confirmed => {}
+        }
+    }
+
+    /// Bridges the caller with the agent's media and records both.
+    async fn connect(&mut self, agent_media: LegId) {
+        let _ = self.media.stop_playback(self.caller_media);
+        let _ = self.media.bridge(self.caller_media, agent_media);
+        let name = match self.recordings {
+            0 => format!("{}.wav", self.id),
+            n => format!("{}-{n}.wav", self.id),
+        };
+        self.recordings += 1;
+        let path = self.shared.recordings.join(name);
+        let recording = self
+            .media
+            .start_recording(path.clone(), self.caller_media, Some(agent_media))
+            .await;
+        self.phase = Phase::Talking;
+        if recording.is_ok() {
+            self.log(EventKind::RecordingStarted {
+                path: path.display().to_string(),
+            })
+            .await;
+        }
+    }
+
+    /// The agent of a callback answered: ring the customer through the carrier.
+    async fn call_customer(&mut self) {
+        let number = self.from.clone();
+        let Some(dest) = self.shared.outbound else {
+            warn!(interaction = %self.id, "no trunk to call out through; callback dropped");
+            self.callback_failed("no outbound trunk").await;
+            return;
+        };
+        let (local, media) = match self.outbound_media().await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "no media for the callback");
+                self.callback_failed("media").await;
+                return;
+            }
+        };
+        self.log(EventKind::FlowStep {
+            step: "callback.dial".to_string(),
+            detail: Some(number.clone()),
+        })
+        .await;
+        let target = format!("sip:{number}@{dest}");
+        match self
+            .shared
+            .calls
+            .dial(&target, dest, false, &self.to, local)
+        {
+            Ok(leg) => self.dialing = Some((leg, media)),
+            Err(e) => {
+                warn!(error = %e, "cannot call the customer back");
+                let _ = self.media.remove_leg(media);
+                self.callback_failed("dial failed").await;
+            }
+        }
+    }
+
+    /// The call out to the customer: answered (the callback becomes a talk) or not.
+    async fn on_dialed(&mut self, ev: Option<LegEvent>) {
+        match ev {
+            Some(LegEvent::Answered { sdp }) => {
+                let Some((leg, media)) = self.dialing.take() else {
+                    return;
+                };
+                if let Some(s) = sdp
+                    && let Some(c) = s.codecs.first()
+                {
+                    let _ = self.media.update_leg(media, params(&s, *c));
+                }
+                self.caller = leg;
+                self.caller_media = media;
+                self.caller_live = true;
+                match self.agent.as_ref().filter(|a| a.answered).map(|a| a.media) {
+                    Some(agent_media) => self.connect(agent_media).await,
+                    None => self.finish(EndReason::AgentHangup).await,
+                }
+            }
+            Some(LegEvent::Ended(_)) => {
+                if let Some((_, media)) = self.dialing.take() {
+                    let _ = self.media.remove_leg(media);
+                }
+                self.callback_failed("the customer did not answer").await;
+            }
+            None => {
+                if let Some((_, media)) = self.dialing.take() {
+                    let _ = self.media.remove_leg(media);
+                    self.callback_failed("the call out was lost").await;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The callback could not be made: the agent is released and the record closed.
+    async fn callback_failed(&mut self, why: &str) {
+        self.log(EventKind::FlowStep {
+            step: "callback.failed".to_string(),
+            detail: Some(why.to_string()),
+        })
+        .await;
+        self.release_agent(false).await;
+        self.finish(EndReason::Timeout).await;
+    }
+
+    /// The agent leaves the call (to wrap-up): its leg is hung up and the engine told.
+    async fn release_agent(&mut self, abusive: bool) {
+        if let Some(a) = self.agent.take() {
+            let _ = a.leg.hangup().await;
+            let _ = self.media.remove_leg(a.media);
+            if a.answered {
+                let _ = self.shared.router.send(RouterCmd::End {
+                    contact: self.contact,
+                    agitation: Some(self.max_agitation),
+                    abusive,
+                });
+            } else {
+                let _ = self.shared.router.send(RouterCmd::Reject {
+                    contact: self.contact,
+                    agent: a.ext,
+                });
+            }
+        }
+        let _ = self.media.stop_recording();
+    }
+
+    /// Puts the caller back in line as a new contact: on hold, first in line.
+    async fn requeue(
+        &mut self,
+        queue: String,
+        escalate: bool,
+        preferred_agent: Option<String>,
+    ) -> Result<(), String> {
+        if let Ok(m) = self.shared.prompts.music("hold") {
+            let _ = self.media.play(self.caller_media, vec![m], true, false);
+        }
+        self.contact = ContactId(self.shared.next_contact.fetch_add(1, Ordering::Relaxed));
+        let (done, result) = oneshot::channel();
+        let priority = 100;
+        let _ = self.shared.router.send(RouterCmd::Arrive {
+            contact: self.contact,
+            queue: queue.clone(),
+            priority,
+            vip: self.vip,
+            escalate,
+            preferred_agent,
+            notify: self.notices_tx.clone(),
+            done,
+        });
+        match result.await {
+            Ok(Ok(())) => {
+                self.phase = Phase::Flow;
+                self.queued = Some((queue.clone(), tokio::time::Instant::now()));
+                self.last_queue = Some(queue.clone());
+                self.log(EventKind::Queued {
+                    queue: QueueName::new(queue),
+                    priority,
+                })
+                .await;
+                Ok(())
+            }
+            other => {
+                self.finish(EndReason::Error).await;
+                Err(format!("cannot requeue: {other:?}"))
+            }
+        }
+    }
+
+    fn talking(&self) -> bool {
+        self.agent.as_ref().is_some_and(|a| a.answered) && matches!(self.phase, Phase::Talking)
+    }
+
+    /// Blind transfer: the agent leaves; the caller waits on hold for the target.
+    async fn transfer(&mut self, to: TransferTarget) -> Result<(), String> {
+        if !self.talking() {
+            return Err("nobody is talking to the caller".into());
+        }
+        let (queue, preferred, target) = match &to {
+            TransferTarget::Queue(q) => (
+                q.clone(),
+                None,
+                hotline_model::Target::Queue(QueueName::new(q.clone())),
+            ),
+            TransferTarget::Agent(ext) => (
+                self.last_queue
+                    .clone()
+                    .unwrap_or_else(|| "general".to_string()),
+                Some(ext.clone()),
+                hotline_model::Target::Agent(AgentId::new(ext.clone())),
+            ),
+        };
+        self.release_agent(false).await;
+        self.log(EventKind::Transferred { to: target }).await;
+        self.requeue(queue, false, preferred).await
+    }
+
+    /// Starts another flow for the caller (survey, voicemail, the abusive-caller message).
+    async fn start_flow(&mut self, flow: &str, fallback: EndReason) {
+        let mut ctx = CallContext::new(&self.from, &self.to, chrono::Utc::now());
+        ctx.language = Some(self.lang.code().to_string());
+        match FlowRun::new(
+            self.shared.flows.clone(),
+            flow,
+            ctx,
+            flow_now(tokio::time::Instant::now()),
+        ) {
+            Ok(run) => {
+                self.run = Some(run);
+                self.pump_flow().await;
+            }
+            Err(_) => self.finish(fallback).await,
         }
     }
 
@@ -603,24 +942,11 @@ impl Session {
         });
         let _ = self.media.stop_recording();
         match self.after_call.take() {
-            Some(flow) => {
+            Some(flow) if self.caller_live => {
                 self.phase = Phase::AfterCall;
-                let mut ctx = CallContext::new(&self.from, &self.to, chrono::Utc::now());
-                ctx.language = Some(self.lang.code().to_string());
-                match FlowRun::new(
-                    self.shared.flows.clone(),
-                    &flow,
-                    ctx,
-                    flow_now(tokio::time::Instant::now()),
-                ) {
-                    Ok(run) => {
-                        self.run = Some(run);
-                        self.pump_flow().await;
-                    }
-                    Err(_) => self.finish(EndReason::AgentHangup).await,
-                }
+                self.start_flow(&flow, EndReason::AgentHangup).await;
             }
-            None => self.finish(EndReason::AgentHangup).await,
+            _ => self.finish(EndReason::AgentHangup).await,
         }
     }
 
@@ -629,11 +955,11 @@ impl Session {
         match cmd {
             SessionCmd::Hangup { reply } => {
                 let talking = self.agent.as_ref().is_some_and(|a| a.answered);
-                if let Some(a) = self.agent.take().filter(|a| a.answered) {
+                if talking && let Some(a) = self.agent.take() {
                     let _ = a.leg.hangup().await;
                     let _ = self.media.remove_leg(a.media);
                     self.agent_left().await;
-                } else if !talking {
+                } else {
                     self.finish(EndReason::AgentHangup).await;
                 }
                 let _ = reply.send(Ok(()));
@@ -643,48 +969,43 @@ impl Session {
                     let _ = reply.send(Err("the call was never queued".into()));
                     return;
                 };
-                let Some(a) = self.agent.take().filter(|a| a.answered) else {
+                if !self.talking() {
                     let _ = reply.send(Err("nobody is talking to the caller".into()));
                     return;
-                };
+                }
                 // The agent leaves (to wrap-up); the caller waits on hold for a senior.
-                let _ = a.leg.hangup().await;
-                let _ = self.media.remove_leg(a.media);
-                let _ = self.shared.router.send(RouterCmd::End {
-                    contact: self.contact,
-                    agitation: Some(self.max_agitation),
-                    abusive: false,
-                });
+                self.release_agent(false).await;
                 self.log(EventKind::Escalated {
                     to: hotline_model::Target::Queue(QueueName::new(queue.clone())),
                     reason,
                 })
                 .await;
-                if let Ok(m) = self.shared.prompts.music("hold") {
-                    let _ = self.media.play(self.caller_media, vec![m], true, false);
-                }
-                self.contact = ContactId(self.shared.next_contact.fetch_add(1, Ordering::Relaxed));
-                let (done, result) = oneshot::channel();
-                let _ = self.shared.router.send(RouterCmd::Arrive {
-                    contact: self.contact,
-                    queue: queue.clone(),
-                    priority: 100,
-                    vip: self.vip,
-                    escalate: true,
-                    notify: self.notices_tx.clone(),
-                    done,
-                });
-                match result.await {
-                    Ok(Ok(())) => {
-                        self.phase = Phase::Flow;
-                        self.queued = Some((queue, tokio::time::Instant::now()));
-                        let _ = reply.send(Ok(()));
-                    }
-                    other => {
-                        let _ = reply.send(Err(format!("cannot requeue: {other:?}")));
-                        self.finish(EndReason::Error).await;
-                    }
-                }
+                let _ = reply.send(self.requeue(queue, true, None).await);
+            }
+            SessionCmd::Transfer { to, reply } => {
+                let _ = reply.send(self.transfer(to).await);
+            }
+            SessionCmd::Abusive { reply } => {
+                let Some(ext) = self
+                    .agent
+                    .as_ref()
+                    .filter(|_| self.talking())
+                    .map(|a| a.ext.clone())
+                else {
+                    let _ = reply.send(Err("nobody is talking to the caller".into()));
+                    return;
+                };
+                self.log(EventKind::Flagged {
+                    by: AgentId::new(ext),
+                    flag: hotline_model::Flag::Abusive,
+                })
+                .await;
+                self.release_agent(true).await;
+                let _ = reply.send(Ok(()));
+                // The caller hears the polite closing message; no survey.
+                self.after_call = None;
+                self.phase = Phase::AfterCall;
+                self.start_flow("abusive_end", EndReason::AgentHangup).await;
             }
         }
     }
@@ -703,6 +1024,9 @@ impl Session {
             })
             .await;
             reason = EndReason::Abandoned;
+        }
+        if matches!(self.phase, Phase::Voicemail) {
+            reason = EndReason::Voicemail;
         }
         self.ended = true;
         // Logged before the agent's phone is told.
@@ -736,8 +1060,59 @@ impl Session {
         if let Some(a) = self.agent.take() {
             let _ = a.leg.hangup().await;
         }
+        if let Some((leg, _)) = self.dialing.take() {
+            let _ = leg.hangup().await;
+        }
         let _ = self.media.stop_recording();
+        if self.caller_live {
+            let _ = self.caller.hangup().await;
+        }
+    }
+
+    /// The caller booked a callback and is released. The inbound call's record closes with
+    /// the reason `callback`; the callback is an interaction of its own that keeps the
+    /// caller's place in line (the engine's contact stays where it was).
+    async fn book_callback(&mut self) {
+        let Some(number) = self.callback_number.take() else {
+            return;
+        };
+        self.log(EventKind::Ended {
+            reason: EndReason::Callback,
+        })
+        .await;
+        self.caller_live = false;
+        let _ = self.media.stop_playback(self.caller_media);
         let _ = self.caller.hangup().await;
+        let _ = self.media.remove_leg(self.caller_media);
+        let old = self.id;
+        self.id = InteractionId::new();
+        {
+            let mut sessions = self.shared.sessions.lock();
+            if let Some(tx) = sessions.remove(&old) {
+                sessions.insert(self.id, tx);
+            }
+        }
+        self.log(EventKind::Arrived {
+            channel: Channel::Callback,
+            from: number.clone(),
+            to: self.to.clone(),
+            trunk: None,
+        })
+        .await;
+        if let Some(c) = self.customer.clone() {
+            self.log(EventKind::CustomerIdentified { customer: c })
+                .await;
+        }
+        if let Some(q) = self.last_queue.clone() {
+            self.log(EventKind::Queued {
+                queue: QueueName::new(q),
+                priority: 0,
+            })
+            .await;
+        }
+        self.from = number;
+        self.after_call = None;
+        self.phase = Phase::Callback;
     }
 
     fn resolve(&self, items: &[PromptItem]) -> Vec<Prompt> {
@@ -834,6 +1209,7 @@ impl Session {
                     let customer = match found {
                         Some(c) => {
                             self.vip = c.vip;
+                            self.customer = Some(c.id.clone());
                             self.log(EventKind::CustomerIdentified {
                                 customer: c.id.clone(),
                             })
@@ -882,6 +1258,7 @@ impl Session {
                         priority,
                         vip: self.vip,
                         escalate,
+                        preferred_agent: None,
                         notify: self.notices_tx.clone(),
                         done,
                     });
@@ -907,21 +1284,54 @@ impl Session {
                         let _ = self.shared.router.send(RouterCmd::Abandon(self.contact));
                     }
                 }
-                FlowAction::OfferCallback { queue, number } => {
-                    self.log(EventKind::CallbackRequested {
-                        number,
-                        keeps_place: true,
-                    })
-                    .await;
-                    let _ = queue;
-                    self.feed(FlowInput::CallbackAccepted);
+                FlowAction::OfferCallback { queue: _, number } => {
+                    if self.queued.is_some() && self.shared.outbound.is_some() {
+                        self.log(EventKind::CallbackRequested {
+                            number: number.clone(),
+                            keeps_place: true,
+                        })
+                        .await;
+                        let _ = self.shared.router.send(RouterCmd::Callback(self.contact));
+                        self.callback_number = Some(number);
+                        self.feed(FlowInput::CallbackAccepted);
+                    } else {
+                        // Nothing to call out through: the caller stays in line.
+                        self.feed(FlowInput::CallbackDeclined);
+                    }
                 }
-                FlowAction::Voicemail { .. } => {
-                    self.finish(EndReason::Voicemail).await;
-                    return;
+                FlowAction::Voicemail { queue } => {
+                    let path = self
+                        .shared
+                        .recordings
+                        .join(format!("{}-voicemail-{queue}.wav", self.id));
+                    match self
+                        .media
+                        .start_recording(path.clone(), self.caller_media, None)
+                        .await
+                    {
+                        Ok(_) => {
+                            self.phase = Phase::Voicemail;
+                            self.voicemail_until =
+                                Some(tokio::time::Instant::now() + VOICEMAIL_MAX);
+                            self.log(EventKind::VoicemailLeft {
+                                path: path.display().to_string(),
+                            })
+                            .await;
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "cannot record a voicemail");
+                            self.finish(EndReason::Error).await;
+                            return;
+                        }
+                    }
                 }
                 FlowAction::Survey { score } => {
                     self.log(EventKind::Surveyed { score }).await;
+                }
+                FlowAction::Hangup {
+                    reason: hotline_flow::HangupReason::Callback,
+                } if self.callback_number.is_some() => {
+                    self.book_callback().await;
                 }
                 FlowAction::Hangup { .. } => {
                     let reason = match self.phase {
@@ -961,5 +1371,20 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refer_user;
+
+    #[test]
+    fn refer_to_values_give_their_user_part() {
+        assert_eq!(refer_user("<sip:1002@10.0.0.1:5060>"), Some("1002"));
+        assert_eq!(refer_user("sip:cards@hotline;transport=udp"), Some("cards"));
+        assert_eq!(refer_user("<sips:1009@h?Replaces=x>"), Some("1009"));
+        assert_eq!(refer_user("<tel:1003>"), Some("1003"));
+        assert_eq!(refer_user("<sip:@host>"), None);
+        assert_eq!(refer_user("mailto:x@y"), None);
     }
 }
