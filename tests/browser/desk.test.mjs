@@ -7,8 +7,9 @@
 // moment the pop is on screen); the agent writes a note and a disposition. The second call
 // from the same number pops with the first call's note and outcome in the history. The
 // supervisor's wallboard shows the calls and the service level going from none to 100%;
-// a third caller, with the agent not ready, gives up, and the wallboard raises the alarm
-// as the service level falls below the goal. Screenshots of both pages go to
+// the agent ends a third, abusive, call with one click and the wallboard shows the agent's
+// stress; a fourth caller, while the agent recovers, gives up, and the wallboard raises the
+// alarm as the service level falls below the goal. Screenshots of both pages go to
 // docs/screenshots/.
 //
 // Run: HOTLINE_BIN=target/debug/hotline node --test tests/browser/desk.test.mjs
@@ -223,6 +224,12 @@ test('an agent takes calls with the screen pop before answering; the wallboard f
   assert.deepEqual(ring, { id: 'nr-reason', visible: true, outline: 'solid' });
   await desk.keyboard.press('Alt+a');
   await desk.waitForSelector('#state-badge[data-state=available]');
+  // Not ready with a reason code, then available again, from the keyboard.
+  await desk.selectOption('#nr-reason', 'training');
+  await desk.keyboard.press('Alt+n');
+  await desk.waitForSelector('#state-badge[data-state=not_ready]:has-text("培训")');
+  await desk.keyboard.press('Alt+a');
+  await desk.waitForSelector('#state-badge[data-state=available]');
   await board.waitForFunction(() => document.querySelector('.queue[data-queue=accounts] [data-f=available] .v')?.textContent === '1');
 
   // The agent's phone registers from the port it will ring on.
@@ -250,7 +257,18 @@ test('an agent takes calls with the screen pop before answering; the wallboard f
   await sippOk(phone, 'agent phone 1');
   await desk.waitForSelector('#pop[data-state=ended]');
   await desk.waitForSelector('#wrap-timer:not([hidden])');
-  assert.match(await desk.textContent('#wrap-timer'), /\d\d:\d\d/);
+  // The queue's 30 s wrap-up counts down, and the agent extends it by 30 s.
+  const left = () => desk.evaluate(() => {
+    const m = document.querySelector('#wrap-timer').textContent.match(/(\d\d):(\d\d)/);
+    return Number(m[1]) * 60 + Number(m[2]);
+  });
+  const before = await left();
+  assert.ok(before > 0 && before <= 30, `wrap-up left ${before} s`);
+  await desk.click('#btn-extend');
+  await desk.waitForFunction((b) => {
+    const m = document.querySelector('#wrap-timer').textContent.match(/(\d\d):(\d\d)/);
+    return Number(m[1]) * 60 + Number(m[2]) > b + 20;
+  }, before);
   await desk.selectOption('#disposition', 'resolved');
   await desk.click('#btn-done');
   await desk.waitForFunction(() => document.querySelector('#wrap-status').textContent.includes('已解决'));
@@ -304,19 +322,40 @@ test('an agent takes calls with the screen pop before answering; the wallboard f
   assert.equal(await board.getAttribute('.queue[data-queue=accounts] [data-f=sl]', 'data-value'), '1');
   assert.equal(await board.getAttribute('.queue[data-queue=accounts]', 'data-alarm'), 'no');
 
-  // Call 3 while the agent is not ready: the caller waits, gives up, and the service level
+  // Call 3: an abusive caller. One click ends the call with the polite message; the
+  // agent's stress shows high on the wallboard, and the wrap-up ends in a recovery break.
+  phone = sipp('agent-answers-late.xml', ['-p', port, '-rtp_echo', '-m', '1']);
+  caller = sipp('caller-stays.xml', ['-m', '1']);
+  await desk.waitForFunction((ids) => {
+    const pop = document.querySelector('#pop');
+    return pop.dataset.state === 'talking' && !ids.includes(pop.dataset.interaction);
+  }, [first, second]);
+  const third = await desk.getAttribute('#pop', 'data-interaction');
+  await desk.click('#btn-abusive');
+  await desk.waitForSelector('#pop[data-state=ended]');
+  await sippOk(caller, 'caller 3 (hears the message, then hotline hangs up)');
+  await sippOk(phone, 'agent phone 3');
+  assert.equal((await record(sup, third)).flagged, true);
+  await board.waitForSelector('#agents tr[data-agent="1001"] td.stress[data-level=high]');
+  await board.waitForSelector('#alerts .alert.stress:has-text("1001")');
+  await desk.waitForSelector('#wb-stress[data-level=high]');
+  await desk.waitForSelector('#wb-suggest[data-suggest=yes]');
+  await desk.selectOption('#disposition', 'complaint');
+  await desk.keyboard.press('Alt+d');
+  await desk.waitForSelector('#state-badge[data-state=break]');
+  await board.waitForSelector('#agents tr[data-agent="1001"][data-state=break]');
+
+  // Call 4 while the agent recovers: the caller waits, gives up, and the service level
   // falls below the 80 % goal: the queue is flagged and an alert is raised.
-  await desk.keyboard.press('Alt+n');
-  await desk.waitForSelector('#state-badge[data-state=not_ready]');
   await board.waitForFunction(() => document.querySelector('.queue[data-queue=accounts] [data-f=available] .v')?.textContent === '0');
   caller = sipp('caller-key-talk.xml', ['-m', '1']);
   await board.waitForFunction(() => document.querySelector('.queue[data-queue=accounts] [data-f=waiting] .v')?.textContent === '1');
   await board.waitForSelector('#calls tr[data-status=waiting]');
-  await sippOk(caller, 'caller 3');
+  await sippOk(caller, 'caller 4');
   await board.waitForSelector('.queue[data-queue=accounts][data-alarm=yes]');
   await board.waitForSelector('#alerts .alert.sl:has-text("accounts")');
   const sl = Number(await board.getAttribute('.queue[data-queue=accounts] [data-f=sl]', 'data-value'));
-  assert.ok(Math.abs(sl - 2 / 3) < 1e-9, `service level ${sl}`);
+  assert.equal(sl, 0.75, 'three answered in time, one abandoned');
   await board.waitForSelector('#calls tr[data-status=abandoned]');
   await board.screenshot({ path: join(shots, 'wallboard.png') });
   assert.ok(await board.evaluate(() => document.documentElement.scrollWidth <= 1366), 'no sideways scrolling at 1366 wide');
@@ -326,7 +365,7 @@ test('an agent takes calls with the screen pop before answering; the wallboard f
   const csv = await apiAs(sup, 'GET', '/reports/daily.csv');
   assert.equal(csv.status, 200);
   assert.match(csv.headers.get('content-disposition'), /attachment; filename="hotline-\d{4}-\d\d-\d\d\.csv"/);
-  assert.match(csv.text, /^total,accounts,3,2,2,1,0\.6667,/m);
+  assert.match(csv.text, /^total,accounts,4,3,3,1,0\.7500,/m);
   const denied = await apiAs(agentToken, 'GET', '/reports/intervals');
   assert.equal(denied.status, 403);
   assert.equal(denied.json().error.code, 'forbidden');

@@ -5,7 +5,8 @@ import { t, applyI18n, bindLangSwitch, lang } from './i18n.js';
 import { $, el, fmtDuration, fmtTime, fmtPct, secondsSince, toast, showError, shortcuts, loginForm } from './ui.js';
 import { renderMarkdown } from './md.js';
 
-const DEFAULT_WRAP_SECONDS = 60;
+// Used when the queue's own wrap-up time is unknown.
+const DEFAULT_WRAP_SECONDS = 30;
 
 const s = {
   me: null,
@@ -209,12 +210,14 @@ function onInteraction(ev) {
   renderCall();
 }
 
+// The wrap-up countdown: the queue's after-call time from the end of the call.
 function startWrap() {
   const c = s.call;
-  const secs = (s.figures && Number.isFinite(s.figures.wrap_up_seconds) && s.figures.wrap_up_seconds > 0)
-    ? s.figures.wrap_up_seconds : DEFAULT_WRAP_SECONDS;
-  c.wrapDeadline = Date.now() + secs * 1000;
+  const secs = num(c.pop && c.pop.wrap_up_seconds) ?? DEFAULT_WRAP_SECONDS;
+  const from = c.endedAt ? new Date(c.endedAt).getTime() : Date.now();
+  c.wrapDeadline = Math.min(from, Date.now()) + secs * 1000;
   $('#notes').focus();
+  refreshFigures();
 }
 
 async function addNote() {
@@ -259,7 +262,11 @@ async function extendWrap() {
 async function callAction(path, body) {
   const c = s.call;
   if (!c) return;
-  try { await post(`/interactions/${c.id}/${path}`, body); } catch (e) { showError(e); }
+  try {
+    await post(`/interactions/${c.id}/${path}`, body);
+    if (path === 'abusive') toast(t('call.abusive_done'));
+    refreshFigures();
+  } catch (e) { showError(e); }
 }
 
 // ---- side panels -------------------------------------------------------------------

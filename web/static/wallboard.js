@@ -182,7 +182,7 @@ function renderChart() {
   let to = Math.min(all.length, Math.max(cur + 5, from + 32));
   to += (4 - (to % 4)) % 4;
   const iv = all.slice(from, to);
-  const W = 960; const H = 190; const L = 34; const R = 40; const T = 12; const B = 24;
+  const W = 520; const H = 190; const L = 26; const R = 34; const T = 10; const B = 22;
   const w = (W - L - R) / iv.length;
   const maxOffered = Math.max(4, ...iv.map((i) => i.offered));
   const y = (v) => T + (H - T - B) * (1 - v / maxOffered);
@@ -195,7 +195,7 @@ function renderChart() {
   g.append(svg('text', { x: W - R + 4, y: ySl(1) + 4, class: 'tick sl' }, '100%'));
   g.append(svg('text', { x: L - 4, y: y(maxOffered) + 4, class: 'tick end' }, maxOffered));
   g.append(svg('text', { x: L - 4, y: y(0) + 4, class: 'tick end' }, 0));
-  const every = iv.length > 48 ? 12 : 4;
+  const every = iv.length > 40 ? 12 : iv.length > 24 ? 8 : 4;
   for (let n = 0; n <= iv.length; n += every) {
     const h = (from + n) / 4;
     g.append(svg('text', { x: L + n * w, y: H - 6, class: 'tick mid' }, `${String(h).padStart(2, '0')}:00`));

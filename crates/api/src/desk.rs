@@ -60,6 +60,18 @@ const BUILT_IN: &[(&str, &str)] = &[
 const MAX_ARTICLE_BYTES: u64 = 256 * 1024;
 
 static KB_DIR: OnceLock<PathBuf> = OnceLock::new();
+static WRAP_UP_SECONDS: OnceLock<BTreeMap<String, u32>> = OnceLock::new();
+
+/// Keeps what the desktop needs from the configuration: each queue's wrap-up time, shown
+/// as the countdown after a call (once, at start-up).
+pub fn use_config(cfg: &hotline_config::Config) {
+    let _ = WRAP_UP_SECONDS.set(
+        cfg.queues
+            .iter()
+            .map(|q| (q.name.get_ref().clone(), q.wrap_up_seconds))
+            .collect(),
+    );
+}
 
 /// Sets the directory whose `*.md` articles join the built-in ones (once, at start-up).
 pub fn use_knowledge_dir(dir: PathBuf) {
@@ -154,8 +166,13 @@ async fn screen_pop(
         }
         None => (Vec::new(), 0),
     };
+    let wrap_up_seconds = record
+        .queue
+        .as_ref()
+        .and_then(|q| WRAP_UP_SECONDS.get()?.get(q.as_str()).copied());
     Ok(Json(json!({
         "interaction": record,
+        "wrap_up_seconds": wrap_up_seconds,
         "customer": customer,
         "repeat_complaint": complaints >= 2,
         "open_complaints_30d": complaints,

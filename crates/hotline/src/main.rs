@@ -365,6 +365,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
         )),
         centre: Arc::new(centre),
     };
+    hotline_api::desk::use_config(&cfg);
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .map_err(|e| format!("cannot listen for HTTP on {}: {e}", cfg.http.listen))?;
