@@ -404,3 +404,43 @@ test('the wallboard reconnects by itself when its event stream drops, and catche
   await page.waitForFunction((b) => document.querySelector('.queue[data-queue=cards] [data-f=available] .v').textContent === String(Number(b) + 1), before);
   await page.context().close();
 });
+
+test('an agent transfers a call from the desktop to a colleague', async () => {
+  const sup = await loginApi('supervisor', 'supervisor');
+  // 1002 takes the accounts call (1001 is away); 1007 has no accounts skill but takes it
+  // when 1002 hands it on.
+  const ports = {};
+  for (const ext of ['1002', '1007']) {
+    ports[ext] = String(await freeUdpTcpPort());
+    await sippOk(sipp('register.xml', ['-p', ports[ext], '-s', ext, '-au', ext, '-ap', `pass${ext}`, '-m', '1']), `register ${ext}`);
+  }
+  const colleague = await loginApi('agent1007', 'pass1007');
+  assert.equal((await apiAs(colleague, 'POST', '/agents/1007/state', { state: 'available' })).status, 200);
+  const desk = await newPage();
+  await loginPage(desk, '/agent', 'agent1002', 'pass1002');
+  await desk.click('#btn-available');
+  await desk.waitForSelector('#state-badge[data-state=available]');
+
+  const phone = sipp('agent-answers.xml', ['-p', ports['1002'], '-rtp_echo', '-m', '1']);
+  const other = sipp('agent-answers.xml', ['-p', ports['1007'], '-rtp_echo', '-m', '1']);
+  const caller = sipp('caller-key-waits.xml', ['-m', '1']);
+  await desk.waitForSelector('#pop[data-state=talking]');
+  const id = await desk.getAttribute('#pop', 'data-interaction');
+  await desk.fill('#notes', '转给信用卡专席');
+  await desk.click('#btn-note');
+  await desk.waitForFunction(() => document.querySelector('#wrap-status').textContent.includes('备注'));
+  await desk.fill('#transfer-to', '1007');
+  await desk.press('#transfer-to', 'Enter');
+  // The call leaves this desktop for wrap-up; the caller talks on with 1007.
+  await desk.waitForSelector('#pop[data-state=ended]');
+  await sippOk(phone, 'transferring phone');
+  await desk.click('#btn-done');
+  await desk.waitForFunction(() => document.querySelector('#wrap-status').textContent.includes('已保存'));
+  await sippOk(caller, 'caller');
+  await sippOk(other, 'receiving phone');
+  const r = await record(sup, id);
+  assert.equal(r.agent, '1007');
+  assert.equal(r.transfers, 1);
+  assert.deepEqual(pageErrors, []);
+  await desk.context().close();
+});

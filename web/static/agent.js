@@ -143,9 +143,9 @@ function renderCall() {
   $('#btn-abusive').disabled = !talking;
   $('#btn-transfer').disabled = !talking;
   $('#transfer-to').disabled = !talking;
-  $('#notes').disabled = !workable;
-  $('#disposition').disabled = !workable;
-  $('#btn-note').disabled = !workable;
+  $('#notes').disabled = !workable || (c.handedOff && c.phase === 'ended');
+  $('#disposition').disabled = !workable || c.handedOff;
+  $('#btn-note').disabled = !workable || (c.handedOff && c.phase === 'ended');
   $('#btn-done').disabled = !workable;
   $('#btn-extend').disabled = !(c && !c.done && c.phase === 'ended');
   const phase = $('#call-phase');
@@ -187,8 +187,11 @@ function onInteraction(ev) {
       break;
     case 'escalated':
     case 'transferred':
+      // Handed on: the record goes with the caller; this agent only finishes its wrap-up.
+      if (c.phase === 'ended') break;
       c.phase = 'ended';
-      c.endedAt = c.endedAt || ev.at;
+      c.handedOff = true;
+      c.endedAt = ev.at;
       startWrap();
       break;
     case 'ended':
@@ -235,6 +238,16 @@ async function wrapDone(ev) {
   if (ev) ev.preventDefault();
   const c = s.call;
   if (!c || c.done) return;
+  if (c.handedOff) {
+    try {
+      await post(`/agents/${encodeURIComponent(ext())}/wrap-up`, { done: true });
+      c.done = true;
+      $('#wrap-status').textContent = t('wrap.saved');
+      renderCall();
+      refreshFigures();
+    } catch (e) { showError(e); }
+    return;
+  }
   const disposition = $('#disposition').value;
   if (!disposition) { toast(t('wrap.pick'), 'error'); $('#disposition').focus(); return; }
   const text = $('#notes').value.trim();
