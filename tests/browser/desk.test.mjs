@@ -441,6 +441,31 @@ test('an agent transfers a call from the desktop to a colleague', async () => {
   const r = await record(sup, id);
   assert.equal(r.agent, '1007');
   assert.equal(r.transfers, 1);
+  // 1007 records it as an unresolved complaint: the customer's second in 30 days.
+  const w = await apiAs(colleague, 'POST', `/interactions/${id}/wrapup`, { disposition: 'complaint' });
+  assert.equal(w.status, 200, w.text);
+  assert.deepEqual(pageErrors, []);
+  await desk.context().close();
+});
+
+test('a repeat complainer pops with the banner at a senior agent', async () => {
+  const sup = await loginApi('supervisor', 'supervisor');
+  const port = String(await freeUdpTcpPort());
+  await sippOk(sipp('register.xml', ['-p', port, '-s', '1009', '-au', '1009', '-ap', 'pass1009', '-m', '1']), 'register 1009');
+  const desk = await newPage();
+  await loginPage(desk, '/agent', 'agent1009', 'pass1009');
+  await desk.click('#btn-available');
+  await desk.waitForSelector('#state-badge[data-state=available]');
+  const phone = sipp('agent-answers.xml', ['-p', port, '-rtp_echo', '-m', '1']);
+  const caller = sipp('caller-key-talk.xml', ['-m', '1']);
+  await desk.waitForSelector('#pop .banner.repeat');
+  assert.match(await desk.textContent('#pop .banner.repeat'), /重复投诉：30 天内 2 次未解决投诉/);
+  assert.ok(await desk.isVisible('#pop .banner.vip'));
+  const id = await desk.getAttribute('#pop', 'data-interaction');
+  await sippOk(caller, 'caller');
+  await sippOk(phone, 'senior phone');
+  const r = await record(sup, id);
+  assert.equal(r.agent, '1009', 'a senior took the repeat complainer');
   assert.deepEqual(pageErrors, []);
   await desk.context().close();
 });

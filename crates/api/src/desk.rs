@@ -162,7 +162,16 @@ async fn screen_pop(
                 .repeat_complaints(&c.id, since)
                 .await
                 .map_err(store_error)?;
-            (history, n)
+            // Earlier complaints only: this contact counts once it is in the complaints
+            // queue, but it is what the agent is about to hear, not history.
+            let this_one = hotline_model::is_complaint(
+                record.queue.as_ref().map(|q| q.as_str()),
+                record.disposition.as_deref(),
+            ) && !record
+                .disposition
+                .as_deref()
+                .is_some_and(hotline_model::is_resolved_disposition);
+            (history, n.saturating_sub(u32::from(this_one)))
         }
         None => (Vec::new(), 0),
     };

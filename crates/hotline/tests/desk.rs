@@ -213,7 +213,10 @@ fn reports_are_for_supervisors_and_screen_pops_for_the_agent_offered_the_call() 
     let p = json(&body);
     assert_eq!(p["interaction"]["from"], "13800138000");
     assert!(p["customer"].is_null(), "{p}");
-    assert_eq!(p["wrap_up_seconds"], 30, "the accounts queue's wrap-up: {p}");
+    assert_eq!(
+        p["wrap_up_seconds"], 30,
+        "the accounts queue's wrap-up: {p}"
+    );
     let (status, body) = http(
         h.http,
         "GET",
