@@ -587,6 +587,17 @@ impl Session {
         }
     }
 
+    /// Today's directory of recordings (`recordings/YYYY-MM-DD/`, UTC): one directory a day
+    /// keeps directories small and makes retention a matter of removing old days.
+    fn recording_dir(&self) -> PathBuf {
+        let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let dir = self.shared.recordings.join(day);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            warn!(error = %e, dir = %dir.display(), "cannot create the day's recordings directory");
+        }
+        dir
+    }
+
     /// A media leg for a call hotline places; its remote end is learnt from the answer.
     async fn outbound_media(&self) -> Result<(LocalMedia, LegId), String> {
         let port = self
@@ -726,7 +737,7 @@ impl Session {
             n => format!("{}-{n}.wav", self.id),
         };
         self.recordings += 1;
-        let path = self.shared.recordings.join(name);
+        let path = self.recording_dir().join(name);
         let recording = self
             .media
             .start_recording(path.clone(), self.caller_media, Some(agent_media))
@@ -1301,8 +1312,7 @@ impl Session {
                 }
                 FlowAction::Voicemail { queue } => {
                     let path = self
-                        .shared
-                        .recordings
+                        .recording_dir()
                         .join(format!("{}-voicemail-{queue}.wav", self.id));
                     match self
                         .media
