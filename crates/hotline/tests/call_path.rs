@@ -1473,3 +1473,44 @@ fn kill_9_under_load_keeps_every_acknowledged_event_and_closes_the_rest() {
         "an acknowledged end is never overwritten"
     );
 }
+
+#[test]
+fn an_agent_holds_the_caller_by_re_invite_and_takes_the_call_back() {
+    let h = Hotline::demo();
+    let port = register_phone(&h, "1001");
+    available(&h, "1001");
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    let phone = phone(&h, "agent-holds.xml", &port);
+    // The caller stays on the line until after the agent hung up, then hangs up during the
+    // survey.
+    let caller = scenario_with(
+        &h,
+        "caller-key-talk.xml",
+        &[(
+            "<pause milliseconds=\"4000\"/>",
+            "<pause milliseconds=\"6000\"/>",
+        )],
+    );
+    let call = std::thread::spawn(move || common::sipp_at(sip, &caller, &["-m", "1"]));
+    let id = next_of(&mut stream, &["answered"])["interaction"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let held = next_of(&mut stream, &["held", "resumed"]);
+    assert_eq!(held["kind"]["type"], "held", "{held}");
+    assert_eq!(held["interaction"], id.as_str());
+    let resumed = next_of(&mut stream, &["held", "resumed"]);
+    assert_eq!(resumed["kind"]["type"], "resumed", "{resumed}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(
+        ok,
+        "phone (hold answered with recvonly, resume with sendrecv): {log}"
+    );
+    let (ok, log) = call.join().unwrap();
+    assert!(ok, "caller: {log}");
+    let r = settled(&h, 1).remove(0);
+    assert_eq!(r["agent"], "1001", "{r}");
+    assert!(r["recording"].is_string(), "{r}");
+}

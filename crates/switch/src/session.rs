@@ -716,6 +716,18 @@ impl Session {
                     EventKind::Resumed
                 })
                 .await;
+                // The agent holds the caller: the caller hears hold music until taken back.
+                if self.talking()
+                    && let Some(agent_media) = self.agent.as_ref().map(|a| a.media)
+                {
+                    if on {
+                        if let Ok(m) = self.shared.prompts.music("hold") {
+                            let _ = self.media.play(self.caller_media, vec![m], true, false);
+                        }
+                    } else {
+                        let _ = self.media.bridge(self.caller_media, agent_media);
+                    }
+                }
             }
             LegEvent::MediaChanged(s) => {
                 if let Some(a) = &self.agent
