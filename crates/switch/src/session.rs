@@ -187,6 +187,8 @@ struct Session {
     dialing: Option<(Leg, LegId)>,
     /// Recordings made so far (the first is `<id>.wav`).
     recordings: u32,
+    /// Events kept for the next append (see [`Session::note`]).
+    pending: Vec<hotline_model::Event>,
     voicemail_until: Option<tokio::time::Instant>,
 }
 
@@ -326,6 +328,7 @@ async fn setup_and_run(
         caller_live: true,
         dialing: None,
         recordings: 0,
+        pending: Vec::new(),
         voicemail_until: None,
     };
     info!(interaction = %id, from = %s.from, to = %s.to, "call answered");
@@ -437,10 +440,21 @@ impl Session {
         }
     }
 
-    async fn log(&self, kind: EventKind) {
-        if let Err(e) = log(&self.shared.store, self.id, kind).await {
+    /// Appends `kind`, with the notes kept since the last append, in one durable write, and
+    /// waits for it: what follows may act on it outside hotline.
+    async fn log(&mut self, kind: EventKind) {
+        let mut batch = std::mem::take(&mut self.pending);
+        batch.push(InteractionEvent::new(self.id, Timestamp::now(), kind).into());
+        if let Err(e) = self.shared.store.append(batch).await {
             warn!(interaction = %self.id, error = %e, "cannot log");
         }
+    }
+
+    /// Keeps an event that nothing outside hotline acts on (a flow step, a quality sample)
+    /// for the next append, so that a call's IVR steps cost one write, not one each.
+    fn note(&mut self, kind: EventKind) {
+        self.pending
+            .push(InteractionEvent::new(self.id, Timestamp::now(), kind).into());
     }
 
     async fn on_caller(&mut self, ev: LegEvent) {
@@ -490,13 +504,12 @@ impl Session {
                 } else {
                     ModelLeg::Agent
                 };
-                self.log(EventKind::QualitySample {
+                self.note(EventKind::QualitySample {
                     leg: which,
                     mos: report.mos,
                     loss: report.loss_fraction,
                     jitter_ms: report.jitter_ms,
-                })
-                .await;
+                });
             }
             MediaEvent::Inactive { leg } if leg == self.caller_media => {
                 debug!(interaction = %self.id, "caller media inactive");
@@ -1184,11 +1197,10 @@ impl Session {
             };
             match action {
                 FlowAction::StepEntered { flow, step } => {
-                    self.log(EventKind::FlowStep {
+                    self.note(EventKind::FlowStep {
                         step: format!("{flow}.{step}"),
                         detail: None,
-                    })
-                    .await;
+                    });
                 }
                 FlowAction::Play {
                     id,
