@@ -95,6 +95,10 @@ pub struct Centre {
     /// calls keep their quality.
     #[serde(default = "default_max_calls")]
     pub max_calls: u32,
+    /// A TOML file of contact flows (IVR), relative to this file; the built-in demo flows
+    /// when absent.
+    #[serde(default)]
+    pub flows: Option<String>,
 }
 
 impl Default for Centre {
@@ -104,6 +108,7 @@ impl Default for Centre {
             service_numbers: Vec::new(),
             ring_timeout_seconds: default_ring_timeout(),
             max_calls: default_max_calls(),
+            flows: None,
         }
     }
 }

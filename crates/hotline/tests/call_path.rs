@@ -1514,3 +1514,63 @@ fn an_agent_holds_the_caller_by_re_invite_and_takes_the_call_back() {
     assert_eq!(r["agent"], "1001", "{r}");
     assert!(r["recording"].is_string(), "{r}");
 }
+
+#[test]
+fn the_centre_runs_the_contact_flows_of_its_configuration() {
+    let flows_dir = tempfile::tempdir().unwrap();
+    let flows = flows_dir.path().join("flows.toml");
+    // Straight to the cards queue: no menu.
+    std::fs::write(
+        &flows,
+        "[flows.main]\nstart = \"queue\"\n\n[flows.main.steps.queue]\ntype = \"enqueue\"\nqueue = \"cards\"\n",
+    )
+    .unwrap();
+    let flows_path = flows.to_str().unwrap().to_string();
+    let h = Hotline::serve_with(|t| {
+        t.replace(
+            "service_numbers = [\"95588\"]",
+            &format!("service_numbers = [\"95588\"]\nflows = \"{flows_path}\""),
+        )
+    });
+    let port = register_phone(&h, "1003"); // cards
+    available(&h, "1003");
+    let phone = phone(&h, "agent-answers.xml", &port);
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
+    assert!(ok, "{log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "{log}");
+    let r = settled(&h, 1).remove(0);
+    assert_eq!(
+        (r["queue"].as_str(), r["agent"].as_str()),
+        (Some("cards"), Some("1003")),
+        "{r}"
+    );
+
+    // A flow that sends callers to a queue the centre does not have is refused, by file,
+    // line and key, before anything starts.
+    std::fs::write(
+        &flows,
+        "[flows.main]\nstart = \"queue\"\n\n[flows.main.steps.queue]\ntype = \"enqueue\"\nqueue = \"loans\"\n",
+    )
+    .unwrap();
+    let cfg = h.dir.path().join("centre.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{flows_path}:4:")) && err.contains("flows.main.steps.queue.queue"),
+        "{err}"
+    );
+    // A syntax error names its line and column.
+    std::fs::write(&flows, "[flows.main]\nstart = \n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{flows_path}:2:")), "{err}");
+}
