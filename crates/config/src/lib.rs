@@ -99,6 +99,10 @@ pub struct Centre {
     /// when absent.
     #[serde(default)]
     pub flows: Option<String>,
+    /// A directory of recorded prompts (`prompts/{en,zh}/*.wav`, `music/*.wav`), relative to
+    /// this file; the built-in recordings when absent.
+    #[serde(default)]
+    pub prompts: Option<String>,
 }
 
 impl Default for Centre {
@@ -109,6 +113,7 @@ impl Default for Centre {
             ring_timeout_seconds: default_ring_timeout(),
             max_calls: default_max_calls(),
             flows: None,
+            prompts: None,
         }
     }
 }

@@ -109,8 +109,14 @@ fn main() -> ExitCode {
             sip,
             http,
         } => match Config::load(&config) {
-            Ok(cfg) => match load_flows(&cfg, Some(&config)) {
-                Ok(flows) => run(cfg, flows, data, sip, http),
+            Ok(mut cfg) => match load_flows(&cfg, Some(&config)) {
+                Ok(flows) => {
+                    // Prompts, like flows, are found relative to the configuration file.
+                    if let (Some(p), Some(base)) = (&cfg.centre.prompts, config.parent()) {
+                        cfg.centre.prompts = Some(base.join(p).display().to_string());
+                    }
+                    run(cfg, flows, data, sip, http)
+                }
                 Err(e) => fail(&e),
             },
             Err(e) => fail(&e.to_string()),
@@ -376,9 +382,10 @@ async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> 
             "closed interactions cut off by the last stop as interrupted"
         );
     }
-    let prompts = hotline_media::player::PromptLibrary::load(
-        &hotline_media::player::PromptLibrary::bundled_dir(),
-    )
+    let prompts = match &cfg.centre.prompts {
+        Some(dir) => hotline_media::player::PromptLibrary::load(std::path::Path::new(dir)),
+        None => hotline_media::player::PromptLibrary::embedded(),
+    }
     .map_err(|e| format!("cannot load the prompts: {e}"))?;
     let media = hotline_media::MediaEngine::new(hotline_media::EngineConfig {
         bind_ip: cfg.sip.listen.ip(),
