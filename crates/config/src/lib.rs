@@ -95,6 +95,14 @@ pub struct Centre {
     /// calls keep their quality.
     #[serde(default = "default_max_calls")]
     pub max_calls: u32,
+    /// A TOML file of contact flows (IVR), relative to this file; the built-in demo flows
+    /// when absent.
+    #[serde(default)]
+    pub flows: Option<String>,
+    /// A directory of recorded prompts (`prompts/{en,zh}/*.wav`, `music/*.wav`), relative to
+    /// this file; the built-in recordings when absent.
+    #[serde(default)]
+    pub prompts: Option<String>,
 }
 
 impl Default for Centre {
@@ -104,6 +112,8 @@ impl Default for Centre {
             service_numbers: Vec::new(),
             ring_timeout_seconds: default_ring_timeout(),
             max_calls: default_max_calls(),
+            flows: None,
+            prompts: None,
         }
     }
 }

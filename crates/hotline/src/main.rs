@@ -98,7 +98,10 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(&e.to_string()),
             };
-            run(cfg, Some(data), Some(sip), Some(http))
+            match load_flows(&cfg, None) {
+                Ok(flows) => run(cfg, flows, Some(data), Some(sip), Some(http)),
+                Err(e) => fail(&e),
+            }
         }
         Command::Serve {
             config,
@@ -106,16 +109,26 @@ fn main() -> ExitCode {
             sip,
             http,
         } => match Config::load(&config) {
-            Ok(cfg) => {
-                // Knowledge-base articles live in `kb/` beside the configuration file.
-                let dir = config.parent().unwrap_or(std::path::Path::new("."));
-                hotline_api::desk::use_knowledge_dir(dir.join("kb"));
-                run(cfg, data, sip, http)
-            }
+            Ok(mut cfg) => match load_flows(&cfg, Some(&config)) {
+                Ok(flows) => {
+                    // Knowledge-base articles live in `kb/` beside the configuration file.
+                    let dir = config.parent().unwrap_or(std::path::Path::new("."));
+                    hotline_api::desk::use_knowledge_dir(dir.join("kb"));
+                    // Prompts, like flows, are found relative to the configuration file.
+                    if let (Some(p), Some(base)) = (&cfg.centre.prompts, config.parent()) {
+                        cfg.centre.prompts = Some(base.join(p).display().to_string());
+                    }
+                    run(cfg, flows, data, sip, http)
+                }
+                Err(e) => fail(&e),
+            },
             Err(e) => fail(&e.to_string()),
         },
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(cfg) => {
+                if let Err(e) = load_flows(&cfg, Some(&file)) {
+                    return fail(&e);
+                }
                 println!(
                     "{}: valid ({} agents, {} queues, {} trunks, {} users)",
                     file.display(),
@@ -270,8 +283,60 @@ fn init_logging(cfg: &Config) {
     }
 }
 
+/// The centre's contact flows: `centre.flows` (relative to the configuration file) or the
+/// built-in demo flows. Errors name the file, line and key; every queue a flow sends callers
+/// to must be one of the configuration's queues.
+fn load_flows(
+    cfg: &Config,
+    config_path: Option<&std::path::Path>,
+) -> Result<hotline_flow::FlowSet, String> {
+    let (name, text) = match &cfg.centre.flows {
+        Some(f) => {
+            let base = config_path
+                .and_then(|p| p.parent())
+                .unwrap_or(std::path::Path::new("."));
+            let path = base.join(f);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            (path.display().to_string(), text)
+        }
+        None => (
+            "flows (built in)".to_string(),
+            hotline_flow::DEMO_FLOWS.to_string(),
+        ),
+    };
+    let set = hotline_flow::FlowSet::from_toml(&text).map_err(|e| format!("{name}:{e}"))?;
+    let queues: std::collections::HashSet<&str> = cfg
+        .queues
+        .iter()
+        .map(|q| q.name.get_ref().as_str())
+        .collect();
+    for (flow, def) in &set.flows {
+        for (step, s) in &def.steps {
+            let queue = match s {
+                hotline_flow::Step::Enqueue(e) => &e.queue,
+                hotline_flow::Step::Callback(c) => &c.queue,
+                hotline_flow::Step::Voicemail(v) => &v.queue,
+                _ => continue,
+            };
+            if !queues.contains(queue.as_str()) {
+                let key = format!("flows.{flow}.steps.{step}.queue");
+                let line = text
+                    .lines()
+                    .position(|l| l.contains(&format!("[flows.{flow}.steps.{step}]")))
+                    .map_or(0, |i| i + 1);
+                return Err(format!(
+                    "{name}:{line}: key `{key}`: no queue `{queue}` in the configuration"
+                ));
+            }
+        }
+    }
+    Ok(set)
+}
+
 fn run(
     mut cfg: Config,
+    flows: hotline_flow::FlowSet,
     data: Option<PathBuf>,
     sip: Option<SocketAddr>,
     http: Option<SocketAddr>,
@@ -293,7 +358,7 @@ fn run(
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(serve(cfg)) {
+    match rt.block_on(serve(cfg, flows)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -302,7 +367,7 @@ fn run(
     }
 }
 
-async fn serve(cfg: Config) -> Result<(), String> {
+async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> {
     std::fs::create_dir_all(&cfg.storage.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", cfg.storage.data_dir))?;
     let mut registry = Registry::default();
@@ -320,11 +385,10 @@ async fn serve(cfg: Config) -> Result<(), String> {
             "closed interactions cut off by the last stop as interrupted"
         );
     }
-    let flows = hotline_flow::FlowSet::from_toml(hotline_flow::DEMO_FLOWS)
-        .map_err(|e| format!("the built-in contact flows are invalid: {e}"))?;
-    let prompts = hotline_media::player::PromptLibrary::load(
-        &hotline_media::player::PromptLibrary::bundled_dir(),
-    )
+    let prompts = match &cfg.centre.prompts {
+        Some(dir) => hotline_media::player::PromptLibrary::load(std::path::Path::new(dir)),
+        None => hotline_media::player::PromptLibrary::embedded(),
+    }
     .map_err(|e| format!("cannot load the prompts: {e}"))?;
     let media = hotline_media::MediaEngine::new(hotline_media::EngineConfig {
         bind_ip: cfg.sip.listen.ip(),

@@ -1358,3 +1358,219 @@ fn a_caller_who_waits_too_long_leaves_a_voicemail_that_agents_see() {
         "{work}"
     );
 }
+
+/// Registers every extension in `exts` from the same port, so that one sipp phone there
+/// answers for all of them.
+fn register_all(h: &Hotline, exts: &[&str]) -> String {
+    let port = free_port("127.0.0.1").to_string();
+    for ext in exts {
+        let pw = format!("pass{ext}");
+        let (ok, log) = h.sipp(
+            "register.xml",
+            &["-p", &port, "-s", ext, "-au", ext, "-ap", &pw, "-m", "1"],
+        );
+        assert!(ok, "{log}");
+    }
+    port
+}
+
+#[test]
+fn kill_9_under_load_keeps_every_acknowledged_event_and_closes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut h = Hotline::demo_in(&data);
+    let exts = [
+        "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009", "1010",
+    ];
+    let port = register_all(&h, &exts);
+    for ext in exts {
+        available(&h, ext);
+    }
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    // Every agent's phone: one sipp answering many calls.
+    let phones = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-answers.xml",
+            &["-p", &port, "-i", "127.0.0.1", "-rtp_echo", "-m", "100000"],
+        )
+    });
+    // 20 calls a second, more than ten agents can take: some talk, some give up waiting.
+    let caller = scenario_with(
+        &h,
+        "caller-key-talk.xml",
+        &[(
+            "<pause milliseconds=\"4000\"/>",
+            "<pause milliseconds=\"1000\"/>",
+        )],
+    );
+    let callers = std::thread::spawn(move || {
+        common::sipp_at(sip, &caller, &["-m", "1000", "-r", "20", "-l", "500"])
+    });
+
+    // What the stream delivered was committed first: that is what was acknowledged.
+    let mut ended: std::collections::HashMap<String, String> = Default::default();
+    let mut answered: std::collections::HashMap<String, String> = Default::default();
+    let mut arrived = std::collections::HashSet::new();
+    while ended.len() < 40 {
+        let e = next_event(&mut stream);
+        let id = e["interaction"].as_str().unwrap_or_default().to_string();
+        match e["kind"]["type"].as_str() {
+            Some("arrived") => {
+                arrived.insert(id);
+            }
+            Some("answered") => {
+                answered.insert(id, e["kind"]["agent"].as_str().unwrap().to_string());
+            }
+            Some("ended") => {
+                ended.insert(id, e["kind"]["reason"].as_str().unwrap().to_string());
+            }
+            _ => {}
+        }
+    }
+    assert!(!answered.is_empty(), "agents took calls before the kill");
+    h.kill9();
+    let _ = callers.join(); // the callers in progress fail: the server is gone
+    let _ = phones.join();
+
+    let h = Hotline::demo_in(&data);
+    let after = records(&h);
+    let by_id: std::collections::HashMap<&str, &serde_json::Value> = after
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r))
+        .collect();
+    for id in &arrived {
+        assert!(by_id.contains_key(id.as_str()), "arrival {id} lost");
+    }
+    for (id, reason) in &ended {
+        let r = by_id.get(id.as_str()).expect("acknowledged record kept");
+        assert_eq!(r["end_reason"], reason.as_str(), "{r}");
+    }
+    for (id, agent) in &answered {
+        let r = by_id[id.as_str()];
+        assert_eq!(r["agent"], agent.as_str(), "{r}");
+        assert!(r["answered"].is_string(), "{r}");
+    }
+    assert!(
+        after.iter().all(|r| r["ended"].is_string()),
+        "nothing is left open after recovery"
+    );
+    let cut_off = after
+        .iter()
+        .filter(|r| r["end_reason"] == "interrupted")
+        .count();
+    assert!(
+        cut_off >= 1,
+        "calls in progress at the kill are closed as interrupted"
+    );
+    assert!(
+        after
+            .iter()
+            .filter(|r| r["end_reason"] == "interrupted")
+            .all(|r| !ended.contains_key(r["id"].as_str().unwrap())),
+        "an acknowledged end is never overwritten"
+    );
+}
+
+#[test]
+fn an_agent_holds_the_caller_by_re_invite_and_takes_the_call_back() {
+    let h = Hotline::demo();
+    let port = register_phone(&h, "1001");
+    available(&h, "1001");
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    let phone = phone(&h, "agent-holds.xml", &port);
+    // The caller stays on the line until after the agent hung up, then hangs up during the
+    // survey.
+    let caller = scenario_with(
+        &h,
+        "caller-key-talk.xml",
+        &[(
+            "<pause milliseconds=\"4000\"/>",
+            "<pause milliseconds=\"6000\"/>",
+        )],
+    );
+    let call = std::thread::spawn(move || common::sipp_at(sip, &caller, &["-m", "1"]));
+    let id = next_of(&mut stream, &["answered"])["interaction"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let held = next_of(&mut stream, &["held", "resumed"]);
+    assert_eq!(held["kind"]["type"], "held", "{held}");
+    assert_eq!(held["interaction"], id.as_str());
+    let resumed = next_of(&mut stream, &["held", "resumed"]);
+    assert_eq!(resumed["kind"]["type"], "resumed", "{resumed}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(
+        ok,
+        "phone (hold answered with recvonly, resume with sendrecv): {log}"
+    );
+    let (ok, log) = call.join().unwrap();
+    assert!(ok, "caller: {log}");
+    let r = settled(&h, 1).remove(0);
+    assert_eq!(r["agent"], "1001", "{r}");
+    assert!(r["recording"].is_string(), "{r}");
+}
+
+#[test]
+fn the_centre_runs_the_contact_flows_of_its_configuration() {
+    let flows_dir = tempfile::tempdir().unwrap();
+    let flows = flows_dir.path().join("flows.toml");
+    // Straight to the cards queue: no menu.
+    std::fs::write(
+        &flows,
+        "[flows.main]\nstart = \"queue\"\n\n[flows.main.steps.queue]\ntype = \"enqueue\"\nqueue = \"cards\"\n",
+    )
+    .unwrap();
+    let flows_path = flows.to_str().unwrap().to_string();
+    let h = Hotline::serve_with(|t| {
+        t.replace(
+            "service_numbers = [\"95588\"]",
+            &format!("service_numbers = [\"95588\"]\nflows = \"{flows_path}\""),
+        )
+    });
+    let port = register_phone(&h, "1003"); // cards
+    available(&h, "1003");
+    let phone = phone(&h, "agent-answers.xml", &port);
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
+    assert!(ok, "{log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "{log}");
+    let r = settled(&h, 1).remove(0);
+    assert_eq!(
+        (r["queue"].as_str(), r["agent"].as_str()),
+        (Some("cards"), Some("1003")),
+        "{r}"
+    );
+
+    // A flow that sends callers to a queue the centre does not have is refused, by file,
+    // line and key, before anything starts.
+    std::fs::write(
+        &flows,
+        "[flows.main]\nstart = \"queue\"\n\n[flows.main.steps.queue]\ntype = \"enqueue\"\nqueue = \"loans\"\n",
+    )
+    .unwrap();
+    let cfg = h.dir.path().join("centre.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{flows_path}:4:")) && err.contains("flows.main.steps.queue.queue"),
+        "{err}"
+    );
+    // A syntax error names its line and column.
+    std::fs::write(&flows, "[flows.main]\nstart = \n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{flows_path}:2:")), "{err}");
+}

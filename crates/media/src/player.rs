@@ -9,6 +9,10 @@ use thiserror::Error;
 
 use crate::playout::FRAME;
 
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
 /// Failure to load a prompt.
 #[derive(Debug, Error)]
 pub enum PromptError {
@@ -50,11 +54,28 @@ impl Prompt {
     /// channel counts and PCM depths (8/16/24/32-bit integer, 32-bit float)
     /// are converted (channels averaged, rate converted by linear interpolation).
     pub fn load(path: &Path) -> Result<Self, PromptError> {
+        let file = std::fs::File::open(path).map_err(|e| PromptError::Wav {
+            path: path.to_owned(),
+            source: hound::Error::IoError(e),
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Prompt::decode(&name, path, std::io::BufReader::new(file))
+    }
+
+    /// Decodes WAV bytes from `reader` (as [`Prompt::load`]); `path` names it in errors.
+    pub fn decode(
+        name: &str,
+        path: &Path,
+        reader: impl std::io::Read,
+    ) -> Result<Self, PromptError> {
         let wav_err = |source| PromptError::Wav {
             path: path.to_owned(),
             source,
         };
-        let mut r = hound::WavReader::open(path).map_err(wav_err)?;
+        let mut r = hound::WavReader::new(reader).map_err(wav_err)?;
         let spec = r.spec();
         let ch = usize::from(spec.channels);
         if ch == 0 || spec.sample_rate == 0 {
@@ -89,11 +110,7 @@ impl Prompt {
             .iter()
             .map(|v| (v * 32768.0).clamp(-32768.0, 32767.0) as i16)
             .collect();
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        Ok(Prompt::from_samples(&name, samples))
+        Ok(Prompt::from_samples(name, samples))
     }
 
     /// Length in milliseconds.
@@ -159,6 +176,21 @@ impl PromptLibrary {
     /// The directory of prompts shipped with the crate (`assets/`).
     pub fn bundled_dir() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets")
+    }
+
+    /// The prompts and hold music built into the binary (`assets/` of this crate).
+    pub fn embedded() -> Result<Self, PromptError> {
+        let mut lib = PromptLibrary::default();
+        for (kind, name, bytes) in embedded::EMBEDDED {
+            let path = PathBuf::from(format!("(built in)/{kind}/{name}.wav"));
+            let prompt = Prompt::decode(name, &path, std::io::Cursor::new(bytes))?;
+            match *kind {
+                "en" => lib.prompts.insert((Lang::En, name.to_string()), prompt),
+                "zh" => lib.prompts.insert((Lang::Zh, name.to_string()), prompt),
+                _ => lib.music.insert(name.to_string(), prompt),
+            };
+        }
+        Ok(lib)
     }
 
     /// Loads `dir/prompts/{en,zh}/*.wav` and `dir/music/*.wav`.

@@ -136,3 +136,23 @@ fn other_formats_are_converted_or_refused() {
     assert!(e.to_string().contains("bad.wav"), "{e}");
     assert!(Prompt::load(Path::new("/nonexistent.wav")).is_err());
 }
+
+#[test]
+fn the_built_in_library_is_the_bundled_directory() {
+    let from_dir = lib();
+    let built_in = PromptLibrary::embedded().expect("built-in prompts decode");
+    assert_eq!(built_in.len(), from_dir.len());
+    for lang in [Lang::En, Lang::Zh] {
+        for name in ["welcome", "menu", "abusive_end", "voicemail"] {
+            assert_eq!(
+                built_in.get(lang, name).unwrap().samples,
+                from_dir.get(lang, name).unwrap().samples,
+                "{lang:?} {name}"
+            );
+        }
+    }
+    assert_eq!(
+        built_in.music("hold").unwrap().samples,
+        from_dir.music("hold").unwrap().samples
+    );
+}

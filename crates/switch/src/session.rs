@@ -187,6 +187,8 @@ struct Session {
     dialing: Option<(Leg, LegId)>,
     /// Recordings made so far (the first is `<id>.wav`).
     recordings: u32,
+    /// Events kept for the next append (see [`Session::note`]).
+    pending: Vec<hotline_model::Event>,
     voicemail_until: Option<tokio::time::Instant>,
 }
 
@@ -326,6 +328,7 @@ async fn setup_and_run(
         caller_live: true,
         dialing: None,
         recordings: 0,
+        pending: Vec::new(),
         voicemail_until: None,
     };
     info!(interaction = %id, from = %s.from, to = %s.to, "call answered");
@@ -437,10 +440,21 @@ impl Session {
         }
     }
 
-    async fn log(&self, kind: EventKind) {
-        if let Err(e) = log(&self.shared.store, self.id, kind).await {
+    /// Appends `kind`, with the notes kept since the last append, in one durable write, and
+    /// waits for it: what follows may act on it outside hotline.
+    async fn log(&mut self, kind: EventKind) {
+        let mut batch = std::mem::take(&mut self.pending);
+        batch.push(InteractionEvent::new(self.id, Timestamp::now(), kind).into());
+        if let Err(e) = self.shared.store.append(batch).await {
             warn!(interaction = %self.id, error = %e, "cannot log");
         }
+    }
+
+    /// Keeps an event that nothing outside hotline acts on (a flow step, a quality sample)
+    /// for the next append, so that a call's IVR steps cost one write, not one each.
+    fn note(&mut self, kind: EventKind) {
+        self.pending
+            .push(InteractionEvent::new(self.id, Timestamp::now(), kind).into());
     }
 
     async fn on_caller(&mut self, ev: LegEvent) {
@@ -490,13 +504,12 @@ impl Session {
                 } else {
                     ModelLeg::Agent
                 };
-                self.log(EventKind::QualitySample {
+                self.note(EventKind::QualitySample {
                     leg: which,
                     mos: report.mos,
                     loss: report.loss_fraction,
                     jitter_ms: report.jitter_ms,
-                })
-                .await;
+                });
             }
             MediaEvent::Inactive { leg } if leg == self.caller_media => {
                 debug!(interaction = %self.id, "caller media inactive");
@@ -585,6 +598,17 @@ impl Session {
                 self.reject_offer(&ext, "dial failed").await;
             }
         }
+    }
+
+    /// Today's directory of recordings (`recordings/YYYY-MM-DD/`, UTC): one directory a day
+    /// keeps directories small and makes retention a matter of removing old days.
+    fn recording_dir(&self) -> PathBuf {
+        let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let dir = self.shared.recordings.join(day);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            warn!(error = %e, dir = %dir.display(), "cannot create the day's recordings directory");
+        }
+        dir
     }
 
     /// A media leg for a call hotline places; its remote end is learnt from the answer.
@@ -705,6 +729,18 @@ impl Session {
                     EventKind::Resumed
                 })
                 .await;
+                // The agent holds the caller: the caller hears hold music until taken back.
+                if self.talking()
+                    && let Some(agent_media) = self.agent.as_ref().map(|a| a.media)
+                {
+                    if on {
+                        if let Ok(m) = self.shared.prompts.music("hold") {
+                            let _ = self.media.play(self.caller_media, vec![m], true, false);
+                        }
+                    } else {
+                        let _ = self.media.bridge(self.caller_media, agent_media);
+                    }
+                }
             }
             LegEvent::MediaChanged(s) => {
                 if let Some(a) = &self.agent
@@ -726,7 +762,7 @@ impl Session {
             n => format!("{}-{n}.wav", self.id),
         };
         self.recordings += 1;
-        let path = self.shared.recordings.join(name);
+        let path = self.recording_dir().join(name);
         let recording = self
             .media
             .start_recording(path.clone(), self.caller_media, Some(agent_media))
@@ -1161,11 +1197,10 @@ impl Session {
             };
             match action {
                 FlowAction::StepEntered { flow, step } => {
-                    self.log(EventKind::FlowStep {
+                    self.note(EventKind::FlowStep {
                         step: format!("{flow}.{step}"),
                         detail: None,
-                    })
-                    .await;
+                    });
                 }
                 FlowAction::Play {
                     id,
@@ -1301,8 +1336,7 @@ impl Session {
                 }
                 FlowAction::Voicemail { queue } => {
                     let path = self
-                        .shared
-                        .recordings
+                        .recording_dir()
                         .join(format!("{}-voicemail-{queue}.wav", self.id));
                     match self
                         .media

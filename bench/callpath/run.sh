@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Call-path benchmark: whole calls per second with zero failed calls, sipp callers and sipp
+# agent phones on loopback.
+#
+# One hotline (release build) serves the demo centre plus AGENTS agents with every skill and
+# no wrap-up. A sipp phone answers for all of them (they register from its port); the
+# supervisor makes them available. For each offered rate, sipp callers dial 95588 for SECS
+# seconds: each presses 1 by RFC 4733 during the welcome, is queued for accounts, rings an
+# agent (who answers at once), talks, and hangs up 2 s after hotline answered.
+# A rate counts when sipp saw no failed call AND the event log shows every call answered by
+# an agent and ended, and the calls arrived at 95 % of the offered rate or more (from the
+# log's arrival times). The step
+# prints the setup times from the event log (arrived -> offered: INVITE to the agent's phone
+# being rung, including the 0.3 s the caller takes to press the key; queued -> offered: the
+# routing decision and the dial), hotline's CPU and its peak memory, and memory per
+# concurrent call ((peak RSS - idle RSS) / (rate x mean call length)).
+#
+# Usage: bench/callpath/run.sh [runs] [seconds-per-step]     (defaults: 3 runs, 10 s)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${1:-3}
+SECS=${2:-10}
+AGENTS=${AGENTS:-1500}
+RATES=${RATES:-"50 100 200 300 400 500 700 1000"}
+command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
+cargo build --release -q -p hotline
+root=$PWD
+HZ=$(getconf CLK_TCK)
+free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+one_run() {
+  local work HL PHONE
+  work=$(mktemp -d)
+  python3 bench/callpath/setup.py config "$AGENTS" "$work/centre.toml"
+  HOTLINE_LOG=error ./target/release/hotline serve --config "$work/centre.toml" \
+    --data "$work/data" --sip 127.0.0.1:0 --http 127.0.0.1:0 >"$work/out" 2>"$work/err" &
+  HL=$!
+  for _ in $(seq 300); do grep -q "hotline ready" "$work/out" 2>/dev/null && break; sleep 0.1; done
+  local SIP HTTP APORT
+  SIP=$(grep -o 'sip=[^ ]*' "$work/out" | cut -d= -f2)
+  HTTP=$(grep -o 'http=[^ ]*' "$work/out" | cut -d= -f2)
+  APORT=$(free_port)
+  python3 bench/callpath/setup.py register "$SIP" "$APORT" "$AGENTS" >&2
+  (cd "$work" && exec sipp -sf "$root/tests/sipp/agent-answers.xml" -p "$APORT" -i 127.0.0.1 \
+     -mp 16000 -rtp_echo -nostdin -l 100000 -timeout 3600s "$SIP" >"$work/phone" 2>&1) &
+  PHONE=$!
+  python3 bench/callpath/setup.py available "$HTTP" "$AGENTS" >&2
+  local idle_kb top=0
+  idle_kb=$(awk '/VmRSS/ {print $2}' "/proc/$HL/status")
+  for rate in $RATES; do
+    local since c0 t0 peak=0 sampler
+    since=$(date +%s%N); c0=$(awk '{print $14 + $15}' "/proc/$HL/stat"); t0=$(date +%s.%N)
+    ( while kill -0 "$HL" 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$HL/status"; sleep 0.2; done ) >"$work/rss" &
+    sampler=$!
+    (cd "$work" && timeout 600 sipp -sf "$root/bench/callpath/caller.xml" -i 127.0.0.1 -mp 18000 \
+       -r "$rate" -m $((rate * SECS)) -l 100000 -nostdin -timeout 120s -timeout_error \
+       "$SIP" >"$work/screen" 2>&1) || true
+    # Wait until every call of the step is in the log as ended (at most a minute).
+    local rep
+    for _ in $(seq 120); do
+      rep=$(python3 bench/callpath/setup.py report "$work/data/hotline.db" "$since")
+      python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["ended"]==r["calls"] else 1)' "$rep" && break
+      sleep 0.5
+    done
+    kill "$sampler" 2>/dev/null || true
+    local t1 c1 cpu got failed
+    t1=$(date +%s.%N); c1=$(awk '{print $14 + $15}' "/proc/$HL/stat")
+    cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$HZ" 'BEGIN{printf "%.0f", 100*(b-a)/hz/(e-s)}')
+    peak=$(sort -n "$work/rss" | tail -1)
+    read -r got failed < <(awk -F'|' '/Call Rate/ {r=$3} /Failed call/ {f=$3}
+        END {gsub(/[^0-9.]/,"",r); gsub(/[^0-9]/,"",f); print r+0, f+0}' "$work/screen")
+    local line
+    line=$(python3 - "$rep" "$rate" "$got" "$failed" "$cpu" "$idle_kb" "$peak" "$SECS" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1]); rate, got, failed, cpu, idle, peak, secs = sys.argv[2:]
+rate, got, failed, idle, peak, secs = int(rate), float(got), int(failed), int(idle), int(peak), int(secs)
+concurrent = rate * r["mean_call_seconds"]
+per_call = (peak - idle) / concurrent if concurrent else 0
+got = r["arrivals_per_second"]
+ok = failed == 0 and r["calls"] == rate * secs and r["answered"] == r["calls"] and got >= 0.95 * rate
+print(("OK " if ok else "FAIL ") + json.dumps(dict(offered=rate, sipp_failed=failed,
+      hotline_cpu_pct=int(cpu), peak_rss_mb=round(peak / 1024), kb_per_concurrent_call=round(per_call),
+      concurrent_calls=round(concurrent), **r)))
+PY
+)
+    echo "  $line" >&2
+    case $line in
+      OK*) top=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1][3:])["arrivals_per_second"])' "$line") ;;
+      *) break ;;
+    esac
+  done
+  kill "$PHONE" "$HL" 2>/dev/null || true
+  wait "$HL" 2>/dev/null || true
+  rm -rf "$work"
+  echo "$top"
+}
+
+tops=()
+for i in $(seq "$RUNS"); do
+  echo "run $i" >&2
+  tops+=("$(one_run)")
+done
+echo "whole calls per second with zero failed calls, median of $RUNS runs: $(printf '%s\n' "${tops[@]}" | median)"
