@@ -16,7 +16,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,7 +142,7 @@ after(async () => {
 });
 
 async function newPage() {
-  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'zh-CN' });
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'zh-CN', acceptDownloads: true });
   const page = await ctx.newPage();
   page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
   return page;
@@ -361,7 +361,12 @@ test('an agent takes calls with the screen pop before answering; the wallboard f
   assert.ok(await board.evaluate(() => document.documentElement.scrollWidth <= 1366), 'no sideways scrolling at 1366 wide');
   assert.ok(statSync(join(shots, 'wallboard.png')).size > 10_000);
 
-  // The day's report: CSV for supervisors, a JSON 403 for agents.
+  // The day's report: downloaded from the wallboard's button; a JSON 403 for agents.
+  const [download] = await Promise.all([board.waitForEvent('download'), board.click('#csv')]);
+  assert.match(download.suggestedFilename(), /^hotline-\d{4}-\d\d-\d\d\.csv$/);
+  const saved = readFileSync(await download.path(), 'utf8');
+  assert.match(saved, /^interval_start,queue,offered,answered,answered_in_target,abandoned,service_level,/);
+  assert.match(saved, /^total,accounts,4,3,3,1,0\.7500,/m);
   const csv = await apiAs(sup, 'GET', '/reports/daily.csv');
   assert.equal(csv.status, 200);
   assert.match(csv.headers.get('content-disposition'), /attachment; filename="hotline-\d{4}-\d\d-\d\d\.csv"/);
