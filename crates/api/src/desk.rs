@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -88,6 +89,28 @@ pub fn routes() -> Router<V1> {
         .route("/api/v1/interactions/{id}/screen-pop", get(screen_pop))
 }
 
+/// The query string, or a JSON error saying what is wrong with it.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("invalid query string: {}", e.body_text()),
+        )
+    })
+}
+
+/// The path parameter, or a JSON error (e.g. for bytes that are not UTF-8).
+fn path(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    p.map(|Path(p)| p).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            format!("invalid path: {}", e.body_text()),
+        )
+    })
+}
+
 fn store_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
 }
@@ -111,10 +134,11 @@ async fn me(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, Api
 /// may read it for a contact offered to it; supervisors and administrators for any.
 async fn screen_pop(
     State(v1): State<V1>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let who = v1.auth.principal(&headers)?;
+    let id = path(id)?;
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -324,9 +348,10 @@ struct KbQuery {
 async fn kb_search(
     State(v1): State<V1>,
     headers: HeaderMap,
-    Query(q): Query<KbQuery>,
+    q: Result<Query<KbQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     v1.auth.principal(&headers)?;
+    let q = query(q)?;
     let query = q.q.unwrap_or_default();
     if query.chars().count() > 200 {
         return Err(ApiError::new(
@@ -347,11 +372,12 @@ async fn kb_search(
 
 async fn kb_article(
     State(v1): State<V1>,
-    Path(slug): Path<String>,
+    slug: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    Query(q): Query<KbQuery>,
+    q: Result<Query<KbQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     v1.auth.principal(&headers)?;
+    let (slug, q) = (path(slug)?, query(q)?);
     let all = articles().await;
     let lang = q.lang.as_deref().unwrap_or("zh");
     let mut same: Vec<&Article> = all.iter().filter(|a| a.slug == slug).collect();
@@ -634,16 +660,18 @@ async fn build_report(
 async fn report_intervals(
     State(v1): State<V1>,
     headers: HeaderMap,
-    Query(q): Query<DateQuery>,
+    q: Result<Query<DateQuery>, QueryRejection>,
 ) -> Result<Json<DayReport>, ApiError> {
+    let q = query(q)?;
     Ok(Json(build_report(&v1, &headers, q.date.as_deref()).await?))
 }
 
 async fn report_csv(
     State(v1): State<V1>,
     headers: HeaderMap,
-    Query(q): Query<DateQuery>,
+    q: Result<Query<DateQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let q = query(q)?;
     let report = build_report(&v1, &headers, q.date.as_deref()).await?;
     Ok((
         [

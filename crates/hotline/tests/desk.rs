@@ -129,6 +129,13 @@ fn knowledge_base_is_searched_in_chinese_and_english_and_read_from_the_config_di
     let (status, body) = http(h.http, "GET", &long, Some(&agent), None);
     assert_eq!(status, 400);
     assert_eq!(json(&body)["error"]["code"], "bad_query");
+    // A query string that does not parse, and a path that is not UTF-8: JSON errors.
+    let (status, body) = http(h.http, "GET", "/api/v1/kb?q=a&q=b", Some(&agent), None);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(json(&body)["error"]["code"], "bad_query");
+    let (status, body) = http(h.http, "GET", "/api/v1/kb/%FF", Some(&agent), None);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(json(&body)["error"]["code"], "bad_path");
 
     // An article the centre adds in kb/ beside its configuration, found at once.
     let kb = h.dir.path().join("kb");
