@@ -1147,6 +1147,9 @@ fn an_agent_transfers_the_caller_to_a_colleague_by_refer() {
     let e = next_of(&mut stream, &["answered"]);
     let id = e["interaction"].as_str().unwrap().to_string();
     assert_eq!(e["kind"]["agent"], "1001", "{e}");
+    // The transferring phone is done once hotline has taken its REFER and hung it up.
+    let (ok, log) = transferring.join().unwrap();
+    assert!(ok, "transferring phone: {log}");
     let e = next_of(&mut stream, &["transferred"]);
     assert_eq!(e["interaction"], id.as_str(), "{e}");
     assert_eq!(e["kind"]["to"]["agent"], "1002", "{e}");
@@ -1156,8 +1159,6 @@ fn an_agent_transfers_the_caller_to_a_colleague_by_refer() {
         (Some(id.as_str()), Some("1002")),
         "{e}"
     );
-    let (ok, log) = transferring.join().unwrap();
-    assert!(ok, "transferring phone: {log}");
     let (ok, log) = call.join().unwrap();
     assert!(ok, "caller: {log}");
     let (ok, log) = receiving.join().unwrap();

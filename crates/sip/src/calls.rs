@@ -255,8 +255,16 @@ fn spawn_mapper(
     tokio::spawn(async move {
         let mut confirmed = false;
         let mut on_hold = false;
+        // A REFER answered 202, told only once the dialog is back to confirmed: the 202 has
+        // then been sent, so the NOTIFYs that follow cannot overtake it.
+        let mut refer: Option<String> = None;
         while let Some(s) = state.recv().await {
             match s {
+                DialogState::Confirmed(..) if refer.is_some() => {
+                    if let Some(t) = refer.take() {
+                        let _ = tx.send(LegEvent::Refer(t));
+                    }
+                }
                 DialogState::Early(_, resp) if outbound && resp.status_code.code() != 100 => {
                     let _ = tx.send(LegEvent::Ringing);
                 }
@@ -320,7 +328,7 @@ fn spawn_mapper(
                     match target {
                         Some(t) => {
                             let _ = handle.reply(StatusCode::Accepted).await;
-                            let _ = tx.send(LegEvent::Refer(t));
+                            refer = Some(t);
                         }
                         None => {
                             let _ = handle.reply(StatusCode::BadRequest).await;
