@@ -16,7 +16,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use axum::Json;
 use axum::Router;
@@ -60,23 +59,26 @@ const BUILT_IN: &[(&str, &str)] = &[
 /// Largest article read from the knowledge directory.
 const MAX_ARTICLE_BYTES: u64 = 256 * 1024;
 
-static KB_DIR: OnceLock<PathBuf> = OnceLock::new();
-static WRAP_UP_SECONDS: OnceLock<BTreeMap<String, u32>> = OnceLock::new();
-
-/// Keeps what the desktop needs from the configuration: each queue's wrap-up time, shown
-/// as the countdown after a call (once, at start-up).
-pub fn use_config(cfg: &hotline_config::Config) {
-    let _ = WRAP_UP_SECONDS.set(
-        cfg.queues
-            .iter()
-            .map(|q| (q.name.get_ref().clone(), q.wrap_up_seconds))
-            .collect(),
-    );
+/// What the desk routes need from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Desk {
+    /// Each queue's wrap-up time, shown as the countdown after a call.
+    wrap_up_seconds: BTreeMap<String, u32>,
+    /// The directory whose `*.md` articles join the built-in ones.
+    knowledge: Option<PathBuf>,
 }
 
-/// Sets the directory whose `*.md` articles join the built-in ones (once, at start-up).
-pub fn use_knowledge_dir(dir: PathBuf) {
-    let _ = KB_DIR.set(dir);
+impl Desk {
+    pub fn from_config(cfg: &hotline_config::Config) -> Desk {
+        Desk {
+            wrap_up_seconds: cfg
+                .queues
+                .iter()
+                .map(|q| (q.name.get_ref().clone(), q.wrap_up_seconds))
+                .collect(),
+            knowledge: cfg.centre.knowledge.as_ref().map(PathBuf::from),
+        }
+    }
 }
 
 pub fn routes() -> Router<V1> {
@@ -202,7 +204,7 @@ async fn screen_pop(
     let wrap_up_seconds = record
         .queue
         .as_ref()
-        .and_then(|q| WRAP_UP_SECONDS.get()?.get(q.as_str()).copied());
+        .and_then(|q| v1.desk.wrap_up_seconds.get(q.as_str()).copied());
     Ok(Json(json!({
         "interaction": record,
         "wrap_up_seconds": wrap_up_seconds,
@@ -293,13 +295,13 @@ impl Article {
 }
 
 /// Every article: the built-in ones, replaced or joined by the knowledge directory's.
-async fn articles() -> Vec<Article> {
+async fn articles(desk: &Desk) -> Vec<Article> {
     let mut all: BTreeMap<(String, String), Article> = BUILT_IN
         .iter()
         .filter_map(|(f, t)| Article::parse(f, t))
         .map(|a| ((a.slug.clone(), a.lang.clone()), a))
         .collect();
-    if let Some(dir) = KB_DIR.get()
+    if let Some(dir) = &desk.knowledge
         && let Ok(mut entries) = tokio::fs::read_dir(dir).await
     {
         while let Ok(Some(entry)) = entries.next_entry().await {
@@ -360,7 +362,7 @@ async fn kb_search(
             "`q` is longer than 200 characters",
         ));
     }
-    let all = articles().await;
+    let all = articles(&v1.desk).await;
     let out: Vec<Value> = search(&all, &query, q.lang.as_deref())
         .iter()
         .map(
@@ -378,7 +380,7 @@ async fn kb_article(
 ) -> Result<Json<Value>, ApiError> {
     v1.auth.principal(&headers)?;
     let (slug, q) = (path(slug)?, query(q)?);
-    let all = articles().await;
+    let all = articles(&v1.desk).await;
     let lang = q.lang.as_deref().unwrap_or("zh");
     let mut same: Vec<&Article> = all.iter().filter(|a| a.slug == slug).collect();
     same.sort_by_key(|a| a.lang != lang);

@@ -146,6 +146,8 @@ fn hex_token() -> String {
 pub struct V1 {
     pub auth: Arc<Auth>,
     pub centre: Arc<Centre>,
+    /// What the agent desktop's and the wallboard's routes need from the configuration.
+    pub desk: Arc<crate::desk::Desk>,
 }
 
 pub fn routes(v1: V1) -> Router {

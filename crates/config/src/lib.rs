@@ -103,6 +103,10 @@ pub struct Centre {
     /// this file; the built-in recordings when absent.
     #[serde(default)]
     pub prompts: Option<String>,
+    /// A directory of knowledge-base articles (`*.md`) for the agent desktop, relative to
+    /// this file; `kb` beside it when absent. They join the built-in articles.
+    #[serde(default)]
+    pub knowledge: Option<String>,
 }
 
 impl Default for Centre {
@@ -114,6 +118,7 @@ impl Default for Centre {
             max_calls: default_max_calls(),
             flows: None,
             prompts: None,
+            knowledge: None,
         }
     }
 }

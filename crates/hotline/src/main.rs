@@ -111,13 +111,14 @@ fn main() -> ExitCode {
         } => match Config::load(&config) {
             Ok(mut cfg) => match load_flows(&cfg, Some(&config)) {
                 Ok(flows) => {
-                    // Knowledge-base articles live in `kb/` beside the configuration file.
-                    let dir = config.parent().unwrap_or(std::path::Path::new("."));
-                    hotline_api::desk::use_knowledge_dir(dir.join("kb"));
-                    // Prompts, like flows, are found relative to the configuration file.
-                    if let (Some(p), Some(base)) = (&cfg.centre.prompts, config.parent()) {
+                    // Prompts and knowledge-base articles, like flows, are found relative
+                    // to the configuration file; articles in `kb/` beside it by default.
+                    let base = config.parent().unwrap_or(std::path::Path::new("."));
+                    if let Some(p) = &cfg.centre.prompts {
                         cfg.centre.prompts = Some(base.join(p).display().to_string());
                     }
+                    let kb = cfg.centre.knowledge.as_deref().unwrap_or("kb");
+                    cfg.centre.knowledge = Some(base.join(kb).display().to_string());
                     run(cfg, flows, data, sip, http)
                 }
                 Err(e) => fail(&e),
@@ -428,8 +429,8 @@ async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> 
             std::time::Duration::from_secs(12 * 3600),
         )),
         centre: Arc::new(centre),
+        desk: Arc::new(hotline_api::desk::Desk::from_config(&cfg)),
     };
-    hotline_api::desk::use_config(&cfg);
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .map_err(|e| format!("cannot listen for HTTP on {}: {e}", cfg.http.listen))?;
