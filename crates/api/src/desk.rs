@@ -208,7 +208,7 @@ async fn screen_pop(
     Ok(Json(json!({
         "interaction": record,
         "wrap_up_seconds": wrap_up_seconds,
-        "customer": customer,
+        "customer": customer.map(hotline_model::Customer::redacted),
         "repeat_complaint": complaints >= 2,
         "open_complaints_30d": complaints,
         "history": history,

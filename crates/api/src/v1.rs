@@ -539,6 +539,15 @@ async fn stream_events(
         if !visible {
             continue;
         }
+        // PIN hashes stay in the log; nobody watching the stream sees them.
+        let event = match event {
+            Event::Customer(mut c) => {
+                let hotline_model::CustomerChange::Upserted(cust) = &mut c.change;
+                cust.pin_hash = None;
+                Event::Customer(c)
+            }
+            other => other,
+        };
         let Ok(text) = serde_json::to_string(&event) else {
             continue;
         };
@@ -753,7 +762,7 @@ async fn customer_with_history(
         .await
         .map_err(store_error)?;
     Ok(Json(json!({
-        "customer": c,
+        "customer": c.redacted(),
         "repeat_complaint": complaints >= 2,
         "open_complaints_30d": complaints,
         "history": history,

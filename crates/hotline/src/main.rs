@@ -78,8 +78,8 @@ enum Command {
     },
     /// Run a simulation scenario (TOML) through the routing engine: one JSON report.
     Sim { file: PathBuf },
-    /// Import customers from CSV (`id,name,phone[,accounts,vip,language]`; several phones or
-    /// accounts separated by `;`) into the centre's data directory. Bad rows are reported
+    /// Import customers from CSV (`id,name,phone[,accounts,vip,language,pin_hash]`; several
+    /// phones or accounts separated by `;`; `pin_hash` from `hotline hash-password`) into the centre's data directory. Bad rows are reported
     /// by line and skipped; exit 2 if any row was rejected.
     ImportCustomers {
         file: PathBuf,

@@ -1575,3 +1575,140 @@ fn the_centre_runs_the_contact_flows_of_its_configuration() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(&format!("{flows_path}:2:")), "{err}");
 }
+
+/// A caller scenario that keys `digits` by SIP INFO after the answer, then either hangs up
+/// after `talk_ms` or, when `talk_ms` is `None`, waits for hotline's BYE.
+fn info_caller(h: &Hotline, name: &str, digits: &str, talk_ms: Option<u32>) -> String {
+    let base =
+        std::fs::read_to_string(common::repo().join("tests/sipp/caller-callback.xml")).unwrap();
+    let start = base.find("  <pause milliseconds=\"1000\"/>").unwrap();
+    let info_at = base.find("  <!-- The second key by SIP INFO").unwrap();
+    let info_end = base[info_at..].find("<recv response=\"200\"/>").unwrap() + info_at + 24;
+    let info = &base[info_at..info_end];
+    let mut body = String::from("  <pause milliseconds=\"1000\"/>\n");
+    for (i, d) in digits.chars().enumerate() {
+        body.push_str(
+            &info
+                .replace("CSeq: 2 INFO", &format!("CSeq: {} INFO", i + 2))
+                .replace("Signal=1", &format!("Signal={d}")),
+        );
+        body.push_str("\n  <pause milliseconds=\"150\"/>\n");
+    }
+    let end = match talk_ms {
+        Some(ms) => {
+            let key_talk =
+                std::fs::read_to_string(common::repo().join("tests/sipp/caller-key-talk.xml"))
+                    .unwrap();
+            let bye = key_talk
+                .find("  <send retrans=\"500\">\n    <![CDATA[\n      BYE")
+                .unwrap();
+            format!(
+                "  <pause milliseconds=\"{ms}\"/>\n{}",
+                key_talk[bye..].replace("CSeq: 2 BYE", &format!("CSeq: {} BYE", digits.len() + 2))
+            )
+        }
+        None => base[base.find("  <recv request=\"BYE\"/>").unwrap()..].to_string(),
+    };
+    let text = format!("{}{body}{end}", &base[..start]);
+    let path = h.dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_caller_authenticates_with_the_pin_on_file_and_a_wrong_pin_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let hashed = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"123456\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    // It prints `password_hash = "<PHC>"`, ready for a configuration file.
+    let printed = String::from_utf8_lossy(&hashed.stdout);
+    let phc = printed.split('"').nth(1).unwrap_or_default().to_string();
+    assert!(phc.starts_with("$argon2"), "{phc}");
+    let out = import_customers(
+        &data,
+        &format!("id,name,phone,pin_hash\nC1,张三,13800138000,\"{phc}\"\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let flows_dir = tempfile::tempdir().unwrap();
+    let flows = flows_dir.path().join("flows.toml");
+    std::fs::write(
+        &flows,
+        r#"[flows.main]
+start = "find"
+
+[flows.main.steps.find]
+type = "lookup"
+next = "pin"
+not_found = "bye"
+
+[flows.main.steps.pin]
+type = "authenticate"
+prompts = ["menu"]
+skip_if_caller_on_file = false
+max_attempts = 2
+next = "queue"
+on_failure = "bye"
+
+[flows.main.steps.queue]
+type = "enqueue"
+queue = "accounts"
+
+[flows.main.steps.bye]
+type = "hangup"
+prompts = ["goodbye"]
+"#,
+    )
+    .unwrap();
+    let flows_path = flows.to_str().unwrap().to_string();
+    let h = Hotline::serve_with_in(&data, |t| {
+        t.replace(
+            "service_numbers = [\"95588\"]",
+            &format!("service_numbers = [\"95588\"]\nflows = \"{flows_path}\""),
+        )
+    });
+    // The right PIN: the caller is queued for accounts (nobody is available; the caller
+    // then gives up).
+    let right = info_caller(&h, "right-pin.xml", "123456", Some(1500));
+    let (ok, log) = h.sipp(&right, &["-m", "1"]);
+    assert!(ok, "{log}");
+    // A wrong PIN twice: hotline says goodbye and hangs up.
+    let wrong = info_caller(&h, "wrong-pin.xml", "654321654321", None);
+    let (ok, log) = h.sipp(&wrong, &["-m", "1"]);
+    assert!(ok, "{log}");
+
+    let all = settled(&h, 2);
+    assert_eq!(all.len(), 2, "{all:?}");
+    let queued: Vec<_> = all.iter().filter(|r| r["queue"] == "accounts").collect();
+    assert_eq!(
+        queued.len(),
+        1,
+        "only the right PIN reaches the queue: {all:?}"
+    );
+    assert_eq!(queued[0]["end_reason"], "abandoned", "{all:?}");
+    let refused: Vec<_> = all.iter().filter(|r| r["queue"].is_null()).collect();
+    assert_eq!(refused.len(), 1, "{all:?}");
+    assert_eq!(refused[0]["customer"], "C1", "{all:?}");
+    // The PIN hash never leaves hotline.
+    let sup = login(&h, "supervisor", "supervisor");
+    let (status, body) = http(h.http, "GET", "/api/v1/customers/C1", Some(&sup), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !body.contains("argon2") && !body.contains("pin_hash"),
+        "{body}"
+    );
+}

@@ -18,6 +18,19 @@ pub struct Customer {
     /// Preferred language as a BCP 47 tag (`"en"`, `"zh-CN"`).
     #[serde(default)]
     pub language: Option<String>,
+    /// The telephone-banking PIN as an argon2 PHC string (never the PIN itself), for the
+    /// contact flows' `authenticate` step. Kept in the log; the API never shows it
+    /// (see [`Customer::redacted`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_hash: Option<String>,
+}
+
+impl Customer {
+    /// The customer as the API shows it: without the PIN hash.
+    pub fn redacted(mut self) -> Customer {
+        self.pin_hash = None;
+        self
+    }
 }
 
 /// Normalises a phone number for lookups: accepts `+44 (20) 7946-0018`, `tel:+4420...` or

@@ -143,6 +143,7 @@ fn agent_customer_audit_events_round_trip() {
             at(),
             Some("admin".into()),
             CustomerChange::Upserted(Customer {
+                pin_hash: None,
                 id: "C1".into(),
                 name: "Ada".into(),
                 phones: vec!["+4420".into()],

@@ -37,6 +37,7 @@ struct Columns {
     accounts: Option<usize>,
     vip: Option<usize>,
     language: Option<usize>,
+    pin_hash: Option<usize>,
     count: usize,
 }
 
@@ -63,6 +64,7 @@ impl Columns {
             accounts: find(&["accounts", "account"]),
             vip: find(&["vip"]),
             language: find(&["language", "lang"]),
+            pin_hash: find(&["pin_hash"]),
             count: names.len(),
         })
     }
@@ -151,6 +153,19 @@ fn parse_row(record: &csv::ByteRecord, cols: &Columns) -> Result<Customer, Strin
             }
         }
     };
+    let pin_hash = match cols.pin_hash {
+        None => None,
+        Some(i) => {
+            let h = field(record, i, "pin_hash")?;
+            if h.is_empty() {
+                None
+            } else if h.starts_with("$argon2") {
+                Some(h)
+            } else {
+                return Err("pin_hash must be an argon2 PHC string (hotline hash-password)".into());
+            }
+        }
+    };
     Ok(Customer {
         id: CustomerId::new(id),
         name,
@@ -158,6 +173,7 @@ fn parse_row(record: &csv::ByteRecord, cols: &Columns) -> Result<Customer, Strin
         accounts,
         vip,
         language,
+        pin_hash,
     })
 }
 

@@ -321,12 +321,13 @@ async fn customer(
         CustomerChange::Upserted(c) => {
             let id = c.id.as_str().to_owned();
             sqlx::query(
-                "INSERT INTO customers (id, name, phones, accounts, vip, language, updated_seq)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO customers
+                     (id, name, phones, accounts, vip, language, updated_seq, pin_hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO UPDATE SET
                      name = excluded.name, phones = excluded.phones, accounts = excluded.accounts,
                      vip = excluded.vip, language = excluded.language,
-                     updated_seq = excluded.updated_seq",
+                     updated_seq = excluded.updated_seq, pin_hash = excluded.pin_hash",
             )
             .bind(id.clone())
             .bind(c.name.clone())
@@ -335,6 +336,7 @@ async fn customer(
             .bind(c.vip)
             .bind(c.language.clone())
             .bind(seq)
+            .bind(c.pin_hash.clone())
             .execute(&mut *conn)
             .await?;
             sqlx::query("DELETE FROM customer_phones WHERE customer = ?")

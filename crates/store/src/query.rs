@@ -88,6 +88,7 @@ fn customer_from_row(row: &SqliteRow) -> Result<Customer> {
         accounts: serde_json::from_str(&accounts).map_err(|e| corrupt(&id, e))?,
         vip: get::<i64>(row, "vip")? != 0,
         language: get(row, "language")?,
+        pin_hash: get(row, "pin_hash")?,
         id: CustomerId::new(id),
     })
 }

@@ -12,14 +12,21 @@ struct Migration {
 }
 
 /// All migrations, oldest first. Never edit a shipped one; add a new one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "event_log_and_projections",
-    sql: include_str!("../migrations/0001_event_log_and_projections.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "event_log_and_projections",
+        sql: include_str!("../migrations/0001_event_log_and_projections.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "customer_pin",
+        sql: include_str!("../migrations/0002_customer_pin.sql"),
+    },
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Applies the migrations the database has not seen; returns how many. Refuses a database
 /// from a newer build.

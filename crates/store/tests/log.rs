@@ -14,7 +14,11 @@ async fn append_and_read_back() {
     let path = dir.path().join("log.db");
     let store = Store::open(&path).await.unwrap();
     assert_eq!(store.recovery().interrupted, vec![]);
-    assert_eq!(store.recovery().migrations_applied, 1);
+    assert_eq!(
+        store.recovery().migrations_applied,
+        2,
+        "every migration on a new file"
+    );
     let mut feed = store.subscribe();
 
     let i = InteractionId::new();

@@ -600,6 +600,29 @@ impl Session {
         }
     }
 
+    /// Checks a keyed PIN against the customer's argon2 hash on file (off the async
+    /// threads: argon2 is slow on purpose). No hash on file: refused.
+    async fn verify_pin(&self, customer: &str, pin: String) -> bool {
+        let id = hotline_model::CustomerId::new(customer.to_string());
+        let hash = match self.shared.store.customer(&id).await {
+            Ok(Some(c)) => c.pin_hash,
+            _ => None,
+        };
+        let Some(hash) = hash else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || {
+            use argon2::password_hash::{PasswordHash, PasswordVerifier};
+            PasswordHash::new(&hash).is_ok_and(|h| {
+                argon2::Argon2::default()
+                    .verify_password(pin.as_bytes(), &h)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     /// Today's directory of recordings (`recordings/YYYY-MM-DD/`, UTC): one directory a day
     /// keeps directories small and makes retention a matter of removing old days.
     fn recording_dir(&self) -> PathBuf {
@@ -1273,9 +1296,13 @@ impl Session {
                     };
                     self.feed(FlowInput::LookupResult(customer));
                 }
-                FlowAction::VerifyPin { .. } => {
-                    // No PINs are on file yet: a PIN check cannot succeed.
-                    self.feed(FlowInput::AuthResult(false));
+                FlowAction::VerifyPin { customer, pin, .. } => {
+                    let ok = self.verify_pin(&customer, pin.0).await;
+                    self.note(EventKind::FlowStep {
+                        step: "authenticate".to_string(),
+                        detail: Some(if ok { "pin accepted" } else { "pin refused" }.to_string()),
+                    });
+                    self.feed(FlowInput::AuthResult(ok));
                 }
                 FlowAction::Enqueue {
                     queue,

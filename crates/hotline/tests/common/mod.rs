@@ -55,9 +55,18 @@ impl Hotline {
     /// `hotline serve` with the demo configuration changed by `edit`.
     pub fn serve_with(edit: impl Fn(String) -> String) -> Hotline {
         let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        Hotline::serve_in(dir, &data, edit)
+    }
+
+    /// [`Hotline::serve_with`] with its data in `data` (e.g. customers imported before).
+    pub fn serve_with_in(data: &Path, edit: impl Fn(String) -> String) -> Hotline {
+        Hotline::serve_in(tempfile::tempdir().unwrap(), data, edit)
+    }
+
+    fn serve_in(dir: tempfile::TempDir, data: &Path, edit: impl Fn(String) -> String) -> Hotline {
         let cfg = dir.path().join("centre.toml");
         std::fs::write(&cfg, edit(demo_toml())).unwrap();
-        let data = dir.path().join("data");
         Hotline::spawn(
             &[
                 "serve",
