@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Hotline, free_port, http, login};
+use common::{Hotline, Ws, free_port, http, login, next_event, open_events};
 
 fn wav_channels_rms(path: &str) -> (u16, f64, f64) {
     let data = std::fs::read(path).unwrap();
@@ -315,62 +315,6 @@ fn an_agent_who_does_not_answer_is_skipped_and_the_next_takes_the_call() {
 }
 
 /// A minimal WebSocket client: the opening handshake, then server frames (unmasked).
-struct Ws {
-    stream: std::io::BufReader<std::net::TcpStream>,
-}
-
-fn open_events(h: &Hotline, token: &str) -> Result<Ws, String> {
-    use std::io::{BufRead, Write};
-    let mut s = std::net::TcpStream::connect(h.http).unwrap();
-    // Bounds a broken server; every read below waits for an event that must come.
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        s,
-        "GET /api/v1/events?access_token={token} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        h.http
-    )
-    .unwrap();
-    let mut stream = std::io::BufReader::new(s);
-    let mut status = String::new();
-    stream.read_line(&mut status).unwrap();
-    loop {
-        let mut line = String::new();
-        stream.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-    }
-    if status.contains(" 101 ") {
-        Ok(Ws { stream })
-    } else {
-        Err(status)
-    }
-}
-
-fn next_event(ws: &mut Ws) -> serde_json::Value {
-    use std::io::Read;
-    loop {
-        let mut head = [0u8; 2];
-        ws.stream.read_exact(&mut head).expect("an event");
-        let mut len = u64::from(head[1] & 0x7f);
-        if len == 126 {
-            let mut b = [0u8; 2];
-            ws.stream.read_exact(&mut b).unwrap();
-            len = u64::from(u16::from_be_bytes(b));
-        } else if len == 127 {
-            let mut b = [0u8; 8];
-            ws.stream.read_exact(&mut b).unwrap();
-            len = u64::from_be_bytes(b);
-        }
-        let mut payload = vec![0u8; len as usize];
-        ws.stream.read_exact(&mut payload).unwrap();
-        if head[0] & 0x0f == 1 {
-            return serde_json::from_slice(&payload).unwrap();
-        }
-    }
-}
-
 #[test]
 fn event_stream_shows_supervisors_everything_and_agents_their_own() {
     let h = Hotline::demo();

@@ -6,64 +6,6 @@ mod common;
 
 use common::{Hotline, http, login};
 
-/// Waits for the next `ended` event on the supervisor's event stream (opened before the
-/// call, so it cannot be missed).
-struct Events(std::io::BufReader<std::net::TcpStream>);
-
-impl Events {
-    fn open(h: &Hotline, token: &str) -> Events {
-        use std::io::{BufRead, Write};
-        let mut s = std::net::TcpStream::connect(h.http).unwrap();
-        // Bounds a broken server; every read waits for an event that must come.
-        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-            .unwrap();
-        write!(
-            s,
-            "GET /api/v1/events?access_token={token} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            h.http
-        )
-        .unwrap();
-        let mut r = std::io::BufReader::new(s);
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        assert!(line.contains(" 101 "), "{line}");
-        while line != "\r\n" {
-            line.clear();
-            r.read_line(&mut line).unwrap();
-        }
-        Events(r)
-    }
-
-    fn wait_for(&mut self, kind: &str) {
-        use std::io::Read;
-        loop {
-            let mut head = [0u8; 2];
-            self.0.read_exact(&mut head).expect("an event");
-            let len = match head[1] & 0x7f {
-                126 => {
-                    let mut b = [0u8; 2];
-                    self.0.read_exact(&mut b).unwrap();
-                    usize::from(u16::from_be_bytes(b))
-                }
-                127 => {
-                    let mut b = [0u8; 8];
-                    self.0.read_exact(&mut b).unwrap();
-                    usize::try_from(u64::from_be_bytes(b)).unwrap()
-                }
-                n => usize::from(n),
-            };
-            let mut payload = vec![0u8; len];
-            self.0.read_exact(&mut payload).unwrap();
-            if head[0] & 0x0f == 1 {
-                let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
-                if v["kind"]["type"] == kind {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
@@ -187,10 +129,10 @@ fn reports_are_for_supervisors_and_screen_pops_for_the_agent_offered_the_call() 
     assert_eq!(json(&body)["error"]["code"], "bad_date");
 
     // A caller who gives up in the queue (nobody is available): an abandon in today's report.
-    let mut events = Events::open(&h, &sup);
+    let mut events = common::open_events(&h, &sup).unwrap();
     let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1"]);
     assert!(ok, "{log}");
-    events.wait_for("ended");
+    while common::next_event(&mut events)["kind"]["type"] != "ended" {}
     let (status, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
     assert_eq!(status, 200, "{body}");
     let records = json(&body);

@@ -256,3 +256,62 @@ pub fn login(h: &Hotline, user: &str, password: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     v["token"].as_str().unwrap().to_string()
 }
+
+/// The event stream (`/api/v1/events`) read as a raw WebSocket client.
+pub struct Ws {
+    stream: std::io::BufReader<std::net::TcpStream>,
+}
+
+/// Opens the event stream as `token`; `Err` holds the status line when it is refused.
+pub fn open_events(h: &Hotline, token: &str) -> Result<Ws, String> {
+    use std::io::{BufRead, Write};
+    let mut s = std::net::TcpStream::connect(h.http).unwrap();
+    // Bounds a broken server; every read below waits for an event that must come.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "GET /api/v1/events?access_token={token} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        h.http
+    )
+    .unwrap();
+    let mut stream = std::io::BufReader::new(s);
+    let mut status = String::new();
+    stream.read_line(&mut status).unwrap();
+    loop {
+        let mut line = String::new();
+        stream.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    if status.contains(" 101 ") {
+        Ok(Ws { stream })
+    } else {
+        Err(status)
+    }
+}
+
+/// The next event (text frame) of the stream, waiting for it.
+pub fn next_event(ws: &mut Ws) -> serde_json::Value {
+    use std::io::Read;
+    loop {
+        let mut head = [0u8; 2];
+        ws.stream.read_exact(&mut head).expect("an event");
+        let mut len = u64::from(head[1] & 0x7f);
+        if len == 126 {
+            let mut b = [0u8; 2];
+            ws.stream.read_exact(&mut b).unwrap();
+            len = u64::from(u16::from_be_bytes(b));
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            ws.stream.read_exact(&mut b).unwrap();
+            len = u64::from_be_bytes(b);
+        }
+        let mut payload = vec![0u8; len as usize];
+        ws.stream.read_exact(&mut payload).unwrap();
+        if head[0] & 0x0f == 1 {
+            return serde_json::from_slice(&payload).unwrap();
+        }
+    }
+}
