@@ -64,17 +64,16 @@ one_run() {
       sleep 0.5
     done
     kill "$sampler" 2>/dev/null || true
-    local t1 c1 cpu got failed
+    local t1 c1 cpu failed
     t1=$(date +%s.%N); c1=$(awk '{print $14 + $15}' "/proc/$HL/stat")
     cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$HZ" 'BEGIN{printf "%.0f", 100*(b-a)/hz/(e-s)}')
     peak=$(sort -n "$work/rss" | tail -1)
-    read -r got failed < <(awk -F'|' '/Call Rate/ {r=$3} /Failed call/ {f=$3}
-        END {gsub(/[^0-9.]/,"",r); gsub(/[^0-9]/,"",f); print r+0, f+0}' "$work/screen")
+    failed=$(awk -F'|' '/Failed call/ {f=$3} END {gsub(/[^0-9]/,"",f); print f+0}' "$work/screen")
     local line
-    line=$(python3 - "$rep" "$rate" "$got" "$failed" "$cpu" "$idle_kb" "$peak" "$SECS" <<'PY'
+    line=$(python3 - "$rep" "$rate" "$failed" "$cpu" "$idle_kb" "$peak" "$SECS" <<'PY'
 import json, sys
-r = json.loads(sys.argv[1]); rate, got, failed, cpu, idle, peak, secs = sys.argv[2:]
-rate, got, failed, idle, peak, secs = int(rate), float(got), int(failed), int(idle), int(peak), int(secs)
+r = json.loads(sys.argv[1]); rate, failed, cpu, idle, peak, secs = sys.argv[2:]
+rate, failed, idle, peak, secs = int(rate), int(failed), int(idle), int(peak), int(secs)
 concurrent = rate * r["mean_call_seconds"]
 per_call = (peak - idle) / concurrent if concurrent else 0
 got = r["arrivals_per_second"]

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::ApiError;
-use crate::v1::V1;
+use crate::v1::{V1, store_error};
 
 /// The knowledge-base articles built into the binary (the demo's).
 const BUILT_IN: &[(&str, &str)] = &[
@@ -113,10 +113,6 @@ fn path(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     })
 }
 
-fn store_error(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
-}
-
 /// `GET /api/v1/me`: who the token belongs to (the desktop learns its extension here).
 async fn me(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let who = v1.auth.principal(&headers)?;
@@ -141,22 +137,13 @@ async fn screen_pop(
 ) -> Result<Json<Value>, ApiError> {
     let who = v1.auth.principal(&headers)?;
     let id = path(id)?;
-    let not_found = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_interaction",
-            format!("no interaction {id}"),
-        )
-    };
-    let iid: hotline_model::InteractionId = id.parse().map_err(|_| not_found())?;
+    let record = crate::v1::interaction_record(&v1, &id).await?;
     let store = v1.centre.store();
-    let record = store
-        .interaction(iid)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(not_found)?;
     if who.role == Role::Agent {
-        let events = store.interaction_events(iid).await.map_err(store_error)?;
+        let events = store
+            .interaction_events(record.id)
+            .await
+            .map_err(store_error)?;
         let offered_to_me = events.iter().any(|e| {
             matches!(e, hotline_model::Event::Interaction(i)
                 if matches!(&i.kind, hotline_model::EventKind::Offered { agent }

@@ -567,14 +567,13 @@ async fn append(v1: &V1, event: impl Into<Event>) -> Result<(), ApiError> {
         .map_err(store_error)
 }
 
-fn store_error(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn store_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
 }
 
-/// The interaction, if the caller may work on it: its own agent, or a supervisor/admin.
-async fn own_interaction(
+/// The interaction record with this id, or `404 unknown_interaction`.
+pub(crate) async fn interaction_record(
     v1: &V1,
-    who: &Principal,
     id: &str,
 ) -> Result<hotline_model::InteractionRecord, ApiError> {
     let not_found = || {
@@ -585,13 +584,21 @@ async fn own_interaction(
         )
     };
     let iid: hotline_model::InteractionId = id.parse().map_err(|_| not_found())?;
-    let record = v1
-        .centre
+    v1.centre
         .store()
         .interaction(iid)
         .await
         .map_err(store_error)?
-        .ok_or_else(not_found)?;
+        .ok_or_else(not_found)
+}
+
+/// The interaction, if the caller may work on it: its own agent, or a supervisor/admin.
+async fn own_interaction(
+    v1: &V1,
+    who: &Principal,
+    id: &str,
+) -> Result<hotline_model::InteractionRecord, ApiError> {
+    let record = interaction_record(v1, id).await?;
     // A voicemail nobody has taken yet is anyone's to work on.
     let unassigned_voicemail = record.agent.is_none() && record.voicemail.is_some();
     if who.role == Role::Agent
