@@ -489,20 +489,59 @@ async fn events(
     }
     let who = v1.auth.principal(&headers)?;
     let rx = v1.centre.store().subscribe();
-    Ok(ws.on_upgrade(move |socket| stream_events(socket, rx, who)))
+    let health = v1.centre.log_health();
+    Ok(ws.on_upgrade(move |socket| stream_events(socket, rx, health, who)))
+}
+
+/// The "event log behind" alert as the event stream carries it to supervisors: it does not
+/// go through the log (which is what is behind).
+fn log_alert(h: &hotline_switch::LogHealth) -> Value {
+    json!({
+        "stream": "system",
+        "alert": {
+            "kind": "event_log_behind",
+            "raised": h.behind || h.refusing_calls,
+            "behind": h.behind,
+            "refusing_calls": h.refusing_calls,
+            "oldest_seconds": h.oldest_seconds,
+            "backlog_events": h.backlog_events,
+        }
+    })
 }
 
 async fn stream_events(
     mut socket: axum::extract::ws::WebSocket,
     mut rx: tokio::sync::broadcast::Receiver<Event>,
+    mut health: tokio::sync::watch::Receiver<hotline_switch::LogHealth>,
     who: Principal,
 ) {
     use axum::extract::ws::Message;
     use hotline_model::EventKind;
     let mut mine: std::collections::HashSet<hotline_model::InteractionId> = Default::default();
+    let supervises = matches!(who.role, Role::Supervisor | Role::Admin);
+    // A supervisor connecting while the log is behind is told at once.
+    let now = *health.borrow_and_update();
+    if supervises && (now.behind || now.refusing_calls) {
+        let msg = log_alert(&now).to_string();
+        if socket.send(Message::Text(msg.into())).await.is_err() {
+            return;
+        }
+    }
+    let mut watching = supervises;
     loop {
         let event = tokio::select! {
             e = rx.recv() => e,
+            changed = health.changed(), if watching => {
+                if changed.is_err() {
+                    watching = false;
+                    continue;
+                }
+                let msg = log_alert(&health.borrow_and_update()).to_string();
+                if socket.send(Message::Text(msg.into())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => continue,

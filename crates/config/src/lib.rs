@@ -91,6 +91,10 @@ pub struct Centre {
     /// How long an agent's phone rings before the call goes to the next agent.
     #[serde(default = "default_ring_timeout")]
     pub ring_timeout_seconds: u32,
+    /// A call leg that sends no RTP for this long is dead: a waiting caller leaves the queue
+    /// as an abandon, a call in progress ends with the reason `media_timeout` (0: never).
+    #[serde(default = "default_media_inactivity")]
+    pub media_inactivity_seconds: u32,
     /// Calls in progress beyond which new calls are refused with 503, so that accepted
     /// calls keep their quality.
     #[serde(default = "default_max_calls")]
@@ -115,6 +119,7 @@ impl Default for Centre {
             name: default_centre_name(),
             service_numbers: Vec::new(),
             ring_timeout_seconds: default_ring_timeout(),
+            media_inactivity_seconds: default_media_inactivity(),
             max_calls: default_max_calls(),
             flows: None,
             prompts: None,
@@ -125,6 +130,9 @@ impl Default for Centre {
 
 fn default_ring_timeout() -> u32 {
     20
+}
+fn default_media_inactivity() -> u32 {
+    30
 }
 fn default_max_calls() -> u32 {
     2000
@@ -316,14 +324,31 @@ pub struct Storage {
     /// Where the database, recordings and logs live.
     #[serde(default = "default_data_dir")]
     pub data_dir: String,
+    /// Events waiting to be committed (a slow disk) at which new calls are refused with 503
+    /// and Retry-After, while calls in progress go on; they are taken again below half.
+    #[serde(default = "default_max_backlog_events")]
+    pub max_backlog_events: u32,
+    /// Supervisors are alerted when the oldest event not yet committed is this old.
+    #[serde(default = "default_behind_alert_seconds")]
+    pub behind_alert_seconds: u32,
 }
 
 impl Default for Storage {
     fn default() -> Self {
         Storage {
             data_dir: default_data_dir(),
+            max_backlog_events: default_max_backlog_events(),
+            behind_alert_seconds: default_behind_alert_seconds(),
         }
     }
+}
+
+fn default_max_backlog_events() -> u32 {
+    100_000
+}
+
+fn default_behind_alert_seconds() -> u32 {
+    5
 }
 
 fn default_data_dir() -> String {

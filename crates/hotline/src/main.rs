@@ -1,5 +1,7 @@
 //! `hotline`: the whole contact centre in one binary.
 
+mod log_metrics;
+
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -391,8 +393,10 @@ async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> 
         None => hotline_media::player::PromptLibrary::embedded(),
     }
     .map_err(|e| format!("cannot load the prompts: {e}"))?;
+    registry.register_collector(Box::new(log_metrics::LogMetrics(store.clone())));
     let media = hotline_media::MediaEngine::new(hotline_media::EngineConfig {
         bind_ip: cfg.sip.listen.ip(),
+        call: media_call_config(&cfg),
         ..hotline_media::EngineConfig::default()
     });
 
@@ -416,6 +420,10 @@ async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> 
                 cfg.centre.ring_timeout_seconds,
             )),
             outbound: cfg.outbound(),
+            max_backlog_events: cfg.storage.max_backlog_events as usize,
+            behind_alert: std::time::Duration::from_secs(u64::from(
+                cfg.storage.behind_alert_seconds,
+            )),
         },
     )?;
     let ready = Arc::new(AtomicBool::new(false));
@@ -455,6 +463,22 @@ async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> 
             sip.shutdown();
             Ok(())
         }
+    }
+}
+
+/// Per-call media settings: the inactivity time (`centre.media_inactivity_seconds`, 0 for
+/// never) and a quality sample per leg every 15 s, which a call logs as its proof of life.
+fn media_call_config(cfg: &Config) -> hotline_media::CallConfig {
+    let secs = cfg.centre.media_inactivity_seconds;
+    hotline_media::CallConfig {
+        inactivity_timeout: if secs == 0 {
+            // Never: far beyond any call.
+            std::time::Duration::from_secs(100 * 365 * 86_400)
+        } else {
+            std::time::Duration::from_secs(u64::from(secs))
+        },
+        quality_interval: Some(std::time::Duration::from_secs(15)),
+        ..hotline_media::CallConfig::default()
     }
 }
 

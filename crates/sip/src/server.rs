@@ -112,6 +112,7 @@ impl SipServer {
         let calls = Calls {
             dialog_layer,
             contact,
+            refusing: Default::default(),
         };
         let ep_cancel = cancel.clone();
         tokio::spawn(async move {
@@ -658,6 +659,16 @@ impl Handler {
             let _ = tx.reply(StatusCode::TemporarilyUnavailable).await;
             return;
         };
+        if let Some(secs) = self.calls.refusing_new_calls() {
+            // The call layer cannot take calls now (its event log is too far behind).
+            self.metrics.response("INVITE", 503);
+            self.metrics.rejection("backlog");
+            let retry = vec![Header::RetryAfter(h::RetryAfter::new(secs.to_string()))];
+            let _ = tx
+                .reply_with(StatusCode::ServiceUnavailable, retry, None)
+                .await;
+            return;
+        }
         let Some(admission) = self.limit.admit() else {
             // Full: refuse new calls so that the accepted ones keep their quality.
             self.metrics.response("INVITE", 503);

@@ -1,5 +1,7 @@
 //! One call session: the caller's leg, its media, the contact flow, its place in a queue, the
-//! agent's leg when one answers, and every state change logged before it is acted on.
+//! agent's leg when one answers, and every state change handed to the event log, in order,
+//! before it is acted on. The session does not wait for the disk: the log commits in the
+//! background and only committed events are shown to anyone (event stream, API, reports).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -189,6 +191,10 @@ struct Session {
     recordings: u32,
     /// Events kept for the next append (see [`Session::note`]).
     pending: Vec<hotline_model::Event>,
+    /// Media legs that sent no RTP for the inactivity time (and have not since).
+    silent: std::collections::HashSet<LegId>,
+    /// The caller or the agent put the call on hold: no RTP is expected then.
+    held: bool,
     voicemail_until: Option<tokio::time::Instant>,
 }
 
@@ -205,7 +211,7 @@ pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
         to: call.to.clone(),
         trunk,
     };
-    // Logged durably before the caller hears anything.
+    // Handed to the log before the caller hears anything (not waiting for the disk).
     if let Err(e) = log(&shared.store, id, arrived).await {
         warn!(error = %e, "cannot log an arrival; refusing the call");
         let _ = call.leg.reject(503);
@@ -225,11 +231,13 @@ pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
     }
 }
 
+/// Hands one event to the log, in order, without waiting for it to be durable.
 async fn log(store: &Store, id: InteractionId, kind: EventKind) -> Result<(), String> {
     store
-        .append_one(InteractionEvent::new(id, Timestamp::now(), kind))
+        .submit(vec![
+            InteractionEvent::new(id, Timestamp::now(), kind).into(),
+        ])
         .await
-        .map(|_| ())
         .map_err(|e| e.to_string())
 }
 
@@ -329,6 +337,8 @@ async fn setup_and_run(
         dialing: None,
         recordings: 0,
         pending: Vec::new(),
+        silent: Default::default(),
+        held: false,
         voicemail_until: None,
     };
     info!(interaction = %id, from = %s.from, to = %s.to, "call answered");
@@ -440,12 +450,14 @@ impl Session {
         }
     }
 
-    /// Appends `kind`, with the notes kept since the last append, in one durable write, and
-    /// waits for it: what follows may act on it outside hotline.
+    /// Hands `kind`, with the notes kept since the last append, to the log as one append, in
+    /// order, and goes on: the session never waits for the disk (the log commits in the
+    /// background; nothing is shown to anyone before it is committed). Only when the log's
+    /// queue is full does this wait for room, so that no event is lost.
     async fn log(&mut self, kind: EventKind) {
         let mut batch = std::mem::take(&mut self.pending);
         batch.push(InteractionEvent::new(self.id, Timestamp::now(), kind).into());
-        if let Err(e) = self.shared.store.append(batch).await {
+        if let Err(e) = self.shared.store.submit(batch).await {
             warn!(interaction = %self.id, error = %e, "cannot log");
         }
     }
@@ -463,14 +475,24 @@ impl Session {
                 self.feed(FlowInput::Digit(d));
                 self.pump_flow().await;
             }
-            LegEvent::Hold(true) => self.log(EventKind::Held).await,
-            LegEvent::Hold(false) => self.log(EventKind::Resumed).await,
+            LegEvent::Hold(true) => {
+                self.held = true;
+                self.log(EventKind::Held).await
+            }
+            LegEvent::Hold(false) => {
+                self.held = false;
+                self.log(EventKind::Resumed).await
+            }
             LegEvent::MediaChanged(s) => {
                 if let Some(c) = s.codecs.first() {
                     let _ = self.media.update_leg(self.caller_media, params(&s, *c));
                 }
             }
             LegEvent::Ended(_) => self.caller_gone(EndReason::CallerHangup).await,
+            LegEvent::SessionExpired => {
+                self.dead_call("session_expired", "the caller's session timer ran out")
+                    .await
+            }
             LegEvent::Confirmed | LegEvent::Ringing | LegEvent::Answered { .. } => {}
             LegEvent::Refer(target) => debug!(%target, "caller asked for a transfer; ignored"),
         }
@@ -504,17 +526,81 @@ impl Session {
                 } else {
                     ModelLeg::Agent
                 };
-                self.note(EventKind::QualitySample {
+                let sample = EventKind::QualitySample {
                     leg: which,
                     mos: report.mos,
                     loss: report.loss_fraction,
                     jitter_ms: report.jitter_ms,
-                });
+                };
+                // A sample of a leg whose media flows is the call's proof of life: logged at
+                // once, so that a call cut off by a crash is closed at its last media time
+                // (its talk time kept), not at the time of its last state change.
+                if self.silent.contains(&leg) || !self.leg_is_live(leg) {
+                    self.note(sample);
+                } else {
+                    self.log(sample).await;
+                }
             }
-            MediaEvent::Inactive { leg } if leg == self.caller_media => {
-                debug!(interaction = %self.id, "caller media inactive");
+            MediaEvent::Inactive { leg } => {
+                self.silent.insert(leg);
+                self.media_inactive(leg).await;
+            }
+            MediaEvent::Active { leg } => {
+                self.silent.remove(&leg);
             }
             _ => {}
+        }
+    }
+
+    /// The caller's leg, or the leg of an agent who answered.
+    fn leg_is_live(&self, leg: LegId) -> bool {
+        (leg == self.caller_media && self.caller_live)
+            || self
+                .agent
+                .as_ref()
+                .is_some_and(|a| a.answered && a.media == leg)
+    }
+
+    /// A leg sent no RTP for the inactivity time: unless the call is on hold (no media is
+    /// expected then), its phone or network is gone. A waiting caller leaves the queue as an
+    /// abandon (never to be offered to an agent); a call in progress ends with
+    /// `media_timeout`, the agent freed. Either way both phones get a BYE.
+    async fn media_inactive(&mut self, leg: LegId) {
+        if self.ended || self.held || !self.leg_is_live(leg) {
+            return;
+        }
+        let who = if leg == self.caller_media {
+            "caller"
+        } else {
+            "agent"
+        };
+        self.dead_call("media_timeout", &format!("no RTP from the {who}"))
+            .await;
+    }
+
+    /// The call is dead (`why`: `media_timeout`, `session_expired`): the reason is logged,
+    /// the agent freed (or the queue place given up: an abandon), the record closed, and the
+    /// phones get a BYE.
+    async fn dead_call(&mut self, why: &str, detail: &str) {
+        if self.ended {
+            return;
+        }
+        warn!(interaction = %self.id, reason = why, detail, "ending a dead call");
+        self.note(EventKind::FlowStep {
+            step: why.to_string(),
+            detail: Some(detail.to_string()),
+        });
+        let reason = if why == "session_expired" {
+            EndReason::SessionExpired
+        } else {
+            EndReason::MediaTimeout
+        };
+        let _ = self.media.stop_playback(self.caller_media);
+        // `caller_gone` frees the agent (or the queue place) and closes the record; then the
+        // phones are told.
+        self.caller_gone(reason).await;
+        if self.caller_live {
+            let _ = self.caller.hangup().await;
         }
     }
 
@@ -746,6 +832,7 @@ impl Session {
                 }
             }
             LegEvent::Hold(on) => {
+                self.held = on;
                 self.log(if on {
                     EventKind::Held
                 } else {
@@ -771,6 +858,10 @@ impl Session {
                 {
                     let _ = self.media.update_leg(a.media, params(&s, *c));
                 }
+            }
+            LegEvent::SessionExpired => {
+                self.dead_call("session_expired", "the agent's session timer ran out")
+                    .await
             }
             LegEvent::Dtmf(_) | LegEvent::Ringing | LegEvent::Confirmed => {}
         }
@@ -1088,7 +1179,7 @@ impl Session {
             reason = EndReason::Voicemail;
         }
         self.ended = true;
-        // Logged before the agent's phone is told.
+        // Handed to the log before the agent's phone is told.
         self.log(EventKind::Ended { reason }).await;
         if let Some(a) = self.agent.take() {
             let _ = a.leg.hangup().await;
@@ -1114,7 +1205,7 @@ impl Session {
             return;
         }
         self.ended = true;
-        // Logged before anyone is told: once a phone gets its BYE, the record is closed.
+        // Handed to the log before anyone is told: the log has the end of the call in order.
         self.log(EventKind::Ended { reason }).await;
         if let Some(a) = self.agent.take() {
             let _ = a.leg.hangup().await;
