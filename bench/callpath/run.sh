@@ -84,7 +84,7 @@ PY
     local rep
     for _ in $(seq 120); do
       rep=$(python3 bench/callpath/setup.py report "$work/data/hotline.db" "$since")
-      python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["ended"]==r["calls"] else 1)' "$rep" && break
+      python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["ended"]==r["calls"]>=int(sys.argv[2]) else 1)' "$rep" "$((rate * SECS))" && break
       sleep 0.5
     done
     kill "$sampler" "$backlog_sampler" 2>/dev/null || true

@@ -59,10 +59,9 @@ impl Feed {
         let mut ws = open_events(h, &sup).unwrap();
         let all = Arc::new(Mutex::new(Vec::new()));
         let sink = all.clone();
-        // Ends (with a read timeout) once the test has stopped producing events.
+        // Ends when the server is gone or silent for the stream's read timeout.
         std::thread::spawn(move || {
-            loop {
-                let e = next_event(&mut ws);
+            while let Some(e) = try_next_event(&mut ws) {
                 sink.lock().unwrap().push(e);
             }
         });
@@ -455,4 +454,74 @@ fn a_session_that_is_no_longer_refreshed_ends_with_session_expired() {
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["state"]["state"], "available", "agent freed: {v}");
+}
+
+#[test]
+fn a_call_cut_off_by_kill_9_keeps_its_talk_time_up_to_its_last_media() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut h = Hotline::serve_with_in(&data, all_take_accounts);
+    let port = register_all(&h, &["1001"]);
+    available(&h, "1001");
+    let feed = Feed::open(&h);
+    let sip = h.sip;
+    let phone = std::thread::spawn(move || {
+        sipp_at(
+            sip,
+            "agent-answers.xml",
+            &[
+                "-p",
+                &port,
+                "-i",
+                "127.0.0.1",
+                "-rtp_echo",
+                "-m",
+                "1",
+                "-timeout",
+                "60s",
+            ],
+        )
+    });
+    let caller = std::thread::spawn(move || {
+        sipp_at(sip, "caller-stays.xml", &["-m", "1", "-timeout", "60s"])
+    });
+    // The call is answered; its legs' quality samples (every 15 s while media flows) are
+    // its proof of life in the log.
+    let all = feed.wait(
+        Duration::from_secs(45),
+        "a quality sample after the answer",
+        |e| {
+            e.iter()
+                .position(|e| kind(e) == "answered")
+                .is_some_and(|a| e[a..].iter().any(|e| kind(e) == "quality_sample"))
+        },
+    );
+    let answered = all.iter().find(|e| kind(e) == "answered").unwrap().clone();
+    let last = all
+        .iter()
+        .rev()
+        .find(|e| e["interaction"] == answered["interaction"])
+        .unwrap()
+        .clone();
+    assert_eq!(kind(&last), "quality_sample", "{all:?}");
+    h.kill9();
+    let _ = caller.join(); // both phones lose the server
+    let _ = phone.join();
+
+    let h = Hotline::serve_with_in(&data, all_take_accounts);
+    let sup = login(&h, "supervisor", "supervisor");
+    let (status, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
+    assert_eq!(status, 200, "{body}");
+    let records: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!(r["end_reason"], "interrupted", "{r}");
+    let ended = hotline_model::Timestamp::parse_rfc3339(r["ended"].as_str().unwrap()).unwrap();
+    let ended_ms = ended.unix_nanos() as f64 / 1e6;
+    assert!(
+        (ended_ms - at_ms(&last)).abs() < 1.0,
+        "closed at the last media sample: {r} {last}"
+    );
+    let talk = (ended_ms - at_ms(&answered)) / 1000.0;
+    assert!(talk > 10.0, "talk time kept: {talk:.1} s");
 }

@@ -316,24 +316,29 @@ pub fn open_events(h: &Hotline, token: &str) -> Result<Ws, String> {
 
 /// The next event (text frame) of the stream, waiting for it.
 pub fn next_event(ws: &mut Ws) -> serde_json::Value {
+    try_next_event(ws).expect("an event")
+}
+
+/// [`next_event`], or `None` once the stream is closed or silent for the read timeout.
+pub fn try_next_event(ws: &mut Ws) -> Option<serde_json::Value> {
     use std::io::Read;
     loop {
         let mut head = [0u8; 2];
-        ws.stream.read_exact(&mut head).expect("an event");
+        ws.stream.read_exact(&mut head).ok()?;
         let mut len = u64::from(head[1] & 0x7f);
         if len == 126 {
             let mut b = [0u8; 2];
-            ws.stream.read_exact(&mut b).unwrap();
+            ws.stream.read_exact(&mut b).ok()?;
             len = u64::from(u16::from_be_bytes(b));
         } else if len == 127 {
             let mut b = [0u8; 8];
-            ws.stream.read_exact(&mut b).unwrap();
+            ws.stream.read_exact(&mut b).ok()?;
             len = u64::from_be_bytes(b);
         }
         let mut payload = vec![0u8; len as usize];
-        ws.stream.read_exact(&mut payload).unwrap();
+        ws.stream.read_exact(&mut payload).ok()?;
         if head[0] & 0x0f == 1 {
-            return serde_json::from_slice(&payload).unwrap();
+            return Some(serde_json::from_slice(&payload).unwrap());
         }
     }
 }
