@@ -6,6 +6,7 @@
 //! ([`router`]). Every state change of a call is appended to the store before anything is
 //! done about it outside hotline.
 
+pub mod hashpool;
 pub mod router;
 pub mod session;
 
