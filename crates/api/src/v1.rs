@@ -43,6 +43,21 @@ pub struct Auth {
     users: HashMap<String, UserEntry>,
     tokens: Mutex<HashMap<String, Principal>>,
     ttl: Duration,
+    /// Failed logins per user name and per source, with back-off.
+    throttle: Mutex<crate::throttle::Throttle>,
+    /// The process's bounded argon2 pool (shared with callers' PIN checks).
+    pool: Arc<hotline_switch::hashpool::HashPool>,
+}
+
+/// Why a login was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefused {
+    /// Unknown user or wrong password.
+    Invalid,
+    /// Too many failed logins for this user or from this source: retry after this long.
+    Throttled(Duration),
+    /// Every password-check worker is busy and the queue is full.
+    Busy,
 }
 
 impl Auth {
@@ -65,29 +80,50 @@ impl Auth {
             users,
             tokens: Mutex::new(HashMap::new()),
             ttl,
+            throttle: Mutex::new(crate::throttle::Throttle::new(
+                crate::throttle::ThrottleConfig::from_config(cfg),
+            )),
+            pool: hotline_switch::hashpool::HashPool::configure(
+                cfg.http.hash_workers,
+                cfg.http.hash_queue,
+            ),
         }
     }
 
-    /// Checks a password (argon2, off the async threads); a token on success.
-    async fn login(&self, user: &str, password: &str) -> Option<String> {
+    /// Checks a password (argon2, on the bounded pool); a token on success. `source` is the
+    /// client's address, for the per-source limit.
+    async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<String, LoginRefused> {
         // Unknown users cost the same verification as known ones.
         const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0nGG3pQ1sM7b3m2x3w0Q5V3k2m9H2o1uV4c8y0n9m3s";
+        self.throttle
+            .lock()
+            .check(user, source, Instant::now())
+            .map_err(LoginRefused::Throttled)?;
         let (hash, entry) = match self.users.get(user) {
             Some(e) => (e.hash.clone(), Some((e.role, e.agent.clone()))),
             None => (DECOY.to_string(), None),
         };
-        let pw = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || {
-            use argon2::password_hash::{PasswordHash, PasswordVerifier};
-            PasswordHash::new(&hash).ok().is_some_and(|h| {
-                argon2::Argon2::default()
-                    .verify_password(pw.as_bytes(), &h)
-                    .is_ok()
-            })
-        })
-        .await
-        .unwrap_or(false);
-        let (role, agent) = entry.filter(|_| ok)?;
+        let ok = self
+            .pool
+            .verify(hash, password.as_bytes().to_vec())
+            .await
+            .map_err(|_| LoginRefused::Busy)?;
+        let Some((role, agent)) = entry.filter(|_| ok) else {
+            if self.throttle.lock().failed(user, source, Instant::now()) {
+                tracing::warn!(
+                    user = %user.chars().take(64).collect::<String>(),
+                    source = ?source,
+                    "API logins throttled after repeated failures"
+                );
+            }
+            return Err(LoginRefused::Invalid);
+        };
+        self.throttle.lock().succeeded(user, source, Instant::now());
         let token = hex_token();
         let now = Instant::now();
         let mut tokens = self.tokens.lock();
@@ -101,7 +137,7 @@ impl Auth {
                 expires: now + self.ttl,
             },
         );
-        Some(token)
+        Ok(token)
     }
 
     pub(crate) fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
@@ -193,15 +229,34 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(State(v1): State<V1>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn login(
+    State(v1): State<V1>,
+    ext: axum::http::Extensions,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let b: LoginBody = parse_json(&body)?;
-    match v1.auth.login(&b.user, &b.password).await {
-        Some(token) => Ok(Json(json!({ "token": token }))),
-        None => Err(ApiError::new(
+    let source = ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    match v1.auth.login(&b.user, &b.password, source).await {
+        Ok(token) => Ok(Json(json!({ "token": token }))),
+        Err(LoginRefused::Invalid) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
             "unknown user or wrong password",
         )),
+        Err(LoginRefused::Throttled(wait)) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed logins; try again in {} s", wait.as_secs()),
+        )
+        .retry_after(wait.as_secs())),
+        Err(LoginRefused::Busy) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "too many logins at once; try again shortly",
+        )
+        .retry_after(1)),
     }
 }
 

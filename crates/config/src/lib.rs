@@ -169,6 +169,9 @@ pub struct Sip {
     pub nonce_ttl_seconds: u64,
     #[serde(default)]
     pub guard: Guard,
+    /// The `Server` and `User-Agent` header value hotline sends (no version by default).
+    #[serde(default = "default_server_header")]
+    pub server_header: String,
 }
 
 impl Default for Sip {
@@ -183,10 +186,14 @@ impl Default for Sip {
             max_contacts: default_max_contacts(),
             nonce_ttl_seconds: default_nonce_ttl(),
             guard: Guard::default(),
+            server_header: default_server_header(),
         }
     }
 }
 
+fn default_server_header() -> String {
+    "hotline".to_string()
+}
 fn default_sip_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 5060))
 }
@@ -238,6 +245,16 @@ pub struct Guard {
     /// An idle TCP connection is closed after this many seconds.
     #[serde(default = "default_tcp_idle")]
     pub tcp_idle_seconds: u64,
+    /// Open SIP TCP connections in all, from every source together.
+    #[serde(default = "default_tcp_total")]
+    pub tcp_connections_total: usize,
+    /// Authentication failures on one extension (from any sources) within
+    /// `failure_window_seconds` that lock the extension out. 0 disables.
+    #[serde(default = "default_account_failures")]
+    pub account_failures: u32,
+    /// The first lockout of an extension, in seconds; each further one doubles, up to 16 times.
+    #[serde(default = "default_account_lockout")]
+    pub account_lockout_seconds: u64,
 }
 
 impl Default for Guard {
@@ -251,6 +268,9 @@ impl Default for Guard {
             tcp_connections_per_source: default_tcp_per_source(),
             tcp_message_timeout_seconds: default_tcp_header_timeout(),
             tcp_idle_seconds: default_tcp_idle(),
+            tcp_connections_total: default_tcp_total(),
+            account_failures: default_account_failures(),
+            account_lockout_seconds: default_account_lockout(),
         }
     }
 }
@@ -279,27 +299,109 @@ fn default_tcp_header_timeout() -> u64 {
 fn default_tcp_idle() -> u64 {
     900
 }
+fn default_tcp_total() -> usize {
+    1024
+}
+fn default_account_failures() -> u32 {
+    10
+}
+fn default_account_lockout() -> u64 {
+    60
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Http {
     #[serde(default = "default_http_listen")]
     pub listen: SocketAddr,
+    /// A client must send a request's whole header section within this many seconds.
+    #[serde(default = "default_http_header_timeout")]
+    pub header_timeout_seconds: u64,
+    /// A client must send a request's whole body within this many seconds.
+    #[serde(default = "default_http_body_timeout")]
+    pub body_timeout_seconds: u64,
+    /// A connection on which nothing is sent or received for this many seconds is closed
+    /// (the event stream's WebSocket is exempt once upgraded: it has its own pings).
+    #[serde(default = "default_http_idle_timeout")]
+    pub idle_timeout_seconds: u64,
+    /// Open HTTP connections in all; more are closed at once.
+    #[serde(default = "default_http_max_connections")]
+    pub max_connections: usize,
+    /// If set, `GET /metrics` needs `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
+    /// Password checks (argon2) run at once; 0 means one per CPU core, at most 4.
+    #[serde(default)]
+    pub hash_workers: usize,
+    /// Password checks that may wait for a worker; more are refused with 429 at once.
+    #[serde(default = "default_hash_queue")]
+    pub hash_queue: usize,
+    /// Failed logins on one user name before it is throttled.
+    #[serde(default = "default_login_failures")]
+    pub login_failures: u32,
+    /// Failed logins from one source address before it is throttled.
+    #[serde(default = "default_login_source_failures")]
+    pub login_source_failures: u32,
+    /// The first back-off once throttled, in seconds; each further failure doubles it.
+    #[serde(default = "default_login_backoff")]
+    pub login_backoff_seconds: u64,
+    /// The longest back-off, in seconds; failures are forgotten after twice this quiet time.
+    #[serde(default = "default_login_backoff_max")]
+    pub login_backoff_max_seconds: u64,
 }
 
 impl Default for Http {
     fn default() -> Self {
         Http {
             listen: default_http_listen(),
+            header_timeout_seconds: default_http_header_timeout(),
+            body_timeout_seconds: default_http_body_timeout(),
+            idle_timeout_seconds: default_http_idle_timeout(),
+            max_connections: default_http_max_connections(),
+            metrics_token: None,
+            hash_workers: 0,
+            hash_queue: default_hash_queue(),
+            login_failures: default_login_failures(),
+            login_source_failures: default_login_source_failures(),
+            login_backoff_seconds: default_login_backoff(),
+            login_backoff_max_seconds: default_login_backoff_max(),
         }
     }
+}
+
+fn default_http_header_timeout() -> u64 {
+    10
+}
+fn default_http_body_timeout() -> u64 {
+    30
+}
+fn default_http_idle_timeout() -> u64 {
+    120
+}
+fn default_http_max_connections() -> usize {
+    1024
+}
+fn default_hash_queue() -> usize {
+    16
+}
+fn default_login_failures() -> u32 {
+    5
+}
+fn default_login_source_failures() -> u32 {
+    20
+}
+fn default_login_backoff() -> u64 {
+    1
+}
+fn default_login_backoff_max() -> u64 {
+    300
 }
 
 fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Log {
     /// `text` (default) or `json`.
@@ -308,6 +410,24 @@ pub struct Log {
     /// A `tracing` filter such as `info` or `hotline_sip=debug,info`.
     #[serde(default)]
     pub filter: Option<String>,
+    /// The SIP stack's warnings about one source (malformed messages and the like) are
+    /// logged at most once per this many seconds; the rest are counted in one line.
+    #[serde(default = "default_repeat_interval")]
+    pub repeat_interval_seconds: u64,
+}
+
+fn default_repeat_interval() -> u64 {
+    60
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: LogFormat::default(),
+            filter: None,
+            repeat_interval_seconds: default_repeat_interval(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -183,6 +183,24 @@ impl Authenticator {
             .collect()
     }
 
+    /// Whether `nonce` is one this authenticator issued to `ip` and that has not expired: a
+    /// failed answer only counts against a source (and an account) if it is, so forged
+    /// sources and made-up nonces cannot lock anyone out. The MAC binds the nonce to the
+    /// address the challenge was sent to, so only that address could have received it.
+    pub fn issued(&self, nonce: &str, ip: IpAddr, now: SystemTime) -> bool {
+        let Some(raw) = hex::decode(nonce).ok().filter(|r| r.len() == 28) else {
+            return false;
+        };
+        let mut ts_bytes = [0u8; 8];
+        ts_bytes.copy_from_slice(&raw[..8]);
+        let ts = u64::from_be_bytes(ts_bytes);
+        if !constant_time_eq(&raw[16..], &self.mac(ts, &raw[8..16], ip)) {
+            return false;
+        }
+        let now_s = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        now_s.saturating_sub(ts) <= self.ttl.as_secs() && ts <= now_s + 5
+    }
+
     /// Checks `creds` for a request with `method`, against `ha1` (None: unknown user).
     pub fn check(
         &self,
@@ -356,6 +374,23 @@ mod tests {
         );
         let c = answer(Algorithm::Md5, "pass1001", &a.nonce(ip, now), "00000001");
         assert_eq!(a.check(&c, "REGISTER", None, ip, now), Check::Failed);
+    }
+
+    #[test]
+    fn only_our_fresh_nonces_for_that_address_are_issued() {
+        let a = Authenticator::new("hotline", Duration::from_secs(300));
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "127.0.0.2".parse().unwrap();
+        let now = SystemTime::now();
+        let n = a.nonce(ip, now);
+        assert!(a.issued(&n, ip, now));
+        assert!(!a.issued(&n, other, now), "sent to another address");
+        assert!(!a.issued(&n, ip, now + Duration::from_secs(301)), "expired");
+        assert!(!a.issued(&"0".repeat(56), ip, now), "made up");
+        assert!(!a.issued("xyz", ip, now));
+        assert!(!a.issued("", ip, now));
+        let b = Authenticator::new("hotline", Duration::from_secs(300));
+        assert!(!b.issued(&n, ip, now), "another server's secret");
     }
 
     #[test]

@@ -88,13 +88,14 @@ impl SipServer {
         let endpoint = rsipstack::EndpointBuilder::new()
             .with_cancel_token(cancel.child_token())
             .with_transport_layer(transport_layer)
-            .with_user_agent(&format!("hotline/{}", env!("CARGO_PKG_VERSION")))
+            .with_user_agent(&cfg.sip.server_header)
             .build();
         let incoming = endpoint.incoming_transactions().map_err(io::Error::other)?;
 
         let tcp_limits = TcpLimits {
             max_message: cfg.sip.max_message_bytes,
             per_source: cfg.sip.guard.tcp_connections_per_source,
+            total: cfg.sip.guard.tcp_connections_total.max(1),
             message_timeout: Duration::from_secs(cfg.sip.guard.tcp_message_timeout_seconds),
             idle_timeout: Duration::from_secs(cfg.sip.guard.tcp_idle_seconds),
         };
@@ -131,6 +132,7 @@ impl SipServer {
         };
         tokio::spawn(handler.run(incoming, cancel.child_token()));
         let purge_registrar = registrar.clone();
+        let purge_guard = guard.clone();
         let purge_metrics = metrics.clone();
         let purge_cancel = cancel.child_token();
         tokio::spawn(async move {
@@ -142,6 +144,7 @@ impl SipServer {
                 }
                 let now = Instant::now();
                 purge_registrar.purge(now);
+                purge_guard.purge(now);
                 purge_metrics
                     .bindings
                     .set(purge_registrar.binding_count(now) as i64);
@@ -257,7 +260,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
                     // Larger than the stack's read buffer: configured limits keep this from
                     // happening, but never hand over a cut message.
                     let msg = message::split(data);
-                    let bytes = build_response(&msg, 513, &[], "hotline");
+                    let bytes = build_response(&msg, 513, &[], &self.guard.config().server_name);
                     let _ = self.sock.send_to(&bytes, src).await;
                     self.metrics.rejection("too_large");
                 }
@@ -297,6 +300,8 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
 struct TcpLimits {
     max_message: usize,
     per_source: usize,
+    /// Connections from all sources together.
+    total: usize,
     message_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -325,6 +330,11 @@ async fn accept_tcp(
         };
         {
             let mut counts = per_source.lock();
+            let total: usize = counts.values().sum();
+            if total >= limits.total {
+                metrics.rejection("tcp_connection_limit");
+                continue; // dropping the stream closes it
+            }
             let n = counts.entry(remote.ip()).or_insert(0);
             if *n >= limits.per_source {
                 metrics.rejection("tcp_connection_limit");
@@ -442,7 +452,12 @@ impl TcpPeer {
                     Frame::Fatal(status, reason) => {
                         let msg = message::split(&buf);
                         if msg.start.is_some() && msg.count("via") > 0 {
-                            let _ = raw_tx.send(build_response(&msg, status, &[], "hotline"));
+                            let _ = raw_tx.send(build_response(
+                                &msg,
+                                status,
+                                &[],
+                                &self.guard.config().server_name,
+                            ));
                         }
                         self.metrics.rejection(reason);
                         break 'conn;
@@ -549,7 +564,12 @@ impl TcpPeer {
                     }
                     Err(_) => {
                         let msg = message::split(data);
-                        let _ = raw_tx.send(build_response(&msg, 400, &[], "hotline"));
+                        let _ = raw_tx.send(build_response(
+                            &msg,
+                            400,
+                            &[],
+                            &self.guard.config().server_name,
+                        ));
                         self.metrics.rejection("unparsable");
                     }
                 }
@@ -636,17 +656,74 @@ impl Handler {
         let Some(source) = source_of(tx) else {
             return Err((500, vec![]));
         };
-        match self
-            .registrar
-            .identify(&msg, "INVITE", source, SystemTime::now())
-        {
-            Identified::Known(caller) => Ok(caller),
+        let trunk_source = self.guard.is_trusted(source.ip());
+        if !trunk_source && let Some(refusal) = self.account_locked(&msg, source) {
+            return Err(refusal);
+        }
+        let wall = SystemTime::now();
+        match self.registrar.identify(&msg, "INVITE", source, wall) {
+            Identified::Known(caller) => {
+                if let Some(user) = credentials_user(&msg) {
+                    self.guard
+                        .auth_succeeded(&user, source.ip(), Instant::now());
+                }
+                Ok(caller)
+            }
             Identified::Refused(answer) => {
                 if answer.outcome == "failed" {
-                    self.guard.auth_failed(source.ip(), Instant::now());
+                    self.count_failure(&msg, source, wall);
                 }
                 Err((answer.status, to_headers(answer.headers)))
             }
+        }
+    }
+
+    /// A 403 with `Retry-After` if the request's credentials are for an account locked out
+    /// (for this source): the password is not even checked, so guessing learns nothing.
+    fn account_locked(
+        &self,
+        msg: &message::RawMessage<'_>,
+        source: SocketAddr,
+    ) -> Option<(u16, Vec<Header>)> {
+        let user = credentials_user(msg)?;
+        let left = self
+            .guard
+            .account_lockout_left(&user, source.ip(), Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        self.metrics.rejection("account_locked_out");
+        let secs = left.as_secs().max(1).to_string();
+        Some((403, vec![Header::RetryAfter(h::RetryAfter::new(secs))]))
+    }
+
+    /// Counts a failed authentication, against the source and the account, but only if the
+    /// answer used a nonce hotline issued to this very source and still valid: made-up
+    /// nonces and forged sources (which never saw a challenge) count for nothing.
+    fn count_failure(&self, msg: &message::RawMessage<'_>, source: SocketAddr, wall: SystemTime) {
+        let Some(creds) = msg
+            .all("authorization")
+            .find_map(crate::digest::Credentials::parse)
+        else {
+            return;
+        };
+        if !self
+            .registrar
+            .authenticator()
+            .issued(&creds.nonce, source.ip(), wall)
+        {
+            self.metrics.rejection("unissued_nonce");
+            return;
+        }
+        let now = Instant::now();
+        if self.guard.auth_failed(source.ip(), now) {
+            warn!(source = %source.ip(), "SIP source locked out after repeated authentication failures");
+        }
+        if self.guard.account_failed(&creds.username, now) {
+            warn!(
+                account = %creds.username,
+                "SIP account locked out after repeated authentication failures"
+            );
         }
     }
 
@@ -729,12 +806,24 @@ impl Handler {
             Some(SipConnection::Udp(_)) => "udp",
             _ => "tcp",
         };
+        if let Some(refusal) = self.account_locked(&msg, source) {
+            self.metrics
+                .registrations
+                .get_or_create(&crate::metrics::OutcomeLabel {
+                    outcome: "locked_out",
+                })
+                .inc();
+            return refusal;
+        }
         let now = Instant::now();
-        let answer = self
-            .registrar
-            .register(&msg, source, transport, now, SystemTime::now());
+        let wall = SystemTime::now();
+        let answer = self.registrar.register(&msg, source, transport, now, wall);
         if answer.outcome == "failed" {
-            self.guard.auth_failed(source.ip(), now);
+            self.count_failure(&msg, source, wall);
+        } else if answer.outcome == "ok"
+            && let Some(user) = credentials_user(&msg)
+        {
+            self.guard.auth_succeeded(&user, source.ip(), now);
         }
         self.metrics
             .registrations
@@ -744,6 +833,13 @@ impl Handler {
             .inc();
         (answer.status, to_headers(answer.headers))
     }
+}
+
+/// The user name of a request's digest credentials, if it has any.
+fn credentials_user(msg: &message::RawMessage<'_>) -> Option<String> {
+    msg.all("authorization")
+        .find_map(crate::digest::Credentials::parse)
+        .map(|c| c.username)
 }
 
 fn source_of(tx: &Transaction) -> Option<SocketAddr> {

@@ -686,8 +686,8 @@ impl Session {
         }
     }
 
-    /// Checks a keyed PIN against the customer's argon2 hash on file (off the async
-    /// threads: argon2 is slow on purpose). No hash on file: refused.
+    /// Checks a keyed PIN against the customer's argon2 hash on file (on the bounded hashing
+    /// pool, off the async threads: argon2 is slow on purpose). No hash on file: refused.
     async fn verify_pin(&self, customer: &str, pin: String) -> bool {
         let id = hotline_model::CustomerId::new(customer.to_string());
         let hash = match self.shared.store.customer(&id).await {
@@ -697,16 +697,10 @@ impl Session {
         let Some(hash) = hash else {
             return false;
         };
-        tokio::task::spawn_blocking(move || {
-            use argon2::password_hash::{PasswordHash, PasswordVerifier};
-            PasswordHash::new(&hash).is_ok_and(|h| {
-                argon2::Argon2::default()
-                    .verify_password(pin.as_bytes(), &h)
-                    .is_ok()
-            })
-        })
-        .await
-        .unwrap_or(false)
+        // The process's bounded hashing pool, shared with the API's logins.
+        crate::hashpool::HashPool::global()
+            .verify_waiting(hash, pin.into_bytes())
+            .await
     }
 
     /// Today's directory of recordings (`recordings/YYYY-MM-DD/`, UTC): one directory a day
