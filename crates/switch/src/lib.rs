@@ -6,6 +6,7 @@
 //! ([`router`]). Every state change of a call is appended to the store before anything is
 //! done about it outside hotline.
 
+pub mod numbers;
 pub mod router;
 pub mod session;
 
@@ -93,10 +94,16 @@ impl Centre {
                 .iter()
                 .map(|q| q.name.get_ref().clone())
                 .collect(),
+            numbers: numbers::Numbers::from_config(cfg),
             next_contact: AtomicU64::new(1),
             fault_notice: AtomicBool::new(false),
             sessions: Default::default(),
         });
+        if shared.numbers.is_open() {
+            tracing::warn!(
+                "no service number is configured: calls to any number go to the flow `main`"
+            );
+        }
         let for_calls = shared.clone();
         tokio::spawn(async move {
             while let Some(call) = incoming.recv().await {
