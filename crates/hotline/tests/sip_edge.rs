@@ -432,7 +432,13 @@ fn calls_are_identified_by_trunk_address_or_digest_credentials() {
 #[test]
 fn sha256_digest_registration_and_replayed_answer() {
     use hotline_sip::digest::{Algorithm, ha1};
-    let h = Hotline::demo();
+    // MD5 alone is offered by default; agent 1007 is offered SHA-256 first.
+    let h = Hotline::serve_with(|t| {
+        t.replace(
+            "extension = \"1007\"",
+            "extension = \"1007\"\ndigest_algorithms = [\"SHA-256\", \"MD5\"]",
+        )
+    });
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.connect(h.sip).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -448,6 +454,12 @@ fn sha256_digest_registration_and_replayed_answer() {
     };
     let challenge = ask(1, "");
     assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
+    let offered: Vec<&str> = challenge
+        .lines()
+        .filter(|l| l.starts_with("WWW-Authenticate"))
+        .collect();
+    assert_eq!(offered.len(), 2, "{challenge}");
+    assert!(offered[0].contains("algorithm=SHA-256"), "{challenge}");
     let line = challenge
         .lines()
         .find(|l| l.starts_with("WWW-Authenticate") && l.contains("SHA-256"))
