@@ -1018,6 +1018,51 @@ mod tests {
     }
 
     #[test]
+    fn numbers_reach_one_place_each_and_name_existing_queues_and_flows() {
+        let e = err(&DEMO_TOML.replace(
+            "extension = \"1002\"",
+            "extension = \"1002\"\ndirect_number = \"95588\"",
+        ));
+        assert_eq!(e.key, "agents[1].direct_number", "{e}");
+        assert!(e.message.contains("more than one place"), "{e}");
+        let e = err(&format!("{DEMO_TOML}\n[[numbers]]\nnumber = \"1001\"\n"));
+        assert_eq!(e.key, "numbers[0].number", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "service_numbers = [\"95588\"]",
+            "service_numbers = [\"95588\"]\ndirect_queue = \"nowhere\"",
+        ));
+        assert_eq!(e.key, "centre.direct_queue", "{e}");
+        assert_eq!(e.line, 14, "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "realm = \"hotline\"",
+            "realm = \"hotline\"\ndigest_algorithms = []",
+        ));
+        assert_eq!(e.key, "sip.digest_algorithms", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "realm = \"hotline\"",
+            "realm = \"hotline\"\ndigest_algorithms = [\"SHA-512\"]",
+        ));
+        assert!(e.message.contains("SHA-256"), "{e}");
+        // A number's flow must be one of the flows loaded.
+        let text = format!("{DEMO_TOML}\n[[numbers]]\nnumber = \"95566\"\nflow = \"cards_line\"\n");
+        let cfg = Config::from_toml("t.toml", &text).unwrap();
+        assert_eq!(cfg.numbers[0].flow_name(), "cards_line");
+        let e = cfg
+            .check_flows("t.toml", &text, |f| f == "main")
+            .unwrap_err();
+        assert_eq!(e.key, "numbers[0].flow");
+        assert_eq!(e.line, text.lines().count(), "{e}");
+        assert!(cfg.check_flows("t.toml", &text, |_| true).is_ok());
+        assert_eq!(
+            Config::from_toml("t.toml", DEMO_TOML)
+                .unwrap()
+                .sip
+                .digest_algorithms,
+            vec![DigestAlgorithm::Md5]
+        );
+    }
+
+    #[test]
     fn agent_user_must_name_a_known_extension() {
         let text = DEMO_TOML.replace("agent = \"1003\"", "agent = \"9999\"");
         let e = err(&text);
