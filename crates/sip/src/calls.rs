@@ -483,6 +483,19 @@ mod tests {
     }
 
     #[test]
+    fn ended_calls_are_remembered_for_32_seconds() {
+        let ended = RecentlyEnded::default();
+        let t0 = std::time::Instant::now();
+        ended.note("a", t0);
+        assert!(ended.contains("a", t0 + std::time::Duration::from_secs(31)));
+        assert!(!ended.contains("b", t0));
+        assert!(!ended.contains("a", t0 + std::time::Duration::from_secs(33)));
+        // Old entries go when new ones come.
+        ended.note("b", t0 + std::time::Duration::from_secs(40));
+        assert_eq!(ended.0.lock().len(), 1);
+    }
+
+    #[test]
     fn who_hung_up() {
         assert_eq!(
             end_reason(&TerminatedReason::UacBye, false),
