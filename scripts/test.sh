@@ -3,7 +3,7 @@
 # property, simulation, and end-to-end tests that drive the real binary with sipp).
 # Installs what the tests need on a fresh Debian machine (sipp from the sip-tester package,
 # Debian's chromium and a Chinese font for the browser tests of the agent desktop and the
-# wallboard).
+# wallboard, and the stock softphones baresip and linphonec that register as agents).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,8 @@ command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 [ -e /usr/share/sip-tester/dtmf_2833_1.pcap ] || missing+=(sip-tester)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+command -v baresip >/dev/null 2>&1 || missing+=(baresip)
+command -v linphonec >/dev/null 2>&1 || missing+=(linphone-cli)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq

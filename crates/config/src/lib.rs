@@ -78,6 +78,34 @@ pub struct Config {
     pub queues: Vec<Queue>,
     #[serde(default)]
     pub users: Vec<User>,
+    /// Service numbers with a contact flow of their own.
+    #[serde(default)]
+    pub numbers: Vec<Number>,
+}
+
+/// A number callers dial and the contact flow that answers it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Number {
+    pub number: Spanned<String>,
+    /// The flow that answers calls to this number; `main` when absent.
+    #[serde(default)]
+    pub flow: Option<Spanned<String>>,
+}
+
+impl Number {
+    pub fn flow_name(&self) -> &str {
+        self.flow.as_ref().map_or("main", |f| f.get_ref().as_str())
+    }
+}
+
+/// A digest algorithm offered in challenges (RFC 8760).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DigestAlgorithm {
+    #[serde(rename = "MD5")]
+    Md5,
+    #[serde(rename = "SHA-256")]
+    Sha256,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +139,10 @@ pub struct Centre {
     /// this file; `kb` beside it when absent. They join the built-in articles.
     #[serde(default)]
     pub knowledge: Option<String>,
+    /// The queue a call to an agent's direct number waits in when that agent does not take
+    /// it (not logged in, busy, no answer); the first queue when absent.
+    #[serde(default)]
+    pub direct_queue: Option<Spanned<String>>,
 }
 
 impl Default for Centre {
@@ -124,6 +156,7 @@ impl Default for Centre {
             flows: None,
             prompts: None,
             knowledge: None,
+            direct_queue: None,
         }
     }
 }
@@ -172,6 +205,9 @@ pub struct Sip {
     /// The `Server` and `User-Agent` header value hotline sends (no version by default).
     #[serde(default = "default_server_header")]
     pub server_header: String,
+    /// Digest algorithms offered in challenges, in order (`"MD5"`, `"SHA-256"`).
+    #[serde(default = "default_digest_algorithms")]
+    pub digest_algorithms: Vec<DigestAlgorithm>,
 }
 
 impl Default for Sip {
@@ -187,6 +223,7 @@ impl Default for Sip {
             nonce_ttl_seconds: default_nonce_ttl(),
             guard: Guard::default(),
             server_header: default_server_header(),
+            digest_algorithms: default_digest_algorithms(),
         }
     }
 }
@@ -217,6 +254,10 @@ fn default_max_contacts() -> usize {
 }
 fn default_nonce_ttl() -> u64 {
     300
+}
+/// MD5 only: stock phones such as baresip 1.0 give up on a challenge list with SHA-256.
+fn default_digest_algorithms() -> Vec<DigestAlgorithm> {
+    vec![DigestAlgorithm::Md5]
 }
 
 /// The ingress guard: per-source rate limits, authentication lockout, TCP limits.
@@ -493,6 +534,10 @@ pub struct Trunk {
     /// Where calls out through this trunk are sent (`host:port`, an IP address): callbacks.
     #[serde(default)]
     pub outbound: Option<Spanned<String>>,
+    /// Digest algorithms offered to this trunk (its `username` as the From user); the
+    /// `[sip]` setting when absent.
+    #[serde(default)]
+    pub digest_algorithms: Option<Vec<DigestAlgorithm>>,
 }
 
 /// An agent: a SIP extension with credentials and skills.
@@ -509,6 +554,13 @@ pub struct Agent {
     /// Skill name → level 1..=10.
     #[serde(default)]
     pub skills: BTreeMap<String, Spanned<u8>>,
+    /// Digest algorithms offered to this agent's phone; the `[sip]` setting when absent.
+    #[serde(default)]
+    pub digest_algorithms: Option<Vec<DigestAlgorithm>>,
+    /// A number of the agent's own (a DID) that rings this agent when dialled from a trunk,
+    /// as the extension does.
+    #[serde(default)]
+    pub direct_number: Option<Spanned<String>>,
 }
 
 /// A queue: who may answer it and how fast it should be answered.
@@ -641,7 +693,21 @@ impl Config {
                 message: "must be between 1024 and 65535".into(),
             });
         }
+        if self.sip.digest_algorithms.is_empty() {
+            return Err(Invalid {
+                key: "sip.digest_algorithms".into(),
+                offset: 0,
+                message: "offer at least one algorithm: \"MD5\" or \"SHA-256\"".into(),
+            });
+        }
         for (i, t) in self.trunks.iter().enumerate() {
+            if t.digest_algorithms.as_ref().is_some_and(|a| a.is_empty()) {
+                return Err(Invalid {
+                    key: format!("trunks[{i}].digest_algorithms"),
+                    offset: 0,
+                    message: "offer at least one algorithm: \"MD5\" or \"SHA-256\"".into(),
+                });
+            }
             let has_digest = t.username.is_some();
             if t.sources.is_empty() && !has_digest {
                 return Err(Invalid {
@@ -696,6 +762,13 @@ impl Config {
                 .map_err(|m| bad(format!("agents[{i}].ha1_md5"), a.ha1_md5.span(), m))?;
             check_hex(&a.ha1_sha256, 64)
                 .map_err(|m| bad(format!("agents[{i}].ha1_sha256"), a.ha1_sha256.span(), m))?;
+            if a.digest_algorithms.as_ref().is_some_and(|a| a.is_empty()) {
+                return Err(bad(
+                    format!("agents[{i}].digest_algorithms"),
+                    a.extension.span(),
+                    "offer at least one algorithm: \"MD5\" or \"SHA-256\"".into(),
+                ));
+            }
             for (skill, level) in &a.skills {
                 if !(1..=10).contains(level.get_ref()) {
                     return Err(bad(
@@ -734,6 +807,7 @@ impl Config {
                 }
             }
         }
+        self.validate_numbers(&extensions, &queue_names)?;
         let mut user_names = HashSet::new();
         for (i, u) in self.users.iter().enumerate() {
             if !user_names.insert(u.name.get_ref().clone()) {
@@ -767,6 +841,115 @@ impl Config {
                 }
                 _ => {}
             }
+        }
+        Ok(())
+    }
+
+    /// Service numbers, agents' direct numbers and the direct queue: well formed, each
+    /// number reaching one place only, the queue defined.
+    fn validate_numbers(
+        &self,
+        extensions: &HashSet<String>,
+        queue_names: &HashSet<String>,
+    ) -> Result<(), Invalid> {
+        let good = |n: &str| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+*#.-_".contains(&b))
+        };
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (i, n) in self.centre.service_numbers.iter().enumerate() {
+            if !good(n) {
+                return Err(Invalid {
+                    key: format!("centre.service_numbers[{i}]"),
+                    offset: 0,
+                    message: format!("`{n}` is not a dialable number"),
+                });
+            }
+            if !seen.insert(n) || extensions.contains(n) {
+                return Err(Invalid {
+                    key: format!("centre.service_numbers[{i}]"),
+                    offset: 0,
+                    message: format!("number {n} reaches more than one place"),
+                });
+            }
+        }
+        let mut entries: Vec<(String, &Spanned<String>)> = self
+            .numbers
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("numbers[{i}].number"), &n.number))
+            .collect();
+        entries.extend(self.agents.iter().enumerate().filter_map(|(i, a)| {
+            Some((
+                format!("agents[{i}].direct_number"),
+                a.direct_number.as_ref()?,
+            ))
+        }));
+        for (key, n) in entries {
+            let text = n.get_ref().as_str();
+            if !good(text) {
+                return Err(Invalid {
+                    key,
+                    offset: n.span().start,
+                    message: format!("`{text}` is not a dialable number"),
+                });
+            }
+            if !seen.insert(text) || extensions.contains(text) {
+                return Err(Invalid {
+                    key,
+                    offset: n.span().start,
+                    message: format!("number {text} reaches more than one place"),
+                });
+            }
+        }
+        if let Some(q) = &self.centre.direct_queue
+            && !queue_names.contains(q.get_ref())
+        {
+            return Err(Invalid {
+                key: "centre.direct_queue".into(),
+                offset: q.span().start,
+                message: format!("no queue `{}` in the configuration", q.get_ref()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that every flow a number names exists (`has_flow`); `text` is this
+    /// configuration's text, so that errors name the line.
+    pub fn check_flows(
+        &self,
+        file: &str,
+        text: &str,
+        has_flow: impl Fn(&str) -> bool,
+    ) -> Result<(), ConfigError> {
+        if !self.centre.service_numbers.is_empty() && !has_flow("main") {
+            return Err(ConfigError {
+                file: file.to_string(),
+                line: 0,
+                column: 0,
+                key: "centre.service_numbers".into(),
+                message:
+                    "the service numbers are answered by the flow `main`, which is not defined"
+                        .into(),
+            });
+        }
+        for (i, n) in self.numbers.iter().enumerate() {
+            if has_flow(n.flow_name()) {
+                continue;
+            }
+            let offset = n
+                .flow
+                .as_ref()
+                .map_or(n.number.span().start, |f| f.span().start);
+            let (line, column) = line_col(text, offset);
+            return Err(ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                key: format!("numbers[{i}].flow"),
+                message: format!("no flow `{}` is defined", n.flow_name()),
+            });
         }
         Ok(())
     }
@@ -977,6 +1160,51 @@ mod tests {
         let e = err(&text);
         assert!(e.key.ends_with("skills.crads"), "{e}");
         assert!(e.message.contains("no agent"), "{e}");
+    }
+
+    #[test]
+    fn numbers_reach_one_place_each_and_name_existing_queues_and_flows() {
+        let e = err(&DEMO_TOML.replace(
+            "extension = \"1002\"",
+            "extension = \"1002\"\ndirect_number = \"95588\"",
+        ));
+        assert_eq!(e.key, "agents[1].direct_number", "{e}");
+        assert!(e.message.contains("more than one place"), "{e}");
+        let e = err(&format!("{DEMO_TOML}\n[[numbers]]\nnumber = \"1001\"\n"));
+        assert_eq!(e.key, "numbers[0].number", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "service_numbers = [\"95588\"]",
+            "service_numbers = [\"95588\"]\ndirect_queue = \"nowhere\"",
+        ));
+        assert_eq!(e.key, "centre.direct_queue", "{e}");
+        assert_eq!(e.line, 14, "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "realm = \"hotline\"",
+            "realm = \"hotline\"\ndigest_algorithms = []",
+        ));
+        assert_eq!(e.key, "sip.digest_algorithms", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "realm = \"hotline\"",
+            "realm = \"hotline\"\ndigest_algorithms = [\"SHA-512\"]",
+        ));
+        assert!(e.message.contains("SHA-256"), "{e}");
+        // A number's flow must be one of the flows loaded.
+        let text = format!("{DEMO_TOML}\n[[numbers]]\nnumber = \"95566\"\nflow = \"cards_line\"\n");
+        let cfg = Config::from_toml("t.toml", &text).unwrap();
+        assert_eq!(cfg.numbers[0].flow_name(), "cards_line");
+        let e = cfg
+            .check_flows("t.toml", &text, |f| f == "main")
+            .unwrap_err();
+        assert_eq!(e.key, "numbers[0].flow");
+        assert_eq!(e.line, text.lines().count(), "{e}");
+        assert!(cfg.check_flows("t.toml", &text, |_| true).is_ok());
+        assert_eq!(
+            Config::from_toml("t.toml", DEMO_TOML)
+                .unwrap()
+                .sip
+                .digest_algorithms,
+            vec![DigestAlgorithm::Md5]
+        );
     }
 
     #[test]

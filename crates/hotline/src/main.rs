@@ -347,6 +347,19 @@ fn load_flows(
         ),
     };
     let set = hotline_flow::FlowSet::from_toml(&text).map_err(|e| format!("{name}:{e}"))?;
+    // Every number's flow must exist.
+    let (cfg_name, cfg_text) = match config_path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p).unwrap_or_default(),
+        ),
+        None => (
+            "demo configuration (built in)".to_string(),
+            hotline_config::DEMO_TOML.to_string(),
+        ),
+    };
+    cfg.check_flows(&cfg_name, &cfg_text, |f| set.flows.contains_key(f))
+        .map_err(|e| e.to_string())?;
     let queues: std::collections::HashSet<&str> = cfg
         .queues
         .iter()

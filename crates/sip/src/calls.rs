@@ -225,6 +225,37 @@ pub struct Calls {
     /// Non-zero: new calls are refused with 503 and this many seconds in Retry-After (set
     /// by the call layer, e.g. while its event log is too far behind).
     pub(crate) refusing: Arc<std::sync::atomic::AtomicU32>,
+    /// Calls that ended lately, so that a BYE crossing ours is answered 200, not 481.
+    pub(crate) ended: RecentlyEnded,
+}
+
+/// Call-IDs of dialogs ended in the last 32 seconds (64 × T1, how long a crossing request
+/// may still be retransmitted).
+#[derive(Clone, Default)]
+pub(crate) struct RecentlyEnded(
+    Arc<Mutex<std::collections::VecDeque<(String, std::time::Instant)>>>,
+);
+
+impl RecentlyEnded {
+    const KEEP: std::time::Duration = std::time::Duration::from_secs(32);
+
+    pub(crate) fn note(&self, call_id: &str, now: std::time::Instant) {
+        let mut q = self.0.lock();
+        while q
+            .front()
+            .is_some_and(|(_, t)| now.duration_since(*t) > Self::KEEP)
+        {
+            q.pop_front();
+        }
+        q.push_back((call_id.to_string(), now));
+    }
+
+    pub(crate) fn contains(&self, call_id: &str, now: std::time::Instant) -> bool {
+        self.0
+            .lock()
+            .iter()
+            .any(|(c, t)| c == call_id && now.duration_since(*t) <= Self::KEEP)
+    }
 }
 
 impl Calls {
@@ -253,6 +284,7 @@ impl Calls {
         let timer = Arc::new(Mutex::new(None));
         let events = spawn_mapper(
             self.dialog_layer.clone(),
+            self.ended.clone(),
             state,
             local.clone(),
             timer.clone(),
@@ -268,6 +300,10 @@ impl Calls {
 
     /// Places a call to `target` (a registered contact URI) reached at `destination`, offering
     /// `local`'s media. Events tell whether it rings, is answered or fails.
+    ///
+    /// When `destination` is not the address the URI names (a phone behind a NAT), the
+    /// INVITE carries a loose `Route` to `destination`, so that a CANCEL, which copies the
+    /// INVITE's Route, goes where the INVITE went (RFC 3261 §9.1).
     pub fn dial(
         &self,
         target: &str,
@@ -283,7 +319,19 @@ impl Calls {
             password: None,
         });
         let offer = sdp::offer(&local, Direction::SendRecv);
+        let names_destination = crate::addr::parse_uri(target).is_some_and(|u| {
+            u.ip() == Some(destination.ip()) && u.port.unwrap_or(5060) == destination.port()
+        });
+        let headers = (!names_destination).then(|| {
+            let t = if tcp { ";transport=tcp" } else { "" };
+            let host = match destination {
+                SocketAddr::V4(a) => a.to_string(),
+                SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+            };
+            vec![Header::Route(h::Route::new(format!("<sip:{host};lr{t}>")))]
+        });
         let opt = InviteOption {
+            headers,
             caller,
             callee,
             contact: self.contact.clone(),
@@ -308,6 +356,7 @@ impl Calls {
         let timer = Arc::new(Mutex::new(None));
         let events = spawn_mapper(
             self.dialog_layer.clone(),
+            self.ended.clone(),
             state,
             local.clone(),
             timer.clone(),
@@ -325,6 +374,7 @@ impl Calls {
 /// Turns one dialog's states into leg events, answering in-dialog requests on the way.
 fn spawn_mapper(
     dialog_layer: Arc<DialogLayer>,
+    ended: RecentlyEnded,
     mut state: rsipstack::dialog::dialog::DialogStateReceiver,
     local: Arc<Mutex<Option<LocalMedia>>>,
     timer: Arc<Mutex<Option<std::time::Duration>>>,
@@ -463,6 +513,7 @@ fn spawn_mapper(
                 }
                 DialogState::Terminated(id, reason) => {
                     debug!(%id, ?reason, "leg ended");
+                    ended.note(&id.call_id, std::time::Instant::now());
                     dialog_layer.remove_dialog(&id);
                     let _ = tx.send(LegEvent::Ended(end_reason(&reason, outbound)));
                     break;
@@ -539,6 +590,19 @@ mod tests {
         assert_eq!(dtmf_from_info("7"), Some('7'));
         assert_eq!(dtmf_from_info("Signal=11"), Some('#'));
         assert_eq!(dtmf_from_info("hello"), None);
+    }
+
+    #[test]
+    fn ended_calls_are_remembered_for_32_seconds() {
+        let ended = RecentlyEnded::default();
+        let t0 = std::time::Instant::now();
+        ended.note("a", t0);
+        assert!(ended.contains("a", t0 + std::time::Duration::from_secs(31)));
+        assert!(!ended.contains("b", t0));
+        assert!(!ended.contains("a", t0 + std::time::Duration::from_secs(33)));
+        // Old entries go when new ones come.
+        ended.note("b", t0 + std::time::Duration::from_secs(40));
+        assert_eq!(ended.0.lock().len(), 1);
     }
 
     #[test]

@@ -22,6 +22,15 @@ pub enum Algorithm {
     Sha256,
 }
 
+impl From<hotline_config::DigestAlgorithm> for Algorithm {
+    fn from(a: hotline_config::DigestAlgorithm) -> Self {
+        match a {
+            hotline_config::DigestAlgorithm::Md5 => Algorithm::Md5,
+            hotline_config::DigestAlgorithm::Sha256 => Algorithm::Sha256,
+        }
+    }
+}
+
 impl Algorithm {
     pub fn name(self) -> &'static str {
         match self {
@@ -164,12 +173,19 @@ impl Authenticator {
         hex::encode(raw)
     }
 
-    /// `WWW-Authenticate` values: MD5 first (what most deployed phones and sipp understand),
-    /// then SHA-256 (RFC 8760) for clients that prefer it.
-    pub fn challenges(&self, ip: IpAddr, now: SystemTime, stale: bool) -> Vec<String> {
+    /// `WWW-Authenticate` values, one per algorithm offered, in the order given (RFC 8760:
+    /// the server's preference first). Which to offer is configuration: some phones give up
+    /// on a list that holds an algorithm they do not know.
+    pub fn challenges(
+        &self,
+        ip: IpAddr,
+        now: SystemTime,
+        stale: bool,
+        algorithms: &[Algorithm],
+    ) -> Vec<String> {
         let nonce = self.nonce(ip, now);
         let stale = if stale { ", stale=true" } else { "" };
-        [Algorithm::Md5, Algorithm::Sha256]
+        algorithms
             .iter()
             .map(|a| {
                 format!(

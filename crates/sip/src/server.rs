@@ -114,6 +114,7 @@ impl SipServer {
             dialog_layer,
             contact,
             refusing: Default::default(),
+            ended: Default::default(),
         };
         let ep_cancel = cancel.clone();
         tokio::spawn(async move {
@@ -620,6 +621,12 @@ impl Handler {
         let method = tx.original.method.to_string();
         // Requests inside a call (BYE, INFO, re-INVITE, REFER, ...) belong to its dialog.
         if let Some(Dialog::Invite(mut dialog)) = self.calls.dialog_layer.match_dialog(&tx) {
+            if method == "BYE" && dialog.state().is_terminated() {
+                // Our BYE crossed theirs (glare): both sides want the call over.
+                self.metrics.response(&method, 200);
+                let _ = tx.reply(StatusCode::OK).await;
+                return;
+            }
             if let Err(e) = dialog.handle(&mut tx).await {
                 debug!(error = %e, %method, "in-dialog request failed");
             }
@@ -639,6 +646,9 @@ impl Handler {
                 Err(answer) => answer,
             },
             "ACK" => return,
+            // A BYE for a call that has just ended (ours crossed it): the call is over, as
+            // the far end asks.
+            "BYE" if self.calls.ended.contains(&call_id(&tx), Instant::now()) => (200, vec![]),
             // No dialog or transaction of ours matches these.
             _ => (481, vec![]),
         };
@@ -746,7 +756,28 @@ impl Handler {
                 .await;
             return;
         }
+        // An offer hotline cannot answer: 488 with a Warning that says why (RFC 3261 §20.43).
+        let body = String::from_utf8_lossy(&tx.original.body).into_owned();
+        let offer = sdp::parse(&body).and_then(|o| {
+            if o.codecs.is_empty() {
+                Err(sdp::SdpError::NoCodec)
+            } else {
+                Ok(o)
+            }
+        });
+        if let Err(e) = &offer {
+            info!(%source, caller = ?caller, reason = %e, "call refused: 488");
+            self.metrics.response("INVITE", 488);
+            let warning = vec![Header::Warning(h::Warning::new(format!(
+                "305 hotline \"Incompatible media format: {e}\""
+            )))];
+            let _ = tx
+                .reply_with(StatusCode::NotAcceptableHere, warning, None)
+                .await;
+            return;
+        }
         let Some(admission) = self.limit.admit() else {
+            info!(%source, caller = ?caller, "call refused: 503, the centre is at its call limit");
             // Full: refuse new calls so that the accepted ones keep their quality.
             self.metrics.response("INVITE", 503);
             self.metrics.rejection("call_limit");
@@ -776,13 +807,12 @@ impl Handler {
         let msg = message::split(&text);
         let user = |v: Option<&str>| v.and_then(crate::registrar::uri_user).unwrap_or_default();
         let to = crate::registrar::uri_user(&format!("<{}>", tx.original.uri)).unwrap_or_default();
-        let body = String::from_utf8_lossy(&tx.original.body).into_owned();
         let call = IncomingCall {
             caller,
             from: user(msg.first("from")),
             to,
             source,
-            offer: sdp::parse(&body),
+            offer,
             leg: self.calls.inbound(dialog.clone(), state),
             admission,
         };
@@ -826,6 +856,9 @@ impl Handler {
             self.guard.auth_succeeded(&user, source.ip(), now);
         }
         self.metrics
+            .bindings
+            .set(i64::try_from(self.registrar.binding_count(now)).unwrap_or(i64::MAX));
+        self.metrics
             .registrations
             .get_or_create(&crate::metrics::OutcomeLabel {
                 outcome: answer.outcome,
@@ -840,6 +873,14 @@ fn credentials_user(msg: &message::RawMessage<'_>) -> Option<String> {
     msg.all("authorization")
         .find_map(crate::digest::Credentials::parse)
         .map(|c| c.username)
+}
+
+fn call_id(tx: &Transaction) -> String {
+    use rsipstack::sip::HeadersExt;
+    tx.original
+        .call_id_header()
+        .map(|c| c.value().to_string())
+        .unwrap_or_default()
 }
 
 fn source_of(tx: &Transaction) -> Option<SocketAddr> {

@@ -9,6 +9,7 @@
 //! calls are refused with 503 while its backlog is over the bound.
 
 pub mod hashpool;
+pub mod numbers;
 pub mod router;
 pub mod session;
 
@@ -185,6 +186,7 @@ impl Centre {
                 .iter()
                 .map(|q| q.name.get_ref().clone())
                 .collect(),
+            numbers: numbers::Numbers::from_config(cfg),
             next_contact: AtomicU64::new(1),
             fault_notice: AtomicBool::new(false),
             sessions: Default::default(),
@@ -194,6 +196,11 @@ impl Centre {
             watch_options,
             log_health.clone(),
         ));
+        if shared.numbers.is_open() {
+            tracing::warn!(
+                "no service number is configured: calls to any number go to the flow `main`"
+            );
+        }
         let for_calls = shared.clone();
         tokio::spawn(async move {
             while let Some(call) = incoming.recv().await {

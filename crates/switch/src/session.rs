@@ -50,6 +50,8 @@ pub struct Shared {
     /// Agent extensions and queue names, to resolve transfer targets.
     pub agent_extensions: std::collections::HashSet<String>,
     pub queue_names: std::collections::HashSet<String>,
+    /// Where each dialled number leads.
+    pub numbers: crate::numbers::Numbers,
     /// The command channel of each call in progress.
     pub sessions: parking_lot::Mutex<
         std::collections::HashMap<InteractionId, mpsc::UnboundedSender<SessionCmd>>,
@@ -200,6 +202,11 @@ struct Session {
 
 /// Runs one incoming call to its end.
 pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
+    let Some(route) = shared.numbers.route(&call.to) else {
+        info!(from = %call.from, to = %call.to, source = %call.source, caller = ?call.caller, "call refused: 404, the number dialled is no service number, extension or direct number of this centre");
+        let _ = call.leg.reject(404);
+        return;
+    };
     let id = InteractionId::new();
     let trunk = match &call.caller {
         Caller::Trunk(t) => Some(t.clone()),
@@ -217,7 +224,7 @@ pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
         let _ = call.leg.reject(503);
         return;
     }
-    let result = setup_and_run(shared.clone(), id, call).await;
+    let result = setup_and_run(shared.clone(), id, call, route).await;
     if let Err(e) = result {
         warn!(interaction = %id, error = %e, "call failed");
         let _ = log(
@@ -245,6 +252,7 @@ async fn setup_and_run(
     shared: Arc<Shared>,
     id: InteractionId,
     call: IncomingCall,
+    route: crate::numbers::Route,
 ) -> Result<(), String> {
     let IncomingCall {
         from,
@@ -301,13 +309,21 @@ async fn setup_and_run(
 
     let mut ctx = CallContext::new(&from, &to, chrono::Utc::now());
     ctx.fault_notice = shared.fault_notice.load(Ordering::Relaxed);
-    let run = FlowRun::new(
-        shared.flows.clone(),
-        "main",
-        ctx,
-        flow_now(tokio::time::Instant::now()),
-    )
-    .map_err(|e| e.to_string())?;
+    let (run, direct) = match route {
+        crate::numbers::Route::Flow(flow) => (
+            Some(
+                FlowRun::new(
+                    shared.flows.clone(),
+                    &flow,
+                    ctx,
+                    flow_now(tokio::time::Instant::now()),
+                )
+                .map_err(|e| e.to_string())?,
+            ),
+            None,
+        ),
+        crate::numbers::Route::Agent { extension, queue } => (None, Some((extension, queue))),
+    };
     let (notices_tx, notices) = mpsc::unbounded_channel();
     let contact = ContactId(shared.next_contact.fetch_add(1, Ordering::Relaxed));
     let mut s = Session {
@@ -317,7 +333,7 @@ async fn setup_and_run(
         caller: leg,
         media,
         caller_media,
-        run: Some(run),
+        run,
         lang: Lang::Zh,
         playing: None,
         queued: None,
@@ -344,6 +360,13 @@ async fn setup_and_run(
     info!(interaction = %id, from = %s.from, to = %s.to, "call answered");
     let (cmd_tx, commands) = mpsc::unbounded_channel();
     s.shared.sessions.lock().insert(id, cmd_tx);
+    if let Some((extension, queue)) = direct {
+        // A direct number: the agent is offered the call first, then anyone of the queue.
+        info!(interaction = %id, agent = %extension, %queue, "direct call to an agent");
+        if let Err(e) = s.requeue(queue, false, Some(extension)).await {
+            warn!(interaction = %id, error = %e, "direct call");
+        }
+    }
     s.drive(media_events, notices, commands).await;
     // The id may have changed (a callback is an interaction of its own).
     s.shared.sessions.lock().remove(&s.id);
@@ -653,6 +676,7 @@ impl Session {
         })
         .await;
         let Some(b) = binding else {
+            info!(interaction = %self.id, agent = %ext, "agent offered a call but no phone is registered");
             self.reject_offer(&ext, "not registered").await;
             return;
         };
@@ -664,10 +688,11 @@ impl Session {
                 return;
             }
         };
+        let (destination, transport) = b.destination();
         match self
             .shared
             .calls
-            .dial(&b.uri, b.source, b.transport == "tcp", &self.from, local)
+            .dial(&b.uri, destination, transport == "tcp", &self.from, local)
         {
             Ok(leg) => {
                 self.agent = Some(AgentSide {
@@ -750,6 +775,7 @@ impl Session {
 
     async fn agent_no_answer(&mut self, reason: &str) {
         if let Some(a) = self.agent.take() {
+            info!(interaction = %self.id, agent = %a.ext, %reason, "the agent's phone did not answer");
             let _ = a.leg.hangup().await;
             let _ = self.media.remove_leg(a.media);
             self.reject_offer(&a.ext, reason).await;
@@ -802,6 +828,7 @@ impl Session {
                         SipEnd::Timeout => "no answer".into(),
                         other => format!("{other:?}"),
                     };
+                    info!(interaction = %self.id, agent = %a.ext, reason = %why, "the agent's phone did not take the call");
                     self.reject_offer(&a.ext, &why).await;
                     return;
                 }
