@@ -14,6 +14,10 @@ command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 [ -e /usr/share/sip-tester/dtmf_2833_1.pcap ] || missing+=(sip-tester)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+# TLS and SRTP: a stock softphone, certificates made at test time, a capture of what goes out.
+command -v baresip >/dev/null 2>&1 || missing+=(baresip)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq

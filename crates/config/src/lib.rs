@@ -161,6 +161,29 @@ pub struct Sip {
     pub nonce_ttl_seconds: u64,
     #[serde(default)]
     pub guard: Guard,
+    /// Digest algorithms offered in challenges, in order: `MD5`, `SHA-256`.
+    #[serde(default = "default_digest_algorithms")]
+    pub digest_algorithms: Vec<String>,
+    /// SIP over TLS listens here (none by default); needs `tls_cert` and `tls_key`.
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM file with the server certificate chain (end entity first).
+    #[serde(default)]
+    pub tls_cert: Option<String>,
+    /// PEM file with the certificate's private key.
+    #[serde(default)]
+    pub tls_key: Option<String>,
+    /// SRTP policy of trunks and agents that set none: `off`, `offered`, `required`.
+    #[serde(default = "default_srtp")]
+    pub srtp: String,
+}
+
+fn default_digest_algorithms() -> Vec<String> {
+    vec!["MD5".to_string(), "SHA-256".to_string()]
+}
+
+fn default_srtp() -> String {
+    "offered".to_string()
 }
 
 impl Default for Sip {
@@ -175,6 +198,11 @@ impl Default for Sip {
             max_contacts: default_max_contacts(),
             nonce_ttl_seconds: default_nonce_ttl(),
             guard: Guard::default(),
+            digest_algorithms: default_digest_algorithms(),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            srtp: default_srtp(),
         }
     }
 }
@@ -348,6 +376,13 @@ pub struct Trunk {
     /// Where calls out through this trunk are sent (`host:port`, an IP address): callbacks.
     #[serde(default)]
     pub outbound: Option<Spanned<String>>,
+    /// PEM file of the CA that signs this trunk's TLS client certificate: the trunk must then
+    /// connect over TLS with such a certificate, which identifies it (mutual TLS).
+    #[serde(default)]
+    pub tls_client_ca: Option<Spanned<String>>,
+    /// SRTP policy of this trunk's legs (`off`, `offered`, `required`); default `sip.srtp`.
+    #[serde(default)]
+    pub srtp: Option<String>,
 }
 
 /// An agent: a SIP extension with credentials and skills.
@@ -364,6 +399,9 @@ pub struct Agent {
     /// Skill name → level 1..=10.
     #[serde(default)]
     pub skills: BTreeMap<String, Spanned<u8>>,
+    /// SRTP policy of this agent's phone (`off`, `offered`, `required`); default `sip.srtp`.
+    #[serde(default)]
+    pub srtp: Option<String>,
 }
 
 /// A queue: who may answer it and how fast it should be answered.
@@ -496,13 +534,69 @@ impl Config {
                 message: "must be between 1024 and 65535".into(),
             });
         }
+        let srtp_ok = |s: &str| matches!(s, "off" | "offered" | "required");
+        let srtp_msg = || "must be \"off\", \"offered\" or \"required\"".to_string();
+        if !srtp_ok(&self.sip.srtp) {
+            return Err(Invalid {
+                key: "sip.srtp".into(),
+                offset: 0,
+                message: srtp_msg(),
+            });
+        }
+        if self.sip.tls_listen.is_some()
+            && (self.sip.tls_cert.is_none() || self.sip.tls_key.is_none())
+        {
+            return Err(Invalid {
+                key: "sip.tls_listen".into(),
+                offset: 0,
+                message: "needs sip.tls_cert and sip.tls_key".into(),
+            });
+        }
+        for (i, a) in self.sip.digest_algorithms.iter().enumerate() {
+            if !matches!(a.to_ascii_uppercase().as_str(), "MD5" | "SHA-256") {
+                return Err(Invalid {
+                    key: format!("sip.digest_algorithms[{i}]"),
+                    offset: 0,
+                    message: "must be \"MD5\" or \"SHA-256\"".into(),
+                });
+            }
+        }
+        for (i, a) in self.agents.iter().enumerate() {
+            if let Some(p) = &a.srtp
+                && !srtp_ok(p)
+            {
+                return Err(Invalid {
+                    key: format!("agents[{i}].srtp"),
+                    offset: 0,
+                    message: srtp_msg(),
+                });
+            }
+        }
         for (i, t) in self.trunks.iter().enumerate() {
             let has_digest = t.username.is_some();
-            if t.sources.is_empty() && !has_digest {
+            if t.sources.is_empty() && !has_digest && t.tls_client_ca.is_none() {
                 return Err(Invalid {
                     key: format!("trunks[{i}]"),
                     offset: 0,
-                    message: "a trunk needs `sources` or `username` with HA1 digests".into(),
+                    message:
+                        "a trunk needs `sources`, `username` with HA1 digests, or `tls_client_ca`"
+                            .into(),
+                });
+            }
+            if let Some(p) = &t.srtp
+                && !srtp_ok(p)
+            {
+                return Err(Invalid {
+                    key: format!("trunks[{i}].srtp"),
+                    offset: 0,
+                    message: srtp_msg(),
+                });
+            }
+            if t.tls_client_ca.is_some() && self.sip.tls_listen.is_none() {
+                return Err(Invalid {
+                    key: format!("trunks[{i}].tls_client_ca"),
+                    offset: 0,
+                    message: "needs sip.tls_listen".into(),
                 });
             }
             if has_digest && (t.ha1_md5.is_none() || t.ha1_sha256.is_none()) {

@@ -166,6 +166,11 @@ pub struct IncomingCall {
     /// The dialled number (Request-URI user part).
     pub to: String,
     pub source: SocketAddr,
+    /// The call came over TLS.
+    pub secure: bool,
+    /// The caller's SRTP key when its leg is to be encrypted (its SRTP policy allowed the
+    /// offer): answer with a key of hotline's own under the same tag.
+    pub srtp: Option<crate::sdes::RemoteKey>,
     /// The caller's SDP offer, or why it cannot be answered (then refuse with 488).
     pub offer: Result<Session, sdp::SdpError>,
     pub leg: Leg,
@@ -178,6 +183,10 @@ pub struct IncomingCall {
 pub struct Calls {
     pub(crate) dialog_layer: Arc<DialogLayer>,
     pub(crate) contact: rsipstack::sip::Uri,
+    /// hotline's Contact on TLS legs (`;transport=tls` at the TLS listener), when TLS is on.
+    pub(crate) tls_contact: Option<rsipstack::sip::Uri>,
+    /// SRTP policies of trunks and agents.
+    pub srtp: Arc<crate::sdes::Policies>,
 }
 
 impl Calls {
@@ -206,8 +215,33 @@ impl Calls {
         from_user: &str,
         local: LocalMedia,
     ) -> Result<Leg, String> {
+        let transport = if tcp { "tcp" } else { "udp" };
+        self.dial_via(target, destination, transport, from_user, local)
+    }
+
+    /// Like [`Calls::dial`] over `transport` (`udp`, `tcp` or `tls`, as a binding records
+    /// it). Over TCP and TLS the request goes on the phone's own connection.
+    pub fn dial_via(
+        &self,
+        target: &str,
+        destination: SocketAddr,
+        transport: &str,
+        from_user: &str,
+        local: LocalMedia,
+    ) -> Result<Leg, String> {
+        use rsipstack::sip::transport::Transport;
         let callee = rsipstack::sip::Uri::try_from(target).map_err(|e| e.to_string())?;
-        let mut caller = self.contact.clone();
+        let (transport, contact) = match transport {
+            "tls" => (
+                Transport::Tls,
+                self.tls_contact
+                    .clone()
+                    .ok_or("a TLS binding but no TLS listener")?,
+            ),
+            "tcp" => (Transport::Tcp, self.contact.clone()),
+            _ => (Transport::Udp, self.contact.clone()),
+        };
+        let mut caller = contact.clone();
         caller.auth = Some(rsipstack::sip::Auth {
             user: from_user.to_string(),
             password: None,
@@ -216,13 +250,9 @@ impl Calls {
         let opt = InviteOption {
             caller,
             callee,
-            contact: self.contact.clone(),
+            contact,
             destination: Some(SipAddr {
-                r#type: Some(if tcp {
-                    rsipstack::sip::transport::Transport::Tcp
-                } else {
-                    rsipstack::sip::transport::Transport::Udp
-                }),
+                r#type: Some(transport),
                 addr: destination.into(),
             }),
             content_type: Some("application/sdp".to_string()),

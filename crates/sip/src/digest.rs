@@ -123,6 +123,8 @@ pub struct Authenticator {
     used: Mutex<UsedNonces>,
     /// Stands in for an unknown user's HA1, so unknown and known users cost the same work.
     decoy: [u8; 32],
+    /// The algorithms challenged with, in order (`sip.digest_algorithms`).
+    offered: Vec<Algorithm>,
 }
 
 impl Authenticator {
@@ -133,7 +135,25 @@ impl Authenticator {
             ttl,
             used: Mutex::new((HashMap::new(), 0)),
             decoy: rand::random(),
+            offered: vec![Algorithm::Md5, Algorithm::Sha256],
         }
+    }
+
+    /// Challenges with these algorithms only (names as in `sip.digest_algorithms`: `MD5`,
+    /// `SHA-256`); unknown names are skipped, and none left keeps both.
+    pub fn with_algorithms(mut self, names: &[String]) -> Self {
+        let algs: Vec<Algorithm> = names
+            .iter()
+            .filter_map(|n| match n.to_ascii_uppercase().as_str() {
+                "MD5" => Some(Algorithm::Md5),
+                "SHA-256" => Some(Algorithm::Sha256),
+                _ => None,
+            })
+            .collect();
+        if !algs.is_empty() {
+            self.offered = algs;
+        }
+        self
     }
 
     pub fn realm(&self) -> &str {
@@ -169,7 +189,7 @@ impl Authenticator {
     pub fn challenges(&self, ip: IpAddr, now: SystemTime, stale: bool) -> Vec<String> {
         let nonce = self.nonce(ip, now);
         let stale = if stale { ", stale=true" } else { "" };
-        [Algorithm::Md5, Algorithm::Sha256]
+        self.offered
             .iter()
             .map(|a| {
                 format!(

@@ -206,7 +206,8 @@ impl Registrar {
             Authenticator::new(
                 &cfg.sip.realm,
                 Duration::from_secs(cfg.sip.nonce_ttl_seconds),
-            ),
+            )
+            .with_algorithms(&cfg.sip.digest_algorithms),
             secrets,
         )
         .with_trunks(&cfg.trunks)
