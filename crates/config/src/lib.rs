@@ -840,6 +840,41 @@ mod tests {
     }
 
     #[test]
+    fn tls_and_srtp_keys_are_checked() {
+        let e = err(&DEMO_TOML.replace(
+            "realm = \"hotline\"\n",
+            "realm = \"hotline\"\ntls_listen = \"127.0.0.1:5061\"\n",
+        ));
+        assert_eq!(e.key, "sip.tls_listen", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "realm = \"hotline\"\n",
+            "realm = \"hotline\"\nsrtp = \"sometimes\"\n",
+        ));
+        assert_eq!(e.key, "sip.srtp", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "extension = \"1002\"\n",
+            "extension = \"1002\"\nsrtp = \"yes\"\n",
+        ));
+        assert_eq!(e.key, "agents[1].srtp", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "realm = \"hotline\"\n",
+            "realm = \"hotline\"\ndigest_algorithms = [\"SHA-1\"]\n",
+        ));
+        assert_eq!(e.key, "sip.digest_algorithms[0]", "{e}");
+        let e =
+            err(&DEMO_TOML.replace("sources = [\"127.0.0.1/32\"]", "tls_client_ca = \"ca.pem\""));
+        assert_eq!(e.key, "trunks[0].tls_client_ca", "{e}");
+        let ok = DEMO_TOML.replace(
+            "realm = \"hotline\"\n",
+            "realm = \"hotline\"\ntls_listen = \"127.0.0.1:5061\"\ntls_cert = \"c.pem\"\n\
+             tls_key = \"k.pem\"\nsrtp = \"required\"\ndigest_algorithms = [\"MD5\"]\n",
+        );
+        let cfg = Config::from_toml("t.toml", &ok).unwrap();
+        assert_eq!(cfg.sip.srtp, "required");
+        assert_eq!(cfg.sip.digest_algorithms, vec!["MD5".to_string()]);
+    }
+
+    #[test]
     fn unknown_key_names_line_column_and_key() {
         let e = err("[sip]\nrealm = \"x\"\nlisten_port = 5060\n");
         assert_eq!((e.line, e.column), (3, 1), "{e}");

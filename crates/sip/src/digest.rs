@@ -323,6 +323,21 @@ mod tests {
     }
 
     #[test]
+    fn challenges_offer_the_configured_algorithms_only() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let now = SystemTime::now();
+        let both = Authenticator::new("hotline", Duration::from_secs(300));
+        let c = both.challenges(ip, now, false);
+        assert_eq!(c.len(), 2);
+        assert!(c[0].contains("algorithm=MD5") && c[1].contains("algorithm=SHA-256"));
+        let md5 = Authenticator::new("hotline", Duration::from_secs(300))
+            .with_algorithms(&["MD5".to_string()]);
+        let c = md5.challenges(ip, now, false);
+        assert_eq!(c.len(), 1);
+        assert!(c[0].contains("algorithm=MD5"), "{c:?}");
+    }
+
+    #[test]
     fn both_algorithms_verify_and_replay_is_refused() {
         let a = Authenticator::new("hotline", Duration::from_secs(300));
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
