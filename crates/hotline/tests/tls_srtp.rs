@@ -248,12 +248,23 @@ fn tls_refuses_wrong_certificates_reloads_its_own_and_srtp_required_refuses_plai
     make_ca(d, "centre");
     make_ca(d, "trunk");
     make_ca(d, "rogue");
+    make_ca(d, "carrier");
     make_cert(d, "centre", "server", true);
     make_cert(d, "trunk", "bank-gw", false);
     make_cert(d, "rogue", "impostor", false);
     let tls_port = free_port("127.0.0.1");
     let trunk_ca = d.join("trunk-ca.pem");
+    let carrier_ca = d.join("carrier-ca.pem");
+    // The demo's carrier (trusted by its source, 127.0.0.1) must now also present a
+    // certificate of its own CA.
     let h = tls_hotline(d, tls_port, |toml| {
+        let toml = toml.replace(
+            "sources = [\"127.0.0.1/32\"]\n",
+            &format!(
+                "sources = [\"127.0.0.1/32\"]\ntls_client_ca = \"{}\"\n",
+                carrier_ca.display()
+            ),
+        );
         format!(
             "{toml}\n[[trunks]]\nname = \"secure-carrier\"\ntls_client_ca = \"{}\"\nsrtp = \"required\"\n",
             trunk_ca.display()
@@ -284,6 +295,10 @@ fn tls_refuses_wrong_certificates_reloads_its_own_and_srtp_required_refuses_plai
     let local = tls.sock.local_addr().unwrap();
     let resp = request(&mut tls, &options(local)).unwrap();
     assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
+    // But a call from the carrier's address without the carrier's certificate is refused.
+    let resp = request(&mut tls, &plain_invite(local)).unwrap();
+    assert!(resp.starts_with("SIP/2.0 403"), "{resp}");
+    assert!(resp.contains("client certificate required"), "{resp}");
 
     // The trunk's certificate identifies it; its policy is SRTP required, and plain RTP
     // offered is refused with 488 and a Warning that says why.
