@@ -16,6 +16,9 @@ command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip)
 command -v linphonec >/dev/null 2>&1 || missing+=(linphone-cli)
+# TLS and SRTP: a stock softphone, certificates made at test time, a capture of what goes out.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq

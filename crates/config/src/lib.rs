@@ -208,6 +208,22 @@ pub struct Sip {
     /// Digest algorithms offered in challenges, in order (`"MD5"`, `"SHA-256"`).
     #[serde(default = "default_digest_algorithms")]
     pub digest_algorithms: Vec<DigestAlgorithm>,
+    /// SIP over TLS listens here (none by default); needs `tls_cert` and `tls_key`.
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM file with the server certificate chain (end entity first).
+    #[serde(default)]
+    pub tls_cert: Option<String>,
+    /// PEM file with the certificate's private key.
+    #[serde(default)]
+    pub tls_key: Option<String>,
+    /// SRTP policy of trunks and agents that set none: `off`, `offered`, `required`.
+    #[serde(default = "default_srtp")]
+    pub srtp: String,
+}
+
+fn default_srtp() -> String {
+    "offered".to_string()
 }
 
 impl Default for Sip {
@@ -224,6 +240,10 @@ impl Default for Sip {
             guard: Guard::default(),
             server_header: default_server_header(),
             digest_algorithms: default_digest_algorithms(),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            srtp: default_srtp(),
         }
     }
 }
@@ -538,6 +558,13 @@ pub struct Trunk {
     /// `[sip]` setting when absent.
     #[serde(default)]
     pub digest_algorithms: Option<Vec<DigestAlgorithm>>,
+    /// PEM file of the CA that signs this trunk's TLS client certificate: the trunk must then
+    /// connect over TLS with such a certificate, which identifies it (mutual TLS).
+    #[serde(default)]
+    pub tls_client_ca: Option<Spanned<String>>,
+    /// SRTP policy of this trunk's legs (`off`, `offered`, `required`); default `sip.srtp`.
+    #[serde(default)]
+    pub srtp: Option<String>,
 }
 
 /// An agent: a SIP extension with credentials and skills.
@@ -561,6 +588,9 @@ pub struct Agent {
     /// as the extension does.
     #[serde(default)]
     pub direct_number: Option<Spanned<String>>,
+    /// SRTP policy of this agent's phone (`off`, `offered`, `required`); default `sip.srtp`.
+    #[serde(default)]
+    pub srtp: Option<String>,
 }
 
 /// A queue: who may answer it and how fast it should be answered.
@@ -700,6 +730,35 @@ impl Config {
                 message: "offer at least one algorithm: \"MD5\" or \"SHA-256\"".into(),
             });
         }
+        let srtp_ok = |s: &str| matches!(s, "off" | "offered" | "required");
+        let srtp_msg = || "must be \"off\", \"offered\" or \"required\"".to_string();
+        if !srtp_ok(&self.sip.srtp) {
+            return Err(Invalid {
+                key: "sip.srtp".into(),
+                offset: 0,
+                message: srtp_msg(),
+            });
+        }
+        if self.sip.tls_listen.is_some()
+            && (self.sip.tls_cert.is_none() || self.sip.tls_key.is_none())
+        {
+            return Err(Invalid {
+                key: "sip.tls_listen".into(),
+                offset: 0,
+                message: "needs sip.tls_cert and sip.tls_key".into(),
+            });
+        }
+        for (i, a) in self.agents.iter().enumerate() {
+            if let Some(p) = &a.srtp
+                && !srtp_ok(p)
+            {
+                return Err(Invalid {
+                    key: format!("agents[{i}].srtp"),
+                    offset: 0,
+                    message: srtp_msg(),
+                });
+            }
+        }
         for (i, t) in self.trunks.iter().enumerate() {
             if t.digest_algorithms.as_ref().is_some_and(|a| a.is_empty()) {
                 return Err(Invalid {
@@ -709,11 +768,29 @@ impl Config {
                 });
             }
             let has_digest = t.username.is_some();
-            if t.sources.is_empty() && !has_digest {
+            if t.sources.is_empty() && !has_digest && t.tls_client_ca.is_none() {
                 return Err(Invalid {
                     key: format!("trunks[{i}]"),
                     offset: 0,
-                    message: "a trunk needs `sources` or `username` with HA1 digests".into(),
+                    message:
+                        "a trunk needs `sources`, `username` with HA1 digests, or `tls_client_ca`"
+                            .into(),
+                });
+            }
+            if let Some(p) = &t.srtp
+                && !srtp_ok(p)
+            {
+                return Err(Invalid {
+                    key: format!("trunks[{i}].srtp"),
+                    offset: 0,
+                    message: srtp_msg(),
+                });
+            }
+            if t.tls_client_ca.is_some() && self.sip.tls_listen.is_none() {
+                return Err(Invalid {
+                    key: format!("trunks[{i}].tls_client_ca"),
+                    offset: 0,
+                    message: "needs sip.tls_listen".into(),
                 });
             }
             if has_digest && (t.ha1_md5.is_none() || t.ha1_sha256.is_none()) {
@@ -1071,6 +1148,36 @@ mod tests {
         assert!(cfg.trunk_for_source("127.0.0.1".parse().unwrap()).is_some());
         assert!(cfg.trunk_for_source("10.1.2.3".parse().unwrap()).is_none());
         assert_eq!(cfg.users.len(), 12);
+    }
+
+    #[test]
+    fn tls_and_srtp_keys_are_checked() {
+        let e = err(&DEMO_TOML.replace(
+            "realm = \"hotline\"\n",
+            "realm = \"hotline\"\ntls_listen = \"127.0.0.1:5061\"\n",
+        ));
+        assert_eq!(e.key, "sip.tls_listen", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "realm = \"hotline\"\n",
+            "realm = \"hotline\"\nsrtp = \"sometimes\"\n",
+        ));
+        assert_eq!(e.key, "sip.srtp", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "extension = \"1002\"\n",
+            "extension = \"1002\"\nsrtp = \"yes\"\n",
+        ));
+        assert_eq!(e.key, "agents[1].srtp", "{e}");
+        let e =
+            err(&DEMO_TOML.replace("sources = [\"127.0.0.1/32\"]", "tls_client_ca = \"ca.pem\""));
+        assert_eq!(e.key, "trunks[0].tls_client_ca", "{e}");
+        let ok = DEMO_TOML.replace(
+            "realm = \"hotline\"\n",
+            "realm = \"hotline\"\ntls_listen = \"127.0.0.1:5061\"\ntls_cert = \"c.pem\"\n\
+             tls_key = \"k.pem\"\nsrtp = \"required\"\ndigest_algorithms = [\"MD5\"]\n",
+        );
+        let cfg = Config::from_toml("t.toml", &ok).unwrap();
+        assert_eq!(cfg.sip.srtp, "required");
+        assert_eq!(cfg.sip.digest_algorithms, vec![DigestAlgorithm::Md5]);
     }
 
     #[test]

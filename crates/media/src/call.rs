@@ -65,6 +65,9 @@ pub struct LegParams {
     /// Accept the first packet from any address when `remote` is known but
     /// media arrives from elsewhere (some carriers send from another host).
     pub latch_any_source: bool,
+    /// SRTP keys when the leg is encrypted (the I/O shell protects and checks its packets;
+    /// the core sees plain RTP).
+    pub srtp: Option<crate::srtp::SrtpKeys>,
 }
 
 impl LegParams {
@@ -79,6 +82,7 @@ impl LegParams {
             inband_dtmf: false,
             analyse: false,
             latch_any_source: false,
+            srtp: None,
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::call::{CallConfig, CallMedia, LegId, LegParams, MediaEvent, Transmit}
 use crate::dtmf::Digit;
 use crate::mixer::MixMatrix;
 use crate::player::Prompt;
+use crate::srtp::{SrtpKeys, SrtpReceiver, SrtpSender, TAG_LEN};
 use crate::stats::QualityReport;
 
 /// Engine settings.
@@ -189,6 +190,8 @@ impl MediaEngine {
             io: Sockets {
                 socks: Vec::new(),
                 send_errors: 0,
+                crypto: Vec::new(),
+                scratch: Box::new([0; 2048]),
             },
         };
         let k = self.next_shard.fetch_add(1, Ordering::Relaxed);
@@ -212,6 +215,7 @@ impl MediaEngine {
 enum Command {
     AddLeg(Box<BoundLeg>, LegParams, oneshot::Sender<LegId>),
     UpdateLeg(LegId, LegParams),
+    PlainRtp(LegId),
     RemoveLeg(LegId),
     Play(LegId, Vec<Prompt>, bool, bool),
     StopPlayback(LegId),
@@ -264,6 +268,13 @@ impl CallHandle {
     /// New parameters for a leg (answer, re-INVITE).
     pub fn update_leg(&self, leg: LegId, params: LegParams) -> io::Result<()> {
         self.send(Command::UpdateLeg(leg, params))
+    }
+
+    /// Ends SRTP on a leg: it sends and receives plain RTP from now on. (Parameters without
+    /// SRTP keys leave an encrypted leg encrypted: a leg never falls back to plain RTP
+    /// unless asked here.)
+    pub fn plain_rtp(&self, leg: LegId) -> io::Result<()> {
+        self.send(Command::PlainRtp(leg))
     }
 
     /// Removes a leg (its port is released); emits `LegClosed`.
@@ -341,13 +352,79 @@ impl CallHandle {
 struct Sockets {
     socks: Vec<Option<UdpSocket>>,
     send_errors: u64,
+    /// Per leg: its SRTP contexts when it is encrypted.
+    crypto: Vec<Option<LegCrypto>>,
+    /// Where outgoing packets are protected.
+    scratch: Box<[u8; 2048]>,
+}
+
+/// An encrypted leg's SRTP state.
+struct LegCrypto {
+    keys: SrtpKeys,
+    tx: SrtpSender,
+    /// `None` until the far end's key is known: nothing is accepted before.
+    rx: Option<SrtpReceiver>,
+}
+
+impl Sockets {
+    /// Sets a leg's SRTP state from its parameters, keeping the rollover and replay state
+    /// of keys that did not change.
+    fn set_crypto(&mut self, leg: LegId, keys: Option<&SrtpKeys>) {
+        if self.crypto.len() <= leg {
+            self.crypto.resize_with(leg + 1, || None);
+        }
+        let slot = &mut self.crypto[leg];
+        match (keys, slot.as_mut()) {
+            (None, _) => *slot = None,
+            (Some(k), Some(c)) if c.keys == *k => {}
+            (Some(k), Some(c)) if c.keys.local == k.local => {
+                c.rx = k.remote.as_ref().map(SrtpReceiver::new);
+                c.keys = k.clone();
+            }
+            (Some(k), _) => {
+                *slot = Some(LegCrypto {
+                    keys: k.clone(),
+                    tx: SrtpSender::new(&k.local),
+                    rx: k.remote.as_ref().map(SrtpReceiver::new),
+                });
+            }
+        }
+    }
+
+    /// Checks and decrypts a packet received on an encrypted leg in place: its plain length,
+    /// or `None` to drop it. Packets of plain legs pass as they are.
+    fn open(&mut self, leg: LegId, packet: &mut [u8]) -> Option<usize> {
+        match self.crypto.get_mut(leg) {
+            Some(Some(c)) => c.rx.as_mut()?.unprotect(packet).ok(),
+            _ => Some(packet.len()),
+        }
+    }
 }
 
 impl Transmit for Sockets {
     fn send(&mut self, leg: LegId, to: SocketAddr, data: &[u8]) {
-        if let Some(Some(s)) = self.socks.get(leg)
-            && s.send_to(data, to).is_err()
-        {
+        let Some(Some(s)) = self.socks.get(leg) else {
+            return;
+        };
+        let out = match self.crypto.get_mut(leg) {
+            Some(Some(c)) => {
+                let Some(buf) = self.scratch.get_mut(..data.len() + TAG_LEN) else {
+                    self.send_errors += 1;
+                    return;
+                };
+                buf[..data.len()].copy_from_slice(data);
+                match c.tx.protect(buf, data.len()) {
+                    Ok(n) => &self.scratch[..n],
+                    // Never sent in clear.
+                    Err(_) => {
+                        self.send_errors += 1;
+                        return;
+                    }
+                }
+            }
+            _ => data,
+        };
+        if s.send_to(out, to).is_err() {
             self.send_errors += 1;
         }
     }
@@ -386,6 +463,9 @@ impl Slot {
                 };
                 match r {
                     Ok((n, from)) => {
+                        let Some(n) = self.io.open(i, &mut buf[..n]) else {
+                            continue;
+                        };
                         let now = Instant::now();
                         self.core
                             .handle_datagram(i, from, &buf[..n], now, &mut self.io);
@@ -463,16 +543,25 @@ fn apply(core: &mut CallMedia, io: &mut Sockets, cmd: Command) -> bool {
     let now = Instant::now();
     match cmd {
         Command::AddLeg(bound, params, reply) => {
+            let keys = params.srtp.clone();
             let id = core.add_leg(params, now);
+            io.set_crypto(id, keys.as_ref());
             if io.socks.len() <= id {
                 io.socks.resize_with(id + 1, || None);
             }
             io.socks[id] = Some(bound.socket);
             let _ = reply.send(id);
         }
-        Command::UpdateLeg(id, p) => core.update_leg(id, p),
+        Command::UpdateLeg(id, p) => {
+            if p.srtp.is_some() {
+                io.set_crypto(id, p.srtp.as_ref());
+            }
+            core.update_leg(id, p);
+        }
+        Command::PlainRtp(id) => io.set_crypto(id, None),
         Command::RemoveLeg(id) => {
             core.remove_leg(id);
+            io.set_crypto(id, None);
             if let Some(s) = io.socks.get_mut(id) {
                 *s = None;
             }

@@ -38,7 +38,13 @@
 //! and analysis) puts audio back in order and fills gaps with silence.
 //!
 //! ## Limits
-//! - G.711 only (PCMU/PCMA, 8 kHz); no RTCP, SRTP or comfort-noise generation.
+//! - G.711 only (PCMU/PCMA, 8 kHz); no RTCP or comfort-noise generation.
+//!
+//! ## SRTP
+//! [`srtp`] implements RFC 3711 with AES_CM_128_HMAC_SHA1_80 (SDES keys). A leg whose
+//! [`call::LegParams::srtp`] is set is encrypted by the shell: every packet the core writes
+//! for it is protected before it leaves the socket, and every packet received is
+//! authenticated and decrypted before the core sees it (or dropped).
 //! - The relay does no packet-loss concealment: what the far end loses, the
 //!   other party misses (as in any relaying B2BUA).
 //! - A conference mixes at most 8 legs per call.
@@ -99,6 +105,7 @@ pub mod player;
 pub mod playout;
 pub mod recorder;
 pub mod rtp;
+pub mod srtp;
 pub mod stats;
 
 pub use call::{CallConfig, CallMedia, DtmfSource, LegId, LegParams, MediaEvent, Transmit};

@@ -210,6 +210,11 @@ pub struct IncomingCall {
     /// The dialled number (Request-URI user part).
     pub to: String,
     pub source: SocketAddr,
+    /// The call came over TLS.
+    pub secure: bool,
+    /// The caller's SRTP key when its leg is to be encrypted (its SRTP policy allowed the
+    /// offer): answer with a key of hotline's own under the same tag.
+    pub srtp: Option<crate::sdes::RemoteKey>,
     /// The caller's SDP offer, or why it cannot be answered (then refuse with 488).
     pub offer: Result<Session, sdp::SdpError>,
     pub leg: Leg,
@@ -227,6 +232,10 @@ pub struct Calls {
     pub(crate) refusing: Arc<std::sync::atomic::AtomicU32>,
     /// Calls that ended lately, so that a BYE crossing ours is answered 200, not 481.
     pub(crate) ended: RecentlyEnded,
+    /// hotline's Contact on TLS legs (`;transport=tls` at the TLS listener), when TLS is on.
+    pub(crate) tls_contact: Option<rsipstack::sip::Uri>,
+    /// SRTP policies of trunks and agents.
+    pub srtp: Arc<crate::sdes::Policies>,
 }
 
 /// Call-IDs of dialogs ended in the last 32 seconds (64 × T1, how long a crossing request
@@ -312,8 +321,33 @@ impl Calls {
         from_user: &str,
         local: LocalMedia,
     ) -> Result<Leg, String> {
+        let transport = if tcp { "tcp" } else { "udp" };
+        self.dial_via(target, destination, transport, from_user, local)
+    }
+
+    /// Like [`Calls::dial`] over `transport` (`udp`, `tcp` or `tls`, as a binding records
+    /// it). Over TCP and TLS the request goes on the phone's own connection.
+    pub fn dial_via(
+        &self,
+        target: &str,
+        destination: SocketAddr,
+        transport: &str,
+        from_user: &str,
+        local: LocalMedia,
+    ) -> Result<Leg, String> {
+        use rsipstack::sip::transport::Transport;
         let callee = rsipstack::sip::Uri::try_from(target).map_err(|e| e.to_string())?;
-        let mut caller = self.contact.clone();
+        let (transport, contact) = match transport {
+            "tls" => (
+                Transport::Tls,
+                self.tls_contact
+                    .clone()
+                    .ok_or("a TLS binding but no TLS listener")?,
+            ),
+            "tcp" => (Transport::Tcp, self.contact.clone()),
+            _ => (Transport::Udp, self.contact.clone()),
+        };
+        let mut caller = contact.clone();
         caller.auth = Some(rsipstack::sip::Auth {
             user: from_user.to_string(),
             password: None,
@@ -323,7 +357,11 @@ impl Calls {
             u.ip() == Some(destination.ip()) && u.port.unwrap_or(5060) == destination.port()
         });
         let headers = (!names_destination).then(|| {
-            let t = if tcp { ";transport=tcp" } else { "" };
+            let t = match transport {
+                Transport::Tcp => ";transport=tcp",
+                Transport::Tls => ";transport=tls",
+                _ => "",
+            };
             let host = match destination {
                 SocketAddr::V4(a) => a.to_string(),
                 SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
@@ -334,13 +372,9 @@ impl Calls {
             headers,
             caller,
             callee,
-            contact: self.contact.clone(),
+            contact,
             destination: Some(SipAddr {
-                r#type: Some(if tcp {
-                    rsipstack::sip::transport::Transport::Tcp
-                } else {
-                    rsipstack::sip::transport::Transport::Udp
-                }),
+                r#type: Some(transport),
                 addr: destination.into(),
             }),
             content_type: Some("application/sdp".to_string()),

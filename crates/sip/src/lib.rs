@@ -6,6 +6,8 @@
 //! - [`digest`]: digest authentication with MD5 and SHA-256, expiring nonces, replay protection.
 //! - [`registrar`]: the registrar and location service, and caller identification.
 //! - [`sdp`]: SDP offer/answer for G.711 audio with telephone-events and hold.
+//! - [`sdes`]: SRTP keys in SDP (RFC 4568) and the per-leg SRTP policy.
+//! - [`tls`]: the SIP-over-TLS listener, its reloadable certificate and mutual TLS for trunks.
 //! - [`server`]: sockets, framing and the rsipstack endpoint wired to the above.
 //!
 //! Transactions and dialogs come from `rsipstack`, pinned to one exact version.
@@ -17,8 +19,10 @@ pub mod guard;
 pub mod message;
 pub mod metrics;
 pub mod registrar;
+pub mod sdes;
 pub mod sdp;
 pub mod server;
+pub mod tls;
 
 pub use metrics::SipMetrics;
 pub use server::SipServer;

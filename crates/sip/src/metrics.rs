@@ -37,6 +37,8 @@ pub struct SipMetrics {
     pub registrations: Family<OutcomeLabel, Counter>,
     pub bindings: Gauge,
     pub tcp_connections: Gauge,
+    /// TLS certificate reloads, by outcome (`ok`, `failed`).
+    pub tls_reloads: Family<OutcomeLabel, Counter>,
 }
 
 impl SipMetrics {
@@ -70,6 +72,11 @@ impl SipMetrics {
             "hotline_sip_tcp_connections",
             "Open SIP TCP connections",
             self.tcp_connections.clone(),
+        );
+        registry.register(
+            "hotline_sip_tls_reloads",
+            "TLS certificate reloads, by outcome",
+            self.tls_reloads.clone(),
         );
     }
 

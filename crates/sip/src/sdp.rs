@@ -110,6 +110,43 @@ pub struct Session {
     pub media: Vec<MediaLine>,
     /// `o=` session id and version, to tell a changed offer from a repeated one.
     pub origin: (String, String),
+    /// The audio stream's SDES `a=crypto` lines (RFC 4568), in the remote's order.
+    pub crypto: Vec<CryptoLine>,
+}
+
+/// One `a=crypto:<tag> <suite> <key-params> [<session-params>]` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CryptoLine {
+    pub tag: u32,
+    pub suite: String,
+    /// `inline:<key||salt base64>[|lifetime][|MKI:len]`, as written.
+    pub key_params: String,
+}
+
+impl CryptoLine {
+    fn parse(arg: &str) -> Option<CryptoLine> {
+        let mut f = arg.split_whitespace();
+        let tag = f.next()?.parse().ok()?;
+        let suite = f.next()?.to_string();
+        let key_params = f.next()?.to_string();
+        Some(CryptoLine {
+            tag,
+            suite,
+            key_params,
+        })
+    }
+}
+
+/// hotline's own SDES key for a stream: written as `a=crypto` in its offer or answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalCrypto {
+    pub tag: u32,
+    /// The base64 key and salt (`inline:` is added when written).
+    pub inline: String,
+    /// Offer with the `RTP/SAVP` profile (SRTP required); otherwise `RTP/AVP` with the crypto
+    /// line (best-effort SRTP, for phones that would refuse `RTP/SAVP`). Answers follow the
+    /// offer's profile.
+    pub savp: bool,
 }
 
 impl Session {
@@ -154,6 +191,7 @@ pub fn parse(body: &str) -> Result<Session, SdpError> {
         dir: Option<Direction>,
         rtpmap: Vec<(u8, String)>,
         ptime: Option<u32>,
+        crypto: Vec<CryptoLine>,
     }
     let mut per: Vec<Per> = Vec::new();
     for raw in body.lines() {
@@ -212,6 +250,7 @@ pub fn parse(body: &str) -> Result<Session, SdpError> {
                     dir: None,
                     rtpmap: Vec::new(),
                     ptime: None,
+                    crypto: Vec::new(),
                 });
             }
             "a" => {
@@ -235,6 +274,7 @@ pub fn parse(body: &str) -> Result<Session, SdpError> {
                             }
                         }
                         "ptime" => p.ptime = arg.trim().parse().ok(),
+                        "crypto" => p.crypto.extend(CryptoLine::parse(arg)),
                         _ => {}
                     },
                     (None, None) => {}
@@ -248,7 +288,11 @@ pub fn parse(body: &str) -> Result<Session, SdpError> {
     }
     let audio_index = media
         .iter()
-        .position(|m| m.media == "audio" && m.port != 0 && m.proto.starts_with("RTP/AVP"))
+        .position(|m| {
+            m.media == "audio"
+                && m.port != 0
+                && (m.proto.starts_with("RTP/AVP") || m.proto.starts_with("RTP/SAVP"))
+        })
         .ok_or(SdpError::NoAudio)?;
     let m = &media[audio_index];
     let p = &per[audio_index];
@@ -289,6 +333,7 @@ pub fn parse(body: &str) -> Result<Session, SdpError> {
         direction: p.dir.unwrap_or(session_dir),
         ptime: p.ptime,
         audio_index,
+        crypto: p.crypto.clone(),
         media,
         origin,
     })
@@ -301,6 +346,8 @@ pub struct LocalMedia {
     pub port: u16,
     pub session_id: u64,
     pub version: u64,
+    /// hotline's SRTP key for this stream, when the leg is encrypted.
+    pub crypto: Option<LocalCrypto>,
 }
 
 /// The outcome of answering an offer.
@@ -322,12 +369,17 @@ pub fn answer(offer: &Session, local: &LocalMedia) -> Result<Negotiated, SdpErro
     let mut sdp = header(local);
     for (i, m) in offer.media.iter().enumerate() {
         if i == offer.audio_index {
+            let proto = match &local.crypto {
+                Some(_) if m.proto.starts_with("RTP/SAVP") => "RTP/SAVP",
+                _ => "RTP/AVP",
+            };
             audio_section(
                 &mut sdp,
                 local.port,
                 &[codec],
                 offer.telephone_event,
                 direction,
+                (proto, local.crypto.as_ref()),
             );
         } else {
             // Declined: same media and protocol, port 0, the first format (RFC 3264 §6).
@@ -348,12 +400,17 @@ pub fn answer(offer: &Session, local: &LocalMedia) -> Result<Negotiated, SdpErro
 /// and telephone-events as payload type 101.
 pub fn offer(local: &LocalMedia, direction: Direction) -> String {
     let mut sdp = header(local);
+    let proto = match &local.crypto {
+        Some(c) if c.savp => "RTP/SAVP",
+        _ => "RTP/AVP",
+    };
     audio_section(
         &mut sdp,
         local.port,
         &[Codec::Pcmu, Codec::Pcma],
         Some(101),
         direction,
+        (proto, local.crypto.as_ref()),
     );
     sdp
 }
@@ -376,8 +433,9 @@ fn audio_section(
     codecs: &[Codec],
     telephone_event: Option<u8>,
     direction: Direction,
+    (proto, crypto): (&str, Option<&LocalCrypto>),
 ) {
-    let _ = write!(sdp, "m=audio {port} RTP/AVP");
+    let _ = write!(sdp, "m=audio {port} {proto}");
     for c in codecs {
         let _ = write!(sdp, " {}", c.payload_type());
     }
@@ -395,6 +453,13 @@ fn audio_section(
         );
     }
     let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", direction.attr());
+    if let Some(c) = crypto {
+        let _ = write!(
+            sdp,
+            "a=crypto:{} AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
+            c.tag, c.inline
+        );
+    }
 }
 
 #[cfg(test)]
@@ -409,6 +474,7 @@ mod tests {
             port: 20000,
             session_id: 7,
             version: 1,
+            crypto: None,
         }
     }
 

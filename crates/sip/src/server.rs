@@ -19,8 +19,8 @@ use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::channel::ChannelConnection;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipAddr, SipConnection, TransportEvent, TransportLayer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +40,10 @@ use rsipstack::dialog::dialog_layer::DialogLayer;
 pub struct SipServer {
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
+    /// The TLS listener's address, when `sip.tls_listen` is set.
+    pub tls_addr: Option<SocketAddr>,
+    /// The TLS server certificate in use (reloadable), when TLS is on.
+    pub tls_certs: Option<Arc<crate::tls::CertStore>>,
     pub registrar: Arc<Registrar>,
     pub guard: Arc<Guard>,
     /// Places calls to agents' phones.
@@ -67,6 +71,13 @@ impl SipServer {
     ) -> io::Result<SipServer> {
         let limit = CallLimit::new(cfg.centre.max_calls);
         let (udp, tcp) = bind_pair(listen).await?;
+        let tls = crate::tls::TlsListener::bind(cfg).await?;
+        let tls_addr = match &tls {
+            Some(t) => Some(t.listener.local_addr()?),
+            None => None,
+        };
+        let tls_certs = tls.as_ref().map(|t| t.certs.clone());
+        let tls_peers = tls.as_ref().map(|t| t.peers.clone());
         let udp_addr = udp.local_addr()?;
         let tcp_addr = tcp.local_addr()?;
         let cancel = CancellationToken::new();
@@ -107,14 +118,32 @@ impl SipServer {
             tcp_limits,
             cancel.child_token(),
         ));
+        if let Some(tls) = tls {
+            let serve = StreamServer {
+                endpoint: endpoint.inner.clone(),
+                guard: guard.clone(),
+                metrics: metrics.clone(),
+                limits: tcp_limits,
+            };
+            tokio::spawn(crate::tls::accept_tls(tls, serve, cancel.child_token()));
+        }
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let contact = rsipstack::sip::Uri::try_from(format!("sip:hotline@{udp_addr}").as_str())
             .map_err(io::Error::other)?;
+        let tls_contact = match tls_addr {
+            Some(a) => Some(
+                rsipstack::sip::Uri::try_from(format!("sip:hotline@{a};transport=tls").as_str())
+                    .map_err(io::Error::other)?,
+            ),
+            None => None,
+        };
         let calls = Calls {
             dialog_layer,
             contact,
             refusing: Default::default(),
             ended: Default::default(),
+            tls_contact,
+            srtp: Arc::new(crate::sdes::Policies::from_config(cfg)),
         };
         let ep_cancel = cancel.clone();
         tokio::spawn(async move {
@@ -130,6 +159,7 @@ impl SipServer {
             calls: calls.clone(),
             incoming_calls,
             limit,
+            tls_peers,
         };
         tokio::spawn(handler.run(incoming, cancel.child_token()));
         let purge_registrar = registrar.clone();
@@ -151,10 +181,12 @@ impl SipServer {
                     .set(purge_registrar.binding_count(now) as i64);
             }
         });
-        info!(%udp_addr, %tcp_addr, "SIP listening");
+        info!(%udp_addr, %tcp_addr, ?tls_addr, "SIP listening");
         Ok(SipServer {
             udp_addr,
             tcp_addr,
+            tls_addr,
+            tls_certs,
             registrar,
             guard,
             calls,
@@ -298,13 +330,45 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
 }
 
 #[derive(Clone, Copy)]
-struct TcpLimits {
+pub(crate) struct TcpLimits {
     max_message: usize,
-    per_source: usize,
+    pub(crate) per_source: usize,
     /// Connections from all sources together.
-    total: usize,
-    message_timeout: Duration,
+    pub(crate) total: usize,
+    pub(crate) message_timeout: Duration,
     idle_timeout: Duration,
+}
+
+/// Serves connection-oriented transports (TLS; TCP has its own accept loop below) with the
+/// TCP framing and the guard in front of the stack.
+#[derive(Clone)]
+pub(crate) struct StreamServer {
+    pub(crate) endpoint: EndpointRef,
+    pub(crate) guard: Arc<Guard>,
+    pub(crate) metrics: SipMetrics,
+    pub(crate) limits: TcpLimits,
+}
+
+impl StreamServer {
+    pub(crate) async fn serve<S>(
+        &self,
+        stream: S,
+        remote: SocketAddr,
+        transport: rsipstack::sip::transport::Transport,
+        cancel: CancellationToken,
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let peer = TcpPeer {
+            endpoint: self.endpoint.clone(),
+            guard: self.guard.clone(),
+            metrics: self.metrics.clone(),
+            limits: self.limits,
+            remote,
+            transport,
+        };
+        peer.serve(stream, cancel).await;
+    }
 }
 
 async fn accept_tcp(
@@ -350,6 +414,7 @@ async fn accept_tcp(
             metrics: metrics.clone(),
             limits,
             remote,
+            transport: rsipstack::sip::transport::Transport::Tcp,
         };
         let per_source = per_source.clone();
         let cancel = cancel.child_token();
@@ -374,6 +439,7 @@ struct TcpPeer {
     metrics: SipMetrics,
     limits: TcpLimits,
     remote: SocketAddr,
+    transport: rsipstack::sip::transport::Transport,
 }
 
 enum Frame {
@@ -386,10 +452,13 @@ enum Frame {
 }
 
 impl TcpPeer {
-    async fn serve(&self, stream: TcpStream, cancel: CancellationToken) {
-        let (mut rd, mut wr) = stream.into_split();
+    async fn serve<S>(&self, stream: S, cancel: CancellationToken)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (mut rd, mut wr) = tokio::io::split(stream);
         let remote_sip = SipAddr {
-            r#type: Some(rsipstack::sip::transport::Transport::Tcp),
+            r#type: Some(self.transport),
             addr: self.remote.into(),
         };
         let (in_tx, in_rx) = mpsc::unbounded_channel();
@@ -547,12 +616,8 @@ impl TcpPeer {
             Verdict::Pass { .. } | Verdict::PassRewritten { .. } => {
                 let bytes = passed.unwrap_or(data);
                 let parsed = rsipstack::sip::SipMessage::try_from(bytes).and_then(|m| {
-                    SipConnection::update_msg_received(
-                        m,
-                        self.remote,
-                        rsipstack::sip::transport::Transport::Tcp,
-                    )
-                    .map_err(|e| rsipstack::sip::Error::Unexpected(e.to_string()))
+                    SipConnection::update_msg_received(m, self.remote, self.transport)
+                        .map_err(|e| rsipstack::sip::Error::Unexpected(e.to_string()))
                 });
                 match parsed {
                     Ok(msg) => {
@@ -598,6 +663,8 @@ struct Handler {
     calls: Calls,
     incoming_calls: Option<mpsc::UnboundedSender<IncomingCall>>,
     limit: CallLimit,
+    /// TLS connections and the trunks their client certificates identify.
+    tls_peers: Option<Arc<crate::tls::TlsPeers>>,
 }
 
 impl Handler {
@@ -666,12 +733,35 @@ impl Handler {
         let Some(source) = source_of(tx) else {
             return Err((500, vec![]));
         };
+        // A trunk's client certificate identifies it (mutual TLS).
+        let over_tls = is_tls(tx);
+        let cert_trunk = match (&self.tls_peers, over_tls) {
+            (Some(p), true) => p.trunk_of(source).flatten(),
+            _ => None,
+        };
+        if let Some(t) = cert_trunk {
+            return Ok(Caller::Trunk(t));
+        }
         let trunk_source = self.guard.is_trusted(source.ip());
         if !trunk_source && let Some(refusal) = self.account_locked(&msg, source) {
             return Err(refusal);
         }
         let wall = SystemTime::now();
         match self.registrar.identify(&msg, "INVITE", source, wall) {
+            Identified::Known(Caller::Trunk(t))
+                if self
+                    .tls_peers
+                    .as_ref()
+                    .is_some_and(|p| p.requires_certificate(&t)) =>
+            {
+                info!(trunk = %t, %source, "call refused: the trunk must present its client certificate over TLS");
+                Err((
+                    403,
+                    vec![Header::Warning(h::Warning::new(
+                        "399 hotline \"client certificate required\"",
+                    ))],
+                ))
+            }
             Identified::Known(caller) => {
                 if let Some(user) = credentials_user(&msg) {
                     self.guard
@@ -787,14 +877,34 @@ impl Handler {
                 .await;
             return;
         };
+        // The leg's SRTP policy, judged before anything is answered: a refusal says why.
+        let offer = sdp::parse(&String::from_utf8_lossy(&tx.original.body));
+        let secure = is_tls(&tx);
+        let srtp = match &offer {
+            Ok(o) => {
+                let policy = self.calls.srtp.for_caller(&caller);
+                match crate::sdes::judge_offer(policy, secure, o) {
+                    Ok(k) => k,
+                    Err(refusal) => {
+                        info!(?caller, %source, reason = refusal.reason, "call refused by its SRTP policy");
+                        self.metrics.response("INVITE", refusal.status);
+                        let warning = vec![Header::Warning(h::Warning::new(refusal.warning()))];
+                        let _ = tx
+                            .reply_with(StatusCode::from(refusal.status), warning, None)
+                            .await;
+                        return;
+                    }
+                }
+            }
+            Err(_) => None,
+        };
         let layer = &self.calls.dialog_layer;
         let (sender, state) = layer.new_dialog_state_channel();
-        let mut dialog = match layer.get_or_create_server_invite(
-            &tx,
-            sender,
-            None,
-            Some(self.calls.contact.clone()),
-        ) {
+        let contact = match (&self.calls.tls_contact, is_tls(&tx)) {
+            (Some(c), true) => c.clone(),
+            _ => self.calls.contact.clone(),
+        };
+        let mut dialog = match layer.get_or_create_server_invite(&tx, sender, None, Some(contact)) {
             Ok(d) => d,
             Err(e) => {
                 debug!(error = %e, "cannot create dialog");
@@ -808,6 +918,8 @@ impl Handler {
         let user = |v: Option<&str>| v.and_then(crate::registrar::uri_user).unwrap_or_default();
         let to = crate::registrar::uri_user(&format!("<{}>", tx.original.uri)).unwrap_or_default();
         let call = IncomingCall {
+            secure,
+            srtp,
             caller,
             from: user(msg.first("from")),
             to,
@@ -834,6 +946,7 @@ impl Handler {
         };
         let transport = match tx.connection {
             Some(SipConnection::Udp(_)) => "udp",
+            _ if is_tls(tx) => "tls",
             _ => "tcp",
         };
         if let Some(refusal) = self.account_locked(&msg, source) {
@@ -881,6 +994,14 @@ fn call_id(tx: &Transaction) -> String {
         .call_id_header()
         .map(|c| c.value().to_string())
         .unwrap_or_default()
+}
+
+/// Whether the request came over a TLS connection.
+fn is_tls(tx: &Transaction) -> bool {
+    tx.connection
+        .as_ref()
+        .and_then(|c| c.get_remote_addr())
+        .is_some_and(|a| a.r#type == Some(rsipstack::sip::transport::Transport::Tls))
 }
 
 fn source_of(tx: &Transaction) -> Option<SocketAddr> {

@@ -77,6 +77,7 @@ fn local(port: u16) -> LocalMedia {
         port,
         session_id: 42,
         version: 1,
+        crypto: None,
     }
 }
 

@@ -130,7 +130,7 @@ proptest! {
         let text = String::from_utf8_lossy(&data);
         if let Ok(offer) = hotline_sip::sdp::parse(&text) {
             let local = hotline_sip::sdp::LocalMedia {
-                address: "127.0.0.1".parse().unwrap(), port: 30000, session_id: 1, version: 1,
+                address: "127.0.0.1".parse().unwrap(), port: 30000, session_id: 1, version: 1, crypto: None,
             };
             if let Ok(ans) = hotline_sip::sdp::answer(&offer, &local) {
                 prop_assert!(hotline_sip::sdp::parse(&ans.sdp).is_ok(), "{}", ans.sdp);

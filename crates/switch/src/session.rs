@@ -14,6 +14,7 @@ use hotline_flow::{
     CallContext, FlowAction, FlowInput, FlowRun, FlowSet, Outcome, PlayId, PromptItem,
 };
 use hotline_media::player::{Lang, Prompt, PromptLibrary, estimated_wait_names, number_names};
+use hotline_media::srtp::{MasterKey, SrtpKeys};
 use hotline_media::{CallHandle, LegId, LegParams, MediaEngine, MediaEvent};
 use hotline_model::{
     AgentId, Channel, EndReason, EventKind, InteractionEvent, InteractionId, Leg as ModelLeg,
@@ -21,7 +22,8 @@ use hotline_model::{
 };
 use hotline_sip::calls::{Calls, EndReason as SipEnd, IncomingCall, Leg, LegEvent};
 use hotline_sip::registrar::{Caller, Registrar};
-use hotline_sip::sdp::{self, LocalMedia};
+use hotline_sip::sdes::{self, SrtpPolicy};
+use hotline_sip::sdp::{self, LocalCrypto, LocalMedia};
 use hotline_store::Store;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -142,6 +144,8 @@ struct AgentSide {
     media: LegId,
     answered: bool,
     ring_deadline: tokio::time::Instant,
+    /// The phone's SRTP policy, and hotline's key offered to it (tag 1), if any.
+    srtp: (SrtpPolicy, Option<MasterKey>),
 }
 
 enum Phase {
@@ -259,6 +263,7 @@ async fn setup_and_run(
         to,
         offer,
         leg,
+        srtp,
         admission: _admission,
         ..
     } = call;
@@ -279,11 +284,21 @@ async fn setup_and_run(
         }
     };
     let port = shared.media.bind_leg().await.map_err(|e| e.to_string())?;
+    // An encrypted leg: hotline answers with a key of its own under the caller's tag.
+    let keys = match srtp {
+        Some(remote) => Some((MasterKey::random()?, remote)),
+        None => None,
+    };
     let local = LocalMedia {
         address: shared.media_ip,
         port: port.local_addr().port(),
         session_id: rand_id(),
         version: 1,
+        crypto: keys.as_ref().map(|(k, r)| LocalCrypto {
+            tag: r.tag,
+            inline: k.to_inline(),
+            savp: true,
+        }),
     };
     let negotiated = match sdp::answer(&offer, &local) {
         Ok(n) => n,
@@ -301,8 +316,13 @@ async fn setup_and_run(
         }
     };
     let (media, media_events) = shared.media.spawn_call();
+    let mut caller_params = params(&offer, negotiated.codec);
+    caller_params.srtp = keys.map(|(local, remote)| SrtpKeys {
+        local,
+        remote: MasterKey::from_bytes(&remote.key),
+    });
     let caller_media = media
-        .add_leg(port, params(&offer, negotiated.codec))
+        .add_leg(port, caller_params)
         .await
         .map_err(|e| e.to_string())?;
     leg.answer(local, negotiated.sdp)?;
@@ -680,7 +700,16 @@ impl Session {
             self.reject_offer(&ext, "not registered").await;
             return;
         };
-        let (local, media) = match self.outbound_media().await {
+        let policy = self.shared.calls.srtp.for_agent(&ext);
+        let srtp = match sdes::outgoing(policy, b.transport == "tls") {
+            Ok(s) => s,
+            Err(why) => {
+                info!(agent = %ext, why, "agent not rung");
+                self.reject_offer(&ext, why).await;
+                return;
+            }
+        };
+        let (local, media, key) = match self.outbound_media(srtp).await {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no media for the agent leg");
@@ -692,7 +721,7 @@ impl Session {
         match self
             .shared
             .calls
-            .dial(&b.uri, destination, transport == "tcp", &self.from, local)
+            .dial_via(&b.uri, destination, transport, &self.from, local)
         {
             Ok(leg) => {
                 self.agent = Some(AgentSide {
@@ -701,6 +730,7 @@ impl Session {
                     media,
                     answered: false,
                     ring_deadline: tokio::time::Instant::now() + self.shared.ring_timeout,
+                    srtp: (policy, key),
                 });
             }
             Err(e) => {
@@ -740,25 +770,44 @@ impl Session {
     }
 
     /// A media leg for a call hotline places; its remote end is learnt from the answer.
-    async fn outbound_media(&self) -> Result<(LocalMedia, LegId), String> {
+    /// With `srtp` (`Some(savp)`), the leg is encrypted from its first packet and hotline's
+    /// key is offered (tag 1) and returned.
+    async fn outbound_media(
+        &self,
+        srtp: Option<bool>,
+    ) -> Result<(LocalMedia, LegId, Option<MasterKey>), String> {
         let port = self
             .shared
             .media
             .bind_leg()
             .await
             .map_err(|e| e.to_string())?;
+        let key = match srtp {
+            Some(_) => Some(MasterKey::random()?),
+            None => None,
+        };
         let local = LocalMedia {
             address: self.shared.media_ip,
             port: port.local_addr().port(),
             session_id: rand_id(),
             version: 1,
+            crypto: key.as_ref().map(|k| LocalCrypto {
+                tag: 1,
+                inline: k.to_inline(),
+                savp: srtp == Some(true),
+            }),
         };
+        let mut p = LegParams::new(None, hotline_media::Codec::Pcmu);
+        p.srtp = key.clone().map(|local| SrtpKeys {
+            local,
+            remote: None,
+        });
         let media = self
             .media
-            .add_leg(port, LegParams::new(None, hotline_media::Codec::Pcmu))
+            .add_leg(port, p)
             .await
             .map_err(|e| e.to_string())?;
-        Ok((local, media))
+        Ok((local, media, key))
     }
 
     async fn reject_offer(&mut self, ext: &str, reason: &str) {
@@ -796,10 +845,38 @@ impl Session {
                 a.answered = true;
                 let ext = a.ext.clone();
                 let agent_media = a.media;
+                let (policy, key) = a.srtp.clone();
+                // The phone's key, if hotline offered one: a leg whose policy it breaks ends.
+                let srtp = match &sdp {
+                    Some(s) => sdes::judge_answer(policy, key.as_ref().map(|_| 1), s),
+                    None if policy == SrtpPolicy::Required => {
+                        Err("SRTP required: the answer has no SDP")
+                    }
+                    None => Ok(None),
+                };
+                let remote = match srtp {
+                    Ok(r) => r,
+                    Err(why) => {
+                        warn!(agent = %ext, why, "agent's answer refused");
+                        self.agent_no_answer(why).await;
+                        return;
+                    }
+                };
                 if let Some(s) = sdp
                     && let Some(c) = s.codecs.first()
                 {
-                    let _ = self.media.update_leg(agent_media, params(&s, *c));
+                    let mut p = params(&s, *c);
+                    if let (Some(local), Some(r)) = (key.clone(), &remote) {
+                        p.srtp = Some(SrtpKeys {
+                            local,
+                            remote: MasterKey::from_bytes(&r.key),
+                        });
+                    }
+                    let _ = self.media.update_leg(agent_media, p);
+                }
+                if key.is_some() && remote.is_none() {
+                    // Offered, declined: plain RTP (never with `required`, refused above).
+                    let _ = self.media.plain_rtp(agent_media);
                 }
                 let _ = self.shared.router.send(RouterCmd::Answer {
                     contact: self.contact,
@@ -919,7 +996,7 @@ impl Session {
             self.callback_failed("no outbound trunk").await;
             return;
         };
-        let (local, media) = match self.outbound_media().await {
+        let (local, media, _) = match self.outbound_media(None).await {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no media for the callback");

@@ -1,0 +1,820 @@
+//! SIP over TLS and SRTP with real peers: certificates made at test time with the openssl
+//! command, a rustls client for the refusals, and stock baresip as an agent's phone that
+//! registers over TLS with SRTP required and talks to a caller from the trunk.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Hotline, free_port, http, login};
+
+/// Runs openssl; panics with its output when it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl must be installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA: `<name>-ca.pem` and `<name>-ca.key` in `dir`.
+fn make_ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}-ca.key"),
+            "-out",
+            &format!("{name}-ca.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} test CA"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+}
+
+/// A certificate `<name>.pem`/`<name>.key` signed by CA `ca`: for a server at 127.0.0.1, or
+/// a client.
+fn make_cert(dir: &Path, ca: &str, name: &str, server: bool) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={}", if server { "127.0.0.1" } else { name }),
+        ],
+    );
+    let ext = if server {
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n"
+    } else {
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=clientAuth\n"
+    };
+    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}-ca.pem"),
+            "-CAkey",
+            &format!("{ca}-ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &format!("{name}.pem"),
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+    );
+}
+
+fn pem_certs(path: &Path) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect()
+}
+
+/// A TLS client trusting `ca`, optionally presenting `client` (`<name>.pem`/`.key`).
+fn tls_client(dir: &Path, ca: &str, client: Option<&str>) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in pem_certs(&dir.join(format!("{ca}-ca.pem"))) {
+        roots.add(c).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let cfg = match client {
+        Some(name) => b
+            .with_client_auth_cert(
+                pem_certs(&dir.join(format!("{name}.pem"))),
+                PrivateKeyDer::from_pem_file(dir.join(format!("{name}.key"))).unwrap(),
+            )
+            .unwrap(),
+        None => b.with_no_client_auth(),
+    };
+    Arc::new(cfg)
+}
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// Connects and completes the handshake; the server's end-entity certificate on success.
+fn tls_connect(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>) -> Result<(Tls, Vec<u8>), String> {
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let conn = rustls::ClientConnection::new(cfg, name).map_err(|e| e.to_string())?;
+    let sock = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    while tls.conn.is_handshaking() {
+        tls.conn
+            .complete_io(&mut tls.sock)
+            .map_err(|e| e.to_string())?;
+    }
+    let cert = tls
+        .conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
+    Ok((tls, cert))
+}
+
+/// Sends one SIP request and reads responses until a final one (or the connection ends).
+fn request(tls: &mut Tls, msg: &str) -> Result<String, String> {
+    tls.write_all(msg.as_bytes()).map_err(|e| e.to_string())?;
+    tls.flush().map_err(|e| e.to_string())?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tls.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!(
+                "connection closed after {:?}",
+                String::from_utf8_lossy(&got)
+            ));
+        }
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        // A final response: a status line not 1xx, with its headers complete.
+        for resp in text.split("SIP/2.0 ").skip(1) {
+            if !resp.starts_with('1') && resp.contains("\r\n\r\n") {
+                return Ok(format!("SIP/2.0 {resp}"));
+            }
+        }
+    }
+}
+
+fn options(local: SocketAddr) -> String {
+    format!(
+        "OPTIONS sip:hotline@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bK-o{}\r\n\
+         From: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:hotline@127.0.0.1>\r\n\
+         Call-ID: opt-{}@test\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        local.port(),
+        local.port()
+    )
+}
+
+/// An INVITE to 95588 offering plain RTP (RTP/AVP, no key).
+fn plain_invite(local: SocketAddr) -> String {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 40000 RTP/AVP 8 0\r\na=rtpmap:8 PCMA/8000\r\n";
+    format!(
+        "INVITE sip:95588@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bK-i{}\r\n\
+         From: <sip:13800138000@127.0.0.1>;tag=c1\r\nTo: <sip:95588@127.0.0.1>\r\n\
+         Call-ID: inv-{}@test\r\nCSeq: 1 INVITE\r\nContact: <sip:13800138000@{local};transport=tls>\r\n\
+         Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        local.port(),
+        local.port(),
+        sdp.len()
+    )
+}
+
+/// hotline with TLS on a free port, its certificate from `dir`, and `extra` config edits.
+fn tls_hotline(dir: &Path, tls_port: u16, extra: impl Fn(String) -> String) -> Hotline {
+    let cert = dir.join("server.pem");
+    let key = dir.join("server.key");
+    Hotline::serve_with(move |toml| {
+        let toml = toml.replace(
+            "realm = \"hotline\"\n",
+            &format!(
+                "realm = \"hotline\"\ntls_listen = \"127.0.0.1:{tls_port}\"\n\
+                 tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                cert.display(),
+                key.display()
+            ),
+        );
+        extra(toml)
+    })
+}
+
+fn deadline_loop<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn tls_refuses_wrong_certificates_reloads_its_own_and_srtp_required_refuses_plain_rtp() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_ca(d, "centre");
+    make_ca(d, "trunk");
+    make_ca(d, "rogue");
+    make_ca(d, "carrier");
+    make_cert(d, "centre", "server", true);
+    make_cert(d, "trunk", "bank-gw", false);
+    make_cert(d, "rogue", "impostor", false);
+    let tls_port = free_port("127.0.0.1");
+    let trunk_ca = d.join("trunk-ca.pem");
+    let carrier_ca = d.join("carrier-ca.pem");
+    // The demo's carrier (trusted by its source, 127.0.0.1) must now also present a
+    // certificate of its own CA.
+    let h = tls_hotline(d, tls_port, |toml| {
+        let toml = toml.replace(
+            "sources = [\"127.0.0.1/32\"]\n",
+            &format!(
+                "sources = [\"127.0.0.1/32\"]\ntls_client_ca = \"{}\"\n",
+                carrier_ca.display()
+            ),
+        );
+        format!(
+            "{toml}\n[[trunks]]\nname = \"secure-carrier\"\ntls_client_ca = \"{}\"\nsrtp = \"required\"\n",
+            trunk_ca.display()
+        )
+    });
+    let addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+
+    // A client that does not trust the centre's certificate gives up.
+    let e = tls_connect(addr, tls_client(d, "rogue", None)).unwrap_err();
+    assert!(
+        e.contains("UnknownIssuer") || e.contains("certificate"),
+        "{e}"
+    );
+
+    // A client certificate from a CA no trunk trusts is refused by the centre.
+    let refused =
+        tls_connect(addr, tls_client(d, "centre", Some("impostor"))).and_then(|(mut tls, _)| {
+            let local = tls.sock.local_addr().unwrap();
+            request(&mut tls, &options(local))
+        });
+    assert!(
+        refused.is_err(),
+        "an unknown client certificate was accepted: {refused:?}"
+    );
+
+    // A phone with no client certificate may talk (agents register over TLS like this).
+    let (mut tls, first_cert) = tls_connect(addr, tls_client(d, "centre", None)).unwrap();
+    let local = tls.sock.local_addr().unwrap();
+    let resp = request(&mut tls, &options(local)).unwrap();
+    assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
+    // But a call from the carrier's address without the carrier's certificate is refused.
+    let resp = request(&mut tls, &plain_invite(local)).unwrap();
+    assert!(resp.starts_with("SIP/2.0 403"), "{resp}");
+    assert!(resp.contains("client certificate required"), "{resp}");
+
+    // The trunk's certificate identifies it; its policy is SRTP required, and plain RTP
+    // offered is refused with 488 and a Warning that says why.
+    let (mut tls, _) = tls_connect(addr, tls_client(d, "centre", Some("bank-gw"))).unwrap();
+    let local = tls.sock.local_addr().unwrap();
+    let resp = request(&mut tls, &plain_invite(local)).unwrap();
+    assert!(resp.starts_with("SIP/2.0 488"), "{resp}");
+    let warning = resp
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("warning:"))
+        .unwrap_or_else(|| panic!("no Warning in {resp}"));
+    assert!(warning.contains("SRTP required"), "{warning}");
+
+    // A new certificate in the files is served without a restart.
+    make_ca(d, "next");
+    make_cert(d, "next", "server", true);
+    let new_cert = deadline_loop("the new certificate", 30, || {
+        let (_, cert) = tls_connect(addr, tls_client(d, "next", None)).ok()?;
+        Some(cert)
+    });
+    assert_ne!(new_cert, first_cert);
+    // A broken file is not taken: the certificate in use stays.
+    std::fs::write(d.join("server.key"), "not a key").unwrap();
+    let sip_metrics = || h.get("/metrics").1;
+    deadline_loop("the failed reload", 30, || {
+        sip_metrics()
+            .lines()
+            .any(|l| {
+                l.starts_with("hotline_sip_tls_reloads_total{outcome=\"failed\"}")
+                    && !l.ends_with(" 0")
+            })
+            .then_some(())
+    });
+    let (_, still) = tls_connect(addr, tls_client(d, "next", None)).unwrap();
+    assert_eq!(still, new_cert);
+}
+
+/// A WAV file's samples of one channel, and its sample rate.
+fn wav_channel(path: &Path, channel: usize) -> (Vec<f64>, u32) {
+    let data = std::fs::read(path).unwrap();
+    assert_eq!(&data[0..4], b"RIFF", "{}", path.display());
+    let channels = usize::from(u16::from_le_bytes([data[22], data[23]]));
+    let rate = u32::from_le_bytes([data[24], data[25], data[26], data[27]]);
+    let mut off = 12;
+    let mut pcm: &[u8] = &[];
+    while off + 8 <= data.len() {
+        let len = u32::from_le_bytes([data[off + 4], data[off + 5], data[off + 6], data[off + 7]])
+            as usize;
+        if &data[off..off + 4] == b"data" {
+            pcm = &data[off + 8..(off + 8 + len).min(data.len())];
+            break;
+        }
+        off += 8 + len;
+    }
+    let samples = pcm
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])))
+        .skip(channel)
+        .step_by(channels)
+        .collect();
+    (samples, rate)
+}
+
+/// How many 128 ms windows of `x` are dominated by a tone at `freq` (Goertzel power against
+/// the window's energy: near 1 for a pure tone, near 0 for anything else).
+fn tone_windows(x: &[f64], rate: u32, freq: f64) -> usize {
+    let n = (rate as usize) / 8;
+    x.chunks_exact(n)
+        .filter(|w| {
+            let c = 2.0 * (2.0 * std::f64::consts::PI * freq / f64::from(rate)).cos();
+            let (mut s1, mut s2) = (0.0, 0.0);
+            for v in *w {
+                let s = v + c * s1 - s2;
+                s2 = s1;
+                s1 = s;
+            }
+            let power = s1 * s1 + s2 * s2 - c * s1 * s2;
+            let energy: f64 = w.iter().map(|v| v * v).sum();
+            energy > 1e3 && power / (energy * n as f64 / 2.0) > 0.5
+        })
+        .count()
+}
+
+/// 8 kHz mono 16-bit PCM of a tone.
+fn pcm_tone(freq: f64, secs: f64) -> Vec<i16> {
+    (0..(8000.0 * secs) as usize)
+        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16)
+        .collect()
+}
+
+fn write_wav(path: &Path, pcm: &[i16]) {
+    let mut out = Vec::new();
+    let len = (pcm.len() * 2) as u32;
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&8000u32.to_le_bytes());
+    out.extend_from_slice(&16000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&len.to_le_bytes());
+    for s in pcm {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// A pcap of A-law RTP carrying `pcm` at 20 ms a packet, as sipp's `play_pcap_audio` plays.
+fn tone_pcap(pcm: &[i16], path: &Path) {
+    let codec = hotline_media::Codec::Pcma;
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (n, frame_pcm) in pcm.chunks_exact(160).enumerate() {
+        let n = n as u32;
+        let mut payload = vec![0u8; 160];
+        codec.encode_slice(frame_pcm, &mut payload);
+        let mut rtp = vec![0x80, 8];
+        rtp.extend_from_slice(&(n as u16).to_be_bytes());
+        rtp.extend_from_slice(&(n * 160).to_be_bytes());
+        rtp.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        rtp.extend_from_slice(&payload);
+        let udp_len = 8 + rtp.len();
+        let ip_len = 20 + udp_len;
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ]);
+        frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+        frame.extend_from_slice(&6000u16.to_be_bytes());
+        frame.extend_from_slice(&6002u16.to_be_bytes());
+        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0]);
+        frame.extend_from_slice(&rtp);
+        let usec = n * 20_000;
+        out.extend_from_slice(&(usec / 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(usec % 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// UDP datagrams of a pcap written by `tcpdump -i lo` (Linux cooked or Ethernet framing):
+/// (source port, destination port, payload).
+fn pcap_udp(path: &Path) -> Vec<(u16, u16, Vec<u8>)> {
+    let data = std::fs::read(path).unwrap_or_default();
+    if data.len() < 24 {
+        return Vec::new();
+    }
+    let link = u32::from_le_bytes([data[20], data[21], data[22], data[23]]);
+    let l2 = match link {
+        1 => 14,   // Ethernet
+        113 => 16, // Linux cooked v1
+        276 => 20, // Linux cooked v2
+        0 => 4,    // BSD loopback
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut off = 24;
+    while off + 16 <= data.len() {
+        let caplen =
+            u32::from_le_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]])
+                as usize;
+        let pkt = &data[off + 16..(off + 16 + caplen).min(data.len())];
+        off += 16 + caplen;
+        let Some(ip) = pkt.get(l2..) else { continue };
+        if ip.len() < 28 || ip[0] >> 4 != 4 || ip[9] != 17 {
+            continue;
+        }
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let Some(udp) = ip.get(ihl..) else { continue };
+        if udp.len() < 8 {
+            continue;
+        }
+        let sport = u16::from_be_bytes([udp[0], udp[1]]);
+        let dport = u16::from_be_bytes([udp[2], udp[3]]);
+        out.push((sport, dport, udp[8..].to_vec()));
+    }
+    out
+}
+
+/// A tcpdump capture of UDP on the loopback interface, running until dropped.
+struct Capture {
+    child: Child,
+    path: PathBuf,
+}
+
+impl Capture {
+    /// Captures UDP to and from `port`. `None` (with a message) where packets cannot be
+    /// captured here (no tcpdump, not root).
+    fn start(path: PathBuf, port: u16) -> Option<Capture> {
+        let mut child = match Command::new("tcpdump")
+            .args(["-i", "lo", "-U", "-n", "-s", "0", "-w"])
+            .arg(&path)
+            .args(["udp", "port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                println!("SKIPPED the capture of what goes to the phone: no tcpdump ({e})");
+                return None;
+            }
+        };
+        // tcpdump says "listening on lo" once it captures.
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if line.contains("listening on") {
+                std::thread::spawn(move || for _ in lines {});
+                return Some(Capture { child, path });
+            }
+            if line.contains("ermission") || line.contains("Operation not permitted") {
+                println!("SKIPPED the capture of what goes to the phone: {line}");
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+        println!("SKIPPED the capture of what goes to the phone: tcpdump did not start");
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    fn stop(mut self) -> Vec<(u16, u16, Vec<u8>)> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        pcap_udp(&self.path)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A stock baresip running with its own configuration directory; killed when dropped.
+struct Baresip {
+    child: Child,
+    log: Arc<std::sync::Mutex<String>>,
+}
+
+impl Baresip {
+    fn start(conf: &Path) -> Baresip {
+        let mut child = Command::new("baresip")
+            .arg("-f")
+            .arg(conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("baresip must be installed (Debian package baresip)");
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let mut l = log.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        Baresip { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const CALLER_HZ: f64 = 1000.0;
+const AGENT_HZ: f64 = 440.0;
+
+#[test]
+fn baresip_over_tls_with_srtp_required_talks_both_ways_and_nothing_goes_to_it_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_ca(d, "centre");
+    make_cert(d, "centre", "server", true);
+    let tls_port = free_port("127.0.0.1");
+    // Agent 1001's phone must use SRTP; MD5 only, which this baresip understands.
+    let h = tls_hotline(d, tls_port, |toml| {
+        toml.replace(
+            "realm = \"hotline\"\n",
+            "realm = \"hotline\"\ndigest_algorithms = [\"MD5\"]\n",
+        )
+        .replace(
+            "extension = \"1001\"\n",
+            "extension = \"1001\"\nsrtp = \"required\"\n",
+        )
+    });
+
+    // The phone: its tone to send, where it records what it hears, TLS trusting the test CA.
+    let conf = d.join("baresip");
+    let heard = d.join("heard");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::create_dir_all(&heard).unwrap();
+    let agent_wav = d.join("agent-tone.wav");
+    write_wav(&agent_wav, &pcm_tone(AGENT_HZ, 60.0));
+    let sip_port = free_port("127.0.0.1");
+    // The phone's RTP port: an even free port whose neighbour (RTCP) is free too.
+    let rtp_port = loop {
+        let p = free_port("127.0.0.1");
+        if p.is_multiple_of(2) && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            break p;
+        }
+    };
+    std::fs::write(
+        conf.join("config"),
+        format!(
+            "poll_method\tepoll\n\
+             net_interface\t127.0.0.1\n\
+             sip_listen\t127.0.0.1:{sip_port}\n\
+             rtp_ports\t{rtp_port}-{rtp_end}\n\
+             sip_cafile\t{ca}\n\
+             audio_source\taufile,{wav}\n\
+             audio_alert\tnone\n\
+             snd_path\t{heard}\n\
+             module_path\t/usr/lib/baresip/modules\n\
+             module\tg711.so\n\
+             module\taufile.so\n\
+             module\tsndfile.so\n\
+             module\tsrtp.so\n\
+             module_app\taccount.so\n\
+             module_app\tmenu.so\n",
+            ca = d.join("centre-ca.pem").display(),
+            wav = agent_wav.display(),
+            heard = heard.display(),
+            rtp_end = rtp_port + 1,
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("accounts"),
+        format!(
+            "<sip:1001@127.0.0.1:{tls_port};transport=tls>;auth_pass=pass1001;\
+             answermode=auto;mediaenc=srtp-mand;regint=600\n"
+        ),
+    )
+    .unwrap();
+    let phone = Baresip::start(&conf);
+    let registered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        deadline_loop("baresip's registration over TLS", 30, || {
+            let (_, m) = h.get("/metrics");
+            m.lines()
+                .any(|l| {
+                    l.starts_with("hotline_sip_registrations_total{outcome=\"ok\"}")
+                        && !l.ends_with(" 0")
+                })
+                .then_some(())
+        })
+    }));
+    assert!(registered.is_ok(), "baresip: {}", phone.log());
+    let token = login(&h, "agent1001", "pass1001");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/agents/1001/state",
+        Some(&token),
+        Some(r#"{"state":"available"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // The caller from the trunk (plain RTP over UDP): presses 1, then sends its tone.
+    let caller_pcap = d.join("caller-tone.pcap");
+    tone_pcap(&pcm_tone(CALLER_HZ, 6.0), &caller_pcap);
+    let mut scenario =
+        std::fs::read_to_string(common::repo().join("tests/sipp/caller-key-talk.xml")).unwrap();
+    scenario = scenario
+        .replace(
+            "/usr/share/sip-tester/g711a.pcap",
+            caller_pcap.to_str().unwrap(),
+        )
+        .replace(
+            "<pause milliseconds=\"4000\"/>",
+            "<pause milliseconds=\"8000\"/>",
+        );
+    let scenario_path = d.join("caller-tone.xml");
+    std::fs::write(&scenario_path, scenario).unwrap();
+
+    let capture = Capture::start(d.join("lo.pcap"), rtp_port);
+    let (ok, log) = h.sipp(scenario_path.to_str().unwrap(), &["-m", "1"]);
+    let packets = capture.map(Capture::stop);
+    assert!(ok, "caller: {log}\nbaresip: {}", phone.log());
+
+    // The interaction: answered by 1001, recorded in stereo.
+    let sup = login(&h, "supervisor", "supervisor");
+    let r = deadline_loop("the call's record", 30, || {
+        let (_, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
+        let all: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+        all.into_iter()
+            .find(|r| r["ended"].is_string() && r["recording"].is_string())
+    });
+    assert_eq!(r["agent"], "1001", "{r}\nbaresip: {}", phone.log());
+    let recording = PathBuf::from(r["recording"].as_str().unwrap());
+    let (left, rate) = wav_channel(&recording, 0);
+    let (right, _) = wav_channel(&recording, 1);
+    let caller_heard = tone_windows(&left, rate, CALLER_HZ);
+    let agent_heard = tone_windows(&right, rate, AGENT_HZ);
+    println!("recording: caller tone in {caller_heard} windows, agent tone in {agent_heard}");
+    assert!(
+        caller_heard >= 5,
+        "the caller's tone is on the left: {caller_heard}"
+    );
+    assert!(
+        agent_heard >= 5,
+        "the phone's tone (sent by SRTP) is on the right: {agent_heard}\nbaresip: {}",
+        phone.log()
+    );
+    assert!(
+        tone_windows(&right, rate, CALLER_HZ) == 0,
+        "the channels are apart"
+    );
+
+    // The phone heard the caller: hotline's SRTP decrypted by baresip.
+    let dec = std::fs::read_dir(&heard)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("dec.wav"))
+        .unwrap_or_else(|| panic!("baresip recorded nothing it heard\n{}", phone.log()));
+    let (phone_in, phone_rate) = wav_channel(&dec, 0);
+    let phone_heard = tone_windows(&phone_in, phone_rate, CALLER_HZ);
+    println!("the phone heard the caller's tone in {phone_heard} windows");
+    assert!(
+        phone_heard >= 5,
+        "the phone heard the caller: {phone_heard}"
+    );
+
+    // On the wire, to and from the phone's RTP port: every packet is SRTP (a 10-byte tag
+    // after the 160 bytes of G.711, a payload no tone can be found in); a plain packet
+    // carrying the caller's tone would be found (the same check finds it in the caller's
+    // own capture).
+    let tone_in_clear = |p: &[u8]| -> bool {
+        if p.len() < 172 || p[0] >> 6 != 2 || !matches!(p[1] & 0x7f, 0 | 8) {
+            return false;
+        }
+        let codec = if p[1] & 0x7f == 0 {
+            hotline_media::Codec::Pcmu
+        } else {
+            hotline_media::Codec::Pcma
+        };
+        let mut pcm = [0i16; 160];
+        codec.decode_slice(&p[12..172], &mut pcm);
+        let x: Vec<f64> = pcm.iter().map(|s| f64::from(*s)).collect();
+        tone_windows(&x.repeat(7), 8000, CALLER_HZ) > 0
+    };
+    let caller_packets = pcap_udp(&caller_pcap);
+    assert!(
+        caller_packets
+            .iter()
+            .filter(|(_, _, p)| tone_in_clear(p))
+            .count()
+            > 200,
+        "the check finds the tone in plain RTP"
+    );
+    if let Some(packets) = packets {
+        let to_phone: Vec<&Vec<u8>> = packets
+            .iter()
+            .filter(|(_, d, _)| *d == rtp_port)
+            .map(|(_, _, p)| p)
+            .collect();
+        let from_phone = packets.iter().filter(|(s, _, _)| *s == rtp_port).count();
+        println!(
+            "captured {} packets to the phone, {from_phone} from it",
+            to_phone.len()
+        );
+        assert!(
+            to_phone.len() > 200,
+            "audio went to the phone: {}",
+            to_phone.len()
+        );
+        assert!(from_phone > 200, "audio came from the phone: {from_phone}");
+        assert!(
+            to_phone.iter().all(|p| p.len() == 182 && !tone_in_clear(p)),
+            "every packet to the phone is SRTP"
+        );
+    }
+    drop(phone);
+}
