@@ -525,3 +525,60 @@ fn a_call_cut_off_by_kill_9_keeps_its_talk_time_up_to_its_last_media() {
     let talk = (ended_ms - at_ms(&answered)) / 1000.0;
     assert!(talk > 10.0, "talk time kept: {talk:.1} s");
 }
+
+#[test]
+fn new_calls_get_503_while_the_backlog_is_over_its_bound_and_calls_in_progress_go_on() {
+    let hook = tempfile::tempdir().unwrap();
+    let slow = hook.path().join("slow-commit-ms");
+    let h = Hotline::serve_with_env(
+        |t| {
+            all_take_accounts(t).replace(
+                "[storage]",
+                "[storage]\nmax_backlog_events = 6\nbehind_alert_seconds = 60",
+            )
+        },
+        &[("HOTLINE_TEST_SLOW_COMMIT_FILE", slow.as_path())],
+    );
+    let port = register_all(&h, &["1001"]);
+    available(&h, "1001");
+    let feed = Feed::open(&h);
+    std::fs::write(&slow, "20000").unwrap();
+    let sip = h.sip;
+    let phone = std::thread::spawn(move || {
+        sipp_at(
+            sip,
+            "agent-answers.xml",
+            &["-p", &port, "-i", "127.0.0.1", "-m", "1", "-timeout", "60s"],
+        )
+    });
+    // A call in progress while the disk is stuck: put through, talks, hangs up.
+    let caller = std::thread::spawn(move || {
+        sipp_at(sip, "caller-key-talk.xml", &["-m", "1", "-timeout", "60s"])
+    });
+    // Supervisors are told when new calls start being refused.
+    feed.wait(Duration::from_secs(20), "new calls refused", |e| {
+        e.iter()
+            .any(|e| e["stream"] == "system" && e["alert"]["refusing_calls"] == true)
+    });
+    assert!(metric(&h, "hotline_log_backlog_events") >= 6.0);
+    // A new call is refused with 503 and Retry-After.
+    let (ok, log) = h.sipp("invite-full.xml", &["-m", "1"]);
+    assert!(ok, "no 503 while the log is behind: {log}");
+    let (ok, log) = caller.join().unwrap();
+    assert!(ok, "the call in progress went on: {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "{log}");
+    // The disk recovers: the call's record is complete; the refused call left none.
+    std::fs::remove_file(&slow).unwrap();
+    let all = feed.wait(Duration::from_secs(40), "the call's end", |e| {
+        count(e, "ended") == 1
+    });
+    assert_eq!(count(&all, "arrived"), 1, "the refused call left no record");
+    let sup = login(&h, "supervisor", "supervisor");
+    let (status, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
+    assert_eq!(status, 200, "{body}");
+    let records: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["end_reason"], "caller_hangup", "{}", records[0]);
+    assert_eq!(records[0]["agent"], "1001");
+}

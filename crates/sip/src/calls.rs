@@ -640,6 +640,36 @@ mod tests {
     }
 
     #[test]
+    fn session_timer_values() {
+        let headers = |v: Vec<Header>| rsipstack::sip::Headers(v);
+        let other = |n: &str, v: &str| Header::Other(n.to_string(), v.to_string());
+        assert_eq!(
+            session_expires(&headers(vec![other(
+                "Session-Expires",
+                "1800;refresher=uac"
+            )])),
+            Some(1800)
+        );
+        assert_eq!(
+            session_expires(&headers(vec![other("x", " 90 ")])),
+            Some(90)
+        );
+        assert_eq!(
+            session_expires(&headers(vec![other("Session-Expires", "0")])),
+            None
+        );
+        assert_eq!(
+            session_expires(&headers(vec![other("Session-Expires", "soon")])),
+            None
+        );
+        assert_eq!(session_expires(&headers(vec![other("Min-SE", "90")])), None);
+        // RFC 4028 §10: the session is given up a third (at most 32 s) before it expires.
+        let s = std::time::Duration::from_secs;
+        assert_eq!(expiry(s(6)), s(4));
+        assert_eq!(expiry(s(1800)), s(1768));
+    }
+
+    #[test]
     fn who_hung_up() {
         assert_eq!(
             end_reason(&TerminatedReason::UacBye, false),
