@@ -178,9 +178,52 @@ pub struct IncomingCall {
 pub struct Calls {
     pub(crate) dialog_layer: Arc<DialogLayer>,
     pub(crate) contact: rsipstack::sip::Uri,
+    pub(crate) advertiser: Arc<crate::advertise::Advertiser>,
+    /// The SIP port, for Contact.
+    pub(crate) port: u16,
+    /// Calls with phones behind NATs and where those phones really are.
+    pub(crate) nat_flows: Arc<crate::nat::NatFlows>,
+}
+
+/// How a call out presents itself and authenticates (calls through a carrier trunk).
+#[derive(Clone, Default)]
+pub struct DialOptions {
+    /// The From user: the calling number presented.
+    pub from_user: String,
+    /// A `P-Asserted-Identity` value: a number (made a URI at the destination) or a URI.
+    pub asserted_identity: Option<String>,
+    /// Digest credentials answering a 401/407 challenge: user name and password.
+    pub credential: Option<(String, String)>,
+}
+
+/// Never shows the password.
+impl std::fmt::Debug for DialOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DialOptions")
+            .field("from_user", &self.from_user)
+            .field("asserted_identity", &self.asserted_identity)
+            .field("user", &self.credential.as_ref().map(|(u, _)| u))
+            .finish()
+    }
 }
 
 impl Calls {
+    /// hotline's Contact URI for messages to `peer`: the address advertised on the
+    /// interface that reaches it, never a wildcard.
+    pub fn contact_for(&self, peer: std::net::IpAddr) -> rsipstack::sip::Uri {
+        let host = match self.advertiser.sip_for(peer) {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        rsipstack::sip::Uri::try_from(format!("sip:hotline@{host}:{}", self.port).as_str())
+            .unwrap_or_else(|_| self.contact.clone())
+    }
+
+    /// The address for hotline's SDP towards `peer`.
+    pub fn media_address(&self, peer: std::net::IpAddr) -> std::net::IpAddr {
+        self.advertiser.media_for(peer)
+    }
+
     /// Wraps a server dialog just created for an incoming INVITE.
     pub(crate) fn inbound(
         &self,
@@ -188,7 +231,13 @@ impl Calls {
         state: rsipstack::dialog::dialog::DialogStateReceiver,
     ) -> Leg {
         let local = Arc::new(Mutex::new(None));
-        let events = spawn_mapper(self.dialog_layer.clone(), state, local.clone(), false);
+        let events = spawn_mapper(
+            self.dialog_layer.clone(),
+            state,
+            local.clone(),
+            false,
+            self.nat_flows.clone(),
+        );
         Leg {
             dialog,
             local,
@@ -206,17 +255,62 @@ impl Calls {
         from_user: &str,
         local: LocalMedia,
     ) -> Result<Leg, String> {
+        let options = DialOptions {
+            from_user: from_user.to_string(),
+            ..DialOptions::default()
+        };
+        self.dial_with(target, destination, tcp, &options, local)
+    }
+
+    /// [`Calls::dial`] with a presented identity and credentials for the far end's
+    /// challenges.
+    pub fn dial_with(
+        &self,
+        target: &str,
+        destination: SocketAddr,
+        tcp: bool,
+        options: &DialOptions,
+        local: LocalMedia,
+    ) -> Result<Leg, String> {
         let callee = rsipstack::sip::Uri::try_from(target).map_err(|e| e.to_string())?;
-        let mut caller = self.contact.clone();
+        let contact = self.contact_for(destination.ip());
+        let mut caller = contact.clone();
         caller.auth = Some(rsipstack::sip::Auth {
-            user: from_user.to_string(),
+            user: options.from_user.clone(),
             password: None,
         });
         let offer = sdp::offer(&local, Direction::SendRecv);
+        let headers = options.asserted_identity.as_ref().map(|pai| {
+            let value = if pai.contains(':') {
+                format!("<{}>", pai.trim_matches(['<', '>']))
+            } else {
+                format!("<sip:{pai}@{}>", caller.host_with_port.host)
+            };
+            vec![Header::Other("P-Asserted-Identity".into(), value)]
+        });
+        let credential = options.credential.as_ref().map(|(user, password)| {
+            rsipstack::dialog::authenticate::Credential {
+                username: user.clone(),
+                password: password.clone(),
+                ..Default::default()
+            }
+        });
+        // A phone behind a NAT (its Contact private, reached at another address): the call's
+        // requests after the INVITE (ACK, BYE, re-INVITE) go to the same flow.
+        let call_id = crate::advertise::uri_ip(target)
+            .filter(|ip| !tcp && crate::advertise::behind_nat(*ip, destination.ip()))
+            .map(|_| {
+                let id = format!("{:032x}@hotline", rand::random::<u128>());
+                self.nat_flows.insert(&id, destination);
+                id
+            });
         let opt = InviteOption {
             caller,
             callee,
-            contact: self.contact.clone(),
+            contact,
+            credential,
+            headers,
+            call_id,
             destination: Some(SipAddr {
                 r#type: Some(if tcp {
                     rsipstack::sip::transport::Transport::Tcp
@@ -235,12 +329,81 @@ impl Calls {
             .do_invite_async(opt, sender)
             .map_err(|e| e.to_string())?;
         let local = Arc::new(Mutex::new(Some(local)));
-        let events = spawn_mapper(self.dialog_layer.clone(), state, local.clone(), true);
+        let events = spawn_mapper(
+            self.dialog_layer.clone(),
+            state,
+            local.clone(),
+            true,
+            self.nat_flows.clone(),
+        );
         Ok(Leg {
             dialog,
             local,
             events,
         })
+    }
+}
+
+impl Calls {
+    /// Keeps hotline registered with a carrier at `server` as `user` (answering its digest
+    /// challenges with `password`), refreshing before each registration runs out, until
+    /// `cancel`. Outcomes are logged: a refused registration at warn, with the status.
+    pub fn register_with_carrier(
+        &self,
+        server: SocketAddr,
+        user: String,
+        password: String,
+        expires: u32,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        let endpoint = self.dialog_layer.endpoint.clone();
+        let mut contact_uri = self.contact_for(server.ip());
+        contact_uri.auth = Some(rsipstack::sip::Auth {
+            user: user.clone(),
+            password: None,
+        });
+        tokio::spawn(async move {
+            let credential = rsipstack::dialog::authenticate::Credential {
+                username: user.clone(),
+                password,
+                ..Default::default()
+            };
+            let mut reg =
+                rsipstack::dialog::registration::Registration::new(endpoint, Some(credential));
+            reg.contact = Some(rsipstack::sip::typed::Contact {
+                display_name: None,
+                uri: contact_uri,
+                params: vec![],
+            });
+            let uri = match rsipstack::sip::Uri::try_from(format!("sip:{server}").as_str()) {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::warn!(%server, error = %e, "cannot register with the carrier");
+                    return;
+                }
+            };
+            loop {
+                let wait = match reg.register(uri.clone(), Some(expires)).await {
+                    Ok(resp) if resp.status_code.code() == 200 => {
+                        let granted = reg.expires().max(30);
+                        tracing::info!(%server, %user, granted, "registered with the carrier");
+                        u64::from(granted) * 3 / 4
+                    }
+                    Ok(resp) => {
+                        tracing::warn!(%server, %user, status = resp.status_code.code(), "the carrier refused the registration");
+                        60
+                    }
+                    Err(e) => {
+                        tracing::warn!(%server, %user, error = %e, "registration with the carrier failed");
+                        30
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+                    _ = cancel.cancelled() => return,
+                }
+            }
+        });
     }
 }
 
@@ -250,6 +413,7 @@ fn spawn_mapper(
     mut state: rsipstack::dialog::dialog::DialogStateReceiver,
     local: Arc<Mutex<Option<LocalMedia>>>,
     outbound: bool,
+    nat_flows: Arc<crate::nat::NatFlows>,
 ) -> mpsc::UnboundedReceiver<LegEvent> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -344,6 +508,7 @@ fn spawn_mapper(
                 DialogState::Terminated(id, reason) => {
                     debug!(%id, ?reason, "leg ended");
                     dialog_layer.remove_dialog(&id);
+                    nat_flows.remove(&id.call_id);
                     let _ = tx.send(LegEvent::Ended(end_reason(&reason, outbound)));
                     break;
                 }

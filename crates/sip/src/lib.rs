@@ -5,15 +5,19 @@
 //! - [`digest`]: digest authentication with MD5 and SHA-256, expiring nonces, replay protection.
 //! - [`registrar`]: the registrar and location service, and caller identification.
 //! - [`sdp`]: SDP offer/answer for G.711 audio with telephone-events and hold.
+//! - [`advertise`]: the addresses advertised to each peer (Via, Contact, SDP) and NAT detection.
+//! - [`nat`]: phones behind NATs: their flows kept open, requests in their calls sent to them.
 //! - [`server`]: sockets, framing and the rsipstack endpoint wired to the above.
 //!
 //! Transactions and dialogs come from `rsipstack`, pinned to one exact version.
 
+pub mod advertise;
 pub mod calls;
 pub mod digest;
 pub mod guard;
 pub mod message;
 pub mod metrics;
+pub mod nat;
 pub mod registrar;
 pub mod sdp;
 pub mod server;

@@ -8,6 +8,7 @@
 
 pub mod router;
 pub mod session;
+pub mod trunk;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ pub struct CentreOptions {
     pub ring_timeout: Duration,
     /// Where calls out (callbacks) go: the carrier trunk's address.
     pub outbound: Option<std::net::SocketAddr>,
+    /// The trunk calls out go through, with its numbering, identity and credentials.
+    pub trunk: Option<trunk::OutboundTrunk>,
 }
 
 /// A running centre.
@@ -83,6 +86,7 @@ impl Centre {
             recordings: options.recordings,
             ring_timeout: options.ring_timeout,
             outbound: options.outbound,
+            trunk: options.trunk,
             agent_extensions: cfg
                 .agents
                 .iter()

@@ -45,6 +45,8 @@ pub struct Shared {
     pub fault_notice: std::sync::atomic::AtomicBool,
     /// Where calls out (callbacks) are sent: the carrier's address.
     pub outbound: Option<std::net::SocketAddr>,
+    /// The trunk calls out go through (numbering, caller id, credentials).
+    pub trunk: Option<crate::trunk::OutboundTrunk>,
     /// Agent extensions and queue names, to resolve transfer targets.
     pub agent_extensions: std::collections::HashSet<String>,
     pub queue_names: std::collections::HashSet<String>,
@@ -131,9 +133,21 @@ fn params(n: &sdp::Session, codec: sdp::Codec) -> LegParams {
     p
 }
 
+/// [`params`] for a leg whose signalling comes from `peer`: a peer behind a NAT (its SDP
+/// names a private address) is sent media at the NAT's address and latched from there.
+fn params_from(n: &sdp::Session, codec: sdp::Codec, peer: IpAddr) -> LegParams {
+    let mut p = params(n, codec);
+    p.remote = p
+        .remote
+        .map(|r| hotline_sip::advertise::media_target(r, peer));
+    p
+}
+
 /// The agent side of a session while an agent is being rung or talks.
 struct AgentSide {
     ext: String,
+    /// Where the agent's signalling goes: its phone (or the NAT in front of it).
+    peer: IpAddr,
     leg: Leg,
     media: LegId,
     answered: bool,
@@ -159,6 +173,8 @@ struct Session {
     id: InteractionId,
     contact: ContactId,
     caller: Leg,
+    /// Where the caller's signalling comes from (a trunk, a phone, its NAT).
+    caller_peer: IpAddr,
     media: CallHandle,
     caller_media: LegId,
     run: Option<FlowRun>,
@@ -243,6 +259,7 @@ async fn setup_and_run(
         to,
         offer,
         leg,
+        source,
         admission: _admission,
         ..
     } = call;
@@ -264,7 +281,7 @@ async fn setup_and_run(
     };
     let port = shared.media.bind_leg().await.map_err(|e| e.to_string())?;
     let local = LocalMedia {
-        address: shared.media_ip,
+        address: shared.calls.media_address(source.ip()),
         port: port.local_addr().port(),
         session_id: rand_id(),
         version: 1,
@@ -286,7 +303,7 @@ async fn setup_and_run(
     };
     let (media, media_events) = shared.media.spawn_call();
     let caller_media = media
-        .add_leg(port, params(&offer, negotiated.codec))
+        .add_leg(port, params_from(&offer, negotiated.codec, source.ip()))
         .await
         .map_err(|e| e.to_string())?;
     leg.answer(local, negotiated.sdp)?;
@@ -307,6 +324,7 @@ async fn setup_and_run(
         id,
         contact,
         caller: leg,
+        caller_peer: source.ip(),
         media,
         caller_media,
         run: Some(run),
@@ -467,7 +485,9 @@ impl Session {
             LegEvent::Hold(false) => self.log(EventKind::Resumed).await,
             LegEvent::MediaChanged(s) => {
                 if let Some(c) = s.codecs.first() {
-                    let _ = self.media.update_leg(self.caller_media, params(&s, *c));
+                    let _ = self
+                        .media
+                        .update_leg(self.caller_media, params_from(&s, *c, self.caller_peer));
                 }
             }
             LegEvent::Ended(_) => self.caller_gone(EndReason::CallerHangup).await,
@@ -570,7 +590,7 @@ impl Session {
             self.reject_offer(&ext, "not registered").await;
             return;
         };
-        let (local, media) = match self.outbound_media().await {
+        let (local, media) = match self.outbound_media(b.source.ip()).await {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no media for the agent leg");
@@ -586,6 +606,7 @@ impl Session {
             Ok(leg) => {
                 self.agent = Some(AgentSide {
                     ext,
+                    peer: b.source.ip(),
                     leg,
                     media,
                     answered: false,
@@ -635,7 +656,7 @@ impl Session {
     }
 
     /// A media leg for a call hotline places; its remote end is learnt from the answer.
-    async fn outbound_media(&self) -> Result<(LocalMedia, LegId), String> {
+    async fn outbound_media(&self, peer: IpAddr) -> Result<(LocalMedia, LegId), String> {
         let port = self
             .shared
             .media
@@ -643,7 +664,7 @@ impl Session {
             .await
             .map_err(|e| e.to_string())?;
         let local = LocalMedia {
-            address: self.shared.media_ip,
+            address: self.shared.calls.media_address(peer),
             port: port.local_addr().port(),
             session_id: rand_id(),
             version: 1,
@@ -690,10 +711,13 @@ impl Session {
                 a.answered = true;
                 let ext = a.ext.clone();
                 let agent_media = a.media;
+                let peer = a.peer;
                 if let Some(s) = sdp
                     && let Some(c) = s.codecs.first()
                 {
-                    let _ = self.media.update_leg(agent_media, params(&s, *c));
+                    let _ = self
+                        .media
+                        .update_leg(agent_media, params_from(&s, *c, peer));
                 }
                 let _ = self.shared.router.send(RouterCmd::Answer {
                     contact: self.contact,
@@ -769,7 +793,7 @@ impl Session {
                 if let Some(a) = &self.agent
                     && let Some(c) = s.codecs.first()
                 {
-                    let _ = self.media.update_leg(a.media, params(&s, *c));
+                    let _ = self.media.update_leg(a.media, params_from(&s, *c, a.peer));
                 }
             }
             LegEvent::Dtmf(_) | LegEvent::Ringing | LegEvent::Confirmed => {}
@@ -807,7 +831,26 @@ impl Session {
             self.callback_failed("no outbound trunk").await;
             return;
         };
-        let (local, media) = match self.outbound_media().await {
+        // Through the configured trunk: the number in E.164, the trunk's caller id, and its
+        // credentials for the carrier's challenges.
+        let (target, options) = match &self.shared.trunk {
+            Some(t) => match t.target(&number) {
+                Ok(target) => (target, t.dial_options(&self.to)),
+                Err(e) => {
+                    warn!(interaction = %self.id, error = %e, "cannot call the customer back");
+                    self.callback_failed("bad number").await;
+                    return;
+                }
+            },
+            None => (
+                format!("sip:{number}@{dest}"),
+                hotline_sip::calls::DialOptions {
+                    from_user: self.to.clone(),
+                    ..Default::default()
+                },
+            ),
+        };
+        let (local, media) = match self.outbound_media(dest.ip()).await {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no media for the callback");
@@ -820,13 +863,15 @@ impl Session {
             detail: Some(number.clone()),
         })
         .await;
-        let target = format!("sip:{number}@{dest}");
         match self
             .shared
             .calls
-            .dial(&target, dest, false, &self.to, local)
+            .dial_with(&target, dest, false, &options, local)
         {
-            Ok(leg) => self.dialing = Some((leg, media)),
+            Ok(leg) => {
+                self.caller_peer = dest.ip();
+                self.dialing = Some((leg, media));
+            }
             Err(e) => {
                 warn!(error = %e, "cannot call the customer back");
                 let _ = self.media.remove_leg(media);
@@ -845,7 +890,9 @@ impl Session {
                 if let Some(s) = sdp
                     && let Some(c) = s.codecs.first()
                 {
-                    let _ = self.media.update_leg(media, params(&s, *c));
+                    let _ = self
+                        .media
+                        .update_leg(media, params_from(&s, *c, self.caller_peer));
                 }
                 self.caller = leg;
                 self.caller_media = media;
