@@ -64,10 +64,26 @@ impl Hotline {
         Hotline::serve_in(tempfile::tempdir().unwrap(), data, edit)
     }
 
+    /// [`Hotline::serve_with`] with these environment variables set for the server.
+    pub fn serve_with_env(edit: impl Fn(String) -> String, env: &[(&str, &str)]) -> Hotline {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        Hotline::serve_env(dir, &data, edit, env)
+    }
+
     fn serve_in(dir: tempfile::TempDir, data: &Path, edit: impl Fn(String) -> String) -> Hotline {
+        Hotline::serve_env(dir, data, edit, &[])
+    }
+
+    fn serve_env(
+        dir: tempfile::TempDir,
+        data: &Path,
+        edit: impl Fn(String) -> String,
+        env: &[(&str, &str)],
+    ) -> Hotline {
         let cfg = dir.path().join("centre.toml");
         std::fs::write(&cfg, edit(demo_toml())).unwrap();
-        Hotline::spawn(
+        Hotline::spawn_env(
             &[
                 "serve",
                 "--config",
@@ -80,12 +96,18 @@ impl Hotline {
                 "127.0.0.1:0",
             ],
             dir,
+            env,
         )
     }
 
     fn spawn(args: &[&str], dir: tempfile::TempDir) -> Hotline {
+        Hotline::spawn_env(args, dir, &[])
+    }
+
+    fn spawn_env(args: &[&str], dir: tempfile::TempDir, env: &[(&str, &str)]) -> Hotline {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
             .args(args)
+            .envs(env.iter().copied())
             .env("HOTLINE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
