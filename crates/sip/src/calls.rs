@@ -273,8 +273,15 @@ impl Calls {
         local: LocalMedia,
     ) -> Result<Leg, String> {
         let callee = rsipstack::sip::Uri::try_from(target).map_err(|e| e.to_string())?;
-        let contact = self.contact_for(destination.ip());
+        let mut contact = self.contact_for(destination.ip());
         let mut caller = contact.clone();
+        if tcp {
+            // Naming the transport keeps the stack from putting its listener's (possibly
+            // wildcard) address in its place.
+            contact.params.push(rsipstack::sip::Param::Transport(
+                rsipstack::sip::transport::Transport::Tcp,
+            ));
+        }
         caller.auth = Some(rsipstack::sip::Auth {
             user: options.from_user.clone(),
             password: None,

@@ -121,6 +121,7 @@ impl SipServer {
             guard.clone(),
             metrics.clone(),
             tcp_limits,
+            udp_addr.ip().is_unspecified().then(|| advertiser.clone()),
             cancel.child_token(),
         ));
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
@@ -368,6 +369,7 @@ async fn accept_tcp(
     guard: Arc<Guard>,
     metrics: SipMetrics,
     limits: TcpLimits,
+    via_for: Option<Arc<Advertiser>>,
     cancel: CancellationToken,
 ) {
     let per_source: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
@@ -400,6 +402,7 @@ async fn accept_tcp(
             metrics: metrics.clone(),
             limits,
             remote,
+            via_for: via_for.clone(),
         };
         let per_source = per_source.clone();
         let cancel = cancel.child_token();
@@ -424,6 +427,8 @@ struct TcpPeer {
     metrics: SipMetrics,
     limits: TcpLimits,
     remote: SocketAddr,
+    /// Set when listening on a wildcard address: what to write into Via instead.
+    via_for: Option<Arc<Advertiser>>,
 }
 
 enum Frame {
@@ -459,13 +464,20 @@ impl TcpPeer {
         self.endpoint.transport_layer.add_connection(conn.clone());
 
         let writer_cancel = cancel.clone();
+        let via_ip = self.via_for.as_ref().map(|a| a.sip_for(self.remote.ip()));
         let writer = tokio::spawn(async move {
             loop {
                 let bytes = tokio::select! {
                     biased;
                     raw = raw_rx.recv() => match raw { Some(b) => b, None => break },
                     ev = out_rx.recv() => match ev {
-                        Some(TransportEvent::Incoming(msg, _, _)) => msg.to_bytes(),
+                        Some(TransportEvent::Incoming(msg, _, _)) => {
+                            let bytes = msg.to_bytes();
+                            match via_ip.and_then(|ip| fix_via(&bytes, ip)) {
+                                Some(fixed) => fixed,
+                                None => bytes.to_vec(),
+                            }
+                        }
                         Some(_) => continue,
                         None => break,
                     },
