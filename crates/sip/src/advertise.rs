@@ -148,10 +148,11 @@ pub fn uri_ip(uri: &str) -> Option<IpAddr> {
 }
 
 /// Whether a peer whose signalling comes from `source` but who names `declared` (its Contact
-/// host, its SDP address) is behind a NAT: it names a private address that is not where it
-/// really sends from.
+/// host, its SDP address) is behind a NAT: it names a private address while it really sends
+/// from a public one. (Between private networks, a carrier's media gateway may well be
+/// another host than its signalling: such peers are taken at their word.)
 pub fn behind_nat(declared: IpAddr, source: IpAddr) -> bool {
-    declared != source && is_private(declared) && !source.is_loopback()
+    declared != source && is_private(declared) && !is_private(source) && !source.is_loopback()
 }
 
 /// The address to send a NATed peer's media to until its first packet is seen: the host its
@@ -262,6 +263,7 @@ mod tests {
         assert!(!behind_nat(ip("10.0.0.5"), ip("10.0.0.5")));
         assert!(!behind_nat(ip("198.51.100.7"), ip("198.51.100.3")));
         assert!(!behind_nat(ip("10.0.0.5"), ip("127.0.0.1")));
+        assert!(!behind_nat(ip("10.1.1.1"), ip("10.2.2.2")));
         let sdp: SocketAddr = "10.0.0.5:4000".parse().unwrap();
         assert_eq!(
             media_target(sdp, ip("203.0.113.9")),

@@ -8,7 +8,7 @@
 //! A phone behind a NAT registers from a public address and port the NAT made up for it;
 //! the NAT forgets that mapping after a quiet while (often 30 s for UDP), and hotline's
 //! INVITE to the phone would then be dropped. For every binding whose Contact names a
-//! private address other than where its REGISTER came from, hotline sends a double-CRLF
+//! private address while its REGISTER came from a public one, hotline sends a double-CRLF
 //! keep-alive (RFC 5626 §4.4.1) on the phone's flow every interval: from the SIP socket to
 //! the REGISTER's source, so the NAT sees the same flow. A phone answers with a CRLF pong or
 //! ignores it; either way the mapping stays.
@@ -79,7 +79,7 @@ pub fn call_id_of(data: &[u8]) -> Option<&str> {
 pub const PING: &[u8] = b"\r\n\r\n";
 
 /// The UDP flows among `bindings` that need keep-alives: phones whose Contact is a private
-/// address behind another source.
+/// address behind a public source.
 pub fn nated_udp_flows<'a>(bindings: impl IntoIterator<Item = &'a Binding>) -> Vec<SocketAddr> {
     let mut flows: Vec<SocketAddr> = bindings
         .into_iter()
