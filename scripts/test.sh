@@ -4,7 +4,7 @@
 # Installs what the tests need on a fresh Debian machine (sipp from the sip-tester package,
 # iproute2 and nftables for the network-namespace test,
 # Debian's chromium and a Chinese font for the browser tests of the agent desktop and the
-# wallboard).
+# wallboard, and the stock softphones baresip and linphonec that register as agents).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,8 @@ command -v nft >/dev/null 2>&1 || command -v iptables >/dev/null 2>&1 || missing
 command -v sysctl >/dev/null 2>&1 || missing+=(procps)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+command -v baresip >/dev/null 2>&1 || missing+=(baresip)
+command -v linphonec >/dev/null 2>&1 || missing+=(linphone-cli)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq

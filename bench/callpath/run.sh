@@ -16,14 +16,25 @@
 # concurrent call ((peak RSS - idle RSS) / (rate x mean call length)).
 #
 # Usage: bench/callpath/run.sh [runs] [seconds-per-step]     (defaults: 3 runs, 10 s)
+#
+# SLOW_COMMIT_MS=15000 runs every step with a slow disk: hotline's test hook
+# (HOTLINE_TEST_SLOW_COMMIT_FILE, see docs/durability.md) delays every commit of the event
+# log by that many milliseconds while the step's callers arrive; the disk recovers when
+# sipp is done. Each step then also prints the event log's peak backlog (events, age of the
+# oldest) sampled from /metrics. HOTLINE_BIN uses that binary instead of building a
+# release one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-3}
 SECS=${2:-10}
 AGENTS=${AGENTS:-1500}
 RATES=${RATES:-"50 100 200 300 400 500 700 1000"}
+SLOW=${SLOW_COMMIT_MS:-0}
 command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
-cargo build --release -q -p hotline
+if [ -z "${HOTLINE_BIN:-}" ]; then
+  cargo build --release -q -p hotline
+  HOTLINE_BIN=./target/release/hotline
+fi
 root=$PWD
 HZ=$(getconf CLK_TCK)
 free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -33,7 +44,9 @@ one_run() {
   local work HL PHONE
   work=$(mktemp -d)
   python3 bench/callpath/setup.py config "$AGENTS" "$work/centre.toml"
-  HOTLINE_LOG=error ./target/release/hotline serve --config "$work/centre.toml" \
+  local hook=()
+  if [ "$SLOW" -gt 0 ]; then hook=(HOTLINE_TEST_SLOW_COMMIT_FILE="$work/slow-commit"); fi
+  env "${hook[@]}" HOTLINE_LOG=error "$HOTLINE_BIN" serve --config "$work/centre.toml" \
     --data "$work/data" --sip 127.0.0.1:0 --http 127.0.0.1:0 >"$work/out" 2>"$work/err" &
   HL=$!
   for _ in $(seq 300); do grep -q "hotline ready" "$work/out" 2>/dev/null && break; sleep 0.1; done
@@ -53,26 +66,40 @@ one_run() {
     since=$(date +%s%N); c0=$(awk '{print $14 + $15}' "/proc/$HL/stat"); t0=$(date +%s.%N)
     ( while kill -0 "$HL" 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$HL/status"; sleep 0.2; done ) >"$work/rss" &
     sampler=$!
+    if [ "$SLOW" -gt 0 ]; then echo "$SLOW" >"$work/slow-commit"; fi
+    ( while kill -0 "$HL" 2>/dev/null; do
+        python3 - "$HTTP" <<'PY' || true
+import sys, urllib.request
+text = urllib.request.urlopen(f"http://{sys.argv[1]}/metrics", timeout=5).read().decode()
+v = {l.split()[0]: l.split()[1] for l in text.splitlines() if l.startswith("hotline_log_backlog")}
+print(v.get("hotline_log_backlog_events", "0"), v.get("hotline_log_backlog_age_seconds", "0"))
+PY
+        sleep 0.5; done ) >"$work/backlog" &
+    local backlog_sampler=$!
     (cd "$work" && timeout 600 sipp -sf "$root/bench/callpath/caller.xml" -i 127.0.0.1 -mp 18000 \
        -r "$rate" -m $((rate * SECS)) -l 100000 -nostdin -timeout 120s -timeout_error \
        "$SIP" >"$work/screen" 2>&1) || true
+    rm -f "$work/slow-commit"
     # Wait until every call of the step is in the log as ended (at most a minute).
     local rep
     for _ in $(seq 120); do
       rep=$(python3 bench/callpath/setup.py report "$work/data/hotline.db" "$since")
-      python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["ended"]==r["calls"] else 1)' "$rep" && break
+      python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["ended"]==r["calls"]>=int(sys.argv[2]) else 1)' "$rep" "$((rate * SECS))" && break
       sleep 0.5
     done
-    kill "$sampler" 2>/dev/null || true
+    kill "$sampler" "$backlog_sampler" 2>/dev/null || true
+    local backlog_peak age_peak
+    backlog_peak=$(awk '{print $1}' "$work/backlog" | sort -n | tail -1)
+    age_peak=$(awk '{print $2}' "$work/backlog" | sort -n | tail -1)
     local t1 c1 cpu failed
     t1=$(date +%s.%N); c1=$(awk '{print $14 + $15}' "/proc/$HL/stat")
     cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$HZ" 'BEGIN{printf "%.0f", 100*(b-a)/hz/(e-s)}')
     peak=$(sort -n "$work/rss" | tail -1)
     failed=$(awk -F'|' '/Failed call/ {f=$3} END {gsub(/[^0-9]/,"",f); print f+0}' "$work/screen")
     local line
-    line=$(python3 - "$rep" "$rate" "$failed" "$cpu" "$idle_kb" "$peak" "$SECS" <<'PY'
+    line=$(python3 - "$rep" "$rate" "$failed" "$cpu" "$idle_kb" "$peak" "$SECS" "${backlog_peak:-0}" "${age_peak:-0}" <<'PY'
 import json, sys
-r = json.loads(sys.argv[1]); rate, failed, cpu, idle, peak, secs = sys.argv[2:]
+r = json.loads(sys.argv[1]); rate, failed, cpu, idle, peak, secs, blog, bage = sys.argv[2:]
 rate, failed, idle, peak, secs = int(rate), int(failed), int(idle), int(peak), int(secs)
 concurrent = rate * r["mean_call_seconds"]
 per_call = (peak - idle) / concurrent if concurrent else 0
@@ -80,7 +107,8 @@ got = r["arrivals_per_second"]
 ok = failed == 0 and r["calls"] == rate * secs and r["answered"] == r["calls"] and got >= 0.95 * rate
 print(("OK " if ok else "FAIL ") + json.dumps(dict(offered=rate, sipp_failed=failed,
       hotline_cpu_pct=int(cpu), peak_rss_mb=round(peak / 1024), kb_per_concurrent_call=round(per_call),
-      concurrent_calls=round(concurrent), **r)))
+      concurrent_calls=round(concurrent), log_backlog_peak_events=int(float(blog)),
+      log_backlog_peak_age_s=round(float(bage), 1), **r)))
 PY
 )
     echo "  $line" >&2

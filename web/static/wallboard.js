@@ -140,6 +140,9 @@ function renderAgents() {
 
 function renderAlerts() {
   const list = [];
+  if (s.logAlert) {
+    list.push({ kind: 'log', text: t('alert.log', { s: Math.round(s.logAlert.oldest_seconds), n: s.logAlert.backlog_events }) });
+  }
   for (const q of s.queues) {
     if (q.service_level !== null && q.service_level !== undefined && q.service_level < goal()) {
       list.push({ kind: 'sl', text: t('alert.sl', { q: q.name, sl: fmtPct(q.service_level), t: fmtPct(goal()) }) });
@@ -282,6 +285,11 @@ function start(me) {
   $('#csv').hidden = false;
   $('#conn').hidden = false;
   liveEvents((ev) => {
+    if (ev.stream === 'system' && ev.alert) {
+      s.logAlert = ev.alert.raised ? ev.alert : null;
+      renderAlerts();
+      return;
+    }
     if (ev.stream === 'agent') refresh('agents', 'queues');
     else if (ev.stream === 'interaction') {
       const k = ev.kind && ev.kind.type;

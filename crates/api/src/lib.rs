@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 pub mod desk;
+pub mod throttle;
 pub mod v1;
 pub mod web;
 
@@ -24,6 +25,8 @@ pub mod web;
 pub struct ApiState {
     pub registry: Arc<Registry>,
     pub ready: Arc<AtomicBool>,
+    /// If set, `/metrics` needs `Authorization: Bearer <token>` (`http.metrics_token`).
+    pub metrics_token: Option<Arc<str>>,
 }
 
 /// An API error: HTTP status, stable machine-readable code, human message.
@@ -32,6 +35,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429 and 503 answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -40,7 +45,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error with a `Retry-After` header.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 }
 
@@ -63,7 +75,13 @@ impl IntoResponse for ApiError {
                 message: &self.message,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after
+            && let Ok(v) = header::HeaderValue::from_str(&s.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
     }
 }
 
@@ -80,6 +98,17 @@ pub fn router(state: ApiState, v1: Option<v1::V1>) -> Router {
         None => base,
     };
     app.fallback(not_found)
+        .layer(axum::middleware::map_response(nosniff))
+}
+
+/// Every answer says its content type is the one to use (`X-Content-Type-Options: nosniff`):
+/// a browser never guesses a JSON error or a recording to be HTML.
+async fn nosniff(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 async fn healthz(State(state): State<ApiState>) -> Result<&'static str, ApiError> {
@@ -94,7 +123,25 @@ async fn healthz(State(state): State<ApiState>) -> Result<&'static str, ApiError
     }
 }
 
-async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
+async fn metrics(
+    State(state): State<ApiState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(want) = &state.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        if !constant_time_eq(given.as_bytes(), want.as_bytes()) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "`/metrics` needs the metrics bearer token",
+            ));
+        }
+    }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &state.registry).map_err(|e| {
         ApiError::new(
@@ -123,4 +170,8 @@ async fn openapi() -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -43,6 +43,21 @@ pub struct Auth {
     users: HashMap<String, UserEntry>,
     tokens: Mutex<HashMap<String, Principal>>,
     ttl: Duration,
+    /// Failed logins per user name and per source, with back-off.
+    throttle: Mutex<crate::throttle::Throttle>,
+    /// The process's bounded argon2 pool (shared with callers' PIN checks).
+    pool: Arc<hotline_switch::hashpool::HashPool>,
+}
+
+/// Why a login was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefused {
+    /// Unknown user or wrong password.
+    Invalid,
+    /// Too many failed logins for this user or from this source: retry after this long.
+    Throttled(Duration),
+    /// Every password-check worker is busy and the queue is full.
+    Busy,
 }
 
 impl Auth {
@@ -65,29 +80,50 @@ impl Auth {
             users,
             tokens: Mutex::new(HashMap::new()),
             ttl,
+            throttle: Mutex::new(crate::throttle::Throttle::new(
+                crate::throttle::ThrottleConfig::from_config(cfg),
+            )),
+            pool: hotline_switch::hashpool::HashPool::configure(
+                cfg.http.hash_workers,
+                cfg.http.hash_queue,
+            ),
         }
     }
 
-    /// Checks a password (argon2, off the async threads); a token on success.
-    async fn login(&self, user: &str, password: &str) -> Option<String> {
+    /// Checks a password (argon2, on the bounded pool); a token on success. `source` is the
+    /// client's address, for the per-source limit.
+    async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<String, LoginRefused> {
         // Unknown users cost the same verification as known ones.
         const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0nGG3pQ1sM7b3m2x3w0Q5V3k2m9H2o1uV4c8y0n9m3s";
+        self.throttle
+            .lock()
+            .check(user, source, Instant::now())
+            .map_err(LoginRefused::Throttled)?;
         let (hash, entry) = match self.users.get(user) {
             Some(e) => (e.hash.clone(), Some((e.role, e.agent.clone()))),
             None => (DECOY.to_string(), None),
         };
-        let pw = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || {
-            use argon2::password_hash::{PasswordHash, PasswordVerifier};
-            PasswordHash::new(&hash).ok().is_some_and(|h| {
-                argon2::Argon2::default()
-                    .verify_password(pw.as_bytes(), &h)
-                    .is_ok()
-            })
-        })
-        .await
-        .unwrap_or(false);
-        let (role, agent) = entry.filter(|_| ok)?;
+        let ok = self
+            .pool
+            .verify(hash, password.as_bytes().to_vec())
+            .await
+            .map_err(|_| LoginRefused::Busy)?;
+        let Some((role, agent)) = entry.filter(|_| ok) else {
+            if self.throttle.lock().failed(user, source, Instant::now()) {
+                tracing::warn!(
+                    user = %user.chars().take(64).collect::<String>(),
+                    source = ?source,
+                    "API logins throttled after repeated failures"
+                );
+            }
+            return Err(LoginRefused::Invalid);
+        };
+        self.throttle.lock().succeeded(user, source, Instant::now());
         let token = hex_token();
         let now = Instant::now();
         let mut tokens = self.tokens.lock();
@@ -101,7 +137,7 @@ impl Auth {
                 expires: now + self.ttl,
             },
         );
-        Some(token)
+        Ok(token)
     }
 
     pub(crate) fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
@@ -193,15 +229,34 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(State(v1): State<V1>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn login(
+    State(v1): State<V1>,
+    ext: axum::http::Extensions,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let b: LoginBody = parse_json(&body)?;
-    match v1.auth.login(&b.user, &b.password).await {
-        Some(token) => Ok(Json(json!({ "token": token }))),
-        None => Err(ApiError::new(
+    let source = ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    match v1.auth.login(&b.user, &b.password, source).await {
+        Ok(token) => Ok(Json(json!({ "token": token }))),
+        Err(LoginRefused::Invalid) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
             "unknown user or wrong password",
         )),
+        Err(LoginRefused::Throttled(wait)) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed logins; try again in {} s", wait.as_secs()),
+        )
+        .retry_after(wait.as_secs())),
+        Err(LoginRefused::Busy) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "too many logins at once; try again shortly",
+        )
+        .retry_after(1)),
     }
 }
 
@@ -489,20 +544,59 @@ async fn events(
     }
     let who = v1.auth.principal(&headers)?;
     let rx = v1.centre.store().subscribe();
-    Ok(ws.on_upgrade(move |socket| stream_events(socket, rx, who)))
+    let health = v1.centre.log_health();
+    Ok(ws.on_upgrade(move |socket| stream_events(socket, rx, health, who)))
+}
+
+/// The "event log behind" alert as the event stream carries it to supervisors: it does not
+/// go through the log (which is what is behind).
+fn log_alert(h: &hotline_switch::LogHealth) -> Value {
+    json!({
+        "stream": "system",
+        "alert": {
+            "kind": "event_log_behind",
+            "raised": h.behind || h.refusing_calls,
+            "behind": h.behind,
+            "refusing_calls": h.refusing_calls,
+            "oldest_seconds": h.oldest_seconds,
+            "backlog_events": h.backlog_events,
+        }
+    })
 }
 
 async fn stream_events(
     mut socket: axum::extract::ws::WebSocket,
     mut rx: tokio::sync::broadcast::Receiver<Event>,
+    mut health: tokio::sync::watch::Receiver<hotline_switch::LogHealth>,
     who: Principal,
 ) {
     use axum::extract::ws::Message;
     use hotline_model::EventKind;
     let mut mine: std::collections::HashSet<hotline_model::InteractionId> = Default::default();
+    let supervises = matches!(who.role, Role::Supervisor | Role::Admin);
+    // A supervisor connecting while the log is behind is told at once.
+    let now = *health.borrow_and_update();
+    if supervises && (now.behind || now.refusing_calls) {
+        let msg = log_alert(&now).to_string();
+        if socket.send(Message::Text(msg.into())).await.is_err() {
+            return;
+        }
+    }
+    let mut watching = supervises;
     loop {
         let event = tokio::select! {
             e = rx.recv() => e,
+            changed = health.changed(), if watching => {
+                if changed.is_err() {
+                    watching = false;
+                    continue;
+                }
+                let msg = log_alert(&health.borrow_and_update()).to_string();
+                if socket.send(Message::Text(msg.into())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => continue,

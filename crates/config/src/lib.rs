@@ -80,6 +80,34 @@ pub struct Config {
     pub queues: Vec<Queue>,
     #[serde(default)]
     pub users: Vec<User>,
+    /// Service numbers with a contact flow of their own.
+    #[serde(default)]
+    pub numbers: Vec<Number>,
+}
+
+/// A number callers dial and the contact flow that answers it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Number {
+    pub number: Spanned<String>,
+    /// The flow that answers calls to this number; `main` when absent.
+    #[serde(default)]
+    pub flow: Option<Spanned<String>>,
+}
+
+impl Number {
+    pub fn flow_name(&self) -> &str {
+        self.flow.as_ref().map_or("main", |f| f.get_ref().as_str())
+    }
+}
+
+/// A digest algorithm offered in challenges (RFC 8760).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DigestAlgorithm {
+    #[serde(rename = "MD5")]
+    Md5,
+    #[serde(rename = "SHA-256")]
+    Sha256,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +121,10 @@ pub struct Centre {
     /// How long an agent's phone rings before the call goes to the next agent.
     #[serde(default = "default_ring_timeout")]
     pub ring_timeout_seconds: u32,
+    /// A call leg that sends no RTP for this long is dead: a waiting caller leaves the queue
+    /// as an abandon, a call in progress ends with the reason `media_timeout` (0: never).
+    #[serde(default = "default_media_inactivity")]
+    pub media_inactivity_seconds: u32,
     /// Calls in progress beyond which new calls are refused with 503, so that accepted
     /// calls keep their quality.
     #[serde(default = "default_max_calls")]
@@ -109,6 +141,10 @@ pub struct Centre {
     /// this file; `kb` beside it when absent. They join the built-in articles.
     #[serde(default)]
     pub knowledge: Option<String>,
+    /// The queue a call to an agent's direct number waits in when that agent does not take
+    /// it (not logged in, busy, no answer); the first queue when absent.
+    #[serde(default)]
+    pub direct_queue: Option<Spanned<String>>,
 }
 
 impl Default for Centre {
@@ -117,16 +153,21 @@ impl Default for Centre {
             name: default_centre_name(),
             service_numbers: Vec::new(),
             ring_timeout_seconds: default_ring_timeout(),
+            media_inactivity_seconds: default_media_inactivity(),
             max_calls: default_max_calls(),
             flows: None,
             prompts: None,
             knowledge: None,
+            direct_queue: None,
         }
     }
 }
 
 fn default_ring_timeout() -> u32 {
     20
+}
+fn default_media_inactivity() -> u32 {
+    30
 }
 fn default_max_calls() -> u32 {
     2000
@@ -163,6 +204,12 @@ pub struct Sip {
     pub nonce_ttl_seconds: u64,
     #[serde(default)]
     pub guard: Guard,
+    /// The `Server` and `User-Agent` header value hotline sends (no version by default).
+    #[serde(default = "default_server_header")]
+    pub server_header: String,
+    /// Digest algorithms offered in challenges, in order (`"MD5"`, `"SHA-256"`).
+    #[serde(default = "default_digest_algorithms")]
+    pub digest_algorithms: Vec<DigestAlgorithm>,
     /// The address written into Via and Contact (and SDP, unless `media.advertise` says
     /// otherwise) instead of the listen address: the public address of a centre behind a
     /// NAT or load balancer. Without it a wildcard listen address is replaced by the address
@@ -262,10 +309,15 @@ impl Default for Sip {
             advertise: None,
             interfaces: Vec::new(),
             nat_keepalive_seconds: default_nat_keepalive(),
+            server_header: default_server_header(),
+            digest_algorithms: default_digest_algorithms(),
         }
     }
 }
 
+fn default_server_header() -> String {
+    "hotline".to_string()
+}
 fn default_sip_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 5060))
 }
@@ -289,6 +341,10 @@ fn default_max_contacts() -> usize {
 }
 fn default_nonce_ttl() -> u64 {
     300
+}
+/// MD5 only: stock phones such as baresip 1.0 give up on a challenge list with SHA-256.
+fn default_digest_algorithms() -> Vec<DigestAlgorithm> {
+    vec![DigestAlgorithm::Md5]
 }
 
 /// The ingress guard: per-source rate limits, authentication lockout, TCP limits.
@@ -317,6 +373,16 @@ pub struct Guard {
     /// An idle TCP connection is closed after this many seconds.
     #[serde(default = "default_tcp_idle")]
     pub tcp_idle_seconds: u64,
+    /// Open SIP TCP connections in all, from every source together.
+    #[serde(default = "default_tcp_total")]
+    pub tcp_connections_total: usize,
+    /// Authentication failures on one extension (from any sources) within
+    /// `failure_window_seconds` that lock the extension out. 0 disables.
+    #[serde(default = "default_account_failures")]
+    pub account_failures: u32,
+    /// The first lockout of an extension, in seconds; each further one doubles, up to 16 times.
+    #[serde(default = "default_account_lockout")]
+    pub account_lockout_seconds: u64,
 }
 
 impl Default for Guard {
@@ -330,6 +396,9 @@ impl Default for Guard {
             tcp_connections_per_source: default_tcp_per_source(),
             tcp_message_timeout_seconds: default_tcp_header_timeout(),
             tcp_idle_seconds: default_tcp_idle(),
+            tcp_connections_total: default_tcp_total(),
+            account_failures: default_account_failures(),
+            account_lockout_seconds: default_account_lockout(),
         }
     }
 }
@@ -358,27 +427,109 @@ fn default_tcp_header_timeout() -> u64 {
 fn default_tcp_idle() -> u64 {
     900
 }
+fn default_tcp_total() -> usize {
+    1024
+}
+fn default_account_failures() -> u32 {
+    10
+}
+fn default_account_lockout() -> u64 {
+    60
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Http {
     #[serde(default = "default_http_listen")]
     pub listen: SocketAddr,
+    /// A client must send a request's whole header section within this many seconds.
+    #[serde(default = "default_http_header_timeout")]
+    pub header_timeout_seconds: u64,
+    /// A client must send a request's whole body within this many seconds.
+    #[serde(default = "default_http_body_timeout")]
+    pub body_timeout_seconds: u64,
+    /// A connection on which nothing is sent or received for this many seconds is closed
+    /// (the event stream's WebSocket is exempt once upgraded: it has its own pings).
+    #[serde(default = "default_http_idle_timeout")]
+    pub idle_timeout_seconds: u64,
+    /// Open HTTP connections in all; more are closed at once.
+    #[serde(default = "default_http_max_connections")]
+    pub max_connections: usize,
+    /// If set, `GET /metrics` needs `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
+    /// Password checks (argon2) run at once; 0 means one per CPU core, at most 4.
+    #[serde(default)]
+    pub hash_workers: usize,
+    /// Password checks that may wait for a worker; more are refused with 429 at once.
+    #[serde(default = "default_hash_queue")]
+    pub hash_queue: usize,
+    /// Failed logins on one user name before it is throttled.
+    #[serde(default = "default_login_failures")]
+    pub login_failures: u32,
+    /// Failed logins from one source address before it is throttled.
+    #[serde(default = "default_login_source_failures")]
+    pub login_source_failures: u32,
+    /// The first back-off once throttled, in seconds; each further failure doubles it.
+    #[serde(default = "default_login_backoff")]
+    pub login_backoff_seconds: u64,
+    /// The longest back-off, in seconds; failures are forgotten after twice this quiet time.
+    #[serde(default = "default_login_backoff_max")]
+    pub login_backoff_max_seconds: u64,
 }
 
 impl Default for Http {
     fn default() -> Self {
         Http {
             listen: default_http_listen(),
+            header_timeout_seconds: default_http_header_timeout(),
+            body_timeout_seconds: default_http_body_timeout(),
+            idle_timeout_seconds: default_http_idle_timeout(),
+            max_connections: default_http_max_connections(),
+            metrics_token: None,
+            hash_workers: 0,
+            hash_queue: default_hash_queue(),
+            login_failures: default_login_failures(),
+            login_source_failures: default_login_source_failures(),
+            login_backoff_seconds: default_login_backoff(),
+            login_backoff_max_seconds: default_login_backoff_max(),
         }
     }
+}
+
+fn default_http_header_timeout() -> u64 {
+    10
+}
+fn default_http_body_timeout() -> u64 {
+    30
+}
+fn default_http_idle_timeout() -> u64 {
+    120
+}
+fn default_http_max_connections() -> usize {
+    1024
+}
+fn default_hash_queue() -> usize {
+    16
+}
+fn default_login_failures() -> u32 {
+    5
+}
+fn default_login_source_failures() -> u32 {
+    20
+}
+fn default_login_backoff() -> u64 {
+    1
+}
+fn default_login_backoff_max() -> u64 {
+    300
 }
 
 fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Log {
     /// `text` (default) or `json`.
@@ -387,6 +538,24 @@ pub struct Log {
     /// A `tracing` filter such as `info` or `hotline_sip=debug,info`.
     #[serde(default)]
     pub filter: Option<String>,
+    /// The SIP stack's warnings about one source (malformed messages and the like) are
+    /// logged at most once per this many seconds; the rest are counted in one line.
+    #[serde(default = "default_repeat_interval")]
+    pub repeat_interval_seconds: u64,
+}
+
+fn default_repeat_interval() -> u64 {
+    60
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: LogFormat::default(),
+            filter: None,
+            repeat_interval_seconds: default_repeat_interval(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -403,14 +572,31 @@ pub struct Storage {
     /// Where the database, recordings and logs live.
     #[serde(default = "default_data_dir")]
     pub data_dir: String,
+    /// Events waiting to be committed (a slow disk) at which new calls are refused with 503
+    /// and Retry-After, while calls in progress go on; they are taken again below half.
+    #[serde(default = "default_max_backlog_events")]
+    pub max_backlog_events: u32,
+    /// Supervisors are alerted when the oldest event not yet committed is this old.
+    #[serde(default = "default_behind_alert_seconds")]
+    pub behind_alert_seconds: u32,
 }
 
 impl Default for Storage {
     fn default() -> Self {
         Storage {
             data_dir: default_data_dir(),
+            max_backlog_events: default_max_backlog_events(),
+            behind_alert_seconds: default_behind_alert_seconds(),
         }
     }
+}
+
+fn default_max_backlog_events() -> u32 {
+    100_000
+}
+
+fn default_behind_alert_seconds() -> u32 {
+    5
 }
 
 fn default_data_dir() -> String {
@@ -435,6 +621,10 @@ pub struct Trunk {
     /// Where calls out through this trunk are sent (`host:port`, an IP address): callbacks.
     #[serde(default)]
     pub outbound: Option<Spanned<String>>,
+    /// Digest algorithms offered to this trunk (its `username` as the From user); the
+    /// `[sip]` setting when absent.
+    #[serde(default)]
+    pub digest_algorithms: Option<Vec<DigestAlgorithm>>,
     /// The user name hotline authenticates with when the carrier challenges a call out
     /// (401/407) or a registration.
     #[serde(default)]
@@ -490,6 +680,13 @@ pub struct Agent {
     /// Skill name → level 1..=10.
     #[serde(default)]
     pub skills: BTreeMap<String, Spanned<u8>>,
+    /// Digest algorithms offered to this agent's phone; the `[sip]` setting when absent.
+    #[serde(default)]
+    pub digest_algorithms: Option<Vec<DigestAlgorithm>>,
+    /// A number of the agent's own (a DID) that rings this agent when dialled from a trunk,
+    /// as the extension does.
+    #[serde(default)]
+    pub direct_number: Option<Spanned<String>>,
 }
 
 /// A queue: who may answer it and how fast it should be answered.
@@ -622,11 +819,25 @@ impl Config {
                 message: "must be between 1024 and 65535".into(),
             });
         }
+        if self.sip.digest_algorithms.is_empty() {
+            return Err(Invalid {
+                key: "sip.digest_algorithms".into(),
+                offset: 0,
+                message: "offer at least one algorithm: \"MD5\" or \"SHA-256\"".into(),
+            });
+        }
         if let Some(r) = &self.media.rtp_ports {
             parse_port_range(r.get_ref())
                 .map_err(|m| bad("media.rtp_ports".into(), r.span(), m))?;
         }
         for (i, t) in self.trunks.iter().enumerate() {
+            if t.digest_algorithms.as_ref().is_some_and(|a| a.is_empty()) {
+                return Err(Invalid {
+                    key: format!("trunks[{i}].digest_algorithms"),
+                    offset: 0,
+                    message: "offer at least one algorithm: \"MD5\" or \"SHA-256\"".into(),
+                });
+            }
             if t.outbound_username.is_some() != t.outbound_password_env.is_some() {
                 return Err(Invalid {
                     key: format!("trunks[{i}].outbound_username"),
@@ -704,6 +915,13 @@ impl Config {
                 .map_err(|m| bad(format!("agents[{i}].ha1_md5"), a.ha1_md5.span(), m))?;
             check_hex(&a.ha1_sha256, 64)
                 .map_err(|m| bad(format!("agents[{i}].ha1_sha256"), a.ha1_sha256.span(), m))?;
+            if a.digest_algorithms.as_ref().is_some_and(|a| a.is_empty()) {
+                return Err(bad(
+                    format!("agents[{i}].digest_algorithms"),
+                    a.extension.span(),
+                    "offer at least one algorithm: \"MD5\" or \"SHA-256\"".into(),
+                ));
+            }
             for (skill, level) in &a.skills {
                 if !(1..=10).contains(level.get_ref()) {
                     return Err(bad(
@@ -742,6 +960,7 @@ impl Config {
                 }
             }
         }
+        self.validate_numbers(&extensions, &queue_names)?;
         let mut user_names = HashSet::new();
         for (i, u) in self.users.iter().enumerate() {
             if !user_names.insert(u.name.get_ref().clone()) {
@@ -775,6 +994,115 @@ impl Config {
                 }
                 _ => {}
             }
+        }
+        Ok(())
+    }
+
+    /// Service numbers, agents' direct numbers and the direct queue: well formed, each
+    /// number reaching one place only, the queue defined.
+    fn validate_numbers(
+        &self,
+        extensions: &HashSet<String>,
+        queue_names: &HashSet<String>,
+    ) -> Result<(), Invalid> {
+        let good = |n: &str| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+*#.-_".contains(&b))
+        };
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (i, n) in self.centre.service_numbers.iter().enumerate() {
+            if !good(n) {
+                return Err(Invalid {
+                    key: format!("centre.service_numbers[{i}]"),
+                    offset: 0,
+                    message: format!("`{n}` is not a dialable number"),
+                });
+            }
+            if !seen.insert(n) || extensions.contains(n) {
+                return Err(Invalid {
+                    key: format!("centre.service_numbers[{i}]"),
+                    offset: 0,
+                    message: format!("number {n} reaches more than one place"),
+                });
+            }
+        }
+        let mut entries: Vec<(String, &Spanned<String>)> = self
+            .numbers
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("numbers[{i}].number"), &n.number))
+            .collect();
+        entries.extend(self.agents.iter().enumerate().filter_map(|(i, a)| {
+            Some((
+                format!("agents[{i}].direct_number"),
+                a.direct_number.as_ref()?,
+            ))
+        }));
+        for (key, n) in entries {
+            let text = n.get_ref().as_str();
+            if !good(text) {
+                return Err(Invalid {
+                    key,
+                    offset: n.span().start,
+                    message: format!("`{text}` is not a dialable number"),
+                });
+            }
+            if !seen.insert(text) || extensions.contains(text) {
+                return Err(Invalid {
+                    key,
+                    offset: n.span().start,
+                    message: format!("number {text} reaches more than one place"),
+                });
+            }
+        }
+        if let Some(q) = &self.centre.direct_queue
+            && !queue_names.contains(q.get_ref())
+        {
+            return Err(Invalid {
+                key: "centre.direct_queue".into(),
+                offset: q.span().start,
+                message: format!("no queue `{}` in the configuration", q.get_ref()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that every flow a number names exists (`has_flow`); `text` is this
+    /// configuration's text, so that errors name the line.
+    pub fn check_flows(
+        &self,
+        file: &str,
+        text: &str,
+        has_flow: impl Fn(&str) -> bool,
+    ) -> Result<(), ConfigError> {
+        if !self.centre.service_numbers.is_empty() && !has_flow("main") {
+            return Err(ConfigError {
+                file: file.to_string(),
+                line: 0,
+                column: 0,
+                key: "centre.service_numbers".into(),
+                message:
+                    "the service numbers are answered by the flow `main`, which is not defined"
+                        .into(),
+            });
+        }
+        for (i, n) in self.numbers.iter().enumerate() {
+            if has_flow(n.flow_name()) {
+                continue;
+            }
+            let offset = n
+                .flow
+                .as_ref()
+                .map_or(n.number.span().start, |f| f.span().start);
+            let (line, column) = line_col(text, offset);
+            return Err(ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                key: format!("numbers[{i}].flow"),
+                message: format!("no flow `{}` is defined", n.flow_name()),
+            });
         }
         Ok(())
     }
@@ -990,6 +1318,51 @@ mod tests {
         let e = err(&text);
         assert!(e.key.ends_with("skills.crads"), "{e}");
         assert!(e.message.contains("no agent"), "{e}");
+    }
+
+    #[test]
+    fn numbers_reach_one_place_each_and_name_existing_queues_and_flows() {
+        let e = err(&DEMO_TOML.replace(
+            "extension = \"1002\"",
+            "extension = \"1002\"\ndirect_number = \"95588\"",
+        ));
+        assert_eq!(e.key, "agents[1].direct_number", "{e}");
+        assert!(e.message.contains("more than one place"), "{e}");
+        let e = err(&format!("{DEMO_TOML}\n[[numbers]]\nnumber = \"1001\"\n"));
+        assert_eq!(e.key, "numbers[0].number", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "service_numbers = [\"95588\"]",
+            "service_numbers = [\"95588\"]\ndirect_queue = \"nowhere\"",
+        ));
+        assert_eq!(e.key, "centre.direct_queue", "{e}");
+        assert_eq!(e.line, 14, "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "realm = \"hotline\"",
+            "realm = \"hotline\"\ndigest_algorithms = []",
+        ));
+        assert_eq!(e.key, "sip.digest_algorithms", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "realm = \"hotline\"",
+            "realm = \"hotline\"\ndigest_algorithms = [\"SHA-512\"]",
+        ));
+        assert!(e.message.contains("SHA-256"), "{e}");
+        // A number's flow must be one of the flows loaded.
+        let text = format!("{DEMO_TOML}\n[[numbers]]\nnumber = \"95566\"\nflow = \"cards_line\"\n");
+        let cfg = Config::from_toml("t.toml", &text).unwrap();
+        assert_eq!(cfg.numbers[0].flow_name(), "cards_line");
+        let e = cfg
+            .check_flows("t.toml", &text, |f| f == "main")
+            .unwrap_err();
+        assert_eq!(e.key, "numbers[0].flow");
+        assert_eq!(e.line, text.lines().count(), "{e}");
+        assert!(cfg.check_flows("t.toml", &text, |_| true).is_ok());
+        assert_eq!(
+            Config::from_toml("t.toml", DEMO_TOML)
+                .unwrap()
+                .sip
+                .digest_algorithms,
+            vec![DigestAlgorithm::Md5]
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `hotline`: the whole contact centre in one binary.
 
+mod log_metrics;
+
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Parser, Subcommand};
 use hotline_config::{Config, LogFormat};
 use prometheus_client::registry::Registry;
-use tracing::{error, info};
+use tracing::{error, info, warn};
+
+mod http;
+mod lograte;
 
 #[derive(Parser)]
 #[command(name = "hotline", version, about = "An open-source contact centre")]
@@ -264,8 +269,10 @@ fn read_secret() -> Option<String> {
     (!pw.is_empty()).then_some(pw)
 }
 
-fn init_logging(cfg: &Config) {
+fn init_logging(cfg: &Config) -> lograte::WarnLimiter {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     // The SIP stack logs every packet at info; only its warnings matter to an operator.
     let filter = std::env::var("HOTLINE_LOG")
         .ok()
@@ -277,10 +284,43 @@ fn init_logging(cfg: &Config) {
         .with_writer(std::io::stderr);
     let json = std::env::var("HOTLINE_LOG_FORMAT").is_ok_and(|v| v == "json")
         || cfg.log.format == LogFormat::Json;
+    let limiter = lograte::WarnLimiter::new(std::time::Duration::from_secs(
+        cfg.log.repeat_interval_seconds.max(1),
+    ));
     if json {
-        builder.json().init();
+        builder.json().finish().with(limiter.clone()).init();
     } else {
-        builder.init();
+        builder.finish().with(limiter.clone()).init();
+    }
+    limiter
+}
+
+/// Reports the warnings [`lograte`] held back, one line per source, once an interval.
+async fn report_held_back_warnings(limiter: lograte::WarnLimiter, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let held = limiter.limiter.lock().drain(std::time::Instant::now());
+        for (source, count) in held {
+            warn!(%source, suppressed = count, "repeated SIP stack warnings held back from the log");
+        }
+    }
+}
+
+/// Gives memory freed after a burst (a flood of SIP requests, a wave of logins) back to the
+/// system: glibc keeps freed heap pages in its arenas otherwise, and a process that once
+/// peaked stays at its peak.
+async fn return_freed_memory() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        let _ = tokio::task::spawn_blocking(|| {
+            // SAFETY: malloc_trim only releases free memory of the allocator's own arenas;
+            // it takes no pointers and is safe to call from any thread at any time.
+            unsafe { libc::malloc_trim(0) }
+        })
+        .await;
     }
 }
 
@@ -307,6 +347,19 @@ fn load_flows(
         ),
     };
     let set = hotline_flow::FlowSet::from_toml(&text).map_err(|e| format!("{name}:{e}"))?;
+    // Every number's flow must exist.
+    let (cfg_name, cfg_text) = match config_path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p).unwrap_or_default(),
+        ),
+        None => (
+            "demo configuration (built in)".to_string(),
+            hotline_config::DEMO_TOML.to_string(),
+        ),
+    };
+    cfg.check_flows(&cfg_name, &cfg_text, |f| set.flows.contains_key(f))
+        .map_err(|e| e.to_string())?;
     let queues: std::collections::HashSet<&str> = cfg
         .queues
         .iter()
@@ -351,7 +404,7 @@ fn run(
     if let Some(h) = http {
         cfg.http.listen = h;
     }
-    init_logging(&cfg);
+    let limiter = init_logging(&cfg);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -359,7 +412,7 @@ fn run(
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(serve(cfg, flows)) {
+    match rt.block_on(serve(cfg, flows, limiter)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -368,7 +421,16 @@ fn run(
     }
 }
 
-async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> {
+async fn serve(
+    cfg: Config,
+    flows: hotline_flow::FlowSet,
+    limiter: lograte::WarnLimiter,
+) -> Result<(), String> {
+    tokio::spawn(report_held_back_warnings(
+        limiter,
+        std::time::Duration::from_secs(cfg.log.repeat_interval_seconds.max(1)),
+    ));
+    tokio::spawn(return_freed_memory());
     std::fs::create_dir_all(&cfg.storage.data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", cfg.storage.data_dir))?;
     let mut registry = Registry::default();
@@ -391,11 +453,13 @@ async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> 
         None => hotline_media::player::PromptLibrary::embedded(),
     }
     .map_err(|e| format!("cannot load the prompts: {e}"))?;
+    registry.register_collector(Box::new(log_metrics::LogMetrics(store.clone())));
     let (port_min, port_max) = cfg.media.rtp_port_range();
     let media = hotline_media::MediaEngine::new(hotline_media::EngineConfig {
         bind_ip: cfg.sip.listen.ip(),
         port_min,
         port_max,
+        call: media_call_config(&cfg),
         ..hotline_media::EngineConfig::default()
     });
     let trunk = hotline_switch::trunk::OutboundTrunk::from_config(&cfg, |v| std::env::var(v).ok())?;
@@ -426,12 +490,17 @@ async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> 
             )),
             outbound: cfg.outbound(),
             trunk,
+            max_backlog_events: cfg.storage.max_backlog_events as usize,
+            behind_alert: std::time::Duration::from_secs(u64::from(
+                cfg.storage.behind_alert_seconds,
+            )),
         },
     )?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = hotline_api::ApiState {
         registry: Arc::new(registry),
         ready: ready.clone(),
+        metrics_token: cfg.http.metrics_token.as_deref().map(Arc::from),
     };
     let v1 = hotline_api::v1::V1 {
         auth: Arc::new(hotline_api::v1::Auth::from_config(
@@ -447,8 +516,9 @@ async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> 
     let http_addr = listener
         .local_addr()
         .map_err(|e| format!("HTTP listener: {e}"))?;
-    let app = hotline_api::router(state, Some(v1));
-    let http_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let limits = http::Limits::from_config(&cfg.http);
+    let app = http::with_body_timeout(hotline_api::router(state, Some(v1)), limits.body_timeout);
+    let http_task = tokio::spawn(http::serve(listener, app, limits));
     ready.store(true, Ordering::Release);
     info!(centre = %cfg.centre.name, sip = %sip.udp_addr, http = %http_addr, "ready");
     // One line on stdout that scripts and tests wait for.
@@ -456,8 +526,7 @@ async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> 
 
     tokio::select! {
         r = http_task => match r {
-            Ok(Ok(())) => Err("HTTP server stopped".to_string()),
-            Ok(Err(e)) => Err(format!("HTTP server failed: {e}")),
+            Ok(()) => Err("HTTP server stopped".to_string()),
             Err(e) => Err(format!("HTTP server task failed: {e}")),
         },
         _ = shutdown_signal() => {
@@ -465,6 +534,22 @@ async fn serve(cfg: Config, flows: hotline_flow::FlowSet) -> Result<(), String> 
             sip.shutdown();
             Ok(())
         }
+    }
+}
+
+/// Per-call media settings: the inactivity time (`centre.media_inactivity_seconds`, 0 for
+/// never) and a quality sample per leg every 15 s, which a call logs as its proof of life.
+fn media_call_config(cfg: &Config) -> hotline_media::CallConfig {
+    let secs = cfg.centre.media_inactivity_seconds;
+    hotline_media::CallConfig {
+        inactivity_timeout: if secs == 0 {
+            // Never: far beyond any call.
+            std::time::Duration::from_secs(100 * 365 * 86_400)
+        } else {
+            std::time::Duration::from_secs(u64::from(secs))
+        },
+        quality_interval: Some(std::time::Duration::from_secs(15)),
+        ..hotline_media::CallConfig::default()
     }
 }
 

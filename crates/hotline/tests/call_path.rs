@@ -1063,7 +1063,7 @@ fn a_callback_goes_out_through_the_trunk_answering_its_challenge_with_caller_id_
                 ),
             )
         },
-        &[("HOTLINE_TEST_CARRIER_PW", "s3cret")],
+        &[("HOTLINE_TEST_CARRIER_PW", std::path::Path::new("s3cret"))],
     );
     let agent_port = register_phone(&h, "1001");
     let sup = login(&h, "supervisor", "supervisor");

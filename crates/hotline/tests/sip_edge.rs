@@ -432,7 +432,13 @@ fn calls_are_identified_by_trunk_address_or_digest_credentials() {
 #[test]
 fn sha256_digest_registration_and_replayed_answer() {
     use hotline_sip::digest::{Algorithm, ha1};
-    let h = Hotline::demo();
+    // MD5 alone is offered by default; agent 1007 is offered SHA-256 first.
+    let h = Hotline::serve_with(|t| {
+        t.replace(
+            "extension = \"1007\"",
+            "extension = \"1007\"\ndigest_algorithms = [\"SHA-256\", \"MD5\"]",
+        )
+    });
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.connect(h.sip).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -448,6 +454,12 @@ fn sha256_digest_registration_and_replayed_answer() {
     };
     let challenge = ask(1, "");
     assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
+    let offered: Vec<&str> = challenge
+        .lines()
+        .filter(|l| l.starts_with("WWW-Authenticate"))
+        .collect();
+    assert_eq!(offered.len(), 2, "{challenge}");
+    assert!(offered[0].contains("algorithm=SHA-256"), "{challenge}");
     let line = challenge
         .lines()
         .find(|l| l.starts_with("WWW-Authenticate") && l.contains("SHA-256"))
@@ -478,6 +490,40 @@ fn sha256_digest_registration_and_replayed_answer() {
 }
 
 #[test]
+fn an_offer_without_a_common_codec_gets_488_with_a_warning() {
+    let h = Hotline::demo();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(h.sip).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let me = sock.local_addr().unwrap();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+    let msg = format!(
+        "INVITE sip:95588@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK488\r\nFrom: <sip:13800138000@{me}>;tag=c1\r\nTo: <sip:95588@{sip}>\r\nCall-ID: codec-488\r\nCSeq: 1 INVITE\r\nContact: <sip:13800138000@{me}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len(),
+        sip = h.sip,
+    );
+    sock.send(msg.as_bytes()).unwrap();
+    let mut buf = vec![0u8; 65_536];
+    // Skip a 100 Trying, if any.
+    let answer = loop {
+        let n = sock.recv(&mut buf).unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !text.starts_with("SIP/2.0 100") {
+            break text;
+        }
+    };
+    assert!(answer.starts_with("SIP/2.0 488"), "{answer}");
+    let warning = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("warning:"))
+        .unwrap_or_else(|| panic!("a Warning header: {answer}"));
+    assert!(
+        warning.contains("305 hotline \"Incompatible media format"),
+        "{warning}"
+    );
+}
+
+#[test]
 fn the_centre_registers_with_its_carrier_answering_the_challenge() {
     let carrier = common::free_port("127.0.0.1");
     // The carrier's registrar is up first; the centre registers as it starts.
@@ -499,7 +545,7 @@ fn the_centre_registers_with_its_carrier_answering_the_challenge() {
                 ),
             )
         },
-        &[("HOTLINE_TEST_CARRIER_PW", "s3cret")],
+        &[("HOTLINE_TEST_CARRIER_PW", std::path::Path::new("s3cret"))],
     );
     let (ok, log) = registrar.join().unwrap();
     assert!(ok, "carrier registrar: {log}");

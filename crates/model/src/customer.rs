@@ -39,7 +39,11 @@ impl Customer {
 pub fn normalize_phone(input: &str) -> Option<String> {
     let mut s = input.trim();
     for scheme in ["sips:", "sip:", "tel:"] {
-        if s.len() >= scheme.len() && s[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        // `get` rather than an index: the input is outside text, and a cut inside a
+        // multi-byte character must be a non-match, not a panic.
+        if let Some(head) = s.get(..scheme.len())
+            && head.eq_ignore_ascii_case(scheme)
+        {
             s = &s[scheme.len()..];
             break;
         }
@@ -98,6 +102,45 @@ mod tests {
         assert_eq!(normalize_phone("abc123"), None);
         assert_eq!(normalize_phone(""), None);
         assert_eq!(normalize_phone("123456789012345678901"), None);
+    }
+
+    #[test]
+    fn multi_byte_text_is_refused_not_cut() {
+        // A cut inside a multi-byte character once panicked here.
+        assert_eq!(normalize_phone("0\u{10000}"), None);
+        assert_eq!(normalize_phone("12中文"), None);
+        assert_eq!(normalize_phone("中文"), None);
+        assert_eq!(normalize_phone("s\u{e9}p:123"), None);
+        assert_eq!(normalize_phone("\u{10000}ip:123"), None);
+        assert_eq!(normalize_phone("TEL:１２３"), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Any Unicode at all: no panic, and what comes out is a plain number.
+        #[test]
+        fn any_unicode_normalises_without_panic(s in "\\PC*", prefix in "(sip:|tel:|sips:|SIP:|)") {
+            for input in [s.clone(), format!("{prefix}{s}"), format!("{s}@host;user=phone")] {
+                if let Some(n) = normalize_phone(&input) {
+                    let digits = n.trim_start_matches('+');
+                    proptest::prop_assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{n}");
+                    proptest::prop_assert!((3..=20).contains(&digits.len()));
+                    // Normalising twice changes nothing.
+                    proptest::prop_assert_eq!(normalize_phone(&n), Some(n.clone()));
+                }
+            }
+        }
+
+        /// Digits mixed with arbitrary characters of any width.
+        #[test]
+        fn digits_with_multi_byte_characters(d in "[0-9]{0,6}", c in proptest::char::any(), e in "[0-9]{0,6}") {
+            let input = format!("{d}{c}{e}");
+            let _ = normalize_phone(&input);
+            let _ = normalize_phone(&format!("sip:{input}@h"));
+            let _ = is_complaint(Some(&input), Some(&input));
+            let _ = is_resolved_disposition(&input);
+        }
     }
 
     #[test]

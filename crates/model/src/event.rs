@@ -109,13 +109,17 @@ pub enum EndReason {
     /// No answer or no input in time.
     Timeout,
     Error,
+    /// A leg sent no media (RTP) for the configured time: the phone or its network is gone.
+    MediaTimeout,
+    /// The SIP session was not refreshed in time (RFC 4028 session timer).
+    SessionExpired,
     /// A reason written by a newer version.
     #[serde(other)]
     Other,
 }
 
 impl EndReason {
-    const ALL: [EndReason; 12] = [
+    const ALL: [EndReason; 14] = [
         EndReason::CallerHangup,
         EndReason::AgentHangup,
         EndReason::Abandoned,
@@ -127,6 +131,8 @@ impl EndReason {
         EndReason::Callback,
         EndReason::Timeout,
         EndReason::Error,
+        EndReason::MediaTimeout,
+        EndReason::SessionExpired,
         EndReason::Other,
     ];
 
@@ -144,6 +150,8 @@ impl EndReason {
             EndReason::Callback => "callback",
             EndReason::Timeout => "timeout",
             EndReason::Error => "error",
+            EndReason::MediaTimeout => "media_timeout",
+            EndReason::SessionExpired => "session_expired",
             EndReason::Other => "other",
         }
     }

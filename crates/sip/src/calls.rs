@@ -51,6 +51,9 @@ pub enum LegEvent {
     Dtmf(char),
     /// The far end asked to transfer the call (REFER) to this URI.
     Refer(String),
+    /// The session timer the far end asked for (RFC 4028) ran out without a refresh
+    /// (re-INVITE or UPDATE): the far end is gone. The leg is still up: hang it up.
+    SessionExpired,
     /// The leg is over.
     Ended(EndReason),
 }
@@ -60,7 +63,42 @@ pub struct Leg {
     dialog: InviteDialog,
     /// hotline's side of the media: what it answers re-INVITEs with.
     local: Arc<Mutex<Option<LocalMedia>>>,
+    /// The session interval agreed with the far end (RFC 4028), once answered.
+    timer: Arc<Mutex<Option<std::time::Duration>>>,
     events: mpsc::UnboundedReceiver<LegEvent>,
+}
+
+/// The session interval a request asks for (`Session-Expires: 1800;refresher=uac`, compact
+/// form `x`), in seconds.
+fn session_expires(headers: &rsipstack::sip::Headers) -> Option<u64> {
+    let value = headers.iter().find_map(|hd| match hd {
+        Header::SessionExpires(v) => Some(v.value().to_string()),
+        Header::Other(name, v)
+            if name.eq_ignore_ascii_case("session-expires") || name.eq_ignore_ascii_case("x") =>
+        {
+            Some(v.clone())
+        }
+        _ => None,
+    })?;
+    let secs: u64 = value.split(';').next()?.trim().parse().ok()?;
+    (secs > 0).then_some(secs)
+}
+
+/// The headers of a 2xx that agrees to the far end's session timer, the far end refreshing.
+fn timer_headers(secs: u64) -> Vec<Header> {
+    vec![
+        Header::Other(
+            "Session-Expires".to_string(),
+            format!("{secs};refresher=uac"),
+        ),
+        Header::Other("Require".to_string(), "timer".to_string()),
+    ]
+}
+
+/// When a session with this interval is given up if not refreshed: RFC 4028 §10, the
+/// interval less the smaller of 32 s and a third of it.
+fn expiry(interval: std::time::Duration) -> std::time::Duration {
+    interval - (interval / 3).min(std::time::Duration::from_secs(32))
 }
 
 impl Leg {
@@ -78,10 +116,16 @@ impl Leg {
         self.dialog.ringing(None, None).map_err(|e| e.to_string())
     }
 
-    /// 200 OK with hotline's SDP answer (inbound legs).
+    /// 200 OK with hotline's SDP answer (inbound legs). A caller that asked for a session
+    /// timer (RFC 4028 `Session-Expires`) gets it, as the refresher: a session it does not
+    /// refresh in time ends with [`LegEvent::SessionExpired`].
     pub fn answer(&self, local: LocalMedia, sdp_answer: String) -> Result<(), String> {
         *self.local.lock() = Some(local);
-        let headers = vec![Header::ContentType(h::ContentType::new("application/sdp"))];
+        let mut headers = vec![Header::ContentType(h::ContentType::new("application/sdp"))];
+        if let Some(secs) = session_expires(&self.dialog.initial_request().headers) {
+            *self.timer.lock() = Some(std::time::Duration::from_secs(secs));
+            headers.extend(timer_headers(secs));
+        }
         self.dialog
             .accept(Some(headers), Some(sdp_answer.into_bytes()))
             .map_err(|e| e.to_string())
@@ -183,6 +227,11 @@ pub struct Calls {
     pub(crate) port: u16,
     /// Calls with phones behind NATs and where those phones really are.
     pub(crate) nat_flows: Arc<crate::nat::NatFlows>,
+    /// Non-zero: new calls are refused with 503 and this many seconds in Retry-After (set
+    /// by the call layer, e.g. while its event log is too far behind).
+    pub(crate) refusing: Arc<std::sync::atomic::AtomicU32>,
+    /// Calls that ended lately, so that a BYE crossing ours is answered 200, not 481.
+    pub(crate) ended: RecentlyEnded,
 }
 
 /// How a call out presents itself and authenticates (calls through a carrier trunk).
@@ -207,6 +256,35 @@ impl std::fmt::Debug for DialOptions {
     }
 }
 
+/// Call-IDs of dialogs ended in the last 32 seconds (64 × T1, how long a crossing request
+/// may still be retransmitted).
+#[derive(Clone, Default)]
+pub(crate) struct RecentlyEnded(
+    Arc<Mutex<std::collections::VecDeque<(String, std::time::Instant)>>>,
+);
+
+impl RecentlyEnded {
+    const KEEP: std::time::Duration = std::time::Duration::from_secs(32);
+
+    pub(crate) fn note(&self, call_id: &str, now: std::time::Instant) {
+        let mut q = self.0.lock();
+        while q
+            .front()
+            .is_some_and(|(_, t)| now.duration_since(*t) > Self::KEEP)
+        {
+            q.pop_front();
+        }
+        q.push_back((call_id.to_string(), now));
+    }
+
+    pub(crate) fn contains(&self, call_id: &str, now: std::time::Instant) -> bool {
+        self.0
+            .lock()
+            .iter()
+            .any(|(c, t)| c == call_id && now.duration_since(*t) <= Self::KEEP)
+    }
+}
+
 impl Calls {
     /// hotline's Contact URI for messages to `peer`: the address advertised on the
     /// interface that reaches it, never a wildcard.
@@ -224,6 +302,21 @@ impl Calls {
         self.advertiser.media_for(peer)
     }
 
+    /// Refuses new calls with `503 Service Unavailable` and `Retry-After: secs` (`Some`), or
+    /// takes them again (`None`). Calls in progress are not affected.
+    pub fn refuse_new_calls(&self, retry_after: Option<u32>) {
+        self.refusing.store(
+            retry_after.map_or(0, |s| s.max(1)),
+            std::sync::atomic::Ordering::Release,
+        );
+    }
+
+    /// The Retry-After new calls are refused with, if they are.
+    pub fn refusing_new_calls(&self) -> Option<u32> {
+        let s = self.refusing.load(std::sync::atomic::Ordering::Acquire);
+        (s > 0).then_some(s)
+    }
+
     /// Wraps a server dialog just created for an incoming INVITE.
     pub(crate) fn inbound(
         &self,
@@ -231,22 +324,30 @@ impl Calls {
         state: rsipstack::dialog::dialog::DialogStateReceiver,
     ) -> Leg {
         let local = Arc::new(Mutex::new(None));
+        let timer = Arc::new(Mutex::new(None));
         let events = spawn_mapper(
             self.dialog_layer.clone(),
+            self.ended.clone(),
             state,
             local.clone(),
+            timer.clone(),
             false,
             self.nat_flows.clone(),
         );
         Leg {
             dialog,
             local,
+            timer,
             events,
         }
     }
 
     /// Places a call to `target` (a registered contact URI) reached at `destination`, offering
     /// `local`'s media. Events tell whether it rings, is answered or fails.
+    ///
+    /// When `destination` is not the address the URI names (a phone behind a NAT), the
+    /// INVITE carries a loose `Route` to `destination`, so that a CANCEL, which copies the
+    /// INVITE's Route, goes where the INVITE went (RFC 3261 §9.1).
     pub fn dial(
         &self,
         target: &str,
@@ -287,14 +388,27 @@ impl Calls {
             password: None,
         });
         let offer = sdp::offer(&local, Direction::SendRecv);
-        let headers = options.asserted_identity.as_ref().map(|pai| {
+        let names_destination = crate::addr::parse_uri(target).is_some_and(|u| {
+            u.ip() == Some(destination.ip()) && u.port.unwrap_or(5060) == destination.port()
+        });
+        let route = (!names_destination).then(|| {
+            let t = if tcp { ";transport=tcp" } else { "" };
+            let host = match destination {
+                SocketAddr::V4(a) => a.to_string(),
+                SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+            };
+            Header::Route(h::Route::new(format!("<sip:{host};lr{t}>")))
+        });
+        let asserted = options.asserted_identity.as_ref().map(|pai| {
             let value = if pai.contains(':') {
                 format!("<{}>", pai.trim_matches(['<', '>']))
             } else {
                 format!("<sip:{pai}@{}>", caller.host_with_port.host)
             };
-            vec![Header::Other("P-Asserted-Identity".into(), value)]
+            Header::Other("P-Asserted-Identity".into(), value)
         });
+        let headers: Vec<Header> = route.into_iter().chain(asserted).collect();
+        let headers = (!headers.is_empty()).then_some(headers);
         let credential = options.credential.as_ref().map(|(user, password)| {
             rsipstack::dialog::authenticate::Credential {
                 username: user.clone(),
@@ -336,16 +450,20 @@ impl Calls {
             .do_invite_async(opt, sender)
             .map_err(|e| e.to_string())?;
         let local = Arc::new(Mutex::new(Some(local)));
+        let timer = Arc::new(Mutex::new(None));
         let events = spawn_mapper(
             self.dialog_layer.clone(),
+            self.ended.clone(),
             state,
             local.clone(),
+            timer.clone(),
             true,
             self.nat_flows.clone(),
         );
         Ok(Leg {
             dialog,
             local,
+            timer,
             events,
         })
     }
@@ -417,8 +535,10 @@ impl Calls {
 /// Turns one dialog's states into leg events, answering in-dialog requests on the way.
 fn spawn_mapper(
     dialog_layer: Arc<DialogLayer>,
+    ended: RecentlyEnded,
     mut state: rsipstack::dialog::dialog::DialogStateReceiver,
     local: Arc<Mutex<Option<LocalMedia>>>,
+    timer: Arc<Mutex<Option<std::time::Duration>>>,
     outbound: bool,
     nat_flows: Arc<crate::nat::NatFlows>,
 ) -> mpsc::UnboundedReceiver<LegEvent> {
@@ -429,7 +549,31 @@ fn spawn_mapper(
         // A REFER answered 202, told only once the dialog is back to confirmed: the 202 has
         // then been sent, so the NOTIFYs that follow cannot overtake it.
         let mut refer: Option<String> = None;
-        while let Some(s) = state.recv().await {
+        // When the session ends unless the far end refreshes it (RFC 4028).
+        let mut expires: Option<tokio::time::Instant> = None;
+        let restart = |timer: &Mutex<Option<std::time::Duration>>| {
+            timer
+                .lock()
+                .map(|interval| tokio::time::Instant::now() + expiry(interval))
+        };
+        loop {
+            let s = tokio::select! {
+                s = state.recv() => match s {
+                    Some(s) => s,
+                    None => break,
+                },
+                _ = async {
+                    match expires {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    expires = None;
+                    debug!("session timer ran out without a refresh");
+                    let _ = tx.send(LegEvent::SessionExpired);
+                    continue;
+                }
+            };
             match s {
                 DialogState::Confirmed(..) if refer.is_some() => {
                     if let Some(t) = refer.take() {
@@ -441,6 +585,7 @@ fn spawn_mapper(
                 }
                 DialogState::Confirmed(_, resp) if !confirmed => {
                     confirmed = true;
+                    expires = restart(&timer);
                     let event = if outbound {
                         let body = String::from_utf8_lossy(&resp.body).into_owned();
                         LegEvent::Answered {
@@ -452,6 +597,21 @@ fn spawn_mapper(
                     let _ = tx.send(event);
                 }
                 DialogState::Updated(_, req, handle) => {
+                    // A re-INVITE or UPDATE refreshes the session (with the interval it asks
+                    // for, if it names one), and the answer agrees to it.
+                    let refreshed = {
+                        let mut t = timer.lock();
+                        if t.is_some()
+                            && let Some(secs) = session_expires(&req.headers)
+                        {
+                            *t = Some(std::time::Duration::from_secs(secs));
+                        }
+                        t.map(|d| d.as_secs())
+                    };
+                    if refreshed.is_some() {
+                        expires = restart(&timer);
+                    }
+                    let extra = refreshed.map(timer_headers).unwrap_or_default();
                     let body = String::from_utf8_lossy(&req.body).into_owned();
                     let offer = sdp::parse(&body).ok();
                     let answer = match (&offer, local.lock().as_mut()) {
@@ -463,14 +623,15 @@ fn spawn_mapper(
                     };
                     match answer {
                         Some(a) => {
-                            let headers =
+                            let mut headers =
                                 vec![Header::ContentType(h::ContentType::new("application/sdp"))];
+                            headers.extend(extra);
                             let _ = handle
                                 .respond(StatusCode::OK, Some(headers), Some(a.sdp.into_bytes()))
                                 .await;
                         }
                         None if body.trim().is_empty() => {
-                            let _ = handle.reply(StatusCode::OK).await;
+                            let _ = handle.respond(StatusCode::OK, Some(extra), None).await;
                         }
                         None => {
                             let _ = handle.reply(StatusCode::NotAcceptableHere).await;
@@ -514,6 +675,7 @@ fn spawn_mapper(
                 }
                 DialogState::Terminated(id, reason) => {
                     debug!(%id, ?reason, "leg ended");
+                    ended.note(&id.call_id, std::time::Instant::now());
                     dialog_layer.remove_dialog(&id);
                     nat_flows.remove(&id.call_id);
                     let _ = tx.send(LegEvent::Ended(end_reason(&reason, outbound)));
@@ -591,6 +753,19 @@ mod tests {
         assert_eq!(dtmf_from_info("7"), Some('7'));
         assert_eq!(dtmf_from_info("Signal=11"), Some('#'));
         assert_eq!(dtmf_from_info("hello"), None);
+    }
+
+    #[test]
+    fn ended_calls_are_remembered_for_32_seconds() {
+        let ended = RecentlyEnded::default();
+        let t0 = std::time::Instant::now();
+        ended.note("a", t0);
+        assert!(ended.contains("a", t0 + std::time::Duration::from_secs(31)));
+        assert!(!ended.contains("b", t0));
+        assert!(!ended.contains("a", t0 + std::time::Duration::from_secs(33)));
+        // Old entries go when new ones come.
+        ended.note("b", t0 + std::time::Duration::from_secs(40));
+        assert_eq!(ended.0.lock().len(), 1);
     }
 
     #[test]

@@ -22,6 +22,15 @@ pub enum Algorithm {
     Sha256,
 }
 
+impl From<hotline_config::DigestAlgorithm> for Algorithm {
+    fn from(a: hotline_config::DigestAlgorithm) -> Self {
+        match a {
+            hotline_config::DigestAlgorithm::Md5 => Algorithm::Md5,
+            hotline_config::DigestAlgorithm::Sha256 => Algorithm::Sha256,
+        }
+    }
+}
+
 impl Algorithm {
     pub fn name(self) -> &'static str {
         match self {
@@ -164,12 +173,19 @@ impl Authenticator {
         hex::encode(raw)
     }
 
-    /// `WWW-Authenticate` values: MD5 first (what most deployed phones and sipp understand),
-    /// then SHA-256 (RFC 8760) for clients that prefer it.
-    pub fn challenges(&self, ip: IpAddr, now: SystemTime, stale: bool) -> Vec<String> {
+    /// `WWW-Authenticate` values, one per algorithm offered, in the order given (RFC 8760:
+    /// the server's preference first). Which to offer is configuration: some phones give up
+    /// on a list that holds an algorithm they do not know.
+    pub fn challenges(
+        &self,
+        ip: IpAddr,
+        now: SystemTime,
+        stale: bool,
+        algorithms: &[Algorithm],
+    ) -> Vec<String> {
         let nonce = self.nonce(ip, now);
         let stale = if stale { ", stale=true" } else { "" };
-        [Algorithm::Md5, Algorithm::Sha256]
+        algorithms
             .iter()
             .map(|a| {
                 format!(
@@ -181,6 +197,24 @@ impl Authenticator {
                 )
             })
             .collect()
+    }
+
+    /// Whether `nonce` is one this authenticator issued to `ip` and that has not expired: a
+    /// failed answer only counts against a source (and an account) if it is, so forged
+    /// sources and made-up nonces cannot lock anyone out. The MAC binds the nonce to the
+    /// address the challenge was sent to, so only that address could have received it.
+    pub fn issued(&self, nonce: &str, ip: IpAddr, now: SystemTime) -> bool {
+        let Some(raw) = hex::decode(nonce).ok().filter(|r| r.len() == 28) else {
+            return false;
+        };
+        let mut ts_bytes = [0u8; 8];
+        ts_bytes.copy_from_slice(&raw[..8]);
+        let ts = u64::from_be_bytes(ts_bytes);
+        if !constant_time_eq(&raw[16..], &self.mac(ts, &raw[8..16], ip)) {
+            return false;
+        }
+        let now_s = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        now_s.saturating_sub(ts) <= self.ttl.as_secs() && ts <= now_s + 5
     }
 
     /// Checks `creds` for a request with `method`, against `ha1` (None: unknown user).
@@ -356,6 +390,23 @@ mod tests {
         );
         let c = answer(Algorithm::Md5, "pass1001", &a.nonce(ip, now), "00000001");
         assert_eq!(a.check(&c, "REGISTER", None, ip, now), Check::Failed);
+    }
+
+    #[test]
+    fn only_our_fresh_nonces_for_that_address_are_issued() {
+        let a = Authenticator::new("hotline", Duration::from_secs(300));
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "127.0.0.2".parse().unwrap();
+        let now = SystemTime::now();
+        let n = a.nonce(ip, now);
+        assert!(a.issued(&n, ip, now));
+        assert!(!a.issued(&n, other, now), "sent to another address");
+        assert!(!a.issued(&n, ip, now + Duration::from_secs(301)), "expired");
+        assert!(!a.issued(&"0".repeat(56), ip, now), "made up");
+        assert!(!a.issued("xyz", ip, now));
+        assert!(!a.issued("", ip, now));
+        let b = Authenticator::new("hotline", Duration::from_secs(300));
+        assert!(!b.issued(&n, ip, now), "another server's secret");
     }
 
     #[test]

@@ -96,6 +96,11 @@ pub struct GuardConfig {
     pub auth_failures: u32,
     pub failure_window: Duration,
     pub lockout: Duration,
+    /// Failures on one account (extension or trunk user), from any sources, within
+    /// `failure_window` that lock the account out; 0 disables.
+    pub account_failures: u32,
+    /// The first lockout of an account; each further one doubles, up to 16 times.
+    pub account_lockout: Duration,
     /// Sources exempt from rate limits: the carriers' trunks.
     pub trusted: Vec<IpNet>,
     pub server_name: String,
@@ -111,8 +116,10 @@ impl GuardConfig {
             auth_failures: g.auth_failures,
             failure_window: Duration::from_secs(g.failure_window_seconds),
             lockout: Duration::from_secs(g.lockout_seconds),
+            account_failures: g.account_failures,
+            account_lockout: Duration::from_secs(g.account_lockout_seconds),
             trusted: cfg.trunks.iter().flat_map(|t| t.sources.clone()).collect(),
-            server_name: format!("hotline/{}", env!("CARGO_PKG_VERSION")),
+            server_name: cfg.sip.server_header.clone(),
         }
     }
 }
@@ -128,11 +135,32 @@ struct Failures {
     locked_until: Option<Instant>,
 }
 
+/// Failures on one account, and the sources that recently proved they know its password.
+#[derive(Default)]
+struct AccountFailures {
+    recent: Vec<Instant>,
+    locked_until: Option<Instant>,
+    /// Lockouts so far without a success in between: each doubles the next one.
+    strikes: u32,
+    /// When the last failure or lockout was; the entry is forgotten a while after.
+    last: Option<Instant>,
+    /// Sources that authenticated as this account (most recent last, at most
+    /// [`GOOD_SOURCES`]): a lockout of the account does not apply to them, so guessing from
+    /// elsewhere cannot lock the phone on the agent's desk out.
+    good: Vec<(IpAddr, Instant)>,
+}
+
+/// How many proven sources one account remembers.
+const GOOD_SOURCES: usize = 8;
+/// How long a proven source stays exempt from an account's lockout.
+const GOOD_FOR: Duration = Duration::from_secs(24 * 3600);
+
 /// The guard's state: per-source token buckets and authentication failures.
 pub struct Guard {
     cfg: GuardConfig,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
+    accounts: Mutex<HashMap<String, AccountFailures>>,
     /// When the maps were last swept of idle sources (a sweep is O(sources), so it runs at
     /// most once a second, not per request).
     last_sweep: Mutex<Option<Instant>>,
@@ -144,6 +172,7 @@ impl Guard {
             cfg,
             buckets: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            accounts: Mutex::new(HashMap::new()),
             last_sweep: Mutex::new(None),
         }
     }
@@ -490,8 +519,11 @@ impl Guard {
     }
 
     /// Records a failed authentication from `ip`; returns true if the source is now locked out.
+    /// The caller counts only failures against a nonce hotline issued to `ip`. A trunk's
+    /// trusted source is never locked out: the carrier is identified by its address, and
+    /// traffic from that address that authenticates as something else must not cut it off.
     pub fn auth_failed(&self, ip: IpAddr, now: Instant) -> bool {
-        if self.cfg.auth_failures == 0 {
+        if self.cfg.auth_failures == 0 || self.is_trusted(ip) {
             return false;
         }
         let mut all = self.failures.lock();
@@ -516,6 +548,127 @@ impl Guard {
         } else {
             false
         }
+    }
+
+    /// Records a failed authentication as `account` (counted like [`Guard::auth_failed`]:
+    /// only against an issued nonce); returns true if the account is now locked out. Each
+    /// lockout without a success in between is twice as long as the one before.
+    pub fn account_failed(&self, account: &str, now: Instant) -> bool {
+        if self.cfg.account_failures == 0 {
+            return false;
+        }
+        let mut all = self.accounts.lock();
+        if all.len() > 100_000 {
+            self.sweep_accounts(&mut all, now);
+        }
+        let window = self.cfg.failure_window;
+        let f = all.entry(account.to_string()).or_default();
+        f.last = Some(now);
+        if f.locked_until.is_some_and(|u| u > now) {
+            return true;
+        }
+        f.recent
+            .retain(|t| now.saturating_duration_since(*t) < window);
+        f.recent.push(now);
+        if f.recent.len() >= self.cfg.account_failures as usize {
+            let factor = 1u32 << f.strikes.min(4);
+            f.locked_until = Some(now + self.cfg.account_lockout * factor);
+            f.strikes = f.strikes.saturating_add(1);
+            f.recent.clear();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records a successful authentication as `account` from `ip`: the account's back-off
+    /// starts over and `ip` is exempt from its lockouts from now on.
+    pub fn auth_succeeded(&self, account: &str, ip: IpAddr, now: Instant) {
+        let mut all = self.accounts.lock();
+        let Some(f) = all.get_mut(account) else {
+            if self.cfg.account_failures == 0 {
+                return;
+            }
+            let mut f = AccountFailures::default();
+            f.good.push((ip, now));
+            f.last = Some(now);
+            all.insert(account.to_string(), f);
+            return;
+        };
+        f.strikes = 0;
+        f.recent.clear();
+        f.last = Some(now);
+        f.good.retain(|(g, _)| *g != ip);
+        f.good.push((ip, now));
+        if f.good.len() > GOOD_SOURCES {
+            f.good.remove(0);
+        }
+    }
+
+    /// How long `account` is still locked out for a request from `ip` (zero: not locked, or
+    /// `ip` recently proved it knows the password).
+    pub fn account_lockout_left(&self, account: &str, ip: IpAddr, now: Instant) -> Duration {
+        let all = self.accounts.lock();
+        let Some(f) = all.get(account) else {
+            return Duration::ZERO;
+        };
+        if f.good
+            .iter()
+            .any(|(g, at)| *g == ip && now.saturating_duration_since(*at) < GOOD_FOR)
+        {
+            return Duration::ZERO;
+        }
+        f.locked_until
+            .map_or(Duration::ZERO, |u| u.saturating_duration_since(now))
+    }
+
+    fn sweep_accounts(&self, all: &mut HashMap<String, AccountFailures>, now: Instant) {
+        // An account's strikes are forgotten after a quiet day; a proven source after GOOD_FOR.
+        let keep = GOOD_FOR;
+        all.retain(|_, f| {
+            f.good
+                .retain(|(_, at)| now.saturating_duration_since(*at) < GOOD_FOR);
+            f.locked_until.is_some_and(|u| u > now)
+                || !f.good.is_empty()
+                || f.last
+                    .is_some_and(|t| now.saturating_duration_since(t) < keep)
+        });
+    }
+
+    /// Forgets what no longer matters (idle sources' buckets, expired failures and lockouts)
+    /// and gives the memory back: run every few seconds, so a flood from many sources leaves
+    /// nothing behind once it stops.
+    pub fn purge(&self, now: Instant) {
+        if self.cfg.rate_per_second > 0 {
+            let full =
+                Duration::from_secs_f64(self.cfg.burst as f64 / self.cfg.rate_per_second as f64);
+            let mut buckets = self.buckets.lock();
+            buckets.retain(|_, b| now.saturating_duration_since(b.at) < full);
+            buckets.shrink_to_fit();
+        }
+        let window = self.cfg.failure_window;
+        {
+            let mut all = self.failures.lock();
+            all.retain(|_, f| {
+                f.locked_until.is_some_and(|u| u > now)
+                    || f.recent
+                        .last()
+                        .is_some_and(|t| now.saturating_duration_since(*t) < window)
+            });
+            all.shrink_to_fit();
+        }
+        let mut all = self.accounts.lock();
+        self.sweep_accounts(&mut all, now);
+        all.shrink_to_fit();
+    }
+
+    /// Entries kept now: (rate buckets, source failure records, account records).
+    pub fn table_sizes(&self) -> (usize, usize, usize) {
+        (
+            self.buckets.lock().len(),
+            self.failures.lock().len(),
+            self.accounts.lock().len(),
+        )
     }
 
     pub fn is_locked_out(&self, ip: IpAddr, now: Instant) -> bool {
@@ -845,6 +998,8 @@ pub fn fuzz_one(data: &[u8]) {
         auth_failures: 5,
         failure_window: Duration::from_secs(60),
         lockout: Duration::from_secs(300),
+        account_failures: 10,
+        account_lockout: Duration::from_secs(60),
         trusted: Vec::new(),
         server_name: "hotline/fuzz".into(),
     });
@@ -887,6 +1042,8 @@ mod tests {
             auth_failures: 3,
             failure_window: Duration::from_secs(60),
             lockout: Duration::from_secs(300),
+            account_failures: 4,
+            account_lockout: Duration::from_secs(60),
             trusted: vec!["10.0.0.0/8".parse().unwrap()],
             server_name: "hotline/test".into(),
         })
@@ -1042,6 +1199,77 @@ mod tests {
         let v = g.inspect(&reg, SRC.parse().unwrap(), false, now);
         assert_eq!(status(&v), 403);
         assert!(!g.is_locked_out(ip, now + Duration::from_secs(301)));
+    }
+
+    #[test]
+    fn trunk_sources_are_never_locked_out() {
+        let g = guard();
+        let trunk: IpAddr = "10.1.1.1".parse().unwrap();
+        let now = Instant::now();
+        for _ in 0..20 {
+            assert!(!g.auth_failed(trunk, now));
+        }
+        assert!(!g.is_locked_out(trunk, now));
+        let invite = req("INVITE sip:95588@example.com SIP/2.0", "");
+        let v = g.inspect(&invite, "10.1.1.1:5060".parse().unwrap(), false, now);
+        assert_ne!(status(&v), 403);
+    }
+
+    #[test]
+    fn accounts_lock_out_across_sources_with_back_off_but_not_proven_sources() {
+        let g = guard();
+        let t0 = Instant::now();
+        let desk: IpAddr = "192.0.2.50".parse().unwrap();
+        let thief: IpAddr = "198.51.100.9".parse().unwrap();
+        g.auth_succeeded("1001", desk, t0);
+        // Four failures (from four different sources: the caller does not say which).
+        assert!(!g.account_failed("1001", t0));
+        assert!(!g.account_failed("1001", t0));
+        assert!(!g.account_failed("1001", t0));
+        assert!(g.account_failed("1001", t0));
+        assert_eq!(
+            g.account_lockout_left("1001", thief, t0),
+            Duration::from_secs(60)
+        );
+        assert_eq!(g.account_lockout_left("1001", desk, t0), Duration::ZERO);
+        assert_eq!(g.account_lockout_left("1002", thief, t0), Duration::ZERO);
+        // The lockout ends; the next one is twice as long.
+        let t1 = t0 + Duration::from_secs(61);
+        assert_eq!(g.account_lockout_left("1001", thief, t1), Duration::ZERO);
+        for _ in 0..3 {
+            assert!(!g.account_failed("1001", t1));
+        }
+        assert!(g.account_failed("1001", t1));
+        assert_eq!(
+            g.account_lockout_left("1001", thief, t1),
+            Duration::from_secs(120)
+        );
+        // A success starts the back-off over.
+        g.auth_succeeded("1001", desk, t1);
+        let t2 = t1 + Duration::from_secs(121);
+        for _ in 0..4 {
+            g.account_failed("1001", t2);
+        }
+        assert_eq!(
+            g.account_lockout_left("1001", thief, t2),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn purge_forgets_idle_sources_and_expired_lockouts() {
+        let g = guard_with(10, 10);
+        let m = req("OPTIONS sip:x@y SIP/2.0", "");
+        let t0 = Instant::now();
+        for i in 0..200u8 {
+            let src: SocketAddr = ([192, 0, 2, i], 5060).into();
+            g.inspect(&m, src, false, t0);
+            g.auth_failed(src.ip(), t0);
+            g.account_failed(&format!("u{i}"), t0);
+        }
+        assert_eq!(g.table_sizes(), (200, 200, 200));
+        g.purge(t0 + Duration::from_secs(2 * 24 * 3600));
+        assert_eq!(g.table_sizes(), (0, 0, 0));
     }
 
     #[test]

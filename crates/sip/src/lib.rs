@@ -2,6 +2,7 @@
 //!
 //! - [`guard`]: the ingress guard every message passes first (RFC answers to bad input, rate
 //!   limits, authentication lockout).
+//! - [`addr`]: SIP addresses, Contact lists, URIs and Via values by the RFC 3261 grammar.
 //! - [`digest`]: digest authentication with MD5 and SHA-256, expiring nonces, replay protection.
 //! - [`registrar`]: the registrar and location service, and caller identification.
 //! - [`sdp`]: SDP offer/answer for G.711 audio with telephone-events and hold.
@@ -11,6 +12,7 @@
 //!
 //! Transactions and dialogs come from `rsipstack`, pinned to one exact version.
 
+pub mod addr;
 pub mod advertise;
 pub mod calls;
 pub mod digest;

@@ -132,6 +132,8 @@ mod tests {
             cseq: 1,
             source: source.parse().unwrap(),
             transport,
+            instance: None,
+            reg_id: None,
         }
     }
 

@@ -5,13 +5,15 @@
 //! unknown extension is answered exactly like a known one with a wrong password.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::RwLock;
+use tracing::{debug, info};
 
+use crate::addr::{self, Contacts, NameAddr};
 use crate::digest::{Algorithm, Authenticator, Check, Credentials};
-use crate::message::{RawMessage, split_list};
+use crate::message::RawMessage;
 
 /// One registered contact of an extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,83 @@ pub struct Binding {
     pub source: SocketAddr,
     /// `udp` or `tcp`.
     pub transport: &'static str,
+    /// The phone's RFC 5626 instance id (`+sip.instance`), when it sent one: a later
+    /// registration with the same id replaces this binding.
+    pub instance: Option<String>,
+    /// The RFC 5626 `reg-id`, with the instance id.
+    pub reg_id: Option<u32>,
+}
+
+impl Binding {
+    /// Where requests to this contact are sent, and over which transport: see [`route_to`].
+    pub fn destination(&self) -> (SocketAddr, &'static str) {
+        route_to(&self.uri, self.source, self.transport)
+    }
+}
+
+/// Where to send a request for a registered contact (RFC 3261 §8.1.2 with NAT traversal):
+///
+/// - the Contact names the address the REGISTER came from, or a host name: the source;
+/// - the Contact is a private, loopback or link-local address and the REGISTER came from
+///   elsewhere: the phone is behind a NAT, and only its source address is reachable;
+/// - the Contact is a public address other than the source (a third-party registration,
+///   or a phone registering through another interface): the Contact, as RFC 3261 says,
+///   over the transport it names (else UDP), on its port (else 5060, 5061 for `sips`).
+pub fn route_to(
+    contact: &str,
+    source: SocketAddr,
+    transport: &'static str,
+) -> (SocketAddr, &'static str) {
+    let Some(uri) = addr::parse_uri(contact) else {
+        return (source, transport);
+    };
+    let Some(ip) = uri.ip() else {
+        return (source, transport);
+    };
+    if ip == source.ip() || !is_public(ip) {
+        return (source, transport);
+    }
+    let contact_transport = match uri.transport().as_deref() {
+        Some("tcp") => "tcp",
+        Some("tls") => "tls",
+        _ if uri.scheme == "sips" => "tls",
+        _ => "udp",
+    };
+    let default_port = if contact_transport == "tls" {
+        5061
+    } else {
+        5060
+    };
+    (
+        SocketAddr::new(ip, uri.port.unwrap_or(default_port)),
+        contact_transport,
+    )
+}
+
+/// An address reachable from anywhere: not private, loopback, link-local, shared (CGNAT),
+/// unique-local or unspecified.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80)
+                && v6
+                    .to_ipv4_mapped()
+                    .is_none_or(|v4| is_public(IpAddr::V4(v4)))
+        }
+    }
 }
 
 /// The answer the shell must send.
@@ -43,6 +122,8 @@ pub struct RegistrarConfig {
     pub max_expires: u32,
     pub default_expires: u32,
     pub max_contacts: usize,
+    /// Digest algorithms offered, in order, unless the user has its own.
+    pub algorithms: Vec<Algorithm>,
 }
 
 /// Stored credentials of one extension.
@@ -61,6 +142,8 @@ pub struct Registrar {
     /// Trunks trusted by source network.
     trunk_sources: Vec<(ipnet::IpNet, String)>,
     bindings: RwLock<HashMap<String, Vec<Binding>>>,
+    /// Digest algorithms of agents (by extension) and trunks (by user name) that have their own.
+    user_algorithms: HashMap<String, Vec<Algorithm>>,
 }
 
 /// Who sent a request that needs an identity (an INVITE).
@@ -93,7 +176,21 @@ impl Registrar {
             trunk_secrets: HashMap::new(),
             trunk_sources: Vec::new(),
             bindings: RwLock::new(HashMap::new()),
+            user_algorithms: HashMap::new(),
         }
+    }
+
+    /// The digest algorithms offered to `user` (an extension or a trunk's user name).
+    pub fn algorithms_for(&self, user: &str) -> &[Algorithm] {
+        self.user_algorithms
+            .get(user)
+            .map_or(&self.cfg.algorithms, |a| a)
+    }
+
+    /// Gives `user` (an extension or a trunk's user name) algorithms of its own.
+    pub fn with_user_algorithms(mut self, user: &str, algorithms: Vec<Algorithm>) -> Self {
+        self.user_algorithms.insert(user.to_string(), algorithms);
+        self
     }
 
     /// Adds the trunks: trusted source networks and digest credentials.
@@ -101,6 +198,10 @@ impl Registrar {
         for t in trunks {
             for net in &t.sources {
                 self.trunk_sources.push((*net, t.name.clone()));
+            }
+            if let (Some(user), Some(algs)) = (&t.username, &t.digest_algorithms) {
+                self.user_algorithms
+                    .insert(user.clone(), algs.iter().map(|a| (*a).into()).collect());
             }
             if let (Some(user), Some(md5), Some(sha)) = (&t.username, &t.ha1_md5, &t.ha1_sha256) {
                 self.trunk_secrets.insert(
@@ -135,8 +236,11 @@ impl Registrar {
         {
             return Identified::Known(Caller::Trunk(name.clone()));
         }
+        // Before credentials, the From user says whose algorithms to offer.
+        let from_user = msg.first("from").and_then(uri_user).unwrap_or_default();
         let Some(creds) = msg.all("authorization").find_map(Credentials::parse) else {
-            return Identified::Refused(self.challenge(source, wall, false, "challenge"));
+            let algs = self.algorithms_for(&from_user);
+            return Identified::Refused(self.challenge(source, wall, false, "challenge", algs));
         };
         let pick = |s: &Secret| match creds.algorithm() {
             Some(Algorithm::Sha256) => s.ha1_sha256.clone(),
@@ -150,16 +254,30 @@ impl Registrar {
             (None, Some(s)) => (Some(Caller::Agent(creds.username.clone())), Some(pick(s))),
             (None, None) => (None, None),
         };
+        let algs = self.algorithms_for(&creds.username);
+        let allowed = creds.algorithm().is_some_and(|a| algs.contains(&a));
         match self
             .auth
             .check(&creds, method, ha1.as_deref(), source.ip(), wall)
         {
+            Check::Ok if !allowed => {
+                info!(user = %creds.username, %source, %method, algorithm = ?creds.algorithm, "request refused: digest algorithm not offered to this user");
+                Identified::Refused(forbidden())
+            }
             Check::Ok => match who {
                 Some(c) => Identified::Known(c),
                 None => Identified::Refused(forbidden()),
             },
-            Check::Stale => Identified::Refused(self.challenge(source, wall, true, "stale")),
-            Check::Failed => Identified::Refused(forbidden()),
+            Check::Stale => Identified::Refused(self.challenge(source, wall, true, "stale", algs)),
+            Check::Failed => {
+                let why = if who.is_none() {
+                    "unknown user"
+                } else {
+                    "wrong password or forged nonce"
+                };
+                info!(user = %creds.username, %source, %method, reason = why, "request refused: authentication failed");
+                Identified::Refused(forbidden())
+            }
         }
     }
 
@@ -169,12 +287,13 @@ impl Registrar {
         wall: SystemTime,
         stale: bool,
         outcome: &'static str,
+        algorithms: &[Algorithm],
     ) -> Answer {
         Answer {
             status: 401,
             headers: self
                 .auth
-                .challenges(source.ip(), wall, stale)
+                .challenges(source.ip(), wall, stale, algorithms)
                 .into_iter()
                 .map(|c| ("WWW-Authenticate", c))
                 .collect(),
@@ -202,6 +321,12 @@ impl Registrar {
                 max_expires: cfg.sip.max_expires,
                 default_expires: cfg.sip.default_expires,
                 max_contacts: cfg.sip.max_contacts.max(1),
+                algorithms: cfg
+                    .sip
+                    .digest_algorithms
+                    .iter()
+                    .map(|a| (*a).into())
+                    .collect(),
             },
             Authenticator::new(
                 &cfg.sip.realm,
@@ -210,6 +335,19 @@ impl Registrar {
             secrets,
         )
         .with_trunks(&cfg.trunks)
+        .with_agent_algorithms(&cfg.agents)
+    }
+
+    fn with_agent_algorithms(mut self, agents: &[hotline_config::Agent]) -> Self {
+        for a in agents {
+            if let Some(algs) = &a.digest_algorithms {
+                self.user_algorithms.insert(
+                    a.extension.get_ref().clone(),
+                    algs.iter().map(|x| (*x).into()).collect(),
+                );
+            }
+        }
+        self
     }
 
     pub fn authenticator(&self) -> &Authenticator {
@@ -257,24 +395,36 @@ impl Registrar {
         now: Instant,
         wall: SystemTime,
     ) -> Answer {
-        let challenge =
-            |stale: bool, outcome: &'static str| self.challenge(source, wall, stale, outcome);
         let Some(aor) = msg.first("to").and_then(uri_user) else {
-            return bad("To header has no user part");
+            let why = "To header has no user part";
+            return refuse(source, "?", bad(why), why);
         };
+        let algs = self.algorithms_for(&aor);
+        let challenge =
+            |stale: bool, outcome: &'static str| self.challenge(source, wall, stale, outcome, algs);
         // Syntax first: a malformed registration is refused the same way for everyone.
-        let header_expires = msg.first("expires").and_then(|e| e.parse::<u32>().ok());
-        let contacts: Vec<&str> = msg.all("contact").flat_map(split_list).collect();
-        let wildcard = contacts.iter().any(|c| c.trim() == "*");
-        if wildcard && (contacts.len() != 1 || header_expires != Some(0)) {
-            return bad("`Contact: *` needs `Expires: 0` and no other contact");
+        let header_expires = msg
+            .first("expires")
+            .and_then(|e| e.trim().parse::<u64>().ok());
+        let contacts = match addr::parse_contacts(msg.all("contact")) {
+            Ok(c) => c,
+            Err(e) => {
+                let why = format!("Contact: {e}");
+                return refuse(source, &aor, bad(&why), &why);
+            }
+        };
+        if contacts == Contacts::Wildcard && header_expires != Some(0) {
+            let why = "`Contact: *` needs `Expires: 0` and no other contact";
+            return refuse(source, &aor, bad(why), why);
         }
-        let mut parsed = Vec::with_capacity(contacts.len());
-        for c in contacts.iter().filter(|_| !wildcard) {
-            let Some((uri, expires_param)) = parse_contact(c) else {
-                return bad("Contact is not a SIP URI");
-            };
-            parsed.push((uri, expires_param));
+        let mut parsed = Vec::new();
+        if let Contacts::List(list) = &contacts {
+            for c in list {
+                match Requested::from_contact(c) {
+                    Ok(r) => parsed.push(r),
+                    Err(why) => return refuse(source, &aor, bad(&why), &why),
+                }
+            }
         }
         let Some(creds) = msg.all("authorization").find_map(Credentials::parse) else {
             return challenge(false, "challenge");
@@ -293,7 +443,20 @@ impl Registrar {
         match self.auth.check(&creds, "REGISTER", ha1, source.ip(), wall) {
             Check::Ok => {}
             Check::Stale => return challenge(true, "stale"),
-            Check::Failed => return forbidden(),
+            Check::Failed => {
+                let why = if creds.username != aor {
+                    "credentials name another user than the To header"
+                } else if secret.is_none() {
+                    "unknown extension"
+                } else {
+                    "wrong password or forged nonce"
+                };
+                return refuse(source, &aor, forbidden(), why);
+            }
+        }
+        if !creds.algorithm().is_some_and(|a| algs.contains(&a)) {
+            let why = "digest algorithm not offered to this extension";
+            return refuse(source, &aor, forbidden(), why);
         }
 
         let call_id = msg.first("call-id").unwrap_or("").to_string();
@@ -301,32 +464,37 @@ impl Registrar {
             .first("cseq")
             .and_then(|c| crate::guard::parse_cseq(c).ok())
             .map_or(0, |(n, _)| n);
-        if wildcard {
+        if contacts == Contacts::Wildcard {
             self.bindings.write().remove(&aor);
+            info!(extension = %aor, %source, "all registrations removed");
             return self.ok(&aor, now);
         }
 
         let mut accepted = Vec::with_capacity(parsed.len());
-        for (uri, expires_param) in parsed {
-            let expires = expires_param
+        for mut r in parsed {
+            let expires = r
+                .expires
                 .or(header_expires)
-                .unwrap_or(self.cfg.default_expires);
-            if expires != 0 && expires < self.cfg.min_expires {
+                .unwrap_or(u64::from(self.cfg.default_expires));
+            if expires != 0 && expires < u64::from(self.cfg.min_expires) {
+                info!(extension = %aor, %source, requested = expires, min = self.cfg.min_expires, "registration refused: expiry too brief (423)");
                 return Answer {
                     status: 423,
                     headers: vec![("Min-Expires", self.cfg.min_expires.to_string())],
                     outcome: "too_brief",
                 };
             }
-            accepted.push((uri, expires.min(self.cfg.max_expires)));
+            r.expires = Some(expires.min(u64::from(self.cfg.max_expires)));
+            accepted.push(r);
         }
 
         {
             let mut all = self.bindings.write();
             let list = all.entry(aor.clone()).or_default();
             list.retain(|b| b.expires_at > now);
-            for (uri, expires) in accepted {
-                if let Some(existing) = list.iter().position(|b| same_uri(&b.uri, &uri)) {
+            for r in accepted {
+                let expires = r.expires.unwrap_or(0);
+                if let Some(existing) = list.iter().position(|b| r.names(b)) {
                     let b = &list[existing];
                     // An older request for this contact must not undo a newer one (§10.3.7).
                     if b.call_id == call_id && cseq <= b.cseq {
@@ -335,15 +503,19 @@ impl Registrar {
                     list.remove(existing);
                 }
                 if expires == 0 {
+                    info!(extension = %aor, contact = %r.uri, "registration removed");
                     continue;
                 }
+                debug!(extension = %aor, contact = %r.uri, %source, expires, "registered");
                 list.push(Binding {
-                    uri,
-                    expires_at: now + Duration::from_secs(u64::from(expires)),
+                    uri: r.uri,
+                    expires_at: now + Duration::from_secs(expires),
                     call_id: call_id.clone(),
                     cseq,
                     source,
                     transport,
+                    instance: r.instance,
+                    reg_id: r.reg_id,
                 });
             }
             // Too many phones for one extension: the oldest registration gives way.
@@ -363,7 +535,14 @@ impl Registrar {
             .iter()
             .map(|b| {
                 let left = b.expires_at.saturating_duration_since(now).as_secs();
-                ("Contact", format!("<{}>;expires={left}", b.uri))
+                let mut v = format!("<{}>;expires={left}", b.uri);
+                if let Some(i) = &b.instance {
+                    v.push_str(&format!(";+sip.instance={}", addr::quote(i)));
+                }
+                if let Some(r) = b.reg_id {
+                    v.push_str(&format!(";reg-id={r}"));
+                }
+                ("Contact", v)
             })
             .collect();
         Answer {
@@ -382,6 +561,64 @@ fn forbidden() -> Answer {
     }
 }
 
+/// Logs why a registration is refused (what an operator needs to fix a phone; a 403 tells
+/// the phone nothing more) and passes the answer on.
+fn refuse(source: SocketAddr, extension: &str, answer: Answer, reason: &str) -> Answer {
+    info!(%extension, %source, status = answer.status, %reason, "registration refused");
+    answer
+}
+
+/// One contact a REGISTER asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Requested {
+    uri: String,
+    expires: Option<u64>,
+    instance: Option<String>,
+    reg_id: Option<u32>,
+}
+
+impl Requested {
+    fn from_contact(c: &NameAddr) -> Result<Requested, String> {
+        let expires = match c.param("expires") {
+            None => None,
+            Some(Some(v)) => Some(
+                v.parse::<u64>()
+                    .map_err(|_| format!("Contact expires `{v}` is not a number"))?,
+            ),
+            Some(None) => return Err("Contact expires without a value".into()),
+        };
+        let reg_id = match c.param("reg-id") {
+            None => None,
+            Some(v) => Some(
+                v.and_then(|v| v.parse::<u32>().ok())
+                    .ok_or("Contact reg-id is not a number")?,
+            ),
+        };
+        let instance = c
+            .param("+sip.instance")
+            .flatten()
+            .filter(|i| !i.is_empty())
+            .map(str::to_string);
+        Ok(Requested {
+            uri: c.uri.clone(),
+            expires,
+            instance,
+            reg_id,
+        })
+    }
+
+    /// This request is about binding `b`: the same RFC 5626 instance (and reg-id, when both
+    /// have one), or, without instance ids on both sides, the same URI (RFC 3261 §19.1.4).
+    fn names(&self, b: &Binding) -> bool {
+        match (&self.instance, &b.instance) {
+            (Some(a), Some(x)) => {
+                a == x && (self.reg_id == b.reg_id || self.reg_id.is_none() || b.reg_id.is_none())
+            }
+            _ => addr::same_uri(&self.uri, &b.uri),
+        }
+    }
+}
+
 fn bad(why: &str) -> Answer {
     Answer {
         status: 400,
@@ -390,48 +627,10 @@ fn bad(why: &str) -> Answer {
     }
 }
 
-/// The URI inside a name-addr or addr-spec, without header parameters.
-fn addr_uri(v: &str) -> (&str, &str) {
-    match (v.find('<'), v.rfind('>')) {
-        (Some(a), Some(b)) if a < b => (&v[a + 1..b], &v[b + 1..]),
-        _ => match v.find(';') {
-            Some(i) => (&v[..i], &v[i..]),
-            None => (v, ""),
-        },
-    }
-}
-
 /// The user part of a From/To value: `"x" <sip:1001@host>;tag=1` → `1001`.
 pub fn uri_user(v: &str) -> Option<String> {
-    let (uri, _) = addr_uri(v);
-    let rest = uri
-        .strip_prefix("sip:")
-        .or_else(|| uri.strip_prefix("sips:"))
-        .or_else(|| uri.strip_prefix("SIP:"))?;
-    let (user, _) = rest.split_once('@')?;
-    let user = user.split(':').next().unwrap_or("");
-    (!user.is_empty()).then(|| user.to_string())
-}
-
-/// A Contact value → (URI, expires parameter).
-fn parse_contact(v: &str) -> Option<(String, Option<u32>)> {
-    let (uri, params) = addr_uri(v.trim());
-    let lower = uri.to_ascii_lowercase();
-    if !lower.starts_with("sip:") && !lower.starts_with("sips:") {
-        return None;
-    }
-    let expires = params.split(';').find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("expires")
-            .then(|| v.trim().parse::<u32>().ok())
-            .flatten()
-    });
-    Some((uri.trim().to_string(), expires))
-}
-
-fn same_uri(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
+    let na = addr::parse_name_addr(v).ok()?;
+    addr::parse_uri(&na.uri)?.user
 }
 
 #[cfg(test)]
@@ -455,6 +654,7 @@ mod tests {
                 max_expires: 3600,
                 default_expires: 600,
                 max_contacts: 2,
+                algorithms: vec![Algorithm::Md5],
             },
             Authenticator::new("hotline", Duration::from_secs(300)),
             secrets,
@@ -484,21 +684,224 @@ mod tests {
         r.register(&split(text.as_bytes()), src, "udp", now, wall)
     }
 
-    #[test]
-    fn unauthenticated_register_is_challenged_with_both_algorithms() {
-        let r = registrar();
-        let text = "REGISTER sip:hotline SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:9999@hotline>;tag=a\r\nTo: <sip:9999@hotline>\r\nCall-ID: 1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
-        let a = r.register(
+    fn challenge_for(r: &Registrar, user: &str) -> Answer {
+        let text = format!(
+            "REGISTER sip:hotline SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:{user}@hotline>;tag=a\r\nTo: <sip:{user}@hotline>\r\nCall-ID: 1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+        );
+        r.register(
             &split(text.as_bytes()),
             "127.0.0.1:1".parse().unwrap(),
             "udp",
             Instant::now(),
             SystemTime::now(),
-        );
+        )
+    }
+
+    #[test]
+    fn challenges_offer_the_configured_algorithms_in_order() {
+        let r = registrar();
+        let a = challenge_for(&r, "9999");
         assert_eq!(a.status, 401);
-        assert_eq!(a.headers.len(), 2);
+        assert_eq!(a.headers.len(), 1, "{a:?}");
         assert!(a.headers[0].1.contains("algorithm=MD5"));
-        assert!(a.headers[1].1.contains("algorithm=SHA-256"));
+        // One extension with SHA-256 first, MD5 second; the others keep the default.
+        let r = registrar().with_user_algorithms("1001", vec![Algorithm::Sha256, Algorithm::Md5]);
+        let a = challenge_for(&r, "1001");
+        assert_eq!(a.headers.len(), 2);
+        assert!(a.headers[0].1.contains("algorithm=SHA-256"));
+        assert!(a.headers[1].1.contains("algorithm=MD5"));
+        assert_eq!(challenge_for(&r, "1002").headers.len(), 1);
+    }
+
+    #[test]
+    fn an_algorithm_not_offered_is_refused() {
+        let r = registrar().with_user_algorithms("1001", vec![Algorithm::Sha256]);
+        // The helper answers with MD5.
+        let a = register(
+            &r,
+            "1001",
+            "pass1001",
+            "<sip:1001@h>",
+            "",
+            1,
+            Instant::now(),
+        );
+        assert_eq!(a.status, 403);
+        assert_eq!(r.binding_count(Instant::now()), 0);
+    }
+
+    #[test]
+    fn linphone_and_baresip_contacts_are_stored_as_sent() {
+        let r = registrar();
+        let now = Instant::now();
+        let a = register(
+            &r,
+            "1001",
+            "pass1001",
+            "<sip:1001@127.0.0.1:35301;transport=udp>;+sip.instance=\"<urn:uuid:a1>\";reg-id=1;expires=60",
+            "Expires: 3600\r\n",
+            1,
+            now,
+        );
+        assert_eq!(a.status, 200, "{a:?}");
+        let b = r.lookup("1001", now);
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].uri, "sip:1001@127.0.0.1:35301;transport=udp");
+        assert_eq!(b[0].instance.as_deref(), Some("<urn:uuid:a1>"));
+        assert_eq!(b[0].reg_id, Some(1));
+        // The contact's own expiry wins over the Expires header.
+        assert_eq!(b[0].expires_at, now + Duration::from_secs(60));
+        assert_eq!(
+            a.headers[0].1,
+            "<sip:1001@127.0.0.1:35301;transport=udp>;expires=60;+sip.instance=\"<urn:uuid:a1>\";reg-id=1"
+        );
+        // Above the maximum: the maximum.
+        let a = register(
+            &r,
+            "1001",
+            "pass1001",
+            "<sip:1001@10.0.0.9>;expires=99999",
+            "",
+            2,
+            now,
+        );
+        assert_eq!(a.status, 200);
+        let b = r.lookup("1001", now);
+        let far = b.iter().find(|b| b.uri == "sip:1001@10.0.0.9").unwrap();
+        assert_eq!(far.expires_at, now + Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_same_instance_replaces_its_binding_and_unregisters_exactly_it() {
+        let r = registrar();
+        let now = Instant::now();
+        let inst = ";+sip.instance=\"<urn:uuid:a1>\"";
+        register(
+            &r,
+            "1001",
+            "pass1001",
+            "<sip:1001@10.0.0.5:5060>",
+            "",
+            1,
+            now,
+        );
+        register(
+            &r,
+            "1001",
+            "pass1001",
+            &format!("<sip:1001@10.0.0.1:5062>{inst}"),
+            "",
+            2,
+            now,
+        );
+        // The phone restarts on another port: its old binding goes.
+        let a = register(
+            &r,
+            "1001",
+            "pass1001",
+            &format!("<sip:1001@10.0.0.1:5099>{inst}"),
+            "",
+            3,
+            now,
+        );
+        assert_eq!(a.status, 200);
+        let mut uris: Vec<String> = r.lookup("1001", now).into_iter().map(|b| b.uri).collect();
+        uris.sort();
+        assert_eq!(
+            uris,
+            vec!["sip:1001@10.0.0.1:5099", "sip:1001@10.0.0.5:5060"]
+        );
+        // Its un-REGISTER removes it and nothing else.
+        let a = register(
+            &r,
+            "1001",
+            "pass1001",
+            &format!("<sip:1001@10.0.0.1:5099>{inst};expires=0"),
+            "",
+            4,
+            now,
+        );
+        assert_eq!(a.status, 200);
+        let uris: Vec<String> = r.lookup("1001", now).into_iter().map(|b| b.uri).collect();
+        assert_eq!(uris, vec!["sip:1001@10.0.0.5:5060"]);
+        // An un-REGISTER naming a contact by URI (other case, same URI) removes it too.
+        register(
+            &r,
+            "1001",
+            "pass1001",
+            "<sip:1001@10.0.0.5:5060>;expires=0",
+            "",
+            5,
+            now,
+        );
+        assert!(r.lookup("1001", now).is_empty());
+    }
+
+    #[test]
+    fn malformed_contacts_are_refused_with_the_reason() {
+        let r = registrar();
+        let now = Instant::now();
+        for bad in [
+            "<sip:1001@h",
+            "<sip:1001@h>;expires=soon",
+            "<sip:1001@h>;reg-id=x",
+            "\"open <sip:1001@h>",
+            "<http://h>",
+        ] {
+            let a = register(&r, "1001", "pass1001", bad, "", 1, now);
+            assert_eq!(a.status, 400, "{bad}: {a:?}");
+            assert!(a.headers[0].1.starts_with("399 hotline"), "{a:?}");
+        }
+        assert_eq!(r.binding_count(now), 0);
+    }
+
+    #[test]
+    fn requests_go_to_the_source_behind_a_nat_and_to_a_public_contact_otherwise() {
+        let src: SocketAddr = "198.51.100.7:40001".parse().unwrap();
+        // Private Contact, public source: NAT.
+        assert_eq!(
+            route_to("sip:1001@192.168.1.20:5060", src, "udp"),
+            (src, "udp")
+        );
+        // Private behind private (a NAT between two private networks).
+        let inner: SocketAddr = "10.1.0.1:6000".parse().unwrap();
+        assert_eq!(
+            route_to("sip:1001@192.168.1.20", inner, "udp"),
+            (inner, "udp")
+        );
+        // The Contact names the source host: the source (symmetric signalling, TCP reuse).
+        assert_eq!(
+            route_to("sip:1001@198.51.100.7:5060", src, "tcp"),
+            (src, "tcp")
+        );
+        // Loopback and host names: the source.
+        let lo: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+        assert_eq!(route_to("sip:1001@127.0.0.1:5080", lo, "udp"), (lo, "udp"));
+        assert_eq!(
+            route_to("sip:1001@phone.example.com", src, "udp"),
+            (src, "udp")
+        );
+        assert_eq!(route_to("garbage", src, "udp"), (src, "udp"));
+        // A public Contact elsewhere: third-party registration, the Contact as RFC 3261 says.
+        assert_eq!(
+            route_to("sip:1001@203.0.113.9:5070", src, "udp"),
+            ("203.0.113.9:5070".parse().unwrap(), "udp")
+        );
+        assert_eq!(
+            route_to("sip:1001@203.0.113.9;transport=TCP", src, "udp"),
+            ("203.0.113.9:5060".parse().unwrap(), "tcp")
+        );
+        assert_eq!(
+            route_to("sip:1001@[2001:db8::5]:5062", src, "udp"),
+            ("[2001:db8::5]:5062".parse().unwrap(), "udp")
+        );
+        // CGNAT, link-local and unique-local addresses are not public.
+        for ip in ["100.64.1.1", "169.254.0.1", "[fd00::1]", "[fe80::1]"] {
+            assert_eq!(
+                route_to(&format!("sip:1001@{ip}"), src, "udp"),
+                (src, "udp")
+            );
+        }
     }
 
     #[test]

@@ -105,13 +105,14 @@ impl SipServer {
         let endpoint = rsipstack::EndpointBuilder::new()
             .with_cancel_token(cancel.child_token())
             .with_transport_layer(transport_layer)
-            .with_user_agent(&format!("hotline/{}", env!("CARGO_PKG_VERSION")))
+            .with_user_agent(&cfg.sip.server_header)
             .build();
         let incoming = endpoint.incoming_transactions().map_err(io::Error::other)?;
 
         let tcp_limits = TcpLimits {
             max_message: cfg.sip.max_message_bytes,
             per_source: cfg.sip.guard.tcp_connections_per_source,
+            total: cfg.sip.guard.tcp_connections_total.max(1),
             message_timeout: Duration::from_secs(cfg.sip.guard.tcp_message_timeout_seconds),
             idle_timeout: Duration::from_secs(cfg.sip.guard.tcp_idle_seconds),
         };
@@ -133,6 +134,8 @@ impl SipServer {
             advertiser: advertiser.clone(),
             port: udp_addr.port(),
             nat_flows,
+            refusing: Default::default(),
+            ended: Default::default(),
         };
         let ep_cancel = cancel.clone();
         tokio::spawn(async move {
@@ -151,6 +154,7 @@ impl SipServer {
         };
         tokio::spawn(handler.run(incoming, cancel.child_token()));
         let purge_registrar = registrar.clone();
+        let purge_guard = guard.clone();
         let purge_metrics = metrics.clone();
         let purge_cancel = cancel.child_token();
         tokio::spawn(async move {
@@ -162,6 +166,7 @@ impl SipServer {
                 }
                 let now = Instant::now();
                 purge_registrar.purge(now);
+                purge_guard.purge(now);
                 purge_metrics
                     .bindings
                     .set(purge_registrar.binding_count(now) as i64);
@@ -312,7 +317,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
                     // Larger than the stack's read buffer: configured limits keep this from
                     // happening, but never hand over a cut message.
                     let msg = message::split(data);
-                    let bytes = build_response(&msg, 513, &[], "hotline");
+                    let bytes = build_response(&msg, 513, &[], &self.guard.config().server_name);
                     let _ = self.sock.send_to(&bytes, src).await;
                     self.metrics.rejection("too_large");
                 }
@@ -359,6 +364,8 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
 struct TcpLimits {
     max_message: usize,
     per_source: usize,
+    /// Connections from all sources together.
+    total: usize,
     message_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -388,6 +395,11 @@ async fn accept_tcp(
         };
         {
             let mut counts = per_source.lock();
+            let total: usize = counts.values().sum();
+            if total >= limits.total {
+                metrics.rejection("tcp_connection_limit");
+                continue; // dropping the stream closes it
+            }
             let n = counts.entry(remote.ip()).or_insert(0);
             if *n >= limits.per_source {
                 metrics.rejection("tcp_connection_limit");
@@ -515,7 +527,12 @@ impl TcpPeer {
                     Frame::Fatal(status, reason) => {
                         let msg = message::split(&buf);
                         if msg.start.is_some() && msg.count("via") > 0 {
-                            let _ = raw_tx.send(build_response(&msg, status, &[], "hotline"));
+                            let _ = raw_tx.send(build_response(
+                                &msg,
+                                status,
+                                &[],
+                                &self.guard.config().server_name,
+                            ));
                         }
                         self.metrics.rejection(reason);
                         break 'conn;
@@ -622,7 +639,12 @@ impl TcpPeer {
                     }
                     Err(_) => {
                         let msg = message::split(data);
-                        let _ = raw_tx.send(build_response(&msg, 400, &[], "hotline"));
+                        let _ = raw_tx.send(build_response(
+                            &msg,
+                            400,
+                            &[],
+                            &self.guard.config().server_name,
+                        ));
                         self.metrics.rejection("unparsable");
                     }
                 }
@@ -673,6 +695,12 @@ impl Handler {
         let method = tx.original.method.to_string();
         // Requests inside a call (BYE, INFO, re-INVITE, REFER, ...) belong to its dialog.
         if let Some(Dialog::Invite(mut dialog)) = self.calls.dialog_layer.match_dialog(&tx) {
+            if method == "BYE" && dialog.state().is_terminated() {
+                // Our BYE crossed theirs (glare): both sides want the call over.
+                self.metrics.response(&method, 200);
+                let _ = tx.reply(StatusCode::OK).await;
+                return;
+            }
             if let Err(e) = dialog.handle(&mut tx).await {
                 debug!(error = %e, %method, "in-dialog request failed");
             }
@@ -692,6 +720,9 @@ impl Handler {
                 Err(answer) => answer,
             },
             "ACK" => return,
+            // A BYE for a call that has just ended (ours crossed it): the call is over, as
+            // the far end asks.
+            "BYE" if self.calls.ended.contains(&call_id(&tx), Instant::now()) => (200, vec![]),
             // No dialog or transaction of ours matches these.
             _ => (481, vec![]),
         };
@@ -709,17 +740,74 @@ impl Handler {
         let Some(source) = source_of(tx) else {
             return Err((500, vec![]));
         };
-        match self
-            .registrar
-            .identify(&msg, "INVITE", source, SystemTime::now())
-        {
-            Identified::Known(caller) => Ok(caller),
+        let trunk_source = self.guard.is_trusted(source.ip());
+        if !trunk_source && let Some(refusal) = self.account_locked(&msg, source) {
+            return Err(refusal);
+        }
+        let wall = SystemTime::now();
+        match self.registrar.identify(&msg, "INVITE", source, wall) {
+            Identified::Known(caller) => {
+                if let Some(user) = credentials_user(&msg) {
+                    self.guard
+                        .auth_succeeded(&user, source.ip(), Instant::now());
+                }
+                Ok(caller)
+            }
             Identified::Refused(answer) => {
                 if answer.outcome == "failed" {
-                    self.guard.auth_failed(source.ip(), Instant::now());
+                    self.count_failure(&msg, source, wall);
                 }
                 Err((answer.status, to_headers(answer.headers)))
             }
+        }
+    }
+
+    /// A 403 with `Retry-After` if the request's credentials are for an account locked out
+    /// (for this source): the password is not even checked, so guessing learns nothing.
+    fn account_locked(
+        &self,
+        msg: &message::RawMessage<'_>,
+        source: SocketAddr,
+    ) -> Option<(u16, Vec<Header>)> {
+        let user = credentials_user(msg)?;
+        let left = self
+            .guard
+            .account_lockout_left(&user, source.ip(), Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        self.metrics.rejection("account_locked_out");
+        let secs = left.as_secs().max(1).to_string();
+        Some((403, vec![Header::RetryAfter(h::RetryAfter::new(secs))]))
+    }
+
+    /// Counts a failed authentication, against the source and the account, but only if the
+    /// answer used a nonce hotline issued to this very source and still valid: made-up
+    /// nonces and forged sources (which never saw a challenge) count for nothing.
+    fn count_failure(&self, msg: &message::RawMessage<'_>, source: SocketAddr, wall: SystemTime) {
+        let Some(creds) = msg
+            .all("authorization")
+            .find_map(crate::digest::Credentials::parse)
+        else {
+            return;
+        };
+        if !self
+            .registrar
+            .authenticator()
+            .issued(&creds.nonce, source.ip(), wall)
+        {
+            self.metrics.rejection("unissued_nonce");
+            return;
+        }
+        let now = Instant::now();
+        if self.guard.auth_failed(source.ip(), now) {
+            warn!(source = %source.ip(), "SIP source locked out after repeated authentication failures");
+        }
+        if self.guard.account_failed(&creds.username, now) {
+            warn!(
+                account = %creds.username,
+                "SIP account locked out after repeated authentication failures"
+            );
         }
     }
 
@@ -732,7 +820,38 @@ impl Handler {
             let _ = tx.reply(StatusCode::TemporarilyUnavailable).await;
             return;
         };
+        if let Some(secs) = self.calls.refusing_new_calls() {
+            // The call layer cannot take calls now (its event log is too far behind).
+            self.metrics.response("INVITE", 503);
+            self.metrics.rejection("backlog");
+            let retry = vec![Header::RetryAfter(h::RetryAfter::new(secs.to_string()))];
+            let _ = tx
+                .reply_with(StatusCode::ServiceUnavailable, retry, None)
+                .await;
+            return;
+        }
+        // An offer hotline cannot answer: 488 with a Warning that says why (RFC 3261 §20.43).
+        let body = String::from_utf8_lossy(&tx.original.body).into_owned();
+        let offer = sdp::parse(&body).and_then(|o| {
+            if o.codecs.is_empty() {
+                Err(sdp::SdpError::NoCodec)
+            } else {
+                Ok(o)
+            }
+        });
+        if let Err(e) = &offer {
+            info!(%source, caller = ?caller, reason = %e, "call refused: 488");
+            self.metrics.response("INVITE", 488);
+            let warning = vec![Header::Warning(h::Warning::new(format!(
+                "305 hotline \"Incompatible media format: {e}\""
+            )))];
+            let _ = tx
+                .reply_with(StatusCode::NotAcceptableHere, warning, None)
+                .await;
+            return;
+        }
         let Some(admission) = self.limit.admit() else {
+            info!(%source, caller = ?caller, "call refused: 503, the centre is at its call limit");
             // Full: refuse new calls so that the accepted ones keep their quality.
             self.metrics.response("INVITE", 503);
             self.metrics.rejection("call_limit");
@@ -769,13 +888,12 @@ impl Handler {
         }
         let user = |v: Option<&str>| v.and_then(crate::registrar::uri_user).unwrap_or_default();
         let to = crate::registrar::uri_user(&format!("<{}>", tx.original.uri)).unwrap_or_default();
-        let body = String::from_utf8_lossy(&tx.original.body).into_owned();
         let call = IncomingCall {
             caller,
             from: user(msg.first("from")),
             to,
             source,
-            offer: sdp::parse(&body),
+            offer,
             leg: self.calls.inbound(dialog.clone(), state),
             admission,
         };
@@ -799,13 +917,28 @@ impl Handler {
             Some(SipConnection::Udp(_)) => "udp",
             _ => "tcp",
         };
-        let now = Instant::now();
-        let answer = self
-            .registrar
-            .register(&msg, source, transport, now, SystemTime::now());
-        if answer.outcome == "failed" {
-            self.guard.auth_failed(source.ip(), now);
+        if let Some(refusal) = self.account_locked(&msg, source) {
+            self.metrics
+                .registrations
+                .get_or_create(&crate::metrics::OutcomeLabel {
+                    outcome: "locked_out",
+                })
+                .inc();
+            return refusal;
         }
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let answer = self.registrar.register(&msg, source, transport, now, wall);
+        if answer.outcome == "failed" {
+            self.count_failure(&msg, source, wall);
+        } else if answer.outcome == "ok"
+            && let Some(user) = credentials_user(&msg)
+        {
+            self.guard.auth_succeeded(&user, source.ip(), now);
+        }
+        self.metrics
+            .bindings
+            .set(i64::try_from(self.registrar.binding_count(now)).unwrap_or(i64::MAX));
         self.metrics
             .registrations
             .get_or_create(&crate::metrics::OutcomeLabel {
@@ -814,6 +947,21 @@ impl Handler {
             .inc();
         (answer.status, to_headers(answer.headers))
     }
+}
+
+/// The user name of a request's digest credentials, if it has any.
+fn credentials_user(msg: &message::RawMessage<'_>) -> Option<String> {
+    msg.all("authorization")
+        .find_map(crate::digest::Credentials::parse)
+        .map(|c| c.username)
+}
+
+fn call_id(tx: &Transaction) -> String {
+    use rsipstack::sip::HeadersExt;
+    tx.original
+        .call_id_header()
+        .map(|c| c.value().to_string())
+        .unwrap_or_default()
 }
 
 fn source_of(tx: &Transaction) -> Option<SocketAddr> {

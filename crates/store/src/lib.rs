@@ -16,6 +16,11 @@
 //! many appends. Appends are committed in the order [`Store::append`] was called (not the
 //! order the futures are awaited), and each append's events get consecutive seqs.
 //!
+//! [`Store::submit`] queues the same way without waiting for the commit: call sessions use
+//! it so that no caller ever waits on the disk. Committed events are the only ones anybody
+//! sees (subscribers, queries). [`Store::backlog`] says how many events wait and since
+//! when; [`Store::commit_latency`] how long commits take.
+//!
 //! # Durability
 //!
 //! The database runs in WAL mode with `synchronous=FULL` (the default here,
@@ -84,6 +89,7 @@
 //! # }
 //! ```
 
+mod backlog;
 mod import;
 mod project;
 mod query;
@@ -105,6 +111,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Row};
 use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 
+pub use backlog::{Backlog, COMMIT_BUCKETS, CommitLatency};
 pub use import::{ImportReport, Rejection};
 pub use project::PROJECTION_VERSION;
 pub use schema::SCHEMA_VERSION;
@@ -169,6 +176,11 @@ pub struct StoreOptions {
     pub max_pending_appends: usize,
     /// Events buffered for slow subscribers (see [`Store::subscribe`]).
     pub subscriber_buffer: usize,
+    /// For tests only: while this file exists, every commit is delayed, at the commit point
+    /// inside the write transaction, by the number of milliseconds written in it (a slow
+    /// disk). Defaults to the path in the environment variable [`SLOW_COMMIT_ENV`]
+    /// (`HOTLINE_TEST_SLOW_COMMIT_FILE`); unset in production.
+    pub slow_commit_file: Option<PathBuf>,
 }
 
 impl Default for StoreOptions {
@@ -178,6 +190,9 @@ impl Default for StoreOptions {
             read_connections: 4,
             max_pending_appends: 65_536,
             subscriber_buffer: 16_384,
+            slow_commit_file: std::env::var_os(SLOW_COMMIT_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -214,7 +229,19 @@ pub(crate) struct Shared {
     pub appends: AtomicU64,
     pub events: AtomicU64,
     pub head: AtomicU64,
+    pub commit_latency: backlog::Histogram,
+    pub backlog: backlog::Queue,
 }
+
+impl Shared {
+    /// The writer is done (committed or failed) with the `n` oldest queued appends.
+    pub(crate) fn backlog_done(&self, n: usize) {
+        self.backlog.done(n);
+    }
+}
+
+/// The environment variable naming the test hook's file (see [`StoreOptions::slow_commit_file`]).
+pub const SLOW_COMMIT_ENV: &str = "HOTLINE_TEST_SLOW_COMMIT_FILE";
 
 struct Inner {
     path: PathBuf,
@@ -304,6 +331,7 @@ impl Store {
             shared: shared.clone(),
             publish: publish.clone(),
             _lock: lock,
+            slow_commit_file: options.slow_commit_file.clone(),
         };
 
         let built_by: Option<String> =
@@ -387,6 +415,9 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
             }),
         };
+        if let Some(f) = &options.slow_commit_file {
+            tracing::warn!(file = %f.display(), "test hook on: commits are delayed while this file exists");
+        }
         if !closing.is_empty() {
             store.append(closing).await?;
             tracing::warn!(
@@ -446,7 +477,7 @@ impl Store {
         self.append(vec![event.into()])
     }
 
-    fn enqueue(&self, events: Vec<Event>) -> Result<oneshot::Receiver<Result<Seq>>> {
+    fn encode(events: Vec<Event>) -> Result<Vec<Encoded>> {
         let mut encoded = Vec::with_capacity(events.len());
         for mut event in events {
             event.validate()?;
@@ -454,20 +485,64 @@ impl Store {
             let body = serde_json::to_string(&event)?;
             encoded.push(Encoded { event, body });
         }
+        Ok(encoded)
+    }
+
+    fn enqueue(&self, events: Vec<Event>) -> Result<oneshot::Receiver<Result<Seq>>> {
+        let encoded = Self::encode(events)?;
         let (reply, rx) = oneshot::channel();
-        self.inner
-            .commands
-            .try_send(Command::Append {
-                events: encoded,
-                reply,
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => {
-                    Error::Overloaded(self.inner.commands.max_capacity())
-                }
-                mpsc::error::TrySendError::Closed(_) => Error::Closed,
-            })?;
+        let permit = self.inner.commands.try_reserve().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                Error::Overloaded(self.inner.commands.max_capacity())
+            }
+            mpsc::error::TrySendError::Closed(_) => Error::Closed,
+        })?;
+        self.queue(permit, encoded, Some(reply));
         Ok(rx)
+    }
+
+    fn queue(&self, permit: mpsc::Permit<'_, Command>, events: Vec<Encoded>, reply: writer::Reply) {
+        let n = events.len();
+        self.inner.shared.backlog.push(n, || {
+            permit.send(Command::Append { events, reply });
+        });
+    }
+
+    /// Queues events for the log without waiting for them to be durable: what a call session
+    /// uses, so that no caller waits on the disk. Appends are committed in the order they
+    /// were queued, like [`Store::append`]'s; nothing of them is visible (event stream,
+    /// queries) before it is committed. Resolves as soon as the events are queued, which is
+    /// at once unless [`StoreOptions::max_pending_appends`] appends are already waiting:
+    /// then it waits for room (backpressure) rather than lose events. A failure to store them
+    /// later is logged by the writer.
+    ///
+    /// Errors: [`Error::Invalid`] (nothing queued), [`Error::Closed`].
+    pub async fn submit(&self, events: impl Into<Vec<Event>>) -> Result<()> {
+        let encoded = Self::encode(events.into())?;
+        let permit = match self.inner.commands.try_reserve() {
+            Ok(p) => p,
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::Closed),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!("the event log is full; a call session waits for room");
+                self.inner
+                    .commands
+                    .reserve()
+                    .await
+                    .map_err(|_| Error::Closed)?
+            }
+        };
+        self.queue(permit, encoded, None);
+        Ok(())
+    }
+
+    /// Appends queued and not yet committed: how far the log is behind.
+    pub fn backlog(&self) -> Backlog {
+        self.inner.shared.backlog.snapshot()
+    }
+
+    /// How long the writer's commits took, as a histogram.
+    pub fn commit_latency(&self) -> CommitLatency {
+        self.inner.shared.commit_latency.snapshot()
     }
 
     /// Committed events as they are committed, in seq order. A subscriber that falls more

@@ -25,8 +25,22 @@ pub(crate) struct Encoded {
     pub body: String,
 }
 
-/// Where an append's outcome goes.
-pub(crate) type Reply = oneshot::Sender<Result<Seq, Error>>;
+/// Where an append's outcome goes: a waiting [`crate::Store::append`], or nobody for a
+/// [`crate::Store::submit`] (whose failures the writer logs).
+pub(crate) type Reply = Option<oneshot::Sender<Result<Seq, Error>>>;
+
+fn answer(reply: Reply, outcome: Result<Seq, Error>) {
+    match reply {
+        Some(tx) => {
+            let _ = tx.send(outcome);
+        }
+        None => {
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "a submitted append could not be stored");
+            }
+        }
+    }
+}
 
 pub(crate) enum Command {
     Append {
@@ -49,6 +63,9 @@ pub(crate) struct Writer {
     pub publish: broadcast::Sender<Event>,
     /// Held (and so the lock on it) for as long as this writer runs.
     pub _lock: std::fs::File,
+    /// Test hook (`HOTLINE_TEST_SLOW_COMMIT_FILE`): while this file exists, every COMMIT is
+    /// delayed by the milliseconds written in it, as a slow fsync would.
+    pub slow_commit_file: Option<std::path::PathBuf>,
 }
 
 async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
@@ -84,7 +101,11 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
+                    let appends = batch.len();
+                    let started = std::time::Instant::now();
                     self.commit_batch(batch).await;
+                    self.shared.commit_latency.observe(started.elapsed());
+                    self.shared.backlog_done(appends);
                 }
                 Command::Rebuild { reply } => {
                     let r = self.rebuild().await;
@@ -94,6 +115,9 @@ impl Writer {
                     // Everything queued before Close has been committed (the channel is FIFO).
                     rx.close();
                     while let Ok(cmd) = rx.try_recv() {
+                        if matches!(cmd, Command::Append { .. }) {
+                            self.shared.backlog_done(1);
+                        }
                         reject(cmd);
                     }
                     let _ = self.conn.close().await;
@@ -124,7 +148,7 @@ impl Writer {
                     _ => "the append group could not be isolated".to_owned(),
                 };
                 for reply in replies {
-                    let _ = reply.send(Err(Error::Commit(why.clone())));
+                    answer(reply, Err(Error::Commit(why.clone())));
                 }
                 return;
             }
@@ -145,11 +169,9 @@ impl Writer {
                         // No subscribers is fine.
                         let _ = self.publish.send(e);
                     }
-                    let _ = reply.send(Ok(last));
+                    answer(reply, Ok(last));
                 }
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
+                Err(e) => answer(reply, Err(e)),
             }
         }
     }
@@ -196,6 +218,9 @@ impl Writer {
                 }
             }
         }
+        if fatal.is_none() {
+            self.test_slow_commit().await;
+        }
         let committed = match fatal {
             Some(why) => Err(why),
             None => exec(&mut self.conn, "COMMIT")
@@ -209,6 +234,21 @@ impl Writer {
                 self.next_seq = first_seq;
                 Attempt::Failed(why)
             }
+        }
+    }
+
+    /// The test hook's delay, at the real commit point (the write transaction is open, as
+    /// during a slow fsync: readers go on seeing the last committed state).
+    async fn test_slow_commit(&self) {
+        let Some(path) = &self.slow_commit_file else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        if let Ok(ms) = text.trim().parse::<u64>() {
+            tracing::warn!(ms, "test hook: delaying this commit");
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
     }
 
@@ -302,9 +342,7 @@ enum Attempt {
 
 fn reject(cmd: Command) {
     match cmd {
-        Command::Append { reply, .. } => {
-            let _ = reply.send(Err(Error::Closed));
-        }
+        Command::Append { reply, .. } => answer(reply, Err(Error::Closed)),
         Command::Rebuild { reply } => {
             let _ = reply.send(Err(Error::Closed));
         }

@@ -3,9 +3,13 @@
 //!
 //! [`Centre::start`] takes the pieces (SIP server, media engine, prompts, flows, store) and
 //! runs one task per call ([`session`]) plus the routing task that owns the ACD engine
-//! ([`router`]). Every state change of a call is appended to the store before anything is
-//! done about it outside hotline.
+//! ([`router`]). Every state change of a call is handed to the store, in order, before
+//! anything is done about it outside hotline; nobody waits for the disk (see
+//! `docs/durability.md`): [`Centre::log_health`] says how far the log is behind, and new
+//! calls are refused with 503 while its backlog is over the bound.
 
+pub mod hashpool;
+pub mod numbers;
 pub mod router;
 pub mod session;
 pub mod trunk;
@@ -38,11 +42,98 @@ pub struct CentreOptions {
     pub outbound: Option<std::net::SocketAddr>,
     /// The trunk calls out go through, with its numbering, identity and credentials.
     pub trunk: Option<trunk::OutboundTrunk>,
+    /// Events waiting for the disk at which new calls are refused (503, Retry-After); they
+    /// are taken again once the backlog is below half of it.
+    pub max_backlog_events: usize,
+    /// The log is "behind" (an alert to supervisors) when its oldest uncommitted event is
+    /// this old.
+    pub behind_alert: Duration,
+}
+
+/// How the event log keeps up, as supervisors are told (see [`Centre::log_health`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LogHealth {
+    /// The oldest event not yet committed is older than the alert age.
+    pub behind: bool,
+    /// New calls are refused while the backlog is over its bound.
+    pub refusing_calls: bool,
+    /// Age in seconds of the oldest event not yet committed, when this was last raised or
+    /// cleared.
+    pub oldest_seconds: f64,
+    /// Events not yet committed then.
+    pub backlog_events: usize,
+}
+
+/// How often the log's backlog is checked.
+const LOG_WATCH: Duration = Duration::from_millis(200);
+
+/// Watches the log's backlog: refuses new calls over the bound (until it is below half), and
+/// raises or clears the "log behind" alert. Ends when the centre is dropped.
+async fn watch_log(
+    shared: std::sync::Weak<Shared>,
+    options: CentreOptions,
+    health: tokio::sync::watch::Sender<LogHealth>,
+) {
+    let mut tick = tokio::time::interval(LOG_WATCH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let max = options.max_backlog_events.max(1);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let calls = &shared.calls;
+        let b = shared.store.backlog();
+        let was = *health.borrow();
+        let refusing = if was.refusing_calls {
+            b.events >= max / 2
+        } else {
+            b.events >= max
+        };
+        let behind = b.oldest >= options.behind_alert;
+        if refusing != was.refusing_calls {
+            // Retry after roughly the time the backlog has been building up.
+            let retry = u32::try_from(b.oldest.as_secs().clamp(5, 300)).unwrap_or(300);
+            calls.refuse_new_calls(refusing.then_some(retry));
+            if refusing {
+                tracing::error!(
+                    backlog = b.events,
+                    max,
+                    "event log backlog over its bound: new calls refused (503) until it drains"
+                );
+            } else {
+                tracing::warn!(
+                    backlog = b.events,
+                    "event log backlog drained: taking new calls"
+                );
+            }
+        }
+        if behind != was.behind {
+            if behind {
+                tracing::error!(
+                    oldest_secs = b.oldest.as_secs_f64(),
+                    backlog = b.events,
+                    "the event log is behind: the disk is slow"
+                );
+            } else {
+                tracing::warn!("the event log has caught up");
+            }
+        }
+        if refusing != was.refusing_calls || behind != was.behind {
+            health.send_replace(LogHealth {
+                behind,
+                refusing_calls: refusing,
+                oldest_seconds: b.oldest.as_secs_f64(),
+                backlog_events: b.events,
+            });
+        }
+    }
 }
 
 /// A running centre.
 pub struct Centre {
     shared: Arc<Shared>,
+    log_health: tokio::sync::watch::Sender<LogHealth>,
 }
 
 impl Centre {
@@ -74,6 +165,8 @@ impl Centre {
         ));
         std::fs::create_dir_all(&options.recordings)
             .map_err(|e| format!("cannot create {}: {e}", options.recordings.display()))?;
+        let (log_health, _) = tokio::sync::watch::channel(LogHealth::default());
+        let watch_options = options.clone();
         let shared = Arc::new(Shared {
             store,
             media,
@@ -97,17 +190,28 @@ impl Centre {
                 .iter()
                 .map(|q| q.name.get_ref().clone())
                 .collect(),
+            numbers: numbers::Numbers::from_config(cfg),
             next_contact: AtomicU64::new(1),
             fault_notice: AtomicBool::new(false),
             sessions: Default::default(),
         });
+        tokio::spawn(watch_log(
+            Arc::downgrade(&shared),
+            watch_options,
+            log_health.clone(),
+        ));
+        if shared.numbers.is_open() {
+            tracing::warn!(
+                "no service number is configured: calls to any number go to the flow `main`"
+            );
+        }
         let for_calls = shared.clone();
         tokio::spawn(async move {
             while let Some(call) = incoming.recv().await {
                 tokio::spawn(session::run_call(for_calls.clone(), call));
             }
         });
-        Ok(Centre { shared })
+        Ok(Centre { shared, log_health })
     }
 
     /// Sets an agent's state (log in, available, not ready, break, log out).
@@ -223,5 +327,11 @@ impl Centre {
 
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// How the event log keeps up: changes when the "log behind" alert is raised or cleared
+    /// and when new calls start or stop being refused. For supervisors' event streams.
+    pub fn log_health(&self) -> tokio::sync::watch::Receiver<LogHealth> {
+        self.log_health.subscribe()
     }
 }

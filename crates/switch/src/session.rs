@@ -1,5 +1,7 @@
 //! One call session: the caller's leg, its media, the contact flow, its place in a queue, the
-//! agent's leg when one answers, and every state change logged before it is acted on.
+//! agent's leg when one answers, and every state change handed to the event log, in order,
+//! before it is acted on. The session does not wait for the disk: the log commits in the
+//! background and only committed events are shown to anyone (event stream, API, reports).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -50,6 +52,8 @@ pub struct Shared {
     /// Agent extensions and queue names, to resolve transfer targets.
     pub agent_extensions: std::collections::HashSet<String>,
     pub queue_names: std::collections::HashSet<String>,
+    /// Where each dialled number leads.
+    pub numbers: crate::numbers::Numbers,
     /// The command channel of each call in progress.
     pub sessions: parking_lot::Mutex<
         std::collections::HashMap<InteractionId, mpsc::UnboundedSender<SessionCmd>>,
@@ -205,11 +209,20 @@ struct Session {
     recordings: u32,
     /// Events kept for the next append (see [`Session::note`]).
     pending: Vec<hotline_model::Event>,
+    /// Media legs that sent no RTP for the inactivity time (and have not since).
+    silent: std::collections::HashSet<LegId>,
+    /// The caller or the agent put the call on hold: no RTP is expected then.
+    held: bool,
     voicemail_until: Option<tokio::time::Instant>,
 }
 
 /// Runs one incoming call to its end.
 pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
+    let Some(route) = shared.numbers.route(&call.to) else {
+        info!(from = %call.from, to = %call.to, source = %call.source, caller = ?call.caller, "call refused: 404, the number dialled is no service number, extension or direct number of this centre");
+        let _ = call.leg.reject(404);
+        return;
+    };
     let id = InteractionId::new();
     let trunk = match &call.caller {
         Caller::Trunk(t) => Some(t.clone()),
@@ -221,13 +234,13 @@ pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
         to: call.to.clone(),
         trunk,
     };
-    // Logged durably before the caller hears anything.
+    // Handed to the log before the caller hears anything (not waiting for the disk).
     if let Err(e) = log(&shared.store, id, arrived).await {
         warn!(error = %e, "cannot log an arrival; refusing the call");
         let _ = call.leg.reject(503);
         return;
     }
-    let result = setup_and_run(shared.clone(), id, call).await;
+    let result = setup_and_run(shared.clone(), id, call, route).await;
     if let Err(e) = result {
         warn!(interaction = %id, error = %e, "call failed");
         let _ = log(
@@ -241,11 +254,13 @@ pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
     }
 }
 
+/// Hands one event to the log, in order, without waiting for it to be durable.
 async fn log(store: &Store, id: InteractionId, kind: EventKind) -> Result<(), String> {
     store
-        .append_one(InteractionEvent::new(id, Timestamp::now(), kind))
+        .submit(vec![
+            InteractionEvent::new(id, Timestamp::now(), kind).into(),
+        ])
         .await
-        .map(|_| ())
         .map_err(|e| e.to_string())
 }
 
@@ -253,6 +268,7 @@ async fn setup_and_run(
     shared: Arc<Shared>,
     id: InteractionId,
     call: IncomingCall,
+    route: crate::numbers::Route,
 ) -> Result<(), String> {
     let IncomingCall {
         from,
@@ -310,13 +326,21 @@ async fn setup_and_run(
 
     let mut ctx = CallContext::new(&from, &to, chrono::Utc::now());
     ctx.fault_notice = shared.fault_notice.load(Ordering::Relaxed);
-    let run = FlowRun::new(
-        shared.flows.clone(),
-        "main",
-        ctx,
-        flow_now(tokio::time::Instant::now()),
-    )
-    .map_err(|e| e.to_string())?;
+    let (run, direct) = match route {
+        crate::numbers::Route::Flow(flow) => (
+            Some(
+                FlowRun::new(
+                    shared.flows.clone(),
+                    &flow,
+                    ctx,
+                    flow_now(tokio::time::Instant::now()),
+                )
+                .map_err(|e| e.to_string())?,
+            ),
+            None,
+        ),
+        crate::numbers::Route::Agent { extension, queue } => (None, Some((extension, queue))),
+    };
     let (notices_tx, notices) = mpsc::unbounded_channel();
     let contact = ContactId(shared.next_contact.fetch_add(1, Ordering::Relaxed));
     let mut s = Session {
@@ -327,7 +351,7 @@ async fn setup_and_run(
         caller_peer: source.ip(),
         media,
         caller_media,
-        run: Some(run),
+        run,
         lang: Lang::Zh,
         playing: None,
         queued: None,
@@ -347,11 +371,20 @@ async fn setup_and_run(
         dialing: None,
         recordings: 0,
         pending: Vec::new(),
+        silent: Default::default(),
+        held: false,
         voicemail_until: None,
     };
     info!(interaction = %id, from = %s.from, to = %s.to, "call answered");
     let (cmd_tx, commands) = mpsc::unbounded_channel();
     s.shared.sessions.lock().insert(id, cmd_tx);
+    if let Some((extension, queue)) = direct {
+        // A direct number: the agent is offered the call first, then anyone of the queue.
+        info!(interaction = %id, agent = %extension, %queue, "direct call to an agent");
+        if let Err(e) = s.requeue(queue, false, Some(extension)).await {
+            warn!(interaction = %id, error = %e, "direct call");
+        }
+    }
     s.drive(media_events, notices, commands).await;
     // The id may have changed (a callback is an interaction of its own).
     s.shared.sessions.lock().remove(&s.id);
@@ -458,12 +491,14 @@ impl Session {
         }
     }
 
-    /// Appends `kind`, with the notes kept since the last append, in one durable write, and
-    /// waits for it: what follows may act on it outside hotline.
+    /// Hands `kind`, with the notes kept since the last append, to the log as one append, in
+    /// order, and goes on: the session never waits for the disk (the log commits in the
+    /// background; nothing is shown to anyone before it is committed). Only when the log's
+    /// queue is full does this wait for room, so that no event is lost.
     async fn log(&mut self, kind: EventKind) {
         let mut batch = std::mem::take(&mut self.pending);
         batch.push(InteractionEvent::new(self.id, Timestamp::now(), kind).into());
-        if let Err(e) = self.shared.store.append(batch).await {
+        if let Err(e) = self.shared.store.submit(batch).await {
             warn!(interaction = %self.id, error = %e, "cannot log");
         }
     }
@@ -481,8 +516,14 @@ impl Session {
                 self.feed(FlowInput::Digit(d));
                 self.pump_flow().await;
             }
-            LegEvent::Hold(true) => self.log(EventKind::Held).await,
-            LegEvent::Hold(false) => self.log(EventKind::Resumed).await,
+            LegEvent::Hold(true) => {
+                self.held = true;
+                self.log(EventKind::Held).await
+            }
+            LegEvent::Hold(false) => {
+                self.held = false;
+                self.log(EventKind::Resumed).await
+            }
             LegEvent::MediaChanged(s) => {
                 if let Some(c) = s.codecs.first() {
                     let _ = self
@@ -491,6 +532,10 @@ impl Session {
                 }
             }
             LegEvent::Ended(_) => self.caller_gone(EndReason::CallerHangup).await,
+            LegEvent::SessionExpired => {
+                self.dead_call("session_expired", "the caller's session timer ran out")
+                    .await
+            }
             LegEvent::Confirmed | LegEvent::Ringing | LegEvent::Answered { .. } => {}
             LegEvent::Refer(target) => debug!(%target, "caller asked for a transfer; ignored"),
         }
@@ -524,17 +569,81 @@ impl Session {
                 } else {
                     ModelLeg::Agent
                 };
-                self.note(EventKind::QualitySample {
+                let sample = EventKind::QualitySample {
                     leg: which,
                     mos: report.mos,
                     loss: report.loss_fraction,
                     jitter_ms: report.jitter_ms,
-                });
+                };
+                // A sample of a leg whose media flows is the call's proof of life: logged at
+                // once, so that a call cut off by a crash is closed at its last media time
+                // (its talk time kept), not at the time of its last state change.
+                if self.silent.contains(&leg) || !self.leg_is_live(leg) {
+                    self.note(sample);
+                } else {
+                    self.log(sample).await;
+                }
             }
-            MediaEvent::Inactive { leg } if leg == self.caller_media => {
-                debug!(interaction = %self.id, "caller media inactive");
+            MediaEvent::Inactive { leg } => {
+                self.silent.insert(leg);
+                self.media_inactive(leg).await;
+            }
+            MediaEvent::Active { leg } => {
+                self.silent.remove(&leg);
             }
             _ => {}
+        }
+    }
+
+    /// The caller's leg, or the leg of an agent who answered.
+    fn leg_is_live(&self, leg: LegId) -> bool {
+        (leg == self.caller_media && self.caller_live)
+            || self
+                .agent
+                .as_ref()
+                .is_some_and(|a| a.answered && a.media == leg)
+    }
+
+    /// A leg sent no RTP for the inactivity time: unless the call is on hold (no media is
+    /// expected then), its phone or network is gone. A waiting caller leaves the queue as an
+    /// abandon (never to be offered to an agent); a call in progress ends with
+    /// `media_timeout`, the agent freed. Either way both phones get a BYE.
+    async fn media_inactive(&mut self, leg: LegId) {
+        if self.ended || self.held || !self.leg_is_live(leg) {
+            return;
+        }
+        let who = if leg == self.caller_media {
+            "caller"
+        } else {
+            "agent"
+        };
+        self.dead_call("media_timeout", &format!("no RTP from the {who}"))
+            .await;
+    }
+
+    /// The call is dead (`why`: `media_timeout`, `session_expired`): the reason is logged,
+    /// the agent freed (or the queue place given up: an abandon), the record closed, and the
+    /// phones get a BYE.
+    async fn dead_call(&mut self, why: &str, detail: &str) {
+        if self.ended {
+            return;
+        }
+        warn!(interaction = %self.id, reason = why, detail, "ending a dead call");
+        self.note(EventKind::FlowStep {
+            step: why.to_string(),
+            detail: Some(detail.to_string()),
+        });
+        let reason = if why == "session_expired" {
+            EndReason::SessionExpired
+        } else {
+            EndReason::MediaTimeout
+        };
+        let _ = self.media.stop_playback(self.caller_media);
+        // `caller_gone` frees the agent (or the queue place) and closes the record; then the
+        // phones are told.
+        self.caller_gone(reason).await;
+        if self.caller_live {
+            let _ = self.caller.hangup().await;
         }
     }
 
@@ -587,6 +696,7 @@ impl Session {
         })
         .await;
         let Some(b) = binding else {
+            info!(interaction = %self.id, agent = %ext, "agent offered a call but no phone is registered");
             self.reject_offer(&ext, "not registered").await;
             return;
         };
@@ -598,10 +708,11 @@ impl Session {
                 return;
             }
         };
+        let (destination, transport) = b.destination();
         match self
             .shared
             .calls
-            .dial(&b.uri, b.source, b.transport == "tcp", &self.from, local)
+            .dial(&b.uri, destination, transport == "tcp", &self.from, local)
         {
             Ok(leg) => {
                 self.agent = Some(AgentSide {
@@ -621,8 +732,8 @@ impl Session {
         }
     }
 
-    /// Checks a keyed PIN against the customer's argon2 hash on file (off the async
-    /// threads: argon2 is slow on purpose). No hash on file: refused.
+    /// Checks a keyed PIN against the customer's argon2 hash on file (on the bounded hashing
+    /// pool, off the async threads: argon2 is slow on purpose). No hash on file: refused.
     async fn verify_pin(&self, customer: &str, pin: String) -> bool {
         let id = hotline_model::CustomerId::new(customer.to_string());
         let hash = match self.shared.store.customer(&id).await {
@@ -632,16 +743,10 @@ impl Session {
         let Some(hash) = hash else {
             return false;
         };
-        tokio::task::spawn_blocking(move || {
-            use argon2::password_hash::{PasswordHash, PasswordVerifier};
-            PasswordHash::new(&hash).is_ok_and(|h| {
-                argon2::Argon2::default()
-                    .verify_password(pin.as_bytes(), &h)
-                    .is_ok()
-            })
-        })
-        .await
-        .unwrap_or(false)
+        // The process's bounded hashing pool, shared with the API's logins.
+        crate::hashpool::HashPool::global()
+            .verify_waiting(hash, pin.into_bytes())
+            .await
     }
 
     /// Today's directory of recordings (`recordings/YYYY-MM-DD/`, UTC): one directory a day
@@ -691,6 +796,7 @@ impl Session {
 
     async fn agent_no_answer(&mut self, reason: &str) {
         if let Some(a) = self.agent.take() {
+            info!(interaction = %self.id, agent = %a.ext, %reason, "the agent's phone did not answer");
             let _ = a.leg.hangup().await;
             let _ = self.media.remove_leg(a.media);
             self.reject_offer(&a.ext, reason).await;
@@ -746,6 +852,7 @@ impl Session {
                         SipEnd::Timeout => "no answer".into(),
                         other => format!("{other:?}"),
                     };
+                    info!(interaction = %self.id, agent = %a.ext, reason = %why, "the agent's phone did not take the call");
                     self.reject_offer(&a.ext, &why).await;
                     return;
                 }
@@ -770,6 +877,7 @@ impl Session {
                 }
             }
             LegEvent::Hold(on) => {
+                self.held = on;
                 self.log(if on {
                     EventKind::Held
                 } else {
@@ -795,6 +903,10 @@ impl Session {
                 {
                     let _ = self.media.update_leg(a.media, params_from(&s, *c, a.peer));
                 }
+            }
+            LegEvent::SessionExpired => {
+                self.dead_call("session_expired", "the agent's session timer ran out")
+                    .await
             }
             LegEvent::Dtmf(_) | LegEvent::Ringing | LegEvent::Confirmed => {}
         }
@@ -1135,7 +1247,7 @@ impl Session {
             reason = EndReason::Voicemail;
         }
         self.ended = true;
-        // Logged before the agent's phone is told.
+        // Handed to the log before the agent's phone is told.
         self.log(EventKind::Ended { reason }).await;
         if let Some(a) = self.agent.take() {
             let _ = a.leg.hangup().await;
@@ -1161,7 +1273,7 @@ impl Session {
             return;
         }
         self.ended = true;
-        // Logged before anyone is told: once a phone gets its BYE, the record is closed.
+        // Handed to the log before anyone is told: the log has the end of the call in order.
         self.log(EventKind::Ended { reason }).await;
         if let Some(a) = self.agent.take() {
             let _ = a.leg.hangup().await;

@@ -64,22 +64,22 @@ impl Hotline {
         Hotline::serve_in(tempfile::tempdir().unwrap(), data, edit)
     }
 
-    /// [`Hotline::serve_with`] with these environment variables set for the server.
-    pub fn serve_with_env(edit: impl Fn(String) -> String, env: &[(&str, &str)]) -> Hotline {
+    fn serve_in(dir: tempfile::TempDir, data: &Path, edit: impl Fn(String) -> String) -> Hotline {
+        Hotline::serve_env(dir, data, edit, &[])
+    }
+
+    /// [`Hotline::serve_with`] with extra environment variables (test hooks).
+    pub fn serve_with_env(edit: impl Fn(String) -> String, env: &[(&str, &Path)]) -> Hotline {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         Hotline::serve_env(dir, &data, edit, env)
-    }
-
-    fn serve_in(dir: tempfile::TempDir, data: &Path, edit: impl Fn(String) -> String) -> Hotline {
-        Hotline::serve_env(dir, data, edit, &[])
     }
 
     fn serve_env(
         dir: tempfile::TempDir,
         data: &Path,
         edit: impl Fn(String) -> String,
-        env: &[(&str, &str)],
+        env: &[(&str, &Path)],
     ) -> Hotline {
         let cfg = dir.path().join("centre.toml");
         std::fs::write(&cfg, edit(demo_toml())).unwrap();
@@ -104,10 +104,10 @@ impl Hotline {
         Hotline::spawn_env(args, dir, &[])
     }
 
-    fn spawn_env(args: &[&str], dir: tempfile::TempDir, env: &[(&str, &str)]) -> Hotline {
+    fn spawn_env(args: &[&str], dir: tempfile::TempDir, env: &[(&str, &Path)]) -> Hotline {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
             .args(args)
-            .envs(env.iter().copied())
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .env("HOTLINE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -316,24 +316,29 @@ pub fn open_events(h: &Hotline, token: &str) -> Result<Ws, String> {
 
 /// The next event (text frame) of the stream, waiting for it.
 pub fn next_event(ws: &mut Ws) -> serde_json::Value {
+    try_next_event(ws).expect("an event")
+}
+
+/// [`next_event`], or `None` once the stream is closed or silent for the read timeout.
+pub fn try_next_event(ws: &mut Ws) -> Option<serde_json::Value> {
     use std::io::Read;
     loop {
         let mut head = [0u8; 2];
-        ws.stream.read_exact(&mut head).expect("an event");
+        ws.stream.read_exact(&mut head).ok()?;
         let mut len = u64::from(head[1] & 0x7f);
         if len == 126 {
             let mut b = [0u8; 2];
-            ws.stream.read_exact(&mut b).unwrap();
+            ws.stream.read_exact(&mut b).ok()?;
             len = u64::from(u16::from_be_bytes(b));
         } else if len == 127 {
             let mut b = [0u8; 8];
-            ws.stream.read_exact(&mut b).unwrap();
+            ws.stream.read_exact(&mut b).ok()?;
             len = u64::from_be_bytes(b);
         }
         let mut payload = vec![0u8; len as usize];
-        ws.stream.read_exact(&mut payload).unwrap();
+        ws.stream.read_exact(&mut payload).ok()?;
         if head[0] & 0x0f == 1 {
-            return serde_json::from_slice(&payload).unwrap();
+            return Some(serde_json::from_slice(&payload).unwrap());
         }
     }
 }
