@@ -2,6 +2,7 @@
 # Runs every check hotline's CI runs: formatting, lints, and the whole test suite (unit,
 # property, simulation, and end-to-end tests that drive the real binary with sipp).
 # Installs what the tests need on a fresh Debian machine (sipp from the sip-tester package,
+# iproute2 and nftables for the network-namespace test,
 # Debian's chromium and a Chinese font for the browser tests of the agent desktop and the
 # wallboard, and the stock softphones baresip and linphonec that register as agents).
 set -euo pipefail
@@ -12,6 +13,10 @@ SUDO=""
 missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 [ -e /usr/share/sip-tester/dtmf_2833_1.pcap ] || missing+=(sip-tester)
+# The network-namespace test (a carrier, a NATed phone, the centre on 0.0.0.0).
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v nft >/dev/null 2>&1 || command -v iptables >/dev/null 2>&1 || missing+=(nftables)
+command -v sysctl >/dev/null 2>&1 || missing+=(procps)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip)

@@ -70,6 +70,8 @@ pub struct Config {
     pub log: Log,
     #[serde(default)]
     pub storage: Storage,
+    #[serde(default)]
+    pub media: Media,
     #[serde(default, rename = "trunks")]
     pub trunks: Vec<Trunk>,
     #[serde(default)]
@@ -220,10 +222,92 @@ pub struct Sip {
     /// SRTP policy of trunks and agents that set none: `off`, `offered`, `required`.
     #[serde(default = "default_srtp")]
     pub srtp: String,
+    /// The address written into Via and Contact (and SDP, unless `media.advertise` says
+    /// otherwise) instead of the listen address: the public address of a centre behind a
+    /// NAT or load balancer. Without it a wildcard listen address is replaced by the address
+    /// of the interface each peer is reached through.
+    #[serde(default)]
+    pub advertise: Option<IpAddr>,
+    /// Per-interface advertised addresses, for a centre listening on a wildcard address with
+    /// several interfaces (an internal and an external network, say).
+    #[serde(default)]
+    pub interfaces: Vec<Interface>,
+    /// How often a phone registered from behind a NAT (its Contact is not where its
+    /// REGISTER came from) is sent a keep-alive on its flow, in seconds; 0 never.
+    #[serde(default = "default_nat_keepalive")]
+    pub nat_keepalive_seconds: u32,
 }
 
 fn default_srtp() -> String {
     "offered".to_string()
+}
+
+/// One local interface of a multi-homed centre and what to advertise on messages that
+/// leave through it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    /// The interface's own address (the source address of what goes out through it).
+    pub address: IpAddr,
+    /// Written into Via and Contact on messages leaving through this interface.
+    #[serde(default)]
+    pub advertise: Option<IpAddr>,
+    /// Written into SDP for peers reached through this interface.
+    #[serde(default)]
+    pub media_advertise: Option<IpAddr>,
+}
+
+fn default_nat_keepalive() -> u32 {
+    25
+}
+
+/// RTP media.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Media {
+    /// The address written into SDP (`c=`); `sip.advertise` (or the interface's address)
+    /// when absent.
+    #[serde(default)]
+    pub advertise: Option<IpAddr>,
+    /// The UDP ports RTP may use, `"LOW-HIGH"` inclusive; only even ports carry RTP.
+    #[serde(default)]
+    pub rtp_ports: Option<Spanned<String>>,
+}
+
+/// The RTP port range when `media.rtp_ports` is not set.
+pub const DEFAULT_RTP_PORTS: (u16, u16) = (20000, 39998);
+
+/// Parses `"LOW-HIGH"`: at least one even port, not below 1024.
+pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let (lo, hi) = text
+        .split_once('-')
+        .ok_or_else(|| "must be \"LOW-HIGH\", such as \"20000-30000\"".to_string())?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("`{}` is not a port number", v.trim()))
+    };
+    let (lo, hi) = (parse(lo)?, parse(hi)?);
+    if lo < 1024 {
+        return Err("RTP ports start at 1024 or above".into());
+    }
+    if lo > hi {
+        return Err("the first port must not exceed the last".into());
+    }
+    if lo == hi && lo % 2 == 1 {
+        return Err("the range needs at least one even port (RTP uses even ports)".into());
+    }
+    Ok((lo, hi))
+}
+
+impl Media {
+    /// The RTP port range (validated when the file was loaded).
+    pub fn rtp_port_range(&self) -> (u16, u16) {
+        self.rtp_ports
+            .as_ref()
+            .and_then(|r| parse_port_range(r.get_ref()).ok())
+            .unwrap_or(DEFAULT_RTP_PORTS)
+    }
 }
 
 impl Default for Sip {
@@ -238,6 +322,9 @@ impl Default for Sip {
             max_contacts: default_max_contacts(),
             nonce_ttl_seconds: default_nonce_ttl(),
             guard: Guard::default(),
+            advertise: None,
+            interfaces: Vec::new(),
+            nat_keepalive_seconds: default_nat_keepalive(),
             server_header: default_server_header(),
             digest_algorithms: default_digest_algorithms(),
             tls_listen: None,
@@ -565,6 +652,45 @@ pub struct Trunk {
     /// SRTP policy of this trunk's legs (`off`, `offered`, `required`); default `sip.srtp`.
     #[serde(default)]
     pub srtp: Option<String>,
+    /// The user name hotline authenticates with when the carrier challenges a call out
+    /// (401/407) or a registration.
+    #[serde(default)]
+    pub outbound_username: Option<String>,
+    /// The name of the environment variable holding the carrier password (never the
+    /// password itself: a file of configuration is read by many).
+    #[serde(default)]
+    pub outbound_password_env: Option<String>,
+    /// Register with the carrier at `outbound` (with the outbound credentials), refreshed
+    /// before it expires.
+    #[serde(default)]
+    pub register: bool,
+    #[serde(default = "default_trunk_register_expires")]
+    pub register_expires: u32,
+    /// The calling number presented on calls out (the From user), e.g. `+861095588`.
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    /// A `P-Asserted-Identity` sent on calls out: a number (`+861095588`) or a full URI.
+    #[serde(default)]
+    pub asserted_identity: Option<String>,
+    /// The country calling code dialled numbers are normalised with (E.164), e.g. `86`.
+    #[serde(default)]
+    pub country_code: Option<String>,
+    /// The national (trunk) prefix that starts a national number, e.g. `0`.
+    #[serde(default = "default_national_prefix")]
+    pub national_prefix: String,
+    /// The prefix that starts an international number, e.g. `00`.
+    #[serde(default = "default_international_prefix")]
+    pub international_prefix: String,
+}
+
+fn default_trunk_register_expires() -> u32 {
+    600
+}
+fn default_national_prefix() -> String {
+    "0".to_string()
+}
+fn default_international_prefix() -> String {
+    "00".to_string()
 }
 
 /// An agent: a SIP extension with credentials and skills.
@@ -759,12 +885,39 @@ impl Config {
                 });
             }
         }
+        if let Some(r) = &self.media.rtp_ports {
+            parse_port_range(r.get_ref())
+                .map_err(|m| bad("media.rtp_ports".into(), r.span(), m))?;
+        }
         for (i, t) in self.trunks.iter().enumerate() {
             if t.digest_algorithms.as_ref().is_some_and(|a| a.is_empty()) {
                 return Err(Invalid {
                     key: format!("trunks[{i}].digest_algorithms"),
                     offset: 0,
                     message: "offer at least one algorithm: \"MD5\" or \"SHA-256\"".into(),
+                });
+            }
+            if t.outbound_username.is_some() != t.outbound_password_env.is_some() {
+                return Err(Invalid {
+                    key: format!("trunks[{i}].outbound_username"),
+                    offset: 0,
+                    message: "`outbound_username` and `outbound_password_env` go together".into(),
+                });
+            }
+            if t.register && (t.outbound.is_none() || t.outbound_username.is_none()) {
+                return Err(Invalid {
+                    key: format!("trunks[{i}].register"),
+                    offset: 0,
+                    message: "registering needs `outbound` and the outbound credentials".into(),
+                });
+            }
+            if let Some(cc) = &t.country_code
+                && (cc.is_empty() || cc.len() > 3 || !cc.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(Invalid {
+                    key: format!("trunks[{i}].country_code"),
+                    offset: 0,
+                    message: "must be 1 to 3 digits, such as \"86\"".into(),
                 });
             }
             let has_digest = t.username.is_some();
@@ -1036,6 +1189,11 @@ impl Config {
         self.trunks
             .iter()
             .find_map(|t| t.outbound.as_ref()?.get_ref().parse().ok())
+    }
+
+    /// The trunk calls out go through: the first with an `outbound` address.
+    pub fn outbound_trunk(&self) -> Option<&Trunk> {
+        self.trunks.iter().find(|t| t.outbound.is_some())
     }
 
     /// The trunk trusted for calls from this address, if any.
@@ -1322,6 +1480,61 @@ mod tests {
             e.key.starts_with("users[") && e.key.ends_with("].agent"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn addresses_ports_and_outbound_credentials() {
+        let cfg = Config::from_toml("t.toml", DEMO_TOML).unwrap();
+        assert_eq!(cfg.media.rtp_port_range(), DEFAULT_RTP_PORTS);
+        assert_eq!(cfg.sip.advertise, None);
+        assert_eq!(cfg.sip.nat_keepalive_seconds, 25);
+        let text = DEMO_TOML.replace(
+            "realm = \"hotline\"\n",
+            "realm = \"hotline\"\nadvertise = \"203.0.113.10\"\n\n[[sip.interfaces]]\naddress = \"10.1.0.5\"\nadvertise = \"10.1.0.5\"\n",
+        ) + "\n[media]\nrtp_ports = \"30000-30100\"\nadvertise = \"203.0.113.11\"\n";
+        let cfg = Config::from_toml("t.toml", &text).unwrap();
+        assert_eq!(cfg.sip.advertise, Some("203.0.113.10".parse().unwrap()));
+        assert_eq!(cfg.sip.interfaces.len(), 1);
+        assert_eq!(cfg.media.rtp_port_range(), (30000, 30100));
+        assert_eq!(cfg.media.advertise, Some("203.0.113.11".parse().unwrap()));
+        for (bad, why) in [
+            ("\"30000\"", "LOW-HIGH"),
+            ("\"30100-30000\"", "must not exceed"),
+            ("\"80-200\"", "1024"),
+            ("\"30001-30001\"", "even"),
+            ("\"30000-70000\"", "not a port"),
+        ] {
+            let text = format!("{DEMO_TOML}\n[media]\nrtp_ports = {bad}\n");
+            let e = err(&text);
+            assert_eq!(e.key, "media.rtp_ports", "{e}");
+            assert!(e.message.contains(why), "{bad}: {e}");
+            assert!(e.line > 0, "{e}");
+        }
+        let half = DEMO_TOML.replace(
+            "sources = [\"127.0.0.1/32\"]",
+            "sources = [\"127.0.0.1/32\"]\noutbound = \"127.0.0.1:5070\"\noutbound_username = \"centre\"",
+        );
+        assert_eq!(err(&half).key, "trunks[0].outbound_username");
+        let register_without = DEMO_TOML.replace(
+            "sources = [\"127.0.0.1/32\"]",
+            "sources = [\"127.0.0.1/32\"]\nregister = true",
+        );
+        assert_eq!(err(&register_without).key, "trunks[0].register");
+        let cc = DEMO_TOML.replace(
+            "sources = [\"127.0.0.1/32\"]",
+            "sources = [\"127.0.0.1/32\"]\ncountry_code = \"+86\"",
+        );
+        assert_eq!(err(&cc).key, "trunks[0].country_code");
+        let full = DEMO_TOML.replace(
+            "sources = [\"127.0.0.1/32\"]",
+            "sources = [\"127.0.0.1/32\"]\noutbound = \"127.0.0.1:5070\"\noutbound_username = \"centre\"\noutbound_password_env = \"PW\"\nregister = true\ncaller_id = \"+861095588\"\ncountry_code = \"86\"",
+        );
+        let cfg = Config::from_toml("t.toml", &full).unwrap();
+        let t = cfg.outbound_trunk().unwrap();
+        assert_eq!(t.outbound_username.as_deref(), Some("centre"));
+        assert_eq!(t.national_prefix, "0");
+        assert_eq!(t.international_prefix, "00");
+        assert_eq!(t.register_expires, 600);
     }
 
     #[test]

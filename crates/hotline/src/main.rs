@@ -454,17 +454,26 @@ async fn serve(
     }
     .map_err(|e| format!("cannot load the prompts: {e}"))?;
     registry.register_collector(Box::new(log_metrics::LogMetrics(store.clone())));
+    let (port_min, port_max) = cfg.media.rtp_port_range();
     let media = hotline_media::MediaEngine::new(hotline_media::EngineConfig {
         bind_ip: cfg.sip.listen.ip(),
+        port_min,
+        port_max,
         call: media_call_config(&cfg),
         ..hotline_media::EngineConfig::default()
     });
+    let trunk = hotline_switch::trunk::OutboundTrunk::from_config(&cfg, |v| std::env::var(v).ok())?;
 
     let (calls_tx, calls_rx) = tokio::sync::mpsc::unbounded_channel();
     let sip =
         hotline_sip::SipServer::start_with_calls(&cfg, cfg.sip.listen, sip_metrics, Some(calls_tx))
             .await
             .map_err(|e| format!("cannot listen for SIP on {}: {e}", cfg.sip.listen))?;
+    if let Some(t) = &trunk
+        && let (Some(expires), Some((user, password))) = (t.register, &t.credential)
+    {
+        sip.register_with_carrier(t.address, user.clone(), password.clone(), expires);
+    }
     let centre = hotline_switch::Centre::start(
         &cfg,
         &sip,
@@ -480,6 +489,7 @@ async fn serve(
                 cfg.centre.ring_timeout_seconds,
             )),
             outbound: cfg.outbound(),
+            trunk,
             max_backlog_events: cfg.storage.max_backlog_events as usize,
             behind_alert: std::time::Duration::from_secs(u64::from(
                 cfg.storage.behind_alert_seconds,

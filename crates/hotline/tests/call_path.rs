@@ -1050,6 +1050,64 @@ fn a_callback_keeps_the_callers_place_and_rings_the_agent_then_the_customer() {
 }
 
 #[test]
+fn a_callback_goes_out_through_the_trunk_answering_its_challenge_with_caller_id_and_e164() {
+    let carrier = free_port("127.0.0.1");
+    let h = Hotline::serve_with_env(
+        |t| {
+            t.replace(
+                "sources = [\"127.0.0.1/32\"]",
+                &format!(
+                    "sources = [\"127.0.0.1/32\"]\noutbound = \"127.0.0.1:{carrier}\"\n\
+                     outbound_username = \"centre\"\noutbound_password_env = \"HOTLINE_TEST_CARRIER_PW\"\n\
+                     caller_id = \"+861095588\"\nasserted_identity = \"+861095588\"\ncountry_code = \"86\""
+                ),
+            )
+        },
+        &[("HOTLINE_TEST_CARRIER_PW", std::path::Path::new("s3cret"))],
+    );
+    let agent_port = register_phone(&h, "1001");
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    // The caller (13800138000) books a callback and is released.
+    let (ok, log) = common::sipp_at(sip, "caller-callback.xml", &["-m", "1"]);
+    assert!(ok, "caller: {log}");
+    let arrived = loop {
+        let e = next_of(&mut stream, &["arrived"]);
+        if e["kind"]["channel"] == "callback" {
+            break e;
+        }
+    };
+    let callback = arrived["interaction"].as_str().unwrap().to_string();
+    // The carrier challenges the call out and checks what it is given (see the scenario).
+    let customer = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "carrier-challenges.xml",
+            &[
+                "-p",
+                &carrier.to_string(),
+                "-i",
+                "127.0.0.1",
+                "-rtp_echo",
+                "-m",
+                "1",
+            ],
+        )
+    });
+    let agent = phone(&h, "agent-answers.xml", &agent_port);
+    available(&h, "1001");
+    let (ok, log) = customer.join().unwrap();
+    assert!(ok, "carrier: {log}");
+    let (ok, log) = agent.join().unwrap();
+    assert!(ok, "agent: {log}");
+    let all = settled(&h, 2);
+    let cb = all.iter().find(|r| r["id"] == callback.as_str()).unwrap();
+    assert_eq!(cb["agent"], "1001", "{cb}");
+    assert_eq!(cb["end_reason"], "caller_hangup", "{cb}");
+}
+
+#[test]
 fn an_agent_transfers_the_caller_to_a_colleague_by_refer() {
     let h = Hotline::demo();
     let first = register_phone(&h, "1001");

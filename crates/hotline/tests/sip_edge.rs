@@ -522,3 +522,31 @@ fn an_offer_without_a_common_codec_gets_488_with_a_warning() {
         "{warning}"
     );
 }
+
+#[test]
+fn the_centre_registers_with_its_carrier_answering_the_challenge() {
+    let carrier = common::free_port("127.0.0.1");
+    // The carrier's registrar is up first; the centre registers as it starts.
+    let registrar = std::thread::spawn(move || {
+        common::sipp_at(
+            "127.0.0.1:9".parse().unwrap(),
+            "carrier-registrar.xml",
+            &["-p", &carrier.to_string(), "-i", "127.0.0.1", "-m", "1"],
+        )
+    });
+    let _h = Hotline::serve_with_env(
+        |t| {
+            t.replace(
+                "sources = [\"127.0.0.1/32\"]",
+                &format!(
+                    "sources = [\"127.0.0.1/32\"]\noutbound = \"127.0.0.1:{carrier}\"\n\
+                     outbound_username = \"centre\"\noutbound_password_env = \"HOTLINE_TEST_CARRIER_PW\"\n\
+                     register = true"
+                ),
+            )
+        },
+        &[("HOTLINE_TEST_CARRIER_PW", std::path::Path::new("s3cret"))],
+    );
+    let (ok, log) = registrar.join().unwrap();
+    assert!(ok, "carrier registrar: {log}");
+}

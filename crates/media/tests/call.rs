@@ -409,3 +409,37 @@ fn quality_figures_from_a_lossy_jittery_stream() {
         Some(MediaEvent::LegClosed { .. })
     ));
 }
+
+#[test]
+fn a_nated_phone_is_latched_at_its_nat_and_a_stray_packet_cannot_take_over() {
+    let t0 = Instant::now();
+    let mut call = CallMedia::new(CallConfig::default(), t0, 7);
+    // The phone's SDP said 10.77.0.2:6000; the session expects it at its NAT's address
+    // (where its signalling comes from) with that port.
+    let nat: SocketAddr = "203.0.113.2:6000".parse().unwrap();
+    let leg = call.add_leg(LegParams::new(Some(nat), Codec::Pcmu), t0);
+    let mut out = Captured::default();
+    // A packet from the private address itself (it cannot really come from there) is foreign.
+    let private: SocketAddr = "10.77.0.2:6000".parse().unwrap();
+    call.handle_datagram(leg, private, &pkt(0, 1, 0, 5, &[0xff; 160]), t0, &mut out);
+    assert_eq!(call.rejected(leg), Some((0, 1)));
+    // The NAT gave the phone's media another port: the first packet from the NAT latches.
+    let mapped: SocketAddr = "203.0.113.2:1024".parse().unwrap();
+    call.handle_datagram(leg, mapped, &pkt(0, 2, 160, 5, &[0xff; 160]), t0, &mut out);
+    out.sent.clear();
+    call.tick(t0 + Duration::from_millis(20), &mut out);
+    assert_eq!(
+        out.sent.last().unwrap().1,
+        mapped,
+        "sent where media comes from"
+    );
+    // Established: neither another port of the NAT nor another host takes the stream over.
+    for stray in ["203.0.113.2:1026", "198.51.100.66:6000"] {
+        let stray: SocketAddr = stray.parse().unwrap();
+        call.handle_datagram(leg, stray, &pkt(0, 3, 320, 5, &[0xff; 160]), t0, &mut out);
+    }
+    assert_eq!(call.rejected(leg), Some((0, 3)));
+    out.sent.clear();
+    call.tick(t0 + Duration::from_millis(40), &mut out);
+    assert_eq!(out.sent.last().unwrap().1, mapped);
+}

@@ -227,6 +227,11 @@ pub struct IncomingCall {
 pub struct Calls {
     pub(crate) dialog_layer: Arc<DialogLayer>,
     pub(crate) contact: rsipstack::sip::Uri,
+    pub(crate) advertiser: Arc<crate::advertise::Advertiser>,
+    /// The SIP port, for Contact.
+    pub(crate) port: u16,
+    /// Calls with phones behind NATs and where those phones really are.
+    pub(crate) nat_flows: Arc<crate::nat::NatFlows>,
     /// Non-zero: new calls are refused with 503 and this many seconds in Retry-After (set
     /// by the call layer, e.g. while its event log is too far behind).
     pub(crate) refusing: Arc<std::sync::atomic::AtomicU32>,
@@ -236,6 +241,28 @@ pub struct Calls {
     pub(crate) tls_contact: Option<rsipstack::sip::Uri>,
     /// SRTP policies of trunks and agents.
     pub srtp: Arc<crate::sdes::Policies>,
+}
+
+/// How a call out presents itself and authenticates (calls through a carrier trunk).
+#[derive(Clone, Default)]
+pub struct DialOptions {
+    /// The From user: the calling number presented.
+    pub from_user: String,
+    /// A `P-Asserted-Identity` value: a number (made a URI at the destination) or a URI.
+    pub asserted_identity: Option<String>,
+    /// Digest credentials answering a 401/407 challenge: user name and password.
+    pub credential: Option<(String, String)>,
+}
+
+/// Never shows the password.
+impl std::fmt::Debug for DialOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DialOptions")
+            .field("from_user", &self.from_user)
+            .field("asserted_identity", &self.asserted_identity)
+            .field("user", &self.credential.as_ref().map(|(u, _)| u))
+            .finish()
+    }
 }
 
 /// Call-IDs of dialogs ended in the last 32 seconds (64 × T1, how long a crossing request
@@ -268,6 +295,22 @@ impl RecentlyEnded {
 }
 
 impl Calls {
+    /// hotline's Contact URI for messages to `peer`: the address advertised on the
+    /// interface that reaches it, never a wildcard.
+    pub fn contact_for(&self, peer: std::net::IpAddr) -> rsipstack::sip::Uri {
+        let host = match self.advertiser.sip_for(peer) {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        rsipstack::sip::Uri::try_from(format!("sip:hotline@{host}:{}", self.port).as_str())
+            .unwrap_or_else(|_| self.contact.clone())
+    }
+
+    /// The address for hotline's SDP towards `peer`.
+    pub fn media_address(&self, peer: std::net::IpAddr) -> std::net::IpAddr {
+        self.advertiser.media_for(peer)
+    }
+
     /// Refuses new calls with `503 Service Unavailable` and `Retry-After: secs` (`Some`), or
     /// takes them again (`None`). Calls in progress are not affected.
     pub fn refuse_new_calls(&self, retry_after: Option<u32>) {
@@ -298,6 +341,7 @@ impl Calls {
             local.clone(),
             timer.clone(),
             false,
+            self.nat_flows.clone(),
         );
         Leg {
             dialog,
@@ -322,7 +366,11 @@ impl Calls {
         local: LocalMedia,
     ) -> Result<Leg, String> {
         let transport = if tcp { "tcp" } else { "udp" };
-        self.dial_via(target, destination, transport, from_user, local)
+        let options = DialOptions {
+            from_user: from_user.to_string(),
+            ..DialOptions::default()
+        };
+        self.dial_with(target, destination, transport, &options, local)
     }
 
     /// Like [`Calls::dial`] over `transport` (`udp`, `tcp` or `tls`, as a binding records
@@ -335,28 +383,54 @@ impl Calls {
         from_user: &str,
         local: LocalMedia,
     ) -> Result<Leg, String> {
+        let options = DialOptions {
+            from_user: from_user.to_string(),
+            ..DialOptions::default()
+        };
+        self.dial_with(target, destination, transport, &options, local)
+    }
+
+    /// [`Calls::dial_via`] with a presented identity and credentials for the far end's
+    /// challenges.
+    pub fn dial_with(
+        &self,
+        target: &str,
+        destination: SocketAddr,
+        transport: &str,
+        options: &DialOptions,
+        local: LocalMedia,
+    ) -> Result<Leg, String> {
         use rsipstack::sip::transport::Transport;
         let callee = rsipstack::sip::Uri::try_from(target).map_err(|e| e.to_string())?;
-        let (transport, contact) = match transport {
-            "tls" => (
-                Transport::Tls,
-                self.tls_contact
-                    .clone()
-                    .ok_or("a TLS binding but no TLS listener")?,
-            ),
-            "tcp" => (Transport::Tcp, self.contact.clone()),
-            _ => (Transport::Udp, self.contact.clone()),
+        let transport = match transport {
+            "tls" => Transport::Tls,
+            "tcp" => Transport::Tcp,
+            _ => Transport::Udp,
+        };
+        let mut contact = match transport {
+            Transport::Tls => self
+                .tls_contact
+                .clone()
+                .ok_or("a TLS binding but no TLS listener")?,
+            _ => self.contact_for(destination.ip()),
         };
         let mut caller = contact.clone();
+        if transport == Transport::Tcp {
+            // Naming the transport keeps the stack from putting its listener's (possibly
+            // wildcard) address in its place.
+            contact
+                .params
+                .push(rsipstack::sip::Param::Transport(Transport::Tcp));
+        }
         caller.auth = Some(rsipstack::sip::Auth {
-            user: from_user.to_string(),
+            user: options.from_user.clone(),
             password: None,
         });
         let offer = sdp::offer(&local, Direction::SendRecv);
         let names_destination = crate::addr::parse_uri(target).is_some_and(|u| {
             u.ip() == Some(destination.ip()) && u.port.unwrap_or(5060) == destination.port()
         });
-        let headers = (!names_destination).then(|| {
+        let route = (!names_destination).then(|| {
             let t = match transport {
                 Transport::Tcp => ";transport=tcp",
                 Transport::Tls => ";transport=tls",
@@ -366,13 +440,43 @@ impl Calls {
                 SocketAddr::V4(a) => a.to_string(),
                 SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
             };
-            vec![Header::Route(h::Route::new(format!("<sip:{host};lr{t}>")))]
+            Header::Route(h::Route::new(format!("<sip:{host};lr{t}>")))
         });
+        let asserted = options.asserted_identity.as_ref().map(|pai| {
+            let value = if pai.contains(':') {
+                format!("<{}>", pai.trim_matches(['<', '>']))
+            } else {
+                format!("<sip:{pai}@{}>", caller.host_with_port.host)
+            };
+            Header::Other("P-Asserted-Identity".into(), value)
+        });
+        let headers: Vec<Header> = route.into_iter().chain(asserted).collect();
+        let headers = (!headers.is_empty()).then_some(headers);
+        let credential = options.credential.as_ref().map(|(user, password)| {
+            rsipstack::dialog::authenticate::Credential {
+                username: user.clone(),
+                password: password.clone(),
+                ..Default::default()
+            }
+        });
+        // A phone behind a NAT (its Contact private, reached at another address): the call's
+        // requests after the INVITE (ACK, BYE, re-INVITE) go to the same flow.
+        let call_id = crate::advertise::uri_ip(target)
+            .filter(|ip| {
+                transport == Transport::Udp && crate::advertise::behind_nat(*ip, destination.ip())
+            })
+            .map(|_| {
+                let id = format!("{:032x}@hotline", rand::random::<u128>());
+                self.nat_flows.insert(&id, destination);
+                id
+            });
         let opt = InviteOption {
-            headers,
             caller,
             callee,
             contact,
+            credential,
+            headers,
+            call_id,
             destination: Some(SipAddr {
                 r#type: Some(transport),
                 addr: destination.into(),
@@ -395,6 +499,7 @@ impl Calls {
             local.clone(),
             timer.clone(),
             true,
+            self.nat_flows.clone(),
         );
         Ok(Leg {
             dialog,
@@ -402,6 +507,69 @@ impl Calls {
             timer,
             events,
         })
+    }
+}
+
+impl Calls {
+    /// Keeps hotline registered with a carrier at `server` as `user` (answering its digest
+    /// challenges with `password`), refreshing before each registration runs out, until
+    /// `cancel`. Outcomes are logged: a refused registration at warn, with the status.
+    pub fn register_with_carrier(
+        &self,
+        server: SocketAddr,
+        user: String,
+        password: String,
+        expires: u32,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        let endpoint = self.dialog_layer.endpoint.clone();
+        let mut contact_uri = self.contact_for(server.ip());
+        contact_uri.auth = Some(rsipstack::sip::Auth {
+            user: user.clone(),
+            password: None,
+        });
+        tokio::spawn(async move {
+            let credential = rsipstack::dialog::authenticate::Credential {
+                username: user.clone(),
+                password,
+                ..Default::default()
+            };
+            let mut reg =
+                rsipstack::dialog::registration::Registration::new(endpoint, Some(credential));
+            reg.contact = Some(rsipstack::sip::typed::Contact {
+                display_name: None,
+                uri: contact_uri,
+                params: vec![],
+            });
+            let uri = match rsipstack::sip::Uri::try_from(format!("sip:{server}").as_str()) {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::warn!(%server, error = %e, "cannot register with the carrier");
+                    return;
+                }
+            };
+            loop {
+                let wait = match reg.register(uri.clone(), Some(expires)).await {
+                    Ok(resp) if resp.status_code.code() == 200 => {
+                        let granted = reg.expires().max(30);
+                        tracing::info!(%server, %user, granted, "registered with the carrier");
+                        u64::from(granted) * 3 / 4
+                    }
+                    Ok(resp) => {
+                        tracing::warn!(%server, %user, status = resp.status_code.code(), "the carrier refused the registration");
+                        60
+                    }
+                    Err(e) => {
+                        tracing::warn!(%server, %user, error = %e, "registration with the carrier failed");
+                        30
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+                    _ = cancel.cancelled() => return,
+                }
+            }
+        });
     }
 }
 
@@ -413,6 +581,7 @@ fn spawn_mapper(
     local: Arc<Mutex<Option<LocalMedia>>>,
     timer: Arc<Mutex<Option<std::time::Duration>>>,
     outbound: bool,
+    nat_flows: Arc<crate::nat::NatFlows>,
 ) -> mpsc::UnboundedReceiver<LegEvent> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -549,6 +718,7 @@ fn spawn_mapper(
                     debug!(%id, ?reason, "leg ended");
                     ended.note(&id.call_id, std::time::Instant::now());
                     dialog_layer.remove_dialog(&id);
+                    nat_flows.remove(&id.call_id);
                     let _ = tx.send(LegEvent::Ended(end_reason(&reason, outbound)));
                     break;
                 }

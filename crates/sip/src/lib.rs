@@ -8,16 +8,20 @@
 //! - [`sdp`]: SDP offer/answer for G.711 audio with telephone-events and hold.
 //! - [`sdes`]: SRTP keys in SDP (RFC 4568) and the per-leg SRTP policy.
 //! - [`tls`]: the SIP-over-TLS listener, its reloadable certificate and mutual TLS for trunks.
+//! - [`advertise`]: the addresses advertised to each peer (Via, Contact, SDP) and NAT detection.
+//! - [`nat`]: phones behind NATs: their flows kept open, requests in their calls sent to them.
 //! - [`server`]: sockets, framing and the rsipstack endpoint wired to the above.
 //!
 //! Transactions and dialogs come from `rsipstack`, pinned to one exact version.
 
 pub mod addr;
+pub mod advertise;
 pub mod calls;
 pub mod digest;
 pub mod guard;
 pub mod message;
 pub mod metrics;
+pub mod nat;
 pub mod registrar;
 pub mod sdes;
 pub mod sdp;

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 type EndpointRef = Arc<rsipstack::transaction::endpoint::EndpointInner>;
 use tracing::{debug, info, warn};
 
+use crate::advertise::{Advertiser, fix_via};
 use crate::calls::{CallLimit, Calls, IncomingCall};
 use crate::guard::{ALLOWED, Guard, GuardConfig, Verdict, build_response};
 use crate::message::{self, find_header_end};
@@ -48,6 +49,8 @@ pub struct SipServer {
     pub guard: Arc<Guard>,
     /// Places calls to agents' phones.
     pub calls: Calls,
+    /// The addresses advertised to each peer (Via, Contact, SDP).
+    pub advertiser: Arc<Advertiser>,
     cancel: CancellationToken,
 }
 
@@ -84,14 +87,28 @@ impl SipServer {
         let guard = Arc::new(Guard::new(GuardConfig::from_config(cfg)));
         let registrar = Arc::new(Registrar::from_config(cfg));
 
+        let advertiser = Arc::new(Advertiser::from_config(cfg, udp_addr.ip()));
+        let nat_flows = Arc::new(crate::nat::NatFlows::default());
         let transport_layer = TransportLayer::new(cancel.child_token());
+        let udp = Arc::new(udp);
         let guarded = Arc::new(GuardedUdp {
-            sock: udp,
+            sock: udp.clone(),
             guard: guard.clone(),
             metrics: metrics.clone(),
             scratch: tokio::sync::Mutex::new(vec![0u8; 65_536]),
+            // A wildcard address in Via is replaced per destination as the datagram leaves.
+            via_for: udp_addr.ip().is_unspecified().then(|| advertiser.clone()),
+            nat_flows: nat_flows.clone(),
         });
-        let udp_conn = UdpConnection::from_socket(guarded, None, Some(cancel.child_token()))
+        // A specific listen address with a centre-wide advertised one: the stack writes the
+        // advertised address into Via itself.
+        let external = match (udp_addr.ip().is_unspecified(), cfg.sip.advertise) {
+            (false, Some(ip)) if cfg.sip.interfaces.is_empty() => {
+                Some(SocketAddr::new(ip, udp_addr.port()))
+            }
+            _ => None,
+        };
+        let udp_conn = UdpConnection::from_socket(guarded, external, Some(cancel.child_token()))
             .await
             .map_err(io::Error::other)?;
         transport_layer.add_transport(udp_conn.into());
@@ -116,6 +133,7 @@ impl SipServer {
             guard.clone(),
             metrics.clone(),
             tcp_limits,
+            udp_addr.ip().is_unspecified().then(|| advertiser.clone()),
             cancel.child_token(),
         ));
         if let Some(tls) = tls {
@@ -140,6 +158,9 @@ impl SipServer {
         let calls = Calls {
             dialog_layer,
             contact,
+            advertiser: advertiser.clone(),
+            port: udp_addr.port(),
+            nat_flows,
             refusing: Default::default(),
             ended: Default::default(),
             tls_contact,
@@ -181,6 +202,18 @@ impl SipServer {
                     .set(purge_registrar.binding_count(now) as i64);
             }
         });
+        if cfg.sip.nat_keepalive_seconds > 0 {
+            tokio::spawn(crate::nat::run_keepalives(
+                registrar.clone(),
+                cfg.agents
+                    .iter()
+                    .map(|a| a.extension.get_ref().clone())
+                    .collect(),
+                udp,
+                Duration::from_secs(u64::from(cfg.sip.nat_keepalive_seconds)),
+                cancel.child_token(),
+            ));
+        }
         info!(%udp_addr, %tcp_addr, ?tls_addr, "SIP listening");
         Ok(SipServer {
             udp_addr,
@@ -190,8 +223,27 @@ impl SipServer {
             registrar,
             guard,
             calls,
+            advertiser,
             cancel,
         })
+    }
+
+    /// Registers with a carrier as long as the server runs (see
+    /// [`Calls::register_with_carrier`]).
+    pub fn register_with_carrier(
+        &self,
+        server: SocketAddr,
+        user: String,
+        password: String,
+        expires: u32,
+    ) {
+        self.calls.register_with_carrier(
+            server,
+            user,
+            password,
+            expires,
+            self.cancel.child_token(),
+        );
     }
 
     pub fn shutdown(&self) {
@@ -250,12 +302,16 @@ fn method_of(data: &[u8]) -> &str {
 /// The UDP socket the stack reads from: datagrams arrive here first and only those the guard
 /// passes are handed over.
 struct GuardedUdp {
-    sock: UdpSocket,
+    sock: Arc<UdpSocket>,
     guard: Arc<Guard>,
     metrics: SipMetrics,
     /// Receives whole 64 KiB datagrams, so an oversize message is seen whole and answered 513
     /// rather than truncated and misread.
     scratch: tokio::sync::Mutex<Vec<u8>>,
+    /// Set when listening on a wildcard address: what to write into Via instead.
+    via_for: Option<Arc<Advertiser>>,
+    /// Calls with phones behind NATs: their requests go to the phones' public flows.
+    nat_flows: Arc<crate::nat::NatFlows>,
 }
 
 #[async_trait::async_trait]
@@ -321,6 +377,13 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        let addr = self.nat_flows.redirect(buf, addr).unwrap_or(addr);
+        if let Some(adv) = &self.via_for
+            && let Some(fixed) = fix_via(buf, adv.sip_for(addr.ip()))
+        {
+            self.sock.send_to(&fixed, addr).await?;
+            return Ok(buf.len());
+        }
         Ok(self.sock.send_to(buf, addr).await?)
     }
 
@@ -366,6 +429,8 @@ impl StreamServer {
             limits: self.limits,
             remote,
             transport,
+            // TLS listeners advertise their configured address (`sip.tls_listen`).
+            via_for: None,
         };
         peer.serve(stream, cancel).await;
     }
@@ -377,6 +442,7 @@ async fn accept_tcp(
     guard: Arc<Guard>,
     metrics: SipMetrics,
     limits: TcpLimits,
+    via_for: Option<Arc<Advertiser>>,
     cancel: CancellationToken,
 ) {
     let per_source: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
@@ -415,6 +481,7 @@ async fn accept_tcp(
             limits,
             remote,
             transport: rsipstack::sip::transport::Transport::Tcp,
+            via_for: via_for.clone(),
         };
         let per_source = per_source.clone();
         let cancel = cancel.child_token();
@@ -440,6 +507,8 @@ struct TcpPeer {
     limits: TcpLimits,
     remote: SocketAddr,
     transport: rsipstack::sip::transport::Transport,
+    /// Set when listening on a wildcard address: what to write into Via instead.
+    via_for: Option<Arc<Advertiser>>,
 }
 
 enum Frame {
@@ -478,13 +547,20 @@ impl TcpPeer {
         self.endpoint.transport_layer.add_connection(conn.clone());
 
         let writer_cancel = cancel.clone();
+        let via_ip = self.via_for.as_ref().map(|a| a.sip_for(self.remote.ip()));
         let writer = tokio::spawn(async move {
             loop {
                 let bytes = tokio::select! {
                     biased;
                     raw = raw_rx.recv() => match raw { Some(b) => b, None => break },
                     ev = out_rx.recv() => match ev {
-                        Some(TransportEvent::Incoming(msg, _, _)) => msg.to_bytes(),
+                        Some(TransportEvent::Incoming(msg, _, _)) => {
+                            let bytes = msg.to_bytes();
+                            match via_ip.and_then(|ip| fix_via(&bytes, ip)) {
+                                Some(fixed) => fixed,
+                                None => bytes.to_vec(),
+                            }
+                        }
                         Some(_) => continue,
                         None => break,
                     },
@@ -902,7 +978,7 @@ impl Handler {
         let (sender, state) = layer.new_dialog_state_channel();
         let contact = match (&self.calls.tls_contact, is_tls(&tx)) {
             (Some(c), true) => c.clone(),
-            _ => self.calls.contact.clone(),
+            _ => self.calls.contact_for(source.ip()),
         };
         let mut dialog = match layer.get_or_create_server_invite(&tx, sender, None, Some(contact)) {
             Ok(d) => d,
@@ -915,6 +991,13 @@ impl Handler {
         };
         let text = tx.original.to_bytes();
         let msg = message::split(&text);
+        // A caller behind a NAT: requests in its call go to where it really is.
+        if let (Some(contact), Some(call_id)) = (msg.first("contact"), msg.first("call-id"))
+            && crate::advertise::uri_ip(contact)
+                .is_some_and(|ip| crate::advertise::behind_nat(ip, source.ip()))
+        {
+            self.calls.nat_flows.insert(call_id.trim(), source);
+        }
         let user = |v: Option<&str>| v.and_then(crate::registrar::uri_user).unwrap_or_default();
         let to = crate::registrar::uri_user(&format!("<{}>", tx.original.uri)).unwrap_or_default();
         let call = IncomingCall {

@@ -12,6 +12,7 @@ pub mod hashpool;
 pub mod numbers;
 pub mod router;
 pub mod session;
+pub mod trunk;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub struct CentreOptions {
     pub ring_timeout: Duration,
     /// Where calls out (callbacks) go: the carrier trunk's address.
     pub outbound: Option<std::net::SocketAddr>,
+    /// The trunk calls out go through, with its numbering, identity and credentials.
+    pub trunk: Option<trunk::OutboundTrunk>,
     /// Events waiting for the disk at which new calls are refused (503, Retry-After); they
     /// are taken again once the backlog is below half of it.
     pub max_backlog_events: usize,
@@ -176,6 +179,7 @@ impl Centre {
             recordings: options.recordings,
             ring_timeout: options.ring_timeout,
             outbound: options.outbound,
+            trunk: options.trunk,
             agent_extensions: cfg
                 .agents
                 .iter()

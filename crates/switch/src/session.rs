@@ -49,6 +49,8 @@ pub struct Shared {
     pub fault_notice: std::sync::atomic::AtomicBool,
     /// Where calls out (callbacks) are sent: the carrier's address.
     pub outbound: Option<std::net::SocketAddr>,
+    /// The trunk calls out go through (numbering, caller id, credentials).
+    pub trunk: Option<crate::trunk::OutboundTrunk>,
     /// Agent extensions and queue names, to resolve transfer targets.
     pub agent_extensions: std::collections::HashSet<String>,
     pub queue_names: std::collections::HashSet<String>,
@@ -137,9 +139,21 @@ fn params(n: &sdp::Session, codec: sdp::Codec) -> LegParams {
     p
 }
 
+/// [`params`] for a leg whose signalling comes from `peer`: a peer behind a NAT (its SDP
+/// names a private address) is sent media at the NAT's address and latched from there.
+fn params_from(n: &sdp::Session, codec: sdp::Codec, peer: IpAddr) -> LegParams {
+    let mut p = params(n, codec);
+    p.remote = p
+        .remote
+        .map(|r| hotline_sip::advertise::media_target(r, peer));
+    p
+}
+
 /// The agent side of a session while an agent is being rung or talks.
 struct AgentSide {
     ext: String,
+    /// Where the agent's signalling goes: its phone (or the NAT in front of it).
+    peer: IpAddr,
     leg: Leg,
     media: LegId,
     answered: bool,
@@ -167,6 +181,8 @@ struct Session {
     id: InteractionId,
     contact: ContactId,
     caller: Leg,
+    /// Where the caller's signalling comes from (a trunk, a phone, its NAT).
+    caller_peer: IpAddr,
     media: CallHandle,
     caller_media: LegId,
     run: Option<FlowRun>,
@@ -264,6 +280,7 @@ async fn setup_and_run(
         offer,
         leg,
         srtp,
+        source,
         admission: _admission,
         ..
     } = call;
@@ -290,7 +307,7 @@ async fn setup_and_run(
         None => None,
     };
     let local = LocalMedia {
-        address: shared.media_ip,
+        address: shared.calls.media_address(source.ip()),
         port: port.local_addr().port(),
         session_id: rand_id(),
         version: 1,
@@ -316,7 +333,7 @@ async fn setup_and_run(
         }
     };
     let (media, media_events) = shared.media.spawn_call();
-    let mut caller_params = params(&offer, negotiated.codec);
+    let mut caller_params = params_from(&offer, negotiated.codec, source.ip());
     caller_params.srtp = keys.map(|(local, remote)| SrtpKeys {
         local,
         remote: MasterKey::from_bytes(&remote.key),
@@ -351,6 +368,7 @@ async fn setup_and_run(
         id,
         contact,
         caller: leg,
+        caller_peer: source.ip(),
         media,
         caller_media,
         run,
@@ -528,7 +546,9 @@ impl Session {
             }
             LegEvent::MediaChanged(s) => {
                 if let Some(c) = s.codecs.first() {
-                    let _ = self.media.update_leg(self.caller_media, params(&s, *c));
+                    let _ = self
+                        .media
+                        .update_leg(self.caller_media, params_from(&s, *c, self.caller_peer));
                 }
             }
             LegEvent::Ended(_) => self.caller_gone(EndReason::CallerHangup).await,
@@ -709,7 +729,7 @@ impl Session {
                 return;
             }
         };
-        let (local, media, key) = match self.outbound_media(srtp).await {
+        let (local, media, key) = match self.outbound_media(b.source.ip(), srtp).await {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no media for the agent leg");
@@ -726,6 +746,7 @@ impl Session {
             Ok(leg) => {
                 self.agent = Some(AgentSide {
                     ext,
+                    peer: b.source.ip(),
                     leg,
                     media,
                     answered: false,
@@ -774,6 +795,7 @@ impl Session {
     /// key is offered (tag 1) and returned.
     async fn outbound_media(
         &self,
+        peer: IpAddr,
         srtp: Option<bool>,
     ) -> Result<(LocalMedia, LegId, Option<MasterKey>), String> {
         let port = self
@@ -787,7 +809,7 @@ impl Session {
             None => None,
         };
         let local = LocalMedia {
-            address: self.shared.media_ip,
+            address: self.shared.calls.media_address(peer),
             port: port.local_addr().port(),
             session_id: rand_id(),
             version: 1,
@@ -845,6 +867,7 @@ impl Session {
                 a.answered = true;
                 let ext = a.ext.clone();
                 let agent_media = a.media;
+                let peer = a.peer;
                 let (policy, key) = a.srtp.clone();
                 // The phone's key, if hotline offered one: a leg whose policy it breaks ends.
                 let srtp = match &sdp {
@@ -865,7 +888,7 @@ impl Session {
                 if let Some(s) = sdp
                     && let Some(c) = s.codecs.first()
                 {
-                    let mut p = params(&s, *c);
+                    let mut p = params_from(&s, *c, peer);
                     if let (Some(local), Some(r)) = (key.clone(), &remote) {
                         p.srtp = Some(SrtpKeys {
                             local,
@@ -954,7 +977,7 @@ impl Session {
                 if let Some(a) = &self.agent
                     && let Some(c) = s.codecs.first()
                 {
-                    let _ = self.media.update_leg(a.media, params(&s, *c));
+                    let _ = self.media.update_leg(a.media, params_from(&s, *c, a.peer));
                 }
             }
             LegEvent::SessionExpired => {
@@ -996,7 +1019,26 @@ impl Session {
             self.callback_failed("no outbound trunk").await;
             return;
         };
-        let (local, media, _) = match self.outbound_media(None).await {
+        // Through the configured trunk: the number in E.164, the trunk's caller id, and its
+        // credentials for the carrier's challenges.
+        let (target, options) = match &self.shared.trunk {
+            Some(t) => match t.target(&number) {
+                Ok(target) => (target, t.dial_options(&self.to)),
+                Err(e) => {
+                    warn!(interaction = %self.id, error = %e, "cannot call the customer back");
+                    self.callback_failed("bad number").await;
+                    return;
+                }
+            },
+            None => (
+                format!("sip:{number}@{dest}"),
+                hotline_sip::calls::DialOptions {
+                    from_user: self.to.clone(),
+                    ..Default::default()
+                },
+            ),
+        };
+        let (local, media, _) = match self.outbound_media(dest.ip(), None).await {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no media for the callback");
@@ -1009,13 +1051,15 @@ impl Session {
             detail: Some(number.clone()),
         })
         .await;
-        let target = format!("sip:{number}@{dest}");
         match self
             .shared
             .calls
-            .dial(&target, dest, false, &self.to, local)
+            .dial_with(&target, dest, "udp", &options, local)
         {
-            Ok(leg) => self.dialing = Some((leg, media)),
+            Ok(leg) => {
+                self.caller_peer = dest.ip();
+                self.dialing = Some((leg, media));
+            }
             Err(e) => {
                 warn!(error = %e, "cannot call the customer back");
                 let _ = self.media.remove_leg(media);
@@ -1034,7 +1078,9 @@ impl Session {
                 if let Some(s) = sdp
                     && let Some(c) = s.codecs.first()
                 {
-                    let _ = self.media.update_leg(media, params(&s, *c));
+                    let _ = self
+                        .media
+                        .update_leg(media, params_from(&s, *c, self.caller_peer));
                 }
                 self.caller = leg;
                 self.caller_media = media;

@@ -1,0 +1,466 @@
+//! Hosts with their own addresses, in Linux network namespaces this test creates: a carrier,
+//! an agent's phone behind a NAT (masquerade with nftables, or iptables), and the centre
+//! listening on `0.0.0.0` with an interface towards each. A call from the carrier reaches the
+//! NATed agent with audio both ways, and nothing hotline sends names `0.0.0.0`: each peer is
+//! given the address of the interface it is reached through.
+//!
+//! ```text
+//!  carrier 198.51.100.2 ── 198.51.100.1 centre 203.0.113.1 ── 203.0.113.2 NAT 10.77.0.1 ── 10.77.0.2 phone
+//! ```
+//!
+//! Needs root (network namespaces); without it the test says why and skips.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{demo_toml, http, repo};
+
+/// Runs a command; its output, or why it failed.
+fn run(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args[0]))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The namespaces of one run; deleted when dropped, whatever happened.
+struct Net {
+    names: Vec<String>,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = run(&["ip", "netns", "del", n]);
+        }
+    }
+}
+
+impl Net {
+    fn add(&mut self, name: &str) -> Result<(), String> {
+        run(&["ip", "netns", "add", name])?;
+        self.names.push(name.to_string());
+        run(&["ip", "-n", name, "link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    /// A veth pair between two namespaces, each end with its address, both up.
+    fn link(&self, a: (&str, &str, &str), b: (&str, &str, &str)) -> Result<(), String> {
+        run(&[
+            "ip", "-n", a.0, "link", "add", a.1, "type", "veth", "peer", "name", b.1, "netns", b.0,
+        ])?;
+        for (ns, dev, addr) in [a, b] {
+            run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev])?;
+            run(&["ip", "-n", ns, "link", "set", "dev", dev, "up"])?;
+        }
+        Ok(())
+    }
+}
+
+/// Masquerade everything leaving `ns` through `dev`: nftables, or iptables without it.
+fn masquerade(ns: &str, dev: &str) -> Result<(), String> {
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=1",
+    ])?;
+    let rules = format!(
+        "table ip nat {{ chain post {{ type nat hook postrouting priority 100; oifname \"{dev}\" masquerade; }} }}"
+    );
+    let nft = run(&["ip", "netns", "exec", ns, "nft", &rules]);
+    match nft {
+        Ok(_) => Ok(()),
+        Err(e) => run(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            dev,
+            "-j",
+            "MASQUERADE",
+        ])
+        .map(|_| ())
+        .map_err(|e2| format!("no masquerade: {e}; {e2}")),
+    }
+}
+
+/// hotline running inside a namespace; killed when dropped.
+struct Centre {
+    child: Child,
+    http: SocketAddr,
+}
+
+impl Drop for Centre {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_centre(ns: &str, cfg: &Path, data: &Path) -> Centre {
+    // `ip netns exec` execs hotline itself, so the child is hotline.
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_hotline")])
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .args(["--data", data.to_str().unwrap()])
+        .args(["--sip", "0.0.0.0:5060", "--http", "127.0.0.1:0"])
+        .env("HOTLINE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("hotline ready") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("hotline did not become ready");
+    let http = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    Centre { child, http }
+}
+
+/// Runs `f` on a thread inside network namespace `ns` (a thread's namespace is its own).
+fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = PathBuf::from("/run/netns").join(ns);
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on a valid namespace descriptor affects only this thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+fn login(api: SocketAddr, user: &str, password: &str) -> String {
+    let (status, body) = http(
+        api,
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(&format!(
+            "{{\"user\":\"{user}\",\"password\":\"{password}\"}}"
+        )),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// A sipp scenario run inside `ns`, messages traced in `work`; (success, errors).
+fn sipp_in(ns: &str, work: &Path, scenario: &str, target: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "sipp", "-sf"])
+        .arg(repo().join("tests/sipp").join(scenario))
+        .args(["-nostdin", "-trace_err", "-trace_msg", "-timeout", "60s"])
+        .args(["-timeout_error", "-max_recv_loops", "1000"])
+        .args(args)
+        .arg(target)
+        .current_dir(work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("sipp must be installed (Debian package sip-tester)");
+    let mut errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    errors.push_str(&logs(work, "errors.log"));
+    (out.status.success(), errors)
+}
+
+/// Everything in `dir`'s files whose names end with `suffix`.
+fn logs(dir: &Path, suffix: &str) -> String {
+    let mut text = String::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_name().to_string_lossy().ends_with(suffix) {
+            text.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+    }
+    text
+}
+
+fn wav_channels_rms(path: &str) -> (u16, f64, f64) {
+    let data = std::fs::read(path).unwrap();
+    assert_eq!(&data[0..4], b"RIFF");
+    let channels = u16::from_le_bytes([data[22], data[23]]);
+    let mut off = 12;
+    let mut pcm: &[u8] = &[];
+    while off + 8 <= data.len() {
+        let len = u32::from_le_bytes([data[off + 4], data[off + 5], data[off + 6], data[off + 7]])
+            as usize;
+        if &data[off..off + 4] == b"data" {
+            pcm = &data[off + 8..(off + 8 + len).min(data.len())];
+            break;
+        }
+        off += 8 + len;
+    }
+    let samples: Vec<f64> = pcm
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])))
+        .collect();
+    let rms = |ch: usize| {
+        let v: Vec<f64> = samples.iter().skip(ch).step_by(2).copied().collect();
+        (v.iter().map(|x| x * x).sum::<f64>() / v.len().max(1) as f64).sqrt()
+    };
+    (channels, rms(0), rms(1))
+}
+
+/// The network, or why this machine cannot make one (then the test is skipped).
+fn network(tag: &str) -> Result<Net, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("network namespaces need root".into());
+    }
+    let mut net = Net { names: Vec::new() };
+    net.add(&format!("{tag}c"))
+        .map_err(|e| format!("cannot create a network namespace: {e}"))?;
+    Ok(net)
+}
+
+#[test]
+fn a_carrier_call_reaches_a_nated_agent_with_audio_both_ways_and_no_wildcard_address() {
+    let tag = format!("hlnat{}", std::process::id());
+    let mut net = match network(&tag) {
+        Ok(n) => n,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let (centre, carrier, nat, phone) = (
+        format!("{tag}c"),
+        format!("{tag}k"),
+        format!("{tag}n"),
+        format!("{tag}p"),
+    );
+    for ns in [&carrier, &nat, &phone] {
+        net.add(ns).unwrap();
+    }
+    net.link(
+        (&centre, "car", "198.51.100.1/24"),
+        (&carrier, "uplink", "198.51.100.2/24"),
+    )
+    .unwrap();
+    net.link(
+        (&centre, "wan", "203.0.113.1/24"),
+        (&nat, "wan", "203.0.113.2/24"),
+    )
+    .unwrap();
+    net.link(
+        (&nat, "lan", "10.77.0.1/24"),
+        (&phone, "eth0", "10.77.0.2/24"),
+    )
+    .unwrap();
+    run(&[
+        "ip",
+        "-n",
+        &phone,
+        "route",
+        "add",
+        "default",
+        "via",
+        "10.77.0.1",
+    ])
+    .unwrap();
+    masquerade(&nat, "wan").unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("centre.toml");
+    let toml = demo_toml()
+        .replace(
+            "sources = [\"127.0.0.1/32\"]",
+            "sources = [\"198.51.100.2/32\"]",
+        )
+        .replace(
+            "realm = \"hotline\"\n",
+            "realm = \"hotline\"\nnat_keepalive_seconds = 5\n",
+        )
+        + "\n[media]\nrtp_ports = \"31000-31099\"\n";
+    assert!(toml.contains("198.51.100.2/32"));
+    std::fs::write(&cfg, toml).unwrap();
+    let data = dir.path().join("data");
+    let hotline = start_centre(&centre, &cfg, &data);
+    let api = hotline.http;
+
+    // The agent's phone registers from behind the NAT.
+    let phone_dir = tempfile::tempdir().unwrap();
+    let (ok, log) = sipp_in(
+        &phone,
+        phone_dir.path(),
+        "register.xml",
+        "203.0.113.1:5060",
+        &[
+            "-i",
+            "10.77.0.2",
+            "-p",
+            "5062",
+            "-s",
+            "1001",
+            "-au",
+            "1001",
+            "-ap",
+            "pass1001",
+            "-m",
+            "1",
+        ],
+    );
+    assert!(ok, "register: {log}");
+    in_ns(&centre, move || {
+        let token = login(api, "agent1001", "pass1001");
+        let (status, body) = http(
+            api,
+            "POST",
+            "/api/v1/agents/1001/state",
+            Some(&token),
+            Some(r#"{"state":"available"}"#),
+        );
+        assert_eq!(status, 200, "{body}");
+    });
+
+    let answer_dir = tempfile::tempdir().unwrap();
+    let answer_path = answer_dir.path().to_path_buf();
+    let phone_ns = phone.clone();
+    let agent = std::thread::spawn(move || {
+        sipp_in(
+            &phone_ns,
+            &answer_path,
+            "agent-answers-nat.xml",
+            "203.0.113.1:5060",
+            &[
+                "-i",
+                "10.77.0.2",
+                "-p",
+                "5062",
+                "-mp",
+                "6000",
+                "-rtp_echo",
+                "-m",
+                "1",
+            ],
+        )
+    });
+    let carrier_dir = tempfile::tempdir().unwrap();
+    let (ok, log) = sipp_in(
+        &carrier,
+        carrier_dir.path(),
+        "caller-key-talk.xml",
+        "198.51.100.1:5060",
+        &["-i", "198.51.100.2", "-p", "5070", "-m", "1"],
+    );
+    assert!(ok, "carrier: {log}");
+    let (ok, log) = agent.join().unwrap();
+    assert!(ok, "agent phone: {log}");
+
+    // The record closes with a stereo recording: the caller on the left, and on the right
+    // the agent's phone echoing what hotline sent it through the NAT.
+    let record = in_ns(&centre, move || {
+        let sup = login(api, "supervisor", "supervisor");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = http(api, "GET", "/api/v1/interactions", Some(&sup), None);
+            assert_eq!(status, 200, "{body}");
+            let all: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+            if let Some(r) = all.iter().find(|r| r["ended"].is_string()) {
+                return r.clone();
+            }
+            assert!(Instant::now() < deadline, "no record closed: {body}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    assert_eq!(record["agent"], "1001", "{record}");
+    let recording = record["recording"].as_str().expect("a recording");
+    let (channels, left, right) = wav_channels_rms(recording);
+    assert_eq!(channels, 2);
+    assert!(left > 100.0, "the caller is audible: rms {left}");
+    assert!(
+        right > 100.0,
+        "hotline's audio reached the NATed phone and came back: rms {right}"
+    );
+
+    // What the peers received: each is given the address it reaches hotline at, never a
+    // wildcard, in Contact and in SDP.
+    let carrier_log = logs(carrier_dir.path(), "_messages.log");
+    let phone_log =
+        logs(answer_dir.path(), "_messages.log") + &logs(phone_dir.path(), "_messages.log");
+    for (who, log) in [("carrier", &carrier_log), ("phone", &phone_log)] {
+        assert!(!log.is_empty(), "{who}: no message trace");
+        assert!(
+            !log.contains("0.0.0.0") && !log.contains("[::]"),
+            "{who} was sent a wildcard address:\n{log}"
+        );
+    }
+    assert!(
+        carrier_log.contains("c=IN IP4 198.51.100.1")
+            && carrier_log.contains("<sip:hotline@198.51.100.1:5060>"),
+        "the carrier is given the carrier-side address:\n{carrier_log}"
+    );
+    assert!(
+        phone_log.contains("c=IN IP4 203.0.113.1")
+            && phone_log.contains("<sip:hotline@203.0.113.1:5060>"),
+        "the phone is given the address it reaches:\n{phone_log}"
+    );
+    // The media came from the configured range.
+    let m_port = |log: &str, ip: &str| -> Vec<u16> {
+        let mut ports = Vec::new();
+        let mut in_ours = false;
+        for line in log.lines() {
+            let line = line.trim();
+            if line.starts_with("c=IN IP4 ") {
+                in_ours = line.ends_with(ip);
+            }
+            if in_ours && let Some(rest) = line.strip_prefix("m=audio ") {
+                ports.extend(rest.split(' ').next().and_then(|p| p.parse::<u16>().ok()));
+            }
+        }
+        ports
+    };
+    let ports: Vec<u16> = m_port(&carrier_log, "198.51.100.1")
+        .into_iter()
+        .chain(m_port(&phone_log, "203.0.113.1"))
+        .collect();
+    assert!(ports.len() >= 2, "{ports:?}");
+    assert!(
+        ports
+            .iter()
+            .all(|p| (31000..=31099).contains(p) && p % 2 == 0),
+        "RTP ports from media.rtp_ports, even: {ports:?}"
+    );
+    drop(hotline);
+    drop(net);
+}
