@@ -214,13 +214,18 @@ fn plain_invite(local: SocketAddr) -> String {
 
 /// hotline with TLS on a free port, its certificate from `dir`, and `extra` config edits.
 fn tls_hotline(dir: &Path, tls_port: u16, extra: impl Fn(String) -> String) -> Hotline {
+    tls_hotline_at(dir, &format!("127.0.0.1:{tls_port}"), extra)
+}
+
+/// hotline with TLS listening on `listen`, its certificate from `dir`, and `extra` edits.
+fn tls_hotline_at(dir: &Path, listen: &str, extra: impl Fn(String) -> String) -> Hotline {
     let cert = dir.join("server.pem");
     let key = dir.join("server.key");
     Hotline::serve_with(move |toml| {
         let toml = toml.replace(
             "realm = \"hotline\"\n",
             &format!(
-                "realm = \"hotline\"\ntls_listen = \"127.0.0.1:{tls_port}\"\n\
+                "realm = \"hotline\"\ntls_listen = \"{listen}\"\n\
                  tls_cert = \"{}\"\ntls_key = \"{}\"\n",
                 cert.display(),
                 key.display()
@@ -818,3 +823,288 @@ fn baresip_over_tls_with_srtp_required_talks_both_ways_and_nothing_goes_to_it_in
     }
     drop(phone);
 }
+
+/// Reads one whole SIP message (head and Content-Length body) from the connection.
+fn read_sip(tls: &mut Tls, pending: &mut Vec<u8>) -> String {
+    let mut buf = [0u8; 8192];
+    loop {
+        while pending.starts_with(b"\r\n") {
+            pending.drain(..2);
+        }
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+            let body = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    let name = name.trim().to_ascii_lowercase();
+                    (name == "content-length" || name == "l").then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0usize);
+            if pending.len() >= end + 4 + body {
+                let msg: Vec<u8> = pending.drain(..end + 4 + body).collect();
+                return String::from_utf8_lossy(&msg).into_owned();
+            }
+        }
+        let n = tls.read(&mut buf).expect("reading what hotline sends");
+        assert!(
+            n > 0,
+            "hotline closed the connection after {:?}",
+            String::from_utf8_lossy(pending)
+        );
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// The values of a header (full or compact name) in a message's head.
+fn header_values<'a>(msg: &'a str, name: &str, compact: &str) -> Vec<&'a str> {
+    let head = msg.split("\r\n\r\n").next().unwrap_or("");
+    head.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            let n = n.trim();
+            (n.eq_ignore_ascii_case(name) || n.eq_ignore_ascii_case(compact)).then_some(v.trim())
+        })
+        .collect()
+}
+
+/// What hotline says about itself on a TLS connection: the top Via of a request it sends and
+/// its Contact name the advertised address (never the wildcard it listens on) and the TLS port.
+fn assert_advertised(msg: &str, tls_port: u16, contact_expected: bool) {
+    let sent_by = format!("127.0.0.1:{tls_port}");
+    if !msg.starts_with("SIP/2.0") {
+        let via = header_values(msg, "via", "v");
+        let top = via.first().unwrap_or_else(|| panic!("no Via in {msg}"));
+        assert!(
+            top.starts_with(&format!("SIP/2.0/TLS {sent_by};")),
+            "top Via {top:?} in {msg}"
+        );
+    }
+    let contact = header_values(msg, "contact", "m");
+    if contact_expected {
+        let c = contact
+            .first()
+            .unwrap_or_else(|| panic!("no Contact in {msg}"));
+        // Parameter values are case-insensitive (RFC 3261 §19.1.4): the stack writes `TLS`.
+        assert!(
+            c.to_ascii_lowercase()
+                .contains(&format!("@{sent_by};transport=tls")),
+            "Contact {c:?} in {msg}"
+        );
+    }
+    for line in header_values(msg, "via", "v").iter().chain(&contact) {
+        assert!(!line.contains("0.0.0.0"), "a wildcard in {line:?}: {msg}");
+    }
+}
+
+/// Registers `ext` over the connection (MD5 digest), with its Contact at the connection.
+fn register_over_tls(tls: &mut Tls, ext: &str) {
+    use hotline_sip::digest::{Algorithm, ha1};
+    let local = tls.sock.local_addr().unwrap();
+    let msg = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sip:hotline SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bK-r{cseq}\r\n\
+             From: <sip:{ext}@hotline>;tag=r1\r\nTo: <sip:{ext}@hotline>\r\n\
+             Call-ID: reg-{ext}-{}@test\r\nCSeq: {cseq} REGISTER\r\n\
+             Contact: <sip:{ext}@{local};transport=tls>\r\nMax-Forwards: 70\r\nExpires: 600\r\n\
+             {auth}Content-Length: 0\r\n\r\n",
+            local.port()
+        )
+    };
+    let challenge = request(tls, &msg(1, "")).unwrap();
+    assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
+    let nonce = challenge
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no nonce in {challenge}"));
+    let alg = Algorithm::Md5;
+    let h1 = ha1(alg, ext, "hotline", &format!("pass{ext}"));
+    let h2 = alg.hash("REGISTER:sip:hotline");
+    let response = alg.hash(&format!("{h1}:{nonce}:00000001:cn0:auth:{h2}"));
+    let auth = format!(
+        "Authorization: Digest username=\"{ext}\", realm=\"hotline\", nonce=\"{nonce}\", \
+         uri=\"sip:hotline\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, \
+         cnonce=\"cn0\"\r\n"
+    );
+    let ok = request(tls, &msg(2, &auth)).unwrap();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+}
+
+#[test]
+fn tls_on_a_wildcard_address_advertises_a_real_address_and_its_own_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_ca(d, "centre");
+    make_cert(d, "centre", "server", true);
+    let tls_port = free_port("0.0.0.0");
+    // As docs/networking.md recommends: TLS on every interface.
+    let h = tls_hotline_at(d, &format!("0.0.0.0:{tls_port}"), |t| t);
+    let addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+
+    // A call from the carrier over TLS: the Contact of hotline's 200.
+    let (mut caller, _) = tls_connect(addr, tls_client(d, "centre", None)).unwrap();
+    let local = caller.sock.local_addr().unwrap();
+    let ok = request(&mut caller, &plain_invite(local)).unwrap();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert_advertised(&ok, tls_port, true);
+    let to = header_values(&ok, "to", "t")[0].to_string();
+    let ack = format!(
+        "ACK sip:95588@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bK-a1\r\n\
+         From: <sip:13800138000@127.0.0.1>;tag=c1\r\nTo: {to}\r\nCall-ID: inv-{}@test\r\n\
+         CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        local.port()
+    );
+    caller.write_all(ack.as_bytes()).unwrap();
+    let bye = format!(
+        "BYE sip:95588@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bK-b1\r\n\
+         From: <sip:13800138000@127.0.0.1>;tag=c1\r\nTo: {to}\r\nCall-ID: inv-{}@test\r\n\
+         CSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        local.port()
+    );
+    let done = request(&mut caller, &bye).unwrap();
+    assert!(done.starts_with("SIP/2.0 200"), "{done}");
+    drop(caller);
+
+    // An agent's phone over TLS: the requests hotline sends it (INVITE, ACK, BYE).
+    let (mut phone, _) = tls_connect(addr, tls_client(d, "centre", None)).unwrap();
+    phone
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let me = phone.sock.local_addr().unwrap();
+    register_over_tls(&mut phone, "1001");
+    let token = login(&h, "agent1001", "pass1001");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/agents/1001/state",
+        Some(&token),
+        Some(r#"{"state":"available"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let sip = h.sip;
+    let caller =
+        std::thread::spawn(move || common::sipp_at(sip, "caller-key-talk.xml", &["-m", "1"]));
+    let mut pending = Vec::new();
+    let invite = read_sip(&mut phone, &mut pending);
+    assert!(invite.starts_with("INVITE "), "{invite}");
+    assert_advertised(&invite, tls_port, true);
+
+    // Answer, as a phone does.
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sdp = format!(
+        "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n",
+        rtp.local_addr().unwrap().port()
+    );
+    let copy = |msg: &str, name: &str, compact: &str| -> String {
+        header_values(msg, name, compact)
+            .iter()
+            .map(|v| format!("{name}: {v}\r\n"))
+            .collect()
+    };
+    let reply = |req: &str, status: &str, extra: &str, body: &str| -> String {
+        let to = header_values(req, "to", "t")[0];
+        let to = if to.contains("tag=") {
+            to.to_string()
+        } else {
+            format!("{to};tag=phone1")
+        };
+        format!(
+            "SIP/2.0 {status}\r\n{}{}To: {to}\r\n{}{}{extra}Content-Length: {}\r\n\r\n{body}",
+            copy(req, "Via", "v"),
+            copy(req, "From", "f"),
+            copy(req, "Call-ID", "i"),
+            copy(req, "CSeq", "cseq"),
+            body.len()
+        )
+    };
+    let answer = reply(
+        &invite,
+        "200 OK",
+        &format!("Contact: <sip:1001@{me};transport=tls>\r\nContent-Type: application/sdp\r\n"),
+        &sdp,
+    );
+    phone.write_all(answer.as_bytes()).unwrap();
+    let ack = read_sip(&mut phone, &mut pending);
+    assert!(ack.starts_with("ACK "), "{ack}");
+    assert_advertised(&ack, tls_port, false);
+    // The caller hangs up: hotline's BYE to the phone.
+    let bye = read_sip(&mut phone, &mut pending);
+    assert!(bye.starts_with("BYE "), "{bye}");
+    assert_advertised(&bye, tls_port, false);
+    phone
+        .write_all(reply(&bye, "200 OK", "", "").as_bytes())
+        .unwrap();
+    let (ok, log) = caller.join().unwrap();
+    assert!(ok, "caller: {log}");
+}
+
+#[test]
+fn tls_and_tcp_connections_count_against_one_overall_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_ca(d, "centre");
+    make_cert(d, "centre", "server", true);
+    let tls_port = free_port("127.0.0.1");
+    let h = tls_hotline(d, tls_port, |t| {
+        t.replace(
+            "lockout_seconds = 300",
+            "lockout_seconds = 300\ntcp_connections_total = 4",
+        )
+    });
+    let addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let client = tls_client(d, "centre", None);
+    // A keep-alive ping answered: the connection is being served (and so counted).
+    let pong = |s: &mut dyn ReadWrite| -> bool {
+        if s.write_all(b"\r\n\r\n").and_then(|_| s.flush()).is_err() {
+            return false;
+        }
+        let mut b = [0u8; 2];
+        s.read_exact(&mut b).is_ok() && &b == b"\r\n"
+    };
+    // Two plain TCP connections and two TLS ones are held.
+    let mut tcp: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(h.sip).unwrap()).collect();
+    for s in &mut tcp {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert!(pong(s), "a TCP connection is served");
+    }
+    let mut tls: Vec<Tls> = (0..2)
+        .map(|_| tls_connect(addr, client.clone()).unwrap().0)
+        .collect();
+    for s in &mut tls {
+        assert!(pong(s), "a TLS connection is served");
+    }
+    // The cap (4) counts both transports: a third TLS connection is closed before its
+    // handshake, and so is a third TCP one.
+    let refused = tls_connect(addr, client.clone()).and_then(|(mut s, _)| {
+        pong(&mut s)
+            .then_some(())
+            .ok_or_else(|| "closed after the handshake".to_string())
+    });
+    assert!(refused.is_err(), "a fifth connection (TLS) was served");
+    let mut fifth = TcpStream::connect(h.sip).unwrap();
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(!pong(&mut fifth), "a fifth connection (TCP) was served");
+    let (_, m) = h.get("/metrics");
+    let rejected: f64 = m
+        .lines()
+        .find(|l| l.starts_with("hotline_sip_rejections_total{reason=\"tcp_connection_limit\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(rejected >= 2.0, "{m}");
+    // A closed connection gives its place back: a TLS connection is served again.
+    drop(tcp.pop());
+    deadline_loop("a place for a new TLS connection", 30, || {
+        let (mut s, _) = tls_connect(addr, client.clone()).ok()?;
+        pong(&mut s).then_some(())
+    });
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}

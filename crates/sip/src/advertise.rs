@@ -205,6 +205,67 @@ pub fn fix_via(data: &[u8], ip: IpAddr) -> Option<Vec<u8>> {
     None
 }
 
+/// hotline's Contact URI towards `peer`: the address advertised for it (never a wildcard),
+/// the listener's `port`, and `;transport=` when `transport` names one.
+pub fn contact_uri(adv: &Advertiser, peer: IpAddr, port: u16, transport: Option<&str>) -> String {
+    let host = match adv.sip_for(peer) {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    match transport {
+        Some(t) => format!("sip:hotline@{host}:{port};transport={t}"),
+        None => format!("sip:hotline@{host}:{port}"),
+    }
+}
+
+/// Sets the sent-by (host and port) of the top Via of an outgoing request to `ip:port`,
+/// whatever the stack wrote there (TLS requests get its first listener's address and port).
+/// Responses are left alone. Returns the new message, or `None` when nothing needs to change.
+pub fn set_via_sent_by(data: &[u8], ip: IpAddr, port: u16) -> Option<Vec<u8>> {
+    if data.starts_with(b"SIP/") {
+        return None;
+    }
+    let head_end = memchr::memmem::find(data, b"\r\n\r\n").unwrap_or(data.len());
+    let head = &data[..head_end];
+    let mut pos = 0;
+    while let Some(nl) = memchr::memmem::find(&head[pos..], b"\r\n") {
+        let line_start = pos + nl + 2;
+        let line = &head[line_start..];
+        let is_via = line.len() > 4
+            && (line[..4].eq_ignore_ascii_case(b"via:") || line[..2].eq_ignore_ascii_case(b"v:"));
+        if is_via {
+            let line_end = memchr::memmem::find(line, b"\r\n").unwrap_or(line.len());
+            let text = std::str::from_utf8(&line[..line_end]).ok()?;
+            // `Via: SIP/2.0/TLS host:port;params`: the sent-by follows the protocol token.
+            let colon = text.find(':')?;
+            let after_name = colon + 1;
+            let proto_start =
+                after_name + (text.len() - after_name - text[after_name..].trim_start().len());
+            let proto_len = text[proto_start..].find(char::is_whitespace)?;
+            let rest = &text[proto_start + proto_len..];
+            let host_start = proto_start + proto_len + (rest.len() - rest.trim_start().len());
+            let host_len = text[host_start..]
+                .find([';', ',', ' ', '\t'])
+                .unwrap_or(text.len() - host_start);
+            let sent_by = match ip {
+                IpAddr::V4(v4) => format!("{v4}:{port}"),
+                IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+            };
+            if text[host_start..host_start + host_len] == sent_by {
+                return None;
+            }
+            let from = line_start + host_start;
+            let mut out = Vec::with_capacity(data.len() + sent_by.len());
+            out.extend_from_slice(&data[..from]);
+            out.extend_from_slice(sent_by.as_bytes());
+            out.extend_from_slice(&data[from + host_len..]);
+            return Some(out);
+        }
+        pos = line_start;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +359,82 @@ mod tests {
         assert_eq!(fix_via(resp, ip("203.0.113.5")), None);
         let fine = b"BYE sip:x SIP/2.0\r\nv: SIP/2.0/UDP 192.0.2.1:5060\r\n\r\n";
         assert_eq!(fix_via(fine, ip("203.0.113.5")), None);
+    }
+
+    #[test]
+    fn tls_via_gets_the_advertised_host_and_the_tls_port() {
+        let req = b"BYE sip:1001@10.0.0.5 SIP/2.0\r\nVia: SIP/2.0/TLS 0.0.0.0:5060;branch=z9hG4bK1;rport\r\nv: SIP/2.0/TLS 10.9.9.9:5061\r\n\r\nbody Via: SIP/2.0/TLS 0.0.0.0:5060";
+        let out = set_via_sent_by(req, ip("203.0.113.5"), 5061).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("\r\nVia: SIP/2.0/TLS 203.0.113.5:5061;branch=z9hG4bK1;rport\r\nv: SIP/2.0/TLS 10.9.9.9:5061\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("body Via: SIP/2.0/TLS 0.0.0.0:5060"),
+            "{text}"
+        );
+        // A specific address with the UDP port, a compact header, IPv6, no port at all.
+        let compact = b"INVITE sip:x SIP/2.0\r\nv:SIP/2.0/TLS 192.0.2.1:5060\r\n\r\n";
+        let text =
+            String::from_utf8(set_via_sent_by(compact, ip("192.0.2.1"), 5061).unwrap()).unwrap();
+        assert!(text.contains("v:SIP/2.0/TLS 192.0.2.1:5061\r\n"), "{text}");
+        let v6 = b"ACK sip:x SIP/2.0\r\nVia: SIP/2.0/TLS [::];branch=z9hG4bK2\r\n\r\n";
+        let text =
+            String::from_utf8(set_via_sent_by(v6, ip("2001:db8::7"), 5061).unwrap()).unwrap();
+        assert!(
+            text.contains("Via: SIP/2.0/TLS [2001:db8::7]:5061;branch=z9hG4bK2\r\n"),
+            "{text}"
+        );
+        // Already right, or a response: nothing changes.
+        let fine = b"BYE sip:x SIP/2.0\r\nVia: SIP/2.0/TLS 203.0.113.5:5061;branch=z\r\n\r\n";
+        assert_eq!(set_via_sent_by(fine, ip("203.0.113.5"), 5061), None);
+        let resp = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS 0.0.0.0:5060\r\n\r\n";
+        assert_eq!(set_via_sent_by(resp, ip("203.0.113.5"), 5061), None);
+    }
+
+    #[test]
+    fn tls_contact_names_the_advertised_host_the_tls_port_and_transport() {
+        // `tls_listen = "0.0.0.0:5061"` with no rules: the route's source address.
+        let wild = Advertiser::plain(ip("0.0.0.0"));
+        assert_eq!(
+            contact_uri(&wild, ip("127.0.0.1"), 5061, Some("tls")),
+            "sip:hotline@127.0.0.1:5061;transport=tls"
+        );
+        let c = contact_uri(&wild, ip("192.0.2.1"), 5061, Some("tls"));
+        assert!(
+            !c.contains("0.0.0.0") && c.ends_with(":5061;transport=tls"),
+            "{c}"
+        );
+        // The centre-wide `sip.advertise`, and an interface's own.
+        let adv = Advertiser {
+            listen: ip("0.0.0.0"),
+            sip: Some(ip("203.0.113.5")),
+            media: None,
+            interfaces: vec![],
+        };
+        assert_eq!(
+            contact_uri(&adv, ip("198.51.100.1"), 5061, Some("tls")),
+            "sip:hotline@203.0.113.5:5061;transport=tls"
+        );
+        let iface = Advertiser {
+            listen: ip("0.0.0.0"),
+            sip: Some(ip("203.0.113.5")),
+            media: None,
+            interfaces: vec![InterfaceRule {
+                address: ip("127.0.0.1"),
+                sip: Some(ip("198.51.100.77")),
+                media: None,
+            }],
+        };
+        assert_eq!(
+            contact_uri(&iface, ip("127.0.0.1"), 5061, Some("tls")),
+            "sip:hotline@198.51.100.77:5061;transport=tls"
+        );
+        let v6 = Advertiser::plain(ip("2001:db8::5"));
+        assert_eq!(
+            contact_uri(&v6, ip("2001:db8::9"), 5060, None),
+            "sip:hotline@[2001:db8::5]:5060"
+        );
     }
 }

@@ -237,8 +237,9 @@ pub struct Calls {
     pub(crate) refusing: Arc<std::sync::atomic::AtomicU32>,
     /// Calls that ended lately, so that a BYE crossing ours is answered 200, not 481.
     pub(crate) ended: RecentlyEnded,
-    /// hotline's Contact on TLS legs (`;transport=tls` at the TLS listener), when TLS is on.
-    pub(crate) tls_contact: Option<rsipstack::sip::Uri>,
+    /// The TLS listener, when TLS is on: what it advertises to each peer and its port (for
+    /// Contact on TLS legs).
+    pub(crate) tls: Option<(Arc<crate::advertise::Advertiser>, u16)>,
     /// SRTP policies of trunks and agents.
     pub srtp: Arc<crate::sdes::Policies>,
 }
@@ -298,12 +299,16 @@ impl Calls {
     /// hotline's Contact URI for messages to `peer`: the address advertised on the
     /// interface that reaches it, never a wildcard.
     pub fn contact_for(&self, peer: std::net::IpAddr) -> rsipstack::sip::Uri {
-        let host = match self.advertiser.sip_for(peer) {
-            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-            v4 => v4.to_string(),
-        };
-        rsipstack::sip::Uri::try_from(format!("sip:hotline@{host}:{}", self.port).as_str())
-            .unwrap_or_else(|_| self.contact.clone())
+        let uri = crate::advertise::contact_uri(&self.advertiser, peer, self.port, None);
+        rsipstack::sip::Uri::try_from(uri.as_str()).unwrap_or_else(|_| self.contact.clone())
+    }
+
+    /// hotline's Contact URI on TLS legs with `peer`: the address the TLS listener advertises
+    /// to it, the TLS port and `;transport=tls`. `None` when TLS is off.
+    pub fn tls_contact_for(&self, peer: std::net::IpAddr) -> Option<rsipstack::sip::Uri> {
+        let (adv, port) = self.tls.as_ref()?;
+        let uri = crate::advertise::contact_uri(adv, peer, *port, Some("tls"));
+        rsipstack::sip::Uri::try_from(uri.as_str()).ok()
     }
 
     /// The address for hotline's SDP towards `peer`.
@@ -409,8 +414,7 @@ impl Calls {
         };
         let mut contact = match transport {
             Transport::Tls => self
-                .tls_contact
-                .clone()
+                .tls_contact_for(destination.ip())
                 .ok_or("a TLS binding but no TLS listener")?,
             _ => self.contact_for(destination.ip()),
         };

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 type EndpointRef = Arc<rsipstack::transaction::endpoint::EndpointInner>;
 use tracing::{debug, info, warn};
 
-use crate::advertise::{Advertiser, fix_via};
+use crate::advertise::{Advertiser, fix_via, set_via_sent_by};
 use crate::calls::{CallLimit, Calls, IncomingCall};
 use crate::guard::{ALLOWED, Guard, GuardConfig, Verdict, build_response};
 use crate::message::{self, find_header_end};
@@ -127,34 +127,34 @@ impl SipServer {
             message_timeout: Duration::from_secs(cfg.sip.guard.tcp_message_timeout_seconds),
             idle_timeout: Duration::from_secs(cfg.sip.guard.tcp_idle_seconds),
         };
+        // TCP and TLS connections share one account: per source and in all.
+        let slots = ConnectionSlots::new(tcp_limits.per_source, tcp_limits.total);
         tokio::spawn(accept_tcp(
             tcp,
             endpoint.inner.clone(),
             guard.clone(),
             metrics.clone(),
             tcp_limits,
+            slots.clone(),
             udp_addr.ip().is_unspecified().then(|| advertiser.clone()),
             cancel.child_token(),
         ));
-        if let Some(tls) = tls {
+        // TLS advertises like UDP and TCP, from its own listen address, with its own port.
+        let tls_advertiser = tls_addr.map(|a| Arc::new(Advertiser::from_config(cfg, a.ip())));
+        if let (Some(tls), Some(adv), Some(addr)) = (tls, &tls_advertiser, tls_addr) {
             let serve = StreamServer {
                 endpoint: endpoint.inner.clone(),
                 guard: guard.clone(),
                 metrics: metrics.clone(),
                 limits: tcp_limits,
+                slots: slots.clone(),
+                via: Some((adv.clone(), addr.port())),
             };
             tokio::spawn(crate::tls::accept_tls(tls, serve, cancel.child_token()));
         }
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let contact = rsipstack::sip::Uri::try_from(format!("sip:hotline@{udp_addr}").as_str())
             .map_err(io::Error::other)?;
-        let tls_contact = match tls_addr {
-            Some(a) => Some(
-                rsipstack::sip::Uri::try_from(format!("sip:hotline@{a};transport=tls").as_str())
-                    .map_err(io::Error::other)?,
-            ),
-            None => None,
-        };
         let calls = Calls {
             dialog_layer,
             contact,
@@ -163,7 +163,7 @@ impl SipServer {
             nat_flows,
             refusing: Default::default(),
             ended: Default::default(),
-            tls_contact,
+            tls: tls_advertiser.zip(tls_addr.map(|a| a.port())),
             srtp: Arc::new(crate::sdes::Policies::from_config(cfg)),
         };
         let ep_cancel = cancel.clone();
@@ -410,6 +410,11 @@ pub(crate) struct StreamServer {
     pub(crate) guard: Arc<Guard>,
     pub(crate) metrics: SipMetrics,
     pub(crate) limits: TcpLimits,
+    /// The connection account shared with the TCP listener.
+    pub(crate) slots: ConnectionSlots,
+    /// What to advertise in the Via of requests sent over these connections, and the
+    /// listener's port.
+    pub(crate) via: Option<(Arc<Advertiser>, u16)>,
 }
 
 impl StreamServer {
@@ -429,23 +434,94 @@ impl StreamServer {
             limits: self.limits,
             remote,
             transport,
-            // TLS listeners advertise their configured address (`sip.tls_listen`).
-            via_for: None,
+            via_for: self.via.as_ref().map(|(a, _)| a.clone()),
+            via_port: self.via.as_ref().map(|(_, p)| *p),
         };
         peer.serve(stream, cancel).await;
     }
 }
 
+/// Open stream connections (TCP and TLS together), per source and in all.
+#[derive(Clone)]
+pub(crate) struct ConnectionSlots {
+    inner: Arc<Mutex<SlotCounts>>,
+    per_source: usize,
+    total: usize,
+}
+
+#[derive(Default)]
+struct SlotCounts {
+    per_source: HashMap<IpAddr, usize>,
+    total: usize,
+}
+
+/// One connection's place in [`ConnectionSlots`], given back when dropped.
+pub(crate) struct ConnectionSlot {
+    slots: ConnectionSlots,
+    ip: IpAddr,
+}
+
+impl ConnectionSlots {
+    pub(crate) fn new(per_source: usize, total: usize) -> Self {
+        ConnectionSlots {
+            inner: Arc::default(),
+            per_source,
+            total,
+        }
+    }
+
+    /// A place for a new connection from `ip`, or `None` when the source or all sources
+    /// together are at their limit.
+    pub(crate) fn acquire(&self, ip: IpAddr) -> Option<ConnectionSlot> {
+        let mut c = self.inner.lock();
+        if c.total >= self.total {
+            return None;
+        }
+        let n = c.per_source.entry(ip).or_insert(0);
+        if *n >= self.per_source {
+            if *n == 0 {
+                c.per_source.remove(&ip);
+            }
+            return None;
+        }
+        *n += 1;
+        c.total += 1;
+        Some(ConnectionSlot {
+            slots: self.clone(),
+            ip,
+        })
+    }
+
+    #[cfg(test)]
+    fn open(&self) -> usize {
+        self.inner.lock().total
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut c = self.slots.inner.lock();
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_source.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.per_source.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn accept_tcp(
     listener: TcpListener,
     endpoint: EndpointRef,
     guard: Arc<Guard>,
     metrics: SipMetrics,
     limits: TcpLimits,
+    slots: ConnectionSlots,
     via_for: Option<Arc<Advertiser>>,
     cancel: CancellationToken,
 ) {
-    let per_source: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     loop {
         let (stream, remote) = tokio::select! {
             r = listener.accept() => match r {
@@ -459,20 +535,10 @@ async fn accept_tcp(
             },
             _ = cancel.cancelled() => return,
         };
-        {
-            let mut counts = per_source.lock();
-            let total: usize = counts.values().sum();
-            if total >= limits.total {
-                metrics.rejection("tcp_connection_limit");
-                continue; // dropping the stream closes it
-            }
-            let n = counts.entry(remote.ip()).or_insert(0);
-            if *n >= limits.per_source {
-                metrics.rejection("tcp_connection_limit");
-                continue; // dropping the stream closes it
-            }
-            *n += 1;
-        }
+        let Some(slot) = slots.acquire(remote.ip()) else {
+            metrics.rejection("tcp_connection_limit");
+            continue; // dropping the stream closes it
+        };
         let _ = stream.set_nodelay(true);
         let conn = TcpPeer {
             endpoint: endpoint.clone(),
@@ -482,20 +548,14 @@ async fn accept_tcp(
             remote,
             transport: rsipstack::sip::transport::Transport::Tcp,
             via_for: via_for.clone(),
+            via_port: None,
         };
-        let per_source = per_source.clone();
         let cancel = cancel.child_token();
         tokio::spawn(async move {
             conn.metrics.tcp_connections.inc();
             conn.serve(stream, cancel).await;
             conn.metrics.tcp_connections.dec();
-            let mut counts = per_source.lock();
-            if let Some(n) = counts.get_mut(&remote.ip()) {
-                *n -= 1;
-                if *n == 0 {
-                    counts.remove(&remote.ip());
-                }
-            }
+            drop(slot);
         });
     }
 }
@@ -509,6 +569,9 @@ struct TcpPeer {
     transport: rsipstack::sip::transport::Transport,
     /// Set when listening on a wildcard address: what to write into Via instead.
     via_for: Option<Arc<Advertiser>>,
+    /// Set for TLS: the whole sent-by of Via (advertised host and this port) is rewritten,
+    /// since the stack writes its first listener's (UDP) address and port there.
+    via_port: Option<u16>,
 }
 
 enum Frame {
@@ -548,6 +611,7 @@ impl TcpPeer {
 
         let writer_cancel = cancel.clone();
         let via_ip = self.via_for.as_ref().map(|a| a.sip_for(self.remote.ip()));
+        let via_port = self.via_port;
         let writer = tokio::spawn(async move {
             loop {
                 let bytes = tokio::select! {
@@ -556,7 +620,11 @@ impl TcpPeer {
                     ev = out_rx.recv() => match ev {
                         Some(TransportEvent::Incoming(msg, _, _)) => {
                             let bytes = msg.to_bytes();
-                            match via_ip.and_then(|ip| fix_via(&bytes, ip)) {
+                            let fixed = via_ip.and_then(|ip| match via_port {
+                                Some(port) => set_via_sent_by(&bytes, ip, port),
+                                None => fix_via(&bytes, ip),
+                            });
+                            match fixed {
                                 Some(fixed) => fixed,
                                 None => bytes.to_vec(),
                             }
@@ -976,8 +1044,8 @@ impl Handler {
         };
         let layer = &self.calls.dialog_layer;
         let (sender, state) = layer.new_dialog_state_channel();
-        let contact = match (&self.calls.tls_contact, is_tls(&tx)) {
-            (Some(c), true) => c.clone(),
+        let contact = match self.calls.tls_contact_for(source.ip()) {
+            Some(c) if is_tls(&tx) => c,
             _ => self.calls.contact_for(source.ip()),
         };
         let mut dialog = match layer.get_or_create_server_invite(&tx, sender, None, Some(contact)) {
@@ -1105,4 +1173,38 @@ fn to_headers(headers: Vec<(&'static str, String)>) -> Vec<Header> {
             other => Header::Other(other.to_string(), v),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn tcp_and_tls_share_one_account_per_source_and_in_all() {
+        // TCP and TLS hold clones of the same account.
+        let tcp = ConnectionSlots::new(2, 3);
+        let tls = tcp.clone();
+        let a1 = tcp.acquire(ip("192.0.2.1")).unwrap();
+        let a2 = tls.acquire(ip("192.0.2.1")).unwrap();
+        // The source is at its limit over both transports together.
+        assert!(tls.acquire(ip("192.0.2.1")).is_none());
+        assert!(tcp.acquire(ip("192.0.2.1")).is_none());
+        let b1 = tls.acquire(ip("192.0.2.2")).unwrap();
+        // Three open in all: a new source is refused too, on either listener.
+        assert!(tls.acquire(ip("192.0.2.3")).is_none());
+        assert!(tcp.acquire(ip("192.0.2.3")).is_none());
+        assert_eq!(tcp.open(), 3);
+        // A closed connection gives its place back.
+        drop(a1);
+        assert_eq!(tls.open(), 2);
+        let c1 = tls.acquire(ip("192.0.2.3")).unwrap();
+        assert!(tcp.acquire(ip("192.0.2.1")).is_none());
+        drop((a2, b1, c1));
+        assert_eq!(tcp.open(), 0);
+        assert!(tcp.inner.lock().per_source.is_empty());
+    }
 }

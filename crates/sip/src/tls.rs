@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -308,8 +308,8 @@ pub(crate) async fn watch_certificates(
     }
 }
 
-/// Accepts TLS connections: connection limits per source, the handshake within the message
-/// timeout, then the same framing and guard as TCP.
+/// Accepts TLS connections: the connection limits shared with TCP (per source and in all),
+/// the handshake within the message timeout, then the same framing and guard as TCP.
 pub(crate) async fn accept_tls(
     tls: TlsListener,
     serve: crate::server::StreamServer,
@@ -327,7 +327,6 @@ pub(crate) async fn accept_tls(
         serve.metrics.clone(),
         cancel.child_token(),
     ));
-    let per_source: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     loop {
         let (stream, remote) = tokio::select! {
             r = listener.accept() => match r {
@@ -340,20 +339,16 @@ pub(crate) async fn accept_tls(
             },
             _ = cancel.cancelled() => return,
         };
-        {
-            let mut counts = per_source.lock();
-            let n = counts.entry(remote.ip()).or_insert(0);
-            if *n >= serve.limits.per_source {
-                serve.metrics.rejection("tcp_connection_limit");
-                continue;
-            }
-            *n += 1;
-        }
+        // One account with TCP: per source and in all, taken before the handshake so that
+        // handshakes in progress are bounded too.
+        let Some(slot) = serve.slots.acquire(remote.ip()) else {
+            serve.metrics.rejection("tcp_connection_limit");
+            continue; // dropping the stream closes it
+        };
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let trunk_cas = trunk_cas.clone();
         let peers = peers.clone();
-        let per_source = per_source.clone();
         let serve = serve.clone();
         let cancel = cancel.child_token();
         tokio::spawn(async move {
@@ -388,13 +383,7 @@ pub(crate) async fn accept_tls(
                     serve.metrics.rejection("tls_handshake");
                 }
             }
-            let mut counts = per_source.lock();
-            if let Some(n) = counts.get_mut(&remote.ip()) {
-                *n -= 1;
-                if *n == 0 {
-                    counts.remove(&remote.ip());
-                }
-            }
+            drop(slot);
         });
     }
 }
