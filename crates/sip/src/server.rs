@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 type EndpointRef = Arc<rsipstack::transaction::endpoint::EndpointInner>;
 use tracing::{debug, info, warn};
 
-use crate::advertise::{Advertiser, fix_via};
+use crate::advertise::{Advertiser, fix_via, fix_via_with};
 use crate::calls::{CallLimit, Calls, IncomingCall};
 use crate::guard::{ALLOWED, Guard, GuardConfig, Verdict, build_response};
 use crate::message::{self, find_header_end};
@@ -379,7 +379,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
         let addr = self.nat_flows.redirect(buf, addr).unwrap_or(addr);
         if let Some(adv) = &self.via_for
-            && let Some(fixed) = fix_via(buf, adv.sip_for(addr.ip()))
+            && let Some(fixed) = fix_via_with(buf, || adv.sip_for(addr.ip()))
         {
             self.sock.send_to(&fixed, addr).await?;
             return Ok(buf.len());
