@@ -181,6 +181,7 @@ impl SipServer {
             incoming_calls,
             limit,
             tls_peers,
+            min_se: cfg.sip.min_session_expires,
         };
         tokio::spawn(handler.run(incoming, cancel.child_token()));
         let purge_registrar = registrar.clone();
@@ -741,6 +742,8 @@ struct Handler {
     limit: CallLimit,
     /// TLS connections and the trunks their client certificates identify.
     tls_peers: Option<Arc<crate::tls::TlsPeers>>,
+    /// The shortest session interval (RFC 4028 `Min-SE`) hotline agrees to.
+    min_se: u64,
 }
 
 impl Handler {
@@ -919,6 +922,19 @@ impl Handler {
             let retry = vec![Header::RetryAfter(h::RetryAfter::new(secs.to_string()))];
             let _ = tx
                 .reply_with(StatusCode::ServiceUnavailable, retry, None)
+                .await;
+            return;
+        }
+        // A session timer shorter than hotline's minimum: 422 with Min-SE (RFC 4028 §9), and
+        // the caller may try again with a longer one.
+        if crate::calls::session_timer(&tx.original.headers, self.min_se)
+            == crate::calls::SessionTimer::TooShort
+        {
+            info!(%source, caller = ?caller, min_se = self.min_se, "call refused: 422, session interval too short");
+            self.metrics.response("INVITE", 422);
+            let min = vec![Header::Other("Min-SE".into(), self.min_se.to_string())];
+            let _ = tx
+                .reply_with(StatusCode::SessionIntervalTooSmall, min, None)
                 .await;
             return;
         }
