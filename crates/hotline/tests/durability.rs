@@ -412,6 +412,59 @@ fn a_call_whose_media_stops_ends_with_media_timeout_and_frees_the_agent() {
 }
 
 #[test]
+fn a_phone_on_hold_is_not_taken_for_dead_when_the_other_side_resumes() {
+    // The agent's phone sends no RTP at all and holds the call from half a second after it
+    // answers until 6.5 s later; the caller holds at 3 s and resumes at 5 s (after dialling),
+    // echoing what it hears. The agent's leg is silent past the 4 s inactivity time while
+    // only the agent holds: it must not be taken for dead.
+    let h = Hotline::serve_with(with_inactivity(4));
+    let port = register_all(&h, &["1001"]);
+    available(&h, "1001");
+    let feed = Feed::open(&h);
+    let agent = scenario_with(
+        &h,
+        "agent-holds.xml",
+        &[
+            (
+                "<pause milliseconds=\"1500\"/>",
+                "<pause milliseconds=\"500\"/>",
+            ),
+            (
+                "<pause milliseconds=\"1000\"/>",
+                "<pause milliseconds=\"6000\"/>",
+            ),
+        ],
+    );
+    let sip = h.sip;
+    let phone = std::thread::spawn(move || {
+        sipp_at(sip, &agent, &["-p", &port, "-i", "127.0.0.1", "-m", "1"])
+    });
+    let (ok, log) = h.sipp("caller-holds.xml", &["-rtp_echo", "-m", "1"]);
+    assert!(ok, "caller (no BYE from hotline while on the line): {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "the agent's phone held, resumed and hung up: {log}");
+    let all = feed.wait(Duration::from_secs(10), "the end", |e| {
+        count(e, "ended") == 1
+    });
+    assert!(
+        !all.iter()
+            .any(|e| kind(e) == "flow_step" && e["kind"]["step"] == "media_timeout"),
+        "{all:?}"
+    );
+    let ended = all.iter().find(|e| kind(e) == "ended").unwrap();
+    assert_ne!(ended["kind"]["reason"], "media_timeout", "{all:?}");
+    assert_eq!(count(&all, "held"), 2, "{all:?}");
+    assert_eq!(count(&all, "resumed"), 2, "{all:?}");
+    // The caller resumed while the agent still held.
+    let order: Vec<&str> = all
+        .iter()
+        .map(kind)
+        .filter(|k| *k == "held" || *k == "resumed")
+        .collect();
+    assert_eq!(order, ["held", "held", "resumed", "resumed"], "{all:?}");
+}
+
+#[test]
 fn a_session_that_is_no_longer_refreshed_ends_with_session_expired() {
     // No media timeout: only the session timer can end this call. The scenario's 6 s
     // interval is below RFC 4028's 90 s floor, so the test centre lowers its minimum.
