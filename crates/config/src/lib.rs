@@ -202,6 +202,10 @@ pub struct Sip {
     /// How long a digest nonce stays valid, in seconds.
     #[serde(default = "default_nonce_ttl")]
     pub nonce_ttl_seconds: u64,
+    /// The shortest session-timer interval (RFC 4028 `Min-SE`) agreed to, in seconds; a
+    /// caller asking for less gets `422`.
+    #[serde(default = "default_min_session_expires")]
+    pub min_session_expires: u64,
     #[serde(default)]
     pub guard: Guard,
     /// The `Server` and `User-Agent` header value hotline sends (no version by default).
@@ -236,6 +240,10 @@ pub struct Sip {
     /// REGISTER came from) is sent a keep-alive on its flow, in seconds; 0 never.
     #[serde(default = "default_nat_keepalive")]
     pub nat_keepalive_seconds: u32,
+}
+
+fn default_min_session_expires() -> u64 {
+    90
 }
 
 fn default_srtp() -> String {
@@ -321,6 +329,7 @@ impl Default for Sip {
             default_expires: default_expires(),
             max_contacts: default_max_contacts(),
             nonce_ttl_seconds: default_nonce_ttl(),
+            min_session_expires: default_min_session_expires(),
             guard: Guard::default(),
             advertise: None,
             interfaces: Vec::new(),
@@ -847,6 +856,13 @@ impl Config {
                 key: "sip.max_message_bytes".into(),
                 offset: 0,
                 message: "must be between 1024 and 65535".into(),
+            });
+        }
+        if !(1..=86_400).contains(&self.sip.min_session_expires) {
+            return Err(Invalid {
+                key: "sip.min_session_expires".into(),
+                offset: 0,
+                message: "must be 1 to 86400 seconds (RFC 4028 asks for at least 90)".into(),
             });
         }
         if self.sip.digest_algorithms.is_empty() {

@@ -1108,6 +1108,68 @@ fn a_callback_goes_out_through_the_trunk_answering_its_challenge_with_caller_id_
 }
 
 #[test]
+fn a_callback_through_a_trunk_that_requires_srtp_is_not_placed_over_udp() {
+    // Calls out go over UDP: a trunk with `srtp = "required"` cannot be called securely, so
+    // the callback fails with that reason and nothing is sent to the carrier. (Callers come
+    // in through the demo trunk; the secure trunk only takes calls out.)
+    let carrier = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let carrier_port = carrier.local_addr().unwrap().port();
+    let h = Hotline::serve_with(|t| {
+        t.replace(
+            "sources = [\"127.0.0.1/32\"]",
+            &format!(
+                "sources = [\"127.0.0.1/32\"]\n\n[[trunks]]\nname = \"secure\"\n\
+                 sources = [\"192.0.2.0/24\"]\noutbound = \"127.0.0.1:{carrier_port}\"\n\
+                 srtp = \"required\""
+            ),
+        )
+    });
+    let agent_port = register_phone(&h, "1001");
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    let (ok, log) = common::sipp_at(sip, "caller-callback.xml", &["-m", "1"]);
+    assert!(ok, "caller: {log}");
+    let arrived = loop {
+        let e = next_of(&mut stream, &["arrived"]);
+        if e["kind"]["channel"] == "callback" {
+            break e;
+        }
+    };
+    let callback = arrived["interaction"].as_str().unwrap().to_string();
+    // The agent answers; hotline does not dial the customer and hangs up on the agent.
+    let agent = phone(&h, "agent-answers.xml", &agent_port);
+    available(&h, "1001");
+    let failed = loop {
+        let e = next_of(&mut stream, &["flow_step"]);
+        if e["interaction"] != callback.as_str() {
+            continue;
+        }
+        assert_ne!(e["kind"]["step"], "callback.dial", "dialled anyway: {e}");
+        if e["kind"]["step"] == "callback.failed" {
+            break e;
+        }
+    };
+    let why = failed["kind"]["detail"].as_str().unwrap_or_default();
+    assert!(why.contains("SRTP required by the trunk"), "{failed}");
+    let (ok, log) = agent.join().unwrap();
+    assert!(ok, "agent (released with a BYE): {log}");
+    // Nothing reached the carrier.
+    carrier
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    assert!(
+        carrier.recv(&mut buf).is_err(),
+        "the carrier was sent: {}",
+        String::from_utf8_lossy(&buf)
+    );
+    let all = settled(&h, 2);
+    let cb = all.iter().find(|r| r["id"] == callback.as_str()).unwrap();
+    assert_eq!(cb["agent"], "1001", "{cb}");
+}
+
+#[test]
 fn an_agent_transfers_the_caller_to_a_colleague_by_refer() {
     let h = Hotline::demo();
     let first = register_phone(&h, "1001");

@@ -412,9 +412,65 @@ fn a_call_whose_media_stops_ends_with_media_timeout_and_frees_the_agent() {
 }
 
 #[test]
+fn a_phone_on_hold_is_not_taken_for_dead_when_the_other_side_resumes() {
+    // The agent's phone sends no RTP at all and holds the call from half a second after it
+    // answers until 6.5 s later; the caller holds at 3 s and resumes at 5 s (after dialling),
+    // echoing what it hears. The agent's leg is silent past the 4 s inactivity time while
+    // only the agent holds: it must not be taken for dead.
+    let h = Hotline::serve_with(with_inactivity(4));
+    let port = register_all(&h, &["1001"]);
+    available(&h, "1001");
+    let feed = Feed::open(&h);
+    let agent = scenario_with(
+        &h,
+        "agent-holds.xml",
+        &[
+            (
+                "<pause milliseconds=\"1500\"/>",
+                "<pause milliseconds=\"500\"/>",
+            ),
+            (
+                "<pause milliseconds=\"1000\"/>",
+                "<pause milliseconds=\"6000\"/>",
+            ),
+        ],
+    );
+    let sip = h.sip;
+    let phone = std::thread::spawn(move || {
+        sipp_at(sip, &agent, &["-p", &port, "-i", "127.0.0.1", "-m", "1"])
+    });
+    let (ok, log) = h.sipp("caller-holds.xml", &["-rtp_echo", "-m", "1"]);
+    assert!(ok, "caller (no BYE from hotline while on the line): {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "the agent's phone held, resumed and hung up: {log}");
+    let all = feed.wait(Duration::from_secs(10), "the end", |e| {
+        count(e, "ended") == 1
+    });
+    assert!(
+        !all.iter()
+            .any(|e| kind(e) == "flow_step" && e["kind"]["step"] == "media_timeout"),
+        "{all:?}"
+    );
+    let ended = all.iter().find(|e| kind(e) == "ended").unwrap();
+    assert_ne!(ended["kind"]["reason"], "media_timeout", "{all:?}");
+    assert_eq!(count(&all, "held"), 2, "{all:?}");
+    assert_eq!(count(&all, "resumed"), 2, "{all:?}");
+    // The caller resumed while the agent still held.
+    let order: Vec<&str> = all
+        .iter()
+        .map(kind)
+        .filter(|k| *k == "held" || *k == "resumed")
+        .collect();
+    assert_eq!(order, ["held", "held", "resumed", "resumed"], "{all:?}");
+}
+
+#[test]
 fn a_session_that_is_no_longer_refreshed_ends_with_session_expired() {
-    // No media timeout: only the session timer can end this call.
-    let h = Hotline::serve_with(with_inactivity(0));
+    // No media timeout: only the session timer can end this call. The scenario's 6 s
+    // interval is below RFC 4028's 90 s floor, so the test centre lowers its minimum.
+    let h = Hotline::serve_with(|t| {
+        with_inactivity(0)(t).replace("[sip]\n", "[sip]\nmin_session_expires = 5\n")
+    });
     let port = register_all(&h, &["1001"]);
     available(&h, "1001");
     let feed = Feed::open(&h);
@@ -581,4 +637,48 @@ fn new_calls_get_503_while_the_backlog_is_over_its_bound_and_calls_in_progress_g
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["end_reason"], "caller_hangup", "{}", records[0]);
     assert_eq!(records[0]["agent"], "1001");
+}
+
+#[test]
+fn a_session_timer_shorter_than_the_minimum_gets_422_with_min_se() {
+    let h = Hotline::demo();
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let me = sock.local_addr().unwrap();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let invite = format!(
+        "INVITE sip:95588@{sip} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bK-se-{n}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:13800138000@{me}>;tag=se1\r\n\
+         To: <sip:95588@{sip}>\r\n\
+         Call-ID: se-{n}@test\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:13800138000@{me}>\r\n\
+         Supported: timer\r\n\
+         Session-Expires: 30;refresher=uac\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {len}\r\n\r\n{sdp}",
+        sip = h.sip,
+        n = std::process::id(),
+        len = sdp.len(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut answer = String::new();
+    // Sent again until answered, as UDP clients do.
+    while std::time::Instant::now() < deadline && !answer.starts_with("SIP/2.0 422") {
+        sock.send_to(invite.as_bytes(), h.sip).unwrap();
+        let mut buf = [0u8; 4096];
+        while let Ok((n, _)) = sock.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with("SIP/2.0 100") {
+                answer = text;
+                break;
+            }
+        }
+    }
+    assert!(answer.starts_with("SIP/2.0 422"), "{answer}");
+    assert!(answer.contains("Min-SE: 90"), "{answer}");
 }

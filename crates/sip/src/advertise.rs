@@ -72,6 +72,12 @@ impl Advertiser {
 
     /// The address for Via and Contact on messages to `peer`.
     pub fn sip_for(&self, peer: IpAddr) -> IpAddr {
+        if let Some(sip) = self.sip
+            && self.interfaces.is_empty()
+        {
+            // One address for everyone: no need to ask where the peer is reached through.
+            return sip;
+        }
         let local = self.local_for(peer);
         self.interface(local)
             .and_then(|i| i.sip)
@@ -92,8 +98,37 @@ impl Advertiser {
     }
 }
 
-/// The source address the kernel would use towards `peer`, if it has a route.
+/// The source address the kernel would use towards `peer`, if it has a route; asked of the
+/// kernel at most once per peer every [`ROUTE_TTL`] (a lookup costs four system calls, and
+/// it is needed for every message that leaves a wildcard listener).
 pub fn route_source(peer: IpAddr) -> Option<IpAddr> {
+    static ROUTES: std::sync::LazyLock<
+        parking_lot::Mutex<std::collections::HashMap<IpAddr, (IpAddr, std::time::Instant)>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let now = std::time::Instant::now();
+    if let Some((ip, at)) = ROUTES.lock().get(&peer)
+        && now.duration_since(*at) < ROUTE_TTL
+    {
+        return Some(*ip);
+    }
+    let ip = ask_route_source(peer)?;
+    let mut routes = ROUTES.lock();
+    if routes.len() >= ROUTE_CACHE {
+        routes.retain(|_, (_, at)| now.duration_since(*at) < ROUTE_TTL);
+        if routes.len() >= ROUTE_CACHE {
+            routes.clear();
+        }
+    }
+    routes.insert(peer, (ip, now));
+    Some(ip)
+}
+
+/// How long a peer's route is trusted before the kernel is asked again.
+const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Peers whose routes are remembered at once.
+const ROUTE_CACHE: usize = 8192;
+
+fn ask_route_source(peer: IpAddr) -> Option<IpAddr> {
     let bind: SocketAddr = match peer {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -169,6 +204,11 @@ pub fn media_target(declared: SocketAddr, signalling: IpAddr) -> SocketAddr {
 /// requests whose Via names a real address) are left alone. Returns the new message, or
 /// `None` when nothing needs to change.
 pub fn fix_via(data: &[u8], ip: IpAddr) -> Option<Vec<u8>> {
+    fix_via_with(data, || ip)
+}
+
+/// [`fix_via`] with the address asked for only when a wildcard Via is found.
+pub fn fix_via_with(data: &[u8], ip: impl FnOnce() -> IpAddr) -> Option<Vec<u8>> {
     if data.starts_with(b"SIP/") {
         return None;
     }
@@ -184,9 +224,9 @@ pub fn fix_via(data: &[u8], ip: IpAddr) -> Option<Vec<u8>> {
         if is_via {
             let line_end = memchr::memmem::find(line, b"\r\n").unwrap_or(line.len());
             let text = std::str::from_utf8(&line[..line_end]).ok()?;
-            for wildcard in ["0.0.0.0", "[::]"] {
-                if let Some(at) = text.find(&format!(" {wildcard}")) {
-                    let host = match ip {
+            for (wildcard, spaced) in [("0.0.0.0", " 0.0.0.0"), ("[::]", " [::]")] {
+                if let Some(at) = text.find(spaced) {
+                    let host = match ip() {
                         IpAddr::V4(v4) => v4.to_string(),
                         IpAddr::V6(v6) => format!("[{v6}]"),
                     };

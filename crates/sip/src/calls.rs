@@ -68,9 +68,13 @@ pub struct Leg {
     events: mpsc::UnboundedReceiver<LegEvent>,
 }
 
+/// The longest session interval hotline agrees to (a day); a longer one is cut to it, as RFC
+/// 4028 §9 lets the answerer do.
+pub const MAX_SESSION_EXPIRES: u64 = 86_400;
+
 /// The session interval a request asks for (`Session-Expires: 1800;refresher=uac`, compact
-/// form `x`), in seconds.
-fn session_expires(headers: &rsipstack::sip::Headers) -> Option<u64> {
+/// form `x`), in seconds, with the refresher it names (`uac`, `uas`, or none).
+fn session_expires(headers: &rsipstack::sip::Headers) -> Option<(u64, Option<String>)> {
     let value = headers.iter().find_map(|hd| match hd {
         Header::SessionExpires(v) => Some(v.value().to_string()),
         Header::Other(name, v)
@@ -80,8 +84,57 @@ fn session_expires(headers: &rsipstack::sip::Headers) -> Option<u64> {
         }
         _ => None,
     })?;
-    let secs: u64 = value.split(';').next()?.trim().parse().ok()?;
-    (secs > 0).then_some(secs)
+    let mut parts = value.split(';');
+    let secs: u64 = parts.next()?.trim().parse().ok()?;
+    let refresher = parts.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("refresher")
+            .then(|| v.trim().to_ascii_lowercase())
+    });
+    (secs > 0).then_some((secs, refresher))
+}
+
+/// Whether a request says its sender implements session timers (`Supported: timer` or
+/// `Require: timer`, RFC 4028 §7.1). Without it a `Session-Expires` was put in by a proxy
+/// on the way, and the caller itself will never refresh.
+fn supports_timer(headers: &rsipstack::sip::Headers) -> bool {
+    headers.iter().any(|hd| {
+        let name = hd.name();
+        (name.eq_ignore_ascii_case("supported")
+            || name.eq_ignore_ascii_case("k")
+            || name.eq_ignore_ascii_case("require"))
+            && hd
+                .value()
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("timer"))
+    })
+}
+
+/// What hotline does with a caller's request for a session timer (RFC 4028 §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionTimer {
+    /// No timer: none asked for, the caller does not implement timers (a proxy added the
+    /// header), or the caller wants hotline to refresh (hotline only lets callers refresh).
+    Off,
+    /// The caller refreshes every this many seconds; a session not refreshed in time ends.
+    Caller(u64),
+    /// Shorter than hotline's minimum: answer `422` with `Min-SE`.
+    TooShort,
+}
+
+/// Judges an INVITE's session-timer request against hotline's minimum interval.
+pub fn session_timer(headers: &rsipstack::sip::Headers, min_se: u64) -> SessionTimer {
+    let Some((secs, refresher)) = session_expires(headers) else {
+        return SessionTimer::Off;
+    };
+    if !supports_timer(headers) || refresher.as_deref() == Some("uas") {
+        return SessionTimer::Off;
+    }
+    if secs < min_se {
+        return SessionTimer::TooShort;
+    }
+    SessionTimer::Caller(secs.min(MAX_SESSION_EXPIRES))
 }
 
 /// The headers of a 2xx that agrees to the far end's session timer, the far end refreshing.
@@ -122,7 +175,9 @@ impl Leg {
     pub fn answer(&self, local: LocalMedia, sdp_answer: String) -> Result<(), String> {
         *self.local.lock() = Some(local);
         let mut headers = vec![Header::ContentType(h::ContentType::new("application/sdp"))];
-        if let Some(secs) = session_expires(&self.dialog.initial_request().headers) {
+        // Too short a timer was refused with 422 before the call was taken.
+        if let SessionTimer::Caller(secs) = session_timer(&self.dialog.initial_request().headers, 0)
+        {
             *self.timer.lock() = Some(std::time::Duration::from_secs(secs));
             headers.extend(timer_headers(secs));
         }
@@ -599,7 +654,7 @@ fn spawn_mapper(
         let restart = |timer: &Mutex<Option<std::time::Duration>>| {
             timer
                 .lock()
-                .map(|interval| tokio::time::Instant::now() + expiry(interval))
+                .and_then(|interval| tokio::time::Instant::now().checked_add(expiry(interval)))
         };
         loop {
             let s = tokio::select! {
@@ -647,8 +702,9 @@ fn spawn_mapper(
                     let refreshed = {
                         let mut t = timer.lock();
                         if t.is_some()
-                            && let Some(secs) = session_expires(&req.headers)
+                            && let Some((secs, _)) = session_expires(&req.headers)
                         {
+                            let secs = secs.min(MAX_SESSION_EXPIRES);
                             *t = Some(std::time::Duration::from_secs(secs));
                         }
                         t.map(|d| d.as_secs())
@@ -817,26 +873,45 @@ mod tests {
     fn session_timer_values() {
         let headers = |v: Vec<Header>| rsipstack::sip::Headers(v);
         let other = |n: &str, v: &str| Header::Other(n.to_string(), v.to_string());
+        let se = |v: &str| other("Session-Expires", v);
+        let timer = || Header::Supported(h::Supported::new("timer, 100rel"));
         assert_eq!(
-            session_expires(&headers(vec![other(
-                "Session-Expires",
-                "1800;refresher=uac"
-            )])),
-            Some(1800)
+            session_expires(&headers(vec![se("1800;refresher=uac")])),
+            Some((1800, Some("uac".to_string())))
         );
         assert_eq!(
             session_expires(&headers(vec![other("x", " 90 ")])),
-            Some(90)
+            Some((90, None))
         );
-        assert_eq!(
-            session_expires(&headers(vec![other("Session-Expires", "0")])),
-            None
-        );
-        assert_eq!(
-            session_expires(&headers(vec![other("Session-Expires", "soon")])),
-            None
-        );
+        assert_eq!(session_expires(&headers(vec![se("0")])), None);
+        assert_eq!(session_expires(&headers(vec![se("soon")])), None);
         assert_eq!(session_expires(&headers(vec![other("Min-SE", "90")])), None);
+        // Only a caller that implements timers and refreshes itself gets one.
+        let judge = |v: Vec<Header>| session_timer(&headers(v), 90);
+        assert_eq!(
+            judge(vec![se("1800")]),
+            SessionTimer::Off,
+            "a proxy's header"
+        );
+        assert_eq!(judge(vec![timer(), se("1800")]), SessionTimer::Caller(1800));
+        assert_eq!(
+            judge(vec![other("Require", "timer"), se("1800;refresher=uac")]),
+            SessionTimer::Caller(1800)
+        );
+        assert_eq!(
+            judge(vec![timer(), se("1800;refresher=uas")]),
+            SessionTimer::Off
+        );
+        assert_eq!(judge(vec![timer(), se("60")]), SessionTimer::TooShort);
+        // An absurd interval is cut to a day, never overflowing a deadline.
+        assert_eq!(
+            judge(vec![timer(), se("18446744073709551615")]),
+            SessionTimer::Caller(MAX_SESSION_EXPIRES)
+        );
+        assert_eq!(
+            judge(vec![timer(), se("99999999999999999999")]),
+            SessionTimer::Off
+        );
         // RFC 4028 §10: the session is given up a third (at most 32 s) before it expires.
         let s = std::time::Duration::from_secs;
         assert_eq!(expiry(s(6)), s(4));

@@ -142,6 +142,12 @@ fn usable_key(s: &Session) -> Option<RemoteKey> {
     })
 }
 
+/// The key of an offer or answer that hotline would take (the first usable
+/// AES_CM_128_HMAC_SHA1_80 inline key), with its crypto tag; `None` if there is none.
+pub fn offered_key(s: &Session) -> Option<RemoteKey> {
+    usable_key(s)
+}
+
 fn is_savp(s: &Session) -> bool {
     s.media
         .get(s.audio_index)

@@ -373,13 +373,19 @@ pub fn answer(offer: &Session, local: &LocalMedia) -> Result<Negotiated, SdpErro
                 Some(_) if m.proto.starts_with("RTP/SAVP") => "RTP/SAVP",
                 _ => "RTP/AVP",
             };
+            // hotline's key answers the offered key it takes, under that key's tag (a
+            // re-offer may number its crypto lines differently from the first offer).
+            let crypto = local.crypto.as_ref().map(|c| LocalCrypto {
+                tag: crate::sdes::offered_key(offer).map_or(c.tag, |k| k.tag),
+                ..c.clone()
+            });
             audio_section(
                 &mut sdp,
                 local.port,
                 &[codec],
                 offer.telephone_event,
                 direction,
-                (proto, local.crypto.as_ref()),
+                (proto, crypto.as_ref()),
             );
         } else {
             // Declined: same media and protocol, port 0, the first format (RFC 3264 §6).
@@ -546,5 +552,36 @@ mod tests {
         let o = parse(&offer(&local(), Direction::SendRecv)).unwrap();
         assert_eq!(o.codecs, vec![Codec::Pcmu, Codec::Pcma]);
         assert_eq!(o.telephone_event, Some(101));
+    }
+
+    #[test]
+    fn a_re_offer_is_answered_under_the_tag_of_the_key_it_offers() {
+        let key = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+        let mut l = local();
+        l.crypto = Some(LocalCrypto {
+            tag: 1,
+            inline: "aG90bGluZWtleWhvdGxpbmVrZXlob3RsaW5la2V5".into(),
+            savp: true,
+        });
+        // A phone's hold re-offer numbers its one usable key 3 (an unusable suite is 2).
+        let reoffer = format!(
+            "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/SAVP 0\r\na=sendonly\r\n\
+             a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{key}\r\n\
+             a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n"
+        );
+        let a = answer(&parse(&reoffer).unwrap(), &l).unwrap();
+        assert!(a.sdp.contains("m=audio 20000 RTP/SAVP 0"), "{}", a.sdp);
+        assert!(
+            a.sdp.contains(
+                "a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:aG90bGluZWtleWhvdGxpbmVrZXlob3RsaW5la2V5"
+            ),
+            "{}",
+            a.sdp
+        );
+        assert!(a.sdp.contains("a=recvonly"), "{}", a.sdp);
+        // An offer without a usable key keeps the leg's own tag.
+        let a = answer(&parse(SIPP_OFFER).unwrap(), &l).unwrap();
+        assert!(a.sdp.contains("a=crypto:1 "), "{}", a.sdp);
     }
 }

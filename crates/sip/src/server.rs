@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 type EndpointRef = Arc<rsipstack::transaction::endpoint::EndpointInner>;
 use tracing::{debug, info, warn};
 
-use crate::advertise::{Advertiser, fix_via, set_via_sent_by};
+use crate::advertise::{Advertiser, fix_via, fix_via_with, set_via_sent_by};
 use crate::calls::{CallLimit, Calls, IncomingCall};
 use crate::guard::{ALLOWED, Guard, GuardConfig, Verdict, build_response};
 use crate::message::{self, find_header_end};
@@ -181,6 +181,7 @@ impl SipServer {
             incoming_calls,
             limit,
             tls_peers,
+            min_se: cfg.sip.min_session_expires,
         };
         tokio::spawn(handler.run(incoming, cancel.child_token()));
         let purge_registrar = registrar.clone();
@@ -379,7 +380,7 @@ impl rsipstack::platform::net::UdpSocket for GuardedUdp {
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
         let addr = self.nat_flows.redirect(buf, addr).unwrap_or(addr);
         if let Some(adv) = &self.via_for
-            && let Some(fixed) = fix_via(buf, adv.sip_for(addr.ip()))
+            && let Some(fixed) = fix_via_with(buf, || adv.sip_for(addr.ip()))
         {
             self.sock.send_to(&fixed, addr).await?;
             return Ok(buf.len());
@@ -809,6 +810,8 @@ struct Handler {
     limit: CallLimit,
     /// TLS connections and the trunks their client certificates identify.
     tls_peers: Option<Arc<crate::tls::TlsPeers>>,
+    /// The shortest session interval (RFC 4028 `Min-SE`) hotline agrees to.
+    min_se: u64,
 }
 
 impl Handler {
@@ -987,6 +990,19 @@ impl Handler {
             let retry = vec![Header::RetryAfter(h::RetryAfter::new(secs.to_string()))];
             let _ = tx
                 .reply_with(StatusCode::ServiceUnavailable, retry, None)
+                .await;
+            return;
+        }
+        // A session timer shorter than hotline's minimum: 422 with Min-SE (RFC 4028 §9), and
+        // the caller may try again with a longer one.
+        if crate::calls::session_timer(&tx.original.headers, self.min_se)
+            == crate::calls::SessionTimer::TooShort
+        {
+            info!(%source, caller = ?caller, min_se = self.min_se, "call refused: 422, session interval too short");
+            self.metrics.response("INVITE", 422);
+            let min = vec![Header::Other("Min-SE".into(), self.min_se.to_string())];
+            let _ = tx
+                .reply_with(StatusCode::SessionIntervalTooSmall, min, None)
                 .await;
             return;
         }

@@ -21,7 +21,7 @@ use hotline_model::{
     QueueName, Timestamp,
 };
 use hotline_sip::calls::{Calls, EndReason as SipEnd, IncomingCall, Leg, LegEvent};
-use hotline_sip::registrar::{Caller, Registrar};
+use hotline_sip::registrar::{Binding, Caller, Registrar};
 use hotline_sip::sdes::{self, SrtpPolicy};
 use hotline_sip::sdp::{self, LocalCrypto, LocalMedia};
 use hotline_store::Store;
@@ -149,6 +149,99 @@ fn params_from(n: &sdp::Session, codec: sdp::Codec, peer: IpAddr) -> LegParams {
     p
 }
 
+/// Which phone of the call a media leg belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Caller,
+    Agent,
+}
+
+/// Who holds the call, each side's phone on its own (hold by re-INVITE, RFC 3264 §8.4). A
+/// phone that put the call on hold (`sendonly`, `inactive`) may send no RTP until it resumes:
+/// its leg is spared the media-inactivity check meanwhile. The other phone is not re-INVITEd,
+/// keeps sending, and is still checked: one side resuming does not end the other's hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Holds {
+    caller: bool,
+    agent: bool,
+}
+
+impl Holds {
+    /// `side`'s phone put the call on hold (`on`) or took it back.
+    fn set(&mut self, side: Side, on: bool) {
+        match side {
+            Side::Caller => self.caller = on,
+            Side::Agent => self.agent = on,
+        }
+    }
+
+    /// `side`'s leg may be silent without its phone being gone.
+    fn may_be_silent(&self, side: Side) -> bool {
+        match side {
+            Side::Caller => self.caller,
+            Side::Agent => self.agent,
+        }
+    }
+}
+
+/// Where and how an agent's phone is rung.
+#[derive(Debug, Clone, PartialEq)]
+struct Ring {
+    binding: Binding,
+    destination: std::net::SocketAddr,
+    transport: &'static str,
+    /// [`sdes::outgoing`] for the transport used: `Some(savp)` to offer a key.
+    srtp: Option<bool>,
+}
+
+/// The phone to ring for an agent whose SRTP policy is `policy`, among its live bindings
+/// (oldest first, as the registrar keeps them): the newest binding whose route lets the policy
+/// be met. SRTP is decided by the transport the INVITE really goes over (a TLS-registered
+/// phone with a public third-party Contact is reached over that Contact's transport), so an
+/// SDES key is never sent in clear. No binding: "not registered"; none that fits: why the
+/// newest does not.
+fn choose_phone(bindings: Vec<Binding>, policy: SrtpPolicy) -> Result<Ring, &'static str> {
+    let mut refusal = "not registered";
+    for binding in bindings.into_iter().rev() {
+        let (destination, transport) = binding.destination();
+        match sdes::outgoing(policy, transport == "tls") {
+            Ok(srtp) => {
+                return Ok(Ring {
+                    binding,
+                    destination,
+                    transport,
+                    srtp,
+                });
+            }
+            Err(why) if refusal == "not registered" => refusal = why,
+            Err(_) => {}
+        }
+    }
+    Err(refusal)
+}
+
+/// SRTP for a callback through a trunk whose policy is `policy`, signalled over `transport`:
+/// `Ok(Some(savp))` to offer a key, `Ok(None)` for plain RTP (keys are only offered over
+/// TLS), or why the call cannot be placed securely (`required` without TLS).
+fn callback_srtp(policy: SrtpPolicy, transport: &str) -> Result<Option<bool>, &'static str> {
+    sdes::outgoing(policy, transport == "tls").map_err(|_| {
+        "SRTP required by the trunk, but calls out to it are not signalled over TLS (SDES keys would travel in clear)"
+    })
+}
+
+/// A leg's SRTP keys after a re-INVITE or UPDATE carrying `offer` (hold, resume): hotline's
+/// key stays (the answer repeats it, under the tag of the offered key); the far end's is the
+/// offer's usable key when it has one (a phone may re-key), else the one it had. A plain leg
+/// stays plain.
+fn rekey(keys: Option<&SrtpKeys>, offer: &sdp::Session) -> Option<SrtpKeys> {
+    let k = keys?;
+    let offered = sdes::offered_key(offer).and_then(|r| MasterKey::from_bytes(&r.key));
+    Some(SrtpKeys {
+        local: k.local.clone(),
+        remote: offered.or_else(|| k.remote.clone()),
+    })
+}
+
 /// The agent side of a session while an agent is being rung or talks.
 struct AgentSide {
     ext: String,
@@ -160,6 +253,8 @@ struct AgentSide {
     ring_deadline: tokio::time::Instant,
     /// The phone's SRTP policy, and hotline's key offered to it (tag 1), if any.
     srtp: (SrtpPolicy, Option<MasterKey>),
+    /// The leg's SRTP keys once answered (kept across re-INVITEs), if it is encrypted.
+    keys: Option<SrtpKeys>,
 }
 
 enum Phase {
@@ -209,14 +304,18 @@ struct Session {
     caller_live: bool,
     /// The call out to the customer for a callback, while it rings.
     dialing: Option<(Leg, LegId)>,
+    /// The trunk's SRTP policy for the call out, and hotline's key offered (tag 1), if any.
+    dial_srtp: (SrtpPolicy, Option<MasterKey>),
+    /// The caller's SRTP keys (kept across re-INVITEs), if the leg is encrypted.
+    caller_srtp: Option<SrtpKeys>,
     /// Recordings made so far (the first is `<id>.wav`).
     recordings: u32,
     /// Events kept for the next append (see [`Session::note`]).
     pending: Vec<hotline_model::Event>,
     /// Media legs that sent no RTP for the inactivity time (and have not since).
     silent: std::collections::HashSet<LegId>,
-    /// The caller or the agent put the call on hold: no RTP is expected then.
-    held: bool,
+    /// Which phones put the call on hold: they may send no RTP then.
+    holds: Holds,
     voicemail_until: Option<tokio::time::Instant>,
 }
 
@@ -338,6 +437,7 @@ async fn setup_and_run(
         local,
         remote: MasterKey::from_bytes(&remote.key),
     });
+    let caller_srtp = caller_params.srtp.clone();
     let caller_media = media
         .add_leg(port, caller_params)
         .await
@@ -389,10 +489,12 @@ async fn setup_and_run(
         ended: false,
         caller_live: true,
         dialing: None,
+        dial_srtp: (SrtpPolicy::Off, None),
+        caller_srtp,
         recordings: 0,
         pending: Vec::new(),
         silent: Default::default(),
-        held: false,
+        holds: Holds::default(),
         voicemail_until: None,
     };
     info!(interaction = %id, from = %s.from, to = %s.to, "call answered");
@@ -537,18 +639,19 @@ impl Session {
                 self.pump_flow().await;
             }
             LegEvent::Hold(true) => {
-                self.held = true;
+                self.holds.set(Side::Caller, true);
                 self.log(EventKind::Held).await
             }
             LegEvent::Hold(false) => {
-                self.held = false;
+                self.holds.set(Side::Caller, false);
                 self.log(EventKind::Resumed).await
             }
             LegEvent::MediaChanged(s) => {
                 if let Some(c) = s.codecs.first() {
-                    let _ = self
-                        .media
-                        .update_leg(self.caller_media, params_from(&s, *c, self.caller_peer));
+                    let mut p = params_from(&s, *c, self.caller_peer);
+                    self.caller_srtp = rekey(self.caller_srtp.as_ref(), &s);
+                    p.srtp = self.caller_srtp.clone();
+                    let _ = self.media.update_leg(self.caller_media, p);
                 }
             }
             LegEvent::Ended(_) => self.caller_gone(EndReason::CallerHangup).await,
@@ -624,18 +727,22 @@ impl Session {
                 .is_some_and(|a| a.answered && a.media == leg)
     }
 
-    /// A leg sent no RTP for the inactivity time: unless the call is on hold (no media is
-    /// expected then), its phone or network is gone. A waiting caller leaves the queue as an
+    /// A leg sent no RTP for the inactivity time: unless its phone put the call on hold (it
+    /// may send nothing then), its phone or network is gone. A waiting caller leaves the queue as an
     /// abandon (never to be offered to an agent); a call in progress ends with
     /// `media_timeout`, the agent freed. Either way both phones get a BYE.
     async fn media_inactive(&mut self, leg: LegId) {
-        if self.ended || self.held || !self.leg_is_live(leg) {
+        let side = if leg == self.caller_media {
+            Side::Caller
+        } else {
+            Side::Agent
+        };
+        if self.ended || self.holds.may_be_silent(side) || !self.leg_is_live(leg) {
             return;
         }
-        let who = if leg == self.caller_media {
-            "caller"
-        } else {
-            "agent"
+        let who = match side {
+            Side::Caller => "caller",
+            Side::Agent => "agent",
         };
         self.dead_call("media_timeout", &format!("no RTP from the {who}"))
             .await;
@@ -710,19 +817,24 @@ impl Session {
 
     async fn offer_to(&mut self, ext: String) {
         let now = std::time::Instant::now();
-        let binding = self.shared.registrar.lookup(&ext, now).into_iter().last();
+        let bindings = self.shared.registrar.lookup(&ext, now);
         self.log(EventKind::Offered {
             agent: AgentId::new(ext.clone()),
         })
         .await;
-        let Some(b) = binding else {
+        if bindings.is_empty() {
             info!(interaction = %self.id, agent = %ext, "agent offered a call but no phone is registered");
             self.reject_offer(&ext, "not registered").await;
             return;
-        };
+        }
         let policy = self.shared.calls.srtp.for_agent(&ext);
-        let srtp = match sdes::outgoing(policy, b.transport == "tls") {
-            Ok(s) => s,
+        let Ring {
+            binding: b,
+            destination,
+            transport,
+            srtp,
+        } = match choose_phone(bindings, policy) {
+            Ok(r) => r,
             Err(why) => {
                 info!(agent = %ext, why, "agent not rung");
                 self.reject_offer(&ext, why).await;
@@ -737,7 +849,6 @@ impl Session {
                 return;
             }
         };
-        let (destination, transport) = b.destination();
         match self
             .shared
             .calls
@@ -752,7 +863,9 @@ impl Session {
                     answered: false,
                     ring_deadline: tokio::time::Instant::now() + self.shared.ring_timeout,
                     srtp: (policy, key),
+                    keys: None,
                 });
+                self.holds.set(Side::Agent, false);
             }
             Err(e) => {
                 warn!(error = %e, "cannot call the agent");
@@ -895,6 +1008,9 @@ impl Session {
                             remote: MasterKey::from_bytes(&r.key),
                         });
                     }
+                    if let Some(a) = self.agent.as_mut() {
+                        a.keys = p.srtp.clone();
+                    }
                     let _ = self.media.update_leg(agent_media, p);
                 }
                 if key.is_some() && remote.is_none() {
@@ -953,7 +1069,7 @@ impl Session {
                 }
             }
             LegEvent::Hold(on) => {
-                self.held = on;
+                self.holds.set(Side::Agent, on);
                 self.log(if on {
                     EventKind::Held
                 } else {
@@ -974,10 +1090,13 @@ impl Session {
                 }
             }
             LegEvent::MediaChanged(s) => {
-                if let Some(a) = &self.agent
+                if let Some(a) = self.agent.as_mut()
                     && let Some(c) = s.codecs.first()
                 {
-                    let _ = self.media.update_leg(a.media, params_from(&s, *c, a.peer));
+                    let mut p = params_from(&s, *c, a.peer);
+                    a.keys = rekey(a.keys.as_ref(), &s);
+                    p.srtp = a.keys.clone();
+                    let _ = self.media.update_leg(a.media, p);
                 }
             }
             LegEvent::SessionExpired => {
@@ -1038,7 +1157,21 @@ impl Session {
                 },
             ),
         };
-        let (local, media, _) = match self.outbound_media(dest.ip(), None).await {
+        // The trunk's SRTP policy, judged by the transport calls out use (UDP).
+        let transport = "udp";
+        let policy = match &self.shared.trunk {
+            Some(t) => self.shared.calls.srtp.for_trunk(&t.name),
+            None => self.shared.calls.srtp.default,
+        };
+        let srtp = match callback_srtp(policy, transport) {
+            Ok(s) => s,
+            Err(why) => {
+                warn!(interaction = %self.id, why, "the customer is not called back");
+                self.callback_failed(why).await;
+                return;
+            }
+        };
+        let (local, media, key) = match self.outbound_media(dest.ip(), srtp).await {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "no media for the callback");
@@ -1054,11 +1187,12 @@ impl Session {
         match self
             .shared
             .calls
-            .dial_with(&target, dest, "udp", &options, local)
+            .dial_with(&target, dest, transport, &options, local)
         {
             Ok(leg) => {
                 self.caller_peer = dest.ip();
                 self.dialing = Some((leg, media));
+                self.dial_srtp = (policy, key);
             }
             Err(e) => {
                 warn!(error = %e, "cannot call the customer back");
@@ -1075,15 +1209,49 @@ impl Session {
                 let Some((leg, media)) = self.dialing.take() else {
                     return;
                 };
+                // The carrier's key, if hotline offered one: an answer that breaks the
+                // trunk's policy ends the call out.
+                let (policy, key) = std::mem::replace(&mut self.dial_srtp, (SrtpPolicy::Off, None));
+                let remote = match &sdp {
+                    Some(s) => sdes::judge_answer(policy, key.as_ref().map(|_| 1), s),
+                    None if key.is_some() && policy == SrtpPolicy::Required => {
+                        Err("SRTP required: the answer has no SDP")
+                    }
+                    None => Ok(None),
+                };
+                let remote = match remote {
+                    Ok(r) => r,
+                    Err(why) => {
+                        warn!(interaction = %self.id, why, "the customer's answer refused");
+                        let _ = leg.hangup().await;
+                        let _ = self.media.remove_leg(media);
+                        self.callback_failed(why).await;
+                        return;
+                    }
+                };
+                let keys = match (key, &remote) {
+                    (Some(local), Some(r)) => Some(SrtpKeys {
+                        local,
+                        remote: MasterKey::from_bytes(&r.key),
+                    }),
+                    (Some(_), None) => {
+                        // Offered, declined: plain RTP (never with `required`, refused above).
+                        let _ = self.media.plain_rtp(media);
+                        None
+                    }
+                    (None, _) => None,
+                };
                 if let Some(s) = sdp
                     && let Some(c) = s.codecs.first()
                 {
-                    let _ = self
-                        .media
-                        .update_leg(media, params_from(&s, *c, self.caller_peer));
+                    let mut p = params_from(&s, *c, self.caller_peer);
+                    p.srtp = keys.clone();
+                    let _ = self.media.update_leg(media, p);
                 }
                 self.caller = leg;
                 self.caller_media = media;
+                self.caller_srtp = keys;
+                self.holds.set(Side::Caller, false);
                 self.caller_live = true;
                 match self.agent.as_ref().filter(|a| a.answered).map(|a| a.media) {
                     Some(agent_media) => self.connect(agent_media).await,
@@ -1672,7 +1840,145 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::refer_user;
+    use super::*;
+
+    fn binding(uri: &str, source: &str, transport: &'static str, age: u32) -> Binding {
+        Binding {
+            uri: uri.to_string(),
+            expires_at: std::time::Instant::now() + Duration::from_secs(3600),
+            call_id: format!("reg-{age}"),
+            cseq: 1,
+            source: source.parse().unwrap(),
+            transport,
+            instance: None,
+            reg_id: None,
+        }
+    }
+
+    #[test]
+    fn an_agent_with_srtp_required_is_rung_on_its_newest_tls_phone() {
+        let udp_old = binding("sip:1001@10.0.0.5:5060", "10.0.0.5:5060", "udp", 1);
+        let tls = binding(
+            "sip:1001@10.0.0.6:5061;transport=tls",
+            "10.0.0.6:40000",
+            "tls",
+            2,
+        );
+        let udp_new = binding("sip:1001@10.0.0.7:5060", "10.0.0.7:5060", "udp", 3);
+        let all = vec![udp_old.clone(), tls.clone(), udp_new.clone()];
+        // Required: the TLS phone, although a plain phone registered after it.
+        let r = choose_phone(all.clone(), SrtpPolicy::Required).unwrap();
+        assert_eq!(r.binding, tls);
+        assert_eq!(r.transport, "tls");
+        assert_eq!(r.destination, "10.0.0.6:40000".parse().unwrap());
+        assert_eq!(r.srtp, Some(true));
+        // The TLS phone registered last or first: the same.
+        let r = choose_phone(vec![tls.clone(), udp_new.clone()], SrtpPolicy::Required).unwrap();
+        assert_eq!(r.binding, tls);
+        // Offered and off: the newest phone, whatever its transport, plain over UDP.
+        let r = choose_phone(all.clone(), SrtpPolicy::Offered).unwrap();
+        assert_eq!((r.binding, r.srtp), (udp_new.clone(), None));
+        let r = choose_phone(vec![udp_new, tls.clone()], SrtpPolicy::Offered).unwrap();
+        assert_eq!((r.binding, r.srtp), (tls.clone(), Some(false)));
+        let r = choose_phone(vec![tls], SrtpPolicy::Off).unwrap();
+        assert_eq!(r.srtp, None);
+        // No TLS phone: not rung, with the reason; nobody registered: said so.
+        let e = choose_phone(vec![udp_old], SrtpPolicy::Required).unwrap_err();
+        assert!(e.contains("not TLS"), "{e}");
+        assert_eq!(
+            choose_phone(Vec::new(), SrtpPolicy::Offered).unwrap_err(),
+            "not registered"
+        );
+    }
+
+    #[test]
+    fn srtp_is_decided_by_the_transport_the_invite_really_uses() {
+        // Registered over TLS, but its Contact is another public address over UDP: the
+        // INVITE goes there over UDP, so no key is offered in clear, and `required` cannot
+        // be met on that phone.
+        let third_party = binding("sip:1001@198.51.100.9:5060", "203.0.113.4:40000", "tls", 1);
+        let r = choose_phone(vec![third_party.clone()], SrtpPolicy::Offered).unwrap();
+        assert_eq!(r.destination, "198.51.100.9:5060".parse().unwrap());
+        assert_eq!(r.transport, "udp");
+        assert_eq!(r.srtp, None);
+        assert!(choose_phone(vec![third_party.clone()], SrtpPolicy::Required).is_err());
+        // A TLS phone behind a NAT is reached over its TLS connection: keyed.
+        let natted = binding(
+            "sip:1001@192.168.1.20:5061;transport=tls",
+            "203.0.113.4:40001",
+            "tls",
+            2,
+        );
+        let r = choose_phone(vec![natted.clone(), third_party], SrtpPolicy::Required).unwrap();
+        assert_eq!(r.binding, natted);
+        assert_eq!(
+            (r.destination, r.transport, r.srtp),
+            ("203.0.113.4:40001".parse().unwrap(), "tls", Some(true))
+        );
+    }
+
+    #[test]
+    fn a_callback_follows_the_trunks_srtp_policy() {
+        let e = callback_srtp(SrtpPolicy::Required, "udp").unwrap_err();
+        assert!(e.contains("SRTP required by the trunk"), "{e}");
+        assert_eq!(callback_srtp(SrtpPolicy::Offered, "udp"), Ok(None));
+        assert_eq!(callback_srtp(SrtpPolicy::Off, "udp"), Ok(None));
+        assert_eq!(callback_srtp(SrtpPolicy::Offered, "tls"), Ok(Some(false)));
+        assert_eq!(callback_srtp(SrtpPolicy::Required, "tls"), Ok(Some(true)));
+        assert_eq!(callback_srtp(SrtpPolicy::Off, "tls"), Ok(None));
+    }
+
+    #[test]
+    fn each_phone_holding_is_spared_the_inactivity_check_until_it_resumes() {
+        let mut h = Holds::default();
+        assert!(!h.may_be_silent(Side::Caller) && !h.may_be_silent(Side::Agent));
+        // The caller holds, the agent holds, the caller resumes: the agent's phone is still
+        // on hold and may stay silent; the caller's must send again.
+        h.set(Side::Caller, true);
+        assert!(h.may_be_silent(Side::Caller));
+        assert!(
+            !h.may_be_silent(Side::Agent),
+            "the agent's phone still sends"
+        );
+        h.set(Side::Agent, true);
+        h.set(Side::Caller, false);
+        assert!(h.may_be_silent(Side::Agent));
+        assert!(!h.may_be_silent(Side::Caller));
+        h.set(Side::Agent, false);
+        assert_eq!(h, Holds::default());
+    }
+
+    fn reoffer(crypto: &str) -> sdp::Session {
+        sdp::parse(&format!(
+            "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/SAVP 0\r\na=sendonly\r\n{crypto}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_re_invite_keeps_the_legs_keys_and_takes_a_new_remote_key() {
+        let local = MasterKey::random().unwrap();
+        let old = MasterKey::random().unwrap();
+        let keys = SrtpKeys {
+            local: local.clone(),
+            remote: Some(old.clone()),
+        };
+        // Hold without a key line: the keys stay as they were.
+        assert_eq!(rekey(Some(&keys), &reoffer("")), Some(keys.clone()));
+        // The phone re-keys (tag 2 this time): hotline's key stays, the phone's is new.
+        let new = MasterKey::random().unwrap();
+        let line = format!(
+            "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
+            new.to_inline()
+        );
+        let k = rekey(Some(&keys), &reoffer(&line)).unwrap();
+        assert_eq!(k.local, local);
+        assert_eq!(k.remote, Some(new));
+        assert_ne!(k.remote, Some(old));
+        // A plain leg stays plain.
+        assert_eq!(rekey(None, &reoffer(&line)), None);
+    }
 
     #[test]
     fn refer_to_values_give_their_user_part() {
