@@ -716,7 +716,7 @@ mod tests {
     #[test]
     fn an_algorithm_not_offered_is_refused() {
         let r = registrar().with_user_algorithms("1001", vec![Algorithm::Sha256]);
-        // The helper answers with MD5.
+        // The test's `register` answers with MD5.
         let a = register(
             &r,
             "1001",
