@@ -466,69 +466,21 @@ fn inband_pcap(key: char, path: &std::path::Path) {
     const COLS: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
     let pos = "123A456B789C*0#D".find(key).unwrap();
     let (low, high) = (ROWS[pos / 4], COLS[pos % 4]);
-    let codec = hotline_media::Codec::Pcma;
-    let mut out = Vec::new();
-    // Global header: magic, v2.4, zone, sigfigs, snaplen, Ethernet.
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65_535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    for n in 0..25u32 {
-        // Packets 5..15 carry the tone (200 ms), the rest silence.
-        let pcm: Vec<i16> = (0..160)
-            .map(|i| {
-                if (5..15).contains(&n) {
-                    let t = f64::from(n * 160 + i) / 8000.0;
-                    let v = 8000.0
-                        * ((2.0 * std::f64::consts::PI * low * t).sin()
-                            + (2.0 * std::f64::consts::PI * high * t).sin());
-                    v as i16
-                } else {
-                    0
-                }
-            })
-            .collect();
-        let mut payload = vec![0u8; 160];
-        codec.encode_slice(&pcm, &mut payload);
-        let mut rtp = vec![0x80, 8];
-        rtp.extend_from_slice(&(n as u16).to_be_bytes());
-        rtp.extend_from_slice(&(n * 160).to_be_bytes());
-        rtp.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-        rtp.extend_from_slice(&payload);
-        let udp_len = 8 + rtp.len();
-        let ip_len = 20 + udp_len;
-        let mut frame = vec![0u8; 12];
-        frame.extend_from_slice(&[0x08, 0x00]);
-        frame.extend_from_slice(&[
-            0x45,
-            0,
-            (ip_len >> 8) as u8,
-            ip_len as u8,
-            0,
-            0,
-            0,
-            0,
-            64,
-            17,
-            0,
-            0,
-        ]);
-        frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
-        frame.extend_from_slice(&6000u16.to_be_bytes());
-        frame.extend_from_slice(&6002u16.to_be_bytes());
-        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
-        frame.extend_from_slice(&[0, 0]);
-        frame.extend_from_slice(&rtp);
-        let usec = n * 20_000;
-        out.extend_from_slice(&(usec / 1_000_000).to_le_bytes());
-        out.extend_from_slice(&(usec % 1_000_000).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&frame);
-    }
-    std::fs::write(path, out).unwrap();
+    // Packets 5..15 carry the tone (200 ms), the rest silence.
+    let pcm: Vec<i16> = (0..25 * 160u32)
+        .map(|i| {
+            if (5 * 160..15 * 160).contains(&i) {
+                let t = f64::from(i) / 8000.0;
+                let v = 8000.0
+                    * ((2.0 * std::f64::consts::PI * low * t).sin()
+                        + (2.0 * std::f64::consts::PI * high * t).sin());
+                v as i16
+            } else {
+                0
+            }
+        })
+        .collect();
+    common::rtp_pcap(path, hotline_media::Codec::Pcma, &pcm);
 }
 
 #[test]

@@ -12,93 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Hotline, free_port, http, login, next_event, open_events};
+use common::{Hotline, free_port, http, login, next_event, open_events, rtp_pcap, sine, write_wav};
 
 /// The caller's tone and the phone's.
 const CALLER_HZ: f64 = 1000.0;
 const PHONE_HZ: f64 = 600.0;
-
-/// A WAV file of a sine tone: 8 kHz, mono, 16-bit.
-fn tone_wav(path: &Path, hz: f64, secs: u32) {
-    let n = 8000 * secs;
-    let mut out = Vec::new();
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + n * 2).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(n * 2).to_le_bytes());
-    for i in 0..n {
-        let v = 8000.0 * (2.0 * std::f64::consts::PI * hz * f64::from(i) / 8000.0).sin();
-        out.extend_from_slice(&(v as i16).to_le_bytes());
-    }
-    std::fs::write(path, out).unwrap();
-}
-
-/// A pcap of µ-law RTP (payload type 0) carrying a sine tone for `secs`, 20 ms a packet, as
-/// sipp's `play_pcap_audio` plays it.
-fn tone_pcap(path: &Path, hz: f64, secs: u32) {
-    let codec = hotline_media::Codec::Pcmu;
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65_535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    for n in 0..secs * 50 {
-        let pcm: Vec<i16> = (0..160)
-            .map(|i| {
-                let t = f64::from(n * 160 + i) / 8000.0;
-                (8000.0 * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16
-            })
-            .collect();
-        let mut payload = vec![0u8; 160];
-        codec.encode_slice(&pcm, &mut payload);
-        let mut rtp = vec![0x80, 0];
-        rtp.extend_from_slice(&(n as u16).to_be_bytes());
-        rtp.extend_from_slice(&(n * 160).to_be_bytes());
-        rtp.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-        rtp.extend_from_slice(&payload);
-        let udp_len = 8 + rtp.len();
-        let ip_len = 20 + udp_len;
-        let mut frame = vec![0u8; 12];
-        frame.extend_from_slice(&[0x08, 0x00]);
-        frame.extend_from_slice(&[
-            0x45,
-            0,
-            (ip_len >> 8) as u8,
-            ip_len as u8,
-            0,
-            0,
-            0,
-            0,
-            64,
-            17,
-            0,
-            0,
-        ]);
-        frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
-        frame.extend_from_slice(&6000u16.to_be_bytes());
-        frame.extend_from_slice(&6002u16.to_be_bytes());
-        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
-        frame.extend_from_slice(&[0, 0]);
-        frame.extend_from_slice(&rtp);
-        let usec = n * 20_000;
-        out.extend_from_slice(&(usec / 1_000_000).to_le_bytes());
-        out.extend_from_slice(&(usec % 1_000_000).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&frame);
-    }
-    std::fs::write(path, out).unwrap();
-}
 
 /// A WAV file's (sample rate, channels, samples interleaved); `None` while it is incomplete.
 fn read_wav(path: &Path) -> Option<(u32, u16, Vec<i16>)> {
@@ -225,7 +143,11 @@ fn tone_caller(
     talk_ms: u32,
 ) -> std::thread::JoinHandle<(bool, String)> {
     let pcap = work.join("caller-tone.pcap");
-    tone_pcap(&pcap, CALLER_HZ, talk_ms / 1000);
+    rtp_pcap(
+        &pcap,
+        hotline_media::Codec::Pcmu,
+        &sine(CALLER_HZ, f64::from(talk_ms / 1000)),
+    );
     let text = std::fs::read_to_string(common::repo().join("tests/sipp/caller-tone.xml"))
         .unwrap()
         .replace("TONE_PCAP", pcap.to_str().unwrap())
@@ -432,7 +354,7 @@ fn stock_baresip_registers_answers_and_carries_a_tone_each_way() {
     let h = Hotline::demo();
     let work = tempfile::tempdir().unwrap();
     let tone = work.path().join("phone-tone.wav");
-    tone_wav(&tone, PHONE_HZ, 60);
+    write_wav(&tone, &sine(PHONE_HZ, 60.0));
     let dir = work.path().join("baresip");
     let mut phone = baresip(&dir, "1001", h.sip, &tone);
     call_with_tones(&h, work.path(), "1001", &phone, || {
@@ -456,7 +378,7 @@ fn stock_linphonec_registers_answers_and_carries_a_tone_each_way() {
     let h = Hotline::demo();
     let work = tempfile::tempdir().unwrap();
     let tone = work.path().join("phone-tone.wav");
-    tone_wav(&tone, PHONE_HZ, 60);
+    write_wav(&tone, &sine(PHONE_HZ, 60.0));
     let record = work.path().join("linphone-heard.wav");
     let phone = linphonec(&work.path().join("linphone"), "1002", h.sip, &tone, &record);
     call_with_tones(&h, work.path(), "1002", &phone, || {

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Hotline, free_port, http, login};
+use common::{Hotline, free_port, http, login, rtp_pcap, sine, write_wav};
 
 /// Runs openssl; panics with its output when it fails.
 fn openssl(dir: &Path, args: &[&str]) {
@@ -387,87 +387,6 @@ fn tone_windows(x: &[f64], rate: u32, freq: f64) -> usize {
         .count()
 }
 
-/// 8 kHz mono 16-bit PCM of a tone.
-fn pcm_tone(freq: f64, secs: f64) -> Vec<i16> {
-    (0..(8000.0 * secs) as usize)
-        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16)
-        .collect()
-}
-
-fn write_wav(path: &Path, pcm: &[i16]) {
-    let mut out = Vec::new();
-    let len = (pcm.len() * 2) as u32;
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&len.to_le_bytes());
-    for s in pcm {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    std::fs::write(path, out).unwrap();
-}
-
-/// A pcap of A-law RTP carrying `pcm` at 20 ms a packet, as sipp's `play_pcap_audio` plays.
-fn tone_pcap(pcm: &[i16], path: &Path) {
-    let codec = hotline_media::Codec::Pcma;
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65_535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    for (n, frame_pcm) in pcm.chunks_exact(160).enumerate() {
-        let n = n as u32;
-        let mut payload = vec![0u8; 160];
-        codec.encode_slice(frame_pcm, &mut payload);
-        let mut rtp = vec![0x80, 8];
-        rtp.extend_from_slice(&(n as u16).to_be_bytes());
-        rtp.extend_from_slice(&(n * 160).to_be_bytes());
-        rtp.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-        rtp.extend_from_slice(&payload);
-        let udp_len = 8 + rtp.len();
-        let ip_len = 20 + udp_len;
-        let mut frame = vec![0u8; 12];
-        frame.extend_from_slice(&[0x08, 0x00]);
-        frame.extend_from_slice(&[
-            0x45,
-            0,
-            (ip_len >> 8) as u8,
-            ip_len as u8,
-            0,
-            0,
-            0,
-            0,
-            64,
-            17,
-            0,
-            0,
-        ]);
-        frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
-        frame.extend_from_slice(&6000u16.to_be_bytes());
-        frame.extend_from_slice(&6002u16.to_be_bytes());
-        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
-        frame.extend_from_slice(&[0, 0]);
-        frame.extend_from_slice(&rtp);
-        let usec = n * 20_000;
-        out.extend_from_slice(&(usec / 1_000_000).to_le_bytes());
-        out.extend_from_slice(&(usec % 1_000_000).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&frame);
-    }
-    std::fs::write(path, out).unwrap();
-}
-
 /// UDP datagrams of a pcap written by `tcpdump -i lo` (Linux cooked or Ethernet framing):
 /// (source port, destination port, payload).
 fn pcap_udp(path: &Path) -> Vec<(u16, u16, Vec<u8>)> {
@@ -641,7 +560,7 @@ fn baresip_over_tls_with_srtp_required_talks_both_ways_and_nothing_goes_to_it_in
     std::fs::create_dir_all(&conf).unwrap();
     std::fs::create_dir_all(&heard).unwrap();
     let agent_wav = d.join("agent-tone.wav");
-    write_wav(&agent_wav, &pcm_tone(AGENT_HZ, 60.0));
+    write_wav(&agent_wav, &sine(AGENT_HZ, 60.0));
     let sip_port = free_port("127.0.0.1");
     // The phone's RTP port: an even free port whose neighbour (RTCP) is free too.
     let rtp_port = loop {
@@ -708,7 +627,11 @@ fn baresip_over_tls_with_srtp_required_talks_both_ways_and_nothing_goes_to_it_in
 
     // The caller from the trunk (plain RTP over UDP): presses 1, then sends its tone.
     let caller_pcap = d.join("caller-tone.pcap");
-    tone_pcap(&pcm_tone(CALLER_HZ, 6.0), &caller_pcap);
+    rtp_pcap(
+        &caller_pcap,
+        hotline_media::Codec::Pcma,
+        &sine(CALLER_HZ, 6.0),
+    );
     let mut scenario =
         std::fs::read_to_string(common::repo().join("tests/sipp/caller-key-talk.xml")).unwrap();
     scenario = scenario

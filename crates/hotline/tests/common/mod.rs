@@ -342,3 +342,78 @@ pub fn try_next_event(ws: &mut Ws) -> Option<serde_json::Value> {
         }
     }
 }
+
+/// 8 kHz mono 16-bit PCM of a sine tone (amplitude 8000) lasting `secs`.
+pub fn sine(hz: f64, secs: f64) -> Vec<i16> {
+    (0..(8000.0 * secs) as usize)
+        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * hz * i as f64 / 8000.0).sin()) as i16)
+        .collect()
+}
+
+/// A WAV file of 8 kHz mono 16-bit PCM.
+pub fn write_wav(path: &Path, pcm: &[i16]) {
+    let len = (pcm.len() * 2) as u32;
+    let mut out = Vec::with_capacity(44 + pcm.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&8000u32.to_le_bytes());
+    out.extend_from_slice(&16000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&len.to_le_bytes());
+    for s in pcm {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// A pcap of G.711 RTP (payload type 0 for µ-law, 8 for A-law) carrying `pcm` at 20 ms a
+/// packet, as sipp's `play_pcap_audio` plays it.
+pub fn rtp_pcap(path: &Path, codec: hotline_media::Codec, pcm: &[i16]) {
+    let pt = match codec {
+        hotline_media::Codec::Pcma => 8,
+        _ => 0,
+    };
+    let mut out = Vec::new();
+    // Global header: magic, v2.4, zone, sigfigs, snaplen, Ethernet.
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (n, frame_pcm) in pcm.chunks_exact(160).enumerate() {
+        let n = n as u32;
+        let mut payload = vec![0u8; 160];
+        codec.encode_slice(frame_pcm, &mut payload);
+        let mut rtp = vec![0x80, pt];
+        rtp.extend_from_slice(&(n as u16).to_be_bytes());
+        rtp.extend_from_slice(&(n * 160).to_be_bytes());
+        rtp.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        rtp.extend_from_slice(&payload);
+        let udp_len = 8 + rtp.len();
+        let ip_len = 20 + udp_len;
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(&[0x45, 0, (ip_len >> 8) as u8, ip_len as u8]);
+        frame.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
+        frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+        frame.extend_from_slice(&6000u16.to_be_bytes());
+        frame.extend_from_slice(&6002u16.to_be_bytes());
+        frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0]);
+        frame.extend_from_slice(&rtp);
+        let usec = n * 20_000;
+        out.extend_from_slice(&(usec / 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(usec % 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    std::fs::write(path, out).unwrap();
+}
