@@ -209,12 +209,28 @@ pub fn fix_via(data: &[u8], ip: IpAddr) -> Option<Vec<u8>> {
 
 /// [`fix_via`] with the address asked for only when a wildcard Via is found.
 pub fn fix_via_with(data: &[u8], ip: impl FnOnce() -> IpAddr) -> Option<Vec<u8>> {
+    let (line_start, text) = top_via(data)?;
+    for (wildcard, spaced) in [("0.0.0.0", " 0.0.0.0"), ("[::]", " [::]")] {
+        if let Some(at) = text.find(spaced) {
+            return Some(splice(
+                data,
+                line_start + at + 1,
+                wildcard.len(),
+                &host(ip()),
+            ));
+        }
+    }
+    None
+}
+
+/// The top Via header line of an outgoing request (full or compact name, any case): where
+/// the line starts in `data`, and its text. `None` for a response or a request without one.
+fn top_via(data: &[u8]) -> Option<(usize, &str)> {
     if data.starts_with(b"SIP/") {
         return None;
     }
     let head_end = memchr::memmem::find(data, b"\r\n\r\n").unwrap_or(data.len());
     let head = &data[..head_end];
-    // The first Via header line (full or compact name), case-insensitively.
     let mut pos = 0;
     while let Some(nl) = memchr::memmem::find(&head[pos..], b"\r\n") {
         let line_start = pos + nl + 2;
@@ -223,35 +239,34 @@ pub fn fix_via_with(data: &[u8], ip: impl FnOnce() -> IpAddr) -> Option<Vec<u8>>
             && (line[..4].eq_ignore_ascii_case(b"via:") || line[..2].eq_ignore_ascii_case(b"v:"));
         if is_via {
             let line_end = memchr::memmem::find(line, b"\r\n").unwrap_or(line.len());
-            let text = std::str::from_utf8(&line[..line_end]).ok()?;
-            for (wildcard, spaced) in [("0.0.0.0", " 0.0.0.0"), ("[::]", " [::]")] {
-                if let Some(at) = text.find(spaced) {
-                    let host = match ip() {
-                        IpAddr::V4(v4) => v4.to_string(),
-                        IpAddr::V6(v6) => format!("[{v6}]"),
-                    };
-                    let from = line_start + at + 1;
-                    let mut out = Vec::with_capacity(data.len() + host.len());
-                    out.extend_from_slice(&data[..from]);
-                    out.extend_from_slice(host.as_bytes());
-                    out.extend_from_slice(&data[from + wildcard.len()..]);
-                    return Some(out);
-                }
-            }
-            return None;
+            return Some((line_start, std::str::from_utf8(&line[..line_end]).ok()?));
         }
         pos = line_start;
     }
     None
 }
 
+/// `data` with `len` bytes at `from` replaced by `with`.
+fn splice(data: &[u8], from: usize, len: usize, with: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + with.len());
+    out.extend_from_slice(&data[..from]);
+    out.extend_from_slice(with.as_bytes());
+    out.extend_from_slice(&data[from + len..]);
+    out
+}
+
+/// An address as a URI or Via host: IPv6 in brackets.
+fn host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
 /// hotline's Contact URI towards `peer`: the address advertised for it (never a wildcard),
 /// the listener's `port`, and `;transport=` when `transport` names one.
 pub fn contact_uri(adv: &Advertiser, peer: IpAddr, port: u16, transport: Option<&str>) -> String {
-    let host = match adv.sip_for(peer) {
-        IpAddr::V6(v6) => format!("[{v6}]"),
-        v4 => v4.to_string(),
-    };
+    let host = host(adv.sip_for(peer));
     match transport {
         Some(t) => format!("sip:hotline@{host}:{port};transport={t}"),
         None => format!("sip:hotline@{host}:{port}"),
@@ -262,48 +277,23 @@ pub fn contact_uri(adv: &Advertiser, peer: IpAddr, port: u16, transport: Option<
 /// whatever the stack wrote there (TLS requests get its first listener's address and port).
 /// Responses are left alone. Returns the new message, or `None` when nothing needs to change.
 pub fn set_via_sent_by(data: &[u8], ip: IpAddr, port: u16) -> Option<Vec<u8>> {
-    if data.starts_with(b"SIP/") {
+    let (line_start, text) = top_via(data)?;
+    // `Via: SIP/2.0/TLS host:port;params`: the sent-by follows the protocol token.
+    let colon = text.find(':')?;
+    let after_name = colon + 1;
+    let proto_start =
+        after_name + (text.len() - after_name - text[after_name..].trim_start().len());
+    let proto_len = text[proto_start..].find(char::is_whitespace)?;
+    let rest = &text[proto_start + proto_len..];
+    let host_start = proto_start + proto_len + (rest.len() - rest.trim_start().len());
+    let host_len = text[host_start..]
+        .find([';', ',', ' ', '\t'])
+        .unwrap_or(text.len() - host_start);
+    let sent_by = format!("{}:{port}", host(ip));
+    if text[host_start..host_start + host_len] == sent_by {
         return None;
     }
-    let head_end = memchr::memmem::find(data, b"\r\n\r\n").unwrap_or(data.len());
-    let head = &data[..head_end];
-    let mut pos = 0;
-    while let Some(nl) = memchr::memmem::find(&head[pos..], b"\r\n") {
-        let line_start = pos + nl + 2;
-        let line = &head[line_start..];
-        let is_via = line.len() > 4
-            && (line[..4].eq_ignore_ascii_case(b"via:") || line[..2].eq_ignore_ascii_case(b"v:"));
-        if is_via {
-            let line_end = memchr::memmem::find(line, b"\r\n").unwrap_or(line.len());
-            let text = std::str::from_utf8(&line[..line_end]).ok()?;
-            // `Via: SIP/2.0/TLS host:port;params`: the sent-by follows the protocol token.
-            let colon = text.find(':')?;
-            let after_name = colon + 1;
-            let proto_start =
-                after_name + (text.len() - after_name - text[after_name..].trim_start().len());
-            let proto_len = text[proto_start..].find(char::is_whitespace)?;
-            let rest = &text[proto_start + proto_len..];
-            let host_start = proto_start + proto_len + (rest.len() - rest.trim_start().len());
-            let host_len = text[host_start..]
-                .find([';', ',', ' ', '\t'])
-                .unwrap_or(text.len() - host_start);
-            let sent_by = match ip {
-                IpAddr::V4(v4) => format!("{v4}:{port}"),
-                IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-            };
-            if text[host_start..host_start + host_len] == sent_by {
-                return None;
-            }
-            let from = line_start + host_start;
-            let mut out = Vec::with_capacity(data.len() + sent_by.len());
-            out.extend_from_slice(&data[..from]);
-            out.extend_from_slice(sent_by.as_bytes());
-            out.extend_from_slice(&data[from + host_len..]);
-            return Some(out);
-        }
-        pos = line_start;
-    }
-    None
+    Some(splice(data, line_start + host_start, host_len, &sent_by))
 }
 
 #[cfg(test)]
