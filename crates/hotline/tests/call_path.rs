@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Hotline, Ws, free_port, http, login, next_event, open_events};
+use common::{Hotline, Ws, free_port, http, login, next_event, open_events, register_all};
 
 fn wav_channels_rms(path: &str) -> (u16, f64, f64) {
     let data = std::fs::read(path).unwrap();
@@ -1374,21 +1374,6 @@ fn a_caller_who_waits_too_long_leaves_a_voicemail_that_agents_see() {
         Some(0),
         "{work}"
     );
-}
-
-/// Registers every extension in `exts` from the same port, so that one sipp phone there
-/// answers for all of them.
-fn register_all(h: &Hotline, exts: &[&str]) -> String {
-    let port = free_port("127.0.0.1").to_string();
-    for ext in exts {
-        let pw = format!("pass{ext}");
-        let (ok, log) = h.sipp(
-            "register.xml",
-            &["-p", &port, "-s", ext, "-au", ext, "-ap", &pw, "-m", "1"],
-        );
-        assert!(ok, "{log}");
-    }
-    port
 }
 
 #[test]

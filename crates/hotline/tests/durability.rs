@@ -23,21 +23,6 @@ fn available(h: &Hotline, ext: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-/// Registers every extension in `exts` from the same port, so that one sipp phone there
-/// answers for all of them.
-fn register_all(h: &Hotline, exts: &[&str]) -> String {
-    let port = free_port("127.0.0.1").to_string();
-    for ext in exts {
-        let pw = format!("pass{ext}");
-        let (ok, log) = h.sipp(
-            "register.xml",
-            &["-p", &port, "-s", ext, "-au", ext, "-ap", &pw, "-m", "1"],
-        );
-        assert!(ok, "{log}");
-    }
-    port
-}
-
 /// A scenario from tests/sipp with text replaced, written beside the server's files.
 fn scenario_with(h: &Hotline, name: &str, edits: &[(&str, &str)]) -> String {
     let mut text = std::fs::read_to_string(repo().join("tests/sipp").join(name)).unwrap();

@@ -417,3 +417,18 @@ pub fn rtp_pcap(path: &Path, codec: hotline_media::Codec, pcm: &[i16]) {
     }
     std::fs::write(path, out).unwrap();
 }
+
+/// Registers every extension in `exts` from the same port, so that one sipp phone there
+/// answers for all of them.
+pub fn register_all(h: &Hotline, exts: &[&str]) -> String {
+    let port = free_port("127.0.0.1").to_string();
+    for ext in exts {
+        let pw = format!("pass{ext}");
+        let (ok, log) = h.sipp(
+            "register.xml",
+            &["-p", &port, "-s", ext, "-au", ext, "-ap", &pw, "-m", "1"],
+        );
+        assert!(ok, "{log}");
+    }
+    port
+}
