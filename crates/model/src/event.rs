@@ -113,13 +113,15 @@ pub enum EndReason {
     MediaTimeout,
     /// The SIP session was not refreshed in time (RFC 4028 session timer).
     SessionExpired,
+    /// Ended by hotline at a planned shutdown, once the drain time was over.
+    Shutdown,
     /// A reason written by a newer version.
     #[serde(other)]
     Other,
 }
 
 impl EndReason {
-    const ALL: [EndReason; 14] = [
+    const ALL: [EndReason; 15] = [
         EndReason::CallerHangup,
         EndReason::AgentHangup,
         EndReason::Abandoned,
@@ -133,6 +135,7 @@ impl EndReason {
         EndReason::Error,
         EndReason::MediaTimeout,
         EndReason::SessionExpired,
+        EndReason::Shutdown,
         EndReason::Other,
     ];
 
@@ -152,6 +155,7 @@ impl EndReason {
             EndReason::Error => "error",
             EndReason::MediaTimeout => "media_timeout",
             EndReason::SessionExpired => "session_expired",
+            EndReason::Shutdown => "shutdown",
             EndReason::Other => "other",
         }
     }

@@ -19,8 +19,10 @@ use tracing::{debug, warn};
 pub enum Notice {
     /// Ring this agent (for a callback kept in line: the agent's turn to call the customer).
     Offer { agent: String, callback: bool },
-    /// The offer was taken back (the agent logged out, the contact moved on).
-    Rescinded { agent: String },
+    /// The offer was taken back: it rang out (`rang_out`: the ring timeout, the engine's
+    /// alone, passed; the session logs `offer_rejected` "no answer"), or it was withdrawn
+    /// (another agent answered, the agent logged out, the contact moved on).
+    Rescinded { agent: String, rang_out: bool },
     /// Place in line and estimated wait.
     Position { position: u32, eta_secs: u64 },
     /// The queue's maximum wait has passed.
@@ -66,13 +68,19 @@ pub enum RouterCmd {
         escalate: bool,
         /// Wait for this agent first (a transfer to a colleague).
         preferred_agent: Option<String>,
+        /// Skills (minimum levels) this contact needs beyond its queue's (a flow's enqueue
+        /// `skills`, a `set` skill).
+        skills: Vec<(String, u8)>,
         notify: mpsc::UnboundedSender<Notice>,
         done: oneshot::Sender<Result<(), String>>,
     },
     Abandon(ContactId),
+    /// The agent's phone did not take the offer. `no_answer`: it rang without answer or
+    /// could not be reached (counts towards `max_no_answer`); otherwise it declined.
     Reject {
         contact: ContactId,
         agent: String,
+        no_answer: bool,
     },
     Answer {
         contact: ContactId,
@@ -330,6 +338,7 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
             vip,
             escalate,
             preferred_agent,
+            skills: _,
             notify,
             done,
         } => {
@@ -360,6 +369,7 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
         RouterCmd::Reject {
             contact,
             agent: ext,
+            no_answer: _,
         } => match engine.agent_id(&ext) {
             Some(agent) => engine.handle(now, Input::Reject { contact, agent }),
             None => Ok(()),
@@ -435,7 +445,9 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
                 for i in inputs {
                     engine.handle(now, i).map_err(|e| e.to_string())?;
                 }
-                Ok(format!("{:?}", engine.agent_state(a)))
+                Ok(engine
+                    .agent_state(a)
+                    .map_or_else(|| "unknown".to_string(), |s| state_name(&s).to_string()))
             });
             let _ = done.send(r);
             Ok(())
@@ -453,6 +465,19 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
     if let Err(e) = result {
         // A command about a contact or agent the engine no longer knows: nothing to undo.
         debug!(error = %e, "router command refused");
+    }
+}
+
+/// The contract's name of an agent state (`available`, `wrap_up`, …), as the API answers it.
+pub fn state_name(state: &AgentState) -> &'static str {
+    match state {
+        AgentState::LoggedOut => "logged_out",
+        AgentState::Available => "available",
+        AgentState::Offered => "offered",
+        AgentState::Busy => "busy",
+        AgentState::WrapUp => "wrap_up",
+        AgentState::NotReady { .. } => "not_ready",
+        AgentState::Break { .. } => "break",
     }
 }
 
@@ -626,9 +651,13 @@ fn dispatch(engine: &Engine, shell: &mut Shell, out: Output, by_engine: bool) {
                 callback,
             },
         ),
-        Output::OfferRescinded { contact, agent } => {
-            (contact, Notice::Rescinded { agent: name(agent) })
-        }
+        Output::OfferRescinded { contact, agent } => (
+            contact,
+            Notice::Rescinded {
+                agent: name(agent),
+                rang_out: false,
+            },
+        ),
         Output::Queued {
             contact,
             position,

@@ -84,6 +84,11 @@ pub enum SessionCmd {
     Abusive {
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// The centre shuts down and the drain time is over: the call ends with BYE to every
+    /// phone, its recording finalised, its record closed as `shutdown`.
+    Shutdown {
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// Where a transfer goes.
@@ -777,7 +782,7 @@ impl Session {
     async fn on_notice(&mut self, n: Notice) {
         match n {
             Notice::Offer { agent, .. } => self.offer_to(agent).await,
-            Notice::Rescinded { agent } => {
+            Notice::Rescinded { agent, .. } => {
                 if self
                     .agent
                     .as_ref()
@@ -954,6 +959,9 @@ impl Session {
         let _ = self.shared.router.send(RouterCmd::Reject {
             contact: self.contact,
             agent: ext.to_string(),
+            // A phone that declined (486, 603) is the agent's choice; anything else (rang
+            // out, unreachable, not registered) counts as a missed offer.
+            no_answer: !reason.starts_with("rejected"),
         });
     }
 
@@ -1300,6 +1308,7 @@ impl Session {
                 let _ = self.shared.router.send(RouterCmd::Reject {
                     contact: self.contact,
                     agent: a.ext,
+                    no_answer: false,
                 });
             }
         }
@@ -1326,6 +1335,7 @@ impl Session {
             vip: self.vip,
             escalate,
             preferred_agent,
+            skills: Vec::new(),
             notify: self.notices_tx.clone(),
             done,
         });
@@ -1447,6 +1457,10 @@ impl Session {
             SessionCmd::Transfer { to, reply } => {
                 let _ = reply.send(self.transfer(to).await);
             }
+            SessionCmd::Shutdown { reply } => {
+                self.finish(EndReason::Shutdown).await;
+                let _ = reply.send(Ok(()));
+            }
             SessionCmd::Abusive { reply } => {
                 let Some(ext) = self
                     .agent
@@ -1505,6 +1519,7 @@ impl Session {
                 let _ = self.shared.router.send(RouterCmd::Reject {
                     contact: self.contact,
                     agent: a.ext,
+                    no_answer: false,
                 });
             }
         }
@@ -1724,6 +1739,7 @@ impl Session {
                         vip: self.vip,
                         escalate,
                         preferred_agent: None,
+                        skills: Vec::new(),
                         notify: self.notices_tx.clone(),
                         done,
                     });
