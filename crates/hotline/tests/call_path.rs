@@ -1278,6 +1278,11 @@ fn the_abusive_caller_button_ends_the_call_politely_and_grants_a_recovery_break(
         Some(r#"{"extend_seconds":30}"#),
     );
     assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        answer["state"], "wrap_up",
+        "the contract's state name: {body}"
+    );
     let (status, body) = http(
         h.http,
         "POST",
@@ -1286,6 +1291,8 @@ fn the_abusive_caller_button_ends_the_call_politely_and_grants_a_recovery_break(
         Some(r#"{"done":true}"#),
     );
     assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(answer["state"], "break", "a recovery break follows: {body}");
     let me = agent_view(&h, &token, "1001");
     assert_eq!(me["state"]["state"], "break", "{me}");
     assert_eq!(me["state"]["recovery"], true, "{me}");
