@@ -240,6 +240,12 @@ pub enum EventKind {
     },
     RecordingPaused,
     RecordingResumed,
+    /// The recording could not be started or stopped being written (disk full, no
+    /// permission): the call goes on unrecorded from here, and supervisors are told.
+    RecordingFailed {
+        path: String,
+        error: String,
+    },
     /// Media quality of one leg over the last interval.
     QualitySample {
         leg: Leg,
@@ -312,6 +318,7 @@ impl EventKind {
             EventKind::RecordingStarted { .. } => "recording_started",
             EventKind::RecordingPaused => "recording_paused",
             EventKind::RecordingResumed => "recording_resumed",
+            EventKind::RecordingFailed { .. } => "recording_failed",
             EventKind::QualitySample { .. } => "quality_sample",
             EventKind::Agitation { .. } => "agitation",
             EventKind::Flagged { .. } => "flagged",
@@ -649,6 +656,10 @@ impl Event {
                 EventKind::NoteAdded { by, text } => {
                     check_text("by", by)?;
                     check_text("text", text)
+                }
+                EventKind::RecordingFailed { path, error } => {
+                    check_text("path", path)?;
+                    check_text("error", error)
                 }
                 EventKind::Held
                 | EventKind::Resumed

@@ -70,6 +70,10 @@ fn every_kind_round_trips() {
         },
         EventKind::RecordingPaused,
         EventKind::RecordingResumed,
+        EventKind::RecordingFailed {
+            path: "r/2.wav".into(),
+            error: "No space left on device".into(),
+        },
         EventKind::QualitySample {
             leg: Leg::Caller,
             mos: 4.1,

@@ -164,6 +164,13 @@ impl Leg {
         self.events.recv().await
     }
 
+    /// Takes the leg's events away to be read elsewhere (a task forwarding them); the leg
+    /// keeps its controls (hang up, NOTIFY), and [`Leg::next_event`] answers `None` after.
+    pub fn take_events(&mut self) -> mpsc::UnboundedReceiver<LegEvent> {
+        let (_, closed) = mpsc::unbounded_channel();
+        std::mem::replace(&mut self.events, closed)
+    }
+
     /// 180 Ringing (inbound legs).
     pub fn ring(&self) -> Result<(), String> {
         self.dialog.ringing(None, None).map_err(|e| e.to_string())

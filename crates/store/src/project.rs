@@ -277,6 +277,7 @@ async fn interaction(
         | EventKind::Resumed
         | EventKind::RecordingPaused
         | EventKind::RecordingResumed
+        | EventKind::RecordingFailed { .. }
         | EventKind::Unknown => Ok(()),
     }
 }

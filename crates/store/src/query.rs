@@ -199,6 +199,24 @@ impl Store {
         row.as_ref().map(customer_from_row).transpose()
     }
 
+    /// The customer holding this account number (exact match, surrounding spaces ignored).
+    /// If several customers share it, the one with the smallest id.
+    pub async fn customer_by_account(&self, account: &str) -> Result<Option<Customer>> {
+        let account = account.trim();
+        if account.is_empty() {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT c.* FROM customers c
+             WHERE EXISTS (SELECT 1 FROM json_each(c.accounts) a WHERE a.value = ?)
+             ORDER BY c.id LIMIT 1",
+        )
+        .bind(account.to_owned())
+        .fetch_optional(self.read_pool())
+        .await?;
+        row.as_ref().map(customer_from_row).transpose()
+    }
+
     /// Number of customers.
     pub async fn customer_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers")

@@ -150,6 +150,7 @@ impl Centre {
         options: CentreOptions,
     ) -> Result<Centre, String> {
         let (engine, skills) = router::engine_from_config(cfg)?;
+        let senior_skill = engine.config().senior_skill.clone();
         let (router_tx, router_rx) = mpsc::unbounded_channel();
         let names = cfg
             .agents
@@ -177,7 +178,7 @@ impl Centre {
             registrar: sip.registrar.clone(),
             media_ip: options.media_ip,
             recordings: options.recordings,
-            ring_timeout: options.ring_timeout,
+            senior_skill,
             outbound: options.outbound,
             trunk: options.trunk,
             agent_extensions: cfg

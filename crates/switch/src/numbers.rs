@@ -55,6 +55,12 @@ impl Numbers {
         Numbers { routes, open }
     }
 
+    /// Where `dialled` leads when it is a number of this centre (no fallback to `main`):
+    /// a flow's `transfer` step resolves its target with it.
+    pub fn lookup(&self, dialled: &str) -> Option<Route> {
+        self.routes.get(dialled).cloned()
+    }
+
     /// Where a call to `dialled` goes; `None`: no such number here (answer 404).
     pub fn route(&self, dialled: &str) -> Option<Route> {
         match self.routes.get(dialled) {

@@ -1,0 +1,1418 @@
+//! The call session's core: one call's state machine, sans IO.
+//!
+//! Inputs (what the caller's and agents' phones did, what the media engine heard, what the
+//! router decided, what the API asked, the answers to its own requests) go in with the time
+//! they happened; commands come out (log this, ring that agent, bridge, record, tell the
+//! router, hang up). No sockets, clocks or tasks inside: the shell ([`super::shell`]) turns
+//! SIP, media and channels into [`Input`]s and carries out each [`Command`]; the tests drive
+//! it in virtual time.
+//!
+//! What the core owns, and nobody else: the call's phase, its contact flow, its place in
+//! line, the agent legs being rung (several at once for a ring-all queue), who is holding,
+//! which legs went silent, and the call's end. What it does not own: the ring timeout (the
+//! routing engine's, per queue: an offer that rings out comes back as
+//! [`Notice::Rescinded`] with `rang_out`), SDP and SRTP (the shell's), file names (the
+//! shell's).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hotline_flow::{
+    CallContext, FlowAction, FlowInput, FlowRun, FlowSet, Instant, Outcome, PlayId, PromptItem,
+};
+use hotline_model::{AgentId, EndReason, EventKind, Leg as ModelLeg, QueueName, Target};
+
+use super::TransferTarget;
+use crate::router::Notice;
+
+/// Longest voicemail message, in milliseconds.
+const VOICEMAIL_MAX_MS: u64 = 120_000;
+
+/// An agent leg of this call: each offer gets its own number.
+pub type Ring = u32;
+
+/// One of the call's media legs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LegRef {
+    /// The caller (after a callback is answered: the customer called back).
+    Caller,
+    /// An agent's phone.
+    Agent(Ring),
+    /// A call hotline places: the customer of a callback while it rings, or the outside
+    /// party of a flow's transfer.
+    Dial,
+}
+
+/// Where a flow's `transfer` step (or a number) leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// An agent: offered the call first, then anyone of `queue`.
+    Agent { extension: String, queue: String },
+    /// A queue of this centre.
+    Queue(String),
+    /// Another service number's flow.
+    Flow(String),
+    /// A number outside the centre, dialled through the trunk.
+    External(String),
+}
+
+/// Resolves a transfer target's text (an extension, a queue, a service number, an outside
+/// number) for the core.
+pub type Resolver = Arc<dyn Fn(&str) -> Option<Destination> + Send + Sync>;
+
+/// A customer found by a lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub id: hotline_model::CustomerId,
+    pub vip: bool,
+    pub flow: hotline_flow::Customer,
+}
+
+/// What the API asks of a call in progress (see [`super::SessionCmd`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Hangup,
+    Escalate { reason: String },
+    Transfer(TransferTarget),
+    Abusive,
+    Shutdown,
+}
+
+/// Something that happened to the call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A key from the caller (RFC 4733, in-band or SIP INFO).
+    CallerDigit(char),
+    /// The caller's phone put the call on hold or took it back.
+    CallerHold(bool),
+    /// The caller hung up (BYE, CANCEL) or its leg is gone.
+    CallerGone,
+    /// The caller's session timer ran out.
+    CallerExpired,
+    /// An agent's phone could not be rung, declined or did not answer (before answering).
+    /// `no_answer`: missed (rang out, unreachable, not registered) rather than declined.
+    AgentFailed {
+        ring: Ring,
+        reason: String,
+        no_answer: bool,
+    },
+    /// An agent's phone answered (its answer accepted: SDP, SRTP).
+    AgentAnswered {
+        ring: Ring,
+    },
+    /// An agent who answered hung up, or its leg is gone.
+    AgentGone {
+        ring: Ring,
+    },
+    AgentHold {
+        ring: Ring,
+        on: bool,
+    },
+    AgentExpired {
+        ring: Ring,
+    },
+    /// The agent's phone asked for a blind transfer (REFER) to `target` (`None`: unknown).
+    AgentRefer {
+        ring: Ring,
+        target: Option<TransferTarget>,
+    },
+    /// The call hotline placed ([`Command::Dial`]) answered.
+    DialAnswered,
+    /// It could not be placed, was not answered, or its answer was refused.
+    DialFailed {
+        reason: String,
+    },
+    /// The outside party of a transfer hung up.
+    DialGone,
+    /// What the caller was played ended (played out or cut by a key).
+    PlaybackFinished,
+    /// A voice-analysis window of the caller's audio.
+    Agitation {
+        score: f32,
+        crossed: bool,
+    },
+    /// A leg's media quality.
+    Quality {
+        leg: LegRef,
+        mos: f64,
+        loss: f64,
+        jitter_ms: f64,
+    },
+    /// A leg sent no RTP for the inactivity time.
+    Silent {
+        leg: LegRef,
+    },
+    /// It sends again.
+    Active {
+        leg: LegRef,
+    },
+    /// The recording asked for ([`Command::Record`]) runs, into `path`.
+    RecordingStarted {
+        path: String,
+    },
+    /// A recording could not be started, or stopped being written.
+    RecordingFailed {
+        path: String,
+        error: String,
+    },
+    /// From the router.
+    Notice(Notice),
+    /// The router's answer to [`Command::Arrive`].
+    Queued(Result<(), String>),
+    /// The answer to [`Command::Lookup`].
+    LookedUp(Option<Found>),
+    /// The answer to [`Command::VerifyPin`].
+    PinChecked(bool),
+    /// A request from the API, to be answered by [`Command::Reply`] with the same `id`.
+    Api {
+        id: u64,
+        request: Request,
+    },
+}
+
+/// What the recording is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recording {
+    /// The conversation (both sides).
+    Call,
+    /// A message left for `queue`.
+    Voicemail { queue: String },
+}
+
+/// What the core asks its shell to do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Keep an event for the next [`Command::Log`] (flow steps, samples nobody acts on).
+    Note(EventKind),
+    /// Hand an event (with the notes kept) to the log, without waiting for the disk.
+    Log(EventKind),
+    /// The caller's record is closed (a callback booked): the events that follow belong to
+    /// a new interaction.
+    NewInteraction,
+    /// Put the contact in line (a new contact each time). Answer: [`Input::Queued`].
+    Arrive {
+        queue: String,
+        priority: i32,
+        vip: bool,
+        escalate: bool,
+        preferred_agent: Option<String>,
+        skills: Vec<(String, u8)>,
+    },
+    /// The contact leaves the line.
+    Abandon,
+    /// Tell the router that an agent's phone did not take the offer.
+    Reject {
+        agent: String,
+        no_answer: bool,
+    },
+    /// Tell the router an agent answered.
+    Answer {
+        agent: String,
+    },
+    /// Tell the router the agent's part of the contact is over (to wrap-up).
+    End {
+        agitation: f32,
+        abusive: bool,
+    },
+    /// The waiting contact becomes a callback that keeps its place.
+    KeepPlace,
+    /// Ring `agent`'s phone as leg `ring`, showing `caller_id`. On failure:
+    /// [`Input::AgentFailed`].
+    RingAgent {
+        ring: Ring,
+        agent: String,
+        caller_id: String,
+    },
+    /// Hang up (CANCEL or BYE) agent leg `ring` and drop its media.
+    HangupAgent {
+        ring: Ring,
+    },
+    /// Answer the agent's REFER with a NOTIFY of this status.
+    NotifyRefer {
+        ring: Ring,
+        status: u16,
+    },
+    /// Hang the caller up (BYE).
+    HangupCaller,
+    /// Drop the caller's media (its leg is over: a callback was booked).
+    DropCallerMedia,
+    /// Call `number` out through the trunk. For a callback, the answered leg becomes the
+    /// caller's. Answer: [`Input::DialAnswered`] or [`Input::DialFailed`].
+    Dial {
+        number: String,
+        callback: bool,
+        /// The centre's number the call comes from (the one the caller dialled).
+        caller_id: String,
+    },
+    HangupDial,
+    /// Play prompts to the caller (answer: [`Input::PlaybackFinished`]).
+    Play {
+        prompts: Vec<PromptItem>,
+        language: String,
+        barge_in: bool,
+    },
+    /// Loop hold music to the caller.
+    HoldMusic,
+    StopPlayback,
+    /// Bridge the caller with another leg.
+    Bridge(LegRef),
+    /// Record the caller (and `with`). Answer: [`Input::RecordingStarted`] or
+    /// [`Input::RecordingFailed`].
+    Record {
+        what: Recording,
+        with: Option<LegRef>,
+    },
+    StopRecording,
+    Lookup(hotline_flow::LookupBy),
+    VerifyPin {
+        customer: String,
+        pin: String,
+    },
+    /// Answer the API's request `id`.
+    Reply {
+        id: u64,
+        result: Result<(), String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The flow runs (IVR, queue).
+    Flow,
+    /// Caller and agent are bridged.
+    Talking,
+    /// The agent left: the after-call flow (survey, the abusive caller's message) runs.
+    AfterCall,
+    /// The caller booked a callback and hung up: the contact keeps its place; then an
+    /// agent is rung, then the customer called.
+    Callback,
+    /// The caller leaves a message.
+    Voicemail,
+    /// The caller talks to an outside party (a flow's transfer out).
+    Outside,
+}
+
+/// An agent leg.
+#[derive(Debug, Clone)]
+struct AgentLeg {
+    ring: Ring,
+    ext: String,
+    answered: bool,
+}
+
+/// How the call starts.
+pub struct Setup {
+    pub from: String,
+    pub to: String,
+    /// The flow that answers, or the agent of a direct number.
+    pub route: crate::numbers::Route,
+    pub flows: Arc<FlowSet>,
+    pub resolve: Resolver,
+    /// The skill escalated contacts need (the routing engine's senior skill).
+    pub senior_skill: String,
+    /// A trunk to call out through exists (callbacks, transfers out).
+    pub can_call_out: bool,
+    pub fault_notice: bool,
+    /// Wall-clock time at `now` (business hours).
+    pub wall_clock: DateTime<Utc>,
+}
+
+/// One call.
+pub struct Call {
+    from: String,
+    to: String,
+    flows: Arc<FlowSet>,
+    resolve: Resolver,
+    senior_skill: String,
+    can_call_out: bool,
+    started: Instant,
+    wall_clock: DateTime<Utc>,
+    out: VecDeque<Command>,
+    phase: Phase,
+    run: Option<FlowRun>,
+    language: String,
+    playing: Option<PlayId>,
+    /// In line since.
+    queued: Option<Instant>,
+    last_queue: Option<String>,
+    agents: Vec<AgentLeg>,
+    next_ring: Ring,
+    after_call: Option<String>,
+    max_agitation: f32,
+    vip: bool,
+    customer: Option<hotline_model::CustomerId>,
+    callback_number: Option<String>,
+    /// The caller's leg is up (not after a callback was booked, until the customer answers).
+    caller_live: bool,
+    /// A call out rings or, for a transfer out, talks.
+    dialing: bool,
+    /// Legs whose phone holds the call (they may send no RTP then).
+    holding: Vec<LegRef>,
+    /// Legs that went silent.
+    silent: Vec<LegRef>,
+    recording: Option<Recording>,
+    voicemail_until: Option<Instant>,
+    ended: bool,
+}
+
+impl Call {
+    /// A call answered at `now`; for a direct number, the agent is offered the call first.
+    pub fn new(setup: Setup, now: Instant) -> Result<Call, String> {
+        let mut call = Call {
+            from: setup.from,
+            to: setup.to,
+            flows: setup.flows,
+            resolve: setup.resolve,
+            senior_skill: setup.senior_skill,
+            can_call_out: setup.can_call_out,
+            started: now,
+            wall_clock: setup.wall_clock,
+            out: VecDeque::new(),
+            phase: Phase::Flow,
+            run: None,
+            language: "zh".to_string(),
+            playing: None,
+            queued: None,
+            last_queue: None,
+            agents: Vec::new(),
+            next_ring: 0,
+            after_call: None,
+            max_agitation: 0.0,
+            vip: false,
+            customer: None,
+            callback_number: None,
+            caller_live: true,
+            dialing: false,
+            holding: Vec::new(),
+            silent: Vec::new(),
+            recording: None,
+            voicemail_until: None,
+            ended: false,
+        };
+        match setup.route {
+            crate::numbers::Route::Flow(flow) => {
+                let mut ctx = CallContext::new(&call.from, &call.to, call.wall_clock);
+                ctx.fault_notice = setup.fault_notice;
+                let run =
+                    FlowRun::new(call.flows.clone(), &flow, ctx, now).map_err(|e| e.to_string())?;
+                call.run = Some(run);
+                call.pump(now);
+            }
+            crate::numbers::Route::Agent { extension, queue } => {
+                // A direct number: the agent is offered the call first, then anyone of the
+                // queue.
+                call.requeue(now, queue, false, Some(extension));
+            }
+        }
+        Ok(call)
+    }
+
+    /// The next command, in order.
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.out.pop_front()
+    }
+
+    /// The call is over: its record is closed and every phone told.
+    pub fn is_over(&self) -> bool {
+        self.ended && self.out.is_empty()
+    }
+
+    /// When [`Call::handle_timeout`] is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.ended {
+            return None;
+        }
+        let flow = self.run.as_ref().and_then(|r| r.poll_timeout());
+        match (flow, self.voicemail_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires what is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.ended {
+            return;
+        }
+        if self.voicemail_until.is_some_and(|t| t <= now) {
+            self.voicemail_until = None;
+            self.push(Command::StopRecording);
+            self.finish(EndReason::Voicemail);
+            return;
+        }
+        if let Some(run) = self.run.as_mut()
+            && run.poll_timeout().is_some_and(|t| t <= now)
+        {
+            run.handle_timeout(now);
+            self.pump(now);
+        }
+    }
+
+    /// Handles one input at `now`.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        if self.ended {
+            self.after_end(input);
+            return;
+        }
+        match input {
+            Input::CallerDigit(d) => self.feed(now, FlowInput::Digit(d)),
+            Input::CallerHold(on) => {
+                self.hold(LegRef::Caller, on);
+                self.log(if on {
+                    EventKind::Held
+                } else {
+                    EventKind::Resumed
+                });
+            }
+            Input::CallerGone => self.caller_gone(now, EndReason::CallerHangup),
+            Input::CallerExpired => {
+                self.dead_call(now, "session_expired", "the caller's session timer ran out")
+            }
+            Input::AgentFailed {
+                ring,
+                reason,
+                no_answer,
+            } => self.agent_failed(ring, &reason, no_answer),
+            Input::AgentAnswered { ring } => self.agent_answered(now, ring),
+            Input::AgentGone { ring } => match self.agent(ring) {
+                Some(a) if a.answered => {
+                    self.agents.retain(|a| a.ring != ring);
+                    self.agent_left(now);
+                }
+                Some(_) => self.agent_failed(ring, "lost", true),
+                None => {}
+            },
+            Input::AgentHold { ring, on } => self.agent_hold(ring, on),
+            Input::AgentExpired { ring } => {
+                if self.agent(ring).is_some_and(|a| a.answered) {
+                    self.dead_call(now, "session_expired", "the agent's session timer ran out");
+                }
+            }
+            Input::AgentRefer { ring, target } => {
+                let Some(to) = target else {
+                    self.push(Command::NotifyRefer { ring, status: 404 });
+                    return;
+                };
+                self.push(Command::NotifyRefer { ring, status: 200 });
+                let _ = self.transfer(now, to);
+            }
+            Input::DialAnswered => self.dial_answered(),
+            Input::DialFailed { reason } => {
+                if self.dialing {
+                    self.dialing = false;
+                    self.dial_failed(now, &reason);
+                }
+            }
+            Input::DialGone => {
+                if self.dialing && self.phase == Phase::Outside {
+                    self.dialing = false;
+                    self.finish(EndReason::Transferred);
+                }
+            }
+            Input::PlaybackFinished => {
+                if let Some(id) = self.playing.take() {
+                    self.feed(now, FlowInput::PlaybackFinished(id));
+                }
+            }
+            Input::Agitation { score, crossed } => {
+                self.max_agitation = self.max_agitation.max(score);
+                if crossed {
+                    self.log(EventKind::Agitation {
+                        score: f64::from(score),
+                        leg: ModelLeg::Caller,
+                    });
+                }
+            }
+            Input::Quality {
+                leg,
+                mos,
+                loss,
+                jitter_ms,
+            } => {
+                let sample = EventKind::QualitySample {
+                    leg: if matches!(leg, LegRef::Agent(_)) {
+                        ModelLeg::Agent
+                    } else {
+                        ModelLeg::Caller
+                    },
+                    mos,
+                    loss,
+                    jitter_ms,
+                };
+                // A sample of a leg whose media flows is the call's proof of life: logged at
+                // once, so that a call cut off by a crash is closed at its last media time
+                // (its talk time kept), not at the time of its last state change.
+                if self.silent.contains(&leg) || !self.is_live(leg) {
+                    self.note(sample);
+                } else {
+                    self.log(sample);
+                }
+            }
+            Input::Silent { leg } => {
+                if !self.silent.contains(&leg) {
+                    self.silent.push(leg);
+                }
+                if self.is_live(leg) && !self.holding.contains(&leg) {
+                    let who = match leg {
+                        LegRef::Agent(_) => "agent",
+                        LegRef::Caller | LegRef::Dial => "caller",
+                    };
+                    self.dead_call(now, "media_timeout", &format!("no RTP from the {who}"));
+                }
+            }
+            Input::Active { leg } => self.silent.retain(|l| *l != leg),
+            Input::RecordingStarted { path } => match self.recording.take() {
+                Some(Recording::Voicemail { .. }) => {
+                    self.log(EventKind::VoicemailLeft { path });
+                    self.recording = None;
+                }
+                Some(Recording::Call) => {
+                    self.log(EventKind::RecordingStarted { path });
+                    self.recording = Some(Recording::Call);
+                }
+                None => {}
+            },
+            Input::RecordingFailed { path, error } => {
+                let voicemail = matches!(self.recording, Some(Recording::Voicemail { .. }));
+                self.recording = None;
+                self.log(EventKind::RecordingFailed { path, error });
+                if voicemail {
+                    // Nothing to leave the message on: the caller is not kept talking to
+                    // nobody.
+                    self.finish(EndReason::Error);
+                }
+            }
+            Input::Notice(n) => self.notice(now, n),
+            Input::Queued(Ok(())) => {}
+            Input::Queued(Err(e)) => {
+                self.queued = None;
+                self.note(EventKind::FlowStep {
+                    step: "queue.refused".to_string(),
+                    detail: Some(e),
+                });
+                self.finish(EndReason::Error);
+            }
+            Input::LookedUp(found) => {
+                let customer = found.map(|f| {
+                    self.vip = f.vip;
+                    self.customer = Some(f.id.clone());
+                    self.log(EventKind::CustomerIdentified { customer: f.id });
+                    f.flow
+                });
+                self.feed(now, FlowInput::LookupResult(customer));
+            }
+            Input::PinChecked(ok) => {
+                self.note(EventKind::FlowStep {
+                    step: "authenticate".to_string(),
+                    detail: Some(if ok { "pin accepted" } else { "pin refused" }.to_string()),
+                });
+                self.feed(now, FlowInput::AuthResult(ok));
+            }
+            Input::Api { id, request } => {
+                let result = self.request(now, request);
+                self.push(Command::Reply { id, result });
+            }
+        }
+    }
+
+    /// After the end, only what still needs an answer: a phone that answered too late is hung
+    /// up, the API is told the call is over.
+    fn after_end(&mut self, input: Input) {
+        match input {
+            Input::AgentAnswered { ring } => self.push(Command::HangupAgent { ring }),
+            Input::DialAnswered => self.push(Command::HangupDial),
+            Input::Api { id, .. } => self.push(Command::Reply {
+                id,
+                result: Err("the call is over".to_string()),
+            }),
+            Input::Notice(Notice::Offer { agent, .. }) => self.push(Command::Reject {
+                agent,
+                no_answer: false,
+            }),
+            _ => {}
+        }
+    }
+
+    fn push(&mut self, c: Command) {
+        self.out.push_back(c);
+    }
+
+    fn log(&mut self, kind: EventKind) {
+        self.push(Command::Log(kind));
+    }
+
+    fn note(&mut self, kind: EventKind) {
+        self.push(Command::Note(kind));
+    }
+
+    fn agent(&self, ring: Ring) -> Option<&AgentLeg> {
+        self.agents.iter().find(|a| a.ring == ring)
+    }
+
+    fn talking_agent(&self) -> Option<&AgentLeg> {
+        self.agents.iter().find(|a| a.answered)
+    }
+
+    fn talking(&self) -> bool {
+        self.phase == Phase::Talking && self.talking_agent().is_some()
+    }
+
+    /// The caller's leg, the leg of an agent who answered, or the outside party.
+    fn is_live(&self, leg: LegRef) -> bool {
+        match leg {
+            LegRef::Caller => self.caller_live,
+            LegRef::Agent(r) => self.agent(r).is_some_and(|a| a.answered),
+            LegRef::Dial => self.dialing && self.phase == Phase::Outside,
+        }
+    }
+
+    fn hold(&mut self, leg: LegRef, on: bool) {
+        self.holding.retain(|l| *l != leg);
+        if on {
+            self.holding.push(leg);
+        }
+    }
+
+    fn feed(&mut self, now: Instant, input: FlowInput) {
+        if let Some(run) = self.run.as_mut() {
+            run.handle(now, input);
+        }
+        self.pump(now);
+    }
+
+    fn wall(&self, now: Instant) -> DateTime<Utc> {
+        self.wall_clock
+            + chrono::Duration::milliseconds(
+                now.millis_since(self.started).min(i64::MAX as u64) as i64
+            )
+    }
+
+    fn notice(&mut self, now: Instant, n: Notice) {
+        match n {
+            Notice::Offer { agent, .. } => {
+                let ring = self.next_ring;
+                self.next_ring += 1;
+                self.log(EventKind::Offered {
+                    agent: AgentId::new(agent.clone()),
+                });
+                self.agents.push(AgentLeg {
+                    ring,
+                    ext: agent.clone(),
+                    answered: false,
+                });
+                self.hold(LegRef::Agent(ring), false);
+                self.push(Command::RingAgent {
+                    ring,
+                    agent,
+                    caller_id: self.from.clone(),
+                });
+            }
+            Notice::Rescinded { agent, rang_out } => {
+                let Some(ring) = self
+                    .agents
+                    .iter()
+                    .find(|a| a.ext == agent && !a.answered)
+                    .map(|a| a.ring)
+                else {
+                    return;
+                };
+                self.agents.retain(|a| a.ring != ring);
+                self.push(Command::HangupAgent { ring });
+                if rang_out {
+                    // The ring timeout is the routing engine's: it has counted the missed
+                    // offer already; the log says why the phone stopped ringing.
+                    self.log(EventKind::OfferRejected {
+                        agent: AgentId::new(agent),
+                        reason: "no answer".to_string(),
+                    });
+                }
+            }
+            Notice::Position { position, eta_secs } => self.feed(
+                now,
+                FlowInput::QueueUpdate {
+                    position,
+                    estimated_wait_secs: eta_secs,
+                },
+            ),
+            Notice::MaxWait(action) => {
+                // The engine has let the contact go.
+                self.queued = None;
+                self.ring_off_all();
+                match action {
+                    hotline_acd::MaxWaitAction::Voicemail
+                        if self.caller_live && self.flows.flows.contains_key("voicemail") =>
+                    {
+                        self.run = None;
+                        self.playing = None;
+                        self.push(Command::StopPlayback);
+                        self.start_flow(now, "voicemail", EndReason::Timeout);
+                    }
+                    _ => self.finish(EndReason::Timeout),
+                }
+            }
+        }
+    }
+
+    /// Stops ringing every agent not yet answered (the router is told by the caller).
+    fn ring_off_all(&mut self) {
+        let ringing: Vec<Ring> = self
+            .agents
+            .iter()
+            .filter(|a| !a.answered)
+            .map(|a| a.ring)
+            .collect();
+        for ring in ringing {
+            self.push(Command::HangupAgent { ring });
+        }
+        self.agents.retain(|a| a.answered);
+    }
+
+    fn agent_failed(&mut self, ring: Ring, reason: &str, no_answer: bool) {
+        let Some(a) = self.agent(ring).filter(|a| !a.answered).cloned() else {
+            return;
+        };
+        self.agents.retain(|a| a.ring != ring);
+        self.push(Command::HangupAgent { ring });
+        self.log(EventKind::OfferRejected {
+            agent: AgentId::new(a.ext.clone()),
+            reason: reason.to_string(),
+        });
+        self.push(Command::Reject {
+            agent: a.ext,
+            no_answer,
+        });
+    }
+
+    fn agent_answered(&mut self, now: Instant, ring: Ring) {
+        let Some(a) = self.agent(ring).cloned() else {
+            // Rescinded meanwhile (rang out, answered elsewhere): too late.
+            self.push(Command::HangupAgent { ring });
+            return;
+        };
+        if a.answered {
+            return;
+        }
+        if self.talking_agent().is_some() {
+            // Ring-all: another phone answered first.
+            self.agents.retain(|x| x.ring != ring);
+            self.push(Command::HangupAgent { ring });
+            return;
+        }
+        if let Some(x) = self.agents.iter_mut().find(|x| x.ring == ring) {
+            x.answered = true;
+        }
+        // Ring-all: the other phones stop ringing at once (the engine rescinds their offers
+        // too; those notices then find nothing).
+        self.ring_off_all();
+        self.push(Command::Answer {
+            agent: a.ext.clone(),
+        });
+        self.queued = None;
+        self.log(EventKind::Answered {
+            agent: AgentId::new(a.ext.clone()),
+        });
+        if self.phase == Phase::Callback {
+            // The agent is on the line: now call the customer back.
+            match self.callback_number.clone() {
+                Some(number) => self.dial(now, number, true),
+                None => self.callback_failed("no number to call back"),
+            }
+            return;
+        }
+        self.connect(LegRef::Agent(ring));
+        self.feed(now, FlowInput::Answered { agent: a.ext });
+    }
+
+    /// Bridges the caller with `other` and records both.
+    fn connect(&mut self, other: LegRef) {
+        self.push(Command::StopPlayback);
+        self.push(Command::Bridge(other));
+        self.recording = Some(Recording::Call);
+        self.push(Command::Record {
+            what: Recording::Call,
+            with: Some(other),
+        });
+        self.phase = if other == LegRef::Dial {
+            Phase::Outside
+        } else {
+            Phase::Talking
+        };
+    }
+
+    fn agent_hold(&mut self, ring: Ring, on: bool) {
+        if !self.agent(ring).is_some_and(|a| a.answered) {
+            return;
+        }
+        self.hold(LegRef::Agent(ring), on);
+        self.log(if on {
+            EventKind::Held
+        } else {
+            EventKind::Resumed
+        });
+        // The agent holds the caller: the caller hears hold music until taken back.
+        if self.phase == Phase::Talking {
+            if on {
+                self.push(Command::HoldMusic);
+            } else {
+                self.push(Command::Bridge(LegRef::Agent(ring)));
+            }
+        }
+    }
+
+    fn dial(&mut self, now: Instant, number: String, callback: bool) {
+        if !self.can_call_out {
+            self.dial_failed_now(now, callback, "no outbound trunk");
+            return;
+        }
+        self.log(EventKind::FlowStep {
+            step: if callback {
+                "callback.dial"
+            } else {
+                "transfer.dial"
+            }
+            .to_string(),
+            detail: Some(number.clone()),
+        });
+        self.dialing = true;
+        self.push(Command::Dial {
+            number,
+            callback,
+            caller_id: self.to.clone(),
+        });
+    }
+
+    fn dial_failed_now(&mut self, now: Instant, callback: bool, why: &str) {
+        if callback {
+            self.callback_failed(why);
+        } else {
+            self.transfer_out_failed(now, why);
+        }
+    }
+
+    fn dial_failed(&mut self, now: Instant, why: &str) {
+        let callback = self.phase == Phase::Callback;
+        self.dial_failed_now(now, callback, why);
+    }
+
+    fn dial_answered(&mut self) {
+        if !self.dialing {
+            self.push(Command::HangupDial);
+            return;
+        }
+        if self.phase == Phase::Callback {
+            // The customer's leg is now the caller's.
+            self.dialing = false;
+            self.caller_live = true;
+            self.hold(LegRef::Caller, false);
+            self.silent.retain(|l| *l != LegRef::Caller);
+            match self.talking_agent().map(|a| a.ring) {
+                Some(ring) => self.connect(LegRef::Agent(ring)),
+                None => self.finish(EndReason::AgentHangup),
+            }
+            return;
+        }
+        // A transfer out: the caller talks to the outside party through hotline.
+        self.connect(LegRef::Dial);
+    }
+
+    /// The callback could not be made: the agent is released and the record closed.
+    fn callback_failed(&mut self, why: &str) {
+        self.dialing = false;
+        self.log(EventKind::FlowStep {
+            step: "callback.failed".to_string(),
+            detail: Some(why.to_string()),
+        });
+        self.release_agents(false);
+        self.finish(EndReason::Timeout);
+    }
+
+    fn transfer_out_failed(&mut self, now: Instant, why: &str) {
+        self.dialing = false;
+        self.log(EventKind::FlowStep {
+            step: "transfer.failed".to_string(),
+            detail: Some(why.to_string()),
+        });
+        // The caller is not left in silence: back to the line it came from, or goodbye.
+        match self.last_queue.clone() {
+            Some(q) if self.caller_live => self.requeue(now, q, false, None),
+            _ => self.finish(EndReason::Error),
+        }
+    }
+
+    /// Every agent leg ends: one who answered goes to wrap-up (`abusive`: flagged), one
+    /// still ringing is taken back.
+    fn release_agents(&mut self, abusive: bool) {
+        for a in std::mem::take(&mut self.agents) {
+            self.push(Command::HangupAgent { ring: a.ring });
+            if a.answered {
+                self.push(Command::End {
+                    agitation: self.max_agitation,
+                    abusive,
+                });
+            } else {
+                self.push(Command::Reject {
+                    agent: a.ext,
+                    no_answer: false,
+                });
+            }
+        }
+        self.holding.retain(|l| !matches!(l, LegRef::Agent(_)));
+        self.push(Command::StopRecording);
+        self.recording = None;
+    }
+
+    /// Puts the contact in line.
+    fn arrive(
+        &mut self,
+        now: Instant,
+        queue: String,
+        priority: i32,
+        escalate: bool,
+        preferred_agent: Option<String>,
+        skills: Vec<(String, u8)>,
+    ) {
+        self.phase = Phase::Flow;
+        self.queued = Some(now);
+        self.last_queue = Some(queue.clone());
+        self.push(Command::Arrive {
+            queue: queue.clone(),
+            priority,
+            vip: self.vip,
+            escalate,
+            preferred_agent,
+            skills,
+        });
+        self.log(EventKind::Queued {
+            queue: QueueName::new(queue),
+            priority,
+        });
+    }
+
+    /// The caller goes back in line as a new contact: on hold, first in line.
+    fn requeue(&mut self, now: Instant, queue: String, escalate: bool, preferred: Option<String>) {
+        self.push(Command::HoldMusic);
+        self.arrive(now, queue, 100, escalate, preferred, Vec::new());
+    }
+
+    /// Blind transfer: the agent leaves; the caller waits on hold for the target.
+    fn transfer(&mut self, now: Instant, to: TransferTarget) -> Result<(), String> {
+        if !self.talking() {
+            return Err("nobody is talking to the caller".into());
+        }
+        let (queue, preferred, target) = match &to {
+            TransferTarget::Queue(q) => (q.clone(), None, Target::Queue(QueueName::new(q.clone()))),
+            TransferTarget::Agent(ext) => (
+                self.last_queue
+                    .clone()
+                    .unwrap_or_else(|| "general".to_string()),
+                Some(ext.clone()),
+                Target::Agent(AgentId::new(ext.clone())),
+            ),
+        };
+        self.release_agents(false);
+        self.log(EventKind::Transferred { to: target });
+        self.requeue(now, queue, false, preferred);
+        Ok(())
+    }
+
+    fn request(&mut self, now: Instant, request: Request) -> Result<(), String> {
+        match request {
+            Request::Hangup => {
+                if self.talking_agent().is_some() {
+                    let agents = std::mem::take(&mut self.agents);
+                    for a in agents {
+                        self.push(Command::HangupAgent { ring: a.ring });
+                        if !a.answered {
+                            self.push(Command::Reject {
+                                agent: a.ext,
+                                no_answer: false,
+                            });
+                        }
+                    }
+                    self.agent_left(now);
+                } else {
+                    self.finish(EndReason::AgentHangup);
+                }
+                Ok(())
+            }
+            Request::Escalate { reason } => {
+                let Some(queue) = self.last_queue.clone() else {
+                    return Err("the call was never queued".into());
+                };
+                if !self.talking() {
+                    return Err("nobody is talking to the caller".into());
+                }
+                // The agent leaves (to wrap-up); the caller waits on hold for a senior.
+                self.release_agents(false);
+                self.log(EventKind::Escalated {
+                    to: Target::Queue(QueueName::new(queue.clone())),
+                    reason,
+                });
+                self.requeue(now, queue, true, None);
+                Ok(())
+            }
+            Request::Transfer(to) => self.transfer(now, to),
+            Request::Abusive => {
+                let Some(ext) = self
+                    .talking_agent()
+                    .filter(|_| self.phase == Phase::Talking)
+                    .map(|a| a.ext.clone())
+                else {
+                    return Err("nobody is talking to the caller".into());
+                };
+                self.log(EventKind::Flagged {
+                    by: AgentId::new(ext),
+                    flag: hotline_model::Flag::Abusive,
+                });
+                self.release_agents(true);
+                // The caller hears the polite closing message; no survey.
+                self.after_call = None;
+                self.phase = Phase::AfterCall;
+                self.start_flow(now, "abusive_end", EndReason::AgentHangup);
+                Ok(())
+            }
+            Request::Shutdown => {
+                self.finish(EndReason::Shutdown);
+                Ok(())
+            }
+        }
+    }
+
+    /// The agent's part is over (the agent hung up, by phone or through the API): the caller
+    /// goes on to the after-call flow (the survey), or is released.
+    fn agent_left(&mut self, now: Instant) {
+        self.push(Command::End {
+            agitation: self.max_agitation,
+            abusive: false,
+        });
+        self.holding.retain(|l| !matches!(l, LegRef::Agent(_)));
+        self.push(Command::StopRecording);
+        self.recording = None;
+        match self.after_call.take() {
+            Some(flow) if self.caller_live && self.phase == Phase::Talking => {
+                self.phase = Phase::AfterCall;
+                self.start_flow(now, &flow, EndReason::AgentHangup);
+            }
+            _ => self.finish(EndReason::AgentHangup),
+        }
+    }
+
+    /// Starts another flow for the caller (survey, voicemail, the abusive caller's message).
+    fn start_flow(&mut self, now: Instant, flow: &str, fallback: EndReason) {
+        let mut ctx = CallContext::new(&self.from, &self.to, self.wall(now));
+        ctx.language = Some(self.language.clone());
+        match FlowRun::new(self.flows.clone(), flow, ctx, now) {
+            Ok(run) => {
+                self.run = Some(run);
+                self.pump(now);
+            }
+            Err(_) => self.finish(fallback),
+        }
+    }
+
+    /// The call is dead (`why`: `media_timeout`, `session_expired`): the reason is logged,
+    /// the agent freed (or the queue place given up: an abandon), the record closed, and the
+    /// phones get a BYE.
+    fn dead_call(&mut self, now: Instant, why: &str, detail: &str) {
+        self.note(EventKind::FlowStep {
+            step: why.to_string(),
+            detail: Some(detail.to_string()),
+        });
+        let reason = if why == "session_expired" {
+            EndReason::SessionExpired
+        } else {
+            EndReason::MediaTimeout
+        };
+        self.push(Command::StopPlayback);
+        let live = self.caller_live;
+        self.caller_gone(now, reason);
+        if live {
+            self.push(Command::HangupCaller);
+        }
+    }
+
+    /// The caller is gone (hung up, cancelled, or dead).
+    fn caller_gone(&mut self, now: Instant, reason: EndReason) {
+        if self.ended {
+            return;
+        }
+        if let Some(run) = self.run.as_mut() {
+            run.handle(now, FlowInput::CallerHangup);
+        }
+        let mut reason = reason;
+        if let Some(since) = self.queued.take() {
+            self.push(Command::Abandon);
+            self.log(EventKind::Abandoned {
+                wait_secs: now.millis_since(since) as f64 / 1000.0,
+            });
+            reason = EndReason::Abandoned;
+        }
+        match self.phase {
+            Phase::Voicemail => reason = EndReason::Voicemail,
+            Phase::Outside if reason == EndReason::CallerHangup => {
+                reason = EndReason::Transferred;
+            }
+            _ => {}
+        }
+        self.caller_live = false;
+        self.end(reason);
+    }
+
+    /// hotline ends the call.
+    fn finish(&mut self, reason: EndReason) {
+        if self.ended {
+            return;
+        }
+        if self.queued.take().is_some() {
+            self.push(Command::Abandon);
+        }
+        self.end(reason);
+    }
+
+    /// Closes the record (handed to the log before any phone is told, so the log has the
+    /// end of the call in order), then frees the agents and hangs every phone up.
+    fn end(&mut self, reason: EndReason) {
+        self.ended = true;
+        self.run = None;
+        self.voicemail_until = None;
+        self.log(EventKind::Ended { reason });
+        for a in std::mem::take(&mut self.agents) {
+            self.push(Command::HangupAgent { ring: a.ring });
+            if a.answered {
+                self.push(Command::End {
+                    agitation: self.max_agitation,
+                    abusive: false,
+                });
+            } else {
+                self.push(Command::Reject {
+                    agent: a.ext,
+                    no_answer: false,
+                });
+            }
+        }
+        if self.dialing {
+            self.dialing = false;
+            self.push(Command::HangupDial);
+        }
+        self.push(Command::StopRecording);
+        if self.caller_live {
+            self.caller_live = false;
+            self.push(Command::HangupCaller);
+        }
+    }
+
+    /// The caller booked a callback and is released. The inbound call's record closes with
+    /// the reason `callback`; the callback is an interaction of its own that keeps the
+    /// caller's place in line (the engine's contact stays where it was).
+    fn book_callback(&mut self) {
+        let Some(number) = self.callback_number.clone() else {
+            return;
+        };
+        self.log(EventKind::Ended {
+            reason: EndReason::Callback,
+        });
+        self.caller_live = false;
+        self.push(Command::StopPlayback);
+        self.push(Command::HangupCaller);
+        self.push(Command::DropCallerMedia);
+        self.push(Command::NewInteraction);
+        self.log(EventKind::Arrived {
+            channel: hotline_model::Channel::Callback,
+            from: number.clone(),
+            to: self.to.clone(),
+            trunk: None,
+        });
+        if let Some(c) = self.customer.clone() {
+            self.log(EventKind::CustomerIdentified { customer: c });
+        }
+        if let Some(q) = self.last_queue.clone() {
+            self.log(EventKind::Queued {
+                queue: QueueName::new(q),
+                priority: 0,
+            });
+        }
+        self.from = number;
+        self.after_call = None;
+        self.run = None;
+        self.playing = None;
+        self.phase = Phase::Callback;
+    }
+
+    /// The flow's `transfer` step: an agent or queue of this centre puts the caller in line
+    /// (the agent first); another service number runs its flow; anything else is dialled
+    /// out through the trunk and bridged.
+    fn flow_transfer(&mut self, now: Instant, to: &str) {
+        let destination = (self.resolve)(to);
+        match destination {
+            Some(Destination::Agent { extension, queue }) => {
+                self.log(EventKind::Transferred {
+                    to: Target::Agent(AgentId::new(extension.clone())),
+                });
+                self.requeue(now, queue, false, Some(extension));
+            }
+            Some(Destination::Queue(queue)) => {
+                self.log(EventKind::Transferred {
+                    to: Target::Queue(QueueName::new(queue.clone())),
+                });
+                self.requeue(now, queue, false, None);
+            }
+            Some(Destination::Flow(flow)) => {
+                self.note(EventKind::FlowStep {
+                    step: "transfer.flow".to_string(),
+                    detail: Some(flow.clone()),
+                });
+                self.start_flow(now, &flow, EndReason::Error);
+            }
+            Some(Destination::External(number)) => {
+                self.log(EventKind::Transferred {
+                    to: Target::External(number.clone()),
+                });
+                self.push(Command::HoldMusic);
+                self.dial(now, number, false);
+            }
+            None => {
+                self.log(EventKind::FlowStep {
+                    step: "transfer.failed".to_string(),
+                    detail: Some(format!("no such destination: {to}")),
+                });
+                self.finish(EndReason::Error);
+            }
+        }
+    }
+
+    /// Carries out every action the flow has queued.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            if self.ended {
+                return;
+            }
+            let Some(action) = self.run.as_mut().and_then(|r| r.poll_action()) else {
+                return;
+            };
+            match action {
+                FlowAction::StepEntered { flow, step } => self.note(EventKind::FlowStep {
+                    step: format!("{flow}.{step}"),
+                    detail: None,
+                }),
+                FlowAction::Play {
+                    id,
+                    prompts,
+                    language,
+                    barge_in,
+                } => {
+                    self.language = language.clone();
+                    self.playing = Some(id);
+                    self.push(Command::Play {
+                        prompts,
+                        language,
+                        barge_in,
+                    });
+                }
+                FlowAction::StopPlayback => {
+                    self.playing = None;
+                    self.push(Command::StopPlayback);
+                }
+                FlowAction::StartHoldMusic => {
+                    self.playing = None;
+                    self.push(Command::HoldMusic);
+                }
+                FlowAction::Lookup { by } => self.push(Command::Lookup(by)),
+                FlowAction::VerifyPin { customer, pin, .. } => self.push(Command::VerifyPin {
+                    customer,
+                    pin: pin.0,
+                }),
+                FlowAction::Enqueue {
+                    queue,
+                    priority,
+                    skills,
+                    preferred_skills,
+                    ..
+                } => {
+                    // A contact that needs or prefers the senior skill (a repeat complainer,
+                    // an agitated caller) is escalated: the engine offers it to seniors.
+                    let senior = &self.senior_skill;
+                    let escalate =
+                        preferred_skills.iter().any(|s| s == senior) || skills.contains_key(senior);
+                    let skills: Vec<(String, u8)> = skills
+                        .into_iter()
+                        .filter(|(s, _)| s != senior)
+                        .map(|(s, l)| (s, l.clamp(1, u32::from(hotline_acd::MAX_LEVEL)) as u8))
+                        .collect();
+                    self.arrive(now, queue, priority, escalate, None, skills);
+                }
+                FlowAction::Dequeue { .. } => {
+                    if self.queued.take().is_some() {
+                        self.push(Command::Abandon);
+                    }
+                }
+                FlowAction::OfferCallback { queue: _, number } => {
+                    if self.queued.is_some() && self.can_call_out {
+                        self.log(EventKind::CallbackRequested {
+                            number: number.clone(),
+                            keeps_place: true,
+                        });
+                        self.push(Command::KeepPlace);
+                        self.callback_number = Some(number);
+                        if let Some(run) = self.run.as_mut() {
+                            run.handle(now, FlowInput::CallbackAccepted);
+                        }
+                    } else if let Some(run) = self.run.as_mut() {
+                        // Nothing to call out through: the caller stays in line.
+                        run.handle(now, FlowInput::CallbackDeclined);
+                    }
+                }
+                FlowAction::Voicemail { queue } => {
+                    self.phase = Phase::Voicemail;
+                    self.voicemail_until = Some(now.plus_millis(VOICEMAIL_MAX_MS));
+                    self.recording = Some(Recording::Voicemail {
+                        queue: queue.clone(),
+                    });
+                    self.push(Command::Record {
+                        what: Recording::Voicemail { queue },
+                        with: None,
+                    });
+                }
+                FlowAction::Survey { score } => self.log(EventKind::Surveyed { score }),
+                FlowAction::Hangup {
+                    reason: hotline_flow::HangupReason::Callback,
+                } if self.callback_number.is_some() => self.book_callback(),
+                FlowAction::Hangup { .. } => {
+                    let reason = match self.phase {
+                        Phase::AfterCall => EndReason::AgentHangup,
+                        _ => EndReason::Rejected,
+                    };
+                    self.finish(reason);
+                    return;
+                }
+                FlowAction::Transfer { to } => {
+                    self.run = None;
+                    self.playing = None;
+                    self.flow_transfer(now, &to);
+                    return;
+                }
+                FlowAction::Log { message } => self.log(EventKind::FlowStep {
+                    step: "note".to_string(),
+                    detail: Some(message),
+                }),
+                // Skills and priority reach the engine with the enqueue that follows.
+                FlowAction::SetPriority(_)
+                | FlowAction::SetSkill { .. }
+                | FlowAction::SetVariable { .. } => {}
+                FlowAction::SetLanguage(l) => self.language = l,
+                FlowAction::Finished { outcome } => {
+                    self.run = None;
+                    match outcome {
+                        Outcome::Connected { after_call, .. } => self.after_call = after_call,
+                        _ => {
+                            if self.phase == Phase::AfterCall {
+                                self.finish(EndReason::AgentHangup);
+                            }
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}

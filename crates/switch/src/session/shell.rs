@@ -1,0 +1,1101 @@
+//! The session's shell: runs one call's [`Call`] core against the world. It answers the
+//! caller, turns SIP leg events, media events, router notices and API requests into
+//! [`Input`]s, and carries out each [`Command`] in order: the log (never waiting for the
+//! disk), the router, the agents' phones, calls out, media and recordings. The answer to a
+//! command that has one (queued, looked up, rung or not) goes straight back into the core.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hotline_acd::ContactId;
+use hotline_flow::{LookupBy, PromptItem};
+use hotline_media::player::{Lang, Prompt, estimated_wait_names, number_names};
+use hotline_media::srtp::{MasterKey, SrtpKeys};
+use hotline_media::{CallHandle, LegId, LegParams, MediaEvent};
+use hotline_model::{EndReason, EventKind, InteractionEvent, InteractionId, Timestamp};
+use hotline_sip::calls::{EndReason as SipEnd, IncomingCall, Leg, LegEvent};
+use hotline_sip::registrar::Caller;
+use hotline_sip::sdes::{self, SrtpPolicy};
+use hotline_sip::sdp::{self, LocalCrypto, LocalMedia};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::call::{Call, Command, Found, Input, LegRef, Recording, Request, Ring, Setup};
+use super::phones::{Phone, callback_srtp, choose_phone, params_from, rekey};
+use super::{SessionCmd, Shared, TransferTarget, refer_user};
+use crate::router::{Notice, RouterCmd};
+
+/// Runs one incoming call to its end.
+pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
+    let Some(route) = shared.numbers.route(&call.to) else {
+        info!(from = %call.from, to = %call.to, source = %call.source, caller = ?call.caller, "call refused: 404, the number dialled is no service number, extension or direct number of this centre");
+        let _ = call.leg.reject(404);
+        return;
+    };
+    let id = InteractionId::new();
+    let trunk = match &call.caller {
+        Caller::Trunk(t) => Some(t.clone()),
+        Caller::Agent(a) => Some(format!("agent:{a}")),
+    };
+    let arrived = EventKind::Arrived {
+        channel: hotline_model::Channel::Voice,
+        from: call.from.clone(),
+        to: call.to.clone(),
+        trunk,
+    };
+    // Handed to the log before the caller hears anything (not waiting for the disk).
+    if let Err(e) = log(&shared, id, arrived).await {
+        warn!(error = %e, "cannot log an arrival; refusing the call");
+        let _ = call.leg.reject(503);
+        return;
+    }
+    if let Err(e) = setup_and_run(shared.clone(), id, call, route).await {
+        warn!(interaction = %id, error = %e, "call failed");
+        let _ = log(
+            &shared,
+            id,
+            EventKind::Ended {
+                reason: EndReason::Error,
+            },
+        )
+        .await;
+    }
+}
+
+/// Hands one event to the log, in order, without waiting for it to be durable.
+async fn log(shared: &Shared, id: InteractionId, kind: EventKind) -> Result<(), String> {
+    shared
+        .store
+        .submit(vec![
+            InteractionEvent::new(id, Timestamp::now(), kind).into(),
+        ])
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x686f746c696e65);
+    h.finish() >> 1
+}
+
+/// The core's clock: milliseconds of the monotonic clock since the process started.
+fn core_now(t: tokio::time::Instant) -> hotline_flow::Instant {
+    static START: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(tokio::time::Instant::now);
+    hotline_flow::Instant::from_millis(t.saturating_duration_since(start).as_millis() as u64)
+}
+
+fn core_deadline(t: hotline_flow::Instant) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    let now_core = core_now(now).as_millis();
+    now + Duration::from_millis(t.as_millis().saturating_sub(now_core))
+}
+
+async fn sleep_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An agent's phone being rung or talking.
+struct AgentPhone {
+    ext: String,
+    /// Where the agent's signalling goes: its phone (or the NAT in front of it).
+    peer: IpAddr,
+    leg: Leg,
+    media: LegId,
+    /// The phone's SRTP policy, and hotline's key offered to it (tag 1), if any.
+    srtp: (SrtpPolicy, Option<MasterKey>),
+    /// The leg's SRTP keys once answered (kept across re-INVITEs), if it is encrypted.
+    keys: Option<SrtpKeys>,
+    answered: bool,
+}
+
+/// A call hotline places: a callback's customer, or a transfer's outside party.
+struct DialLeg {
+    leg: Leg,
+    media: LegId,
+    peer: IpAddr,
+    srtp: (SrtpPolicy, Option<MasterKey>),
+    keys: Option<SrtpKeys>,
+    callback: bool,
+    answered: bool,
+}
+
+struct Shell {
+    shared: Arc<Shared>,
+    id: InteractionId,
+    contact: ContactId,
+    caller: Leg,
+    /// Where the caller's signalling comes from (a trunk, a phone, its NAT).
+    caller_peer: IpAddr,
+    caller_media: LegId,
+    /// The caller's SRTP keys (kept across re-INVITEs), if the leg is encrypted.
+    caller_srtp: Option<SrtpKeys>,
+    caller_live: bool,
+    media: CallHandle,
+    agents: HashMap<Ring, AgentPhone>,
+    agent_events: mpsc::UnboundedSender<(Ring, Option<LegEvent>)>,
+    dial: Option<DialLeg>,
+    notices: mpsc::UnboundedSender<Notice>,
+    lang: Lang,
+    /// Events kept for the next append (see [`Command::Note`]).
+    pending: Vec<hotline_model::Event>,
+    /// Recordings made so far (the first is `<id>.wav`).
+    recordings: u32,
+    replies: HashMap<u64, oneshot::Sender<Result<(), String>>>,
+    next_request: u64,
+}
+
+async fn setup_and_run(
+    shared: Arc<Shared>,
+    id: InteractionId,
+    call: IncomingCall,
+    route: crate::numbers::Route,
+) -> Result<(), String> {
+    let IncomingCall {
+        from,
+        to,
+        offer,
+        leg,
+        srtp,
+        source,
+        admission: _admission,
+        ..
+    } = call;
+    let rejected = EventKind::Ended {
+        reason: EndReason::Rejected,
+    };
+    let offer = match offer {
+        Ok(o) => o,
+        Err(e) => {
+            debug!(error = %e, "unacceptable offer");
+            let _ = leg.reject(488);
+            return log(&shared, id, rejected).await;
+        }
+    };
+    let port = shared.media.bind_leg().await.map_err(|e| e.to_string())?;
+    // An encrypted leg: hotline answers with a key of its own under the caller's tag.
+    let keys = match srtp {
+        Some(remote) => Some((MasterKey::random()?, remote)),
+        None => None,
+    };
+    let local = LocalMedia {
+        address: shared.calls.media_address(source.ip()),
+        port: port.local_addr().port(),
+        session_id: rand_id(),
+        version: 1,
+        crypto: keys.as_ref().map(|(k, r)| LocalCrypto {
+            tag: r.tag,
+            inline: k.to_inline(),
+            savp: true,
+        }),
+    };
+    let Ok(negotiated) = sdp::answer(&offer, &local) else {
+        let _ = leg.reject(488);
+        return log(&shared, id, rejected).await;
+    };
+    let (media, media_events) = shared.media.spawn_call();
+    let mut caller_params = params_from(&offer, negotiated.codec, source.ip());
+    caller_params.srtp = keys.map(|(local, remote)| SrtpKeys {
+        local,
+        remote: MasterKey::from_bytes(&remote.key),
+    });
+    let caller_srtp = caller_params.srtp.clone();
+    let caller_media = media
+        .add_leg(port, caller_params)
+        .await
+        .map_err(|e| e.to_string())?;
+    leg.answer(local, negotiated.sdp)?;
+
+    let now = core_now(tokio::time::Instant::now());
+    let resolver_shared = shared.clone();
+    let setup = Setup {
+        from: from.clone(),
+        to: to.clone(),
+        route,
+        flows: shared.flows.clone(),
+        resolve: Arc::new(move |to: &str| super::destination(&resolver_shared, to)),
+        senior_skill: shared.senior_skill.clone(),
+        can_call_out: shared.outbound.is_some(),
+        fault_notice: shared.fault_notice.load(Ordering::Relaxed),
+        wall_clock: chrono::Utc::now(),
+    };
+    let (notices_tx, notices) = mpsc::unbounded_channel();
+    let (agent_tx, agent_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, commands) = mpsc::unbounded_channel();
+    let mut shell = Shell {
+        contact: ContactId(shared.next_contact.fetch_add(1, Ordering::Relaxed)),
+        shared,
+        id,
+        caller: leg,
+        caller_peer: source.ip(),
+        caller_media,
+        caller_srtp,
+        caller_live: true,
+        media,
+        agents: HashMap::new(),
+        agent_events: agent_tx,
+        dial: None,
+        notices: notices_tx,
+        lang: Lang::Zh,
+        pending: Vec::new(),
+        recordings: 0,
+        replies: HashMap::new(),
+        next_request: 0,
+    };
+    info!(interaction = %id, %from, %to, "call answered");
+    shell.shared.sessions.lock().insert(id, cmd_tx);
+    let result = match Call::new(setup, now) {
+        Ok(mut core) => {
+            shell
+                .drive(&mut core, media_events, notices, agent_rx, commands)
+                .await;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = shell.caller.hangup().await;
+            Err(e)
+        }
+    };
+    // The id may have changed (a callback is an interaction of its own).
+    shell.shared.sessions.lock().remove(&shell.id);
+    for (_, a) in shell.agents.drain() {
+        tokio::spawn(async move {
+            let _ = a.leg.hangup().await;
+        });
+    }
+    let _ = shell.media.close();
+    result
+}
+
+impl Shell {
+    async fn drive(
+        &mut self,
+        core: &mut Call,
+        mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
+        mut notices: mpsc::UnboundedReceiver<Notice>,
+        mut agent_events: mpsc::UnboundedReceiver<(Ring, Option<LegEvent>)>,
+        mut commands: mpsc::UnboundedReceiver<SessionCmd>,
+    ) {
+        self.run_commands(core).await;
+        while !core.is_over() {
+            let deadline = core.poll_timeout().map(core_deadline);
+            let caller_live = self.caller_live;
+            let input = tokio::select! {
+                ev = self.caller.next_event(), if caller_live => self.caller_input(ev),
+                ev = media_events.recv() => ev.and_then(|ev| self.media_input(ev)),
+                n = notices.recv() => n.map(Input::Notice),
+                c = commands.recv() => c.map(|c| self.request(c)),
+                ev = agent_events.recv() => match ev {
+                    Some((ring, ev)) => self.agent_input(ring, ev),
+                    None => None,
+                },
+                ev = next_dial_event(&mut self.dial) => self.dial_input(ev),
+                _ = sleep_opt(deadline) => {
+                    core.handle_timeout(core_now(tokio::time::Instant::now()));
+                    None
+                },
+            };
+            if let Some(input) = input {
+                core.handle(core_now(tokio::time::Instant::now()), input);
+            }
+            self.run_commands(core).await;
+        }
+    }
+
+    /// Carries out the core's commands in order; an answer goes straight back in.
+    async fn run_commands(&mut self, core: &mut Call) {
+        while let Some(cmd) = core.poll_command() {
+            if let Some(input) = self.execute(cmd).await {
+                core.handle(core_now(tokio::time::Instant::now()), input);
+            }
+        }
+    }
+
+    fn caller_input(&mut self, ev: Option<LegEvent>) -> Option<Input> {
+        let Some(ev) = ev else {
+            self.caller_live = false;
+            return Some(Input::CallerGone);
+        };
+        match ev {
+            LegEvent::Dtmf(d) => Some(Input::CallerDigit(d)),
+            LegEvent::Hold(on) => Some(Input::CallerHold(on)),
+            LegEvent::MediaChanged(s) => {
+                if let Some(c) = s.codecs.first() {
+                    let mut p = params_from(&s, *c, self.caller_peer);
+                    self.caller_srtp = rekey(self.caller_srtp.as_ref(), &s);
+                    p.srtp = self.caller_srtp.clone();
+                    let _ = self.media.update_leg(self.caller_media, p);
+                }
+                None
+            }
+            LegEvent::Ended(_) => {
+                self.caller_live = false;
+                Some(Input::CallerGone)
+            }
+            LegEvent::SessionExpired => Some(Input::CallerExpired),
+            LegEvent::Refer(target) => {
+                debug!(%target, "caller asked for a transfer; ignored");
+                None
+            }
+            LegEvent::Confirmed | LegEvent::Ringing | LegEvent::Answered { .. } => None,
+        }
+    }
+
+    fn leg_ref(&self, leg: LegId) -> Option<LegRef> {
+        if leg == self.caller_media {
+            return Some(LegRef::Caller);
+        }
+        if let Some((r, _)) = self.agents.iter().find(|(_, a)| a.media == leg) {
+            return Some(LegRef::Agent(*r));
+        }
+        self.dial
+            .as_ref()
+            .filter(|d| d.media == leg)
+            .map(|_| LegRef::Dial)
+    }
+
+    fn media_input(&mut self, ev: MediaEvent) -> Option<Input> {
+        match ev {
+            MediaEvent::Dtmf { leg, digit, .. } if leg == self.caller_media => {
+                Some(Input::CallerDigit(digit.as_char()))
+            }
+            MediaEvent::PlaybackFinished { leg, .. } if leg == self.caller_media => {
+                Some(Input::PlaybackFinished)
+            }
+            MediaEvent::Agitation { leg, window } if leg == self.caller_media => {
+                Some(Input::Agitation {
+                    score: window.score,
+                    crossed: window.crossed,
+                })
+            }
+            MediaEvent::Quality { leg, report } => Some(Input::Quality {
+                leg: self.leg_ref(leg)?,
+                mos: report.mos,
+                loss: report.loss_fraction,
+                jitter_ms: report.jitter_ms,
+            }),
+            MediaEvent::Inactive { leg } => Some(Input::Silent {
+                leg: self.leg_ref(leg)?,
+            }),
+            MediaEvent::Active { leg } => Some(Input::Active {
+                leg: self.leg_ref(leg)?,
+            }),
+            MediaEvent::RecordingFailed { path, error } => {
+                warn!(interaction = %self.id, path = %path.display(), %error, "recording failed");
+                Some(Input::RecordingFailed {
+                    path: path.display().to_string(),
+                    error,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn request(&mut self, cmd: SessionCmd) -> Input {
+        let (request, reply) = match cmd {
+            SessionCmd::Hangup { reply } => (Request::Hangup, reply),
+            SessionCmd::Escalate { reason, reply } => (Request::Escalate { reason }, reply),
+            SessionCmd::Transfer { to, reply } => (Request::Transfer(to), reply),
+            SessionCmd::Abusive { reply } => (Request::Abusive, reply),
+            SessionCmd::Shutdown { reply } => (Request::Shutdown, reply),
+        };
+        let id = self.next_request;
+        self.next_request += 1;
+        self.replies.insert(id, reply);
+        Input::Api { id, request }
+    }
+
+    fn agent_input(&mut self, ring: Ring, ev: Option<LegEvent>) -> Option<Input> {
+        let a = self.agents.get_mut(&ring)?;
+        let Some(ev) = ev else {
+            // The leg is gone without an end event.
+            let a = self.agents.remove(&ring)?;
+            let _ = self.media.remove_leg(a.media);
+            return Some(Input::AgentGone { ring });
+        };
+        match ev {
+            LegEvent::Answered { sdp } => {
+                let (policy, key) = a.srtp.clone();
+                // The phone's key, if hotline offered one: a leg whose policy it breaks ends.
+                let srtp = match &sdp {
+                    Some(s) => sdes::judge_answer(policy, key.as_ref().map(|_| 1), s),
+                    None if policy == SrtpPolicy::Required => {
+                        Err("SRTP required: the answer has no SDP")
+                    }
+                    None => Ok(None),
+                };
+                let remote = match srtp {
+                    Ok(r) => r,
+                    Err(why) => {
+                        warn!(agent = %a.ext, why, "agent's answer refused");
+                        return Some(Input::AgentFailed {
+                            ring,
+                            reason: why.to_string(),
+                            no_answer: true,
+                        });
+                    }
+                };
+                if let Some(s) = sdp
+                    && let Some(c) = s.codecs.first()
+                {
+                    let mut p = params_from(&s, *c, a.peer);
+                    if let (Some(local), Some(r)) = (key.clone(), &remote) {
+                        p.srtp = Some(SrtpKeys {
+                            local,
+                            remote: MasterKey::from_bytes(&r.key),
+                        });
+                    }
+                    a.keys = p.srtp.clone();
+                    let _ = self.media.update_leg(a.media, p);
+                }
+                if key.is_some() && remote.is_none() {
+                    // Offered, declined: plain RTP (never with `required`, refused above).
+                    let _ = self.media.plain_rtp(a.media);
+                }
+                a.answered = true;
+                Some(Input::AgentAnswered { ring })
+            }
+            LegEvent::Ended(reason) => {
+                let answered = a.answered;
+                let media = a.media;
+                self.agents.remove(&ring);
+                let _ = self.media.remove_leg(media);
+                if answered {
+                    return Some(Input::AgentGone { ring });
+                }
+                let (reason, no_answer) = match reason {
+                    SipEnd::Rejected(code) => (
+                        format!("rejected {code}"),
+                        // Busy and decline are the agent's choice; anything else (408,
+                        // 480, 5xx) is a phone that did not take the call.
+                        !matches!(code, 486 | 600 | 603),
+                    ),
+                    SipEnd::Timeout => ("no answer".to_string(), true),
+                    other => (format!("{other:?}"), true),
+                };
+                info!(interaction = %self.id, ring, %reason, "the agent's phone did not take the call");
+                Some(Input::AgentFailed {
+                    ring,
+                    reason,
+                    no_answer,
+                })
+            }
+            LegEvent::Refer(target) => {
+                let to = refer_user(&target).and_then(|u| TransferTarget::resolve(&self.shared, u));
+                if to.is_none() {
+                    debug!(%target, "transfer to an unknown target");
+                }
+                Some(Input::AgentRefer { ring, target: to })
+            }
+            LegEvent::Hold(on) => Some(Input::AgentHold { ring, on }),
+            LegEvent::MediaChanged(s) => {
+                if let Some(c) = s.codecs.first() {
+                    let mut p = params_from(&s, *c, a.peer);
+                    a.keys = rekey(a.keys.as_ref(), &s);
+                    p.srtp = a.keys.clone();
+                    let _ = self.media.update_leg(a.media, p);
+                }
+                None
+            }
+            LegEvent::SessionExpired => Some(Input::AgentExpired { ring }),
+            LegEvent::Dtmf(_) | LegEvent::Ringing | LegEvent::Confirmed => None,
+        }
+    }
+
+    fn dial_input(&mut self, ev: Option<LegEvent>) -> Option<Input> {
+        let d = self.dial.as_mut()?;
+        match ev {
+            Some(LegEvent::Answered { sdp }) => {
+                // The far end's key, if hotline offered one: an answer that breaks the
+                // trunk's policy ends the call out.
+                let (policy, key) = d.srtp.clone();
+                let remote = match &sdp {
+                    Some(s) => sdes::judge_answer(policy, key.as_ref().map(|_| 1), s),
+                    None if key.is_some() && policy == SrtpPolicy::Required => {
+                        Err("SRTP required: the answer has no SDP")
+                    }
+                    None => Ok(None),
+                };
+                let remote = match remote {
+                    Ok(r) => r,
+                    Err(why) => {
+                        warn!(interaction = %self.id, why, "the answer to a call out refused");
+                        self.drop_dial();
+                        return Some(Input::DialFailed {
+                            reason: why.to_string(),
+                        });
+                    }
+                };
+                let keys = match (key, &remote) {
+                    (Some(local), Some(r)) => Some(SrtpKeys {
+                        local,
+                        remote: MasterKey::from_bytes(&r.key),
+                    }),
+                    (Some(_), None) => {
+                        // Offered, declined: plain RTP (never with `required`, refused above).
+                        let _ = self.media.plain_rtp(d.media);
+                        None
+                    }
+                    (None, _) => None,
+                };
+                if let Some(s) = sdp
+                    && let Some(c) = s.codecs.first()
+                {
+                    let mut p = params_from(&s, *c, d.peer);
+                    p.srtp = keys.clone();
+                    let _ = self.media.update_leg(d.media, p);
+                }
+                d.keys = keys;
+                d.answered = true;
+                if d.callback
+                    && let Some(d) = self.dial.take()
+                {
+                    // The customer called back is the caller from now on.
+                    self.caller = d.leg;
+                    self.caller_media = d.media;
+                    self.caller_srtp = d.keys;
+                    self.caller_peer = d.peer;
+                    self.caller_live = true;
+                }
+                Some(Input::DialAnswered)
+            }
+            Some(LegEvent::Ended(reason)) => {
+                let answered = d.answered;
+                self.drop_dial();
+                Some(if answered {
+                    Input::DialGone
+                } else {
+                    Input::DialFailed {
+                        reason: format!("not answered: {reason:?}"),
+                    }
+                })
+            }
+            None => {
+                let answered = d.answered;
+                self.drop_dial();
+                Some(if answered {
+                    Input::DialGone
+                } else {
+                    Input::DialFailed {
+                        reason: "the call out was lost".to_string(),
+                    }
+                })
+            }
+            Some(LegEvent::Hold(on)) if d.answered => {
+                debug!(on, "the outside party holds");
+                None
+            }
+            Some(LegEvent::MediaChanged(s)) => {
+                if let Some(c) = s.codecs.first() {
+                    let mut p = params_from(&s, *c, d.peer);
+                    d.keys = rekey(d.keys.as_ref(), &s);
+                    p.srtp = d.keys.clone();
+                    let _ = self.media.update_leg(d.media, p);
+                }
+                None
+            }
+            Some(_) => None,
+        }
+    }
+
+    fn drop_dial(&mut self) {
+        if let Some(d) = self.dial.take() {
+            let _ = self.media.remove_leg(d.media);
+        }
+    }
+
+    fn media_of(&self, leg: LegRef) -> Option<LegId> {
+        match leg {
+            LegRef::Caller => Some(self.caller_media),
+            LegRef::Agent(r) => self.agents.get(&r).map(|a| a.media),
+            LegRef::Dial => self.dial.as_ref().map(|d| d.media),
+        }
+    }
+
+    async fn execute(&mut self, cmd: Command) -> Option<Input> {
+        match cmd {
+            Command::Note(kind) => {
+                self.pending
+                    .push(InteractionEvent::new(self.id, Timestamp::now(), kind).into());
+            }
+            Command::Log(kind) => {
+                // The notes kept since the last append and this event, as one append, in
+                // order, without waiting for the disk (only when the log's queue is full
+                // does this wait for room, so that no event is lost).
+                let mut batch = std::mem::take(&mut self.pending);
+                batch.push(InteractionEvent::new(self.id, Timestamp::now(), kind).into());
+                if let Err(e) = self.shared.store.submit(batch).await {
+                    warn!(interaction = %self.id, error = %e, "cannot log");
+                }
+            }
+            Command::NewInteraction => {
+                let old = self.id;
+                self.id = InteractionId::new();
+                let mut sessions = self.shared.sessions.lock();
+                if let Some(tx) = sessions.remove(&old) {
+                    sessions.insert(self.id, tx);
+                }
+            }
+            Command::Arrive {
+                queue,
+                priority,
+                vip,
+                escalate,
+                preferred_agent,
+                skills,
+            } => {
+                self.contact = ContactId(self.shared.next_contact.fetch_add(1, Ordering::Relaxed));
+                let (done, result) = oneshot::channel();
+                let _ = self.shared.router.send(RouterCmd::Arrive {
+                    contact: self.contact,
+                    queue,
+                    priority,
+                    vip,
+                    escalate,
+                    preferred_agent,
+                    skills,
+                    notify: self.notices.clone(),
+                    done,
+                });
+                let result = result
+                    .await
+                    .unwrap_or_else(|_| Err("the router has stopped".to_string()));
+                return Some(Input::Queued(result));
+            }
+            Command::Abandon => self.router(RouterCmd::Abandon(self.contact)),
+            Command::Reject { agent, no_answer } => self.router(RouterCmd::Reject {
+                contact: self.contact,
+                agent,
+                no_answer,
+            }),
+            Command::Answer { agent } => self.router(RouterCmd::Answer {
+                contact: self.contact,
+                agent,
+            }),
+            Command::End { agitation, abusive } => self.router(RouterCmd::End {
+                contact: self.contact,
+                agitation: Some(agitation),
+                abusive,
+            }),
+            Command::KeepPlace => self.router(RouterCmd::Callback(self.contact)),
+            Command::RingAgent {
+                ring,
+                agent,
+                caller_id,
+            } => {
+                if let Err((reason, no_answer)) = self.ring(ring, &agent, &caller_id).await {
+                    return Some(Input::AgentFailed {
+                        ring,
+                        reason: reason.to_string(),
+                        no_answer,
+                    });
+                }
+            }
+            Command::HangupAgent { ring } => {
+                if let Some(a) = self.agents.remove(&ring) {
+                    let _ = self.media.remove_leg(a.media);
+                    // A phone that does not answer the CANCEL or BYE never holds the call up.
+                    tokio::spawn(async move {
+                        let _ = a.leg.hangup().await;
+                    });
+                }
+            }
+            Command::NotifyRefer { ring, status } => {
+                if let Some(a) = self.agents.get(&ring)
+                    && let Err(e) = a.leg.notify_refer(status).await
+                {
+                    debug!(error = %e, "transfer NOTIFY");
+                }
+            }
+            Command::HangupCaller => {
+                self.caller_live = false;
+                let _ = tokio::time::timeout(Duration::from_secs(2), self.caller.hangup()).await;
+            }
+            Command::DropCallerMedia => {
+                self.caller_live = false;
+                let _ = self.media.remove_leg(self.caller_media);
+            }
+            Command::Dial {
+                number,
+                callback,
+                caller_id,
+            } => {
+                if let Err(why) = self.dial(number, callback, caller_id).await {
+                    return Some(Input::DialFailed { reason: why });
+                }
+            }
+            Command::HangupDial => {
+                if let Some(d) = self.dial.take() {
+                    let _ = self.media.remove_leg(d.media);
+                    tokio::spawn(async move {
+                        let _ = d.leg.hangup().await;
+                    });
+                }
+            }
+            Command::Play {
+                prompts,
+                language,
+                barge_in,
+            } => {
+                self.lang = if language == "en" { Lang::En } else { Lang::Zh };
+                let resolved = self.resolve(&prompts);
+                if resolved.is_empty() {
+                    return Some(Input::PlaybackFinished);
+                }
+                let _ = self
+                    .media
+                    .play(self.caller_media, resolved, false, barge_in);
+            }
+            Command::HoldMusic => {
+                if let Ok(m) = self.shared.prompts.music("hold") {
+                    let _ = self.media.play(self.caller_media, vec![m], true, false);
+                }
+            }
+            Command::StopPlayback => {
+                let _ = self.media.stop_playback(self.caller_media);
+            }
+            Command::Bridge(other) => {
+                if let Some(m) = self.media_of(other) {
+                    let _ = self.media.bridge(self.caller_media, m);
+                }
+            }
+            Command::Record { what, with } => {
+                let path = self.recording_path(&what);
+                let with = with.and_then(|l| self.media_of(l));
+                return Some(
+                    match self
+                        .media
+                        .start_recording(path.clone(), self.caller_media, with)
+                        .await
+                    {
+                        Ok(_) => Input::RecordingStarted {
+                            path: path.display().to_string(),
+                        },
+                        Err(e) => {
+                            warn!(interaction = %self.id, path = %path.display(), error = %e, "cannot record");
+                            Input::RecordingFailed {
+                                path: path.display().to_string(),
+                                error: e.to_string(),
+                            }
+                        }
+                    },
+                );
+            }
+            Command::StopRecording => {
+                let _ = self.media.stop_recording();
+            }
+            Command::Lookup(by) => return Some(Input::LookedUp(self.lookup(by).await)),
+            Command::VerifyPin { customer, pin } => {
+                return Some(Input::PinChecked(self.verify_pin(&customer, pin).await));
+            }
+            Command::Reply { id, result } => {
+                if let Some(reply) = self.replies.remove(&id) {
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        None
+    }
+
+    fn router(&self, cmd: RouterCmd) {
+        let _ = self.shared.router.send(cmd);
+    }
+
+    /// Rings `ext`'s phone as leg `ring`. Refused: why, and whether it counts as missed.
+    async fn ring(
+        &mut self,
+        ring: Ring,
+        ext: &str,
+        caller_id: &str,
+    ) -> Result<(), (&'static str, bool)> {
+        let bindings = self.shared.registrar.lookup(ext, std::time::Instant::now());
+        if bindings.is_empty() {
+            info!(interaction = %self.id, agent = %ext, "agent offered a call but no phone is registered");
+            return Err(("not registered", true));
+        }
+        let policy = self.shared.calls.srtp.for_agent(ext);
+        let Phone {
+            binding: b,
+            destination,
+            transport,
+            srtp,
+        } = choose_phone(bindings, policy).map_err(|why| {
+            info!(agent = %ext, why, "agent not rung");
+            (why, true)
+        })?;
+        let (local, media, key) = self
+            .outbound_media(b.source.ip(), srtp)
+            .await
+            .map_err(|e| {
+                warn!(error = %e, "no media for the agent leg");
+                ("media", false)
+            })?;
+        match self
+            .shared
+            .calls
+            .dial_via(&b.uri, destination, transport, caller_id, local)
+        {
+            Ok(mut leg) => {
+                let mut events = leg.take_events();
+                let tx = self.agent_events.clone();
+                tokio::spawn(async move {
+                    while let Some(ev) = events.recv().await {
+                        if tx.send((ring, Some(ev))).is_err() {
+                            return;
+                        }
+                    }
+                    let _ = tx.send((ring, None));
+                });
+                self.agents.insert(
+                    ring,
+                    AgentPhone {
+                        ext: ext.to_string(),
+                        peer: b.source.ip(),
+                        leg,
+                        media,
+                        srtp: (policy, key),
+                        keys: None,
+                        answered: false,
+                    },
+                );
+                Ok(())
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot call the agent");
+                let _ = self.media.remove_leg(media);
+                Err(("dial failed", true))
+            }
+        }
+    }
+
+    /// Calls `number` out through the trunk (a callback's customer, a transfer's outside
+    /// party): the number in E.164, the trunk's caller id, and its credentials.
+    async fn dial(&mut self, number: String, callback: bool, to: String) -> Result<(), String> {
+        let Some(dest) = self.shared.outbound else {
+            return Err("no outbound trunk".to_string());
+        };
+        let (target, options) = match &self.shared.trunk {
+            Some(t) => match t.target(&number) {
+                Ok(target) => (target, t.dial_options(&to)),
+                Err(e) => {
+                    warn!(interaction = %self.id, error = %e, "cannot call out");
+                    return Err("bad number".to_string());
+                }
+            },
+            None => (
+                format!("sip:{number}@{dest}"),
+                hotline_sip::calls::DialOptions {
+                    from_user: to,
+                    ..Default::default()
+                },
+            ),
+        };
+        // The trunk's SRTP policy, judged by the transport calls out use (UDP).
+        let transport = "udp";
+        let policy = match &self.shared.trunk {
+            Some(t) => self.shared.calls.srtp.for_trunk(&t.name),
+            None => self.shared.calls.srtp.default,
+        };
+        let srtp = callback_srtp(policy, transport).map_err(|why| {
+            warn!(interaction = %self.id, why, "not called out");
+            why.to_string()
+        })?;
+        let (local, media, key) = self
+            .outbound_media(dest.ip(), srtp)
+            .await
+            .map_err(|e| format!("media: {e}"))?;
+        match self
+            .shared
+            .calls
+            .dial_with(&target, dest, transport, &options, local)
+        {
+            Ok(leg) => {
+                self.dial = Some(DialLeg {
+                    leg,
+                    media,
+                    peer: dest.ip(),
+                    srtp: (policy, key),
+                    keys: None,
+                    callback,
+                    answered: false,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot call out");
+                let _ = self.media.remove_leg(media);
+                Err("dial failed".to_string())
+            }
+        }
+    }
+
+    /// A media leg for a call hotline places; its remote end is learnt from the answer.
+    /// With `srtp` (`Some(savp)`), the leg is encrypted from its first packet and hotline's
+    /// key is offered (tag 1) and returned.
+    async fn outbound_media(
+        &self,
+        peer: IpAddr,
+        srtp: Option<bool>,
+    ) -> Result<(LocalMedia, LegId, Option<MasterKey>), String> {
+        let port = self
+            .shared
+            .media
+            .bind_leg()
+            .await
+            .map_err(|e| e.to_string())?;
+        let key = match srtp {
+            Some(_) => Some(MasterKey::random()?),
+            None => None,
+        };
+        let local = LocalMedia {
+            address: self.shared.calls.media_address(peer),
+            port: port.local_addr().port(),
+            session_id: rand_id(),
+            version: 1,
+            crypto: key.as_ref().map(|k| LocalCrypto {
+                tag: 1,
+                inline: k.to_inline(),
+                savp: srtp == Some(true),
+            }),
+        };
+        let mut p = LegParams::new(None, hotline_media::Codec::Pcmu);
+        p.srtp = key.clone().map(|local| SrtpKeys {
+            local,
+            remote: None,
+        });
+        let media = self
+            .media
+            .add_leg(port, p)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((local, media, key))
+    }
+
+    /// Today's directory of recordings (`recordings/YYYY-MM-DD/`, UTC): one directory a day
+    /// keeps directories small and makes retention a matter of removing old days.
+    fn recording_dir(&self) -> PathBuf {
+        let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let dir = self.shared.recordings.join(day);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            warn!(error = %e, dir = %dir.display(), "cannot create the day's recordings directory");
+        }
+        dir
+    }
+
+    fn recording_path(&mut self, what: &Recording) -> PathBuf {
+        let name = match what {
+            Recording::Call => {
+                let n = self.recordings;
+                self.recordings += 1;
+                match n {
+                    0 => format!("{}.wav", self.id),
+                    n => format!("{}-{n}.wav", self.id),
+                }
+            }
+            Recording::Voicemail { queue } => format!("{}-voicemail-{queue}.wav", self.id),
+        };
+        self.recording_dir().join(name)
+    }
+
+    /// The customer: by the caller's number (the phone table) or by an account number.
+    async fn lookup(&self, by: LookupBy) -> Option<Found> {
+        let store = &self.shared.store;
+        let found = match &by {
+            LookupBy::CallerNumber(n) => store.customer_by_phone(n).await,
+            LookupBy::Account(a) => store.customer_by_account(a).await,
+        };
+        let c = match found {
+            Ok(c) => c?,
+            Err(e) => {
+                warn!(interaction = %self.id, error = %e, "customer lookup failed");
+                return None;
+            }
+        };
+        let since =
+            Timestamp::from_unix_nanos(Timestamp::now().unix_nanos() - 30 * 86_400 * 1_000_000_000);
+        let repeat = store.repeat_complaints(&c.id, since).await.unwrap_or(0) >= 2;
+        Some(Found {
+            id: c.id.clone(),
+            vip: c.vip,
+            flow: hotline_flow::Customer {
+                id: c.id.to_string(),
+                name: c.name,
+                vip: c.vip,
+                language: c.language,
+                repeat_complaint: repeat,
+                accounts: c.accounts,
+                phones: c.phones,
+            },
+        })
+    }
+
+    /// Checks a keyed PIN against the customer's argon2 hash on file (on the bounded hashing
+    /// pool, off the async threads: argon2 is slow on purpose). No hash on file: refused.
+    async fn verify_pin(&self, customer: &str, pin: String) -> bool {
+        let id = hotline_model::CustomerId::new(customer.to_string());
+        let hash = match self.shared.store.customer(&id).await {
+            Ok(Some(c)) => c.pin_hash,
+            _ => None,
+        };
+        let Some(hash) = hash else {
+            return false;
+        };
+        crate::hashpool::HashPool::global()
+            .verify_waiting(hash, pin.into_bytes())
+            .await
+    }
+
+    fn resolve(&self, items: &[PromptItem]) -> Vec<Prompt> {
+        let lib = &self.shared.prompts;
+        let mut names: Vec<String> = Vec::new();
+        for item in items {
+            match item {
+                // The flows' names for the media library's recordings.
+                PromptItem::Prompt(n) => names.push(match n.as_str() {
+                    "estimated_wait" => "wait_about".to_string(),
+                    "fault_notice" => "fault".to_string(),
+                    other => other.to_string(),
+                }),
+                PromptItem::Number(n) => {
+                    names.extend(number_names(self.lang, (*n).clamp(0, 999_999) as u32))
+                }
+                PromptItem::Digits(d) => {
+                    for c in d.chars().filter_map(|c| c.to_digit(10)) {
+                        names.extend(number_names(self.lang, c));
+                    }
+                }
+                PromptItem::DurationSecs(s) => names.extend(
+                    estimated_wait_names(self.lang, (*s).min(86_400) as u32)
+                        .into_iter()
+                        .skip(1),
+                ),
+            }
+        }
+        names
+            .iter()
+            .filter_map(|n| match lib.get(self.lang, n) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    warn!(prompt = %n, error = %e, "prompt missing; skipped");
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+async fn next_dial_event(dial: &mut Option<DialLeg>) -> Option<LegEvent> {
+    match dial {
+        Some(d) => d.leg.next_event().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,897 @@
+//! The call session's core in virtual time: no sockets, no clock. Each test plays the
+//! phones, the media engine and the router towards one [`Call`] and checks what it asks for.
+
+use std::sync::Arc;
+
+use hotline_flow::{FlowSet, Instant};
+use hotline_model::{EndReason, EventKind};
+
+use super::TransferTarget;
+use super::call::{Call, Command, Destination, Input, LegRef, Recording, Request, Setup};
+use crate::numbers::Route;
+use crate::router::Notice;
+
+const FLOWS: &str = r#"
+[flows.main]
+start = "q"
+
+[flows.main.steps.q]
+type = "enqueue"
+queue = "accounts"
+prompts = []
+hold_music = true
+announce_every_secs = 30
+callback_digit = "1"
+after_call = "survey"
+
+[flows.ivr]
+start = "menu"
+
+[flows.ivr.steps.menu]
+type = "menu"
+prompts = ["menu"]
+options = { "1" = "q" }
+timeout_secs = 5
+retries = 1
+on_timeout = "q"
+default = "q"
+
+[flows.ivr.steps.q]
+type = "enqueue"
+queue = "accounts"
+prompts = []
+
+[flows.skilled]
+start = "set"
+
+[flows.skilled.steps.set]
+type = "set"
+priority_add = 7
+skills = { mortgage = 5 }
+preferred_skills = ["expert"]
+next = "q"
+
+[flows.skilled.steps.q]
+type = "enqueue"
+queue = "accounts"
+prompts = []
+
+[flows.out]
+start = "t"
+
+[flows.out.steps.t]
+type = "transfer"
+to = "+8613800000000"
+
+[flows.to_queue]
+start = "t"
+
+[flows.to_queue.steps.t]
+type = "transfer"
+to = "cards"
+
+[flows.to_agent]
+start = "t"
+
+[flows.to_agent.steps.t]
+type = "transfer"
+to = "1002"
+
+[flows.to_nowhere]
+start = "t"
+
+[flows.to_nowhere.steps.t]
+type = "transfer"
+to = "no-such-place"
+
+[flows.by_account]
+start = "ask"
+
+[flows.by_account.steps.ask]
+type = "collect"
+prompts = ["enter_account"]
+into = "account"
+min_len = 6
+max_len = 6
+next = "look"
+on_failure = "q"
+
+[flows.by_account.steps.look]
+type = "lookup"
+account_var = "account"
+next = "q"
+
+[flows.by_account.steps.q]
+type = "enqueue"
+queue = "accounts"
+prompts = []
+
+[flows.survey]
+start = "ask"
+
+[flows.survey.steps.ask]
+type = "survey"
+prompts = ["survey"]
+max_score = 5
+into = "score"
+next = "bye"
+
+[flows.survey.steps.bye]
+type = "hangup"
+prompts = ["goodbye"]
+
+[flows.abusive_end]
+start = "end"
+
+[flows.abusive_end.steps.end]
+type = "hangup"
+prompts = ["abusive_end"]
+reason = "abusive"
+
+[flows.voicemail]
+start = "record"
+
+[flows.voicemail.steps.record]
+type = "voicemail"
+queue = "general"
+"#;
+
+/// One call driven in virtual time, with everything it asked for so far.
+struct Harness {
+    call: Call,
+    now: Instant,
+    /// Every command since the last [`Harness::take`].
+    out: Vec<Command>,
+}
+
+fn resolver(to: &str) -> Option<Destination> {
+    match to {
+        "cards" | "accounts" => Some(Destination::Queue(to.to_string())),
+        "1002" => Some(Destination::Agent {
+            extension: "1002".into(),
+            queue: "general".into(),
+        }),
+        "95588" => Some(Destination::Flow("main".into())),
+        t if t
+            .trim_start_matches('+')
+            .bytes()
+            .all(|b| b.is_ascii_digit()) =>
+        {
+            Some(Destination::External(t.to_string()))
+        }
+        _ => None,
+    }
+}
+
+impl Harness {
+    fn with(route: Route, senior: &str, can_call_out: bool) -> Harness {
+        let flows = Arc::new(FlowSet::from_toml(FLOWS).expect("test flows are valid"));
+        let setup = Setup {
+            from: "13900000001".into(),
+            to: "95588".into(),
+            route,
+            flows,
+            resolve: Arc::new(resolver),
+            senior_skill: senior.into(),
+            can_call_out,
+            fault_notice: false,
+            wall_clock: chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z")
+                .unwrap()
+                .into(),
+        };
+        let now = Instant::from_secs(1000);
+        let call = Call::new(setup, now).expect("the call starts");
+        let mut h = Harness {
+            call,
+            now,
+            out: Vec::new(),
+        };
+        h.drain();
+        h
+    }
+
+    fn flow(name: &str) -> Harness {
+        Harness::with(Route::Flow(name.into()), "senior", true)
+    }
+
+    fn drain(&mut self) {
+        while let Some(c) = self.call.poll_command() {
+            self.out.push(c);
+        }
+    }
+
+    fn input(&mut self, i: Input) -> &mut Self {
+        self.call.handle(self.now, i);
+        self.drain();
+        self
+    }
+
+    /// Moves virtual time on by `ms`, firing every timer due on the way.
+    fn advance(&mut self, ms: u64) -> &mut Self {
+        let until = self.now.plus_millis(ms);
+        while let Some(t) = self.call.poll_timeout().filter(|t| *t <= until) {
+            self.now = t.max(self.now);
+            self.call.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = until;
+        self
+    }
+
+    fn take(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn offer(&mut self, agent: &str) -> u32 {
+        self.input(Input::Notice(Notice::Offer {
+            agent: agent.into(),
+            callback: false,
+        }));
+        self.out
+            .iter()
+            .rev()
+            .find_map(|c| match c {
+                Command::RingAgent { ring, agent: a, .. } if a == agent => Some(*ring),
+                _ => None,
+            })
+            .expect("the agent is rung")
+    }
+
+    /// Queued in `accounts`, agent `1001` answered on leg `ring`.
+    fn talking() -> (Harness, u32) {
+        let mut h = Harness::flow("main");
+        let ring = h.offer("1001");
+        h.input(Input::AgentAnswered { ring });
+        (h, ring)
+    }
+}
+
+fn logged(cmds: &[Command]) -> Vec<EventKind> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Log(k) | Command::Note(k) => Some(k.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn kinds(cmds: &[Command]) -> Vec<&'static str> {
+    logged(cmds).iter().map(|k| k.name()).collect()
+}
+
+fn ended(cmds: &[Command]) -> Vec<EndReason> {
+    logged(cmds)
+        .into_iter()
+        .filter_map(|k| match k {
+            EventKind::Ended { reason } => Some(reason),
+            _ => None,
+        })
+        .collect()
+}
+
+fn has(cmds: &[Command], want: &Command) -> bool {
+    cmds.contains(want)
+}
+
+fn count(cmds: &[Command], pred: impl Fn(&Command) -> bool) -> usize {
+    cmds.iter().filter(|c| pred(c)).count()
+}
+
+#[test]
+fn a_caller_is_queued_with_the_queues_name_and_waits_on_hold() {
+    let mut h = Harness::flow("main");
+    let out = h.take();
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::Arrive { queue, .. } if queue == "accounts")),
+        "{out:?}"
+    );
+    assert!(kinds(&out).contains(&"queued"));
+    assert!(has(&out, &Command::HoldMusic), "{out:?}");
+}
+
+#[test]
+fn the_session_has_no_ring_timer_of_its_own_the_engines_ring_out_ends_the_ring() {
+    let mut h = Harness::flow("main");
+    let ring = h.offer("1001");
+    h.take();
+    // Ten minutes of ringing: only the routing engine's (per-queue) ring timeout may stop
+    // it, so a ring timeout above any built-in value takes effect.
+    h.advance(600_000);
+    let out = h.take();
+    assert!(
+        !out.iter()
+            .any(|c| matches!(c, Command::HangupAgent { .. } | Command::Reject { .. })),
+        "the session stopped the ring by itself: {out:?}"
+    );
+    // The engine's ring timeout: the phone stops, the log says why, the engine is not
+    // told again (it counted the missed offer itself).
+    h.input(Input::Notice(Notice::Rescinded {
+        agent: "1001".into(),
+        rang_out: true,
+    }));
+    let out = h.take();
+    assert!(has(&out, &Command::HangupAgent { ring }), "{out:?}");
+    assert!(
+        logged(&out).contains(&EventKind::OfferRejected {
+            agent: hotline_model::AgentId::new("1001"),
+            reason: "no answer".into()
+        }),
+        "{out:?}"
+    );
+    assert_eq!(count(&out, |c| matches!(c, Command::Reject { .. })), 0);
+    // The caller still waits; the next offer rings again.
+    let ring2 = h.offer("1001");
+    assert_ne!(ring, ring2);
+}
+
+#[test]
+fn an_offer_withdrawn_by_the_engine_is_hung_up_without_an_offer_rejected() {
+    let mut h = Harness::flow("main");
+    let ring = h.offer("1001");
+    h.take();
+    h.input(Input::Notice(Notice::Rescinded {
+        agent: "1001".into(),
+        rang_out: false,
+    }));
+    let out = h.take();
+    assert!(has(&out, &Command::HangupAgent { ring }));
+    assert!(!kinds(&out).contains(&"offer_rejected"), "{out:?}");
+}
+
+#[test]
+fn a_phone_that_declines_or_misses_is_reported_to_the_engine_with_which_it_was() {
+    let mut h = Harness::flow("main");
+    let ring = h.offer("1001");
+    h.take();
+    h.input(Input::AgentFailed {
+        ring,
+        reason: "rejected 486".into(),
+        no_answer: false,
+    });
+    let out = h.take();
+    assert!(has(
+        &out,
+        &Command::Reject {
+            agent: "1001".into(),
+            no_answer: false
+        }
+    ));
+    assert!(kinds(&out).contains(&"offer_rejected"));
+    let ring = h.offer("1002");
+    h.take();
+    h.input(Input::AgentFailed {
+        ring,
+        reason: "not registered".into(),
+        no_answer: true,
+    });
+    assert!(has(
+        &h.take(),
+        &Command::Reject {
+            agent: "1002".into(),
+            no_answer: true
+        }
+    ));
+}
+
+#[test]
+fn ring_all_rings_every_phone_and_the_first_answer_hangs_up_the_others() {
+    let mut h = Harness::flow("main");
+    let a = h.offer("1001");
+    let b = h.offer("1002");
+    let c = h.offer("1003");
+    assert_eq!(
+        [a, b, c]
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        3,
+        "each phone is a leg of its own"
+    );
+    h.take();
+    h.input(Input::AgentAnswered { ring: b });
+    let out = h.take();
+    assert!(has(&out, &Command::HangupAgent { ring: a }), "{out:?}");
+    assert!(has(&out, &Command::HangupAgent { ring: c }), "{out:?}");
+    assert!(!has(&out, &Command::HangupAgent { ring: b }));
+    assert!(has(
+        &out,
+        &Command::Answer {
+            agent: "1002".into()
+        }
+    ));
+    assert!(has(&out, &Command::Bridge(LegRef::Agent(b))));
+    assert!(has(
+        &out,
+        &Command::Record {
+            what: Recording::Call,
+            with: Some(LegRef::Agent(b))
+        }
+    ));
+    // The engine's rescinds then find nothing; a phone that answers too late is hung up
+    // and never bridged.
+    h.input(Input::Notice(Notice::Rescinded {
+        agent: "1001".into(),
+        rang_out: false,
+    }));
+    h.input(Input::AgentAnswered { ring: c });
+    let out = h.take();
+    assert!(has(&out, &Command::HangupAgent { ring: c }));
+    assert!(
+        !out.iter().any(|x| matches!(x, Command::Bridge(_))),
+        "{out:?}"
+    );
+    assert!(!out.iter().any(|x| matches!(x, Command::Answer { .. })));
+}
+
+#[test]
+fn a_caller_hanging_up_while_phones_ring_is_an_abandon_and_every_phone_stops() {
+    let mut h = Harness::flow("main");
+    let a = h.offer("1001");
+    let b = h.offer("1002");
+    h.take();
+    h.advance(12_000);
+    h.input(Input::CallerGone);
+    let out = h.take();
+    assert!(has(&out, &Command::Abandon));
+    assert!(logged(&out).contains(&EventKind::Abandoned { wait_secs: 12.0 }));
+    assert_eq!(ended(&out), vec![EndReason::Abandoned]);
+    for ring in [a, b] {
+        assert!(has(&out, &Command::HangupAgent { ring }));
+    }
+    assert_eq!(
+        count(&out, |c| matches!(
+            c,
+            Command::Reject {
+                no_answer: false,
+                ..
+            }
+        )),
+        2
+    );
+    assert!(
+        !has(&out, &Command::HangupCaller),
+        "the caller is gone already"
+    );
+    assert!(h.call.is_over());
+    // An agent answering now gets a BYE; nothing else happens.
+    h.input(Input::AgentAnswered { ring: a });
+    assert_eq!(h.take(), vec![Command::HangupAgent { ring: a }]);
+}
+
+#[test]
+fn a_caller_hanging_up_in_the_ivr_is_no_abandon() {
+    let mut h = Harness::flow("ivr");
+    let out = h.take();
+    assert!(!out.iter().any(|c| matches!(c, Command::Arrive { .. })));
+    h.input(Input::CallerGone);
+    let out = h.take();
+    assert_eq!(ended(&out), vec![EndReason::CallerHangup]);
+    assert!(!has(&out, &Command::Abandon));
+    assert!(!kinds(&out).contains(&"abandoned"));
+}
+
+#[test]
+fn hang_ups_crossing_end_the_call_once_and_free_the_agent_once() {
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    // Glare: both phones hang up at once.
+    h.input(Input::AgentGone { ring });
+    h.input(Input::CallerGone);
+    let out = h.take();
+    assert_eq!(ended(&out).len(), 1, "{out:?}");
+    assert_eq!(count(&out, |c| matches!(c, Command::End { .. })), 1);
+    // The other order.
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    h.input(Input::CallerGone);
+    h.input(Input::AgentGone { ring });
+    let out = h.take();
+    assert_eq!(ended(&out), vec![EndReason::CallerHangup]);
+    assert_eq!(count(&out, |c| matches!(c, Command::End { .. })), 1);
+    assert!(has(&out, &Command::HangupAgent { ring }));
+}
+
+#[test]
+fn the_agent_hanging_up_leads_the_caller_to_the_survey() {
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    h.input(Input::AgentGone { ring });
+    let out = h.take();
+    assert!(has(&out, &Command::StopRecording));
+    assert_eq!(count(&out, |c| matches!(c, Command::End { .. })), 1);
+    assert!(
+        out.iter().any(|c| matches!(c, Command::Play { prompts, .. }
+            if prompts.contains(&hotline_flow::PromptItem::prompt("survey")))),
+        "{out:?}"
+    );
+    assert!(ended(&out).is_empty());
+    h.input(Input::CallerDigit('5'));
+    let out = h.take();
+    assert!(logged(&out).contains(&EventKind::Surveyed { score: 5 }));
+}
+
+#[test]
+fn a_transfer_asked_while_the_agent_still_rings_is_refused_and_the_ring_goes_on() {
+    let mut h = Harness::flow("main");
+    let ring = h.offer("1001");
+    h.take();
+    h.input(Input::Api {
+        id: 7,
+        request: Request::Transfer(TransferTarget::Queue("cards".into())),
+    });
+    let out = h.take();
+    assert_eq!(
+        out,
+        vec![Command::Reply {
+            id: 7,
+            result: Err("nobody is talking to the caller".into())
+        }]
+    );
+    h.input(Input::AgentAnswered { ring });
+    assert!(has(&h.take(), &Command::Bridge(LegRef::Agent(ring))));
+}
+
+#[test]
+fn a_blind_transfer_frees_the_agent_and_queues_the_caller_for_the_colleague_first() {
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    h.input(Input::AgentRefer {
+        ring,
+        target: Some(TransferTarget::Agent("1002".into())),
+    });
+    let out = h.take();
+    assert_eq!(
+        out.first(),
+        Some(&Command::NotifyRefer { ring, status: 200 })
+    );
+    assert!(has(&out, &Command::HangupAgent { ring }));
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::End { abusive: false, .. }))
+    );
+    assert!(kinds(&out).contains(&"transferred"));
+    assert!(out.iter().any(|c| matches!(c,
+        Command::Arrive { queue, preferred_agent: Some(p), .. } if queue == "accounts" && p == "1002")));
+    // An unknown target: 404 and nothing else.
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    h.input(Input::AgentRefer { ring, target: None });
+    assert_eq!(h.take(), vec![Command::NotifyRefer { ring, status: 404 }]);
+}
+
+#[test]
+fn the_flows_transfer_step_dials_an_outside_number_and_bridges_it() {
+    let mut h = Harness::flow("out");
+    let out = h.take();
+    assert!(
+        logged(&out).contains(&EventKind::Transferred {
+            to: hotline_model::Target::External("+8613800000000".into())
+        }),
+        "{out:?}"
+    );
+    assert!(
+        has(&out, &Command::HoldMusic),
+        "the caller is not left in silence"
+    );
+    assert!(out.iter().any(|c| matches!(c,
+        Command::Dial { number, callback: false, caller_id } if number == "+8613800000000" && caller_id == "95588")));
+    h.input(Input::DialAnswered);
+    let out = h.take();
+    assert!(has(&out, &Command::Bridge(LegRef::Dial)));
+    assert!(has(
+        &out,
+        &Command::Record {
+            what: Recording::Call,
+            with: Some(LegRef::Dial)
+        }
+    ));
+    // The outside party hangs up: the record closes as transferred.
+    h.input(Input::DialGone);
+    let out = h.take();
+    assert_eq!(ended(&out), vec![EndReason::Transferred]);
+    assert!(has(&out, &Command::HangupCaller));
+}
+
+#[test]
+fn a_transfer_out_that_fails_or_has_no_trunk_does_not_leave_the_caller_in_silence() {
+    let mut h = Harness::flow("out");
+    h.take();
+    h.input(Input::DialFailed {
+        reason: "not answered".into(),
+    });
+    let out = h.take();
+    assert!(
+        logged(&out)
+            .iter()
+            .any(|k| matches!(k, EventKind::FlowStep { step, .. } if step == "transfer.failed")),
+        "{out:?}"
+    );
+    assert_eq!(ended(&out), vec![EndReason::Error]);
+    assert!(has(&out, &Command::HangupCaller));
+    let mut h = Harness::with(Route::Flow("out".into()), "senior", false);
+    let out = h.take();
+    assert!(!out.iter().any(|c| matches!(c, Command::Dial { .. })));
+    assert_eq!(ended(&out), vec![EndReason::Error]);
+}
+
+#[test]
+fn the_flows_transfer_step_to_a_queue_or_an_agent_queues_the_caller() {
+    let mut h = Harness::flow("to_queue");
+    let out = h.take();
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::Arrive { queue, .. } if queue == "cards"))
+    );
+    assert!(has(&out, &Command::HoldMusic));
+    let mut h = Harness::flow("to_agent");
+    let out = h.take();
+    assert!(out.iter().any(|c| matches!(c,
+        Command::Arrive { queue, preferred_agent: Some(a), .. } if queue == "general" && a == "1002")));
+    let mut h = Harness::flow("to_nowhere");
+    let out = h.take();
+    assert_eq!(ended(&out), vec![EndReason::Error]);
+}
+
+#[test]
+fn the_flows_skills_and_priority_reach_the_engine_and_the_configured_senior_skill_escalates() {
+    let mut h = Harness::with(Route::Flow("skilled".into()), "senior", true);
+    let out = h.take();
+    let arrive = out
+        .iter()
+        .find(|c| matches!(c, Command::Arrive { .. }))
+        .expect("queued");
+    assert_eq!(
+        arrive,
+        &Command::Arrive {
+            queue: "accounts".into(),
+            priority: 7,
+            vip: false,
+            escalate: false,
+            preferred_agent: None,
+            skills: vec![("mortgage".into(), 5)],
+        }
+    );
+    // With `expert` as the centre's senior skill, preferring it escalates.
+    let mut h = Harness::with(Route::Flow("skilled".into()), "expert", true);
+    let out = h.take();
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::Arrive { escalate: true, .. }))
+    );
+}
+
+#[test]
+fn a_lookup_by_account_asks_for_the_account_not_the_phone() {
+    let mut h = Harness::flow("by_account");
+    h.take();
+    h.input(Input::PlaybackFinished);
+    for d in "123456".chars() {
+        h.input(Input::CallerDigit(d));
+    }
+    let out = h.take();
+    assert!(
+        has(
+            &out,
+            &Command::Lookup(hotline_flow::LookupBy::Account("123456".into()))
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_recording_that_fails_is_logged_and_the_call_goes_on() {
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    h.input(Input::RecordingFailed {
+        path: "r/x.wav".into(),
+        error: "No space left on device".into(),
+    });
+    let out = h.take();
+    assert!(logged(&out).contains(&EventKind::RecordingFailed {
+        path: "r/x.wav".into(),
+        error: "No space left on device".into()
+    }));
+    assert!(ended(&out).is_empty());
+    h.input(Input::AgentGone { ring });
+    assert!(ended(&h.take()).is_empty(), "on to the survey");
+}
+
+#[test]
+fn a_queued_caller_whose_media_stops_leaves_as_an_abandon_unless_holding() {
+    let mut h = Harness::flow("main");
+    h.take();
+    h.input(Input::CallerHold(true));
+    h.input(Input::Silent {
+        leg: LegRef::Caller,
+    });
+    assert!(ended(&h.take()).is_empty(), "a phone on hold may be silent");
+    h.input(Input::CallerHold(false));
+    h.advance(5_000);
+    h.input(Input::Silent {
+        leg: LegRef::Caller,
+    });
+    let out = h.take();
+    assert!(has(&out, &Command::Abandon));
+    assert!(kinds(&out).contains(&"abandoned"));
+    assert_eq!(ended(&out), vec![EndReason::Abandoned]);
+    assert!(has(&out, &Command::HangupCaller));
+}
+
+#[test]
+fn a_talking_agent_whose_media_stops_ends_the_call_with_media_timeout() {
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    h.input(Input::Silent {
+        leg: LegRef::Agent(ring),
+    });
+    let out = h.take();
+    assert_eq!(ended(&out), vec![EndReason::MediaTimeout]);
+    assert!(has(&out, &Command::HangupAgent { ring }));
+    assert!(has(&out, &Command::HangupCaller));
+    assert_eq!(count(&out, |c| matches!(c, Command::End { .. })), 1);
+}
+
+#[test]
+fn shutdown_ends_a_talking_call_with_bye_everywhere_and_frees_the_agent() {
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    h.input(Input::Api {
+        id: 1,
+        request: Request::Shutdown,
+    });
+    let out = h.take();
+    assert_eq!(ended(&out), vec![EndReason::Shutdown]);
+    assert!(has(&out, &Command::HangupAgent { ring }));
+    assert!(has(&out, &Command::HangupCaller));
+    assert!(has(&out, &Command::StopRecording));
+    assert_eq!(count(&out, |c| matches!(c, Command::End { .. })), 1);
+    assert_eq!(
+        out.last(),
+        Some(&Command::Reply {
+            id: 1,
+            result: Ok(())
+        })
+    );
+    // A queued caller: the place is given up (not an abandon: hotline ended it).
+    let mut h = Harness::flow("main");
+    h.take();
+    h.input(Input::Api {
+        id: 2,
+        request: Request::Shutdown,
+    });
+    let out = h.take();
+    assert!(has(&out, &Command::Abandon));
+    assert!(!kinds(&out).contains(&"abandoned"));
+    assert_eq!(ended(&out), vec![EndReason::Shutdown]);
+    assert!(h.call.is_over());
+    h.input(Input::Api {
+        id: 3,
+        request: Request::Hangup,
+    });
+    assert!(matches!(
+        h.take().as_slice(),
+        [Command::Reply {
+            id: 3,
+            result: Err(_)
+        }]
+    ));
+}
+
+#[test]
+fn the_maximum_wait_leads_to_voicemail_which_ends_after_two_minutes() {
+    let mut h = Harness::flow("main");
+    let ring = h.offer("1001");
+    h.take();
+    h.input(Input::Notice(Notice::MaxWait(
+        hotline_acd::MaxWaitAction::Voicemail,
+    )));
+    let mut out = h.take();
+    assert!(has(&out, &Command::HangupAgent { ring }), "{out:?}");
+    // The mailbox's greeting, then the recording.
+    if out.iter().any(|c| matches!(c, Command::Play { .. })) {
+        h.input(Input::PlaybackFinished);
+        out = h.take();
+    }
+    assert!(has(
+        &out,
+        &Command::Record {
+            what: Recording::Voicemail {
+                queue: "general".into()
+            },
+            with: None
+        }
+    ));
+    h.input(Input::RecordingStarted {
+        path: "r/vm.wav".into(),
+    });
+    assert!(kinds(&h.take()).contains(&"voicemail_left"));
+    h.advance(119_000);
+    assert!(ended(&h.take()).is_empty());
+    h.advance(2_000);
+    let out = h.take();
+    assert!(has(&out, &Command::StopRecording));
+    assert_eq!(ended(&out), vec![EndReason::Voicemail]);
+}
+
+#[test]
+fn a_callback_keeps_the_place_then_rings_the_agent_then_the_customer() {
+    let mut h = Harness::flow("main");
+    h.take();
+    h.input(Input::CallerDigit('1'));
+    let out = h.take();
+    assert!(has(&out, &Command::KeepPlace), "{out:?}");
+    assert!(kinds(&out).contains(&"callback_requested"));
+    // The confirmation plays, then the caller is released.
+    h.input(Input::PlaybackFinished);
+    let out = h.take();
+    assert_eq!(ended(&out), vec![EndReason::Callback]);
+    assert!(has(&out, &Command::HangupCaller));
+    assert!(has(&out, &Command::NewInteraction));
+    let after_new = out
+        .iter()
+        .skip_while(|c| **c != Command::NewInteraction)
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(kinds(&after_new)[0], "arrived");
+    assert!(!h.call.is_over());
+    // The agent's turn: rung, answers, then the customer is called back.
+    let ring = h.offer("1001");
+    h.input(Input::AgentAnswered { ring });
+    let out = h.take();
+    assert!(out.iter().any(|c| matches!(c,
+        Command::Dial { number, callback: true, .. } if number == "13900000001")));
+    assert!(!out.iter().any(|c| matches!(c, Command::Bridge(_))));
+    h.input(Input::DialAnswered);
+    let out = h.take();
+    assert!(has(&out, &Command::Bridge(LegRef::Agent(ring))));
+    // The customer hangs up: a normal end.
+    h.input(Input::CallerGone);
+    assert_eq!(ended(&h.take()), vec![EndReason::CallerHangup]);
+}
+
+#[test]
+fn the_abusive_button_frees_the_agent_as_abusive_and_plays_the_closing_message() {
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    h.input(Input::Api {
+        id: 4,
+        request: Request::Abusive,
+    });
+    let out = h.take();
+    assert!(kinds(&out).contains(&"flagged"));
+    assert!(has(&out, &Command::HangupAgent { ring }));
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::End { abusive: true, .. }))
+    );
+    assert!(out.iter().any(|c| matches!(c, Command::Play { prompts, .. }
+        if prompts.contains(&hotline_flow::PromptItem::prompt("abusive_end")))));
+    h.input(Input::PlaybackFinished);
+    assert_eq!(ended(&h.take()), vec![EndReason::AgentHangup]);
+}
+
+#[test]
+fn a_direct_number_offers_the_agent_first() {
+    let mut h = Harness::with(
+        Route::Agent {
+            extension: "1003".into(),
+            queue: "general".into(),
+        },
+        "senior",
+        true,
+    );
+    let out = h.take();
+    assert!(out.iter().any(|c| matches!(c,
+        Command::Arrive { queue, preferred_agent: Some(a), .. } if queue == "general" && a == "1003")));
+}
+
+#[test]
+fn the_router_refusing_the_queue_ends_the_call_with_an_error() {
+    let mut h = Harness::flow("main");
+    h.take();
+    h.input(Input::Queued(Err("no queue accounts".into())));
+    let out = h.take();
+    assert_eq!(ended(&out), vec![EndReason::Error]);
+    assert!(has(&out, &Command::HangupCaller));
+}
