@@ -117,6 +117,10 @@ pub enum Input {
         ring: Ring,
         target: Option<TransferTarget>,
     },
+    /// The call asked for ([`Command::Dial`]) is placed and rings.
+    DialPlaced {
+        number: String,
+    },
     /// The call hotline placed ([`Command::Dial`]) answered.
     DialAnswered,
     /// It could not be placed, was not answered, or its answer was refused.
@@ -497,6 +501,19 @@ impl Call {
                 self.push(Command::NotifyRefer { ring, status: 200 });
                 let _ = self.transfer(now, to);
             }
+            Input::DialPlaced { number } => {
+                if self.dialing {
+                    let step = if self.phase == Phase::Callback {
+                        "callback.dial"
+                    } else {
+                        "transfer.dial"
+                    };
+                    self.log(EventKind::FlowStep {
+                        step: step.to_string(),
+                        detail: Some(number),
+                    });
+                }
+            }
             Input::DialAnswered => self.dial_answered(),
             Input::DialFailed { reason } => {
                 if self.dialing {
@@ -865,15 +882,6 @@ impl Call {
             self.dial_failed_now(now, callback, "no outbound trunk");
             return;
         }
-        self.log(EventKind::FlowStep {
-            step: if callback {
-                "callback.dial"
-            } else {
-                "transfer.dial"
-            }
-            .to_string(),
-            detail: Some(number.clone()),
-        });
         self.dialing = true;
         self.push(Command::Dial {
             number,

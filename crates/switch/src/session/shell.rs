@@ -729,9 +729,10 @@ impl Shell {
                 callback,
                 caller_id,
             } => {
-                if let Err(why) = self.dial(number, callback, caller_id).await {
-                    return Some(Input::DialFailed { reason: why });
-                }
+                return Some(match self.dial(number.clone(), callback, caller_id).await {
+                    Ok(()) => Input::DialPlaced { number },
+                    Err(why) => Input::DialFailed { reason: why },
+                });
             }
             Command::HangupDial => {
                 if let Some(d) = self.dial.take() {

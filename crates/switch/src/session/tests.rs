@@ -576,6 +576,15 @@ fn the_flows_transfer_step_dials_an_outside_number_and_bridges_it() {
     );
     assert!(out.iter().any(|c| matches!(c,
         Command::Dial { number, callback: false, caller_id } if number == "+8613800000000" && caller_id == "95588")));
+    h.input(Input::DialPlaced {
+        number: "+8613800000000".into(),
+    });
+    assert!(
+        logged(&h.take())
+            .iter()
+            .any(|k| matches!(k, EventKind::FlowStep { step, .. } if step == "transfer.dial")),
+        "the dial is logged once placed"
+    );
     h.input(Input::DialAnswered);
     let out = h.take();
     assert!(has(&out, &Command::Bridge(LegRef::Dial)));
