@@ -1720,3 +1720,120 @@ prompts = ["goodbye"]
         "{body}"
     );
 }
+
+/// A centre whose service number runs `flows` (a flows file written for the test).
+fn with_flows(flows: &str) -> (tempfile::TempDir, impl Fn(String) -> String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.toml");
+    std::fs::write(&path, flows).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    (dir, move |t: String| {
+        t.replace(
+            "service_numbers = [\"95588\"]",
+            &format!("service_numbers = [\"95588\"]\nflows = \"{path}\""),
+        )
+    })
+}
+
+#[test]
+fn a_flows_transfer_step_dials_the_outside_number_and_bridges_the_caller() {
+    // The flow hands every caller to an outside number (another bank's line, a branch):
+    // hotline dials it through the trunk, bridges and records the two, and the record
+    // closes as `transferred` when they are done.
+    let carrier = free_port("127.0.0.1");
+    let (_flows, flows) = with_flows(
+        r#"[flows.main]
+start = "out"
+
+[flows.main.steps.out]
+type = "transfer"
+to = "+8613912345678"
+"#,
+    );
+    let h = Hotline::serve_with(|t| {
+        flows(t).replace(
+            "sources = [\"127.0.0.1/32\"]",
+            &format!("sources = [\"127.0.0.1/32\"]\noutbound = \"127.0.0.1:{carrier}\""),
+        )
+    });
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    // The outside party answers and hangs up after two seconds.
+    let outside = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-hangs-up.xml",
+            &[
+                "-p",
+                &carrier.to_string(),
+                "-i",
+                "127.0.0.1",
+                "-rtp_echo",
+                "-m",
+                "1",
+            ],
+        )
+    });
+    let (ok, log) = h.sipp("caller-stays.xml", &["-m", "1"]);
+    assert!(ok, "caller: {log}");
+    let (ok, log) = outside.join().unwrap();
+    assert!(ok, "outside party: {log}");
+    let all = settled(&h, 1);
+    let r = &all[0];
+    assert_eq!(r["end_reason"], "transferred", "{r}");
+    assert!(
+        r["recording"].is_string(),
+        "the conversation is recorded: {r}"
+    );
+    let t = next_of(&mut stream, &["transferred"]);
+    assert_eq!(t["kind"]["to"]["external"], "+8613912345678", "{t}");
+    assert_eq!(t["interaction"], r["id"], "{t}");
+}
+
+#[test]
+fn a_recording_that_cannot_be_written_is_logged_and_the_call_goes_on() {
+    // Today's recordings directory cannot be created (a file is in its way, as a full or
+    // broken disk would refuse it): the agent and the caller still talk, and the log says
+    // the call was not recorded and why.
+    // No survey after the agent: hotline hangs the caller up when the agent leaves.
+    let (_flows, flows) = with_flows(
+        r#"[flows.main]
+start = "q"
+
+[flows.main.steps.q]
+type = "enqueue"
+queue = "accounts"
+"#,
+    );
+    let h = Hotline::serve_with(flows);
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let day = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .unwrap();
+    let day = String::from_utf8_lossy(&day.stdout).trim().to_string();
+    let recordings = h.dir.path().join("data").join("recordings");
+    std::fs::create_dir_all(&recordings).unwrap();
+    std::fs::write(recordings.join(&day), b"not a directory").unwrap();
+    let agent_port = register_phone(&h, "1001");
+    available(&h, "1001");
+    let agent = phone(&h, "agent-hangs-up.xml", &agent_port);
+    let (ok, log) = h.sipp("caller-stays.xml", &["-m", "1"]);
+    assert!(ok, "caller: {log}");
+    let (ok, log) = agent.join().unwrap();
+    assert!(ok, "agent: {log}");
+    let all = settled(&h, 1);
+    let r = &all[0];
+    assert_eq!(r["agent"], "1001", "{r}");
+    assert!(r["recording"].is_null(), "{r}");
+    let failed = next_of(&mut stream, &["recording_failed"]);
+    assert_eq!(failed["interaction"], r["id"], "{failed}");
+    assert!(
+        failed["kind"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{failed}"
+    );
+}
