@@ -249,11 +249,97 @@ struct Shell {
     store: Option<Store>,
 }
 
-/// Runs the router until every sender is gone. Agent state changes the engine makes by
-/// itself (a recovery break, not-ready after missed offers, the end of a timed break) and
-/// wellbeing alerts are appended to `store`.
+/// The router without its task: the engine and what the router keeps beside it, driven by
+/// commands and `now` (the engine's virtual milliseconds). The async [`run`] loop feeds it;
+/// the session tests drive it in virtual time together with call sessions.
+pub struct RouterCore {
+    engine: Engine,
+    shell: Shell,
+}
+
+impl RouterCore {
+    /// A router for `engine`. Agent state changes the engine makes by itself (a recovery
+    /// break, not-ready after missed offers, the end of a timed break) and wellbeing alerts
+    /// are appended to `store`.
+    pub fn new(
+        engine: Engine,
+        skills: AgentSkills,
+        names: &HashMap<String, String>,
+        store: Option<Store>,
+    ) -> RouterCore {
+        let started = Timestamp::now();
+        let tracks = skills
+            .iter()
+            .map(|(id, _)| {
+                let ext = engine.agent_name(*id).unwrap_or("?").to_string();
+                let name = names.get(&ext).cloned().unwrap_or_default();
+                (
+                    *id,
+                    Track {
+                        name,
+                        since: started,
+                        last_pause: None,
+                        alert: None,
+                    },
+                )
+            })
+            .collect();
+        RouterCore {
+            engine,
+            shell: Shell {
+                skills,
+                waiting: HashMap::new(),
+                tracks,
+                store,
+            },
+        }
+    }
+
+    /// Carries out one command at `now` and tells the waiting contacts what follows.
+    pub fn handle(&mut self, now: Instant, cmd: RouterCmd) {
+        // State changes asked for through the API are logged there, with who asked; what
+        // follows the end of a wrap-up (available, or a recovery break) is the engine's.
+        let by_engine = !matches!(
+            cmd,
+            RouterCmd::Agent {
+                command: AgentCommand::LogIn
+                    | AgentCommand::Available
+                    | AgentCommand::NotReady(_)
+                    | AgentCommand::Break(_)
+                    | AgentCommand::LogOut,
+                ..
+            }
+        );
+        handle(&mut self.engine, &mut self.shell, now, cmd);
+        self.flush(by_engine);
+    }
+
+    /// Fires the engine's timers due at `now` (ring-outs, wrap-ups, maximum waits).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.engine.handle_timeout(now);
+        self.flush(true);
+    }
+
+    /// When [`RouterCore::handle_timeout`] is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.engine.poll_timeout()
+    }
+
+    /// The engine, to look at.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn flush(&mut self, by_engine: bool) {
+        while let Some(out) = self.engine.poll_output() {
+            dispatch(&self.engine, &mut self.shell, out, by_engine);
+        }
+    }
+}
+
+/// Runs the router until every sender is gone.
 pub async fn run(
-    mut engine: Engine,
+    engine: Engine,
     skills: AgentSkills,
     names: HashMap<String, String>,
     store: Option<Store>,
@@ -261,56 +347,17 @@ pub async fn run(
 ) {
     let start = tokio::time::Instant::now();
     let now = || Instant::from_millis(start.elapsed().as_millis() as u64);
-    let started = Timestamp::now();
-    let tracks = skills
-        .iter()
-        .map(|(id, _)| {
-            let ext = engine.agent_name(*id).unwrap_or("?").to_string();
-            let name = names.get(&ext).cloned().unwrap_or_default();
-            (
-                *id,
-                Track {
-                    name,
-                    since: started,
-                    last_pause: None,
-                    alert: None,
-                },
-            )
-        })
-        .collect();
-    let mut shell = Shell {
-        skills,
-        waiting: HashMap::new(),
-        tracks,
-        store,
-    };
+    let mut core = RouterCore::new(engine, skills, &names, store);
     loop {
-        let deadline = engine
+        let deadline = core
             .poll_timeout()
             .map(|t| start + std::time::Duration::from_millis(t.as_millis()));
-        let cmd = tokio::select! {
-            c = commands.recv() => match c { Some(c) => Some(c), None => return },
-            _ = sleep_until(deadline) => None,
-        };
-        // State changes asked for through the API are logged there, with who asked; what
-        // follows the end of a wrap-up (available, or a recovery break) is the engine's.
-        let by_engine = !matches!(
-            cmd,
-            Some(RouterCmd::Agent {
-                command: AgentCommand::LogIn
-                    | AgentCommand::Available
-                    | AgentCommand::NotReady(_)
-                    | AgentCommand::Break(_)
-                    | AgentCommand::LogOut,
-                ..
-            })
-        );
-        match cmd {
-            None => engine.handle_timeout(now()),
-            Some(cmd) => handle(&mut engine, &mut shell, now(), cmd),
-        }
-        while let Some(out) = engine.poll_output() {
-            dispatch(&engine, &mut shell, out, by_engine);
+        tokio::select! {
+            c = commands.recv() => match c {
+                Some(cmd) => core.handle(now(), cmd),
+                None => return,
+            },
+            _ = sleep_until(deadline) => core.handle_timeout(now()),
         }
     }
 }
