@@ -134,6 +134,10 @@ pub struct QueueConfig {
     /// handle times have been observed.
     #[serde(default = "default_aht")]
     pub expected_handle_seconds: f64,
+    /// Seconds an offer of this queue's contacts rings before it counts as not answered;
+    /// the engine's `offer_timeout_seconds` when `None` (0 = never times out).
+    #[serde(default)]
+    pub offer_timeout_seconds: Option<f64>,
 }
 
 fn default_target() -> f64 {
@@ -157,6 +161,7 @@ impl QueueConfig {
             overflow: Vec::new(),
             wrap_up_seconds: 0.0,
             expected_handle_seconds: default_aht(),
+            offer_timeout_seconds: None,
         }
     }
 }
@@ -281,10 +286,16 @@ impl WellbeingRules {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
-    /// Seconds an offer rings before it counts as not answered (0 = never times out).
+    /// Seconds an offer rings before it counts as not answered (0 = never times out); a
+    /// queue may set its own.
     pub offer_timeout_seconds: f64,
-    /// After this many offers in a row not answered, the agent goes not-ready (0 = never).
+    /// After this many offers in a row not answered (rang out, or refused with
+    /// `no_answer`), the agent goes not-ready with the reason `no-answer` (0 = never).
     pub max_no_answer: u32,
+    /// Seconds an agent who did not take an offer (rang out or declined) is not offered that
+    /// contact again; the exclusion also ends when the agent comes back to available from
+    /// not-ready, a break or a logout, and when the contact overflows to another queue.
+    pub retry_seconds: f64,
     /// Priority added for VIP callers.
     pub vip_boost: i32,
     /// Seconds a contact with a preferred (last) agent waits for that agent alone.
@@ -305,6 +316,7 @@ impl Default for EngineConfig {
         EngineConfig {
             offer_timeout_seconds: 20.0,
             max_no_answer: 2,
+            retry_seconds: 5.0,
             vip_boost: 100,
             preferred_agent_seconds: 30.0,
             senior_skill: "senior".to_string(),

@@ -31,6 +31,8 @@ type AgentEntry = (u64, u64, u32);
 /// Entry of a waiting line: (negated priority, arrival sequence, contact id).
 type WaitKey = (i64, u64, u64);
 type TimerKey = (u64, u64);
+/// A ring-out deadline: (at, contact, agent, offer number).
+type RingOut = (u64, u64, u32, u64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
@@ -39,6 +41,21 @@ enum Timer {
     Step(u64),
     MaxWait(u64),
     Preferred(u64),
+    /// An agent's exclusion from a contact (after a ring-out or a decline) ends.
+    Retry(u64),
+}
+
+/// How an offer ended without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unoffer {
+    /// The agent declined it.
+    Declined,
+    /// The phone rang without answer or could not be reached (told by the shell).
+    Missed,
+    /// The engine's offer timeout passed.
+    RangOut,
+    /// The engine took it back (the agent logged out).
+    Withdrawn,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +86,9 @@ struct Agent {
     idle_since: u64,
     last_offer_seq: u64,
     no_answer: u32,
+    /// Bumped each time the agent comes back to available from not-ready, a break or a
+    /// logout: exclusions made before end then.
+    epoch: u32,
     logged_in_since: Option<u64>,
     logged_in_ms: u64,
     busy_since: Option<u64>,
@@ -152,6 +172,11 @@ struct Queue {
     base: Req,
     kind: usize,
     aht_ms: f64,
+    /// Index of the ring-out FIFO of this queue's offer timeout.
+    fifo: usize,
+    /// Contacts in this queue not yet connected (waiting, ringing, or waiting for a
+    /// preferred agent), by when they entered it: the longest wait is the first.
+    entered: BTreeSet<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,20 +196,34 @@ struct Contact {
     entered: u64,
     answered_at: u64,
     difficult: bool,
-    escalated: bool,
+    /// Skills this contact needs beyond its queue's (the arrival's own skills, the senior
+    /// skill once escalated), sorted, one entry per skill.
+    needs: Req,
+    /// Some skill it needs is unknown to the engine: no agent can take it.
+    unservable: bool,
     callback: bool,
     state: CState,
-    rejected_by: Vec<u32>,
+    /// Agents who did not take an offer of it: (agent, until, the agent's epoch then).
+    excluded: Vec<(u32, u64, u32)>,
     /// Outstanding offers: agent and offer number (0 when offers never ring out).
     offers: Vec<(u32, u64)>,
     step_timer: Option<TimerKey>,
     max_wait_timer: Option<TimerKey>,
     pref_timer: Option<TimerKey>,
+    retry_timer: Option<TimerKey>,
 }
 
 impl Contact {
     fn key(&self, id: u64) -> WaitKey {
         (-self.prio, self.seq, id)
+    }
+
+    /// Adds a needed skill (the higher level wins when it is already needed).
+    fn need(&mut self, skill: SkillId, level: u8) {
+        match self.needs.binary_search_by_key(&skill, |n| n.0) {
+            Ok(i) => self.needs[i].1 = self.needs[i].1.max(level),
+            Err(i) => self.needs.insert(i, (skill, level)),
+        }
     }
 }
 
@@ -221,8 +260,9 @@ pub struct Engine {
     /// While timers due at one instant fire, routing waits until all have fired, so that
     /// contacts whose steps widen at the same instant are served in order.
     deferring: bool,
-    /// Ring-out deadlines of offers: (at, contact, agent, offer number), in time order.
-    offer_fifo: VecDeque<(u64, u64, u32, u64)>,
+    /// Ring-out deadlines of offers, one FIFO per distinct offer timeout (the engine's and
+    /// the queues' own): (timeout, FIFO of (at, contact, agent, offer number) in time order).
+    offer_fifos: Vec<(u64, VecDeque<RingOut>)>,
     offer_seq: u64,
     pending_contacts: Vec<u64>,
     pending_agents: Vec<u32>,
@@ -255,7 +295,7 @@ impl Engine {
             scratch: Vec::new(),
             any_skill: 0,
             deferring: false,
-            offer_fifo: VecDeque::new(),
+            offer_fifos: Vec::new(),
             offer_seq: 0,
             pending_contacts: Vec::new(),
             pending_agents: Vec::new(),
@@ -366,6 +406,17 @@ impl Engine {
             groups.push(g);
         }
         let aht_ms = secs_to_ms(cfg.expected_handle_seconds).max(1) as f64;
+        let timeout = secs_to_ms(
+            cfg.offer_timeout_seconds
+                .unwrap_or(self.cfg.offer_timeout_seconds),
+        );
+        let fifo = match self.offer_fifos.iter().position(|f| f.0 == timeout) {
+            Some(i) => i,
+            None => {
+                self.offer_fifos.push((timeout, VecDeque::new()));
+                self.offer_fifos.len() - 1
+            }
+        };
         self.queue_names.insert(cfg.name.clone(), qi);
         self.queues.push(Queue {
             cfg,
@@ -374,6 +425,8 @@ impl Engine {
             base,
             kind,
             aht_ms,
+            fifo,
+            entered: BTreeSet::new(),
         });
         let any_skill = self.any_skill;
         let (any, ch) = match self.queues.last() {
@@ -425,6 +478,7 @@ impl Engine {
             idle_since: 0,
             last_offer_seq: 0,
             no_answer: 0,
+            epoch: 0,
             logged_in_since: None,
             logged_in_ms: 0,
             busy_since: None,
@@ -513,6 +567,18 @@ impl Engine {
                 .map(|&g| self.groups[g as usize].waiting.len())
                 .sum()
         })
+    }
+
+    /// The contact that has waited longest in a queue, and when it entered the queue (for
+    /// wallboards: its wait is `now` minus that). Every contact of the queue not yet
+    /// answered counts: waiting, ringing, waiting for its preferred agent, or a callback
+    /// keeping its place. A contact that overflowed here counts from when it entered this
+    /// queue. `None` when nobody waits.
+    pub fn longest_waiting(&self, queue: QueueId) -> Option<(ContactId, Instant)> {
+        let q = self.queues.get(queue.0 as usize)?;
+        q.entered
+            .first()
+            .map(|&(at, cid)| (ContactId(cid), Instant(at)))
     }
 
     /// Total live contacts (waiting, ringing or connected).
@@ -627,7 +693,7 @@ impl Engine {
     /// When the engine next needs [`Engine::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timer = self.timers.keys().next().map(|&(t, _)| t);
-        let offer = self.offer_fifo.front().map(|o| o.0);
+        let offer = self.next_ring_out().map(|(at, _)| at);
         match (timer, offer) {
             (Some(a), Some(b)) => Some(Instant(a.min(b))),
             (a, b) => a.or(b).map(Instant),
@@ -640,18 +706,18 @@ impl Engine {
         self.deferring = true;
         loop {
             let timer_at = self.timers.keys().next().map(|k| k.0);
-            let offer_at = self.offer_fifo.front().map(|o| o.0);
-            match (timer_at, offer_at) {
-                (Some(t), o) if t <= self.now && o.is_none_or(|o| t <= o) => {
+            let ring_out = self.next_ring_out();
+            match (timer_at, ring_out) {
+                (Some(t), o) if t <= self.now && o.is_none_or(|(o, _)| t <= o) => {
                     if let Some((key, timer)) = self.timers.pop_first() {
                         self.fire(key, timer);
                     }
                 }
-                (_, Some(o)) if o <= self.now => {
-                    if let Some((_, cid, a, id)) = self.offer_fifo.pop_front()
+                (_, Some((o, f))) if o <= self.now => {
+                    if let Some((_, cid, a, id)) = self.offer_fifos[f].1.pop_front()
                         && self.offer_live(cid, a, id)
                     {
-                        let _ = self.unoffer(cid, a, true);
+                        let _ = self.unoffer(cid, a, Unoffer::RangOut);
                     }
                 }
                 _ => break,
@@ -683,14 +749,25 @@ impl Engine {
             .is_some_and(|c| c.offers.contains(&(a, id)))
     }
 
-    /// Drops answered or withdrawn offers from the front of the ring-out FIFO, so that
+    /// The earliest ring-out deadline and its FIFO.
+    fn next_ring_out(&self) -> Option<(u64, usize)> {
+        self.offer_fifos
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.1.front().map(|o| (o.0, i)))
+            .min()
+    }
+
+    /// Drops answered or withdrawn offers from the front of the ring-out FIFOs, so that
     /// [`Engine::poll_timeout`] names a deadline that matters.
     fn trim_offer_fifo(&mut self) {
-        while let Some(&(_, cid, a, id)) = self.offer_fifo.front() {
-            if self.offer_live(cid, a, id) {
-                break;
+        for f in 0..self.offer_fifos.len() {
+            while let Some(&(_, cid, a, id)) = self.offer_fifos[f].1.front() {
+                if self.offer_live(cid, a, id) {
+                    break;
+                }
+                self.offer_fifos[f].1.pop_front();
             }
-            self.offer_fifo.pop_front();
         }
     }
 
@@ -764,9 +841,18 @@ impl Engine {
             }
             Input::Arrive(arrival) => self.arrive(arrival),
             Input::Answer { contact, agent } => self.answer(contact.0, self.agent(agent)?),
-            Input::Reject { contact, agent } => {
+            Input::Reject {
+                contact,
+                agent,
+                no_answer,
+            } => {
                 let a = self.agent(agent)?;
-                self.unoffer(contact.0, a, false)
+                let how = if no_answer {
+                    Unoffer::Missed
+                } else {
+                    Unoffer::Declined
+                };
+                self.unoffer(contact.0, a, how)
             }
             Input::Abandon(contact) => self.abandon(contact.0),
             Input::End {
@@ -796,7 +882,10 @@ impl Engine {
                 if matches!(c.state, CState::Connected(_)) {
                     return Err(Error::InvalidState("contact is already connected"));
                 }
-                c.escalated = true;
+                match self.skills.get(&self.cfg.senior_skill) {
+                    Some(&s) => c.need(s, 1),
+                    None => c.unservable = true,
+                }
                 if c.state == CState::Waiting {
                     self.route_contact(contact.0);
                 }
@@ -867,6 +956,25 @@ impl Engine {
                 }
             }
             Timer::MaxWait(cid) => self.max_wait(cid),
+            Timer::Retry(cid) => {
+                let now = self.now;
+                let Some(c) = self.contacts.get_mut(&cid) else {
+                    return;
+                };
+                c.retry_timer = None;
+                c.excluded.retain(|e| e.1 > now);
+                let next = c.excluded.iter().map(|e| e.1).min();
+                let waiting = c.state == CState::Waiting;
+                if let Some(at) = next {
+                    let t = self.add_timer(at, Timer::Retry(cid));
+                    if let Some(c) = self.contacts.get_mut(&cid) {
+                        c.retry_timer = Some(t);
+                    }
+                }
+                if waiting {
+                    self.route_contact(cid);
+                }
+            }
             Timer::Preferred(cid) => {
                 let Some(c) = self.contacts.get_mut(&cid) else {
                     return;
@@ -896,6 +1004,7 @@ impl Engine {
         ag.logged_in_since = Some(now);
         ag.idle_since = now;
         ag.no_answer = 0;
+        ag.epoch = ag.epoch.wrapping_add(1);
         for &g in &ag.eligible {
             self.groups[g as usize].staffed += 1;
         }
@@ -914,9 +1023,12 @@ impl Engine {
         if ag.active_total() > 0 {
             return Err(Error::InvalidState("agent holds a contact"));
         }
-        for cid in ag.offers.clone() {
-            // Withdrawn by the engine: the shell is told, like a rang-out offer.
-            let _ = self.unoffer(cid, a, true);
+        let offers = ag.offers.clone();
+        // Logged out first, so that no other contact is offered while these are withdrawn.
+        self.agents[a as usize].presence = Presence::LoggedOut;
+        for cid in offers {
+            // Withdrawn by the engine: the shell is told.
+            let _ = self.unoffer(cid, a, Unoffer::Withdrawn);
         }
         let ag = &mut self.agents[a as usize];
         let wrap = ag.wrap_timer.take();
@@ -970,6 +1082,8 @@ impl Engine {
         let ag = &mut self.agents[a as usize];
         ag.presence = Presence::Ready;
         ag.no_answer = 0;
+        // Back from not-ready or a break: contacts it did not take may be offered again.
+        ag.epoch = ag.epoch.wrapping_add(1);
         if !ag.occupied() {
             ag.idle_since = now;
         }
@@ -1171,6 +1285,32 @@ impl Engine {
         if let Some(p) = ar.preferred_agent {
             self.agent(p)?;
         }
+        // Skills beyond the queue's: only skills the engine knows (some agent or queue has
+        // them) are looked up; an unknown one means nobody can take the contact, which then
+        // waits for its queue's maximum wait, like a contact of a queue nobody staffs.
+        let mut needs: Req = Vec::new();
+        let mut unservable = false;
+        for (name, level) in &ar.skills {
+            if *level == 0 || *level > MAX_LEVEL {
+                return Err(Error::BadLevel {
+                    skill: name.clone(),
+                    level: *level,
+                });
+            }
+            match self.skills.get(name) {
+                Some(&s) => needs.push((s, *level)),
+                None => unservable = true,
+            }
+        }
+        needs.sort_unstable();
+        // One entry per skill, the highest level.
+        needs.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = kept.1.max(later.1);
+            }
+            same
+        });
         let wb = &self.cfg.wellbeing;
         let agitated = wb.enabled
             && wb.escalate_agitation > 0.0
@@ -1182,9 +1322,10 @@ impl Engine {
             } else {
                 0
             };
+        let escalate = ar.escalate || agitated;
         self.seq += 1;
         let cid = ar.contact.0;
-        let contact = Contact {
+        let mut contact = Contact {
             queue: qi,
             step: 0,
             prio,
@@ -1193,15 +1334,23 @@ impl Engine {
             answered_at: 0,
             difficult: ar.difficult
                 || (wb.enabled && ar.agitation.is_some_and(|x| x >= wb.agitation_threshold)),
-            escalated: ar.escalate || agitated,
+            needs,
+            unservable,
             callback: false,
             state: CState::Waiting,
-            rejected_by: Vec::new(),
+            excluded: Vec::new(),
             offers: Vec::new(),
             step_timer: None,
             max_wait_timer: None,
             pref_timer: None,
+            retry_timer: None,
         };
+        if escalate {
+            match self.skills.get(&self.cfg.senior_skill) {
+                Some(&s) => contact.need(s, 1),
+                None => contact.unservable = true,
+            }
+        }
         self.contacts.insert(cid, contact);
         self.enter_queue(cid, qi, ar.preferred_agent.map(|a| a.0));
         Ok(())
@@ -1228,6 +1377,7 @@ impl Engine {
         c.step = 0;
         c.entered = now;
         c.step_timer = st;
+        self.queues[qi as usize].entered.insert((now, cid));
         let callback = c.callback;
         let key = c.key(cid);
         let pref = preferred
@@ -1284,6 +1434,15 @@ impl Engine {
         }
     }
 
+    /// The contact no longer waits in its queue (answered, gone, or moving on).
+    fn left_queue(&mut self, cid: u64) {
+        if let Some(c) = self.contacts.get(&cid) {
+            self.queues[c.queue as usize]
+                .entered
+                .remove(&(c.entered, cid));
+        }
+    }
+
     fn drop_timers(&mut self, cid: u64) {
         let Some(c) = self.contacts.get_mut(&cid) else {
             return;
@@ -1292,6 +1451,7 @@ impl Engine {
             c.step_timer.take(),
             c.max_wait_timer.take(),
             c.pref_timer.take(),
+            c.retry_timer.take(),
         ];
         for t in ts {
             self.cancel(t);
@@ -1318,6 +1478,7 @@ impl Engine {
         let freed = self.withdraw_offers(cid);
         self.unlink(cid);
         self.drop_timers(cid);
+        self.left_queue(cid);
         self.finish_max_wait(cid, qi, action);
         for a in freed {
             self.route_agent(a);
@@ -1339,7 +1500,7 @@ impl Engine {
                 let delta = i64::from(self.queues[to as usize].cfg.priority)
                     - i64::from(self.queues[qi as usize].cfg.priority);
                 c.prio += delta;
-                c.rejected_by.clear();
+                c.excluded.clear();
             }
             self.enter_queue(cid, to, None);
             return;
@@ -1372,6 +1533,7 @@ impl Engine {
             self.out.push_back(Output::OfferRescinded {
                 contact: ContactId(cid),
                 agent: AgentId(a),
+                rang_out: false,
             });
             self.refresh(a);
             freed.push(a);
@@ -1389,6 +1551,7 @@ impl Engine {
         let agents = self.withdraw_offers(cid);
         self.unlink(cid);
         self.drop_timers(cid);
+        self.left_queue(cid);
         self.contacts.remove(&cid);
         for a in agents {
             self.route_agent(a);
@@ -1398,11 +1561,12 @@ impl Engine {
 
     fn offer(&mut self, cid: u64, agents: &[u32]) {
         self.unlink(cid);
-        let timeout = secs_to_ms(self.cfg.offer_timeout_seconds);
         let now = self.now;
         let Some(c) = self.contacts.get_mut(&cid) else {
             return;
         };
+        let fifo = self.queues[c.queue as usize].fifo;
+        let timeout = self.offer_fifos[fifo].0;
         c.state = CState::Offered;
         let callback = c.callback;
         let mut offers = Vec::with_capacity(agents.len());
@@ -1411,8 +1575,12 @@ impl Engine {
             // are made: a FIFO holds them, and answered offers are skipped when they come up.
             let id = if timeout > 0 {
                 self.offer_seq += 1;
-                self.offer_fifo
-                    .push_back((now.saturating_add(timeout), cid, a, self.offer_seq));
+                self.offer_fifos[fifo].1.push_back((
+                    now.saturating_add(timeout),
+                    cid,
+                    a,
+                    self.offer_seq,
+                ));
                 self.offer_seq
             } else {
                 0
@@ -1444,6 +1612,9 @@ impl Engine {
         let offers = std::mem::take(&mut c.offers);
         c.state = CState::Connected(a);
         c.answered_at = self.now;
+        self.queues[c.queue as usize]
+            .entered
+            .remove(&(c.entered, cid));
         let ch = self.queues[c.queue as usize].cfg.channel;
         let mut others = Vec::new();
         for (b, _) in offers {
@@ -1452,6 +1623,7 @@ impl Engine {
                 self.out.push_back(Output::OfferRescinded {
                     contact: ContactId(cid),
                     agent: AgentId(b),
+                    rang_out: false,
                 });
                 self.refresh(b);
                 others.push(b);
@@ -1470,8 +1642,11 @@ impl Engine {
         Ok(())
     }
 
-    /// An offer was declined (`timed_out = false`) or rang out (`timed_out = true`).
-    fn unoffer(&mut self, cid: u64, a: u32, timed_out: bool) -> Result<(), Error> {
+    /// An offer ended without an answer.
+    fn unoffer(&mut self, cid: u64, a: u32, how: Unoffer) -> Result<(), Error> {
+        let now = self.now;
+        let retry_ms = secs_to_ms(self.cfg.retry_seconds);
+        let epoch = self.agents[a as usize].epoch;
         let Some(c) = self.contacts.get_mut(&cid) else {
             return Err(Error::UnknownContact(ContactId(cid)));
         };
@@ -1479,7 +1654,17 @@ impl Engine {
             return Err(Error::InvalidState("contact is not offered to this agent"));
         };
         c.offers.swap_remove(pos);
-        c.rejected_by.push(a);
+        // Not offered to this agent again for a while (or until the agent comes back from
+        // a pause), so that other agents get their turn; a timer routes it again then.
+        let mut retry_at = None;
+        if how != Unoffer::Withdrawn && retry_ms > 0 {
+            let until = now.saturating_add(retry_ms);
+            c.excluded.retain(|e| e.0 != a && e.1 > now);
+            c.excluded.push((a, until, epoch));
+            if c.retry_timer.is_none() {
+                retry_at = Some(until);
+            }
+        }
         let requeue = c.offers.is_empty();
         if requeue {
             c.state = CState::Waiting;
@@ -1487,16 +1672,23 @@ impl Engine {
             let g = self.queues[c.queue as usize].groups[c.step];
             self.groups[g as usize].waiting.insert(key);
         }
+        if let Some(at) = retry_at {
+            let t = self.add_timer(at, Timer::Retry(cid));
+            if let Some(c) = self.contacts.get_mut(&cid) {
+                c.retry_timer = Some(t);
+            }
+        }
         let max = self.cfg.max_no_answer;
-        if timed_out {
+        if matches!(how, Unoffer::RangOut | Unoffer::Withdrawn) {
             self.out.push_back(Output::OfferRescinded {
                 contact: ContactId(cid),
                 agent: AgentId(a),
+                rang_out: how == Unoffer::RangOut,
             });
         }
         let ag = &mut self.agents[a as usize];
         ag.offers.retain(|&x| x != cid);
-        if timed_out {
+        if matches!(how, Unoffer::RangOut | Unoffer::Missed) {
             ag.no_answer += 1;
             if max > 0 && ag.no_answer >= max && ag.presence == Presence::Ready {
                 ag.presence = Presence::NotReady("no-answer".to_string());
@@ -1576,7 +1768,10 @@ impl Engine {
     /// May agent `a` take contact `c` now, as far as rules beyond skills go?
     fn allowed(&self, a: u32, c: &Contact) -> bool {
         let ag = &self.agents[a as usize];
-        if c.rejected_by.contains(&a) {
+        if c.excluded
+            .iter()
+            .any(|&(x, until, epoch)| x == a && until > self.now && epoch == ag.epoch)
+        {
             return false;
         }
         let wb = &self.cfg.wellbeing;
@@ -1587,13 +1782,8 @@ impl Engine {
         {
             return false;
         }
-        if c.escalated {
-            match self.skills.get(&self.cfg.senior_skill) {
-                Some(&s) if ag.level(s) >= 1 => {}
-                _ => return false,
-            }
-        }
-        true
+        // Skills the contact needs beyond its queue's (the queue's are the lines' own).
+        !c.unservable && ag.meets(&c.needs)
     }
 
     /// Finds agents for a waiting contact and offers it.
@@ -1632,7 +1822,8 @@ impl Engine {
         }
         let mut found = std::mem::take(&mut self.scratch);
         found.clear();
-        let mut nobody = !c.escalated;
+        // A contact with needs of its own finding nobody says nothing of the line.
+        let mut nobody = c.needs.is_empty() && !c.unservable;
         for alt in &g.alts {
             nobody &= self.candidates(alt, ch, kind, best_fit, want, c, &mut found);
         }
@@ -1691,14 +1882,9 @@ impl Engine {
         c: &Contact,
         out: &mut Vec<(u64, u64, u64, u32)>,
     ) -> bool {
-        let extra_senior = if c.escalated {
-            match self.skills.get(&self.cfg.senior_skill) {
-                Some(&s) => Some(s),
-                None => return false,
-            }
-        } else {
-            None
-        };
+        if c.unservable {
+            return false;
+        }
         // Choose the anchor requirement.
         let count = |s: SkillId, l: u8| -> usize {
             (l..=MAX_LEVEL)
@@ -1706,7 +1892,7 @@ impl Engine {
                 .sum()
         };
         let mut anchor: Option<(SkillId, u8, usize)> = None;
-        let reqs = alt.iter().copied().chain(extra_senior.map(|s| (s, 1)));
+        let reqs = alt.iter().chain(c.needs.iter()).copied();
         if best_fit {
             for (s, l) in reqs {
                 if anchor.is_none_or(|(_, al, _)| l > al) {
@@ -1733,7 +1919,7 @@ impl Engine {
             examined += 1;
             let a = e.2;
             let ag = &self.agents[a as usize];
-            let meets = ag.meets(alt) && extra_senior.is_none_or(|s| ag.level(s) >= 1);
+            let meets = ag.meets(alt) && ag.meets(&c.needs);
             skills_met |= meets;
             if meets && self.allowed(a, c) {
                 let fit = if best_fit {

@@ -90,6 +90,10 @@ pub struct Arrival {
     pub agitation: Option<f32>,
     /// Requires the senior skill.
     pub escalate: bool,
+    /// Skills (minimum levels 1..=10) this contact needs beyond its queue's, e.g. a
+    /// language chosen in the IVR. They apply at every overflow step. A skill no agent holds
+    /// leaves the contact waiting until its queue's maximum wait.
+    pub skills: Vec<(String, u8)>,
 }
 
 impl Arrival {
@@ -104,6 +108,7 @@ impl Arrival {
             difficult: false,
             agitation: None,
             escalate: false,
+            skills: Vec::new(),
         }
     }
 }
@@ -152,12 +157,16 @@ pub enum Input {
         /// Agent.
         agent: AgentId,
     },
-    /// The agent declined an offer.
+    /// The agent did not take an offer: declined it (`no_answer = false`), or the phone rang
+    /// without answer or could not be reached (`no_answer = true`, counts towards
+    /// `max_no_answer` like a ring-out).
     Reject {
         /// Contact.
         contact: ContactId,
         /// Agent.
         agent: AgentId,
+        /// Missed rather than declined.
+        no_answer: bool,
     },
     /// The caller hung up (or the chat was closed) before being answered.
     Abandon(ContactId),
@@ -224,6 +233,9 @@ pub enum Output {
         contact: ContactId,
         /// Agent.
         agent: AgentId,
+        /// The offer rang out: its ring timeout (the engine's offer timeout) passed without
+        /// an answer. It counts towards `max_no_answer`. Otherwise it was withdrawn.
+        rang_out: bool,
     },
     /// The contact waits in the queue.
     Queued {

@@ -178,7 +178,8 @@ fn best_fit_prefers_highest_level_and_ring_all_rings_everyone() {
     let out = outputs(&mut e);
     assert!(out.contains(&Output::OfferRescinded {
         contact: ContactId(2),
-        agent: lo
+        agent: lo,
+        rang_out: false
     }));
     assert_eq!(e.agent_state(lo), Some(AgentState::Available));
     assert_eq!(e.agent_state(mid), Some(AgentState::Busy));
@@ -251,9 +252,22 @@ fn overflow_steps_widen_over_time() {
         Input::Reject {
             contact: ContactId(1),
             agent: five,
+            no_answer: false,
         },
     )
     .unwrap();
+    e.handle(
+        t(11.0),
+        Input::NotReady {
+            agent: five,
+            reason: "lunch".into(),
+        },
+    )
+    .unwrap();
+    assert!(offers(&mut e).is_empty());
+    // The decline's exclusion ends at 16 s, but the agent is away.
+    assert_eq!(e.poll_timeout(), Some(t(16.0)));
+    e.handle_timeout(t(16.0));
     assert!(offers(&mut e).is_empty());
     assert_eq!(e.poll_timeout(), Some(t(30.0)));
     e.handle_timeout(t(30.0));
@@ -390,7 +404,8 @@ fn no_answer_twice_goes_not_ready() {
     let out = outputs(&mut e);
     assert!(out.contains(&Output::OfferRescinded {
         contact: ContactId(1),
-        agent: a
+        agent: a,
+        rang_out: true
     }));
 }
 
@@ -765,4 +780,297 @@ fn positions_of_a_whole_queue() {
         assert_eq!(est.position, i as u32);
         assert_eq!(e.wait_estimate(*c), Some(*est));
     }
+}
+
+fn engine_with(f: impl FnOnce(&mut EngineConfig)) -> Engine {
+    let mut cfg = EngineConfig {
+        wellbeing: WellbeingRules::off(),
+        ..EngineConfig::default()
+    };
+    f(&mut cfg);
+    Engine::new(cfg)
+}
+
+fn rescinded(out: &[Output]) -> Vec<(u64, u32, bool)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::OfferRescinded {
+                contact,
+                agent,
+                rang_out,
+            } => Some((contact.0, agent.0, *rang_out)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_queue_rings_for_its_own_timeout_and_a_ring_out_says_so() {
+    let mut e = engine_with(|c| c.offer_timeout_seconds = 20.0);
+    let long = e.add_queue(QueueConfig::new("long", &[("x", 1)])).unwrap();
+    let mut sc = QueueConfig::new("short", &[("y", 1)]);
+    sc.offer_timeout_seconds = Some(5.0);
+    let short = e.add_queue(sc).unwrap();
+    let mut nc = QueueConfig::new("never", &[("z", 1)]);
+    nc.offer_timeout_seconds = Some(0.0);
+    let never = e.add_queue(nc).unwrap();
+    let ax = e.add_agent(AgentConfig::new("ax", &[("x", 1)])).unwrap();
+    let ay = e.add_agent(AgentConfig::new("ay", &[("y", 1)])).unwrap();
+    let az = e.add_agent(AgentConfig::new("az", &[("z", 1)])).unwrap();
+    for a in [ax, ay, az] {
+        e.handle(t(0.0), Input::Login(a)).unwrap();
+    }
+    arrive(&mut e, 1.0, 1, long);
+    arrive(&mut e, 2.0, 2, short);
+    arrive(&mut e, 2.0, 3, never);
+    assert_eq!(offers(&mut e).len(), 3);
+    // The short queue's offer, made later, rings out first.
+    assert_eq!(e.poll_timeout(), Some(t(7.0)));
+    e.handle_timeout(t(7.0));
+    assert_eq!(rescinded(&outputs(&mut e)), vec![(2, ay.0, true)]);
+    // The long one only at the engine's 20 s.
+    e.handle_timeout(t(20.9));
+    assert!(rescinded(&outputs(&mut e)).is_empty());
+    e.handle_timeout(t(21.0));
+    assert_eq!(rescinded(&outputs(&mut e)), vec![(1, ax.0, true)]);
+    // A withdrawn offer does not say it rang out; the third never rings out.
+    e.handle(t(500.0), Input::Logout(az)).unwrap();
+    assert_eq!(rescinded(&outputs(&mut e)), vec![(3, az.0, false)]);
+}
+
+#[test]
+fn an_agent_whose_phone_rang_out_is_offered_the_contact_again_after_the_retry() {
+    let mut e = engine_with(|c| {
+        c.max_no_answer = 0;
+        c.retry_seconds = 5.0;
+    });
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    arrive(&mut e, 0.0, 1, q);
+    assert_eq!(offers(&mut e), vec![(1, a.0)]);
+    e.handle_timeout(t(20.0));
+    let out = outputs(&mut e);
+    assert_eq!(rescinded(&out), vec![(1, a.0, true)]);
+    assert!(!out.iter().any(|o| matches!(o, Output::Offer { .. })));
+    assert_eq!(e.agent_state(a), Some(AgentState::Available));
+    // Not offered again at once, but when the retry time has passed.
+    assert_eq!(e.poll_timeout(), Some(t(25.0)));
+    e.handle_timeout(t(24.9));
+    assert!(offers(&mut e).is_empty());
+    e.handle_timeout(t(25.0));
+    assert_eq!(offers(&mut e), vec![(1, a.0)]);
+    // A decline is excluded for the retry time too, then offered again.
+    e.handle(
+        t(26.0),
+        Input::Reject {
+            contact: ContactId(1),
+            agent: a,
+            no_answer: false,
+        },
+    )
+    .unwrap();
+    assert!(offers(&mut e).is_empty());
+    e.handle_timeout(t(31.0));
+    assert_eq!(offers(&mut e), vec![(1, a.0)]);
+}
+
+#[test]
+fn the_exclusion_ends_when_the_agent_comes_back_from_not_ready_or_a_break() {
+    let mut e = engine_with(|c| c.retry_seconds = 600.0);
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    arrive(&mut e, 0.0, 1, q);
+    assert_eq!(offers(&mut e), vec![(1, a.0)]);
+    e.handle_timeout(t(20.0));
+    assert!(offers(&mut e).is_empty());
+    // Still available: the exclusion holds (600 s).
+    e.handle(t(30.0), Input::Ready(a)).unwrap();
+    assert!(offers(&mut e).is_empty());
+    e.handle(
+        t(40.0),
+        Input::NotReady {
+            agent: a,
+            reason: "lunch".into(),
+        },
+    )
+    .unwrap();
+    e.handle(t(50.0), Input::Ready(a)).unwrap();
+    assert_eq!(offers(&mut e), vec![(1, a.0)]);
+    // Declined, then a timed break: back from it, offered again.
+    e.handle(
+        t(51.0),
+        Input::Reject {
+            contact: ContactId(1),
+            agent: a,
+            no_answer: false,
+        },
+    )
+    .unwrap();
+    e.handle(
+        t(52.0),
+        Input::Break {
+            agent: a,
+            reason: "coffee".into(),
+            seconds: Some(60.0),
+        },
+    )
+    .unwrap();
+    assert!(offers(&mut e).is_empty());
+    e.handle_timeout(t(112.0));
+    assert_eq!(offers(&mut e), vec![(1, a.0)]);
+}
+
+#[test]
+fn missed_offers_count_towards_max_no_answer_and_declines_do_not() {
+    let mut e = engine_with(|c| c.max_no_answer = 2);
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    for id in 1..=3 {
+        arrive(&mut e, 0.0, id, q);
+    }
+    // Three declines in a row: still available.
+    for (i, id) in [1u64, 2, 3].into_iter().enumerate() {
+        assert_eq!(offers(&mut e), vec![(id, a.0)]);
+        e.handle(
+            t(1.0 + i as f64),
+            Input::Reject {
+                contact: ContactId(id),
+                agent: a,
+                no_answer: false,
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(e.agent_state(a), Some(AgentState::Available));
+    // Two missed (the phone rang without answer, told by the shell): not ready.
+    e.handle_timeout(t(6.0));
+    let first = offers(&mut e);
+    assert_eq!(first.len(), 1);
+    e.handle(
+        t(6.0),
+        Input::Reject {
+            contact: ContactId(first[0].0),
+            agent: a,
+            no_answer: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(e.agent_state(a), Some(AgentState::Available));
+    e.handle_timeout(t(7.0));
+    let second = offers(&mut e);
+    assert_eq!(second.len(), 1);
+    e.handle(
+        t(7.0),
+        Input::Reject {
+            contact: ContactId(second[0].0),
+            agent: a,
+            no_answer: true,
+        },
+    )
+    .unwrap();
+    let not_ready = AgentState::NotReady {
+        reason: "no-answer".into(),
+    };
+    assert_eq!(e.agent_state(a), Some(not_ready.clone()));
+    // The shell hears of it, to log it as the engine's doing.
+    assert!(outputs(&mut e).contains(&Output::AgentState {
+        agent: a,
+        state: not_ready
+    }));
+}
+
+#[test]
+fn a_contacts_own_skills_are_needed_from_both_sides() {
+    let mut e = engine(WellbeingRules::off());
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let plain = e.add_agent(AgentConfig::new("plain", &[("x", 5)])).unwrap();
+    let fr = e
+        .add_agent(AgentConfig::new("fr", &[("x", 1), ("french", 4)]))
+        .unwrap();
+    let fr_low = e
+        .add_agent(AgentConfig::new("fr_low", &[("x", 1), ("french", 2)]))
+        .unwrap();
+    e.handle(t(0.0), Input::Login(plain)).unwrap();
+    e.handle(t(0.0), Input::Login(fr_low)).unwrap();
+    let mut ar = Arrival::new(ContactId(1), q);
+    ar.skills = vec![("french".into(), 3)];
+    e.handle(t(1.0), Input::Arrive(ar)).unwrap();
+    // Neither the longest idle (no French) nor the one below level 3.
+    assert!(offers(&mut e).is_empty());
+    // A freed agent with the skill finds it.
+    e.handle(t(2.0), Input::Login(fr)).unwrap();
+    assert_eq!(offers(&mut e), vec![(1, fr.0)]);
+    answer_end(&mut e, 3.0, 10.0, 1, fr);
+    // With the French agent free, a French contact goes to it even though the plain agent
+    // has been idle longer; a plain contact goes to the plain agent.
+    let mut ar = Arrival::new(ContactId(2), q);
+    ar.skills = vec![("french".into(), 3)];
+    e.handle(t(20.0), Input::Arrive(ar)).unwrap();
+    assert_eq!(offers(&mut e), vec![(2, fr.0)]);
+    arrive(&mut e, 21.0, 3, q);
+    assert_eq!(offers(&mut e), vec![(3, plain.0)]);
+    // A level outside 1..=10 is refused.
+    let mut ar = Arrival::new(ContactId(4), q);
+    ar.skills = vec![("french".into(), 11)];
+    assert!(e.handle(t(22.0), Input::Arrive(ar)).is_err());
+}
+
+#[test]
+fn a_contact_needing_a_skill_nobody_holds_waits_until_the_maximum_wait() {
+    let mut e = engine(WellbeingRules::off());
+    let mut qc = QueueConfig::new("q", &[("x", 1)]);
+    qc.max_wait = Some(MaxWait {
+        seconds: 60.0,
+        action: MaxWaitAction::Voicemail,
+    });
+    let q = e.add_queue(qc).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 9)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    let mut ar = Arrival::new(ContactId(1), q);
+    ar.skills = vec![("klingon".into(), 1)];
+    e.handle(t(0.0), Input::Arrive(ar)).unwrap();
+    assert!(offers(&mut e).is_empty());
+    // It does not block the line for others.
+    arrive(&mut e, 1.0, 2, q);
+    assert_eq!(offers(&mut e), vec![(2, a.0)]);
+    answer_end(&mut e, 2.0, 5.0, 2, a);
+    assert!(offers(&mut e).is_empty());
+    e.handle_timeout(t(60.0));
+    assert!(outputs(&mut e).contains(&Output::MaxWaitReached {
+        contact: ContactId(1),
+        queue: q,
+        action: MaxWaitAction::Voicemail
+    }));
+}
+
+#[test]
+fn the_longest_wait_is_how_long_a_contact_has_really_waited() {
+    let mut e = engine(WellbeingRules::off());
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    assert_eq!(e.longest_waiting(q), None);
+    arrive(&mut e, 10.0, 1, q);
+    arrive(&mut e, 15.0, 2, q);
+    assert_eq!(e.longest_waiting(q), Some((ContactId(1), t(10.0))));
+    // The estimate says something else entirely (the expected handle time).
+    let est = e.queue_positions(q)[0].1.estimated_wait_seconds;
+    assert!(est > 100.0, "{est}");
+    // Ringing still counts as waiting; answered does not.
+    e.handle(t(40.0), Input::Login(a)).unwrap();
+    assert_eq!(offers(&mut e), vec![(1, a.0)]);
+    assert_eq!(e.longest_waiting(q), Some((ContactId(1), t(10.0))));
+    e.handle(
+        t(41.0),
+        Input::Answer {
+            contact: ContactId(1),
+            agent: a,
+        },
+    )
+    .unwrap();
+    assert_eq!(e.longest_waiting(q), Some((ContactId(2), t(15.0))));
+    e.handle(t(42.0), Input::Abandon(ContactId(2))).unwrap();
+    assert_eq!(e.longest_waiting(q), None);
 }

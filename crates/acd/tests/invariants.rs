@@ -54,7 +54,8 @@ struct MContact {
     seq: u64,
     entered: u64,
     state: MState,
-    rejected: BTreeSet<u32>,
+    /// Agents who did not take an offer of it, and until when they are not offered it again.
+    rejected: BTreeMap<u32, u64>,
     callback: bool,
 }
 
@@ -81,6 +82,9 @@ struct Harness {
     offers: Vec<(u64, u32)>,
     next_id: u64,
     callbacks_offered: u32,
+    /// Agents not available (logged out, not ready): coming back ends their exclusions.
+    away: BTreeSet<u32>,
+    retry_ms: u64,
 }
 
 impl Harness {
@@ -128,11 +132,16 @@ impl Harness {
             offers: Vec::new(),
             next_id: 1,
             callbacks_offered: 0,
+            away: (0..levels.len() as u32).collect(),
+            retry_ms: (EngineConfig::default().retry_seconds * 1000.0) as u64,
         }
     }
 
     fn eligible(&self, agent: u32, c: &MContact) -> bool {
-        if c.rejected.contains(&agent) {
+        if c.rejected
+            .get(&agent)
+            .is_some_and(|&until| self.now < until)
+        {
             return false;
         }
         let waited = self.now.saturating_sub(c.entered);
@@ -204,11 +213,18 @@ impl Harness {
                     self.contacts.get_mut(&contact.0).unwrap().state = MState::Offered;
                     self.offers.push((contact.0, a));
                 }
-                Output::OfferRescinded { contact, agent } => {
+                Output::OfferRescinded {
+                    contact,
+                    agent,
+                    rang_out,
+                } => {
                     self.offers
                         .retain(|&(c, a)| !(c == contact.0 && a == agent.0));
+                    let until = self.now + self.retry_ms;
                     if let Some(c) = self.contacts.get_mut(&contact.0) {
-                        c.rejected.insert(agent.0);
+                        if rang_out {
+                            c.rejected.insert(agent.0, until);
+                        }
                         if c.state == MState::Offered {
                             c.state = MState::Waiting;
                         }
@@ -216,6 +232,12 @@ impl Harness {
                 }
                 Output::Queued { contact, .. } => {
                     assert!(self.contacts.contains_key(&contact.0));
+                }
+                Output::AgentState {
+                    agent,
+                    state: AgentState::NotReady { .. },
+                } => {
+                    self.away.insert(agent.0);
                 }
                 _ => {}
             }
@@ -280,20 +302,33 @@ impl Harness {
     fn apply(&mut self, op: Op) {
         let n = self.skills.len() as u8;
         match op {
-            Op::Login(a) => {
-                self.input(Input::Login(AgentId(u32::from(a % n))));
+            Op::Login(a) | Op::Ready(a) => {
+                let a = u32::from(a % n);
+                let input = match op {
+                    Op::Login(_) => Input::Login(AgentId(a)),
+                    _ => Input::Ready(AgentId(a)),
+                };
+                // Back from a pause: the agent may be offered contacts it did not take.
+                if self.input(input) && self.away.remove(&a) {
+                    for c in self.contacts.values_mut() {
+                        c.rejected.remove(&a);
+                    }
+                }
             }
             Op::Logout(a) => {
-                self.input(Input::Logout(AgentId(u32::from(a % n))));
-            }
-            Op::Ready(a) => {
-                self.input(Input::Ready(AgentId(u32::from(a % n))));
+                let a = u32::from(a % n);
+                if self.input(Input::Logout(AgentId(a))) {
+                    self.away.insert(a);
+                }
             }
             Op::NotReady(a) => {
-                self.input(Input::NotReady {
-                    agent: AgentId(u32::from(a % n)),
+                let a = u32::from(a % n);
+                if self.input(Input::NotReady {
+                    agent: AgentId(a),
                     reason: "lunch".into(),
-                });
+                }) {
+                    self.away.insert(a);
+                }
             }
             Op::Arrive { queue, prio } => {
                 let id = self.next_id;
@@ -306,7 +341,7 @@ impl Harness {
                         seq: id,
                         entered: self.now,
                         state: MState::Waiting,
-                        rejected: BTreeSet::new(),
+                        rejected: BTreeMap::new(),
                         callback: false,
                     },
                 );
@@ -327,12 +362,14 @@ impl Harness {
             Op::Reject(i) => {
                 if let Some((c, a)) = Self::pick(&self.offers, i) {
                     self.offers.retain(|o| *o != (c, a));
+                    let until = self.now + self.retry_ms;
                     let m = self.contacts.get_mut(&c).unwrap();
-                    m.rejected.insert(a);
+                    m.rejected.insert(a, until);
                     m.state = MState::Waiting;
                     assert!(self.input(Input::Reject {
                         contact: ContactId(c),
-                        agent: AgentId(a)
+                        agent: AgentId(a),
+                        no_answer: i % 2 == 0,
                     }));
                 }
             }
@@ -469,7 +506,13 @@ fn any_input() -> impl Strategy<Value = Input> {
             }),
         (contact.clone(), agent.clone())
             .prop_map(|(contact, agent)| Input::Answer { contact, agent }),
-        (contact.clone(), agent).prop_map(|(contact, agent)| Input::Reject { contact, agent }),
+        (contact.clone(), agent, any::<bool>()).prop_map(|(contact, agent, no_answer)| {
+            Input::Reject {
+                contact,
+                agent,
+                no_answer,
+            }
+        }),
         contact.clone().prop_map(Input::Abandon),
         (
             contact.clone(),

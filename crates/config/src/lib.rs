@@ -24,6 +24,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod routing;
+pub use routing::{MaxWaitAction, OverflowStep, Routing, Wellbeing};
+
 /// The demo centre's configuration, the same text as `examples/demo.toml`.
 pub const DEMO_TOML: &str = include_str!("../../../examples/demo.toml");
 
@@ -83,6 +86,12 @@ pub struct Config {
     /// Service numbers with a contact flow of their own.
     #[serde(default)]
     pub numbers: Vec<Number>,
+    /// Engine-wide routing settings.
+    #[serde(default)]
+    pub routing: Routing,
+    /// Agent wellbeing rules.
+    #[serde(default)]
+    pub wellbeing: Wellbeing,
 }
 
 /// A number callers dial and the contact flow that answers it.
@@ -750,6 +759,19 @@ pub struct Queue {
     pub wrap_up_seconds: u32,
     #[serde(default)]
     pub strategy: Strategy,
+    /// How long an agent's phone rings for this queue's callers; `centre.ring_timeout_seconds`
+    /// when absent.
+    #[serde(default)]
+    pub ring_timeout_seconds: Option<Spanned<u32>>,
+    /// What happens at `max_wait_seconds`: `voicemail` (default), `disconnect`, `overflow`.
+    #[serde(default)]
+    pub max_wait_action: Option<Spanned<MaxWaitAction>>,
+    /// The queue callers move to at `max_wait_seconds` with `max_wait_action = "overflow"`.
+    #[serde(default)]
+    pub overflow_queue: Option<Spanned<String>>,
+    /// Timed steps that widen who may answer a waiting caller.
+    #[serde(default)]
+    pub overflow: Vec<OverflowStep>,
 }
 
 fn default_target() -> u32 {
@@ -1054,6 +1076,7 @@ impl Config {
             }
         }
         self.validate_numbers(&extensions, &queue_names)?;
+        self.validate_routing()?;
         let mut user_names = HashSet::new();
         for (i, u) in self.users.iter().enumerate() {
             if !user_names.insert(u.name.get_ref().clone()) {

@@ -485,9 +485,6 @@ async fn serve(
         hotline_switch::CentreOptions {
             media_ip: cfg.sip.listen.ip(),
             recordings: data_dir.join("recordings"),
-            ring_timeout: std::time::Duration::from_secs(u64::from(
-                cfg.centre.ring_timeout_seconds,
-            )),
             outbound: cfg.outbound(),
             trunk,
             max_backlog_events: cfg.storage.max_backlog_events as usize,

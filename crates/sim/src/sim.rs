@@ -250,6 +250,7 @@ pub fn simulate(sc: &Scenario) -> Result<Report, Error> {
             overflow: q.overflow.clone(),
             wrap_up_seconds: q.wrap_up_seconds.0,
             expected_handle_seconds: q.handle_time.mean() + q.wrap_up_seconds.0,
+            offer_timeout_seconds: None,
         };
         let id = engine
             .add_queue(cfg)

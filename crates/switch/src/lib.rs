@@ -37,7 +37,6 @@ pub use session::TransferTarget;
 pub struct CentreOptions {
     pub media_ip: IpAddr,
     pub recordings: PathBuf,
-    pub ring_timeout: Duration,
     /// Where calls out (callbacks) go: the carrier trunk's address.
     pub outbound: Option<std::net::SocketAddr>,
     /// The trunk calls out go through, with its numbering, identity and credentials.

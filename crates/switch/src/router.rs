@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use hotline_acd::{
     AgentConfig, AgentId, AgentState, AgentWellbeing, Arrival, ContactId, Engine, EngineConfig,
-    Input, Instant, MaxWait, MaxWaitAction, Output, QueueConfig, Strategy, WellbeingAlert,
+    Input, Instant, MaxWait, MaxWaitAction, Output, OverflowStep, QueueConfig, Strategy,
+    WellbeingAlert, WellbeingRules,
 };
 use hotline_model::{AgentEvent, AuditEvent, Event, Timestamp};
 use hotline_store::Store;
@@ -27,6 +28,8 @@ pub enum Notice {
     Position { position: u32, eta_secs: u64 },
     /// The queue's maximum wait has passed.
     MaxWait(MaxWaitAction),
+    /// The queue's maximum wait moved the contact to `queue` (its place kept by arrival).
+    Overflowed { queue: String },
 }
 
 /// An agent's state as asked for by the agent or a supervisor.
@@ -188,10 +191,54 @@ pub fn stress(
     (score, level, suggested)
 }
 
+/// The engine's settings from `[routing]`, `[wellbeing]` and `centre.ring_timeout_seconds`
+/// (the one ring timeout: the engine rescinds an offer that rang this long).
+pub fn engine_config(cfg: &hotline_config::Config) -> EngineConfig {
+    let r = &cfg.routing;
+    let w = &cfg.wellbeing;
+    let d = WellbeingRules::default();
+    let unit = |v: Option<f64>, default: f64| v.unwrap_or(default);
+    EngineConfig {
+        offer_timeout_seconds: f64::from(cfg.centre.ring_timeout_seconds),
+        max_no_answer: r.max_no_answer(),
+        retry_seconds: f64::from(r.retry_seconds()),
+        vip_boost: r.vip_boost(),
+        preferred_agent_seconds: f64::from(r.preferred_agent_seconds()),
+        senior_skill: r.senior_skill().to_string(),
+        ring_all_limit: r.ring_all_limit() as usize,
+        wellbeing: WellbeingRules {
+            enabled: w.enabled.unwrap_or(d.enabled),
+            agitation_threshold: unit(
+                w.agitation_threshold.as_ref().map(|v| *v.get_ref()),
+                f64::from(d.agitation_threshold),
+            ) as f32,
+            recovery_break_seconds: w
+                .recovery_break_seconds
+                .map_or(d.recovery_break_seconds, f64::from),
+            max_difficult_in_row: w.max_difficult_in_row.unwrap_or(d.max_difficult_in_row),
+            fair_spread: w.fair_spread.unwrap_or(d.fair_spread),
+            occupancy_ceiling: unit(
+                w.occupancy_ceiling.as_ref().map(|v| *v.get_ref()),
+                d.occupancy_ceiling,
+            ),
+            occupancy_window_minutes: w
+                .occupancy_window_minutes
+                .as_ref()
+                .map_or(d.occupancy_window_minutes, |v| f64::from(*v.get_ref())),
+            max_pause_seconds: w.max_pause_seconds.map_or(d.max_pause_seconds, f64::from),
+            escalate_agitation: unit(
+                w.escalate_agitation.as_ref().map(|v| *v.get_ref()),
+                f64::from(d.escalate_agitation),
+            ) as f32,
+        },
+        ..EngineConfig::default()
+    }
+}
+
 /// Builds the engine from a centre's configuration.
 pub fn engine_from_config(cfg: &hotline_config::Config) -> Result<(Engine, AgentSkills), String> {
     let mut skills_of = Vec::new();
-    let mut engine = Engine::new(EngineConfig::default());
+    let mut engine = Engine::new(engine_config(cfg));
     for q in &cfg.queues {
         let skills: Vec<(String, u8)> = q
             .skills
@@ -211,10 +258,41 @@ pub fn engine_from_config(cfg: &hotline_config::Config) -> Result<(Engine, Agent
             hotline_config::Strategy::RingAll => Strategy::RingAll,
             hotline_config::Strategy::BestSkill => Strategy::BestFit,
         };
+        qc.offer_timeout_seconds = q
+            .ring_timeout_seconds
+            .as_ref()
+            .map(|s| f64::from(*s.get_ref()));
+        let action = match q.max_wait_action.as_ref().map(|a| *a.get_ref()) {
+            None | Some(hotline_config::MaxWaitAction::Voicemail) => MaxWaitAction::Voicemail,
+            Some(hotline_config::MaxWaitAction::Disconnect) => MaxWaitAction::Disconnect,
+            Some(hotline_config::MaxWaitAction::Overflow) => MaxWaitAction::Overflow {
+                queue: q
+                    .overflow_queue
+                    .as_ref()
+                    .map(|t| t.get_ref().clone())
+                    .ok_or_else(|| {
+                        format!("queue {}: overflow without a queue", q.name.get_ref())
+                    })?,
+            },
+        };
         qc.max_wait = q.max_wait_seconds.map(|s| MaxWait {
             seconds: f64::from(s),
-            action: MaxWaitAction::Voicemail,
+            action,
         });
+        qc.overflow = q
+            .overflow
+            .iter()
+            .map(|s| OverflowStep {
+                after_seconds: f64::from(*s.after_seconds.get_ref()),
+                lower_levels_by: s.lower_levels_by.as_ref().map_or(0, |l| *l.get_ref()),
+                add_skills: s
+                    .add_skills
+                    .iter()
+                    .map(|(k, l)| (k.clone(), *l.get_ref()))
+                    .collect(),
+                add_queues: s.add_queues.iter().map(|t| t.get_ref().clone()).collect(),
+            })
+            .collect();
         engine.add_queue(qc).map_err(|e| e.to_string())?;
     }
     for a in &cfg.agents {
@@ -244,6 +322,8 @@ struct Track {
 /// The router's state besides the engine.
 struct Shell {
     skills: AgentSkills,
+    /// The highest level any agent holds of each skill.
+    top_levels: HashMap<String, u8>,
     waiting: HashMap<ContactId, mpsc::UnboundedSender<Notice>>,
     tracks: HashMap<AgentId, Track>,
     store: Option<Store>,
@@ -284,10 +364,16 @@ impl RouterCore {
                 )
             })
             .collect();
+        let mut top_levels: HashMap<String, u8> = HashMap::new();
+        for (skill, level) in skills.iter().flat_map(|(_, s)| s.iter()) {
+            let top = top_levels.entry(skill.clone()).or_default();
+            *top = (*top).max(*level);
+        }
         RouterCore {
             engine,
             shell: Shell {
                 skills,
+                top_levels,
                 waiting: HashMap::new(),
                 tracks,
                 store,
@@ -385,13 +471,21 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
             vip,
             escalate,
             preferred_agent,
-            skills: _,
+            skills,
             notify,
             done,
         } => {
+            for (skill, level) in &skills {
+                if shell.top_levels.get(skill).is_none_or(|top| top < level) {
+                    // The engine lets it wait (its queue's maximum wait applies), as for a
+                    // queue nobody staffs; the flow asks for something nobody has.
+                    warn!(?contact, %queue, %skill, level, "no agent has this skill at this level: the caller waits for the maximum wait");
+                }
+            }
             let r = match engine.queue_id(&queue) {
                 Some(q) => {
                     let mut a = Arrival::new(contact, q);
+                    a.skills = skills;
                     a.priority = priority;
                     a.vip = vip;
                     a.escalate = escalate;
@@ -416,9 +510,16 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
         RouterCmd::Reject {
             contact,
             agent: ext,
-            no_answer: _,
+            no_answer,
         } => match engine.agent_id(&ext) {
-            Some(agent) => engine.handle(now, Input::Reject { contact, agent }),
+            Some(agent) => engine.handle(
+                now,
+                Input::Reject {
+                    contact,
+                    agent,
+                    no_answer,
+                },
+            ),
             None => Ok(()),
         },
         RouterCmd::Answer {
@@ -500,7 +601,7 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
             Ok(())
         }
         RouterCmd::Queues(reply) => {
-            let _ = reply.send(queue_views(engine, &shell.skills));
+            let _ = reply.send(queue_views(engine, &shell.skills, now));
             Ok(())
         }
         RouterCmd::Agents(reply) => {
@@ -530,14 +631,13 @@ pub fn state_name(state: &AgentState) -> &'static str {
 
 /// A supervisor's view; it looks at every agent, which is fine for a view and is never done
 /// per routing decision.
-fn queue_views(engine: &Engine, skills: &AgentSkills) -> Vec<QueueView> {
+fn queue_views(engine: &Engine, skills: &AgentSkills, now: Instant) -> Vec<QueueView> {
     let mut views = Vec::new();
     for i in 0..engine.queue_count() {
         let q = hotline_acd::QueueId(i as u32);
         let Some(cfg) = engine.queue_config(q) else {
             continue;
         };
-        let positions = engine.queue_positions(q);
         let agents_available = skills
             .iter()
             .filter(|(id, have)| {
@@ -551,9 +651,10 @@ fn queue_views(engine: &Engine, skills: &AgentSkills) -> Vec<QueueView> {
         views.push(QueueView {
             name: cfg.name.clone(),
             waiting: engine.waiting(q),
-            longest_wait_secs: positions
-                .first()
-                .map_or(0.0, |(_, w)| w.estimated_wait_seconds.max(0.0)),
+            // How long the caller waiting longest has really waited (not an estimate).
+            longest_wait_secs: engine
+                .longest_waiting(q)
+                .map_or(0.0, |(_, since)| now.millis_since(since) as f64 / 1000.0),
             agents_available,
             target_seconds: cfg.target_seconds,
         });
@@ -698,11 +799,15 @@ fn dispatch(engine: &Engine, shell: &mut Shell, out: Output, by_engine: bool) {
                 callback,
             },
         ),
-        Output::OfferRescinded { contact, agent } => (
+        Output::OfferRescinded {
+            contact,
+            agent,
+            rang_out,
+        } => (
             contact,
             Notice::Rescinded {
                 agent: name(agent),
-                rang_out: false,
+                rang_out,
             },
         ),
         Output::Queued {
@@ -720,9 +825,16 @@ fn dispatch(engine: &Engine, shell: &mut Shell, out: Output, by_engine: bool) {
         Output::MaxWaitReached {
             contact, action, ..
         } => (contact, Notice::MaxWait(action)),
-        Output::Overflowed { .. } | Output::WellbeingAlert { .. } | Output::AgentState { .. } => {
-            return;
-        }
+        Output::Overflowed { contact, to, .. } => match engine.queue_config(to) {
+            Some(q) => (
+                contact,
+                Notice::Overflowed {
+                    queue: q.name.clone(),
+                },
+            ),
+            None => return,
+        },
+        Output::WellbeingAlert { .. } | Output::AgentState { .. } => return,
     };
     if let Some(tx) = waiting.get(&contact)
         && tx.send(notice).is_err()
@@ -773,6 +885,87 @@ mod tests {
         assert_eq!((level, brk), (Stress::Elevated, Some(5)));
         let (_, level, brk) = stress(&figures(0, 5400.0, 2700.0), 2, Some(50.0), None);
         assert_eq!((level, brk), (Stress::Low, None));
+    }
+
+    fn demo_with(edit: impl Fn(String) -> String) -> hotline_config::Config {
+        hotline_config::Config::from_toml("t.toml", &edit(hotline_config::DEMO_TOML.to_string()))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_engine_takes_the_routing_settings_of_the_configuration() {
+        // The demo's defaults are the engine's, with the centre's ring timeout.
+        let (engine, _) = engine_from_config(&demo_with(|t| t)).unwrap();
+        let d = EngineConfig::default();
+        assert_eq!(engine.config(), &d);
+        let cfg = demo_with(|t| {
+            t.replace(
+                "service_numbers = [\"95588\"]",
+                "service_numbers = [\"95588\"]\nring_timeout_seconds = 25",
+            )
+            .replace(
+                "name = \"cards\"\n",
+                "name = \"cards\"\nring_timeout_seconds = 12\nmax_wait_action = \"overflow\"\n\
+                 overflow_queue = \"general\"\n",
+            )
+            .replace(
+                "name = \"complaints\"\n",
+                "name = \"complaints\"\nmax_wait_action = \"disconnect\"\n",
+            ) + "\n[routing]\nretry_seconds = 9\nmax_no_answer = 3\nsenior_skill = \"general\"\n\
+                   \n[wellbeing]\nrecovery_break_seconds = 60\noccupancy_ceiling = 0.85\n\
+                   \n[[queues.overflow]]\nafter_seconds = 45\nlower_levels_by = 2\n\
+                   add_queues = [\"accounts\"]\n"
+        });
+        let (engine, _) = engine_from_config(&cfg).unwrap();
+        let e = engine.config();
+        assert_eq!(e.offer_timeout_seconds, 25.0);
+        assert_eq!((e.retry_seconds, e.max_no_answer), (9.0, 3));
+        assert_eq!(e.senior_skill, "general");
+        assert_eq!(e.wellbeing.recovery_break_seconds, 60.0);
+        assert_eq!(e.wellbeing.occupancy_ceiling, 0.85);
+        assert_eq!(e.wellbeing.max_difficult_in_row, 2);
+        let q = |name: &str| engine.queue_config(engine.queue_id(name).unwrap()).unwrap();
+        assert_eq!(q("cards").offer_timeout_seconds, Some(12.0));
+        assert_eq!(q("accounts").offer_timeout_seconds, None);
+        assert_eq!(
+            q("cards").max_wait.as_ref().map(|m| m.action.clone()),
+            Some(MaxWaitAction::Overflow {
+                queue: "general".into()
+            })
+        );
+        assert_eq!(
+            q("complaints").max_wait.as_ref().map(|m| m.action.clone()),
+            Some(MaxWaitAction::Disconnect)
+        );
+        assert_eq!(
+            q("accounts").max_wait.as_ref().map(|m| m.action.clone()),
+            Some(MaxWaitAction::Voicemail)
+        );
+        // The overflow step belongs to the last queue of the file.
+        assert_eq!(q("general").overflow.len(), 1);
+        assert_eq!(q("general").overflow[0].after_seconds, 45.0);
+        assert_eq!(q("general").overflow[0].lower_levels_by, 2);
+        assert_eq!(q("general").overflow[0].add_queues, vec!["accounts"]);
+    }
+
+    #[test]
+    fn the_wallboard_longest_wait_is_the_real_wait() {
+        let (mut engine, skills) = engine_from_config(&demo_with(|t| t)).unwrap();
+        let accounts = engine.queue_id("accounts").unwrap();
+        for (id, at) in [(1, 1_000), (2, 50_000)] {
+            engine
+                .handle(
+                    Instant::from_millis(at),
+                    Input::Arrive(Arrival::new(ContactId(id), accounts)),
+                )
+                .unwrap();
+        }
+        let views = queue_views(&engine, &skills, Instant::from_millis(61_000));
+        let v = views.iter().find(|v| v.name == "accounts").unwrap();
+        assert_eq!(v.waiting, 2);
+        assert_eq!(v.longest_wait_secs, 60.0);
+        let cards = views.iter().find(|v| v.name == "cards").unwrap();
+        assert_eq!(cards.longest_wait_secs, 0.0);
     }
 
     #[test]

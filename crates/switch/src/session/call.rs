@@ -340,6 +340,8 @@ pub struct Call {
     /// In line since.
     queued: Option<Instant>,
     last_queue: Option<String>,
+    /// The contact's priority in line.
+    priority: i32,
     agents: Vec<AgentLeg>,
     next_ring: Ring,
     after_call: Option<String>,
@@ -379,6 +381,7 @@ impl Call {
             playing: None,
             queued: None,
             last_queue: None,
+            priority: 0,
             agents: Vec::new(),
             next_ring: 0,
             after_call: None,
@@ -752,6 +755,17 @@ impl Call {
                     estimated_wait_secs: eta_secs,
                 },
             ),
+            Notice::Overflowed { queue } => {
+                // The engine moved the contact at the queue's maximum wait: the record
+                // follows it.
+                if self.queued.is_some() {
+                    self.last_queue = Some(queue.clone());
+                    self.log(EventKind::Queued {
+                        queue: QueueName::new(queue),
+                        priority: self.priority,
+                    });
+                }
+            }
             Notice::MaxWait(action) => {
                 // The engine has let the contact go.
                 self.queued = None;
@@ -983,6 +997,7 @@ impl Call {
         self.phase = Phase::Flow;
         self.queued = Some(now);
         self.last_queue = Some(queue.clone());
+        self.priority = priority;
         self.push(Command::Arrive {
             queue: queue.clone(),
             priority,

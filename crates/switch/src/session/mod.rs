@@ -14,6 +14,8 @@
 
 pub mod call;
 mod phones;
+#[cfg(test)]
+mod routed_tests;
 mod shell;
 #[cfg(test)]
 mod tests;

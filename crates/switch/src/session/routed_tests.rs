@@ -77,7 +77,8 @@ impl Centre {
 
     fn state(&self, ext: &str) -> AgentState {
         let e = self.router.engine();
-        e.agent_state(e.agent_id(ext).expect("agent")).expect("state")
+        e.agent_state(e.agent_id(ext).expect("agent"))
+            .expect("state")
     }
 
     /// A caller dials in; returns its index.
@@ -278,13 +279,20 @@ fn a_caller_answered_by_an_agent_is_connected_and_the_agent_busy() {
     let mut c = Centre::new(|t| t);
     c.agent("1001", AgentCommand::Available);
     let p = c.call();
-    assert!(c.ringing(p, "1001").is_some(), "the only free agent is rung");
+    assert!(
+        c.ringing(p, "1001").is_some(),
+        "the only free agent is rung"
+    );
     assert_eq!(c.state("1001"), AgentState::Offered);
     c.answer(p, "1001");
     assert_eq!(c.state("1001"), AgentState::Busy);
     c.input(p, Input::CallerGone);
     assert_eq!(c.ended(p), vec![EndReason::CallerHangup]);
-    assert_eq!(c.state("1001"), AgentState::WrapUp, "the agent is freed to wrap-up");
+    assert_eq!(
+        c.state("1001"),
+        AgentState::WrapUp,
+        "the agent is freed to wrap-up"
+    );
 }
 
 #[test]
@@ -320,7 +328,11 @@ fn ring_all_rings_every_free_agent_and_frees_the_others_when_one_answers() {
     );
     let first = rung[0].clone();
     c.answer(p, &first);
-    assert_eq!(c.parties[p].phones.len(), 1, "only the answering phone is left");
+    assert_eq!(
+        c.parties[p].phones.len(),
+        1,
+        "only the answering phone is left"
+    );
     assert_eq!(c.state(&first), AgentState::Busy);
     for other in rung.iter().filter(|e| **e != first) {
         assert_eq!(
@@ -369,4 +381,115 @@ fn shutdown_of_a_talking_call_puts_the_agent_in_wrap_up() {
     );
     assert_eq!(c.ended(p), vec![EndReason::Shutdown]);
     assert_eq!(c.state("1001"), AgentState::WrapUp);
+}
+
+#[test]
+fn a_ring_timeout_above_twenty_seconds_takes_effect() {
+    let mut c = Centre::new(|t| {
+        t.replacen(
+            "service_numbers = [\"95588\"]",
+            "service_numbers = [\"95588\"]\nring_timeout_seconds = 45",
+            1,
+        )
+    });
+    c.agent("1001", AgentCommand::Available);
+    let p = c.call();
+    c.advance(44_000);
+    assert!(c.ringing(p, "1001").is_some(), "still ringing at 44 s");
+    assert!(c.rejected(p).is_empty());
+    c.advance(2_000);
+    assert_eq!(
+        c.rejected(p),
+        vec![("1001".to_string(), "no answer".to_string())]
+    );
+}
+
+#[test]
+fn a_lone_agent_whose_phone_rang_out_is_rung_again_and_goes_not_ready_after_two_misses() {
+    let mut c = Centre::new(|t| {
+        t.replacen(
+            "service_numbers = [\"95588\"]",
+            "service_numbers = [\"95588\"]\nring_timeout_seconds = 10",
+            1,
+        )
+    });
+    c.agent("1001", AgentCommand::Available);
+    let p = c.call();
+    // First miss: the phone stops at 10 s; after the retry time the same agent is rung
+    // again (the caller does not wait for the longest wait).
+    c.advance(10_500);
+    assert_eq!(c.rejected(p).len(), 1);
+    assert!(c.ringing(p, "1001").is_none());
+    c.advance(6_000);
+    assert!(
+        c.ringing(p, "1001").is_some(),
+        "rung again after the retry time"
+    );
+    // Second miss in a row: the agent goes not ready (`no-answer`) and is rung no more.
+    c.advance(10_500);
+    assert_eq!(c.rejected(p).len(), 2);
+    assert!(
+        matches!(c.state("1001"), AgentState::NotReady { ref reason } if reason == "no-answer"),
+        "{:?}",
+        c.state("1001")
+    );
+    c.advance(60_000);
+    assert!(c.ringing(p, "1001").is_none());
+    assert!(c.ended(p).is_empty(), "the caller still waits");
+    // Back to available: rung at once, answers.
+    c.agent("1001", AgentCommand::Available);
+    c.answer(p, "1001");
+    assert_eq!(c.state("1001"), AgentState::Busy);
+}
+
+#[test]
+fn a_phone_that_declines_is_not_counted_as_missed() {
+    let mut c = Centre::new(|t| t);
+    c.agent("1001", AgentCommand::Available);
+    let p = c.call();
+    for _ in 0..3 {
+        let ring = c.ringing(p, "1001").expect("rung");
+        c.input(
+            p,
+            Input::AgentFailed {
+                ring,
+                reason: "rejected 486".into(),
+                no_answer: false,
+            },
+        );
+        assert_eq!(
+            c.state("1001"),
+            AgentState::Available,
+            "a decline is a choice"
+        );
+        c.advance(6_000);
+    }
+    assert_eq!(c.rejected(p).len(), 3);
+}
+
+#[test]
+fn a_caller_moved_by_the_maximum_wait_is_recorded_in_the_new_queue() {
+    let mut c = Centre::new(|t| {
+        t.replacen(
+            "max_wait_seconds = 600\nwrap_up_seconds = 30\nstrategy = \"longest-idle\"",
+            "max_wait_seconds = 30\nwrap_up_seconds = 30\nstrategy = \"longest-idle\"\n\
+             max_wait_action = \"overflow\"\noverflow_queue = \"general\"",
+            1,
+        )
+    });
+    // Only 1003 is free: no accounts skill, but general.
+    c.agent("1003", AgentCommand::Available);
+    let p = c.call();
+    assert!(c.parties[p].phones.is_empty());
+    c.advance(31_000);
+    let queues: Vec<String> = c.parties[p]
+        .log
+        .iter()
+        .filter_map(|k| match k {
+            EventKind::Queued { queue, .. } => Some(queue.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(queues, vec!["accounts".to_string(), "general".to_string()]);
+    assert!(c.ringing(p, "1003").is_some(), "general's agent takes it");
 }
