@@ -198,7 +198,9 @@ impl Registrar {
         }
     }
 
-    fn mark_changed(&self, extension: &str) {
+    /// Notes that `extension`'s bindings must be written down again (see
+    /// [`Registrar::take_changed`]).
+    pub fn mark_changed(&self, extension: &str) {
         self.changed.lock().insert(extension.to_string());
         // A permit is kept if nobody waits yet, so no change goes unnoticed.
         self.changed_notify.notify_one();

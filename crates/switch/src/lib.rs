@@ -17,7 +17,7 @@ pub mod trunk;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use hotline_flow::FlowSet;
@@ -28,6 +28,7 @@ use hotline_sip::calls::IncomingCall;
 use hotline_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
+use hotline_model::Timestamp;
 pub use router::{AgentCommand, AgentView, Notice, QueueView, RouterCmd, Stress};
 use session::Shared;
 pub use session::TransferTarget;
@@ -48,6 +49,9 @@ pub struct CentreOptions {
     /// The log is "behind" (an alert to supervisors) when its oldest uncommitted event is
     /// this old.
     pub behind_alert: Duration,
+    /// Each agent's last state in the log (see [`hotline_store::Store::agent_states`]), put
+    /// back into the routing engine before the first call (see [`restore_agents`]).
+    pub restore_agents: Vec<hotline_model::AgentStatus>,
 }
 
 /// How the event log keeps up, as supervisors are told (see [`Centre::log_health`]).
@@ -73,6 +77,7 @@ async fn watch_log(
     shared: std::sync::Weak<Shared>,
     options: CentreOptions,
     health: tokio::sync::watch::Sender<LogHealth>,
+    draining: Arc<AtomicU32>,
 ) {
     let mut tick = tokio::time::interval(LOG_WATCH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -94,7 +99,13 @@ async fn watch_log(
         if refusing != was.refusing_calls {
             // Retry after roughly the time the backlog has been building up.
             let retry = u32::try_from(b.oldest.as_secs().clamp(5, 300)).unwrap_or(300);
-            calls.refuse_new_calls(refusing.then_some(retry));
+            // While the centre drains, new calls stay refused whatever the log does.
+            let drain_retry = draining.load(Ordering::Acquire);
+            calls.refuse_new_calls(if refusing {
+                Some(retry.max(drain_retry))
+            } else {
+                (drain_retry > 0).then_some(drain_retry)
+            });
             if refusing {
                 tracing::error!(
                     backlog = b.events,
@@ -134,6 +145,8 @@ async fn watch_log(
 pub struct Centre {
     shared: Arc<Shared>,
     log_health: tokio::sync::watch::Sender<LogHealth>,
+    /// Non-zero once the centre drains: the Retry-After new calls are refused with.
+    draining: Arc<AtomicU32>,
 }
 
 impl Centre {
@@ -163,9 +176,12 @@ impl Centre {
             Some(store.clone()),
             router_rx,
         ));
+        // Before any call: the router takes commands in order.
+        restore_agents(cfg, &router_tx, &store, &options.restore_agents);
         std::fs::create_dir_all(&options.recordings)
             .map_err(|e| format!("cannot create {}: {e}", options.recordings.display()))?;
         let (log_health, _) = tokio::sync::watch::channel(LogHealth::default());
+        let draining = Arc::new(AtomicU32::new(0));
         let watch_options = options.clone();
         let shared = Arc::new(Shared {
             store,
@@ -199,6 +215,7 @@ impl Centre {
             Arc::downgrade(&shared),
             watch_options,
             log_health.clone(),
+            draining.clone(),
         ));
         if shared.numbers.is_open() {
             tracing::warn!(
@@ -211,7 +228,11 @@ impl Centre {
                 tokio::spawn(session::run_call(for_calls.clone(), call));
             }
         });
-        Ok(Centre { shared, log_health })
+        Ok(Centre {
+            shared,
+            log_health,
+            draining,
+        })
     }
 
     /// Sets an agent's state (log in, available, not ready, break, log out).
@@ -302,13 +323,34 @@ impl Centre {
         rx.await.unwrap_or_default()
     }
 
-    /// Every agent's state, figures and stress estimate.
+    /// Every agent's state, figures and stress estimate. `wellbeing.handled` is the
+    /// contacts the agent answered today (UTC), from the interaction records in the log, as
+    /// the queues' figures are: the one source of truth for per-day figures, which a
+    /// restart does not reset.
     pub async fn agents(&self) -> Vec<AgentView> {
         let (tx, rx) = oneshot::channel();
         if self.shared.router.send(RouterCmd::Agents(tx)).is_err() {
             return Vec::new();
         }
-        rx.await.unwrap_or_default()
+        let mut views = rx.await.unwrap_or_default();
+        match self
+            .shared
+            .store
+            .handled_since(start_of_day(Timestamp::now()))
+            .await
+        {
+            Ok(handled) => {
+                let handled: std::collections::HashMap<_, _> = handled.into_iter().collect();
+                for v in &mut views {
+                    v.wellbeing.handled = handled
+                        .get(&hotline_model::AgentId::new(v.extension.clone()))
+                        .copied()
+                        .unwrap_or(0);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read today's handled contacts"),
+        }
+        views
     }
 
     /// Switches the outage announcement played to every new caller.
@@ -329,9 +371,308 @@ impl Centre {
         &self.shared.store
     }
 
+    /// The first step of a graceful stop: new calls are refused from now on with `503` and
+    /// `Retry-After: retry_after` (registrations and OPTIONS are still answered); calls in
+    /// progress go on.
+    pub fn stop_taking_calls(&self, retry_after: u32) {
+        let retry = retry_after.max(1);
+        self.draining.store(retry, Ordering::Release);
+        let refusing = self.shared.calls.refusing_new_calls().unwrap_or(0);
+        self.shared
+            .calls
+            .refuse_new_calls(Some(retry.max(refusing)));
+    }
+
+    /// Whether [`Centre::stop_taking_calls`] was called.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire) > 0
+    }
+
+    /// Calls in progress (answered by hotline and not yet ended).
+    pub fn calls_in_progress(&self) -> usize {
+        self.shared.sessions.lock().len()
+    }
+
+    /// Waits until no call is in progress, checking every `every`. For draining: race it
+    /// against the drain time.
+    pub async fn until_idle(&self, every: Duration) {
+        while self.calls_in_progress() > 0 {
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// The end of a drain: ends every call still in progress (BYE to every phone, the
+    /// recording finished, the record closed as `shutdown`) and waits, up to `limit`, for
+    /// each call to be over. A call answered meanwhile is ended too. Returns how many calls
+    /// were ended and how many were still in progress at `limit`.
+    pub async fn end_calls(&self, limit: Duration) -> (usize, usize) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut told = std::collections::HashSet::new();
+        let mut replies = Vec::new();
+        loop {
+            let now_in: Vec<_> = self
+                .shared
+                .sessions
+                .lock()
+                .iter()
+                .map(|(id, tx)| (*id, tx.clone()))
+                .collect();
+            if now_in.is_empty() {
+                break;
+            }
+            for (id, tx) in now_in {
+                if told.insert(id) {
+                    let (reply, rx) = oneshot::channel();
+                    if tx.send(session::SessionCmd::Shutdown { reply }).is_ok() {
+                        replies.push(rx);
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = tokio::time::timeout_at(deadline, futures_join_all(replies)).await;
+        (told.len(), self.calls_in_progress())
+    }
+
+    /// Writes every phone registration that changed since the last call to the store: what
+    /// lets a restarted centre ring the same phones at once.
+    pub async fn save_registrations(&self) -> Result<usize, String> {
+        save_registrations(&self.shared.registrar, &self.shared.store)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// How the event log keeps up: changes when the "log behind" alert is raised or cleared
     /// and when new calls start or stop being refused. For supervisors' event streams.
     pub fn log_health(&self) -> tokio::sync::watch::Receiver<LogHealth> {
         self.log_health.subscribe()
     }
+}
+
+/// Awaits every receiver (their outcomes do not matter, only that each call is over).
+async fn futures_join_all<T>(rxs: Vec<oneshot::Receiver<T>>) {
+    for rx in rxs {
+        let _ = rx.await;
+    }
+}
+
+/// Midnight (UTC) of the day of `t`: where "today" starts for the per-day figures.
+pub fn start_of_day(t: Timestamp) -> Timestamp {
+    let day = 86_400 * 1_000_000_000i64;
+    let now = t.unix_nanos();
+    Timestamp::from_unix_nanos(now - now.rem_euclid(day))
+}
+
+/// Puts each agent's last state in the log back into the routing engine, before the first
+/// call: available agents are offered calls at once, an agent who was not ready or on a
+/// break stays so with its reason. The log never holds "talking" or "wrap-up" (those are the
+/// engine's own), so an agent cut off in a call or in wrap-up comes back as its last logged
+/// state, normally available: the call is over, and an agent held not ready would leave the
+/// restarted centre with nobody to take calls. Agents no longer in the configuration are
+/// logged out (`by: system`) so that the log and the engine agree.
+fn restore_agents(
+    cfg: &hotline_config::Config,
+    router: &mpsc::UnboundedSender<RouterCmd>,
+    store: &Store,
+    states: &[hotline_model::AgentStatus],
+) {
+    use hotline_model::AgentState as S;
+    let known: std::collections::HashSet<&str> = cfg
+        .agents
+        .iter()
+        .map(|a| a.extension.get_ref().as_str())
+        .collect();
+    let mut replies = Vec::new();
+    let mut gone = Vec::new();
+    for st in states {
+        let ext = st.agent.as_str();
+        if st.state == S::LoggedOut || st.state == S::Unknown {
+            continue;
+        }
+        if !known.contains(ext) {
+            let mut e =
+                hotline_model::AgentEvent::new(st.agent.clone(), Timestamp::now(), S::LoggedOut);
+            e.by = Some("system".into());
+            gone.push(hotline_model::Event::from(e));
+            continue;
+        }
+        let commands = match &st.state {
+            S::LoggedIn => vec![AgentCommand::LogIn],
+            S::Available => vec![AgentCommand::Available],
+            S::NotReady { reason } => {
+                vec![AgentCommand::NotReady(reason.clone().unwrap_or_default())]
+            }
+            S::Break { reason } => vec![
+                AgentCommand::LogIn,
+                AgentCommand::Break(reason.clone().unwrap_or_default()),
+            ],
+            S::LoggedOut | S::Unknown => vec![],
+        };
+        for command in commands {
+            let (done, rx) = oneshot::channel();
+            let _ = router.send(RouterCmd::Agent {
+                extension: ext.to_string(),
+                command,
+                done,
+            });
+            replies.push((ext.to_string(), rx));
+        }
+    }
+    let store = store.clone();
+    tokio::spawn(async move {
+        let mut restored = std::collections::HashSet::new();
+        for (ext, rx) in replies {
+            match rx.await {
+                Ok(Ok(_)) => {
+                    restored.insert(ext);
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(agent = %ext, error = %e, "cannot restore the agent's state")
+                }
+                Err(_) => return,
+            }
+        }
+        if !restored.is_empty() {
+            tracing::info!(
+                agents = restored.len(),
+                "agents' states restored from the log"
+            );
+        }
+        if !gone.is_empty() {
+            tracing::warn!(
+                agents = gone.len(),
+                "agents no longer configured are logged out"
+            );
+            if let Err(e) = store.submit(gone).await {
+                tracing::error!(error = %e, "cannot log out agents no longer configured");
+            }
+        }
+    });
+}
+
+/// Writes the registrations that changed (see [`Centre::save_registrations`]). If the
+/// store cannot take them, they are marked as changed again for the next try.
+async fn save_registrations(
+    registrar: &hotline_sip::registrar::Registrar,
+    store: &Store,
+) -> Result<usize, hotline_store::Error> {
+    let now = std::time::Instant::now();
+    let wall = std::time::SystemTime::now();
+    let changes: Vec<(String, Vec<hotline_store::Registration>)> = registrar
+        .take_changed(now)
+        .into_iter()
+        .map(|(ext, bindings)| {
+            let rows = bindings
+                .into_iter()
+                .map(|b| registration_of(&ext, &b, now, wall))
+                .collect();
+            (ext, rows)
+        })
+        .collect();
+    let n = changes.len();
+    let exts: Vec<String> = changes.iter().map(|(e, _)| e.clone()).collect();
+    match store.save_registrations(changes).await {
+        Ok(()) => Ok(n),
+        Err(e) => {
+            for ext in &exts {
+                registrar.mark_changed(ext);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A binding as the store keeps it: its expiry on the wall clock.
+pub fn registration_of(
+    extension: &str,
+    b: &hotline_sip::registrar::Binding,
+    now: std::time::Instant,
+    wall: std::time::SystemTime,
+) -> hotline_store::Registration {
+    let left = b.expires_at.saturating_duration_since(now);
+    let at = wall + left;
+    let nanos = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    hotline_store::Registration {
+        extension: extension.to_string(),
+        uri: b.uri.clone(),
+        expires: Timestamp::from_unix_nanos(nanos),
+        call_id: b.call_id.clone(),
+        cseq: b.cseq,
+        source: b.source.to_string(),
+        transport: b.transport.to_string(),
+        instance: b.instance.clone(),
+        reg_id: b.reg_id,
+    }
+}
+
+/// Keeps the phones' registrations in the store as they change, off the REGISTER path: the
+/// registrar only marks what changed; this task writes it (several changes coalesce while a
+/// write is under way, so memory stays bounded by the number of extensions). Ends when the
+/// store is closed.
+pub async fn keep_registrations(registrar: Arc<hotline_sip::registrar::Registrar>, store: Store) {
+    loop {
+        registrar.changed().await;
+        match save_registrations(&registrar, &store).await {
+            Ok(_) => {}
+            Err(hotline_store::Error::Closed) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot keep the phones' registrations; trying again");
+                // A pause before the next try, not a wait for anything.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Puts back the registrations kept before the last stop (only the live ones). Returns
+/// how many bindings were restored and how many were left out (TCP and TLS: their
+/// connection ended with the process, and nothing can be sent to a phone over a connection
+/// it has not opened again; it registers anew once it notices).
+pub async fn restore_registrations(
+    registrar: &hotline_sip::registrar::Registrar,
+    store: &Store,
+) -> Result<(usize, usize), String> {
+    let wall = Timestamp::now();
+    let rows = store.registrations(wall).await.map_err(|e| e.to_string())?;
+    let now = std::time::Instant::now();
+    let mut by_ext: std::collections::BTreeMap<String, Vec<hotline_sip::registrar::Binding>> =
+        Default::default();
+    let mut skipped = 0;
+    for r in rows {
+        let (Some(transport), Ok(source)) = (
+            hotline_sip::registrar::Binding::transport_named(&r.transport),
+            r.source.parse::<std::net::SocketAddr>(),
+        ) else {
+            skipped += 1;
+            continue;
+        };
+        if transport != "udp" {
+            skipped += 1;
+            continue;
+        }
+        let left = u64::try_from(r.expires.unix_nanos() - wall.unix_nanos()).unwrap_or(0);
+        by_ext
+            .entry(r.extension)
+            .or_default()
+            .push(hotline_sip::registrar::Binding {
+                uri: r.uri,
+                expires_at: now + Duration::from_nanos(left),
+                call_id: r.call_id,
+                cseq: r.cseq,
+                source,
+                transport,
+                instance: r.instance,
+                reg_id: r.reg_id,
+            });
+    }
+    let mut restored = 0;
+    for (ext, bindings) in by_ext {
+        restored += registrar.restore(&ext, bindings, now);
+    }
+    Ok((restored, skipped))
 }
