@@ -188,13 +188,19 @@ fn sigterm_drains_calls_ends_the_rest_with_bye_and_closes_every_record() {
         (status == 503 && body.contains("draining")).then_some(())
     });
     let (ok, log) = h.sipp("invite-full.xml", &["-m", "1"]);
-    assert!(ok, "a new call while draining is refused with 503 + Retry-After: {log}");
+    assert!(
+        ok,
+        "a new call while draining is refused with 503 + Retry-After: {log}"
+    );
     // Phones are still answered.
     let (ok, log) = h.sipp("options.xml", &["-m", "1"]);
     assert!(ok, "OPTIONS while draining: {log}");
 
     let (ok, log) = talks.join().unwrap();
-    assert!(ok, "the call that finishes within the drain ends normally: {log}");
+    assert!(
+        ok,
+        "the call that finishes within the drain ends normally: {log}"
+    );
     let (ok, log) = stays.join().unwrap();
     assert!(ok, "the call left at the drain deadline gets a BYE: {log}");
     for phone in [phone1, phone2] {
@@ -228,7 +234,11 @@ fn sigterm_drains_calls_ends_the_rest_with_bye_and_closes_every_record() {
         assert_finished_wav(r["recording"].as_str().expect("a recording"));
     }
     let events = feed.0.lock().unwrap().clone();
-    assert_eq!(count(&events, "arrived"), 2, "the refused call left no record");
+    assert_eq!(
+        count(&events, "arrived"),
+        2,
+        "the refused call left no record"
+    );
 }
 
 /// Live figures that must not change across a restart: each agent's handled today, each
@@ -273,7 +283,11 @@ fn call_reaches_phone(h: &Hotline, port: &str) {
 /// without registering again; 1002 is still not ready for the same reason.
 fn check_restored(h: &Hotline, port: &str) {
     let agents = supervisor_get(h, "/api/v1/agents");
-    assert_eq!(agent(&agents, "1001")["state"]["state"], "available", "{agents}");
+    assert_eq!(
+        agent(&agents, "1001")["state"]["state"],
+        "available",
+        "{agents}"
+    );
     let nr = &agent(&agents, "1002")["state"];
     assert_eq!(nr["state"], "not_ready", "{agents}");
     assert_eq!(nr["reason"], "training", "{agents}");
@@ -347,9 +361,11 @@ fn registrations_and_agent_states_written_before_kill_9_are_restored() {
     available(&h, "1001");
     set_state(&h, "1002", r#"{"state":"not_ready","reason":"training"}"#);
     let db = data.join("hotline.db");
-    wait_for(Duration::from_secs(30), "the registration written down", || {
-        registration_kept(&db, "1001").then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the registration written down",
+        || registration_kept(&db, "1001").then_some(()),
+    );
     h.kill9();
     drop(h);
 
