@@ -154,8 +154,11 @@ const DRAIN: u64 = 12;
 fn sigterm_drains_calls_ends_the_rest_with_bye_and_closes_every_record() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // Wrap-up outlasts the drain: an agent whose call ends is not offered a waiting caller.
     let config = |t: String| {
-        all_take_accounts(t).replace("[centre]", &format!("[centre]\ndrain_seconds = {DRAIN}"))
+        all_take_accounts(t)
+            .replace("wrap_up_seconds = 0", "wrap_up_seconds = 60")
+            .replace("[centre]", &format!("[centre]\ndrain_seconds = {DRAIN}"))
     };
     let mut h = Hotline::serve_with_in(&data, config);
     let port1 = register_all(&h, &["1001"]);
@@ -180,6 +183,17 @@ fn sigterm_drains_calls_ends_the_rest_with_bye_and_closes_every_record() {
     feed.wait(Duration::from_secs(45), "the second call answered", |e| {
         count(e, "answered") >= 2
     });
+    // Three more callers wait in the queue: nobody is free.
+    let waiting = std::thread::spawn(move || {
+        sipp_at(
+            sip,
+            "caller-stays.xml",
+            &["-m", "3", "-l", "3", "-r", "10", "-timeout", "90s"],
+        )
+    });
+    feed.wait(Duration::from_secs(45), "five callers queued", |e| {
+        count(e, "queued") >= 5
+    });
     let sigterm_ms = hotline_model::Timestamp::now().unix_nanos() as f64 / 1e6;
     h.signal("TERM");
     // The health check says so, and new calls are refused with 503 and Retry-After.
@@ -203,6 +217,8 @@ fn sigterm_drains_calls_ends_the_rest_with_bye_and_closes_every_record() {
     );
     let (ok, log) = stays.join().unwrap();
     assert!(ok, "the call left at the drain deadline gets a BYE: {log}");
+    let (ok, log) = waiting.join().unwrap();
+    assert!(ok, "the callers still waiting at the drain deadline get a BYE: {log}");
     for phone in [phone1, phone2] {
         let (ok, log) = phone.join().unwrap();
         assert!(ok, "each agent's phone gets its BYE: {log}");
@@ -216,10 +232,17 @@ fn sigterm_drains_calls_ends_the_rest_with_bye_and_closes_every_record() {
     // A restart finds nothing left open: no record is closed as interrupted.
     let h = Hotline::serve_with_in(&data, config);
     let recs = records(&h);
-    assert_eq!(recs.len(), 2, "{recs:#?}");
+    assert_eq!(recs.len(), 5, "{recs:#?}");
     let (first, second) = (&recs[0], &recs[1]);
     assert_eq!(first["end_reason"], "shutdown", "{first}");
     assert_eq!(second["end_reason"], "caller_hangup", "{second}");
+    for r in &recs[2..] {
+        assert_eq!(r["end_reason"], "shutdown", "{r}");
+        assert!(r["answered"].is_null(), "{r}");
+    }
+    for r in &recs {
+        assert!(r["ended"].is_string(), "{r}");
+    }
     let ended_after = ms(first["ended"].as_str().unwrap()) - sigterm_ms;
     assert!(
         ended_after >= (DRAIN as f64 - 1.0) * 1000.0,
@@ -229,14 +252,14 @@ fn sigterm_drains_calls_ends_the_rest_with_bye_and_closes_every_record() {
         ms(second["ended"].as_str().unwrap()) - sigterm_ms < DRAIN as f64 * 1000.0,
         "{second}"
     );
-    for r in &recs {
+    for r in &recs[..2] {
         assert!(r["answered"].is_string(), "{r}");
         assert_finished_wav(r["recording"].as_str().expect("a recording"));
     }
     let events = feed.0.lock().unwrap().clone();
     assert_eq!(
         count(&events, "arrived"),
-        2,
+        5,
         "the refused call left no record"
     );
 }
