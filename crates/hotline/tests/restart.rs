@@ -218,7 +218,10 @@ fn sigterm_drains_calls_ends_the_rest_with_bye_and_closes_every_record() {
     let (ok, log) = stays.join().unwrap();
     assert!(ok, "the call left at the drain deadline gets a BYE: {log}");
     let (ok, log) = waiting.join().unwrap();
-    assert!(ok, "the callers still waiting at the drain deadline get a BYE: {log}");
+    assert!(
+        ok,
+        "the callers still waiting at the drain deadline get a BYE: {log}"
+    );
     for phone in [phone1, phone2] {
         let (ok, log) = phone.join().unwrap();
         assert!(ok, "each agent's phone gets its BYE: {log}");
@@ -394,4 +397,44 @@ fn registrations_and_agent_states_written_before_kill_9_are_restored() {
 
     let h = Hotline::serve_with_in(&data, all_take_accounts);
     check_restored(&h, &port);
+}
+
+#[test]
+fn a_second_sigterm_ends_the_calls_without_waiting_for_the_drain_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config =
+        |t: String| all_take_accounts(t).replace("[centre]", "[centre]\ndrain_seconds = 600");
+    let mut h = Hotline::serve_with_in(&data, config);
+    let port = register_all(&h, &["1001"]);
+    available(&h, "1001");
+    let feed = Feed::open(&h);
+    let phone = agent_phone(h.sip, port);
+    let sip = h.sip;
+    let caller = std::thread::spawn(move || {
+        sipp_at(sip, "caller-stays.xml", &["-m", "1", "-timeout", "90s"])
+    });
+    feed.wait(Duration::from_secs(45), "the call answered", |e| {
+        count(e, "answered") >= 1
+    });
+    h.signal("TERM");
+    wait_for(Duration::from_secs(10), "/healthz to say draining", || {
+        let (status, body) = h.get("/healthz");
+        (status == 503 && body.contains("draining")).then_some(())
+    });
+    h.signal("TERM");
+    // Well before the 600 s drain time.
+    let status = h
+        .wait_exit(Duration::from_secs(60))
+        .expect("hotline exits soon after the second signal");
+    assert!(status.success(), "exit status {status:?}");
+    let (ok, log) = caller.join().unwrap();
+    assert!(ok, "the caller gets a BYE: {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "the agent's phone gets a BYE: {log}");
+    drop(h);
+    let h = Hotline::serve_with_in(&data, config);
+    let recs = records(&h);
+    assert_eq!(recs.len(), 1, "{recs:#?}");
+    assert_eq!(recs[0]["end_reason"], "shutdown", "{}", recs[0]);
 }
