@@ -25,6 +25,8 @@ pub mod web;
 pub struct ApiState {
     pub registry: Arc<Registry>,
     pub ready: Arc<AtomicBool>,
+    /// Set when the centre drains before stopping: `/healthz` answers 503 `draining`.
+    pub draining: Arc<AtomicBool>,
     /// If set, `/metrics` needs `Authorization: Bearer <token>` (`http.metrics_token`).
     pub metrics_token: Option<Arc<str>>,
 }
@@ -112,7 +114,13 @@ async fn nosniff(mut resp: Response) -> Response {
 }
 
 async fn healthz(State(state): State<ApiState>) -> Result<&'static str, ApiError> {
-    if state.ready.load(Ordering::Acquire) {
+    if state.draining.load(Ordering::Acquire) {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "hotline is stopping: calls in progress finish, new calls are refused",
+        ))
+    } else if state.ready.load(Ordering::Acquire) {
         Ok("ok\n")
     } else {
         Err(ApiError::new(

@@ -154,6 +154,16 @@ pub struct Centre {
     /// it (not logged in, busy, no answer); the first queue when absent.
     #[serde(default)]
     pub direct_queue: Option<Spanned<String>>,
+    /// On SIGTERM (or SIGINT): how long calls in progress may go on while new calls are
+    /// refused; the ones left then are ended with BYE.
+    #[serde(default = "default_drain")]
+    pub drain_seconds: u32,
+}
+
+/// Long enough for most calls in the menu or in wrap-up to finish; short enough that the
+/// whole stop stays under systemd's default 90 s stop timeout.
+fn default_drain() -> u32 {
+    60
 }
 
 impl Default for Centre {
@@ -168,6 +178,7 @@ impl Default for Centre {
             prompts: None,
             knowledge: None,
             direct_queue: None,
+            drain_seconds: default_drain(),
         }
     }
 }

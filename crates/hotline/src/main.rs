@@ -474,6 +474,26 @@ async fn serve(
     {
         sip.register_with_carrier(t.address, user.clone(), password.clone(), expires);
     }
+    // The phones registered before the last stop are rung at once, without waiting for them
+    // to register again; from now on every change is kept.
+    match hotline_switch::restore_registrations(&sip.registrar, &store).await {
+        Ok((restored, left_out)) if restored + left_out > 0 => {
+            info!(
+                restored,
+                left_out, "phone registrations kept from before the last stop"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "cannot read the kept phone registrations"),
+    }
+    tokio::spawn(hotline_switch::keep_registrations(
+        sip.registrar.clone(),
+        store.clone(),
+    ));
+    let restore_agents = store
+        .agent_states()
+        .await
+        .map_err(|e| format!("cannot read the agents' states: {e}"))?;
     let centre = hotline_switch::Centre::start(
         &cfg,
         &sip,
@@ -491,12 +511,16 @@ async fn serve(
             behind_alert: std::time::Duration::from_secs(u64::from(
                 cfg.storage.behind_alert_seconds,
             )),
+            restore_agents,
         },
     )?;
+    let centre = Arc::new(centre);
+    let draining = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicBool::new(false));
     let state = hotline_api::ApiState {
         registry: Arc::new(registry),
         ready: ready.clone(),
+        draining: draining.clone(),
         metrics_token: cfg.http.metrics_token.as_deref().map(Arc::from),
     };
     let v1 = hotline_api::v1::V1 {
@@ -504,7 +528,7 @@ async fn serve(
             &cfg,
             std::time::Duration::from_secs(12 * 3600),
         )),
-        centre: Arc::new(centre),
+        centre: centre.clone(),
         desk: Arc::new(hotline_api::desk::Desk::from_config(&cfg)),
     };
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
@@ -521,17 +545,67 @@ async fn serve(
     // One line on stdout that scripts and tests wait for.
     println!("hotline ready sip={} http={}", sip.udp_addr, http_addr);
 
+    let mut signals = Signals::new()?;
     tokio::select! {
         r = http_task => match r {
             Ok(()) => Err("HTTP server stopped".to_string()),
             Err(e) => Err(format!("HTTP server task failed: {e}")),
         },
-        _ = shutdown_signal() => {
-            info!("shutting down");
+        _ = signals.next() => {
+            let drain = std::time::Duration::from_secs(u64::from(cfg.centre.drain_seconds));
+            drain_and_stop(&centre, &draining, drain, &mut signals).await;
             sip.shutdown();
             Ok(())
         }
     }
+}
+
+/// The Retry-After of calls refused while draining: a restart takes seconds.
+const DRAIN_RETRY_AFTER: u32 = 10;
+/// How long ended calls get to send their BYEs, finish their recordings and log their end.
+const END_CALLS_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A graceful stop: new calls are refused (503, Retry-After), calls in progress go on for up
+/// to `drain` (a second signal cuts it short), then the ones left are ended with BYE and
+/// their records closed as `shutdown`; the phones' registrations and every event are then
+/// written and the log closed.
+async fn drain_and_stop(
+    centre: &hotline_switch::Centre,
+    draining: &AtomicBool,
+    drain: std::time::Duration,
+    signals: &mut Signals,
+) {
+    centre.stop_taking_calls(DRAIN_RETRY_AFTER);
+    draining.store(true, Ordering::Release);
+    let calls = centre.calls_in_progress();
+    info!(
+        calls,
+        drain_seconds = drain.as_secs(),
+        "draining: new calls are refused; calls in progress may finish"
+    );
+    tokio::select! {
+        _ = centre.until_idle(std::time::Duration::from_millis(100)) => {
+            info!("every call has finished");
+        }
+        _ = tokio::time::sleep(drain) => {
+            info!(calls = centre.calls_in_progress(), "drain time over: ending the calls left");
+        }
+        _ = signals.next() => {
+            warn!(calls = centre.calls_in_progress(), "second signal: ending the calls left now");
+        }
+    }
+    let (ended, left) = centre.end_calls(END_CALLS_LIMIT).await;
+    if ended > 0 {
+        info!(ended, "calls ended by the shutdown");
+    }
+    if left > 0 {
+        warn!(left, "calls still in progress at exit");
+    }
+    if let Err(e) = centre.save_registrations().await {
+        warn!(error = %e, "cannot keep the phones' registrations");
+    }
+    centre.store().close().await;
+    info!("event log closed; stopped");
 }
 
 /// Per-call media settings: the inactivity time (`centre.media_inactivity_seconds`, 0 for
@@ -550,25 +624,40 @@ fn media_call_config(cfg: &Config) -> hotline_media::CallConfig {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM and SIGINT (Ctrl-C), each time one arrives.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                term: signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?,
+                int: signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// The next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => {}
+                _ = self.int.recv() => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

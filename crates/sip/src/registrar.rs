@@ -4,7 +4,7 @@
 //! decides the answer and updates bindings. Authentication is checked here too, so that an
 //! unknown extension is answered exactly like a known one with a wrong password.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -35,6 +35,17 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// The `&'static str` transport names bindings use, from their text (`udp`, `tcp`,
+    /// `tls`); `None` for anything else.
+    pub fn transport_named(name: &str) -> Option<&'static str> {
+        match name {
+            "udp" => Some("udp"),
+            "tcp" => Some("tcp"),
+            "tls" => Some("tls"),
+            _ => None,
+        }
+    }
+
     /// Where requests to this contact are sent, and over which transport: see [`route_to`].
     pub fn destination(&self) -> (SocketAddr, &'static str) {
         route_to(&self.uri, self.source, self.transport)
@@ -142,6 +153,11 @@ pub struct Registrar {
     /// Trunks trusted by source network.
     trunk_sources: Vec<(ipnet::IpNet, String)>,
     bindings: RwLock<HashMap<String, Vec<Binding>>>,
+    /// Extensions whose bindings changed (registered, refreshed, removed) since the last
+    /// [`Registrar::take_changed`]: what must be written down to survive a restart.
+    changed: parking_lot::Mutex<HashSet<String>>,
+    /// Woken when `changed` gains an extension.
+    changed_notify: tokio::sync::Notify,
     /// Digest algorithms of agents (by extension) and trunks (by user name) that have their own.
     user_algorithms: HashMap<String, Vec<Algorithm>>,
 }
@@ -176,8 +192,70 @@ impl Registrar {
             trunk_secrets: HashMap::new(),
             trunk_sources: Vec::new(),
             bindings: RwLock::new(HashMap::new()),
+            changed: parking_lot::Mutex::new(HashSet::new()),
+            changed_notify: tokio::sync::Notify::new(),
             user_algorithms: HashMap::new(),
         }
+    }
+
+    /// Notes that `extension`'s bindings must be written down again (see
+    /// [`Registrar::take_changed`]).
+    pub fn mark_changed(&self, extension: &str) {
+        self.changed.lock().insert(extension.to_string());
+        // A permit is kept if nobody waits yet, so no change goes unnoticed.
+        self.changed_notify.notify_one();
+    }
+
+    /// Resolves when a binding has changed since the last [`Registrar::take_changed`].
+    pub async fn changed(&self) {
+        if !self.changed.lock().is_empty() {
+            return;
+        }
+        self.changed_notify.notified().await;
+    }
+
+    /// The extensions whose bindings changed since the last call, each with its live
+    /// bindings now (none: un-registered). Bindings that merely expire are not reported.
+    pub fn take_changed(&self, now: Instant) -> Vec<(String, Vec<Binding>)> {
+        let changed = std::mem::take(&mut *self.changed.lock());
+        let mut out: Vec<(String, Vec<Binding>)> = changed
+            .into_iter()
+            .map(|ext| {
+                let live = self.lookup(&ext, now);
+                (ext, live)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Puts back bindings kept from before a restart. Unknown extensions and expired
+    /// bindings are skipped; a binding the phone has registered anew meanwhile (same
+    /// instance or URI) is kept as it is. Returns how many were restored.
+    pub fn restore(&self, extension: &str, bindings: Vec<Binding>, now: Instant) -> usize {
+        if !self.secrets.contains_key(extension) {
+            return 0;
+        }
+        let mut all = self.bindings.write();
+        let list = all.entry(extension.to_string()).or_default();
+        let mut n = 0;
+        for b in bindings {
+            if b.expires_at <= now || list.len() >= self.cfg.max_contacts {
+                continue;
+            }
+            let again = list.iter().any(|x| match (&x.instance, &b.instance) {
+                (Some(a), Some(c)) => a == c,
+                _ => addr::same_uri(&x.uri, &b.uri),
+            });
+            if !again {
+                list.push(b);
+                n += 1;
+            }
+        }
+        if list.is_empty() {
+            all.remove(extension);
+        }
+        n
     }
 
     /// The digest algorithms offered to `user` (an extension or a trunk's user name).
@@ -466,6 +544,7 @@ impl Registrar {
             .map_or(0, |(n, _)| n);
         if contacts == Contacts::Wildcard {
             self.bindings.write().remove(&aor);
+            self.mark_changed(&aor);
             info!(extension = %aor, %source, "all registrations removed");
             return self.ok(&aor, now);
         }
@@ -526,6 +605,7 @@ impl Registrar {
                 all.remove(&aor);
             }
         }
+        self.mark_changed(&aor);
         self.ok(&aor, now)
     }
 
@@ -711,6 +791,70 @@ mod tests {
         assert!(a.headers[0].1.contains("algorithm=SHA-256"));
         assert!(a.headers[1].1.contains("algorithm=MD5"));
         assert_eq!(challenge_for(&r, "1002").headers.len(), 1);
+    }
+
+    #[test]
+    fn changes_are_reported_once_and_kept_bindings_are_restored() {
+        let r = registrar();
+        let now = Instant::now();
+        assert!(r.take_changed(now).is_empty());
+        // A refused registration changes nothing.
+        assert_eq!(
+            register(&r, "1001", "wrong", "<sip:1001@h>", "", 1, now).status,
+            403
+        );
+        assert!(r.take_changed(now).is_empty());
+        let a = register(&r, "1001", "pass1001", "<sip:1001@h:5070>", "", 2, now);
+        assert_eq!(a.status, 200);
+        let changed = r.take_changed(now);
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].0, "1001");
+        assert_eq!(changed[0].1, r.lookup("1001", now));
+        assert!(r.take_changed(now).is_empty(), "reported once");
+        // Un-registering reports the extension with no bindings.
+        let a = register(
+            &r,
+            "1001",
+            "pass1001",
+            "<sip:1001@h:5070>;expires=0",
+            "",
+            3,
+            now,
+        );
+        assert_eq!(a.status, 200);
+        assert_eq!(r.take_changed(now), vec![("1001".to_string(), vec![])]);
+
+        // Restoring: unknown extensions and expired bindings are skipped; a binding the
+        // phone registered anew meanwhile stays as it is.
+        let kept = |uri: &str, secs: u64| Binding {
+            uri: uri.into(),
+            expires_at: now + Duration::from_secs(secs),
+            call_id: "old".into(),
+            cseq: 1,
+            source: "127.0.0.1:5070".parse().unwrap(),
+            transport: "udp",
+            instance: None,
+            reg_id: None,
+        };
+        assert_eq!(r.restore("9999", vec![kept("sip:9999@h", 60)], now), 0);
+        let a = register(&r, "1001", "pass1001", "<sip:1001@h:5071>", "", 4, now);
+        assert_eq!(a.status, 200);
+        let later = now + Duration::from_secs(1);
+        let n = r.restore(
+            "1001",
+            vec![
+                kept("sip:1001@h:5071", 60),
+                kept("sip:1001@h:5072", 60),
+                kept("sip:1001@h:5073", 0),
+            ],
+            later,
+        );
+        assert_eq!(n, 1);
+        let b = r.lookup("1001", later);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].call_id, "reg-1", "the new registration is kept");
+        assert_eq!(b[1].uri, "sip:1001@h:5072");
+        assert_eq!(r.lookup("9999", later), vec![]);
     }
 
     #[test]

@@ -46,10 +46,9 @@
 //! # Recovery
 //!
 //! [`Store::open`] closes every interaction that has no `ended` event with a real
-//! `ended {reason: interrupted}` event, dated at that interaction's last event, and logs out
-//! (`by: "system"`, dated at the last event in the log) every agent whose last state was not
-//! `logged_out`, since after a restart nobody is logged in to the routing engine. Both are
-//! reported in [`Store::recovery`].
+//! `ended {reason: interrupted}` event, dated at that interaction's last event. Agents keep
+//! their last state: a restarted centre restores it (available, not ready, on a break) from
+//! [`Store::agent_states`]. Both are reported in [`Store::recovery`].
 //!
 //! # Use
 //!
@@ -93,6 +92,7 @@ mod backlog;
 mod import;
 mod project;
 mod query;
+mod registrations;
 mod schema;
 mod writer;
 
@@ -102,8 +102,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hotline_model::{
-    AgentEvent, AgentId, AgentState, EndReason, Event, EventId, EventKind, InteractionEvent,
-    InteractionId, InvalidEvent, Seq, Timestamp,
+    AgentId, AgentState, EndReason, Event, EventId, EventKind, InteractionEvent, InteractionId,
+    InvalidEvent, Seq, Timestamp,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -114,6 +114,7 @@ use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 pub use backlog::{Backlog, COMMIT_BUCKETS, CommitLatency};
 pub use import::{ImportReport, Rejection};
 pub use project::PROJECTION_VERSION;
+pub use registrations::Registration;
 pub use schema::SCHEMA_VERSION;
 
 use writer::{Command, Encoded, Writer};
@@ -202,8 +203,9 @@ impl Default for StoreOptions {
 pub struct RecoveryReport {
     /// Interactions that had no `ended` event and were closed as `interrupted`.
     pub interrupted: Vec<InteractionId>,
-    /// Agents whose last state was not `logged_out`; logged out by `system`.
-    pub logged_out: Vec<AgentId>,
+    /// Agents whose last state was not `logged_out`. They are left so: the centre restores
+    /// each one's last state (see [`Store::agent_states`]).
+    pub logged_in: Vec<AgentId>,
     /// Migrations applied.
     pub migrations_applied: usize,
     /// Events replayed because the projections were built by another version (0 if not).
@@ -355,9 +357,6 @@ impl Store {
             sqlx::query_as("SELECT agent, state FROM agent_states ORDER BY agent")
                 .fetch_all(&mut writer.conn)
                 .await?;
-        let last_alive: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(at_ns), 0) FROM events")
-            .fetch_one(&mut writer.conn)
-            .await?;
 
         let (commands, rx) = mpsc::channel(options.max_pending_appends.max(1));
         let handle = tokio::spawn(writer.run(rx));
@@ -384,24 +383,16 @@ impl Store {
                 },
             )));
         }
-        // Agents the projection still shows as logged in: after a restart nobody is (the
-        // routing engine starts empty), so log them out as of the last event in the log.
-        let mut logged_out = Vec::new();
+        // Agents the projection still shows as logged in: they stay so (the centre restores
+        // their states into the routing engine, and logs out those it no longer knows).
+        let mut logged_in = Vec::new();
         for (agent, state) in agents {
             let state: AgentState = serde_json::from_str(&state).map_err(|e| Error::Corrupt {
                 key: agent.clone(),
                 why: e.to_string(),
             })?;
             if state != AgentState::LoggedOut {
-                let agent = AgentId::new(agent);
-                let mut e = AgentEvent::new(
-                    agent.clone(),
-                    Timestamp::from_unix_nanos(last_alive),
-                    AgentState::LoggedOut,
-                );
-                e.by = Some("system".into());
-                closing.push(Event::from(e));
-                logged_out.push(agent);
+                logged_in.push(AgentId::new(agent));
             }
         }
         let mut store = Store {
@@ -422,15 +413,14 @@ impl Store {
             store.append(closing).await?;
             tracing::warn!(
                 interactions = interrupted.len(),
-                agents = logged_out.len(),
-                "closed interactions and logged out agents cut off by the last stop"
+                "closed interactions cut off by the last stop as interrupted"
             );
         }
         // The only clone so far: `store` was created above and not shared yet.
         if let Some(inner) = Arc::get_mut(&mut store.inner) {
             inner.recovery = RecoveryReport {
                 interrupted,
-                logged_out,
+                logged_in,
                 migrations_applied,
                 projections_rebuilt_from,
             };

@@ -105,6 +105,23 @@ fn note_from_row(row: &SqliteRow) -> Result<Note> {
 }
 
 impl Store {
+    /// Contacts each agent answered among the interactions started since `since` (the
+    /// agents' "handled today" when `since` is midnight), by agent.
+    pub async fn handled_since(&self, since: Timestamp) -> Result<Vec<(AgentId, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT agent, COUNT(*) FROM interactions
+             WHERE started_ns >= ? AND answered_ns IS NOT NULL AND agent IS NOT NULL
+             GROUP BY agent ORDER BY agent",
+        )
+        .bind(since.unix_nanos())
+        .fetch_all(self.read_pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(a, n)| (AgentId::new(a), u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
     /// CDRs of the interactions that started at or after `since`, oldest first.
     pub async fn interactions_since(&self, since: Timestamp) -> Result<Vec<InteractionRecord>> {
         let rows = sqlx::query(interactions_where!(

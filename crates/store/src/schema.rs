@@ -23,10 +23,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "customer_pin",
         sql: include_str!("../migrations/0002_customer_pin.sql"),
     },
+    Migration {
+        version: 3,
+        name: "registrations",
+        sql: include_str!("../migrations/0003_registrations.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Applies the migrations the database has not seen; returns how many. Refuses a database
 /// from a newer build.

@@ -50,6 +50,11 @@ pub(crate) enum Command {
     Rebuild {
         reply: oneshot::Sender<Result<u64, Error>>,
     },
+    /// Replace the stored registrations of these extensions (see [`crate::registrations`]).
+    Registrations {
+        changes: Vec<(String, Vec<crate::registrations::Registration>)>,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
     Close {
         reply: oneshot::Sender<()>,
     },
@@ -109,6 +114,15 @@ impl Writer {
                 }
                 Command::Rebuild { reply } => {
                     let r = self.rebuild().await;
+                    let _ = reply.send(r);
+                }
+                Command::Registrations { changes, reply } => {
+                    let r = crate::registrations::save(
+                        &mut self.conn,
+                        &changes,
+                        hotline_model::Timestamp::now(),
+                    )
+                    .await;
                     let _ = reply.send(r);
                 }
                 Command::Close { reply } => {
@@ -344,6 +358,9 @@ fn reject(cmd: Command) {
     match cmd {
         Command::Append { reply, .. } => answer(reply, Err(Error::Closed)),
         Command::Rebuild { reply } => {
+            let _ = reply.send(Err(Error::Closed));
+        }
+        Command::Registrations { reply, .. } => {
             let _ = reply.send(Err(Error::Closed));
         }
         Command::Close { reply } => {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use common::*;
 use hotline_model::*;
-use hotline_store::{Error, Store};
+use hotline_store::{Error, Registration, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_and_read_back() {
@@ -16,7 +16,7 @@ async fn append_and_read_back() {
     assert_eq!(store.recovery().interrupted, vec![]);
     assert_eq!(
         store.recovery().migrations_applied,
-        2,
+        hotline_store::SCHEMA_VERSION as usize,
         "every migration on a new file"
     );
     let mut feed = store.subscribe();
@@ -387,7 +387,7 @@ async fn one_writer_per_database() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_logs_out_agents_left_logged_in() {
+async fn open_keeps_the_last_state_of_agents_left_logged_in() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.db");
     let store = Store::open(&path).await.unwrap();
@@ -416,24 +416,92 @@ async fn open_logs_out_agents_left_logged_in() {
 
     let store = Store::open(&path).await.unwrap();
     assert_eq!(
-        store.recovery().logged_out,
+        store.recovery().logged_in,
         vec![AgentId::from("1001"), AgentId::from("1002")]
     );
+    // Only the open interaction was closed (5 events, then `interrupted`): no agent was
+    // logged out, each one's last state is still the one it had, for the centre to restore.
+    assert_eq!(store.stats().head, Seq(6));
     let states = store.agent_states().await.unwrap();
-    assert!(
-        states.iter().all(|s| s.state == AgentState::LoggedOut),
-        "{states:?}"
-    );
-    assert_eq!(states[0].since, t(50), "as of the last event in the log");
-    let audit = store.audit(t(0)).await.unwrap();
-    assert_eq!(
-        audit
+    let of = |a: &str| {
+        states
             .iter()
-            .filter(|a| a.user == "system" && a.action == "agent.state")
-            .count(),
-        2
+            .find(|s| s.agent.as_str() == a)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of("1001").state, AgentState::Available);
+    assert_eq!(of("1001").since, t(10));
+    assert_eq!(
+        of("1002").state,
+        AgentState::NotReady {
+            reason: Some("training".into())
+        }
     );
-    store.close().await;
+    assert_eq!(of("1003").state, AgentState::LoggedOut);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_are_kept_replaced_per_extension_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let now = Timestamp::now();
+    let later = |s: i64| Timestamp::from_unix_nanos(now.unix_nanos() + s * 1_000_000_000);
+    let reg = |ext: &str, uri: &str, expires: Timestamp| Registration {
+        extension: ext.into(),
+        uri: uri.into(),
+        expires,
+        call_id: format!("reg-{ext}"),
+        cseq: 7,
+        source: "127.0.0.1:5070".into(),
+        transport: "udp".into(),
+        instance: (ext == "1002").then(|| "<urn:uuid:1>".to_string()),
+        reg_id: (ext == "1002").then_some(1),
+    };
     let store = Store::open(&path).await.unwrap();
-    assert!(store.recovery().logged_out.is_empty());
+    let head = store.stats().head;
+    store
+        .save_registrations(vec![
+            (
+                "1001".into(),
+                vec![
+                    reg("1001", "sip:1001@127.0.0.1:5070", later(3600)),
+                    reg("1001", "sip:1001@127.0.0.1:5071", later(-1)),
+                ],
+            ),
+            (
+                "1002".into(),
+                vec![reg("1002", "sip:1002@127.0.0.1:5072", later(600))],
+            ),
+            (
+                "1003".into(),
+                vec![reg("1003", "sip:1003@127.0.0.1:5073", later(600))],
+            ),
+        ])
+        .await
+        .unwrap();
+    // 1003 un-registers; 1002 refreshes.
+    store
+        .save_registrations(vec![
+            ("1003".into(), vec![]),
+            (
+                "1002".into(),
+                vec![reg("1002", "sip:1002@127.0.0.1:5072", later(900))],
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.stats().head, head, "registrations are not events");
+    store.close().await;
+
+    let store = Store::open(&path).await.unwrap();
+    let live = store.registrations(Timestamp::now()).await.unwrap();
+    assert_eq!(
+        live,
+        vec![
+            reg("1001", "sip:1001@127.0.0.1:5070", later(3600)),
+            reg("1002", "sip:1002@127.0.0.1:5072", later(900)),
+        ]
+    );
+    assert!(store.registrations(later(1000)).await.unwrap().len() == 1);
 }

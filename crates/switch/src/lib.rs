@@ -10,6 +10,7 @@
 
 pub mod hashpool;
 pub mod numbers;
+pub mod restart;
 pub mod router;
 pub mod session;
 pub mod trunk;
@@ -17,7 +18,7 @@ pub mod trunk;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use hotline_flow::FlowSet;
@@ -28,6 +29,9 @@ use hotline_sip::calls::IncomingCall;
 use hotline_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
+use hotline_model::Timestamp;
+use restart::{futures_join_all, restore_agents, save_registrations};
+pub use restart::{keep_registrations, restore_registrations, start_of_day};
 pub use router::{AgentCommand, AgentView, Notice, QueueView, RouterCmd, Stress};
 use session::Shared;
 pub use session::TransferTarget;
@@ -47,6 +51,9 @@ pub struct CentreOptions {
     /// The log is "behind" (an alert to supervisors) when its oldest uncommitted event is
     /// this old.
     pub behind_alert: Duration,
+    /// Each agent's last state in the log (see [`hotline_store::Store::agent_states`]), put
+    /// back into the routing engine before the first call (see [`restore_agents`]).
+    pub restore_agents: Vec<hotline_model::AgentStatus>,
 }
 
 /// How the event log keeps up, as supervisors are told (see [`Centre::log_health`]).
@@ -72,6 +79,7 @@ async fn watch_log(
     shared: std::sync::Weak<Shared>,
     options: CentreOptions,
     health: tokio::sync::watch::Sender<LogHealth>,
+    draining: Arc<AtomicU32>,
 ) {
     let mut tick = tokio::time::interval(LOG_WATCH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -93,7 +101,13 @@ async fn watch_log(
         if refusing != was.refusing_calls {
             // Retry after roughly the time the backlog has been building up.
             let retry = u32::try_from(b.oldest.as_secs().clamp(5, 300)).unwrap_or(300);
-            calls.refuse_new_calls(refusing.then_some(retry));
+            // While the centre drains, new calls stay refused whatever the log does.
+            let drain_retry = draining.load(Ordering::Acquire);
+            calls.refuse_new_calls(if refusing {
+                Some(retry.max(drain_retry))
+            } else {
+                (drain_retry > 0).then_some(drain_retry)
+            });
             if refusing {
                 tracing::error!(
                     backlog = b.events,
@@ -133,6 +147,8 @@ async fn watch_log(
 pub struct Centre {
     shared: Arc<Shared>,
     log_health: tokio::sync::watch::Sender<LogHealth>,
+    /// Non-zero once the centre drains: the Retry-After new calls are refused with.
+    draining: Arc<AtomicU32>,
 }
 
 impl Centre {
@@ -163,9 +179,12 @@ impl Centre {
             Some(store.clone()),
             router_rx,
         ));
+        // Before any call: the router takes commands in order.
+        restore_agents(cfg, &router_tx, &store, &options.restore_agents);
         std::fs::create_dir_all(&options.recordings)
             .map_err(|e| format!("cannot create {}: {e}", options.recordings.display()))?;
         let (log_health, _) = tokio::sync::watch::channel(LogHealth::default());
+        let draining = Arc::new(AtomicU32::new(0));
         let watch_options = options.clone();
         let shared = Arc::new(Shared {
             store,
@@ -199,6 +218,7 @@ impl Centre {
             Arc::downgrade(&shared),
             watch_options,
             log_health.clone(),
+            draining.clone(),
         ));
         if shared.numbers.is_open() {
             tracing::warn!(
@@ -211,7 +231,11 @@ impl Centre {
                 tokio::spawn(session::run_call(for_calls.clone(), call));
             }
         });
-        Ok(Centre { shared, log_health })
+        Ok(Centre {
+            shared,
+            log_health,
+            draining,
+        })
     }
 
     /// Sets an agent's state (log in, available, not ready, break, log out).
@@ -302,13 +326,34 @@ impl Centre {
         rx.await.unwrap_or_default()
     }
 
-    /// Every agent's state, figures and stress estimate.
+    /// Every agent's state, figures and stress estimate. `wellbeing.handled` is the
+    /// contacts the agent answered today (UTC), from the interaction records in the log, as
+    /// the queues' figures are: the one source of truth for per-day figures, which a
+    /// restart does not reset.
     pub async fn agents(&self) -> Vec<AgentView> {
         let (tx, rx) = oneshot::channel();
         if self.shared.router.send(RouterCmd::Agents(tx)).is_err() {
             return Vec::new();
         }
-        rx.await.unwrap_or_default()
+        let mut views = rx.await.unwrap_or_default();
+        match self
+            .shared
+            .store
+            .handled_since(start_of_day(Timestamp::now()))
+            .await
+        {
+            Ok(handled) => {
+                let handled: std::collections::HashMap<_, _> = handled.into_iter().collect();
+                for v in &mut views {
+                    v.wellbeing.handled = handled
+                        .get(&hotline_model::AgentId::new(v.extension.clone()))
+                        .copied()
+                        .unwrap_or(0);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read today's handled contacts"),
+        }
+        views
     }
 
     /// Switches the outage announcement played to every new caller.
@@ -327,6 +372,80 @@ impl Centre {
 
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// The first step of a graceful stop: new calls are refused from now on with `503` and
+    /// `Retry-After: retry_after` (registrations and OPTIONS are still answered); calls in
+    /// progress go on.
+    pub fn stop_taking_calls(&self, retry_after: u32) {
+        let retry = retry_after.max(1);
+        self.draining.store(retry, Ordering::Release);
+        let refusing = self.shared.calls.refusing_new_calls().unwrap_or(0);
+        self.shared
+            .calls
+            .refuse_new_calls(Some(retry.max(refusing)));
+    }
+
+    /// Whether [`Centre::stop_taking_calls`] was called.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire) > 0
+    }
+
+    /// Calls in progress (answered by hotline and not yet ended).
+    pub fn calls_in_progress(&self) -> usize {
+        self.shared.sessions.lock().len()
+    }
+
+    /// Waits until no call is in progress, checking every `every`. For draining: race it
+    /// against the drain time.
+    pub async fn until_idle(&self, every: Duration) {
+        while self.calls_in_progress() > 0 {
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// The end of a drain: ends every call still in progress (BYE to every phone, the
+    /// recording finished, the record closed as `shutdown`) and waits, up to `limit`, for
+    /// each call to be over. A call answered meanwhile is ended too. Returns how many calls
+    /// were ended and how many were still in progress at `limit`.
+    pub async fn end_calls(&self, limit: Duration) -> (usize, usize) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut told = std::collections::HashSet::new();
+        let mut replies = Vec::new();
+        loop {
+            let now_in: Vec<_> = self
+                .shared
+                .sessions
+                .lock()
+                .iter()
+                .map(|(id, tx)| (*id, tx.clone()))
+                .collect();
+            if now_in.is_empty() {
+                break;
+            }
+            for (id, tx) in now_in {
+                if told.insert(id) {
+                    let (reply, rx) = oneshot::channel();
+                    if tx.send(session::SessionCmd::Shutdown { reply }).is_ok() {
+                        replies.push(rx);
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = tokio::time::timeout_at(deadline, futures_join_all(replies)).await;
+        (told.len(), self.calls_in_progress())
+    }
+
+    /// Writes every phone registration that changed since the last call to the store: what
+    /// lets a restarted centre ring the same phones at once.
+    pub async fn save_registrations(&self) -> Result<usize, String> {
+        save_registrations(&self.shared.registrar, &self.shared.store)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// How the event log keeps up: changes when the "log behind" alert is raised or cleared

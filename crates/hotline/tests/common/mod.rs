@@ -152,6 +152,31 @@ impl Hotline {
         let _ = self.child.wait();
     }
 
+    /// Sends a signal (`TERM`, `INT`) to the server.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// Waits up to `limit` for the server to exit: its exit status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Runs a sipp scenario from tests/sipp against this server; returns (success, errors).
     pub fn sipp(&self, scenario: &str, args: &[&str]) -> (bool, String) {
         sipp_at(self.sip, scenario, args)
