@@ -342,6 +342,8 @@ fn a_graceful_restart_keeps_registrations_agent_states_and_todays_figures() {
         let f = figures(&h);
         (f["agent 1001"] == 1).then_some(f)
     });
+    let paused_since = agent(&supervisor_get(&h, "/api/v1/agents"), "1002")["since"].clone();
+    assert!(paused_since.is_string(), "{paused_since}");
 
     h.signal("TERM");
     let status = h.wait_exit(Duration::from_secs(60)).expect("hotline exits");
@@ -350,6 +352,11 @@ fn a_graceful_restart_keeps_registrations_agent_states_and_todays_figures() {
 
     let h = Hotline::serve_with_in(&data, all_take_accounts);
     assert_eq!(figures(&h), before, "today's figures survive the restart");
+    assert_eq!(
+        agent(&supervisor_get(&h, "/api/v1/agents"), "1002")["since"],
+        paused_since,
+        "a pause's time in state runs on from when it began"
+    );
     check_restored(&h, &port);
     let after = figures(&h);
     assert_eq!(after["agent 1001"], 2, "{after:?}");

@@ -79,6 +79,14 @@ pub(crate) fn restore_agents(
             });
             replies.push((ext.to_string(), rx));
         }
+        // A pause goes on from when it began (time in state on the wallboard); an available
+        // agent's last logged change says nothing of the calls taken since.
+        if matches!(st.state, S::NotReady { .. } | S::Break { .. }) {
+            let _ = router.send(RouterCmd::PausedSince {
+                extension: ext.to_string(),
+                since: st.since,
+            });
+        }
     }
     let store = store.clone();
     tokio::spawn(async move {

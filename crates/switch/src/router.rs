@@ -103,6 +103,12 @@ pub enum RouterCmd {
     Agents(oneshot::Sender<Vec<AgentView>>),
     /// The waiting caller asked to be called back, keeping its place in line.
     Callback(ContactId),
+    /// After a restart: the agent has been in its (restored) pause state since `since`, so
+    /// the wallboard's time in state runs on from there.
+    PausedSince {
+        extension: String,
+        since: Timestamp,
+    },
 }
 
 /// How strained an agent looks, from the wellbeing figures.
@@ -609,6 +615,16 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
             Ok(())
         }
         RouterCmd::Callback(contact) => engine.handle(now, Input::Callback(contact)),
+        RouterCmd::PausedSince { extension, since } => {
+            if let Some(track) = engine
+                .agent_id(&extension)
+                .and_then(|a| shell.tracks.get_mut(&a))
+            {
+                track.since = since;
+                track.last_pause = Some(since);
+            }
+            Ok(())
+        }
     };
     if let Err(e) = result {
         // A command about a contact or agent the engine no longer knows: nothing to undo.
