@@ -904,3 +904,37 @@ fn the_router_refusing_the_queue_ends_the_call_with_an_error() {
     assert_eq!(ended(&out), vec![EndReason::Error]);
     assert!(has(&out, &Command::HangupCaller));
 }
+
+/// The caller pressed the callback digit; while the confirmation plays, the contact (which
+/// kept its place) reaches an agent who answers, and the caller is bridged with the agent.
+/// The flow ignores `Answered` while confirming, so it still thinks the caller is about to
+/// be released: the end of the confirmation prompt (already on its way from the media
+/// engine) books the callback and hangs the caller up in the middle of the conversation.
+#[test]
+#[ignore = "defect: an agent answering during the callback confirmation leaves the flow in Confirming"]
+fn an_agent_answering_while_the_callback_is_confirmed_keeps_the_caller_talking() {
+    let mut h = Harness::flow("main");
+    h.input(Input::CallerDigit('1'));
+    assert!(has(&h.take(), &Command::KeepPlace));
+    // The confirmation plays; the agent is offered the contact and answers.
+    let ring = h.offer("1001");
+    h.input(Input::AgentAnswered { ring });
+    let out = h.take();
+    assert!(has(&out, &Command::Bridge(LegRef::Agent(ring))), "{out:?}");
+    // The confirmation's end crosses the answer.
+    h.input(Input::PlaybackFinished);
+    let out = h.take();
+    assert!(
+        ended(&out).is_empty() && !has(&out, &Command::HangupCaller),
+        "the caller talking to 1001 is hung up: {out:?}"
+    );
+    // The agent hangs up: the caller is led to the survey like any answered caller.
+    h.input(Input::AgentGone { ring });
+    let out = h.take();
+    assert!(
+        out.iter().any(|c| matches!(c, Command::Play { prompts, .. }
+            if prompts.contains(&hotline_flow::PromptItem::prompt("survey"))))
+            && ended(&out).is_empty(),
+        "no survey after the call: {out:?}"
+    );
+}
