@@ -1105,7 +1105,9 @@ impl FlowRun {
 
     fn on_answered(&mut self, agent: String) {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::Queued(q) if !matches!(q.phase, QPhase::Confirming(_)) => {
+            // Also while a callback is being confirmed: the contact kept its place, an agent
+            // took it, and the caller talks instead of being called back.
+            State::Queued(q) => {
                 let after_call = self
                     .with_step(|s| match s {
                         Step::Enqueue(e) => e.after_call.clone(),

@@ -365,8 +365,33 @@ fn load_flows(
         .iter()
         .map(|q| q.name.get_ref().as_str())
         .collect();
+    // The best level of each skill any agent holds: a flow may not ask for more (the
+    // caller would wait for nobody until the longest wait, or for ever).
+    let mut best: std::collections::HashMap<&str, u8> = std::collections::HashMap::new();
+    for a in &cfg.agents {
+        for (skill, level) in &a.skills {
+            let b = best.entry(skill.as_str()).or_default();
+            *b = (*b).max(*level.get_ref());
+        }
+    }
+    let line_of = |flow: &str, step: &str| {
+        text.lines()
+            .position(|l| l.contains(&format!("[flows.{flow}.steps.{step}]")))
+            .map_or(0, |i| i + 1)
+    };
     for (flow, def) in &set.flows {
         for (step, s) in &def.steps {
+            if let hotline_flow::Step::Set(set_step) = s {
+                for (skill, level) in &set_step.skills {
+                    let held = best.get(skill.as_str()).copied().unwrap_or(0);
+                    if u32::from(held) < *level {
+                        let line = line_of(flow, step);
+                        return Err(format!(
+                            "{name}:{line}: key `flows.{flow}.steps.{step}.skills.{skill}`: no agent holds `{skill}` at level {level} or above (best: {held})"
+                        ));
+                    }
+                }
+            }
             let queue = match s {
                 hotline_flow::Step::Enqueue(e) => &e.queue,
                 hotline_flow::Step::Callback(c) => &c.queue,
@@ -375,10 +400,7 @@ fn load_flows(
             };
             if !queues.contains(queue.as_str()) {
                 let key = format!("flows.{flow}.steps.{step}.queue");
-                let line = text
-                    .lines()
-                    .position(|l| l.contains(&format!("[flows.{flow}.steps.{step}]")))
-                    .map_or(0, |i| i + 1);
+                let line = line_of(flow, step);
                 return Err(format!(
                     "{name}:{line}: key `{key}`: no queue `{queue}` in the configuration"
                 ));

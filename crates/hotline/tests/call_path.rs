@@ -1573,6 +1573,24 @@ fn the_centre_runs_the_contact_flows_of_its_configuration() {
         err.contains(&format!("{flows_path}:4:")) && err.contains("flows.main.steps.queue.queue"),
         "{err}"
     );
+    // A flow asking for a skill no agent holds (at that level) is refused too: its callers
+    // would wait for nobody.
+    std::fs::write(
+        &flows,
+        "[flows.main]\nstart = \"need\"\n\n[flows.main.steps.need]\ntype = \"set\"\nskills = { mortgage = 3 }\nnext = \"queue\"\n\n[flows.main.steps.queue]\ntype = \"enqueue\"\nqueue = \"accounts\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{flows_path}:4:"))
+            && err.contains("flows.main.steps.need.skills.mortgage"),
+        "{err}"
+    );
     // A syntax error names its line and column.
     std::fs::write(&flows, "[flows.main]\nstart = \n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))

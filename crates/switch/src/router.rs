@@ -85,9 +85,12 @@ pub enum RouterCmd {
         agent: String,
         no_answer: bool,
     },
+    /// The agent's phone answered: taken (`Ok`) unless the offer was gone by then (rang
+    /// out or withdrawn as the phone answered).
     Answer {
         contact: ContactId,
         agent: String,
+        done: oneshot::Sender<Result<(), String>>,
     },
     End {
         contact: ContactId,
@@ -333,6 +336,8 @@ struct Shell {
     waiting: HashMap<ContactId, mpsc::UnboundedSender<Notice>>,
     tracks: HashMap<AgentId, Track>,
     store: Option<Store>,
+    /// Contacts offered to an agent with no session left to ring the phone.
+    orphans: Vec<ContactId>,
 }
 
 /// The router without its task: the engine and what the router keeps beside it, driven by
@@ -383,6 +388,7 @@ impl RouterCore {
                 waiting: HashMap::new(),
                 tracks,
                 store,
+                orphans: Vec::new(),
             },
         }
     }
@@ -403,13 +409,13 @@ impl RouterCore {
             }
         );
         handle(&mut self.engine, &mut self.shell, now, cmd);
-        self.flush(by_engine);
+        self.flush(now, by_engine);
     }
 
     /// Fires the engine's timers due at `now` (ring-outs, wrap-ups, maximum waits).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.engine.handle_timeout(now);
-        self.flush(true);
+        self.flush(now, true);
     }
 
     /// When [`RouterCore::handle_timeout`] is due.
@@ -422,9 +428,22 @@ impl RouterCore {
         &self.engine
     }
 
-    fn flush(&mut self, by_engine: bool) {
-        while let Some(out) = self.engine.poll_output() {
-            dispatch(&self.engine, &mut self.shell, out, by_engine);
+    fn flush(&mut self, now: Instant, by_engine: bool) {
+        loop {
+            while let Some(out) = self.engine.poll_output() {
+                dispatch(&self.engine, &mut self.shell, out, by_engine);
+            }
+            let orphans = std::mem::take(&mut self.shell.orphans);
+            if orphans.is_empty() {
+                return;
+            }
+            for contact in orphans {
+                warn!(
+                    ?contact,
+                    "an offer for a contact whose session is gone; it leaves the queue"
+                );
+                let _ = self.engine.handle(now, Input::Abandon(contact));
+            }
         }
     }
 }
@@ -531,13 +550,22 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
         RouterCmd::Answer {
             contact,
             agent: ext,
-        } => match engine.agent_id(&ext) {
-            Some(agent) => {
+            done,
+        } => {
+            let r = match engine.agent_id(&ext) {
+                Some(agent) => engine
+                    .handle(now, Input::Answer { contact, agent })
+                    .map_err(|e| e.to_string()),
+                None => Err(format!("no agent {ext}")),
+            };
+            // The contact hears no more from the router once connected; refused, it still
+            // waits (its notices keep coming).
+            if r.is_ok() {
                 waiting.remove(&contact);
-                engine.handle(now, Input::Answer { contact, agent })
             }
-            None => Ok(()),
-        },
+            let _ = done.send(r);
+            Ok(())
+        }
         RouterCmd::End {
             contact,
             agitation,
@@ -801,7 +829,6 @@ fn track_agent(engine: &Engine, shell: &mut Shell, out: &Output, by_engine: bool
 
 fn dispatch(engine: &Engine, shell: &mut Shell, out: Output, by_engine: bool) {
     track_agent(engine, shell, &out, by_engine);
-    let waiting = &mut shell.waiting;
     let name = |a: AgentId| engine.agent_name(a).unwrap_or("?").to_string();
     let (contact, notice) = match out {
         Output::Offer {
@@ -852,11 +879,20 @@ fn dispatch(engine: &Engine, shell: &mut Shell, out: Output, by_engine: bool) {
         },
         Output::WellbeingAlert { .. } | Output::AgentState { .. } => return,
     };
-    if let Some(tx) = waiting.get(&contact)
-        && tx.send(notice).is_err()
-    {
-        warn!(?contact, "a waiting contact's session is gone");
-        waiting.remove(&contact);
+    let offer = matches!(notice, Notice::Offer { .. });
+    let delivered = match shell.waiting.get(&contact) {
+        Some(tx) if tx.send(notice).is_ok() => true,
+        Some(_) => {
+            warn!(?contact, "a waiting contact's session is gone");
+            shell.waiting.remove(&contact);
+            false
+        }
+        None => false,
+    };
+    if offer && !delivered {
+        // An offer nobody can ring would ring out on the agent and count as missed: the
+        // contact leaves the engine instead.
+        shell.orphans.push(contact);
     }
 }
 

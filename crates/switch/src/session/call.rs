@@ -29,6 +29,10 @@ use crate::router::Notice;
 /// Longest voicemail message, in milliseconds.
 const VOICEMAIL_MAX_MS: u64 = 120_000;
 
+/// Most flows one call may be handed between by `transfer` steps: numbers that transfer to
+/// each other end the call instead of looping.
+const MAX_FLOW_TRANSFERS: u32 = 8;
+
 /// An agent leg of this call: each offer gets its own number.
 pub type Ring = u32;
 
@@ -164,6 +168,18 @@ pub enum Input {
     Notice(Notice),
     /// The router's answer to [`Command::Arrive`].
     Queued(Result<(), String>),
+    /// The router's answer to [`Command::Answer`] for leg `ring`: refused when the offer was
+    /// gone by then (it rang out, or was withdrawn, as the phone answered).
+    AnswerTaken {
+        ring: Ring,
+        result: Result<(), String>,
+    },
+    /// The media engine's events stopped: the call cannot go on.
+    MediaLost,
+    /// The outside party of a transfer out put the call on hold or took it back.
+    DialHold(bool),
+    /// The outside party's session timer ran out.
+    DialExpired,
     /// The answer to [`Command::Lookup`].
     LookedUp(Option<Found>),
     /// The answer to [`Command::VerifyPin`].
@@ -210,8 +226,9 @@ pub enum Command {
         agent: String,
         no_answer: bool,
     },
-    /// Tell the router an agent answered.
+    /// Tell the router the agent of leg `ring` answered. Answer: [`Input::AnswerTaken`].
     Answer {
+        ring: Ring,
         agent: String,
     },
     /// Tell the router the agent's part of the contact is over (to wrap-up).
@@ -303,6 +320,8 @@ struct AgentLeg {
     ring: Ring,
     ext: String,
     answered: bool,
+    /// The phone answered; the router is asked whether the offer still stands.
+    answering: bool,
 }
 
 /// How the call starts.
@@ -359,6 +378,8 @@ pub struct Call {
     silent: Vec<LegRef>,
     recording: Option<Recording>,
     voicemail_until: Option<Instant>,
+    /// Flows started by transfer steps so far (a loop of numbers ends, never recurses).
+    transfers: u32,
     ended: bool,
 }
 
@@ -395,6 +416,7 @@ impl Call {
             silent: Vec::new(),
             recording: None,
             voicemail_until: None,
+            transfers: 0,
             ended: false,
         };
         match setup.route {
@@ -481,7 +503,34 @@ impl Call {
                 reason,
                 no_answer,
             } => self.agent_failed(ring, &reason, no_answer),
-            Input::AgentAnswered { ring } => self.agent_answered(now, ring),
+            Input::AgentAnswered { ring } => self.agent_answered(ring),
+            Input::AnswerTaken { ring, result } => self.answer_taken(now, ring, result),
+            Input::MediaLost => {
+                self.note(EventKind::FlowStep {
+                    step: "media_lost".to_string(),
+                    detail: Some("the media engine stopped".to_string()),
+                });
+                self.finish(EndReason::Error);
+            }
+            Input::DialHold(on) => {
+                if self.is_live(LegRef::Dial) {
+                    self.hold(LegRef::Dial, on);
+                    self.log(if on {
+                        EventKind::Held
+                    } else {
+                        EventKind::Resumed
+                    });
+                }
+            }
+            Input::DialExpired => {
+                if self.is_live(LegRef::Dial) {
+                    self.dead_call(
+                        now,
+                        "session_expired",
+                        "the outside party's session timer ran out",
+                    );
+                }
+            }
             Input::AgentGone { ring } => match self.agent(ring) {
                 Some(a) if a.answered => {
                     self.agents.retain(|a| a.ring != ring);
@@ -501,6 +550,11 @@ impl Call {
                     self.push(Command::NotifyRefer { ring, status: 404 });
                     return;
                 };
+                if !self.talking() {
+                    self.push(Command::NotifyRefer { ring, status: 481 });
+                    return;
+                }
+                // The phone hears how it went before it is hung up.
                 self.push(Command::NotifyRefer { ring, status: 200 });
                 let _ = self.transfer(now, to);
             }
@@ -641,6 +695,15 @@ impl Call {
     fn after_end(&mut self, input: Input) {
         match input {
             Input::AgentAnswered { ring } => self.push(Command::HangupAgent { ring }),
+            Input::AnswerTaken { ring, result } => {
+                self.push(Command::HangupAgent { ring });
+                if result.is_ok() {
+                    self.push(Command::End {
+                        agitation: self.max_agitation,
+                        abusive: false,
+                    });
+                }
+            }
             Input::DialAnswered => self.push(Command::HangupDial),
             Input::Api { id, .. } => self.push(Command::Reply {
                 id,
@@ -720,6 +783,7 @@ impl Call {
                     ring,
                     ext: agent.clone(),
                     answered: false,
+                    answering: false,
                 });
                 self.hold(LegRef::Agent(ring), false);
                 self.push(Command::RingAgent {
@@ -732,13 +796,12 @@ impl Call {
                 let Some(ring) = self
                     .agents
                     .iter()
-                    .find(|a| a.ext == agent && !a.answered)
+                    .find(|a| a.ext == agent && !a.answered && !a.answering)
                     .map(|a| a.ring)
                 else {
                     return;
                 };
                 self.agents.retain(|a| a.ring != ring);
-                self.push(Command::HangupAgent { ring });
                 if rang_out {
                     // The ring timeout is the routing engine's: it has counted the missed
                     // offer already; the log says why the phone stopped ringing.
@@ -747,6 +810,7 @@ impl Call {
                         reason: "no answer".to_string(),
                     });
                 }
+                self.push(Command::HangupAgent { ring });
             }
             Notice::Position { position, eta_secs } => self.feed(
                 now,
@@ -815,34 +879,57 @@ impl Call {
         });
     }
 
-    fn agent_answered(&mut self, now: Instant, ring: Ring) {
+    fn agent_answered(&mut self, ring: Ring) {
         let Some(a) = self.agent(ring).cloned() else {
             // Rescinded meanwhile (rang out, answered elsewhere): too late.
             self.push(Command::HangupAgent { ring });
             return;
         };
-        if a.answered {
+        if a.answered || a.answering {
             return;
         }
-        if self.talking_agent().is_some() {
+        if self.talking_agent().is_some() || self.agents.iter().any(|x| x.answering) {
             // Ring-all: another phone answered first.
             self.agents.retain(|x| x.ring != ring);
             self.push(Command::HangupAgent { ring });
             return;
         }
         if let Some(x) = self.agents.iter_mut().find(|x| x.ring == ring) {
+            x.answering = true;
+        }
+        // The router decides whether the offer still stands (its ring timeout may have
+        // fired as the phone answered): the call is connected only if it does.
+        self.push(Command::Answer { ring, agent: a.ext });
+    }
+
+    /// The router took (or refused) the answer of leg `ring`.
+    fn answer_taken(&mut self, now: Instant, ring: Ring, result: Result<(), String>) {
+        let Some(a) = self.agent(ring).filter(|a| a.answering).cloned() else {
+            return;
+        };
+        if let Err(why) = result {
+            // The offer was gone as the phone answered: the phone is hung up and the caller
+            // waits on, as the engine has it.
+            self.agents.retain(|x| x.ring != ring);
+            self.log(EventKind::OfferRejected {
+                agent: AgentId::new(a.ext.clone()),
+                reason: "answered too late".to_string(),
+            });
+            self.push(Command::HangupAgent { ring });
+            tracing::info!(agent = %a.ext, %why, "an answer came after the offer was gone");
+            return;
+        }
+        if let Some(x) = self.agents.iter_mut().find(|x| x.ring == ring) {
+            x.answering = false;
             x.answered = true;
         }
-        // Ring-all: the other phones stop ringing at once (the engine rescinds their offers
-        // too; those notices then find nothing).
-        self.ring_off_all();
-        self.push(Command::Answer {
-            agent: a.ext.clone(),
-        });
         self.queued = None;
         self.log(EventKind::Answered {
             agent: AgentId::new(a.ext.clone()),
         });
+        // Ring-all: the other phones stop ringing at once (the engine has rescinded their
+        // offers too; those notices then find nothing).
+        self.ring_off_all();
         if self.phase == Phase::Callback {
             // The agent is on the line: now call the customer back.
             match self.callback_number.clone() {
@@ -851,6 +938,8 @@ impl Call {
             }
             return;
         }
+        // A callback confirmed but not yet booked is not needed any more: the caller talks.
+        self.callback_number = None;
         self.connect(LegRef::Agent(ring));
         self.feed(now, FlowInput::Answered { agent: a.ext });
     }
@@ -1160,6 +1249,16 @@ impl Call {
         if self.ended {
             return;
         }
+        if reason == EndReason::CallerHangup
+            && self.callback_number.is_some()
+            && self.phase == Phase::Flow
+        {
+            // The callback is confirmed and the caller hangs up during "we will call you
+            // back", as most do: the callback keeps the place in line.
+            self.caller_live = false;
+            self.book_callback();
+            return;
+        }
         if let Some(run) = self.run.as_mut() {
             run.handle(now, FlowInput::CallerHangup);
         }
@@ -1207,7 +1306,8 @@ impl Call {
                     agitation: self.max_agitation,
                     abusive: false,
                 });
-            } else {
+            } else if !a.answering {
+                // (An answering leg's fate comes with the router's answer: see `after_end`.)
                 self.push(Command::Reject {
                     agent: a.ext,
                     no_answer: false,
@@ -1235,9 +1335,11 @@ impl Call {
         self.log(EventKind::Ended {
             reason: EndReason::Callback,
         });
-        self.caller_live = false;
         self.push(Command::StopPlayback);
-        self.push(Command::HangupCaller);
+        if self.caller_live {
+            self.caller_live = false;
+            self.push(Command::HangupCaller);
+        }
         self.push(Command::DropCallerMedia);
         self.push(Command::NewInteraction);
         self.log(EventKind::Arrived {
@@ -1281,6 +1383,17 @@ impl Call {
                 self.requeue(now, queue, false, None);
             }
             Some(Destination::Flow(flow)) => {
+                self.transfers += 1;
+                if self.transfers > MAX_FLOW_TRANSFERS {
+                    self.log(EventKind::FlowStep {
+                        step: "transfer.loop".to_string(),
+                        detail: Some(format!(
+                            "more than {MAX_FLOW_TRANSFERS} transfers between flows (last to {to})"
+                        )),
+                    });
+                    self.finish(EndReason::Error);
+                    return;
+                }
                 self.note(EventKind::FlowStep {
                     step: "transfer.flow".to_string(),
                     detail: Some(flow.clone()),

@@ -196,7 +196,23 @@ impl Centre {
                 agent,
                 no_answer,
             }),
-            Command::Answer { agent } => Some(RouterCmd::Answer { contact, agent }),
+            Command::Answer { ring, agent } => {
+                let (done, mut rx) = oneshot::channel();
+                self.router.handle(
+                    now,
+                    RouterCmd::Answer {
+                        contact,
+                        agent,
+                        done,
+                    },
+                );
+                let result = rx.try_recv().expect("the router answers at once");
+                let fnow = hotline_flow::Instant::from_millis(self.now);
+                self.parties[i]
+                    .call
+                    .handle(fnow, Input::AnswerTaken { ring, result });
+                None
+            }
             Command::End { agitation, abusive } => Some(RouterCmd::End {
                 contact,
                 agitation: Some(agitation),
@@ -499,7 +515,7 @@ fn a_caller_moved_by_the_maximum_wait_is_recorded_in_the_new_queue() {
 /// whichever is ready). The router refuses the `Answer` (the offer is gone) but the session
 /// bridges the caller anyway, and the router drops the contact's notice channel.
 #[test]
-#[ignore = "defect: an answer racing the engine's ring timeout leaves the agent free in the engine and the contact a zombie"]
+
 fn an_answer_racing_the_ring_timeout_keeps_engine_and_session_agreed() {
     let mut c = Centre::new(|t| {
         t.replacen(

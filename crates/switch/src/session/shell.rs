@@ -286,12 +286,19 @@ impl Shell {
         mut commands: mpsc::UnboundedReceiver<SessionCmd>,
     ) {
         self.run_commands(core).await;
+        let mut media_live = true;
         while !core.is_over() {
             let deadline = core.poll_timeout().map(core_deadline);
             let caller_live = self.caller_live;
             let input = tokio::select! {
                 ev = self.caller.next_event(), if caller_live => self.caller_input(ev),
-                ev = media_events.recv() => ev.and_then(|ev| self.media_input(ev)),
+                ev = media_events.recv(), if media_live => match ev {
+                    Some(ev) => self.media_input(ev),
+                    None => {
+                        media_live = false;
+                        Some(Input::MediaLost)
+                    }
+                },
                 n = notices.recv() => n.map(Input::Notice),
                 c = commands.recv() => c.map(|c| self.request(c)),
                 ev = agent_events.recv() => match ev {
@@ -590,10 +597,8 @@ impl Shell {
                     }
                 })
             }
-            Some(LegEvent::Hold(on)) if d.answered => {
-                debug!(on, "the outside party holds");
-                None
-            }
+            Some(LegEvent::Hold(on)) if d.answered => Some(Input::DialHold(on)),
+            Some(LegEvent::SessionExpired) if d.answered => Some(Input::DialExpired),
             Some(LegEvent::MediaChanged(s)) => {
                 if let Some(c) = s.codecs.first() {
                     let mut p = params_from(&s, *c, d.peer);
@@ -640,6 +645,8 @@ impl Shell {
             Command::NewInteraction => {
                 let old = self.id;
                 self.id = InteractionId::new();
+                // The new interaction's first recording is `<id>.wav`.
+                self.recordings = 0;
                 let mut sessions = self.shared.sessions.lock();
                 if let Some(tx) = sessions.remove(&old) {
                     sessions.insert(self.id, tx);
@@ -677,10 +684,18 @@ impl Shell {
                 agent,
                 no_answer,
             }),
-            Command::Answer { agent } => self.router(RouterCmd::Answer {
-                contact: self.contact,
-                agent,
-            }),
+            Command::Answer { ring, agent } => {
+                let (done, result) = oneshot::channel();
+                self.router(RouterCmd::Answer {
+                    contact: self.contact,
+                    agent,
+                    done,
+                });
+                let result = result
+                    .await
+                    .unwrap_or_else(|_| Err("the router has stopped".to_string()));
+                return Some(Input::AnswerTaken { ring, result });
+            }
             Command::End { agitation, abusive } => self.router(RouterCmd::End {
                 contact: self.contact,
                 agitation: Some(agitation),

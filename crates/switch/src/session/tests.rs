@@ -194,8 +194,22 @@ impl Harness {
         Harness::with(Route::Flow(name.into()), "senior", true)
     }
 
+    /// Takes every command; the router (played here; `routed_tests` has the real one)
+    /// takes every answer.
     fn drain(&mut self) {
         while let Some(c) = self.call.poll_command() {
+            if let Command::Answer { ring, .. } = &c {
+                let ring = *ring;
+                self.out.push(c);
+                self.call.handle(
+                    self.now,
+                    Input::AnswerTaken {
+                        ring,
+                        result: Ok(()),
+                    },
+                );
+                continue;
+            }
             self.out.push(c);
         }
     }
@@ -397,6 +411,7 @@ fn ring_all_rings_every_phone_and_the_first_answer_hangs_up_the_others() {
     assert!(has(
         &out,
         &Command::Answer {
+            ring: b,
             agent: "1002".into()
         }
     ));
@@ -911,7 +926,7 @@ fn the_router_refusing_the_queue_ends_the_call_with_an_error() {
 /// be released: the end of the confirmation prompt (already on its way from the media
 /// engine) books the callback and hangs the caller up in the middle of the conversation.
 #[test]
-#[ignore = "defect: an agent answering during the callback confirmation leaves the flow in Confirming"]
+
 fn an_agent_answering_while_the_callback_is_confirmed_keeps_the_caller_talking() {
     let mut h = Harness::flow("main");
     h.input(Input::CallerDigit('1'));
@@ -944,7 +959,7 @@ fn an_agent_answering_while_the_callback_is_confirmed_keeps_the_caller_talking()
 /// confirming), but the session abandons the contact and closes the record as abandoned,
 /// so the customer is never called back.
 #[test]
-#[ignore = "defect: hanging up during the callback confirmation loses the callback"]
+
 fn a_caller_hanging_up_during_the_callback_confirmation_keeps_the_callback() {
     let mut h = Harness::flow("main");
     h.input(Input::CallerDigit('1'));
@@ -957,4 +972,114 @@ fn a_caller_hanging_up_during_the_callback_confirmation_keeps_the_callback() {
     );
     assert_eq!(ended(&out), vec![EndReason::Callback], "{out:?}");
     assert!(!h.call.is_over(), "the callback is still to be made");
+}
+
+#[test]
+fn a_flow_transferring_to_its_own_number_ends_instead_of_looping() {
+    let flows = Arc::new(
+        FlowSet::from_toml(
+            "[flows.front]\nstart = \"t\"\n\n[flows.front.steps.t]\ntype = \"transfer\"\nto = \"95588\"\n",
+        )
+        .expect("valid"),
+    );
+    let setup = Setup {
+        from: "13900000001".into(),
+        to: "95588".into(),
+        route: Route::Flow("front".into()),
+        flows,
+        resolve: Arc::new(|to: &str| (to == "95588").then(|| Destination::Flow("front".into()))),
+        senior_skill: "senior".into(),
+        can_call_out: true,
+        fault_notice: false,
+        wall_clock: chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z")
+            .unwrap()
+            .into(),
+    };
+    let mut call = Call::new(setup, Instant::from_secs(1000)).expect("starts");
+    let mut out = Vec::new();
+    while let Some(c) = call.poll_command() {
+        out.push(c);
+    }
+    assert_eq!(ended(&out), vec![EndReason::Error]);
+    assert!(
+        logged(&out)
+            .iter()
+            .any(|k| matches!(k, EventKind::FlowStep { step, .. } if step == "transfer.loop")),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn an_answer_the_router_refuses_hangs_the_phone_up_and_the_caller_waits_on() {
+    let mut h = Harness::flow("main");
+    h.input(Input::Notice(Notice::Offer {
+        agent: "1001".into(),
+        callback: false,
+    }));
+    let ring = h
+        .take()
+        .iter()
+        .find_map(|c| match c {
+            Command::RingAgent { ring, .. } => Some(*ring),
+            _ => None,
+        })
+        .expect("rung");
+    // Play the router by hand: it refuses.
+    h.call.handle(h.now, Input::AgentAnswered { ring });
+    let mut out = Vec::new();
+    while let Some(c) = h.call.poll_command() {
+        out.push(c);
+    }
+    assert_eq!(
+        out,
+        vec![Command::Answer {
+            ring,
+            agent: "1001".into()
+        }]
+    );
+    h.input(Input::AnswerTaken {
+        ring,
+        result: Err("contact is not offered to this agent".into()),
+    });
+    let out = h.take();
+    assert!(has(&out, &Command::HangupAgent { ring }));
+    assert!(logged(&out).contains(&EventKind::OfferRejected {
+        agent: hotline_model::AgentId::new("1001"),
+        reason: "answered too late".into()
+    }));
+    assert!(
+        !out.iter().any(|c| matches!(c, Command::Bridge(_))),
+        "{out:?}"
+    );
+    assert!(ended(&out).is_empty(), "the caller waits on");
+}
+
+#[test]
+fn the_outside_party_of_a_transfer_may_hold_without_being_taken_for_dead() {
+    let mut h = Harness::flow("out");
+    h.input(Input::DialPlaced {
+        number: "+8613800000000".into(),
+    });
+    h.input(Input::DialAnswered);
+    h.take();
+    h.input(Input::DialHold(true));
+    h.input(Input::Silent { leg: LegRef::Dial });
+    let out = h.take();
+    assert!(kinds(&out).contains(&"held"));
+    assert!(ended(&out).is_empty(), "{out:?}");
+    h.input(Input::DialHold(false));
+    h.input(Input::Silent { leg: LegRef::Dial });
+    assert_eq!(ended(&h.take()), vec![EndReason::MediaTimeout]);
+}
+
+#[test]
+fn a_refer_while_nobody_talks_is_answered_481_not_200() {
+    let mut h = Harness::flow("main");
+    let ring = h.offer("1001");
+    h.take();
+    h.input(Input::AgentRefer {
+        ring,
+        target: Some(TransferTarget::Queue("cards".into())),
+    });
+    assert_eq!(h.take(), vec![Command::NotifyRefer { ring, status: 481 }]);
 }
