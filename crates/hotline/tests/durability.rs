@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -33,50 +32,6 @@ fn scenario_with(h: &Hotline, name: &str, edits: &[(&str, &str)]) -> String {
     let path = h.dir.path().join(format!("edited-{name}"));
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()
-}
-
-/// Everything the supervisors' event stream delivers, collected by a thread.
-struct Feed(Arc<Mutex<Vec<Value>>>);
-
-impl Feed {
-    fn open(h: &Hotline) -> Feed {
-        let sup = login(h, "supervisor", "supervisor");
-        let mut ws = open_events(h, &sup).unwrap();
-        let all = Arc::new(Mutex::new(Vec::new()));
-        let sink = all.clone();
-        // Ends when the server is gone or silent for the stream's read timeout.
-        std::thread::spawn(move || {
-            while let Some(e) = try_next_event(&mut ws) {
-                sink.lock().unwrap().push(e);
-            }
-        });
-        Feed(all)
-    }
-
-    fn snapshot(&self) -> Vec<Value> {
-        self.0.lock().unwrap().clone()
-    }
-
-    /// Polls until `cond` holds on what arrived, or panics after `limit`.
-    fn wait(&self, limit: Duration, what: &str, cond: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let end = Instant::now() + limit;
-        loop {
-            let all = self.snapshot();
-            if cond(&all) {
-                return all;
-            }
-            assert!(Instant::now() < end, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn kind(e: &Value) -> &str {
-    e["kind"]["type"].as_str().unwrap_or_default()
-}
-
-fn count(events: &[Value], k: &str) -> usize {
-    events.iter().filter(|e| kind(e) == k).count()
 }
 
 fn at_ms(e: &Value) -> f64 {

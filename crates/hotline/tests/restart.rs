@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -58,39 +57,6 @@ fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) ->
         assert!(Instant::now() < end, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Everything the supervisors' event stream delivers, collected by a thread.
-struct Feed(Arc<Mutex<Vec<Value>>>);
-
-impl Feed {
-    fn open(h: &Hotline) -> Feed {
-        let sup = login(h, "supervisor", "supervisor");
-        let mut ws = open_events(h, &sup).unwrap();
-        let all = Arc::new(Mutex::new(Vec::new()));
-        let sink = all.clone();
-        std::thread::spawn(move || {
-            while let Some(e) = try_next_event(&mut ws) {
-                sink.lock().unwrap().push(e);
-            }
-        });
-        Feed(all)
-    }
-
-    fn wait(&self, limit: Duration, what: &str, cond: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        wait_for(limit, what, || {
-            let all = self.0.lock().unwrap().clone();
-            cond(&all).then_some(all)
-        })
-    }
-}
-
-fn kind(e: &Value) -> &str {
-    e["kind"]["type"].as_str().unwrap_or_default()
-}
-
-fn count(events: &[Value], k: &str) -> usize {
-    events.iter().filter(|e| kind(e) == k).count()
 }
 
 fn ms(rfc3339: &str) -> f64 {
@@ -259,7 +225,7 @@ fn sigterm_drains_calls_ends_the_rest_with_bye_and_closes_every_record() {
         assert!(r["answered"].is_string(), "{r}");
         assert_finished_wav(r["recording"].as_str().expect("a recording"));
     }
-    let events = feed.0.lock().unwrap().clone();
+    let events = feed.snapshot();
     assert_eq!(
         count(&events, "arrived"),
         5,

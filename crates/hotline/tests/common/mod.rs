@@ -457,3 +457,57 @@ pub fn register_all(h: &Hotline, exts: &[&str]) -> String {
     }
     port
 }
+
+/// Everything the supervisors' event stream delivers, collected by a thread.
+pub struct Feed(std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+impl Feed {
+    pub fn open(h: &Hotline) -> Feed {
+        let sup = login(h, "supervisor", "supervisor");
+        let mut ws = open_events(h, &sup).unwrap();
+        let all = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = all.clone();
+        // Ends when the server is gone or silent for the stream's read timeout.
+        std::thread::spawn(move || {
+            while let Some(e) = try_next_event(&mut ws) {
+                sink.lock().unwrap().push(e);
+            }
+        });
+        Feed(all)
+    }
+
+    pub fn snapshot(&self) -> Vec<serde_json::Value> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Polls until `cond` holds on what arrived, or panics after `limit`.
+    pub fn wait(
+        &self,
+        limit: Duration,
+        what: &str,
+        cond: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            let all = self.snapshot();
+            if cond(&all) {
+                return all;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// An event's `kind.type`.
+pub fn kind(e: &serde_json::Value) -> &str {
+    e["kind"]["type"].as_str().unwrap_or_default()
+}
+
+/// How many of `events` are of type `k`.
+pub fn count(events: &[serde_json::Value], k: &str) -> usize {
+    events.iter().filter(|e| kind(e) == k).count()
+}

@@ -336,12 +336,13 @@ impl Shell {
             LegEvent::Dtmf(d) => Some(Input::CallerDigit(d)),
             LegEvent::Hold(on) => Some(Input::CallerHold(on)),
             LegEvent::MediaChanged(s) => {
-                if let Some(c) = s.codecs.first() {
-                    let mut p = params_from(&s, *c, self.caller_peer);
-                    self.caller_srtp = rekey(self.caller_srtp.as_ref(), &s);
-                    p.srtp = self.caller_srtp.clone();
-                    let _ = self.media.update_leg(self.caller_media, p);
-                }
+                remedia(
+                    &self.media,
+                    self.caller_media,
+                    self.caller_peer,
+                    &mut self.caller_srtp,
+                    &s,
+                );
                 None
             }
             LegEvent::Ended(_) => {
@@ -431,17 +432,9 @@ impl Shell {
         };
         match ev {
             LegEvent::Answered { sdp } => {
-                let (policy, key) = a.srtp.clone();
                 // The phone's key, if hotline offered one: a leg whose policy it breaks ends.
-                let srtp = match &sdp {
-                    Some(s) => sdes::judge_answer(policy, key.as_ref().map(|_| 1), s),
-                    None if policy == SrtpPolicy::Required => {
-                        Err("SRTP required: the answer has no SDP")
-                    }
-                    None => Ok(None),
-                };
-                let remote = match srtp {
-                    Ok(r) => r,
+                match answer_media(&self.media, a.media, a.peer, &a.srtp, sdp) {
+                    Ok(keys) => a.keys = keys,
                     Err(why) => {
                         warn!(agent = %a.ext, why, "agent's answer refused");
                         return Some(Input::AgentFailed {
@@ -450,23 +443,6 @@ impl Shell {
                             no_answer: true,
                         });
                     }
-                };
-                if let Some(s) = sdp
-                    && let Some(c) = s.codecs.first()
-                {
-                    let mut p = params_from(&s, *c, a.peer);
-                    if let (Some(local), Some(r)) = (key.clone(), &remote) {
-                        p.srtp = Some(SrtpKeys {
-                            local,
-                            remote: MasterKey::from_bytes(&r.key),
-                        });
-                    }
-                    a.keys = p.srtp.clone();
-                    let _ = self.media.update_leg(a.media, p);
-                }
-                if key.is_some() && remote.is_none() {
-                    // Offered, declined: plain RTP (never with `required`, refused above).
-                    let _ = self.media.plain_rtp(a.media);
                 }
                 a.answered = true;
                 Some(Input::AgentAnswered { ring })
@@ -505,12 +481,7 @@ impl Shell {
             }
             LegEvent::Hold(on) => Some(Input::AgentHold { ring, on }),
             LegEvent::MediaChanged(s) => {
-                if let Some(c) = s.codecs.first() {
-                    let mut p = params_from(&s, *c, a.peer);
-                    a.keys = rekey(a.keys.as_ref(), &s);
-                    p.srtp = a.keys.clone();
-                    let _ = self.media.update_leg(a.media, p);
-                }
+                remedia(&self.media, a.media, a.peer, &mut a.keys, &s);
                 None
             }
             LegEvent::SessionExpired => Some(Input::AgentExpired { ring }),
@@ -524,16 +495,8 @@ impl Shell {
             Some(LegEvent::Answered { sdp }) => {
                 // The far end's key, if hotline offered one: an answer that breaks the
                 // trunk's policy ends the call out.
-                let (policy, key) = d.srtp.clone();
-                let remote = match &sdp {
-                    Some(s) => sdes::judge_answer(policy, key.as_ref().map(|_| 1), s),
-                    None if key.is_some() && policy == SrtpPolicy::Required => {
-                        Err("SRTP required: the answer has no SDP")
-                    }
-                    None => Ok(None),
-                };
-                let remote = match remote {
-                    Ok(r) => r,
+                match answer_media(&self.media, d.media, d.peer, &d.srtp, sdp) {
+                    Ok(keys) => d.keys = keys,
                     Err(why) => {
                         warn!(interaction = %self.id, why, "the answer to a call out refused");
                         self.drop_dial();
@@ -541,27 +504,7 @@ impl Shell {
                             reason: why.to_string(),
                         });
                     }
-                };
-                let keys = match (key, &remote) {
-                    (Some(local), Some(r)) => Some(SrtpKeys {
-                        local,
-                        remote: MasterKey::from_bytes(&r.key),
-                    }),
-                    (Some(_), None) => {
-                        // Offered, declined: plain RTP (never with `required`, refused above).
-                        let _ = self.media.plain_rtp(d.media);
-                        None
-                    }
-                    (None, _) => None,
-                };
-                if let Some(s) = sdp
-                    && let Some(c) = s.codecs.first()
-                {
-                    let mut p = params_from(&s, *c, d.peer);
-                    p.srtp = keys.clone();
-                    let _ = self.media.update_leg(d.media, p);
                 }
-                d.keys = keys;
                 d.answered = true;
                 if d.callback
                     && let Some(d) = self.dial.take()
@@ -600,12 +543,7 @@ impl Shell {
             Some(LegEvent::Hold(on)) if d.answered => Some(Input::DialHold(on)),
             Some(LegEvent::SessionExpired) if d.answered => Some(Input::DialExpired),
             Some(LegEvent::MediaChanged(s)) => {
-                if let Some(c) = s.codecs.first() {
-                    let mut p = params_from(&s, *c, d.peer);
-                    d.keys = rekey(d.keys.as_ref(), &s);
-                    p.srtp = d.keys.clone();
-                    let _ = self.media.update_leg(d.media, p);
-                }
+                remedia(&self.media, d.media, d.peer, &mut d.keys, &s);
                 None
             }
             Some(_) => None,
@@ -1106,6 +1044,64 @@ impl Shell {
                 }
             })
             .collect()
+    }
+}
+
+/// A leg hotline placed was answered with `sdp`: the answer is judged against the leg's
+/// SRTP policy and hotline's offered key (`srtp`), and the media leg is pointed at the far
+/// end with the keys agreed. Returns the leg's keys (`None`: plain RTP), or why the answer
+/// is refused (`required` without a usable key).
+fn answer_media(
+    media: &CallHandle,
+    leg: LegId,
+    peer: IpAddr,
+    srtp: &(SrtpPolicy, Option<MasterKey>),
+    sdp: Option<sdp::Session>,
+) -> Result<Option<SrtpKeys>, &'static str> {
+    let (policy, key) = srtp;
+    let remote = match &sdp {
+        Some(s) => sdes::judge_answer(*policy, key.as_ref().map(|_| 1), s)?,
+        None if key.is_some() && *policy == SrtpPolicy::Required => {
+            return Err("SRTP required: the answer has no SDP");
+        }
+        None => None,
+    };
+    let keys = match (key, &remote) {
+        (Some(local), Some(r)) => Some(SrtpKeys {
+            local: local.clone(),
+            remote: MasterKey::from_bytes(&r.key),
+        }),
+        (Some(_), None) => {
+            // Offered, declined: plain RTP (never with `required`, refused above).
+            let _ = media.plain_rtp(leg);
+            None
+        }
+        (None, _) => None,
+    };
+    if let Some(s) = sdp
+        && let Some(c) = s.codecs.first()
+    {
+        let mut p = params_from(&s, *c, peer);
+        p.srtp = keys.clone();
+        let _ = media.update_leg(leg, p);
+    }
+    Ok(keys)
+}
+
+/// A re-INVITE or UPDATE changed a leg's media (hold, resume, a new address or key): the
+/// media leg follows, keeping hotline's key and taking the far end's new one.
+fn remedia(
+    media: &CallHandle,
+    leg: LegId,
+    peer: IpAddr,
+    keys: &mut Option<SrtpKeys>,
+    s: &sdp::Session,
+) {
+    if let Some(c) = s.codecs.first() {
+        let mut p = params_from(s, *c, peer);
+        *keys = rekey(keys.as_ref(), s);
+        p.srtp = keys.clone();
+        let _ = media.update_leg(leg, p);
     }
 }
 
