@@ -1122,8 +1122,9 @@ impl Call {
                 Target::Agent(AgentId::new(ext.clone())),
             ),
         };
-        self.release_agents(false);
+        // Logged before the agent's phone is told.
         self.log(EventKind::Transferred { to: target });
+        self.release_agents(false);
         self.requeue(now, queue, false, preferred);
         Ok(())
     }
@@ -1156,11 +1157,11 @@ impl Call {
                     return Err("nobody is talking to the caller".into());
                 }
                 // The agent leaves (to wrap-up); the caller waits on hold for a senior.
-                self.release_agents(false);
                 self.log(EventKind::Escalated {
                     to: Target::Queue(QueueName::new(queue.clone())),
                     reason,
                 });
+                self.release_agents(false);
                 self.requeue(now, queue, true, None);
                 Ok(())
             }
