@@ -274,6 +274,29 @@ impl Centre {
             .await
     }
 
+    /// Pauses (`true`) or resumes the recording of a call in progress (card data read out).
+    /// Refused: a stable code (`not_in_progress`, `no_recording`, `already_paused`,
+    /// `not_paused`) and why.
+    pub async fn pause_recording(
+        &self,
+        interaction: hotline_model::InteractionId,
+        pause: bool,
+    ) -> Result<(), (&'static str, String)> {
+        self.command(interaction, |reply| session::SessionCmd::PauseRecording {
+            pause,
+            reply,
+        })
+        .await
+        .map_err(|e| {
+            for code in ["no_recording", "already_paused", "not_paused"] {
+                if let Some(why) = e.strip_prefix(code).and_then(|r| r.strip_prefix(": ")) {
+                    return (code, why.to_string());
+                }
+            }
+            ("not_in_progress", e)
+        })
+    }
+
     async fn command(
         &self,
         interaction: hotline_model::InteractionId,

@@ -1,0 +1,258 @@
+//! Recording policy with the real binary and sipp: the agent pauses the recording while the
+//! caller reads out card data; the file keeps the call's timeline with silence in that span.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Hotline, Ws, free_port, http, login, next_event, open_events, rtp_pcap, sine};
+
+const CALLER_HZ: f64 = 1000.0;
+
+/// Rate, channels and interleaved samples of a 16-bit PCM WAV file.
+fn read_wav(path: &Path) -> (u32, u16, Vec<i16>) {
+    let data = std::fs::read(path).unwrap();
+    assert_eq!(&data[0..4], b"RIFF");
+    assert_eq!(&data[8..12], b"WAVE");
+    let (mut off, mut rate, mut channels) = (12, 0, 0);
+    while off + 8 <= data.len() {
+        let id = &data[off..off + 4];
+        let len = u32::from_le_bytes(data[off + 4..off + 8].try_into().unwrap()) as usize;
+        let body = &data[off + 8..];
+        if id == b"fmt " {
+            channels = u16::from_le_bytes([body[2], body[3]]);
+            rate = u32::from_le_bytes(body[4..8].try_into().unwrap());
+            assert_eq!(u16::from_le_bytes([body[14], body[15]]), 16);
+        }
+        if id == b"data" {
+            let samples = body[..len.min(body.len())]
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect();
+            return (rate, channels, samples);
+        }
+        off += 8 + len;
+    }
+    panic!("no data chunk in {}", path.display());
+}
+
+/// Per 20 ms window of `channel`: (root mean square, whether it is a tone at `hz`).
+fn windows(rate: u32, channels: u16, samples: &[i16], channel: usize, hz: f64) -> Vec<(f64, bool)> {
+    let ch: Vec<f64> = samples
+        .iter()
+        .skip(channel)
+        .step_by(usize::from(channels))
+        .map(|s| f64::from(*s))
+        .collect();
+    let n = (rate / 50) as usize;
+    let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / f64::from(rate)).cos();
+    ch.chunks_exact(n)
+        .map(|w| {
+            let energy: f64 = w.iter().map(|x| x * x).sum();
+            let rms = (energy / n as f64).sqrt();
+            let (mut s1, mut s2) = (0.0, 0.0);
+            for x in w {
+                let s = x + coeff * s1 - s2;
+                s2 = s1;
+                s1 = s;
+            }
+            let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+            // A pure tone on the bin gives 1.0 (Goertzel).
+            let tone = rms > 100.0 && power / (n as f64 * energy / 2.0) > 0.6;
+            (rms, tone)
+        })
+        .collect()
+}
+
+/// The next event of one of `types`, skipping the others.
+fn next_of(ws: &mut Ws, types: &[&str]) -> serde_json::Value {
+    loop {
+        let e = next_event(ws);
+        if types.iter().any(|t| e["kind"]["type"] == *t) {
+            return e;
+        }
+    }
+}
+
+/// When an event happened, in seconds since the epoch.
+fn at(e: &serde_json::Value) -> f64 {
+    let t = hotline_model::Timestamp::parse_rfc3339(e["at"].as_str().unwrap()).unwrap();
+    t.unix_nanos() as f64 / 1e9
+}
+
+fn register_phone(h: &Hotline, ext: &str) -> String {
+    let port = free_port("127.0.0.1").to_string();
+    let pw = format!("pass{ext}");
+    let (ok, log) = h.sipp(
+        "register.xml",
+        &["-p", &port, "-s", ext, "-au", ext, "-ap", &pw, "-m", "1"],
+    );
+    assert!(ok, "{log}");
+    port
+}
+
+fn available(h: &Hotline, token: &str, ext: &str) {
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/agents/{ext}/state"),
+        Some(token),
+        Some(r#"{"state":"available"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A caller from the trunk dialling `number` and sending a steady tone for `talk_ms`.
+fn tone_caller(h: &Hotline, number: &str, talk_ms: u32) -> std::thread::JoinHandle<(bool, String)> {
+    let work = h.dir.path();
+    let pcap = work.join("caller-tone.pcap");
+    rtp_pcap(
+        &pcap,
+        hotline_media::Codec::Pcmu,
+        &sine(CALLER_HZ, f64::from(talk_ms) / 1000.0),
+    );
+    let text = std::fs::read_to_string(common::repo().join("tests/sipp/caller-tone.xml"))
+        .unwrap()
+        .replace("TONE_PCAP", pcap.to_str().unwrap())
+        .replace("TALK_MS", &talk_ms.to_string());
+    let scenario = work.join("caller-tone.xml");
+    std::fs::write(&scenario, text).unwrap();
+    let (sip, number) = (h.sip, number.to_string());
+    let media_port = free_port("127.0.0.1").to_string();
+    std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            scenario.to_str().unwrap(),
+            &["-s", &number, "-m", "1", "-mp", &media_port],
+        )
+    })
+}
+
+fn post(h: &Hotline, token: &str, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = http(h.http, "POST", path, Some(token), None);
+    let v = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    (status, v)
+}
+
+#[test]
+fn a_paused_recording_holds_silence_for_the_pause_and_the_tone_around_it() {
+    let h = Hotline::demo();
+    let port = register_phone(&h, "1001");
+    let agent = login(&h, "agent1001", "pass1001");
+    available(&h, &agent, "1001");
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+
+    // Unknown interactions are refused before anything else.
+    let (status, body) = post(&h, &agent, "/api/v1/interactions/nope/recording/pause");
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_interaction");
+
+    let sip = h.sip;
+    let phone = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-answers.xml",
+            &["-p", &port, "-i", "127.0.0.1", "-m", "1"],
+        )
+    });
+    // The caller dials the agent's extension and sends a steady tone for 12 s.
+    let caller = tone_caller(&h, "1001", 12_000);
+    let started = next_of(&mut stream, &["recording_started"]);
+    let id = started["interaction"].as_str().unwrap().to_string();
+    let pause = format!("/api/v1/interactions/{id}/recording/pause");
+    let resume = format!("/api/v1/interactions/{id}/recording/resume");
+
+    // Some conversation is recorded, then the caller reads out the card number.
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, body) = post(&h, &agent, &pause);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["paused"], true);
+    let paused = next_of(&mut stream, &["recording_paused"]);
+    assert_eq!(paused["interaction"], id.as_str());
+    let (status, body) = post(&h, &agent, &pause);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "already_paused", "{body}");
+    // Another agent may not touch this call.
+    let other = login(&h, "agent1002", "pass1002");
+    let (status, body) = post(&h, &other, &resume);
+    assert_eq!(status, 403, "{body}");
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, body) = post(&h, &agent, &resume);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["paused"], false);
+    let resumed = next_of(&mut stream, &["recording_resumed"]);
+    let (status, body) = post(&h, &agent, &resume);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_paused", "{body}");
+
+    let ended = next_of(&mut stream, &["ended"]);
+    assert_eq!(ended["interaction"], id.as_str());
+    let (ok, log) = caller.join().unwrap();
+    assert!(ok, "caller: {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "phone: {log}");
+    // The call is over: nothing to pause any more.
+    let (status, body) = post(&h, &agent, &pause);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_in_progress", "{body}");
+
+    // Who paused and resumed is audited.
+    let (status, body) = http(h.http, "GET", "/api/v1/audit", Some(&sup), None);
+    assert_eq!(status, 200, "{body}");
+    let audit: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    for action in ["recording_pause", "recording_resume"] {
+        assert!(
+            audit
+                .iter()
+                .any(|a| a["user"] == "agent1001" && a["action"] == action && a["target"] == id),
+            "{action}: {body}"
+        );
+    }
+
+    // The file: the caller's tone, silence from the pause to the resumption, the tone again;
+    // as long as the call was (the pause kept the timeline).
+    let (status, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
+    assert_eq!(status, 200, "{body}");
+    let all: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let record = all.into_iter().find(|r| r["id"] == id.as_str()).unwrap();
+    let path = record["recording"]
+        .as_str()
+        .expect("a recording")
+        .to_string();
+    let (rate, channels, samples) = read_wav(Path::new(&path));
+    assert_eq!((rate, channels), (8000, 2));
+    let w = windows(rate, channels, &samples, 0, CALLER_HZ);
+    let secs = |a: &serde_json::Value| at(a) - at(&started);
+    let (p, r, e) = (secs(&paused), secs(&resumed), secs(&ended));
+    let file_secs = w.len() as f64 / 50.0;
+    assert!(
+        (file_secs - e).abs() < 0.6,
+        "the file lasts as long as the recorded call: {file_secs} s against {e} s"
+    );
+    let span = |from: f64, to: f64| &w[(from * 50.0) as usize..((to * 50.0) as usize).min(w.len())];
+    let margin = 0.4;
+    let before = span(0.5, p - margin);
+    let during = span(p + margin, r - margin);
+    let after = span(r + margin, e - 1.0);
+    assert!(during.len() >= 100, "a pause of over 2 s: {p}..{r}");
+    assert!(
+        during.iter().all(|(rms, _)| *rms < 50.0),
+        "silence while paused ({p:.2}..{r:.2} s): {:?}",
+        during.iter().map(|(r, _)| *r as i64).collect::<Vec<_>>()
+    );
+    let toned = |ws: &[(f64, bool)]| ws.iter().filter(|(_, t)| *t).count() as f64 / ws.len() as f64;
+    assert!(
+        toned(before) > 0.9,
+        "the tone before the pause: {:.2} of {} windows",
+        toned(before),
+        before.len()
+    );
+    assert!(
+        toned(after) > 0.9,
+        "the tone after the pause: {:.2} of {} windows",
+        toned(after),
+        after.len()
+    );
+}
