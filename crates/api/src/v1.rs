@@ -207,6 +207,10 @@ pub fn routes(v1: V1) -> Router {
             "/api/v1/interactions/{id}/recording/resume",
             post(crate::recording::resume),
         )
+        .route(
+            "/api/v1/interactions/{id}/export",
+            get(crate::recording::export),
+        )
         .route("/api/v1/interactions/{id}/hangup", post(hangup))
         .route("/api/v1/interactions/{id}/escalate", post(escalate))
         .route("/api/v1/interactions/{id}/transfer", post(transfer))

@@ -256,3 +256,166 @@ fn a_paused_recording_holds_silence_for_the_pause_and_the_tone_around_it() {
         after.len()
     );
 }
+
+/// The files of a ustar archive: (name, bytes).
+fn untar(data: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off + 512 <= data.len() {
+        let h = &data[off..off + 512];
+        if h.iter().all(|b| *b == 0) {
+            break;
+        }
+        let field = |a: usize, b: usize| {
+            String::from_utf8_lossy(&h[a..b])
+                .trim_end_matches('\0')
+                .trim()
+                .to_string()
+        };
+        let (name, prefix) = (field(0, 100), field(345, 500));
+        let name = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let size = usize::from_str_radix(&field(124, 136), 8).unwrap();
+        let body = data[off + 512..off + 512 + size].to_vec();
+        out.push((name, body));
+        off += 512 + size.div_ceil(512) * 512;
+    }
+    out
+}
+
+#[test]
+fn a_supervisor_exports_one_interaction_with_its_recording_and_an_agent_may_not() {
+    let h = Hotline::demo();
+    let port = register_phone(&h, "1001");
+    let agent = login(&h, "agent1001", "pass1001");
+    available(&h, &agent, "1001");
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut stream = open_events(&h, &sup).unwrap();
+    let sip = h.sip;
+    let phone = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-answers.xml",
+            &["-p", &port, "-i", "127.0.0.1", "-m", "1"],
+        )
+    });
+    let caller = tone_caller(&h, "1001", 4_000);
+    let id = next_of(&mut stream, &["answered"])["interaction"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/interactions/{id}/notes"),
+        Some(&agent),
+        Some(r#"{"text":"caller disputes a card fee"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    next_of(&mut stream, &["ended"]);
+    let (ok, log) = caller.join().unwrap();
+    assert!(ok, "caller: {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "phone: {log}");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/interactions/{id}/wrapup"),
+        Some(&agent),
+        Some(r#"{"disposition":"complaint","notes":"fee refund asked"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    next_of(&mut stream, &["wrapped_up"]);
+
+    let export = format!("/api/v1/interactions/{id}/export");
+    let (status, body) = http(h.http, "GET", &export, Some(&agent), None);
+    assert_eq!(status, 403, "an agent may not export: {body}");
+    let (status, _) = http(
+        h.http,
+        "GET",
+        "/api/v1/interactions/0/export",
+        Some(&sup),
+        None,
+    );
+    assert_eq!(status, 404);
+
+    let (status, archive) = http_bytes(&h, &export, &sup);
+    assert_eq!(status, 200);
+    let files = untar(&archive);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    let file = |name: &str| -> &[u8] {
+        &files
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} in {names:?}"))
+            .1
+    };
+    let record: serde_json::Value = serde_json::from_slice(file("record.json")).unwrap();
+    assert_eq!(record["id"], id.as_str());
+    assert_eq!(record["disposition"], "complaint", "{record}");
+    let events: Vec<serde_json::Value> = serde_json::from_slice(file("events.json")).unwrap();
+    let types: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["kind"]["type"].as_str())
+        .collect();
+    for t in ["answered", "recording_started", "ended", "wrapped_up"] {
+        assert!(types.contains(&t), "{t} in {types:?}");
+    }
+    let notes: Vec<serde_json::Value> = serde_json::from_slice(file("notes.json")).unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["text"] == "caller disputes a card fee"),
+        "{notes:?}"
+    );
+    let on_disk = std::fs::read(record["recording"].as_str().unwrap()).unwrap();
+    let wav = file(&format!("recordings/{id}.wav"));
+    assert_eq!(wav, on_disk.as_slice(), "the recording, byte for byte");
+    let manifest: serde_json::Value = serde_json::from_slice(file("manifest.json")).unwrap();
+    assert_eq!(manifest["exported_by"], "supervisor");
+
+    // Who exported what is audited.
+    let (status, body) = http(h.http, "GET", "/api/v1/audit", Some(&sup), None);
+    assert_eq!(status, 200, "{body}");
+    let audit: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert!(
+        audit.iter().any(|a| a["user"] == "supervisor"
+            && a["action"] == "interaction_export"
+            && a["target"] == id.as_str()),
+        "{body}"
+    );
+    assert!(
+        !audit
+            .iter()
+            .any(|a| a["user"] == "agent1001" && a["action"] == "interaction_export"),
+        "a refused export is not an export: {body}"
+    );
+}
+
+/// `GET path` with a bearer token; status and the body's bytes (binary bodies).
+fn http_bytes(h: &Hotline, path: &str, token: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(h.http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\r\n",
+        h.http
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header");
+    let head = String::from_utf8_lossy(&resp[..split]).to_lowercase();
+    assert!(
+        !head.contains("transfer-encoding: chunked"),
+        "a sized body: {head}"
+    );
+    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, resp[split + 4..].to_vec())
+}
