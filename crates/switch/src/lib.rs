@@ -10,6 +10,7 @@
 
 pub mod hashpool;
 pub mod numbers;
+pub mod retention;
 pub mod router;
 pub mod session;
 pub mod trunk;
@@ -165,6 +166,15 @@ impl Centre {
         ));
         std::fs::create_dir_all(&options.recordings)
             .map_err(|e| format!("cannot create {}: {e}", options.recordings.display()))?;
+        let retention = retention::Retention::from_config(cfg);
+        if retention.is_active() {
+            tokio::spawn(retention::run(
+                store.clone(),
+                retention,
+                options.recordings.clone(),
+                std::time::Duration::from_secs(3600),
+            ));
+        }
         let (log_health, _) = tokio::sync::watch::channel(LogHealth::default());
         let watch_options = options.clone();
         let shared = Arc::new(Shared {
