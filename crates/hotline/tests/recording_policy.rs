@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Hotline, Ws, free_port, http, login, next_event, open_events, rtp_pcap, sine};
+use common::{Hotline, Ws, free_port, http, login, open_events, rtp_pcap, sine, try_next_event};
 
 const CALLER_HZ: f64 = 1000.0;
 
@@ -68,7 +68,7 @@ fn windows(rate: u32, channels: u16, samples: &[i16], channel: usize, hz: f64) -
 /// The next event of one of `types`, skipping the others.
 fn next_of(ws: &mut Ws, types: &[&str]) -> serde_json::Value {
     loop {
-        let e = next_event(ws);
+        let e = try_next_event(ws).unwrap_or_else(|| panic!("no {types:?} event came"));
         if types.iter().any(|t| e["kind"]["type"] == *t) {
             return e;
         }
@@ -129,6 +129,29 @@ fn tone_caller(h: &Hotline, number: &str, talk_ms: u32) -> std::thread::JoinHand
     })
 }
 
+/// The agent's phone (sipp) on the port it registered from, with a media port of its own
+/// (parallel tests must not share sipp's default), answering one call.
+fn answering_phone(h: &Hotline, port: String) -> std::thread::JoinHandle<(bool, String)> {
+    let sip = h.sip;
+    let media_port = free_port("127.0.0.1").to_string();
+    std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-answers.xml",
+            &[
+                "-p",
+                &port,
+                "-i",
+                "127.0.0.1",
+                "-mp",
+                &media_port,
+                "-m",
+                "1",
+            ],
+        )
+    })
+}
+
 fn post(h: &Hotline, token: &str, path: &str) -> (u16, serde_json::Value) {
     let (status, body) = http(h.http, "POST", path, Some(token), None);
     let v = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
@@ -149,14 +172,7 @@ fn a_paused_recording_holds_silence_for_the_pause_and_the_tone_around_it() {
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "unknown_interaction");
 
-    let sip = h.sip;
-    let phone = std::thread::spawn(move || {
-        common::sipp_at(
-            sip,
-            "agent-answers.xml",
-            &["-p", &port, "-i", "127.0.0.1", "-m", "1"],
-        )
-    });
+    let phone = answering_phone(&h, port);
     // The caller dials the agent's extension and sends a steady tone for 12 s.
     let caller = tone_caller(&h, "1001", 12_000);
     let started = next_of(&mut stream, &["recording_started"]);
@@ -294,14 +310,7 @@ fn a_supervisor_exports_one_interaction_with_its_recording_and_an_agent_may_not(
     available(&h, &agent, "1001");
     let sup = login(&h, "supervisor", "supervisor");
     let mut stream = open_events(&h, &sup).unwrap();
-    let sip = h.sip;
-    let phone = std::thread::spawn(move || {
-        common::sipp_at(
-            sip,
-            "agent-answers.xml",
-            &["-p", &port, "-i", "127.0.0.1", "-m", "1"],
-        )
-    });
+    let phone = answering_phone(&h, port);
     let caller = tone_caller(&h, "1001", 4_000);
     let id = next_of(&mut stream, &["answered"])["interaction"]
         .as_str()
@@ -418,4 +427,149 @@ fn http_bytes(h: &Hotline, path: &str, token: &str) -> (u16, Vec<u8>) {
     );
     let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, resp[split + 4..].to_vec())
+}
+
+/// One ended call of `queue`, `age_days` old, recorded into `path` (a file written here),
+/// written through the store with those dates.
+async fn old_call(
+    store: &hotline_store::Store,
+    queue: &str,
+    age_days: u64,
+    path: &Path,
+) -> hotline_model::InteractionId {
+    use hotline_model::{Channel, EndReason, Event, EventKind, InteractionEvent, Timestamp};
+    let id = hotline_model::InteractionId::new();
+    let at = Timestamp::now()
+        .checked_sub(Duration::from_secs(age_days * 86_400))
+        .unwrap();
+    let t = |s: u64| at.checked_add(Duration::from_secs(s)).unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    common::write_wav(path, &sine(CALLER_HZ, 1.0));
+    let kinds = [
+        EventKind::Arrived {
+            channel: Channel::Voice,
+            from: "13800138000".into(),
+            to: "95588".into(),
+            trunk: None,
+        },
+        EventKind::Queued {
+            queue: queue.into(),
+            priority: 0,
+        },
+        EventKind::RecordingStarted {
+            path: path.display().to_string(),
+        },
+        EventKind::Ended {
+            reason: EndReason::CallerHangup,
+        },
+    ];
+    let events: Vec<Event> = kinds
+        .into_iter()
+        .enumerate()
+        .map(|(n, k)| Event::from(InteractionEvent::new(id, t(n as u64 * 10), k)))
+        .collect();
+    store.append(events).await.unwrap();
+    id
+}
+
+#[test]
+fn recordings_older_than_their_queues_retention_are_removed_and_audited_newer_ones_kept() {
+    let top = tempfile::tempdir().unwrap();
+    let data = top.path().join("data");
+    let recs = data.join("recordings");
+    let file = |day: &str, name: &str| recs.join(day).join(name);
+    let (old_cards, old_accounts, new_cards, new_accounts) = (
+        file("2026-10-01", "old-cards.wav"),
+        file("2026-08-01", "old-accounts.wav"),
+        file("2026-11-28", "new-cards.wav"),
+        file("2026-11-01", "new-accounts.wav"),
+    );
+    // The log as a centre running for months would have left it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (gone_cards, gone_accounts) = rt.block_on(async {
+        std::fs::create_dir_all(&data).unwrap();
+        let store = hotline_store::Store::open(data.join("hotline.db"))
+            .await
+            .unwrap();
+        let a = old_call(&store, "cards", 10, &old_cards).await;
+        let b = old_call(&store, "accounts", 100, &old_accounts).await;
+        old_call(&store, "cards", 2, &new_cards).await;
+        old_call(&store, "accounts", 30, &new_accounts).await;
+        store.close().await;
+        (a, b)
+    });
+    // cards keeps 7 days, every other queue the centre's 90.
+    let h = Hotline::serve_with_in(&data, |toml| {
+        toml.replacen("[centre]\n", "[centre]\nrecording_retention_days = 90\n", 1)
+            .replacen(
+                "name = \"cards\"\n",
+                "name = \"cards\"\nrecording_retention_days = 7\n",
+                1,
+            )
+    });
+    let sup = login(&h, "supervisor", "supervisor");
+    // The task sweeps at start: poll its audit entries with a generous deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let removals = loop {
+        let (status, body) = http(h.http, "GET", "/api/v1/audit", Some(&sup), None);
+        assert_eq!(status, 200, "{body}");
+        let audit: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        let removals: Vec<serde_json::Value> = audit
+            .into_iter()
+            .filter(|a| a["action"] == "recording_removed")
+            .collect();
+        if removals.len() >= 2 || std::time::Instant::now() > deadline {
+            break removals;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(removals.len(), 2, "{removals:?}");
+    assert!(
+        removals.iter().all(|a| a["user"] == "retention"),
+        "{removals:?}"
+    );
+    let targets: Vec<&str> = removals
+        .iter()
+        .filter_map(|a| a["target"].as_str())
+        .collect();
+    assert!(
+        targets.contains(&gone_cards.to_string().as_str()),
+        "{targets:?}"
+    );
+    assert!(
+        targets.contains(&gone_accounts.to_string().as_str()),
+        "{targets:?}"
+    );
+    assert!(
+        !old_cards.exists(),
+        "a cards recording of 10 days is removed"
+    );
+    assert!(
+        !old_accounts.exists(),
+        "an accounts recording of 100 days is removed"
+    );
+    assert!(new_cards.exists(), "a cards recording of 2 days is kept");
+    assert!(
+        new_accounts.exists(),
+        "an accounts recording of 30 days is kept"
+    );
+    // The export says what is no longer there.
+    let (status, archive) = http_bytes(
+        &h,
+        &format!("/api/v1/interactions/{gone_cards}/export"),
+        &sup,
+    );
+    assert_eq!(status, 200);
+    let files = untar(&archive);
+    let manifest = &files.iter().find(|(n, _)| n == "manifest.json").unwrap().1;
+    let manifest: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    assert_eq!(
+        manifest["missing_recordings"][0]["path"],
+        old_cards.display().to_string(),
+        "{manifest}"
+    );
+    assert!(!files.iter().any(|(n, _)| n.starts_with("recordings/")));
 }
