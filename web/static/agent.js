@@ -141,6 +141,7 @@ function renderCall() {
   $('#btn-hangup').disabled = !talking;
   $('#btn-escalate').disabled = !talking;
   $('#btn-abusive').disabled = !talking;
+  renderRec(talking);
   $('#btn-transfer').disabled = !talking;
   $('#transfer-to').disabled = !talking;
   $('#notes').disabled = !workable || (c.handedOff && c.phase === 'ended');
@@ -162,6 +163,32 @@ function renderCall() {
   if (live) document.body.dataset.call = c.phase; else delete document.body.dataset.call;
 }
 
+// The recording's pause button: pressed (amber) and a banner while paused.
+function renderRec(talking) {
+  const paused = !!(talking && s.call.recPaused);
+  const b = $('#btn-rec');
+  b.disabled = !talking;
+  b.setAttribute('aria-pressed', paused ? 'true' : 'false');
+  $('#btn-rec-label').textContent = t(paused ? 'call.rec_resume' : 'call.rec_pause');
+  $('#rec-paused').hidden = !paused;
+}
+
+async function toggleRecording() {
+  const c = s.call;
+  if (!c || c.phase !== 'talking' || c.done) return;
+  const pause = !c.recPaused;
+  try {
+    await post(`/interactions/${c.id}/recording/${pause ? 'pause' : 'resume'}`, {});
+    c.recPaused = pause;
+  } catch (e) {
+    // Already in the asked state (another window, a supervisor): show it as it is.
+    if (e instanceof ApiError && e.code === 'already_paused') c.recPaused = true;
+    else if (e instanceof ApiError && e.code === 'not_paused') c.recPaused = false;
+    else showError(e);
+  }
+  renderCall();
+}
+
 function onInteraction(ev) {
   const k = ev.kind || {};
   const id = ev.interaction;
@@ -181,6 +208,12 @@ function onInteraction(ev) {
   switch (k.type) {
     case 'answered':
       if (k.agent === ext()) { c.phase = 'talking'; c.answeredAt = ev.at; }
+      break;
+    case 'recording_paused':
+      c.recPaused = true;
+      break;
+    case 'recording_resumed':
+      c.recPaused = false;
       break;
     case 'offer_rejected':
       if (k.agent === ext() && c.phase === 'ringing') { s.call = null; renderPop(); }
@@ -465,6 +498,7 @@ function wire() {
   $('#btn-hangup').onclick = () => callAction('hangup');
   $('#btn-escalate').onclick = () => callAction('escalate', {});
   $('#btn-abusive').onclick = () => callAction('abusive', {});
+  $('#btn-rec').onclick = toggleRecording;
   $('#transfer').onsubmit = (e) => {
     e.preventDefault();
     const to = $('#transfer-to').value.trim();
@@ -486,6 +520,7 @@ function wire() {
     b: () => !$('#btn-break').disabled && changeState('break', 'rest'),
     d: () => wrapDone(),
     x: () => !$('#btn-abusive').disabled && callAction('abusive', {}),
+    r: () => !$('#btn-rec').disabled && toggleRecording(),
     '/': () => $('#kb-q').focus(),
   });
   window.addEventListener('langchange', () => {

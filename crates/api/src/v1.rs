@@ -199,6 +199,18 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/interactions/{id}/wrapup", post(wrapup))
         .route("/api/v1/interactions/{id}/notes", post(add_note))
         .route("/api/v1/interactions/{id}/recording", get(recording))
+        .route(
+            "/api/v1/interactions/{id}/recording/pause",
+            post(crate::recording::pause),
+        )
+        .route(
+            "/api/v1/interactions/{id}/recording/resume",
+            post(crate::recording::resume),
+        )
+        .route(
+            "/api/v1/interactions/{id}/export",
+            get(crate::recording::export),
+        )
         .route("/api/v1/interactions/{id}/hangup", post(hangup))
         .route("/api/v1/interactions/{id}/escalate", post(escalate))
         .route("/api/v1/interactions/{id}/transfer", post(transfer))
@@ -687,7 +699,7 @@ pub(crate) async fn interaction_record(
 }
 
 /// The interaction, if the caller may work on it: its own agent, or a supervisor/admin.
-async fn own_interaction(
+pub(crate) async fn own_interaction(
     v1: &V1,
     who: &Principal,
     id: &str,

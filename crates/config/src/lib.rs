@@ -158,6 +158,10 @@ pub struct Centre {
     /// refused; the ones left then are ended with BYE.
     #[serde(default = "default_drain")]
     pub drain_seconds: u32,
+    /// Call recordings older than this many days are removed (a queue's own
+    /// `recording_retention_days` wins); kept for ever when absent.
+    #[serde(default)]
+    pub recording_retention_days: Option<Spanned<u32>>,
 }
 
 /// Long enough for most calls in the menu or in wrap-up to finish; short enough that the
@@ -179,6 +183,7 @@ impl Default for Centre {
             knowledge: None,
             direct_queue: None,
             drain_seconds: default_drain(),
+            recording_retention_days: None,
         }
     }
 }
@@ -783,6 +788,10 @@ pub struct Queue {
     /// Timed steps that widen who may answer a waiting caller.
     #[serde(default)]
     pub overflow: Vec<OverflowStep>,
+    /// Recordings of this queue's calls older than this many days are removed;
+    /// `centre.recording_retention_days` when absent (and kept for ever if that is absent).
+    #[serde(default)]
+    pub recording_retention_days: Option<Spanned<u32>>,
 }
 
 fn default_target() -> u32 {
@@ -1060,8 +1069,30 @@ impl Config {
         }
         let known_skills: HashSet<&String> =
             self.agents.iter().flat_map(|a| a.skills.keys()).collect();
+        let retention_ok = |d: &Spanned<u32>| (1..=36_500).contains(d.get_ref());
+        let retention_msg = || {
+            "must be 1 to 36500 days (leave the key out to keep recordings for ever)".to_string()
+        };
+        if let Some(d) = &self.centre.recording_retention_days
+            && !retention_ok(d)
+        {
+            return Err(bad(
+                "centre.recording_retention_days".into(),
+                d.span(),
+                retention_msg(),
+            ));
+        }
         let mut queue_names = HashSet::new();
         for (i, q) in self.queues.iter().enumerate() {
+            if let Some(d) = &q.recording_retention_days
+                && !retention_ok(d)
+            {
+                return Err(bad(
+                    format!("queues[{i}].recording_retention_days"),
+                    d.span(),
+                    retention_msg(),
+                ));
+            }
             if !queue_names.insert(q.name.get_ref().clone()) {
                 return Err(bad(
                     format!("queues[{i}].name"),
@@ -1343,6 +1374,47 @@ mod tests {
             Ok(_) => panic!("expected an error for:\n{text}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn recording_retention_is_one_day_or_more_per_queue_and_for_the_centre() {
+        let text = DEMO_TOML.replacen(
+            "[[queues]]\n",
+            "[[queues]]\nrecording_retention_days = 0\n",
+            1,
+        );
+        let e = err(&text);
+        assert_eq!(e.key, "queues[0].recording_retention_days", "{e}");
+        assert!(e.message.contains("1 to 36500"), "{e}");
+        let text = DEMO_TOML.replacen(
+            "[centre]\n",
+            "[centre]\nrecording_retention_days = 40000\n",
+            1,
+        );
+        assert_eq!(err(&text).key, "centre.recording_retention_days");
+        let text = DEMO_TOML
+            .replacen(
+                "[centre]\n",
+                "[centre]\nrecording_retention_days = 180\n",
+                1,
+            )
+            .replacen(
+                "[[queues]]\n",
+                "[[queues]]\nrecording_retention_days = 30\n",
+                1,
+            );
+        let c = Config::from_toml("t.toml", &text).expect("valid");
+        assert_eq!(
+            c.centre.recording_retention_days.map(|d| *d.get_ref()),
+            Some(180)
+        );
+        assert_eq!(
+            c.queues[0]
+                .recording_retention_days
+                .as_ref()
+                .map(|d| *d.get_ref()),
+            Some(30)
+        );
     }
 
     #[test]

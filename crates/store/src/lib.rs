@@ -114,6 +114,7 @@ use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 pub use backlog::{Backlog, COMMIT_BUCKETS, CommitLatency};
 pub use import::{ImportReport, Rejection};
 pub use project::PROJECTION_VERSION;
+pub use query::AgedRecording;
 pub use registrations::Registration;
 pub use schema::SCHEMA_VERSION;
 

@@ -428,3 +428,43 @@ impl Store {
         Ok(out)
     }
 }
+
+/// A call recording with what the retention policy needs: its interaction's queue and end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgedRecording {
+    pub recording: RecordingEntry,
+    /// The queue of the interaction (its last), if it was queued.
+    pub queue: Option<String>,
+    /// When the interaction ended (`None`: still in progress, or its record is missing).
+    pub ended: Option<Timestamp>,
+}
+
+impl Store {
+    /// Call recordings (not voicemails) started before `before`, oldest first, with their
+    /// interaction's queue and end: the candidates of the retention policy.
+    pub async fn recordings_before(&self, before: Timestamp) -> Result<Vec<AgedRecording>> {
+        let rows = sqlx::query(
+            "SELECT r.path, r.interaction, r.kind, r.at_ns, i.queue, i.ended_ns
+             FROM recordings r LEFT JOIN interactions i ON i.id = r.interaction
+             WHERE r.kind = 'recording' AND r.at_ns < ? ORDER BY r.at_ns, r.seq",
+        )
+        .bind(before.unix_nanos())
+        .fetch_all(self.read_pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let i: String = get(row, "interaction")?;
+                Ok(AgedRecording {
+                    recording: RecordingEntry {
+                        path: get(row, "path")?,
+                        interaction: i.parse().map_err(|e| corrupt(&i, e))?,
+                        kind: get(row, "kind")?,
+                        at: Timestamp::from_unix_nanos(get(row, "at_ns")?),
+                    },
+                    queue: get(row, "queue")?,
+                    ended: get::<Option<i64>>(row, "ended_ns")?.map(Timestamp::from_unix_nanos),
+                })
+            })
+            .collect()
+    }
+}

@@ -11,6 +11,7 @@
 pub mod hashpool;
 pub mod numbers;
 pub mod restart;
+pub mod retention;
 pub mod router;
 pub mod session;
 pub mod trunk;
@@ -183,6 +184,15 @@ impl Centre {
         restore_agents(cfg, &router_tx, &store, &options.restore_agents);
         std::fs::create_dir_all(&options.recordings)
             .map_err(|e| format!("cannot create {}: {e}", options.recordings.display()))?;
+        let retention = retention::Retention::from_config(cfg);
+        if retention.is_active() {
+            tokio::spawn(retention::run(
+                store.clone(),
+                retention,
+                options.recordings.clone(),
+                std::time::Duration::from_secs(3600),
+            ));
+        }
         let (log_health, _) = tokio::sync::watch::channel(LogHealth::default());
         let draining = Arc::new(AtomicU32::new(0));
         let watch_options = options.clone();
@@ -296,6 +306,29 @@ impl Centre {
     pub async fn abusive(&self, interaction: hotline_model::InteractionId) -> Result<(), String> {
         self.command(interaction, |reply| session::SessionCmd::Abusive { reply })
             .await
+    }
+
+    /// Pauses (`true`) or resumes the recording of a call in progress (card data read out).
+    /// Refused: a stable code (`not_in_progress`, `no_recording`, `already_paused`,
+    /// `not_paused`) and why.
+    pub async fn pause_recording(
+        &self,
+        interaction: hotline_model::InteractionId,
+        pause: bool,
+    ) -> Result<(), (&'static str, String)> {
+        self.command(interaction, |reply| session::SessionCmd::PauseRecording {
+            pause,
+            reply,
+        })
+        .await
+        .map_err(|e| {
+            for code in ["no_recording", "already_paused", "not_paused"] {
+                if let Some(why) = e.strip_prefix(code).and_then(|r| r.strip_prefix(": ")) {
+                    return (code, why.to_string());
+                }
+            }
+            ("not_in_progress", e)
+        })
     }
 
     async fn command(

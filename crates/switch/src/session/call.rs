@@ -77,10 +77,15 @@ pub struct Found {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     Hangup,
-    Escalate { reason: String },
+    Escalate {
+        reason: String,
+    },
     Transfer(TransferTarget),
     Abusive,
     Shutdown,
+    /// Pause (`true`) or resume the conversation's recording (card data read out): silence
+    /// is recorded meanwhile, so the file keeps the call's timeline.
+    PauseRecording(bool),
 }
 
 /// Something that happened to the call.
@@ -285,6 +290,8 @@ pub enum Command {
         with: Option<LegRef>,
     },
     StopRecording,
+    /// Pause (silence recorded, `true`) or resume the running recording.
+    PauseRecording(bool),
     Lookup(hotline_flow::LookupBy),
     VerifyPin {
         customer: String,
@@ -377,6 +384,8 @@ pub struct Call {
     /// Legs that went silent.
     silent: Vec<LegRef>,
     recording: Option<Recording>,
+    /// The conversation's recording is paused (silence written).
+    recording_paused: bool,
     voicemail_until: Option<Instant>,
     /// Flows started by transfer steps so far (a loop of numbers ends, never recurses).
     transfers: u32,
@@ -415,6 +424,7 @@ impl Call {
             holding: Vec::new(),
             silent: Vec::new(),
             recording: None,
+            recording_paused: false,
             voicemail_until: None,
             transfers: 0,
             ended: false,
@@ -949,6 +959,7 @@ impl Call {
         self.push(Command::StopPlayback);
         self.push(Command::Bridge(other));
         self.recording = Some(Recording::Call);
+        self.recording_paused = false;
         self.push(Command::Record {
             what: Recording::Call,
             with: Some(other),
@@ -1187,6 +1198,29 @@ impl Call {
             }
             Request::Shutdown => {
                 self.finish(EndReason::Shutdown);
+                Ok(())
+            }
+            Request::PauseRecording(pause) => self.pause_recording(pause),
+        }
+    }
+
+    /// Pauses or resumes the conversation's recording. Refusals start with a stable code
+    /// (`no_recording`, `already_paused`, `not_paused`), then `: ` and the reason.
+    fn pause_recording(&mut self, pause: bool) -> Result<(), String> {
+        if self.recording != Some(Recording::Call) || !matches!(self.phase, Phase::Talking) {
+            return Err("no_recording: the call is not being recorded".into());
+        }
+        match (pause, self.recording_paused) {
+            (true, true) => Err("already_paused: the recording is already paused".into()),
+            (false, false) => Err("not_paused: the recording is not paused".into()),
+            _ => {
+                self.recording_paused = pause;
+                self.push(Command::PauseRecording(pause));
+                self.log(if pause {
+                    EventKind::RecordingPaused
+                } else {
+                    EventKind::RecordingResumed
+                });
                 Ok(())
             }
         }

@@ -91,6 +91,12 @@ pub enum SessionCmd {
     Abusive {
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Pause (`true`) or resume the conversation's recording while the caller reads out
+    /// card data. Refusals start with a stable code and `: `.
+    PauseRecording {
+        pause: bool,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// The centre shuts down and the drain time is over: the call ends with BYE to every
     /// phone, its recording finalised, its record closed as `shutdown`.
     Shutdown {

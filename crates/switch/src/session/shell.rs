@@ -415,6 +415,7 @@ impl Shell {
             SessionCmd::Transfer { to, reply } => (Request::Transfer(to), reply),
             SessionCmd::Abusive { reply } => (Request::Abusive, reply),
             SessionCmd::Shutdown { reply } => (Request::Shutdown, reply),
+            SessionCmd::PauseRecording { pause, reply } => (Request::PauseRecording(pause), reply),
         };
         let id = self.next_request;
         self.next_request += 1;
@@ -746,6 +747,11 @@ impl Shell {
             }
             Command::StopRecording => {
                 let _ = self.media.stop_recording();
+            }
+            Command::PauseRecording(pause) => {
+                if let Err(e) = self.media.pause_recording(pause) {
+                    warn!(interaction = %self.id, error = %e, pause, "cannot pause the recording");
+                }
             }
             Command::Lookup(by) => return Some(Input::LookedUp(self.lookup(by).await)),
             Command::VerifyPin { customer, pin } => {

@@ -1083,3 +1083,113 @@ fn a_refer_while_nobody_talks_is_answered_481_not_200() {
     });
     assert_eq!(h.take(), vec![Command::NotifyRefer { ring, status: 481 }]);
 }
+
+#[test]
+fn the_recording_pauses_and_resumes_during_the_conversation_and_refuses_otherwise() {
+    let mut h = Harness::flow("main");
+    h.take();
+    // In line, nobody talks: there is no recording to pause.
+    h.input(Input::Api {
+        id: 1,
+        request: Request::PauseRecording(true),
+    });
+    let out = h.take();
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::Reply { id: 1, result: Err(e) }
+        if e.starts_with("no_recording: ")))
+    );
+    assert!(!out.iter().any(|c| matches!(c, Command::PauseRecording(_))));
+
+    let ring = h.offer("1001");
+    h.input(Input::AgentAnswered { ring });
+    h.input(Input::RecordingStarted {
+        path: "r/x.wav".into(),
+    });
+    h.take();
+    h.advance(5_000);
+    h.input(Input::Api {
+        id: 2,
+        request: Request::PauseRecording(true),
+    });
+    let out = h.take();
+    assert!(has(&out, &Command::PauseRecording(true)));
+    assert!(has(
+        &out,
+        &Command::Reply {
+            id: 2,
+            result: Ok(())
+        }
+    ));
+    assert_eq!(kinds(&out), vec!["recording_paused"]);
+    // Twice is refused, and nothing is sent to the media.
+    h.advance(10_000);
+    h.input(Input::Api {
+        id: 3,
+        request: Request::PauseRecording(true),
+    });
+    let out = h.take();
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::Reply { id: 3, result: Err(e) }
+        if e.starts_with("already_paused: ")))
+    );
+    assert_eq!(count(&out, |c| matches!(c, Command::PauseRecording(_))), 0);
+    h.input(Input::Api {
+        id: 4,
+        request: Request::PauseRecording(false),
+    });
+    let out = h.take();
+    assert!(has(&out, &Command::PauseRecording(false)));
+    assert_eq!(kinds(&out), vec!["recording_resumed"]);
+    h.input(Input::Api {
+        id: 5,
+        request: Request::PauseRecording(false),
+    });
+    assert!(
+        h.take()
+            .iter()
+            .any(|c| matches!(c, Command::Reply { id: 5, result: Err(e) }
+        if e.starts_with("not_paused: ")))
+    );
+    // Paused again, the agent leaves: the recording stops, and the survey has none to pause.
+    h.input(Input::Api {
+        id: 6,
+        request: Request::PauseRecording(true),
+    });
+    h.input(Input::AgentGone { ring });
+    let out = h.take();
+    assert!(has(&out, &Command::StopRecording));
+    h.input(Input::Api {
+        id: 7,
+        request: Request::PauseRecording(false),
+    });
+    assert!(
+        h.take()
+            .iter()
+            .any(|c| matches!(c, Command::Reply { id: 7, result: Err(e) }
+        if e.starts_with("no_recording: ")))
+    );
+}
+
+#[test]
+fn a_recording_paused_before_a_transfer_runs_unpaused_with_the_next_agent() {
+    let (mut h, _ring) = Harness::talking();
+    h.input(Input::Api {
+        id: 1,
+        request: Request::PauseRecording(true),
+    });
+    h.input(Input::Api {
+        id: 2,
+        request: Request::Transfer(TransferTarget::Queue("cards".into())),
+    });
+    let ring = h.offer("1003");
+    h.input(Input::AgentAnswered { ring });
+    h.take();
+    // A fresh recording with the new agent: pausing it is allowed again.
+    h.input(Input::Api {
+        id: 3,
+        request: Request::PauseRecording(true),
+    });
+    assert!(has(&h.take(), &Command::PauseRecording(true)));
+}
