@@ -106,11 +106,7 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    let appends = batch.len();
-                    let started = std::time::Instant::now();
                     self.commit_batch(batch).await;
-                    self.shared.commit_latency.observe(started.elapsed());
-                    self.shared.backlog_done(appends);
                 }
                 Command::Rebuild { reply } => {
                     let r = self.rebuild().await;
@@ -145,6 +141,7 @@ impl Writer {
 
     async fn commit_batch(&mut self, batch: Vec<(Vec<Encoded>, Reply)>) {
         let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let started = std::time::Instant::now();
         let first_seq = self.next_seq;
         // Optimistic: one transaction for the whole group. Only if a request fails is the
         // group redone with a savepoint around each request, so the bad one fails alone.
@@ -152,6 +149,10 @@ impl Writer {
         if matches!(attempt, Attempt::Retry) {
             attempt = self.attempt(&requests, true).await;
         }
+        // The backlog and the commit latency are settled before anyone hears of the outcome:
+        // whoever sees an event (stream, reply) sees the backlog without it.
+        self.shared.commit_latency.observe(started.elapsed());
+        self.shared.backlog_done(requests.len());
         let outcomes = match attempt {
             Attempt::Committed(outcomes) => outcomes,
             failed => {
