@@ -84,6 +84,9 @@ export function layers(flow) {
   return depth;
 }
 
+// Rows of steps by layer; within a row, each step sits near the steps it comes from (the
+// mean position of its predecessors in the rows above), which keeps arrows short and few
+// crossing; ties keep the API's breadth-first order.
 export function layout(flow) {
   const depth = layers(flow);
   const rows = [];
@@ -92,13 +95,26 @@ export function layout(flow) {
     (rows[d] ||= []).push(n.id);
   }
   const widest = Math.max(1, ...rows.map((r) => (r ? r.length : 0)));
-  const width = PAD * 2 + widest * BOX_W + (widest - 1) * GAP_X + 120; // room for back edges
+  const inner = widest * BOX_W + (widest - 1) * GAP_X;
+  const width = PAD * 2 + inner + 120; // room on the right for arrows going back up
+  const preds = new Map();
+  for (const e of flow.edges) {
+    if (!preds.has(e.to)) preds.set(e.to, []);
+    preds.get(e.to).push(e.from);
+  }
   const pos = new Map();
   rows.forEach((row, d) => {
     if (!row) return;
+    const place = new Map(row.map((id, i) => [id, i]));
+    const wish = (id) => {
+      const xs = (preds.get(id) || []).map((p) => pos.get(p)).filter((p) => p && p.layer < d).map((p) => p.x);
+      return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
+    };
+    const keyed = row.map((id) => ({ id, x: wish(id), i: place.get(id) }));
+    keyed.sort((a, b) => (a.x === null || b.x === null ? a.i - b.i : a.x - b.x || a.i - b.i));
     const rowW = row.length * BOX_W + (row.length - 1) * GAP_X;
-    const x0 = (width - 120 - rowW) / 2;
-    row.forEach((id, i) => {
+    const x0 = PAD + (inner - rowW) / 2;
+    keyed.forEach(({ id }, i) => {
       pos.set(id, { x: x0 + i * (BOX_W + GAP_X), y: PAD + d * (BOX_H + GAP_Y), layer: d });
     });
   });
@@ -171,7 +187,9 @@ function draw(flow) {
       const spread = (i - (group.length - 1) / 2) * 26;
       let p0; let p2; let c;
       if (b.layer > a.layer) {
-        p0 = { x: a.x + BOX_W / 2 + spread * 0.4, y: a.y + BOX_H };
+        // Leave the box's bottom on the side of the target.
+        const lean = Math.max(-BOX_W / 2 + 12, Math.min(BOX_W / 2 - 12, (b.x - a.x) / 4));
+        p0 = { x: a.x + BOX_W / 2 + lean + spread * 0.4, y: a.y + BOX_H };
         p2 = { x: b.x + BOX_W / 2, y: b.y };
         c = { x: (p0.x + p2.x) / 2 + spread * 2, y: (p0.y + p2.y) / 2 };
       } else if (b.layer === a.layer && e.from !== e.to) {
@@ -185,7 +203,10 @@ function draw(flow) {
         p2 = { x: b.x + BOX_W, y: b.y + BOX_H / 2 };
         c = { x: Math.max(p0.x, p2.x) + 90 + spread, y: (p0.y + p2.y) / 2 };
       }
-      const mid = { x: 0.25 * p0.x + 0.5 * c.x + 0.25 * p2.x, y: 0.25 * p0.y + 0.5 * c.y + 0.25 * p2.y };
+      // Labels of parallel arrows sit at different points along them.
+      const at = group.length > 1 ? 0.3 + (0.4 * i) / (group.length - 1) : 0.5;
+      const q = (u, v, x) => (1 - at) * (1 - at) * u + 2 * (1 - at) * at * v + at * at * x;
+      const mid = { x: q(p0.x, c.x, p2.x), y: q(p0.y, c.y, p2.y) };
       const label = edgeText(e);
       edges.append(svg('g', {
         class: 'edge', 'data-from': e.from, 'data-to': e.to, 'data-kind': e.kind, 'data-label': e.label,
