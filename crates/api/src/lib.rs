@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 pub mod desk;
+mod flows;
 mod recording;
 pub mod throttle;
 pub mod v1;

@@ -221,6 +221,7 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/customers", get(find_customer))
         .route("/api/v1/customers/{id}", get(customer))
         .merge(crate::desk::routes())
+        .merge(crate::flows::routes())
         .with_state(v1)
 }
 

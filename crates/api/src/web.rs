@@ -1,6 +1,6 @@
 //! The browser pages, built into the binary: `/` (a landing page), `/agent` (the agent
-//! desktop), `/wallboard` (the supervisors' wallboard) and their ES modules and CSS under
-//! `/static/`. No build step: the files in `web/` are served as they are.
+//! desktop), `/wallboard` (the supervisors' wallboard), `/admin` (administration) and their
+//! ES modules and CSS under `/static/`. No build step: the files in `web/` are served as they are.
 //!
 //! Every response carries an ETag (a hash of the file) and `Cache-Control: no-cache`, so
 //! browsers revalidate and get `304 Not Modified` until the binary changes.
@@ -38,6 +38,7 @@ static PAGES: &[Asset] = &[
     asset!("index.html", HTML),
     asset!("agent.html", HTML),
     asset!("wallboard.html", HTML),
+    asset!("admin.html", HTML),
 ];
 
 static STATIC: &[Asset] = &[
@@ -48,6 +49,8 @@ static STATIC: &[Asset] = &[
     asset!("static/ui.js", JS),
     asset!("static/agent.js", JS),
     asset!("static/wallboard.js", JS),
+    asset!("static/admin.js", JS),
+    asset!("static/admin.css", CSS),
     asset!("static/favicon.svg", "image/svg+xml"),
 ];
 
@@ -68,6 +71,10 @@ pub fn routes() -> Router {
         .route(
             "/wallboard",
             get(|h: HeaderMap| async move { page("wallboard.html", &h) }),
+        )
+        .route(
+            "/admin",
+            get(|h: HeaderMap| async move { page("admin.html", &h) }),
         )
         .route(
             "/favicon.ico",

@@ -157,6 +157,7 @@
 #![warn(missing_docs)]
 
 pub mod def;
+pub mod graph;
 mod run;
 pub mod types;
 mod validate;

@@ -407,6 +407,16 @@ impl Centre {
         &self.shared.store
     }
 
+    /// The contact flows the centre runs.
+    pub fn flows(&self) -> &FlowSet {
+        &self.shared.flows
+    }
+
+    /// Which number leads where.
+    pub fn numbers(&self) -> &numbers::Numbers {
+        &self.shared.numbers
+    }
+
     /// The first step of a graceful stop: new calls are refused from now on with `503` and
     /// `Retry-After: retry_after` (registrations and OPTIONS are still answered); calls in
     /// progress go on.

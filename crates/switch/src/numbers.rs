@@ -1,7 +1,7 @@
 //! Which number leads where: service numbers to their contact flows, agents' extensions and
 //! direct numbers to those agents. Built once from the configuration; no I/O.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Where a dialled number leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +74,20 @@ impl Numbers {
     pub fn is_open(&self) -> bool {
         self.open
     }
+
+    /// The service numbers of each flow (sorted; flows no number leads to are absent).
+    pub fn by_flow(&self) -> BTreeMap<String, Vec<String>> {
+        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (number, route) in &self.routes {
+            if let Route::Flow(flow) = route {
+                m.entry(flow.clone()).or_default().push(number.clone());
+            }
+        }
+        for v in m.values_mut() {
+            v.sort();
+        }
+        m
+    }
 }
 
 #[cfg(test)]
@@ -109,6 +123,10 @@ mod tests {
         assert_eq!(n.route("80001002"), agent);
         assert_eq!(n.route("12345"), None);
         assert_eq!(n.route(""), None);
+        let by_flow = n.by_flow();
+        assert_eq!(by_flow["main"], ["95588"]);
+        assert_eq!(by_flow["survey"], ["95566"]);
+        assert_eq!(by_flow.len(), 2);
     }
 
     #[test]
