@@ -17,6 +17,7 @@ use serde::Serialize;
 
 pub mod desk;
 mod recording;
+mod skills;
 pub mod throttle;
 pub mod v1;
 pub mod web;
