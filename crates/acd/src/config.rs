@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 /// Highest skill level an agent can hold.
 pub const MAX_LEVEL: u8 = 10;
 
+/// Most distinct skills the engine keeps (a live skill change naming more new skills is
+/// refused): each skill costs the engine a fixed set of indexes.
+pub const MAX_SKILLS: usize = 1024;
+
 /// Media channel of a contact. Voice is exclusive (one at a time, nothing else beside it);
 /// chat and e-mail can be handled several at once up to the agent's capacity.
 #[derive(

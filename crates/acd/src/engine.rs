@@ -502,6 +502,62 @@ impl Engine {
         Ok(AgentId(id))
     }
 
+    /// Replaces agent `a`'s skills (see [`Input::SetSkills`]): validated first, so that a
+    /// refused change leaves the engine as it was; then the agent's lines, staffing and
+    /// index entries follow, and a free agent looks for a contact it may now serve.
+    fn set_skills(&mut self, a: u32, skills: &BTreeMap<String, u8>) -> Result<(), Error> {
+        let mut new_names = 0;
+        for (name, &level) in skills {
+            if name.is_empty() || name == ANY_SKILL {
+                return Err(Error::BadSkill(name.clone()));
+            }
+            if level == 0 || level > MAX_LEVEL {
+                return Err(Error::BadLevel {
+                    skill: name.clone(),
+                    level,
+                });
+            }
+            if !self.skills.contains_key(name) {
+                new_names += 1;
+            }
+            if self.skills.len() + new_names > crate::MAX_SKILLS {
+                return Err(Error::BadSkill(name.clone()));
+            }
+        }
+        let mut held = self.req_of(skills, 0)?;
+        held.push((self.any_skill, 1));
+        held.sort_unstable();
+        let ag = &mut self.agents[a as usize];
+        if ag.skills == held {
+            return Ok(());
+        }
+        ag.skills = held;
+        let logged_in = ag.presence != Presence::LoggedOut;
+        let old = std::mem::take(&mut ag.eligible);
+        let mut eligible = Vec::with_capacity(old.len());
+        for (g, group) in self.groups.iter().enumerate() {
+            if group.alts.iter().any(|r| self.agents[a as usize].meets(r)) {
+                eligible.push(g as u32);
+            }
+        }
+        if logged_in {
+            for &g in &old {
+                let s = &mut self.groups[g as usize].staffed;
+                *s = s.saturating_sub(1);
+            }
+            for &g in &eligible {
+                self.groups[g as usize].staffed += 1;
+            }
+        }
+        self.agents[a as usize].eligible = eligible;
+        // A free agent takes the best contact it may now serve; otherwise it waits in the
+        // index under its new skills (which tells the lines it may serve that someone is
+        // free again).
+        self.route_agent(a);
+        self.reindex(a);
+        Ok(())
+    }
+
     // ----- queries -------------------------------------------------------------------------
 
     /// The queue of that name.
@@ -873,6 +929,10 @@ impl Engine {
                     self.timers.remove(&t);
                 }
                 Ok(())
+            }
+            Input::SetSkills { agent, skills } => {
+                let a = self.agent(agent)?;
+                self.set_skills(a, &skills)
             }
             Input::Escalate(contact) => {
                 let c = self

@@ -48,8 +48,8 @@ mod engine;
 mod types;
 
 pub use config::{
-    AgentConfig, Capacity, Channel, EngineConfig, MAX_LEVEL, MaxWait, MaxWaitAction, OverflowStep,
-    QueueConfig, Strategy, WellbeingRules,
+    AgentConfig, Capacity, Channel, EngineConfig, MAX_LEVEL, MAX_SKILLS, MaxWait, MaxWaitAction,
+    OverflowStep, QueueConfig, Strategy, WellbeingRules,
 };
 pub use engine::Engine;
 pub use types::{

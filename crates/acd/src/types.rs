@@ -184,6 +184,17 @@ pub enum Input {
     Callback(ContactId),
     /// Escalate a waiting contact: it now requires the senior skill.
     Escalate(ContactId),
+    /// Replace the agent's skills and levels (1..=10), e.g. a supervisor's change during
+    /// the day. The next routing decision uses them: a free agent given a queue's skill is
+    /// offered a contact waiting there at once; an agent who lost a skill is offered no more
+    /// contacts that need it. An offer already ringing and a contact already connected stay.
+    /// A contact that arrived needing a skill nobody had then stays unservable.
+    SetSkills {
+        /// Agent.
+        agent: AgentId,
+        /// Every skill the agent holds from now on, with its level.
+        skills: std::collections::BTreeMap<String, u8>,
+    },
 }
 
 /// The state of an agent, as shown to supervisors.
@@ -364,6 +375,10 @@ pub enum Error {
     /// The input does not fit the current state.
     #[error("{0}")]
     InvalidState(&'static str),
+    /// A skill name the engine does not accept (empty, the reserved `*`), or one skill too
+    /// many (the engine keeps at most [`crate::MAX_SKILLS`] distinct skills).
+    #[error("skill `{0}` is not accepted")]
+    BadSkill(String),
 }
 
 /// A fast hasher for the engine's numeric ids (not exposed to untrusted keys' worst cases

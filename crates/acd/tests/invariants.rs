@@ -15,13 +15,18 @@ enum Op {
     Logout(u8),
     Ready(u8),
     NotReady(u8),
-    Arrive { queue: u8, prio: u8 },
+    Arrive {
+        queue: u8,
+        prio: u8,
+    },
     Answer(u8),
     Reject(u8),
     Abandon(u8),
     End(u8),
     Callback(u8),
     Advance(u16),
+    /// A supervisor changes the agent's levels of skills `a` and `b` (0: not held).
+    SetSkills(u8, u8, u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -37,6 +42,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => any::<u8>().prop_map(Op::End),
         1 => any::<u8>().prop_map(Op::Callback),
         3 => (0u16..15_000).prop_map(Op::Advance),
+        2 => (any::<u8>(), 0u8..=10, 0u8..=10).prop_map(|(g, a, b)| Op::SetSkills(g, a, b)),
     ]
 }
 
@@ -422,6 +428,24 @@ impl Harness {
                 self.now += u64::from(ms);
                 self.engine.handle_timeout(Instant(self.now));
             }
+            Op::SetSkills(g, a, b) => {
+                let agent = u32::from(g % n);
+                let mut m = BTreeMap::new();
+                if a > 0 {
+                    m.insert("a", a);
+                }
+                if b > 0 {
+                    m.insert("b", b);
+                }
+                let skills = m.iter().map(|(k, v)| ((*k).to_string(), *v)).collect();
+                assert!(self.input(Input::SetSkills {
+                    agent: AgentId(agent),
+                    skills
+                }));
+                // From the next decision on (checked below: nobody free the new skills
+                // qualify for is left waiting; no offer below them).
+                self.skills[agent as usize] = m;
+            }
         }
         self.drain();
         self.check_global();
@@ -526,6 +550,18 @@ fn any_input() -> impl Strategy<Value = Input> {
             }),
         contact.clone().prop_map(Input::Callback),
         contact.prop_map(Input::Escalate),
+        // Levels out of range too: refused, nothing changed.
+        ((0u32..6).prop_map(AgentId), 0u8..12, 0u8..12, any::<bool>()).prop_map(
+            |(agent, a, b, senior)| {
+                let mut skills = BTreeMap::new();
+                skills.insert("a".to_string(), a);
+                skills.insert("b".to_string(), b);
+                if senior {
+                    skills.insert("senior".to_string(), 1);
+                }
+                Input::SetSkills { agent, skills }
+            }
+        ),
     ]
 }
 

@@ -18,6 +18,7 @@ use serde::Serialize;
 pub mod desk;
 mod flows;
 mod recording;
+mod skills;
 pub mod throttle;
 pub mod v1;
 pub mod web;

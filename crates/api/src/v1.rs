@@ -193,6 +193,10 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/agents/{ext}", get(one_agent))
         .route("/api/v1/agents/{ext}/state", post(agent_state))
         .route("/api/v1/agents/{ext}/wrap-up", post(wrap_up))
+        .route(
+            "/api/v1/agents/{ext}/skills",
+            axum::routing::put(crate::skills::put_skills),
+        )
         .route("/api/v1/queues", get(queues))
         .route("/api/v1/interactions", get(interactions))
         .route("/api/v1/events", get(events))

@@ -516,6 +516,10 @@ async fn serve(
         .agent_states()
         .await
         .map_err(|e| format!("cannot read the agents' states: {e}"))?;
+    let restore_skills = store
+        .latest_audit(hotline_switch::live::SKILLS_ACTION)
+        .await
+        .map_err(|e| format!("cannot read the agents' live skill changes: {e}"))?;
     let centre = hotline_switch::Centre::start(
         &cfg,
         &sip,
@@ -534,6 +538,7 @@ async fn serve(
                 cfg.storage.behind_alert_seconds,
             )),
             restore_agents,
+            restore_skills,
         },
     )?;
     let centre = Arc::new(centre);

@@ -332,6 +332,30 @@ impl Store {
             .collect()
     }
 
+    /// The latest audit entry of `action` for each target (e.g. each agent's last live skill
+    /// change), in log order.
+    pub async fn latest_audit(&self, action: &str) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit WHERE seq IN \
+             (SELECT MAX(seq) FROM audit WHERE action = ? GROUP BY target) ORDER BY seq",
+        )
+        .bind(action.to_owned())
+        .fetch_all(self.read_pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    seq: seq_of(get(row, "seq")?),
+                    at: Timestamp::from_unix_nanos(get(row, "at_ns")?),
+                    user: get(row, "user")?,
+                    action: get(row, "action")?,
+                    target: get(row, "target")?,
+                    detail: get(row, "detail")?,
+                })
+            })
+            .collect()
+    }
+
     /// Recordings and voicemails of one interaction.
     pub async fn recordings(&self, interaction: InteractionId) -> Result<Vec<RecordingEntry>> {
         let rows = sqlx::query("SELECT * FROM recordings WHERE interaction = ? ORDER BY seq")

@@ -469,3 +469,37 @@ async fn projections_built_by_another_version_are_rebuilt_on_open() {
     assert!(store.recovery().interrupted.is_empty());
     assert_eq!(store.dump_projections().await.unwrap(), before);
 }
+
+#[tokio::test]
+async fn the_latest_audit_entry_of_an_action_per_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("p.db")).await.unwrap();
+    let audit = |at: i64, user: &str, action: &str, target: &str, detail: &str| {
+        let mut e = AuditEvent::new(t(at), user, action, target);
+        e.detail = Some(detail.to_string());
+        Event::Audit(e)
+    };
+    store
+        .append(vec![
+            audit(10, "supervisor", "agent_skills", "1003", "first"),
+            audit(20, "admin", "agent_skills", "1001", "only"),
+            audit(30, "supervisor", "recording_download", "1003", "other"),
+            audit(40, "admin", "agent_skills", "1003", "second"),
+        ])
+        .await
+        .unwrap();
+    let latest = store.latest_audit("agent_skills").await.unwrap();
+    let got: Vec<_> = latest
+        .iter()
+        .map(|a| (a.target.as_str(), a.user.as_str(), a.detail.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("1001", "admin", Some("only")),
+            ("1003", "admin", Some("second"))
+        ]
+    );
+    assert!(store.latest_audit("nothing").await.unwrap().is_empty());
+    store.close().await;
+}

@@ -9,6 +9,7 @@
 //! calls are refused with 503 while its backlog is over the bound.
 
 pub mod hashpool;
+pub mod live;
 pub mod numbers;
 pub mod restart;
 pub mod retention;
@@ -55,6 +56,10 @@ pub struct CentreOptions {
     /// Each agent's last state in the log (see [`hotline_store::Store::agent_states`]), put
     /// back into the routing engine before the first call (see [`restore_agents`]).
     pub restore_agents: Vec<hotline_model::AgentStatus>,
+    /// Each agent's latest live skill change in the log (see
+    /// [`hotline_store::Store::latest_audit`] of [`live::SKILLS_ACTION`]), applied on top of
+    /// the configuration file before the first call (see [`live::skills_to_restore`]).
+    pub restore_skills: Vec<hotline_model::AuditEntry>,
 }
 
 /// How the event log keeps up, as supervisors are told (see [`Centre::log_health`]).
@@ -150,6 +155,10 @@ pub struct Centre {
     log_health: tokio::sync::watch::Sender<LogHealth>,
     /// Non-zero once the centre drains: the Retry-After new calls are refused with.
     draining: Arc<AtomicU32>,
+    /// Each agent's skills in the configuration file (recorded with each live change).
+    file_skills: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u8>>,
+    /// Live skill changes are made one at a time.
+    skills_lock: tokio::sync::Mutex<()>,
 }
 
 impl Centre {
@@ -181,6 +190,7 @@ impl Centre {
             router_rx,
         ));
         // Before any call: the router takes commands in order.
+        live::restore_skills(cfg, &router_tx, &options.restore_skills);
         restore_agents(cfg, &router_tx, &store, &options.restore_agents);
         std::fs::create_dir_all(&options.recordings)
             .map_err(|e| format!("cannot create {}: {e}", options.recordings.display()))?;
@@ -245,6 +255,8 @@ impl Centre {
             shared,
             log_health,
             draining,
+            file_skills: live::file_skills(cfg),
+            skills_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -260,6 +272,19 @@ impl Centre {
             })
             .map_err(|_| "the router has stopped".to_string())?;
         rx.await.map_err(|_| "the router has stopped".to_string())?
+    }
+
+    /// Replaces an agent's skills and levels while the centre runs (validated by the
+    /// caller, see [`live::skill_name_problem`] and [`live::level_problem`]): the change is
+    /// appended to the log as an audit event by `by` (`agent_skills`, with the skills before
+    /// and after) and, once durable, applied: the next routing decision uses the new skills.
+    pub async fn change_skills(
+        &self,
+        by: &str,
+        extension: &str,
+        skills: std::collections::BTreeMap<String, u8>,
+    ) -> Result<live::SkillsChange, live::ChangeError> {
+        live::change_skills(self, by, extension, skills).await
     }
 
     /// Ends a call in progress as its agent would.

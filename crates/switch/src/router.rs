@@ -112,6 +112,13 @@ pub enum RouterCmd {
         extension: String,
         since: Timestamp,
     },
+    /// Replaces the agent's skills and levels (a supervisor's live change, already logged):
+    /// the next routing decision uses them, and the supervisors' views follow.
+    SetSkills {
+        extension: String,
+        skills: std::collections::BTreeMap<String, u8>,
+        done: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// How strained an agent looks, from the wellbeing figures.
@@ -319,6 +326,16 @@ pub fn engine_from_config(cfg: &hotline_config::Config) -> Result<(Engine, Agent
     Ok((engine, skills_of))
 }
 
+/// The highest level any agent holds of each skill.
+fn top_levels(skills: &AgentSkills) -> HashMap<String, u8> {
+    let mut top_levels: HashMap<String, u8> = HashMap::new();
+    for (skill, level) in skills.iter().flat_map(|(_, s)| s.iter()) {
+        let top = top_levels.entry(skill.clone()).or_default();
+        *top = (*top).max(*level);
+    }
+    top_levels
+}
+
 /// What the router remembers about an agent beyond the engine.
 #[derive(Debug, Clone)]
 struct Track {
@@ -375,11 +392,7 @@ impl RouterCore {
                 )
             })
             .collect();
-        let mut top_levels: HashMap<String, u8> = HashMap::new();
-        for (skill, level) in skills.iter().flat_map(|(_, s)| s.iter()) {
-            let top = top_levels.entry(skill.clone()).or_default();
-            *top = (*top).max(*level);
-        }
+        let top_levels = top_levels(&skills);
         RouterCore {
             engine,
             shell: Shell {
@@ -643,6 +656,30 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
             Ok(())
         }
         RouterCmd::Callback(contact) => engine.handle(now, Input::Callback(contact)),
+        RouterCmd::SetSkills {
+            extension,
+            skills,
+            done,
+        } => {
+            let r = agent(engine, &extension).and_then(|a| {
+                engine
+                    .handle(
+                        now,
+                        Input::SetSkills {
+                            agent: a,
+                            skills: skills.clone(),
+                        },
+                    )
+                    .map_err(|e| e.to_string())?;
+                if let Some(entry) = shell.skills.iter_mut().find(|(id, _)| *id == a) {
+                    entry.1 = skills;
+                }
+                shell.top_levels = top_levels(&shell.skills);
+                Ok(())
+            });
+            let _ = done.send(r);
+            Ok(())
+        }
         RouterCmd::PausedSince { extension, since } => {
             if let Some(track) = engine
                 .agent_id(&extension)
@@ -1018,6 +1055,99 @@ mod tests {
         assert_eq!(v.longest_wait_secs, 60.0);
         let cards = views.iter().find(|v| v.name == "cards").unwrap();
         assert_eq!(cards.longest_wait_secs, 0.0);
+    }
+
+    #[test]
+    fn a_live_skill_change_routes_the_waiting_caller_and_the_views_follow() {
+        let (engine, skills) = engine_from_config(&demo_with(|t| t)).unwrap();
+        let mut core = RouterCore::new(engine, skills, &HashMap::new(), None);
+        let at = Instant::from_millis;
+        let (done, _) = oneshot::channel();
+        core.handle(
+            at(0),
+            RouterCmd::Agent {
+                extension: "1003".into(),
+                command: AgentCommand::Available,
+                done,
+            },
+        );
+        let (notify, mut heard) = mpsc::unbounded_channel();
+        let (done, mut arrived) = oneshot::channel();
+        core.handle(
+            at(1_000),
+            RouterCmd::Arrive {
+                contact: ContactId(1),
+                queue: "accounts".into(),
+                priority: 0,
+                vip: false,
+                escalate: false,
+                preferred_agent: None,
+                skills: vec![],
+                notify,
+                done,
+            },
+        );
+        assert_eq!(arrived.try_recv(), Ok(Ok(())));
+        let accounts = |core: &RouterCore| {
+            queue_views(core.engine(), &core.shell.skills, at(2_000))
+                .into_iter()
+                .find(|q| q.name == "accounts")
+                .map(|q| (q.waiting, q.agents_available))
+        };
+        assert_eq!(accounts(&core), Some((1, 0)));
+        while let Ok(n) = heard.try_recv() {
+            assert!(matches!(n, Notice::Position { .. }), "{n:?}");
+        }
+        let (done, mut set) = oneshot::channel();
+        let new: std::collections::BTreeMap<String, u8> =
+            [("accounts".to_string(), 5), ("cards".to_string(), 8)].into();
+        core.handle(
+            at(2_000),
+            RouterCmd::SetSkills {
+                extension: "1003".into(),
+                skills: new.clone(),
+                done,
+            },
+        );
+        assert_eq!(set.try_recv(), Ok(Ok(())));
+        assert_eq!(
+            heard.try_recv(),
+            Ok(Notice::Offer {
+                agent: "1003".into(),
+                callback: false
+            })
+        );
+        assert_eq!(accounts(&core), Some((0, 0)), "1003 is ringing");
+        let view = agent_views(core.engine(), &core.shell)
+            .into_iter()
+            .find(|v| v.extension == "1003")
+            .unwrap();
+        assert_eq!(view.skills, new);
+        // Back to available (the caller left): counted for accounts now.
+        core.handle(at(3_000), RouterCmd::Abandon(ContactId(1)));
+        assert_eq!(accounts(&core), Some((0, 1)));
+        // Unknown agents and bad levels are refused.
+        let (done, mut set) = oneshot::channel();
+        core.handle(
+            at(4_000),
+            RouterCmd::SetSkills {
+                extension: "4242".into(),
+                skills: new.clone(),
+                done,
+            },
+        );
+        assert!(matches!(set.try_recv(), Ok(Err(e)) if e.starts_with("no agent")));
+        let (done, mut set) = oneshot::channel();
+        core.handle(
+            at(4_000),
+            RouterCmd::SetSkills {
+                extension: "1003".into(),
+                skills: [("accounts".to_string(), 11)].into(),
+                done,
+            },
+        );
+        assert!(matches!(set.try_recv(), Ok(Err(_))));
+        assert_eq!(accounts(&core), Some((0, 1)), "nothing changed");
     }
 
     #[test]
