@@ -15,13 +15,13 @@
 // Run: HOTLINE_BIN=target/debug/hotline node --test tests/browser/desk.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import { chromium } from 'playwright-core';
+import { children, freePort, run, sippAt, sippOk } from './procs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -30,52 +30,18 @@ const shots = join(repo, 'docs/screenshots');
 const CALLER = '13800138000';
 
 let work; let hotline; let http; let sip; let browser;
-const children = new Set();
 const pageErrors = [];
+
+// A sipp scenario against this test's hotline.
+function sipp(scenario, args) {
+  return sippAt(work, sip, scenario, args);
+}
 
 // ---- processes -------------------------------------------------------------------------
 
-function freeUdpTcpPort() {
-  // A TCP port that is free now; sipp binds UDP on it (the same check the Rust harness makes).
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => res(port));
-    });
-  });
-}
 
-function run(cmd, args, opts = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { err += d; });
-  child.done = new Promise((res) => child.on('exit', (code, signal) => {
-    children.delete(child);
-    res({ code, signal, out, err });
-  }));
-  return child;
-}
 
-// A sipp scenario from tests/sipp against hotline; resolves when sipp exits.
-function sipp(scenario, args) {
-  const dir = mkdtempSync(join(work, 'sipp-'));
-  return run('sipp', [
-    '-sf', join(repo, 'tests/sipp', scenario), '-nostdin', '-trace_err',
-    '-timeout', '40s', '-timeout_error', '-max_recv_loops', '1000', '-i', '127.0.0.1',
-    ...args, sip,
-  ], { cwd: dir });
-}
 
-async function sippOk(child, what) {
-  const r = await child.done;
-  assert.equal(r.code, 0, `${what}: sipp exited ${r.code} ${r.signal || ''}\n${r.err}`);
-}
 
 // ---- the API from the test ------------------------------------------------------------
 
@@ -236,7 +202,7 @@ test('an agent takes calls with the screen pop before answering; the wallboard f
   await board.waitForFunction(() => document.querySelector('.queue[data-queue=accounts] [data-f=available] .v')?.textContent === '1');
 
   // The agent's phone registers from the port it will ring on.
-  const port = String(await freeUdpTcpPort());
+  const port = String(await freePort());
   await sippOk(sipp('register.xml', ['-p', port, '-s', '1001', '-au', '1001', '-ap', 'pass1001', '-m', '1']), 'register');
 
   // Call 1: the pop shows the VIP customer with no history yet, before the phone answers.
@@ -419,7 +385,7 @@ test('an agent transfers a call from the desktop to a colleague', async () => {
   // when 1002 hands it on.
   const ports = {};
   for (const ext of ['1002', '1007']) {
-    ports[ext] = String(await freeUdpTcpPort());
+    ports[ext] = String(await freePort());
     await sippOk(sipp('register.xml', ['-p', ports[ext], '-s', ext, '-au', ext, '-ap', `pass${ext}`, '-m', '1']), `register ${ext}`);
   }
   const colleague = await loginApi('agent1007', 'pass1007');
@@ -458,7 +424,7 @@ test('an agent transfers a call from the desktop to a colleague', async () => {
 
 test('a repeat complainer pops with the banner at a senior agent', async () => {
   const sup = await loginApi('supervisor', 'supervisor');
-  const port = String(await freeUdpTcpPort());
+  const port = String(await freePort());
   await sippOk(sipp('register.xml', ['-p', port, '-s', '1009', '-au', '1009', '-ap', 'pass1009', '-m', '1']), 'register 1009');
   const desk = await newPage();
   await loginPage(desk, '/agent', 'agent1009', 'pass1009');

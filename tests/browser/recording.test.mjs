@@ -9,13 +9,12 @@
 // Run: HOTLINE_BIN=target/debug/hotline node --test tests/browser/recording.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import { chromium } from 'playwright-core';
+import { children, freePort, run, sippAt, sippOk } from './procs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -23,48 +22,16 @@ const bin = process.env.HOTLINE_BIN || join(repo, 'target/debug/hotline');
 const HZ = 1000;
 
 let work; let hotline; let http; let sip; let browser;
-const children = new Set();
 const pageErrors = [];
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => res(port));
-    });
-  });
-}
-
-function run(cmd, args, opts = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { err += d; });
-  child.done = new Promise((res) => child.on('exit', (code, signal) => {
-    children.delete(child);
-    res({ code, signal, out, err });
-  }));
-  return child;
-}
-
+// A sipp scenario against this test's hotline.
 function sipp(scenario, args) {
-  const dir = mkdtempSync(join(work, 'sipp-'));
-  return run('sipp', [
-    '-sf', scenario, '-nostdin', '-trace_err',
-    '-timeout', '40s', '-timeout_error', '-max_recv_loops', '1000', '-i', '127.0.0.1',
-    ...args, sip,
-  ], { cwd: dir });
+  return sippAt(work, sip, scenario, args);
 }
 
-async function sippOk(child, what) {
-  const r = await child.done;
-  assert.equal(r.code, 0, `${what}: sipp exited ${r.code} ${r.signal || ''}\n${r.err}`);
-}
+
+
+
 
 // G.711 µ-law of one 16-bit sample.
 function ulaw(sample) {

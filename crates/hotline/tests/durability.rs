@@ -85,21 +85,6 @@ const AGENTS: [&str; 10] = [
     "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009", "1010",
 ];
 
-/// Every agent takes accounts calls, nobody has wrap-up time.
-fn all_take_accounts(t: String) -> String {
-    t.lines()
-        .map(|l| {
-            if l.starts_with("skills = {") && l.contains("general = ") && !l.contains("accounts") {
-                l.replacen("skills = {", "skills = { accounts = 5,", 1)
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        .replace("wrap_up_seconds = 30", "wrap_up_seconds = 0")
-}
-
 #[test]
 fn a_slow_disk_never_reaches_a_caller_and_the_records_complete_when_it_recovers() {
     const CALLS: usize = 10;

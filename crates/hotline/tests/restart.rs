@@ -10,20 +10,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-fn all_take_accounts(t: String) -> String {
-    t.lines()
-        .map(|l| {
-            if l.starts_with("skills = {") && l.contains("general = ") && !l.contains("accounts") {
-                l.replacen("skills = {", "skills = { accounts = 5,", 1)
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        .replace("wrap_up_seconds = 30", "wrap_up_seconds = 0")
-}
-
 fn set_state(h: &Hotline, ext: &str, body: &str) {
     let token = login(h, &format!("agent{ext}"), &format!("pass{ext}"));
     let (status, answer) = http(

@@ -511,3 +511,19 @@ pub fn kind(e: &serde_json::Value) -> &str {
 pub fn count(events: &[serde_json::Value], k: &str) -> usize {
     events.iter().filter(|e| kind(e) == k).count()
 }
+
+/// Every agent of the demo takes accounts calls, nobody has wrap-up time (a configuration
+/// edit for [`Hotline::serve_with`]).
+pub fn all_take_accounts(t: String) -> String {
+    t.lines()
+        .map(|l| {
+            if l.starts_with("skills = {") && l.contains("general = ") && !l.contains("accounts") {
+                l.replacen("skills = {", "skills = { accounts = 5,", 1)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("wrap_up_seconds = 30", "wrap_up_seconds = 0")
+}

@@ -1,0 +1,58 @@
+// What the browser tests share about processes: free loopback ports, child processes (all
+// of them ended after the tests: see `children`), and sipp runs against hotline.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { join, dirname, resolve, isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+
+export const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+// Every child still running; the tests' `after` ends them.
+export const children = new Set();
+
+// A TCP port that is free now; sipp binds UDP on it (the same check the Rust harness makes).
+export function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+// Starts `cmd`; `child.done` resolves with its exit code, signal and output.
+export function run(cmd, args, opts = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  child.done = new Promise((res) => child.on('exit', (code, signal) => {
+    children.delete(child);
+    res({ code, signal, out, err });
+  }));
+  return child;
+}
+
+// A sipp scenario (a path, or a name in tests/sipp) against hotline's SIP address `sip`, run
+// in a directory of its own under `work`; resolves when sipp exits.
+export function sippAt(work, sip, scenario, args) {
+  const dir = mkdtempSync(join(work, 'sipp-'));
+  const sf = isAbsolute(scenario) ? scenario : join(repo, 'tests/sipp', scenario);
+  return run('sipp', [
+    '-sf', sf, '-nostdin', '-trace_err',
+    '-timeout', '40s', '-timeout_error', '-max_recv_loops', '1000', '-i', '127.0.0.1',
+    ...args, sip,
+  ], { cwd: dir });
+}
+
+export async function sippOk(child, what) {
+  const r = await child.done;
+  assert.equal(r.code, 0, `${what}: sipp exited ${r.code} ${r.signal || ''}\n${r.err}`);
+}
