@@ -99,8 +99,8 @@ pub enum Input {
     CallerGone,
     /// The caller's session timer ran out.
     CallerExpired,
-    /// An agent's phone could not be rung, declined or did not answer (before answering).
-    /// `no_answer`: missed (rang out, unreachable, not registered) rather than declined.
+    /// An agent's leg ended: before answering, the phone could not be rung, declined or did
+    /// not answer (`no_answer`: missed, rather than declined); after, the agent left.
     AgentFailed {
         ring: Ring,
         reason: String,
@@ -512,7 +512,14 @@ impl Call {
                 ring,
                 reason,
                 no_answer,
-            } => self.agent_failed(ring, &reason, no_answer),
+            } => match self.agent(ring) {
+                // The leg of an agent who answered ends: the agent left.
+                Some(a) if a.answered => {
+                    self.agents.retain(|a| a.ring != ring);
+                    self.agent_left(now);
+                }
+                _ => self.agent_failed(ring, &reason, no_answer),
+            },
             Input::AgentAnswered { ring } => self.agent_answered(ring),
             Input::AnswerTaken { ring, result } => self.answer_taken(now, ring, result),
             Input::MediaLost => {
@@ -582,18 +589,20 @@ impl Call {
                 }
             }
             Input::DialAnswered => self.dial_answered(),
+            // The outside party of a transfer hung up, or its leg is gone.
+            Input::DialFailed { .. } | Input::DialGone
+                if self.dialing && self.phase == Phase::Outside =>
+            {
+                self.dialing = false;
+                self.finish(EndReason::Transferred);
+            }
             Input::DialFailed { reason } => {
                 if self.dialing {
                     self.dialing = false;
                     self.dial_failed(now, &reason);
                 }
             }
-            Input::DialGone => {
-                if self.dialing && self.phase == Phase::Outside {
-                    self.dialing = false;
-                    self.finish(EndReason::Transferred);
-                }
-            }
+            Input::DialGone => {}
             Input::PlaybackFinished => {
                 if let Some(id) = self.playing.take() {
                     self.feed(now, FlowInput::PlaybackFinished(id));

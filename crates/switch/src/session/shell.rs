@@ -115,7 +115,6 @@ struct AgentPhone {
     srtp: (SrtpPolicy, Option<MasterKey>),
     /// The leg's SRTP keys once answered (kept across re-INVITEs), if it is encrypted.
     keys: Option<SrtpKeys>,
-    answered: bool,
 }
 
 /// A call hotline places: a callback's customer, or a transfer's outside party.
@@ -126,7 +125,6 @@ struct DialLeg {
     srtp: (SrtpPolicy, Option<MasterKey>),
     keys: Option<SrtpKeys>,
     callback: bool,
-    answered: bool,
 }
 
 struct Shell {
@@ -445,17 +443,13 @@ impl Shell {
                         });
                     }
                 }
-                a.answered = true;
                 Some(Input::AgentAnswered { ring })
             }
             LegEvent::Ended(reason) => {
-                let answered = a.answered;
+                // The core knows whether the agent had answered (then the agent left).
                 let media = a.media;
                 self.agents.remove(&ring);
                 let _ = self.media.remove_leg(media);
-                if answered {
-                    return Some(Input::AgentGone { ring });
-                }
                 let (reason, no_answer) = match reason {
                     SipEnd::Rejected(code) => (
                         format!("rejected {code}"),
@@ -466,7 +460,7 @@ impl Shell {
                     SipEnd::Timeout => ("no answer".to_string(), true),
                     other => (format!("{other:?}"), true),
                 };
-                info!(interaction = %self.id, ring, %reason, "the agent's phone did not take the call");
+                debug!(interaction = %self.id, ring, %reason, "an agent's leg ended");
                 Some(Input::AgentFailed {
                     ring,
                     reason,
@@ -506,7 +500,6 @@ impl Shell {
                         });
                     }
                 }
-                d.answered = true;
                 if d.callback
                     && let Some(d) = self.dial.take()
                 {
@@ -519,30 +512,21 @@ impl Shell {
                 }
                 Some(Input::DialAnswered)
             }
+            // The core knows whether it was answered (then the outside party left).
             Some(LegEvent::Ended(reason)) => {
-                let answered = d.answered;
                 self.drop_dial();
-                Some(if answered {
-                    Input::DialGone
-                } else {
-                    Input::DialFailed {
-                        reason: format!("not answered: {reason:?}"),
-                    }
+                Some(Input::DialFailed {
+                    reason: format!("ended: {reason:?}"),
                 })
             }
             None => {
-                let answered = d.answered;
                 self.drop_dial();
-                Some(if answered {
-                    Input::DialGone
-                } else {
-                    Input::DialFailed {
-                        reason: "the call out was lost".to_string(),
-                    }
+                Some(Input::DialFailed {
+                    reason: "the call out was lost".to_string(),
                 })
             }
-            Some(LegEvent::Hold(on)) if d.answered => Some(Input::DialHold(on)),
-            Some(LegEvent::SessionExpired) if d.answered => Some(Input::DialExpired),
+            Some(LegEvent::Hold(on)) => Some(Input::DialHold(on)),
+            Some(LegEvent::SessionExpired) => Some(Input::DialExpired),
             Some(LegEvent::MediaChanged(s)) => {
                 remedia(&self.media, d.media, d.peer, &mut d.keys, &s);
                 None
@@ -824,7 +808,6 @@ impl Shell {
                         media,
                         srtp: (policy, key),
                         keys: None,
-                        answered: false,
                     },
                 );
                 Ok(())
@@ -886,7 +869,6 @@ impl Shell {
                     srtp: (policy, key),
                     keys: None,
                     callback,
-                    answered: false,
                 });
                 Ok(())
             }

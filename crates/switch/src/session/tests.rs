@@ -1193,3 +1193,29 @@ fn a_recording_paused_before_a_transfer_runs_unpaused_with_the_next_agent() {
     });
     assert!(has(&h.take(), &Command::PauseRecording(true)));
 }
+
+#[test]
+fn a_leg_ending_means_what_the_core_knows_of_it_answered_or_not() {
+    // The shell reports every agent leg's end alike; after an answer it is the agent leaving.
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    h.input(Input::AgentFailed {
+        ring,
+        reason: "ended".into(),
+        no_answer: true,
+    });
+    let out = h.take();
+    assert!(
+        !out.iter().any(|c| matches!(c, Command::Reject { .. })),
+        "{out:?}"
+    );
+    assert_eq!(count(&out, |c| matches!(c, Command::End { .. })), 1);
+    // The same for the outside party of a transfer: it hung up, the record says transferred.
+    let mut h = Harness::flow("out");
+    h.input(Input::DialAnswered);
+    h.take();
+    h.input(Input::DialFailed {
+        reason: "ended".into(),
+    });
+    assert_eq!(ended(&h.take()), vec![EndReason::Transferred]);
+}
