@@ -56,3 +56,14 @@ export async function sippOk(child, what) {
   const r = await child.done;
   assert.equal(r.code, 0, `${what}: sipp exited ${r.code} ${r.signal || ''}\n${r.err}`);
 }
+
+// The centre's figures are per day (UTC). A test that checks them waits, if the day is about
+// to end, until the next has begun, so that its calls and its checks fall on the same day.
+export async function sameDayFor(seconds) {
+  const now = Date.now();
+  const nextDay = Math.ceil((now + 1) / 86_400_000) * 86_400_000;
+  if (nextDay - now < seconds * 1000) {
+    console.log(`waiting ${Math.ceil((nextDay - now) / 1000)} s for the next UTC day`);
+    await new Promise((res) => setTimeout(res, nextDay - now + 1000));
+  }
+}
