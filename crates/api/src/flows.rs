@@ -44,10 +44,10 @@ async fn flows(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<FlowsOut
             "the contact flows are for supervisors and administrators",
         ));
     }
-    let numbers = v1.centre.numbers();
-    let mut by_flow = numbers.by_flow();
-    let open = numbers.is_open();
-    let flows = hotline_flow::graph::graphs(v1.centre.flows())
+    let routes = v1.centre.routes();
+    let mut by_flow = routes.numbers.by_flow();
+    let open = routes.numbers.is_open();
+    let flows = hotline_flow::graph::graphs(&routes.flows)
         .into_iter()
         .map(|graph| FlowOut {
             numbers: by_flow.remove(&graph.name).unwrap_or_default(),

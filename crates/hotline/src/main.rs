@@ -531,7 +531,6 @@ async fn serve(
         hotline_switch::CentreOptions {
             media_ip: cfg.sip.listen.ip(),
             recordings: data_dir.join("recordings"),
-            outbound: cfg.outbound(),
             trunk,
             max_backlog_events: cfg.storage.max_backlog_events as usize,
             behind_alert: std::time::Duration::from_secs(u64::from(

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::RwLock;
@@ -144,22 +145,82 @@ pub struct Secret {
     pub ha1_sha256: String,
 }
 
-pub struct Registrar {
-    cfg: RegistrarConfig,
-    auth: Authenticator,
+/// Who may register and call in: agents' and trunks' credentials, trunks' trusted networks
+/// and per-user digest algorithms. Replaced as a whole when the configuration changes live
+/// (see [`Registrar::set_accounts`]); each request reads one consistent version.
+#[derive(Debug, Default)]
+struct Accounts {
     secrets: HashMap<String, Secret>,
     /// Trunks that authenticate with digest credentials: user name → (trunk name, secret).
     trunk_secrets: HashMap<String, (String, Secret)>,
     /// Trunks trusted by source network.
     trunk_sources: Vec<(ipnet::IpNet, String)>,
+    /// Digest algorithms of agents (by extension) and trunks (by user name) that have their own.
+    user_algorithms: HashMap<String, Vec<Algorithm>>,
+}
+
+impl Accounts {
+    fn from_config(cfg: &hotline_config::Config) -> Accounts {
+        let mut acc = Accounts::default();
+        for a in &cfg.agents {
+            acc.secrets.insert(
+                a.extension.get_ref().clone(),
+                Secret {
+                    ha1_md5: a.ha1_md5.get_ref().clone(),
+                    ha1_sha256: a.ha1_sha256.get_ref().clone(),
+                },
+            );
+            if let Some(algs) = &a.digest_algorithms {
+                acc.user_algorithms.insert(
+                    a.extension.get_ref().clone(),
+                    algs.iter().map(|x| (*x).into()).collect(),
+                );
+            }
+        }
+        acc.add_trunks(&cfg.trunks);
+        acc
+    }
+
+    fn add_trunks(&mut self, trunks: &[hotline_config::Trunk]) {
+        for t in trunks {
+            for net in &t.sources {
+                self.trunk_sources.push((*net, t.name.clone()));
+            }
+            if let (Some(user), Some(algs)) = (&t.username, &t.digest_algorithms) {
+                self.user_algorithms
+                    .insert(user.clone(), algs.iter().map(|a| (*a).into()).collect());
+            }
+            if let (Some(user), Some(md5), Some(sha)) = (&t.username, &t.ha1_md5, &t.ha1_sha256) {
+                self.trunk_secrets.insert(
+                    user.clone(),
+                    (
+                        t.name.clone(),
+                        Secret {
+                            ha1_md5: md5.get_ref().clone(),
+                            ha1_sha256: sha.get_ref().clone(),
+                        },
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The digest algorithms offered to `user` (an extension or a trunk's user name).
+    fn algorithms_for<'a>(&'a self, user: &str, default: &'a [Algorithm]) -> &'a [Algorithm] {
+        self.user_algorithms.get(user).map_or(default, |a| a)
+    }
+}
+
+pub struct Registrar {
+    cfg: RegistrarConfig,
+    auth: Authenticator,
+    accounts: RwLock<Arc<Accounts>>,
     bindings: RwLock<HashMap<String, Vec<Binding>>>,
     /// Extensions whose bindings changed (registered, refreshed, removed) since the last
     /// [`Registrar::take_changed`]: what must be written down to survive a restart.
     changed: parking_lot::Mutex<HashSet<String>>,
     /// Woken when `changed` gains an extension.
     changed_notify: tokio::sync::Notify,
-    /// Digest algorithms of agents (by extension) and trunks (by user name) that have their own.
-    user_algorithms: HashMap<String, Vec<Algorithm>>,
 }
 
 /// Who sent a request that needs an identity (an INVITE).
@@ -188,13 +249,43 @@ impl Registrar {
         Registrar {
             cfg,
             auth,
-            secrets,
-            trunk_secrets: HashMap::new(),
-            trunk_sources: Vec::new(),
+            accounts: RwLock::new(Arc::new(Accounts {
+                secrets,
+                ..Accounts::default()
+            })),
             bindings: RwLock::new(HashMap::new()),
             changed: parking_lot::Mutex::new(HashSet::new()),
             changed_notify: tokio::sync::Notify::new(),
-            user_algorithms: HashMap::new(),
+        }
+    }
+
+    fn accounts(&self) -> Arc<Accounts> {
+        self.accounts.read().clone()
+    }
+
+    /// Takes the agents' and trunks' credentials, trusted networks and digest algorithms of
+    /// `cfg` (a live change of the configuration). A phone registered for an extension that
+    /// no longer exists is forgotten; every other binding stays, and a changed password
+    /// applies from the phone's next request.
+    pub fn set_accounts(&self, cfg: &hotline_config::Config) {
+        let acc = Arc::new(Accounts::from_config(cfg));
+        let gone: Vec<String> = self
+            .bindings
+            .read()
+            .keys()
+            .filter(|e| !acc.secrets.contains_key(*e))
+            .cloned()
+            .collect();
+        *self.accounts.write() = acc;
+        if !gone.is_empty() {
+            let mut all = self.bindings.write();
+            for e in &gone {
+                all.remove(e);
+            }
+            drop(all);
+            for e in &gone {
+                self.mark_changed(e);
+            }
         }
     }
 
@@ -233,7 +324,7 @@ impl Registrar {
     /// bindings are skipped; a binding the phone has registered anew meanwhile (same
     /// instance or URI) is kept as it is. Returns how many were restored.
     pub fn restore(&self, extension: &str, bindings: Vec<Binding>, now: Instant) -> usize {
-        if !self.secrets.contains_key(extension) {
+        if !self.accounts().secrets.contains_key(extension) {
             return 0;
         }
         let mut all = self.bindings.write();
@@ -258,40 +349,23 @@ impl Registrar {
         n
     }
 
-    /// The digest algorithms offered to `user` (an extension or a trunk's user name).
-    pub fn algorithms_for(&self, user: &str) -> &[Algorithm] {
-        self.user_algorithms
-            .get(user)
-            .map_or(&self.cfg.algorithms, |a| a)
-    }
-
     /// Gives `user` (an extension or a trunk's user name) algorithms of its own.
-    pub fn with_user_algorithms(mut self, user: &str, algorithms: Vec<Algorithm>) -> Self {
-        self.user_algorithms.insert(user.to_string(), algorithms);
+    pub fn with_user_algorithms(self, user: &str, algorithms: Vec<Algorithm>) -> Self {
+        {
+            let mut acc = self.accounts.write();
+            if let Some(a) = Arc::get_mut(&mut acc) {
+                a.user_algorithms.insert(user.to_string(), algorithms);
+            }
+        }
         self
     }
 
     /// Adds the trunks: trusted source networks and digest credentials.
-    pub fn with_trunks(mut self, trunks: &[hotline_config::Trunk]) -> Self {
-        for t in trunks {
-            for net in &t.sources {
-                self.trunk_sources.push((*net, t.name.clone()));
-            }
-            if let (Some(user), Some(algs)) = (&t.username, &t.digest_algorithms) {
-                self.user_algorithms
-                    .insert(user.clone(), algs.iter().map(|a| (*a).into()).collect());
-            }
-            if let (Some(user), Some(md5), Some(sha)) = (&t.username, &t.ha1_md5, &t.ha1_sha256) {
-                self.trunk_secrets.insert(
-                    user.clone(),
-                    (
-                        t.name.clone(),
-                        Secret {
-                            ha1_md5: md5.get_ref().clone(),
-                            ha1_sha256: sha.get_ref().clone(),
-                        },
-                    ),
-                );
+    pub fn with_trunks(self, trunks: &[hotline_config::Trunk]) -> Self {
+        {
+            let mut acc = self.accounts.write();
+            if let Some(a) = Arc::get_mut(&mut acc) {
+                a.add_trunks(trunks);
             }
         }
         self
@@ -307,7 +381,8 @@ impl Registrar {
         source: SocketAddr,
         wall: SystemTime,
     ) -> Identified {
-        if let Some((_, name)) = self
+        let acc = self.accounts();
+        if let Some((_, name)) = acc
             .trunk_sources
             .iter()
             .find(|(n, _)| n.contains(&source.ip()))
@@ -317,7 +392,7 @@ impl Registrar {
         // Before credentials, the From user says whose algorithms to offer.
         let from_user = msg.first("from").and_then(uri_user).unwrap_or_default();
         let Some(creds) = msg.all("authorization").find_map(Credentials::parse) else {
-            let algs = self.algorithms_for(&from_user);
+            let algs = acc.algorithms_for(&from_user, &self.cfg.algorithms);
             return Identified::Refused(self.challenge(source, wall, false, "challenge", algs));
         };
         let pick = |s: &Secret| match creds.algorithm() {
@@ -325,14 +400,14 @@ impl Registrar {
             _ => s.ha1_md5.clone(),
         };
         let (who, ha1) = match (
-            self.trunk_secrets.get(&creds.username),
-            self.secrets.get(&creds.username),
+            acc.trunk_secrets.get(&creds.username),
+            acc.secrets.get(&creds.username),
         ) {
             (Some((trunk, s)), _) => (Some(Caller::Trunk(trunk.clone())), Some(pick(s))),
             (None, Some(s)) => (Some(Caller::Agent(creds.username.clone())), Some(pick(s))),
             (None, None) => (None, None),
         };
-        let algs = self.algorithms_for(&creds.username);
+        let algs = acc.algorithms_for(&creds.username, &self.cfg.algorithms);
         let allowed = creds.algorithm().is_some_and(|a| algs.contains(&a));
         match self
             .auth
@@ -380,20 +455,7 @@ impl Registrar {
     }
 
     pub fn from_config(cfg: &hotline_config::Config) -> Self {
-        let secrets = cfg
-            .agents
-            .iter()
-            .map(|a| {
-                (
-                    a.extension.get_ref().clone(),
-                    Secret {
-                        ha1_md5: a.ha1_md5.get_ref().clone(),
-                        ha1_sha256: a.ha1_sha256.get_ref().clone(),
-                    },
-                )
-            })
-            .collect();
-        Registrar::new(
+        let r = Registrar::new(
             RegistrarConfig {
                 min_expires: cfg.sip.min_expires,
                 max_expires: cfg.sip.max_expires,
@@ -410,22 +472,10 @@ impl Registrar {
                 &cfg.sip.realm,
                 Duration::from_secs(cfg.sip.nonce_ttl_seconds),
             ),
-            secrets,
-        )
-        .with_trunks(&cfg.trunks)
-        .with_agent_algorithms(&cfg.agents)
-    }
-
-    fn with_agent_algorithms(mut self, agents: &[hotline_config::Agent]) -> Self {
-        for a in agents {
-            if let Some(algs) = &a.digest_algorithms {
-                self.user_algorithms.insert(
-                    a.extension.get_ref().clone(),
-                    algs.iter().map(|x| (*x).into()).collect(),
-                );
-            }
-        }
-        self
+            HashMap::new(),
+        );
+        *r.accounts.write() = Arc::new(Accounts::from_config(cfg));
+        r
     }
 
     pub fn authenticator(&self) -> &Authenticator {
@@ -477,7 +527,8 @@ impl Registrar {
             let why = "To header has no user part";
             return refuse(source, "?", bad(why), why);
         };
-        let algs = self.algorithms_for(&aor);
+        let acc = self.accounts();
+        let algs = acc.algorithms_for(&aor, &self.cfg.algorithms);
         let challenge =
             |stale: bool, outcome: &'static str| self.challenge(source, wall, stale, outcome, algs);
         // Syntax first: a malformed registration is refused the same way for everyone.
@@ -510,7 +561,7 @@ impl Registrar {
         // The credentials must be for the address being registered; an unknown extension
         // goes through the same computation against a decoy secret.
         let secret = if creds.username == aor {
-            self.secrets.get(&aor)
+            acc.secrets.get(&aor)
         } else {
             None
         };
@@ -1046,6 +1097,56 @@ mod tests {
                 (src, "udp")
             );
         }
+    }
+
+    #[test]
+    fn accounts_changed_live_take_effect_at_the_next_request() {
+        let r = registrar();
+        let now = Instant::now();
+        assert_eq!(
+            register(&r, "1001", "pass1001", "<sip:1001@h:5070>", "", 1, now).status,
+            200
+        );
+        // The configuration now has 1002 (new), 1001 with another password… and then not.
+        let agent = |ext: &str, pw: &str| {
+            format!(
+                "[[agents]]\nextension = \"{ext}\"\nha1_md5 = \"{}\"\nha1_sha256 = \"{}\"\n",
+                ha1(Algorithm::Md5, ext, "hotline", pw),
+                ha1(Algorithm::Sha256, ext, "hotline", pw)
+            )
+        };
+        let cfg = |agents: String| {
+            hotline_config::Config::from_toml(
+                "t.toml",
+                &format!("[sip]\nrealm = \"hotline\"\n{agents}"),
+            )
+            .unwrap()
+        };
+        r.set_accounts(&cfg(agent("1001", "new1001") + &agent("1002", "pass1002")));
+        assert_eq!(r.lookup("1001", now).len(), 1, "a phone stays registered");
+        assert_eq!(
+            register(&r, "1002", "pass1002", "<sip:1002@h:5071>", "", 1, now).status,
+            200
+        );
+        assert_eq!(
+            register(&r, "1001", "pass1001", "<sip:1001@h:5070>", "", 2, now).status,
+            403,
+            "the old password is refused"
+        );
+        assert_eq!(
+            register(&r, "1001", "new1001", "<sip:1001@h:5070>", "", 3, now).status,
+            200
+        );
+        let _ = r.take_changed(now);
+        // 1001 removed: its phone is forgotten (and that is kept), it may not register.
+        r.set_accounts(&cfg(agent("1002", "pass1002")));
+        assert!(r.lookup("1001", now).is_empty());
+        assert_eq!(r.take_changed(now), vec![("1001".to_string(), vec![])]);
+        assert_eq!(
+            register(&r, "1001", "new1001", "<sip:1001@h:5070>", "", 4, now).status,
+            403
+        );
+        assert_eq!(r.lookup("1002", now).len(), 1);
     }
 
     #[test]

@@ -43,8 +43,6 @@ pub use session::TransferTarget;
 pub struct CentreOptions {
     pub media_ip: IpAddr,
     pub recordings: PathBuf,
-    /// Where calls out (callbacks) go: the carrier trunk's address.
-    pub outbound: Option<std::net::SocketAddr>,
     /// The trunk calls out go through, with its numbering, identity and credentials.
     pub trunk: Option<trunk::OutboundTrunk>,
     /// Events waiting for the disk at which new calls are refused (503, Retry-After); they
@@ -210,26 +208,17 @@ impl Centre {
             store,
             media,
             prompts,
-            flows,
             router: router_tx,
             calls: sip.calls.clone(),
             registrar: sip.registrar.clone(),
             media_ip: options.media_ip,
             recordings: options.recordings,
             senior_skill,
-            outbound: options.outbound,
-            trunk: options.trunk,
-            agent_extensions: cfg
-                .agents
-                .iter()
-                .map(|a| a.extension.get_ref().clone())
-                .collect(),
-            queue_names: cfg
-                .queues
-                .iter()
-                .map(|q| q.name.get_ref().clone())
-                .collect(),
-            numbers: numbers::Numbers::from_config(cfg),
+            routes: parking_lot::RwLock::new(Arc::new(session::Routes::new(
+                cfg,
+                flows,
+                options.trunk,
+            ))),
             next_contact: AtomicU64::new(1),
             fault_notice: AtomicBool::new(false),
             sessions: Default::default(),
@@ -240,7 +229,7 @@ impl Centre {
             log_health.clone(),
             draining.clone(),
         ));
-        if shared.numbers.is_open() {
+        if shared.routes().numbers.is_open() {
             tracing::warn!(
                 "no service number is configured: calls to any number go to the flow `main`"
             );
@@ -432,14 +421,14 @@ impl Centre {
         &self.shared.store
     }
 
-    /// The contact flows the centre runs.
-    pub fn flows(&self) -> &FlowSet {
-        &self.shared.flows
+    /// The contact flows the centre runs now (new calls take them).
+    pub fn flows(&self) -> Arc<FlowSet> {
+        self.shared.routes().flows.clone()
     }
 
-    /// Which number leads where.
-    pub fn numbers(&self) -> &numbers::Numbers {
-        &self.shared.numbers
+    /// The routes new calls take now: numbers, flows, transfer targets, the trunk out.
+    pub fn routes(&self) -> Arc<session::Routes> {
+        self.shared.routes()
     }
 
     /// The first step of a graceful stop: new calls are refused from now on with `503` and

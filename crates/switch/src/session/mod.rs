@@ -42,7 +42,6 @@ pub struct Shared {
     pub store: Store,
     pub media: MediaEngine,
     pub prompts: Arc<PromptLibrary>,
-    pub flows: Arc<FlowSet>,
     pub router: mpsc::UnboundedSender<RouterCmd>,
     pub calls: Calls,
     pub registrar: Arc<Registrar>,
@@ -54,19 +53,61 @@ pub struct Shared {
     pub next_contact: std::sync::atomic::AtomicU64,
     /// Played to every caller at entry while an outage is announced.
     pub fault_notice: std::sync::atomic::AtomicBool,
-    /// Where calls out (callbacks) are sent: the carrier's address.
-    pub outbound: Option<std::net::SocketAddr>,
-    /// The trunk calls out go through (numbering, caller id, credentials).
-    pub trunk: Option<crate::trunk::OutboundTrunk>,
-    /// Agent extensions and queue names, to resolve transfer targets.
-    pub agent_extensions: std::collections::HashSet<String>,
-    pub queue_names: std::collections::HashSet<String>,
-    /// Where each dialled number leads.
-    pub numbers: crate::numbers::Numbers,
+    /// What calls read of the configuration that may change while the centre runs.
+    pub routes: parking_lot::RwLock<Arc<Routes>>,
     /// The command channel of each call in progress.
     pub sessions: parking_lot::Mutex<
         std::collections::HashMap<InteractionId, mpsc::UnboundedSender<SessionCmd>>,
     >,
+}
+
+impl Shared {
+    /// The routes now: a new call takes them when it arrives and keeps them to its end.
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes.read().clone()
+    }
+}
+
+/// The parts of the configuration calls read that may change while the centre runs (a live
+/// change or a reload replaces them as a whole): each call takes the version current when
+/// it arrives and keeps it; transfers and flow hand-offs look at the current one.
+pub struct Routes {
+    /// The contact flows and their schedules (business hours, holidays).
+    pub flows: Arc<FlowSet>,
+    /// Where each dialled number leads.
+    pub numbers: crate::numbers::Numbers,
+    /// Agent extensions and queue names, to resolve transfer targets.
+    pub agent_extensions: std::collections::HashSet<String>,
+    pub queue_names: std::collections::HashSet<String>,
+    /// Where calls out (callbacks) are sent: the carrier's address.
+    pub outbound: Option<std::net::SocketAddr>,
+    /// The trunk calls out go through (numbering, caller id, credentials).
+    pub trunk: Option<crate::trunk::OutboundTrunk>,
+}
+
+impl Routes {
+    pub fn new(
+        cfg: &hotline_config::Config,
+        flows: Arc<FlowSet>,
+        trunk: Option<crate::trunk::OutboundTrunk>,
+    ) -> Routes {
+        Routes {
+            flows,
+            numbers: crate::numbers::Numbers::from_config(cfg),
+            agent_extensions: cfg
+                .agents
+                .iter()
+                .map(|a| a.extension.get_ref().clone())
+                .collect(),
+            queue_names: cfg
+                .queues
+                .iter()
+                .map(|q| q.name.get_ref().clone())
+                .collect(),
+            outbound: cfg.outbound(),
+            trunk,
+        }
+    }
 }
 
 /// What the API may ask of a call in progress.
@@ -116,9 +157,10 @@ pub enum TransferTarget {
 impl TransferTarget {
     /// Resolves an extension or queue name (a REFER's user part, an API body).
     pub fn resolve(shared: &Shared, name: &str) -> Option<TransferTarget> {
-        if shared.agent_extensions.contains(name) {
+        let routes = shared.routes();
+        if routes.agent_extensions.contains(name) {
             Some(TransferTarget::Agent(name.to_string()))
-        } else if shared.queue_names.contains(name) {
+        } else if routes.queue_names.contains(name) {
             Some(TransferTarget::Queue(name.to_string()))
         } else {
             None
@@ -142,14 +184,15 @@ pub fn refer_user(refer_to: &str) -> Option<&str> {
 /// (extension or direct number), a queue, or else, if it is a phone number, outside.
 pub fn destination(shared: &Shared, to: &str) -> Option<call::Destination> {
     let to = to.trim();
-    match shared.numbers.lookup(to) {
+    let routes = shared.routes();
+    match routes.numbers.lookup(to) {
         Some(crate::numbers::Route::Flow(f)) => return Some(call::Destination::Flow(f)),
         Some(crate::numbers::Route::Agent { extension, queue }) => {
             return Some(call::Destination::Agent { extension, queue });
         }
         None => {}
     }
-    if shared.queue_names.contains(to) {
+    if routes.queue_names.contains(to) {
         return Some(call::Destination::Queue(to.to_string()));
     }
     let digits = to.strip_prefix('+').unwrap_or(to);

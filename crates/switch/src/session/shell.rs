@@ -31,7 +31,9 @@ use crate::router::{Notice, RouterCmd};
 
 /// Runs one incoming call to its end.
 pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
-    let Some(route) = shared.numbers.route(&call.to) else {
+    // The configuration as it is now is this call's to its end.
+    let routes = shared.routes();
+    let Some(route) = routes.numbers.route(&call.to) else {
         info!(from = %call.from, to = %call.to, source = %call.source, caller = ?call.caller, "call refused: 404, the number dialled is no service number, extension or direct number of this centre");
         let _ = call.leg.reject(404);
         return;
@@ -53,7 +55,7 @@ pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
         let _ = call.leg.reject(503);
         return;
     }
-    if let Err(e) = setup_and_run(shared.clone(), id, call, route).await {
+    if let Err(e) = setup_and_run(shared.clone(), routes, id, call, route).await {
         warn!(interaction = %id, error = %e, "call failed");
         let _ = log(
             &shared,
@@ -129,6 +131,8 @@ struct DialLeg {
 
 struct Shell {
     shared: Arc<Shared>,
+    /// The configuration this call started with (flows, trunk), kept to its end.
+    routes: Arc<super::Routes>,
     id: InteractionId,
     contact: ContactId,
     caller: Leg,
@@ -154,6 +158,7 @@ struct Shell {
 
 async fn setup_and_run(
     shared: Arc<Shared>,
+    routes: Arc<super::Routes>,
     id: InteractionId,
     call: IncomingCall,
     route: crate::numbers::Route,
@@ -219,10 +224,10 @@ async fn setup_and_run(
         from: from.clone(),
         to: to.clone(),
         route,
-        flows: shared.flows.clone(),
+        flows: routes.flows.clone(),
         resolve: Arc::new(move |to: &str| super::destination(&resolver_shared, to)),
         senior_skill: shared.senior_skill.clone(),
-        can_call_out: shared.outbound.is_some(),
+        can_call_out: routes.outbound.is_some(),
         fault_notice: shared.fault_notice.load(Ordering::Relaxed),
         wall_clock: chrono::Utc::now(),
     };
@@ -232,6 +237,7 @@ async fn setup_and_run(
     let mut shell = Shell {
         contact: ContactId(shared.next_contact.fetch_add(1, Ordering::Relaxed)),
         shared,
+        routes,
         id,
         caller: leg,
         caller_peer: source.ip(),
@@ -823,10 +829,10 @@ impl Shell {
     /// Calls `number` out through the trunk (a callback's customer, a transfer's outside
     /// party): the number in E.164, the trunk's caller id, and its credentials.
     async fn dial(&mut self, number: String, callback: bool, to: String) -> Result<(), String> {
-        let Some(dest) = self.shared.outbound else {
+        let Some(dest) = self.routes.outbound else {
             return Err("no outbound trunk".to_string());
         };
-        let (target, options) = match &self.shared.trunk {
+        let (target, options) = match &self.routes.trunk {
             Some(t) => match t.target(&number) {
                 Ok(target) => (target, t.dial_options(&to)),
                 Err(e) => {
@@ -844,7 +850,7 @@ impl Shell {
         };
         // The trunk's SRTP policy, judged by the transport calls out use (UDP).
         let transport = "udp";
-        let policy = match &self.shared.trunk {
+        let policy = match &self.routes.trunk {
             Some(t) => self.shared.calls.srtp.for_trunk(&t.name),
             None => self.shared.calls.srtp.default,
         };
