@@ -60,10 +60,11 @@ const BUILT_IN: &[(&str, &str)] = &[
 const MAX_ARTICLE_BYTES: u64 = 256 * 1024;
 
 /// What the desk routes need from the configuration.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Desk {
-    /// Each queue's wrap-up time, shown as the countdown after a call.
-    wrap_up_seconds: BTreeMap<String, u32>,
+    /// Each queue's wrap-up time, shown as the countdown after a call (replaced when the
+    /// queues change live).
+    wrap_up_seconds: parking_lot::RwLock<BTreeMap<String, u32>>,
     /// The directory whose `*.md` articles join the built-in ones.
     knowledge: Option<PathBuf>,
 }
@@ -71,14 +72,22 @@ pub struct Desk {
 impl Desk {
     pub fn from_config(cfg: &hotline_config::Config) -> Desk {
         Desk {
-            wrap_up_seconds: cfg
-                .queues
-                .iter()
-                .map(|q| (q.name.get_ref().clone(), q.wrap_up_seconds))
-                .collect(),
+            wrap_up_seconds: parking_lot::RwLock::new(wrap_ups(cfg)),
             knowledge: cfg.centre.knowledge.as_ref().map(PathBuf::from),
         }
     }
+
+    /// Takes the queues' wrap-up times of `cfg` (a live change).
+    pub fn set_config(&self, cfg: &hotline_config::Config) {
+        *self.wrap_up_seconds.write() = wrap_ups(cfg);
+    }
+}
+
+fn wrap_ups(cfg: &hotline_config::Config) -> BTreeMap<String, u32> {
+    cfg.queues
+        .iter()
+        .map(|q| (q.name.get_ref().clone(), q.wrap_up_seconds))
+        .collect()
 }
 
 pub fn routes() -> Router<V1> {
@@ -191,7 +200,7 @@ async fn screen_pop(
     let wrap_up_seconds = record
         .queue
         .as_ref()
-        .and_then(|q| v1.desk.wrap_up_seconds.get(q.as_str()).copied());
+        .and_then(|q| v1.desk.wrap_up_seconds.read().get(q.as_str()).copied());
     Ok(Json(json!({
         "interaction": record,
         "wrap_up_seconds": wrap_up_seconds,

@@ -15,6 +15,7 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
+mod config;
 pub mod desk;
 mod flows;
 mod recording;

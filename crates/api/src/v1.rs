@@ -40,7 +40,8 @@ struct UserEntry {
 
 /// Users from the configuration and the tokens handed out.
 pub struct Auth {
-    users: HashMap<String, UserEntry>,
+    /// Replaced as a whole when the users change live ([`Auth::set_users`]).
+    users: parking_lot::RwLock<HashMap<String, UserEntry>>,
     tokens: Mutex<HashMap<String, Principal>>,
     ttl: Duration,
     /// Failed logins per user name and per source, with back-off.
@@ -62,22 +63,9 @@ pub enum LoginRefused {
 
 impl Auth {
     pub fn from_config(cfg: &hotline_config::Config, ttl: Duration) -> Self {
-        let users = cfg
-            .users
-            .iter()
-            .map(|u| {
-                (
-                    u.name.get_ref().clone(),
-                    UserEntry {
-                        hash: u.password_hash.get_ref().clone(),
-                        role: u.role,
-                        agent: u.agent.as_ref().map(|a| a.get_ref().clone()),
-                    },
-                )
-            })
-            .collect();
+        let users = users_of(cfg);
         Auth {
-            users,
+            users: parking_lot::RwLock::new(users),
             tokens: Mutex::new(HashMap::new()),
             ttl,
             throttle: Mutex::new(crate::throttle::Throttle::new(
@@ -88,6 +76,42 @@ impl Auth {
                 cfg.http.hash_queue,
             ),
         }
+    }
+
+    /// Takes the users of `cfg` (a live change): from now on logins check them, and the
+    /// tokens of a user who was removed or whose password, role or agent changed are
+    /// withdrawn at once (that user logs in again).
+    pub fn set_users(&self, cfg: &hotline_config::Config) {
+        let new = users_of(cfg);
+        let mut users = self.users.write();
+        let stale: std::collections::HashSet<String> = users
+            .iter()
+            .filter(|(name, old)| {
+                new.get(*name).is_none_or(|n| {
+                    n.hash != old.hash || n.role != old.role || n.agent != old.agent
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        *users = new;
+        drop(users);
+        if !stale.is_empty() {
+            self.tokens.lock().retain(|_, p| !stale.contains(&p.user));
+        }
+    }
+
+    /// An argon2 hash of a new password, on the process's bounded pool.
+    pub async fn hash_password(&self, password: &str) -> Result<String, ApiError> {
+        self.pool
+            .hash(password.as_bytes().to_vec())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "busy",
+                    "every password worker is busy; try again",
+                )
+            })
     }
 
     /// Checks a password (argon2, on the bounded pool); a token on success. `source` is the
@@ -104,7 +128,7 @@ impl Auth {
             .lock()
             .check(user, source, Instant::now())
             .map_err(LoginRefused::Throttled)?;
-        let (hash, entry) = match self.users.get(user) {
+        let (hash, entry) = match self.users.read().get(user) {
             Some(e) => (e.hash.clone(), Some((e.role, e.agent.clone()))),
             None => (DECOY.to_string(), None),
         };
@@ -172,6 +196,22 @@ impl Auth {
     }
 }
 
+fn users_of(cfg: &hotline_config::Config) -> HashMap<String, UserEntry> {
+    cfg.users
+        .iter()
+        .map(|u| {
+            (
+                u.name.get_ref().clone(),
+                UserEntry {
+                    hash: u.password_hash.get_ref().clone(),
+                    role: u.role,
+                    agent: u.agent.as_ref().map(|a| a.get_ref().clone()),
+                },
+            )
+        })
+        .collect()
+}
+
 fn hex_token() -> String {
     let bytes: [u8; 32] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -184,6 +224,15 @@ pub struct V1 {
     pub centre: Arc<Centre>,
     /// What the agent desktop's and the wallboard's routes need from the configuration.
     pub desk: Arc<crate::desk::Desk>,
+}
+
+impl V1 {
+    /// After a live change of the configuration: the API's own copies (users and their
+    /// roles, queues' wrap-up times) follow it.
+    pub fn take_config(&self, cfg: &hotline_config::Config) {
+        self.auth.set_users(cfg);
+        self.desk.set_config(cfg);
+    }
 }
 
 pub fn routes(v1: V1) -> Router {
@@ -226,6 +275,7 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/customers/{id}", get(customer))
         .merge(crate::desk::routes())
         .merge(crate::flows::routes())
+        .merge(crate::config::routes())
         .with_state(v1)
 }
 

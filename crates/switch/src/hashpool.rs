@@ -96,6 +96,25 @@ impl HashPool {
         Ok(ok)
     }
 
+    /// Hashes a new password (argon2id, default costs, a random salt) into a PHC string, on
+    /// the pool like a check (an administrator setting a user's password).
+    pub async fn hash(&self, secret: Vec<u8>) -> Result<String, Busy> {
+        let permit = self.permits.acquire().await.map_err(|_| Busy)?;
+        let phc = tokio::task::spawn_blocking(move || {
+            use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(&secret, &salt)
+                .map(|h| h.to_string())
+                .ok()
+        })
+        .await
+        .ok()
+        .flatten();
+        drop(permit);
+        phc.ok_or(Busy)
+    }
+
     /// Like [`HashPool::verify`] but waits for a worker however long the queue (a caller's
     /// PIN: calls are already bounded by the centre's call limit).
     pub async fn verify_waiting(&self, phc: String, secret: Vec<u8>) -> bool {

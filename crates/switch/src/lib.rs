@@ -8,6 +8,7 @@
 //! `docs/durability.md`): [`Centre::log_health`] says how far the log is behind, and new
 //! calls are refused with 503 while its backlog is over the bound.
 
+pub mod apply;
 pub mod hashpool;
 pub mod live;
 pub mod numbers;
@@ -157,6 +158,8 @@ pub struct Centre {
     file_skills: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u8>>,
     /// Live skill changes are made one at a time.
     skills_lock: tokio::sync::Mutex<()>,
+    /// The configuration the centre runs now (see [`Centre::config`]).
+    config: parking_lot::RwLock<Arc<hotline_config::Config>>,
 }
 
 impl Centre {
@@ -246,6 +249,7 @@ impl Centre {
             draining,
             file_skills: live::file_skills(cfg),
             skills_lock: tokio::sync::Mutex::new(()),
+            config: parking_lot::RwLock::new(Arc::new(cfg.clone())),
         })
     }
 

@@ -1,0 +1,406 @@
+//! End to end, with the real binary, sipp callers and sipp agent phones: the configuration
+//! changed while the centre runs, through the API and by reading the file again (SIGHUP),
+//! without a restart and without dropping a call; every change audited and kept across a
+//! restart.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn get(h: &Hotline, token: &str, path: &str) -> Value {
+    let (status, body) = http(h.http, "GET", path, Some(token), None);
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn call(h: &Hotline, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let text = body.map(|b| b.to_string());
+    let (status, answer) = http(h.http, method, path, Some(token), text.as_deref());
+    (status, serde_json::from_str(&answer).unwrap_or(Value::Null))
+}
+
+/// Polls `f` until it returns `Some`, or panics after `limit`.
+fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn state_of(h: &Hotline, token: &str, ext: &str) -> String {
+    get(h, token, &format!("/api/v1/agents/{ext}"))["state"]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn available(h: &Hotline, ext: &str, password: &str) {
+    let token = login(h, &format!("agent{ext}"), password);
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/agents/{ext}/state"),
+        Some(&token),
+        Some(r#"{"state":"available"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+fn phone(h: &Hotline, port: &str, calls: usize) -> std::thread::JoinHandle<(bool, String)> {
+    let (sip, port) = (h.sip, port.to_string());
+    std::thread::spawn(move || {
+        sipp_at(
+            sip,
+            "agent-answers.xml",
+            &[
+                "-p",
+                &port,
+                "-i",
+                "127.0.0.1",
+                "-rtp_echo",
+                "-m",
+                &calls.to_string(),
+                "-timeout",
+                "90s",
+            ],
+        )
+    })
+}
+
+fn stop(mut h: Hotline) {
+    h.signal("TERM");
+    let status = h.wait_exit(Duration::from_secs(60)).expect("hotline exits");
+    assert!(status.success(), "exit status {status:?}");
+}
+
+/// `hotline ha1` for an agent of the demo's realm: the two lines of the file.
+fn ha1_lines(ext: &str, password: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["ha1", "--user", ext, "--realm", "hotline"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn audit_config(h: &Hotline, token: &str) -> Vec<Value> {
+    get(h, token, "/api/v1/audit")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "config")
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let h = Hotline::serve_with_in(&data, |t| t);
+    let admin = login(&h, "admin", "admin");
+    let sup = login(&h, "supervisor", "supervisor");
+    let agent = login(&h, "agent1001", "pass1001");
+    let new_agent = json!({
+        "extension": "1011", "name": "赵敏 Zhao Min", "password": "pass1011",
+        "skills": { "accounts": 9 }
+    });
+
+    // Agents change nothing; supervisors change skills only (their own endpoint).
+    for token in [&agent, &sup] {
+        let (status, body) = call(&h, token, "PUT", "/api/v1/config/agents/1011", Some(&new_agent));
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+    }
+    let (status, _) = call(&h, &agent, "GET", "/api/v1/config", None);
+    assert_eq!(status, 403);
+    // A bad value names the field and changes nothing.
+    let mut bad = new_agent.clone();
+    bad["skills"]["accounts"] = json!(11);
+    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/agents/1011", Some(&bad));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["field"].as_str().unwrap_or_default().contains("skills"),
+        "{body}"
+    );
+    let mut no_secret = new_agent.clone();
+    no_secret.as_object_mut().unwrap().remove("password");
+    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/agents/1011", Some(&no_secret));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "password", "{body}");
+    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/agents/1012", Some(&new_agent));
+    assert_eq!(status, 400, "the key in the path and the body agree: {body}");
+    assert!(audit_config(&h, &admin).is_empty(), "refused changes are not logged");
+
+    // The administrator adds agent 1011 and the user who works as it.
+    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/agents/1011", Some(&new_agent));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["previous"], Value::Null);
+    assert!(body["item"].get("ha1_md5").is_none(), "secrets are not shown: {body}");
+    let user = json!({ "name": "agent1011", "password": "pass1011", "role": "agent", "agent": "1011" });
+    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/users/agent1011", Some(&user));
+    assert_eq!(status, 200, "{body}");
+    assert!(body["item"].get("password_hash").is_none(), "{body}");
+    let view = get(&h, &sup, "/api/v1/config");
+    assert!(
+        view["agents"].as_array().unwrap().iter().any(|a| a["extension"] == "1011"),
+        "{view}"
+    );
+    let audit = audit_config(&h, &sup);
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(audit.iter().all(|a| a["user"] == "admin"), "{audit:?}");
+    assert!(audit.iter().any(|a| a["target"] == "agents/1011"), "{audit:?}");
+    let detail: Value = serde_json::from_str(
+        audit.iter().find(|a| a["target"] == "agents/1011").unwrap()["detail"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(detail["new"]["skills"], json!({ "accounts": 9 }), "{detail}");
+    assert!(
+        !detail.to_string().contains("pass1011"),
+        "no password in the audit trail: {detail}"
+    );
+
+    // 1011's phone registers with the new password and takes an accounts call; nobody else
+    // is logged in.
+    let port = free_port("127.0.0.1").to_string();
+    let (ok, log) = h.sipp(
+        "register.xml",
+        &["-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1"],
+    );
+    assert!(ok, "1011 registers: {log}");
+    available(&h, "1011", "pass1011");
+    let answers = phone(&h, &port, 1);
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1", "-timeout", "60s"]);
+    assert!(ok, "the caller: {log}");
+    let (ok, log) = answers.join().unwrap();
+    assert!(ok, "1011's phone answered: {log}");
+    let rec = wait_for(Duration::from_secs(30), "the call's record closed", || {
+        let all = get(&h, &sup, "/api/v1/interactions");
+        all.as_array()?
+            .iter()
+            .find(|r| r["ended"].is_string())
+            .cloned()
+    });
+    assert_eq!(rec["agent"], "1011", "{rec}");
+
+    // A restart with the same file keeps both.
+    stop(h);
+    let h = Hotline::serve_with_in(&data, |t| t);
+    let sup = login(&h, "supervisor", "supervisor");
+    assert_eq!(get(&h, &sup, "/api/v1/agents/1011")["name"], "赵敏 Zhao Min");
+    let _ = login(&h, "agent1011", "pass1011");
+    let (ok, log) = h.sipp(
+        "register.xml",
+        &["-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1"],
+    );
+    assert!(ok, "1011 still registers after the restart: {log}");
+
+    // Removing the agent: its user must go first (a user works as it).
+    let admin = login(&h, "admin", "admin");
+    let (status, body) = call(&h, &admin, "DELETE", "/api/v1/config/agents/1011", None);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "in_use", "{body}");
+    let (status, body) = call(&h, &admin, "DELETE", "/api/v1/config/users/agent1011", None);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(&h, &admin, "DELETE", "/api/v1/config/agents/1011", None);
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = http(h.http, "GET", "/api/v1/agents/1011", Some(&sup), None);
+    assert_eq!(status, 404);
+    let (ok, _) = h.sipp(
+        "register.xml",
+        &["-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1"],
+    );
+    assert!(!ok, "a removed agent's phone may not register");
+}
+
+#[test]
+fn a_queue_wrap_up_changed_live_applies_from_the_next_call() {
+    let h = Hotline::serve_with(|t| t);
+    let admin = login(&h, "admin", "admin");
+    let sup = login(&h, "supervisor", "supervisor");
+    let port = register_all(&h, &["1001"]);
+    available(&h, "1001", "pass1001");
+    let agent = login(&h, "agent1001", "pass1001");
+
+    // Call 1 under the file's 30 s wrap-up: 1001 is in wrap-up after it.
+    let answers = phone(&h, &port, 1);
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1", "-timeout", "60s"]);
+    assert!(ok, "{log}");
+    assert!(answers.join().unwrap().0);
+    wait_for(Duration::from_secs(10), "1001 in wrap-up", || {
+        (state_of(&h, &sup, "1001") == "wrap_up").then_some(())
+    });
+    let (status, body) = http(
+        h.http,
+        "POST",
+        "/api/v1/agents/1001/wrap-up",
+        Some(&agent),
+        Some(r#"{"done":true}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // The administrator sets the accounts queue's wrap-up to none.
+    let view = get(&h, &admin, "/api/v1/config");
+    let mut accounts = view["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "accounts")
+        .cloned()
+        .unwrap();
+    assert_eq!(accounts["wrap_up_seconds"], 30);
+    accounts["wrap_up_seconds"] = json!(0);
+    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/queues/accounts", Some(&accounts));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["previous"]["wrap_up_seconds"], 30);
+    let mut bad = accounts.clone();
+    bad["target_seconds"] = json!("soon");
+    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/queues/accounts", Some(&bad));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("target_seconds"),
+        "{body}"
+    );
+
+    // Call 2: 1001 is available again as soon as it ends.
+    wait_for(Duration::from_secs(10), "1001 available", || {
+        (state_of(&h, &sup, "1001") == "available").then_some(())
+    });
+    let answers = phone(&h, &port, 1);
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1", "-timeout", "60s"]);
+    assert!(ok, "{log}");
+    assert!(answers.join().unwrap().0);
+    wait_for(Duration::from_secs(10), "1001 available after call 2", || {
+        let all = get(&h, &sup, "/api/v1/interactions");
+        let closed = all.as_array()?.iter().filter(|r| r["ended"].is_string()).count();
+        (closed == 2 && state_of(&h, &sup, "1001") == "available").then_some(())
+    });
+    let audit = audit_config(&h, &sup);
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["target"], "queues/accounts");
+}
+
+#[test]
+fn sighup_reads_the_file_again_without_dropping_a_call_and_new_calls_take_the_new_settings() {
+    let h = Hotline::serve_with(all_take_accounts);
+    let sup = login(&h, "supervisor", "supervisor");
+    let exts = ["1001", "1002", "1003", "1004"];
+    let port = register_all(&h, &exts);
+    for e in exts {
+        available(&h, e, &format!("pass{e}"));
+    }
+    let feed = Feed::open(&h);
+    let file = h.dir.path().join("centre.toml");
+
+    // Four callers talk to four agents (about 7 s each).
+    let phones = phone(&h, &port, 4);
+    let sip = h.sip;
+    let callers = std::thread::spawn(move || {
+        sipp_at(
+            sip,
+            "caller-key-talk.xml",
+            &["-m", "4", "-l", "4", "-r", "4", "-timeout", "60s"],
+        )
+    });
+    feed.wait(Duration::from_secs(30), "four calls answered", |e| {
+        count(e, "answered") >= 4
+    });
+
+    // While they talk: the file gives the accounts queue 20 s of wrap-up, adds agent 1011
+    // and its user, and the centre is told to read it again.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut edited = text.replacen("wrap_up_seconds = 0", "wrap_up_seconds = 20", 1);
+    edited.push_str(&format!(
+        "\n[[agents]]\nextension = \"1011\"\nname = \"赵敏\"\n{}skills = {{ accounts = 9 }}\n",
+        ha1_lines("1011", "pass1011")
+    ));
+    std::fs::write(&file, edited).unwrap();
+    h.signal("HUP");
+    let audit = wait_for(Duration::from_secs(20), "the reload in the audit trail", || {
+        let a = audit_config(&h, &sup);
+        (a.len() >= 2).then_some(a)
+    });
+    assert!(audit.iter().all(|a| a["user"] == "file"), "{audit:?}");
+    let targets: Vec<&str> = audit.iter().filter_map(|a| a["target"].as_str()).collect();
+    assert!(targets.contains(&"agents/1011"), "{targets:?}");
+    assert!(targets.contains(&"queues/accounts"), "{targets:?}");
+
+    // No call dropped: every caller finished its talk and hung up itself.
+    let (ok, log) = callers.join().unwrap();
+    assert!(ok, "the callers: {log}");
+    let (ok, log) = phones.join().unwrap();
+    assert!(ok, "the phones: {log}");
+    let records = wait_for(Duration::from_secs(30), "four records closed", || {
+        let all = get(&h, &sup, "/api/v1/interactions");
+        let all = all.as_array()?.clone();
+        (all.len() == 4 && all.iter().all(|r| r["ended"].is_string())).then_some(all)
+    });
+    for r in &records {
+        assert!(r["answered"].is_string(), "{r}");
+        assert_eq!(r["end_reason"], "caller_hangup", "{r}");
+    }
+    // The calls answered before the reload keep the wrap-up they started with (none).
+    wait_for(Duration::from_secs(10), "the four agents free again", || {
+        exts.iter()
+            .all(|e| state_of(&h, &sup, e) == "available")
+            .then_some(())
+    });
+
+    // New settings for new calls: 1011 registers and logs in; the next call leaves its
+    // agent in the new 20 s wrap-up.
+    let p1011 = free_port("127.0.0.1").to_string();
+    let (ok, log) = h.sipp(
+        "register.xml",
+        &["-p", &p1011, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1"],
+    );
+    assert!(ok, "1011 registers after the reload: {log}");
+    let answers = phone(&h, &port, 1);
+    let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1", "-timeout", "60s"]);
+    assert!(ok, "{log}");
+    assert!(answers.join().unwrap().0);
+    let fifth = wait_for(Duration::from_secs(30), "the fifth record closed", || {
+        let all = get(&h, &sup, "/api/v1/interactions");
+        let all = all.as_array()?.clone();
+        (all.len() == 5 && all.iter().all(|r| r["ended"].is_string()))
+            .then(|| all[4].clone())
+    });
+    let who = fifth["agent"].as_str().unwrap().to_string();
+    assert_eq!(state_of(&h, &sup, &who), "wrap_up", "{fifth}");
+
+    // A file that does not check is refused as a whole: nothing changes, calls go on.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen("wrap_up_seconds = 20", "wrap_up_seconds = -1", 1)).unwrap();
+    let admin = login(&h, "admin", "admin");
+    let (status, body) = call(&h, &admin, "POST", "/api/v1/config/reload", None);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("wrap_up_seconds")
+            || body["error"]["field"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("wrap_up_seconds"),
+        "{body}"
+    );
+    assert_eq!(audit_config(&h, &sup).len(), audit.len());
+}
