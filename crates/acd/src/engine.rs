@@ -2190,7 +2190,12 @@ impl Engine {
             let until = now.saturating_add(retry_ms);
             c.excluded.retain(|e| e.0 != a && e.1 > now);
             c.excluded.push((a, until, epoch));
-            if c.retry_timer.is_none() {
+            // One timer, at the soonest end of an exclusion (the retry time may have been
+            // shortened since the one armed).
+            if c.retry_timer.is_none_or(|t| t.0 > until) {
+                if let Some(t) = c.retry_timer.take() {
+                    self.timers.remove(&t);
+                }
                 retry_at = Some(until);
             }
         }

@@ -503,3 +503,68 @@ fn a_wellbeing_cap_lifted_live_lets_a_free_agent_take_the_difficult_caller_at_on
     e.handle(t(5.0), Input::SetRules(rules)).unwrap();
     assert_eq!(offers(&mut e), vec![(2, a.0)]);
 }
+
+#[test]
+fn a_queue_whose_overflow_accepts_another_queues_agents_follows_that_queues_change() {
+    let mut e = engine();
+    e.add_queue(QueueConfig::new("x", &[("xs", 1)])).unwrap();
+    let mut y = QueueConfig::new("y", &[("ys", 1)]);
+    y.overflow.push(OverflowStep {
+        after_seconds: 10.0,
+        add_queues: vec!["x".into()],
+        ..OverflowStep::default()
+    });
+    let y = e.add_queue(y).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("zs", 3)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    arrive(&mut e, 0.0, 1, y);
+    e.handle_timeout(t(20.0));
+    assert_eq!(offers(&mut e), vec![], "a has neither ys nor xs");
+    // x is now served by zs agents: y's overflow step accepts them too, at once.
+    set_queue(&mut e, 21.0, QueueConfig::new("x", &[("zs", 2)])).unwrap();
+    assert_eq!(offers(&mut e), vec![(1, a.0)]);
+}
+
+#[test]
+fn a_queue_may_change_strategy_and_step_count_and_contacts_move_between_lines() {
+    let (mut e, accounts, _, a) = centre();
+    let b = e
+        .add_agent(AgentConfig::new("1004", &[("general", 1)]))
+        .unwrap();
+    e.handle(t(0.0), Input::Login(b)).unwrap();
+    // Three steps; the contact reaches the second.
+    let mut q = QueueConfig::new("accounts", &[("accounts", 1)]);
+    for (after, skill) in [(10.0, "zz"), (20.0, "yy"), (1000.0, "general")] {
+        q.overflow.push(OverflowStep {
+            after_seconds: after,
+            add_skills: [(skill.to_string(), 1)].into(),
+            ..OverflowStep::default()
+        });
+    }
+    set_queue(&mut e, 0.0, q).unwrap();
+    arrive(&mut e, 1.0, 1, accounts);
+    e.handle_timeout(t(15.0));
+    assert_eq!(offers(&mut e), vec![]);
+    // Down to one step at 5 s accepting general, ring-all: both agents hold general
+    // (1003 at 5, 1004 at 1), both are rung.
+    let mut q = QueueConfig::new("accounts", &[("accounts", 1)]);
+    q.strategy = hotline_acd::Strategy::RingAll;
+    q.overflow.push(OverflowStep {
+        after_seconds: 5.0,
+        add_skills: [("general".to_string(), 1)].into(),
+        ..OverflowStep::default()
+    });
+    set_queue(&mut e, 16.0, q).unwrap();
+    let mut o = offers(&mut e);
+    o.sort_unstable();
+    assert_eq!(o, vec![(1, a.0), (1, b.0)]);
+    answer(&mut e, 17.0, 1, b);
+    assert!(outputs(&mut e).contains(&Output::OfferRescinded {
+        contact: ContactId(1),
+        agent: a,
+        rang_out: false
+    }));
+    // No timer is left over from the old steps.
+    assert_eq!(e.poll_timeout(), None);
+    e.check_consistency().unwrap();
+}
