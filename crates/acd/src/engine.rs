@@ -26,6 +26,8 @@ const ANY_SKILL: &str = "*";
 type SkillId = u16;
 /// A conjunction of (skill, minimum level).
 type Req = Vec<(SkillId, u8)>;
+/// A queue's requirements: base, alternatives per step, when each step applies (ms).
+type Plan = (Req, Vec<Vec<Req>>, Vec<u64>);
 /// Entry of the agent index: (key, tie-break, agent index).
 type AgentEntry = (u64, u64, u32);
 /// Entry of a waiting line: (negated priority, arrival sequence, contact id).
@@ -100,6 +102,8 @@ struct Agent {
     eligible: Vec<u32>,
     preferred: BTreeSet<WaitKey>,
     shown: AgentState,
+    /// Removed for good ([`Input::RemoveAgent`]): logged out, in no line, index or count.
+    removed: bool,
 }
 
 impl Agent {
@@ -195,6 +199,11 @@ struct Contact {
     seq: u64,
     entered: u64,
     answered_at: u64,
+    /// Wrap-up after it, fixed when it is answered (a queue's wrap-up changed later applies
+    /// from the next contact).
+    wrap_ms: u64,
+    /// A VIP caller (its priority holds the engine's VIP boost).
+    vip: bool,
     difficult: bool,
     /// Skills this contact needs beyond its queue's (the arrival's own skills, the senior
     /// skill once escalated), sorted, one entry per skill.
@@ -348,12 +357,51 @@ impl Engine {
         })
     }
 
-    /// Adds a queue. Queues named in its overflow steps must already exist (a maximum-wait
-    /// overflow target may come later).
-    pub fn add_queue(&mut self, cfg: QueueConfig) -> Result<QueueId, Error> {
-        if self.queue_names.contains_key(&cfg.name) {
-            return Err(Error::DuplicateName(cfg.name.clone()));
+    /// Checks skill names and levels before anything changes: names neither empty nor the
+    /// reserved `*`, levels 1..=10, and no more than [`crate::MAX_SKILLS`] distinct skills.
+    fn check_skills<'a>(
+        &self,
+        maps: impl IntoIterator<Item = &'a BTreeMap<String, u8>>,
+    ) -> Result<(), Error> {
+        let mut new_names: BTreeSet<&str> = BTreeSet::new();
+        for (name, &level) in maps.into_iter().flatten() {
+            if name.is_empty() || name == ANY_SKILL {
+                return Err(Error::BadSkill(name.clone()));
+            }
+            if level == 0 || level > MAX_LEVEL {
+                return Err(Error::BadLevel {
+                    skill: name.clone(),
+                    level,
+                });
+            }
+            if !self.skills.contains_key(name) {
+                new_names.insert(name);
+            }
+            if self.skills.len() + new_names.len() > crate::MAX_SKILLS {
+                return Err(Error::BadSkill(name.clone()));
+            }
         }
+        Ok(())
+    }
+
+    /// Checks a queue's settings before anything changes: its skills, and the queues its
+    /// overflow steps name (which must exist; `own` is the queue's own name when it is
+    /// being changed).
+    fn check_queue(&self, cfg: &QueueConfig, own: Option<&str>) -> Result<(), Error> {
+        self.check_skills(
+            std::iter::once(&cfg.skills).chain(cfg.overflow.iter().map(|s| &s.add_skills)),
+        )?;
+        for q in cfg.overflow.iter().flat_map(|s| &s.add_queues) {
+            if !self.queue_names.contains_key(q) && own != Some(q.as_str()) {
+                return Err(Error::UnknownQueueName(q.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// A queue's requirements: its base requirement, the alternatives accepted at each step
+    /// (step 0 is the base), and when each step applies (ms after entering).
+    fn plan_queue(&mut self, cfg: &QueueConfig) -> Result<Plan, Error> {
         let base = self.queue_req(&cfg.skills, 0)?;
         let mut alts_per_step: Vec<Vec<Req>> = vec![vec![base.clone()]];
         let mut step_ms = vec![0];
@@ -366,6 +414,11 @@ impl Engine {
                 extra.push(r);
             }
             for q in &step.add_queues {
+                if *q == cfg.name {
+                    // Its own base requirement (already accepted).
+                    extra.push(base.clone());
+                    continue;
+                }
                 let qi = *self
                     .queue_names
                     .get(q)
@@ -382,13 +435,42 @@ impl Engine {
             step_ms.push(secs_to_ms(step.after_seconds).max(prev));
             alts_per_step.push(alts);
         }
+        Ok((base, alts_per_step, step_ms))
+    }
+
+    /// The ring-out FIFO of an offer timeout (made when new).
+    fn fifo_for(&mut self, timeout: u64) -> usize {
+        match self.offer_fifos.iter().position(|f| f.0 == timeout) {
+            Some(i) => i,
+            None => {
+                self.offer_fifos.push((timeout, VecDeque::new()));
+                self.offer_fifos.len() - 1
+            }
+        }
+    }
+
+    fn queue_timeout(&self, cfg: &QueueConfig) -> u64 {
+        secs_to_ms(
+            cfg.offer_timeout_seconds
+                .unwrap_or(self.cfg.offer_timeout_seconds),
+        )
+    }
+
+    /// Adds a queue. Queues named in its overflow steps must already exist (a maximum-wait
+    /// overflow target may come later).
+    pub fn add_queue(&mut self, cfg: QueueConfig) -> Result<QueueId, Error> {
+        if self.queue_names.contains_key(&cfg.name) {
+            return Err(Error::DuplicateName(cfg.name.clone()));
+        }
+        self.check_queue(&cfg, None)?;
+        let (base, alts_per_step, step_ms) = self.plan_queue(&cfg)?;
         let qi = self.queues.len() as u32;
         let kind = kind_of(cfg.strategy);
         let mut groups = Vec::new();
         for alts in alts_per_step {
             let g = self.groups.len() as u32;
             let mut staffed = 0;
-            for a in self.agents.iter_mut() {
+            for a in self.agents.iter_mut().filter(|a| !a.removed) {
                 if alts.iter().any(|r| a.meets(r)) {
                     a.eligible.push(g);
                     if a.presence != Presence::LoggedOut {
@@ -406,17 +488,8 @@ impl Engine {
             groups.push(g);
         }
         let aht_ms = secs_to_ms(cfg.expected_handle_seconds).max(1) as f64;
-        let timeout = secs_to_ms(
-            cfg.offer_timeout_seconds
-                .unwrap_or(self.cfg.offer_timeout_seconds),
-        );
-        let fifo = match self.offer_fifos.iter().position(|f| f.0 == timeout) {
-            Some(i) => i,
-            None => {
-                self.offer_fifos.push((timeout, VecDeque::new()));
-                self.offer_fifos.len() - 1
-            }
-        };
+        let timeout = self.queue_timeout(&cfg);
+        let fifo = self.fifo_for(timeout);
         self.queue_names.insert(cfg.name.clone(), qi);
         self.queues.push(Queue {
             cfg,
@@ -428,20 +501,24 @@ impl Engine {
             fifo,
             entered: BTreeSet::new(),
         });
+        self.note_in_use(qi);
+        Ok(QueueId(qi))
+    }
+
+    /// Indexes agents for the strategy, channel and pseudo-skill queue `qi` uses, when no
+    /// queue used them before.
+    fn note_in_use(&mut self, qi: u32) {
         let any_skill = self.any_skill;
-        let (any, ch) = match self.queues.last() {
-            Some(q) => (
-                q.groups.iter().any(|&g| {
-                    self.groups[g as usize]
-                        .alts
-                        .iter()
-                        .flatten()
-                        .any(|&(s, _)| s == any_skill)
-                }),
-                q.cfg.channel.index(),
-            ),
-            None => (false, 0),
-        };
+        let q = &self.queues[qi as usize];
+        let kind = q.kind;
+        let any = q.groups.iter().any(|&g| {
+            self.groups[g as usize]
+                .alts
+                .iter()
+                .flatten()
+                .any(|&(s, _)| s == any_skill)
+        });
+        let ch = q.cfg.channel.index();
         if !self.kinds_in_use[kind] || !self.channels_in_use[ch] || (any && !self.any_in_use) {
             self.kinds_in_use[kind] = true;
             self.channels_in_use[ch] = true;
@@ -450,7 +527,303 @@ impl Engine {
                 self.reindex(a);
             }
         }
-        Ok(QueueId(qi))
+    }
+
+    /// Replaces the settings of a queue (see [`Input::SetQueue`]), validated first.
+    fn set_queue(&mut self, cfg: QueueConfig) -> Result<(), Error> {
+        let Some(&qi) = self.queue_names.get(&cfg.name) else {
+            return Err(Error::UnknownQueueName(cfg.name.clone()));
+        };
+        if cfg.channel != self.queues[qi as usize].cfg.channel {
+            return Err(Error::InvalidState("a queue's channel cannot change"));
+        }
+        self.check_queue(&cfg, Some(&cfg.name))?;
+        if self.queues[qi as usize].cfg == cfg {
+            return Ok(());
+        }
+        // Contacts not yet connected, in a fixed order.
+        let mut members: Vec<u64> = self
+            .contacts
+            .iter()
+            .filter(|(_, c)| c.queue == qi && !matches!(c.state, CState::Connected(_)))
+            .map(|(&id, _)| id)
+            .collect();
+        members.sort_unstable();
+        // The queue's priority is part of every contact's: they move in line accordingly.
+        let delta = i64::from(cfg.priority) - i64::from(self.queues[qi as usize].cfg.priority);
+        if delta != 0 {
+            for &cid in &members {
+                self.reprioritise(cid, delta);
+            }
+        }
+        let old_base = self.queues[qi as usize].base.clone();
+        let q = &mut self.queues[qi as usize];
+        if q.cfg.expected_handle_seconds != cfg.expected_handle_seconds {
+            q.aht_ms = secs_to_ms(cfg.expected_handle_seconds).max(1) as f64;
+        }
+        q.kind = kind_of(cfg.strategy);
+        let max_wait = cfg.max_wait.as_ref().map(|m| secs_to_ms(m.seconds));
+        q.cfg = cfg;
+        let timeout = self.queue_timeout(&self.queues[qi as usize].cfg);
+        self.queues[qi as usize].fifo = self.fifo_for(timeout);
+        self.rebuild(qi)?;
+        let mut touched = vec![qi];
+        // Queues whose overflow steps accept agents meeting this queue's base requirement.
+        if self.queues[qi as usize].base != old_base {
+            let name = self.queues[qi as usize].cfg.name.clone();
+            for other in 0..self.queues.len() as u32 {
+                if other != qi
+                    && self.queues[other as usize]
+                        .cfg
+                        .overflow
+                        .iter()
+                        .any(|s| s.add_queues.contains(&name))
+                {
+                    self.rebuild(other)?;
+                    touched.push(other);
+                }
+            }
+        }
+        self.note_in_use(qi);
+        // The maximum wait follows the new setting, from when each contact entered.
+        for &cid in &members {
+            let Some(c) = self.contacts.get_mut(&cid) else {
+                continue;
+            };
+            let old = c.max_wait_timer.take();
+            let at = match (max_wait, c.callback) {
+                (Some(ms), false) => Some(c.entered.saturating_add(ms)),
+                _ => None,
+            };
+            self.cancel(old);
+            if let Some(at) = at {
+                let t = self.add_timer(at, Timer::MaxWait(cid));
+                if let Some(c) = self.contacts.get_mut(&cid) {
+                    c.max_wait_timer = Some(t);
+                }
+            }
+        }
+        self.route_waiting(&touched);
+        // A maximum wait the new setting says has passed is reached now.
+        if self
+            .timers
+            .first_key_value()
+            .is_some_and(|(k, _)| k.0 <= self.now)
+        {
+            self.handle_timeout(Instant(self.now));
+        }
+        Ok(())
+    }
+
+    /// Offers the contacts waiting in these queues, best first, to agents free now.
+    fn route_waiting(&mut self, queues: &[u32]) {
+        let mut waiting: Vec<(WaitKey, u64)> = self
+            .contacts
+            .iter()
+            .filter(|(_, c)| queues.contains(&c.queue) && c.state == CState::Waiting)
+            .map(|(&id, c)| (c.key(id), id))
+            .collect();
+        waiting.sort_unstable();
+        for (_, cid) in waiting {
+            self.route_contact(cid);
+        }
+    }
+
+    /// Moves a contact not yet connected in line by `delta` of priority.
+    fn reprioritise(&mut self, cid: u64, delta: i64) {
+        let Some(c) = self.contacts.get_mut(&cid) else {
+            return;
+        };
+        let old = c.key(cid);
+        c.prio += delta;
+        let new = c.key(cid);
+        match c.state {
+            CState::Waiting => {
+                let g = self.queues[c.queue as usize].groups[c.step] as usize;
+                self.groups[g].waiting.remove(&old);
+                self.groups[g].waiting.insert(new);
+            }
+            CState::Preferred(a) => {
+                let p = &mut self.agents[a as usize].preferred;
+                p.remove(&old);
+                p.insert(new);
+            }
+            CState::Offered | CState::Connected(_) => {}
+        }
+    }
+
+    /// Rebuilds queue `qi`'s lines from its settings: its groups (slots reused, extra ones
+    /// made, surplus ones emptied), who is eligible for each and how many are staffed, and
+    /// each contact's step by how long it has waited (its place in line kept).
+    fn rebuild(&mut self, qi: u32) -> Result<(), Error> {
+        let cfg = self.queues[qi as usize].cfg.clone();
+        let (base, alts_per_step, step_ms) = self.plan_queue(&cfg)?;
+        let old_groups = self.queues[qi as usize].groups.clone();
+        let mut members: Vec<u64> = self
+            .contacts
+            .iter()
+            .filter(|(_, c)| c.queue == qi && !matches!(c.state, CState::Connected(_)))
+            .map(|(&id, _)| id)
+            .collect();
+        members.sort_unstable();
+        for &cid in &members {
+            if let Some(c) = self.contacts.get(&cid)
+                && c.state == CState::Waiting
+            {
+                let key = c.key(cid);
+                self.groups[old_groups[c.step] as usize]
+                    .waiting
+                    .remove(&key);
+            }
+        }
+        let mut groups = Vec::with_capacity(alts_per_step.len());
+        for (k, alts) in alts_per_step.into_iter().enumerate() {
+            let g = match old_groups.get(k) {
+                Some(&g) => g,
+                None => {
+                    self.groups.push(Group {
+                        channel: cfg.channel,
+                        alts: Vec::new(),
+                        waiting: BTreeSet::new(),
+                        staffed: 0,
+                        no_free: false,
+                    });
+                    (self.groups.len() - 1) as u32
+                }
+            };
+            let group = &mut self.groups[g as usize];
+            group.alts = alts;
+            group.staffed = 0;
+            group.no_free = false;
+            groups.push(g);
+        }
+        for &g in old_groups.iter().skip(groups.len()) {
+            // No requirement left: nobody is eligible, nothing waits there.
+            let group = &mut self.groups[g as usize];
+            group.alts.clear();
+            group.staffed = 0;
+            group.no_free = true;
+        }
+        for a in 0..self.agents.len() {
+            if self.agents[a].removed {
+                continue;
+            }
+            let logged_in = self.agents[a].presence != Presence::LoggedOut;
+            let mut eligible = std::mem::take(&mut self.agents[a].eligible);
+            eligible.retain(|g| !old_groups.contains(g) && !groups.contains(g));
+            for &g in &groups {
+                if self.groups[g as usize]
+                    .alts
+                    .iter()
+                    .any(|r| self.agents[a].meets(r))
+                {
+                    eligible.push(g);
+                    if logged_in {
+                        self.groups[g as usize].staffed += 1;
+                    }
+                }
+            }
+            eligible.sort_unstable();
+            self.agents[a].eligible = eligible;
+        }
+        let last = groups.len() - 1;
+        let q = &mut self.queues[qi as usize];
+        q.groups = groups;
+        q.step_ms = step_ms;
+        q.base = base;
+        // Connected contacts are in no line; their step stays within the queue's.
+        for c in self.contacts.values_mut() {
+            if c.queue == qi && matches!(c.state, CState::Connected(_)) {
+                c.step = c.step.min(last);
+            }
+        }
+        for cid in members {
+            let Some(c) = self.contacts.get_mut(&cid) else {
+                continue;
+            };
+            let q = &self.queues[qi as usize];
+            let waited = self.now.saturating_sub(c.entered);
+            let step = q.step_ms.iter().rposition(|&ms| ms <= waited).unwrap_or(0);
+            let next_at = q
+                .step_ms
+                .get(step + 1)
+                .map(|&ms| c.entered.saturating_add(ms));
+            c.step = step;
+            let old = c.step_timer.take();
+            if c.state == CState::Waiting {
+                let key = c.key(cid);
+                self.groups[q.groups[step] as usize].waiting.insert(key);
+            }
+            self.cancel(old);
+            if let Some(at) = next_at {
+                let t = self.add_timer(at, Timer::Step(cid));
+                if let Some(c) = self.contacts.get_mut(&cid) {
+                    c.step_timer = Some(t);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the engine-wide rules (see [`Input::SetRules`]).
+    fn set_rules(&mut self, mut rules: EngineConfig) -> Result<(), Error> {
+        rules.senior_skill = self.cfg.senior_skill.clone();
+        rules.scan_limit = self.cfg.scan_limit;
+        if rules == self.cfg {
+            return Ok(());
+        }
+        let delta = i64::from(rules.vip_boost) - i64::from(self.cfg.vip_boost);
+        self.cfg = rules;
+        if delta != 0 {
+            let mut vips: Vec<u64> = self
+                .contacts
+                .iter()
+                .filter(|(_, c)| c.vip && !matches!(c.state, CState::Connected(_)))
+                .map(|(&id, _)| id)
+                .collect();
+            vips.sort_unstable();
+            for cid in vips {
+                self.reprioritise(cid, delta);
+            }
+        }
+        // Queues without a ring timeout of their own follow the engine's.
+        for qi in 0..self.queues.len() {
+            let timeout = self.queue_timeout(&self.queues[qi].cfg);
+            self.queues[qi].fifo = self.fifo_for(timeout);
+        }
+        // Rules that kept an agent from a contact may no longer.
+        for a in 0..self.agents.len() as u32 {
+            if !self.agents[a as usize].removed {
+                self.route_agent(a);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes an agent for good (see [`Input::RemoveAgent`]).
+    fn remove_agent(&mut self, a: u32) -> Result<(), Error> {
+        let ag = &self.agents[a as usize];
+        if ag.active_total() > 0 || !ag.offers.is_empty() {
+            return Err(Error::AgentBusy(AgentId(a)));
+        }
+        if ag.presence != Presence::LoggedOut {
+            self.logout(a)?;
+        }
+        let ag = &mut self.agents[a as usize];
+        ag.removed = true;
+        ag.eligible.clear();
+        ag.pending_recovery = false;
+        let t = [ag.wrap_timer.take(), ag.break_timer.take()];
+        ag.wrap_until = None;
+        let name = ag.name.clone();
+        for t in t {
+            self.cancel(t);
+        }
+        if self.agent_names.get(&name) == Some(&a) {
+            self.agent_names.remove(&name);
+        }
+        self.reindex(a);
+        Ok(())
     }
 
     /// Adds an agent (logged out).
@@ -458,6 +831,7 @@ impl Engine {
         if self.agent_names.contains_key(&cfg.name) {
             return Err(Error::DuplicateName(cfg.name.clone()));
         }
+        self.check_skills([&cfg.skills])?;
         let mut skills = self.req_of(&cfg.skills, 0)?;
         if !skills.iter().any(|s| s.0 == self.any_skill) {
             skills.push((self.any_skill, 1));
@@ -490,6 +864,7 @@ impl Engine {
             eligible: Vec::new(),
             preferred: BTreeSet::new(),
             shown: AgentState::LoggedOut,
+            removed: false,
         };
         for (g, group) in self.groups.iter().enumerate() {
             if group.alts.iter().any(|r| agent.meets(r)) {
@@ -506,24 +881,7 @@ impl Engine {
     /// refused change leaves the engine as it was; then the agent's lines, staffing and
     /// index entries follow, and a free agent looks for a contact it may now serve.
     fn set_skills(&mut self, a: u32, skills: &BTreeMap<String, u8>) -> Result<(), Error> {
-        let mut new_names = 0;
-        for (name, &level) in skills {
-            if name.is_empty() || name == ANY_SKILL {
-                return Err(Error::BadSkill(name.clone()));
-            }
-            if level == 0 || level > MAX_LEVEL {
-                return Err(Error::BadLevel {
-                    skill: name.clone(),
-                    level,
-                });
-            }
-            if !self.skills.contains_key(name) {
-                new_names += 1;
-            }
-            if self.skills.len() + new_names > crate::MAX_SKILLS {
-                return Err(Error::BadSkill(name.clone()));
-            }
-        }
+        self.check_skills([skills])?;
         let mut held = self.req_of(skills, 0)?;
         held.push((self.any_skill, 1));
         held.sort_unstable();
@@ -570,7 +928,7 @@ impl Engine {
         self.agent_names.get(name).map(|&a| AgentId(a))
     }
 
-    /// Name of an agent.
+    /// Name of an agent (of a removed agent too: the name it had, for outputs about it).
     pub fn agent_name(&self, agent: AgentId) -> Option<&str> {
         self.agents.get(agent.0 as usize).map(|a| a.name.as_str())
     }
@@ -580,9 +938,24 @@ impl Engine {
         self.queues.get(queue.0 as usize).map(|q| &q.cfg)
     }
 
-    /// Number of agents.
+    /// Number of agents (removed agents not counted; their ids are not reused, so ids of the
+    /// agents present may have gaps: see [`Engine::agent_ids`]).
     pub fn agent_count(&self) -> usize {
-        self.agents.len()
+        self.agents.iter().filter(|a| !a.removed).count()
+    }
+
+    /// The agents present (not removed), in the order they were added.
+    pub fn agent_ids(&self) -> impl Iterator<Item = AgentId> + '_ {
+        self.agents
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| !a.removed)
+            .map(|(i, _)| AgentId(i as u32))
+    }
+
+    /// A present (not removed) agent.
+    fn present(&self, agent: AgentId) -> Option<&Agent> {
+        self.agents.get(agent.0 as usize).filter(|a| !a.removed)
     }
 
     /// Number of queues.
@@ -590,21 +963,20 @@ impl Engine {
         self.queues.len()
     }
 
-    /// Current state of an agent.
+    /// Current state of an agent (`None`: no such agent, or removed).
     pub fn agent_state(&self, agent: AgentId) -> Option<AgentState> {
-        self.agents.get(agent.0 as usize).map(Agent::state)
+        self.present(agent).map(Agent::state)
     }
 
     /// Whether the agent holds or is being offered a contact (`None`: no such agent).
     pub fn agent_holds_contacts(&self, agent: AgentId) -> Option<bool> {
-        self.agents
-            .get(agent.0 as usize)
+        self.present(agent)
             .map(|a| a.active_total() > 0 || !a.offers.is_empty())
     }
 
-    /// Wellbeing figures of an agent, as of the last input.
+    /// Wellbeing figures of an agent, as of the last input (`None` once removed).
     pub fn agent_wellbeing(&self, agent: AgentId) -> Option<AgentWellbeing> {
-        let a = self.agents.get(agent.0 as usize)?;
+        let a = self.present(agent)?;
         let mut s = a.stats;
         let logged = a.logged_in_ms + a.logged_in_since.map_or(0, |t| self.now.saturating_sub(t));
         let busy = a.busy_ms + a.busy_since.map_or(0, |t| self.now.saturating_sub(t));
@@ -737,6 +1109,95 @@ impl Engine {
                 ))
             })
             .collect()
+    }
+
+    /// Verifies the engine's bookkeeping against a recount from scratch (names, who is
+    /// eligible for which line, staffing counts, the lines and the index of free agents).
+    /// Costs a pass over everything: meant for tests. `Err` names the first mismatch.
+    #[doc(hidden)]
+    pub fn check_consistency(&self) -> Result<(), String> {
+        for (name, &a) in &self.agent_names {
+            let ag = &self.agents[a as usize];
+            if ag.removed || ag.name != *name {
+                return Err(format!("name {name} maps to agent {a} ({})", ag.name));
+            }
+        }
+        let mut staffed = vec![0u32; self.groups.len()];
+        for (a, ag) in self.agents.iter().enumerate() {
+            if ag.removed {
+                if !ag.eligible.is_empty()
+                    || !ag.index.is_empty()
+                    || ag.presence != Presence::LoggedOut
+                    || !ag.preferred.is_empty()
+                    || self.agent_names.get(&ag.name) == Some(&(a as u32))
+                {
+                    return Err(format!("removed agent {a} still takes part"));
+                }
+                continue;
+            }
+            if self.agent_names.get(&ag.name) != Some(&(a as u32)) {
+                return Err(format!("agent {a} ({}) is not found by name", ag.name));
+            }
+            let expected: Vec<u32> = self
+                .queues
+                .iter()
+                .flat_map(|q| q.groups.iter().copied())
+                .filter(|&g| self.groups[g as usize].alts.iter().any(|r| ag.meets(r)))
+                .collect();
+            let mut expected = expected;
+            expected.sort_unstable();
+            let mut have = ag.eligible.clone();
+            have.sort_unstable();
+            if have != expected {
+                return Err(format!(
+                    "agent {a} eligible for {have:?}, expected {expected:?}"
+                ));
+            }
+            if ag.presence != Presence::LoggedOut {
+                for &g in &expected {
+                    staffed[g as usize] += 1;
+                }
+            }
+            if !ag.index.is_empty() && !Channel::ALL.iter().any(|&ch| ag.can_take(ch)) {
+                return Err(format!(
+                    "agent {a} is indexed as free but cannot take a contact"
+                ));
+            }
+        }
+        for q in &self.queues {
+            for &g in &q.groups {
+                if self.groups[g as usize].staffed != staffed[g as usize] {
+                    return Err(format!(
+                        "queue {} line {g} staffed {}, counted {}",
+                        q.cfg.name, self.groups[g as usize].staffed, staffed[g as usize]
+                    ));
+                }
+            }
+        }
+        let mut in_lines = 0;
+        for (&cid, c) in &self.contacts {
+            let q = &self.queues[c.queue as usize];
+            if c.step >= q.groups.len() {
+                return Err(format!(
+                    "contact {cid} at step {} of {}",
+                    c.step, q.cfg.name
+                ));
+            }
+            if c.state == CState::Waiting {
+                in_lines += 1;
+                if !self.groups[q.groups[c.step] as usize]
+                    .waiting
+                    .contains(&c.key(cid))
+                {
+                    return Err(format!("contact {cid} waits outside its line"));
+                }
+            }
+        }
+        let lines: usize = self.groups.iter().map(|g| g.waiting.len()).sum();
+        if lines != in_lines {
+            return Err(format!("{lines} in the lines, {in_lines} waiting"));
+        }
+        Ok(())
     }
 
     // ----- the sans-IO interface -----------------------------------------------------------
@@ -934,6 +1395,11 @@ impl Engine {
                 let a = self.agent(agent)?;
                 self.set_skills(a, &skills)
             }
+            Input::AddAgent(cfg) => self.add_agent(cfg).map(|_| ()),
+            Input::RemoveAgent(agent) => self.remove_agent(self.agent(agent)?),
+            Input::AddQueue(cfg) => self.add_queue(cfg).map(|_| ()),
+            Input::SetQueue(cfg) => self.set_queue(cfg),
+            Input::SetRules(rules) => self.set_rules(rules),
             Input::Escalate(contact) => {
                 let c = self
                     .contacts
@@ -955,7 +1421,7 @@ impl Engine {
     }
 
     fn agent(&self, a: AgentId) -> Result<u32, Error> {
-        if (a.0 as usize) < self.agents.len() {
+        if self.agents.get(a.0 as usize).is_some_and(|ag| !ag.removed) {
             Ok(a.0)
         } else {
             Err(Error::UnknownAgent(a))
@@ -1392,6 +1858,8 @@ impl Engine {
             seq: self.seq,
             entered: self.now,
             answered_at: 0,
+            wrap_ms: 0,
+            vip: ar.vip,
             difficult: ar.difficult
                 || (wb.enabled && ar.agitation.is_some_and(|x| x >= wb.agitation_threshold)),
             needs,
@@ -1672,6 +2140,7 @@ impl Engine {
         let offers = std::mem::take(&mut c.offers);
         c.state = CState::Connected(a);
         c.answered_at = self.now;
+        c.wrap_ms = secs_to_ms(self.queues[c.queue as usize].cfg.wrap_up_seconds);
         self.queues[c.queue as usize]
             .entered
             .remove(&(c.entered, cid));
@@ -1721,7 +2190,12 @@ impl Engine {
             let until = now.saturating_add(retry_ms);
             c.excluded.retain(|e| e.0 != a && e.1 > now);
             c.excluded.push((a, until, epoch));
-            if c.retry_timer.is_none() {
+            // One timer, at the soonest end of an exclusion (the retry time may have been
+            // shortened since the one armed).
+            if c.retry_timer.is_none_or(|t| t.0 > until) {
+                if let Some(t) = c.retry_timer.take() {
+                    self.timers.remove(&t);
+                }
                 retry_at = Some(until);
             }
         }
@@ -1755,10 +2229,12 @@ impl Engine {
             }
         }
         self.refresh(a);
+        // The agent first: with no retry time it may take this contact again, but only if
+        // nothing better waits for it.
+        self.route_agent(a);
         if requeue {
             self.route_contact(cid);
         }
-        self.route_agent(a);
         Ok(())
     }
 
@@ -1770,6 +2246,7 @@ impl Engine {
             return Err(Error::InvalidState("contact is not connected"));
         };
         let handle_ms = self.now.saturating_sub(c.answered_at);
+        let wrap_ms = c.wrap_ms;
         let qi = c.queue as usize;
         self.contacts.remove(&cid);
         let wb = &self.cfg.wellbeing;
@@ -1777,7 +2254,6 @@ impl Engine {
         // centre can see the spread of stress with the rules off too.
         let difficult = abusive || agitation.is_some_and(|x| x >= wb.agitation_threshold);
         let q = &mut self.queues[qi];
-        let wrap_ms = secs_to_ms(q.cfg.wrap_up_seconds);
         // Moving average of handle time (talk + wrap-up) for the wait estimate.
         q.aht_ms += 0.02 * ((handle_ms + wrap_ms) as f64 - q.aht_ms);
         let ch = q.cfg.channel;

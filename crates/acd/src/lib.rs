@@ -14,6 +14,16 @@
 //! lines it may serve (one per queue step it qualifies for), never at all queues or all
 //! contacts.
 //!
+//! Live changes: everything the engine is built with may also change while it runs, as
+//! inputs validated before anything changes (a refused input leaves the engine as it was),
+//! taking effect at the next routing decision: [`Input::SetSkills`], [`Input::AddAgent`],
+//! [`Input::RemoveAgent`] (refused while the agent holds or is offered a contact; a removed
+//! agent keeps its id, never reused, and takes no part in routing, staffing or views again),
+//! [`Input::AddQueue`], [`Input::SetQueue`] (contacts waiting keep their place and their wait;
+//! an offer ringing stays; a connected contact keeps the wrap-up it was answered under) and
+//! [`Input::SetRules`] (not the senior skill). Each is followed at once by the decisions it
+//! allows, e.g. a waiting contact offered to a free agent the change made eligible.
+//!
 //! ```
 //! use hotline_acd::{AgentConfig, ContactId, Engine, EngineConfig, Input, Instant, Output,
 //!     QueueConfig, Arrival};

@@ -195,6 +195,31 @@ pub enum Input {
         /// Every skill the agent holds from now on, with its level.
         skills: std::collections::BTreeMap<String, u8>,
     },
+    /// Adds an agent, logged out (as [`crate::Engine::add_agent`]). Refused when an agent of
+    /// that name exists, or for a bad skill or level.
+    AddAgent(crate::AgentConfig),
+    /// Removes an agent for good: refused ([`Error::AgentBusy`]) while it holds or is
+    /// offered a contact; otherwise it is logged out (its wrap-up or break ends) and takes
+    /// no part in routing, views or counts again. Its id is never reused; its name may be
+    /// added again (a new agent, a new id).
+    RemoveAgent(AgentId),
+    /// Adds a queue (as [`crate::Engine::add_queue`]).
+    AddQueue(crate::QueueConfig),
+    /// Replaces the settings of the queue of that name (skills, priority, target, strategy,
+    /// maximum wait and its action, overflow steps, wrap-up, expected handle, ring timeout;
+    /// not its channel). Contacts waiting keep their place in line and their wait, and are
+    /// routed by the new settings from the next decision (at once: a free agent the new
+    /// settings make eligible is offered a contact now); their overflow step and maximum wait
+    /// follow the new timings from when they entered the queue. An offer ringing stays. A
+    /// contact already connected keeps the wrap-up of the settings it was answered under.
+    SetQueue(crate::QueueConfig),
+    /// Replaces the engine-wide rules that may change while the centre runs: offer timeout,
+    /// `max_no_answer`, retry seconds, VIP boost (waiting VIP contacts move accordingly),
+    /// preferred-agent seconds, ring-all limit and the wellbeing rules. The senior skill and
+    /// the scan limit given are ignored (they keep the values the engine was built with).
+    /// Offers ringing keep their deadline; contacts waiting for their preferred agent keep
+    /// theirs.
+    SetRules(crate::EngineConfig),
 }
 
 /// The state of an agent, as shown to supervisors.
@@ -379,6 +404,9 @@ pub enum Error {
     /// many (the engine keeps at most [`crate::MAX_SKILLS`] distinct skills).
     #[error("skill `{0}` is not accepted")]
     BadSkill(String),
+    /// The agent holds or is offered a contact (it cannot be removed now).
+    #[error("agent {0:?} holds or is offered a contact")]
+    AgentBusy(AgentId),
 }
 
 /// A fast hasher for the engine's numeric ids (not exposed to untrusted keys' worst cases

@@ -27,6 +27,31 @@ enum Op {
     Advance(u16),
     /// A supervisor changes the agent's levels of skills `a` and `b` (0: not held).
     SetSkills(u8, u8, u8),
+    /// An administrator removes the agent (refused while it holds or is offered a contact).
+    RemoveAgent(u8),
+    /// An administrator adds an agent with levels of `a` and `b`, under the name of a removed
+    /// agent when `reuse` and there is one.
+    AddAgent {
+        a: u8,
+        b: u8,
+        reuse: bool,
+    },
+    /// An administrator changes a queue: levels of `a` and `b` required (0: not), its
+    /// priority, and an overflow step (after ms, levels lowered by, alternative level of `a`).
+    SetQueue {
+        queue: u8,
+        a: u8,
+        b: u8,
+        prio: u8,
+        step: Option<(u16, u8, u8)>,
+    },
+    /// An administrator changes the engine-wide rules: retry seconds, ring timeout, missed
+    /// offers before not-ready.
+    SetRules {
+        retry: u8,
+        timeout: u8,
+        max_no_answer: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -43,6 +68,18 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(Op::Callback),
         3 => (0u16..15_000).prop_map(Op::Advance),
         2 => (any::<u8>(), 0u8..=10, 0u8..=10).prop_map(|(g, a, b)| Op::SetSkills(g, a, b)),
+        1 => any::<u8>().prop_map(Op::RemoveAgent),
+        1 => (0u8..=10, 0u8..=10, any::<bool>()).prop_map(|(a, b, reuse)| Op::AddAgent { a, b, reuse }),
+        1 => (
+            0u8..3,
+            0u8..=10,
+            0u8..=10,
+            0u8..3,
+            proptest::option::of((1u16..20_000, 0u8..5, 0u8..=10))
+        )
+            .prop_map(|(queue, a, b, prio, step)| Op::SetQueue { queue, a, b, prio, step }),
+        1 => (0u8..4, 0u8..3, 0u8..4)
+            .prop_map(|(retry, timeout, max_no_answer)| Op::SetRules { retry, timeout, max_no_answer }),
     ]
 }
 
@@ -91,6 +128,14 @@ struct Harness {
     /// Agents not available (logged out, not ready): coming back ends their exclusions.
     away: BTreeSet<u32>,
     retry_ms: u64,
+    /// Agents removed (never offered anything again).
+    removed: BTreeSet<u32>,
+    /// Each agent's name.
+    names: Vec<String>,
+    /// Each queue's priority.
+    queue_prio: Vec<i64>,
+    /// Rules as last set.
+    rules: EngineConfig,
 }
 
 impl Harness {
@@ -140,6 +185,13 @@ impl Harness {
             callbacks_offered: 0,
             away: (0..levels.len() as u32).collect(),
             retry_ms: (EngineConfig::default().retry_seconds * 1000.0) as u64,
+            removed: BTreeSet::new(),
+            names: (0..levels.len()).map(|i| format!("agent{i}")).collect(),
+            queue_prio: vec![0; 3],
+            rules: EngineConfig {
+                wellbeing: WellbeingRules::off(),
+                ..EngineConfig::default()
+            },
         }
     }
 
@@ -175,6 +227,7 @@ impl Harness {
                     callback,
                 } => {
                     let a = agent.0;
+                    assert!(!self.removed.contains(&a), "removed agent {a} offered");
                     // No agent is offered a contact while holding a voice contact.
                     assert!(
                         !self
@@ -261,6 +314,10 @@ impl Harness {
         assert!(per_agent.values().all(|&n| n <= 1), "{per_agent:?}");
         // No waiting contact starves while an eligible agent is free.
         for a in 0..self.skills.len() as u32 {
+            if self.removed.contains(&a) {
+                assert_eq!(self.engine.agent_state(AgentId(a)), None);
+                continue;
+            }
             if self.engine.agent_state(AgentId(a)) != Some(AgentState::Available) {
                 continue;
             }
@@ -343,7 +400,7 @@ impl Harness {
                     id,
                     MContact {
                         queue: u32::from(queue),
-                        prio: i64::from(prio),
+                        prio: i64::from(prio) + self.queue_prio[queue as usize],
                         seq: id,
                         entered: self.now,
                         state: MState::Waiting,
@@ -438,16 +495,139 @@ impl Harness {
                     m.insert("b", b);
                 }
                 let skills = m.iter().map(|(k, v)| ((*k).to_string(), *v)).collect();
-                assert!(self.input(Input::SetSkills {
+                let ok = self.input(Input::SetSkills {
                     agent: AgentId(agent),
-                    skills
-                }));
+                    skills,
+                });
+                assert_eq!(ok, !self.removed.contains(&agent));
+                if !ok {
+                    return;
+                }
                 // From the next decision on (checked below: nobody free the new skills
                 // qualify for is left waiting; no offer below them).
                 self.skills[agent as usize] = m;
             }
+            Op::RemoveAgent(g) => {
+                let a = u32::from(g % n);
+                let busy = self.offers.iter().any(|o| o.1 == a)
+                    || self
+                        .contacts
+                        .values()
+                        .any(|c| c.state == MState::Connected(a));
+                let r = self
+                    .engine
+                    .handle(Instant(self.now), Input::RemoveAgent(AgentId(a)));
+                if self.removed.contains(&a) {
+                    assert_eq!(r, Err(hotline_acd::Error::UnknownAgent(AgentId(a))));
+                } else if busy {
+                    assert_eq!(r, Err(hotline_acd::Error::AgentBusy(AgentId(a))));
+                } else {
+                    assert_eq!(r, Ok(()));
+                    self.removed.insert(a);
+                    self.away.insert(a);
+                    assert_eq!(self.engine.agent_id(&self.names[a as usize]), None);
+                }
+            }
+            Op::AddAgent { a, b, reuse } => {
+                if self.skills.len() >= 12 {
+                    return;
+                }
+                let free = self
+                    .removed
+                    .iter()
+                    .map(|&r| self.names[r as usize].clone())
+                    .find(|name| {
+                        !(0..self.names.len() as u32)
+                            .any(|x| !self.removed.contains(&x) && self.names[x as usize] == *name)
+                    });
+                let name = match free {
+                    Some(name) if reuse => name,
+                    _ => format!("agent{}", self.names.len()),
+                };
+                let mut m = BTreeMap::new();
+                if a > 0 {
+                    m.insert("a", a);
+                }
+                if b > 0 {
+                    m.insert("b", b);
+                }
+                let list: Vec<(&str, u8)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+                assert!(self.input(Input::AddAgent(AgentConfig::new(name.clone(), &list))));
+                let id = self.skills.len() as u32;
+                assert_eq!(self.engine.agent_id(&name), Some(AgentId(id)));
+                assert_eq!(
+                    self.engine.agent_state(AgentId(id)),
+                    Some(AgentState::LoggedOut)
+                );
+                self.skills.push(m);
+                self.names.push(name);
+                self.away.insert(id);
+            }
+            Op::SetQueue {
+                queue,
+                a,
+                b,
+                prio,
+                step,
+            } => {
+                let qi = usize::from(queue);
+                let mut base: Vec<(&'static str, u8)> = Vec::new();
+                if a > 0 {
+                    base.push(("a", a));
+                }
+                if b > 0 {
+                    base.push(("b", b));
+                }
+                let mut cfg = QueueConfig::new(format!("q{qi}"), &base);
+                cfg.priority = i32::from(prio);
+                let mut model = vec![(0, vec![base.clone()])];
+                if let Some((after, lower, alt)) = step {
+                    let lowered: Vec<(&'static str, u8)> = base
+                        .iter()
+                        .map(|&(s, l)| (s, l.saturating_sub(lower).max(1)))
+                        .collect();
+                    let mut alts = vec![lowered];
+                    let mut add = BTreeMap::new();
+                    if alt > 0 {
+                        add.insert("a".to_string(), alt);
+                        alts.push(vec![("a", alt)]);
+                    }
+                    cfg.overflow.push(OverflowStep {
+                        after_seconds: f64::from(after) / 1000.0,
+                        lower_levels_by: lower,
+                        add_skills: add,
+                        add_queues: vec![],
+                    });
+                    model.push((u64::from(after), alts));
+                }
+                assert!(self.input(Input::SetQueue(cfg)));
+                let delta = i64::from(prio) - self.queue_prio[qi];
+                self.queue_prio[qi] = i64::from(prio);
+                for c in self.contacts.values_mut() {
+                    if c.queue == qi as u32 && !matches!(c.state, MState::Connected(_)) {
+                        c.prio += delta;
+                    }
+                }
+                self.reqs[qi] = model;
+            }
+            Op::SetRules {
+                retry,
+                timeout,
+                max_no_answer,
+            } => {
+                let rules = EngineConfig {
+                    retry_seconds: [0.0, 2.0, 5.0, 10.0][usize::from(retry)],
+                    offer_timeout_seconds: [0.0, 5.0, 20.0][usize::from(timeout)],
+                    max_no_answer: u32::from(max_no_answer),
+                    ..self.rules.clone()
+                };
+                assert!(self.input(Input::SetRules(rules.clone())));
+                self.retry_ms = (rules.retry_seconds * 1000.0) as u64;
+                self.rules = rules;
+            }
         }
         self.drain();
+        self.engine.check_consistency().unwrap();
         self.check_global();
     }
 }
@@ -490,8 +670,79 @@ fn callback_keeps_place_and_is_offered_in_turn() {
     assert_eq!(h.callbacks_offered, 1);
 }
 
+/// A queue's settings, some of them refused (bad levels, unknown queues, another channel).
+fn any_queue() -> impl Strategy<Value = QueueConfig> {
+    (
+        0u8..5,
+        0u8..12,
+        0u8..12,
+        -3i32..3,
+        0u8..6,
+        proptest::option::of((0.0f64..90.0, 0u8..4, 0u8..12, 0u8..6)),
+        proptest::option::of((0.0f64..120.0, 0u8..6)),
+        (
+            0.0f64..20.0,
+            proptest::option::of(0.0f64..30.0),
+            any::<bool>(),
+        ),
+    )
+        .prop_map(
+            |(q, a, b, priority, strategy, step, max_wait, (wrap, ring, chat))| {
+                let mut skills = Vec::new();
+                if a > 0 {
+                    skills.push(("a", a));
+                }
+                if b > 0 {
+                    skills.push(("b", b));
+                }
+                let mut cfg = QueueConfig::new(format!("q{q}"), &skills);
+                cfg.priority = priority;
+                cfg.strategy = [
+                    hotline_acd::Strategy::LongestIdle,
+                    hotline_acd::Strategy::FewestContacts,
+                    hotline_acd::Strategy::LeastOccupied,
+                    hotline_acd::Strategy::RoundRobin,
+                    hotline_acd::Strategy::RingAll,
+                    hotline_acd::Strategy::BestFit,
+                ][usize::from(strategy)];
+                if let Some((after, lower, alt, other)) = step {
+                    cfg.overflow.push(OverflowStep {
+                        after_seconds: after,
+                        lower_levels_by: lower,
+                        add_skills: if alt > 0 {
+                            [("a".to_string(), alt)].into()
+                        } else {
+                            BTreeMap::new()
+                        },
+                        add_queues: if other < 5 {
+                            vec![format!("q{other}")]
+                        } else {
+                            vec![]
+                        },
+                    });
+                }
+                cfg.max_wait = max_wait.map(|(seconds, to)| hotline_acd::MaxWait {
+                    seconds,
+                    action: if to < 5 {
+                        hotline_acd::MaxWaitAction::Overflow {
+                            queue: format!("q{to}"),
+                        }
+                    } else {
+                        hotline_acd::MaxWaitAction::Voicemail
+                    },
+                });
+                cfg.wrap_up_seconds = wrap;
+                cfg.offer_timeout_seconds = ring;
+                if chat {
+                    cfg.channel = hotline_acd::Channel::Chat;
+                }
+                cfg
+            },
+        )
+}
+
 fn any_input() -> impl Strategy<Value = Input> {
-    let agent = (0u32..6).prop_map(AgentId);
+    let agent = (0u32..8).prop_map(AgentId);
     let contact = (0u64..8).prop_map(ContactId);
     prop_oneof![
         agent.clone().prop_map(Input::Login),
@@ -562,6 +813,49 @@ fn any_input() -> impl Strategy<Value = Input> {
                 Input::SetSkills { agent, skills }
             }
         ),
+        ((0u32..8).prop_map(AgentId)).prop_map(Input::RemoveAgent),
+        (0u8..8, 0u8..12, 0u8..12).prop_map(|(n, a, b)| {
+            let mut skills = vec![];
+            if a > 0 {
+                skills.push(("a", a));
+            }
+            if b > 0 {
+                skills.push(("b", b));
+            }
+            Input::AddAgent(AgentConfig::new(format!("a{n}"), &skills))
+        }),
+        any_queue().prop_map(Input::AddQueue),
+        any_queue().prop_map(Input::SetQueue),
+        (
+            -5.0f64..40.0,
+            0u32..4,
+            -5.0f64..20.0,
+            -200i32..200,
+            -5.0f64..60.0,
+            0usize..4,
+            any::<bool>(),
+            0u32..4,
+        )
+            .prop_map(
+                |(timeout, max_no_answer, retry, vip, pref, ring_all, wb, in_row)| {
+                    Input::SetRules(EngineConfig {
+                        offer_timeout_seconds: timeout,
+                        max_no_answer,
+                        retry_seconds: retry,
+                        vip_boost: vip,
+                        preferred_agent_seconds: pref,
+                        ring_all_limit: ring_all,
+                        wellbeing: WellbeingRules {
+                            enabled: wb,
+                            max_difficult_in_row: in_row,
+                            occupancy_ceiling: 0.5,
+                            occupancy_window_minutes: 5.0,
+                            ..WellbeingRules::default()
+                        },
+                        ..EngineConfig::default()
+                    })
+                }
+            ),
     ]
 }
 
@@ -605,6 +899,9 @@ proptest! {
             e.handle_timeout(Instant(now));
             let _ = e.handle(Instant(now), input);
             while e.poll_output().is_some() {}
+            if let Err(why) = e.check_consistency() {
+                return Err(TestCaseError::fail(why));
+            }
             if let Some(t) = e.poll_timeout() {
                 prop_assert!(t.as_millis() >= now);
             }

@@ -119,6 +119,41 @@ pub enum RouterCmd {
         skills: std::collections::BTreeMap<String, u8>,
         done: oneshot::Sender<Result<(), String>>,
     },
+    /// Adds an agent (an administrator's live change, already logged), logged out: it
+    /// appears in the supervisors' views and may log in. Refused when the extension is an
+    /// agent already, or for a bad skill or level.
+    AddAgent {
+        extension: String,
+        name: String,
+        skills: std::collections::BTreeMap<String, u8>,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    /// Removes an agent for good: refused (`Err("busy: …")`) while it holds or is offered a
+    /// contact; otherwise logged out, gone from routing and the views. The extension may be
+    /// added again later.
+    RemoveAgent {
+        extension: String,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    /// The agent's display name changes.
+    RenameAgent {
+        extension: String,
+        name: String,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    /// Adds the queue, or replaces the settings of the queue of that name: waiting callers
+    /// keep their place and are routed by the new settings from the next decision; a call
+    /// connected keeps the wrap-up it was answered under.
+    UpsertQueue {
+        queue: QueueConfig,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    /// Replaces the engine-wide rules (`[routing]`, `[wellbeing]`, the ring timeout); the
+    /// senior skill keeps the value the centre started with.
+    SetRules {
+        rules: EngineConfig,
+        done: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// How strained an agent looks, from the wellbeing figures.
@@ -251,65 +286,90 @@ pub fn engine_config(cfg: &hotline_config::Config) -> EngineConfig {
     }
 }
 
+/// The engine's settings of one `[[queues]]` item of `cfg`. Queues it names (its maximum
+/// wait's overflow queue, its overflow steps' `add_queues`) must be queues of `cfg`.
+pub fn queue_config(
+    q: &hotline_config::Queue,
+    cfg: &hotline_config::Config,
+) -> Result<QueueConfig, String> {
+    let name = q.name.get_ref();
+    let known = |other: &str| other == name || cfg.queues.iter().any(|x| x.name.get_ref() == other);
+    let skills: Vec<(String, u8)> = q
+        .skills
+        .iter()
+        .map(|(s, l)| (s.clone(), *l.get_ref()))
+        .collect();
+    let refs: Vec<(&str, u8)> = skills.iter().map(|(s, l)| (s.as_str(), *l)).collect();
+    let mut qc = QueueConfig::new(name.clone(), &refs);
+    qc.priority = q.priority;
+    qc.target_seconds = f64::from(q.target_seconds);
+    qc.wrap_up_seconds = f64::from(q.wrap_up_seconds);
+    qc.strategy = match q.strategy {
+        hotline_config::Strategy::LongestIdle => Strategy::LongestIdle,
+        hotline_config::Strategy::FewestContacts => Strategy::FewestContacts,
+        hotline_config::Strategy::LeastOccupied => Strategy::LeastOccupied,
+        hotline_config::Strategy::RoundRobin => Strategy::RoundRobin,
+        hotline_config::Strategy::RingAll => Strategy::RingAll,
+        hotline_config::Strategy::BestSkill => Strategy::BestFit,
+    };
+    qc.offer_timeout_seconds = q
+        .ring_timeout_seconds
+        .as_ref()
+        .map(|s| f64::from(*s.get_ref()));
+    let action = match q.max_wait_action.as_ref().map(|a| *a.get_ref()) {
+        None | Some(hotline_config::MaxWaitAction::Voicemail) => MaxWaitAction::Voicemail,
+        Some(hotline_config::MaxWaitAction::Disconnect) => MaxWaitAction::Disconnect,
+        Some(hotline_config::MaxWaitAction::Overflow) => {
+            let to = q
+                .overflow_queue
+                .as_ref()
+                .map(|t| t.get_ref().clone())
+                .ok_or_else(|| format!("queue {name}: overflow without a queue"))?;
+            if !known(&to) {
+                return Err(format!("queue {name}: overflow_queue {to} is not a queue"));
+            }
+            MaxWaitAction::Overflow { queue: to }
+        }
+    };
+    qc.max_wait = q.max_wait_seconds.map(|s| MaxWait {
+        seconds: f64::from(s),
+        action,
+    });
+    qc.overflow = q
+        .overflow
+        .iter()
+        .map(|s| OverflowStep {
+            after_seconds: f64::from(*s.after_seconds.get_ref()),
+            lower_levels_by: s.lower_levels_by.as_ref().map_or(0, |l| *l.get_ref()),
+            add_skills: s
+                .add_skills
+                .iter()
+                .map(|(k, l)| (k.clone(), *l.get_ref()))
+                .collect(),
+            add_queues: s.add_queues.iter().map(|t| t.get_ref().clone()).collect(),
+        })
+        .collect();
+    if let Some(other) = qc
+        .overflow
+        .iter()
+        .flat_map(|s| &s.add_queues)
+        .find(|o| !known(o))
+    {
+        return Err(format!(
+            "queue {name}: add_queues names {other}, not a queue"
+        ));
+    }
+    Ok(qc)
+}
+
 /// Builds the engine from a centre's configuration.
 pub fn engine_from_config(cfg: &hotline_config::Config) -> Result<(Engine, AgentSkills), String> {
     let mut skills_of = Vec::new();
     let mut engine = Engine::new(engine_config(cfg));
     for q in &cfg.queues {
-        let skills: Vec<(String, u8)> = q
-            .skills
-            .iter()
-            .map(|(s, l)| (s.clone(), *l.get_ref()))
-            .collect();
-        let refs: Vec<(&str, u8)> = skills.iter().map(|(s, l)| (s.as_str(), *l)).collect();
-        let mut qc = QueueConfig::new(q.name.get_ref().clone(), &refs);
-        qc.priority = q.priority;
-        qc.target_seconds = f64::from(q.target_seconds);
-        qc.wrap_up_seconds = f64::from(q.wrap_up_seconds);
-        qc.strategy = match q.strategy {
-            hotline_config::Strategy::LongestIdle => Strategy::LongestIdle,
-            hotline_config::Strategy::FewestContacts => Strategy::FewestContacts,
-            hotline_config::Strategy::LeastOccupied => Strategy::LeastOccupied,
-            hotline_config::Strategy::RoundRobin => Strategy::RoundRobin,
-            hotline_config::Strategy::RingAll => Strategy::RingAll,
-            hotline_config::Strategy::BestSkill => Strategy::BestFit,
-        };
-        qc.offer_timeout_seconds = q
-            .ring_timeout_seconds
-            .as_ref()
-            .map(|s| f64::from(*s.get_ref()));
-        let action = match q.max_wait_action.as_ref().map(|a| *a.get_ref()) {
-            None | Some(hotline_config::MaxWaitAction::Voicemail) => MaxWaitAction::Voicemail,
-            Some(hotline_config::MaxWaitAction::Disconnect) => MaxWaitAction::Disconnect,
-            Some(hotline_config::MaxWaitAction::Overflow) => MaxWaitAction::Overflow {
-                queue: q
-                    .overflow_queue
-                    .as_ref()
-                    .map(|t| t.get_ref().clone())
-                    .ok_or_else(|| {
-                        format!("queue {}: overflow without a queue", q.name.get_ref())
-                    })?,
-            },
-        };
-        qc.max_wait = q.max_wait_seconds.map(|s| MaxWait {
-            seconds: f64::from(s),
-            action,
-        });
-        qc.overflow = q
-            .overflow
-            .iter()
-            .map(|s| OverflowStep {
-                after_seconds: f64::from(*s.after_seconds.get_ref()),
-                lower_levels_by: s.lower_levels_by.as_ref().map_or(0, |l| *l.get_ref()),
-                add_skills: s
-                    .add_skills
-                    .iter()
-                    .map(|(k, l)| (k.clone(), *l.get_ref()))
-                    .collect(),
-                add_queues: s.add_queues.iter().map(|t| t.get_ref().clone()).collect(),
-            })
-            .collect();
-        engine.add_queue(qc).map_err(|e| e.to_string())?;
+        engine
+            .add_queue(queue_config(q, cfg)?)
+            .map_err(|e| e.to_string())?;
     }
     for a in &cfg.agents {
         let skills: Vec<(String, u8)> = a
@@ -421,8 +481,16 @@ impl RouterCore {
                 ..
             }
         );
+        let removal = matches!(cmd, RouterCmd::RemoveAgent { .. });
         handle(&mut self.engine, &mut self.shell, now, cmd);
         self.flush(now, by_engine);
+        if removal {
+            // Kept until its logging out was told; a removed agent is gone from the views.
+            let engine = &self.engine;
+            self.shell
+                .tracks
+                .retain(|id, _| engine.agent_state(*id).is_some());
+        }
     }
 
     /// Fires the engine's timers due at `now` (ring-outs, wrap-ups, maximum waits).
@@ -678,6 +746,100 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
                 Ok(())
             });
             let _ = done.send(r);
+            Ok(())
+        }
+        RouterCmd::AddAgent {
+            extension,
+            name,
+            skills,
+            done,
+        } => {
+            let r = if engine.agent_id(&extension).is_some() {
+                Err(format!("agent {extension} exists"))
+            } else {
+                engine
+                    .handle(
+                        now,
+                        Input::AddAgent(AgentConfig {
+                            name: extension.clone(),
+                            skills: skills.clone(),
+                            capacity: Default::default(),
+                        }),
+                    )
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| agent(engine, &extension))
+                    .map(|id| {
+                        shell.skills.push((id, skills));
+                        shell.top_levels = top_levels(&shell.skills);
+                        shell.tracks.insert(
+                            id,
+                            Track {
+                                name,
+                                since: Timestamp::now(),
+                                last_pause: None,
+                                alert: None,
+                            },
+                        );
+                    })
+            };
+            let _ = done.send(r);
+            Ok(())
+        }
+        RouterCmd::RemoveAgent { extension, done } => {
+            let r = agent(engine, &extension).and_then(|a| {
+                engine
+                    .handle(now, Input::RemoveAgent(a))
+                    .map_err(|e| match e {
+                        hotline_acd::Error::AgentBusy(_) => {
+                            format!("busy: agent {extension} holds or is offered a contact")
+                        }
+                        e => e.to_string(),
+                    })?;
+                shell.skills.retain(|(id, _)| *id != a);
+                shell.top_levels = top_levels(&shell.skills);
+                Ok(())
+            });
+            let _ = done.send(r);
+            Ok(())
+        }
+        RouterCmd::RenameAgent {
+            extension,
+            name,
+            done,
+        } => {
+            let r = agent(engine, &extension).and_then(|a| {
+                let track = shell
+                    .tracks
+                    .get_mut(&a)
+                    .ok_or_else(|| format!("no agent {extension}"))?;
+                track.name = name;
+                Ok(())
+            });
+            let _ = done.send(r);
+            Ok(())
+        }
+        RouterCmd::UpsertQueue { queue, done } => {
+            let input = if engine.queue_id(&queue.name).is_some() {
+                Input::SetQueue(queue)
+            } else {
+                Input::AddQueue(queue)
+            };
+            let _ = done.send(engine.handle(now, input).map_err(|e| e.to_string()));
+            Ok(())
+        }
+        RouterCmd::SetRules { rules, done } => {
+            if rules.senior_skill != engine.config().senior_skill {
+                warn!(
+                    from = %engine.config().senior_skill,
+                    to = %rules.senior_skill,
+                    "the senior skill changes at the next start"
+                );
+            }
+            let _ = done.send(
+                engine
+                    .handle(now, Input::SetRules(rules))
+                    .map_err(|e| e.to_string()),
+            );
             Ok(())
         }
         RouterCmd::PausedSince { extension, since } => {
@@ -1148,6 +1310,281 @@ mod tests {
         );
         assert!(matches!(set.try_recv(), Ok(Err(_))));
         assert_eq!(accounts(&core), Some((0, 1)), "nothing changed");
+    }
+
+    fn send<T>(
+        core: &mut RouterCore,
+        at: u64,
+        cmd: impl FnOnce(oneshot::Sender<T>) -> RouterCmd,
+    ) -> T {
+        let (done, mut rx) = oneshot::channel();
+        core.handle(Instant::from_millis(at), cmd(done));
+        rx.try_recv().expect("answered at once")
+    }
+
+    fn arrive(
+        core: &mut RouterCore,
+        at: u64,
+        id: u64,
+        queue: &str,
+    ) -> mpsc::UnboundedReceiver<Notice> {
+        let (notify, heard) = mpsc::unbounded_channel();
+        let r = send(core, at, |done| RouterCmd::Arrive {
+            contact: ContactId(id),
+            queue: queue.into(),
+            priority: 0,
+            vip: false,
+            escalate: false,
+            preferred_agent: None,
+            skills: vec![],
+            notify,
+            done,
+        });
+        assert_eq!(r, Ok(()));
+        heard
+    }
+
+    fn offered(heard: &mut mpsc::UnboundedReceiver<Notice>) -> Vec<String> {
+        std::iter::from_fn(|| heard.try_recv().ok())
+            .filter_map(|n| match n {
+                Notice::Offer { agent, .. } => Some(agent),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn view(core: &RouterCore, ext: &str) -> Option<AgentView> {
+        agent_views(core.engine(), &core.shell)
+            .into_iter()
+            .find(|v| v.extension == ext)
+    }
+
+    fn available(core: &mut RouterCore, at: u64, ext: &str) {
+        let r = send(core, at, |done| RouterCmd::Agent {
+            extension: ext.into(),
+            command: AgentCommand::Available,
+            done,
+        });
+        assert!(matches!(r.as_deref(), Ok("available" | "offered")), "{r:?}");
+    }
+
+    #[test]
+    fn an_agent_added_live_appears_logged_out_then_takes_calls_and_a_removed_one_disappears() {
+        let (engine, skills) = engine_from_config(&demo_with(|t| t)).unwrap();
+        let mut core = RouterCore::new(engine, skills, &HashMap::new(), None);
+        let loans: std::collections::BTreeMap<String, u8> = [("loans".to_string(), 4)].into();
+        // A queue nobody serves yet, added live: it is in the queue views at once.
+        let mut q = QueueConfig::new("loans", &[("loans", 2)]);
+        q.wrap_up_seconds = 5.0;
+        let r = send(&mut core, 0, |done| RouterCmd::UpsertQueue {
+            queue: q,
+            done,
+        });
+        assert_eq!(r, Ok(()));
+        let views = queue_views(core.engine(), &core.shell.skills, Instant::from_millis(0));
+        assert!(views.iter().any(|v| v.name == "loans" && v.waiting == 0));
+        let mut heard = arrive(&mut core, 1_000, 1, "loans");
+        let r = send(&mut core, 2_000, |done| RouterCmd::AddAgent {
+            extension: "2001".into(),
+            name: "周杰 Zhou Jie".into(),
+            skills: loans.clone(),
+            done,
+        });
+        assert_eq!(r, Ok(()));
+        let v = view(&core, "2001").expect("a new agent is in the views");
+        assert_eq!(
+            (v.state, v.name.as_str()),
+            (AgentState::LoggedOut, "周杰 Zhou Jie")
+        );
+        assert_eq!(v.skills, loans);
+        assert_eq!(offered(&mut heard), Vec::<String>::new(), "logged out");
+        // The extension is taken now.
+        let r = send(&mut core, 2_000, |done| RouterCmd::AddAgent {
+            extension: "2001".into(),
+            name: "x".into(),
+            skills: loans.clone(),
+            done,
+        });
+        assert!(matches!(r, Err(e) if e.contains("exists")));
+        available(&mut core, 3_000, "2001");
+        assert_eq!(offered(&mut heard), vec!["2001".to_string()]);
+        // Ringing, then on the call: removing it is refused.
+        let remove = |core: &mut RouterCore, at| {
+            send(core, at, |done| RouterCmd::RemoveAgent {
+                extension: "2001".into(),
+                done,
+            })
+        };
+        assert!(matches!(remove(&mut core, 4_000), Err(e) if e.starts_with("busy")));
+        let r = send(&mut core, 5_000, |done| RouterCmd::Answer {
+            contact: ContactId(1),
+            agent: "2001".into(),
+            done,
+        });
+        assert_eq!(r, Ok(()));
+        assert!(matches!(remove(&mut core, 6_000), Err(e) if e.starts_with("busy")));
+        core.handle(
+            Instant::from_millis(7_000),
+            RouterCmd::End {
+                contact: ContactId(1),
+                agitation: None,
+                abusive: false,
+            },
+        );
+        // In wrap-up: removed, gone from the views; its calls go nowhere near it.
+        assert_eq!(remove(&mut core, 8_000), Ok(()));
+        assert!(view(&core, "2001").is_none());
+        assert!(core.shell.tracks.len() == core.shell.skills.len());
+        let mut heard = arrive(&mut core, 9_000, 2, "loans");
+        core.handle_timeout(Instant::from_millis(20_000));
+        assert_eq!(offered(&mut heard), Vec::<String>::new());
+        let views = queue_views(
+            core.engine(),
+            &core.shell.skills,
+            Instant::from_millis(20_000),
+        );
+        let v = views.iter().find(|v| v.name == "loans").unwrap();
+        assert_eq!((v.waiting, v.agents_available), (1, 0));
+        assert!(matches!(remove(&mut core, 21_000), Err(e) if e.starts_with("no agent")));
+        // The same extension added again is a new agent, who takes the waiting caller.
+        let r = send(&mut core, 22_000, |done| RouterCmd::AddAgent {
+            extension: "2001".into(),
+            name: "周杰".into(),
+            skills: loans.clone(),
+            done,
+        });
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            view(&core, "2001").map(|v| v.state),
+            Some(AgentState::LoggedOut)
+        );
+        available(&mut core, 23_000, "2001");
+        assert_eq!(offered(&mut heard), vec!["2001".to_string()]);
+        // Renamed: the views follow.
+        let r = send(&mut core, 24_000, |done| RouterCmd::RenameAgent {
+            extension: "2001".into(),
+            name: "Zhou Jie".into(),
+            done,
+        });
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            view(&core, "2001").map(|v| v.name),
+            Some("Zhou Jie".to_string())
+        );
+        let r = send(&mut core, 24_000, |done| RouterCmd::RenameAgent {
+            extension: "4242".into(),
+            name: "nobody".into(),
+            done,
+        });
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn a_queue_changed_live_applies_its_wrap_up_from_the_next_call_and_rules_change_too() {
+        let cfg = demo_with(|t| t);
+        let (engine, skills) = engine_from_config(&cfg).unwrap();
+        let mut core = RouterCore::new(engine, skills, &HashMap::new(), None);
+        available(&mut core, 0, "1003");
+        let cards_cfg = cfg
+            .queues
+            .iter()
+            .find(|q| q.name.get_ref() == "cards")
+            .unwrap();
+        let mut cards = queue_config(cards_cfg, &cfg).unwrap();
+        assert_eq!(
+            Some(&cards),
+            core.engine()
+                .queue_config(core.engine().queue_id("cards").unwrap()),
+            "the same conversion as at start"
+        );
+        cards.wrap_up_seconds = 10.0;
+        let set = cards.clone();
+        assert_eq!(
+            send(&mut core, 0, |done| RouterCmd::UpsertQueue {
+                queue: set,
+                done
+            }),
+            Ok(())
+        );
+        let mut heard = arrive(&mut core, 1_000, 1, "cards");
+        let taker = offered(&mut heard).pop().expect("offered");
+        let r = send(&mut core, 2_000, |done| RouterCmd::Answer {
+            contact: ContactId(1),
+            agent: taker.clone(),
+            done,
+        });
+        assert_eq!(r, Ok(()));
+        // Changed while the call is connected: that call keeps 10 s.
+        cards.wrap_up_seconds = 100.0;
+        let set = cards.clone();
+        assert_eq!(
+            send(&mut core, 3_000, |done| RouterCmd::UpsertQueue {
+                queue: set,
+                done
+            }),
+            Ok(())
+        );
+        core.handle(
+            Instant::from_millis(4_000),
+            RouterCmd::End {
+                contact: ContactId(1),
+                agitation: None,
+                abusive: false,
+            },
+        );
+        assert_eq!(
+            view(&core, &taker).map(|v| v.state),
+            Some(AgentState::WrapUp)
+        );
+        assert_eq!(core.poll_timeout(), Some(Instant::from_millis(14_000)));
+        // A bad queue is refused.
+        let mut bad = cards.clone();
+        bad.skills.insert("cards".into(), 0);
+        assert!(
+            send(&mut core, 5_000, |done| RouterCmd::UpsertQueue {
+                queue: bad,
+                done
+            })
+            .is_err()
+        );
+        // Rules: a shorter ring timeout for the next offer; the senior skill stays.
+        let rules = EngineConfig {
+            offer_timeout_seconds: 7.0,
+            senior_skill: "other".into(),
+            ..engine_config(&cfg)
+        };
+        assert_eq!(
+            send(&mut core, 5_000, |done| RouterCmd::SetRules { rules, done }),
+            Ok(())
+        );
+        assert_eq!(core.engine().config().offer_timeout_seconds, 7.0);
+        assert_eq!(core.engine().config().senior_skill, "senior");
+    }
+
+    #[test]
+    fn queue_config_refuses_queues_that_name_no_queue() {
+        let demo = demo_with(|t| t);
+        let with_extra = demo_with(|t| {
+            t.replace(
+                "name = \"cards\"\n",
+                "name = \"cards\"\nmax_wait_action = \"overflow\"\n\
+                 overflow_queue = \"extra\"\n",
+            ) + "\n[[queues]]\nname = \"extra\"\nskills = { general = 1 }\n"
+        });
+        let cards = with_extra
+            .queues
+            .iter()
+            .find(|q| q.name.get_ref() == "cards")
+            .unwrap();
+        // Against the centre it comes from: fine; against one without `extra`: refused.
+        let qc = queue_config(cards, &with_extra).unwrap();
+        assert_eq!(
+            qc.max_wait.map(|m| m.action),
+            Some(MaxWaitAction::Overflow {
+                queue: "extra".into()
+            })
+        );
+        assert!(matches!(queue_config(cards, &demo), Err(e) if e.contains("extra")));
     }
 
     #[test]

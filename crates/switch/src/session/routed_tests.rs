@@ -75,6 +75,19 @@ impl Centre {
         self.settle();
     }
 
+    /// An administrator's live change, answered at once.
+    fn admin(
+        &mut self,
+        cmd: impl FnOnce(oneshot::Sender<Result<(), String>>) -> RouterCmd,
+    ) -> Result<(), String> {
+        let (done, mut rx) = oneshot::channel();
+        self.router
+            .handle(Instant::from_millis(self.now), cmd(done));
+        let r = rx.try_recv().expect("the router answers at once");
+        self.settle();
+        r
+    }
+
     fn state(&self, ext: &str) -> AgentState {
         let e = self.router.engine();
         e.agent_state(e.agent_id(ext).expect("agent"))
@@ -557,4 +570,39 @@ fn an_answer_racing_the_ring_timeout_keeps_engine_and_session_agreed() {
         0,
         "the contact is gone from the engine once the call ended"
     );
+}
+
+#[test]
+fn an_agent_added_live_is_rung_for_the_waiting_caller_and_removed_once_free() {
+    let mut c = Centre::new(|t| t);
+    let p = c.call();
+    assert!(c.parties[p].phones.is_empty(), "nobody is logged in");
+    let added = c.admin(|done| RouterCmd::AddAgent {
+        extension: "2001".into(),
+        name: "周杰".into(),
+        skills: [("accounts".to_string(), 5)].into(),
+        done,
+    });
+    assert_eq!(added, Ok(()));
+    assert_eq!(c.state("2001"), AgentState::LoggedOut);
+    c.agent("2001", AgentCommand::Available);
+    assert!(c.ringing(p, "2001").is_some(), "the new agent is rung");
+    c.answer(p, "2001");
+    assert_eq!(c.state("2001"), AgentState::Busy);
+    let remove = |c: &mut Centre| {
+        c.admin(|done| RouterCmd::RemoveAgent {
+            extension: "2001".into(),
+            done,
+        })
+    };
+    assert!(matches!(remove(&mut c), Err(e) if e.starts_with("busy")));
+    assert_eq!(c.state("2001"), AgentState::Busy, "the call goes on");
+    c.input(p, Input::CallerGone);
+    assert_eq!(c.ended(p), vec![EndReason::CallerHangup]);
+    assert_eq!(remove(&mut c), Ok(()));
+    assert_eq!(c.router.engine().agent_id("2001"), None);
+    // The next caller waits: nobody rings, however long.
+    let q = c.call();
+    c.advance(60_000);
+    assert!(c.parties[q].phones.is_empty());
 }
