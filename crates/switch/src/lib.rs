@@ -8,6 +8,7 @@
 //! `docs/durability.md`): [`Centre::log_health`] says how far the log is behind, and new
 //! calls are refused with 503 while its backlog is over the bound.
 
+pub mod confdoc;
 pub mod hashpool;
 pub mod live;
 pub mod numbers;

@@ -85,7 +85,16 @@ pub fn skills_to_restore(
     cfg: &hotline_config::Config,
     latest: &[AuditEntry],
 ) -> (Vec<(String, BTreeMap<String, u8>)>, Vec<(String, String)>) {
-    let file = file_skills(cfg);
+    skills_to_restore_from(&file_skills(cfg), latest)
+}
+
+/// [`skills_to_restore`] against each agent's skills in the files (by extension; an agent
+/// missing from `file` is no longer in the configuration).
+#[allow(clippy::type_complexity)]
+pub fn skills_to_restore_from(
+    file: &BTreeMap<String, BTreeMap<String, u8>>,
+    latest: &[AuditEntry],
+) -> (Vec<(String, BTreeMap<String, u8>)>, Vec<(String, String)>) {
     let mut apply = Vec::new();
     let mut aside = Vec::new();
     for e in latest.iter().filter(|e| e.action == SKILLS_ACTION) {
