@@ -195,8 +195,13 @@ impl Docs {
         let (flows_name, flows) = match flows_file {
             Some(f) => {
                 let p = path.parent().unwrap_or(Path::new(".")).join(f);
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+                let text = std::fs::read_to_string(&p).map_err(|e| {
+                    // The centre file's own errors first.
+                    match hotline_config::Config::from_toml(&centre_name, &centre) {
+                        Err(c) => c.to_string(),
+                        Ok(_) => format!("{}: cannot read: {e}", p.display()),
+                    }
+                })?;
                 (p.display().to_string(), text)
             }
             None => (
