@@ -1056,6 +1056,7 @@ pub fn restore(files: &Docs, latest: &[AuditEntry]) -> (Docs, Vec<(String, Strin
     let mut ordered: Vec<&AuditEntry> = config.values().copied().collect();
     ordered.sort_by_key(|e| e.seq);
     let mut config_seq: BTreeMap<String, hotline_model::Seq> = BTreeMap::new();
+    let mut steps: Vec<(String, Step)> = Vec::new();
     for e in ordered {
         let change = match e
             .detail
@@ -1083,32 +1084,16 @@ pub fn restore(files: &Docs, latest: &[AuditEntry]) -> (Docs, Vec<(String, Strin
             ));
             continue;
         }
-        let live = docs.item(change.kind, &change.key);
-        if same_item(change.kind, live.as_ref(), change.new.as_ref()) {
-            continue;
-        }
-        let before = docs.clone();
-        let applied = match &change.new {
-            Some(v) => item_table(change.kind, &change.key, v)
-                .map(|t| docs.put(change.kind, &change.key, t)),
-            None => {
-                docs.remove(change.kind, &change.key);
-                Ok(())
-            }
-        };
-        let problem = match applied {
-            Err(e) => Some(e.message),
-            Ok(()) if valid => docs.check().err().map(|e| e.message),
-            Ok(()) => None,
-        };
-        if let Some(why) = problem {
-            docs = before;
-            aside.push((
-                e.target.clone(),
-                format!("the change no longer fits the configuration: {why}"),
-            ));
-        }
+        steps.push((e.target.clone(), Step::Item(change)));
     }
+    // Applied without checks first: the usual case, one check at the end.
+    steps.retain(|(target, step)| match step.apply(&mut docs) {
+        Ok(()) => true,
+        Err(why) => {
+            aside.push((target.clone(), why));
+            false
+        }
+    });
     // Skill changes made through the older `agent_skills` entries.
     let in_files = files.agent_skills();
     let live_agents: BTreeMap<String, BTreeMap<String, u8>> = docs
@@ -1136,18 +1121,78 @@ pub fn restore(files: &Docs, latest: &[AuditEntry]) -> (Docs, Vec<(String, Strin
     let (apply, left) = crate::live::skills_to_restore_from(&live_agents, &skills);
     aside.extend(left);
     for (ext, new) in apply {
-        let Some(Json::Object(mut agent)) = docs.item(Kind::Agents, &ext) else {
-            continue;
-        };
-        agent.insert(
-            "skills".into(),
-            Json::Object(new.into_iter().map(|(s, l)| (s, Json::from(l))).collect()),
-        );
-        if let Ok(t) = item_table(Kind::Agents, &ext, &Json::Object(agent)) {
-            docs.put(Kind::Agents, &ext, t);
+        let step = Step::Skills(ext.clone(), new);
+        match step.apply(&mut docs) {
+            Ok(()) => steps.push((ext, step)),
+            Err(why) => aside.push((ext, why)),
+        }
+    }
+    // Valid files give a valid centre: if the changes together do not fit, each is applied
+    // and checked in turn, and those that do not fit are left aside.
+    if valid && docs.check().is_err() {
+        docs = files.clone();
+        for (target, step) in &steps {
+            let before = docs.clone();
+            let problem = match step.apply(&mut docs) {
+                Err(why) => Some(why),
+                Ok(()) => docs.check().err().map(|e| e.message),
+            };
+            if let Some(why) = problem {
+                docs = before;
+                aside.push((
+                    target.clone(),
+                    format!("the change no longer fits the configuration: {why}"),
+                ));
+            }
         }
     }
     (docs, aside)
+}
+
+/// One live change to put back at start.
+enum Step {
+    /// A `config` change's `new` (None: removed).
+    Item(ConfigChange),
+    /// An `agent_skills` change: the agent's skills.
+    Skills(String, BTreeMap<String, u8>),
+}
+
+impl Step {
+    fn apply(&self, docs: &mut Docs) -> Result<(), String> {
+        match self {
+            Step::Item(c) => {
+                let live = docs.item(c.kind, &c.key);
+                if same_item(c.kind, live.as_ref(), c.new.as_ref()) {
+                    return Ok(());
+                }
+                match &c.new {
+                    Some(v) => {
+                        let t = item_table(c.kind, &c.key, v).map_err(|e| e.message)?;
+                        docs.put(c.kind, &c.key, t);
+                    }
+                    None => docs.remove(c.kind, &c.key),
+                }
+                Ok(())
+            }
+            Step::Skills(ext, new) => {
+                let Some(Json::Object(mut agent)) = docs.item(Kind::Agents, ext) else {
+                    return Err("no longer in the configuration".into());
+                };
+                agent.insert(
+                    "skills".into(),
+                    Json::Object(
+                        new.iter()
+                            .map(|(s, l)| (s.clone(), Json::from(*l)))
+                            .collect(),
+                    ),
+                );
+                let t =
+                    item_table(Kind::Agents, ext, &Json::Object(agent)).map_err(|e| e.message)?;
+                docs.put(Kind::Agents, ext, t);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Whether two versions of an item are the same (absent singletons are empty).
