@@ -771,9 +771,25 @@ fn cross_check(
 /// `schedules.office.open.0.from` (the flow validator's paths) as
 /// `schedules.office.open[0].from`.
 fn dotted_indexes(path: &str) -> String {
+    // Tables whose keys may be numbers (a menu's keys, step ids, …) rather than arrays.
+    const MAPS: [&str; 7] = [
+        "options",
+        "steps",
+        "skills",
+        "preferred_skills",
+        "vars",
+        "flows",
+        "schedules",
+    ];
     let mut out = String::new();
+    let mut previous = "";
     for part in path.split('.') {
-        if !out.is_empty() && !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+        let index = !out.is_empty()
+            && !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && !MAPS.contains(&previous);
+        previous = part;
+        if index {
             out.push_str(&format!("[{part}]"));
         } else {
             if !out.is_empty() {

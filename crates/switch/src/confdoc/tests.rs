@@ -208,6 +208,13 @@ fn a_change_is_checked_like_the_file_and_errors_name_the_field() {
     bad.set_item(Kind::Flows, "survey", Some(f)).unwrap();
     let e = bad.check().unwrap_err();
     assert_eq!((e.code, e.field.as_str()), ("invalid", "start"), "{e:?}");
+    // A menu key leading nowhere: its key is a table key, not an index.
+    let mut f = d.item(Kind::Flows, "main").unwrap();
+    f["steps"]["menu"]["options"]["1"] = json!("nowhere");
+    let mut bad = d.clone();
+    bad.set_item(Kind::Flows, "main", Some(f)).unwrap();
+    let e = bad.check().unwrap_err();
+    assert_eq!(e.field, "steps.menu.options.1", "{e:?}");
     // A schedule's period.
     let mut bad = d.clone();
     bad.set_item(
@@ -219,6 +226,22 @@ fn a_change_is_checked_like_the_file_and_errors_name_the_field() {
     let e = bad.check().unwrap_err();
     assert!(e.field.starts_with("open"), "{e:?}");
     assert!(e.message.contains("schedules/office"), "{e:?}");
+    let mut bad = d.clone();
+    bad.set_item(
+        Kind::Schedules,
+        "office",
+        Some(json!({"timezone": "Asia/Shanghai", "open": [{"from": "08:00", "to": "20:00"}, {"from": "21:00", "to": "20:00"}]})),
+    )
+    .unwrap();
+    let e = bad.check().unwrap_err();
+    assert_eq!(e.field, "open[1]", "{e:?}");
+    bad.set_item(
+        Kind::Schedules,
+        "office",
+        Some(json!({"timezone": "Mars/Olympus"})),
+    )
+    .unwrap();
+    assert_eq!(bad.check().unwrap_err().field, "timezone");
     // Routing, a singleton.
     let mut bad = d.clone();
     bad.set_item(Kind::Routing, "-", Some(json!({"max_no_answer": -1})))
