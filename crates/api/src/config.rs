@@ -4,12 +4,12 @@
 //! files, audited and put into effect at once (see docs/live-changes.md).
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::Router;
 use hotline_config::Role;
 use hotline_switch::confdoc::{self, FieldError, Kind};
 use hotline_switch::liveconfig::ChangeError;
@@ -54,10 +54,12 @@ fn change_error(e: ChangeError) -> Response {
             ApiError::new(StatusCode::CONFLICT, "agent_busy", e.to_string()).into_response()
         }
         ChangeError::Store(s) => crate::v1::store_error(s).into_response(),
-        ChangeError::Router(_) => {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "not_applied", e.to_string())
-                .into_response()
-        }
+        ChangeError::Router(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "not_applied",
+            e.to_string(),
+        )
+        .into_response(),
         ChangeError::NoFile => {
             ApiError::new(StatusCode::CONFLICT, "no_file", e.to_string()).into_response()
         }
@@ -298,9 +300,5 @@ async fn export(
             .into_response();
         }
     };
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use hotline_config::{Config, LogFormat};
+use hotline_switch::confdoc::Docs;
 use prometheus_client::registry::Registry;
 use tracing::{error, info, warn};
 
@@ -54,6 +55,21 @@ enum Command {
     },
     /// Check a configuration file: exit 0 if valid, 2 with file:line:column, key and reason.
     CheckConfig { file: PathBuf },
+    /// Write the live configuration (the files with the live changes kept in the data
+    /// directory's log) as TOML that `check-config` accepts: the centre file to standard
+    /// output, or `DIR/hotline.toml` and `DIR/flows.toml` with `--out DIR`.
+    ExportConfig {
+        /// The centre's configuration file; the built-in demo when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data directory (as `demo --data` or `storage.data_dir`); the centre must not
+        /// be running on it.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Write `hotline.toml` and `flows.toml` into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print the HA1 digests (MD5 and SHA-256) of a SIP password read from standard input.
     Ha1 {
         #[arg(long)]
@@ -98,43 +114,31 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo { data, sip, http } => {
-            let cfg = match Config::from_toml("demo.toml (built in)", hotline_config::DEMO_TOML) {
-                Ok(c) => c,
-                Err(e) => return fail(&e.to_string()),
-            };
-            match load_flows(&cfg, None) {
-                Ok(flows) => run(cfg, flows, Some(data), Some(sip), Some(http)),
-                Err(e) => fail(&e),
-            }
-        }
+        Command::Demo { data, sip, http } => match Docs::demo().check() {
+            Ok((cfg, flows)) => run(cfg, flows, Some(data), Some(sip), Some(http), None),
+            Err(e) => fail(&e.message),
+        },
         Command::Serve {
             config,
             data,
             sip,
             http,
-        } => match Config::load(&config) {
-            Ok(mut cfg) => match load_flows(&cfg, Some(&config)) {
-                Ok(flows) => {
-                    // Prompts and knowledge-base articles, like flows, are found relative
-                    // to the configuration file; articles in `kb/` beside it by default.
-                    let base = config.parent().unwrap_or(std::path::Path::new("."));
-                    if let Some(p) = &cfg.centre.prompts {
-                        cfg.centre.prompts = Some(base.join(p).display().to_string());
-                    }
-                    let kb = cfg.centre.knowledge.as_deref().unwrap_or("kb");
-                    cfg.centre.knowledge = Some(base.join(kb).display().to_string());
-                    run(cfg, flows, data, sip, http)
+        } => match load(&config) {
+            Ok((mut cfg, flows)) => {
+                // Prompts and knowledge-base articles, like flows, are found relative
+                // to the configuration file; articles in `kb/` beside it by default.
+                let base = config.parent().unwrap_or(std::path::Path::new("."));
+                if let Some(p) = &cfg.centre.prompts {
+                    cfg.centre.prompts = Some(base.join(p).display().to_string());
                 }
-                Err(e) => fail(&e),
-            },
-            Err(e) => fail(&e.to_string()),
+                let kb = cfg.centre.knowledge.as_deref().unwrap_or("kb");
+                cfg.centre.knowledge = Some(base.join(kb).display().to_string());
+                run(cfg, flows, data, sip, http, Some(config))
+            }
+            Err(e) => fail(&e),
         },
-        Command::CheckConfig { file } => match Config::load(&file) {
-            Ok(cfg) => {
-                if let Err(e) = load_flows(&cfg, Some(&file)) {
-                    return fail(&e);
-                }
+        Command::CheckConfig { file } => match load(&file) {
+            Ok((cfg, _)) => {
                 println!(
                     "{}: valid ({} agents, {} queues, {} trunks, {} users)",
                     file.display(),
@@ -145,8 +149,9 @@ fn main() -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&e.to_string()),
+            Err(e) => fail(&e),
         },
+        Command::ExportConfig { config, data, out } => export_config(config, data, out),
         Command::Ha1 { user, realm } => {
             let Some(pw) = read_secret() else {
                 return fail("no password on standard input");
@@ -324,90 +329,112 @@ async fn return_freed_memory() {
     }
 }
 
-/// The centre's contact flows: `centre.flows` (relative to the configuration file) or the
-/// built-in demo flows. Errors name the file, line and key; every queue a flow sends callers
-/// to must be one of the configuration's queues.
-fn load_flows(
-    cfg: &Config,
-    config_path: Option<&std::path::Path>,
-) -> Result<hotline_flow::FlowSet, String> {
-    let (name, text) = match &cfg.centre.flows {
-        Some(f) => {
-            let base = config_path
-                .and_then(|p| p.parent())
-                .unwrap_or(std::path::Path::new("."));
-            let path = base.join(f);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-            (path.display().to_string(), text)
-        }
-        None => (
-            "flows (built in)".to_string(),
-            hotline_flow::DEMO_FLOWS.to_string(),
-        ),
+/// The configuration file at `path` and its contact flows (`centre.flows`, relative to it,
+/// or the built-in demo flows), validated as one (see [`Docs::check`]: the same checks as a
+/// live change). Errors name the file, line and key.
+fn load(path: &std::path::Path) -> Result<(Config, hotline_flow::FlowSet), String> {
+    Docs::read(path)?.check().map_err(|e| e.message)
+}
+
+/// `hotline export-config`: the files (or the demo), with the live changes in the data
+/// directory's log put back as at a start (see [`hotline_switch::confdoc::restore`]).
+fn export_config(config: Option<PathBuf>, data: Option<PathBuf>, out: Option<PathBuf>) -> ExitCode {
+    use hotline_switch::confdoc;
+    let files = match &config {
+        Some(p) => Docs::read(p),
+        None => Ok(Docs::demo()),
     };
-    let set = hotline_flow::FlowSet::from_toml(&text).map_err(|e| format!("{name}:{e}"))?;
-    // Every number's flow must exist.
-    let (cfg_name, cfg_text) = match config_path {
-        Some(p) => (
-            p.display().to_string(),
-            std::fs::read_to_string(p).unwrap_or_default(),
-        ),
-        None => (
-            "demo configuration (built in)".to_string(),
-            hotline_config::DEMO_TOML.to_string(),
-        ),
+    let files = match files {
+        Ok(f) => f,
+        Err(e) => return fail(&e),
     };
-    cfg.check_flows(&cfg_name, &cfg_text, |f| set.flows.contains_key(f))
-        .map_err(|e| e.to_string())?;
-    let queues: std::collections::HashSet<&str> = cfg
-        .queues
-        .iter()
-        .map(|q| q.name.get_ref().as_str())
-        .collect();
-    // The best level of each skill any agent holds: a flow may not ask for more (the
-    // caller would wait for nobody until the longest wait, or for ever).
-    let mut best: std::collections::HashMap<&str, u8> = std::collections::HashMap::new();
-    for a in &cfg.agents {
-        for (skill, level) in &a.skills {
-            let b = best.entry(skill.as_str()).or_default();
-            *b = (*b).max(*level.get_ref());
-        }
-    }
-    let line_of = |flow: &str, step: &str| {
-        text.lines()
-            .position(|l| l.contains(&format!("[flows.{flow}.steps.{step}]")))
-            .map_or(0, |i| i + 1)
+    let cfg = match files.check() {
+        Ok((cfg, _)) => cfg,
+        Err(e) => return fail(&e.message),
     };
-    for (flow, def) in &set.flows {
-        for (step, s) in &def.steps {
-            if let hotline_flow::Step::Set(set_step) = s {
-                for (skill, level) in &set_step.skills {
-                    let held = best.get(skill.as_str()).copied().unwrap_or(0);
-                    if u32::from(held) < *level {
-                        let line = line_of(flow, step);
-                        return Err(format!(
-                            "{name}:{line}: key `flows.{flow}.steps.{step}.skills.{skill}`: no agent holds `{skill}` at level {level} or above (best: {held})"
-                        ));
+    let data = data.unwrap_or_else(|| PathBuf::from(&cfg.storage.data_dir));
+    let db = data.join("hotline.db");
+    let live = if db.exists() {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+        };
+        let latest = rt.block_on(async {
+            let store = hotline_store::Store::open(&db)
+                .await
+                .map_err(|e| format!("cannot open the data in {}: {e}", data.display()))?;
+            let mut latest = Vec::new();
+            for action in [confdoc::CONFIG_ACTION, hotline_switch::live::SKILLS_ACTION] {
+                match store.latest_audit(action).await {
+                    Ok(l) => latest.extend(l),
+                    Err(e) => {
+                        store.close().await;
+                        return Err(format!("cannot read the live changes: {e}"));
                     }
                 }
             }
-            let queue = match s {
-                hotline_flow::Step::Enqueue(e) => &e.queue,
-                hotline_flow::Step::Callback(c) => &c.queue,
-                hotline_flow::Step::Voicemail(v) => &v.queue,
-                _ => continue,
+            store.close().await;
+            Ok::<_, String>(latest)
+        });
+        let latest = match latest {
+            Ok(l) => l,
+            Err(e) => return fail(&e),
+        };
+        let (live, aside) = confdoc::restore(&files, &latest);
+        for (target, why) in aside {
+            eprintln!("hotline: {target}: not exported: {why}");
+        }
+        live
+    } else {
+        eprintln!(
+            "hotline: no data in {}: the files are written as they are",
+            data.display()
+        );
+        files
+    };
+    if let Err(e) = live.check() {
+        return fail(&format!(
+            "the live configuration is not valid: {}",
+            e.message
+        ));
+    }
+    let (centre, flows) = live.to_toml();
+    match out {
+        None => {
+            if centre.contains(confdoc::FLOWS_FILE) {
+                eprintln!(
+                    "hotline: the centre names its flows file `{}`: write both with --out DIR",
+                    confdoc::FLOWS_FILE
+                );
+            }
+            print!("{centre}");
+            ExitCode::SUCCESS
+        }
+        Some(dir) => {
+            let write = |name: &str, text: &str| {
+                let p = dir.join(name);
+                std::fs::write(&p, text).map_err(|e| format!("{}: cannot write: {e}", p.display()))
             };
-            if !queues.contains(queue.as_str()) {
-                let key = format!("flows.{flow}.steps.{step}.queue");
-                let line = line_of(flow, step);
-                return Err(format!(
-                    "{name}:{line}: key `{key}`: no queue `{queue}` in the configuration"
-                ));
+            match std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("{}: cannot create: {e}", dir.display()))
+                .and_then(|()| write("hotline.toml", &centre))
+                .and_then(|()| write(confdoc::FLOWS_FILE, &flows))
+            {
+                Ok(()) => {
+                    println!(
+                        "{}: hotline.toml and {} written",
+                        dir.display(),
+                        confdoc::FLOWS_FILE
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
             }
         }
     }
-    Ok(set)
 }
 
 fn run(
@@ -416,6 +443,7 @@ fn run(
     data: Option<PathBuf>,
     sip: Option<SocketAddr>,
     http: Option<SocketAddr>,
+    path: Option<PathBuf>,
 ) -> ExitCode {
     if let Some(d) = data {
         cfg.storage.data_dir = d.display().to_string();
@@ -434,7 +462,7 @@ fn run(
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(serve(cfg, flows, limiter)) {
+    match rt.block_on(serve(cfg, flows, limiter, path)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -447,7 +475,12 @@ async fn serve(
     cfg: Config,
     flows: hotline_flow::FlowSet,
     limiter: lograte::WarnLimiter,
+    path: Option<PathBuf>,
 ) -> Result<(), String> {
+    // SIGHUP reads the file again (its default would end the process): taken from the start.
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("SIGHUP: {e}"))?;
     tokio::spawn(report_held_back_warnings(
         limiter,
         std::time::Duration::from_secs(cfg.log.repeat_interval_seconds.max(1)),
@@ -463,6 +496,8 @@ async fn serve(
     let store = hotline_store::Store::open(data_dir.join("hotline.db"))
         .await
         .map_err(|e| format!("cannot open the event log in {}: {e}", data_dir.display()))?;
+    // The configuration to run: the files, then the log's live changes on top of them.
+    let (cfg, flows, docs) = live_configuration(cfg, flows, path, &store).await?;
     let recovered = store.recovery().interrupted.len();
     if recovered > 0 {
         info!(
@@ -516,10 +551,6 @@ async fn serve(
         .agent_states()
         .await
         .map_err(|e| format!("cannot read the agents' states: {e}"))?;
-    let restore_skills = store
-        .latest_audit(hotline_switch::live::SKILLS_ACTION)
-        .await
-        .map_err(|e| format!("cannot read the agents' live skill changes: {e}"))?;
     let centre = hotline_switch::Centre::start(
         &cfg,
         &sip,
@@ -537,7 +568,7 @@ async fn serve(
                 cfg.storage.behind_alert_seconds,
             )),
             restore_agents,
-            restore_skills,
+            docs,
         },
     )?;
     let centre = Arc::new(centre);
@@ -564,6 +595,26 @@ async fn serve(
         .local_addr()
         .map_err(|e| format!("HTTP listener: {e}"))?;
     let limits = http::Limits::from_config(&cfg.http);
+    #[cfg(unix)]
+    {
+        let (centre, v1) = (centre.clone(), v1.clone());
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                info!("SIGHUP: reading the configuration file again");
+                match centre.reload().await {
+                    Ok(r) => {
+                        v1.take_config(&centre.config());
+                        info!(
+                            changes = r.applied.len(),
+                            restart_only = ?r.restart_only,
+                            "configuration file read again; its changes are in effect"
+                        );
+                    }
+                    Err(e) => error!("the configuration file was not read again: {e}"),
+                }
+            }
+        });
+    }
     let app = http::with_body_timeout(hotline_api::router(state, Some(v1)), limits.body_timeout);
     let http_task = tokio::spawn(http::serve(listener, app, limits));
     ready.store(true, Ordering::Release);
@@ -584,6 +635,64 @@ async fn serve(
             Ok(())
         }
     }
+}
+
+/// The configuration a start runs: the files (`path`, or the built-in demo), then each
+/// item's latest live change from the log where the files have not changed that item since
+/// ([`confdoc::restore`]). Settings that are not live (addresses, the data directory, paths
+/// made absolute, command-line overrides) stay as `cfg` has them.
+async fn live_configuration(
+    cfg: Config,
+    flows: hotline_flow::FlowSet,
+    path: Option<PathBuf>,
+    store: &hotline_store::Store,
+) -> Result<
+    (
+        Config,
+        hotline_flow::FlowSet,
+        hotline_switch::liveconfig::LiveDocs,
+    ),
+    String,
+> {
+    use hotline_switch::confdoc;
+    let files = match &path {
+        Some(p) => Docs::read(p)?,
+        None => Docs::demo(),
+    };
+    let mut latest = Vec::new();
+    for action in [confdoc::CONFIG_ACTION, hotline_switch::live::SKILLS_ACTION] {
+        latest.extend(
+            store
+                .latest_audit(action)
+                .await
+                .map_err(|e| format!("cannot read the live configuration changes: {e}"))?,
+        );
+    }
+    let (live, aside) = confdoc::restore(&files, &latest);
+    for (target, why) in aside {
+        info!(%target, "a live configuration change is not applied: {why}");
+    }
+    let (live, (mut run_cfg, run_flows)) = match live.check() {
+        Ok(checked) => (live, checked),
+        Err(e) => {
+            error!(
+                "the live configuration changes do not fit the files ({}: {}); starting from the files alone",
+                e.field, e.message
+            );
+            (files.clone(), (cfg.clone(), flows))
+        }
+    };
+    run_cfg.centre = cfg.centre;
+    run_cfg.sip = cfg.sip;
+    run_cfg.http = cfg.http;
+    run_cfg.log = cfg.log;
+    run_cfg.storage = cfg.storage;
+    run_cfg.media = cfg.media;
+    Ok((
+        run_cfg,
+        run_flows,
+        hotline_switch::liveconfig::LiveDocs { path, files, live },
+    ))
 }
 
 /// The Retry-After of calls refused while draining: a restart takes seconds.

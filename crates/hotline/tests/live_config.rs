@@ -121,7 +121,13 @@ fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_
 
     // Agents change nothing; supervisors change skills only (their own endpoint).
     for token in [&agent, &sup] {
-        let (status, body) = call(&h, token, "PUT", "/api/v1/config/agents/1011", Some(&new_agent));
+        let (status, body) = call(
+            &h,
+            token,
+            "PUT",
+            "/api/v1/config/agents/1011",
+            Some(&new_agent),
+        );
         assert_eq!(status, 403, "{body}");
         assert_eq!(body["error"]["code"], "forbidden");
     }
@@ -133,43 +139,91 @@ fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_
     let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/agents/1011", Some(&bad));
     assert_eq!(status, 400, "{body}");
     assert!(
-        body["error"]["field"].as_str().unwrap_or_default().contains("skills"),
+        body["error"]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("skills"),
         "{body}"
     );
     let mut no_secret = new_agent.clone();
     no_secret.as_object_mut().unwrap().remove("password");
-    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/agents/1011", Some(&no_secret));
+    let (status, body) = call(
+        &h,
+        &admin,
+        "PUT",
+        "/api/v1/config/agents/1011",
+        Some(&no_secret),
+    );
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["field"], "password", "{body}");
-    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/agents/1012", Some(&new_agent));
-    assert_eq!(status, 400, "the key in the path and the body agree: {body}");
-    assert!(audit_config(&h, &admin).is_empty(), "refused changes are not logged");
+    let (status, body) = call(
+        &h,
+        &admin,
+        "PUT",
+        "/api/v1/config/agents/1012",
+        Some(&new_agent),
+    );
+    assert_eq!(
+        status, 400,
+        "the key in the path and the body agree: {body}"
+    );
+    assert!(
+        audit_config(&h, &admin).is_empty(),
+        "refused changes are not logged"
+    );
 
     // The administrator adds agent 1011 and the user who works as it.
-    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/agents/1011", Some(&new_agent));
+    let (status, body) = call(
+        &h,
+        &admin,
+        "PUT",
+        "/api/v1/config/agents/1011",
+        Some(&new_agent),
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["previous"], Value::Null);
-    assert!(body["item"].get("ha1_md5").is_none(), "secrets are not shown: {body}");
-    let user = json!({ "name": "agent1011", "password": "pass1011", "role": "agent", "agent": "1011" });
-    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/users/agent1011", Some(&user));
+    assert!(
+        body["item"].get("ha1_md5").is_none(),
+        "secrets are not shown: {body}"
+    );
+    let user =
+        json!({ "name": "agent1011", "password": "pass1011", "role": "agent", "agent": "1011" });
+    let (status, body) = call(
+        &h,
+        &admin,
+        "PUT",
+        "/api/v1/config/users/agent1011",
+        Some(&user),
+    );
     assert_eq!(status, 200, "{body}");
     assert!(body["item"].get("password_hash").is_none(), "{body}");
     let view = get(&h, &sup, "/api/v1/config");
     assert!(
-        view["agents"].as_array().unwrap().iter().any(|a| a["extension"] == "1011"),
+        view["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["extension"] == "1011"),
         "{view}"
     );
     let audit = audit_config(&h, &sup);
     assert_eq!(audit.len(), 2, "{audit:?}");
     assert!(audit.iter().all(|a| a["user"] == "admin"), "{audit:?}");
-    assert!(audit.iter().any(|a| a["target"] == "agents/1011"), "{audit:?}");
+    assert!(
+        audit.iter().any(|a| a["target"] == "agents/1011"),
+        "{audit:?}"
+    );
     let detail: Value = serde_json::from_str(
         audit.iter().find(|a| a["target"] == "agents/1011").unwrap()["detail"]
             .as_str()
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(detail["new"]["skills"], json!({ "accounts": 9 }), "{detail}");
+    assert_eq!(
+        detail["new"]["skills"],
+        json!({ "accounts": 9 }),
+        "{detail}"
+    );
     assert!(
         !detail.to_string().contains("pass1011"),
         "no password in the audit trail: {detail}"
@@ -180,7 +234,9 @@ fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_
     let port = free_port("127.0.0.1").to_string();
     let (ok, log) = h.sipp(
         "register.xml",
-        &["-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1"],
+        &[
+            "-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1",
+        ],
     );
     assert!(ok, "1011 registers: {log}");
     available(&h, "1011", "pass1011");
@@ -202,11 +258,16 @@ fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_
     stop(h);
     let h = Hotline::serve_with_in(&data, |t| t);
     let sup = login(&h, "supervisor", "supervisor");
-    assert_eq!(get(&h, &sup, "/api/v1/agents/1011")["name"], "赵敏 Zhao Min");
+    assert_eq!(
+        get(&h, &sup, "/api/v1/agents/1011")["name"],
+        "赵敏 Zhao Min"
+    );
     let _ = login(&h, "agent1011", "pass1011");
     let (ok, log) = h.sipp(
         "register.xml",
-        &["-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1"],
+        &[
+            "-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1",
+        ],
     );
     assert!(ok, "1011 still registers after the restart: {log}");
 
@@ -223,7 +284,9 @@ fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_
     assert_eq!(status, 404);
     let (ok, _) = h.sipp(
         "register.xml",
-        &["-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1"],
+        &[
+            "-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1",
+        ],
     );
     assert!(!ok, "a removed agent's phone may not register");
 }
@@ -265,12 +328,24 @@ fn a_queue_wrap_up_changed_live_applies_from_the_next_call() {
         .unwrap();
     assert_eq!(accounts["wrap_up_seconds"], 30);
     accounts["wrap_up_seconds"] = json!(0);
-    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/queues/accounts", Some(&accounts));
+    let (status, body) = call(
+        &h,
+        &admin,
+        "PUT",
+        "/api/v1/config/queues/accounts",
+        Some(&accounts),
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["previous"]["wrap_up_seconds"], 30);
     let mut bad = accounts.clone();
     bad["target_seconds"] = json!("soon");
-    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/queues/accounts", Some(&bad));
+    let (status, body) = call(
+        &h,
+        &admin,
+        "PUT",
+        "/api/v1/config/queues/accounts",
+        Some(&bad),
+    );
     assert_eq!(status, 400, "{body}");
     assert!(
         body["error"]["field"]
@@ -288,11 +363,19 @@ fn a_queue_wrap_up_changed_live_applies_from_the_next_call() {
     let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1", "-timeout", "60s"]);
     assert!(ok, "{log}");
     assert!(answers.join().unwrap().0);
-    wait_for(Duration::from_secs(10), "1001 available after call 2", || {
-        let all = get(&h, &sup, "/api/v1/interactions");
-        let closed = all.as_array()?.iter().filter(|r| r["ended"].is_string()).count();
-        (closed == 2 && state_of(&h, &sup, "1001") == "available").then_some(())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "1001 available after call 2",
+        || {
+            let all = get(&h, &sup, "/api/v1/interactions");
+            let closed = all
+                .as_array()?
+                .iter()
+                .filter(|r| r["ended"].is_string())
+                .count();
+            (closed == 2 && state_of(&h, &sup, "1001") == "available").then_some(())
+        },
+    );
     let audit = audit_config(&h, &sup);
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0]["target"], "queues/accounts");
@@ -334,10 +417,14 @@ fn sighup_reads_the_file_again_without_dropping_a_call_and_new_calls_take_the_ne
     ));
     std::fs::write(&file, edited).unwrap();
     h.signal("HUP");
-    let audit = wait_for(Duration::from_secs(20), "the reload in the audit trail", || {
-        let a = audit_config(&h, &sup);
-        (a.len() >= 2).then_some(a)
-    });
+    let audit = wait_for(
+        Duration::from_secs(20),
+        "the reload in the audit trail",
+        || {
+            let a = audit_config(&h, &sup);
+            (a.len() >= 2).then_some(a)
+        },
+    );
     assert!(audit.iter().all(|a| a["user"] == "file"), "{audit:?}");
     let targets: Vec<&str> = audit.iter().filter_map(|a| a["target"].as_str()).collect();
     assert!(targets.contains(&"agents/1011"), "{targets:?}");
@@ -358,18 +445,24 @@ fn sighup_reads_the_file_again_without_dropping_a_call_and_new_calls_take_the_ne
         assert_eq!(r["end_reason"], "caller_hangup", "{r}");
     }
     // The calls answered before the reload keep the wrap-up they started with (none).
-    wait_for(Duration::from_secs(10), "the four agents free again", || {
-        exts.iter()
-            .all(|e| state_of(&h, &sup, e) == "available")
-            .then_some(())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the four agents free again",
+        || {
+            exts.iter()
+                .all(|e| state_of(&h, &sup, e) == "available")
+                .then_some(())
+        },
+    );
 
     // New settings for new calls: 1011 registers and logs in; the next call leaves its
     // agent in the new 20 s wrap-up.
     let p1011 = free_port("127.0.0.1").to_string();
     let (ok, log) = h.sipp(
         "register.xml",
-        &["-p", &p1011, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1"],
+        &[
+            "-p", &p1011, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1",
+        ],
     );
     assert!(ok, "1011 registers after the reload: {log}");
     let answers = phone(&h, &port, 1);
@@ -379,15 +472,18 @@ fn sighup_reads_the_file_again_without_dropping_a_call_and_new_calls_take_the_ne
     let fifth = wait_for(Duration::from_secs(30), "the fifth record closed", || {
         let all = get(&h, &sup, "/api/v1/interactions");
         let all = all.as_array()?.clone();
-        (all.len() == 5 && all.iter().all(|r| r["ended"].is_string()))
-            .then(|| all[4].clone())
+        (all.len() == 5 && all.iter().all(|r| r["ended"].is_string())).then(|| all[4].clone())
     });
     let who = fifth["agent"].as_str().unwrap().to_string();
     assert_eq!(state_of(&h, &sup, &who), "wrap_up", "{fifth}");
 
     // A file that does not check is refused as a whole: nothing changes, calls go on.
     let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, text.replacen("wrap_up_seconds = 20", "wrap_up_seconds = -1", 1)).unwrap();
+    std::fs::write(
+        &file,
+        text.replacen("wrap_up_seconds = 20", "wrap_up_seconds = -1", 1),
+    )
+    .unwrap();
     let admin = login(&h, "admin", "admin");
     let (status, body) = call(&h, &admin, "POST", "/api/v1/config/reload", None);
     assert_eq!(status, 400, "{body}");

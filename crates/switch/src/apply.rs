@@ -121,8 +121,7 @@ async fn ask(
     router
         .send(cmd(done))
         .map_err(|_| "the router has stopped".to_string())?;
-    rx.await
-        .map_err(|_| "the router has stopped".to_string())?
+    rx.await.map_err(|_| "the router has stopped".to_string())?
 }
 
 impl crate::Centre {
@@ -138,6 +137,15 @@ impl crate::Centre {
     /// the registrar's credentials, and the routes new calls take.
     pub async fn apply_config(&self, new: Config, flows: FlowSet) -> Result<(), ApplyError> {
         let old = self.config();
+        // What is not live stays as the centre started with it (addresses, ports, the data
+        // directory, paths made absolute at start, command-line overrides).
+        let mut new = new;
+        new.centre = old.centre.clone();
+        new.sip = old.sip.clone();
+        new.http = old.http.clone();
+        new.log = old.log.clone();
+        new.storage = old.storage.clone();
+        new.media = old.media.clone();
         let ch = engine_changes(&old, &new).map_err(ApplyError::Router)?;
         let router = &self.shared.router;
         let mut removed: Vec<&str> = Vec::new();
@@ -234,10 +242,7 @@ mod tests {
     use super::*;
 
     fn cfg(extra: &str) -> Config {
-        let text = format!(
-            "{}\n{extra}",
-            hotline_config::DEMO_TOML
-        );
+        let text = format!("{}\n{extra}", hotline_config::DEMO_TOML);
         Config::from_toml("t.toml", &text).unwrap()
     }
 
@@ -250,10 +255,8 @@ mod tests {
     #[test]
     fn agents_and_queues_added_changed_and_removed_are_told_apart() {
         let old = cfg("");
-        let mut text = hotline_config::DEMO_TOML.replace(
-            "name = \"张伟 Zhang Wei\"",
-            "name = \"张伟\"",
-        );
+        let mut text =
+            hotline_config::DEMO_TOML.replace("name = \"张伟 Zhang Wei\"", "name = \"张伟\"");
         text = text.replacen("wrap_up_seconds = 30", "wrap_up_seconds = 45", 1);
         text.push_str(
             "\n[[agents]]\nextension = \"1011\"\nname = \"新\"\nha1_md5 = \"00000000000000000000000000000000\"\nha1_sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nskills = { accounts = 3 }\n\n[[queues]]\nname = \"loans\"\nskills = { accounts = 1 }\n\n[routing]\nretry_seconds = 9\n",
@@ -263,7 +266,10 @@ mod tests {
         assert!(ch.removed_agents.is_empty());
         assert_eq!(ch.added_agents.len(), 1);
         assert_eq!(ch.added_agents[0].0, "1011");
-        assert_eq!(ch.renamed_agents, vec![("1003".to_string(), "张伟".to_string())]);
+        assert_eq!(
+            ch.renamed_agents,
+            vec![("1003".to_string(), "张伟".to_string())]
+        );
         let names: Vec<&str> = ch.queues.iter().map(|q| q.name.as_str()).collect();
         assert_eq!(names, vec!["loans", "accounts"], "new queues first");
         assert_eq!(ch.queues[1].wrap_up_seconds, 45.0);

@@ -9,8 +9,10 @@
 //! calls are refused with 503 while its backlog is over the bound.
 
 pub mod apply;
+pub mod confdoc;
 pub mod hashpool;
 pub mod live;
+pub mod liveconfig;
 pub mod numbers;
 pub mod restart;
 pub mod retention;
@@ -55,10 +57,10 @@ pub struct CentreOptions {
     /// Each agent's last state in the log (see [`hotline_store::Store::agent_states`]), put
     /// back into the routing engine before the first call (see [`restore_agents`]).
     pub restore_agents: Vec<hotline_model::AgentStatus>,
-    /// Each agent's latest live skill change in the log (see
-    /// [`hotline_store::Store::latest_audit`] of [`live::SKILLS_ACTION`]), applied on top of
-    /// the configuration file before the first call (see [`live::skills_to_restore`]).
-    pub restore_skills: Vec<hotline_model::AuditEntry>,
+    /// The documents behind the configuration the centre starts with: the files as read,
+    /// and the files with the log's live changes (see [`confdoc::restore`]), which the
+    /// `cfg` given to [`Centre::start`] was checked from.
+    pub docs: liveconfig::LiveDocs,
 }
 
 /// How the event log keeps up, as supervisors are told (see [`Centre::log_health`]).
@@ -160,6 +162,8 @@ pub struct Centre {
     skills_lock: tokio::sync::Mutex<()>,
     /// The configuration the centre runs now (see [`Centre::config`]).
     config: parking_lot::RwLock<Arc<hotline_config::Config>>,
+    /// The documents behind it; changes are made one at a time.
+    docs: tokio::sync::Mutex<liveconfig::LiveDocs>,
 }
 
 impl Centre {
@@ -176,6 +180,12 @@ impl Centre {
         options: CentreOptions,
     ) -> Result<Centre, String> {
         let (engine, skills) = router::engine_from_config(cfg)?;
+        let docs = options.docs.clone();
+        // Each live skill change records the agent's skills in the files (not the live ones).
+        let file_skills = match docs.files.check() {
+            Ok((files, _)) => live::file_skills(&files),
+            Err(_) => live::file_skills(cfg),
+        };
         let senior_skill = engine.config().senior_skill.clone();
         let (router_tx, router_rx) = mpsc::unbounded_channel();
         let names = cfg
@@ -191,7 +201,6 @@ impl Centre {
             router_rx,
         ));
         // Before any call: the router takes commands in order.
-        live::restore_skills(cfg, &router_tx, &options.restore_skills);
         restore_agents(cfg, &router_tx, &store, &options.restore_agents);
         std::fs::create_dir_all(&options.recordings)
             .map_err(|e| format!("cannot create {}: {e}", options.recordings.display()))?;
@@ -247,9 +256,10 @@ impl Centre {
             shared,
             log_health,
             draining,
-            file_skills: live::file_skills(cfg),
+            file_skills,
             skills_lock: tokio::sync::Mutex::new(()),
             config: parking_lot::RwLock::new(Arc::new(cfg.clone())),
+            docs: tokio::sync::Mutex::new(docs),
         })
     }
 
@@ -277,7 +287,9 @@ impl Centre {
         extension: &str,
         skills: std::collections::BTreeMap<String, u8>,
     ) -> Result<live::SkillsChange, live::ChangeError> {
-        live::change_skills(self, by, extension, skills).await
+        let change = live::change_skills(self, by, extension, skills).await?;
+        self.note_skills(extension, &change.new).await;
+        Ok(change)
     }
 
     /// Ends a call in progress as its agent would.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use hotline_model::AuditEntry;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::RouterCmd;
 
@@ -85,7 +85,16 @@ pub fn skills_to_restore(
     cfg: &hotline_config::Config,
     latest: &[AuditEntry],
 ) -> (Vec<(String, BTreeMap<String, u8>)>, Vec<(String, String)>) {
-    let file = file_skills(cfg);
+    skills_to_restore_from(&file_skills(cfg), latest)
+}
+
+/// [`skills_to_restore`] against each agent's skills in the files (by extension; an agent
+/// missing from `file` is no longer in the configuration).
+#[allow(clippy::type_complexity)]
+pub fn skills_to_restore_from(
+    file: &BTreeMap<String, BTreeMap<String, u8>>,
+    latest: &[AuditEntry],
+) -> (Vec<(String, BTreeMap<String, u8>)>, Vec<(String, String)>) {
     let mut apply = Vec::new();
     let mut aside = Vec::new();
     for e in latest.iter().filter(|e| e.action == SKILLS_ACTION) {
@@ -120,48 +129,6 @@ pub fn skills_to_restore(
         apply.push((ext, change.new));
     }
     (apply, aside)
-}
-
-/// Applies the log's latest skill changes (see [`skills_to_restore`]) to the router, before
-/// anything else reaches it.
-pub(crate) fn restore_skills(
-    cfg: &hotline_config::Config,
-    router: &mpsc::UnboundedSender<RouterCmd>,
-    latest: &[AuditEntry],
-) {
-    let (apply, aside) = skills_to_restore(cfg, latest);
-    for (ext, why) in aside {
-        tracing::info!(agent = %ext, "a live skill change is not applied: {why}");
-    }
-    if apply.is_empty() {
-        return;
-    }
-    let mut replies = Vec::new();
-    for (ext, skills) in apply {
-        let (done, rx) = oneshot::channel();
-        let _ = router.send(RouterCmd::SetSkills {
-            extension: ext.clone(),
-            skills,
-            done,
-        });
-        replies.push((ext, rx));
-    }
-    tokio::spawn(async move {
-        let mut applied = 0;
-        for (ext, rx) in replies {
-            match rx.await {
-                Ok(Ok(())) => applied += 1,
-                Ok(Err(e)) => {
-                    tracing::warn!(agent = %ext, error = %e, "cannot apply the agent's live skills")
-                }
-                Err(_) => return,
-            }
-        }
-        tracing::info!(
-            agents = applied,
-            "agents' live skill changes applied from the log"
-        );
-    });
 }
 
 /// Why a live change was not made.

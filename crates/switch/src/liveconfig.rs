@@ -12,6 +12,7 @@ use crate::apply::ApplyError;
 use crate::confdoc::{self, CONFIG_ACTION, ConfigChange, Docs, FieldError, Kind};
 
 /// The documents behind the running configuration.
+#[derive(Debug, Clone)]
 pub struct LiveDocs {
     /// The centre file, when the centre was started from one (not the built-in demo): what
     /// a reload reads again.
@@ -76,17 +77,8 @@ pub struct Reloaded {
     pub restart_only: Vec<String>,
 }
 
-/// The top-level tables of the centre file that are not items: changed in the file, they
-/// need a restart.
-const RESTART_ONLY: [&str; 6] = ["centre", "sip", "http", "log", "storage", "media"];
-
 fn restart_only(before: &Docs, after: &Docs) -> Vec<String> {
-    let (b, a) = (before.centre_table(), after.centre_table());
-    RESTART_ONLY
-        .iter()
-        .filter(|k| b.get(**k) != a.get(**k))
-        .map(|k| (*k).to_string())
-        .collect()
+    before.restart_only_changes(after)
 }
 
 impl crate::Centre {
@@ -277,7 +269,8 @@ impl crate::Centre {
     }
 
     async fn log_change(&self, by: &str, change: &ConfigChange) -> Result<(), ChangeError> {
-        let detail = serde_json::to_string(change).map_err(|e| ChangeError::Store(e.to_string()))?;
+        let detail =
+            serde_json::to_string(change).map_err(|e| ChangeError::Store(e.to_string()))?;
         let mut audit = hotline_model::AuditEvent::new(
             hotline_model::Timestamp::now(),
             by,
@@ -289,6 +282,7 @@ impl crate::Centre {
             .store
             .append_one(hotline_model::Event::Audit(audit))
             .await
+            .map(|_| ())
             .map_err(|e| ChangeError::Store(e.to_string()))
     }
 }
