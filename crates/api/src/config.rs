@@ -152,6 +152,28 @@ async fn view(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, A
     Ok(Json(Value::Object(out)))
 }
 
+/// Makes a change in a task of its own: a client that goes away (or a connection timed
+/// out) does not cut it half-way; the API's own copies (users, wrap-up times) follow in the
+/// same step.
+async fn change(
+    v1: &V1,
+    by: String,
+    kind: Kind,
+    key: String,
+    value: Option<Value>,
+) -> Result<hotline_switch::liveconfig::Changed, ChangeError> {
+    let task = v1.clone();
+    tokio::spawn(async move {
+        let r = task.centre.change_item(&by, kind, &key, value).await;
+        if r.is_ok() {
+            task.take_config(&task.centre.config());
+        }
+        r
+    })
+    .await
+    .unwrap_or_else(|e| Err(ChangeError::Router(e.to_string())))
+}
+
 /// `PUT /api/v1/config/{kind}/{key}`: adds or replaces one item (the body: the item as the
 /// file writes it, as JSON; secrets as `password`, or left out to keep the old ones).
 async fn put_item(
@@ -204,21 +226,14 @@ async fn put_item(
             Err(e) => return e.into_response(),
         }
     }
-    match v1
-        .centre
-        .change_item(&who.user, kind, &key, Some(value))
-        .await
-    {
-        Ok(done) => {
-            v1.take_config(&v1.centre.config());
-            Json(json!({
-                "kind": kind.segment(),
-                "key": done.key,
-                "item": redacted(kind, done.item),
-                "previous": redacted(kind, done.previous),
-            }))
-            .into_response()
-        }
+    match change(&v1, who.user, kind, key, Some(value)).await {
+        Ok(done) => Json(json!({
+            "kind": kind.segment(),
+            "key": done.key,
+            "item": redacted(kind, done.item),
+            "previous": redacted(kind, done.previous),
+        }))
+        .into_response(),
         Err(e) => change_error(e),
     }
 }
@@ -237,16 +252,13 @@ async fn delete_item(
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    match v1.centre.change_item(&who.user, kind, &key, None).await {
-        Ok(done) => {
-            v1.take_config(&v1.centre.config());
-            Json(json!({
-                "kind": kind.segment(),
-                "key": done.key,
-                "previous": redacted(kind, done.previous),
-            }))
-            .into_response()
-        }
+    match change(&v1, who.user, kind, key, None).await {
+        Ok(done) => Json(json!({
+            "kind": kind.segment(),
+            "key": done.key,
+            "previous": redacted(kind, done.previous),
+        }))
+        .into_response(),
         Err(e) => change_error(e),
     }
 }
@@ -258,9 +270,18 @@ async fn reload(State(v1): State<V1>, headers: HeaderMap) -> Response {
         Err(e) => return e.into_response(),
     };
     tracing::info!(user = %who.user, "configuration reload asked through the API");
-    match v1.centre.reload().await {
+    let task = v1.clone();
+    let done = tokio::spawn(async move {
+        let r = task.centre.reload().await;
+        if r.is_ok() {
+            task.take_config(&task.centre.config());
+        }
+        r
+    })
+    .await
+    .unwrap_or_else(|e| Err(ChangeError::Router(e.to_string())));
+    match done {
         Ok(r) => {
-            v1.take_config(&v1.centre.config());
             Json(json!({
                 "applied": r.applied.iter().map(|(k, key)| json!({"kind": k.segment(), "key": key})).collect::<Vec<_>>(),
                 "restart_only": r.restart_only,
@@ -284,13 +305,13 @@ async fn export(
     headers: HeaderMap,
     Query(q): Query<ExportQuery>,
 ) -> Response {
-    if let Err(e) = admin(&v1, &headers) {
-        return e.into_response();
-    }
-    let (centre, flows) = v1.centre.live_docs().await.to_toml();
-    let text = match q.doc.as_deref() {
-        None | Some("centre") => centre,
-        Some("flows") => flows,
+    let who = match admin(&v1, &headers) {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    let flows_doc = match q.doc.as_deref() {
+        None | Some("centre") => false,
+        Some("flows") => true,
         Some(other) => {
             return ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -300,5 +321,29 @@ async fn export(
             .into_response();
         }
     };
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+    // The export holds the digests and hashes a start needs: who took it is audited.
+    let audit = hotline_model::AuditEvent::new(
+        hotline_model::Timestamp::now(),
+        &who.user,
+        "config_export",
+        q.doc.as_deref().unwrap_or("centre"),
+    );
+    if let Err(e) = v1
+        .centre
+        .store()
+        .append_one(hotline_model::Event::Audit(audit))
+        .await
+    {
+        return crate::v1::store_error(e).into_response();
+    }
+    let (centre, flows) = v1.centre.live_docs().await.to_toml();
+    let text = if flows_doc { flows } else { centre };
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        text,
+    )
+        .into_response()
 }

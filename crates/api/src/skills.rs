@@ -181,6 +181,7 @@ async fn change(
         )
         .into()),
         Err(ChangeError::Store(e)) => Err(crate::v1::store_error(e).into()),
+        Err(ChangeError::Invalid(e)) => Err(refused("invalid", "skills", e)),
         Err(e @ ChangeError::Router(_)) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "not_applied",

@@ -691,7 +691,12 @@ async fn live_configuration(
     Ok((
         run_cfg,
         run_flows,
-        hotline_switch::liveconfig::LiveDocs { path, files, live },
+        hotline_switch::liveconfig::LiveDocs {
+            path,
+            started: files.clone(),
+            files,
+            live,
+        },
     ))
 }
 

@@ -225,9 +225,24 @@ fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_
         "{detail}"
     );
     assert!(
-        !detail.to_string().contains("pass1011"),
-        "no password in the audit trail: {detail}"
+        !detail.to_string().contains("pass1011") && detail["new"].get("ha1_md5").is_none(),
+        "no password and no digest in the audit trail: {detail}"
     );
+    // The export is what `check-config` takes (digests included): not cached, and audited.
+    let (status, text) = http(h.http, "GET", "/api/v1/config/export", Some(&sup), None);
+    assert_eq!(status, 403, "{text}");
+    let (status, text) = http(h.http, "GET", "/api/v1/config/export", Some(&admin), None);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("extension = \"1011\""), "{text}");
+    let exports: Vec<Value> = get(&h, &sup, "/api/v1/audit")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "config_export")
+        .cloned()
+        .collect();
+    assert_eq!(exports.len(), 1, "{exports:?}");
+    assert_eq!(exports[0]["user"], "admin");
 
     // 1011's phone registers with the new password and takes an accounts call; nobody else
     // is logged in.
@@ -293,7 +308,9 @@ fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_
 
 #[test]
 fn a_queue_wrap_up_changed_live_applies_from_the_next_call() {
-    let h = Hotline::serve_with(|t| t);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let h = Hotline::serve_with_in(&data, |t| t);
     let admin = login(&h, "admin", "admin");
     let sup = login(&h, "supervisor", "supervisor");
     let port = register_all(&h, &["1001"]);
@@ -379,6 +396,60 @@ fn a_queue_wrap_up_changed_live_applies_from_the_next_call() {
     let audit = audit_config(&h, &sup);
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0]["target"], "queues/accounts");
+
+    // A restart with the same file keeps the queue's new wrap-up.
+    stop(h);
+    let h = Hotline::serve_with_in(&data, |t| t);
+    let admin = login(&h, "admin", "admin");
+    let view = get(&h, &admin, "/api/v1/config");
+    let accounts = view["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "accounts")
+        .cloned()
+        .unwrap();
+    assert_eq!(accounts["wrap_up_seconds"], 0, "{accounts}");
+}
+
+#[test]
+fn a_supervisors_skill_change_after_a_reload_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let h = Hotline::serve_with_in(&data, |t| t);
+    let sup = login(&h, "supervisor", "supervisor");
+    let file = h.dir.path().join("centre.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // The file gives 1003 cards 9 and is read again.
+    let edited = text.replacen(
+        "skills = { cards = 8, general = 5 }",
+        "skills = { cards = 9, general = 5 }",
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&file, &edited).unwrap();
+    h.signal("HUP");
+    wait_for(Duration::from_secs(20), "the reload", || {
+        (get(&h, &sup, "/api/v1/agents/1003")["skills"]["cards"] == 9).then_some(())
+    });
+    // Then a supervisor sets 1003's skills; a restart on the same (edited) file keeps them.
+    let (status, body) = http(
+        h.http,
+        "PUT",
+        "/api/v1/agents/1003/skills",
+        Some(&sup),
+        Some(r#"{"skills":{"cards":5,"accounts":4}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let hosted = h.dir.path().to_path_buf();
+    let kept = std::fs::read_to_string(hosted.join("centre.toml")).unwrap();
+    stop(h);
+    let h = Hotline::serve_with_in(&data, move |_| kept.clone());
+    let sup = login(&h, "supervisor", "supervisor");
+    assert_eq!(
+        get(&h, &sup, "/api/v1/agents/1003")["skills"],
+        json!({ "cards": 5, "accounts": 4 })
+    );
 }
 
 #[test]

@@ -303,7 +303,7 @@ pub struct Calls {
     /// Contact on TLS legs).
     pub(crate) tls: Option<(Arc<crate::advertise::Advertiser>, u16)>,
     /// SRTP policies of trunks and agents.
-    pub srtp: Arc<crate::sdes::Policies>,
+    pub srtp: Arc<parking_lot::RwLock<crate::sdes::Policies>>,
 }
 
 /// How a call out presents itself and authenticates (calls through a carrier trunk).

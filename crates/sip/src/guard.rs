@@ -158,6 +158,9 @@ const GOOD_FOR: Duration = Duration::from_secs(24 * 3600);
 /// The guard's state: per-source token buckets and authentication failures.
 pub struct Guard {
     cfg: GuardConfig,
+    /// The trunks' trusted networks now (the configuration's at start; replaced when the
+    /// trunks change live).
+    trusted: parking_lot::RwLock<Vec<IpNet>>,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
     accounts: Mutex<HashMap<String, AccountFailures>>,
@@ -169,6 +172,7 @@ pub struct Guard {
 impl Guard {
     pub fn new(cfg: GuardConfig) -> Self {
         Guard {
+            trusted: parking_lot::RwLock::new(cfg.trusted.clone()),
             cfg,
             buckets: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
@@ -182,7 +186,12 @@ impl Guard {
     }
 
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.cfg.trusted.iter().any(|n| n.contains(&ip))
+        self.trusted.read().iter().any(|n| n.contains(&ip))
+    }
+
+    /// Takes the trunks' trusted networks of `cfg` (a live change of the trunks).
+    pub fn set_trusted(&self, cfg: &hotline_config::Config) {
+        *self.trusted.write() = cfg.trunks.iter().flat_map(|t| t.sources.clone()).collect();
     }
 
     /// Judges one message from `src`. `stream` is true for TCP, where framing already matched

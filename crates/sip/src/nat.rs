@@ -95,7 +95,6 @@ pub fn nated_udp_flows<'a>(bindings: impl IntoIterator<Item = &'a Binding>) -> V
 /// Sends keep-alives to the NATed phones among `extensions` every `every` until cancelled.
 pub async fn run_keepalives(
     registrar: Arc<Registrar>,
-    extensions: Vec<String>,
     sock: Arc<UdpSocket>,
     every: Duration,
     cancel: CancellationToken,
@@ -108,7 +107,9 @@ pub async fn run_keepalives(
             _ = cancel.cancelled() => return,
         }
         let now = Instant::now();
-        let bindings: Vec<Binding> = extensions
+        // Every extension registered now (agents added live included).
+        let bindings: Vec<Binding> = registrar
+            .registered()
             .iter()
             .flat_map(|e| registrar.lookup(e, now))
             .collect();

@@ -269,24 +269,28 @@ impl Registrar {
     /// applies from the phone's next request.
     pub fn set_accounts(&self, cfg: &hotline_config::Config) {
         let acc = Arc::new(Accounts::from_config(cfg));
-        let gone: Vec<String> = self
-            .bindings
-            .read()
+        // One step under the bindings' lock: a REGISTER checked against the old accounts
+        // either stored its binding before (and it is removed here) or stores it after the
+        // swap (and `register` refuses an extension the accounts no longer have).
+        let mut all = self.bindings.write();
+        *self.accounts.write() = acc.clone();
+        let gone: Vec<String> = all
             .keys()
             .filter(|e| !acc.secrets.contains_key(*e))
             .cloned()
             .collect();
-        *self.accounts.write() = acc;
-        if !gone.is_empty() {
-            let mut all = self.bindings.write();
-            for e in &gone {
-                all.remove(e);
-            }
-            drop(all);
-            for e in &gone {
-                self.mark_changed(e);
-            }
+        for e in &gone {
+            all.remove(e);
         }
+        drop(all);
+        for e in &gone {
+            self.mark_changed(e);
+        }
+    }
+
+    /// The extensions with bindings now.
+    pub fn registered(&self) -> Vec<String> {
+        self.bindings.read().keys().cloned().collect()
     }
 
     /// Notes that `extension`'s bindings must be written down again (see
@@ -620,6 +624,12 @@ impl Registrar {
 
         {
             let mut all = self.bindings.write();
+            // The extension may have been removed live since its password was checked.
+            if !self.accounts.read().secrets.contains_key(&aor) {
+                drop(all);
+                let why = "the extension was removed";
+                return refuse(source, &aor, forbidden(), why);
+            }
             let list = all.entry(aor.clone()).or_default();
             list.retain(|b| b.expires_at > now);
             for r in accepted {

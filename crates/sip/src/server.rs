@@ -164,7 +164,9 @@ impl SipServer {
             refusing: Default::default(),
             ended: Default::default(),
             tls: tls_advertiser.zip(tls_addr.map(|a| a.port())),
-            srtp: Arc::new(crate::sdes::Policies::from_config(cfg)),
+            srtp: Arc::new(parking_lot::RwLock::new(
+                crate::sdes::Policies::from_config(cfg),
+            )),
         };
         let ep_cancel = cancel.clone();
         tokio::spawn(async move {
@@ -206,10 +208,6 @@ impl SipServer {
         if cfg.sip.nat_keepalive_seconds > 0 {
             tokio::spawn(crate::nat::run_keepalives(
                 registrar.clone(),
-                cfg.agents
-                    .iter()
-                    .map(|a| a.extension.get_ref().clone())
-                    .collect(),
                 udp,
                 Duration::from_secs(u64::from(cfg.sip.nat_keepalive_seconds)),
                 cancel.child_token(),
@@ -1042,7 +1040,7 @@ impl Handler {
         let secure = is_tls(&tx);
         let srtp = match &offer {
             Ok(o) => {
-                let policy = self.calls.srtp.for_caller(&caller);
+                let policy = self.calls.srtp.read().for_caller(&caller);
                 match crate::sdes::judge_offer(policy, secure, o) {
                     Ok(k) => k,
                     Err(refusal) => {

@@ -49,6 +49,17 @@ pub(crate) struct EngineChanges {
     pub rules: Option<hotline_acd::EngineConfig>,
 }
 
+/// What is not live stays as the centre started with it (addresses, ports, the data
+/// directory, paths made absolute at start, command-line overrides).
+pub(crate) fn keep_running(new: &mut Config, running: &Config) {
+    new.centre = running.centre.clone();
+    new.sip = running.sip.clone();
+    new.http = running.http.clone();
+    new.log = running.log.clone();
+    new.storage = running.storage.clone();
+    new.media = running.media.clone();
+}
+
 fn skills_of(a: &hotline_config::Agent) -> BTreeMap<String, u8> {
     a.skills
         .iter()
@@ -134,18 +145,12 @@ impl crate::Centre {
     /// of the running configuration. Agents to be removed are taken out first: if one is on
     /// a contact, nothing is changed ([`ApplyError::AgentBusy`]). Then the agents added,
     /// renamed and given other skills, the queues added or changed, the engine-wide rules,
-    /// the registrar's credentials, and the routes new calls take.
+    /// the registrar's credentials, the trunks' trusted networks, the SRTP policies, and the
+    /// routes new calls take. Past the removals it does not stop half-way.
     pub async fn apply_config(&self, new: Config, flows: FlowSet) -> Result<(), ApplyError> {
         let old = self.config();
-        // What is not live stays as the centre started with it (addresses, ports, the data
-        // directory, paths made absolute at start, command-line overrides).
         let mut new = new;
-        new.centre = old.centre.clone();
-        new.sip = old.sip.clone();
-        new.http = old.http.clone();
-        new.log = old.log.clone();
-        new.storage = old.storage.clone();
-        new.media = old.media.clone();
+        keep_running(&mut new, &old);
         let ch = engine_changes(&old, &new).map_err(ApplyError::Router)?;
         let router = &self.shared.router;
         let mut removed: Vec<&str> = Vec::new();
@@ -168,7 +173,7 @@ impl crate::Centre {
                         .await;
                     }
                 }
-                return Err(if e.contains("busy") {
+                return Err(if e.starts_with("busy") {
                     ApplyError::AgentBusy(ext.clone())
                 } else {
                     ApplyError::Router(e)
@@ -176,50 +181,59 @@ impl crate::Centre {
             }
             removed.push(ext);
         }
+        // From here on the change goes through whatever happens: the configuration was
+        // checked as a whole, so the engine refusing a part of it is a fault of hotline's,
+        // logged; the rest (and what is shown) follows the new configuration.
+        let mut faults = Vec::new();
         for (ext, name, skills) in &ch.added_agents {
-            ask(router, |done| RouterCmd::AddAgent {
+            let r = ask(router, |done| RouterCmd::AddAgent {
                 extension: ext.clone(),
                 name: name.clone(),
                 skills: skills.clone(),
                 done,
             })
-            .await
-            .map_err(ApplyError::Router)?;
+            .await;
+            faults.extend(r.err().map(|e| format!("adding agent {ext}: {e}")));
         }
         for (ext, name) in &ch.renamed_agents {
-            ask(router, |done| RouterCmd::RenameAgent {
+            let r = ask(router, |done| RouterCmd::RenameAgent {
                 extension: ext.clone(),
                 name: name.clone(),
                 done,
             })
-            .await
-            .map_err(ApplyError::Router)?;
+            .await;
+            faults.extend(r.err().map(|e| format!("renaming agent {ext}: {e}")));
         }
         for (ext, skills) in &ch.reskilled_agents {
-            ask(router, |done| RouterCmd::SetSkills {
+            let r = ask(router, |done| RouterCmd::SetSkills {
                 extension: ext.clone(),
                 skills: skills.clone(),
                 done,
             })
-            .await
-            .map_err(ApplyError::Router)?;
+            .await;
+            faults.extend(r.err().map(|e| format!("agent {ext}'s skills: {e}")));
         }
         for q in &ch.queues {
-            ask(router, |done| RouterCmd::UpsertQueue {
+            let r = ask(router, |done| RouterCmd::UpsertQueue {
                 queue: q.clone(),
                 done,
             })
-            .await
-            .map_err(ApplyError::Router)?;
+            .await;
+            faults.extend(r.err().map(|e| format!("queue {}: {e}", q.name)));
         }
         if let Some(rules) = &ch.rules {
-            ask(router, |done| RouterCmd::SetRules {
+            let r = ask(router, |done| RouterCmd::SetRules {
                 rules: rules.clone(),
                 done,
             })
-            .await
-            .map_err(ApplyError::Router)?;
+            .await;
+            faults.extend(r.err().map(|e| format!("routing rules: {e}")));
         }
+        for f in &faults {
+            tracing::error!("the routing engine refused part of a checked configuration: {f}");
+        }
+        self.shared.guard.set_trusted(&new);
+        *self.shared.calls.srtp.write() = hotline_sip::sdes::Policies::from_config(&new);
         self.shared.registrar.set_accounts(&new);
         // The trunk out keeps its password from the environment, as at start; a trunk whose
         // variable is missing keeps calls out as they were.

@@ -1353,6 +1353,19 @@ pub fn merge_secrets(
                 return Ok(());
             }
             let kept = old.and_then(Json::as_object);
+            // Digests are made over the user name: a trunk whose user name changes needs its
+            // password again.
+            if kind == Kind::Trunks
+                && let Some(k) = kept
+                && digests.iter().any(|d| k.contains_key(*d))
+                && k.get(user_field) != o.get(user_field)
+            {
+                return Err(FieldError::new(
+                    "missing_field",
+                    "password",
+                    "the trunk's user name changes: give its `password` again (the digests are made over the user name)",
+                ));
+            }
             let mut any = false;
             for d in digests {
                 if let Some(v) = kept.and_then(|k| k.get(d)) {

@@ -156,10 +156,6 @@ pub struct Centre {
     log_health: tokio::sync::watch::Sender<LogHealth>,
     /// Non-zero once the centre drains: the Retry-After new calls are refused with.
     draining: Arc<AtomicU32>,
-    /// Each agent's skills in the configuration file (recorded with each live change).
-    file_skills: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u8>>,
-    /// Live skill changes are made one at a time.
-    skills_lock: tokio::sync::Mutex<()>,
     /// The configuration the centre runs now (see [`Centre::config`]).
     config: parking_lot::RwLock<Arc<hotline_config::Config>>,
     /// The documents behind it; changes are made one at a time.
@@ -181,11 +177,6 @@ impl Centre {
     ) -> Result<Centre, String> {
         let (engine, skills) = router::engine_from_config(cfg)?;
         let docs = options.docs.clone();
-        // Each live skill change records the agent's skills in the files (not the live ones).
-        let file_skills = match docs.files.check() {
-            Ok((files, _)) => live::file_skills(&files),
-            Err(_) => live::file_skills(cfg),
-        };
         let senior_skill = engine.config().senior_skill.clone();
         let (router_tx, router_rx) = mpsc::unbounded_channel();
         let names = cfg
@@ -223,6 +214,7 @@ impl Centre {
             router: router_tx,
             calls: sip.calls.clone(),
             registrar: sip.registrar.clone(),
+            guard: sip.guard.clone(),
             media_ip: options.media_ip,
             recordings: options.recordings,
             senior_skill,
@@ -256,8 +248,6 @@ impl Centre {
             shared,
             log_health,
             draining,
-            file_skills,
-            skills_lock: tokio::sync::Mutex::new(()),
             config: parking_lot::RwLock::new(Arc::new(cfg.clone())),
             docs: tokio::sync::Mutex::new(docs),
         })
@@ -287,9 +277,7 @@ impl Centre {
         extension: &str,
         skills: std::collections::BTreeMap<String, u8>,
     ) -> Result<live::SkillsChange, live::ChangeError> {
-        let change = live::change_skills(self, by, extension, skills).await?;
-        self.note_skills(extension, &change.new).await;
-        Ok(change)
+        self.change_skills_live(by, extension, skills).await
     }
 
     /// Ends a call in progress as its agent would.

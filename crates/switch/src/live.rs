@@ -136,6 +136,9 @@ pub fn skills_to_restore_from(
 pub enum ChangeError {
     /// No agent has this extension.
     UnknownAgent,
+    /// The configuration with these skills would not check (e.g. a flow asks for a level of
+    /// a skill no agent would hold any more): nothing was changed.
+    Invalid(String),
     /// The log did not take the audit event: nothing was changed.
     Store(String),
     /// The change is logged but the router refused it or has stopped.
@@ -146,6 +149,7 @@ impl std::fmt::Display for ChangeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ChangeError::UnknownAgent => write!(f, "no such agent"),
+            ChangeError::Invalid(e) => write!(f, "{e}"),
             ChangeError::Store(e) => write!(f, "the log did not take the change: {e}"),
             ChangeError::Router(e) => write!(f, "the routing engine did not take the change: {e}"),
         }
@@ -159,8 +163,8 @@ pub(crate) async fn change_skills(
     by: &str,
     extension: &str,
     skills: BTreeMap<String, u8>,
+    file: BTreeMap<String, u8>,
 ) -> Result<SkillsChange, ChangeError> {
-    let _one_at_a_time = centre.skills_lock.lock().await;
     let router = &centre.shared.router;
     let (tx, rx) = oneshot::channel();
     router
@@ -177,11 +181,7 @@ pub(crate) async fn change_skills(
     let change = SkillsChange {
         old,
         new: skills,
-        file: centre
-            .file_skills
-            .get(extension)
-            .cloned()
-            .unwrap_or_default(),
+        file,
     };
     let detail = serde_json::to_string(&change).map_err(|e| ChangeError::Store(e.to_string()))?;
     let mut audit = hotline_model::AuditEvent::new(

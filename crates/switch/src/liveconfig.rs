@@ -17,6 +17,8 @@ pub struct LiveDocs {
     /// The centre file, when the centre was started from one (not the built-in demo): what
     /// a reload reads again.
     pub path: Option<PathBuf>,
+    /// The files as read at start: settings that are not live are as they were then.
+    pub started: Docs,
     /// The files as last read (at start or at the last reload).
     pub files: Docs,
     /// The files with every live change: what the centre runs.
@@ -89,13 +91,16 @@ impl crate::Centre {
 
     /// Restart-only settings the files on disk now change against what runs.
     pub async fn pending_restart(&self) -> Vec<String> {
-        let d = self.docs.lock().await;
-        match &d.path {
-            Some(p) => match Docs::read(p) {
-                Ok(now) => restart_only(&d.files, &now),
-                Err(_) => Vec::new(),
-            },
-            None => Vec::new(),
+        let (path, started) = {
+            let d = self.docs.lock().await;
+            (d.path.clone(), d.started.clone())
+        };
+        let Some(path) = path else {
+            return Vec::new();
+        };
+        match tokio::task::spawn_blocking(move || Docs::read(&path)).await {
+            Ok(Ok(now)) => restart_only(&started, &now),
+            _ => Vec::new(),
         }
     }
 
@@ -169,17 +174,22 @@ impl crate::Centre {
         let Some(path) = d.path.clone() else {
             return Err(ChangeError::NoFile);
         };
-        let files = Docs::read(&path).map_err(|e| {
-            ChangeError::Invalid(FieldError {
-                code: "invalid",
-                field: String::new(),
-                message: e,
-            })
-        })?;
+        let read = path.clone();
+        let files = tokio::task::spawn_blocking(move || Docs::read(&read))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(|e| {
+                ChangeError::Invalid(FieldError {
+                    code: "invalid",
+                    field: String::new(),
+                    message: e,
+                })
+            })?;
         // The new files must be valid by themselves, as at a start.
         files.check().map_err(ChangeError::Invalid)?;
         let changes = confdoc::file_changes(&d.files, &files);
-        let restart_only = restart_only(&d.files, &files);
+        let restart_only = restart_only(&d.started, &files);
         let mut next = d.live.clone();
         for (kind, key, item) in &changes {
             next.set_item(*kind, key, item.clone())
@@ -191,6 +201,8 @@ impl crate::Centre {
                 return Err(ChangeError::AgentBusy(key.clone()));
             }
         }
+        let mut logged: Vec<ConfigChange> = Vec::new();
+        let mut failure = None;
         for (kind, key, item) in &changes {
             let change = ConfigChange {
                 kind: *kind,
@@ -199,12 +211,38 @@ impl crate::Centre {
                 new: item.clone(),
                 file: item.clone(),
             };
-            self.log_change("file", &change).await?;
+            if let Err(e) = self.log_change("file", &change).await {
+                failure = Some(e);
+                break;
+            }
+            logged.push(change);
         }
-        self.apply_config(cfg, flows).await.map_err(|e| match e {
-            ApplyError::AgentBusy(a) => ChangeError::AgentBusy(a),
-            ApplyError::Router(r) => ChangeError::Router(r),
-        })?;
+        if failure.is_none()
+            && let Err(e) = self.apply_config(cfg, flows).await
+        {
+            failure = Some(match e {
+                ApplyError::AgentBusy(a) => ChangeError::AgentBusy(a),
+                ApplyError::Router(r) => ChangeError::Router(r),
+            });
+        }
+        if let Some(e) = failure {
+            // What was logged did not take effect: taken back, so that a restart does not
+            // apply it either (the next reload tries again).
+            for c in logged {
+                let file = d.files.item(c.kind, &c.key);
+                let back = ConfigChange {
+                    kind: c.kind,
+                    key: c.key,
+                    old: c.new,
+                    new: c.old,
+                    file,
+                };
+                if let Err(le) = self.log_change("hotline", &back).await {
+                    tracing::error!(error = %le, "cannot log the withdrawal of a reload that failed");
+                }
+            }
+            return Err(e);
+        }
         d.live = next;
         d.files = files;
         if !restart_only.is_empty() {
@@ -220,33 +258,43 @@ impl crate::Centre {
         })
     }
 
-    /// Keeps the live documents in step with a change made another way (an agent's skills).
-    pub(crate) async fn note_skills(
+    /// An agent's skills changed (see [`crate::Centre::change_skills`]): checked with the
+    /// whole configuration, audited (`agent_skills`, with the skills the files give the agent
+    /// now), applied, and kept in the live documents, one change at a time with the others.
+    pub(crate) async fn change_skills_live(
         &self,
+        by: &str,
         extension: &str,
-        skills: &std::collections::BTreeMap<String, u8>,
-    ) {
+        skills: std::collections::BTreeMap<String, u8>,
+    ) -> Result<crate::live::SkillsChange, crate::live::ChangeError> {
+        use crate::live::ChangeError as E;
         let mut d = self.docs.lock().await;
-        if let Some(Value::Object(mut item)) = d.live.item(Kind::Agents, extension) {
-            item.insert(
-                "skills".to_string(),
-                Value::Object(
-                    skills
-                        .iter()
-                        .map(|(s, l)| (s.clone(), Value::from(*l)))
-                        .collect(),
-                ),
-            );
-            let mut next = d.live.clone();
-            if next
-                .set_item(Kind::Agents, extension, Some(Value::Object(item)))
-                .is_ok()
-                && let Ok((cfg, _)) = next.check()
-            {
-                d.live = next;
-                *self.config.write() = std::sync::Arc::new(cfg);
-            }
-        }
+        let Some(Value::Object(mut item)) = d.live.item(Kind::Agents, extension) else {
+            return Err(E::UnknownAgent);
+        };
+        let as_json = |s: &std::collections::BTreeMap<String, u8>| {
+            Value::Object(
+                s.iter()
+                    .map(|(k, l)| (k.clone(), Value::from(*l)))
+                    .collect(),
+            )
+        };
+        item.insert("skills".to_string(), as_json(&skills));
+        let mut next = d.live.clone();
+        next.set_item(Kind::Agents, extension, Some(Value::Object(item)))
+            .map_err(|e| E::Invalid(e.message))?;
+        let (mut cfg, _) = next.check().map_err(|e| E::Invalid(e.message))?;
+        let file = d
+            .files
+            .item(Kind::Agents, extension)
+            .and_then(|a| a.get("skills").cloned())
+            .and_then(|s| serde_json::from_value(s).ok())
+            .unwrap_or_default();
+        let change = crate::live::change_skills(self, by, extension, skills, file).await?;
+        d.live = next;
+        crate::apply::keep_running(&mut cfg, &self.config());
+        *self.config.write() = std::sync::Arc::new(cfg);
+        Ok(change)
     }
 
     async fn agent_is_busy(&self, extension: &str) -> bool {
@@ -275,7 +323,7 @@ impl crate::Centre {
             hotline_model::Timestamp::now(),
             by,
             CONFIG_ACTION,
-            &format!("{}/{}", change.kind.segment(), change.key),
+            format!("{}/{}", change.kind.segment(), change.key),
         );
         audit.detail = Some(detail);
         self.shared

@@ -45,6 +45,8 @@ pub struct Shared {
     pub router: mpsc::UnboundedSender<RouterCmd>,
     pub calls: Calls,
     pub registrar: Arc<Registrar>,
+    /// The SIP guard (its trusted trunk networks change live).
+    pub guard: Arc<hotline_sip::guard::Guard>,
     /// The address put in SDP for hotline's media.
     pub media_ip: IpAddr,
     pub recordings: PathBuf,

@@ -772,7 +772,7 @@ impl Shell {
             info!(interaction = %self.id, agent = %ext, "agent offered a call but no phone is registered");
             return Err(("not registered", true));
         }
-        let policy = self.shared.calls.srtp.for_agent(ext);
+        let policy = self.shared.calls.srtp.read().for_agent(ext);
         let Phone {
             binding: b,
             destination,
@@ -851,8 +851,8 @@ impl Shell {
         // The trunk's SRTP policy, judged by the transport calls out use (UDP).
         let transport = "udp";
         let policy = match &self.routes.trunk {
-            Some(t) => self.shared.calls.srtp.for_trunk(&t.name),
-            None => self.shared.calls.srtp.default,
+            Some(t) => self.shared.calls.srtp.read().for_trunk(&t.name),
+            None => self.shared.calls.srtp.read().default,
         };
         let srtp = callback_srtp(policy, transport).map_err(|why| {
             warn!(interaction = %self.id, why, "not called out");
