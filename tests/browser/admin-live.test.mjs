@@ -183,6 +183,13 @@ test('a supervisor types a skill level in the grid and the wallboard follows', a
   assert.equal((await agentSkills(sup, '1007')).cards, 8);
   assert.deepEqual(await agentSkills(sup, '1005'), { cards: 8, complaints: 7, general: 6 });
 
+  await page.focus(cell('1003', 'accounts'));
+  await page.keyboard.type('5');
+  await page.screenshot({ path: join(repo, 'docs/screenshots/admin-skills.png') });
+  await page.keyboard.press('Escape');
+  assert.equal(await page.getAttribute(cell('1003', 'accounts'), 'data-level'), '');
+  assert.equal(await page.textContent(`${cell('1003', 'accounts')} .lv`), '');
+
   // English.
   await page.selectOption('#lang', 'en');
   assert.equal(await page.textContent('#skills-grid thead th:first-child'), 'Agent');

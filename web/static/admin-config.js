@@ -104,7 +104,7 @@ function errorId() { uid += 1; return `err${uid}`; }
 // cannot read. Levels are checked by the server.
 export function parseSkills(text) {
   const out = {};
-  const parts = text.split(/[,，;；\n]+/).map((p) => p.trim()).filter(Boolean);
+  const parts = text.split(/[,，;；\n]+|(?<=\d)\s+/).map((p) => p.trim()).filter(Boolean);
   for (const p of parts) {
     const m = p.match(/^(.+?)\s*(?:[=:：]\s*|\s+)(-?\d+)$/);
     if (!m) throw Object.assign(new Error(w('f.skills_bad', { t: p })), { field: 'skills' });
@@ -270,7 +270,7 @@ function renderQueues() {
   if (!box || !c.cfg) return;
   const queues = c.cfg.queues || [];
   box.replaceChildren(el('table', { class: 'cfg-table' },
-    el('thead', {}, el('tr', {}, ...['f.queue_name', 'f.queue_skills', 'f.target_seconds', 'f.strategy', 'f.priority',
+    el('thead', {}, el('tr', {}, ...['f.queue_name', 'f.queue_skills_h', 'f.target_seconds', 'f.strategy', 'f.priority',
       'f.wrap_up_seconds', 'f.max_wait_seconds', 'f.overflow_queue'].map((k) => el('th', { scope: 'col' }, w(k))), el('th', {}, ''))),
     el('tbody', {}, queues.map((q) => el('tr', { 'data-queue': q.name },
       el('td', {}, q.name), el('td', {}, skillsText(q.skills)), el('td', {}, q.target_seconds ?? 20),
@@ -506,7 +506,7 @@ function bindReload() {
     b.disabled = true;
     out.textContent = '';
     try {
-      const r = await api('POST', '/config/reload', {});
+      const r = await api('POST', '/config/reload');
       const applied = (r.applied || []).map((x) => `${x.kind}/${x.key}`);
       const lines = [applied.length ? w('reload.applied', { l: applied.join(', ') }) : w('reload.none')];
       if ((r.restart_only || []).length) lines.push(w('reload.restart', { l: r.restart_only.join(', ') }));
