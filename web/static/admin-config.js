@@ -84,9 +84,13 @@ function showFormError(form, e, message) {
   const f = e && e.field;
   let target = null;
   if (f) {
+    // The longest part of the path that names an input: `skills.accounts` is the skills
+    // input, and so is `agents[3].skills.accounts`.
     const parts = f.split('.');
-    for (let n = parts.length; n > 0 && !target; n -= 1) {
-      target = $(`[data-field="${CSS.escape(parts.slice(0, n).join('.'))}"]`, form);
+    for (let start = 0; start < parts.length && !target; start += 1) {
+      for (let end = parts.length; end > start && !target; end -= 1) {
+        target = $(`[data-field="${CSS.escape(parts.slice(start, end).join('.'))}"]`, form);
+      }
     }
   }
   const text = message || (f ? w('err.field', { f, m: e.message }) : (e && (e.message || e.code)) || String(e));
@@ -211,7 +215,7 @@ function renderUsers() {
     el('tbody', {}, users.map((u) => el('tr', { 'data-user': u.name },
       el('td', {}, u.name), el('td', {}, w(`role.${u.role}`)), el('td', {}, u.agent || '—'),
       el('td', {},
-        el('button', { class: 'btn', type: 'button', onclick: () => editUser(u) , 'aria-label': `${w('f.save')} ${u.name}` }, '✎'),
+        el('button', { class: 'btn', type: 'button', onclick: () => editUser(u), 'aria-label': `${w('f.edit')} ${u.name}`, title: w('f.edit') }, '✎'),
         ' ',
         el('button', {
           class: 'btn danger', type: 'button', 'aria-label': `${w('f.remove')} ${u.name}`,
@@ -278,7 +282,7 @@ function renderQueues() {
       el('td', {}, q.wrap_up_seconds ?? 0),
       el('td', {}, q.max_wait_seconds === undefined ? '—' : `${q.max_wait_seconds} → ${w(`mwa.${q.max_wait_action || 'voicemail'}`)}`),
       el('td', {}, q.overflow_queue || '—'),
-      el('td', {}, el('button', { class: 'btn', type: 'button', 'aria-label': `${w('f.save')} ${q.name}`, onclick: () => editQueue(q.name) }, '✎')))))));
+      el('td', {}, el('button', { class: 'btn', type: 'button', 'aria-label': `${w('f.edit')} ${q.name}`, title: w('f.edit'), onclick: () => editQueue(q.name) }, '✎')))))));
   const pick = $('#queue-pick');
   const keep = pick.value;
   pick.replaceChildren(el('option', { value: '' }, w('queues.new')), ...queues.map((q) => el('option', { value: q.name }, q.name)));

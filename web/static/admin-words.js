@@ -34,7 +34,7 @@ const words = {
     // agents
     'agents.h': '坐席', 'agents.add': '新增坐席', 'f.extension': '分机号', 'f.name': '姓名',
     'f.password': 'SIP 密码', 'f.password_keep': '留空则不修改', 'f.skills': '技能（如 accounts=5, general=3）',
-    'f.save': '保存', 'f.remove': '删除', 'f.add': '添加', 'f.rename': '改名',
+    'f.save': '保存', 'f.edit': '修改', 'f.remove': '删除', 'f.add': '添加', 'f.rename': '改名',
     'agents.removed': '坐席 {a} 已删除', 'agents.added': '坐席 {a} 已添加', 'agents.renamed': '坐席 {a} 已改名',
     'agents.busy': '坐席 {a} 正在通话或振铃，无法删除：请等通话结束（或先让其未就绪）后再试。',
     'agents.confirm': '删除坐席 {a}？其电话将无法再注册。',
@@ -80,7 +80,8 @@ const words = {
     'audit.when': '时间', 'audit.who': '操作人', 'audit.what': '操作', 'audit.target': '对象', 'audit.change': '修改内容',
     'audit.none': '此时间范围内没有记录。', 'audit.added': '新增', 'audit.removed': '删除',
     'action.config': '配置修改', 'action.agent_skills': '技能修改', 'action.login': '登录',
-    'action.recording_removed': '删除录音', 'action.export': '导出',
+    'action.recording_removed': '删除录音', 'action.export': '导出', 'action.agent.state': '坐席状态',
+    'action.recording_download': '下载录音', 'action.fault_notice_on': '开启故障通知', 'action.fault_notice_off': '关闭故障通知',
     'err.field': '{f}：{m}',
   },
   en: {
@@ -111,7 +112,7 @@ const words = {
 
     'agents.h': 'Agents', 'agents.add': 'Add an agent', 'f.extension': 'Extension', 'f.name': 'Name',
     'f.password': 'SIP password', 'f.password_keep': 'empty: unchanged', 'f.skills': 'Skills (e.g. accounts=5, general=3)',
-    'f.save': 'Save', 'f.remove': 'Remove', 'f.add': 'Add', 'f.rename': 'Rename',
+    'f.save': 'Save', 'f.edit': 'Edit', 'f.remove': 'Remove', 'f.add': 'Add', 'f.rename': 'Rename',
     'agents.removed': 'Agent {a} removed', 'agents.added': 'Agent {a} added', 'agents.renamed': 'Agent {a} renamed',
     'agents.busy': 'Agent {a} is on a call or being offered one and cannot be removed now: try again when the call is over (or set the agent not ready first).',
     'agents.confirm': 'Remove agent {a}? Its phones will no longer register.',
@@ -151,7 +152,8 @@ const words = {
     'audit.when': 'When', 'audit.who': 'Who', 'audit.what': 'What', 'audit.target': 'Target', 'audit.change': 'Change',
     'audit.none': 'Nothing in this period.', 'audit.added': 'added', 'audit.removed': 'removed',
     'action.config': 'configuration', 'action.agent_skills': 'skills', 'action.login': 'login',
-    'action.recording_removed': 'recording removed', 'action.export': 'export',
+    'action.recording_removed': 'recording removed', 'action.export': 'export', 'action.agent.state': 'agent state',
+    'action.recording_download': 'recording downloaded', 'action.fault_notice_on': 'fault notice on', 'action.fault_notice_off': 'fault notice off',
     'err.field': '{f}: {m}',
   },
 };
