@@ -22,7 +22,7 @@ const words = {
     // views
     'view.skills': '坐席技能', 'view.flows': '流程', 'view.agents': '坐席', 'view.users': '用户',
     'view.queues': '队列', 'view.numbers': '服务号码', 'view.schedules': '营业时间', 'view.audit': '操作记录',
-    'admin.only': '仅管理员', 'config.unavailable': '此服务器尚不支持在线配置（GET /api/v1/config）。',
+    nav: '管理页面的视图', 'admin.only': '仅管理员', 'config.unavailable': '此服务器尚不支持在线配置（GET /api/v1/config）。',
 
     // the skills grid
     'grid.hint': '方向键移动；输入 1–10 后按 Enter 或 Tab 保存；Delete 清除；Esc 取消；拖动等级可复制到其他格子。每行修改立即生效。',
@@ -33,7 +33,7 @@ const words = {
 
     // agents
     'agents.h': '坐席', 'agents.add': '新增坐席', 'f.extension': '分机号', 'f.name': '姓名',
-    'f.password': 'SIP 密码', 'f.password_keep': '留空则不修改', 'f.skills': '技能（如 accounts=5, general=3）',
+    'f.password': 'SIP 密码', 'f.password_keep': '修改用户时留空则不修改密码', 'f.skills': '技能（如 accounts=5, general=3）',
     'f.save': '保存', 'f.edit': '修改', 'f.remove': '删除', 'f.add': '添加', 'f.rename': '改名',
     'agents.removed': '坐席 {a} 已删除', 'agents.added': '坐席 {a} 已添加', 'agents.renamed': '坐席 {a} 已改名',
     'agents.busy': '坐席 {a} 正在通话或振铃，无法删除：请等通话结束（或先让其未就绪）后再试。',
@@ -102,7 +102,7 @@ const words = {
 
     'view.skills': 'Skills', 'view.flows': 'Flows', 'view.agents': 'Agents', 'view.users': 'Users',
     'view.queues': 'Queues', 'view.numbers': 'Numbers', 'view.schedules': 'Hours', 'view.audit': 'Audit trail',
-    'admin.only': 'administrators only', 'config.unavailable': 'This server cannot change its configuration live yet (GET /api/v1/config).',
+    nav: 'Views of the administration page', 'admin.only': 'administrators only', 'config.unavailable': 'This server cannot change its configuration live yet (GET /api/v1/config).',
 
     'grid.hint': 'Arrow keys move; type 1–10 and press Enter or Tab to save; Delete clears; Esc cancels; drag a level onto other cells to copy it. Each row\'s change applies at once.',
     'grid.agent': 'Agent', 'grid.caption': 'Agents\' skill levels (rows: agents, columns: skills)',
@@ -111,7 +111,7 @@ const words = {
     'grid.bad_skill': 'A skill name is not empty and not already a column',
 
     'agents.h': 'Agents', 'agents.add': 'Add an agent', 'f.extension': 'Extension', 'f.name': 'Name',
-    'f.password': 'SIP password', 'f.password_keep': 'empty: unchanged', 'f.skills': 'Skills (e.g. accounts=5, general=3)',
+    'f.password': 'SIP password', 'f.password_keep': 'when changing a user, empty keeps the password', 'f.skills': 'Skills (e.g. accounts=5, general=3)',
     'f.save': 'Save', 'f.edit': 'Edit', 'f.remove': 'Remove', 'f.add': 'Add', 'f.rename': 'Rename',
     'agents.removed': 'Agent {a} removed', 'agents.added': 'Agent {a} added', 'agents.renamed': 'Agent {a} renamed',
     'agents.busy': 'Agent {a} is on a call or being offered one and cannot be removed now: try again when the call is over (or set the agent not ready first).',
