@@ -39,5 +39,5 @@ cargo test --workspace --locked
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 cargo build -p hotline --locked
 HOTLINE_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/hotline" \
-  node --test --test-reporter=spec tests/browser/md.test.mjs tests/browser/desk.test.mjs \
-    tests/browser/recording.test.mjs tests/browser/admin.test.mjs
+  node --test --test-reporter=spec tests/browser/md.test.mjs tests/browser/admin-parts.test.mjs tests/browser/desk.test.mjs \
+    tests/browser/recording.test.mjs tests/browser/admin.test.mjs tests/browser/admin-live.test.mjs

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { pagesFromDisk } from './procs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -60,6 +61,7 @@ after(async () => {
 
 async function newPage(locale = 'zh-CN') {
   const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale });
+  await pagesFromDisk(ctx);
   const page = await ctx.newPage();
   page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
   return page;

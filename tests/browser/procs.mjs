@@ -2,8 +2,8 @@
 // of them ended after the tests: see `children`), and sipp runs against hotline.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { join, dirname, resolve, isAbsolute } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { join, dirname, resolve, isAbsolute, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 
@@ -66,4 +66,25 @@ export async function sameDayFor(seconds) {
     console.log(`waiting ${Math.ceil((nextDay - now) / 1000)} s for the next UTC day`);
     await new Promise((res) => setTimeout(res, nextDay - now + 1000));
   }
+}
+
+const TYPES = {
+  html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8', svg: 'image/svg+xml',
+};
+
+// While working on the pages: with HOTLINE_WEB_DIR=web, a browser context gets the pages
+// (/admin, /agent, /wallboard) and /static/* from that directory instead of the files built
+// into the binary, so a change to them is tested without a rebuild. Without it, nothing changes.
+export async function pagesFromDisk(ctx) {
+  const dir = process.env.HOTLINE_WEB_DIR ? resolve(process.env.HOTLINE_WEB_DIR) : null;
+  if (!dir) return;
+  await ctx.route(/\/(admin|agent|wallboard|static\/[\w.-]+)$/, (route) => {
+    const path = new URL(route.request().url()).pathname;
+    const file = normalize(join(dir, path.startsWith('/static/') ? path : `${path}.html`));
+    if (!file.startsWith(dir)) return route.continue();
+    let body;
+    try { body = readFileSync(file); } catch { return route.continue(); }
+    return route.fulfill({ status: 200, body, contentType: TYPES[file.split('.').pop()] || 'application/octet-stream' });
+  });
 }

@@ -1,59 +1,20 @@
-// The administration page (supervisors and administrators). First view: the contact flows,
-// each drawn as a diagram from GET /api/v1/flows (steps as boxes, the ways between them as
-// labelled arrows), with the numbers that lead to it and the same graph as a text list.
-import { token, get, login, logout } from './api.js';
-import { lang, applyI18n, bindLangSwitch } from './i18n.js';
+// The administration page (supervisors and administrators). Views: the agents' skills as a
+// grid a supervisor edits (admin-grid.js); the contact flows, each drawn as a diagram from
+// GET /api/v1/flows (steps as boxes, the ways between them as labelled arrows), with the
+// numbers that lead to it and the same graph as a text list; for administrators only, the
+// live configuration: agents, users, queues, numbers, business hours (admin-config.js); and
+// the audit trail (admin-audit.js).
+import { token, get, login, logout, liveEvents } from './api.js';
+import { applyI18n, bindLangSwitch } from './i18n.js';
 import { $, $$, el, showError, loginForm } from './ui.js';
+import { w, applyWords } from './admin-words.js';
+import { mountGrid, setAgents, setQueues, addColumn, render as renderGrid } from './admin-grid.js';
+import { mountConfig, setConfig, onConfigChange, relabel } from './admin-config.js';
+import { loadAudit, renderAudit } from './admin-audit.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
-// This page's words (the shared ones come from i18n.js).
-const words = {
-  zh: {
-    title: '管理', denied: '管理页面仅限班长和管理员使用。', flows: '流程',
-    'flows.hint': '↑↓ 选择流程；Tab 逐个查看步骤。', steps: '步骤与去向',
-    numbers: '号码：{n}', 'numbers.none': '没有号码直接进入此流程（由其他流程或系统调用）',
-    'numbers.any': '未配置服务号码：所有非坐席号码都进入此流程',
-    diagram: '流程 {f} 的流程图：{n} 个步骤，从 {s} 开始', start: '开始', end: '结束',
-    'type.play': '放音', 'type.menu': '按键菜单', 'type.collect': '收号', 'type.lookup': '查询客户',
-    'type.authenticate': '身份验证', 'type.branch': '条件分支', 'type.set': '设置',
-    'type.enqueue': '进入队列', 'type.callback': '预约回电', 'type.voicemail': '语音留言',
-    'type.survey': '满意度调查', 'type.hangup': '挂机', 'type.transfer': '转接',
-    'edge.next': '下一步', 'edge.timeout': '超时', 'edge.default': '默认', 'edge.on_failure': '失败',
-    'edge.not_found': '未找到', 'edge.else': '否则', 'edge.on_declined': '拒绝回电',
-    'detail.queue': '队列', 'detail.to': '转至', 'detail.after_call': '话后', 'detail.reason': '原因',
-    'detail.into': '存入', 'detail.prompts': '提示音', 'detail.set': '设置',
-    'detail.account_var': '账号变量', 'detail.callback_digit': '回电键',
-  },
-  en: {
-    title: 'Administration', denied: 'The administration page is for supervisors and administrators.',
-    flows: 'Flows', 'flows.hint': '↑↓ choose a flow; Tab walks through its steps.', steps: 'Steps and where they lead',
-    numbers: 'Numbers: {n}', 'numbers.none': 'No number leads here directly (entered from another flow or by the centre)',
-    'numbers.any': 'No service number is configured: every number that is no agent\'s leads here',
-    diagram: 'Diagram of the flow {f}: {n} steps, starting at {s}', start: 'start', end: 'end',
-    'type.play': 'Play', 'type.menu': 'Menu', 'type.collect': 'Collect digits', 'type.lookup': 'Look up caller',
-    'type.authenticate': 'Authenticate', 'type.branch': 'Branch', 'type.set': 'Set',
-    'type.enqueue': 'Queue', 'type.callback': 'Callback', 'type.voicemail': 'Voicemail',
-    'type.survey': 'Survey', 'type.hangup': 'Hang up', 'type.transfer': 'Transfer',
-    'edge.next': 'next', 'edge.timeout': 'timeout', 'edge.default': 'default', 'edge.on_failure': 'failed',
-    'edge.not_found': 'not found', 'edge.else': 'else', 'edge.on_declined': 'declined',
-    'detail.queue': 'queue', 'detail.to': 'to', 'detail.after_call': 'after call', 'detail.reason': 'reason',
-    'detail.into': 'into', 'detail.prompts': 'prompts', 'detail.set': 'set',
-    'detail.account_var': 'account', 'detail.callback_digit': 'callback key',
-  },
-};
-
-function w(key, vars = {}) {
-  const s = (words[lang()] || words.zh)[key] ?? words.zh[key] ?? key;
-  return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : ''));
-}
-
-function applyWords() {
-  for (const e of $$('[data-i18n-admin]')) e.textContent = w(e.dataset.i18nAdmin);
-  document.title = `hotline · ${w('title')}`;
-}
-
-const s = { flows: [], selected: null };
+const s = { flows: [], selected: null, me: null, view: null, config: null };
 
 // ---- the layout: layers by distance from the start step ------------------------------
 
@@ -290,7 +251,7 @@ function renderFlow() {
 function select(name, focus = false) {
   if (!s.flows.some((f) => f.name === name)) return;
   s.selected = name;
-  if (location.hash !== `#flow=${name}`) history.replaceState(null, '', `#flow=${encodeURIComponent(name)}`);
+  if (s.view === 'flows' && location.hash !== `#flow=${name}`) history.replaceState(null, '', `#flow=${encodeURIComponent(name)}`);
   renderList();
   renderFlow();
   if (focus) $('#flow-list').focus();
@@ -308,21 +269,108 @@ function onListKey(ev) {
   select(s.flows[j].name, true);
 }
 
+// ---- views -------------------------------------------------------------------------------
+
+const VIEWS = ['skills', 'flows', 'agents', 'users', 'queues', 'numbers', 'schedules', 'audit'];
+const ADMIN_VIEWS = new Set(['agents', 'users', 'queues', 'numbers', 'schedules']);
+const isAdmin = () => s.me && s.me.role === 'admin';
+
+function viewFromHash() {
+  const h = location.hash.replace(/^#/, '');
+  if (h.startsWith('flow=')) return 'flows';
+  const v = h.split('&')[0];
+  if (VIEWS.includes(v) && (!ADMIN_VIEWS.has(v) || isAdmin())) return v;
+  return 'flows';
+}
+
+function show(view) {
+  s.view = view;
+  for (const sec of $$('.view')) sec.hidden = sec.dataset.view !== view;
+  for (const a of $$('.admin-nav [data-view]')) {
+    if (a.dataset.view === view) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  if (view === 'audit') loadAudit().catch(showError);
+  if (ADMIN_VIEWS.has(view) && !s.config) $('#config-missing').hidden = false;
+  else $('#config-missing').hidden = true;
+}
+
+// ---- loading -----------------------------------------------------------------------------
+
+async function loadAgents() {
+  const list = await get('/agents');
+  setAgents(Array.isArray(list) ? list : (list.agents || []));
+}
+
+// GET /config: the queues' skills for the grid's columns, and the administrators' views. A
+// server without it (404) still has the grid, from the agents' own skills.
+async function loadConfig() {
+  try {
+    s.config = await get('/config');
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    s.config = null;
+  }
+  if (s.config) {
+    setQueues(s.config.queues);
+    if (isAdmin()) setConfig(s.config, s.flows);
+  }
+}
+
+const pending = new Set();
+let timer = null;
+function refresh(...what) {
+  what.forEach((x) => pending.add(x));
+  clearTimeout(timer);
+  timer = setTimeout(() => {
+    const jobs = [...pending];
+    pending.clear();
+    const fns = {
+      agents: loadAgents,
+      config: loadConfig,
+      audit: () => (s.view === 'audit' ? loadAudit() : Promise.resolve()),
+      flows: async () => { s.flows = (await get('/flows')).flows; renderList(); renderFlow(); },
+    };
+    jobs.forEach((j) => fns[j]().catch(showError));
+  }, 200);
+}
+
 async function start(me) {
+  s.me = me;
   $('#who').textContent = me.user;
   $('#btn-logout').hidden = false;
   if (me.role === 'agent') { $('#denied').hidden = false; return; }
   $('#admin').hidden = false;
+  // Administrators' views and forms exist for administrators only (the server refuses the
+  // others anyway).
+  for (const e of $$('.admin-only')) {
+    if (!isAdmin()) e.remove();
+    else if (!e.classList.contains('view')) e.hidden = false;
+  }
+  mountGrid($('#skills-grid'), { canEdit: true });
+  if (isAdmin()) {
+    mountConfig();
+    onConfigChange((cfg) => { s.config = cfg; setQueues(cfg.queues); refresh('agents', 'flows'); });
+  }
+  show(viewFromHash());
   try {
     s.flows = (await get('/flows')).flows;
   } catch (e) {
     showError(e);
-    return;
   }
   const fromHash = decodeURIComponent((location.hash.match(/flow=([^&]+)/) || [])[1] || '');
   const first = s.flows.find((f) => f.name === fromHash)
     || s.flows.find((f) => f.name === 'main') || s.flows[0];
   if (first) select(first.name);
+  await Promise.all([loadAgents(), loadConfig()].map((p) => p.catch(showError)));
+  show(s.view);
+  liveEvents((ev) => {
+    if (ev.stream === 'agent') refresh('agents');
+    else if (ev.stream === 'audit') {
+      refresh('audit');
+      if (ev.action === 'agent_skills') refresh('agents');
+      if (ev.action === 'config') refresh('agents', 'config', 'flows');
+    }
+  }, (status) => { if (status === 'online') refresh('agents', 'audit'); });
 }
 
 bindLangSwitch($('#lang'));
@@ -330,9 +378,22 @@ applyI18n();
 applyWords();
 $('#flow-list').addEventListener('keydown', onListKey);
 $('#btn-logout').onclick = () => { logout(); location.reload(); };
+window.addEventListener('hashchange', () => { if (s.me && s.me.role !== 'agent') show(viewFromHash()); });
+$('#audit-since').addEventListener('change', () => loadAudit().catch(showError));
+$('#audit-config-only').addEventListener('change', renderAudit);
+$('#grid-add-col').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const form = ev.target;
+  const ok = addColumn(form.elements.skill.value);
+  $('.form-error', form).textContent = ok ? '' : w('grid.bad_skill');
+  if (ok) form.reset();
+});
 window.addEventListener('langchange', () => {
   applyWords();
-  if (!$('#admin').hidden) { renderList(); renderFlow(); }
+  if (!$('#admin').hidden) {
+    renderList(); renderFlow(); renderGrid(); renderAudit();
+    if (isAdmin() && s.config) relabel();
+  }
 });
 window.addEventListener('hotline:logout', () => location.reload());
 (async () => {

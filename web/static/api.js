@@ -3,10 +3,12 @@
 const KEY = 'hotline.session';
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, field) {
     super(message || code);
     this.status = status;
     this.code = code;
+    // The field a refused body is about (`skills.accounts`, `wrap_up_seconds`), if any.
+    this.field = field;
   }
 }
 
@@ -44,7 +46,7 @@ export async function api(method, path, body) {
       setToken(null);
       window.dispatchEvent(new CustomEvent('hotline:logout'));
     }
-    throw new ApiError(res.status, err.code, err.message);
+    throw new ApiError(res.status, err.code, err.message, err.field);
   }
   return data;
 }

@@ -50,6 +50,10 @@ static STATIC: &[Asset] = &[
     asset!("static/agent.js", JS),
     asset!("static/wallboard.js", JS),
     asset!("static/admin.js", JS),
+    asset!("static/admin-words.js", JS),
+    asset!("static/admin-grid.js", JS),
+    asset!("static/admin-config.js", JS),
+    asset!("static/admin-audit.js", JS),
     asset!("static/admin.css", CSS),
     asset!("static/favicon.svg", "image/svg+xml"),
 ];
