@@ -291,7 +291,11 @@ function start(me) {
       return;
     }
     if (ev.stream === 'agent') refresh('agents', 'queues');
-    else if (ev.stream === 'interaction') {
+    else if (ev.stream === 'audit' && ['agent_skills', 'config'].includes(ev.action)) {
+      // A live change: logged just before it takes effect, so looked at again a moment later.
+      refresh('agents', 'queues');
+      setTimeout(() => refresh('agents', 'queues'), 500);
+    } else if (ev.stream === 'interaction') {
       const k = ev.kind && ev.kind.type;
       refresh('queues', 'calls');
       if (['answered', 'ended', 'abandoned', 'queued', 'wrapped_up', 'offered'].includes(k)) refresh('report', 'agents');
