@@ -571,3 +571,105 @@ fn sighup_reads_the_file_again_without_dropping_a_call_and_new_calls_take_the_ne
     );
     assert_eq!(audit_config(&h, &sup).len(), audit.len());
 }
+
+#[test]
+fn a_flow_changed_live_applies_to_new_calls_while_a_caller_in_it_keeps_the_old_one() {
+    let h = Hotline::serve_with(|t| t);
+    let admin = login(&h, "admin", "admin");
+    let sup = login(&h, "supervisor", "supervisor");
+    let feed = Feed::open(&h);
+    // Caller A waits 8 s in the menu before pressing 1; caller B presses at once.
+    let slow = h.dir.path().join("caller-presses-late.xml");
+    std::fs::write(
+        &slow,
+        std::fs::read_to_string(repo().join("tests/sipp/caller-key-waits.xml"))
+            .unwrap()
+            .replacen(
+                "<pause milliseconds=\"1000\"/>",
+                "<pause milliseconds=\"8000\"/>",
+                1,
+            ),
+    )
+    .unwrap();
+    let slow = slow.to_str().unwrap().to_string();
+    let sip = h.sip;
+    let a = std::thread::spawn(move || sipp_at(sip, &slow, &["-m", "1", "-timeout", "60s"]));
+    let events = feed.wait(Duration::from_secs(20), "caller A in the flow", |e| {
+        count(e, "arrived") >= 1
+    });
+    let first = events.iter().find(|e| kind(e) == "arrived").unwrap()["interaction"].clone();
+
+    // While A is in the menu, the administrator sends key 1 to cards and 2 to accounts.
+    let view = get(&h, &admin, "/api/v1/config");
+    let mut main = view["flows"]["main"].clone();
+    assert_eq!(main["steps"]["menu"]["options"]["1"], "accounts", "{main}");
+    // A step that does not exist is refused, naming the field, and changes nothing.
+    main["steps"]["menu"]["options"]["1"] = json!("nowhere");
+    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/flows/main", Some(&main));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("options"),
+        "{body}"
+    );
+    // Keys 1 and 2 swapped (a step nothing leads to would be refused too).
+    main["steps"]["menu"]["options"]["1"] = json!("cards");
+    main["steps"]["menu"]["options"]["2"] = json!("accounts");
+    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/flows/main", Some(&main));
+    assert_eq!(status, 200, "{body}");
+    let graphs = get(&h, &sup, "/api/v1/flows");
+    let drawn = graphs["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "main")
+        .cloned()
+        .unwrap();
+    assert!(
+        drawn["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["from"] == "menu" && e["to"] == "cards" && e["label"] == "1"),
+        "the diagram follows: {drawn}"
+    );
+
+    // Caller B, after the change, presses 1 at once and goes to cards; A, who was in the
+    // flow before it, goes to accounts.
+    let (ok, log) = h.sipp("caller-key-waits.xml", &["-m", "1", "-timeout", "60s"]);
+    assert!(ok, "caller B: {log}");
+    let (ok, log) = a.join().unwrap();
+    assert!(ok, "caller A: {log}");
+    let events = feed.wait(Duration::from_secs(20), "both callers queued", |e| {
+        count(e, "queued") >= 2
+    });
+    let queue_of = |id: &Value| {
+        events
+            .iter()
+            .find(|e| kind(e) == "queued" && &e["interaction"] == id)
+            .map(|e| e["kind"]["queue"].clone())
+    };
+    let second = events
+        .iter()
+        .filter(|e| kind(e) == "arrived")
+        .map(|e| e["interaction"].clone())
+        .find(|i| *i != first)
+        .unwrap();
+    assert_eq!(
+        queue_of(&first),
+        Some(json!("accounts")),
+        "A keeps the old flow"
+    );
+    assert_eq!(
+        queue_of(&second),
+        Some(json!("cards")),
+        "B takes the new one"
+    );
+
+    // The last administrator may not be removed or demoted.
+    let (status, body) = call(&h, &admin, "DELETE", "/api/v1/config/users/admin", None);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["field"], "role", "{body}");
+}

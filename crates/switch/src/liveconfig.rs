@@ -128,6 +128,20 @@ impl crate::Centre {
         next.set_item(kind, key, value.clone())
             .map_err(ChangeError::Invalid)?;
         let (cfg, flows) = next.check().map_err(ChangeError::Invalid)?;
+        let admin = |c: &hotline_config::Config| {
+            c.users
+                .iter()
+                .any(|u| u.role == hotline_config::Role::Admin)
+        };
+        if kind == Kind::Users && !admin(&cfg) && admin(&self.config()) {
+            return Err(ChangeError::Invalid(FieldError {
+                code: "in_use",
+                field: "role".to_string(),
+                message: "the last administrator may not be removed or given another role: \
+                          nobody could change the configuration any more"
+                    .to_string(),
+            }));
+        }
         if kind == Kind::Agents && value.is_none() && self.agent_is_busy(key).await {
             return Err(ChangeError::AgentBusy(key.to_string()));
         }
