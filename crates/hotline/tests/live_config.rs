@@ -397,6 +397,28 @@ fn a_queue_wrap_up_changed_live_applies_from_the_next_call() {
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0]["target"], "queues/accounts");
 
+    // A queue added shows on the wallboard's queues with the agents who may take it; removed,
+    // it leaves them.
+    let loans = json!({ "name": "loans", "skills": { "accounts": 3 }, "target_seconds": 30 });
+    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/queues/loans", Some(&loans));
+    assert_eq!(status, 200, "{body}");
+    let shown = |h: &Hotline| {
+        get(h, &sup, "/api/v1/queues")
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == "loans")
+            .cloned()
+    };
+    let q = shown(&h).expect("the new queue is shown");
+    assert_eq!(q["agents_available"], 1, "1001 holds accounts 8: {q}");
+    let (status, body) = call(&h, &admin, "DELETE", "/api/v1/config/queues/loans", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(shown(&h).is_none(), "a removed queue is no longer shown");
+    let (status, body) = call(&h, &admin, "DELETE", "/api/v1/config/queues/accounts", None);
+    assert_eq!(status, 409, "a queue the flows send callers to stays: {body}");
+    assert_eq!(body["error"]["code"], "in_use", "{body}");
+
     // A restart with the same file keeps the queue's new wrap-up.
     stop(h);
     let h = Hotline::serve_with_in(&data, |t| t);

@@ -46,6 +46,8 @@ pub(crate) struct EngineChanges {
     /// New or changed queues, in the order of the new configuration (a queue another's
     /// overflow names comes first when it is new).
     pub queues: Vec<hotline_acd::QueueConfig>,
+    /// Queues no longer in the configuration.
+    pub removed_queues: Vec<String>,
     pub rules: Option<hotline_acd::EngineConfig>,
 }
 
@@ -117,6 +119,18 @@ pub(crate) fn engine_changes(old: &Config, new: &Config) -> Result<EngineChanges
         }
     }
     ch.queues = added.into_iter().chain(changed).collect();
+    let new_queues: BTreeSet<&str> = new
+        .queues
+        .iter()
+        .map(|q| q.name.get_ref().as_str())
+        .collect();
+    ch.removed_queues = old
+        .queues
+        .iter()
+        .map(|q| q.name.get_ref())
+        .filter(|n| !new_queues.contains(n.as_str()))
+        .cloned()
+        .collect();
     let (old_rules, new_rules) = (router::engine_config(old), router::engine_config(new));
     if old_rules != new_rules {
         ch.rules = Some(new_rules);
@@ -221,6 +235,14 @@ impl crate::Centre {
             .await;
             faults.extend(r.err().map(|e| format!("queue {}: {e}", q.name)));
         }
+        for name in &ch.removed_queues {
+            let r = ask(router, |done| RouterCmd::RetireQueue {
+                name: name.clone(),
+                done,
+            })
+            .await;
+            faults.extend(r.err().map(|e| format!("removing queue {name}: {e}")));
+        }
         if let Some(rules) = &ch.rules {
             let r = ask(router, |done| RouterCmd::SetRules {
                 rules: rules.clone(),
@@ -288,8 +310,9 @@ mod tests {
         assert_eq!(names, vec!["loans", "accounts"], "new queues first");
         assert_eq!(ch.queues[1].wrap_up_seconds, 45.0);
         assert_eq!(ch.rules.map(|r| r.retry_seconds), Some(9.0));
-        // And back: 1011 removed.
+        // And back: 1011 and loans removed.
         let back = engine_changes(&new, &old).unwrap();
         assert_eq!(back.removed_agents, vec!["1011".to_string()]);
+        assert_eq!(back.removed_queues, vec!["loans".to_string()]);
     }
 }

@@ -148,6 +148,13 @@ pub enum RouterCmd {
         queue: QueueConfig,
         done: oneshot::Sender<Result<(), String>>,
     },
+    /// The queue was removed from the configuration: no flow sends callers to it any more.
+    /// It leaves the supervisors' views once nobody waits in it (callers already waiting
+    /// are still served); adding it again brings it back.
+    RetireQueue {
+        name: String,
+        done: oneshot::Sender<Result<(), String>>,
+    },
     /// Replaces the engine-wide rules (`[routing]`, `[wellbeing]`, the ring timeout); the
     /// senior skill keeps the value the centre started with.
     SetRules {
@@ -415,6 +422,8 @@ struct Shell {
     store: Option<Store>,
     /// Contacts offered to an agent with no session left to ring the phone.
     orphans: Vec<ContactId>,
+    /// Queues removed from the configuration (see [`RouterCmd::RetireQueue`]).
+    retired: std::collections::HashSet<String>,
 }
 
 /// The router without its task: the engine and what the router keeps beside it, driven by
@@ -462,6 +471,7 @@ impl RouterCore {
                 tracks,
                 store,
                 orphans: Vec::new(),
+                retired: Default::default(),
             },
         }
     }
@@ -716,7 +726,9 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
             Ok(())
         }
         RouterCmd::Queues(reply) => {
-            let _ = reply.send(queue_views(engine, &shell.skills, now));
+            let mut views = queue_views(engine, &shell.skills, now);
+            views.retain(|v| v.waiting > 0 || !shell.retired.contains(&v.name));
+            let _ = reply.send(views);
             Ok(())
         }
         RouterCmd::Agents(reply) => {
@@ -818,7 +830,18 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
             let _ = done.send(r);
             Ok(())
         }
+        RouterCmd::RetireQueue { name, done } => {
+            let r = if engine.queue_id(&name).is_some() {
+                shell.retired.insert(name);
+                Ok(())
+            } else {
+                Err(format!("no queue `{name}`"))
+            };
+            let _ = done.send(r);
+            Ok(())
+        }
         RouterCmd::UpsertQueue { queue, done } => {
+            shell.retired.remove(&queue.name);
             let input = if engine.queue_id(&queue.name).is_some() {
                 Input::SetQueue(queue)
             } else {
