@@ -1322,7 +1322,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// The dotted key path at `offset`: the enclosing table header (with the index of an
 /// array-of-tables entry) and the key on that line, or the unknown field a message names.
-fn key_at(text: &str, offset: usize, message: &str) -> String {
+pub fn key_at(text: &str, offset: usize, message: &str) -> String {
     let offset = offset.min(text.len());
     let mut table = String::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{Hotline, Ws, free_port, http, login, next_event, open_events, register_all};
+use common::{
+    Hotline, Ws, available, free_port, http, login, next_event, open_events, register_all,
+};
 
 fn wav_channels_rms(path: &str) -> (u16, f64, f64) {
     let data = std::fs::read(path).unwrap();
@@ -220,18 +222,6 @@ fn records(h: &Hotline) -> Vec<serde_json::Value> {
     let (status, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
-}
-
-fn available(h: &Hotline, ext: &str) {
-    let token = login(h, &format!("agent{ext}"), &format!("pass{ext}"));
-    let (status, body) = http(
-        h.http,
-        "POST",
-        &format!("/api/v1/agents/{ext}/state"),
-        Some(&token),
-        Some(r#"{"state":"available"}"#),
-    );
-    assert_eq!(status, 200, "{body}");
 }
 
 /// An agent's phone (a sipp scenario from tests/sipp) on the port it registered from,

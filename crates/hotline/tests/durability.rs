@@ -10,18 +10,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-fn available(h: &Hotline, ext: &str) {
-    let token = login(h, &format!("agent{ext}"), &format!("pass{ext}"));
-    let (status, body) = http(
-        h.http,
-        "POST",
-        &format!("/api/v1/agents/{ext}/state"),
-        Some(&token),
-        Some(r#"{"state":"available"}"#),
-    );
-    assert_eq!(status, 200, "{body}");
-}
-
 /// A scenario from tests/sipp with text replaced, written beside the server's files.
 fn scenario_with(h: &Hotline, name: &str, edits: &[(&str, &str)]) -> String {
     let mut text = std::fs::read_to_string(repo().join("tests/sipp").join(name)).unwrap();

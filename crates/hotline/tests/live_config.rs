@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
@@ -24,35 +24,11 @@ fn call(h: &Hotline, token: &str, method: &str, path: &str, body: Option<&Value>
     (status, serde_json::from_str(&answer).unwrap_or(Value::Null))
 }
 
-/// Polls `f` until it returns `Some`, or panics after `limit`.
-fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn state_of(h: &Hotline, token: &str, ext: &str) -> String {
     get(h, token, &format!("/api/v1/agents/{ext}"))["state"]["state"]
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-fn available(h: &Hotline, ext: &str, password: &str) {
-    let token = login(h, &format!("agent{ext}"), password);
-    let (status, body) = http(
-        h.http,
-        "POST",
-        &format!("/api/v1/agents/{ext}/state"),
-        Some(&token),
-        Some(r#"{"state":"available"}"#),
-    );
-    assert_eq!(status, 200, "{body}");
 }
 
 fn phone(h: &Hotline, port: &str, calls: usize) -> std::thread::JoinHandle<(bool, String)> {
@@ -74,12 +50,6 @@ fn phone(h: &Hotline, port: &str, calls: usize) -> std::thread::JoinHandle<(bool
             ],
         )
     })
-}
-
-fn stop(mut h: Hotline) {
-    h.signal("TERM");
-    let status = h.wait_exit(Duration::from_secs(60)).expect("hotline exits");
-    assert!(status.success(), "exit status {status:?}");
 }
 
 /// `hotline ha1` for an agent of the demo's realm: the two lines of the file.
@@ -254,7 +224,7 @@ fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_
         ],
     );
     assert!(ok, "1011 registers: {log}");
-    available(&h, "1011", "pass1011");
+    available_as(&h, "1011", "pass1011");
     let answers = phone(&h, &port, 1);
     let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1", "-timeout", "60s"]);
     assert!(ok, "the caller: {log}");
@@ -314,7 +284,7 @@ fn a_queue_wrap_up_changed_live_applies_from_the_next_call() {
     let admin = login(&h, "admin", "admin");
     let sup = login(&h, "supervisor", "supervisor");
     let port = register_all(&h, &["1001"]);
-    available(&h, "1001", "pass1001");
+    available(&h, "1001");
     let agent = login(&h, "agent1001", "pass1001");
 
     // Call 1 under the file's 30 s wrap-up: 1001 is in wrap-up after it.
@@ -400,7 +370,13 @@ fn a_queue_wrap_up_changed_live_applies_from_the_next_call() {
     // A queue added shows on the wallboard's queues with the agents who may take it; removed,
     // it leaves them.
     let loans = json!({ "name": "loans", "skills": { "accounts": 3 }, "target_seconds": 30 });
-    let (status, body) = call(&h, &admin, "PUT", "/api/v1/config/queues/loans", Some(&loans));
+    let (status, body) = call(
+        &h,
+        &admin,
+        "PUT",
+        "/api/v1/config/queues/loans",
+        Some(&loans),
+    );
     assert_eq!(status, 200, "{body}");
     let shown = |h: &Hotline| {
         get(h, &sup, "/api/v1/queues")
@@ -416,7 +392,10 @@ fn a_queue_wrap_up_changed_live_applies_from_the_next_call() {
     assert_eq!(status, 200, "{body}");
     assert!(shown(&h).is_none(), "a removed queue is no longer shown");
     let (status, body) = call(&h, &admin, "DELETE", "/api/v1/config/queues/accounts", None);
-    assert_eq!(status, 409, "a queue the flows send callers to stays: {body}");
+    assert_eq!(
+        status, 409,
+        "a queue the flows send callers to stays: {body}"
+    );
     assert_eq!(body["error"]["code"], "in_use", "{body}");
 
     // A restart with the same file keeps the queue's new wrap-up.
@@ -481,7 +460,7 @@ fn sighup_reads_the_file_again_without_dropping_a_call_and_new_calls_take_the_ne
     let exts = ["1001", "1002", "1003", "1004"];
     let port = register_all(&h, &exts);
     for e in exts {
-        available(&h, e, &format!("pass{e}"));
+        available(&h, e);
     }
     let feed = Feed::open(&h);
     let file = h.dir.path().join("centre.toml");

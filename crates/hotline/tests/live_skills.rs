@@ -44,18 +44,6 @@ fn queue(h: &Hotline, token: &str, name: &str) -> Value {
         .unwrap()
 }
 
-/// Polls `f` until it returns `Some`, or panics after `limit`.
-fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn phone(
     h: &Hotline,
     scenario: &'static str,
@@ -79,24 +67,6 @@ fn phone(
             ],
         )
     })
-}
-
-fn available(h: &Hotline, ext: &str) {
-    let token = login(h, &format!("agent{ext}"), &format!("pass{ext}"));
-    let (status, body) = http(
-        h.http,
-        "POST",
-        &format!("/api/v1/agents/{ext}/state"),
-        Some(&token),
-        Some(r#"{"state":"available"}"#),
-    );
-    assert_eq!(status, 200, "{body}");
-}
-
-fn stop(mut h: Hotline) {
-    h.signal("TERM");
-    let status = h.wait_exit(Duration::from_secs(60)).expect("hotline exits");
-    assert!(status.success(), "exit status {status:?}");
 }
 
 #[test]

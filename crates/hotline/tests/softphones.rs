@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Hotline, free_port, http, login, next_event, open_events, rtp_pcap, sine, write_wav};
+use common::{
+    Hotline, available, free_port, http, login, next_event, open_events, rtp_pcap, sine, write_wav,
+};
 
 /// The caller's tone and the phone's.
 const CALLER_HZ: f64 = 1000.0;
@@ -106,18 +108,6 @@ fn metric(h: &Hotline, line_start: &str) -> Option<f64> {
 
 fn bindings(h: &Hotline) -> f64 {
     metric(h, "hotline_sip_bindings ").unwrap_or(-1.0)
-}
-
-fn available(h: &Hotline, ext: &str) {
-    let token = login(h, &format!("agent{ext}"), &format!("pass{ext}"));
-    let (status, body) = http(
-        h.http,
-        "POST",
-        &format!("/api/v1/agents/{ext}/state"),
-        Some(&token),
-        Some(r#"{"state":"available"}"#),
-    );
-    assert_eq!(status, 200, "{body}");
 }
 
 /// The interaction records once at least `n` exist and all have ended.

@@ -815,42 +815,15 @@ fn dotted_indexes(path: &str) -> String {
 /// The dotted key path at a 1-based line of a TOML text: the table header above it and the
 /// key on the line (or the unknown field `message` names).
 fn path_at_line(text: &str, line: usize, message: &str) -> String {
-    let mut table = String::new();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let mut key = String::new();
-    for (i, l) in text.lines().enumerate() {
-        if i + 1 > line {
-            break;
-        }
-        let t = l.trim();
-        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
-            let name = name.trim().to_string();
-            let n = counts.entry(name.clone()).or_insert(0);
-            table = format!("{name}[{n}]");
-            *n += 1;
-            key.clear();
-        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
-            table = name.trim().to_string();
-            key.clear();
-        } else if i + 1 == line {
-            key = t
-                .split('=')
-                .next()
-                .map(|k| k.trim().trim_matches('"').to_string())
-                .unwrap_or_default();
-        }
+    if line == 0 {
+        return String::new();
     }
-    if let Some(field) = message
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split('`').next())
-    {
-        key = field.to_string();
-    }
-    match (table.is_empty(), key.is_empty()) {
-        (true, _) => key,
-        (false, true) => table,
-        (false, false) => format!("{table}.{key}"),
-    }
+    let offset = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum();
+    hotline_config::key_at(text, offset, message)
 }
 
 // ---- TOML and JSON ----

@@ -527,3 +527,43 @@ pub fn all_take_accounts(t: String) -> String {
         .join("\n")
         .replace("wrap_up_seconds = 30", "wrap_up_seconds = 0")
 }
+
+/// Polls `f` until it returns `Some`, or panics after `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The demo agent `ext` (password `pass{ext}`) logs in and goes available.
+pub fn available(h: &Hotline, ext: &str) {
+    available_as(h, ext, &format!("pass{ext}"));
+}
+
+/// Agent `ext` logs in as the user `agent{ext}` with `password` and goes available.
+pub fn available_as(h: &Hotline, ext: &str, password: &str) {
+    let token = login(h, &format!("agent{ext}"), password);
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/agents/{ext}/state"),
+        Some(&token),
+        Some(r#"{"state":"available"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A graceful stop (SIGTERM) that must end with success within a minute.
+pub fn stop(mut h: Hotline) {
+    h.signal("TERM");
+    let status = h.wait_exit(Duration::from_secs(60)).expect("hotline exits");
+    assert!(status.success(), "exit status {status:?}");
+}
