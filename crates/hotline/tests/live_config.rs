@@ -674,3 +674,75 @@ fn a_flow_changed_live_applies_to_new_calls_while_a_caller_in_it_keeps_the_old_o
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["field"], "role", "{body}");
 }
+
+#[test]
+fn a_service_number_added_live_is_answered_by_its_flow_and_refused_again_once_removed() {
+    let h = Hotline::serve_with(|t| t);
+    let admin = login(&h, "admin", "admin");
+    let sup = login(&h, "supervisor", "supervisor");
+    let (ok, log) = h.sipp("caller-unknown-number.xml", &["-s", "95599", "-m", "1"]);
+    assert!(ok, "95599 is no number of the centre yet: {log}");
+
+    // A number naming a flow that does not exist is refused, naming the field.
+    let bad = json!({ "number": "95599", "flow": "nowhere" });
+    let (status, body) = call(
+        &h,
+        &admin,
+        "PUT",
+        "/api/v1/config/numbers/95599",
+        Some(&bad),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "flow", "{body}");
+    let number = json!({ "number": "95599", "flow": "main" });
+    let (status, body) = call(
+        &h,
+        &admin,
+        "PUT",
+        "/api/v1/config/numbers/95599",
+        Some(&number),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // A caller to 95599 is answered by the main flow and queues for accounts.
+    let caller = h.dir.path().join("caller-95599.xml");
+    std::fs::write(
+        &caller,
+        std::fs::read_to_string(repo().join("tests/sipp/caller-key-waits.xml"))
+            .unwrap()
+            .replace("95588", "95599"),
+    )
+    .unwrap();
+    let (ok, log) = h.sipp(caller.to_str().unwrap(), &["-m", "1", "-timeout", "60s"]);
+    assert!(ok, "the caller to 95599: {log}");
+    let record = wait_for(Duration::from_secs(20), "the call's record", || {
+        let all = get(&h, &sup, "/api/v1/interactions");
+        all.as_array()?
+            .iter()
+            .find(|r| r["ended"].is_string())
+            .cloned()
+    });
+    assert_eq!(record["to"], "95599", "{record}");
+    assert_eq!(record["queue"], "accounts", "{record}");
+    let flows = get(&h, &sup, "/api/v1/flows");
+    let main = flows["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "main")
+        .cloned()
+        .unwrap();
+    assert!(
+        main["numbers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("95599")),
+        "the page shows the number beside its flow: {main}"
+    );
+
+    // Removed: refused again.
+    let (status, body) = call(&h, &admin, "DELETE", "/api/v1/config/numbers/95599", None);
+    assert_eq!(status, 200, "{body}");
+    let (ok, log) = h.sipp("caller-unknown-number.xml", &["-s", "95599", "-m", "1"]);
+    assert!(ok, "95599 is refused again: {log}");
+}
