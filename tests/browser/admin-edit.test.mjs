@@ -61,7 +61,10 @@ before(async () => {
     headless: true,
     args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
       '--disable-default-apps', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
-      '--disable-gpu', '--disable-quic'],
+      '--disable-gpu', '--disable-quic',
+      // Pages served from disk (HOTLINE_WEB_DIR, see procs.mjs) would otherwise be refused
+      // their event stream to the loopback address.
+      '--disable-features=LocalNetworkAccessChecks'],
   });
 });
 
@@ -164,32 +167,42 @@ test('a supervisor puts an agent not ready from the grid and the wallboard follo
   assert.equal((await apiAs(agent, 'POST', '/agents/1003/state', { state: 'available' })).status, 200);
   const board = await newPage();
   await loginPage(board, '/wallboard', 'supervisor', 'supervisor');
-  await board.waitForFunction((sel) => document.querySelector(sel)?.textContent === '1', available('cards'), { timeout: 30_000 });
+  await board.waitForFunction((sel) => document.querySelector(sel)?.textContent === '1', available('cards'), { timeout: 30_000, polling: 250 });
 
   const page = await newPage();
   await loginPage(page, '/admin#skills', 'supervisor', 'supervisor');
   const sel = '#skills-grid tr[data-ext="1003"] select.state-set';
   await page.waitForSelector('#skills-grid tr[data-ext="1003"] th .badge[data-state=available]');
   assert.match(await page.getAttribute(sel, 'aria-label'), /1003/);
-  // Keyboard: focus the state list, choose "not ready · training" with the arrow keys.
+  // Keyboard: focus the state list, walk to "not ready · training" with the arrow keys
+  // (walking sets nothing), Enter sets it.
   await page.focus(sel);
   const options = await page.$$eval(`${sel} option`, (os) => os.map((o) => o.value));
   const steps = options.indexOf('not_ready:training');
   assert.ok(steps > 0, options.join(' '));
   for (let i = 0; i < steps; i += 1) await page.keyboard.press('ArrowDown');
+  assert.equal(await page.inputValue(sel), 'not_ready:training');
+  const sup0 = await loginApi('supervisor', 'supervisor');
+  assert.equal((await apiAs(sup0, 'GET', '/agents')).json().find((a) => a.extension === '1003').state.state, 'available');
+  await page.keyboard.press('Enter');
   await page.waitForSelector('#skills-grid tr[data-ext="1003"] th .badge[data-state=not_ready]');
   assert.equal(await page.textContent('#skills-grid tr[data-ext="1003"] th .badge'), '未就绪');
-  await board.waitForFunction((s) => document.querySelector(s)?.textContent === '0', available('cards'), { timeout: 30_000 });
+  await board.waitForFunction((s) => document.querySelector(s)?.textContent === '0', available('cards'), { timeout: 30_000, polling: 250 });
   const sup = await loginApi('supervisor', 'supervisor');
   const st = (await apiAs(sup, 'GET', '/agents')).json().find((a) => a.extension === '1003').state;
   assert.equal(st.state, 'not_ready', JSON.stringify(st));
   assert.equal(st.reason, 'training', JSON.stringify(st));
 
-  // And back to available: the count rises again.
+  // The list went back to "set state…" and kept the focus.
+  assert.equal(await page.inputValue(sel), '');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.ext), '1003');
+  // And back to available with the mouse: the count rises again.
   await page.selectOption(sel, 'available');
+  await page.click('#skills-grid tr[data-ext="1003"] button.state-go');
   await page.waitForSelector('#skills-grid tr[data-ext="1003"] th .badge[data-state=available]');
-  await board.waitForFunction((s) => document.querySelector(s)?.textContent === '1', available('cards'), { timeout: 30_000 });
+  await board.waitForFunction((s) => document.querySelector(s)?.textContent === '1', available('cards'), { timeout: 30_000, polling: 250 });
   await page.selectOption(sel, 'logged_out');
+  await page.click('#skills-grid tr[data-ext="1003"] button.state-go');
   await page.waitForSelector('#skills-grid tr[data-ext="1003"] th .badge[data-state=logged_out]');
   assert.deepEqual(pageErrors, []);
   await page.context().close();

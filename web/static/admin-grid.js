@@ -27,6 +27,7 @@ const g = {
   clip: undefined,
   canEdit: true,
   rendering: false,
+  justSet: new Set(), // agents whose state was just set: their list goes back to "set state…"
 };
 
 const key = (ext, skill) => `${ext}\u0000${skill}`;
@@ -149,9 +150,17 @@ function stateSelect(a) {
     'aria-invalid': stateErrors.has(a.extension) ? 'true' : undefined,
   }, stateOptions().map(([v, label]) => el('option', { value: v }, label)));
   sel.value = '';
-  sel.addEventListener('change', () => setState(a.extension, sel.value));
+  // Choosing is not yet setting (the arrow keys walk through the list): the button sets it.
+  const go = el('button', {
+    class: 'btn state-go', type: 'button', 'data-ext': a.extension, 'aria-label': w('state.apply', { a: who }),
+  }, w('state.go'));
+  go.addEventListener('click', () => setState(a.extension, sel.value));
+  sel.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter') { ev.preventDefault(); setState(a.extension, sel.value); }
+  });
   const err = stateErrors.get(a.extension);
-  return err ? el('span', {}, sel, el('span', { class: 'cell-error', role: 'alert' }, err)) : sel;
+  return el('span', { class: 'state-set-wrap' }, sel, go,
+    err ? el('span', { class: 'cell-error', role: 'alert' }, err) : null);
 }
 
 async function setState(ext, value) {
@@ -162,6 +171,7 @@ async function setState(ext, value) {
   try {
     await api('POST', `/agents/${encodeURIComponent(ext)}/state`, reason ? { state, reason } : { state });
     if (a) a.state = state;
+    g.justSet.add(ext);
     toast(w('state.done', { a: a ? `${a.name} (${ext})` : ext, s: t(`state.${state}`) }));
   } catch (e) {
     stateErrors.set(ext, e.message || e.code);
@@ -172,8 +182,12 @@ async function setState(ext, value) {
 export function render() {
   const root = g.root;
   if (!root) return;
-  const stateFocus = document.activeElement && document.activeElement.matches && document.activeElement.matches('select.state-set')
-    && root.contains(document.activeElement) ? document.activeElement.dataset.ext : null;
+  // A state list or button being used keeps the focus (and the list its choice) across a
+  // redraw (agents' events redraw the grid).
+  const act = document.activeElement;
+  const stateFocus = act && root.contains(act) && act.matches('select.state-set, button.state-go')
+    ? { ext: act.dataset.ext, cls: act.tagName === 'SELECT' ? 'select.state-set' : 'button.state-go' } : null;
+  const chosen = new Map([...root.querySelectorAll('select.state-set')].filter((x) => x.value).map((x) => [x.dataset.ext, x.value]));
   const cols = columns();
   if (!g.focus && g.agents.length && cols.length) g.focus = { ext: g.agents[0].extension, skill: cols[0] };
   const hadFocus = root.contains(document.activeElement) && document.activeElement.closest('td[data-skill]');
@@ -196,9 +210,14 @@ export function render() {
   root.replaceChildren(table);
   g.rendering = false;
   if (hadFocus && g.focus) focusCell(g.focus.ext, g.focus.skill);
+  for (const [ext, v] of chosen) {
+    const x = root.querySelector(`select.state-set[data-ext="${CSS.escape(ext)}"]`);
+    if (x && !g.justSet.has(ext)) x.value = v;
+  }
+  g.justSet.clear();
   if (stateFocus) {
-    const sel = root.querySelector(`select.state-set[data-ext="${CSS.escape(stateFocus)}"]`);
-    if (sel) sel.focus();
+    const x = root.querySelector(`${stateFocus.cls}[data-ext="${CSS.escape(stateFocus.ext)}"]`);
+    if (x) x.focus();
   }
 }
 

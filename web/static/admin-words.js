@@ -101,7 +101,7 @@ const words = {
     'wellbeing.h': '坐席关怀规则（[wellbeing]）', 'wellbeing.hint': '键：enabled, agitation_threshold, recovery_break_seconds, max_difficult_in_row, fair_spread, occupancy_ceiling, occupancy_window_minutes, max_pause_seconds, escalate_agitation。',
 
     // agents' states, set by a supervisor
-    'state.set': '设置 {a} 的状态', 'state.choose': '设置状态…', 'state.done': '{a}：{s}',
+    'state.set': '设置 {a} 的状态', 'state.choose': '设置状态…', 'state.done': '{a}：{s}', 'state.go': '设置', 'state.apply': '设置 {a} 为所选状态',
   },
   en: {
     title: 'Administration', denied: 'The administration page is for supervisors and administrators.',
@@ -190,7 +190,7 @@ const words = {
     'routing.h': 'Routing rules ([routing])', 'routing.hint': 'Keys: max_no_answer, retry_seconds, vip_boost, preferred_agent_seconds, ring_all_limit, senior_skill (at the next start).',
     'wellbeing.h': 'Wellbeing rules ([wellbeing])', 'wellbeing.hint': 'Keys: enabled, agitation_threshold, recovery_break_seconds, max_difficult_in_row, fair_spread, occupancy_ceiling, occupancy_window_minutes, max_pause_seconds, escalate_agitation.',
 
-    'state.set': 'Set the state of {a}', 'state.choose': 'Set state…', 'state.done': '{a}: {s}',
+    'state.set': 'Set the state of {a}', 'state.choose': 'Set state…', 'state.done': '{a}: {s}', 'state.go': 'Set', 'state.apply': 'Give {a} the chosen state',
   },
 };
 
