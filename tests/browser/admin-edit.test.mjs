@@ -9,7 +9,8 @@
 // - a supervisor puts an available agent not ready from the skills grid, with the keyboard,
 //   and the wallboard's "agents available" of that agent's queue drops;
 // - an administrator changes the wellbeing rules on the page, and after a reload of the page
-//   the saved value is shown; an unknown key is refused at the field.
+//   the saved value is shown; an unknown key is refused at the field; a trunk's sources are
+//   changed the same way.
 //
 // Run: HOTLINE_BIN=target/debug/hotline node --test tests/browser/admin-edit.test.mjs
 // (HOTLINE_WEB_DIR=web serves the pages from disk, see procs.mjs.)
@@ -235,6 +236,19 @@ test('an administrator changes the wellbeing rules on the page; they are there a
   await page.reload();
   await page.waitForSelector(`#view-settings:not([hidden]) ${form} textarea`);
   await page.waitForFunction((s) => /"max_difficult_in_row": 3/.test(document.querySelector(s)?.value || ''), `${form} textarea`);
+
+  // A trunk: a source that is no network is refused at the field; a good one is saved.
+  const trunk = '#cfg-trunks form[data-key=carrier]';
+  await page.fill(`${trunk} textarea`, JSON.stringify({ name: 'carrier', sources: ['127.0.0.1/32', 'not-a-network'] }));
+  await page.click(`${trunk} button[type=submit]`);
+  await page.waitForSelector(`${trunk} textarea[aria-invalid=true]`);
+  assert.match(await page.getAttribute(`${trunk} .form-error`, 'data-field'), /^sources/);
+  assert.deepEqual((await apiAs(admin, 'GET', '/config')).json().trunks.find((t) => t.name === 'carrier').sources, ['127.0.0.1/32']);
+  await page.fill(`${trunk} textarea`, JSON.stringify({ name: 'carrier', sources: ['127.0.0.1/32', '10.9.0.0/16'] }));
+  await page.click(`${trunk} button[type=submit]`);
+  await page.waitForFunction((s) => document.querySelector(s)?.textContent !== '', `${trunk} .item-status`);
+  assert.deepEqual((await apiAs(admin, 'GET', '/config')).json().trunks.find((t) => t.name === 'carrier').sources,
+    ['127.0.0.1/32', '10.9.0.0/16']);
 
   // A supervisor has no such view.
   const sup = await newPage();

@@ -119,7 +119,11 @@ export function itemEditor(opts) {
     }
     busy(true);
     try {
-      await putItem(opts.kind, key, item);
+      const r = await putItem(opts.kind, key, item);
+      // The item as the centre now holds it (secrets left out), written out as it is drawn.
+      const saved = structuredClone((r && r.item) || item);
+      for (const x of [...SECRETS, 'password']) delete saved[x];
+      area.value = pretty(saved);
       form.dataset.orig = area.value;
       status.textContent = opts.savedText ? opts.savedText(key) : w('items.saved', { k: `${opts.kind}/${key}` });
       if (opts.onSaved) await opts.onSaved(key, item);
@@ -153,12 +157,15 @@ export function itemEditor(opts) {
 let onChange = async () => {};
 export function onSettingsChange(f) { onChange = f; }
 
-// Draws (or keeps, while being edited) one editor per item in `box`.
+// Draws one editor per item in `box`, keeping an editor being edited (its text changed)
+// and one whose item has not changed (with its messages).
 function keepOrReplace(box, forms) {
   const old = new Map([...box.querySelectorAll('form.item-editor')].map((f) => [`${f.dataset.kind}/${f.dataset.key}`, f]));
   const next = forms.map((f) => {
     const o = old.get(`${f.dataset.kind}/${f.dataset.key}`);
-    return o && o.isDirty && o.isDirty() && f.dataset.key ? o : f;
+    if (!o || !o.isDirty) return f;
+    if (o.isDirty()) return o;
+    return f.dataset.key && o.dataset.orig === f.dataset.orig ? o : f;
   });
   box.replaceChildren(...next);
 }
