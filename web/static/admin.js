@@ -319,10 +319,16 @@ async function editFlow(name) {
     },
   });
   const close = el('button', { class: 'btn', type: 'button', 'data-act': 'close' }, w('flows.close'));
-  close.onclick = () => { closeEditor(); $('#flow-edit').focus(); };
+  // Closing an editor with unsaved text asks first.
+  const leave = () => {
+    if (form.isDirty() && !window.confirm(w('flows.discard'))) return;
+    closeEditor();
+    $('#flow-edit').focus();
+  };
+  close.onclick = leave;
   form.append(close);
   form.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape') { ev.preventDefault(); closeEditor(); $('#flow-edit').focus(); }
+    if (ev.key === 'Escape') { ev.preventDefault(); leave(); }
   });
   s.editing = name === null ? null : name;
   const box = $('#flow-editor');
