@@ -121,6 +121,7 @@ test('an administrator edits the main flow on the page and the diagram follows',
   // The field is selected in the text.
   const picked = await page.$eval(`${editor} textarea`, (a) => a.value.slice(a.selectionStart, a.selectionEnd));
   assert.equal(picked, '"queue"');
+  await page.screenshot({ path: join(repo, 'docs/screenshots/admin-flow-edit.png') });
   assert.deepEqual((await apiAs(admin, 'GET', '/config')).json().flows.main, before);
   assert.match(await page.textContent('#flow-diagram .node[data-id=cards] .detail'), /cards$/);
 

@@ -62,7 +62,7 @@ export function itemEditor(opts) {
   const id = `item-${uid}`;
   const text = opts.value === undefined ? '{\n}' : pretty(opts.value);
   const area = el('textarea', {
-    id: `${id}-json`, name: 'json', 'data-field': 'json', rows: Math.min(28, Math.max(5, text.split('\n').length + 1)),
+    id: `${id}-json`, name: 'json', 'data-field': 'json', rows: Math.min(18, Math.max(5, text.split('\n').length + 1)),
     cols: 70, spellcheck: 'false', autocomplete: 'off', 'aria-describedby': `${id}-err ${id}-hint`,
   });
   area.value = text;
@@ -81,7 +81,7 @@ export function itemEditor(opts) {
   name ? el('label', { class: 'field', for: name.id }, el('span', {}, w('items.name')), name) : null,
   el('label', { class: 'field json-field', for: area.id }, el('span', {}, w('items.json')), area,
     el('span', { id: `${id}-hint`, class: 'hint muted small' }, opts.hint || w('items.hint'))),
-  save, remove, err, status);
+  save, remove, el('span', { class: 'item-actions' }), err, status);
   form.dataset.orig = text;
 
   const clear = () => {
@@ -98,7 +98,13 @@ export function itemEditor(opts) {
     target.setAttribute('aria-invalid', 'true');
     target.focus();
     const at = target === area ? fieldAt(area.value, e && e.field) : null;
-    if (at) area.setSelectionRange(at.start, at.end);
+    if (at) {
+      area.setSelectionRange(at.start, at.end);
+      // Scroll the field's line into the middle of the textarea.
+      const line = area.value.slice(0, at.start).split('\n').length - 1;
+      const lh = parseFloat(getComputedStyle(area).lineHeight) || 16;
+      area.scrollTop = Math.max(0, line * lh - area.clientHeight / 2);
+    }
   };
   const busy = (on) => { save.disabled = on; if (remove) remove.disabled = on; };
 

@@ -326,7 +326,7 @@ async function editFlow(name) {
     $('#flow-edit').focus();
   };
   close.onclick = leave;
-  form.append(close);
+  $('.item-actions', form).append(close);
   form.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape') { ev.preventDefault(); leave(); }
   });
