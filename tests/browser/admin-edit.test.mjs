@@ -237,6 +237,11 @@ test('an administrator changes the wellbeing rules on the page; they are there a
   await page.reload();
   await page.waitForSelector(`#view-settings:not([hidden]) ${form} textarea`);
   await page.waitForFunction((s) => /"max_difficult_in_row": 3/.test(document.querySelector(s)?.value || ''), `${form} textarea`);
+  assert.equal(await page.textContent(`${form} h3`), '坐席关怀规则（[wellbeing]）');
+  await page.selectOption('#lang', 'en');
+  assert.equal(await page.textContent(`${form} h3`), 'Wellbeing rules ([wellbeing])');
+  assert.equal(await page.textContent('.admin-nav [data-view=settings]'), 'Trunks & rules');
+  await page.selectOption('#lang', 'zh');
 
   // A trunk: a source that is no network is refused at the field; a good one is saved.
   const trunk = '#cfg-trunks form[data-key=carrier]';

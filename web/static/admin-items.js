@@ -165,18 +165,19 @@ export function onSettingsChange(f) { onChange = f; }
 
 // Draws one editor per item in `box`, keeping an editor being edited (its text changed)
 // and one whose item has not changed (with its messages).
-function keepOrReplace(box, forms) {
+// `relabel`: the language changed, so only an editor being edited is kept.
+function keepOrReplace(box, forms, relabel = false) {
   const old = new Map([...box.querySelectorAll('form.item-editor')].map((f) => [`${f.dataset.kind}/${f.dataset.key}`, f]));
   const next = forms.map((f) => {
     const o = old.get(`${f.dataset.kind}/${f.dataset.key}`);
     if (!o || !o.isDirty) return f;
     if (o.isDirty()) return o;
-    return f.dataset.key && o.dataset.orig === f.dataset.orig ? o : f;
+    return !relabel && f.dataset.key && o.dataset.orig === f.dataset.orig ? o : f;
   });
   box.replaceChildren(...next);
 }
 
-export function renderSettings(cfg) {
+export function renderSettings(cfg, { relabel = false } = {}) {
   const trunks = $('#cfg-trunks');
   if (!trunks || !cfg) return;
   const saved = async () => { await onChange(); };
@@ -193,11 +194,11 @@ export function renderSettings(cfg) {
       kind: 'trunks', key: null, value: { sources: [] }, label: w('trunks.new'), keyField: 'name',
       hint: w('trunks.hint'), onSaved: saved,
     }),
-  ]);
+  ], relabel);
   keepOrReplace($('#cfg-routing'), [itemEditor({
     kind: 'routing', key: '-', value: cfg.routing || {}, label: w('routing.h'), hint: w('routing.hint'), onSaved: saved,
-  })]);
+  })], relabel);
   keepOrReplace($('#cfg-wellbeing'), [itemEditor({
     kind: 'wellbeing', key: '-', value: cfg.wellbeing || {}, label: w('wellbeing.h'), hint: w('wellbeing.hint'), onSaved: saved,
-  })]);
+  })], relabel);
 }

@@ -463,7 +463,7 @@ window.addEventListener('langchange', () => {
   applyWords();
   if (!$('#admin').hidden) {
     renderList(); renderFlow(); renderGrid(); renderAudit();
-    if (isAdmin() && s.config) { relabel(); renderSettings(s.config); }
+    if (isAdmin() && s.config) { relabel(); renderSettings(s.config, { relabel: true }); }
   }
 });
 window.addEventListener('hotline:logout', () => location.reload());
