@@ -75,7 +75,10 @@ before(async () => {
     headless: true,
     args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
       '--disable-default-apps', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
-      '--disable-gpu', '--disable-quic'],
+      '--disable-gpu', '--disable-quic',
+      // Pages served from disk (HOTLINE_WEB_DIR, see procs.mjs) would otherwise be refused
+      // their event stream to the loopback address, and follow only the 15-second refresh.
+      '--disable-features=LocalNetworkAccessChecks'],
   });
 });
 

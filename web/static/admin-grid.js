@@ -5,6 +5,9 @@
 // Mouse: drag a level onto other cells. Each agent's change is saved with
 // PUT /api/v1/agents/{ext}/skills (the whole set); a refusal is shown at the cell and the old
 // level kept.
+// Next to each agent, a supervisor sets the agent's state (available, not ready with a
+// reason, break, logged out) with POST /api/v1/agents/{ext}/state; the badge follows the
+// agents' event stream.
 import { api } from './api.js';
 import { t } from './i18n.js';
 import { el, toast } from './ui.js';
@@ -24,6 +27,7 @@ const g = {
   clip: undefined,
   canEdit: true,
   rendering: false,
+  justSet: new Set(), // agents whose state was just set: their list goes back to "set state…"
 };
 
 const key = (ext, skill) => `${ext}\u0000${skill}`;
@@ -124,9 +128,66 @@ function cell(a, skill) {
   return td;
 }
 
+// ---- agents' states --------------------------------------------------------------------
+
+export const REASONS = ['admin', 'training', 'meeting', 'coaching', 'technical'];
+const stateErrors = new Map(); // ext -> message
+
+function stateOptions() {
+  return [
+    ['', w('state.choose')],
+    ['available', t('state.available')],
+    ...REASONS.map((r) => [`not_ready:${r}`, `${t('state.not_ready')} · ${t(`reason.${r}`)}`]),
+    ['break', t('state.break')],
+    ['logged_out', t('state.logged_out')],
+  ];
+}
+
+function stateSelect(a) {
+  const who = `${a.name} (${a.extension})`;
+  const sel = el('select', {
+    class: 'state-set', 'data-ext': a.extension, 'aria-label': w('state.set', { a: who }),
+    'aria-invalid': stateErrors.has(a.extension) ? 'true' : undefined,
+  }, stateOptions().map(([v, label]) => el('option', { value: v }, label)));
+  sel.value = '';
+  // Choosing is not yet setting (the arrow keys walk through the list): the button sets it.
+  const go = el('button', {
+    class: 'btn state-go', type: 'button', 'data-ext': a.extension, 'aria-label': w('state.apply', { a: who }),
+  }, w('state.go'));
+  go.addEventListener('click', () => setState(a.extension, sel.value));
+  sel.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter') { ev.preventDefault(); setState(a.extension, sel.value); }
+  });
+  const err = stateErrors.get(a.extension);
+  return el('span', { class: 'state-set-wrap' }, sel, go,
+    err ? el('span', { class: 'cell-error', role: 'alert' }, err) : null);
+}
+
+async function setState(ext, value) {
+  if (!value) return;
+  const [state, reason] = value.split(':');
+  const a = agent(ext);
+  stateErrors.delete(ext);
+  try {
+    await api('POST', `/agents/${encodeURIComponent(ext)}/state`, reason ? { state, reason } : { state });
+    if (a) a.state = state;
+    g.justSet.add(ext);
+    toast(w('state.done', { a: a ? `${a.name} (${ext})` : ext, s: t(`state.${state}`) }));
+  } catch (e) {
+    stateErrors.set(ext, e.message || e.code);
+  }
+  render();
+}
+
 export function render() {
   const root = g.root;
   if (!root) return;
+  // A state list or button being used keeps the focus (and the list its choice) across a
+  // redraw (agents' events redraw the grid).
+  const act = document.activeElement;
+  const stateFocus = act && root.contains(act) && act.matches('select.state-set, button.state-go')
+    ? { ext: act.dataset.ext, cls: act.tagName === 'SELECT' ? 'select.state-set' : 'button.state-go' } : null;
+  const chosen = new Map([...root.querySelectorAll('select.state-set')].filter((x) => x.value).map((x) => [x.dataset.ext, x.value]));
   const cols = columns();
   if (!g.focus && g.agents.length && cols.length) g.focus = { ext: g.agents[0].extension, skill: cols[0] };
   const hadFocus = root.contains(document.activeElement) && document.activeElement.closest('td[data-skill]');
@@ -142,12 +203,22 @@ export function render() {
       el('th', { scope: 'row' },
         el('span', { class: 'aname' }, a.name), ' ',
         el('span', { class: 'ext muted' }, a.extension), ' ',
-        el('span', { class: 'badge', 'data-state': a.state }, t(`state.${a.state}`))),
+        el('span', { class: 'badge', 'data-state': a.state }, t(`state.${a.state}`)), ' ',
+        stateSelect(a)),
       ...cols.map((s) => cell(a, s))))));
   g.rendering = true;
   root.replaceChildren(table);
   g.rendering = false;
   if (hadFocus && g.focus) focusCell(g.focus.ext, g.focus.skill);
+  for (const [ext, v] of chosen) {
+    const x = root.querySelector(`select.state-set[data-ext="${CSS.escape(ext)}"]`);
+    if (x && !g.justSet.has(ext)) x.value = v;
+  }
+  g.justSet.clear();
+  if (stateFocus) {
+    const x = root.querySelector(`${stateFocus.cls}[data-ext="${CSS.escape(stateFocus.ext)}"]`);
+    if (x) x.focus();
+  }
 }
 
 function cellEl(ext, skill) {

@@ -83,6 +83,25 @@ const words = {
     'action.recording_removed': '删除录音', 'action.export': '导出', 'action.agent.state': '坐席状态',
     'action.recording_download': '下载录音', 'action.fault_notice_on': '开启故障通知', 'action.fault_notice_off': '关闭故障通知',
     'err.field': '{f}：{m}',
+
+    // items edited as JSON: flows, trunks, routing, wellbeing
+    'items.name': '名称', 'items.json': '定义（JSON，与配置文件的键相同）',
+    'items.hint': '保存时由服务器按配置文件同样的规则检查；被拒绝时什么都不会改变。',
+    'items.bad_json': '不是有效的 JSON：{m}', 'items.no_name': '请填写名称', 'items.saved': '{k} 已保存，立即生效',
+    'items.confirm': '删除 {k}？',
+    'flows.edit': '编辑此流程', 'flows.new': '新建流程', 'flows.editing': '编辑流程 {f}', 'flows.close': '关闭', 'flows.discard': '放弃未保存的修改？',
+    'flows.json_hint': 'start：第一个步骤；steps：各步骤（type 及其去向）。保存前会检查每个去向、队列和营业时间表是否存在。',
+    'flows.saved': '流程 {f} 已保存。已在此流程中的来电继续按原来的版本进行；新的来电使用新版本。',
+    'flows.removed': '流程 {f} 已删除。',
+    'view.settings': '中继与规则', 'settings.h': '中继、路由与关怀规则',
+    'settings.hint': '每项以 JSON 编辑，键与配置文件相同；保存后立即生效，并记入操作记录。',
+    'trunks.h': '中继', 'trunks.one': '中继 {t}', 'trunks.new': '新增中继',
+    'trunks.hint': '键：name, sources（可信来源网段）, username, password（填写后在服务器端转为摘要；不填则保留原密码）, outbound, srtp, register…',
+    'routing.h': '路由规则（[routing]）', 'routing.hint': '键：max_no_answer, retry_seconds, vip_boost, preferred_agent_seconds, ring_all_limit, senior_skill（需重启）。',
+    'wellbeing.h': '坐席关怀规则（[wellbeing]）', 'wellbeing.hint': '键：enabled, agitation_threshold, recovery_break_seconds, max_difficult_in_row, fair_spread, occupancy_ceiling, occupancy_window_minutes, max_pause_seconds, escalate_agitation。',
+
+    // agents' states, set by a supervisor
+    'state.set': '设置 {a} 的状态', 'state.choose': '设置状态…', 'state.done': '{a}：{s}', 'state.go': '设置', 'state.apply': '设置 {a} 为所选状态',
   },
   en: {
     title: 'Administration', denied: 'The administration page is for supervisors and administrators.',
@@ -155,6 +174,23 @@ const words = {
     'action.recording_removed': 'recording removed', 'action.export': 'export', 'action.agent.state': 'agent state',
     'action.recording_download': 'recording downloaded', 'action.fault_notice_on': 'fault notice on', 'action.fault_notice_off': 'fault notice off',
     'err.field': '{f}: {m}',
+
+    'items.name': 'Name', 'items.json': 'Definition (JSON, the file\'s keys)',
+    'items.hint': 'Checked by the server as strictly as the file when saved; a refused save changes nothing.',
+    'items.bad_json': 'Not valid JSON: {m}', 'items.no_name': 'A name is needed', 'items.saved': '{k} saved; it applies at once',
+    'items.confirm': 'Remove {k}?',
+    'flows.edit': 'Edit this flow', 'flows.new': 'New flow', 'flows.editing': 'Editing flow {f}', 'flows.close': 'Close', 'flows.discard': 'Discard the changes not saved?',
+    'flows.json_hint': 'start: the first step; steps: each step (its type and where it leads). Every step, queue and schedule named must exist.',
+    'flows.saved': 'Flow {f} saved. Calls already in this flow go on with the version they started with; new calls take the new one.',
+    'flows.removed': 'Flow {f} removed.',
+    'view.settings': 'Trunks & rules', 'settings.h': 'Trunks, routing and wellbeing rules',
+    'settings.hint': 'Each item is edited as JSON with the file\'s keys; a save applies at once and is in the audit trail.',
+    'trunks.h': 'Trunks', 'trunks.one': 'Trunk {t}', 'trunks.new': 'Add a trunk',
+    'trunks.hint': 'Keys: name, sources (trusted networks), username, password (turned into digests by the server; leave it out to keep the old one), outbound, srtp, register…',
+    'routing.h': 'Routing rules ([routing])', 'routing.hint': 'Keys: max_no_answer, retry_seconds, vip_boost, preferred_agent_seconds, ring_all_limit, senior_skill (at the next start).',
+    'wellbeing.h': 'Wellbeing rules ([wellbeing])', 'wellbeing.hint': 'Keys: enabled, agitation_threshold, recovery_break_seconds, max_difficult_in_row, fair_spread, occupancy_ceiling, occupancy_window_minutes, max_pause_seconds, escalate_agitation.',
+
+    'state.set': 'Set the state of {a}', 'state.choose': 'Set state…', 'state.done': '{a}: {s}', 'state.go': 'Set', 'state.apply': 'Give {a} the chosen state',
   },
 };
 

@@ -11,10 +11,11 @@ import { w, applyWords } from './admin-words.js';
 import { mountGrid, setAgents, setQueues, addColumn, render as renderGrid } from './admin-grid.js';
 import { mountConfig, setConfig, onConfigChange, relabel } from './admin-config.js';
 import { loadAudit, renderAudit } from './admin-audit.js';
+import { itemEditor, fetchItem, renderSettings, onSettingsChange } from './admin-items.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
-const s = { flows: [], selected: null, me: null, view: null, config: null };
+const s = { flows: [], selected: null, me: null, view: null, config: null, editing: undefined };
 
 // ---- the layout: layers by distance from the start step ------------------------------
 
@@ -250,6 +251,7 @@ function renderFlow() {
 
 function select(name, focus = false) {
   if (!s.flows.some((f) => f.name === name)) return;
+  if (s.editing !== undefined && s.editing !== name) closeEditor();
   s.selected = name;
   if (s.view === 'flows' && location.hash !== `#flow=${name}`) history.replaceState(null, '', `#flow=${encodeURIComponent(name)}`);
   renderList();
@@ -269,10 +271,76 @@ function onListKey(ev) {
   select(s.flows[j].name, true);
 }
 
+// ---- editing a flow (administrators) ----------------------------------------------------
+
+async function reloadFlows() {
+  s.flows = (await get('/flows')).flows;
+  renderList();
+  renderFlow();
+}
+
+function closeEditor() {
+  s.editing = undefined;
+  $('#flow-editor').replaceChildren();
+  $('#flow-editor').hidden = true;
+}
+
+// Opens the editor of the flow `name` (null: a new flow): its definition as JSON, exactly the
+// keys of its [flows.<name>] table. A save is checked by the centre with everything else (a
+// step's queue must exist, every `next` must name a step…); calls already in the flow keep
+// the version they started with.
+async function editFlow(name) {
+  $('#flow-note').textContent = '';
+  const value = name === null
+    ? { start: 'welcome', steps: { welcome: { type: 'play', prompts: ['welcome'], next: 'bye' }, bye: { type: 'hangup' } } }
+    : await fetchItem('flows', name);
+  if (name !== null && !value) return;
+  const form = itemEditor({
+    kind: 'flows', key: name, value, removable: name !== null,
+    label: name === null ? w('flows.new') : w('flows.editing', { f: name }),
+    hint: w('flows.json_hint'),
+    savedText: (k) => w('flows.saved', { f: k }),
+    onSaved: async (k) => {
+      await reloadFlows();
+      s.editing = k;
+      select(k);
+      if (name === null) {
+        // A new flow: from now on its editor is that flow's (with its remove button).
+        await editFlow(k);
+        $('#flow-editor .item-status').textContent = w('flows.saved', { f: k });
+      }
+    },
+    onRemoved: async (k) => {
+      closeEditor();
+      await reloadFlows();
+      const next = s.flows.find((f) => f.name === 'main') || s.flows[0];
+      if (next) select(next.name);
+      $('#flow-note').textContent = w('flows.removed', { f: k });
+    },
+  });
+  const close = el('button', { class: 'btn', type: 'button', 'data-act': 'close' }, w('flows.close'));
+  // Closing an editor with unsaved text asks first.
+  const leave = () => {
+    if (form.isDirty() && !window.confirm(w('flows.discard'))) return;
+    closeEditor();
+    $('#flow-edit').focus();
+  };
+  close.onclick = leave;
+  $('.item-actions', form).append(close);
+  form.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') { ev.preventDefault(); leave(); }
+  });
+  s.editing = name === null ? null : name;
+  const box = $('#flow-editor');
+  box.replaceChildren(form);
+  box.hidden = false;
+  $(name === null ? '[name=name]' : 'textarea', form).focus();
+}
+
 // ---- views -------------------------------------------------------------------------------
 
-const VIEWS = ['skills', 'flows', 'agents', 'users', 'queues', 'numbers', 'schedules', 'audit'];
-const ADMIN_VIEWS = new Set(['agents', 'users', 'queues', 'numbers', 'schedules']);
+const VIEWS = ['skills', 'flows', 'agents', 'users', 'queues', 'numbers', 'schedules', 'settings', 'audit'];
+const ADMIN_VIEWS = new Set(['agents', 'users', 'queues', 'numbers', 'schedules', 'settings']);
 const isAdmin = () => s.me && s.me.role === 'admin';
 
 function viewFromHash() {
@@ -312,7 +380,7 @@ async function loadConfig() {
   }
   if (s.config) {
     setQueues(s.config.queues);
-    if (isAdmin()) setConfig(s.config, s.flows);
+    if (isAdmin()) { setConfig(s.config, s.flows); renderSettings(s.config); }
   }
 }
 
@@ -350,6 +418,9 @@ async function start(me) {
   if (isAdmin()) {
     mountConfig();
     onConfigChange((cfg) => { s.config = cfg; setQueues(cfg.queues); refresh('agents', 'flows'); });
+    onSettingsChange(() => loadConfig());
+    $('#flow-edit').onclick = () => { if (s.selected) editFlow(s.selected).catch(showError); };
+    $('#flow-new').onclick = () => { editFlow(null).catch(showError); };
   }
   show(viewFromHash());
   try {
@@ -392,7 +463,7 @@ window.addEventListener('langchange', () => {
   applyWords();
   if (!$('#admin').hidden) {
     renderList(); renderFlow(); renderGrid(); renderAudit();
-    if (isAdmin() && s.config) relabel();
+    if (isAdmin() && s.config) { relabel(); renderSettings(s.config, { relabel: true }); }
   }
 });
 window.addEventListener('hotline:logout', () => location.reload());

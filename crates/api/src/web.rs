@@ -54,6 +54,7 @@ static STATIC: &[Asset] = &[
     asset!("static/admin-grid.js", JS),
     asset!("static/admin-config.js", JS),
     asset!("static/admin-audit.js", JS),
+    asset!("static/admin-items.js", JS),
     asset!("static/admin.css", CSS),
     asset!("static/favicon.svg", "image/svg+xml"),
 ];
