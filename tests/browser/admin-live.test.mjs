@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { children, freePort, pagesFromDisk, repo, run, sippAt, sippOk } from './procs.mjs';
+import { children, freePort, launchChromium, pagesFromDisk, repo, sippAt, sippOk, startDemo } from './procs.mjs';
 
 const bin = process.env.HOTLINE_BIN || join(repo, 'target/debug/hotline');
 
@@ -58,28 +58,8 @@ async function agentSkills(token, ext) {
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'hotline-admin-live-'));
-  hotline = run(bin, ['demo', '--data', join(work, 'data'), '--sip', '127.0.0.1:0', '--http', '127.0.0.1:0'],
-    { env: { ...process.env, HOTLINE_LOG: 'warn' } });
-  const ready = await new Promise((res, rej) => {
-    let buf = '';
-    hotline.stdout.on('data', (d) => {
-      buf += d;
-      const m = buf.match(/hotline ready sip=(\S+) http=(\S+)/);
-      if (m) res(m);
-    });
-    hotline.done.then((r) => rej(new Error(`hotline exited ${r.code}: ${r.err}`)));
-  });
-  [, sip, http] = ready;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-      '--disable-default-apps', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
-      '--disable-gpu', '--disable-quic',
-      // Pages served from disk (HOTLINE_WEB_DIR, see procs.mjs) would otherwise be refused
-      // their event stream to the loopback address, and follow only the 15-second refresh.
-      '--disable-features=LocalNetworkAccessChecks'],
-  });
+  ({ hotline, sip, http } = await startDemo(bin, join(work, 'data')));
+  browser = await launchChromium(chromium);
 });
 
 after(async () => {

@@ -8,13 +8,12 @@
 // Run: HOTLINE_BIN=target/debug/hotline node --test tests/browser/admin.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { pagesFromDisk } from './procs.mjs';
+import { launchChromium, pagesFromDisk, startDemo } from './procs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -26,27 +25,8 @@ const pageErrors = [];
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'hotline-admin-'));
-  hotline = spawn(bin, ['demo', '--data', join(work, 'data'), '--sip', '127.0.0.1:0', '--http', '127.0.0.1:0'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOTLINE_LOG: 'warn' } });
-  let err = '';
-  hotline.stderr.on('data', (d) => { err += d; });
-  hotline.done = new Promise((res) => hotline.on('exit', (code) => res(code)));
-  http = await new Promise((res, rej) => {
-    let buf = '';
-    hotline.stdout.on('data', (d) => {
-      buf += d;
-      const m = buf.match(/hotline ready sip=\S+ http=(\S+)/);
-      if (m) res(m[1]);
-    });
-    hotline.done.then((code) => rej(new Error(`hotline exited ${code}: ${err}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-      '--disable-default-apps', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
-      '--disable-gpu', '--disable-quic'],
-  });
+  ({ hotline, http } = await startDemo(bin, join(work, 'data')));
+  browser = await launchChromium(chromium);
   mkdirSync(shots, { recursive: true });
 });
 

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { children, freePort, run, sameDayFor, sippAt, sippOk } from './procs.mjs';
+import { children, freePort, launchChromium, sameDayFor, sippAt, sippOk, startDemo } from './procs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -78,25 +78,8 @@ before(async () => {
   const csv = join(work, 'customers.csv');
   writeFileSync(csv, `id,name,phone,accounts,vip,language\nC1,张三,${CALLER},6222001,true,zh\n`);
   execFileSync(bin, ['import-customers', csv, '--data', data]);
-  hotline = run(bin, ['demo', '--data', data, '--sip', '127.0.0.1:0', '--http', '127.0.0.1:0'],
-    { env: { ...process.env, HOTLINE_LOG: 'warn' } });
-  const ready = await new Promise((res, rej) => {
-    let buf = '';
-    hotline.stdout.on('data', (d) => {
-      buf += d;
-      const m = buf.match(/hotline ready sip=(\S+) http=(\S+)/);
-      if (m) res(m);
-    });
-    hotline.done.then((r) => rej(new Error(`hotline exited ${r.code}: ${r.err}`)));
-  });
-  [, sip, http] = ready;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-      '--disable-default-apps', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
-      '--disable-gpu', '--disable-quic'],
-  });
+  ({ hotline, sip, http } = await startDemo(bin, data));
+  browser = await launchChromium(chromium);
   mkdirSync(shots, { recursive: true });
 });
 

@@ -88,3 +88,34 @@ export async function pagesFromDisk(ctx) {
     return route.fulfill({ status: 200, body, contentType: TYPES[file.split('.').pop()] || 'application/octet-stream' });
   });
 }
+
+// `hotline demo` with its data in `data`, on free loopback ports: the child and the SIP and
+// HTTP addresses it said it is ready on.
+export async function startDemo(bin, data) {
+  const hotline = run(bin, ['demo', '--data', data, '--sip', '127.0.0.1:0', '--http', '127.0.0.1:0'],
+    { env: { ...process.env, HOTLINE_LOG: 'warn' } });
+  const [, sip, http] = await new Promise((res, rej) => {
+    let buf = '';
+    hotline.stdout.on('data', (d) => {
+      buf += d;
+      const m = buf.match(/hotline ready sip=(\S+) http=(\S+)/);
+      if (m) res(m);
+    });
+    hotline.done.then((r) => rej(new Error(`hotline exited ${r.code}: ${r.err}`)));
+  });
+  return { hotline, sip, http };
+}
+
+// Debian's chromium, headless, quiet (`chromium` is playwright-core's).
+export function launchChromium(chromium) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+      '--disable-default-apps', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
+      '--disable-gpu', '--disable-quic',
+      // Pages served from disk (HOTLINE_WEB_DIR, see pagesFromDisk) would otherwise be
+      // refused their event stream to the loopback address.
+      '--disable-features=LocalNetworkAccessChecks'],
+  });
+}

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { children, freePort, run, sippAt, sippOk } from './procs.mjs';
+import { children, freePort, launchChromium, sippAt, sippOk, startDemo } from './procs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -126,25 +126,8 @@ async function api(token, path) {
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'hotline-browser-recpolicy-'));
-  hotline = run(bin, ['demo', '--data', join(work, 'data'), '--sip', '127.0.0.1:0', '--http', '127.0.0.1:0'],
-    { env: { ...process.env, HOTLINE_LOG: 'warn' } });
-  const ready = await new Promise((res, rej) => {
-    let buf = '';
-    hotline.stdout.on('data', (d) => {
-      buf += d;
-      const m = buf.match(/hotline ready sip=(\S+) http=(\S+)/);
-      if (m) res(m);
-    });
-    hotline.done.then((r) => rej(new Error(`hotline exited ${r.code}: ${r.err}`)));
-  });
-  [, sip, http] = ready;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-      '--disable-default-apps', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
-      '--disable-gpu', '--disable-quic'],
-  });
+  ({ hotline, sip, http } = await startDemo(bin, join(work, 'data')));
+  browser = await launchChromium(chromium);
 });
 
 after(async () => {

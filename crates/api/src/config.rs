@@ -152,28 +152,6 @@ async fn view(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, A
     Ok(Json(Value::Object(out)))
 }
 
-/// Makes a change in a task of its own: a client that goes away (or a connection timed
-/// out) does not cut it half-way; the API's own copies (users, wrap-up times) follow in the
-/// same step.
-async fn change(
-    v1: &V1,
-    by: String,
-    kind: Kind,
-    key: String,
-    value: Option<Value>,
-) -> Result<hotline_switch::liveconfig::Changed, ChangeError> {
-    let task = v1.clone();
-    tokio::spawn(async move {
-        let r = task.centre.change_item(&by, kind, &key, value).await;
-        if r.is_ok() {
-            task.take_config(&task.centre.config());
-        }
-        r
-    })
-    .await
-    .unwrap_or_else(|e| Err(ChangeError::Router(e.to_string())))
-}
-
 /// `PUT /api/v1/config/{kind}/{key}`: adds or replaces one item (the body: the item as the
 /// file writes it, as JSON; secrets as `password`, or left out to keep the old ones).
 async fn put_item(
@@ -226,7 +204,7 @@ async fn put_item(
             Err(e) => return e.into_response(),
         }
     }
-    match change(&v1, who.user, kind, key, Some(value)).await {
+    match v1.change_item(who.user, kind, key, Some(value)).await {
         Ok(done) => Json(json!({
             "kind": kind.segment(),
             "key": done.key,
@@ -252,7 +230,7 @@ async fn delete_item(
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    match change(&v1, who.user, kind, key, None).await {
+    match v1.change_item(who.user, kind, key, None).await {
         Ok(done) => Json(json!({
             "kind": kind.segment(),
             "key": done.key,
@@ -270,16 +248,7 @@ async fn reload(State(v1): State<V1>, headers: HeaderMap) -> Response {
         Err(e) => return e.into_response(),
     };
     tracing::info!(user = %who.user, "configuration reload asked through the API");
-    let task = v1.clone();
-    let done = tokio::spawn(async move {
-        let r = task.centre.reload().await;
-        if r.is_ok() {
-            task.take_config(&task.centre.config());
-        }
-        r
-    })
-    .await
-    .unwrap_or_else(|e| Err(ChangeError::Router(e.to_string())));
+    let done = v1.reload().await;
     match done {
         Ok(r) => {
             Json(json!({

@@ -229,9 +229,56 @@ pub struct V1 {
 impl V1 {
     /// After a live change of the configuration: the API's own copies (users and their
     /// roles, queues' wrap-up times) follow it.
-    pub fn take_config(&self, cfg: &hotline_config::Config) {
+    fn take_config(&self, cfg: &hotline_config::Config) {
         self.auth.set_users(cfg);
         self.desk.set_config(cfg);
+    }
+
+    /// One live change of the configuration (see [`Centre::change_item`]), in a task of its
+    /// own: a client that goes away (or a connection timed out) does not cut it half-way;
+    /// the API's own copies follow in the same step.
+    pub async fn change_item(
+        &self,
+        by: String,
+        kind: hotline_switch::confdoc::Kind,
+        key: String,
+        value: Option<Value>,
+    ) -> Result<hotline_switch::liveconfig::Changed, hotline_switch::liveconfig::ChangeError> {
+        let v1 = self.clone();
+        tokio::spawn(async move {
+            let r = v1.centre.change_item(&by, kind, &key, value).await;
+            if r.is_ok() {
+                v1.take_config(&v1.centre.config());
+            }
+            r
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(hotline_switch::liveconfig::ChangeError::Router(
+                e.to_string(),
+            ))
+        })
+    }
+
+    /// Reads the configuration file again (see [`Centre::reload`]; the API's reload and
+    /// SIGHUP), in a task of its own, the API's own copies following.
+    pub async fn reload(
+        &self,
+    ) -> Result<hotline_switch::liveconfig::Reloaded, hotline_switch::liveconfig::ChangeError> {
+        let v1 = self.clone();
+        tokio::spawn(async move {
+            let r = v1.centre.reload().await;
+            if r.is_ok() {
+                v1.take_config(&v1.centre.config());
+            }
+            r
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(hotline_switch::liveconfig::ChangeError::Router(
+                e.to_string(),
+            ))
+        })
     }
 }
 

@@ -597,13 +597,12 @@ async fn serve(
     let limits = http::Limits::from_config(&cfg.http);
     #[cfg(unix)]
     {
-        let (centre, v1) = (centre.clone(), v1.clone());
+        let v1 = v1.clone();
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
                 info!("SIGHUP: reading the configuration file again");
-                match centre.reload().await {
+                match v1.reload().await {
                     Ok(r) => {
-                        v1.take_config(&centre.config());
                         info!(
                             changes = r.applied.len(),
                             restart_only = ?r.restart_only,
@@ -682,12 +681,7 @@ async fn live_configuration(
             (files.clone(), (cfg.clone(), flows))
         }
     };
-    run_cfg.centre = cfg.centre;
-    run_cfg.sip = cfg.sip;
-    run_cfg.http = cfg.http;
-    run_cfg.log = cfg.log;
-    run_cfg.storage = cfg.storage;
-    run_cfg.media = cfg.media;
+    hotline_switch::apply::keep_running(&mut run_cfg, &cfg);
     Ok((
         run_cfg,
         run_flows,

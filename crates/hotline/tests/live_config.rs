@@ -66,6 +66,16 @@ fn ha1_lines(ext: &str, password: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Agent 1011's phone registers from `port` with the password the tests give it.
+fn register_1011(h: &Hotline, port: &str) -> (bool, String) {
+    h.sipp(
+        "register.xml",
+        &[
+            "-p", port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1",
+        ],
+    )
+}
+
 fn audit_config(h: &Hotline, token: &str) -> Vec<Value> {
     get(h, token, "/api/v1/audit")
         .as_array()
@@ -217,12 +227,7 @@ fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_
     // 1011's phone registers with the new password and takes an accounts call; nobody else
     // is logged in.
     let port = free_port("127.0.0.1").to_string();
-    let (ok, log) = h.sipp(
-        "register.xml",
-        &[
-            "-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1",
-        ],
-    );
+    let (ok, log) = register_1011(&h, &port);
     assert!(ok, "1011 registers: {log}");
     available_as(&h, "1011", "pass1011");
     let answers = phone(&h, &port, 1);
@@ -248,12 +253,7 @@ fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_
         "赵敏 Zhao Min"
     );
     let _ = login(&h, "agent1011", "pass1011");
-    let (ok, log) = h.sipp(
-        "register.xml",
-        &[
-            "-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1",
-        ],
-    );
+    let (ok, log) = register_1011(&h, &port);
     assert!(ok, "1011 still registers after the restart: {log}");
 
     // Removing the agent: its user must go first (a user works as it).
@@ -267,12 +267,7 @@ fn an_administrator_adds_an_agent_and_a_user_who_take_a_call_and_both_survive_a_
     assert_eq!(status, 200, "{body}");
     let (status, _) = http(h.http, "GET", "/api/v1/agents/1011", Some(&sup), None);
     assert_eq!(status, 404);
-    let (ok, _) = h.sipp(
-        "register.xml",
-        &[
-            "-p", &port, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1",
-        ],
-    );
+    let (ok, _) = register_1011(&h, &port);
     assert!(!ok, "a removed agent's phone may not register");
 }
 
@@ -530,12 +525,7 @@ fn sighup_reads_the_file_again_without_dropping_a_call_and_new_calls_take_the_ne
     // New settings for new calls: 1011 registers and logs in; the next call leaves its
     // agent in the new 20 s wrap-up.
     let p1011 = free_port("127.0.0.1").to_string();
-    let (ok, log) = h.sipp(
-        "register.xml",
-        &[
-            "-p", &p1011, "-s", "1011", "-au", "1011", "-ap", "pass1011", "-m", "1",
-        ],
-    );
+    let (ok, log) = register_1011(&h, &p1011);
     assert!(ok, "1011 registers after the reload: {log}");
     let answers = phone(&h, &port, 1);
     let (ok, log) = h.sipp("caller-key-talk.xml", &["-m", "1", "-timeout", "60s"]);

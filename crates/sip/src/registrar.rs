@@ -354,22 +354,12 @@ impl Registrar {
     }
 
     /// Gives `user` (an extension or a trunk's user name) algorithms of its own.
-    pub fn with_user_algorithms(self, user: &str, algorithms: Vec<Algorithm>) -> Self {
+    #[cfg(test)]
+    fn with_user_algorithms(self, user: &str, algorithms: Vec<Algorithm>) -> Self {
         {
             let mut acc = self.accounts.write();
             if let Some(a) = Arc::get_mut(&mut acc) {
                 a.user_algorithms.insert(user.to_string(), algorithms);
-            }
-        }
-        self
-    }
-
-    /// Adds the trunks: trusted source networks and digest credentials.
-    pub fn with_trunks(self, trunks: &[hotline_config::Trunk]) -> Self {
-        {
-            let mut acc = self.accounts.write();
-            if let Some(a) = Arc::get_mut(&mut acc) {
-                a.add_trunks(trunks);
             }
         }
         self

@@ -53,7 +53,7 @@ pub(crate) struct EngineChanges {
 
 /// What is not live stays as the centre started with it (addresses, ports, the data
 /// directory, paths made absolute at start, command-line overrides).
-pub(crate) fn keep_running(new: &mut Config, running: &Config) {
+pub fn keep_running(new: &mut Config, running: &Config) {
     new.centre = running.centre.clone();
     new.sip = running.sip.clone();
     new.http = running.http.clone();

@@ -1038,7 +1038,7 @@ fn inline(v: &Toml) -> String {
 /// its `file`; otherwise the files changed the item since, and the files win. An
 /// `agent_skills` entry newer than the agent's latest `config` entry is applied on top (its
 /// skills replace the agent's), under its own rule (see
-/// [`crate::live::skills_to_restore`]). When the files are valid, a change that would make
+/// [`crate::live::skills_to_restore_from`]). When the files are valid, a change that would make
 /// the whole invalid is left aside too. Returns the documents and what was left aside and
 /// why, by audit target.
 pub fn restore(files: &Docs, latest: &[AuditEntry]) -> (Docs, Vec<(String, String)>) {

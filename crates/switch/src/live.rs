@@ -1,7 +1,7 @@
 //! Changes made while the centre runs, without a restart. So far: an agent's skills and
 //! levels. Each change is an audit event in the log (who, which agent, the skills before and
 //! after, as JSON), appended before the change is applied; at start the latest change per
-//! agent is applied again on top of the configuration file (see [`skills_to_restore`]).
+//! agent is applied again on top of the configuration file (see [`skills_to_restore_from`]).
 
 use std::collections::BTreeMap;
 
@@ -80,16 +80,9 @@ pub fn file_skills(cfg: &hotline_config::Config) -> BTreeMap<String, BTreeMap<St
 /// configuration, or the file now gives the agent other skills than when the change was made
 /// (then the file, changed later, wins), or the entry cannot be read. Returns the changes to
 /// apply, and what was left aside and why (for the log).
-#[allow(clippy::type_complexity)]
-pub fn skills_to_restore(
-    cfg: &hotline_config::Config,
-    latest: &[AuditEntry],
-) -> (Vec<(String, BTreeMap<String, u8>)>, Vec<(String, String)>) {
-    skills_to_restore_from(&file_skills(cfg), latest)
-}
-
-/// [`skills_to_restore`] against each agent's skills in the files (by extension; an agent
-/// missing from `file` is no longer in the configuration).
+///
+/// `file`: each agent's skills in the files (by extension; an agent missing from it is no
+/// longer in the configuration).
 #[allow(clippy::type_complexity)]
 pub fn skills_to_restore_from(
     file: &BTreeMap<String, BTreeMap<String, u8>>,
@@ -262,7 +255,7 @@ mod tests {
             entry("1002", Some("{not json".into())),
             entry("1004", None),
         ];
-        let (apply, aside) = skills_to_restore(&cfg, &latest);
+        let (apply, aside) = skills_to_restore_from(&file_skills(&cfg), &latest);
         assert_eq!(
             apply,
             vec![("1003".to_string(), skills(&[("accounts", 5), ("cards", 8)]))]

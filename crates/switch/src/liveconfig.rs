@@ -79,10 +79,6 @@ pub struct Reloaded {
     pub restart_only: Vec<String>,
 }
 
-fn restart_only(before: &Docs, after: &Docs) -> Vec<String> {
-    before.restart_only_changes(after)
-}
-
 impl crate::Centre {
     /// The live configuration's documents (for the API's view and export).
     pub async fn live_docs(&self) -> Docs {
@@ -99,7 +95,7 @@ impl crate::Centre {
             return Vec::new();
         };
         match tokio::task::spawn_blocking(move || Docs::read(&path)).await {
-            Ok(Ok(now)) => restart_only(&started, &now),
+            Ok(Ok(now)) => started.restart_only_changes(&now),
             _ => Vec::new(),
         }
     }
@@ -203,7 +199,7 @@ impl crate::Centre {
         // The new files must be valid by themselves, as at a start.
         files.check().map_err(ChangeError::Invalid)?;
         let changes = confdoc::file_changes(&d.files, &files);
-        let restart_only = restart_only(&d.started, &files);
+        let restart_only = d.started.restart_only_changes(&files);
         let mut next = d.live.clone();
         for (kind, key, item) in &changes {
             next.set_item(*kind, key, item.clone())
