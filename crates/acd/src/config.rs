@@ -300,6 +300,12 @@ pub struct EngineConfig {
     /// contact again; the exclusion also ends when the agent comes back to available from
     /// not-ready, a break or a logout, and when the contact overflows to another queue.
     pub retry_seconds: f64,
+    /// Longest such wait: each further refusal of the same contact by the same agent
+    /// doubles it, up to this.
+    pub retry_max_seconds: f64,
+    /// After this many offers in a row declined (busy, do-not-disturb), the agent goes
+    /// not-ready with the reason `declined` (0 = never).
+    pub max_declines: u32,
     /// Priority added for VIP callers.
     pub vip_boost: i32,
     /// Seconds a contact with a preferred (last) agent waits for that agent alone.
@@ -321,6 +327,8 @@ impl Default for EngineConfig {
             offer_timeout_seconds: 20.0,
             max_no_answer: 2,
             retry_seconds: 5.0,
+            retry_max_seconds: 60.0,
+            max_declines: 3,
             vip_boost: 100,
             preferred_agent_seconds: 30.0,
             senior_skill: "senior".to_string(),

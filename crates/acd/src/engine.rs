@@ -58,6 +58,8 @@ enum Unoffer {
     RangOut,
     /// The engine took it back (the agent logged out).
     Withdrawn,
+    /// The shell could not put it to the agent (nobody's doing).
+    Failed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,8 @@ struct Agent {
     idle_since: u64,
     last_offer_seq: u64,
     no_answer: u32,
+    /// Offers declined in a row (busy, do-not-disturb, rejected): towards `max_declines`.
+    declines: u32,
     /// Bumped each time the agent comes back to available from not-ready, a break or a
     /// logout: exclusions made before end then.
     epoch: u32,
@@ -212,14 +216,27 @@ struct Contact {
     unservable: bool,
     callback: bool,
     state: CState,
-    /// Agents who did not take an offer of it: (agent, until, the agent's epoch then).
-    excluded: Vec<(u32, u64, u32)>,
+    /// Agents who did not take an offer of it, kept after the wait ends so that a second
+    /// refusal waits longer.
+    excluded: Vec<Exclusion>,
     /// Outstanding offers: agent and offer number (0 when offers never ring out).
     offers: Vec<(u32, u64)>,
     step_timer: Option<TimerKey>,
     max_wait_timer: Option<TimerKey>,
     pref_timer: Option<TimerKey>,
     retry_timer: Option<TimerKey>,
+}
+
+/// An agent who did not take an offer of a contact: not offered it again before `until`,
+/// unless the agent came back to available since (`epoch`).
+#[derive(Debug, Clone, Copy)]
+struct Exclusion {
+    agent: u32,
+    until: u64,
+    /// The agent's epoch when it was made.
+    epoch: u32,
+    /// Offers of this contact the agent did not take in that epoch: each doubles the wait.
+    times: u32,
 }
 
 impl Contact {
@@ -852,6 +869,7 @@ impl Engine {
             idle_since: 0,
             last_offer_seq: 0,
             no_answer: 0,
+            declines: 0,
             epoch: 0,
             logged_in_since: None,
             logged_in_ms: 0,
@@ -1371,6 +1389,9 @@ impl Engine {
                 };
                 self.unoffer(contact.0, a, how)
             }
+            Input::RingFailed { contact, agent } => {
+                self.unoffer(contact.0, self.agent(agent)?, Unoffer::Failed)
+            }
             Input::Abandon(contact) => self.abandon(contact.0),
             Input::End {
                 contact,
@@ -1488,8 +1509,12 @@ impl Engine {
                     return;
                 };
                 c.retry_timer = None;
-                c.excluded.retain(|e| e.1 > now);
-                let next = c.excluded.iter().map(|e| e.1).min();
+                let next = c
+                    .excluded
+                    .iter()
+                    .map(|e| e.until)
+                    .filter(|&u| u > now)
+                    .min();
                 let waiting = c.state == CState::Waiting;
                 if let Some(at) = next {
                     let t = self.add_timer(at, Timer::Retry(cid));
@@ -1530,6 +1555,7 @@ impl Engine {
         ag.logged_in_since = Some(now);
         ag.idle_since = now;
         ag.no_answer = 0;
+        ag.declines = 0;
         ag.epoch = ag.epoch.wrapping_add(1);
         for &g in &ag.eligible {
             self.groups[g as usize].staffed += 1;
@@ -1608,6 +1634,7 @@ impl Engine {
         let ag = &mut self.agents[a as usize];
         ag.presence = Presence::Ready;
         ag.no_answer = 0;
+        ag.declines = 0;
         // Back from not-ready or a break: contacts it did not take may be offered again.
         ag.epoch = ag.epoch.wrapping_add(1);
         if !ag.occupied() {
@@ -2162,6 +2189,7 @@ impl Engine {
         let ag = &mut self.agents[a as usize];
         ag.active[ch.index()] = ag.active[ch.index()].saturating_add(1);
         ag.no_answer = 0;
+        ag.declines = 0;
         ag.stats.handled += 1;
         self.refresh(a);
         for b in others {
@@ -2175,6 +2203,7 @@ impl Engine {
     fn unoffer(&mut self, cid: u64, a: u32, how: Unoffer) -> Result<(), Error> {
         let now = self.now;
         let retry_ms = secs_to_ms(self.cfg.retry_seconds);
+        let retry_max_ms = secs_to_ms(self.cfg.retry_max_seconds).max(retry_ms);
         let epoch = self.agents[a as usize].epoch;
         let Some(c) = self.contacts.get_mut(&cid) else {
             return Err(Error::UnknownContact(ContactId(cid)));
@@ -2184,12 +2213,37 @@ impl Engine {
         };
         c.offers.swap_remove(pos);
         // Not offered to this agent again for a while (or until the agent comes back from
-        // a pause), so that other agents get their turn; a timer routes it again then.
+        // a pause), so that other agents get their turn; a timer routes it again then. Each
+        // further refusal of the same contact doubles the wait (up to `retry_max_seconds`),
+        // so a phone that keeps refusing is not rung for it every few seconds.
         let mut retry_at = None;
         if how != Unoffer::Withdrawn && retry_ms > 0 {
-            let until = now.saturating_add(retry_ms);
-            c.excluded.retain(|e| e.0 != a && e.1 > now);
-            c.excluded.push((a, until, epoch));
+            let before = c
+                .excluded
+                .iter()
+                .find(|e| e.agent == a && e.epoch == epoch)
+                .map_or(0, |e| e.times);
+            // A failure that is nobody's doing waits the shortest time and is not counted.
+            let times = if how == Unoffer::Failed {
+                before
+            } else {
+                before.saturating_add(1)
+            };
+            let wait = if how == Unoffer::Failed {
+                retry_ms
+            } else {
+                retry_ms
+                    .saturating_mul(1u64 << times.saturating_sub(1).min(20))
+                    .min(retry_max_ms)
+            };
+            let until = now.saturating_add(wait);
+            c.excluded.retain(|e| e.agent != a);
+            c.excluded.push(Exclusion {
+                agent: a,
+                until,
+                epoch,
+                times,
+            });
             // One timer, at the soonest end of an exclusion (the retry time may have been
             // shortened since the one armed).
             if c.retry_timer.is_none_or(|t| t.0 > until) {
@@ -2213,6 +2267,7 @@ impl Engine {
             }
         }
         let max = self.cfg.max_no_answer;
+        let max_declines = self.cfg.max_declines;
         if matches!(how, Unoffer::RangOut | Unoffer::Withdrawn) {
             self.out.push_back(Output::OfferRescinded {
                 contact: ContactId(cid),
@@ -2226,6 +2281,12 @@ impl Engine {
             ag.no_answer += 1;
             if max > 0 && ag.no_answer >= max && ag.presence == Presence::Ready {
                 ag.presence = Presence::NotReady("no-answer".to_string());
+            }
+        }
+        if how == Unoffer::Declined {
+            ag.declines += 1;
+            if max_declines > 0 && ag.declines >= max_declines && ag.presence == Presence::Ready {
+                ag.presence = Presence::NotReady("declined".to_string());
             }
         }
         self.refresh(a);
@@ -2306,7 +2367,7 @@ impl Engine {
         let ag = &self.agents[a as usize];
         if c.excluded
             .iter()
-            .any(|&(x, until, epoch)| x == a && until > self.now && epoch == ag.epoch)
+            .any(|e| e.agent == a && e.until > self.now && e.epoch == ag.epoch)
         {
             return false;
         }

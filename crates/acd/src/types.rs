@@ -168,6 +168,15 @@ pub enum Input {
         /// Missed rather than declined.
         no_answer: bool,
     },
+    /// The offer could not be put to the agent for a reason that is nobody's doing (the
+    /// shell had no media for the leg): counts towards no limit and does not lengthen later
+    /// waits, but the contact is not offered to that agent again for `retry_seconds`.
+    RingFailed {
+        /// Contact.
+        contact: ContactId,
+        /// Agent.
+        agent: AgentId,
+    },
     /// The caller hung up (or the chat was closed) before being answered.
     Abandon(ContactId),
     /// A connected contact ended.

@@ -860,7 +860,7 @@ fn an_agent_whose_phone_rang_out_is_offered_the_contact_again_after_the_retry() 
     assert!(offers(&mut e).is_empty());
     e.handle_timeout(t(25.0));
     assert_eq!(offers(&mut e), vec![(1, a.0)]);
-    // A decline is excluded for the retry time too, then offered again.
+    // A decline is excluded too, twice as long as this agent's first refusal of it.
     e.handle(
         t(26.0),
         Input::Reject {
@@ -871,7 +871,9 @@ fn an_agent_whose_phone_rang_out_is_offered_the_contact_again_after_the_retry() 
     )
     .unwrap();
     assert!(offers(&mut e).is_empty());
-    e.handle_timeout(t(31.0));
+    e.handle_timeout(t(35.9));
+    assert!(offers(&mut e).is_empty());
+    e.handle_timeout(t(36.0));
     assert_eq!(offers(&mut e), vec![(1, a.0)]);
 }
 
@@ -924,7 +926,10 @@ fn the_exclusion_ends_when_the_agent_comes_back_from_not_ready_or_a_break() {
 
 #[test]
 fn missed_offers_count_towards_max_no_answer_and_declines_do_not() {
-    let mut e = engine_with(|c| c.max_no_answer = 2);
+    let mut e = engine_with(|c| {
+        c.max_no_answer = 2;
+        c.max_declines = 0;
+    });
     let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
     let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
     e.handle(t(0.0), Input::Login(a)).unwrap();
@@ -1073,4 +1078,128 @@ fn the_longest_wait_is_how_long_a_contact_has_really_waited() {
     assert_eq!(e.longest_waiting(q), Some((ContactId(2), t(15.0))));
     e.handle(t(42.0), Input::Abandon(ContactId(2))).unwrap();
     assert_eq!(e.longest_waiting(q), None);
+}
+
+fn decline(e: &mut Engine, at: f64, id: u64, a: AgentId) {
+    e.handle(
+        t(at),
+        Input::Reject {
+            contact: ContactId(id),
+            agent: a,
+            no_answer: false,
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn each_refusal_of_the_same_contact_doubles_the_wait_up_to_the_most() {
+    let mut e = engine_with(|c| {
+        c.max_declines = 0;
+        c.retry_seconds = 5.0;
+        c.retry_max_seconds = 30.0;
+    });
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    arrive(&mut e, 0.0, 1, q);
+    let mut at = 0.0;
+    for wait in [5.0, 10.0, 20.0, 30.0, 30.0] {
+        assert_eq!(offers(&mut e), vec![(1, a.0)], "offered again at {at}");
+        decline(&mut e, at, 1, a);
+        // Not rung again a moment before the wait ends; rung at its end.
+        e.handle_timeout(t(at + wait - 0.5));
+        assert!(offers(&mut e).is_empty(), "rung early after {at}");
+        at += wait;
+        e.handle_timeout(t(at));
+    }
+    // Back from a pause, the agent starts again from the shortest wait.
+    assert_eq!(offers(&mut e), vec![(1, a.0)]);
+    decline(&mut e, at, 1, a);
+    e.handle(
+        t(at + 1.0),
+        Input::NotReady {
+            agent: a,
+            reason: "coffee".into(),
+        },
+    )
+    .unwrap();
+    e.handle(t(at + 2.0), Input::Ready(a)).unwrap();
+    assert_eq!(offers(&mut e), vec![(1, a.0)]);
+    decline(&mut e, at + 2.0, 1, a);
+    e.handle_timeout(t(at + 7.0));
+    assert_eq!(
+        offers(&mut e),
+        vec![(1, a.0)],
+        "5 s after the first refusal since"
+    );
+}
+
+#[test]
+fn a_phone_declining_offer_after_offer_puts_its_agent_not_ready() {
+    let mut e = engine_with(|c| c.max_declines = 3);
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    for id in 1..=6 {
+        arrive(&mut e, 0.0, id, q);
+    }
+    // Two declines, then an answer: the count starts again.
+    for id in [1, 2] {
+        assert_eq!(offers(&mut e), vec![(id, a.0)]);
+        decline(&mut e, 1.0, id, a);
+    }
+    assert_eq!(offers(&mut e), vec![(3, a.0)]);
+    answer_end(&mut e, 2.0, 1.0, 3, a);
+    for id in [4, 5] {
+        assert_eq!(offers(&mut e), vec![(id, a.0)]);
+        decline(&mut e, 3.0, id, a);
+    }
+    // Still offered calls after two: the third in a row is the limit.
+    assert_eq!(offers(&mut e), vec![(6, a.0)]);
+    decline(&mut e, 3.0, 6, a);
+    let not_ready = AgentState::NotReady {
+        reason: "declined".into(),
+    };
+    assert_eq!(e.agent_state(a), Some(not_ready.clone()));
+    assert!(outputs(&mut e).contains(&Output::AgentState {
+        agent: a,
+        state: not_ready
+    }));
+    // Nobody is rung while the agent is not ready, however long the callers wait.
+    e.handle_timeout(t(100.0));
+    assert!(offers(&mut e).is_empty());
+}
+
+#[test]
+fn an_offer_the_shell_could_not_ring_counts_against_nobody() {
+    let mut e = engine_with(|c| {
+        c.max_declines = 1;
+        c.max_no_answer = 1;
+        c.retry_seconds = 5.0;
+    });
+    let q = e.add_queue(QueueConfig::new("q", &[("x", 1)])).unwrap();
+    let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+    e.handle(t(0.0), Input::Login(a)).unwrap();
+    arrive(&mut e, 0.0, 1, q);
+    let mut at = 0.0;
+    for _ in 0..3 {
+        assert_eq!(offers(&mut e), vec![(1, a.0)]);
+        e.handle(
+            t(at),
+            Input::RingFailed {
+                contact: ContactId(1),
+                agent: a,
+            },
+        )
+        .unwrap();
+        // Not the agent's doing: still available with both limits at one.
+        assert_eq!(e.agent_state(a), Some(AgentState::Available));
+        e.handle_timeout(t(at + 4.9));
+        assert!(offers(&mut e).is_empty());
+        // Always the plain retry time, never lengthened.
+        at += 5.0;
+        e.handle_timeout(t(at));
+    }
+    assert_eq!(offers(&mut e), vec![(1, a.0)]);
 }

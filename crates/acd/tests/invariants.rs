@@ -98,7 +98,8 @@ struct MContact {
     entered: u64,
     state: MState,
     /// Agents who did not take an offer of it, and until when they are not offered it again.
-    rejected: BTreeMap<u32, u64>,
+    /// Agents who did not take it: until when, and how many times in a row.
+    rejected: BTreeMap<u32, (u64, u32)>,
     callback: bool,
 }
 
@@ -136,6 +137,17 @@ struct Harness {
     queue_prio: Vec<i64>,
     /// Rules as last set.
     rules: EngineConfig,
+}
+
+/// The model of a refusal: the agent waits `retry`, doubled for each refusal of the same
+/// contact since the agent was last away, at most `max` (no wait at all without a retry).
+fn refused(rejected: &mut BTreeMap<u32, (u64, u32)>, agent: u32, now: u64, retry: u64, max: u64) {
+    if retry == 0 {
+        return;
+    }
+    let times = rejected.get(&agent).map_or(0, |r| r.1) + 1;
+    let wait = (retry << (times - 1).min(20)).min(max);
+    rejected.insert(agent, (now + wait, times));
 }
 
 impl Harness {
@@ -195,10 +207,14 @@ impl Harness {
         }
     }
 
+    fn retry_max_ms(&self) -> u64 {
+        ((self.rules.retry_max_seconds * 1000.0) as u64).max(self.retry_ms)
+    }
+
     fn eligible(&self, agent: u32, c: &MContact) -> bool {
         if c.rejected
             .get(&agent)
-            .is_some_and(|&until| self.now < until)
+            .is_some_and(|&(until, _)| self.now < until)
         {
             return false;
         }
@@ -279,10 +295,10 @@ impl Harness {
                 } => {
                     self.offers
                         .retain(|&(c, a)| !(c == contact.0 && a == agent.0));
-                    let until = self.now + self.retry_ms;
+                    let (now, retry, max) = (self.now, self.retry_ms, self.retry_max_ms());
                     if let Some(c) = self.contacts.get_mut(&contact.0) {
                         if rang_out {
-                            c.rejected.insert(agent.0, until);
+                            refused(&mut c.rejected, agent.0, now, retry, max);
                         }
                         if c.state == MState::Offered {
                             c.state = MState::Waiting;
@@ -425,9 +441,9 @@ impl Harness {
             Op::Reject(i) => {
                 if let Some((c, a)) = Self::pick(&self.offers, i) {
                     self.offers.retain(|o| *o != (c, a));
-                    let until = self.now + self.retry_ms;
+                    let (now, retry, max) = (self.now, self.retry_ms, self.retry_max_ms());
                     let m = self.contacts.get_mut(&c).unwrap();
-                    m.rejected.insert(a, until);
+                    refused(&mut m.rejected, a, now, retry, max);
                     m.state = MState::Waiting;
                     assert!(self.input(Input::Reject {
                         contact: ContactId(c),

@@ -23,6 +23,14 @@ pub struct Routing {
     /// Seconds an agent who did not take an offer is not offered that caller again (1..=3600).
     #[serde(default)]
     pub retry_seconds: Option<Spanned<u32>>,
+    /// Longest such wait: each further refusal of the same caller by the same agent doubles
+    /// `retry_seconds`, up to this (at least `retry_seconds`, at most 3600).
+    #[serde(default)]
+    pub retry_max_seconds: Option<Spanned<u32>>,
+    /// After this many offers in a row declined by the phone (busy, do-not-disturb, 603),
+    /// the agent goes not-ready with the reason `declined` (0: never).
+    #[serde(default)]
+    pub max_declines: Option<u32>,
     /// Priority added to VIP callers.
     #[serde(default)]
     pub vip_boost: Option<i32>,
@@ -44,6 +52,15 @@ impl Routing {
     }
     pub fn retry_seconds(&self) -> u32 {
         self.retry_seconds.as_ref().map_or(5, |v| *v.get_ref())
+    }
+    pub fn retry_max_seconds(&self) -> u32 {
+        self.retry_max_seconds
+            .as_ref()
+            .map_or(60, |v| *v.get_ref())
+            .max(self.retry_seconds())
+    }
+    pub fn max_declines(&self) -> u32 {
+        self.max_declines.unwrap_or(3)
     }
     pub fn vip_boost(&self) -> i32 {
         self.vip_boost.unwrap_or(100)
@@ -155,6 +172,12 @@ impl Config {
     pub(crate) fn validate_routing(&self) -> Result<(), Invalid> {
         let r = &self.routing;
         within("routing.retry_seconds".into(), &r.retry_seconds, 1, 3600)?;
+        within(
+            "routing.retry_max_seconds".into(),
+            &r.retry_max_seconds,
+            r.retry_seconds(),
+            3600,
+        )?;
         within("routing.ring_all_limit".into(), &r.ring_all_limit, 1, 1000)?;
         let known_skills: HashSet<&String> =
             self.agents.iter().flat_map(|a| a.skills.keys()).collect();
@@ -332,6 +355,8 @@ mod tests {
         let cfg = Config::from_toml("t.toml", DEMO_TOML).unwrap();
         assert_eq!(cfg.routing.max_no_answer(), 2);
         assert_eq!(cfg.routing.retry_seconds(), 5);
+        assert_eq!(cfg.routing.retry_max_seconds(), 60);
+        assert_eq!(cfg.routing.max_declines(), 3);
         assert_eq!(cfg.routing.vip_boost(), 100);
         assert_eq!(cfg.routing.preferred_agent_seconds(), 30);
         assert_eq!(cfg.routing.senior_skill(), "senior");
@@ -425,6 +450,12 @@ mod tests {
         let e = err(&text);
         assert_eq!(e.key, "routing.retry_seconds", "{e}");
         assert_eq!(e.line, text.lines().count(), "{e}");
+        // The longest wait between offers may not be shorter than the first.
+        let text = format!("{DEMO_TOML}\n[routing]\nretry_seconds = 10\nretry_max_seconds = 9\n");
+        let e = err(&text);
+        assert_eq!(e.key, "routing.retry_max_seconds", "{e}");
+        assert_eq!(e.line, text.lines().count(), "{e}");
+        assert!(e.to_string().contains("10 to 3600"), "{e}");
         let e = err(&format!(
             "{DEMO_TOML}\n[routing]\npreferred_agent_seconds = -1\n"
         ));

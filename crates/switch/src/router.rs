@@ -61,6 +61,21 @@ pub struct QueueView {
 /// Each agent's skills, as configured, for the supervisors' views.
 pub type AgentSkills = Vec<(AgentId, std::collections::BTreeMap<String, u8>)>;
 
+/// Why an agent's phone did not take an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The phone declined it (busy, do-not-disturb, the reject button: 486, 600, 603): the
+    /// agent's choice; counts towards `routing.max_declines`.
+    Declined,
+    /// It rang without answer, or the phone could not be reached: counts towards
+    /// `routing.max_no_answer`.
+    Missed,
+    /// hotline could not ring the phone (no media port for the leg) or gave the offer up
+    /// itself: counts against nobody (the caller is not offered to that agent for
+    /// `routing.retry_seconds`, so that a fault does not loop).
+    Failed,
+}
+
 /// Commands to the router.
 pub enum RouterCmd {
     Arrive {
@@ -78,12 +93,11 @@ pub enum RouterCmd {
         done: oneshot::Sender<Result<(), String>>,
     },
     Abandon(ContactId),
-    /// The agent's phone did not take the offer. `no_answer`: it rang without answer or
-    /// could not be reached (counts towards `max_no_answer`); otherwise it declined.
+    /// The agent's phone did not take the offer, and why.
     Reject {
         contact: ContactId,
         agent: String,
-        no_answer: bool,
+        refusal: Refusal,
     },
     /// The agent's phone answered: taken (`Ok`) unless the offer was gone by then (rang
     /// out or withdrawn as the phone answered).
@@ -260,6 +274,8 @@ pub fn engine_config(cfg: &hotline_config::Config) -> EngineConfig {
         offer_timeout_seconds: f64::from(cfg.centre.ring_timeout_seconds),
         max_no_answer: r.max_no_answer(),
         retry_seconds: f64::from(r.retry_seconds()),
+        retry_max_seconds: f64::from(r.retry_max_seconds()),
+        max_declines: r.max_declines(),
         vip_boost: r.vip_boost(),
         preferred_agent_seconds: f64::from(r.preferred_agent_seconds()),
         senior_skill: r.senior_skill().to_string(),
@@ -626,14 +642,17 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
         RouterCmd::Reject {
             contact,
             agent: ext,
-            no_answer,
+            refusal,
         } => match engine.agent_id(&ext) {
             Some(agent) => engine.handle(
                 now,
-                Input::Reject {
-                    contact,
-                    agent,
-                    no_answer,
+                match refusal {
+                    Refusal::Declined | Refusal::Missed => Input::Reject {
+                        contact,
+                        agent,
+                        no_answer: refusal == Refusal::Missed,
+                    },
+                    Refusal::Failed => Input::RingFailed { contact, agent },
                 },
             ),
             None => Ok(()),

@@ -171,6 +171,7 @@ impl OutboundTrunk {
                 .unwrap_or_else(|| fallback_from.to_string()),
             asserted_identity: self.asserted_identity.clone(),
             credential: self.credential.clone(),
+            route: Vec::new(),
         }
     }
 }

@@ -24,7 +24,7 @@ use hotline_flow::{
 use hotline_model::{AgentId, EndReason, EventKind, Leg as ModelLeg, QueueName, Target};
 
 use super::TransferTarget;
-use crate::router::Notice;
+use crate::router::{Notice, Refusal};
 
 /// Longest voicemail message, in milliseconds.
 const VOICEMAIL_MAX_MS: u64 = 120_000;
@@ -100,11 +100,11 @@ pub enum Input {
     /// The caller's session timer ran out.
     CallerExpired,
     /// An agent's leg ended: before answering, the phone could not be rung, declined or did
-    /// not answer (`no_answer`: missed, rather than declined); after, the agent left.
+    /// not answer (`refusal` says which); after, the agent left.
     AgentFailed {
         ring: Ring,
         reason: String,
-        no_answer: bool,
+        refusal: Refusal,
     },
     /// An agent's phone answered (its answer accepted: SDP, SRTP).
     AgentAnswered {
@@ -229,7 +229,7 @@ pub enum Command {
     /// Tell the router that an agent's phone did not take the offer.
     Reject {
         agent: String,
-        no_answer: bool,
+        refusal: Refusal,
     },
     /// Tell the router the agent of leg `ring` answered. Answer: [`Input::AnswerTaken`].
     Answer {
@@ -511,14 +511,14 @@ impl Call {
             Input::AgentFailed {
                 ring,
                 reason,
-                no_answer,
+                refusal,
             } => match self.agent(ring) {
                 // The leg of an agent who answered ends: the agent left.
                 Some(a) if a.answered => {
                     self.agents.retain(|a| a.ring != ring);
                     self.agent_left(now);
                 }
-                _ => self.agent_failed(ring, &reason, no_answer),
+                _ => self.agent_failed(ring, &reason, refusal),
             },
             Input::AgentAnswered { ring } => self.agent_answered(ring),
             Input::AnswerTaken { ring, result } => self.answer_taken(now, ring, result),
@@ -553,7 +553,7 @@ impl Call {
                     self.agents.retain(|a| a.ring != ring);
                     self.agent_left(now);
                 }
-                Some(_) => self.agent_failed(ring, "lost", true),
+                Some(_) => self.agent_failed(ring, "lost", Refusal::Missed),
                 None => {}
             },
             Input::AgentHold { ring, on } => self.agent_hold(ring, on),
@@ -730,7 +730,7 @@ impl Call {
             }),
             Input::Notice(Notice::Offer { agent, .. }) => self.push(Command::Reject {
                 agent,
-                no_answer: false,
+                refusal: Refusal::Failed,
             }),
             _ => {}
         }
@@ -882,7 +882,7 @@ impl Call {
         self.agents.retain(|a| a.answered);
     }
 
-    fn agent_failed(&mut self, ring: Ring, reason: &str, no_answer: bool) {
+    fn agent_failed(&mut self, ring: Ring, reason: &str, refusal: Refusal) {
         let Some(a) = self.agent(ring).filter(|a| !a.answered).cloned() else {
             return;
         };
@@ -894,7 +894,7 @@ impl Call {
         });
         self.push(Command::Reject {
             agent: a.ext,
-            no_answer,
+            refusal,
         });
     }
 
@@ -1084,7 +1084,7 @@ impl Call {
             } else {
                 self.push(Command::Reject {
                     agent: a.ext,
-                    no_answer: false,
+                    refusal: Refusal::Failed,
                 });
             }
         }
@@ -1159,7 +1159,7 @@ impl Call {
                         if !a.answered {
                             self.push(Command::Reject {
                                 agent: a.ext,
-                                no_answer: false,
+                                refusal: Refusal::Failed,
                             });
                         }
                     }
@@ -1354,7 +1354,7 @@ impl Call {
                 // (An answering leg's fate comes with the router's answer: see `after_end`.)
                 self.push(Command::Reject {
                     agent: a.ext,
-                    no_answer: false,
+                    refusal: Refusal::Failed,
                 });
             }
         }

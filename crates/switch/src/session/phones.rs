@@ -114,6 +114,7 @@ mod tests {
             transport,
             instance: None,
             reg_id: None,
+            path: Vec::new(),
         }
     }
 

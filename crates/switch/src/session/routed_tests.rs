@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::call::{Call, Command, Input, Request, Ring, Setup};
 use crate::numbers::Route;
-use crate::router::{AgentCommand, Notice, RouterCmd, RouterCore};
+use crate::router::{AgentCommand, Notice, Refusal, RouterCmd, RouterCore};
 
 /// Every caller queues for `accounts` at once; no survey after.
 const FLOWS: &str = r#"
@@ -204,10 +204,10 @@ impl Centre {
                 None
             }
             Command::Abandon => Some(RouterCmd::Abandon(contact)),
-            Command::Reject { agent, no_answer } => Some(RouterCmd::Reject {
+            Command::Reject { agent, refusal } => Some(RouterCmd::Reject {
                 contact,
                 agent,
-                no_answer,
+                refusal,
             }),
             Command::Answer { ring, agent } => {
                 let (done, mut rx) = oneshot::channel();
@@ -472,28 +472,67 @@ fn a_lone_agent_whose_phone_rang_out_is_rung_again_and_goes_not_ready_after_two_
 }
 
 #[test]
-fn a_phone_that_declines_is_not_counted_as_missed() {
+fn a_phone_that_declines_is_not_counted_as_missed_but_rung_less_often_then_not_ready() {
     let mut c = Centre::new(|t| t);
     c.agent("1001", AgentCommand::Available);
     let p = c.call();
-    for _ in 0..3 {
+    // Declines wait 5 s, then 10 s before the same caller is offered again.
+    for (i, wait) in [5_000, 10_000, 0].into_iter().enumerate() {
         let ring = c.ringing(p, "1001").expect("rung");
         c.input(
             p,
             Input::AgentFailed {
                 ring,
                 reason: "rejected 486".into(),
-                no_answer: false,
+                refusal: Refusal::Declined,
             },
         );
-        assert_eq!(
-            c.state("1001"),
-            AgentState::Available,
-            "a decline is a choice"
-        );
-        c.advance(6_000);
+        if i < 2 {
+            assert_eq!(
+                c.state("1001"),
+                AgentState::Available,
+                "a decline is a choice, not a missed call"
+            );
+            c.advance(wait - 100);
+            assert!(c.ringing(p, "1001").is_none(), "rung again too soon");
+            c.advance(100);
+        }
     }
+    // The third decline in a row: a phone on do-not-disturb, the agent is not ready.
+    assert!(
+        matches!(c.state("1001"), AgentState::NotReady { ref reason } if reason == "declined"),
+        "{:?}",
+        c.state("1001")
+    );
     assert_eq!(c.rejected(p).len(), 3);
+    c.advance(60_000);
+    assert!(c.ringing(p, "1001").is_none());
+}
+
+#[test]
+fn a_phone_hotline_could_not_ring_counts_against_nobody() {
+    let mut c = Centre::new(|t| t);
+    c.agent("1001", AgentCommand::Available);
+    let p = c.call();
+    // No media for the leg, again and again: the agent is not blamed, and the caller is
+    // offered again after the plain retry time each time (no lengthening waits).
+    for _ in 0..4 {
+        let ring = c.ringing(p, "1001").expect("rung");
+        c.input(
+            p,
+            Input::AgentFailed {
+                ring,
+                reason: "media".into(),
+                refusal: Refusal::Failed,
+            },
+        );
+        assert_eq!(c.state("1001"), AgentState::Available);
+        c.advance(4_900);
+        assert!(c.ringing(p, "1001").is_none(), "not again at once");
+        c.advance(100);
+    }
+    c.answer(p, "1001");
+    assert_eq!(c.state("1001"), AgentState::Busy);
 }
 
 #[test]

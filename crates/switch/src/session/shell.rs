@@ -27,7 +27,7 @@ use tracing::{debug, info, warn};
 use super::call::{Call, Command, Found, Input, LegRef, Recording, Request, Ring, Setup};
 use super::phones::{Phone, callback_srtp, choose_phone, params_from, rekey};
 use super::{SessionCmd, Shared, TransferTarget, refer_user};
-use crate::router::{Notice, RouterCmd};
+use crate::router::{Notice, Refusal, RouterCmd};
 
 /// Runs one incoming call to its end.
 pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
@@ -445,7 +445,7 @@ impl Shell {
                         return Some(Input::AgentFailed {
                             ring,
                             reason: why.to_string(),
-                            no_answer: true,
+                            refusal: Refusal::Missed,
                         });
                     }
                 }
@@ -456,21 +456,21 @@ impl Shell {
                 let media = a.media;
                 self.agents.remove(&ring);
                 let _ = self.media.remove_leg(media);
-                let (reason, no_answer) = match reason {
-                    SipEnd::Rejected(code) => (
-                        format!("rejected {code}"),
-                        // Busy and decline are the agent's choice; anything else (408,
-                        // 480, 5xx) is a phone that did not take the call.
-                        !matches!(code, 486 | 600 | 603),
-                    ),
-                    SipEnd::Timeout => ("no answer".to_string(), true),
-                    other => (format!("{other:?}"), true),
+                let (reason, refusal) = match reason {
+                    // Busy and decline are the agent's choice; anything else (408, 480,
+                    // 5xx) is a phone that did not take the call.
+                    SipEnd::Rejected(code @ (486 | 600 | 603)) => {
+                        (format!("rejected {code}"), Refusal::Declined)
+                    }
+                    SipEnd::Rejected(code) => (format!("rejected {code}"), Refusal::Missed),
+                    SipEnd::Timeout => ("no answer".to_string(), Refusal::Missed),
+                    other => (format!("{other:?}"), Refusal::Missed),
                 };
                 debug!(interaction = %self.id, ring, %reason, "an agent's leg ended");
                 Some(Input::AgentFailed {
                     ring,
                     reason,
-                    no_answer,
+                    refusal,
                 })
             }
             LegEvent::Refer(target) => {
@@ -608,10 +608,10 @@ impl Shell {
                 return Some(Input::Queued(result));
             }
             Command::Abandon => self.router(RouterCmd::Abandon(self.contact)),
-            Command::Reject { agent, no_answer } => self.router(RouterCmd::Reject {
+            Command::Reject { agent, refusal } => self.router(RouterCmd::Reject {
                 contact: self.contact,
                 agent,
-                no_answer,
+                refusal,
             }),
             Command::Answer { ring, agent } => {
                 let (done, result) = oneshot::channel();
@@ -636,11 +636,11 @@ impl Shell {
                 agent,
                 caller_id,
             } => {
-                if let Err((reason, no_answer)) = self.ring(ring, &agent, &caller_id).await {
+                if let Err((reason, refusal)) = self.ring(ring, &agent, &caller_id).await {
                     return Some(Input::AgentFailed {
                         ring,
                         reason: reason.to_string(),
-                        no_answer,
+                        refusal,
                     });
                 }
             }
@@ -760,17 +760,17 @@ impl Shell {
         let _ = self.shared.router.send(cmd);
     }
 
-    /// Rings `ext`'s phone as leg `ring`. Refused: why, and whether it counts as missed.
+    /// Rings `ext`'s phone as leg `ring`. Refused: why, and whose doing it was.
     async fn ring(
         &mut self,
         ring: Ring,
         ext: &str,
         caller_id: &str,
-    ) -> Result<(), (&'static str, bool)> {
+    ) -> Result<(), (&'static str, Refusal)> {
         let bindings = self.shared.registrar.lookup(ext, std::time::Instant::now());
         if bindings.is_empty() {
             info!(interaction = %self.id, agent = %ext, "agent offered a call but no phone is registered");
-            return Err(("not registered", true));
+            return Err(("not registered", Refusal::Missed));
         }
         let policy = self.shared.calls.srtp.read().for_agent(ext);
         let Phone {
@@ -780,19 +780,23 @@ impl Shell {
             srtp,
         } = choose_phone(bindings, policy).map_err(|why| {
             info!(agent = %ext, why, "agent not rung");
-            (why, true)
+            (why, Refusal::Missed)
         })?;
-        let (local, media, key) = self
-            .outbound_media(b.source.ip(), srtp)
-            .await
-            .map_err(|e| {
-                warn!(error = %e, "no media for the agent leg");
-                ("media", false)
-            })?;
+        // Through a proxy (a Path), signalling goes to the proxy, media to the phone.
+        let phone_ip = b.phone_ip();
+        let (local, media, key) = self.outbound_media(phone_ip, srtp).await.map_err(|e| {
+            warn!(error = %e, "no media for the agent leg");
+            ("media", Refusal::Failed)
+        })?;
+        let options = hotline_sip::calls::DialOptions {
+            from_user: caller_id.to_string(),
+            route: b.path.clone(),
+            ..Default::default()
+        };
         match self
             .shared
             .calls
-            .dial_via(&b.uri, destination, transport, caller_id, local)
+            .dial_with(&b.uri, destination, transport, &options, local)
         {
             Ok(mut leg) => {
                 let mut events = leg.take_events();
@@ -809,7 +813,7 @@ impl Shell {
                     ring,
                     AgentPhone {
                         ext: ext.to_string(),
-                        peer: b.source.ip(),
+                        peer: phone_ip,
                         leg,
                         media,
                         srtp: (policy, key),
@@ -821,7 +825,7 @@ impl Shell {
             Err(e) => {
                 warn!(error = %e, "cannot call the agent");
                 let _ = self.media.remove_leg(media);
-                Err(("dial failed", true))
+                Err(("dial failed", Refusal::Missed))
             }
         }
     }

@@ -9,7 +9,7 @@ use hotline_model::{EndReason, EventKind};
 use super::TransferTarget;
 use super::call::{Call, Command, Destination, Input, LegRef, Recording, Request, Setup};
 use crate::numbers::Route;
-use crate::router::Notice;
+use crate::router::{Notice, Refusal};
 
 const FLOWS: &str = r#"
 [flows.main]
@@ -361,14 +361,14 @@ fn a_phone_that_declines_or_misses_is_reported_to_the_engine_with_which_it_was()
     h.input(Input::AgentFailed {
         ring,
         reason: "rejected 486".into(),
-        no_answer: false,
+        refusal: Refusal::Declined,
     });
     let out = h.take();
     assert!(has(
         &out,
         &Command::Reject {
             agent: "1001".into(),
-            no_answer: false
+            refusal: Refusal::Declined
         }
     ));
     assert!(kinds(&out).contains(&"offer_rejected"));
@@ -377,13 +377,13 @@ fn a_phone_that_declines_or_misses_is_reported_to_the_engine_with_which_it_was()
     h.input(Input::AgentFailed {
         ring,
         reason: "not registered".into(),
-        no_answer: true,
+        refusal: Refusal::Missed,
     });
     assert!(has(
         &h.take(),
         &Command::Reject {
             agent: "1002".into(),
-            no_answer: true
+            refusal: Refusal::Missed
         }
     ));
 }
@@ -458,7 +458,7 @@ fn a_caller_hanging_up_while_phones_ring_is_an_abandon_and_every_phone_stops() {
         count(&out, |c| matches!(
             c,
             Command::Reject {
-                no_answer: false,
+                refusal: Refusal::Failed,
                 ..
             }
         )),
@@ -1202,7 +1202,7 @@ fn a_leg_ending_means_what_the_core_knows_of_it_answered_or_not() {
     h.input(Input::AgentFailed {
         ring,
         reason: "ended".into(),
-        no_answer: true,
+        refusal: Refusal::Missed,
     });
     let out = h.take();
     assert!(
