@@ -97,7 +97,7 @@ const words = {
     'settings.hint': '每项以 JSON 编辑，键与配置文件相同；保存后立即生效，并记入操作记录。',
     'trunks.h': '中继', 'trunks.one': '中继 {t}', 'trunks.new': '新增中继',
     'trunks.hint': '键：name, sources（可信来源网段）, username, password（填写后在服务器端转为摘要；不填则保留原密码）, outbound, srtp, register…',
-    'routing.h': '路由规则（[routing]）', 'routing.hint': '键：max_no_answer, retry_seconds, vip_boost, preferred_agent_seconds, ring_all_limit, senior_skill（需重启）。',
+    'routing.h': '路由规则（[routing]）', 'routing.hint': '键：max_no_answer, max_declines, retry_seconds, retry_max_seconds, vip_boost, preferred_agent_seconds, ring_all_limit, senior_skill（需重启）。',
     'wellbeing.h': '坐席关怀规则（[wellbeing]）', 'wellbeing.hint': '键：enabled, agitation_threshold, recovery_break_seconds, max_difficult_in_row, fair_spread, occupancy_ceiling, occupancy_window_minutes, max_pause_seconds, escalate_agitation。',
 
     // agents' states, set by a supervisor
@@ -187,7 +187,7 @@ const words = {
     'settings.hint': 'Each item is edited as JSON with the file\'s keys; a save applies at once and is in the audit trail.',
     'trunks.h': 'Trunks', 'trunks.one': 'Trunk {t}', 'trunks.new': 'Add a trunk',
     'trunks.hint': 'Keys: name, sources (trusted networks), username, password (turned into digests by the server; leave it out to keep the old one), outbound, srtp, register…',
-    'routing.h': 'Routing rules ([routing])', 'routing.hint': 'Keys: max_no_answer, retry_seconds, vip_boost, preferred_agent_seconds, ring_all_limit, senior_skill (at the next start).',
+    'routing.h': 'Routing rules ([routing])', 'routing.hint': 'Keys: max_no_answer, max_declines, retry_seconds, retry_max_seconds, vip_boost, preferred_agent_seconds, ring_all_limit, senior_skill (at the next start).',
     'wellbeing.h': 'Wellbeing rules ([wellbeing])', 'wellbeing.hint': 'Keys: enabled, agitation_threshold, recovery_break_seconds, max_difficult_in_row, fair_spread, occupancy_ceiling, occupancy_window_minutes, max_pause_seconds, escalate_agitation.',
 
     'state.set': 'Set the state of {a}', 'state.choose': 'Set state…', 'state.done': '{a}: {s}', 'state.go': 'Set', 'state.apply': 'Give {a} the chosen state',
