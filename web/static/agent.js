@@ -392,7 +392,11 @@ async function refreshCallbacks() {
   }
 }
 
+// A search or an article the agent asked for last wins: an answer that arrives after a newer
+// request (a slow search for the first character typed, or a search still waiting for its
+// debounce when the agent clicked an article) is dropped rather than hiding what they opened.
 let kbSeq = 0;
+let kbTimer = null;
 async function searchKb() {
   const q = $('#kb-q').value.trim();
   const mine = ++kbSeq;
@@ -411,8 +415,11 @@ async function searchKb() {
 }
 
 async function openArticle(slug, l) {
+  clearTimeout(kbTimer);
+  const mine = ++kbSeq;
   try {
     const a = await get(`/kb/${encodeURIComponent(slug)}?lang=${encodeURIComponent(l)}`);
+    if (mine !== kbSeq) return;
     const art = $('#kb-article');
     const back = el('button', { class: 'btn ghost', type: 'button', onclick: () => { art.hidden = true; $('#kb-results').hidden = false; $('#kb-q').focus(); } }, `← ${t('kb.back')}`);
     const content = el('div', { class: 'md' });
@@ -507,7 +514,6 @@ function wire() {
   $('#btn-note').onclick = addNote;
   $('#btn-extend').onclick = extendWrap;
   $('#wrap').onsubmit = wrapDone;
-  let kbTimer = null;
   $('#kb-q').addEventListener('input', () => { clearTimeout(kbTimer); kbTimer = setTimeout(searchKb, 150); });
   $('#btn-logout').onclick = async () => {
     if (ext()) { try { await post(`/agents/${encodeURIComponent(ext())}/state`, { state: 'logged_out' }); } catch { /* leaving anyway */ } }
