@@ -1,17 +1,20 @@
 //! Durable append throughput with group commit.
 //!
 //! `cargo run --release -p hotline-store --example append_bench -- [--writers N]
-//!  [--events N] [--batch N] [--runs N] [--durability full|normal] [--dir DIR]`
+//!  [--events N] [--batch N] [--runs N] [--durability full|normal] [--dir DIR]
+//!  [--postgres URL]`
 //!
 //! N writer tasks each append `batch` events per call and wait for the commit before the
 //! next call, like call sessions do; each run uses a fresh database in DIR (default: a
 //! temporary directory under the current one, so on the same disk as the work tree).
-//! Prints every run and the median of the runs.
+//! With `--postgres URL` the runs go to that PostgreSQL database instead (emptied before each
+//! run; durability is then the server's `synchronous_commit`). Prints every run and the
+//! median of the runs.
 
 use std::time::Instant;
 
 use hotline_model::{Event, EventKind, InteractionEvent, InteractionId, Timestamp};
-use hotline_store::{Durability, Store, StoreOptions};
+use hotline_store::{Database, Durability, PgTarget, Store, StoreOptions};
 
 struct Args {
     writers: usize,
@@ -20,6 +23,7 @@ struct Args {
     runs: usize,
     durability: Durability,
     dir: std::path::PathBuf,
+    postgres: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -30,6 +34,7 @@ fn parse() -> Result<Args, String> {
         runs: 3,
         durability: Durability::Full,
         dir: std::path::PathBuf::from("."),
+        postgres: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +53,7 @@ fn parse() -> Result<Args, String> {
                 }
             }
             "--dir" => a.dir = value()?.into(),
+            "--postgres" => a.postgres = Some(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -66,7 +72,22 @@ async fn run(args: &Args) -> Result<Run, Box<dyn std::error::Error>> {
         durability: args.durability,
         ..StoreOptions::default()
     };
-    let store = Store::open_with(dir.path().join("bench.db"), options).await?;
+    let database = match &args.postgres {
+        Some(url) => {
+            let target = PgTarget::parse(url)?;
+            // A fresh log for every run, as with SQLite's new file.
+            let store = Store::open_database(
+                &Database::Postgres(Box::new(target.clone())),
+                options.clone(),
+            )
+            .await?;
+            store.close().await;
+            empty(url).await?;
+            Database::Postgres(Box::new(target))
+        }
+        None => Database::Sqlite(dir.path().join("bench.db")),
+    };
+    let store = Store::open_database(&database, options).await?;
     let per_writer = args.events.div_ceil(args.writers);
     let batch = args.batch;
     let start = Instant::now();
@@ -109,6 +130,17 @@ async fn run(args: &Args) -> Result<Run, Box<dyn std::error::Error>> {
         commits,
         events: stats.events,
     })
+}
+
+/// Empties the log and its projections in the PostgreSQL database at `url`.
+async fn empty(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::raw_sql("TRUNCATE events, interactions, customers, customer_phones, notes, audit, recordings, agent_states")
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
 }
 
 fn main() {

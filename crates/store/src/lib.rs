@@ -1,4 +1,5 @@
-//! hotline's durable event log and its projections, on SQLite through sqlx.
+//! hotline's durable event log and its projections, on SQLite (embedded, the default) or
+//! PostgreSQL (shared by the nodes of a pair) through sqlx.
 //!
 //! # Model
 //!
@@ -38,10 +39,24 @@
 //! loss may vanish (the database stays consistent). It exists for benchmarks and
 //! disposable demos; a bank runs `Full`, and group commit makes its cost per event small.
 //!
+//! On PostgreSQL ([`Store::open_database`] with [`Database::Postgres`]) durability is the
+//! server's: COMMIT returns when the server's `synchronous_commit` setting says so (with
+//! the default `on`, after the server's WAL flush; with a synchronous standby configured,
+//! after the standby has it too). [`Durability`] does not apply there.
+//!
 //! # Reading
 //!
 //! Queries go through a separate pool of read-only connections; in WAL mode they never
 //! block the writer and see the last committed state.
+//!
+//! # PostgreSQL
+//!
+//! The same API, the same writer task and group commit, the same projections in the same
+//! transaction (the private `db` module says how one query text serves both engines). The connection
+//! string may name several hosts; the writer keeps the primary and finds it again after a
+//! failover, while appends wait in the backlog (see [`PgTarget`]). Several stores (nodes)
+//! may open one database: their write transactions are serialised by an advisory lock, and
+//! [leases with fencing](Store::fence) decide which of them may write.
 //!
 //! # Recovery
 //!
@@ -89,7 +104,10 @@
 //! ```
 
 mod backlog;
+mod db;
 mod import;
+mod lease;
+mod pg;
 mod project;
 mod query;
 mod registrations;
@@ -105,19 +123,21 @@ use hotline_model::{
     AgentId, AgentState, EndReason, Event, EventId, EventKind, InteractionEvent, InteractionId,
     InvalidEvent, Seq, Timestamp,
 };
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Row};
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 
 pub use backlog::{Backlog, COMMIT_BUCKETS, CommitLatency};
 pub use import::{ImportReport, Rejection};
+pub use lease::{Lease, LeaseClient};
+pub use pg::Target as PgTarget;
 pub use project::PROJECTION_VERSION;
 pub use query::AgedRecording;
 pub use registrations::Registration;
 pub use schema::SCHEMA_VERSION;
 
+use db::{Conn, Pool, Row, q};
 use writer::{Command, Encoded, Writer};
 
 /// What can go wrong.
@@ -137,6 +157,13 @@ pub enum Error {
     Overloaded(usize),
     #[error("the store is closed")]
     Closed,
+    /// This store is fenced with a lease that has since been taken over (another holder or
+    /// a newer epoch): nothing of the write was stored.
+    #[error("the lease {lease:?} (epoch {epoch}) was taken over: write refused")]
+    Fenced { lease: String, epoch: u64 },
+    /// None of the PostgreSQL hosts is a reachable primary.
+    #[error("no PostgreSQL primary: {0}")]
+    NoPrimary(String),
     /// Another writer (process or open store) holds the database's lock file.
     #[error("the database is in use by another writer (lock file {0})")]
     Locked(String),
@@ -167,6 +194,13 @@ pub enum Durability {
     Normal,
 }
 
+/// How long a read on PostgreSQL waits for a connection before it fails. While the
+/// primary is lost (a failover) the read pool keeps trying the old host until the writer
+/// has found the new one; a read the call path makes (the caller's customer record, looked
+/// up while the IVR runs) then fails soon and the call goes on without it, instead of
+/// holding the call for the whole failover (sqlx's default is 30 s).
+const PG_READ_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How to open a store.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
@@ -183,6 +217,13 @@ pub struct StoreOptions {
     /// disk). Defaults to the path in the environment variable [`SLOW_COMMIT_ENV`]
     /// (`HOTLINE_TEST_SLOW_COMMIT_FILE`); unset in production.
     pub slow_commit_file: Option<PathBuf>,
+    /// Fence the store with this lease from the start (see [`Store::fence`]): the writes
+    /// of the opening itself (closing interrupted interactions) are already checked, so a
+    /// node that lost the lease while it opened writes nothing.
+    pub fence: Option<Lease>,
+    /// Close the interactions left open in the log as `interrupted` (see
+    /// [`Store::recovery`]). On by default; off for a store that only reads.
+    pub recover: bool,
 }
 
 impl Default for StoreOptions {
@@ -195,8 +236,19 @@ impl Default for StoreOptions {
             slow_commit_file: std::env::var_os(SLOW_COMMIT_ENV)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            fence: None,
+            recover: true,
         }
     }
+}
+
+/// Which database a store lives in.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// An SQLite file (created if missing), with a lock file beside it.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, on the first primary among its hosts.
+    Postgres(Box<PgTarget>),
 }
 
 /// What [`Store::open`] found and repaired.
@@ -234,6 +286,10 @@ pub(crate) struct Shared {
     pub head: AtomicU64,
     pub commit_latency: backlog::Histogram,
     pub backlog: backlog::Queue,
+    /// [`Store::close`] was called: a writer looking for a PostgreSQL primary gives up.
+    pub closing: std::sync::atomic::AtomicBool,
+    /// Set once a write was refused because the fencing lease was taken over.
+    pub fenced: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -249,7 +305,7 @@ pub const SLOW_COMMIT_ENV: &str = "HOTLINE_TEST_SLOW_COMMIT_FILE";
 struct Inner {
     path: PathBuf,
     commands: mpsc::Sender<Command>,
-    read: SqlitePool,
+    read: Pool,
     shared: Arc<Shared>,
     publish: broadcast::Sender<Event>,
     recovery: RecoveryReport,
@@ -281,7 +337,42 @@ impl Store {
 
     /// [`Store::open`] with options.
     pub async fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_database(&Database::Sqlite(path.as_ref().to_path_buf()), options).await
+    }
+
+    /// Opens the store in `database` (SQLite or PostgreSQL): the same as [`Store::open`].
+    /// On PostgreSQL the hosts are tried in order and the first primary is kept
+    /// ([`Error::NoPrimary`] if none is).
+    pub async fn open_database(database: &Database, options: StoreOptions) -> Result<Store> {
+        let (conn, read, lock, reconnect, path) = match database {
+            Database::Sqlite(path) => {
+                let (conn, read, lock) = Self::connect_sqlite(path, &options).await?;
+                (conn, read, Some(lock), None, path.clone())
+            }
+            Database::Postgres(target) => {
+                let (conn, connect) = target.connect_primary().await?;
+                let read = Pool::Pg(
+                    PgPoolOptions::new()
+                        .max_connections(options.read_connections.max(1))
+                        .acquire_timeout(PG_READ_ACQUIRE_TIMEOUT)
+                        .connect_lazy_with(connect),
+                );
+                (
+                    Conn::Pg(conn),
+                    read.clone(),
+                    None,
+                    Some(((**target).clone(), read)),
+                    PathBuf::new(),
+                )
+            }
+        };
+        Self::start(conn, read, lock, reconnect, path, options).await
+    }
+
+    async fn connect_sqlite(
+        path: &Path,
+        options: &StoreOptions,
+    ) -> Result<(Conn, Pool, std::fs::File)> {
         let synchronous = match options.durability {
             Durability::Full => SqliteSynchronous::Full,
             Durability::Normal => SqliteSynchronous::Normal,
@@ -289,7 +380,7 @@ impl Store {
         // One writer per database: a second process (or a second open in this one) would
         // otherwise contend for the write lock and break the group-commit design.
         let lock_path = {
-            let mut p = path.clone().into_os_string();
+            let mut p = path.to_path_buf().into_os_string();
             p.push(".lock");
             PathBuf::from(p)
         };
@@ -309,21 +400,37 @@ impl Store {
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::Io(e)),
         }
         let base = SqliteConnectOptions::new()
-            .filename(&path)
+            .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(false);
-        let mut conn = base
+        let conn = base
             .clone()
             .create_if_missing(true)
             .synchronous(synchronous)
             .connect()
             .await?;
+        // Read connections are opened when first needed: the schema exists by then.
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .connect_lazy_with(base.pragma("query_only", "ON"));
+        Ok((Conn::Sqlite(conn), Pool::Sqlite(read), lock))
+    }
+
+    async fn start(
+        mut conn: Conn,
+        read: Pool,
+        lock: Option<std::fs::File>,
+        reconnect: Option<(PgTarget, Pool)>,
+        path: PathBuf,
+        options: StoreOptions,
+    ) -> Result<Store> {
         let migrations_applied = schema::migrate(&mut conn).await?;
 
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+        let head: i64 = q("SELECT COALESCE(MAX(seq), 0) FROM events")
             .fetch_one(&mut conn)
-            .await?;
+            .await?
+            .at(0)?;
         let head = u64::try_from(head).unwrap_or(0);
         let shared = Arc::new(Shared::default());
         shared.head.store(head, Ordering::Release);
@@ -334,13 +441,16 @@ impl Store {
             shared: shared.clone(),
             publish: publish.clone(),
             _lock: lock,
+            reconnect,
+            fence: options.fence.as_ref().map(lease::Fence::of),
             slow_commit_file: options.slow_commit_file.clone(),
         };
 
-        let built_by: Option<String> =
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'projection_version'")
-                .fetch_optional(&mut writer.conn)
-                .await?;
+        let built_by: Option<String> = q("SELECT value FROM meta WHERE key = 'projection_version'")
+            .fetch_optional(&mut writer.conn)
+            .await?
+            .map(|r| r.at(0))
+            .transpose()?;
         let projections_rebuilt_from =
             if built_by.as_deref() != Some(&PROJECTION_VERSION.to_string()) {
                 writer.rebuild().await?
@@ -349,25 +459,25 @@ impl Store {
             };
 
         // Interactions cut off by the last stop, with the time of their last event.
-        let open: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT id, last_at_ns FROM interactions WHERE ended_ns IS NULL ORDER BY id",
-        )
-        .fetch_all(&mut writer.conn)
-        .await?;
-        let agents: Vec<(String, String)> =
-            sqlx::query_as("SELECT agent, state FROM agent_states ORDER BY agent")
-                .fetch_all(&mut writer.conn)
-                .await?;
+        let open = q("SELECT id, last_at_ns FROM interactions WHERE ended_ns IS NULL ORDER BY id")
+            .fetch_all(&mut writer.conn)
+            .await?
+            .iter()
+            .map(|r| Ok((r.at::<String>(0)?, r.at::<i64>(1)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let agents = q("SELECT agent, state FROM agent_states ORDER BY agent")
+            .fetch_all(&mut writer.conn)
+            .await?
+            .iter()
+            .map(|r| Ok((r.at::<String>(0)?, r.at::<String>(1)?)))
+            .collect::<Result<Vec<_>>>()?;
 
         let (commands, rx) = mpsc::channel(options.max_pending_appends.max(1));
         let handle = tokio::spawn(writer.run(rx));
-        let read = SqlitePoolOptions::new()
-            .max_connections(options.read_connections.max(1))
-            .connect_with(base.pragma("query_only", "ON"))
-            .await?;
 
         let mut interrupted = Vec::with_capacity(open.len());
         let mut closing = Vec::with_capacity(open.len());
+        let open = if options.recover { open } else { Vec::new() };
         for (id, last_at) in open {
             let id: InteractionId =
                 id.parse()
@@ -429,7 +539,7 @@ impl Store {
         Ok(store)
     }
 
-    /// The database file.
+    /// The database file (empty on PostgreSQL).
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
@@ -526,6 +636,18 @@ impl Store {
         Ok(())
     }
 
+    /// Resolves once a write was refused because this store's fencing lease was taken over
+    /// ([`Error::Fenced`]): another node writes now, and this one must stop.
+    pub async fn until_fenced(&self) {
+        let mut rx = self.inner.shared.fenced.subscribe();
+        let _ = rx.wait_for(|f| *f).await;
+    }
+
+    /// Whether a write was refused because the fencing lease was taken over.
+    pub fn is_fenced(&self) -> bool {
+        *self.inner.shared.fenced.borrow()
+    }
+
     /// Appends queued and not yet committed: how far the log is behind.
     pub fn backlog(&self) -> Backlog {
         self.inner.shared.backlog.snapshot()
@@ -567,8 +689,10 @@ impl Store {
     }
 
     /// Commits everything queued so far, then stops the writer and closes the database. Other
-    /// clones of this store get [`Error::Closed`] afterwards.
+    /// clones of this store get [`Error::Closed`] afterwards. On PostgreSQL, if no primary is
+    /// reachable, what waits is failed ([`Error::Commit`]) rather than waited for forever.
     pub async fn close(&self) {
+        self.inner.shared.closing.store(true, Ordering::Release);
         let (reply, rx) = oneshot::channel();
         if self
             .inner
@@ -585,14 +709,11 @@ impl Store {
         self.inner.read.close().await;
     }
 
-    pub(crate) fn read_pool(&self) -> &SqlitePool {
+    pub(crate) fn read_pool(&self) -> &Pool {
         &self.inner.read
     }
 }
 
-pub(crate) fn get<'r, T>(row: &'r sqlx::sqlite::SqliteRow, col: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(col).map_err(Error::Db)
+pub(crate) fn get<T: db::Col>(row: &Row, col: &str) -> Result<T> {
+    row.get(col).map_err(Error::Db)
 }

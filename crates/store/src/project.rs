@@ -3,11 +3,11 @@
 //! the log through the same function. Everything here depends only on the event (never
 //! on the clock or on anything outside the log), so a rebuild gives identical rows.
 
+use crate::db::{Conn, q};
 use hotline_model::{
     AgentEvent, AuditEvent, CustomerChange, CustomerEvent, EndReason, Event, EventKind,
     InteractionEvent, Target, normalize_phone,
 };
-use sqlx::SqliteConnection;
 
 /// The version of the projection logic below. Bump it when a projection changes meaning:
 /// on open, a database whose projections were built by another version is rebuilt.
@@ -28,8 +28,9 @@ pub(crate) fn seq_i64(e: &Event) -> i64 {
     i64::try_from(e.seq().0).unwrap_or(i64::MAX)
 }
 
-/// Applies one event (with its seq assigned) to every projection.
-pub(crate) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<(), sqlx::Error> {
+/// Applies one event (with its seq assigned) to every projection. The SQL is the same on
+/// both engines (no `max`/`min` of two values, which PostgreSQL spells differently).
+pub(crate) async fn apply(conn: &mut Conn, event: &Event) -> Result<(), sqlx::Error> {
     let seq = seq_i64(event);
     match event {
         Event::Interaction(e) => interaction(conn, seq, e).await,
@@ -40,7 +41,7 @@ pub(crate) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
 }
 
 async fn audit(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     seq: i64,
     at_ns: i64,
     user: &str,
@@ -48,48 +49,44 @@ async fn audit(
     target: &str,
     detail: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit (seq, at_ns, user, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(seq)
-    .bind(at_ns)
-    .bind(user.to_owned())
-    .bind(action.to_owned())
-    .bind(target.to_owned())
-    .bind(detail.map(str::to_owned))
-    .execute(&mut *conn)
-    .await?;
+    q("INSERT INTO audit (seq, at_ns, \"user\", action, target, detail) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(seq)
+        .bind(at_ns)
+        .bind(user.to_owned())
+        .bind(action.to_owned())
+        .bind(target.to_owned())
+        .bind(detail.map(str::to_owned))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
 async fn note(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     seq: i64,
     e: &InteractionEvent,
     by: &str,
     text: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO notes (seq, interaction, at_ns, by_user, text) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(seq)
-    .bind(e.interaction.to_string())
-    .bind(e.at.unix_nanos())
-    .bind(by.to_owned())
-    .bind(text.to_owned())
-    .execute(&mut *conn)
-    .await?;
+    q("INSERT INTO notes (seq, interaction, at_ns, by_user, text) VALUES (?, ?, ?, ?, ?)")
+        .bind(seq)
+        .bind(e.interaction.to_string())
+        .bind(e.at.unix_nanos())
+        .bind(by.to_owned())
+        .bind(text.to_owned())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
 async fn recording(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     seq: i64,
     e: &InteractionEvent,
     path: &str,
     kind: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    q(
         "INSERT INTO recordings (path, interaction, kind, at_ns, seq) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (path) DO NOTHING",
     )
@@ -106,7 +103,7 @@ async fn recording(
 /// `UPDATE interactions SET <set> WHERE id = ?last` with the given binds before the id.
 macro_rules! update {
     ($conn:expr, $id:expr, $sql:literal $(, $bind:expr)* $(,)?) => {
-        sqlx::query(concat!("UPDATE interactions SET ", $sql, " WHERE id = ?"))
+        q(concat!("UPDATE interactions SET ", $sql, " WHERE id = ?"))
             $(.bind($bind))*
             .bind($id.clone())
             .execute(&mut *$conn)
@@ -115,17 +112,14 @@ macro_rules! update {
     };
 }
 
-async fn interaction(
-    conn: &mut SqliteConnection,
-    seq: i64,
-    e: &InteractionEvent,
-) -> Result<(), sqlx::Error> {
+async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<(), sqlx::Error> {
     let id = e.interaction.to_string();
     let at = e.at.unix_nanos();
-    sqlx::query(
+    q(
         "INSERT INTO interactions (id, started_ns, last_at_ns, last_seq) VALUES (?1, ?2, ?2, ?3)
          ON CONFLICT (id) DO UPDATE SET
-             last_at_ns = max(last_at_ns, excluded.last_at_ns),
+             last_at_ns = CASE WHEN excluded.last_at_ns > interactions.last_at_ns
+                 THEN excluded.last_at_ns ELSE interactions.last_at_ns END,
              last_seq = excluded.last_seq",
     )
     .bind(id.clone())
@@ -188,13 +182,19 @@ async fn interaction(
             recording(conn, seq, e, path, "voicemail").await
         }
         EventKind::QualitySample { mos, .. } => {
-            update!(conn, id, "mos = min(COALESCE(mos, ?), ?)", *mos, *mos)
+            update!(
+                conn,
+                id,
+                "mos = CASE WHEN mos IS NULL OR mos > ? THEN ? ELSE mos END",
+                *mos,
+                *mos
+            )
         }
         EventKind::Agitation { score, .. } => {
             update!(
                 conn,
                 id,
-                "agitation = max(COALESCE(agitation, ?), ?)",
+                "agitation = CASE WHEN agitation IS NULL OR agitation < ? THEN ? ELSE agitation END",
                 *score,
                 *score
             )
@@ -282,10 +282,10 @@ async fn interaction(
     }
 }
 
-async fn agent(conn: &mut SqliteConnection, seq: i64, e: &AgentEvent) -> Result<(), sqlx::Error> {
+async fn agent(conn: &mut Conn, seq: i64, e: &AgentEvent) -> Result<(), sqlx::Error> {
     let state = serde_json::to_string(&e.state).unwrap_or_default();
     let at = e.at.unix_nanos();
-    sqlx::query(
+    q(
         "INSERT INTO agent_states (agent, state, since_ns, seq) VALUES (?, ?, ?, ?)
          ON CONFLICT (agent) DO UPDATE SET
              state = excluded.state, since_ns = excluded.since_ns, seq = excluded.seq",
@@ -313,42 +313,34 @@ async fn agent(conn: &mut SqliteConnection, seq: i64, e: &AgentEvent) -> Result<
     .await
 }
 
-async fn customer(
-    conn: &mut SqliteConnection,
-    seq: i64,
-    e: &CustomerEvent,
-) -> Result<(), sqlx::Error> {
+async fn customer(conn: &mut Conn, seq: i64, e: &CustomerEvent) -> Result<(), sqlx::Error> {
     match &e.change {
         CustomerChange::Upserted(c) => {
             let id = c.id.as_str().to_owned();
-            sqlx::query(
-                "INSERT INTO customers
+            q("INSERT INTO customers
                      (id, name, phones, accounts, vip, language, updated_seq, pin_hash)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO UPDATE SET
                      name = excluded.name, phones = excluded.phones, accounts = excluded.accounts,
                      vip = excluded.vip, language = excluded.language,
-                     updated_seq = excluded.updated_seq, pin_hash = excluded.pin_hash",
-            )
+                     updated_seq = excluded.updated_seq, pin_hash = excluded.pin_hash")
             .bind(id.clone())
             .bind(c.name.clone())
             .bind(serde_json::to_string(&c.phones).unwrap_or_else(|_| "[]".into()))
             .bind(serde_json::to_string(&c.accounts).unwrap_or_else(|_| "[]".into()))
-            .bind(c.vip)
+            .bind(i64::from(c.vip))
             .bind(c.language.clone())
             .bind(seq)
             .bind(c.pin_hash.clone())
             .execute(&mut *conn)
             .await?;
-            sqlx::query("DELETE FROM customer_phones WHERE customer = ?")
+            q("DELETE FROM customer_phones WHERE customer = ?")
                 .bind(id.clone())
                 .execute(&mut *conn)
                 .await?;
             for phone in &c.phones {
-                sqlx::query(
-                    "INSERT INTO customer_phones (phone, customer) VALUES (?, ?)
-                     ON CONFLICT DO NOTHING",
-                )
+                q("INSERT INTO customer_phones (phone, customer) VALUES (?, ?)
+                     ON CONFLICT DO NOTHING")
                 .bind(normalize_phone(phone).unwrap_or_else(|| phone.clone()))
                 .bind(id.clone())
                 .execute(&mut *conn)
@@ -369,11 +361,7 @@ async fn customer(
     }
 }
 
-async fn audit_event(
-    conn: &mut SqliteConnection,
-    seq: i64,
-    e: &AuditEvent,
-) -> Result<(), sqlx::Error> {
+async fn audit_event(conn: &mut Conn, seq: i64, e: &AuditEvent) -> Result<(), sqlx::Error> {
     audit(
         conn,
         seq,

@@ -2,14 +2,13 @@
 
 use std::collections::HashMap;
 
+use crate::db::{Backend, Row, q, q_owned};
+use crate::{Error, Result, Store, decode, get};
 use hotline_model::{
     AgentId, AgentState, AgentStatus, AuditEntry, Customer, CustomerId, Event, HistoryEntry,
     InteractionId, InteractionRecord, Note, RecordingEntry, Seq, Timestamp, is_complaint,
     is_resolved_disposition, normalize_phone,
 };
-use sqlx::sqlite::SqliteRow;
-
-use crate::{Error, Result, Store, decode, get};
 
 macro_rules! interactions_where {
     ($rest:literal) => {
@@ -23,6 +22,10 @@ macro_rules! interactions_where {
     };
 }
 
+fn decode_row(row: &Row) -> Result<Event> {
+    decode(row.at(0)?, &row.at::<String>(1)?)
+}
+
 fn corrupt(key: &str, why: impl ToString) -> Error {
     Error::Corrupt {
         key: key.to_owned(),
@@ -34,7 +37,7 @@ fn seq_of(v: i64) -> Seq {
     Seq(u64::try_from(v).unwrap_or(0))
 }
 
-fn interaction_from_row(row: &SqliteRow) -> Result<InteractionRecord> {
+fn interaction_from_row(row: &Row) -> Result<InteractionRecord> {
     let id: String = get(row, "id")?;
     let parse_id = id.parse::<InteractionId>().map_err(|e| corrupt(&id, e))?;
     let channel = get::<Option<String>>(row, "channel")?
@@ -78,7 +81,7 @@ fn interaction_from_row(row: &SqliteRow) -> Result<InteractionRecord> {
     })
 }
 
-fn customer_from_row(row: &SqliteRow) -> Result<Customer> {
+fn customer_from_row(row: &Row) -> Result<Customer> {
     let id: String = get(row, "id")?;
     let phones: String = get(row, "phones")?;
     let accounts: String = get(row, "accounts")?;
@@ -93,7 +96,7 @@ fn customer_from_row(row: &SqliteRow) -> Result<Customer> {
     })
 }
 
-fn note_from_row(row: &SqliteRow) -> Result<Note> {
+fn note_from_row(row: &Row) -> Result<Note> {
     let interaction: String = get(row, "interaction")?;
     Ok(Note {
         seq: seq_of(get(row, "seq")?),
@@ -108,23 +111,26 @@ impl Store {
     /// Contacts each agent answered among the interactions started since `since` (the
     /// agents' "handled today" when `since` is midnight), by agent.
     pub async fn handled_since(&self, since: Timestamp) -> Result<Vec<(AgentId, u64)>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT agent, COUNT(*) FROM interactions
+        let rows = q("SELECT agent, COUNT(*) FROM interactions
              WHERE started_ns >= ? AND answered_ns IS NOT NULL AND agent IS NOT NULL
-             GROUP BY agent ORDER BY agent",
-        )
+             GROUP BY agent ORDER BY agent")
         .bind(since.unix_nanos())
         .fetch_all(self.read_pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(a, n)| (AgentId::new(a), u64::try_from(n).unwrap_or(0)))
-            .collect())
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.at(1)?;
+                Ok((
+                    AgentId::new(r.at::<String>(0)?),
+                    u64::try_from(n).unwrap_or(0),
+                ))
+            })
+            .collect()
     }
 
     /// CDRs of the interactions that started at or after `since`, oldest first.
     pub async fn interactions_since(&self, since: Timestamp) -> Result<Vec<InteractionRecord>> {
-        let rows = sqlx::query(interactions_where!(
+        let rows = q(interactions_where!(
             "WHERE started_ns >= ? ORDER BY started_ns, id"
         ))
         .bind(since.unix_nanos())
@@ -140,7 +146,7 @@ impl Store {
         from: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<InteractionRecord>> {
-        let rows = sqlx::query(interactions_where!(
+        let rows = q(interactions_where!(
             "WHERE started_ns >= ? AND started_ns < ? ORDER BY started_ns, id"
         ))
         .bind(from.unix_nanos())
@@ -152,7 +158,7 @@ impl Store {
 
     /// The CDR of one interaction.
     pub async fn interaction(&self, id: InteractionId) -> Result<Option<InteractionRecord>> {
-        let row = sqlx::query(interactions_where!("WHERE id = ?"))
+        let row = q(interactions_where!("WHERE id = ?"))
             .bind(id.to_string())
             .fetch_optional(self.read_pool())
             .await?;
@@ -161,7 +167,7 @@ impl Store {
 
     /// Interactions that have not ended yet, oldest first.
     pub async fn open_interactions(&self) -> Result<Vec<InteractionRecord>> {
-        let rows = sqlx::query(interactions_where!(
+        let rows = q(interactions_where!(
             "WHERE ended_ns IS NULL ORDER BY started_ns, id"
         ))
         .fetch_all(self.read_pool())
@@ -171,29 +177,27 @@ impl Store {
 
     /// All events of one interaction, in order.
     pub async fn interaction_events(&self, id: InteractionId) -> Result<Vec<Event>> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT seq, body FROM events WHERE interaction = ? ORDER BY seq")
-                .bind(id.to_string())
-                .fetch_all(self.read_pool())
-                .await?;
-        rows.iter().map(|(seq, body)| decode(*seq, body)).collect()
+        let rows = q("SELECT seq, body FROM events WHERE interaction = ? ORDER BY seq")
+            .bind(id.to_string())
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter().map(decode_row).collect()
     }
 
     /// Up to `limit` events with seq greater than `after`, in order: for catching up a
     /// subscriber, exports, and replicas.
     pub async fn events_after(&self, after: Seq, limit: u32) -> Result<Vec<Event>> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
-                .bind(i64::try_from(after.0).unwrap_or(i64::MAX))
-                .bind(i64::from(limit))
-                .fetch_all(self.read_pool())
-                .await?;
-        rows.iter().map(|(seq, body)| decode(*seq, body)).collect()
+        let rows = q("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(i64::try_from(after.0).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter().map(decode_row).collect()
     }
 
     /// One customer.
     pub async fn customer(&self, id: &CustomerId) -> Result<Option<Customer>> {
-        let row = sqlx::query("SELECT * FROM customers WHERE id = ?")
+        let row = q("SELECT * FROM customers WHERE id = ?")
             .bind(id.as_str().to_owned())
             .fetch_optional(self.read_pool())
             .await?;
@@ -206,7 +210,7 @@ impl Store {
         let Some(phone) = normalize_phone(number) else {
             return Ok(None);
         };
-        let row = sqlx::query(
+        let row = q(
             "SELECT c.* FROM customer_phones p JOIN customers c ON c.id = p.customer
              WHERE p.phone = ? ORDER BY c.id LIMIT 1",
         )
@@ -223,11 +227,19 @@ impl Store {
         if account.is_empty() {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT c.* FROM customers c
-             WHERE EXISTS (SELECT 1 FROM json_each(c.accounts) a WHERE a.value = ?)
-             ORDER BY c.id LIMIT 1",
-        )
+        let row = q(match self.read_pool().backend() {
+            Backend::Sqlite => {
+                "SELECT c.* FROM customers c
+                 WHERE EXISTS (SELECT 1 FROM json_each(c.accounts) a WHERE a.value = ?)
+                 ORDER BY c.id LIMIT 1"
+            }
+            Backend::Postgres => {
+                "SELECT c.* FROM customers c
+                 WHERE EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.accounts::jsonb) a
+                               WHERE a = ?)
+                 ORDER BY c.id LIMIT 1"
+            }
+        })
         .bind(account.to_owned())
         .fetch_optional(self.read_pool())
         .await?;
@@ -236,9 +248,10 @@ impl Store {
 
     /// Number of customers.
     pub async fn customer_count(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers")
+        let n: i64 = q("SELECT COUNT(*) FROM customers")
             .fetch_one(self.read_pool())
-            .await?;
+            .await?
+            .at(0)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -248,7 +261,7 @@ impl Store {
         customer: &CustomerId,
         limit: u32,
     ) -> Result<Vec<HistoryEntry>> {
-        let rows = sqlx::query(interactions_where!(
+        let rows = q(interactions_where!(
             "WHERE customer = ? ORDER BY started_ns DESC, id DESC LIMIT ?"
         ))
         .bind(customer.as_str().to_owned())
@@ -259,12 +272,10 @@ impl Store {
             .iter()
             .map(interaction_from_row)
             .collect::<Result<Vec<_>>>()?;
-        let note_rows = sqlx::query(
-            "SELECT n.* FROM notes n JOIN (
+        let note_rows = q("SELECT n.* FROM notes n JOIN (
                  SELECT id FROM interactions WHERE customer = ?
                  ORDER BY started_ns DESC, id DESC LIMIT ?
-             ) i ON n.interaction = i.id ORDER BY n.seq",
-        )
+             ) i ON n.interaction = i.id ORDER BY n.seq")
         .bind(customer.as_str().to_owned())
         .bind(i64::from(limit))
         .fetch_all(self.read_pool())
@@ -285,7 +296,7 @@ impl Store {
 
     /// Notes on one interaction, oldest first.
     pub async fn notes(&self, interaction: InteractionId) -> Result<Vec<Note>> {
-        let rows = sqlx::query("SELECT * FROM notes WHERE interaction = ? ORDER BY seq")
+        let rows = q("SELECT * FROM notes WHERE interaction = ? ORDER BY seq")
             .bind(interaction.to_string())
             .fetch_all(self.read_pool())
             .await?;
@@ -297,13 +308,16 @@ impl Store {
     /// `complaint`) that are not resolved (no disposition yet, or one that
     /// [`is_resolved_disposition`] does not accept).
     pub async fn repeat_complaints(&self, customer: &CustomerId, since: Timestamp) -> Result<u32> {
-        let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT queue, disposition FROM interactions WHERE customer = ? AND started_ns >= ?",
-        )
-        .bind(customer.as_str().to_owned())
-        .bind(since.unix_nanos())
-        .fetch_all(self.read_pool())
-        .await?;
+        let rows =
+            q("SELECT queue, disposition FROM interactions WHERE customer = ? AND started_ns >= ?")
+                .bind(customer.as_str().to_owned())
+                .bind(since.unix_nanos())
+                .fetch_all(self.read_pool())
+                .await?;
+        let rows = rows
+            .iter()
+            .map(|r| Ok((r.at::<Option<String>>(0)?, r.at::<Option<String>>(1)?)))
+            .collect::<Result<Vec<_>>>()?;
         let n = rows
             .iter()
             .filter(|(q, d)| is_complaint(q.as_deref(), d.as_deref()))
@@ -314,7 +328,7 @@ impl Store {
 
     /// Audit entries at or after `since`, in log order.
     pub async fn audit(&self, since: Timestamp) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query("SELECT * FROM audit WHERE at_ns >= ? ORDER BY seq")
+        let rows = q("SELECT * FROM audit WHERE at_ns >= ? ORDER BY seq")
             .bind(since.unix_nanos())
             .fetch_all(self.read_pool())
             .await?;
@@ -335,10 +349,8 @@ impl Store {
     /// The latest audit entry of `action` for each target (e.g. each agent's last live skill
     /// change), in log order.
     pub async fn latest_audit(&self, action: &str) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT * FROM audit WHERE seq IN \
-             (SELECT MAX(seq) FROM audit WHERE action = ? GROUP BY target) ORDER BY seq",
-        )
+        let rows = q("SELECT * FROM audit WHERE seq IN \
+             (SELECT MAX(seq) FROM audit WHERE action = ? GROUP BY target) ORDER BY seq")
         .bind(action.to_owned())
         .fetch_all(self.read_pool())
         .await?;
@@ -358,7 +370,7 @@ impl Store {
 
     /// Recordings and voicemails of one interaction.
     pub async fn recordings(&self, interaction: InteractionId) -> Result<Vec<RecordingEntry>> {
-        let rows = sqlx::query("SELECT * FROM recordings WHERE interaction = ? ORDER BY seq")
+        let rows = q("SELECT * FROM recordings WHERE interaction = ? ORDER BY seq")
             .bind(interaction.to_string())
             .fetch_all(self.read_pool())
             .await?;
@@ -377,7 +389,7 @@ impl Store {
 
     /// Every agent's latest state, by agent.
     pub async fn agent_states(&self) -> Result<Vec<AgentStatus>> {
-        let rows = sqlx::query("SELECT * FROM agent_states ORDER BY agent")
+        let rows = q("SELECT * FROM agent_states ORDER BY agent")
             .fetch_all(self.read_pool())
             .await?;
         rows.iter()
@@ -426,7 +438,7 @@ impl Store {
             ),
             (
                 "audit",
-                "SELECT quote(seq)||'|'||quote(at_ns)||'|'||quote(user)||'|'||quote(action)||'|'||
+                "SELECT quote(seq)||'|'||quote(at_ns)||'|'||quote(\"user\")||'|'||quote(action)||'|'||
                  quote(target)||'|'||quote(detail) FROM audit ORDER BY seq",
             ),
             (
@@ -442,7 +454,16 @@ impl Store {
         ];
         let mut out = String::new();
         for (table, sql) in DUMPS {
-            let lines: Vec<String> = sqlx::query_scalar(*sql).fetch_all(self.read_pool()).await?;
+            let sql = match self.read_pool().backend() {
+                Backend::Sqlite => sql.to_string(),
+                Backend::Postgres => sql.replace("quote(", "quote_nullable("),
+            };
+            let lines = q_owned(sql)
+                .fetch_all(self.read_pool())
+                .await?
+                .iter()
+                .map(|r| r.at::<String>(0))
+                .collect::<Result<Vec<_>, _>>()?;
             out.push_str(&format!("## {table} ({} rows)\n", lines.len()));
             for line in lines {
                 out.push_str(&line);
@@ -467,7 +488,7 @@ impl Store {
     /// Call recordings (not voicemails) started before `before`, oldest first, with their
     /// interaction's queue and end: the candidates of the retention policy.
     pub async fn recordings_before(&self, before: Timestamp) -> Result<Vec<AgedRecording>> {
-        let rows = sqlx::query(
+        let rows = q(
             "SELECT r.path, r.interaction, r.kind, r.at_ns, i.queue, i.ended_ns
              FROM recordings r LEFT JOIN interactions i ON i.id = r.interaction
              WHERE r.kind = 'recording' AND r.at_ns < ? ORDER BY r.at_ns, r.seq",

@@ -7,9 +7,9 @@
 //! only the bindings still live, and are deleted on the next save.
 
 use hotline_model::Timestamp;
-use sqlx::SqliteConnection;
 use tokio::sync::oneshot;
 
+use crate::db::{Conn, q};
 use crate::writer::Command;
 use crate::{Error, Result, Store, get};
 
@@ -31,28 +31,26 @@ pub struct Registration {
     pub instance: Option<String>,
     /// The RFC 5626 `reg-id`.
     pub reg_id: Option<u32>,
+    /// The Path (RFC 3327) the REGISTER carried: the URIs, comma-separated, in order.
+    pub path: Option<String>,
 }
 
 /// Replaces the rows of each extension given (an empty list removes them), and drops rows
-/// expired by `now`, in one transaction.
+/// expired by `now`, inside the writer's transaction.
 pub(crate) async fn save(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     changes: &[(String, Vec<Registration>)],
     now: Timestamp,
 ) -> Result<()> {
-    use sqlx::Connection;
-    let mut tx = conn.begin().await?;
     for (extension, rows) in changes {
-        sqlx::query("DELETE FROM registrations WHERE extension = ?")
+        q("DELETE FROM registrations WHERE extension = ?")
             .bind(extension)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         for (pos, r) in rows.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO registrations
-                 (extension, pos, uri, expires_ns, call_id, cseq, source, transport, instance, reg_id)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
+            q("INSERT INTO registrations
+                 (extension, pos, uri, expires_ns, call_id, cseq, source, transport, instance, reg_id, path)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(extension)
             .bind(i64::try_from(pos).unwrap_or(i64::MAX))
             .bind(&r.uri)
@@ -63,15 +61,15 @@ pub(crate) async fn save(
             .bind(&r.transport)
             .bind(&r.instance)
             .bind(r.reg_id.map(i64::from))
-            .execute(&mut *tx)
+            .bind(&r.path)
+            .execute(&mut *conn)
             .await?;
         }
     }
-    sqlx::query("DELETE FROM registrations WHERE expires_ns <= ?")
+    q("DELETE FROM registrations WHERE expires_ns <= ?")
         .bind(now.unix_nanos())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -97,11 +95,10 @@ impl Store {
     /// The stored registrations that have not expired by `now`, by extension and in the
     /// order they were made.
     pub async fn registrations(&self, now: Timestamp) -> Result<Vec<Registration>> {
-        let rows =
-            sqlx::query("SELECT * FROM registrations WHERE expires_ns > ? ORDER BY extension, pos")
-                .bind(now.unix_nanos())
-                .fetch_all(self.read_pool())
-                .await?;
+        let rows = q("SELECT * FROM registrations WHERE expires_ns > ? ORDER BY extension, pos")
+            .bind(now.unix_nanos())
+            .fetch_all(self.read_pool())
+            .await?;
         rows.iter()
             .map(|row| {
                 let cseq: i64 = get(row, "cseq")?;
@@ -116,6 +113,7 @@ impl Store {
                     transport: get(row, "transport")?,
                     instance: get(row, "instance")?,
                     reg_id: reg_id.and_then(|r| u32::try_from(r).ok()),
+                    path: get(row, "path")?,
                 })
             })
             .collect()

@@ -15,7 +15,16 @@ use std::process::{Child, Command, Stdio};
 
 use common::*;
 use hotline_model::*;
-use hotline_store::Store;
+use hotline_store::{Database, PgTarget, Store, StoreOptions};
+
+/// The database a child or parent opens: a PostgreSQL URL or an SQLite file.
+fn database(arg: &str) -> Database {
+    if arg.starts_with("postgres://") {
+        Database::Postgres(Box::new(PgTarget::parse(arg).unwrap()))
+    } else {
+        Database::Sqlite(arg.into())
+    }
+}
 
 const CHILD_ENV: &str = "HOTLINE_STORE_CRASH_CHILD_DB";
 /// Acknowledgements the parent waits for before it kills the child.
@@ -35,7 +44,9 @@ fn crash_child() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let store = Store::open(&db).await.unwrap();
+        let store = Store::open_database(&database(&db), StoreOptions::default())
+            .await
+            .unwrap();
         for task in 0..8i64 {
             let store = store.clone();
             tokio::spawn(async move {
@@ -100,7 +111,18 @@ fn acknowledged_events_survive_kill_9_and_cut_off_interactions_are_closed() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crash.db");
+    crash_and_check("sqlite", dir.path().join("crash.db").display().to_string());
+    match cluster() {
+        Some(pg) => crash_and_check("postgres", create_database(pg)),
+        None => eprintln!(
+            "acknowledged_events_survive_kill_9: SKIPPED on PostgreSQL: no server binaries \
+             (/usr/lib/postgresql/*/bin/initdb)"
+        ),
+    }
+}
+
+/// Runs the child on `db` (a file or a URL), kills it, and checks the log.
+fn crash_and_check(engine: &str, db: String) {
     let child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, &db)
@@ -146,7 +168,9 @@ fn acknowledged_events_survive_kill_9_and_cut_off_interactions_are_closed() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let store = Store::open(&db).await.unwrap();
+        let store = Store::open_database(&database(&db), StoreOptions::default())
+            .await
+            .unwrap();
         let max_acked = acks.iter().map(|a| a.seq).max().unwrap();
         let log = store.events_after(Seq(0), u32::MAX).await.unwrap();
         assert!(log.len() as u64 >= max_acked.0);
@@ -206,7 +230,7 @@ fn acknowledged_events_survive_kill_9_and_cut_off_interactions_are_closed() {
         }
         assert!(store.open_interactions().await.unwrap().is_empty());
         eprintln!(
-            "{} acks before SIGKILL, {} events in the log, {} interactions closed as interrupted",
+            "{engine}: {} acks before SIGKILL, {} events in the log, {} interactions closed as interrupted",
             acks.len(),
             log.len() - interrupted.len(),
             interrupted.len()

@@ -1,4 +1,4 @@
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use hotline_model::*;
 
@@ -135,3 +135,7 @@ pub fn answered_call(
         ev(i, t(start + 80), EventKind::Surveyed { score: 4 }),
     ]
 }
+
+mod backends;
+mod cluster;
+pub use backends::*;
