@@ -569,6 +569,8 @@ mod fuzz {
     fn caller_numbers_through_the_flow() {
         let h = Hotline::demo();
         let token = login(&h, "supervisor", "supervisor");
+        // Found by this test: a user part the SIP stack cannot read was dropped unanswered.
+        assert_eq!(call_from(&h, "?", 99), 400);
         let mut runner = TestRunner::new(Config::with_cases(6));
         let strategy = "[0-9+]{0,4}[^\\s<>@;:,\"\\\\\\p{Cc}]{1,6}[0-9]{0,4}";
         let n = std::sync::atomic::AtomicU32::new(100);

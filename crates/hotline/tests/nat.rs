@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{demo_toml, http, repo};
+use common::{demo_toml, http, repo, wav_channels_rms};
 
 /// Runs a command; its output, or why it failed.
 fn run(args: &[&str]) -> Result<String, String> {
@@ -213,32 +213,6 @@ fn logs(dir: &Path, suffix: &str) -> String {
         }
     }
     text
-}
-
-fn wav_channels_rms(path: &str) -> (u16, f64, f64) {
-    let data = std::fs::read(path).unwrap();
-    assert_eq!(&data[0..4], b"RIFF");
-    let channels = u16::from_le_bytes([data[22], data[23]]);
-    let mut off = 12;
-    let mut pcm: &[u8] = &[];
-    while off + 8 <= data.len() {
-        let len = u32::from_le_bytes([data[off + 4], data[off + 5], data[off + 6], data[off + 7]])
-            as usize;
-        if &data[off..off + 4] == b"data" {
-            pcm = &data[off + 8..(off + 8 + len).min(data.len())];
-            break;
-        }
-        off += 8 + len;
-    }
-    let samples: Vec<f64> = pcm
-        .chunks_exact(2)
-        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])))
-        .collect();
-    let rms = |ch: usize| {
-        let v: Vec<f64> = samples.iter().skip(ch).step_by(2).copied().collect();
-        (v.iter().map(|x| x * x).sum::<f64>() / v.len().max(1) as f64).sqrt()
-    };
-    (channels, rms(0), rms(1))
 }
 
 /// The network, or why this machine cannot make one (then the test is skipped).

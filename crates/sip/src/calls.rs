@@ -285,6 +285,9 @@ pub struct IncomingCall {
 }
 
 /// Creates legs on the server's dialog layer.
+/// The Retry-After a standby node refuses calls and registrations with (seconds).
+pub const STANDBY_RETRY_AFTER: u32 = 2;
+
 #[derive(Clone)]
 pub struct Calls {
     pub(crate) dialog_layer: Arc<DialogLayer>,
@@ -297,6 +300,8 @@ pub struct Calls {
     /// Non-zero: new calls are refused with 503 and this many seconds in Retry-After (set
     /// by the call layer, e.g. while its event log is too far behind).
     pub(crate) refusing: Arc<std::sync::atomic::AtomicU32>,
+    /// A standby node: registrations are refused too (503), since it may not write them.
+    pub(crate) standby: Arc<std::sync::atomic::AtomicBool>,
     /// Calls that ended lately, so that a BYE crossing ours is answered 200, not 481.
     pub(crate) ended: RecentlyEnded,
     /// The TLS listener, when TLS is on: what it advertises to each peer and its port (for
@@ -315,6 +320,9 @@ pub struct DialOptions {
     pub asserted_identity: Option<String>,
     /// Digest credentials answering a 401/407 challenge: user name and password.
     pub credential: Option<(String, String)>,
+    /// A pre-loaded route set (a phone's Path, RFC 3327): the URIs, in order, sent as the
+    /// INVITE's `Route` headers; the request goes to the first of them (`destination`).
+    pub route: Vec<String>,
 }
 
 /// Never shows the password.
@@ -324,6 +332,7 @@ impl std::fmt::Debug for DialOptions {
             .field("from_user", &self.from_user)
             .field("asserted_identity", &self.asserted_identity)
             .field("user", &self.credential.as_ref().map(|(u, _)| u))
+            .field("route", &self.route)
             .finish()
     }
 }
@@ -379,7 +388,9 @@ impl Calls {
     }
 
     /// Refuses new calls with `503 Service Unavailable` and `Retry-After: secs` (`Some`), or
-    /// takes them again (`None`). Calls in progress are not affected.
+    /// takes them again (`None`). Calls in progress are not affected. OPTIONS follows it
+    /// (see [`crate::server::options_answer`]): a proxy probing hotline takes it out while
+    /// it refuses.
     pub fn refuse_new_calls(&self, retry_after: Option<u32>) {
         self.refusing.store(
             retry_after.map_or(0, |s| s.max(1)),
@@ -387,8 +398,26 @@ impl Calls {
         );
     }
 
+    /// A standby node (`true`), or a leader that cannot vouch for its lease: new calls and
+    /// registrations are refused with 503 and `Retry-After: STANDBY_RETRY_AFTER`, whatever
+    /// else refuses or takes calls meanwhile (OPTIONS still answers 200: the node is up, and
+    /// a proxy sends it calls the moment it leads); `false` gives new calls back to
+    /// [`Calls::refuse_new_calls`].
+    pub fn set_standby(&self, standby: bool) {
+        self.standby
+            .store(standby, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether this node is a standby (see [`Calls::set_standby`]).
+    pub fn is_standby(&self) -> bool {
+        self.standby.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The Retry-After new calls are refused with, if they are.
     pub fn refusing_new_calls(&self) -> Option<u32> {
+        if self.is_standby() {
+            return Some(STANDBY_RETRY_AFTER);
+        }
         let s = self.refusing.load(std::sync::atomic::Ordering::Acquire);
         (s > 0).then_some(s)
     }
@@ -441,24 +470,9 @@ impl Calls {
     }
 
     /// Like [`Calls::dial`] over `transport` (`udp`, `tcp` or `tls`, as a binding records
-    /// it). Over TCP and TLS the request goes on the phone's own connection.
-    pub fn dial_via(
-        &self,
-        target: &str,
-        destination: SocketAddr,
-        transport: &str,
-        from_user: &str,
-        local: LocalMedia,
-    ) -> Result<Leg, String> {
-        let options = DialOptions {
-            from_user: from_user.to_string(),
-            ..DialOptions::default()
-        };
-        self.dial_with(target, destination, transport, &options, local)
-    }
-
-    /// [`Calls::dial_via`] with a presented identity and credentials for the far end's
-    /// challenges.
+    /// it), with the options: a presented identity, credentials for the far end's
+    /// challenges, a pre-loaded route set. Over TCP and TLS the request goes on the phone's
+    /// own connection.
     pub fn dial_with(
         &self,
         target: &str,
@@ -496,7 +510,11 @@ impl Calls {
         let names_destination = crate::addr::parse_uri(target).is_some_and(|u| {
             u.ip() == Some(destination.ip()) && u.port.unwrap_or(5060) == destination.port()
         });
-        let route = (!names_destination).then(|| {
+        let preloaded = options
+            .route
+            .iter()
+            .map(|u| Header::Route(h::Route::new(format!("<{u}>"))));
+        let route = (!names_destination && options.route.is_empty()).then(|| {
             let t = match transport {
                 Transport::Tcp => ";transport=tcp",
                 Transport::Tls => ";transport=tls",
@@ -516,7 +534,7 @@ impl Calls {
             };
             Header::Other("P-Asserted-Identity".into(), value)
         });
-        let headers: Vec<Header> = route.into_iter().chain(asserted).collect();
+        let headers: Vec<Header> = preloaded.chain(route).chain(asserted).collect();
         let headers = (!headers.is_empty()).then_some(headers);
         let credential = options.credential.as_ref().map(|(user, password)| {
             rsipstack::dialog::authenticate::Credential {
@@ -527,9 +545,12 @@ impl Calls {
         });
         // A phone behind a NAT (its Contact private, reached at another address): the call's
         // requests after the INVITE (ACK, BYE, re-INVITE) go to the same flow.
+        // Through a proxy (a pre-loaded route), the proxy owns the flow to the phone.
         let call_id = crate::advertise::uri_ip(target)
             .filter(|ip| {
-                transport == Transport::Udp && crate::advertise::behind_nat(*ip, destination.ip())
+                transport == Transport::Udp
+                    && options.route.is_empty()
+                    && crate::advertise::behind_nat(*ip, destination.ip())
             })
             .map(|_| {
                 let id = format!("{:032x}@hotline", rand::random::<u128>());

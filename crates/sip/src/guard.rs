@@ -23,8 +23,9 @@ pub const ALLOWED: &[&str] = &[
 ];
 /// Methods hotline knows but does not serve (answered 405 with `Allow`).
 pub const KNOWN_NOT_ALLOWED: &[&str] = &["SUBSCRIBE", "PUBLISH", "MESSAGE"];
-/// Option tags hotline supports in `Require`.
-pub const SUPPORTED_EXTENSIONS: &[&str] = &[];
+/// Option tags hotline supports in `Require`: `path` (RFC 3327, registrations through a
+/// proxy).
+pub const SUPPORTED_EXTENSIONS: &[&str] = &["path"];
 
 /// Why a message was not passed on; also the `reason` label of the rejection metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,8 +104,14 @@ pub struct GuardConfig {
     pub account_lockout: Duration,
     /// Sources exempt from rate limits: the carriers' trunks.
     pub trusted: Vec<IpNet>,
+    /// Proxies whose `X-Hotline-Source` names where they received a request (`sip.proxies`).
+    pub proxies: Vec<IpNet>,
     pub server_name: String,
 }
+
+/// The header in which a proxy in front (`sip.proxies`) names the address it received a
+/// request from.
+pub const SOURCE_HEADER: &str = "x-hotline-source";
 
 impl GuardConfig {
     pub fn from_config(cfg: &hotline_config::Config) -> Self {
@@ -119,6 +126,7 @@ impl GuardConfig {
             account_failures: g.account_failures,
             account_lockout: Duration::from_secs(g.account_lockout_seconds),
             trusted: cfg.trunks.iter().flat_map(|t| t.sources.clone()).collect(),
+            proxies: cfg.sip.proxies.clone(),
             server_name: cfg.sip.server_header.clone(),
         }
     }
@@ -194,6 +202,24 @@ impl Guard {
         *self.trusted.write() = cfg.trunks.iter().flat_map(|t| t.sources.clone()).collect();
     }
 
+    /// Where a request really comes from: for one relayed by a proxy of `sip.proxies`, the
+    /// address its one `X-Hotline-Source` header names; otherwise (no proxy, no header, a
+    /// header that is not an address, or several) the sender's.
+    pub fn client_of(&self, msg: &RawMessage<'_>, src: SocketAddr) -> IpAddr {
+        let sender = src.ip();
+        if !self.cfg.proxies.iter().any(|n| n.contains(&sender)) || msg.count(SOURCE_HEADER) != 1 {
+            return sender;
+        }
+        msg.first(SOURCE_HEADER)
+            .and_then(|v| {
+                let v = v.trim();
+                v.parse::<IpAddr>()
+                    .ok()
+                    .or_else(|| v.parse::<SocketAddr>().ok().map(|a| a.ip()))
+            })
+            .unwrap_or(sender)
+    }
+
     /// Judges one message from `src`. `stream` is true for TCP, where framing already matched
     /// the Content-Length to the bytes read.
     pub fn inspect(&self, data: &[u8], src: SocketAddr, stream: bool, now: Instant) -> Verdict {
@@ -227,7 +253,13 @@ impl Guard {
             }
         };
 
-        if is_request && !self.is_trusted(src.ip()) && !self.take_token(src.ip(), now) {
+        // Per-source limits apply to where a request really comes from (see `client_of`).
+        let client = if is_request {
+            self.client_of(&msg, src)
+        } else {
+            src.ip()
+        };
+        if is_request && !self.is_trusted(client) && !self.take_token(client, now) {
             let wait = if self.cfg.rate_per_second == 0 {
                 1
             } else {
@@ -405,6 +437,13 @@ impl Guard {
             if !matches!(scheme.as_str(), "sip" | "sips" | "tel") {
                 return reject(416, Reason::UriScheme, &[]);
             }
+            if rsipstack::sip::Uri::try_from(*uri).is_err() {
+                return reject(
+                    400,
+                    Reason::Unparsable,
+                    &[("Warning", warning("hotline cannot read the Request-URI"))],
+                );
+            }
             if *method != "ACK" && *method != "CANCEL" {
                 let unsupported: Vec<&str> = msg
                     .all("require")
@@ -462,8 +501,8 @@ impl Guard {
                     }
                 }
             }
-            if (*method == "REGISTER" || *method == "INVITE") && self.is_locked_out(src.ip(), now) {
-                let left = self.lockout_left(src.ip(), now).as_secs().max(1);
+            if (*method == "REGISTER" || *method == "INVITE") && self.is_locked_out(client, now) {
+                let left = self.lockout_left(client, now).as_secs().max(1);
                 return reject(403, Reason::LockedOut, &[("Retry-After", left.to_string())]);
             }
         }
@@ -902,6 +941,14 @@ fn check_name_addr(v: &str) -> Result<(), &'static str> {
     if !uri.contains(':') {
         return Err("address has no URI scheme");
     }
+    // The SIP stack reads the address with its own URI parser and drops a message it cannot
+    // read without answering; so a URI it cannot read (e.g. a user part holding `?`, which
+    // RFC 3261 allows but the stack does not) is refused here, with a 400 that says so.
+    if rsipstack::sip::Uri::try_from(uri).is_err() {
+        return Err(
+            "hotline cannot read this address (write unusual characters in the user part %-escaped)",
+        );
+    }
     Ok(())
 }
 
@@ -1010,6 +1057,8 @@ pub fn fuzz_one(data: &[u8]) {
         account_failures: 10,
         account_lockout: Duration::from_secs(60),
         trusted: Vec::new(),
+        // The sender is a proxy: the fuzzer's X-Hotline-Source headers are read too.
+        proxies: vec![IpNet::from(IpAddr::from([192, 0, 2, 1]))],
         server_name: "hotline/fuzz".into(),
     });
     let src: SocketAddr = ([192, 0, 2, 1], 5060).into();
@@ -1054,6 +1103,7 @@ mod tests {
             account_failures: 4,
             account_lockout: Duration::from_secs(60),
             trusted: vec!["10.0.0.0/8".parse().unwrap()],
+            proxies: vec!["10.9.9.9/32".parse().unwrap()],
             server_name: "hotline/test".into(),
         })
     }
@@ -1145,6 +1195,27 @@ mod tests {
     }
 
     #[test]
+    fn an_address_the_stack_cannot_read_is_answered_400_not_dropped() {
+        let g = guard();
+        let invite = |from: &str| {
+            format!(
+                "INVITE sip:95588@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: {from};tag=1\r\nTo: <sip:95588@h>\r\nCall-ID: 1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        let v = check(&g, invite("<sip:?@127.0.0.1>").as_bytes());
+        assert_eq!(status(&v), 400);
+        let Verdict::Reply { bytes, .. } = v else {
+            unreachable!()
+        };
+        assert!(String::from_utf8_lossy(&bytes).contains("cannot read this address"));
+        let odd_target = invite("<sip:c@h>").replace("INVITE sip:95588@h", "INVITE sip:?@h");
+        assert_eq!(status(&check(&g, odd_target.as_bytes())), 400);
+        // Escaped, the same caller is taken.
+        let ok = check(&g, invite("<sip:%3F@127.0.0.1>").as_bytes());
+        assert!(matches!(ok, Verdict::Pass { .. }), "{ok:?}");
+    }
+
+    #[test]
     fn content_length_larger_than_body_is_400_smaller_is_truncated() {
         let g = guard();
         let longer = b"OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: 1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 50\r\n\r\nabc";
@@ -1194,6 +1265,51 @@ mod tests {
         );
         let trunk: SocketAddr = "10.1.1.1:5060".parse().unwrap();
         assert!((0..50).all(|_| status(&g.inspect(&m, trunk, false, now)) == 0));
+    }
+
+    #[test]
+    fn behind_a_proxy_the_limits_apply_to_the_source_it_names_and_nobody_else_may_name_one() {
+        let g = guard_with(10, 5);
+        let proxy: SocketAddr = "10.9.9.9:5060".parse().unwrap();
+        let now = Instant::now();
+        let via = |client: &str| {
+            req(
+                "REGISTER sip:hotline.test SIP/2.0",
+                &format!("X-Hotline-Source: {client}\r\n"),
+            )
+        };
+        // Three failures of the phone at 192.0.2.50, relayed by the proxy: that phone is
+        // locked out, not the proxy, and not the other phones behind it.
+        for _ in 0..3 {
+            g.auth_failed("192.0.2.50".parse().unwrap(), now);
+        }
+        assert_eq!(
+            status(&g.inspect(&via("192.0.2.50"), proxy, false, now)),
+            403
+        );
+        assert_eq!(status(&g.inspect(&via("192.0.2.51"), proxy, false, now)), 0);
+        assert_eq!(
+            status(&g.inspect(&via("[2001:db8::1]:5060"), proxy, false, now)),
+            0
+        );
+        // Without the header, or with one that is not an address, it is the proxy's own
+        // request: trusted (a carrier's trunk), never limited.
+        let plain = req("REGISTER sip:hotline.test SIP/2.0", "");
+        assert!((0..20).all(|_| status(&g.inspect(&plain, proxy, false, now)) == 0));
+        assert_eq!(status(&g.inspect(&via("nowhere"), proxy, false, now)), 0);
+        // Each phone behind the proxy has its own rate.
+        let codes: Vec<u16> = (0..7)
+            .map(|_| status(&g.inspect(&via("192.0.2.60"), proxy, false, now)))
+            .collect();
+        assert_eq!(codes, vec![0, 0, 0, 0, 0, 503, 503]);
+        assert_eq!(status(&g.inspect(&via("192.0.2.61"), proxy, false, now)), 0);
+        // From anyone but a proxy the header is ignored: a locked-out phone cannot pass
+        // itself off as another.
+        let phone: SocketAddr = "192.0.2.50:5060".parse().unwrap();
+        assert_eq!(
+            status(&g.inspect(&via("192.0.2.51"), phone, false, now)),
+            403
+        );
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub fn nated_udp_flows<'a>(bindings: impl IntoIterator<Item = &'a Binding>) -> V
     let mut flows: Vec<SocketAddr> = bindings
         .into_iter()
         .filter(|b| b.transport == "udp")
+        // A phone registered through a proxy (a Path) is reached through it: the proxy
+        // keeps its flow open.
+        .filter(|b| b.path.is_empty())
         .filter(|b| uri_ip(&b.uri).is_some_and(|ip| behind_nat(ip, b.source.ip())))
         .map(|b| b.source)
         .collect();
@@ -135,6 +138,7 @@ mod tests {
             transport,
             instance: None,
             reg_id: None,
+            path: Vec::new(),
         }
     }
 
@@ -171,6 +175,11 @@ mod tests {
                 "udp",
             ),
             binding("sip:1006@10.0.0.5:5062", "203.0.113.9:40000", "udp"),
+            // Registered through a proxy: the proxy keeps the flow.
+            Binding {
+                path: vec!["sip:203.0.113.50;lr".into()],
+                ..binding("sip:1007@10.0.0.8:5062", "203.0.113.50:5060", "udp")
+            },
         ];
         assert_eq!(
             nated_udp_flows(&all),

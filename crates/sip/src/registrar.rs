@@ -33,6 +33,10 @@ pub struct Binding {
     pub instance: Option<String>,
     /// The RFC 5626 `reg-id`, with the instance id.
     pub reg_id: Option<u32>,
+    /// The Path (RFC 3327) the REGISTER carried: the proxies' URIs, in order (the nearest
+    /// to hotline first). Requests to the phone carry them as their `Route` set and go to
+    /// the first; empty when the phone registered directly.
+    pub path: Vec<String>,
 }
 
 impl Binding {
@@ -47,10 +51,109 @@ impl Binding {
         }
     }
 
-    /// Where requests to this contact are sent, and over which transport: see [`route_to`].
+    /// Where requests to this contact are sent, and over which transport: the first Path
+    /// hop when the phone registered through a proxy (see [`path_hop`]), else see
+    /// [`route_to`].
     pub fn destination(&self) -> (SocketAddr, &'static str) {
-        route_to(&self.uri, self.source, self.transport)
+        match self.path.first() {
+            Some(hop) => path_hop(hop, self.source, self.transport),
+            None => route_to(&self.uri, self.source, self.transport),
+        }
     }
+
+    /// The address the phone itself is at, for media: without a Path, where its REGISTER
+    /// came from; through a proxy, the address the proxy saw it at (the first Path hop's
+    /// `received` parameter, as Kamailio's `add_path_received` writes it), else the
+    /// Contact's address, else the proxy's.
+    pub fn phone_ip(&self) -> IpAddr {
+        let Some(hop) = self.path.first() else {
+            return self.source.ip();
+        };
+        let received = addr::parse_uri(hop).and_then(|u| {
+            let r = u
+                .params
+                .iter()
+                .find(|p| p.name.eq_ignore_ascii_case("received"))?
+                .value
+                .clone()?;
+            addr::parse_uri(&unescape(&r))?.ip()
+        });
+        received
+            .or_else(|| addr::parse_uri(&self.uri).and_then(|u| u.ip()))
+            .unwrap_or(self.source.ip())
+    }
+
+    /// The Path as the store keeps it: the URIs, comma-separated, in order (a comma inside
+    /// a URI is written `%2C`, which a SIP URI reads the same). `None` without a Path.
+    pub fn path_text(&self) -> Option<String> {
+        (!self.path.is_empty()).then(|| {
+            self.path
+                .iter()
+                .map(|u| u.replace(',', "%2C"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+
+    /// The Path back from [`Binding::path_text`]'s text.
+    pub fn path_from_text(text: Option<&str>) -> Vec<String> {
+        text.map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// Undoes `%XX` escapes (URI parameter values); invalid escapes stay as they are.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where a request following a Path goes (RFC 3327 §5.3, RFC 3261 §8.1.2): to the first
+/// hop's address, over the transport it names (else the one the REGISTER came over; TLS
+/// for `sips`), on its port (else 5060, 5061 over TLS). A hop named by a host name is not
+/// resolved here: the proxy the REGISTER came from is asked (it added the Path).
+pub fn path_hop(
+    hop: &str,
+    source: SocketAddr,
+    transport: &'static str,
+) -> (SocketAddr, &'static str) {
+    let Some(uri) = addr::parse_uri(hop) else {
+        return (source, transport);
+    };
+    let Some(ip) = uri.ip() else {
+        return (source, transport);
+    };
+    let t = match uri.transport().as_deref() {
+        Some("tcp") => "tcp",
+        Some("tls") => "tls",
+        Some("udp") => "udp",
+        _ if uri.scheme == "sips" => "tls",
+        _ => transport,
+    };
+    let port = uri.port.unwrap_or(if t == "tls" { 5061 } else { 5060 });
+    (SocketAddr::new(ip, port), t)
 }
 
 /// Where to send a request for a registered contact (RFC 3261 §8.1.2 with NAT traversal):
@@ -540,6 +643,11 @@ impl Registrar {
             let why = "`Contact: *` needs `Expires: 0` and no other contact";
             return refuse(source, &aor, bad(why), why);
         }
+        // The proxies the REGISTER came through (RFC 3327): kept with its bindings.
+        let path = match parse_path(msg.all("path")) {
+            Ok(p) => p,
+            Err(why) => return refuse(source, &aor, bad(&why), &why),
+        };
         let mut parsed = Vec::new();
         if let Contacts::List(list) = &contacts {
             for c in list {
@@ -591,7 +699,7 @@ impl Registrar {
             self.bindings.write().remove(&aor);
             self.mark_changed(&aor);
             info!(extension = %aor, %source, "all registrations removed");
-            return self.ok(&aor, now);
+            return self.ok(&aor, now, &path);
         }
 
         let mut accepted = Vec::with_capacity(parsed.len());
@@ -646,6 +754,7 @@ impl Registrar {
                     transport,
                     instance: r.instance,
                     reg_id: r.reg_id,
+                    path: path.clone(),
                 });
             }
             // Too many phones for one extension: the oldest registration gives way.
@@ -657,11 +766,13 @@ impl Registrar {
             }
         }
         self.mark_changed(&aor);
-        self.ok(&aor, now)
+        self.ok(&aor, now, &path)
     }
 
-    fn ok(&self, aor: &str, now: Instant) -> Answer {
-        let headers = self
+    /// The 200 of a REGISTER: every live binding of `aor` as a Contact, the request's Path
+    /// echoed in order (RFC 3327 §5.3), and `Supported: path`.
+    fn ok(&self, aor: &str, now: Instant, path: &[String]) -> Answer {
+        let mut headers: Vec<(&'static str, String)> = self
             .lookup(aor, now)
             .iter()
             .map(|b| {
@@ -676,6 +787,11 @@ impl Registrar {
                 ("Contact", v)
             })
             .collect();
+        if !path.is_empty() {
+            let hops: Vec<String> = path.iter().map(|u| format!("<{u}>")).collect();
+            headers.push(("Path", hops.join(", ")));
+        }
+        headers.push(("Supported", "path".to_string()));
         Answer {
             status: 200,
             headers,
@@ -748,6 +864,22 @@ impl Requested {
             _ => addr::same_uri(&self.uri, &b.uri),
         }
     }
+}
+
+/// The URIs of a request's Path headers (RFC 3327), in order: several headers, several
+/// values per header, each a name-addr naming a SIP URI.
+fn parse_path<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for v in values {
+        for item in addr::split_values(v).map_err(|e| format!("Path: {e}"))? {
+            let na = addr::parse_name_addr(item).map_err(|e| format!("Path: {e} in `{item}`"))?;
+            if addr::parse_uri(&na.uri).is_none() {
+                return Err(format!("Path: `{}` is not a SIP URI", na.uri));
+            }
+            out.push(na.uri);
+        }
+    }
+    Ok(out)
 }
 
 fn bad(why: &str) -> Answer {
@@ -886,6 +1018,7 @@ mod tests {
             transport: "udp",
             instance: None,
             reg_id: None,
+            path: Vec::new(),
         };
         assert_eq!(r.restore("9999", vec![kept("sip:9999@h", 60)], now), 0);
         let a = register(&r, "1001", "pass1001", "<sip:1001@h:5071>", "", 4, now);
@@ -906,6 +1039,140 @@ mod tests {
         assert_eq!(b[0].call_id, "reg-1", "the new registration is kept");
         assert_eq!(b[1].uri, "sip:1001@h:5072");
         assert_eq!(r.lookup("9999", later), vec![]);
+    }
+
+    #[test]
+    fn a_path_is_kept_in_order_echoed_and_followed() {
+        let r = registrar();
+        let now = Instant::now();
+        // Two proxies: two Path headers, the second with two values, in order.
+        let a = register(
+            &r,
+            "1001",
+            "pass1001",
+            "<sip:1001@192.168.1.20:5062>",
+            "Path: <sip:203.0.113.5:5080;lr;received=sip:198.51.100.7:40001>\r\n\
+             Path: <sip:10.9.0.1;lr;transport=tcp>, \"edge\" <sip:edge.example.com;lr>\r\n\
+             Supported: path\r\n",
+            1,
+            now,
+        );
+        assert_eq!(a.status, 200, "{a:?}");
+        let path = vec![
+            "sip:203.0.113.5:5080;lr;received=sip:198.51.100.7:40001".to_string(),
+            "sip:10.9.0.1;lr;transport=tcp".to_string(),
+            "sip:edge.example.com;lr".to_string(),
+        ];
+        let b = &r.lookup("1001", now)[0];
+        assert_eq!(b.path, path);
+        // The 200 echoes it, in order, and says hotline supports it.
+        let header = |name: &str| {
+            a.headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            header("Path").as_deref(),
+            Some(
+                "<sip:203.0.113.5:5080;lr;received=sip:198.51.100.7:40001>, \
+                 <sip:10.9.0.1;lr;transport=tcp>, <sip:edge.example.com;lr>"
+            )
+        );
+        assert_eq!(header("Supported").as_deref(), Some("path"));
+        // Requests to the phone go to the first hop (not the phone, not the source), its
+        // media to where the proxy saw the phone.
+        assert_eq!(
+            b.destination(),
+            ("203.0.113.5:5080".parse().unwrap(), "udp")
+        );
+        assert_eq!(b.phone_ip(), "198.51.100.7".parse::<IpAddr>().unwrap());
+        // Kept as text and read back the same.
+        let text = b.path_text().unwrap();
+        assert_eq!(
+            text,
+            "sip:203.0.113.5:5080;lr;received=sip:198.51.100.7:40001,\
+             sip:10.9.0.1;lr;transport=tcp,sip:edge.example.com;lr"
+        );
+        assert_eq!(Binding::path_from_text(Some(&text)), path);
+        assert_eq!(Binding::path_from_text(None), Vec::<String>::new());
+
+        // A refresh directly (no proxy any more) drops the Path.
+        let a = register(
+            &r,
+            "1001",
+            "pass1001",
+            "<sip:1001@192.168.1.20:5062>",
+            "",
+            2,
+            now,
+        );
+        assert_eq!(a.status, 200);
+        assert!(!a.headers.iter().any(|(k, _)| *k == "Path"), "{a:?}");
+        let b = &r.lookup("1001", now)[0];
+        assert!(b.path.is_empty());
+        assert_eq!(b.path_text(), None);
+        assert_eq!(b.destination(), ("127.0.0.1:5070".parse().unwrap(), "udp"));
+
+        // A malformed Path is refused with the reason, and nothing changes.
+        for bad in ["Path: <sip:203.0.113.5;lr\r\n", "Path: <http://x>\r\n"] {
+            let a = register(&r, "1001", "pass1001", "<sip:1001@10.0.0.2>", bad, 3, now);
+            assert_eq!(a.status, 400, "{a:?}");
+            assert!(a.headers[0].1.contains("Path"), "{a:?}");
+        }
+        assert_eq!(r.lookup("1001", now).len(), 1);
+    }
+
+    #[test]
+    fn path_hops_name_their_address_port_and_transport() {
+        let src: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        assert_eq!(
+            path_hop("sip:192.0.2.9;lr", src, "udp"),
+            ("192.0.2.9:5060".parse().unwrap(), "udp")
+        );
+        assert_eq!(
+            path_hop("sip:192.0.2.9:5090;lr;transport=TCP", src, "udp"),
+            ("192.0.2.9:5090".parse().unwrap(), "tcp")
+        );
+        assert_eq!(
+            path_hop("sips:[2001:db8::1];lr", src, "tcp"),
+            ("[2001:db8::1]:5061".parse().unwrap(), "tls")
+        );
+        // No transport named: the one the REGISTER came over.
+        assert_eq!(
+            path_hop("sip:192.0.2.9;lr", src, "tcp"),
+            ("192.0.2.9:5060".parse().unwrap(), "tcp")
+        );
+        // A host name is not resolved: the proxy the REGISTER came from.
+        assert_eq!(
+            path_hop("sip:proxy.example.com;lr", src, "udp"),
+            (src, "udp")
+        );
+        assert_eq!(path_hop("garbage", src, "udp"), (src, "udp"));
+        // Kamailio escapes the transport in `received`.
+        let b = Binding {
+            uri: "sip:1001@10.0.0.5".into(),
+            expires_at: Instant::now(),
+            call_id: "c".into(),
+            cseq: 1,
+            source: src,
+            transport: "udp",
+            instance: None,
+            reg_id: None,
+            path: vec!["sip:192.0.2.9;lr;received=sip:203.0.113.4:4000%3Btransport%3Dtcp".into()],
+        };
+        assert_eq!(b.phone_ip(), "203.0.113.4".parse::<IpAddr>().unwrap());
+        // No `received`: the Contact's address; nor that: the proxy's.
+        let b = Binding {
+            path: vec!["sip:192.0.2.9;lr".into()],
+            ..b
+        };
+        assert_eq!(b.phone_ip(), "10.0.0.5".parse::<IpAddr>().unwrap());
+        let b = Binding {
+            uri: "sip:1001@phone.example.com".into(),
+            ..b
+        };
+        assert_eq!(b.phone_ip(), src.ip());
     }
 
     #[test]
@@ -1165,10 +1432,13 @@ mod tests {
         assert_eq!(a.status, 200, "{a:?}");
         assert_eq!(
             a.headers,
-            vec![(
-                "Contact",
-                "<sip:1001@127.0.0.1:5070>;expires=120".to_string()
-            )]
+            vec![
+                (
+                    "Contact",
+                    "<sip:1001@127.0.0.1:5070>;expires=120".to_string()
+                ),
+                ("Supported", "path".to_string())
+            ]
         );
         assert_eq!(r.lookup("1001", now).len(), 1);
         assert!(r.lookup("1001", now + Duration::from_secs(121)).is_empty());

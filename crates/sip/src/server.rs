@@ -162,12 +162,15 @@ impl SipServer {
             port: udp_addr.port(),
             nat_flows,
             refusing: Default::default(),
+            standby: Default::default(),
             ended: Default::default(),
             tls: tls_advertiser.zip(tls_addr.map(|a| a.port())),
             srtp: Arc::new(parking_lot::RwLock::new(
                 crate::sdes::Policies::from_config(cfg),
             )),
         };
+        // A node of a pair starts as a standby: nothing is taken before it leads.
+        calls.set_standby(cfg.cluster.is_some());
         let ep_cancel = cancel.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -845,14 +848,25 @@ impl Handler {
             return;
         }
         let (status, headers) = match method.as_str() {
-            "REGISTER" => self.register(&tx),
-            "OPTIONS" => (
-                200,
-                vec![
-                    Header::Allow(h::Allow::new(ALLOWED.join(", "))),
-                    Header::Accept(h::Accept::new("application/sdp")),
-                ],
-            ),
+            "REGISTER" => match self.calls.refusing_new_calls() {
+                // A standby keeps no registrations: the phone tries the active node.
+                Some(secs) if self.calls.is_standby() => (
+                    503,
+                    vec![Header::RetryAfter(h::RetryAfter::new(secs.to_string()))],
+                ),
+                _ => self.register(&tx),
+            },
+            "OPTIONS" => {
+                // A standby is up and takes over the moment it leads: a proxy keeps it in
+                // its set (each new call it refuses goes on to the next node), so that it is
+                // sent calls at once when it leads rather than after its next probes.
+                let refusing = match self.calls.is_standby() {
+                    true => None,
+                    false => self.calls.refusing_new_calls(),
+                };
+                let (status, headers) = options_answer(refusing);
+                (status, to_headers(headers))
+            }
             "INVITE" => match self.invite(&tx) {
                 Ok(caller) => return self.take_call(tx, caller).await,
                 Err(answer) => answer,
@@ -888,7 +902,8 @@ impl Handler {
             return Ok(Caller::Trunk(t));
         }
         let trunk_source = self.guard.is_trusted(source.ip());
-        if !trunk_source && let Some(refusal) = self.account_locked(&msg, source) {
+        let client = self.guard.client_of(&msg, source);
+        if !trunk_source && let Some(refusal) = self.account_locked(&msg, client) {
             return Err(refusal);
         }
         let wall = SystemTime::now();
@@ -909,14 +924,13 @@ impl Handler {
             }
             Identified::Known(caller) => {
                 if let Some(user) = credentials_user(&msg) {
-                    self.guard
-                        .auth_succeeded(&user, source.ip(), Instant::now());
+                    self.guard.auth_succeeded(&user, client, Instant::now());
                 }
                 Ok(caller)
             }
             Identified::Refused(answer) => {
                 if answer.outcome == "failed" {
-                    self.count_failure(&msg, source, wall);
+                    self.count_failure(&msg, source, client, wall);
                 }
                 Err((answer.status, to_headers(answer.headers)))
             }
@@ -928,12 +942,12 @@ impl Handler {
     fn account_locked(
         &self,
         msg: &message::RawMessage<'_>,
-        source: SocketAddr,
+        client: std::net::IpAddr,
     ) -> Option<(u16, Vec<Header>)> {
         let user = credentials_user(msg)?;
         let left = self
             .guard
-            .account_lockout_left(&user, source.ip(), Instant::now());
+            .account_lockout_left(&user, client, Instant::now());
         if left.is_zero() {
             return None;
         }
@@ -942,10 +956,17 @@ impl Handler {
         Some((403, vec![Header::RetryAfter(h::RetryAfter::new(secs))]))
     }
 
-    /// Counts a failed authentication, against the source and the account, but only if the
-    /// answer used a nonce hotline issued to this very source and still valid: made-up
-    /// nonces and forged sources (which never saw a challenge) count for nothing.
-    fn count_failure(&self, msg: &message::RawMessage<'_>, source: SocketAddr, wall: SystemTime) {
+    /// Counts a failed authentication, against the client (the sender, or behind a proxy the
+    /// address the proxy names) and the account, but only if the answer used a nonce
+    /// hotline issued to this very sender and still valid: made-up nonces and forged
+    /// sources (which never saw a challenge) count for nothing.
+    fn count_failure(
+        &self,
+        msg: &message::RawMessage<'_>,
+        source: SocketAddr,
+        client: std::net::IpAddr,
+        wall: SystemTime,
+    ) {
         let Some(creds) = msg
             .all("authorization")
             .find_map(crate::digest::Credentials::parse)
@@ -961,8 +982,8 @@ impl Handler {
             return;
         }
         let now = Instant::now();
-        if self.guard.auth_failed(source.ip(), now) {
-            warn!(source = %source.ip(), "SIP source locked out after repeated authentication failures");
+        if self.guard.auth_failed(client, now) {
+            warn!(source = %client, "SIP source locked out after repeated authentication failures");
         }
         if self.guard.account_failed(&creds.username, now) {
             warn!(
@@ -1114,7 +1135,9 @@ impl Handler {
             _ if is_tls(tx) => "tls",
             _ => "tcp",
         };
-        if let Some(refusal) = self.account_locked(&msg, source) {
+        // Behind a proxy of `sip.proxies`, the phone's own address.
+        let client = self.guard.client_of(&msg, source);
+        if let Some(refusal) = self.account_locked(&msg, client) {
             self.metrics
                 .registrations
                 .get_or_create(&crate::metrics::OutcomeLabel {
@@ -1127,11 +1150,11 @@ impl Handler {
         let wall = SystemTime::now();
         let answer = self.registrar.register(&msg, source, transport, now, wall);
         if answer.outcome == "failed" {
-            self.count_failure(&msg, source, wall);
+            self.count_failure(&msg, source, client, wall);
         } else if answer.outcome == "ok"
             && let Some(user) = credentials_user(&msg)
         {
-            self.guard.auth_succeeded(&user, source.ip(), now);
+            self.guard.auth_succeeded(&user, client, now);
         }
         self.metrics
             .bindings
@@ -1143,6 +1166,26 @@ impl Handler {
             })
             .inc();
         (answer.status, to_headers(answer.headers))
+    }
+}
+
+/// The answer to an OPTIONS sent to hotline, which is what a proxy in front (Kamailio's
+/// dispatcher) probes to know where to send new calls: `200 OK` with what hotline serves
+/// (`Allow`, `Accept`, `Supported`) while it takes new calls; `503 Service Unavailable` with
+/// `Retry-After` while it refuses them (`refusing`: the Retry-After, as
+/// [`Calls::refusing_new_calls`] says: draining after SIGTERM, an event log too far behind;
+/// not a standby, which answers `200` and refuses each call), so that the proxy takes the node out until it answers 200 again.
+pub fn options_answer(refusing: Option<u32>) -> (u16, Vec<(&'static str, String)>) {
+    match refusing {
+        Some(secs) => (503, vec![("Retry-After", secs.max(1).to_string())]),
+        None => (
+            200,
+            vec![
+                ("Allow", ALLOWED.join(", ")),
+                ("Accept", "application/sdp".to_string()),
+                ("Supported", crate::guard::SUPPORTED_EXTENSIONS.join(", ")),
+            ],
+        ),
     }
 }
 
@@ -1184,6 +1227,9 @@ fn to_headers(headers: Vec<(&'static str, String)>) -> Vec<Header> {
             "Contact" => Header::Contact(h::Contact::new(v)),
             "Min-Expires" => Header::MinExpires(h::MinExpires::new(v)),
             "Warning" => Header::Warning(h::Warning::new(v)),
+            "Allow" => Header::Allow(h::Allow::new(v)),
+            "Accept" => Header::Accept(h::Accept::new(v)),
+            "Retry-After" => Header::RetryAfter(h::RetryAfter::new(v)),
             other => Header::Other(other.to_string(), v),
         })
         .collect()
@@ -1192,6 +1238,27 @@ fn to_headers(headers: Vec<(&'static str, String)>) -> Vec<Header> {
 #[cfg(test)]
 mod slot_tests {
     use super::*;
+
+    #[test]
+    fn options_say_200_while_taking_calls_and_503_with_retry_after_while_not() {
+        let (status, headers) = options_answer(None);
+        assert_eq!(status, 200);
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert!(get("Allow").is_some_and(|a| a.contains("INVITE") && a.contains("REGISTER")));
+        assert_eq!(get("Accept").as_deref(), Some("application/sdp"));
+        assert!(get("Supported").is_some_and(|s| s.split(", ").any(|t| t == "path")));
+        assert_eq!(
+            options_answer(Some(10)),
+            (503, vec![("Retry-After", "10".to_string())])
+        );
+        // Never `Retry-After: 0`, which would invite an immediate retry.
+        assert_eq!(options_answer(Some(0)).1[0].1, "1");
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
