@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::amd::{AmdConfig, AmdDecision, AmdDetector};
 use crate::analysis::{AnalysisConfig, CallVoiceSummary, VoiceAnalyzer, WindowScore};
 use crate::dtmf::{Digit, Rfc4733Receiver, Rfc4733Sender};
 use crate::g711::Codec;
@@ -171,6 +172,12 @@ pub enum MediaEvent {
         path: PathBuf,
         error: String,
     },
+    /// Answering-machine detection on the leg (started with [`CallMedia::start_amd`])
+    /// reached its decision; detection then stops.
+    Amd {
+        leg: LegId,
+        decision: AmdDecision,
+    },
 }
 
 /// What a leg is being sent.
@@ -232,6 +239,9 @@ struct Leg {
     inband: Option<InbandDetector>,
     playout: Playout,
     analyzer: Option<VoiceAnalyzer>,
+    /// Answering-machine detection on what the leg says, with the media time (ms since
+    /// detection started) of the next frame.
+    amd: Option<(AmdDetector, u64)>,
     /// This tick's received audio.
     frame: [i16; FRAME],
     /// This tick's audio sent to the leg.
@@ -317,6 +327,7 @@ impl CallMedia {
         let leg = Leg {
             inband: p.inband_dtmf.then(InbandDetector::default),
             analyzer: p.analyse.then(|| VoiceAnalyzer::new(self.cfg.analysis)),
+            amd: None,
             p,
             latched: None,
             rx: RxTracker::new(),
@@ -476,6 +487,21 @@ impl CallMedia {
         {
             let ts = l.tx.ts_for(now);
             l.dtmf_tx = Some((Rfc4733Sender::new(digit, duration_ms, 10), ts));
+        }
+    }
+
+    /// Starts answering-machine detection on what `id` says from the next 20 ms frame on
+    /// (restarting it if it was running). The decision comes once as [`MediaEvent::Amd`].
+    pub fn start_amd(&mut self, id: LegId, cfg: AmdConfig) {
+        if let Some(l) = self.leg_mut(id) {
+            l.amd = Some((AmdDetector::new(cfg), 0));
+        }
+    }
+
+    /// Stops answering-machine detection on a leg without a decision.
+    pub fn stop_amd(&mut self, id: LegId) {
+        if let Some(l) = self.leg_mut(id) {
+            l.amd = None;
         }
     }
 
@@ -780,6 +806,14 @@ impl CallMedia {
                 det.feed(&leg.frame, |d| found = Some(d));
                 if let Some(d) = found {
                     Self::digit(&mut self.events, leg, id, d, DtmfSource::Inband);
+                }
+            }
+            if let Some((det, at_ms)) = &mut leg.amd {
+                let decided = det.feed(&leg.frame, *at_ms);
+                *at_ms += FRAME_DUR.as_millis() as u64;
+                if let Some(decision) = decided {
+                    leg.amd = None;
+                    self.events.push_back(MediaEvent::Amd { leg: id, decision });
                 }
             }
             if let Some(a) = &mut leg.analyzer {

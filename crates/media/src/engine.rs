@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::amd::AmdConfig;
 use crate::call::{CallConfig, CallMedia, LegId, LegParams, MediaEvent, Transmit};
 use crate::dtmf::Digit;
 use crate::mixer::MixMatrix;
@@ -223,6 +224,8 @@ enum Command {
     Unbridge(LegId, LegId),
     Conference(Vec<LegId>, MixMatrix),
     SendDtmf(LegId, Digit, u32),
+    StartAmd(LegId, AmdConfig),
+    StopAmd(LegId),
     StartRecording(
         PathBuf,
         LegId,
@@ -311,6 +314,17 @@ impl CallHandle {
 
     pub fn send_dtmf(&self, leg: LegId, digit: Digit, duration_ms: u32) -> io::Result<()> {
         self.send(Command::SendDtmf(leg, digit, duration_ms))
+    }
+
+    /// Starts answering-machine detection on what `leg` says (an outbound call's called
+    /// party, from the answer on); the decision arrives once as [`MediaEvent::Amd`].
+    pub fn start_amd(&self, leg: LegId, cfg: AmdConfig) -> io::Result<()> {
+        self.send(Command::StartAmd(leg, cfg))
+    }
+
+    /// Stops answering-machine detection on `leg` without a decision.
+    pub fn stop_amd(&self, leg: LegId) -> io::Result<()> {
+        self.send(Command::StopAmd(leg))
     }
 
     /// Starts recording `caller` (left) and `agent` (right).
@@ -572,6 +586,8 @@ fn apply(core: &mut CallMedia, io: &mut Sockets, cmd: Command) -> bool {
         Command::Unbridge(a, b) => core.unbridge(a, b),
         Command::Conference(legs, m) => core.conference(legs, m),
         Command::SendDtmf(id, d, ms) => core.send_dtmf(id, d, ms, now),
+        Command::StartAmd(id, cfg) => core.start_amd(id, cfg),
+        Command::StopAmd(id) => core.stop_amd(id),
         Command::StartRecording(path, l, r, reply) => {
             let _ = reply.send(core.start_recording(&path, l, r));
         }

@@ -8,7 +8,8 @@
 //! The logic is sans-IO and unit-tested on its own: [`rtp`] parsing,
 //! [`g711`] codecs, [`dtmf`] (RFC 4733) and [`inband`] (Goertzel) key
 //! detection, [`stats`] (loss, jitter, MOS), [`playout`], [`player`],
-//! [`recorder`], [`mixer`], [`analysis`], and the per-call core
+//! [`recorder`], [`mixer`], [`analysis`], [`amd`] (answering-machine
+//! detection), and the per-call core
 //! [`call::CallMedia`] that ties them together: datagrams and time in,
 //! datagrams and [`call::MediaEvent`]s out.
 //!
@@ -90,10 +91,12 @@
 //! # let _ = q;
 //! call.close()?; // recording finished; LegClosed events carry final figures
 //! // Other events: Inactive/Active (dead leg), Agitation (voice analysis
-//! // windows, `crossed` at the threshold), PlaybackFinished, RecordingStopped.
+//! // windows, `crossed` at the threshold), PlaybackFinished, RecordingStopped,
+//! // Amd (after `call.start_amd(leg, AmdConfig::default())` on an outbound leg).
 //! # Ok(()) }
 //! ```
 
+pub mod amd;
 pub mod analysis;
 pub mod call;
 pub mod dtmf;
@@ -108,6 +111,7 @@ pub mod rtp;
 pub mod srtp;
 pub mod stats;
 
+pub use amd::{AmdCause, AmdConfig, AmdDecision, AmdDetector, AmdVerdict};
 pub use call::{CallConfig, CallMedia, DtmfSource, LegId, LegParams, MediaEvent, Transmit};
 pub use dtmf::Digit;
 pub use engine::{BoundLeg, CallHandle, EngineConfig, MediaEngine};

@@ -25,12 +25,14 @@
 #![warn(missing_docs)]
 
 pub mod erlang;
+mod outbound;
 mod scenario;
 mod sim;
 
 use std::path::Path;
 
 pub use erlang::{ErlangError, ErlangResult};
+pub use outbound::{OutboundReport, OutboundSpec};
 pub use scenario::{AgentSpec, Dist, Fraction, NonNeg, QueueSpec, Scenario, Shift, parse_scenario};
 pub use sim::{AgentReport, QueueReport, Report, WellbeingReport, simulate};
 

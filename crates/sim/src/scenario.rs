@@ -282,6 +282,9 @@ pub struct Scenario {
     /// Wellbeing rules; absent = all off.
     #[serde(default)]
     pub wellbeing: Option<WellbeingRules>,
+    /// An outbound campaign instead of inbound queues.
+    #[serde(default)]
+    pub outbound: Option<crate::outbound::OutboundSpec>,
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -334,7 +337,14 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, Error> {
         path: path.display().to_string(),
         message,
     };
-    if scenario.queues.is_empty() {
+    if let Some(spec) = &scenario.outbound {
+        if !scenario.queues.is_empty() || !scenario.agents.is_empty() {
+            return Err(invalid(
+                "key `outbound`: an outbound scenario has its agents in `outbound.agents` and no [[queue]] or [[agents]] (blended inbound and outbound is not simulated)".into(),
+            ));
+        }
+        crate::outbound::validate(spec).map_err(invalid)?;
+    } else if scenario.queues.is_empty() {
         return Err(invalid(
             "key `queue`: at least one [[queue]] is needed".into(),
         ));

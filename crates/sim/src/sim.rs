@@ -121,6 +121,9 @@ pub struct Report {
     pub estimated_wait_samples: u64,
     /// How stress was spread.
     pub wellbeing: WellbeingReport,
+    /// The outbound campaign's figures, for an `[outbound]` scenario.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<crate::outbound::OutboundReport>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -164,14 +167,14 @@ struct QStat {
     mae_n: u64,
 }
 
-enum Sampler {
+pub(crate) enum Sampler {
     Exp(Exp<f64>),
     LogNormal(LogNormal<f64>),
     Fixed(f64),
 }
 
 impl Sampler {
-    fn new(d: &Dist) -> Result<Self, String> {
+    pub(crate) fn new(d: &Dist) -> Result<Self, String> {
         Ok(match *d {
             Dist::Exponential { mean } => {
                 Sampler::Exp(Exp::new(1.0 / mean).map_err(|e| e.to_string())?)
@@ -185,7 +188,7 @@ impl Sampler {
         })
     }
 
-    fn ms(&self, rng: &mut Pcg64Mcg) -> u64 {
+    pub(crate) fn ms(&self, rng: &mut Pcg64Mcg) -> u64 {
         let s = match self {
             Sampler::Exp(d) => d.sample(rng),
             Sampler::LogNormal(d) => d.sample(rng),
@@ -227,6 +230,9 @@ struct Sim {
 
 /// Runs a scenario through the real engine and reports.
 pub fn simulate(sc: &Scenario) -> Result<Report, Error> {
+    if let Some(spec) = &sc.outbound {
+        return crate::outbound::simulate(sc, spec);
+    }
     let wall = std::time::Instant::now();
     let engine_cfg = EngineConfig {
         wellbeing: sc.wellbeing.clone().unwrap_or_else(WellbeingRules::off),
@@ -727,6 +733,7 @@ impl Sim {
             },
             estimated_wait_samples: mae_n,
             wellbeing,
+            outbound: None,
         }
     }
 }
