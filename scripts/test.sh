@@ -2,9 +2,10 @@
 # Runs every check hotline's CI runs: formatting, lints, and the whole test suite (unit,
 # property, simulation, and end-to-end tests that drive the real binary with sipp).
 # Installs what the tests need on a fresh Debian machine (sipp from the sip-tester package,
-# iproute2 and nftables for the network-namespace test,
+# iproute2 and nftables for the network-namespace test, PostgreSQL and pg_auto_failover,
 # Debian's chromium and a Chinese font for the browser tests of the agent desktop and the
-# wallboard, and the stock softphones baresip and linphonec that register as agents).
+# wallboard, the stock softphones baresip and linphonec that register as agents, and espeak-ng
+# and sox that speak and mix the answering-machine detection corpus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,17 @@ command -v linphonec >/dev/null 2>&1 || missing+=(linphone-cli)
 # TLS and SRTP: a stock softphone, certificates made at test time, a capture of what goes out.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+# PostgreSQL server binaries: the store tests run against a throwaway cluster too.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+# pg_auto_failover (monitor, keeper, and the extension): a primary and its synchronous standby,
+# failed over under live calls (crates/hotline/tests/database_failover.rs).
+command -v pg_autoctl >/dev/null 2>&1 || missing+=(pg-auto-failover-cli)
+ls /usr/lib/postgresql/*/lib/pgautofailover.so >/dev/null 2>&1 || missing+=(postgresql-15-auto-failover)
+# Kamailio: the SIP proxy in front of a pair of nodes (crates/hotline/tests/proxy.rs).
+[ -x /usr/sbin/kamailio ] || missing+=(kamailio)
+# Answering-machine detection: greetings spoken and mixed with noise at test time.
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || missing+=(sox)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq

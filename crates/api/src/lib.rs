@@ -107,6 +107,27 @@ pub fn router(state: ApiState, v1: Option<v1::V1>) -> Router {
         .layer(axum::middleware::map_response(nosniff))
 }
 
+/// What a hot standby node serves until it takes over: `/healthz` and every API route
+/// answer 503 `standby` (a load balancer or a proxy in front sends the centre's traffic to
+/// the active node), `/metrics` the node's own figures (its role among them).
+pub fn standby_router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(standby))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+        .fallback(standby)
+        .layer(axum::middleware::map_response(nosniff))
+}
+
+async fn standby() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "standby",
+        "this node is the hot standby: the active node serves the centre, and this one takes over if it stops",
+    )
+    .retry_after(2)
+}
+
 /// Every answer says its content type is the one to use (`X-Content-Type-Options: nosniff`):
 /// a browser never guesses a JSON error or a recording to be HTML.
 async fn nosniff(mut resp: Response) -> Response {

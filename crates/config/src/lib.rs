@@ -92,6 +92,76 @@ pub struct Config {
     /// Agent wellbeing rules.
     #[serde(default)]
     pub wellbeing: Wellbeing,
+    /// Two nodes on one PostgreSQL log, one active and one hot standby (absent: one node).
+    #[serde(default)]
+    pub cluster: Option<Spanned<Cluster>>,
+}
+
+/// A node of an active/standby pair: the nodes share one PostgreSQL event log, and the one
+/// holding the routing lease (renewed every `renew_seconds`, lasting `lease_seconds`)
+/// answers calls; the other waits to take over.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// This node's name, unique among the nodes (the lease's holder, shown in the logs and
+    /// the audit trail).
+    pub node: String,
+    /// How long the lease lasts once taken or renewed: a dead leader is replaced after it.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u32,
+    /// How often the leader renews the lease and a standby asks for it.
+    #[serde(default = "default_renew_seconds")]
+    pub renew_seconds: u32,
+    /// How long before its lease runs out a leader that could not renew it stops.
+    #[serde(default = "default_margin_seconds")]
+    pub margin_seconds: u32,
+}
+
+fn default_lease_seconds() -> u32 {
+    3
+}
+fn default_renew_seconds() -> u32 {
+    1
+}
+fn default_margin_seconds() -> u32 {
+    1
+}
+
+/// The rules a lease's timing must follow (also [`Cluster`]'s): all three longer than zero,
+/// renewed at least twice within the lease, and a margin that leaves time for a renewal.
+pub fn check_lease_timing(
+    ttl: std::time::Duration,
+    renew_every: std::time::Duration,
+    margin: std::time::Duration,
+) -> Result<(), &'static str> {
+    if ttl.is_zero() || renew_every.is_zero() || margin.is_zero() {
+        return Err("the lease, its renewal and the margin must be longer than zero");
+    }
+    if renew_every.saturating_mul(2) > ttl {
+        return Err("the lease must be renewed at least twice within its length");
+    }
+    if margin >= ttl.saturating_sub(renew_every) {
+        return Err("the margin must leave time for a renewal within the lease");
+    }
+    Ok(())
+}
+
+impl Cluster {
+    /// The lease's length, renewal period and margin.
+    pub fn timing(
+        &self,
+    ) -> (
+        std::time::Duration,
+        std::time::Duration,
+        std::time::Duration,
+    ) {
+        let s = |n: u32| std::time::Duration::from_secs(u64::from(n));
+        (
+            s(self.lease_seconds),
+            s(self.renew_seconds),
+            s(self.margin_seconds),
+        )
+    }
 }
 
 /// A number callers dial and the contact flow that answers it.
@@ -265,6 +335,12 @@ pub struct Sip {
     /// REGISTER came from) is sent a keep-alive on its flow, in seconds; 0 never.
     #[serde(default = "default_nat_keepalive")]
     pub nat_keepalive_seconds: u32,
+    /// SIP proxies in front of hotline (Kamailio): a request they relay may name, in
+    /// `X-Hotline-Source`, the address they received it from, and the per-source limits
+    /// (rate, authentication lockout) apply to that address instead of the proxy's. From
+    /// any other source the header is ignored.
+    #[serde(default)]
+    pub proxies: Vec<IpNet>,
 }
 
 fn default_min_session_expires() -> u64 {
@@ -359,6 +435,7 @@ impl Default for Sip {
             advertise: None,
             interfaces: Vec::new(),
             nat_keepalive_seconds: default_nat_keepalive(),
+            proxies: Vec::new(),
             server_header: default_server_header(),
             digest_algorithms: default_digest_algorithms(),
             tls_listen: None,
@@ -633,6 +710,15 @@ pub struct Storage {
     /// Supervisors are alerted when the oldest event not yet committed is this old.
     #[serde(default = "default_behind_alert_seconds")]
     pub behind_alert_seconds: u32,
+    /// Where the event log and its projections live: `"sqlite"` (the default: `hotline.db`
+    /// in `data_dir`) or a PostgreSQL URL, `postgres://user@host1:5432,host2:5433/hotline`,
+    /// whose hosts are tried in order for the primary.
+    #[serde(default)]
+    pub database: Option<Spanned<String>>,
+    /// The name of the environment variable holding the PostgreSQL password (never the
+    /// password itself); it replaces one written in the URL.
+    #[serde(default)]
+    pub password_env: Option<Spanned<String>>,
 }
 
 impl Default for Storage {
@@ -641,8 +727,65 @@ impl Default for Storage {
             data_dir: default_data_dir(),
             max_backlog_events: default_max_backlog_events(),
             behind_alert_seconds: default_behind_alert_seconds(),
+            database: None,
+            password_env: None,
         }
     }
+}
+
+impl Storage {
+    /// The PostgreSQL URL, if the log lives in PostgreSQL (`None`: SQLite).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.database
+            .as_ref()
+            .map(|d| d.get_ref().as_str())
+            .filter(|d| *d != "sqlite")
+    }
+}
+
+/// Checks the shape of a PostgreSQL URL with one or more hosts: the scheme, each host and
+/// port, and a database name. (The store parses it for real; this is for `check-config`.)
+pub fn check_postgres_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .ok_or("must be \"sqlite\" or a PostgreSQL URL (postgres://user@host:5432/hotline)")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let hosts = authority
+        .rfind('@')
+        .map_or(authority, |at| &authority[at + 1..]);
+    if hosts.is_empty() {
+        return Err("the URL names no host".into());
+    }
+    for h in hosts.split(',') {
+        let port = if let Some(v6) = h.strip_prefix('[') {
+            let close = v6.find(']').ok_or_else(|| format!("{h:?}: unclosed ["))?;
+            match &v6[close + 1..] {
+                "" => None,
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| format!("{h:?}: text after the address"))?,
+                ),
+            }
+        } else {
+            h.rsplit_once(':').map(|(_, p)| p)
+        };
+        let host = h.rsplit_once(':').map_or(h, |(host, _)| host);
+        if host.is_empty() || h.is_empty() {
+            return Err("an empty host in the host list".into());
+        }
+        if let Some(p) = port
+            && !p.parse::<u16>().is_ok_and(|p| p > 0)
+        {
+            return Err(format!("{h:?}: the port must be a number from 1 to 65535"));
+        }
+    }
+    let db = tail.strip_prefix('/').unwrap_or_default();
+    if db.is_empty() || db.starts_with('?') {
+        return Err("the URL names no database (postgres://…/hotline)".into());
+    }
+    Ok(())
 }
 
 fn default_max_backlog_events() -> u32 {
@@ -941,6 +1084,77 @@ impl Config {
                     offset: 0,
                     message: srtp_msg(),
                 });
+            }
+        }
+        if let Some(d) = &self.storage.database
+            && d.get_ref() != "sqlite"
+        {
+            check_postgres_url(d.get_ref())
+                .map_err(|m| bad("storage.database".into(), d.span(), m))?;
+        }
+        if let Some(p) = &self.storage.password_env {
+            if self.storage.postgres_url().is_none() {
+                return Err(bad(
+                    "storage.password_env".into(),
+                    p.span(),
+                    "is only for a PostgreSQL storage.database".into(),
+                ));
+            }
+            let name = p.get_ref();
+            if name.is_empty()
+                || name.starts_with(|c: char| c.is_ascii_digit())
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(bad(
+                    "storage.password_env".into(),
+                    p.span(),
+                    "must be the name of an environment variable (letters, digits, _), not a password".into(),
+                ));
+            }
+        }
+        if let Some(c) = &self.cluster {
+            let node = &c.get_ref().node;
+            if node.is_empty()
+                || node.len() > 64
+                || !node
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+            {
+                return Err(bad(
+                    "cluster.node".into(),
+                    c.span(),
+                    "must be a name of 1 to 64 letters, digits, '-', '_' or '.'".into(),
+                ));
+            }
+            let (ttl, renew, margin) = c.get_ref().timing();
+            check_lease_timing(ttl, renew, margin).map_err(|m| {
+                // The key at fault: a zero, else the renewal against the lease, else the margin.
+                let key = if renew.is_zero()
+                    || (!ttl.is_zero() && !margin.is_zero() && m.contains("twice"))
+                {
+                    "cluster.renew_seconds"
+                } else if margin.is_zero() || (!ttl.is_zero() && m.contains("margin")) {
+                    "cluster.margin_seconds"
+                } else {
+                    "cluster.lease_seconds"
+                };
+                bad(
+                    key.into(),
+                    c.span(),
+                    format!(
+                        "{m} (lease_seconds {}, renew_seconds {}, margin_seconds {})",
+                        ttl.as_secs(),
+                        renew.as_secs(),
+                        margin.as_secs()
+                    ),
+                )
+            })?;
+            if self.storage.postgres_url().is_none() {
+                return Err(bad(
+                    "cluster".into(),
+                    c.span(),
+                    "needs a PostgreSQL storage.database that every node shares".into(),
+                ));
             }
         }
         if let Some(r) = &self.media.rtp_ports {
@@ -1373,6 +1587,132 @@ mod tests {
         match Config::from_toml("t.toml", text) {
             Ok(_) => panic!("expected an error for:\n{text}"),
             Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn storage_database_is_sqlite_or_a_postgres_url_with_its_line() {
+        let with =
+            |lines: &str| DEMO_TOML.replacen("[storage]\n", &format!("[storage]\n{lines}\n"), 1);
+        let c = Config::from_toml("t.toml", &with("database = \"sqlite\"")).expect("valid");
+        assert_eq!(c.storage.postgres_url(), None);
+        let c = Config::from_toml("t.toml", DEMO_TOML).expect("valid");
+        assert_eq!(c.storage.postgres_url(), None, "SQLite by default");
+        let url = "postgres://hotline@db1:5432,db2:5433,[::1]/hotline?sslmode=disable";
+        let c = Config::from_toml(
+            "t.toml",
+            &with(&format!(
+                "database = \"{url}\"\npassword_env = \"HOTLINE_DB_PASSWORD\""
+            )),
+        )
+        .expect("valid");
+        assert_eq!(c.storage.postgres_url(), Some(url));
+        for (lines, key, wanted) in [
+            (
+                "database = \"mysql://x/y\"",
+                "storage.database",
+                "PostgreSQL URL",
+            ),
+            (
+                "database = \"postgres://db1:70000/hotline\"",
+                "storage.database",
+                "port",
+            ),
+            (
+                "database = \"postgres://db1,,db2/hotline\"",
+                "storage.database",
+                "empty host",
+            ),
+            (
+                "database = \"postgres://db1:5432\"",
+                "storage.database",
+                "no database",
+            ),
+            (
+                "password_env = \"PW\"",
+                "storage.password_env",
+                "only for a PostgreSQL",
+            ),
+            (
+                "database = \"postgres://db1/hotline\"\npassword_env = \"s3cr3t!\"",
+                "storage.password_env",
+                "environment variable",
+            ),
+        ] {
+            let e = err(&with(lines));
+            assert_eq!(e.key, key, "{lines}: {e}");
+            assert!(e.message.contains(wanted), "{lines}: {e}");
+            assert!(e.line > 0, "{lines}: the line is given: {e}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_node_needs_a_shared_postgres_log_and_a_lease_that_can_be_renewed() {
+        let pg = "[storage]\ndatabase = \"postgres://hotline@db1,db2/hotline\"\n";
+        // `storage` replaces the demo's `[storage]` header line (empty: kept as it is).
+        let with = |storage: &str, cluster: &str| {
+            let storage = if storage.is_empty() {
+                "[storage]\n"
+            } else {
+                storage
+            };
+            format!(
+                "{}\n[cluster]\n{cluster}\n",
+                DEMO_TOML.replacen("[storage]\n", storage, 1)
+            )
+        };
+        let c = Config::from_toml("t.toml", &with(pg, "node = \"a\"")).expect("valid");
+        let cluster = c.cluster.expect("a cluster");
+        assert_eq!(cluster.get_ref().node, "a");
+        assert_eq!(
+            cluster.get_ref().timing(),
+            (
+                std::time::Duration::from_secs(3),
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(1)
+            ),
+            "the defaults"
+        );
+        assert!(
+            Config::from_toml("t.toml", DEMO_TOML)
+                .unwrap()
+                .cluster
+                .is_none()
+        );
+        for (storage, cluster, key, wanted) in [
+            ("", "node = \"a\"", "cluster", "PostgreSQL"),
+            (pg, "node = \"\"", "cluster.node", "name"),
+            (pg, "node = \"a b\"", "cluster.node", "name"),
+            (
+                pg,
+                "node = \"a\"\nlease_seconds = 3\nrenew_seconds = 2",
+                "cluster.renew_seconds",
+                "renewed at least twice",
+            ),
+            (
+                pg,
+                "node = \"a\"\nmargin_seconds = 4",
+                "cluster.margin_seconds",
+                "margin",
+            ),
+            (
+                pg,
+                "node = \"a\"\nrenew_seconds = 0",
+                "cluster.renew_seconds",
+                "zero",
+            ),
+            (
+                pg,
+                "node = \"a\"\nlease_seconds = 0",
+                "cluster.lease_seconds",
+                "zero",
+            ),
+            (pg, "nodes = \"a\"", "cluster", "unknown field"),
+        ] {
+            let e = err(&with(storage, cluster));
+            assert!(e.key.starts_with(key), "{cluster}: {e}");
+            assert!(e.message.contains(wanted), "{cluster}: {e}");
+            assert!(e.line > 0, "{cluster}: the line is given: {e}");
         }
     }
 

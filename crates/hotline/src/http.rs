@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 use tracing::{debug, warn};
 
@@ -99,8 +99,10 @@ async fn read_body_in_time(req: Request, next: Next, limit: Duration) -> Respons
     }
 }
 
-/// Serves `app` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, app: Router, limits: Limits) {
+/// Serves the application `app` holds (each request is served by the one it holds when the
+/// request comes: a standby swaps in the centre's when it takes over) on `listener` until
+/// the task is dropped.
+pub async fn serve(listener: TcpListener, app: watch::Receiver<Router>, limits: Limits) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let (stream, remote) = match listener.accept().await {
@@ -125,7 +127,12 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) {
     }
 }
 
-async fn serve_connection(stream: TcpStream, remote: SocketAddr, app: Router, limits: Limits) {
+async fn serve_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    app: watch::Receiver<Router>,
+    limits: Limits,
+) {
     let _ = stream.set_nodelay(true);
     let started = Instant::now();
     let activity = Arc::new(AtomicU64::new(0));
@@ -137,7 +144,8 @@ async fn serve_connection(stream: TcpStream, remote: SocketAddr, app: Router, li
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(remote));
-            app.clone().oneshot(req.map(Body::new))
+            let app = app.borrow().clone();
+            app.oneshot(req.map(Body::new))
         });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

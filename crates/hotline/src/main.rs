@@ -15,6 +15,7 @@ use hotline_switch::confdoc::Docs;
 use prometheus_client::registry::Registry;
 use tracing::{error, info, warn};
 
+mod cluster;
 mod http;
 mod lograte;
 
@@ -210,6 +211,37 @@ fn main() -> ExitCode {
     }
 }
 
+/// The event log's database as configured: PostgreSQL (`storage.database`, the password from
+/// `storage.password_env`) or the SQLite file in the data directory.
+fn database_of(
+    cfg: &Config,
+    data_dir: &std::path::Path,
+) -> Result<hotline_store::Database, String> {
+    let Some(url) = cfg.storage.postgres_url() else {
+        return Ok(hotline_store::Database::Sqlite(data_dir.join("hotline.db")));
+    };
+    let mut target =
+        hotline_store::PgTarget::parse(url).map_err(|e| format!("storage.database: {e}"))?;
+    if let Some(var) = &cfg.storage.password_env {
+        let password = std::env::var(var.get_ref()).map_err(|_| {
+            format!(
+                "storage.password_env: the environment variable {} is not set",
+                var.get_ref()
+            )
+        })?;
+        target = target.with_password(&password);
+    }
+    Ok(hotline_store::Database::Postgres(Box::new(target)))
+}
+
+/// The database for messages (a URL without its password).
+fn describe(db: &hotline_store::Database) -> String {
+    match db {
+        hotline_store::Database::Sqlite(file) => file.display().to_string(),
+        hotline_store::Database::Postgres(target) => target.to_string(),
+    }
+}
+
 fn import_customers(file: &std::path::Path, data: &std::path::Path) -> ExitCode {
     let input = match std::fs::File::open(file) {
         Ok(f) => std::io::BufReader::new(f),
@@ -353,8 +385,14 @@ fn export_config(config: Option<PathBuf>, data: Option<PathBuf>, out: Option<Pat
         Err(e) => return fail(&e.message),
     };
     let data = data.unwrap_or_else(|| PathBuf::from(&cfg.storage.data_dir));
-    let db = data.join("hotline.db");
-    let live = if db.exists() {
+    let db = match database_of(&cfg, &data) {
+        Ok(db) => db,
+        Err(e) => return fail(&e),
+    };
+    let live = if match &db {
+        hotline_store::Database::Sqlite(file) => file.exists(),
+        hotline_store::Database::Postgres(_) => true,
+    } {
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -363,9 +401,14 @@ fn export_config(config: Option<PathBuf>, data: Option<PathBuf>, out: Option<Pat
             Err(e) => return fail(&format!("cannot start the runtime: {e}")),
         };
         let latest = rt.block_on(async {
-            let store = hotline_store::Store::open(&db)
+            // Only read: the calls a running node has in progress are not closed.
+            let options = hotline_store::StoreOptions {
+                recover: false,
+                ..hotline_store::StoreOptions::default()
+            };
+            let store = hotline_store::Store::open_database(&db, options)
                 .await
-                .map_err(|e| format!("cannot open the data in {}: {e}", data.display()))?;
+                .map_err(|e| format!("cannot open the data in {}: {e}", describe(&db)))?;
             let mut latest = Vec::new();
             for action in [confdoc::CONFIG_ACTION, hotline_switch::live::SKILLS_ACTION] {
                 match store.latest_audit(action).await {
@@ -463,7 +506,8 @@ fn run(
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
     match rt.block_on(serve(cfg, flows, limiter, path)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Stopped::Done) => ExitCode::SUCCESS,
+        Ok(Stopped::SteppedDown) => ExitCode::from(cluster::STEPPED_DOWN),
         Err(e) => {
             error!("{e}");
             fail(&e)
@@ -471,16 +515,167 @@ fn run(
     }
 }
 
+/// How a node stopped.
+enum Stopped {
+    /// Asked to (a signal), or a standby stopped before it led.
+    Done,
+    /// It lost the routing lease: another node answers calls now (fail-stop).
+    SteppedDown,
+}
+
+/// A node of a pair that waited as the standby (`[cluster]`: SIP and HTTP up, new calls and
+/// registrations refused, nothing written) and now holds the routing lease.
+struct Standby {
+    node: cluster::Node,
+    sip: SipUp,
+    over: TakingOver,
+}
+
+/// What a standby that holds the lease takes into leading (its keeper runs on its own).
+struct TakingOver {
+    name: String,
+    lease: hotline_store::Lease,
+    http: HttpUp,
+    /// When the lease was taken: a takeover's cost is measured from here.
+    took: std::time::Instant,
+}
+
+/// The SIP server and the calls it hands over.
+type SipUp = (
+    hotline_sip::SipServer,
+    tokio::sync::mpsc::UnboundedReceiver<hotline_sip::calls::IncomingCall>,
+);
+
+/// The HTTP server: its task, its address, and the application it serves (swapped when a
+/// standby takes over).
+struct HttpUp {
+    task: tokio::task::JoinHandle<()>,
+    addr: SocketAddr,
+    app: tokio::sync::watch::Sender<axum::Router>,
+    /// What a standby serves: put back when a leader stops on losing its lease.
+    standby: Option<axum::Router>,
+}
+
+async fn bind_http(cfg: &Config) -> Result<(tokio::net::TcpListener, SocketAddr), String> {
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .map_err(|e| format!("cannot listen for HTTP on {}: {e}", cfg.http.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("HTTP listener: {e}"))?;
+    Ok((listener, addr))
+}
+
+async fn start_sip(cfg: &Config, metrics: &hotline_sip::SipMetrics) -> Result<SipUp, String> {
+    let (calls_tx, calls_rx) = tokio::sync::mpsc::unbounded_channel();
+    let sip = hotline_sip::SipServer::start_with_calls(
+        cfg,
+        cfg.sip.listen,
+        metrics.clone(),
+        Some(calls_tx),
+    )
+    .await
+    .map_err(|e| format!("cannot listen for SIP on {}: {e}", cfg.sip.listen))?;
+    Ok((sip, calls_rx))
+}
+
+/// Starts a node of a pair as a standby and waits until it holds the routing lease (`None`:
+/// stopped by a signal first).
+#[allow(clippy::too_many_arguments)]
+async fn stand_by(
+    cfg: &Config,
+    cluster_cfg: &hotline_config::Cluster,
+    database: &hotline_store::Database,
+    sip_metrics: &hotline_sip::SipMetrics,
+    cluster_metrics: &cluster::Metrics,
+    api: hotline_api::ApiState,
+    signals: &mut Signals,
+) -> Result<Option<Standby>, String> {
+    let mut registry = Registry::default();
+    sip_metrics.register(&mut registry);
+    cluster_metrics.register(&mut registry);
+    let limits = http::Limits::from_config(&cfg.http);
+    let (listener, http_addr) = bind_http(cfg).await?;
+    let standby_app = http::with_body_timeout(
+        hotline_api::standby_router(hotline_api::ApiState {
+            registry: Arc::new(registry),
+            ..api
+        }),
+        limits.body_timeout,
+    );
+    let (app, app_rx) = tokio::sync::watch::channel(standby_app.clone());
+    let http_task = tokio::spawn(http::serve(listener, app_rx, limits));
+    // Up as a standby (`[cluster]`): everything is refused until this node leads.
+    let (sip, calls_rx) = start_sip(cfg, sip_metrics).await?;
+    let (ttl, renew_every, margin) = cluster_cfg.timing();
+    let mut node = cluster::Node::new(
+        cluster_cfg.node.clone(),
+        hotline_switch::role::LeaseTiming {
+            ttl,
+            renew_every,
+            margin,
+        },
+        hotline_store::LeaseClient::new(database),
+        cluster_metrics.clone(),
+    );
+    // A node that finds the lease free leads at once; otherwise it says it waits.
+    let lease = match node.ask_once().await {
+        Some(lease) => lease,
+        None => {
+            match node.holder().await {
+                Some(l) => {
+                    info!(node = %node.name, leader = %l.holder, epoch = l.epoch, "standby: waiting for the routing lease")
+                }
+                None => info!(node = %node.name, "standby: waiting for the routing lease"),
+            }
+            println!(
+                "hotline standby sip={} http={} node={}",
+                sip.udp_addr, http_addr, node.name
+            );
+            tokio::select! {
+                lease = node.until_leading() => lease,
+                _ = signals.next() => {
+                    info!("stopped while a standby");
+                    sip.shutdown();
+                    return Ok(None);
+                }
+            }
+        }
+    };
+    info!(node = %node.name, epoch = lease.epoch, "this node holds the routing lease: taking over");
+    Ok(Some(Standby {
+        over: TakingOver {
+            name: node.name.clone(),
+            lease,
+            http: HttpUp {
+                task: http_task,
+                addr: http_addr,
+                app,
+                standby: Some(standby_app),
+            },
+            took: std::time::Instant::now(),
+        },
+        node,
+        sip: (sip, calls_rx),
+    }))
+}
+
 async fn serve(
     cfg: Config,
     flows: hotline_flow::FlowSet,
     limiter: lograte::WarnLimiter,
     path: Option<PathBuf>,
-) -> Result<(), String> {
+) -> Result<Stopped, String> {
     // SIGHUP reads the file again (its default would end the process): taken from the start.
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| format!("SIGHUP: {e}"))?;
+    // A standby stops on SIGTERM; a single node's start may be cut short by it (the signals
+    // are taken from when it is ready).
+    let mut signals = match &cfg.cluster {
+        Some(_) => Some(Signals::new()?),
+        None => None,
+    };
     tokio::spawn(report_held_back_warnings(
         limiter,
         std::time::Duration::from_secs(cfg.log.repeat_interval_seconds.max(1)),
@@ -491,11 +686,99 @@ async fn serve(
     let mut registry = Registry::default();
     let sip_metrics = hotline_sip::SipMetrics::default();
     sip_metrics.register(&mut registry);
+    let cluster_metrics = cluster::Metrics::new();
+    let draining = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicBool::new(false));
+    let api = hotline_api::ApiState {
+        registry: Arc::new(Registry::default()),
+        ready: ready.clone(),
+        draining: draining.clone(),
+        metrics_token: cfg.http.metrics_token.as_deref().map(Arc::from),
+    };
 
     let data_dir = PathBuf::from(&cfg.storage.data_dir);
-    let store = hotline_store::Store::open(data_dir.join("hotline.db"))
+    let database = database_of(&cfg, &data_dir)?;
+    // A node of a pair waits as a standby until it holds the routing lease.
+    let standby = match cfg.cluster.as_ref().map(|c| c.get_ref()) {
+        Some(c) => {
+            cluster_metrics.register(&mut registry);
+            let Some(signals) = signals.as_mut() else {
+                return Err("no signal handling for the standby".into());
+            };
+            match stand_by(
+                &cfg,
+                c,
+                &database,
+                &sip_metrics,
+                &cluster_metrics,
+                api.clone(),
+                signals,
+            )
+            .await?
+            {
+                Some(s) => Some(s),
+                None => return Ok(Stopped::Done),
+            }
+        }
+        None => None,
+    };
+    // The lease is kept from the moment it is held, through the takeover and as long as
+    // this node runs: `role` says whether it still leads.
+    let (mut role, standby) = match standby {
+        Some(Standby { node, sip, over }) => {
+            let (tx, rx) = tokio::sync::watch::channel(cluster::Role::Leading {
+                epoch: over.lease.epoch,
+            });
+            let release = node.releaser();
+            tokio::spawn(node.keep(tx));
+            (Some((rx, release)), Some((sip, over)))
+        }
+        None => (None, None),
+    };
+    let clustered = standby.is_some();
+    // A node without `[cluster]` on the log of a running pair would close the leader's calls
+    // and write beside it, unfenced: refused.
+    if !clustered && matches!(database, hotline_store::Database::Postgres(_)) {
+        let leases = hotline_store::LeaseClient::new(&database);
+        if let Ok(Ok(Some(l))) = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            leases.read(cluster::LEASE),
+        )
         .await
-        .map_err(|e| format!("cannot open the event log in {}: {e}", data_dir.display()))?;
+            && l.expires > hotline_model::Timestamp::now()
+        {
+            return Err(format!(
+                "the event log in {} belongs to a pair of nodes ({} leads it, epoch {}): a node on it needs [cluster]",
+                describe(&database),
+                l.holder,
+                l.epoch
+            ));
+        }
+    }
+    let led = async {
+    let options = hotline_store::StoreOptions {
+        // The leader's writes, from the first (closing the calls its predecessor left open),
+        // count only while it holds the lease.
+        fence: standby.as_ref().map(|(_, over)| over.lease.clone()),
+        ..hotline_store::StoreOptions::default()
+    };
+    let store = match hotline_store::Store::open_database(&database, options).await {
+        Ok(s) => s,
+        Err(hotline_store::Error::Fenced { epoch, .. }) => {
+            error!(
+                epoch,
+                "the routing lease was taken over while this node took over: stopping, to start again as a standby"
+            );
+            return Ok(Stopped::SteppedDown);
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot open the event log in {}: {e}",
+                describe(&database)
+            ));
+        }
+    };
+    info!(database = %describe(&database), "event log open");
     // The configuration to run: the files, then the log's live changes on top of them.
     let (cfg, flows, docs) = live_configuration(cfg, flows, path, &store).await?;
     let recovered = store.recovery().interrupted.len();
@@ -521,18 +804,22 @@ async fn serve(
     });
     let trunk = hotline_switch::trunk::OutboundTrunk::from_config(&cfg, |v| std::env::var(v).ok())?;
 
-    let (calls_tx, calls_rx) = tokio::sync::mpsc::unbounded_channel();
-    let sip =
-        hotline_sip::SipServer::start_with_calls(&cfg, cfg.sip.listen, sip_metrics, Some(calls_tx))
-            .await
-            .map_err(|e| format!("cannot listen for SIP on {}: {e}", cfg.sip.listen))?;
+    let ((sip, calls_rx), leading) = match standby {
+        Some((sip, over)) => {
+            // Up since the standby began: brought to the live configuration just read.
+            hotline_switch::apply::sip_items(&sip.0, &cfg);
+            (sip, Some(over))
+        }
+        None => (start_sip(&cfg, &sip_metrics).await?, None),
+    };
     if let Some(t) = &trunk
         && let (Some(expires), Some((user, password))) = (t.register, &t.credential)
     {
         sip.register_with_carrier(t.address, user.clone(), password.clone(), expires);
     }
-    // The phones registered before the last stop are rung at once, without waiting for them
-    // to register again; from now on every change is kept.
+    // The phones registered before the last stop (or with the node that led before) are
+    // rung at once, without waiting for them to register again; from now on every change
+    // is kept.
     match hotline_switch::restore_registrations(&sip.registrar, &store).await {
         Ok((restored, left_out)) if restored + left_out > 0 => {
             info!(
@@ -558,7 +845,7 @@ async fn serve(
         media,
         Arc::new(prompts),
         Arc::new(flows),
-        store,
+        store.clone(),
         hotline_switch::CentreOptions {
             media_ip: cfg.sip.listen.ip(),
             recordings: data_dir.join("recordings"),
@@ -572,14 +859,6 @@ async fn serve(
         },
     )?;
     let centre = Arc::new(centre);
-    let draining = Arc::new(AtomicBool::new(false));
-    let ready = Arc::new(AtomicBool::new(false));
-    let state = hotline_api::ApiState {
-        registry: Arc::new(registry),
-        ready: ready.clone(),
-        draining: draining.clone(),
-        metrics_token: cfg.http.metrics_token.as_deref().map(Arc::from),
-    };
     let v1 = hotline_api::v1::V1 {
         auth: Arc::new(hotline_api::v1::Auth::from_config(
             &cfg,
@@ -588,12 +867,6 @@ async fn serve(
         centre: centre.clone(),
         desk: Arc::new(hotline_api::desk::Desk::from_config(&cfg)),
     };
-    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
-        .await
-        .map_err(|e| format!("cannot listen for HTTP on {}: {e}", cfg.http.listen))?;
-    let http_addr = listener
-        .local_addr()
-        .map_err(|e| format!("HTTP listener: {e}"))?;
     let limits = http::Limits::from_config(&cfg.http);
     #[cfg(unix)]
     {
@@ -614,14 +887,91 @@ async fn serve(
             }
         });
     }
-    let app = http::with_body_timeout(hotline_api::router(state, Some(v1)), limits.body_timeout);
-    let http_task = tokio::spawn(http::serve(listener, app, limits));
+    let app = http::with_body_timeout(
+        hotline_api::router(
+            hotline_api::ApiState {
+                registry: Arc::new(registry),
+                ..api
+            },
+            Some(v1),
+        ),
+        limits.body_timeout,
+    );
+    let http = match leading {
+        Some(TakingOver {
+            name,
+            lease,
+            mut http,
+            took,
+        }) => {
+            // Still the leader after the takeover (a pause, a lost database meanwhile)?
+            if let Some((role, _)) = &role
+                && !matches!(*role.borrow(), cluster::Role::Leading { .. })
+            {
+                let now = role.borrow().clone();
+                error!(?now, "the routing lease was not kept through the takeover: stopping, to start again as a standby");
+                return Ok(Stopped::SteppedDown);
+            }
+            let ms = took.elapsed().as_millis();
+            let mut audit = hotline_model::AuditEvent::new(
+                hotline_model::Timestamp::now(),
+                "cluster",
+                "node_leads",
+                name.clone(),
+            );
+            audit.detail = Some(format!(
+                "epoch {}; {recovered} interactions of the node before closed as interrupted; took over in {ms} ms",
+                lease.epoch
+            ));
+            store
+                .submit(vec![hotline_model::Event::Audit(audit)])
+                .await
+                .map_err(|e| format!("cannot log the takeover: {e}"))?;
+            let standby_app = http.app.send_replace(app);
+            http.standby = Some(standby_app);
+            sip.calls.set_standby(false);
+            info!(node = %name, epoch = lease.epoch, interrupted = recovered, took_ms = ms as u64, "this node leads: it answers calls");
+            http
+        }
+        None => {
+            let (listener, addr) = bind_http(&cfg).await?;
+            let (app, app_rx) = tokio::sync::watch::channel(app);
+            let task = tokio::spawn(http::serve(listener, app_rx, limits));
+            HttpUp {
+                task,
+                addr,
+                app,
+                standby: None,
+            }
+        }
+    };
     ready.store(true, Ordering::Release);
-    info!(centre = %cfg.centre.name, sip = %sip.udp_addr, http = %http_addr, "ready");
+    info!(centre = %cfg.centre.name, sip = %sip.udp_addr, http = %http.addr, "ready");
     // One line on stdout that scripts and tests wait for.
-    println!("hotline ready sip={} http={}", sip.udp_addr, http_addr);
+    println!("hotline ready sip={} http={}", sip.udp_addr, http.addr);
 
-    let mut signals = Signals::new()?;
+    let mut signals = match signals.take() {
+        Some(s) => s,
+        None => Signals::new()?,
+    };
+    let HttpUp {
+        task: http_task,
+        app: http_app,
+        standby: standby_app,
+        ..
+    } = http;
+    let stepped_down = |why: &'static str| {
+        let (sip, centre, draining) = (&sip, &centre, &draining);
+        let (http_app, standby_app) = (&http_app, &standby_app);
+        async move {
+            if let Some(app) = standby_app {
+                drop(http_app.send_replace(app.clone()));
+            }
+            draining.store(true, Ordering::Release);
+            fail_stop(centre, sip, why).await;
+            Ok(Stopped::SteppedDown)
+        }
+    };
     tokio::select! {
         r = http_task => match r {
             Ok(()) => Err("HTTP server stopped".to_string()),
@@ -629,11 +979,85 @@ async fn serve(
         },
         _ = signals.next() => {
             let drain = std::time::Duration::from_secs(u64::from(cfg.centre.drain_seconds));
-            drain_and_stop(&centre, &draining, drain, &mut signals).await;
+            // The lease is kept while the calls drain: the standby takes over once it is
+            // given up at the end (or lost meanwhile, which ends the drain).
+            let lost = tokio::select! {
+                _ = drain_and_stop(&centre, &draining, drain, &mut signals) => None,
+                why = lost_lease(&mut role, &sip) => Some(why),
+                _ = store.until_fenced() => Some("a write was refused: another node holds the routing lease"),
+            };
+            if let Some(why) = lost {
+                return stepped_down(why).await;
+            }
+            if let Some((_, release)) = &role {
+                release.release().await;
+            }
             sip.shutdown();
-            Ok(())
+            Ok(Stopped::Done)
+        }
+        why = lost_lease(&mut role, &sip) => stepped_down(why).await,
+        _ = store.until_fenced() => {
+            stepped_down("a write was refused: another node holds the routing lease").await
         }
     }
+    }
+    .await;
+    match led {
+        // Past the lease's taking, whatever stops this node hands over to the other.
+        Err(e) if clustered => {
+            error!("{e}: stopping, to start again as a standby");
+            Ok(Stopped::SteppedDown)
+        }
+        other => other,
+    }
+}
+
+/// Follows the node's role, refusing new calls while the lease cannot be vouched for and
+/// taking them again when it is renewed, until the lease is lost: why. Never returns for a
+/// node without a lease.
+async fn lost_lease(
+    role: &mut Option<(
+        tokio::sync::watch::Receiver<cluster::Role>,
+        cluster::Release,
+    )>,
+    sip: &hotline_sip::SipServer,
+) -> &'static str {
+    let Some((role, _)) = role else {
+        return std::future::pending().await;
+    };
+    loop {
+        let now = role.borrow_and_update().clone();
+        match now {
+            cluster::Role::Leading { .. } => sip.calls.set_standby(false),
+            cluster::Role::Suspended { .. } => sip.calls.set_standby(true),
+            cluster::Role::Lost { why } => return why,
+        }
+        if role.changed().await.is_err() {
+            return "the lease keeper stopped";
+        }
+    }
+}
+
+/// How long a node that lost the lease gives its calls to hang up.
+const FAIL_STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A leader that lost the routing lease stops at once (fail-stop): new calls and
+/// registrations are refused, the calls it anchors are hung up (their records can no longer
+/// be written, and the new leader has closed them as interrupted), and the process exits so
+/// that the service manager starts it again as a standby. Demoting in place would have to
+/// undo every piece of state a leader builds; a restart is the one path that is always
+/// tested.
+async fn fail_stop(centre: &hotline_switch::Centre, sip: &hotline_sip::SipServer, why: &str) {
+    error!(
+        why,
+        calls = centre.calls_in_progress(),
+        "this node no longer holds the routing lease: ending its calls and stopping, to start again as a standby"
+    );
+    sip.calls.set_standby(true);
+    centre.stop_taking_calls(hotline_sip::calls::STANDBY_RETRY_AFTER);
+    let (ended, left) = centre.end_calls(FAIL_STOP_LIMIT).await;
+    info!(ended, left, "calls ended on losing the lease");
+    sip.shutdown();
 }
 
 /// The configuration a start runs: the files (`path`, or the built-in demo), then each

@@ -7,40 +7,8 @@ mod common;
 
 use common::{
     Hotline, Ws, available, free_port, http, login, next_event, open_events, register_all,
+    wav_channels_rms,
 };
-
-fn wav_channels_rms(path: &str) -> (u16, f64, f64) {
-    let data = std::fs::read(path).unwrap();
-    assert_eq!(&data[0..4], b"RIFF");
-    let channels = u16::from_le_bytes([data[22], data[23]]);
-    // Find the data chunk.
-    let mut off = 12;
-    let mut pcm: &[u8] = &[];
-    while off + 8 <= data.len() {
-        let id = &data[off..off + 4];
-        let len = u32::from_le_bytes([data[off + 4], data[off + 5], data[off + 6], data[off + 7]])
-            as usize;
-        if id == b"data" {
-            pcm = &data[off + 8..(off + 8 + len).min(data.len())];
-            break;
-        }
-        off += 8 + len;
-    }
-    let samples: Vec<i16> = pcm
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    let rms = |ch: usize| {
-        let v: Vec<f64> = samples
-            .iter()
-            .skip(ch)
-            .step_by(2)
-            .map(|s| f64::from(*s))
-            .collect();
-        (v.iter().map(|x| x * x).sum::<f64>() / v.len().max(1) as f64).sqrt()
-    };
-    (channels, rms(0), rms(1))
-}
 
 #[test]
 fn caller_presses_1_and_talks_to_an_accounts_agent() {
@@ -302,6 +270,79 @@ fn an_agent_who_does_not_answer_is_skipped_and_the_next_takes_the_call() {
     assert_eq!(r["agent"], "1002", "{r}");
     assert!(r["answered"].is_string(), "{r}");
     assert_eq!(r["end_reason"], "caller_hangup");
+}
+
+#[test]
+fn a_phone_on_do_not_disturb_is_rung_less_and_less_then_its_agent_goes_not_ready() {
+    // A 1 s retry so that the back-off (1 s, then 2 s) fits in a short call.
+    let h = Hotline::serve_with(|t| format!("{t}\n[routing]\nretry_seconds = 1\n"));
+    let feed = common::Feed::open(&h);
+    let port = register_phone(&h, "1001");
+    available(&h, "1001");
+    // The phone answers every INVITE with 486 Busy Here (do-not-disturb); three of them.
+    let (sip, p) = (h.sip, port.clone());
+    let phone = std::thread::spawn(move || {
+        common::sipp_at(
+            sip,
+            "agent-busy.xml",
+            &["-p", &p, "-i", "127.0.0.1", "-m", "3"],
+        )
+    });
+    let caller = scenario_with(
+        &h,
+        "caller-key-talk.xml",
+        &[(
+            "<pause milliseconds=\"4000\"/>",
+            "<pause milliseconds=\"8000\"/>",
+        )],
+    );
+    let (ok, log) = h.sipp(&caller, &["-m", "1"]);
+    assert!(ok, "caller: {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "the phone was rung three times: {log}");
+    let all = feed.wait(
+        std::time::Duration::from_secs(20),
+        "the call's end",
+        |all| common::count(all, "ended") == 1,
+    );
+    let at = |e: &serde_json::Value| {
+        hotline_model::Timestamp::parse_rfc3339(e["at"].as_str().unwrap_or_default())
+            .map(|t| t.unix_nanos() as f64 / 1e9)
+            .unwrap_or(0.0)
+    };
+    let rejected: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|e| common::kind(e) == "offer_rejected")
+        .collect();
+    assert_eq!(rejected.len(), 3, "{rejected:?}");
+    for r in &rejected {
+        assert!(
+            r.to_string().contains("rejected 486"),
+            "the phone's answer is the reason: {r}"
+        );
+    }
+    // Each refusal of the same caller waits twice as long as the one before.
+    let offered: Vec<f64> = all
+        .iter()
+        .filter(|e| common::kind(e) == "offered")
+        .map(at)
+        .collect();
+    assert_eq!(offered.len(), 3, "rung no more once not ready");
+    let (first, second) = (offered[1] - offered[0], offered[2] - offered[1]);
+    assert!(
+        first >= 0.9 && second >= 1.9 && second > first * 1.5,
+        "waits between offers: {first:.2} s, {second:.2} s"
+    );
+    // The third decline in a row: the agent is not ready, by the routing engine.
+    let nr = all
+        .iter()
+        .find(|e| e["state"]["state"] == "not_ready")
+        .unwrap_or_else(|| panic!("no not_ready in {all:?}"));
+    assert_eq!(nr["agent"], "1001", "{nr}");
+    assert_eq!(nr["state"]["reason"], "declined", "{nr}");
+    assert_eq!(nr["by"], "routing", "{nr}");
+    let r = &settled(&h, 1)[0];
+    assert_eq!(r["end_reason"], "abandoned", "{r}");
 }
 
 /// A minimal WebSocket client: the opening handshake, then server frames (unmasked).

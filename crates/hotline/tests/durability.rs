@@ -10,18 +10,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-/// A scenario from tests/sipp with text replaced, written beside the server's files.
-fn scenario_with(h: &Hotline, name: &str, edits: &[(&str, &str)]) -> String {
-    let mut text = std::fs::read_to_string(repo().join("tests/sipp").join(name)).unwrap();
-    for (from, to) in edits {
-        assert!(text.contains(from), "{name} has no {from}");
-        text = text.replace(from, to);
-    }
-    let path = h.dir.path().join(format!("edited-{name}"));
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_string()
-}
-
 fn at_ms(e: &Value) -> f64 {
     let t = hotline_model::Timestamp::parse_rfc3339(e["at"].as_str().unwrap()).unwrap();
     t.unix_nanos() as f64 / 1e6
@@ -56,17 +44,6 @@ fn setup_ms(events: &[Value]) -> Vec<f64> {
 fn p99(sorted: &[f64]) -> f64 {
     let rank = ((sorted.len() as f64) * 0.99).ceil() as usize;
     sorted[rank.max(1) - 1]
-}
-
-fn metric(h: &Hotline, name: &str) -> f64 {
-    let (status, text) = h.get("/metrics");
-    assert_eq!(status, 200);
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 const AGENTS: [&str; 10] = [

@@ -146,8 +146,8 @@ fn sigterm_drains_calls_ends_the_rest_with_bye_and_closes_every_record() {
         ok,
         "a new call while draining is refused with 503 + Retry-After: {log}"
     );
-    // Phones are still answered.
-    let (ok, log) = h.sipp("options.xml", &["-m", "1"]);
+    // OPTIONS says so too (a proxy in front sends new calls elsewhere): 503, Retry-After.
+    let (ok, log) = h.sipp("options-draining.xml", &["-m", "1"]);
     assert!(ok, "OPTIONS while draining: {log}");
 
     let (ok, log) = talks.join().unwrap();
@@ -320,29 +320,6 @@ fn seconds_of_day(t: &serde_json::Value) -> f64 {
         .fold(0.0, |acc, p| acc * 60.0 + p)
 }
 
-/// Whether the store has written down a registration of `ext` (read-only, beside the
-/// running server).
-fn registration_kept(db: &std::path::Path, ext: &str) -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::ConnectOptions;
-        let opts = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(db)
-            .read_only(true);
-        let Ok(mut conn) = opts.connect().await else {
-            return false;
-        };
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM registrations WHERE extension = ?")
-            .bind(ext)
-            .fetch_one(&mut conn)
-            .await
-            .is_ok_and(|n| n > 0)
-    })
-}
-
 #[test]
 fn registrations_and_agent_states_written_before_kill_9_are_restored() {
     let dir = tempfile::tempdir().unwrap();
@@ -355,7 +332,7 @@ fn registrations_and_agent_states_written_before_kill_9_are_restored() {
     wait_for(
         Duration::from_secs(30),
         "the registration written down",
-        || registration_kept(&db, "1001").then_some(()),
+        || common::kept_registration(&db, "1001").map(|_| ()),
     );
     h.kill9();
     drop(h);

@@ -60,6 +60,16 @@ pub fn keep_running(new: &mut Config, running: &Config) {
     new.log = running.log.clone();
     new.storage = running.storage.clone();
     new.media = running.media.clone();
+    new.cluster = running.cluster.clone();
+}
+
+/// Brings a running SIP server to `cfg`'s live items, as a live change does: the
+/// registrar's accounts, the trunks' trusted networks and the SRTP policies. For a server
+/// started before the configuration was read (a standby's, at takeover).
+pub fn sip_items(sip: &hotline_sip::SipServer, cfg: &Config) {
+    sip.guard.set_trusted(cfg);
+    *sip.calls.srtp.write() = hotline_sip::sdes::Policies::from_config(cfg);
+    sip.registrar.set_accounts(cfg);
 }
 
 fn skills_of(a: &hotline_config::Agent) -> BTreeMap<String, u8> {

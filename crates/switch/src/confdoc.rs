@@ -530,14 +530,16 @@ impl Docs {
     }
 
     /// The top-level tables of the centre document that are not items and differ between
-    /// `self` and `other` (`centre`, `sip`, `http`, `log`, `storage`, `media`): settings that
+    /// `self` and `other` (`centre`, `sip`, `http`, `log`, `storage`, `media`, `cluster`): settings that
     /// take effect only at a start.
     pub fn restart_only_changes(&self, other: &Docs) -> Vec<String> {
-        ["centre", "sip", "http", "log", "storage", "media"]
-            .iter()
-            .filter(|k| self.centre.get(**k) != other.centre.get(**k))
-            .map(|k| (*k).to_string())
-            .collect()
+        [
+            "centre", "sip", "http", "log", "storage", "media", "cluster",
+        ]
+        .iter()
+        .filter(|k| self.centre.get(**k) != other.centre.get(**k))
+        .map(|k| (*k).to_string())
+        .collect()
     }
 
     /// TOML texts of both documents (what export-config writes): (centre, flows). The

@@ -16,6 +16,7 @@ pub mod liveconfig;
 pub mod numbers;
 pub mod restart;
 pub mod retention;
+pub mod role;
 pub mod router;
 pub mod session;
 pub mod trunk;
@@ -435,8 +436,10 @@ impl Centre {
         self.shared.routes()
     }
 
-    /// The first step of a graceful stop: new calls are refused from now on with `503` and
-    /// `Retry-After: retry_after` (registrations and OPTIONS are still answered); calls in
+    /// The first step of a graceful stop (and what a node that is not to route, such as a
+    /// standby, does): new calls are refused from now on with `503` and
+    /// `Retry-After: retry_after`, and OPTIONS is answered the same way, so that a proxy in
+    /// front sends new calls elsewhere; registrations are still answered and calls in
     /// progress go on.
     pub fn stop_taking_calls(&self, retry_after: u32) {
         let retry = retry_after.max(1);

@@ -174,6 +174,7 @@ pub fn registration_of(
         transport: b.transport.to_string(),
         instance: b.instance.clone(),
         reg_id: b.reg_id,
+        path: b.path_text(),
     }
 }
 
@@ -235,6 +236,7 @@ pub async fn restore_registrations(
                 transport,
                 instance: r.instance,
                 reg_id: r.reg_id,
+                path: hotline_sip::registrar::Binding::path_from_text(r.path.as_deref()),
             });
     }
     let mut restored = 0;
@@ -265,6 +267,7 @@ mod tests {
             transport,
             instance: Some("<urn:uuid:00000000-0000-0000-0000-000000000001>".into()),
             reg_id: Some(1),
+            path: Vec::new(),
         }
     }
 
@@ -274,12 +277,20 @@ mod tests {
         let store = Store::open(dir.path().join("log.db")).await.unwrap();
         let now = std::time::Instant::now();
         let wall = std::time::SystemTime::now();
-        let udp = binding(
-            "sip:1001@192.168.1.20:5060",
-            "203.0.113.7:40001",
-            "udp",
-            600,
-        );
+        // Registered through a proxy (RFC 3327 Path): requests go to the proxy, so the
+        // Path must come back with the binding.
+        let udp = Binding {
+            path: vec![
+                "sip:203.0.113.7:5060;lr;received=sip:198.51.100.20:40001".into(),
+                "sip:10.0.0.1;lr".into(),
+            ],
+            ..binding(
+                "sip:1001@192.168.1.20:5060",
+                "203.0.113.7:40001",
+                "udp",
+                600,
+            )
+        };
         let tcp = binding(
             "sip:1002@10.0.0.2:5060;transport=tcp",
             "10.0.0.2:51000",
@@ -320,7 +331,12 @@ mod tests {
         assert_eq!((b.call_id.as_str(), b.cseq), (udp.call_id.as_str(), 3));
         let left = b.expires_at.saturating_duration_since(at).as_secs_f64();
         assert!((590.0..=600.0).contains(&left), "{left}");
-        // Requests go where they went before the restart: the NAT'd phone's source.
+        // Requests go where they went before the restart: through the same proxies.
+        assert_eq!(b.path, udp.path);
+        assert_eq!(
+            b.destination(),
+            ("203.0.113.7:5060".parse().unwrap(), "udp")
+        );
         assert_eq!(b.destination(), udp.destination());
         assert!(r.lookup("1002", at).is_empty());
         assert!(r.lookup("9999", at).is_empty());

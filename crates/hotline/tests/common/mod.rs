@@ -2,6 +2,8 @@
 //! sipp runs against it, and a plain HTTP/1.1 client.
 #![allow(dead_code)]
 
+pub mod sipproxy;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -14,6 +16,10 @@ pub struct Hotline {
     pub sip: SocketAddr,
     pub http: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// Started as the standby of a pair (it said `hotline standby`, not `hotline ready`).
+    pub standby: bool,
+    /// The `hotline ready` / `hotline standby` lines said after the first.
+    lines: mpsc::Receiver<String>,
 }
 
 impl Hotline {
@@ -75,14 +81,36 @@ impl Hotline {
         Hotline::serve_env(dir, &data, edit, env)
     }
 
+    /// [`Hotline::serve_with_in`] with SIP on `sip` (a node started again where a proxy in
+    /// front expects it).
+    pub fn serve_with_in_at(
+        data: &Path,
+        sip: SocketAddr,
+        edit: impl Fn(String) -> String,
+    ) -> Hotline {
+        Hotline::serve_on(tempfile::tempdir().unwrap(), data, edit, &[], sip)
+    }
+
     fn serve_env(
         dir: tempfile::TempDir,
         data: &Path,
         edit: impl Fn(String) -> String,
         env: &[(&str, &Path)],
     ) -> Hotline {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        Hotline::serve_on(dir, data, edit, env, any)
+    }
+
+    fn serve_on(
+        dir: tempfile::TempDir,
+        data: &Path,
+        edit: impl Fn(String) -> String,
+        env: &[(&str, &Path)],
+        sip: SocketAddr,
+    ) -> Hotline {
         let cfg = dir.path().join("centre.toml");
         std::fs::write(&cfg, edit(demo_toml())).unwrap();
+        let sip = sip.to_string();
         Hotline::spawn_env(
             &[
                 "serve",
@@ -91,7 +119,7 @@ impl Hotline {
                 "--data",
                 data.to_str().unwrap(),
                 "--sip",
-                "127.0.0.1:0",
+                &sip,
                 "--http",
                 "127.0.0.1:0",
             ],
@@ -118,7 +146,7 @@ impl Hotline {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if line.starts_with("hotline ready") {
+                if line.starts_with("hotline ready") || line.starts_with("hotline standby") {
                     let _ = tx.send(line);
                 }
             }
@@ -139,6 +167,20 @@ impl Hotline {
             http: field("http="),
             child,
             dir,
+            standby: line.starts_with("hotline standby"),
+            lines: rx,
+        }
+    }
+
+    /// A standby's `hotline ready` line, once it has taken over (within `limit`): `true` if it
+    /// said it.
+    pub fn wait_ready(&mut self, limit: Duration) -> bool {
+        match self.lines.recv_timeout(limit) {
+            Ok(line) if line.starts_with("hotline ready") => {
+                self.standby = false;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -375,6 +417,34 @@ pub fn sine(hz: f64, secs: f64) -> Vec<i16> {
         .collect()
 }
 
+/// A stereo recording's channel count and the RMS level of its left (caller) and right
+/// (agent) channels.
+pub fn wav_channels_rms(path: &str) -> (u16, f64, f64) {
+    let data = std::fs::read(path).unwrap();
+    assert_eq!(&data[0..4], b"RIFF");
+    let channels = u16::from_le_bytes([data[22], data[23]]);
+    let mut off = 12;
+    let mut pcm: &[u8] = &[];
+    while off + 8 <= data.len() {
+        let len = u32::from_le_bytes([data[off + 4], data[off + 5], data[off + 6], data[off + 7]])
+            as usize;
+        if &data[off..off + 4] == b"data" {
+            pcm = &data[off + 8..(off + 8 + len).min(data.len())];
+            break;
+        }
+        off += 8 + len;
+    }
+    let samples: Vec<f64> = pcm
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])))
+        .collect();
+    let rms = |ch: usize| {
+        let v: Vec<f64> = samples.iter().skip(ch).step_by(2).copied().collect();
+        (v.iter().map(|x| x * x).sum::<f64>() / v.len().max(1) as f64).sqrt()
+    };
+    (channels, rms(0), rms(1))
+}
+
 /// A WAV file of 8 kHz mono 16-bit PCM.
 pub fn write_wav(path: &Path, pcm: &[i16]) {
     let len = (pcm.len() * 2) as u32;
@@ -566,4 +636,52 @@ pub fn stop(mut h: Hotline) {
     h.signal("TERM");
     let status = h.wait_exit(Duration::from_secs(60)).expect("hotline exits");
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// What a node's store keeps of `ext`'s registration (read-only, beside the running node):
+/// `None` while it has no row, else the row's Path (`Some(None)` without one).
+pub fn kept_registration(db: &Path, ext: &str) -> Option<Option<String>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::ConnectOptions;
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db)
+            .read_only(true);
+        let mut conn = opts.connect().await.ok()?;
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT path FROM registrations WHERE extension = ?",
+        )
+        .bind(ext)
+        .fetch_optional(&mut conn)
+        .await
+        .ok()
+        .flatten()
+    })
+}
+
+/// A scenario from tests/sipp with text replaced, written beside the server's files.
+pub fn scenario_with(h: &Hotline, name: &str, edits: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(repo().join("tests/sipp").join(name)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{name} has no {from}");
+        text = text.replace(from, to);
+    }
+    let path = h.dir.path().join(format!("edited-{name}"));
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// A figure of `/metrics` (a line `NAME VALUE`).
+pub fn metric(h: &Hotline, name: &str) -> f64 {
+    let (status, text) = h.get("/metrics");
+    assert_eq!(status, 200);
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
 }

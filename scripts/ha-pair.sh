@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Starts a pair of hotline nodes, one active and one hot standby, on one PostgreSQL log and
+# behind Kamailio, on this machine, to try the topology of docs/high-availability.md: phones
+# and callers use the proxy's address only.
+#
+#   Kamailio  udp 127.0.0.1:5070       (what phones register with and carriers call)
+#   node A    SIP 127.0.0.1:5081, HTTP http://127.0.0.1:8081   (takes the routing lease first)
+#   node B    SIP 127.0.0.1:5082, HTTP http://127.0.0.1:8082   (the standby: takes over)
+#   PostgreSQL  $HOTLINE_DATABASE, or a primary and its synchronous standby under
+#               pg_auto_failover, started by scripts/ha-database.sh in $HA_DIR/database
+#
+# Each node runs the demo centre with `[cluster]` (node `a` or `b`) and its own data
+# directory (recordings) under $HA_DIR (default ./ha-pair). A node that loses the lease
+# exits with status 75; the script starts it again as a standby, as a service manager
+# would. Ctrl-C stops everything. Needs Debian's `kamailio`, a built `hotline` ($HOTLINE,
+# else target/release/hotline, target/debug/hotline, or hotline on the PATH), and, without
+# $HOTLINE_DATABASE, pg_auto_failover (see scripts/ha-database.sh).
+#
+# Try: register a softphone as 1001 / pass1001 at 127.0.0.1:5070, log the agent in at
+# http://127.0.0.1:8081, call sip:95588@127.0.0.1:5070; then `kill -9` node A (its pid is
+# printed) and call again: node B has taken over and rings the same phone.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+dir="${HA_DIR:-$PWD/ha-pair}"
+proxy_port="${PROXY_PORT:-5070}"
+domain="${HOTLINE_DOMAIN:-hotline.test}"
+
+hotline="${HOTLINE:-}"
+for candidate in "$here/target/release/hotline" "$here/target/debug/hotline" "$(command -v hotline || true)"; do
+  [ -n "$hotline" ] && break
+  [ -n "$candidate" ] && [ -x "$candidate" ] && hotline="$candidate"
+done
+if [ -z "$hotline" ]; then
+  echo "no hotline binary: build it (cargo build --release) or set HOTLINE" >&2
+  exit 1
+fi
+kamailio="$(command -v kamailio || echo /usr/sbin/kamailio)"
+if [ ! -x "$kamailio" ]; then
+  echo "Kamailio is not installed: apt-get install kamailio" >&2
+  exit 1
+fi
+
+mkdir -p "$dir/a" "$dir/b" "$dir/kamailio/run"
+pids=()
+stop() {
+  trap - EXIT INT TERM
+  # The nodes first (each drains and gives its lease up), then the database.
+  for pid in "${pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [ -z "${HOTLINE_DATABASE:-}" ]; then
+    "$here/scripts/ha-database.sh" stop "$dir/database" >/dev/null 2>&1 || true
+  fi
+}
+trap stop EXIT INT TERM
+
+database="${HOTLINE_DATABASE:-}"
+if [ -z "$database" ]; then
+  echo "starting PostgreSQL with a synchronous standby under pg_auto_failover in $dir/database ..."
+  database=$("$here/scripts/ha-database.sh" start "$dir/database" |
+    sed -n 's/^storage.database = "\(.*\)"$/\1/p')
+  [ -n "$database" ] || { echo "the database did not start" >&2; exit 1; }
+fi
+echo "database: $database"
+
+# Starts one node (again each time it exits 75: it lost the lease) and waits until it says
+# it is ready (it leads) or a standby.
+start_node() {
+  local name="$1" sip="$2" http="$3"
+  local log="$dir/$name.log" cfg="$dir/$name.toml"
+  # The demo centre on the shared log, as node `name` of the pair, behind the proxy (whose
+  # X-Hotline-Source it believes for per-source limits).
+  awk -v db="$database" '{ print }
+    /^\[storage\]$/ { printf "database = \"%s\"\n", db }
+    /^\[sip\]$/ { print "proxies = [\"127.0.0.1/32\"]" }' \
+    "$here/examples/demo.toml" >"$cfg"
+  printf '\n[cluster]\nnode = "%s"\n' "$name" >>"$cfg"
+  # A node that lost the lease exits 75 and is started again, as a standby; SIGTERM to
+  # this loop is passed on to the node, which drains its calls before it exits.
+  (
+    child=
+    trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' TERM INT
+    while :; do
+      "$hotline" serve --config "$cfg" --data "$dir/$name" --sip "$sip" --http "$http" &
+      child=$!
+      status=0
+      wait "$child" || status=$?
+      if [ "$status" != 75 ]; then
+        echo "node $name exited with status $status" >&2
+        exit "$status"
+      fi
+      echo "node $name lost the routing lease: starting it again as a standby" >&2
+    done
+  ) >>"$log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 300); do
+    if grep -qE '^hotline (ready|standby)' "$log"; then
+      local role=active
+      grep -q '^hotline standby' "$log" && role=standby
+      echo "node $name ($role): SIP $sip, HTTP http://$http, pid $(pgrep -P "$pid" -n) (log $log)"
+      return
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "node $name did not start:" >&2
+      cat "$log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "node $name not ready after 30 s (log $log)" >&2
+  exit 1
+}
+
+: >"$dir/a.log"
+: >"$dir/b.log"
+start_node a 127.0.0.1:5081 127.0.0.1:8081
+start_node b 127.0.0.1:5082 127.0.0.1:8082
+
+sed -e "s/NODE_A/127.0.0.1:5081/" -e "s/NODE_B/127.0.0.1:5082/" \
+  "$here/deploy/kamailio/dispatcher.list" >"$dir/kamailio/dispatcher.list"
+# Carriers: anything on loopback, so that a softphone on this machine may call in as a
+# carrier would (on a real site, only the carriers' addresses).
+sed -e "s/CARRIER/127.0.0.1/" \
+  "$here/deploy/kamailio/carriers.list" >"$dir/kamailio/carriers.list"
+"$kamailio" -f "$here/deploy/kamailio/kamailio.cfg" -DD -E -n 2 -m 32 -M 4 \
+  -Y "$dir/kamailio/run" -P "$dir/kamailio/run/kamailio.pid" \
+  -A "LISTEN=udp:127.0.0.1:$proxy_port" \
+  -A "DOMAIN=\"$domain\"" \
+  -A "DISPATCHER_LIST=\"$dir/kamailio/dispatcher.list\"" \
+  -A "CARRIER_LIST=\"$dir/kamailio/carriers.list\"" \
+  2>"$dir/kamailio.log" &
+pids+=("$!")
+echo "Kamailio: pid $!, udp 127.0.0.1:$proxy_port, domain $domain (log $dir/kamailio.log)"
+echo "Ctrl-C stops the pair."
+wait
