@@ -44,14 +44,16 @@ if [ -z "$bin" ] || ! command -v pg_autoctl >/dev/null; then
 fi
 export PATH="$bin:$PATH"
 
-# pg_autoctl keeps each node's state under XDG directories keyed by its data directory:
-# kept inside DIR, so that a removed DIR leaves nothing behind to confuse a new one.
-export XDG_CONFIG_HOME="$dir/.config" XDG_DATA_HOME="$dir/.local/share"
+# pg_autoctl keeps each node's state and pid files under XDG directories keyed by its data
+# directory: kept inside DIR, so that a removed DIR leaves nothing behind to confuse a new
+# one, and so that two formations started at once do not race to create the shared
+# /tmp/pg_autoctl (the loser fails with "File exists").
+export XDG_CONFIG_HOME="$dir/.config" XDG_DATA_HOME="$dir/.local/share" XDG_RUNTIME_DIR="$dir/.run"
 
 as_owner() {
   if [ "$(id -u)" = 0 ]; then
     runuser -u postgres -- env PATH="$bin:/usr/bin:/bin" XDG_CONFIG_HOME="$XDG_CONFIG_HOME" \
-      XDG_DATA_HOME="$XDG_DATA_HOME" "$@"
+      XDG_DATA_HOME="$XDG_DATA_HOME" XDG_RUNTIME_DIR="$XDG_RUNTIME_DIR" "$@"
   else
     "$@"
   fi

@@ -18,7 +18,7 @@ mod common;
 mod cluster;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -196,11 +196,8 @@ impl Formation {
 
 impl Drop for Formation {
     fn drop(&mut self) {
+        // pg_autoctl's pid files are in the formation's directory too (XDG_RUNTIME_DIR).
         let _ = self.script("stop");
-        // pg_autoctl keeps its pid files under /tmp/pg_autoctl, keyed by the data directory.
-        let top = self.dir.path();
-        let runtime = Path::new("/tmp/pg_autoctl").join(top.strip_prefix("/").unwrap_or(top));
-        let _ = std::fs::remove_dir_all(runtime);
     }
 }
 
