@@ -14,62 +14,12 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::netns::{Net, in_ns, run};
 use common::{demo_toml, http, repo, wav_channels_rms};
-
-/// Runs a command; its output, or why it failed.
-fn run(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{}: {e}", args[0]))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// The namespaces of one run; deleted when dropped, whatever happened.
-struct Net {
-    names: Vec<String>,
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for n in &self.names {
-            let _ = run(&["ip", "netns", "del", n]);
-        }
-    }
-}
-
-impl Net {
-    fn add(&mut self, name: &str) -> Result<(), String> {
-        run(&["ip", "netns", "add", name])?;
-        self.names.push(name.to_string());
-        run(&["ip", "-n", name, "link", "set", "lo", "up"])?;
-        Ok(())
-    }
-
-    /// A veth pair between two namespaces, each end with its address, both up.
-    fn link(&self, a: (&str, &str, &str), b: (&str, &str, &str)) -> Result<(), String> {
-        run(&[
-            "ip", "-n", a.0, "link", "add", a.1, "type", "veth", "peer", "name", b.1, "netns", b.0,
-        ])?;
-        for (ns, dev, addr) in [a, b] {
-            run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev])?;
-            run(&["ip", "-n", ns, "link", "set", "dev", dev, "up"])?;
-        }
-        Ok(())
-    }
-}
 
 /// Masquerade everything leaving `ns` through `dev`: nftables, or iptables without it.
 fn masquerade(ns: &str, dev: &str) -> Result<(), String> {
@@ -83,7 +33,7 @@ fn masquerade(ns: &str, dev: &str) -> Result<(), String> {
         "net.ipv4.ip_forward=1",
     ])?;
     let rules = format!(
-        "table ip nat {{ chain post {{ type nat hook postrouting priority 100; oifname \"{dev}\" masquerade; }} }}"
+        "table ip nat {{ chain post {{ type nat hook postrouting priority 100; oifname \"{dev}\" masquerade; }}; }}"
     );
     let nft = run(&["ip", "netns", "exec", ns, "nft", &rules]);
     match nft {
@@ -155,21 +105,6 @@ fn start_centre(ns: &str, cfg: &Path, data: &Path) -> Centre {
     Centre { child, http }
 }
 
-/// Runs `f` on a thread inside network namespace `ns` (a thread's namespace is its own).
-fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = PathBuf::from("/run/netns").join(ns);
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        use std::os::fd::AsRawFd;
-        // SAFETY: setns on a valid namespace descriptor affects only this thread.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        f()
-    })
-    .join()
-    .unwrap()
-}
-
 fn login(api: SocketAddr, user: &str, password: &str) -> String {
     let (status, body) = http(
         api,
@@ -221,7 +156,7 @@ fn network(tag: &str) -> Result<Net, String> {
     if unsafe { libc::geteuid() } != 0 {
         return Err("network namespaces need root".into());
     }
-    let mut net = Net { names: Vec::new() };
+    let mut net = Net::new();
     net.add(&format!("{tag}c"))
         .map_err(|e| format!("cannot create a network namespace: {e}"))?;
     Ok(net)

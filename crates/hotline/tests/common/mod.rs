@@ -2,6 +2,7 @@
 //! sipp runs against it, and a plain HTTP/1.1 client.
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod sipproxy;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -133,9 +134,42 @@ impl Hotline {
     }
 
     fn spawn_env(args: &[&str], dir: tempfile::TempDir, env: &[(&str, &Path)]) -> Hotline {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (*k, *v)))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotline"));
+        cmd.args(args).envs(env.iter().map(|(k, v)| (*k, *v)));
+        Hotline::spawn_cmd(cmd, dir)
+    }
+
+    /// `hotline serve` of the configuration `centre` with its data in `data`, inside network
+    /// namespace `netns`, SIP on `sip` and HTTP on `http` (addresses of that namespace).
+    pub fn serve_in_ns(
+        netns: &str,
+        centre: &str,
+        data: &Path,
+        sip: SocketAddr,
+        http: SocketAddr,
+    ) -> Hotline {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("centre.toml");
+        std::fs::write(&cfg, centre).unwrap();
+        let mut cmd = Command::new("ip");
+        // `ip netns exec` execs hotline itself: the child is hotline.
+        cmd.args([
+            "netns",
+            "exec",
+            netns,
+            env!("CARGO_BIN_EXE_hotline"),
+            "serve",
+        ])
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--data")
+        .arg(data)
+        .args(["--sip", &sip.to_string(), "--http", &http.to_string()]);
+        Hotline::spawn_cmd(cmd, dir)
+    }
+
+    fn spawn_cmd(mut cmd: Command, dir: tempfile::TempDir) -> Hotline {
+        let mut child = cmd
             .env("HOTLINE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -332,8 +366,13 @@ pub fn http(
 
 /// Logs in through the API; the bearer token.
 pub fn login(h: &Hotline, user: &str, password: &str) -> String {
+    login_at(h.http, user, password)
+}
+
+/// [`login`] at the HTTP address `addr`.
+pub fn login_at(addr: SocketAddr, user: &str, password: &str) -> String {
     let (status, body) = http(
-        h.http,
+        addr,
         "POST",
         "/api/v1/login",
         None,
@@ -353,15 +392,20 @@ pub struct Ws {
 
 /// Opens the event stream as `token`; `Err` holds the status line when it is refused.
 pub fn open_events(h: &Hotline, token: &str) -> Result<Ws, String> {
+    open_events_at(h.http, token)
+}
+
+/// [`open_events`] at the HTTP address `addr` (a node's, or a load balancer's in front).
+pub fn open_events_at(addr: SocketAddr, token: &str) -> Result<Ws, String> {
     use std::io::{BufRead, Write};
-    let mut s = std::net::TcpStream::connect(h.http).unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
     // Bounds a broken server; every read below waits for an event that must come.
     s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
     write!(
         s,
         "GET /api/v1/events?access_token={token} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        h.http
+        addr
     )
     .unwrap();
     let mut stream = std::io::BufReader::new(s);
@@ -533,8 +577,13 @@ pub struct Feed(std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
 
 impl Feed {
     pub fn open(h: &Hotline) -> Feed {
-        let sup = login(h, "supervisor", "supervisor");
-        let mut ws = open_events(h, &sup).unwrap();
+        Feed::open_at(h.http)
+    }
+
+    /// [`Feed::open`] at the HTTP address `addr`.
+    pub fn open_at(addr: SocketAddr) -> Feed {
+        let sup = login_at(addr, "supervisor", "supervisor");
+        let mut ws = open_events_at(addr, &sup).unwrap();
         let all = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = all.clone();
         // Ends when the server is gone or silent for the stream's read timeout.
