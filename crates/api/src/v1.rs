@@ -29,7 +29,6 @@ pub struct Principal {
     pub role: Role,
     /// For agents: the extension they work as.
     pub agent: Option<String>,
-    expires: Instant,
 }
 
 struct UserEntry {
@@ -38,11 +37,18 @@ struct UserEntry {
     agent: Option<String>,
 }
 
-/// Users from the configuration and the tokens handed out.
+/// Users from the configuration, and the tokens they log in for.
+///
+/// A token is the user's name, an expiry and a fingerprint of the user's entry (password
+/// hash, role, agent), signed with HMAC-SHA-256 under a key the event log keeps
+/// (`api_tokens`, made once with the database). Nothing is kept per token, so a token is
+/// honoured by any node on the same log (the standby after a failover, the same node after
+/// a restart) until it expires, and it stops being honoured at once when its user is
+/// removed or their password, role or agent changes (the fingerprint no longer matches).
 pub struct Auth {
     /// Replaced as a whole when the users change live ([`Auth::set_users`]).
     users: parking_lot::RwLock<HashMap<String, UserEntry>>,
-    tokens: Mutex<HashMap<String, Principal>>,
+    key: ring::hmac::Key,
     ttl: Duration,
     /// Failed logins per user name and per source, with back-off.
     throttle: Mutex<crate::throttle::Throttle>,
@@ -62,11 +68,13 @@ pub enum LoginRefused {
 }
 
 impl Auth {
-    pub fn from_config(cfg: &hotline_config::Config, ttl: Duration) -> Self {
+    /// The users of `cfg`; tokens signed with `key` (the log's `api_tokens` secret) last
+    /// `ttl`.
+    pub fn from_config(cfg: &hotline_config::Config, key: &[u8], ttl: Duration) -> Self {
         let users = users_of(cfg);
         Auth {
             users: parking_lot::RwLock::new(users),
-            tokens: Mutex::new(HashMap::new()),
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
             ttl,
             throttle: Mutex::new(crate::throttle::Throttle::new(
                 crate::throttle::ThrottleConfig::from_config(cfg),
@@ -80,24 +88,9 @@ impl Auth {
 
     /// Takes the users of `cfg` (a live change): from now on logins check them, and the
     /// tokens of a user who was removed or whose password, role or agent changed are
-    /// withdrawn at once (that user logs in again).
+    /// refused at once (their fingerprint no longer matches: that user logs in again).
     pub fn set_users(&self, cfg: &hotline_config::Config) {
-        let new = users_of(cfg);
-        let mut users = self.users.write();
-        let stale: std::collections::HashSet<String> = users
-            .iter()
-            .filter(|(name, old)| {
-                new.get(*name).is_none_or(|n| {
-                    n.hash != old.hash || n.role != old.role || n.agent != old.agent
-                })
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        *users = new;
-        drop(users);
-        if !stale.is_empty() {
-            self.tokens.lock().retain(|_, p| !stale.contains(&p.user));
-        }
+        *self.users.write() = users_of(cfg);
     }
 
     /// An argon2 hash of a new password, on the process's bounded pool.
@@ -129,7 +122,9 @@ impl Auth {
             .check(user, source, Instant::now())
             .map_err(LoginRefused::Throttled)?;
         let (hash, entry) = match self.users.read().get(user) {
-            Some(e) => (e.hash.clone(), Some((e.role, e.agent.clone()))),
+            // The token is for the entry whose password is checked, even if it changes
+            // meanwhile (then the token is refused at once).
+            Some(e) => (e.hash.clone(), Some(e.fingerprint())),
             None => (DECOY.to_string(), None),
         };
         let ok = self
@@ -137,7 +132,7 @@ impl Auth {
             .verify(hash, password.as_bytes().to_vec())
             .await
             .map_err(|_| LoginRefused::Busy)?;
-        let Some((role, agent)) = entry.filter(|_| ok) else {
+        let Some(fingerprint) = entry.filter(|_| ok) else {
             if self.throttle.lock().failed(user, source, Instant::now()) {
                 tracing::warn!(
                     user = %user.chars().take(64).collect::<String>(),
@@ -148,20 +143,58 @@ impl Auth {
             return Err(LoginRefused::Invalid);
         };
         self.throttle.lock().succeeded(user, source, Instant::now());
-        let token = hex_token();
-        let now = Instant::now();
-        let mut tokens = self.tokens.lock();
-        tokens.retain(|_, p| p.expires > now);
-        tokens.insert(
-            token.clone(),
-            Principal {
-                user: user.to_string(),
-                role,
-                agent,
-                expires: now + self.ttl,
-            },
-        );
-        Ok(token)
+        let claims = Claims {
+            u: user.to_string(),
+            e: unix_now().saturating_add(self.ttl.as_secs()),
+            f: fingerprint,
+        };
+        Ok(self.sign(&claims))
+    }
+
+    /// `claims` as a token: the claims and their HMAC, each base64url, joined by a dot.
+    fn sign(&self, claims: &Claims) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let body = b64.encode(serde_json::to_vec(claims).unwrap_or_default());
+        let tag = ring::hmac::sign(&self.key, body.as_bytes());
+        format!("{body}.{}", b64.encode(tag.as_ref()))
+    }
+
+    /// Who `token` was issued to, if this centre signed it, it has not expired, and its user
+    /// is unchanged.
+    fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        use base64::Engine;
+        let unknown = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown token");
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (body, tag) = token.split_once('.').ok_or_else(unknown)?;
+        let tag = b64.decode(tag).map_err(|_| unknown())?;
+        ring::hmac::verify(&self.key, body.as_bytes(), &tag).map_err(|_| unknown())?;
+        let claims: Claims = b64
+            .decode(body)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(unknown)?;
+        if claims.e <= unix_now() {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "log in again",
+            ));
+        }
+        let users = self.users.read();
+        match users.get(&claims.u) {
+            Some(e) if e.fingerprint() == claims.f => Ok(Principal {
+                user: claims.u,
+                role: e.role,
+                agent: e.agent.clone(),
+            }),
+            // Removed, or their password, role or agent changed since.
+            _ => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "token_withdrawn",
+                "the user changed since this token was issued: log in again",
+            )),
+        }
     }
 
     pub(crate) fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
@@ -176,24 +209,38 @@ impl Auth {
                     "a bearer token is required",
                 )
             })?;
-        let mut tokens = self.tokens.lock();
-        match tokens.get(token.trim()) {
-            Some(p) if p.expires > Instant::now() => Ok(p.clone()),
-            Some(_) => {
-                tokens.remove(token.trim());
-                Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "token_expired",
-                    "log in again",
-                ))
-            }
-            None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "unknown token",
-            )),
-        }
+        self.verify(token.trim())
     }
+}
+
+/// What a token says: user, expiry (unix seconds), and the fingerprint of the user's entry.
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    u: String,
+    e: u64,
+    f: String,
+}
+
+impl UserEntry {
+    /// A digest of what a token depends on: any change withdraws the user's tokens.
+    fn fingerprint(&self) -> String {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(self.hash.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(format!("{:?}", self.role).as_bytes());
+        ctx.update(&[0]);
+        ctx.update(self.agent.as_deref().unwrap_or_default().as_bytes());
+        ctx.finish().as_ref()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn users_of(cfg: &hotline_config::Config) -> HashMap<String, UserEntry> {
@@ -210,11 +257,6 @@ fn users_of(cfg: &hotline_config::Config) -> HashMap<String, UserEntry> {
             )
         })
         .collect()
-}
-
-fn hex_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What the v1 routes share.
@@ -1241,4 +1283,87 @@ async fn fault_notice(
     append(&v1, Event::Audit(audit)).await?;
     v1.centre.set_fault_notice(b.on);
     Ok(Json(json!({ "fault_notice": v1.centre.fault_notice() })))
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    fn demo() -> hotline_config::Config {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo.toml");
+        hotline_config::Config::load(std::path::Path::new(path)).expect("the demo loads")
+    }
+
+    fn auth(cfg: &hotline_config::Config, key: &[u8]) -> Auth {
+        Auth::from_config(cfg, key, Duration::from_secs(3600))
+    }
+
+    fn claims(a: &Auth, user: &str, e: u64) -> Claims {
+        Claims {
+            u: user.to_string(),
+            e,
+            f: a.users.read()[user].fingerprint(),
+        }
+    }
+
+    #[test]
+    fn a_token_is_honoured_by_any_auth_with_the_same_key() {
+        let cfg = demo();
+        let a = auth(&cfg, b"0123456789abcdef0123456789abcdef");
+        let token = a.sign(&claims(&a, "agent1001", unix_now() + 60));
+        let other_node = auth(&cfg, b"0123456789abcdef0123456789abcdef");
+        let p = other_node.verify(&token).expect("honoured");
+        assert_eq!(p.user, "agent1001");
+        assert_eq!(p.role, Role::Agent);
+        assert_eq!(p.agent.as_deref(), Some("1001"));
+        // Another centre's key: refused.
+        let stranger = auth(&cfg, b"another key of thirty-two bytes!");
+        assert_eq!(stranger.verify(&token).unwrap_err().code, "unauthorized");
+    }
+
+    #[test]
+    fn a_tampered_expired_or_garbled_token_is_refused() {
+        let cfg = demo();
+        let a = auth(&cfg, b"0123456789abcdef0123456789abcdef");
+        let token = a.sign(&claims(&a, "agent1001", unix_now() + 60));
+        // The same signature over claims naming the supervisor.
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (_, tag) = token.split_once('.').unwrap();
+        let forged =
+            b64.encode(serde_json::to_vec(&claims(&a, "supervisor", unix_now() + 60)).unwrap());
+        assert_eq!(
+            a.verify(&format!("{forged}.{tag}")).unwrap_err().code,
+            "unauthorized"
+        );
+        for garbage in ["", ".", "abc", "abc.def", &token[..token.len() - 2]] {
+            assert_eq!(
+                a.verify(garbage).unwrap_err().code,
+                "unauthorized",
+                "{garbage}"
+            );
+        }
+        let old = a.sign(&claims(&a, "agent1001", unix_now() - 1));
+        assert_eq!(a.verify(&old).unwrap_err().code, "token_expired");
+    }
+
+    #[test]
+    fn a_users_tokens_are_withdrawn_when_the_user_changes() {
+        let cfg = demo();
+        let a = auth(&cfg, b"0123456789abcdef0123456789abcdef");
+        let t1001 = a.sign(&claims(&a, "agent1001", unix_now() + 60));
+        let t1002 = a.sign(&claims(&a, "agent1002", unix_now() + 60));
+        let mut changed = cfg.clone();
+        for u in &mut changed.users {
+            if u.name.get_ref() == "agent1001" {
+                u.role = Role::Supervisor;
+            }
+        }
+        a.set_users(&changed);
+        assert_eq!(a.verify(&t1001).unwrap_err().code, "token_withdrawn");
+        assert!(a.verify(&t1002).is_ok(), "other users keep theirs");
+        changed.users.retain(|u| u.name.get_ref() != "agent1002");
+        a.set_users(&changed);
+        assert_eq!(a.verify(&t1002).unwrap_err().code, "token_withdrawn");
+    }
 }

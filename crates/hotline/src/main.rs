@@ -779,6 +779,13 @@ async fn serve(
         }
     };
     info!(database = %describe(&database), "event log open");
+    // The key the API signs its tokens with: the log's, so that every node of a pair (and
+    // this one after a restart) honours the same tokens.
+    let token_key = match store.secret("api_tokens").await {
+        Ok(Some(key)) if key.len() >= 16 => key,
+        Ok(_) => return Err("the event log has no api_tokens secret".to_string()),
+        Err(e) => return Err(format!("cannot read the event log's secrets: {e}")),
+    };
     // The configuration to run: the files, then the log's live changes on top of them.
     let (cfg, flows, docs) = live_configuration(cfg, flows, path, &store).await?;
     let recovered = store.recovery().interrupted.len();
@@ -862,6 +869,7 @@ async fn serve(
     let v1 = hotline_api::v1::V1 {
         auth: Arc::new(hotline_api::v1::Auth::from_config(
             &cfg,
+            &token_key,
             std::time::Duration::from_secs(12 * 3600),
         )),
         centre: centre.clone(),

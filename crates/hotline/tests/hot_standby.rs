@@ -182,6 +182,8 @@ fn the_standby_takes_over_from_a_killed_leader_and_rings_the_same_phone_without_
         (answered && size > 32_044).then_some((r, size))
     });
     let first_id = first["id"].as_str().unwrap().to_string();
+    // A supervisor logged in on A.
+    let sup = login(&a, "supervisor", "supervisor");
     a.kill9();
     let acknowledged: Vec<String> = feed
         .snapshot()
@@ -237,8 +239,15 @@ fn the_standby_takes_over_from_a_killed_leader_and_rings_the_same_phone_without_
         "every event acknowledged before the kill is in the log"
     );
 
-    // A's call is closed as interrupted, at its last event, by B.
-    let sup = login(&b, "supervisor", "supervisor");
+    // A's call is closed as interrupted, at its last event, by B; the supervisor's token
+    // from A is good on B (tokens are signed with the log's key), for the API and the
+    // event stream.
+    let (status, body) = http(b.http, "GET", "/api/v1/me", Some(&sup), None);
+    assert_eq!(status, 200, "A's token on B: {body}");
+    assert!(
+        open_events(&b, &sup).is_ok(),
+        "A's token opens B's event stream"
+    );
     let (status, body) = http(b.http, "GET", "/api/v1/interactions", Some(&sup), None);
     assert_eq!(status, 200, "{body}");
     let recs: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();

@@ -284,6 +284,7 @@ fn a_graceful_restart_keeps_registrations_agent_states_and_todays_figures() {
     });
     let paused_since = agent(&supervisor_get(&h, "/api/v1/agents"), "1002")["since"].clone();
     assert!(paused_since.is_string(), "{paused_since}");
+    let agent_token = login(&h, "agent1001", "pass1001");
 
     h.signal("TERM");
     let status = h.wait_exit(Duration::from_secs(60)).expect("hotline exits");
@@ -292,6 +293,10 @@ fn a_graceful_restart_keeps_registrations_agent_states_and_todays_figures() {
 
     let h = Hotline::serve_with_in(&data, all_take_accounts);
     assert_eq!(figures(&h), before, "today's figures survive the restart");
+    // The agent stays logged in: the token from before the restart is still good.
+    let (status, body) = http(h.http, "GET", "/api/v1/me", Some(&agent_token), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"1001\""), "{body}");
     // (The view's time is the router's, the log's a moment later: the same to the second.)
     let restored = agent(&supervisor_get(&h, "/api/v1/agents"), "1002")["since"].clone();
     assert!(

@@ -118,4 +118,14 @@ impl Store {
             })
             .collect()
     }
+
+    /// The shared secret `name` (made once with the schema: `api_tokens`), or `None` if
+    /// the database has none by that name.
+    pub async fn secret(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let row = q("SELECT value FROM secrets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(self.read_pool())
+            .await?;
+        row.map(|r| get::<Vec<u8>>(&r, "value")).transpose()
+    }
 }

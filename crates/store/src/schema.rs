@@ -34,10 +34,11 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "registrations", "0003_registrations.sql"),
     migration!(4, "registration_path", "0004_registration_path.sql"),
     migration!(5, "leases", "0005_leases.sql"),
+    migration!(6, "secrets", "0006_secrets.sql"),
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The PostgreSQL advisory lock that serialises migrations of several nodes starting at once.
 const MIGRATION_LOCK: i64 = 0x686f_746c_0001;
