@@ -317,15 +317,14 @@ impl Writer {
         let outcomes = match attempt {
             Attempt::Committed(outcomes) => outcomes,
             Attempt::Fenced(fence) => {
-                tracing::error!(lease = %fence.name, epoch = fence.epoch, "the lease was taken over: refused to commit");
-                for reply in replies {
-                    answer(
-                        reply,
-                        Err(Error::Fenced {
-                            lease: fence.name.clone(),
-                            epoch: fence.epoch,
-                        }),
-                    );
+                tracing::error!(lease = %fence.name, epoch = fence.epoch, appends = replies.len(), "the lease was taken over: refused to commit");
+                // Said once for the group: the submitted appends among it are not logged
+                // one by one.
+                for tx in replies.into_iter().flatten() {
+                    let _ = tx.send(Err(Error::Fenced {
+                        lease: fence.name.clone(),
+                        epoch: fence.epoch,
+                    }));
                 }
                 return;
             }
