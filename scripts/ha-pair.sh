@@ -6,18 +6,22 @@
 #   Kamailio  udp 127.0.0.1:5070       (what phones register with and carriers call)
 #   node A    SIP 127.0.0.1:5081, HTTP http://127.0.0.1:8081   (takes the routing lease first)
 #   node B    SIP 127.0.0.1:5082, HTTP http://127.0.0.1:8082   (the standby: takes over)
+#   HAProxy   http://127.0.0.1:8080    (the pages and the API of whichever node leads;
+#                                       only when Debian's `haproxy` is installed)
 #   PostgreSQL  $HOTLINE_DATABASE, or a primary and its synchronous standby under
 #               pg_auto_failover, started by scripts/ha-database.sh in $HA_DIR/database
 #
 # Each node runs the demo centre with `[cluster]` (node `a` or `b`) and its own data
 # directory (recordings) under $HA_DIR (default ./ha-pair). A node that loses the lease
-# exits with status 75; the script starts it again as a standby, as a service manager
-# would. Ctrl-C stops everything. Needs Debian's `kamailio`, a built `hotline` ($HOTLINE,
+# exits with status 75, a node killed or crashed exits otherwise: either way the script
+# starts it again (as a standby while the other leads), as a service manager would; only a
+# node that stopped cleanly stays down. Ctrl-C stops everything. Needs Debian's `kamailio`, a built `hotline` ($HOTLINE,
 # else target/release/hotline, target/debug/hotline, or hotline on the PATH), and, without
-# $HOTLINE_DATABASE, pg_auto_failover (see scripts/ha-database.sh).
+# $HOTLINE_DATABASE, pg_auto_failover (see scripts/ha-database.sh). Of the two builds the
+# newer is taken.
 #
 # Try: register a softphone as 1001 / pass1001 at 127.0.0.1:5070, log the agent in at
-# http://127.0.0.1:8081, call sip:95588@127.0.0.1:5070; then `kill -9` node A (its pid is
+# http://127.0.0.1:8080 (or node A's http://127.0.0.1:8081 without HAProxy), call sip:95588@127.0.0.1:5070; then `kill -9` node A (its pid is
 # printed) and call again: node B has taken over and rings the same phone.
 set -euo pipefail
 
@@ -27,10 +31,17 @@ proxy_port="${PROXY_PORT:-5070}"
 domain="${HOTLINE_DOMAIN:-hotline.test}"
 
 hotline="${HOTLINE:-}"
-for candidate in "$here/target/release/hotline" "$here/target/debug/hotline" "$(command -v hotline || true)"; do
-  [ -n "$hotline" ] && break
-  [ -n "$candidate" ] && [ -x "$candidate" ] && hotline="$candidate"
-done
+if [ -z "$hotline" ]; then
+  # The newer of the release and debug builds (an old release build would hide today's
+  # changes), else hotline on the PATH.
+  for candidate in "$here/target/release/hotline" "$here/target/debug/hotline"; do
+    [ -x "$candidate" ] || continue
+    if [ -z "$hotline" ] || [ "$candidate" -nt "$hotline" ]; then
+      hotline="$candidate"
+    fi
+  done
+  [ -n "$hotline" ] || hotline="$(command -v hotline || true)"
+fi
 if [ -z "$hotline" ]; then
   echo "no hotline binary: build it (cargo build --release) or set HOTLINE" >&2
   exit 1
@@ -65,8 +76,8 @@ if [ -z "$database" ]; then
 fi
 echo "database: $database"
 
-# Starts one node (again each time it exits 75: it lost the lease) and waits until it says
-# it is ready (it leads) or a standby.
+# Starts one node (again each time it exits other than cleanly: it lost the lease, or it
+# was killed) and waits until it says it is ready (it leads) or a standby.
 start_node() {
   local name="$1" sip="$2" http="$3"
   local log="$dir/$name.log" cfg="$dir/$name.toml"
@@ -77,8 +88,9 @@ start_node() {
     /^\[sip\]$/ { print "proxies = [\"127.0.0.1/32\"]" }' \
     "$here/examples/demo.toml" >"$cfg"
   printf '\n[cluster]\nnode = "%s"\n' "$name" >>"$cfg"
-  # A node that lost the lease exits 75 and is started again, as a standby; SIGTERM to
-  # this loop is passed on to the node, which drains its calls before it exits.
+  # A node that lost the lease exits 75, one killed 137: both are started again (a second
+  # later, so that a node that cannot start does not spin); SIGTERM to this loop is passed
+  # on to the node, which drains its calls before it exits.
   (
     child=
     trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' TERM INT
@@ -87,11 +99,12 @@ start_node() {
       child=$!
       status=0
       wait "$child" || status=$?
-      if [ "$status" != 75 ]; then
-        echo "node $name exited with status $status" >&2
-        exit "$status"
-      fi
-      echo "node $name lost the routing lease: starting it again as a standby" >&2
+      case "$status" in
+        0) echo "node $name stopped" >&2; exit 0 ;;
+        75) echo "node $name lost the routing lease: starting it again" >&2 ;;
+        *) echo "node $name exited with status $status: starting it again" >&2 ;;
+      esac
+      sleep 1
     done
   ) >>"$log" 2>&1 &
   local pid=$!
@@ -134,5 +147,15 @@ sed -e "s/CARRIER/127.0.0.1/" \
   2>"$dir/kamailio.log" &
 pids+=("$!")
 echo "Kamailio: pid $!, udp 127.0.0.1:$proxy_port, domain $domain (log $dir/kamailio.log)"
+haproxy="$(command -v haproxy || echo /usr/sbin/haproxy)"
+pages_port="${PAGES_PORT:-8080}"
+if [ -x "$haproxy" ]; then
+  LISTEN="127.0.0.1:$pages_port" NODE_A=127.0.0.1:8081 NODE_B=127.0.0.1:8082 \
+    "$haproxy" -db -f "$here/deploy/haproxy/haproxy.cfg" 2>"$dir/haproxy.log" &
+  pids+=("$!")
+  echo "HAProxy: pid $!, the pages of the leading node at http://127.0.0.1:$pages_port (log $dir/haproxy.log)"
+else
+  echo "no HAProxy (apt-get install haproxy): each node's pages are at its own address"
+fi
 echo "Ctrl-C stops the pair."
 wait

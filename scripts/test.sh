@@ -33,6 +33,8 @@ command -v pg_autoctl >/dev/null 2>&1 || missing+=(pg-auto-failover-cli)
 ls /usr/lib/postgresql/*/lib/pgautofailover.so >/dev/null 2>&1 || missing+=(postgresql-15-auto-failover)
 # Kamailio: the SIP proxy in front of a pair of nodes (crates/hotline/tests/proxy.rs).
 [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
+# HAProxy: the pages and the API of a pair at one address (crates/hotline/tests/pair_network.rs).
+[ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 # Answering-machine detection: greetings spoken and mixed with noise at test time.
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)

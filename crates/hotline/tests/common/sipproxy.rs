@@ -33,6 +33,33 @@ pub struct Kamailio {
 
 impl Kamailio {
     pub fn start(nodes: [SocketAddr; 2]) -> Kamailio {
+        // The carriers: two loopback ports (the callers'); nothing else on loopback.
+        let carriers = [free_port("127.0.0.1"), free_port("127.0.0.1")];
+        let port = free_port("127.0.0.1");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let lines = carriers.map(|p| format!("1 127.0.0.1 32 {p}")).to_vec();
+        Kamailio::launch(None, addr, nodes, &lines, carriers)
+    }
+
+    /// Kamailio in network namespace `netns`, listening on `addr`, in front of `nodes`, taking
+    /// any port of `carrier` (an address) as a carrier.
+    pub fn start_in(
+        netns: &str,
+        addr: SocketAddr,
+        nodes: [SocketAddr; 2],
+        carrier: &str,
+    ) -> Kamailio {
+        let lines = vec![format!("1 {carrier} 32 0")];
+        Kamailio::launch(Some(netns), addr, nodes, &lines, [0, 0])
+    }
+
+    fn launch(
+        netns: Option<&str>,
+        addr: SocketAddr,
+        nodes: [SocketAddr; 2],
+        carrier_lines: &[String],
+        carriers: [u16; 2],
+    ) -> Kamailio {
         let dir = tempfile::Builder::new()
             .prefix("sipproxy-kamailio-")
             .tempdir()
@@ -44,28 +71,26 @@ impl Kamailio {
             .replace("NODE_B", &nodes[1].to_string());
         let list_path = dir.path().join("dispatcher.list");
         std::fs::write(&list_path, list).unwrap();
-        // The carriers: two loopback ports (the callers'); nothing else on loopback.
-        let carriers = [free_port("127.0.0.1"), free_port("127.0.0.1")];
+        // The repository's list is a template of this form.
         let template = std::fs::read_to_string(deploy.join("carriers.list")).unwrap();
-        let carrier_lines: Vec<String> = template
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .flat_map(|l| {
-                carriers.map(|p| {
-                    l.replace("CARRIER", "127.0.0.1")
-                        .replace(" 32 0", &format!(" 32 {p}"))
-                })
-            })
-            .collect();
-        assert_eq!(carrier_lines.len(), 2, "{template}");
+        assert!(
+            template.lines().any(|l| l == "1 CARRIER 32 0"),
+            "{template}"
+        );
         let carrier_path = dir.path().join("carriers.list");
         std::fs::write(&carrier_path, carrier_lines.join("\n") + "\n").unwrap();
         let run = dir.path().join("run");
         std::fs::create_dir(&run).unwrap();
         let log = std::fs::File::create(dir.path().join("kamailio.log")).unwrap();
-        let port = free_port("127.0.0.1");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new(KAMAILIO)
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, KAMAILIO]);
+                c
+            }
+            None => Command::new(KAMAILIO),
+        };
+        let child = command
             .arg("-f")
             .arg(deploy.join("kamailio.cfg"))
             // Foreground, logging to stderr; small memory, two workers.
@@ -167,7 +192,14 @@ pub fn request_for(to: SocketAddr, method: &str, ruri: &str, extra: &str) -> Opt
     } else {
         format!("To: <{ruri}>\r\n")
     };
-    let sock = UdpSocket::bind("127.0.0.1:0").ok()?;
+    // From the address the machine would send to `to` from (loopback for loopback).
+    let sock = UdpSocket::bind(if to.ip().is_loopback() {
+        "127.0.0.1:0"
+    } else {
+        "0.0.0.0:0"
+    })
+    .ok()?;
+    sock.connect(to).ok()?;
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .ok()?;
     let local = sock.local_addr().ok()?;
@@ -183,9 +215,9 @@ pub fn request_for(to: SocketAddr, method: &str, ruri: &str, extra: &str) -> Opt
     );
     let end = Instant::now() + Duration::from_secs(2);
     let mut buf = vec![0u8; 65_536];
-    sock.send_to(msg.as_bytes(), to).ok()?;
+    sock.send(msg.as_bytes()).ok()?;
     while Instant::now() < end {
-        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+        let Ok(n) = sock.recv(&mut buf) else {
             continue;
         };
         let text = String::from_utf8_lossy(&buf[..n]).into_owned();

@@ -17,23 +17,54 @@ pub struct Cluster {
     bin: PathBuf,
     /// Who runs the server (`None`: this user).
     as_user: Option<&'static str>,
+    /// The address it listens on (127.0.0.1 unless started in a network namespace).
+    pub host: String,
+    /// The network namespace it runs in (`None`: this process's).
+    netns: Option<String>,
 }
 
 impl Cluster {
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://hotline@127.0.0.1:{}/{database}", self.port)
+        format!("postgres://hotline@{}:{}/{database}", self.host, self.port)
     }
 
-    /// A command of the cluster's binaries, run as the server's user.
+    /// `host:port`, as a multi-host connection string lists it.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// A command of the cluster's binaries, run as the server's user (in its namespace).
     fn command(&self, program: &str) -> Command {
-        as_user(self.as_user, &self.bin.join(program))
+        let program = self.bin.join(program);
+        match &self.netns {
+            None => as_user(self.as_user, &program),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]);
+                if let Some(u) = self.as_user {
+                    c.args(["runuser", "-u", u, "--"]);
+                }
+                c.arg(program);
+                c
+            }
+        }
     }
 
     /// A new cluster of its own (not this binary's shared one); `settings` are appended to
     /// its postgresql.conf. `None`: no server binaries here.
     pub fn start(settings: &str) -> Option<Cluster> {
+        Cluster::start_at(None, "127.0.0.1", settings)
+    }
+
+    /// [`Cluster::start`] in network namespace `netns`, listening on `host` (clients on the
+    /// same network are trusted, for replication too).
+    pub fn start_in(netns: &str, host: &str, settings: &str) -> Option<Cluster> {
+        Cluster::start_at(Some(netns), host, settings)
+    }
+
+    fn start_at(netns: Option<&str>, host: &str, settings: &str) -> Option<Cluster> {
         let bin = pg_bin()?;
-        let cluster = Cluster::prepare(bin);
+        let cluster = Cluster::prepare(bin, netns, host);
         let mut initdb = cluster.command("initdb");
         initdb.arg("-D").arg(&cluster.data).args([
             "-U",
@@ -54,12 +85,21 @@ impl Cluster {
     /// A streaming standby of this cluster (pg_basebackup -R), started; `settings` are
     /// appended to its postgresql.conf.
     pub fn standby(&self, settings: &str) -> Cluster {
-        let standby = Cluster::prepare(self.bin.clone());
+        self.standby_at(None, "127.0.0.1", settings)
+    }
+
+    /// [`Cluster::standby`] in network namespace `netns`, listening on `host`.
+    pub fn standby_in(&self, netns: &str, host: &str, settings: &str) -> Cluster {
+        self.standby_at(Some(netns), host, settings)
+    }
+
+    fn standby_at(&self, netns: Option<&str>, host: &str, settings: &str) -> Cluster {
+        let standby = Cluster::prepare(self.bin.clone(), netns, host);
         let mut backup = standby.command("pg_basebackup");
         backup
             .args([
                 "-h",
-                "127.0.0.1",
+                &self.host,
                 "-p",
                 &self.port.to_string(),
                 "-U",
@@ -75,7 +115,7 @@ impl Cluster {
     }
 
     /// A directory, a port and a watchdog; no server yet.
-    fn prepare(bin: PathBuf) -> Cluster {
+    fn prepare(bin: PathBuf, netns: Option<&str>, host: &str) -> Cluster {
         // PostgreSQL refuses to run as root: then the server runs as `postgres` (or `nobody`).
         let user: Option<&'static str> = if !is_root() {
             None
@@ -125,6 +165,8 @@ impl Cluster {
             data,
             bin,
             as_user: user,
+            host: host.to_string(),
+            netns: netns.map(str::to_string),
         }
     }
 
@@ -136,12 +178,24 @@ impl Cluster {
             .expect("postgresql.conf");
         writeln!(
             conf,
-            "\nport = {}\nunix_socket_directories = '{}'\nlisten_addresses = '127.0.0.1'\n\
+            "\nport = {}\nunix_socket_directories = '{}'\nlisten_addresses = '{}'\n\
              max_connections = 300\nfsync = off\n{settings}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.host
         )
         .unwrap();
+        if self.netns.is_some() {
+            let mut hba = std::fs::OpenOptions::new()
+                .append(true)
+                .open(self.data.join("pg_hba.conf"))
+                .expect("pg_hba.conf");
+            writeln!(
+                hba,
+                "host all all samenet trust\nhost replication all samenet trust"
+            )
+            .unwrap();
+        }
     }
 
     fn run_server(&self) {
@@ -154,7 +208,8 @@ impl Cluster {
             .args(["-w", "-t", "120", "start"]);
         run(start, "pg_ctl start");
         eprintln!(
-            "PostgreSQL test cluster on 127.0.0.1:{} in {}",
+            "PostgreSQL test cluster on {}:{} in {}",
+            self.host,
             self.port,
             self.dir.display()
         );
@@ -167,6 +222,22 @@ impl Cluster {
             .arg(&self.data)
             .args(["-m", "immediate", "-w", "stop"]);
         run(stop, "pg_ctl stop");
+    }
+
+    /// Kills the server's main process with SIGKILL, as `kill -9` would (its backends end
+    /// once they notice).
+    pub fn kill9(&self) {
+        let pid = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .expect("postmaster.pid")
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<i32>().ok())
+            .expect("a pid in postmaster.pid");
+        let ok = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -9 {pid}");
     }
 
     /// Promotes a standby to primary and waits until it is one.
@@ -243,7 +314,7 @@ pub fn create_database(cluster: &Cluster) -> String {
     let mut c = Command::new(cluster.bin.join("createdb"));
     c.args([
         "-h",
-        "127.0.0.1",
+        &cluster.host,
         "-p",
         &cluster.port.to_string(),
         "-U",
