@@ -230,6 +230,43 @@ fn number(pg: &cluster::Cluster, url: &str, query: &str) -> i64 {
         .unwrap_or_else(|_| panic!("{query}: not a number: {text:?}"))
 }
 
+/// When an agent first answered a call that started after `after` (unix ns), waited for.
+fn first_taken(pg: &cluster::Cluster, url: &str, after: i64) -> i64 {
+    wait_for(Duration::from_secs(60), "an agent takes a new call", || {
+        let n = number(
+            pg,
+            url,
+            &format!(
+                "SELECT COALESCE(min(answered_ns), 0) FROM interactions \
+                 WHERE started_ns > {after} AND agent IS NOT NULL"
+            ),
+        );
+        (n > 0).then_some(n)
+    })
+}
+
+/// The ids of the events `feed` delivered: committed, so acknowledged.
+fn acknowledged_ids(feed: &Feed) -> Vec<String> {
+    feed.snapshot()
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// How many of the events `ids` the log at `url` holds.
+fn held(pg: &cluster::Cluster, url: &str, ids: &[String]) -> i64 {
+    let list = ids
+        .iter()
+        .map(|i| format!("'{i}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    number(
+        pg,
+        url,
+        &format!("SELECT count(*) FROM events WHERE id IN ({list})"),
+    )
+}
+
 #[test]
 fn a_pair_on_its_own_network_survives_a_killed_node_a_partition_and_a_database_failover() {
     let test = "a_pair_on_its_own_network";
@@ -378,11 +415,7 @@ fn a_pair_on_its_own_network_survives_a_killed_node_a_partition_and_a_database_f
     let agent_token = login_at(pages.addr, "agent1001", "pass1001");
     let killed = now_ns();
     a.kill9();
-    let acknowledged: Vec<String> = feed
-        .snapshot()
-        .iter()
-        .filter_map(|e| e["id"].as_str().map(str::to_string))
-        .collect();
+    let acknowledged = acknowledged_ids(&feed);
     assert!(
         b.wait_ready(Duration::from_secs(30)),
         "b takes over from the killed a"
@@ -400,21 +433,7 @@ fn a_pair_on_its_own_network_survives_a_killed_node_a_partition_and_a_database_f
         );
         (n > 0).then_some(n)
     });
-    let took = wait_for(
-        Duration::from_secs(30),
-        "an agent takes a call on b",
-        || {
-            let n = number(
-                &primary,
-                &on_primary,
-                &format!(
-                    "SELECT COALESCE(min(answered_ns), 0) FROM interactions \
-                 WHERE started_ns > {killed} AND agent IS NOT NULL"
-                ),
-            );
-            (n > 0).then_some(n)
-        },
-    );
+    let took = first_taken(&primary, &on_primary, killed);
     let answered_in = Duration::from_nanos((first - killed).max(0) as u64);
     let agent_in = Duration::from_nanos((took - killed).max(0) as u64);
     eprintln!(
@@ -440,17 +459,8 @@ fn a_pair_on_its_own_network_survives_a_killed_node_a_partition_and_a_database_f
     );
     // Nothing a's stream acknowledged is missing.
     assert!(acknowledged.len() > 30, "{}", acknowledged.len());
-    let ids = acknowledged
-        .iter()
-        .map(|i| format!("'{i}'"))
-        .collect::<Vec<_>>()
-        .join(",");
     assert_eq!(
-        number(
-            &primary,
-            &on_primary,
-            &format!("SELECT count(*) FROM events WHERE id IN ({ids})")
-        ),
+        held(&primary, &on_primary, &acknowledged),
         acknowledged.len() as i64,
         "every event acknowledged before the kill is in the log"
     );
@@ -498,17 +508,7 @@ fn a_pair_on_its_own_network_survives_a_killed_node_a_partition_and_a_database_f
         a.wait_ready(Duration::from_secs(30)),
         "a takes over from the cut-off b"
     );
-    let first = wait_for(Duration::from_secs(30), "a answers a new call", || {
-        let n = number(
-            &primary,
-            &on_primary,
-            &format!(
-                "SELECT COALESCE(min(answered_ns), 0) FROM interactions \
-                 WHERE started_ns > {cut} AND agent IS NOT NULL"
-            ),
-        );
-        (n > 0).then_some(n)
-    });
+    let first = first_taken(&primary, &on_primary, cut);
     eprintln!(
         "partition of node b: an agent took a new call on node a {} ms after the cut",
         (first - cut) / 1_000_000
@@ -552,28 +552,10 @@ fn a_pair_on_its_own_network_survives_a_killed_node_a_partition_and_a_database_f
     });
     let db_killed = now_ns();
     primary.kill9();
-    let acknowledged: Vec<String> = feed
-        .snapshot()
-        .iter()
-        .filter_map(|e| e["id"].as_str().map(str::to_string))
-        .collect();
+    let acknowledged = acknowledged_ids(&feed);
     standby.promote();
     let promoted = Duration::from_nanos((now_ns() - db_killed) as u64);
-    let took = wait_for(
-        Duration::from_secs(60),
-        "an agent takes a call after the failover",
-        || {
-            let n = number(
-                &standby,
-                &on_standby,
-                &format!(
-                    "SELECT COALESCE(min(answered_ns), 0) FROM interactions \
-                 WHERE started_ns > {db_killed} + 2000000000 AND agent IS NOT NULL"
-                ),
-            );
-            (n > 0).then_some(n)
-        },
-    );
+    let took = first_taken(&standby, &on_standby, db_killed + 2_000_000_000);
     let carried_on = Duration::from_nanos((took - db_killed).max(0) as u64);
     eprintln!(
         "kill -9 of the database primary: standby promoted {} ms after it, an agent took a new \
@@ -585,17 +567,8 @@ fn a_pair_on_its_own_network_survives_a_killed_node_a_partition_and_a_database_f
         carried_on < Duration::from_secs(15),
         "the centre carries on within 15 s: {carried_on:?}"
     );
-    let ids = acknowledged
-        .iter()
-        .map(|i| format!("'{i}'"))
-        .collect::<Vec<_>>()
-        .join(",");
     assert_eq!(
-        number(
-            &standby,
-            &on_standby,
-            &format!("SELECT count(*) FROM events WHERE id IN ({ids})")
-        ),
+        held(&standby, &on_standby, &acknowledged),
         acknowledged.len() as i64,
         "every event acknowledged before the database died is on its standby"
     );
