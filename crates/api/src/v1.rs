@@ -54,6 +54,8 @@ pub struct Auth {
     throttle: Mutex<crate::throttle::Throttle>,
     /// The process's bounded argon2 pool (shared with callers' PIN checks).
     pool: Arc<hotline_switch::hashpool::HashPool>,
+    /// Load balancers whose `X-Forwarded-For` is believed (`http.proxies`).
+    proxies: Vec<ipnet::IpNet>,
 }
 
 /// Why a login was refused.
@@ -76,6 +78,7 @@ impl Auth {
             users: parking_lot::RwLock::new(users),
             key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
             ttl,
+            proxies: cfg.http.proxies.clone(),
             throttle: Mutex::new(crate::throttle::Throttle::new(
                 crate::throttle::ThrottleConfig::from_config(cfg),
             )),
@@ -151,6 +154,28 @@ impl Auth {
         Ok(self.sign(&claims))
     }
 
+    /// The client a request came from: `peer`, or, when `peer` is a load balancer of
+    /// `http.proxies`, the address it appended to `X-Forwarded-For` (the last entry: the
+    /// ones before it are the client's own say).
+    pub fn client_of(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        headers: &HeaderMap,
+    ) -> Option<std::net::IpAddr> {
+        let peer = peer?;
+        if !self.proxies.iter().any(|n| n.contains(&peer)) {
+            return Some(peer);
+        }
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|a| a.trim().parse().ok());
+        Some(forwarded.unwrap_or(peer))
+    }
+
     /// `claims` as a token: the claims and their HMAC, each base64url, joined by a dot.
     fn sign(&self, claims: &Claims) -> String {
         use base64::Engine;
@@ -198,19 +223,24 @@ impl Auth {
     }
 
     pub(crate) fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        let token = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "a bearer token is required",
-                )
-            })?;
-        self.verify(token.trim())
+        self.verify(bearer(headers)?)
     }
+}
+
+/// The bearer token of a request.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a bearer token is required",
+            )
+        })
 }
 
 /// What a token says: user, expiry (unix seconds), and the fingerprint of the user's entry.
@@ -388,12 +418,14 @@ struct LoginBody {
 async fn login(
     State(v1): State<V1>,
     ext: axum::http::Extensions,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let b: LoginBody = parse_json(&body)?;
-    let source = ext
+    let peer = ext
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
+    let source = v1.auth.client_of(peer, &headers);
     match v1.auth.login(&b.user, &b.password, source).await {
         Ok(token) => Ok(Json(json!({ "token": token }))),
         Err(LoginRefused::Invalid) => Err(ApiError::new(
@@ -699,10 +731,18 @@ async fn events(
         headers.insert(axum::http::header::AUTHORIZATION, v);
     }
     let who = v1.auth.principal(&headers)?;
+    // The token is checked again while the stream is open: a user removed or changed (or a
+    // token that expired) stops receiving events within a minute, as their requests stop.
+    let token = bearer(&headers)?.to_string();
+    let auth = v1.auth.clone();
+    let still_valid = move || auth.verify(&token).is_ok();
     let rx = v1.centre.store().subscribe();
     let health = v1.centre.log_health();
-    Ok(ws.on_upgrade(move |socket| stream_events(socket, rx, health, who)))
+    Ok(ws.on_upgrade(move |socket| stream_events(socket, rx, health, who, still_valid)))
 }
+
+/// How often an open event stream checks its token again.
+const STREAM_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The "event log behind" alert as the event stream carries it to supervisors: it does not
 /// go through the log (which is what is behind).
@@ -725,8 +765,11 @@ async fn stream_events(
     mut rx: tokio::sync::broadcast::Receiver<Event>,
     mut health: tokio::sync::watch::Receiver<hotline_switch::LogHealth>,
     who: Principal,
+    still_valid: impl Fn() -> bool + Send,
 ) {
     use axum::extract::ws::Message;
+    let mut recheck =
+        tokio::time::interval_at(tokio::time::Instant::now() + STREAM_RECHECK, STREAM_RECHECK);
     use hotline_model::EventKind;
     let mut mine: std::collections::HashSet<hotline_model::InteractionId> = Default::default();
     let supervises = matches!(who.role, Role::Supervisor | Role::Admin);
@@ -757,6 +800,18 @@ async fn stream_events(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => continue,
             },
+            _ = recheck.tick() => {
+                if still_valid() {
+                    continue;
+                }
+                // 4401: the page logs in again (an application close code, RFC 6455 7.4.2).
+                let close = axum::extract::ws::CloseFrame {
+                    code: 4401,
+                    reason: "the token is no longer valid: log in again".into(),
+                };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                return;
+            }
         };
         let event = match event {
             Ok(e) => e,
@@ -1345,6 +1400,33 @@ mod token_tests {
         }
         let old = a.sign(&claims(&a, "agent1001", unix_now() - 1));
         assert_eq!(a.verify(&old).unwrap_err().code, "token_expired");
+    }
+
+    #[test]
+    fn the_client_behind_a_listed_load_balancer_is_the_last_forwarded_address() {
+        let mut cfg = demo();
+        cfg.http.proxies = vec!["192.0.2.10/32".parse().unwrap()];
+        let a = auth(&cfg, b"0123456789abcdef0123456789abcdef");
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7".parse().unwrap(),
+        );
+        let lb: std::net::IpAddr = "192.0.2.10".parse().unwrap();
+        let stranger: std::net::IpAddr = "192.0.2.11".parse().unwrap();
+        assert_eq!(
+            a.client_of(Some(lb), &h),
+            Some("198.51.100.7".parse().unwrap()),
+            "the address the load balancer saw, not what the client wrote before it"
+        );
+        assert_eq!(
+            a.client_of(Some(stranger), &h),
+            Some(stranger),
+            "not believed"
+        );
+        assert_eq!(a.client_of(Some(lb), &HeaderMap::new()), Some(lb));
+        h.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(a.client_of(Some(lb), &h), Some(lb));
     }
 
     #[test]

@@ -607,6 +607,11 @@ pub struct Http {
     /// The longest back-off, in seconds; failures are forgotten after twice this quiet time.
     #[serde(default = "default_login_backoff_max")]
     pub login_backoff_max_seconds: u64,
+    /// HTTP load balancers in front of hotline (HAProxy): from these addresses the client's
+    /// address is taken from the last `X-Forwarded-For` entry, for the per-source login
+    /// limits. From any other source the header is ignored.
+    #[serde(default)]
+    pub proxies: Vec<IpNet>,
 }
 
 impl Default for Http {
@@ -624,6 +629,7 @@ impl Default for Http {
             login_source_failures: default_login_source_failures(),
             login_backoff_seconds: default_login_backoff(),
             login_backoff_max_seconds: default_login_backoff_max(),
+            proxies: Vec::new(),
         }
     }
 }
