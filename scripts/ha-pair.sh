@@ -13,9 +13,10 @@
 #
 # Each node runs the demo centre with `[cluster]` (node `a` or `b`) and its own data
 # directory (recordings) under $HA_DIR (default ./ha-pair). A node that loses the lease
-# exits with status 75, a node killed or crashed exits otherwise: either way the script
-# starts it again (as a standby while the other leads), as a service manager would; only a
-# node that stopped cleanly stays down. Ctrl-C stops everything. Needs Debian's `kamailio`, a built `hotline` ($HOTLINE,
+# exits with status 75, a node killed by a signal with 128 + its number: either way the
+# script starts it again (as a standby while the other leads), as a service manager would.
+# A node that stopped cleanly, or failed with an error (a bad configuration, say), stays
+# down and its log says why. Ctrl-C stops everything. Needs Debian's `kamailio`, a built `hotline` ($HOTLINE,
 # else target/release/hotline, target/debug/hotline, or hotline on the PATH), and, without
 # $HOTLINE_DATABASE, pg_auto_failover (see scripts/ha-database.sh). Of the two builds the
 # newer is taken.
@@ -85,16 +86,19 @@ start_node() {
   # X-Hotline-Source it believes for per-source limits).
   awk -v db="$database" '{ print }
     /^\[storage\]$/ { printf "database = \"%s\"\n", db }
-    /^\[sip\]$/ { print "proxies = [\"127.0.0.1/32\"]" }' \
+    /^\[sip\]$/ { print "proxies = [\"127.0.0.1/32\"]" }
+    /^\[http\]$/ { print "proxies = [\"127.0.0.1/32\"]" }' \
     "$here/examples/demo.toml" >"$cfg"
   printf '\n[cluster]\nnode = "%s"\n' "$name" >>"$cfg"
-  # A node that lost the lease exits 75, one killed 137: both are started again (a second
-  # later, so that a node that cannot start does not spin); SIGTERM to this loop is passed
-  # on to the node, which drains its calls before it exits.
+  # A node that lost the lease exits 75, one killed 137: both are started again a second
+  # later; SIGTERM to this loop is passed on to the node, which drains its calls before it
+  # exits.
   (
     child=
     trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' TERM INT
+    quick=0
     while :; do
+      began=$SECONDS
       "$hotline" serve --config "$cfg" --data "$dir/$name" --sip "$sip" --http "$http" &
       child=$!
       status=0
@@ -102,8 +106,23 @@ start_node() {
       case "$status" in
         0) echo "node $name stopped" >&2; exit 0 ;;
         75) echo "node $name lost the routing lease: starting it again" >&2 ;;
-        *) echo "node $name exited with status $status: starting it again" >&2 ;;
+        *)
+          # Killed by a signal (128 + its number): started again. Any other status is
+          # an error that a restart would only repeat (a bad configuration, a port in
+          # use, a database of a newer schema): the node stays down, its log says why.
+          if [ "$status" -lt 128 ]; then
+            echo "node $name exited with status $status: not started again" >&2
+            exit "$status"
+          fi
+          echo "node $name was killed (status $status): starting it again" >&2
+          ;;
       esac
+      # A node that keeps dying within seconds of its start is left down.
+      if [ $((SECONDS - began)) -lt 10 ]; then quick=$((quick + 1)); else quick=0; fi
+      if [ "$quick" -ge 5 ]; then
+        echo "node $name stopped five times in a row within 10 s of starting: left down" >&2
+        exit 1
+      fi
       sleep 1
     done
   ) >>"$log" 2>&1 &
