@@ -73,6 +73,11 @@ fn node_config(url: &str, node: &str) -> String {
             &format!("[sip]\nproxies = [\"{proxy}/32\"]\n"),
             1,
         )
+        .replacen(
+            "[http]\n",
+            &format!("[http]\nproxies = [\"{proxy}/32\"]\n"),
+            1,
+        )
         .replace(
             "sources = [\"127.0.0.1/32\"]",
             &format!("sources = [\"{proxy}/32\"]"),
@@ -230,6 +235,77 @@ fn number(pg: &cluster::Cluster, url: &str, query: &str) -> i64 {
         .unwrap_or_else(|_| panic!("{query}: not a number: {text:?}"))
 }
 
+/// Namespaces a run of this test left behind when it was killed (its process is gone).
+fn clear_stale(prefix: &str) {
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if !pid.is_empty() && !Path::new("/proc").join(&pid).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        }
+    }
+}
+
+/// Whether a node leads (`hotline_cluster_leader` on its /metrics), sampled every 50 ms
+/// until dropped: when it first stopped leading, and when it led again after that.
+struct LeaderWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::sync::Arc<std::sync::Mutex<(Option<i64>, Option<i64>)>>,
+}
+
+impl LeaderWatch {
+    fn start(http_addr: SocketAddr) -> LeaderWatch {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new((None, None)));
+        let (s, out) = (stop.clone(), seen.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Acquire) {
+                let (status, text) = http(http_addr, "GET", "/metrics", None, None);
+                if status == 200 {
+                    let leads = text.lines().any(|l| l == "hotline_cluster_leader 1");
+                    let now = now_ns();
+                    let mut seen = out.lock().unwrap();
+                    match (leads, *seen) {
+                        (false, (None, _)) => seen.0 = Some(now),
+                        (true, (Some(_), None)) => seen.1 = Some(now),
+                        _ => {}
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        LeaderWatch { stop, seen }
+    }
+
+    /// When the node stopped leading, if it did.
+    fn suspended(&self) -> Option<i64> {
+        self.seen.lock().unwrap().0
+    }
+
+    /// `Some(when it led again)` once it has, `Some(None)` if it never stopped leading
+    /// (seen leading now), `None` while it does not lead.
+    fn resumed(&self) -> Option<Option<i64>> {
+        match *self.seen.lock().unwrap() {
+            (Some(_), Some(t)) => Some(Some(t)),
+            (Some(_), None) => None,
+            (None, _) => Some(None),
+        }
+    }
+}
+
+impl Drop for LeaderWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// When an agent first answered a call that started after `after` (unix ns), waited for.
 fn first_taken(pg: &cluster::Cluster, url: &str, after: i64) -> i64 {
     wait_for(Duration::from_secs(60), "an agent takes a new call", || {
@@ -281,7 +357,8 @@ fn a_pair_on_its_own_network_survives_a_killed_node_a_partition_and_a_database_f
         eprintln!("{test}: SKIPPED: no PostgreSQL server binaries (Debian package `postgresql`)");
         return;
     }
-    let tag = format!("hp{}", std::process::id() % 100_000);
+    clear_stale("hp");
+    let tag = format!("hp{}", std::process::id());
     let hosts = [
         ("car", format!("{}/24", ip(2))),
         ("ph", format!("{}/24", ip(3))),
@@ -413,8 +490,8 @@ fn a_pair_on_its_own_network_survives_a_killed_node_a_partition_and_a_database_f
     });
     // An agent logged in through HAProxy (on a).
     let agent_token = login_at(pages.addr, "agent1001", "pass1001");
-    let killed = now_ns();
     a.kill9();
+    let killed = now_ns();
     let acknowledged = acknowledged_ids(&feed);
     assert!(
         b.wait_ready(Duration::from_secs(30)),
@@ -550,17 +627,42 @@ fn a_pair_on_its_own_network_survives_a_killed_node_a_partition_and_a_database_f
     feed.wait(Duration::from_secs(60), "calls completed on a", |e| {
         count(e, "ended") >= 10
     });
-    let db_killed = now_ns();
+    let interrupted_before = number(
+        &primary,
+        &on_primary,
+        "SELECT count(*) FROM interactions WHERE end_reason = 'interrupted'",
+    );
+    // Whether a leads, as its /metrics says, from just before the kill on.
+    let watch = LeaderWatch::start(a.http);
     primary.kill9();
+    let db_killed = now_ns();
     let acknowledged = acknowledged_ids(&feed);
     standby.promote();
     let promoted = Duration::from_nanos((now_ns() - db_killed) as u64);
-    let took = first_taken(&standby, &on_standby, db_killed + 2_000_000_000);
+    // The leader suspends new calls while it cannot renew its lease and takes them again
+    // once the promoted standby answers; the first call an agent takes after that.
+    // (That it never stopped leading is known once it had time to notice: its lease is 3 s.)
+    let resumed = wait_for(Duration::from_secs(60), "a leads again", || {
+        watch
+            .resumed()
+            .filter(|r| r.is_some() || now_ns() - db_killed > 5_000_000_000)
+    });
+    let suspended = watch.suspended();
+    drop(watch);
+    let took = first_taken(&standby, &on_standby, resumed.unwrap_or(db_killed));
     let carried_on = Duration::from_nanos((took - db_killed).max(0) as u64);
+    let ms = |t: Option<i64>| {
+        t.map_or("never".to_string(), |t| {
+            format!("{} ms", (t - db_killed) / 1_000_000)
+        })
+    };
     eprintln!(
-        "kill -9 of the database primary: standby promoted {} ms after it, an agent took a new \
-         call {} ms after it",
+        "kill -9 of the database primary: standby promoted {} ms after it; the leader \
+         suspended new calls {} and took them again {} after it; an agent took a new call \
+         {} ms after it",
         promoted.as_millis(),
+        ms(suspended),
+        ms(resumed),
         carried_on.as_millis()
     );
     assert!(
@@ -597,6 +699,15 @@ fn a_pair_on_its_own_network_survives_a_killed_node_a_partition_and_a_database_f
          (SELECT end_reason, count(*) AS n FROM interactions GROUP BY 1 ORDER BY 1) r",
     );
     eprintln!("records: {reasons}");
+    assert_eq!(
+        number(
+            &standby,
+            &on_standby,
+            "SELECT count(*) FROM interactions WHERE end_reason = 'interrupted'",
+        ),
+        interrupted_before,
+        "the database failover cut no call in progress"
+    );
     for part in reasons.split(", ") {
         let reason = part.split(' ').next().unwrap_or_default();
         assert!(
