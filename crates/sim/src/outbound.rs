@@ -153,20 +153,11 @@ pub struct OutboundReport {
     pub mode: Mode,
     /// Agents.
     pub agents: u32,
-    /// Calls placed.
-    pub dials: u64,
-    /// Answered by a person.
-    pub live: u64,
-    /// Connected to an agent (or a flow).
-    pub connected: u64,
-    /// Answered by a person with no agent free: the message played.
-    pub abandoned: u64,
-    /// Answering machines.
-    pub machine: u64,
-    /// Busy.
-    pub busy: u64,
-    /// Rang out.
-    pub no_answer: u64,
+    /// The campaign core's own counters at the end: dials, live answers, connects,
+    /// abandons, machines, busy, no answer, do-not-call refusals, contacts done, its 24-hour
+    /// Ofcom figure (a cross-check of the run's below) and the predictive gain.
+    #[serde(flatten)]
+    pub core: hotline_dialer::Stats,
     /// Time agents held calls or wrapped up, over their logged-in time (from the routing
     /// engine).
     pub occupancy: f64,
@@ -174,8 +165,6 @@ pub struct OutboundReport {
     pub abandon_rate_ofcom: f64,
     /// TSR: abandoned over calls answered by a person, over the worst 30-day period.
     pub abandon_rate_tsr: f64,
-    /// The campaign core's own 24-hour figure at the end (a cross-check).
-    pub core_ofcom_rate_24h: f64,
     /// Dials per hour.
     pub dials_per_hour: f64,
     /// Connects per hour.
@@ -189,14 +178,8 @@ pub struct OutboundReport {
     pub queued_after_connect: u64,
     /// Share of pacing looks that dialled ahead (predictive) rather than progressively.
     pub predictive_share: f64,
-    /// The predictive controller's gain at the end.
-    pub final_gain: f64,
-    /// Contacts done.
-    pub contacts_done: u64,
     /// Most calls in flight at once.
     pub max_in_flight: u32,
-    /// Dials refused by the core because the number is on the do-not-call list.
-    pub dnc_blocked: u64,
     /// Dials that broke a rule, as the run checks each one independently of the core: a
     /// number on the do-not-call list, out of its calling hours, over the attempts per local
     /// day, or (predictive) within 72 h of an abandoned call to it. Expected 0.
@@ -435,17 +418,9 @@ pub(crate) fn simulate(sc: &Scenario, spec: &OutboundSpec) -> Result<Report, Err
     let outbound = OutboundReport {
         mode: spec.mode,
         agents: spec.agents,
-        dials: stats.dials,
-        live: stats.live,
-        connected: stats.connected,
-        abandoned: stats.abandoned,
-        machine: stats.machine,
-        busy: stats.busy,
-        no_answer: stats.no_answer,
         occupancy: if logged > 0.0 { occupied / logged } else { 0.0 },
         abandon_rate_ofcom: ofcom,
         abandon_rate_tsr: tsr,
-        core_ofcom_rate_24h: stats.ofcom_rate_24h,
         dials_per_hour: stats.dials as f64 / hours,
         connects_per_hour: stats.connected as f64 / hours,
         agent_idle_hours: (logged - occupied) / 3600.0,
@@ -460,11 +435,9 @@ pub(crate) fn simulate(sc: &Scenario, spec: &OutboundSpec) -> Result<Report, Err
         } else {
             0.0
         },
-        final_gain: stats.predictive_gain,
-        contacts_done: stats.contacts_done,
         max_in_flight: run.max_in_flight,
-        dnc_blocked: stats.dnc_blocked,
         rule_violations: run.audit.violations,
+        core: stats,
     };
     let max_occupancy = agent_reports
         .iter()
@@ -479,7 +452,7 @@ pub(crate) fn simulate(sc: &Scenario, spec: &OutboundSpec) -> Result<Report, Err
             0.0
         },
         events: run.events,
-        contacts: stats.dials,
+        contacts: outbound.core.dials,
         simulated_hours: hours,
         wall_seconds,
         estimated_wait_mae: 0.0,

@@ -33,9 +33,9 @@ fn run(mode: Mode, agents: u32, seed: u64, limit: f64) -> OutboundReport {
         r.connects_per_hour,
         r.idle_seconds_per_connect,
         r.predictive_share,
-        r.final_gain,
-        r.live,
-        r.abandoned,
+        r.core.predictive_gain,
+        r.core.live,
+        r.core.abandoned,
         r.max_in_flight,
     );
     // The core never connected a call the routing engine could not give an agent at once.
@@ -43,7 +43,7 @@ fn run(mode: Mode, agents: u32, seed: u64, limit: f64) -> OutboundReport {
     // Every dial kept the rules (checked by the run, independently of the core), and the
     // do-not-call list was met.
     assert_eq!(r.rule_violations, 0);
-    assert!(r.dnc_blocked > 0);
+    assert!(r.core.dnc_blocked > 0);
     r
 }
 
@@ -82,12 +82,15 @@ fn predictive_below_10_agents_falls_back_to_progressive() {
     let q = run(Mode::Progressive, 8, 1, 0.03);
     assert_eq!(p.predictive_share, 0.0);
     assert_eq!(
-        p.abandoned, 0,
+        p.core.abandoned, 0,
         "progressive pacing never dials ahead of free agents"
     );
     assert!(p.max_in_flight <= 8);
     // Same seed, same pacing: the same run.
-    assert_eq!((p.dials, p.connected), (q.dials, q.connected));
+    assert_eq!(
+        (p.core.dials, p.core.connected),
+        (q.core.dials, q.core.connected)
+    );
 }
 
 #[test]
@@ -98,7 +101,7 @@ fn progressive_baseline_about_73_percent() {
         "occupancy {}",
         r.occupancy
     );
-    assert_eq!(r.abandoned, 0);
+    assert_eq!(r.core.abandoned, 0);
     assert!(r.max_in_flight <= 20);
 }
 
@@ -111,8 +114,8 @@ fn agentless_keeps_its_concurrency_and_never_abandons() {
     spec.agentless_concurrency = 12;
     let r = simulate(&sc).unwrap().outbound.unwrap();
     assert!(r.max_in_flight <= 12);
-    assert_eq!(r.abandoned, 0);
-    assert!(r.connected > 0 && r.connected == r.live);
+    assert_eq!(r.core.abandoned, 0);
+    assert!(r.core.connected > 0 && r.core.connected == r.core.live);
 }
 
 #[test]
@@ -122,9 +125,9 @@ fn preview_dials_only_what_agents_chose() {
     spec.mode = Mode::Preview;
     spec.agents = 5;
     let r = simulate(&sc).unwrap().outbound.unwrap();
-    assert_eq!(r.abandoned, 0);
+    assert_eq!(r.core.abandoned, 0);
     assert!(r.max_in_flight <= 5);
-    assert!(r.connected > 0);
+    assert!(r.core.connected > 0);
 }
 
 #[test]
@@ -165,7 +168,7 @@ fn calls_stop_at_the_end_of_the_calling_hours() {
     assert_eq!(r.rule_violations, 0);
     // Four hours of dialling (17:00-21:00) and none overnight: far fewer dials than 16 hours'
     // worth at the daytime rate.
-    assert!(r.dials > 1_000, "{}", r.dials);
+    assert!(r.core.dials > 1_000, "{}", r.core.dials);
     assert!(
         r.dials_per_hour < 1_438.0 * 4.0 / 16.0 * 1.3,
         "{}",
@@ -227,7 +230,7 @@ mod properties {
             prop_assert_eq!(r.queued_after_connect, 0);
             if mode == Mode::Progressive {
                 prop_assert!(r.max_in_flight <= agents);
-                prop_assert_eq!(r.abandoned, 0);
+                prop_assert_eq!(r.core.abandoned, 0);
             }
         }
     }
