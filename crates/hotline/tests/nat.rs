@@ -12,14 +12,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::netns::{Net, in_ns, run};
-use common::{demo_toml, http, repo, wav_channels_rms};
+use common::{Hotline, demo_toml, http, login_at, repo, wav_channels_rms};
 
 /// Masquerade everything leaving `ns` through `dev`: nftables, or iptables without it.
 fn masquerade(ns: &str, dev: &str) -> Result<(), String> {
@@ -56,68 +54,6 @@ fn masquerade(ns: &str, dev: &str) -> Result<(), String> {
         .map(|_| ())
         .map_err(|e2| format!("no masquerade: {e}; {e2}")),
     }
-}
-
-/// hotline running inside a namespace; killed when dropped.
-struct Centre {
-    child: Child,
-    http: SocketAddr,
-}
-
-impl Drop for Centre {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_centre(ns: &str, cfg: &Path, data: &Path) -> Centre {
-    // `ip netns exec` execs hotline itself, so the child is hotline.
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_hotline")])
-        .args(["serve", "--config", cfg.to_str().unwrap()])
-        .args(["--data", data.to_str().unwrap()])
-        .args(["--sip", "0.0.0.0:5060", "--http", "127.0.0.1:0"])
-        .env("HOTLINE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with("hotline ready") {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("hotline did not become ready");
-    let http = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http="))
-        .unwrap()
-        .parse()
-        .unwrap();
-    Centre { child, http }
-}
-
-fn login(api: SocketAddr, user: &str, password: &str) -> String {
-    let (status, body) = http(
-        api,
-        "POST",
-        "/api/v1/login",
-        None,
-        Some(&format!(
-            "{{\"user\":\"{user}\",\"password\":\"{password}\"}}"
-        )),
-    );
-    assert_eq!(status, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    v["token"].as_str().unwrap().to_string()
 }
 
 /// A sipp scenario run inside `ns`, messages traced in `work`; (success, errors).
@@ -210,7 +146,6 @@ fn a_carrier_call_reaches_a_nated_agent_with_audio_both_ways_and_no_wildcard_add
     masquerade(&nat, "wan").unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("centre.toml");
     let toml = demo_toml()
         .replace(
             "sources = [\"127.0.0.1/32\"]",
@@ -222,9 +157,14 @@ fn a_carrier_call_reaches_a_nated_agent_with_audio_both_ways_and_no_wildcard_add
         )
         + "\n[media]\nrtp_ports = \"31000-31099\"\n";
     assert!(toml.contains("198.51.100.2/32"));
-    std::fs::write(&cfg, toml).unwrap();
     let data = dir.path().join("data");
-    let hotline = start_centre(&centre, &cfg, &data);
+    let hotline = Hotline::serve_in_ns(
+        &centre,
+        &toml,
+        &data,
+        "0.0.0.0:5060".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    );
     let api = hotline.http;
 
     // The agent's phone registers from behind the NAT.
@@ -251,7 +191,7 @@ fn a_carrier_call_reaches_a_nated_agent_with_audio_both_ways_and_no_wildcard_add
     );
     assert!(ok, "register: {log}");
     in_ns(&centre, move || {
-        let token = login(api, "agent1001", "pass1001");
+        let token = login_at(api, "agent1001", "pass1001");
         let (status, body) = http(
             api,
             "POST",
@@ -299,7 +239,7 @@ fn a_carrier_call_reaches_a_nated_agent_with_audio_both_ways_and_no_wildcard_add
     // The record closes with a stereo recording: the caller on the left, and on the right
     // the agent's phone echoing what hotline sent it through the NAT.
     let record = in_ns(&centre, move || {
-        let sup = login(api, "supervisor", "supervisor");
+        let sup = login_at(api, "supervisor", "supervisor");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (status, body) = http(api, "GET", "/api/v1/interactions", Some(&sup), None);
