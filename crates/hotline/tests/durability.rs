@@ -411,23 +411,7 @@ fn a_call_cut_off_by_kill_9_keeps_its_talk_time_up_to_its_last_media() {
     available(&h, "1001");
     let feed = Feed::open(&h);
     let sip = h.sip;
-    let phone = std::thread::spawn(move || {
-        sipp_at(
-            sip,
-            "agent-answers.xml",
-            &[
-                "-p",
-                &port,
-                "-i",
-                "127.0.0.1",
-                "-rtp_echo",
-                "-m",
-                "1",
-                "-timeout",
-                "60s",
-            ],
-        )
-    });
+    let phone = phone_answers_once(sip, "agent-answers.xml", &port, "60s");
     let caller = std::thread::spawn(move || {
         sipp_at(sip, "caller-stays.xml", &["-m", "1", "-timeout", "60s"])
     });

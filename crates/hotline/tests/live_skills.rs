@@ -49,24 +49,7 @@ fn phone(
     scenario: &'static str,
     port: &str,
 ) -> std::thread::JoinHandle<(bool, String)> {
-    let (sip, port) = (h.sip, port.to_string());
-    std::thread::spawn(move || {
-        sipp_at(
-            sip,
-            scenario,
-            &[
-                "-p",
-                &port,
-                "-i",
-                "127.0.0.1",
-                "-rtp_echo",
-                "-m",
-                "1",
-                "-timeout",
-                "90s",
-            ],
-        )
-    })
+    phone_answers_once(h.sip, scenario, port, "90s")
 }
 
 #[test]

@@ -69,23 +69,7 @@ fn records(h: &Hotline) -> Vec<Value> {
 }
 
 fn agent_phone(sip: std::net::SocketAddr, port: String) -> std::thread::JoinHandle<(bool, String)> {
-    std::thread::spawn(move || {
-        sipp_at(
-            sip,
-            "agent-answers.xml",
-            &[
-                "-p",
-                &port,
-                "-i",
-                "127.0.0.1",
-                "-rtp_echo",
-                "-m",
-                "1",
-                "-timeout",
-                "90s",
-            ],
-        )
-    })
+    phone_answers_once(sip, "agent-answers.xml", &port, "90s")
 }
 
 const DRAIN: u64 = 12;

@@ -332,6 +332,35 @@ pub fn sipp_at(target: SocketAddr, scenario: &str, args: &[&str]) -> (bool, Stri
     (out.status.success(), errors)
 }
 
+/// A sipp phone at 127.0.0.1:`port` that answers one call sent to `target` with `scenario`
+/// (a file of tests/sipp or a path), echoing its audio, on a thread of its own: whether it
+/// succeeded, and its errors.
+pub fn phone_answers_once(
+    target: SocketAddr,
+    scenario: &str,
+    port: &str,
+    timeout: &str,
+) -> std::thread::JoinHandle<(bool, String)> {
+    let (scenario, port, timeout) = (scenario.to_string(), port.to_string(), timeout.to_string());
+    std::thread::spawn(move || {
+        sipp_at(
+            target,
+            &scenario,
+            &[
+                "-p",
+                &port,
+                "-i",
+                "127.0.0.1",
+                "-rtp_echo",
+                "-m",
+                "1",
+                "-timeout",
+                &timeout,
+            ],
+        )
+    })
+}
+
 /// One HTTP/1.1 request; returns status and body.
 pub fn http(
     addr: SocketAddr,

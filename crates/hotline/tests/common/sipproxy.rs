@@ -292,24 +292,7 @@ pub fn phone_through_with(
     edits: &[(&str, &str)],
 ) -> std::thread::JoinHandle<(bool, String)> {
     let agent = scenario(scenarios, "proxy-agent-answers.xml", k.addr, edits);
-    let (addr, port) = (k.addr, port.to_string());
-    std::thread::spawn(move || {
-        sipp_at(
-            addr,
-            &agent,
-            &[
-                "-p",
-                &port,
-                "-i",
-                "127.0.0.1",
-                "-rtp_echo",
-                "-m",
-                "1",
-                "-timeout",
-                "90s",
-            ],
-        )
-    })
+    phone_answers_once(k.addr, &agent, port, "90s")
 }
 
 /// A caller through the proxy (from the first carrier port): dials 95588, presses 1, waits
