@@ -290,6 +290,21 @@ pub enum EventKind {
     Surveyed {
         score: u8,
     },
+    /// An outbound campaign placed this call: the interaction's first event (in place of
+    /// `arrived`). `to` is the number dialled, `caller_id` the number presented.
+    Dialled {
+        campaign: String,
+        contact: u64,
+        to: String,
+        caller_id: String,
+    },
+    /// How a campaign's call attempt ended or was answered: `live`, `machine`, `busy`,
+    /// `no_answer` or `failed`; `detail` says more (the SIP status, the detector's verdict).
+    DialOutcome {
+        outcome: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
     NoteAdded {
         /// The user who wrote it (an agent's login, `supervisor`, ...).
         by: String,
@@ -328,6 +343,8 @@ impl EventKind {
             EventKind::Ended { .. } => "ended",
             EventKind::WrappedUp { .. } => "wrapped_up",
             EventKind::Surveyed { .. } => "surveyed",
+            EventKind::Dialled { .. } => "dialled",
+            EventKind::DialOutcome { .. } => "dial_outcome",
             EventKind::NoteAdded { .. } => "note_added",
             EventKind::Unknown => "unknown",
         }
@@ -508,6 +525,7 @@ pub enum Event {
     Agent(AgentEvent),
     Customer(CustomerEvent),
     Audit(AuditEvent),
+    Campaign(CampaignEvent),
 }
 
 /// An event that may not be appended.
@@ -542,6 +560,7 @@ impl Event {
             Event::Agent(e) => e.id,
             Event::Customer(e) => e.id,
             Event::Audit(e) => e.id,
+            Event::Campaign(e) => e.id,
         }
     }
 
@@ -552,6 +571,7 @@ impl Event {
             Event::Agent(e) => e.at,
             Event::Customer(e) => e.at,
             Event::Audit(e) => e.at,
+            Event::Campaign(e) => e.at,
         }
     }
 
@@ -562,6 +582,7 @@ impl Event {
             Event::Agent(e) => e.seq,
             Event::Customer(e) => e.seq,
             Event::Audit(e) => e.seq,
+            Event::Campaign(e) => e.seq,
         }
     }
 
@@ -572,6 +593,7 @@ impl Event {
             Event::Agent(e) => e.seq = seq,
             Event::Customer(e) => e.seq = seq,
             Event::Audit(e) => e.seq = seq,
+            Event::Campaign(e) => e.seq = seq,
         }
     }
 
@@ -582,6 +604,7 @@ impl Event {
             Event::Agent(_) => "agent",
             Event::Customer(_) => "customer",
             Event::Audit(_) => "audit",
+            Event::Campaign(_) => "campaign",
         }
     }
 
@@ -661,6 +684,20 @@ impl Event {
                     check_text("path", path)?;
                     check_text("error", error)
                 }
+                EventKind::Dialled {
+                    campaign,
+                    to,
+                    caller_id,
+                    ..
+                } => {
+                    check_text("campaign", campaign)?;
+                    check_text("to", to)?;
+                    check_text("caller_id", caller_id)
+                }
+                EventKind::DialOutcome { outcome, detail } => {
+                    check_text("outcome", outcome)?;
+                    check_text("detail", detail.as_deref().unwrap_or(""))
+                }
                 EventKind::Held
                 | EventKind::Resumed
                 | EventKind::RecordingPaused
@@ -697,6 +734,35 @@ impl Event {
                 check_text("target", &e.target)?;
                 check_text("detail", e.detail.as_deref().unwrap_or(""))
             }
+            Event::Campaign(e) => {
+                check_text("campaign", &e.campaign)?;
+                check_text("by", e.by.as_deref().unwrap_or(""))?;
+                match &e.change {
+                    CampaignChange::Defined { definition } => check_text("definition", definition),
+                    CampaignChange::ContactsAdded { contacts } => {
+                        if contacts.len() > MAX_CONTACTS_PER_EVENT {
+                            return Err(InvalidEvent(format!(
+                                "{} contacts in one event, over {MAX_CONTACTS_PER_EVENT}",
+                                contacts.len()
+                            )));
+                        }
+                        for c in contacts {
+                            check_text("phone", &c.phone)?;
+                            check_text("name", c.name.as_deref().unwrap_or(""))?;
+                            check_text("time_zone", c.time_zone.as_deref().unwrap_or(""))?;
+                        }
+                        Ok(())
+                    }
+                    CampaignChange::Control { control } => check_text("control", control),
+                    CampaignChange::ContactDone { result, .. } => check_text("result", result),
+                    CampaignChange::DncAdded { phone, source } => {
+                        check_text("phone", phone)?;
+                        check_text("source", source)
+                    }
+                    CampaignChange::DncRemoved { phone } => check_text("phone", phone),
+                    CampaignChange::Unknown => Ok(()),
+                }
+            }
         }
     }
 }
@@ -724,6 +790,96 @@ impl From<AgentEvent> for Event {
 impl From<CustomerEvent> for Event {
     fn from(e: CustomerEvent) -> Self {
         Event::Customer(e)
+    }
+}
+
+/// Most contacts one `contacts_added` event carries (an import is split into several).
+pub const MAX_CONTACTS_PER_EVENT: usize = 500;
+
+/// A contact of an outbound campaign, as imported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignContact {
+    /// Unique within the campaign.
+    pub id: u64,
+    /// E.164 number.
+    pub phone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The called person's IANA time zone, when known (else taken from the number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// What changed in an outbound campaign, or in the do-not-call list (`campaign` is then
+/// `"dnc"`). JSON: `"type"` names the variant in snake_case, its fields beside it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CampaignChange {
+    /// Created or its settings replaced (while a draft or paused): the definition as JSON.
+    Defined { definition: String },
+    /// Contacts joined the list.
+    ContactsAdded { contacts: Vec<CampaignContact> },
+    /// A supervisor's change of state: `start`, `pause`, `resume` or `finish`.
+    Control { control: String },
+    /// A contact is done (`reached`, `message_left`, `exhausted:busy`, `do_not_call`, ...).
+    ContactDone { contact: u64, result: String },
+    /// A number joins the do-not-call list (`source`: `import`, `api`, `flow`).
+    DncAdded { phone: String, source: String },
+    /// A number leaves the do-not-call list.
+    DncRemoved { phone: String },
+    /// A change written by a newer version.
+    #[serde(other)]
+    Unknown,
+}
+
+impl CampaignChange {
+    /// The JSON `"type"` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CampaignChange::Defined { .. } => "defined",
+            CampaignChange::ContactsAdded { .. } => "contacts_added",
+            CampaignChange::Control { .. } => "control",
+            CampaignChange::ContactDone { .. } => "contact_done",
+            CampaignChange::DncAdded { .. } => "dnc_added",
+            CampaignChange::DncRemoved { .. } => "dnc_removed",
+            CampaignChange::Unknown => "unknown",
+        }
+    }
+}
+
+/// Something that happened to an outbound campaign or to the do-not-call list. A
+/// campaign's state is rebuilt from these; its dial attempts are interactions
+/// (`dialled`, `dial_outcome`, ...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignEvent {
+    pub id: EventId,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Seq::is_unassigned")]
+    pub seq: Seq,
+    pub campaign: String,
+    /// The user who made the change, if a user did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    pub change: CampaignChange,
+}
+
+impl CampaignEvent {
+    /// A new, not yet appended event with a fresh id.
+    pub fn new(at: Timestamp, campaign: impl Into<String>, change: CampaignChange) -> Self {
+        CampaignEvent {
+            id: EventId::new(),
+            at,
+            seq: Seq::UNASSIGNED,
+            campaign: campaign.into(),
+            by: None,
+            change,
+        }
+    }
+}
+
+impl From<CampaignEvent> for Event {
+    fn from(e: CampaignEvent) -> Self {
+        Event::Campaign(e)
     }
 }
 

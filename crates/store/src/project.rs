@@ -37,6 +37,8 @@ pub(crate) async fn apply(conn: &mut Conn, event: &Event) -> Result<(), sqlx::Er
         Event::Agent(e) => agent(conn, seq, e).await,
         Event::Customer(e) => customer(conn, seq, e).await,
         Event::Audit(e) => audit_event(conn, seq, e).await,
+        // Campaigns are rebuilt from their events by the dialler (`Store::campaign_events`).
+        Event::Campaign(_) => Ok(()),
     }
 }
 
@@ -141,6 +143,23 @@ async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<
             from.clone(),
             to.clone(),
             trunk.clone(),
+            at
+        ),
+        // A campaign's call: the record reads like an arrival from the number presented to
+        // the number dialled, and its trunk names the campaign.
+        EventKind::Dialled {
+            campaign,
+            to,
+            caller_id,
+            ..
+        } => update!(
+            conn,
+            id,
+            "channel = ?, from_addr = ?, to_addr = ?, trunk = ?, started_ns = ?",
+            hotline_model::Channel::Voice.as_str(),
+            caller_id.clone(),
+            to.clone(),
+            format!("campaign:{campaign}"),
             at
         ),
         EventKind::CustomerIdentified { customer } => {
@@ -271,6 +290,7 @@ async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<
             audit(conn, seq, at, by, "interaction.note", &id, None).await
         }
         EventKind::FlowStep { .. }
+        | EventKind::DialOutcome { .. }
         | EventKind::Offered { .. }
         | EventKind::OfferRejected { .. }
         | EventKind::Held

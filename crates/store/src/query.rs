@@ -184,6 +184,21 @@ impl Store {
         rows.iter().map(decode_row).collect()
     }
 
+    /// Every campaign event (campaigns, their contacts and states, the do-not-call list), in
+    /// order: the dialler rebuilds its campaigns from them at start.
+    pub async fn campaign_events(&self) -> Result<Vec<hotline_model::CampaignEvent>> {
+        let rows = q("SELECT seq, body FROM events WHERE stream = 'campaign' ORDER BY seq")
+            .fetch_all(self.read_pool())
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Event::Campaign(e) = decode_row(row)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
     /// Up to `limit` events with seq greater than `after`, in order: for catching up a
     /// subscriber, exports, and replicas.
     pub async fn events_after(&self, after: Seq, limit: u32) -> Result<Vec<Event>> {

@@ -35,10 +35,11 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "registration_path", "0004_registration_path.sql"),
     migration!(5, "leases", "0005_leases.sql"),
     migration!(6, "secrets", "0006_secrets.sql"),
+    migration!(7, "campaign_events", "0007_campaign_events.sql"),
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The PostgreSQL advisory lock that serialises migrations of several nodes starting at once.
 const MIGRATION_LOCK: i64 = 0x686f_746c_0001;

@@ -508,6 +508,7 @@ impl Writer {
                 Event::Agent(e) => e.state.name(),
                 Event::Customer(_) => "upserted",
                 Event::Audit(_) => "audit",
+                Event::Campaign(e) => e.change.name(),
             };
             let r = q(
                 "INSERT INTO events (seq, id, stream, interaction, kind, at_ns, v, body, epoch)
