@@ -75,7 +75,7 @@ test('a supervisor sees the main flow drawn, with its number and the menu keys',
     flow: li.dataset.flow, numbers: li.querySelector('.nums').textContent,
     selected: li.getAttribute('aria-selected'),
   })));
-  assert.deepEqual(listed.map((l) => l.flow).sort(), ['abusive_end', 'main', 'survey', 'voicemail']);
+  assert.deepEqual(listed.map((l) => l.flow).sort(), ['abusive_end', 'main', 'outbound_survey', 'survey', 'voicemail']);
   const mainItem = listed.find((l) => l.flow === 'main');
   assert.equal(mainItem.numbers, '95588');
   assert.equal(mainItem.selected, 'true');

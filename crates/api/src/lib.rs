@@ -15,6 +15,7 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
+pub mod campaigns;
 mod config;
 pub mod desk;
 mod flows;

@@ -393,12 +393,13 @@ pub fn routes(v1: V1) -> Router {
         .route("/api/v1/customers", get(find_customer))
         .route("/api/v1/customers/{id}", get(customer))
         .merge(crate::desk::routes())
+        .merge(crate::campaigns::routes())
         .merge(crate::flows::routes())
         .merge(crate::config::routes())
         .with_state(v1)
 }
 
-fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

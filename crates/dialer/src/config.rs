@@ -267,3 +267,10 @@ pub fn check_phone(phone: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Checks an IANA time zone name (`Europe/London`).
+pub fn check_time_zone(zone: &str) -> Result<(), String> {
+    zone.parse::<chrono_tz::Tz>()
+        .map(|_| ())
+        .map_err(|_| format!("`{zone}` is not an IANA time zone"))
+}

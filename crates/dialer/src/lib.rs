@@ -70,6 +70,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{
     CampaignConfig, Contact, MachineAction, Mode, Retries, Retry, Rules, check_phone,
+    check_time_zone,
 };
 pub use engine::{
     CallId, CampaignState, ContactResult, Control, Decision, Dialer, Input, Outcome, Stats,

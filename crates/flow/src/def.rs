@@ -274,6 +274,9 @@ pub enum Step {
     Survey(SurveyStep),
     /// Say goodbye and hang up.
     Hangup(HangupStep),
+    /// The caller's number joins the do-not-call list ("press 9 never to be called
+    /// again"); then a confirmation and hang up.
+    DoNotCall(DoNotCallStep),
     /// Transfer the call elsewhere.
     Transfer(TransferStep),
 }
@@ -294,6 +297,7 @@ impl Step {
             Step::Voicemail(_) => "voicemail",
             Step::Survey(_) => "survey",
             Step::Hangup(_) => "hangup",
+            Step::DoNotCall(_) => "do_not_call",
             Step::Transfer(_) => "transfer",
         }
     }
@@ -334,8 +338,17 @@ impl Step {
             }
             Step::Set(s) => v.push(("next".into(), &s.next)),
             Step::Callback(s) => v.push(("on_declined".into(), &s.on_declined)),
-            Step::Survey(s) => v.push(("next".into(), &s.next)),
-            Step::Enqueue(_) | Step::Voicemail(_) | Step::Hangup(_) | Step::Transfer(_) => {}
+            Step::Survey(s) => {
+                v.push(("next".into(), &s.next));
+                for (k, t) in &s.options {
+                    v.push((format!("options.{k}"), t));
+                }
+            }
+            Step::Enqueue(_)
+            | Step::Voicemail(_)
+            | Step::Hangup(_)
+            | Step::DoNotCall(_)
+            | Step::Transfer(_) => {}
         }
         v
     }
@@ -763,6 +776,10 @@ pub struct SurveyStep {
     /// Variable receiving the score.
     #[serde(default)]
     pub into: Option<String>,
+    /// Other keys and the steps they lead to (e.g. `{ "9" = "never_again" }`, a
+    /// `do_not_call` step); no score is stored for them.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
     /// Where to go after (with or without a score).
     pub next: String,
 }
@@ -777,6 +794,19 @@ pub struct HangupStep {
     /// Why (default `normal`).
     #[serde(default)]
     pub reason: HangupReason,
+}
+
+/// `type = "do_not_call"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoNotCallStep {
+    /// Played before hanging up (default `["dnc_confirmed"]`).
+    #[serde(default = "dnc_prompts")]
+    pub prompts: Vec<PromptDef>,
+}
+
+fn dnc_prompts() -> Vec<PromptDef> {
+    vec![PromptDef::Name("dnc_confirmed".into())]
 }
 
 /// `type = "transfer"`.

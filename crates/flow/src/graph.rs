@@ -280,6 +280,7 @@ fn detail(step: &Step) -> BTreeMap<&'static str, String> {
             put("prompts", prompts(&s.prompts));
             put("reason", s.reason.to_string());
         }
+        Step::DoNotCall(s) => put("prompts", prompts(&s.prompts)),
         Step::Transfer(s) => put("to", s.to.clone()),
     }
     d
@@ -313,7 +314,13 @@ mod tests {
         let gs = graphs(&set);
         assert_eq!(
             gs.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
-            ["abusive_end", "main", "survey", "voicemail"]
+            [
+                "abusive_end",
+                "main",
+                "outbound_survey",
+                "survey",
+                "voicemail"
+            ]
         );
         for g in &gs {
             let flow = set.flow(&g.name).unwrap();

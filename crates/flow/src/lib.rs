@@ -129,7 +129,8 @@
 //! | `enqueue` | queue, hold music, announcements every `announce_every_secs`, callback on `callback_digit` | ends the run |
 //! | `callback` | offers a callback outside a queue | ends the run, or `on_declined` |
 //! | `voicemail` | plays the prompt, then [`FlowAction::Voicemail`] | ends the run |
-//! | `survey` | a score 1..=`max_score` by one key, [`FlowAction::Survey`] | `next` |
+//! | `survey` | a score 1..=`max_score` by one key, [`FlowAction::Survey`]; other keys by `options` | `next`, `options` |
+//! | `do_not_call` | [`FlowAction::DoNotCall`] with the caller's number, then prompts (default `dnc_confirmed`) and hang up | ends the run |
 //! | `hangup` | optional prompts, then [`FlowAction::Hangup`] with `reason` | ends the run |
 //! | `transfer` | optional prompts, then [`FlowAction::Transfer`] | ends the run |
 //!

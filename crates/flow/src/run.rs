@@ -573,6 +573,12 @@ impl FlowRun {
             }
             Step::Voicemail(v) => self.end_after(&v.prompts, End::Voicemail(v.queue.clone())),
             Step::Hangup(h) => self.end_after(&h.prompts, End::Hangup(h.reason)),
+            Step::DoNotCall(d) => {
+                self.actions.push_back(FlowAction::DoNotCall {
+                    number: self.ctx.caller.clone(),
+                });
+                self.end_after(&d.prompts, End::Hangup(HangupReason::Normal))
+            }
             Step::Transfer(t) => self.end_after(&t.prompts, End::Transfer(t.to.clone())),
             Step::Branch(_) | Step::Set(_) => {
                 // `goto` runs these itself; reaching here is a bug in this module, but a
@@ -701,6 +707,11 @@ impl FlowRun {
             Step::Collect(c) => {
                 self.set_var(&c.into, g.digits, true);
                 self.goto(now, &c.next);
+            }
+            Step::Survey(s) if s.options.contains_key(&g.digits) => {
+                if let Some(t) = s.options.get(&g.digits) {
+                    self.goto(now, t);
+                }
             }
             Step::Survey(s) => {
                 let score = g

@@ -359,6 +359,11 @@ pub enum FlowAction {
         /// 1 to the step's `max_score`.
         score: u8,
     },
+    /// The caller's number joins the do-not-call list.
+    DoNotCall {
+        /// The caller's number.
+        number: String,
+    },
     /// Transfer the call.
     Transfer {
         /// Where to.

@@ -517,12 +517,34 @@ fn check_step(e: &mut Errors, set: &FlowSet, path: &str, step: &Step) {
             if !(1..=9).contains(&s.max_score) {
                 e.push(format!("{path}.max_score"), "must be between 1 and 9");
             }
+            for k in s.options.keys() {
+                let score = k
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|n| (1..=s.max_score).contains(n));
+                if k.len() != 1
+                    || !k
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+                {
+                    e.push(
+                        format!("{path}.options.{k}"),
+                        "must be one key (0-9, * or #)",
+                    );
+                } else if score.is_some() {
+                    e.push(
+                        format!("{path}.options.{k}"),
+                        "is a score (1 to max_score), not an option",
+                    );
+                }
+            }
             if let Some(v) = &s.into {
                 nonempty(e, format!("{path}.into"), v, "the variable name");
             }
             positive(e, format!("{path}.timeout_secs"), s.timeout_secs);
         }
         Step::Hangup(s) => prompts(e, &format!("{path}.prompts"), &s.prompts, false),
+        Step::DoNotCall(s) => prompts(e, &format!("{path}.prompts"), &s.prompts, false),
         Step::Transfer(s) => {
             nonempty(e, format!("{path}.to"), &s.to, "the destination");
             prompts(e, &format!("{path}.prompts"), &s.prompts, false);

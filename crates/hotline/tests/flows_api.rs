@@ -26,7 +26,16 @@ fn the_demo_flows_are_graphs_with_their_numbers_for_supervisors_only() {
     let all = flows(&h, &sup);
     let mut names: Vec<&str> = all.iter().map(|f| f["name"].as_str().unwrap()).collect();
     names.sort();
-    assert_eq!(names, ["abusive_end", "main", "survey", "voicemail"]);
+    assert_eq!(
+        names,
+        [
+            "abusive_end",
+            "main",
+            "outbound_survey",
+            "survey",
+            "voicemail"
+        ]
+    );
 
     let main = flow(&all, "main");
     assert_eq!(main["start"], "lookup");
@@ -69,7 +78,7 @@ fn the_demo_flows_are_graphs_with_their_numbers_for_supervisors_only() {
 
     // An administrator sees the same.
     let admin = login(&h, "admin", "admin");
-    assert_eq!(flows(&h, &admin).len(), 4);
+    assert_eq!(flows(&h, &admin).len(), 5);
 
     // An agent does not; nor does nobody.
     let agent = login(&h, "agent1001", "pass1001");

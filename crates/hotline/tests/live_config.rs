@@ -32,24 +32,7 @@ fn state_of(h: &Hotline, token: &str, ext: &str) -> String {
 }
 
 fn phone(h: &Hotline, port: &str, calls: usize) -> std::thread::JoinHandle<(bool, String)> {
-    let (sip, port) = (h.sip, port.to_string());
-    std::thread::spawn(move || {
-        sipp_at(
-            sip,
-            "agent-answers.xml",
-            &[
-                "-p",
-                &port,
-                "-i",
-                "127.0.0.1",
-                "-rtp_echo",
-                "-m",
-                &calls.to_string(),
-                "-timeout",
-                "90s",
-            ],
-        )
-    })
+    phone_answers(h.sip, "agent-answers.xml", port, calls, "90s")
 }
 
 /// `hotline ha1` for an agent of the demo's realm: the two lines of the file.

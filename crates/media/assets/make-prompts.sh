@@ -42,6 +42,10 @@ say en survey "Please rate our service from 1 to 5."
 say en fault "We are experiencing a technical problem. Please try again later."
 say en abusive_end "This call is being ended because of abusive language. Goodbye."
 say en voicemail "Please leave a message after the tone, then hang up."
+say en outbound_abandoned "The bank hotline called you. Sorry, no one is free now. Please call us on 9 5 5 8 8."
+say en outbound_message "A message from the bank hotline: please call us on 9 5 5 8 8."
+say en dnc_confirmed "You will not be called by us again. Goodbye."
+say en dnc_offer "If you do not want us to call you again, press 9."
 en_words=(zero one two three four five six seven eight nine ten eleven twelve thirteen \
   fourteen fifteen sixteen seventeen eighteen nineteen twenty)
 for i in $(seq 0 20); do say en "num_$i" "${en_words[$i]}"; done
@@ -69,6 +73,10 @@ say zh survey "请为我们的服务打分，从1分到5分。"
 say zh fault "我们遇到了技术问题，请稍后再拨。"
 say zh abusive_end "由于通话中出现辱骂言语，本次通话即将结束。再见。"
 say zh voicemail "请在提示音后留言，然后挂机。"
+say zh outbound_abandoned "银行客服热线来电，抱歉现在无人接听，请回电95588。"
+say zh outbound_message "银行客服热线留言：请回电95588。"
+say zh dnc_confirmed "我们以后不会再给您打电话。再见。"
+say zh dnc_offer "如果您不希望我们再给您打电话，请按9。"
 zh_words=(零 一 二 三 四 五 六 七 八 九 十 十一 十二 十三 十四 十五 十六 十七 十八 十九 二十)
 for i in $(seq 0 20); do say zh "num_$i" "${zh_words[$i]}"; done
 say zh hundred "百"

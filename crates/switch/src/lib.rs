@@ -9,6 +9,7 @@
 //! calls are refused with 503 while its backlog is over the bound.
 
 pub mod apply;
+pub mod campaign;
 pub mod confdoc;
 pub mod hashpool;
 pub mod live;
@@ -161,6 +162,8 @@ pub struct Centre {
     config: parking_lot::RwLock<Arc<hotline_config::Config>>,
     /// The documents behind it; changes are made one at a time.
     docs: tokio::sync::Mutex<liveconfig::LiveDocs>,
+    /// Outbound campaigns.
+    dialler: campaign::Dialler,
 }
 
 impl Centre {
@@ -245,13 +248,28 @@ impl Centre {
                 tokio::spawn(session::run_call(for_calls.clone(), call));
             }
         });
+        let dialler = campaign::Dialler::start(shared.clone());
         Ok(Centre {
             shared,
+            dialler,
             log_health,
             draining,
             config: parking_lot::RwLock::new(Arc::new(cfg.clone())),
             docs: tokio::sync::Mutex::new(docs),
         })
+    }
+
+    /// The outbound campaigns' dialler.
+    pub fn dialler(&self) -> &campaign::Dialler {
+        &self.dialler
+    }
+
+    /// Reads a campaign's settings (JSON) and checks them against the centre.
+    pub fn campaign_spec(
+        &self,
+        v: &serde_json::Value,
+    ) -> Result<campaign::CampaignSpec, campaign::CampaignError> {
+        campaign::CampaignSpec::parse(v, &self.shared)
     }
 
     /// Sets an agent's state (log in, available, not ready, break, log out).

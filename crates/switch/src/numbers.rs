@@ -11,6 +11,9 @@ pub enum Route {
     /// An agent's extension or direct number: that agent is offered the call first (the
     /// routing engine's preferred agent), then anyone of `queue`.
     Agent { extension: String, queue: String },
+    /// A campaign's answered call: it waits, on hold, for an agent of `queue`, at
+    /// `priority` against the queue's other contacts.
+    Queue { queue: String, priority: i32 },
 }
 
 /// The numbers of a centre.

@@ -54,6 +54,8 @@ pub struct QueueView {
     pub longest_wait_secs: f64,
     /// Agents available now who have every skill the queue needs at its minimum level.
     pub agents_available: usize,
+    /// Agents logged in (in any state) who have every skill the queue needs.
+    pub agents_staffed: usize,
     /// Service-level target: answered within this many seconds.
     pub target_seconds: f64,
 }
@@ -923,16 +925,23 @@ fn queue_views(engine: &Engine, skills: &AgentSkills, now: Instant) -> Vec<Queue
         let Some(cfg) = engine.queue_config(q) else {
             continue;
         };
-        let agents_available = skills
-            .iter()
-            .filter(|(id, have)| {
-                engine.agent_state(*id) == Some(AgentState::Available)
-                    && cfg
-                        .skills
-                        .iter()
-                        .all(|(skill, min)| have.get(skill).is_some_and(|l| l >= min))
-            })
-            .count();
+        let mut agents_available = 0;
+        let mut agents_staffed = 0;
+        for (id, have) in skills {
+            let qualified = cfg
+                .skills
+                .iter()
+                .all(|(skill, min)| have.get(skill).is_some_and(|l| l >= min));
+            match engine.agent_state(*id) {
+                Some(AgentState::Available) if qualified => {
+                    agents_available += 1;
+                    agents_staffed += 1;
+                }
+                Some(AgentState::LoggedOut) | None => {}
+                Some(_) if qualified => agents_staffed += 1,
+                Some(_) => {}
+            }
+        }
         views.push(QueueView {
             name: cfg.name.clone(),
             waiting: engine.waiting(q),
@@ -941,6 +950,7 @@ fn queue_views(engine: &Engine, skills: &AgentSkills, now: Instant) -> Vec<Queue
                 .longest_waiting(q)
                 .map_or(0.0, |(_, since)| now.millis_since(since) as f64 / 1000.0),
             agents_available,
+            agents_staffed,
             target_seconds: cfg.target_seconds,
         });
     }

@@ -341,6 +341,17 @@ pub fn phone_answers_once(
     port: &str,
     timeout: &str,
 ) -> std::thread::JoinHandle<(bool, String)> {
+    phone_answers(target, scenario, port, 1, timeout)
+}
+
+/// [`phone_answers_once`] for `calls` calls.
+pub fn phone_answers(
+    target: SocketAddr,
+    scenario: &str,
+    port: &str,
+    calls: usize,
+    timeout: &str,
+) -> std::thread::JoinHandle<(bool, String)> {
     let (scenario, port, timeout) = (scenario.to_string(), port.to_string(), timeout.to_string());
     std::thread::spawn(move || {
         sipp_at(
@@ -353,7 +364,7 @@ pub fn phone_answers_once(
                 "127.0.0.1",
                 "-rtp_echo",
                 "-m",
-                "1",
+                &calls.to_string(),
                 "-timeout",
                 &timeout,
             ],
@@ -369,6 +380,18 @@ pub fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
+    http_typed(addr, method, path, token, "application/json", body)
+}
+
+/// [`http`] with a body of type `content_type` (a CSV file, ...).
+pub fn http_typed(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -377,7 +400,7 @@ pub fn http(
     }
     let body = body.unwrap_or("");
     if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
+        req.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     s.write_all(req.as_bytes()).unwrap();

@@ -54,7 +54,7 @@ fn the_demo_is_made_of_items() {
     assert_eq!(count(Kind::Users), 12);
     assert_eq!(count(Kind::Trunks), 1);
     assert_eq!(count(Kind::Numbers), 0);
-    assert_eq!(count(Kind::Flows), 4);
+    assert_eq!(count(Kind::Flows), 5);
     assert_eq!(count(Kind::Schedules), 1);
     let agent = d.item(Kind::Agents, "1003").unwrap();
     assert_eq!(agent["name"], "张伟 Zhang Wei");

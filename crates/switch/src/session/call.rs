@@ -212,6 +212,10 @@ pub enum Command {
     Note(EventKind),
     /// Hand an event (with the notes kept) to the log, without waiting for the disk.
     Log(EventKind),
+    /// The caller asked never to be called again: the number joins the do-not-call list.
+    DoNotCall {
+        number: String,
+    },
     /// The caller's record is closed (a callback booked): the events that follow belong to
     /// a new interaction.
     NewInteraction,
@@ -442,6 +446,10 @@ impl Call {
                 // A direct number: the agent is offered the call first, then anyone of the
                 // queue.
                 call.requeue(now, queue, false, Some(extension));
+            }
+            crate::numbers::Route::Queue { queue, priority } => {
+                call.push(Command::HoldMusic);
+                call.arrive(now, queue, priority, false, None, Vec::new());
             }
         }
         Ok(call)
@@ -1554,6 +1562,7 @@ impl Call {
                     });
                 }
                 FlowAction::Survey { score } => self.log(EventKind::Surveyed { score }),
+                FlowAction::DoNotCall { number } => self.push(Command::DoNotCall { number }),
                 FlowAction::Hangup {
                     reason: hotline_flow::HangupReason::Callback,
                 } if self.callback_number.is_some() => self.book_callback(),

@@ -13,6 +13,7 @@
 //! committed events are shown to anyone (event stream, API, reports).
 
 pub mod call;
+pub mod outbound;
 mod phones;
 #[cfg(test)]
 mod routed_tests;
@@ -191,6 +192,9 @@ pub fn destination(shared: &Shared, to: &str) -> Option<call::Destination> {
         Some(crate::numbers::Route::Flow(f)) => return Some(call::Destination::Flow(f)),
         Some(crate::numbers::Route::Agent { extension, queue }) => {
             return Some(call::Destination::Agent { extension, queue });
+        }
+        Some(crate::numbers::Route::Queue { queue, .. }) => {
+            return Some(call::Destination::Queue(queue));
         }
         None => {}
     }

@@ -69,7 +69,7 @@ pub async fn run_call(shared: Arc<Shared>, call: IncomingCall) {
 }
 
 /// Hands one event to the log, in order, without waiting for it to be durable.
-async fn log(shared: &Shared, id: InteractionId, kind: EventKind) -> Result<(), String> {
+pub(super) async fn log(shared: &Shared, id: InteractionId, kind: EventKind) -> Result<(), String> {
     shared
         .store
         .submit(vec![
@@ -120,11 +120,11 @@ struct AgentPhone {
 }
 
 /// A call hotline places: a callback's customer, or a transfer's outside party.
-struct DialLeg {
-    leg: Leg,
-    media: LegId,
-    peer: IpAddr,
-    srtp: (SrtpPolicy, Option<MasterKey>),
+pub(super) struct DialLeg {
+    pub leg: Leg,
+    pub media: LegId,
+    pub peer: IpAddr,
+    pub srtp: (SrtpPolicy, Option<MasterKey>),
     keys: Option<SrtpKeys>,
     callback: bool,
 }
@@ -217,7 +217,58 @@ async fn setup_and_run(
         .await
         .map_err(|e| e.to_string())?;
     leg.answer(local, negotiated.sdp)?;
+    run_session(
+        shared,
+        routes,
+        id,
+        Answered {
+            from,
+            to,
+            route,
+            leg,
+            peer: source.ip(),
+            leg_media: caller_media,
+            srtp: caller_srtp,
+            media,
+            media_events,
+        },
+    )
+    .await
+}
 
+/// A caller's leg that is up, with its media: an incoming call hotline answered, or a
+/// campaign's call the called person answered.
+pub(super) struct Answered {
+    pub from: String,
+    pub to: String,
+    /// The flow that answers, or the queue or agent the call waits for.
+    pub route: crate::numbers::Route,
+    pub leg: Leg,
+    pub peer: IpAddr,
+    pub leg_media: LegId,
+    pub srtp: Option<SrtpKeys>,
+    pub media: CallHandle,
+    pub media_events: mpsc::UnboundedReceiver<MediaEvent>,
+}
+
+/// Runs the session of a caller whose leg is up to its end.
+pub(super) async fn run_session(
+    shared: Arc<Shared>,
+    routes: Arc<super::Routes>,
+    id: InteractionId,
+    answered: Answered,
+) -> Result<(), String> {
+    let Answered {
+        from,
+        to,
+        route,
+        leg,
+        peer,
+        leg_media: caller_media,
+        srtp: caller_srtp,
+        media,
+        media_events,
+    } = answered;
     let now = core_now(tokio::time::Instant::now());
     let resolver_shared = shared.clone();
     let setup = Setup {
@@ -240,7 +291,7 @@ async fn setup_and_run(
         routes,
         id,
         caller: leg,
-        caller_peer: source.ip(),
+        caller_peer: peer,
         caller_media,
         caller_srtp,
         caller_live: true,
@@ -571,6 +622,23 @@ impl Shell {
                     warn!(interaction = %self.id, error = %e, "cannot log");
                 }
             }
+            Command::DoNotCall { number } => {
+                // With the notes kept, in order; the dialler hears of it from the log.
+                let mut batch = std::mem::take(&mut self.pending);
+                let mut e = hotline_model::CampaignEvent::new(
+                    Timestamp::now(),
+                    crate::campaign::DNC,
+                    hotline_model::CampaignChange::DncAdded {
+                        phone: hotline_model::normalize_phone(&number).unwrap_or(number),
+                        source: format!("flow:{}", self.id),
+                    },
+                );
+                e.by = Some("caller".into());
+                batch.push(e.into());
+                if let Err(e) = self.shared.store.submit(batch).await {
+                    warn!(interaction = %self.id, error = %e, "cannot log a do-not-call request");
+                }
+            }
             Command::NewInteraction => {
                 let old = self.id;
                 self.id = InteractionId::new();
@@ -784,10 +852,12 @@ impl Shell {
         })?;
         // Through a proxy (a Path), signalling goes to the proxy, media to the phone.
         let phone_ip = b.phone_ip();
-        let (local, media, key) = self.outbound_media(phone_ip, srtp).await.map_err(|e| {
-            warn!(error = %e, "no media for the agent leg");
-            ("media", Refusal::Failed)
-        })?;
+        let (local, media, key) = outbound_media(&self.shared, &self.media, phone_ip, srtp)
+            .await
+            .map_err(|e| {
+                warn!(error = %e, "no media for the agent leg");
+                ("media", Refusal::Failed)
+            })?;
         let options = hotline_sip::calls::DialOptions {
             from_user: caller_id.to_string(),
             route: b.path.clone(),
@@ -833,103 +903,18 @@ impl Shell {
     /// Calls `number` out through the trunk (a callback's customer, a transfer's outside
     /// party): the number in E.164, the trunk's caller id, and its credentials.
     async fn dial(&mut self, number: String, callback: bool, to: String) -> Result<(), String> {
-        let Some(dest) = self.routes.outbound else {
-            return Err("no outbound trunk".to_string());
-        };
-        let (target, options) = match &self.routes.trunk {
-            Some(t) => match t.target(&number) {
-                Ok(target) => (target, t.dial_options(&to)),
-                Err(e) => {
-                    warn!(interaction = %self.id, error = %e, "cannot call out");
-                    return Err("bad number".to_string());
-                }
-            },
-            None => (
-                format!("sip:{number}@{dest}"),
-                hotline_sip::calls::DialOptions {
-                    from_user: to,
-                    ..Default::default()
-                },
-            ),
-        };
-        // The trunk's SRTP policy, judged by the transport calls out use (UDP).
-        let transport = "udp";
-        let policy = match &self.routes.trunk {
-            Some(t) => self.shared.calls.srtp.read().for_trunk(&t.name),
-            None => self.shared.calls.srtp.read().default,
-        };
-        let srtp = callback_srtp(policy, transport).map_err(|why| {
-            warn!(interaction = %self.id, why, "not called out");
-            why.to_string()
-        })?;
-        let (local, media, key) = self
-            .outbound_media(dest.ip(), srtp)
-            .await
-            .map_err(|e| format!("media: {e}"))?;
-        match self
-            .shared
-            .calls
-            .dial_with(&target, dest, transport, &options, local)
-        {
-            Ok(leg) => {
-                self.dial = Some(DialLeg {
-                    leg,
-                    media,
-                    peer: dest.ip(),
-                    srtp: (policy, key),
-                    keys: None,
-                    callback,
-                });
-                Ok(())
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot call out");
-                let _ = self.media.remove_leg(media);
-                Err("dial failed".to_string())
-            }
-        }
-    }
-
-    /// A media leg for a call hotline places; its remote end is learnt from the answer.
-    /// With `srtp` (`Some(savp)`), the leg is encrypted from its first packet and hotline's
-    /// key is offered (tag 1) and returned.
-    async fn outbound_media(
-        &self,
-        peer: IpAddr,
-        srtp: Option<bool>,
-    ) -> Result<(LocalMedia, LegId, Option<MasterKey>), String> {
-        let port = self
-            .shared
-            .media
-            .bind_leg()
-            .await
-            .map_err(|e| e.to_string())?;
-        let key = match srtp {
-            Some(_) => Some(MasterKey::random()?),
-            None => None,
-        };
-        let local = LocalMedia {
-            address: self.shared.calls.media_address(peer),
-            port: port.local_addr().port(),
-            session_id: rand_id(),
-            version: 1,
-            crypto: key.as_ref().map(|k| LocalCrypto {
-                tag: 1,
-                inline: k.to_inline(),
-                savp: srtp == Some(true),
-            }),
-        };
-        let mut p = LegParams::new(None, hotline_media::Codec::Pcmu);
-        p.srtp = key.clone().map(|local| SrtpKeys {
-            local,
-            remote: None,
-        });
-        let media = self
-            .media
-            .add_leg(port, p)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok((local, media, key))
+        let mut leg = place_call(
+            &self.shared,
+            &self.routes,
+            &self.media,
+            self.id,
+            &number,
+            to,
+        )
+        .await?;
+        leg.callback = callback;
+        self.dial = Some(leg);
+        Ok(())
     }
 
     /// Today's directory of recordings (`recordings/YYYY-MM-DD/`, UTC): one directory a day
@@ -1045,11 +1030,107 @@ impl Shell {
     }
 }
 
+/// Calls `number` out through the trunk, presenting `to` as the caller: the leg rings (its
+/// events say what becomes of it) with a media leg of `media` waiting for the answer.
+pub(super) async fn place_call(
+    shared: &Shared,
+    routes: &super::Routes,
+    media: &CallHandle,
+    id: InteractionId,
+    number: &str,
+    to: String,
+) -> Result<DialLeg, String> {
+    let Some(dest) = routes.outbound else {
+        return Err("no outbound trunk".to_string());
+    };
+    let (target, options) = match &routes.trunk {
+        Some(t) => match t.target(number) {
+            Ok(target) => (target, t.dial_options(&to)),
+            Err(e) => {
+                warn!(interaction = %id, error = %e, "cannot call out");
+                return Err("bad number".to_string());
+            }
+        },
+        None => (
+            format!("sip:{number}@{dest}"),
+            hotline_sip::calls::DialOptions {
+                from_user: to,
+                ..Default::default()
+            },
+        ),
+    };
+    // The trunk's SRTP policy, judged by the transport calls out use (UDP).
+    let transport = "udp";
+    let policy = match &routes.trunk {
+        Some(t) => shared.calls.srtp.read().for_trunk(&t.name),
+        None => shared.calls.srtp.read().default,
+    };
+    let srtp = callback_srtp(policy, transport).map_err(|why| {
+        warn!(interaction = %id, why, "not called out");
+        why.to_string()
+    })?;
+    let (local, leg_media, key) = outbound_media(shared, media, dest.ip(), srtp)
+        .await
+        .map_err(|e| format!("media: {e}"))?;
+    match shared
+        .calls
+        .dial_with(&target, dest, transport, &options, local)
+    {
+        Ok(leg) => Ok(DialLeg {
+            leg,
+            media: leg_media,
+            peer: dest.ip(),
+            srtp: (policy, key),
+            keys: None,
+            callback: false,
+        }),
+        Err(e) => {
+            warn!(error = %e, "cannot call out");
+            let _ = media.remove_leg(leg_media);
+            Err("dial failed".to_string())
+        }
+    }
+}
+
+/// A media leg for a call hotline places; its remote end is learnt from the answer.
+/// With `srtp` (`Some(savp)`), the leg is encrypted from its first packet and hotline's
+/// key is offered (tag 1) and returned.
+async fn outbound_media(
+    shared: &Shared,
+    media: &CallHandle,
+    peer: IpAddr,
+    srtp: Option<bool>,
+) -> Result<(LocalMedia, LegId, Option<MasterKey>), String> {
+    let port = shared.media.bind_leg().await.map_err(|e| e.to_string())?;
+    let key = match srtp {
+        Some(_) => Some(MasterKey::random()?),
+        None => None,
+    };
+    let local = LocalMedia {
+        address: shared.calls.media_address(peer),
+        port: port.local_addr().port(),
+        session_id: rand_id(),
+        version: 1,
+        crypto: key.as_ref().map(|k| LocalCrypto {
+            tag: 1,
+            inline: k.to_inline(),
+            savp: srtp == Some(true),
+        }),
+    };
+    let mut p = LegParams::new(None, hotline_media::Codec::Pcmu);
+    p.srtp = key.clone().map(|local| SrtpKeys {
+        local,
+        remote: None,
+    });
+    let leg = media.add_leg(port, p).await.map_err(|e| e.to_string())?;
+    Ok((local, leg, key))
+}
+
 /// A leg hotline placed was answered with `sdp`: the answer is judged against the leg's
 /// SRTP policy and hotline's offered key (`srtp`), and the media leg is pointed at the far
 /// end with the keys agreed. Returns the leg's keys (`None`: plain RTP), or why the answer
 /// is refused (`required` without a usable key).
-fn answer_media(
+pub(super) fn answer_media(
     media: &CallHandle,
     leg: LegId,
     peer: IpAddr,

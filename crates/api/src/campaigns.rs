@@ -1,0 +1,601 @@
+//! Outbound campaigns and the do-not-call list.
+//!
+//! - `GET /api/v1/campaigns`, `POST /api/v1/campaigns` (settings as JSON; 201 with the
+//!   campaign, a draft), `GET /api/v1/campaigns/{id}`;
+//! - `POST /api/v1/campaigns/{id}/contacts`: a CSV file (`text/csv`, a header line naming
+//!   `phone` and optionally `id`, `name`, `time_zone`) or JSON `{"contacts": [...]}`; good
+//!   lines are imported, bad ones reported by line number;
+//! - `POST /api/v1/campaigns/{id}/state` `{"action": "start" | "pause" | "resume" | "finish"}`;
+//! - `GET /api/v1/campaigns/{id}/results` (JSON) and `/results.csv`;
+//! - `POST /api/v1/campaigns/{id}/previews/{contact}` `{"dial": bool}`: an agent's choice
+//!   on a contact offered in preview;
+//! - `GET /api/v1/dnc`, `POST /api/v1/dnc` (`{"numbers": [...]}` or a CSV file with a `phone`
+//!   column, or one number a line), `DELETE /api/v1/dnc/{number}`.
+//!
+//! Campaigns are for supervisors and administrators; an agent may only answer a preview.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use hotline_config::Role;
+use hotline_model::CampaignContact;
+use hotline_switch::campaign::{CampaignError, DiallerCmd};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ApiError;
+use crate::v1::{Principal, V1};
+
+/// Most lines one import may carry.
+const MAX_IMPORT_LINES: usize = 100_000;
+
+pub fn routes() -> axum::Router<V1> {
+    axum::Router::new()
+        .route("/api/v1/campaigns", get(list).post(create))
+        .route("/api/v1/campaigns/{id}", get(one))
+        .route("/api/v1/campaigns/{id}/contacts", post(contacts))
+        .route("/api/v1/campaigns/{id}/state", post(state))
+        .route("/api/v1/campaigns/{id}/results", get(results))
+        .route("/api/v1/campaigns/{id}/results.csv", get(results_csv))
+        .route("/api/v1/campaigns/{id}/previews/{contact}", post(preview))
+        .route("/api/v1/dnc", get(dnc_list).post(dnc_add))
+        .route("/api/v1/dnc/{number}", delete(dnc_remove))
+}
+
+fn api_error(e: CampaignError) -> ApiError {
+    match e {
+        CampaignError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", m),
+        CampaignError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_campaign", m),
+        CampaignError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+        CampaignError::Unavailable(m) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m).retry_after(1)
+        }
+    }
+}
+
+/// Asks the dialler something it may refuse.
+async fn ask<T>(
+    v1: &V1,
+    make: impl FnOnce(hotline_switch::campaign::Reply<T>) -> DiallerCmd,
+) -> Result<T, ApiError> {
+    v1.centre
+        .dialler()
+        .ask(make)
+        .await
+        .and_then(|r| r)
+        .map_err(api_error)
+}
+
+fn supervisor(v1: &V1, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let who = v1.auth.principal(headers)?;
+    if who.role == Role::Agent {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "campaigns are run by supervisors",
+        ));
+    }
+    Ok(who)
+}
+
+async fn list(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    v1.auth.principal(&headers)?;
+    let all = v1
+        .centre
+        .dialler()
+        .ask(DiallerCmd::List)
+        .await
+        .map_err(api_error)?;
+    Ok(Json(json!({ "campaigns": all })))
+}
+
+async fn create(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let who = supervisor(&v1, &headers)?;
+    let v: Value = crate::v1::parse_json(&body)?;
+    let spec = v1.centre.campaign_spec(&v).map_err(api_error)?;
+    let view = ask(&v1, |reply| DiallerCmd::Create {
+        spec: Box::new(spec),
+        by: who.user.clone(),
+        reply,
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn one(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    v1.auth.principal(&headers)?;
+    let view = ask(&v1, |reply| DiallerCmd::Get {
+        campaign: id,
+        reply,
+    })
+    .await?;
+    Ok(Json(json!(view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactsBody {
+    contacts: Vec<ContactBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactBody {
+    #[serde(default)]
+    id: Option<u64>,
+    phone: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    time_zone: Option<String>,
+}
+
+/// A number as people write it (`+44 20 7946-0000`, `(+44) 20...`) in E.164.
+fn normalise(phone: &str) -> String {
+    phone
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}'))
+        .collect()
+}
+
+/// One CSV field list per line, with quotes (`"a, b"`, `""` for a quote).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) | (';', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter().map(|f| f.trim().to_string()).collect()
+}
+
+struct LineError {
+    line: usize,
+    message: String,
+}
+
+/// Reads an import: the contacts of good lines and an error for each bad one.
+/// Contacts by line number.
+type Lines = Vec<(usize, ContactBody)>;
+
+fn read_csv(text: &str) -> Result<(Lines, Vec<LineError>), ApiError> {
+    let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "bad_csv", m.to_string());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Err(bad(
+            "the file is empty: expected a header line naming `phone`",
+        ));
+    };
+    let names: Vec<String> = csv_fields(header.trim_start_matches('\u{feff}'))
+        .into_iter()
+        .map(|n| n.to_ascii_lowercase())
+        .collect();
+    let col = |n: &str| names.iter().position(|x| x == n);
+    let Some(phone_col) = col("phone") else {
+        return Err(bad("the header line names no `phone` column"));
+    };
+    let (id_col, name_col, tz_col) = (col("id"), col("name"), col("time_zone"));
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in lines {
+        let n = i + 1;
+        if ok.len() + errors.len() >= MAX_IMPORT_LINES {
+            return Err(bad(&format!(
+                "more than {MAX_IMPORT_LINES} lines: split the file"
+            )));
+        }
+        let f = csv_fields(line);
+        let get = |c: Option<usize>| c.and_then(|c| f.get(c)).filter(|v| !v.is_empty()).cloned();
+        let id = match get(id_col).map(|v| v.parse::<u64>()) {
+            None => None,
+            Some(Ok(0)) | Some(Err(_)) => {
+                errors.push(LineError {
+                    line: n,
+                    message: "`id` must be a whole number from 1".into(),
+                });
+                continue;
+            }
+            Some(Ok(v)) => Some(v),
+        };
+        let Some(phone) = get(Some(phone_col)) else {
+            errors.push(LineError {
+                line: n,
+                message: "no phone number".into(),
+            });
+            continue;
+        };
+        ok.push((
+            n,
+            ContactBody {
+                id,
+                phone,
+                name: get(name_col),
+                time_zone: get(tz_col),
+            },
+        ));
+    }
+    Ok((ok, errors))
+}
+
+/// Checks each contact; numbers the ones without an id after `highest`.
+fn check_contacts(lines: Lines, errors: &mut Vec<LineError>, highest: u64) -> Vec<CampaignContact> {
+    let mut next = highest + 1;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (line, c) in lines {
+        let phone = normalise(&c.phone);
+        if let Err(e) = hotline_dialer::check_phone(&phone) {
+            errors.push(LineError { line, message: e });
+            continue;
+        }
+        if let Some(Err(message)) = c.time_zone.as_deref().map(hotline_dialer::check_time_zone) {
+            errors.push(LineError { line, message });
+            continue;
+        }
+        let id = c.id.unwrap_or_else(|| {
+            while seen.contains(&next) {
+                next += 1;
+            }
+            next
+        });
+        if !seen.insert(id) {
+            errors.push(LineError {
+                line,
+                message: format!("contact id {id} appears twice"),
+            });
+            continue;
+        }
+        out.push(CampaignContact {
+            id,
+            phone,
+            name: c.name.filter(|n| !n.is_empty()),
+            time_zone: c.time_zone,
+        });
+    }
+    out
+}
+
+fn is_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/csv") || v.starts_with("text/plain"))
+}
+
+async fn contacts(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = supervisor(&v1, &headers)?;
+    let (lines, mut errors) = if is_csv(&headers) {
+        let text = std::str::from_utf8(&body).map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_csv", "the file is not UTF-8")
+        })?;
+        read_csv(text)?
+    } else {
+        let b: ContactsBody = crate::v1::parse_json(&body)?;
+        (
+            b.contacts
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (i + 1, c))
+                .collect(),
+            Vec::new(),
+        )
+    };
+    // Ids of the campaign's contacts so far: new ones without an id follow them.
+    let known = ask(&v1, |reply| DiallerCmd::Results {
+        campaign: id.clone(),
+        reply,
+    })
+    .await?;
+    let highest = known.iter().map(|c| c.contact).max().unwrap_or(0);
+    let taken: std::collections::HashSet<u64> = known.iter().map(|c| c.contact).collect();
+    let mut good = check_contacts(lines, &mut errors, highest);
+    good.retain(|c| {
+        let fresh = !taken.contains(&c.id);
+        if !fresh {
+            errors.push(LineError {
+                line: 0,
+                message: format!("contact id {} is in the campaign already", c.id),
+            });
+        }
+        fresh
+    });
+    let imported = if good.is_empty() {
+        0
+    } else {
+        ask(&v1, |reply| DiallerCmd::AddContacts {
+            campaign: id.clone(),
+            contacts: good,
+            by: who.user.clone(),
+            reply,
+        })
+        .await?
+    };
+    errors.sort_by_key(|e| e.line);
+    Ok(Json(json!({
+        "imported": imported,
+        "rejected": errors.len(),
+        "errors": errors.iter().map(|e| json!({"line": e.line, "message": e.message})).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateBody {
+    action: String,
+}
+
+async fn state(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = supervisor(&v1, &headers)?;
+    let b: StateBody = crate::v1::parse_json(&body)?;
+    let control = match b.action.as_str() {
+        "start" => hotline_dialer::Control::Start,
+        "pause" => hotline_dialer::Control::Pause,
+        "resume" => hotline_dialer::Control::Resume,
+        "finish" => hotline_dialer::Control::Finish,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("`action`: `{other}` is not start, pause, resume or finish"),
+            ));
+        }
+    };
+    let view = ask(&v1, |reply| DiallerCmd::Control {
+        campaign: id,
+        control,
+        by: who.user.clone(),
+        reply,
+    })
+    .await?;
+    Ok(Json(json!(view)))
+}
+
+async fn results(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    supervisor(&v1, &headers)?;
+    let r = ask(&v1, |reply| DiallerCmd::Results {
+        campaign: id,
+        reply,
+    })
+    .await?;
+    Ok(Json(json!({ "contacts": r })))
+}
+
+fn csv_cell(s: &str) -> String {
+    // A cell a spreadsheet would run as a formula is quoted as text.
+    let s = if s.starts_with(['=', '+', '-', '@']) && !s.starts_with('+') {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+async fn results_csv(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    supervisor(&v1, &headers)?;
+    let r = ask(&v1, |reply| DiallerCmd::Results {
+        campaign: id.clone(),
+        reply,
+    })
+    .await?;
+    let mut out = String::from("contact,phone,name,attempts,result,outcomes,interactions\r\n");
+    for c in r {
+        let outcomes = c.outcomes.join(" ");
+        let interactions = c
+            .interactions
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{}\r\n",
+            c.contact,
+            csv_cell(&c.phone),
+            csv_cell(c.name.as_deref().unwrap_or("")),
+            c.attempts,
+            csv_cell(&c.result),
+            csv_cell(&outcomes),
+            interactions
+        ));
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"campaign-{id}.csv\""),
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    dial: bool,
+}
+
+async fn preview(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Path((id, contact)): Path<(String, u64)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    let b: PreviewBody = crate::v1::parse_json(&body)?;
+    ask(&v1, |reply| DiallerCmd::Preview {
+        campaign: id,
+        contact,
+        dial: b.dial,
+        by: who.user.clone(),
+        reply,
+    })
+    .await?;
+    Ok(Json(json!({ "contact": contact, "dial": b.dial })))
+}
+
+async fn dnc_list(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    supervisor(&v1, &headers)?;
+    let numbers = v1
+        .centre
+        .dialler()
+        .ask(DiallerCmd::DncList)
+        .await
+        .map_err(api_error)?;
+    Ok(Json(json!({ "numbers": numbers })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DncBody {
+    numbers: Vec<String>,
+}
+
+async fn dnc_add(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = supervisor(&v1, &headers)?;
+    let (numbers, source) = if is_csv(&headers) {
+        let text = std::str::from_utf8(&body).map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_csv", "the file is not UTF-8")
+        })?;
+        let mut numbers = Vec::new();
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty()).peekable();
+        // A header line naming `phone` picks the column; else one number a line.
+        let first = lines
+            .peek()
+            .map(|l| csv_fields(l.trim_start_matches('\u{feff}')))
+            .unwrap_or_default();
+        let col = first.iter().position(|n| n.eq_ignore_ascii_case("phone"));
+        if col.is_some() {
+            lines.next();
+        }
+        for l in lines {
+            let f = csv_fields(l);
+            if let Some(v) = f.get(col.unwrap_or(0)) {
+                numbers.push(v.clone());
+            }
+        }
+        (numbers, "import")
+    } else {
+        let b: DncBody = crate::v1::parse_json(&body)?;
+        (b.numbers, "api")
+    };
+    let numbers: Vec<String> = numbers.iter().map(|n| normalise(n)).collect();
+    let added = ask(&v1, |reply| DiallerCmd::DncAdd {
+        phones: numbers,
+        source: source.into(),
+        by: who.user.clone(),
+        reply,
+    })
+    .await?;
+    Ok(Json(json!({ "added": added })))
+}
+
+async fn dnc_remove(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Path(number): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let who = supervisor(&v1, &headers)?;
+    let removed = ask(&v1, |reply| DiallerCmd::DncRemove {
+        phone: normalise(&number),
+        by: who.user.clone(),
+        reply,
+    })
+    .await?;
+    if !removed {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{number} is not on the do-not-call list"),
+        ));
+    }
+    Ok(Json(json!({ "removed": number })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_lines_are_read_with_quotes_and_errors_by_line() {
+        let text = "id,phone,name,time_zone\n\
+                    1,+44 20 7946 0001,\"Smith, Ann\",Europe/London\n\
+                    x,+442079460002,Bob,\n\
+                    \n\
+                    3,,Nobody,\n\
+                    ,+14155550100,\"Say \"\"hi\"\"\",America/Los_Angeles\n";
+        let (ok, mut errors) = read_csv(text).expect("readable");
+        assert_eq!(errors.len(), 2);
+        assert_eq!((errors[0].line, errors[1].line), (3, 5));
+        let contacts = check_contacts(ok, &mut errors, 10);
+        assert_eq!(contacts.len(), 2);
+        assert_eq!(contacts[0].phone, "+442079460001");
+        assert_eq!(contacts[0].name.as_deref(), Some("Smith, Ann"));
+        assert_eq!(contacts[1].id, 11);
+        assert_eq!(contacts[1].name.as_deref(), Some("Say \"hi\""));
+    }
+
+    #[test]
+    fn bad_numbers_and_zones_are_refused_by_line() {
+        let text = "phone,time_zone\n12345,\n+442079460003,Mars/Olympus\n+442079460004,\n";
+        let (ok, mut errors) = read_csv(text).expect("readable");
+        let contacts = check_contacts(ok, &mut errors, 0);
+        assert_eq!(contacts.len(), 1);
+        assert_eq!(contacts[0].id, 1);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 3]);
+        assert!(read_csv("name\nx\n").is_err());
+        assert!(read_csv("").is_err());
+    }
+}
