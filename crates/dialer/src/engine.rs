@@ -116,6 +116,37 @@ pub enum Input {
     DncAdd(String),
     /// A number leaves the do-not-call list.
     DncRemove(String),
+    /// After a restart: an attempt made before it, as the log has it, so that the rules
+    /// hold across the restart: the attempt counts against the day's cap and the retries of
+    /// its outcome, the next attempt waits out the spacing from `at`, an abandoned call
+    /// blocks predictive redials for 72 hours, and the abandon rates count it. Give a
+    /// campaign's past attempts in time order, after its contacts and before anything new.
+    Past {
+        /// Contact id.
+        contact: u64,
+        /// When the attempt reached its outcome.
+        at: Time,
+        /// What became of it.
+        outcome: PastOutcome,
+    },
+}
+
+/// How an attempt made before a restart ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PastOutcome {
+    /// A person answered and was connected (or ran the flow).
+    Connected,
+    /// A person answered and heard the abandon message.
+    Abandoned,
+    /// An answering machine (hung up on, to be tried again).
+    Machine,
+    /// Busy.
+    Busy,
+    /// No answer.
+    NoAnswer,
+    /// Not placed, or cut off by the restart before an outcome.
+    Failed,
 }
 
 /// Why a contact is done.
@@ -496,6 +527,15 @@ impl Dialer {
             Input::DncRemove(phone) => {
                 self.dnc.remove(&phone);
             }
+            Input::Past {
+                contact,
+                at,
+                outcome,
+            } => {
+                // In the past: not through the clock, which never runs backwards.
+                let at = at.0.clamp(0, MAX_TIME_MS).min(now);
+                self.past(at, contact, outcome)?;
+            }
         }
         self.pace(now);
         self.maybe_finish();
@@ -829,6 +869,89 @@ impl Dialer {
                 self.retry(now, idx, slot, rule, outcome);
             }
         }
+    }
+
+    /// An attempt made before a restart (see [`Input::Past`]).
+    /// A contact the shell did not add (done before the restart) counts in the figures only.
+    fn past(&mut self, at: i64, contact: u64, outcome: PastOutcome) -> Result<(), Error> {
+        self.stats.dials += 1;
+        let Some(&idx) = self.by_id.get(&contact) else {
+            match outcome {
+                PastOutcome::Connected => {
+                    self.stats.live += 1;
+                    self.stats.connected += 1;
+                    if self.cfg.mode != Mode::Agentless {
+                        self.record(at, Kind::Connected);
+                    }
+                }
+                PastOutcome::Abandoned => {
+                    self.stats.live += 1;
+                    self.stats.abandoned += 1;
+                    self.record(at, Kind::Abandoned);
+                }
+                PastOutcome::Machine => {
+                    self.stats.machine += 1;
+                    self.record(at, Kind::Machine);
+                }
+                PastOutcome::Busy => self.stats.busy += 1,
+                PastOutcome::NoAnswer => self.stats.no_answer += 1,
+                PastOutcome::Failed => self.stats.failed += 1,
+            }
+            return Ok(());
+        };
+        let r = &mut self.recs[idx];
+        let day = local_day(r.day_zone, Time(at));
+        if r.day != day {
+            r.day = day;
+            r.today = 0;
+        }
+        r.today += 1;
+        let done = r.state == CState::Done;
+        // Out of the schedule: the outcome says when it is due again.
+        if !done {
+            self.schedule.remove(&(r.due, idx));
+        }
+        let (slot, rule, as_outcome) = match outcome {
+            PastOutcome::Connected => {
+                self.stats.live += 1;
+                self.stats.connected += 1;
+                if self.cfg.mode != Mode::Agentless {
+                    self.record(at, Kind::Connected);
+                }
+                self.done(idx, ContactResult::Reached);
+                return Ok(());
+            }
+            PastOutcome::Abandoned => {
+                self.stats.live += 1;
+                self.stats.abandoned += 1;
+                self.record(at, Kind::Abandoned);
+                self.recs[idx].last_abandon = Some(at);
+                (4, self.cfg.retries.abandoned, Outcome::Live)
+            }
+            PastOutcome::Machine => {
+                self.stats.machine += 1;
+                self.record(at, Kind::Machine);
+                (2, self.cfg.retries.machine, Outcome::Machine)
+            }
+            PastOutcome::Busy => {
+                self.stats.busy += 1;
+                (1, self.cfg.retries.busy, Outcome::Busy)
+            }
+            PastOutcome::NoAnswer => {
+                self.stats.no_answer += 1;
+                (0, self.cfg.retries.no_answer, Outcome::NoAnswer)
+            }
+            PastOutcome::Failed => {
+                self.stats.failed += 1;
+                (3, self.cfg.retries.failed, Outcome::Failed)
+            }
+        };
+        if done {
+            self.recs[idx].ended[slot] += 1;
+        } else {
+            self.retry(at, idx, slot, rule, as_outcome);
+        }
+        Ok(())
     }
 
     fn retry(&mut self, now: i64, idx: usize, slot: usize, rule: Retry, outcome: Outcome) {

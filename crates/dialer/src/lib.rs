@@ -73,7 +73,8 @@ pub use config::{
     check_time_zone,
 };
 pub use engine::{
-    CallId, CampaignState, ContactResult, Control, Decision, Dialer, Input, Outcome, Stats,
+    CallId, CampaignState, ContactResult, Control, Decision, Dialer, Input, Outcome, PastOutcome,
+    Stats,
 };
 pub use zones::{CallingHours, Window, local_day, zones_of_number};
 
