@@ -82,13 +82,19 @@ fn supervisor(v1: &V1, headers: &HeaderMap) -> Result<Principal, ApiError> {
 }
 
 async fn list(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    v1.auth.principal(&headers)?;
-    let all = v1
+    let who = v1.auth.principal(&headers)?;
+    let mut all = v1
         .centre
         .dialler()
         .ask(DiallerCmd::List)
         .await
         .map_err(api_error)?;
+    // Agents see the running preview campaigns only: the contacts they may be offered.
+    if who.role == Role::Agent {
+        all.retain(|c| {
+            c.state == hotline_dialer::CampaignState::Running && c.spec["mode"] == "preview"
+        });
+    }
     Ok(Json(json!({ "campaigns": all })))
 }
 
@@ -114,7 +120,7 @@ async fn one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    v1.auth.principal(&headers)?;
+    supervisor(&v1, &headers)?;
     let view = ask(&v1, |reply| DiallerCmd::Get {
         campaign: id,
         reply,
@@ -242,9 +248,13 @@ fn read_csv(text: &str) -> Result<(Lines, Vec<LineError>), ApiError> {
 }
 
 /// Checks each contact; numbers the ones without an id after `highest`.
-fn check_contacts(lines: Lines, errors: &mut Vec<LineError>, highest: u64) -> Vec<CampaignContact> {
-    let mut next = highest + 1;
-    let mut seen = std::collections::HashSet::new();
+fn check_contacts(
+    lines: Lines,
+    errors: &mut Vec<LineError>,
+    taken: &std::collections::HashSet<u64>,
+) -> Vec<CampaignContact> {
+    let mut next = taken.iter().max().map_or(1, |m| m.saturating_add(1));
+    let mut seen = taken.clone();
     let mut out = Vec::new();
     for (line, c) in lines {
         let phone = normalise(&c.phone);
@@ -256,8 +266,15 @@ fn check_contacts(lines: Lines, errors: &mut Vec<LineError>, highest: u64) -> Ve
             errors.push(LineError { line, message });
             continue;
         }
+        if c.id == Some(0) {
+            errors.push(LineError {
+                line,
+                message: "`id` must be a whole number from 1".into(),
+            });
+            continue;
+        }
         let id = c.id.unwrap_or_else(|| {
-            while seen.contains(&next) {
+            while seen.contains(&next) && next < u64::MAX {
                 next += 1;
             }
             next
@@ -265,7 +282,7 @@ fn check_contacts(lines: Lines, errors: &mut Vec<LineError>, highest: u64) -> Ve
         if !seen.insert(id) {
             errors.push(LineError {
                 line,
-                message: format!("contact id {id} appears twice"),
+                message: format!("contact id {id} is taken (in the campaign or the file)"),
             });
             continue;
         }
@@ -315,19 +332,8 @@ async fn contacts(
         reply,
     })
     .await?;
-    let highest = known.iter().map(|c| c.contact).max().unwrap_or(0);
     let taken: std::collections::HashSet<u64> = known.iter().map(|c| c.contact).collect();
-    let mut good = check_contacts(lines, &mut errors, highest);
-    good.retain(|c| {
-        let fresh = !taken.contains(&c.id);
-        if !fresh {
-            errors.push(LineError {
-                line: 0,
-                message: format!("contact id {} is in the campaign already", c.id),
-            });
-        }
-        fresh
-    });
+    let good = check_contacts(lines, &mut errors, &taken);
     let imported = if good.is_empty() {
         0
     } else {
@@ -399,8 +405,11 @@ async fn results(
 }
 
 fn csv_cell(s: &str) -> String {
-    // A cell a spreadsheet would run as a formula is quoted as text.
-    let s = if s.starts_with(['=', '+', '-', '@']) && !s.starts_with('+') {
+    // A cell a spreadsheet would run as a formula is quoted as text (a phone number in E.164
+    // is the one `+` that is not a formula).
+    let formula =
+        s.starts_with(['=', '+', '-', '@', '\t', '\r']) && hotline_dialer::check_phone(s).is_err();
+    let s = if formula {
         format!("'{s}")
     } else {
         s.to_string()
@@ -469,12 +478,20 @@ async fn preview(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let who = v1.auth.principal(&headers)?;
+    if who.role == Role::Agent && who.agent.is_none() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an agent or a supervisor chooses for a preview",
+        ));
+    }
     let b: PreviewBody = crate::v1::parse_json(&body)?;
     ask(&v1, |reply| DiallerCmd::Preview {
         campaign: id,
         contact,
         dial: b.dial,
         by: who.user.clone(),
+        agent: who.agent.clone(),
         reply,
     })
     .await?;
@@ -574,11 +591,16 @@ mod tests {
                     x,+442079460002,Bob,\n\
                     \n\
                     3,,Nobody,\n\
-                    ,+14155550100,\"Say \"\"hi\"\"\",America/Los_Angeles\n";
+                    ,+14155550100,\"Say \"\"hi\"\"\",America/Los_Angeles\n\
+                    5,+442079460009,Taken,\n";
         let (ok, mut errors) = read_csv(text).expect("readable");
         assert_eq!(errors.len(), 2);
         assert_eq!((errors[0].line, errors[1].line), (3, 5));
-        let contacts = check_contacts(ok, &mut errors, 10);
+        // Ids 5 to 10 are the campaign's already.
+        let contacts = check_contacts(ok, &mut errors, &(5..=10).collect());
+        assert_eq!(errors.len(), 3);
+        assert_eq!(errors[2].line, 7);
+        assert!(errors[2].message.contains("taken"), "{}", errors[2].message);
         assert_eq!(contacts.len(), 2);
         assert_eq!(contacts[0].phone, "+442079460001");
         assert_eq!(contacts[0].name.as_deref(), Some("Smith, Ann"));
@@ -587,10 +609,19 @@ mod tests {
     }
 
     #[test]
+    fn results_cells_that_a_spreadsheet_would_run_are_text() {
+        assert_eq!(csv_cell("+447700900001"), "+447700900001");
+        assert_eq!(csv_cell("+HYPERLINK(\"x\")"), "\"'+HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("=1+1"), "'=1+1");
+        assert_eq!(csv_cell("-2"), "'-2");
+        assert_eq!(csv_cell("Smith, Ann"), "\"Smith, Ann\"");
+    }
+
+    #[test]
     fn bad_numbers_and_zones_are_refused_by_line() {
         let text = "phone,time_zone\n12345,\n+442079460003,Mars/Olympus\n+442079460004,\n";
         let (ok, mut errors) = read_csv(text).expect("readable");
-        let contacts = check_contacts(ok, &mut errors, 0);
+        let contacts = check_contacts(ok, &mut errors, &Default::default());
         assert_eq!(contacts.len(), 1);
         assert_eq!(contacts[0].id, 1);
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();

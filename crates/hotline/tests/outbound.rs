@@ -151,7 +151,7 @@ fn far_ends_scenario(h: &Hotline, slow_ring_ms: u32) -> String {
 }
 
 /// sipp as the far ends at 127.0.0.1:`port`, taking `calls` calls, tracing its messages to
-/// `trace` (in local time, which is UTC on the test machines).
+/// `trace` (times in UTC).
 fn far_ends(
     h: &Hotline,
     scenario: String,
@@ -163,7 +163,7 @@ fn far_ends(
     let trace = trace.to_str().unwrap().to_string();
     std::thread::spawn(move || {
         let (port, calls) = (port.to_string(), calls.to_string());
-        sipp_at(
+        sipp_at_env(
             target,
             &scenario,
             &[
@@ -179,6 +179,7 @@ fn far_ends(
                 "-message_file",
                 &trace,
             ],
+            &[("TZ", "UTC")],
         )
     })
 }
@@ -213,13 +214,23 @@ fn epoch_secs(s: &str) -> f64 {
 
 /// When the far ends sent their 200 OK (with SDP) to a call to a number ending in `tail`.
 fn answered_at(trace: &std::path::Path, tail: &str) -> Option<f64> {
+    traced(trace, tail, |b| {
+        b.contains("message sent") && b.contains("SIP/2.0 200 OK") && b.contains("application/sdp")
+    })
+}
+
+/// When the far ends received `method` for a number ending in `tail`.
+fn received_at(trace: &std::path::Path, tail: &str, method: &str) -> Option<f64> {
+    traced(trace, tail, |b| {
+        b.contains("message received") && b.lines().any(|l| l.starts_with(&format!("{method} ")))
+    })
+}
+
+/// The time of the first traced message about a number ending in `tail` that `pick` takes.
+fn traced(trace: &std::path::Path, tail: &str, pick: impl Fn(&str) -> bool) -> Option<f64> {
     let text = std::fs::read_to_string(trace).ok()?;
     text.split("----------------------------------------------- ")
-        .filter(|b| {
-            b.contains("message sent")
-                && b.contains("SIP/2.0 200 OK")
-                && b.contains("application/sdp")
-        })
+        .filter(|b| pick(b))
         .find(|b| {
             b.lines()
                 .any(|l| l.starts_with("To:") && l.contains(&format!("{tail}@")))
@@ -549,6 +560,7 @@ fn busy_no_answer_and_machines_are_retried_by_the_rules_and_an_unattended_answer
     let trace = h.dir.path().join("far.log");
     let far = far_ends(&h, far_ends_scenario(&h, 2500), carrier, 5, &trace);
     available(&h, "1001");
+    let token = login(&h, "agent1001", "pass1001");
     control(&h, &sup, &id, "start");
 
     // The slow answerer: the only agent goes on a break while it rings, so nobody is free
@@ -558,7 +570,6 @@ fn busy_no_answer_and_machines_are_retried_by_the_rules_and_an_unattended_answer
         "the slow answerer dialled",
         |all| dialled_to(all, &id).contains(&"+447700900105".to_string()),
     );
-    let token = login(&h, "agent1001", "pass1001");
     let (status, body) = http(
         h.http,
         "POST",
@@ -632,7 +643,15 @@ fn busy_no_answer_and_machines_are_retried_by_the_rules_and_an_unattended_answer
         .unwrap();
     let rang = epoch_secs(gave_up["at"].as_str().unwrap())
         - epoch_secs(unanswered["at"].as_str().unwrap());
-    assert!((15.0..25.0).contains(&rang), "rang {rang:.1} s");
+    assert!((15.0..30.0).contains(&rang), "rang {rang:.1} s");
+    // As the far end saw it: from the INVITE to the CANCEL.
+    let invite = received_at(&trace, "900103", "INVITE").expect("the INVITE in the trace");
+    let cancel = received_at(&trace, "900103", "CANCEL").expect("the CANCEL in the trace");
+    assert!(
+        cancel - invite >= 15.0,
+        "the phone rang {:.2} s",
+        cancel - invite
+    );
     assert_eq!(gave_up["kind"]["outcome"], "no_answer");
     let v = wait_for(
         Duration::from_secs(10),
@@ -643,4 +662,186 @@ fn busy_no_answer_and_machines_are_retried_by_the_rules_and_an_unattended_answer
         },
     );
     assert!(v["stats"]["ofcom_rate_24h"].as_f64().unwrap() > 0.0, "{v}");
+}
+
+#[test]
+fn a_preview_call_waits_for_the_agent_and_rings_the_agent_who_dialled() {
+    let carrier = free_port("127.0.0.1");
+    let h = centre(carrier, None);
+    let feed = Feed::open(&h);
+    let sup = login(&h, "supervisor", "supervisor");
+    let ports = register_all(&h, &["1001", "1002"]);
+    let id = create(
+        &h,
+        &sup,
+        json!({
+            "name": "follow-up by hand",
+            "mode": "preview",
+            "caller_id": "+442079460000",
+            "queue": "accounts",
+            "calling_hours": all_day("00:00-24:00"),
+        }),
+    );
+    let report = import(&h, &sup, &id, "phone,name\n+447700900151,Fay\n");
+    assert_eq!(report["imported"], 1, "{report}");
+    let far = far_ends(
+        &h,
+        far_ends_scenario(&h, 2500),
+        carrier,
+        1,
+        &h.dir.path().join("far.log"),
+    );
+    let phones = agent_phone(&h, &ports, 1);
+    available(&h, "1001");
+    available(&h, "1002");
+    control(&h, &sup, &id, "start");
+    // Offered to the free agents, with the customer's name; nothing is dialled yet.
+    let offered = wait_for(
+        Duration::from_secs(10),
+        "the contact offered for preview",
+        || {
+            let (_, v) = json_of(&h, "GET", &format!("/api/v1/campaigns/{id}"), &sup, None);
+            let p = v["previews"].as_array().cloned().unwrap_or_default();
+            (!p.is_empty()).then_some(p)
+        },
+    );
+    assert_eq!(offered[0]["name"], "Fay", "{offered:?}");
+    assert!(
+        dialled_to(&feed.snapshot(), &id).is_empty(),
+        "dialled before the agent chose"
+    );
+    // A supervisor may not pick for an unknown contact; agent 1002 dials it.
+    let token = login(&h, "agent1002", "pass1002");
+    let (status, v) = json_of(
+        &h,
+        "POST",
+        &format!("/api/v1/campaigns/{id}/previews/99"),
+        &token,
+        Some(&json!({"dial": true})),
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{v}"
+    );
+    let (status, v) = json_of(
+        &h,
+        "POST",
+        &format!("/api/v1/campaigns/{id}/previews/1"),
+        &token,
+        Some(&json!({"dial": true})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let all = feed.wait(
+        Duration::from_secs(30),
+        "the preview call answered by an agent",
+        |all| all.iter().any(|e| kind(e) == "answered"),
+    );
+    let call = all.iter().find(|e| kind(e) == "dialled").unwrap()["interaction"].clone();
+    let offered_to: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["interaction"] == call && kind(e) == "offered")
+        .collect();
+    assert_eq!(
+        offered_to[0]["kind"]["agent"], "1002",
+        "the agent who dialled is rung first"
+    );
+    let answered = all.iter().find(|e| kind(e) == "answered").unwrap();
+    assert_eq!(answered["interaction"], call);
+    assert_eq!(answered["kind"]["agent"], "1002");
+    let (ok, log) = phones.join().unwrap();
+    assert!(ok, "agents' phone: {log}");
+    let (ok, log) = far.join().unwrap();
+    assert!(ok, "far ends: {log}");
+}
+
+#[test]
+fn a_restart_keeps_the_campaign_running_and_its_retry_spacing() {
+    let carrier = free_port("127.0.0.1");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let h = centre(carrier, Some(&data));
+    let feed = Feed::open(&h);
+    let sup = login(&h, "supervisor", "supervisor");
+    let port = register_all(&h, &["1001"]);
+    let id = create(
+        &h,
+        &sup,
+        json!({
+            "name": "busy lines",
+            "mode": "progressive",
+            "caller_id": "+442079460000",
+            "queue": "accounts",
+            "calling_hours": all_day("00:00-24:00"),
+            "retries": {"busy": {"max_attempts": 3, "spacing_seconds": 3600}},
+        }),
+    );
+    import(&h, &sup, &id, "id,phone\n1,+447700900102\n");
+    let far = far_ends(
+        &h,
+        far_ends_scenario(&h, 2500),
+        carrier,
+        1,
+        &h.dir.path().join("far.log"),
+    );
+    available(&h, "1001");
+    control(&h, &sup, &id, "start");
+    feed.wait(Duration::from_secs(20), "the busy signal", |all| {
+        all.iter()
+            .any(|e| kind(e) == "dial_outcome" && e["kind"]["outcome"] == "busy")
+    });
+    let (ok, log) = far.join().unwrap();
+    assert!(ok, "far ends: {log}");
+    stop(h);
+
+    // Again, on the same data: the campaign runs on; the busy number waits out its hour.
+    let h = centre(carrier, Some(&data));
+    let feed = Feed::open(&h);
+    let sup = login(&h, "supervisor", "supervisor");
+    // The phone registers again from where it was (its registration was kept, too).
+    let (ok, log) = h.sipp(
+        "register.xml",
+        &[
+            "-p", &port, "-s", "1001", "-au", "1001", "-ap", "pass1001", "-m", "1",
+        ],
+    );
+    assert!(ok, "{log}");
+    let (_, v) = json_of(&h, "GET", &format!("/api/v1/campaigns/{id}"), &sup, None);
+    assert_eq!(v["state"], "running", "{v}");
+    assert_eq!(
+        (v["stats"]["dials"].as_u64(), v["stats"]["busy"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    let far = far_ends(
+        &h,
+        far_ends_scenario(&h, 2500),
+        carrier,
+        1,
+        &h.dir.path().join("far.log"),
+    );
+    let phone = agent_phone(&h, &port, 1);
+    available(&h, "1001");
+    import(&h, &sup, &id, "id,phone\n2,+447700900161\n");
+    let all = feed.wait(
+        Duration::from_secs(30),
+        "the new contact's call over",
+        |all| {
+            let t = timeline(all, &id);
+            !t.is_empty() && t.iter().all(|x| x.2.is_some())
+        },
+    );
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "agent: {log}");
+    let (ok, log) = far.join().unwrap();
+    assert!(ok, "far ends: {log}");
+    assert_eq!(
+        dialled_to(&all, &id),
+        vec!["+447700900161".to_string()],
+        "the busy number redialled within its hour"
+    );
+    let r = results(&h, &sup, &id);
+    assert_eq!(contact(&r, 1)["attempts"], 1, "{r:?}");
+    assert_eq!(contact(&r, 1)["outcomes"], json!(["busy"]), "{r:?}");
+    assert_eq!(contact(&r, 2)["result"], "reached", "{r:?}");
 }

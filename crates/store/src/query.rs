@@ -199,6 +199,20 @@ impl Store {
         Ok(out)
     }
 
+    /// The events that tell what became of the campaigns' calls (`dialled`, `dial_outcome`,
+    /// `flow_step`), in log order: the dialler counts the attempts made before a restart.
+    pub async fn campaign_call_events(&self) -> Result<Vec<Event>> {
+        let rows = q(
+            "SELECT e.seq, e.body FROM interactions i JOIN events e ON e.interaction = i.id
+             WHERE i.trunk LIKE 'campaign:%'
+               AND e.kind IN ('dialled', 'dial_outcome', 'flow_step')
+             ORDER BY e.seq",
+        )
+        .fetch_all(self.read_pool())
+        .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
     /// Up to `limit` events with seq greater than `after`, in order: for catching up a
     /// subscriber, exports, and replicas.
     pub async fn events_after(&self, after: Seq, limit: u32) -> Result<Vec<Event>> {

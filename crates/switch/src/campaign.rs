@@ -228,6 +228,9 @@ pub struct CampaignView {
     pub contacts_done: usize,
     pub in_flight: u32,
     pub stats: Stats,
+    /// People who answered just after the dialler gave up ringing (no agent was waiting):
+    /// they heard the message. Counted here, outside the core's rates.
+    pub late_abandoned: u64,
     /// Contacts offered to agents in preview, waiting for their choice.
     pub previews: Vec<PreviewView>,
 }
@@ -293,6 +296,8 @@ pub enum DiallerCmd {
         contact: u64,
         dial: bool,
         by: String,
+        /// The agent who chose to dial: the answered call rings this agent first.
+        agent: Option<String>,
         reply: Reply<()>,
     },
     DncAdd {
@@ -321,9 +326,16 @@ impl Dialler {
     pub fn start(shared: Arc<Shared>) -> Dialler {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
-            let events = loop {
-                match shared.store.campaign_events().await {
-                    Ok(events) => break events,
+            // Subscribed before reading, so that no do-not-call change falls in between.
+            let log = shared.store.subscribe();
+            let (events, calls) = loop {
+                let read = async {
+                    let events = shared.store.campaign_events().await?;
+                    let calls = shared.store.campaign_call_events().await?;
+                    Ok::<_, hotline_store::Error>((events, calls))
+                };
+                match read.await {
+                    Ok(both) => break both,
                     Err(e) => {
                         warn!(error = %e, "cannot read the campaigns; trying again");
                         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -331,8 +343,8 @@ impl Dialler {
                 }
             };
             let mut state = State::new(shared);
-            state.restore(events);
-            state.run(rx).await;
+            state.restore(events, past_attempts(&calls));
+            state.run(rx, log).await;
         });
         Dialler { tx }
     }
@@ -372,7 +384,14 @@ struct Campaign {
     /// Which contact each call is for.
     calls: HashMap<CallId, u64>,
     previews: BTreeMap<u64, String>,
+    /// Preview: the agent who chose to dial each contact, then each call, waiting for it.
+    preview_agents: HashMap<u64, String>,
+    call_agents: HashMap<CallId, String>,
     agents: (u32, u32),
+    /// People who answered after the core had given up ringing, and heard the message.
+    late_abandoned: u64,
+    /// Its finish is in the log already.
+    finish_logged: bool,
 }
 
 struct State {
@@ -382,6 +401,90 @@ struct State {
     reports_tx: mpsc::UnboundedSender<Report>,
     reports: Option<mpsc::UnboundedReceiver<Report>>,
     next_id: u64,
+    /// Events to log once the dialler runs (found while restoring).
+    pending: Vec<CampaignEvent>,
+}
+
+/// An attempt made before a restart, from the log.
+struct PastAttempt {
+    contact: u64,
+    interaction: InteractionId,
+    at: Time,
+    outcome: hotline_dialer::PastOutcome,
+    outcome_name: String,
+}
+
+/// Each campaign's attempts, in time order, from its calls' events.
+fn past_attempts(events: &[hotline_model::Event]) -> HashMap<String, Vec<PastAttempt>> {
+    use hotline_dialer::PastOutcome as P;
+    use hotline_model::EventKind as K;
+    struct Seen {
+        campaign: String,
+        contact: u64,
+        at: Time,
+        outcome: Option<(String, Time)>,
+        abandoned: bool,
+    }
+    let ms = |t: Timestamp| Time(t.unix_nanos() / 1_000_000);
+    let mut calls: Vec<(InteractionId, Seen)> = Vec::new();
+    let mut index: HashMap<InteractionId, usize> = HashMap::new();
+    for e in events {
+        let hotline_model::Event::Interaction(e) = e else {
+            continue;
+        };
+        match &e.kind {
+            K::Dialled {
+                campaign, contact, ..
+            } => {
+                index.insert(e.interaction, calls.len());
+                calls.push((
+                    e.interaction,
+                    Seen {
+                        campaign: campaign.clone(),
+                        contact: *contact,
+                        at: ms(e.at),
+                        outcome: None,
+                        abandoned: false,
+                    },
+                ));
+            }
+            K::DialOutcome { outcome, .. } => {
+                if let Some(&i) = index.get(&e.interaction) {
+                    calls[i].1.outcome = Some((outcome.clone(), ms(e.at)));
+                }
+            }
+            K::FlowStep { step, .. } if step == "campaign.abandon_message" => {
+                if let Some(&i) = index.get(&e.interaction) {
+                    calls[i].1.abandoned = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out: HashMap<String, Vec<PastAttempt>> = HashMap::new();
+    for (interaction, s) in calls {
+        let (name, at) = s.outcome.unwrap_or_else(|| ("failed".into(), s.at));
+        let outcome = match name.as_str() {
+            "busy" => P::Busy,
+            "no_answer" => P::NoAnswer,
+            "machine" => P::Machine,
+            "live" if s.abandoned => P::Abandoned,
+            "live" => P::Connected,
+            // Failed, or cut off by the stop before an outcome: the attempt counts.
+            _ => P::Failed,
+        };
+        out.entry(s.campaign).or_default().push(PastAttempt {
+            contact: s.contact,
+            interaction,
+            at,
+            outcome,
+            outcome_name: name,
+        });
+    }
+    for list in out.values_mut() {
+        list.sort_by_key(|p| p.at);
+    }
+    out
 }
 
 fn now() -> Time {
@@ -435,13 +538,14 @@ impl State {
             reports_tx,
             reports: Some(reports),
             next_id: 1,
+            pending: Vec::new(),
         }
     }
 
     /// Replays the log: settings, contacts, finished contacts, states, the do-not-call list.
     /// Calls in progress when the centre stopped were closed as interrupted; their contacts
     /// are called again.
-    fn restore(&mut self, events: Vec<CampaignEvent>) {
+    fn restore(&mut self, events: Vec<CampaignEvent>, mut past: HashMap<String, Vec<PastAttempt>>) {
         struct Acc {
             spec: Option<CampaignSpec>,
             contacts: Vec<CampaignContact>,
@@ -493,6 +597,12 @@ impl State {
             }
         }
         let t = now();
+        // Ids are never given again, not even those of campaigns that cannot be read.
+        for id in acc.keys() {
+            if let Some(n) = id.strip_prefix('c').and_then(|n| n.parse::<u64>().ok()) {
+                self.next_id = self.next_id.max(n.saturating_add(1));
+            }
+        }
         for (id, a) in acc {
             let Some(spec) = a.spec else { continue };
             let Ok(mut core) = Dialer::new(spec.dialer.clone()) else {
@@ -524,18 +634,49 @@ impl State {
                     },
                 );
             }
+            // The contacts still to do, then every attempt made so far, in time order (the
+            // day's cap, the retries' spacing, the 72-hour block and the abandon rates hold
+            // across the restart), then the state, so that nothing is dialled on the way (a
+            // campaign started and then paused must not dial); a running campaign goes on
+            // from there, its decisions carried out as usual.
             if !todo.is_empty()
                 && let Err(e) = core.handle(t, Input::AddContacts(todo))
             {
                 warn!(campaign = %id, error = %e, "contacts not restored");
             }
+            for p in past.remove(&id).unwrap_or_default() {
+                if let Some(info) = contacts.get_mut(&p.contact) {
+                    info.attempts += 1;
+                    info.outcomes.push(p.outcome_name.clone());
+                    info.interactions.push(p.interaction);
+                }
+                let input = Input::Past {
+                    contact: p.contact,
+                    at: p.at,
+                    outcome: p.outcome,
+                };
+                if let Err(e) = core.handle(t, input) {
+                    warn!(campaign = %id, error = %e, "a past attempt not counted");
+                }
+            }
+            // Contacts whose retries ran out as the attempts were counted, if the stop came
+            // before that was logged: logged now.
+            while let Some(d) = core.poll_decision() {
+                if let Decision::ContactDone { contact, result } = d {
+                    let result = result_name(&result);
+                    if let Some(info) = contacts.get_mut(&contact) {
+                        info.result = result.clone();
+                    }
+                    self.pending.push(CampaignEvent::new(
+                        Timestamp::now(),
+                        id.clone(),
+                        CampaignChange::ContactDone { contact, result },
+                    ));
+                }
+            }
+            let finished = a.controls.contains(&Control::Finish);
             for c in a.controls {
                 let _ = core.handle(t, Input::Control(c));
-            }
-            // Decisions of the replay were carried out before the restart.
-            while core.poll_decision().is_some() {}
-            if let Some(n) = id.strip_prefix('c').and_then(|n| n.parse::<u64>().ok()) {
-                self.next_id = self.next_id.max(n + 1);
             }
             info!(campaign = %id, state = ?core.state(), contacts = contacts.len(), "campaign restored");
             self.campaigns.insert(
@@ -549,20 +690,36 @@ impl State {
                     answered: HashMap::new(),
                     calls: HashMap::new(),
                     previews: BTreeMap::new(),
+                    preview_agents: HashMap::new(),
+                    call_agents: HashMap::new(),
                     agents: (0, 0),
+                    late_abandoned: 0,
+                    finish_logged: finished,
                 },
             );
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<DiallerCmd>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<DiallerCmd>,
+        mut log: tokio::sync::broadcast::Receiver<hotline_model::Event>,
+    ) {
         let Some(mut reports) = self.reports.take() else {
             return;
         };
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // What the restored campaigns decided (a running campaign goes on).
+        let pending = std::mem::take(&mut self.pending);
+        if !pending.is_empty() {
+            let events: Vec<hotline_model::Event> = pending.into_iter().map(Into::into).collect();
+            if let Err(e) = self.shared.store.submit(events).await {
+                warn!(error = %e, "campaign events not logged");
+            }
+        }
+        self.decide().await;
         // Numbers callers put on the do-not-call list in a flow reach the dialler by the log.
-        let mut log = self.shared.store.subscribe();
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
@@ -632,7 +789,9 @@ impl State {
                 && let Some(v) = queues.iter().find(|v| &v.name == q)
             {
                 let agents = (v.agents_available as u32, v.agents_staffed as u32);
-                if agents != c.agents {
+                // Also when the core's count of free agents went its own way (a call it
+                // connected that never reached an agent).
+                if agents != c.agents || c.core.free_agents() != agents.0 {
                     c.agents = agents;
                     let _ = c.core.handle(
                         t,
@@ -685,11 +844,23 @@ impl State {
                             c.answered.insert(call, reply);
                         }
                     }
-                    Err(e) => warn!(campaign = %campaign, error = %e, "outcome refused"),
+                    Err(e) => {
+                        // Answered just as the core gave up ringing: a person is on the line
+                        // whom no agent waits for. They hear the message rather than silence.
+                        warn!(campaign = %campaign, error = %e, ?outcome, "outcome after the core gave up on the call");
+                        if outcome == hotline_dialer::Outcome::Live {
+                            c.late_abandoned += 1;
+                            let _ =
+                                reply.send(Instruction::Abandon(c.spec.abandon_message.clone()));
+                        } else {
+                            let _ = reply.send(Instruction::HangUp);
+                        }
+                    }
                 }
             }
             Report::Ended { campaign, call } => {
                 if let Some(c) = self.campaigns.get_mut(&campaign) {
+                    c.call_agents.remove(&call);
                     c.ringing.remove(&call);
                     c.answered.remove(&call);
                     c.calls.remove(&call);
@@ -717,6 +888,9 @@ impl State {
                         c.ringing.insert(call, cancel_tx);
                         c.calls.insert(call, contact);
                         c.previews.remove(&contact);
+                        if let Some(agent) = c.preview_agents.remove(&contact) {
+                            c.call_agents.insert(call, agent);
+                        }
                         if let Some(info) = c.contacts.get_mut(&contact) {
                             info.attempts += 1;
                         }
@@ -729,6 +903,7 @@ impl State {
                             ring: Duration::from_secs_f64(ring_seconds.clamp(1.0, 600.0)),
                             amd: c.spec.amd,
                             lang: c.spec.lang(),
+                            abandon_message: c.spec.abandon_message.clone(),
                         };
                         tokio::spawn(run_attempt(
                             self.shared.clone(),
@@ -744,8 +919,13 @@ impl State {
                     }
                     Decision::Connect { call, priority, .. } => {
                         let queue = c.spec.queue.clone().unwrap_or_default();
+                        let agent = c.call_agents.remove(&call);
                         if let Some(r) = c.answered.remove(&call) {
-                            let _ = r.send(Instruction::Connect { queue, priority });
+                            let _ = r.send(Instruction::Connect {
+                                queue,
+                                priority,
+                                agent,
+                            });
                         }
                     }
                     Decision::RunFlow { call, .. } => {
@@ -793,7 +973,8 @@ impl State {
                         info!(campaign = %c.id, state = ?s, "campaign state");
                         // The core finished by itself (every contact done): logged so that a
                         // restart does not start it again.
-                        if s == CampaignState::Finished {
+                        if s == CampaignState::Finished && !c.finish_logged {
+                            c.finish_logged = true;
                             log.push(CampaignEvent::new(
                                 Timestamp::now(),
                                 c.id.clone(),
@@ -814,13 +995,17 @@ impl State {
         }
     }
 
+    /// Logs a supervisor's change and waits until it is durable: the change is acted on
+    /// (and acknowledged) only once a restart would find it. These are rare (a campaign
+    /// made, a list imported, a state changed, the do-not-call list), so the dialler may
+    /// wait for a commit; the calls' own events never wait.
     async fn append(&self, events: Vec<CampaignEvent>) -> Result<(), CampaignError> {
         let events: Vec<hotline_model::Event> = events.into_iter().map(Into::into).collect();
-        self.shared
-            .store
-            .submit(events)
-            .await
-            .map_err(|e| CampaignError::Unavailable(format!("not logged: {e}")))
+        match self.shared.store.append(events).await {
+            Ok(_) => Ok(()),
+            Err(hotline_store::Error::Invalid(e)) => Err(CampaignError::Invalid(e.to_string())),
+            Err(e) => Err(CampaignError::Unavailable(format!("not logged: {e}"))),
+        }
     }
 
     fn view(&self, c: &Campaign) -> CampaignView {
@@ -833,6 +1018,7 @@ impl State {
             contacts_done: c.contacts.values().filter(|i| !i.result.is_empty()).count(),
             in_flight: c.core.in_flight(),
             stats: core.stats(now()),
+            late_abandoned: c.late_abandoned,
             previews: c
                 .previews
                 .iter()
@@ -882,7 +1068,11 @@ impl State {
                         answered: HashMap::new(),
                         calls: HashMap::new(),
                         previews: BTreeMap::new(),
+                        preview_agents: HashMap::new(),
+                        call_agents: HashMap::new(),
                         agents: (0, 0),
+                        late_abandoned: 0,
+                        finish_logged: false,
                     };
                     let v = self.view(&c);
                     self.campaigns.insert(id, c);
@@ -990,6 +1180,9 @@ impl State {
                     c.core
                         .handle(t, Input::Control(control))
                         .map_err(|e| CampaignError::Conflict(e.to_string()))?;
+                    if control == Control::Finish {
+                        c.finish_logged = true;
+                    }
                     info!(campaign = %campaign, control = control_name(control), "campaign control");
                     // Agents are told afresh, so that a started campaign dials at once.
                     c.agents = (u32::MAX, u32::MAX);
@@ -1033,6 +1226,7 @@ impl State {
                 contact,
                 dial,
                 by,
+                agent,
                 reply,
             } => {
                 let r = match self.campaigns.get_mut(&campaign) {
@@ -1047,6 +1241,9 @@ impl State {
                             Input::PreviewSkip { contact }
                         };
                         info!(campaign = %campaign, contact, dial, by, "preview choice");
+                        if dial && let Some(a) = agent {
+                            c.preview_agents.insert(contact, a);
+                        }
                         c.core
                             .handle(t, input)
                             .map_err(|e| CampaignError::Conflict(e.to_string()))

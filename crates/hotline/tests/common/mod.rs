@@ -295,6 +295,16 @@ pub fn free_port(ip: &str) -> u16 {
 }
 
 pub fn sipp_at(target: SocketAddr, scenario: &str, args: &[&str]) -> (bool, String) {
+    sipp_at_env(target, scenario, args, &[])
+}
+
+/// [`sipp_at`] with environment variables for sipp (`TZ=UTC` for its message trace).
+pub fn sipp_at_env(
+    target: SocketAddr,
+    scenario: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (bool, String) {
     let work = tempfile::tempdir().unwrap();
     let local_ip = args
         .windows(2)
@@ -304,6 +314,7 @@ pub fn sipp_at(target: SocketAddr, scenario: &str, args: &[&str]) -> (bool, Stri
     let scenario_path = repo().join("tests/sipp").join(scenario);
     let mut cmd = Command::new("sipp");
     cmd.current_dir(work.path())
+        .envs(env.iter().copied())
         .arg("-sf")
         .arg(&scenario_path)
         .args([

@@ -41,13 +41,20 @@ pub struct Attempt {
     pub amd: bool,
     /// The language of the campaign's messages.
     pub lang: Lang,
+    /// The message for a person nobody can take.
+    pub abandon_message: String,
 }
 
 /// What the dialler says to do with an answered call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Instruction {
-    /// Wait, on hold, for an agent of `queue`.
-    Connect { queue: String, priority: i32 },
+    /// Wait, on hold, for an agent of `queue` (for `agent` first: the agent who chose to
+    /// dial it in preview).
+    Connect {
+        queue: String,
+        priority: i32,
+        agent: Option<String>,
+    },
     /// Run this flow (agentless campaigns).
     RunFlow(String),
     /// Play this prompt now and hang up (a person answered and no agent is free).
@@ -143,10 +150,16 @@ pub async fn run_attempt(
     };
     info!(interaction = %id, campaign = %attempt.campaign, to = %attempt.phone, "campaign call placed");
     // Ringing, until an answer, a refusal, or the dialler's (or our own) ring timeout.
+    // The phone rings at least `ring` from the INVITE on, however late the dialler's word
+    // to give up comes or however early (it counts from its decision to dial).
+    let invited = tokio::time::Instant::now();
     let ring_limit = tokio::time::sleep(attempt.ring + Duration::from_secs(5));
     tokio::pin!(ring_limit);
+    let mut give_up: Option<tokio::time::Instant> = None;
     let answered = loop {
+        let stop = give_up;
         tokio::select! {
+            biased;
             ev = dial.leg.next_event() => match ev {
                 Some(LegEvent::Answered { sdp }) => {
                     match answer_media(&media, dial.media, dial.peer, &dial.srtp, sdp) {
@@ -167,7 +180,10 @@ pub async fn run_attempt(
                 Some(_) => {}
                 None => break Err((Outcome::Failed, "the call was lost".to_string(), false)),
             },
-            _ = &mut cancel => break Err((Outcome::NoAnswer, "rang out".to_string(), true)),
+            _ = &mut cancel, if give_up.is_none() => {
+                give_up = Some((invited + attempt.ring).max(tokio::time::Instant::now()));
+            }
+            _ = sleep_opt(stop) => break Err((Outcome::NoAnswer, "rang out".to_string(), true)),
             _ = &mut ring_limit => break Err((Outcome::NoAnswer, "rang out".to_string(), true)),
         }
     };
@@ -229,15 +245,30 @@ pub async fn run_attempt(
     .await;
     let (tx, rx) = oneshot::channel();
     let _ = reports.send(report(outcome, tx));
-    let instruction = tokio::time::timeout(Duration::from_secs(5), rx)
+    // The dialler answers at once; should it not, a person hears the message rather than
+    // silence.
+    let instruction = tokio::time::timeout(Duration::from_secs(1), rx)
         .await
         .ok()
         .and_then(Result::ok)
-        .unwrap_or(Instruction::HangUp);
+        .unwrap_or_else(|| match outcome {
+            Outcome::Live => {
+                warn!(interaction = %id, "no word from the dialler; the message is played");
+                Instruction::Abandon(attempt.abandon_message.clone())
+            }
+            _ => Instruction::HangUp,
+        });
     debug!(interaction = %id, ?instruction, "campaign call answered");
     match instruction {
-        Instruction::Connect { queue, priority } => {
-            let route = crate::numbers::Route::Queue { queue, priority };
+        Instruction::Connect {
+            queue,
+            priority,
+            agent,
+        } => {
+            let route = match agent {
+                Some(extension) => crate::numbers::Route::Agent { extension, queue },
+                None => crate::numbers::Route::Queue { queue, priority },
+            };
             let parts = (dial, keys, media.clone(), media_events);
             hand_over(&shared, routes, id, &attempt, route, parts).await;
         }
@@ -316,6 +347,8 @@ async fn say_and_hang_up(
     step: &str,
     prompt: &str,
 ) -> bool {
+    // Played first, logged after: the log never holds the message up.
+    let started = start_playing(shared, media, dial.media, attempt.lang, prompt);
     let _ = log(
         shared,
         id,
@@ -325,7 +358,7 @@ async fn say_and_hang_up(
         },
     )
     .await;
-    let heard = play_to_end(shared, media, events, dial.media, attempt.lang, prompt).await;
+    let heard = started && played_to_end(events, dial.media).await;
     let _ = dial.leg.hangup().await;
     heard
 }
@@ -379,6 +412,13 @@ fn outcome_name(o: Outcome) -> &'static str {
     }
 }
 
+async fn sleep_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The detector's verdict and its cause, or `None` if the leg ended first. A detector that
 /// says nothing in time is taken as unsure.
 async fn wait_amd(
@@ -407,12 +447,10 @@ async fn wait_amd(
     }
 }
 
-/// Plays a prompt to its end; false if the leg's media
-/// ended first or the prompt is missing.
-async fn play_to_end(
+/// Starts a prompt; false if it is missing or the media is gone.
+fn start_playing(
     shared: &Shared,
     media: &CallHandle,
-    events: &mut mpsc::UnboundedReceiver<MediaEvent>,
     leg: LegId,
     lang: Lang,
     prompt: &str,
@@ -424,9 +462,11 @@ async fn play_to_end(
             return false;
         }
     };
-    if media.play(leg, vec![p], false, false).is_err() {
-        return false;
-    }
+    media.play(leg, vec![p], false, false).is_ok()
+}
+
+/// Waits for the end of what plays on `leg`; false if the media ended first.
+async fn played_to_end(events: &mut mpsc::UnboundedReceiver<MediaEvent>, leg: LegId) -> bool {
     let limit = tokio::time::sleep(MESSAGE_LIMIT);
     tokio::pin!(limit);
     loop {
