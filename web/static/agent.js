@@ -375,6 +375,36 @@ function suggestedBreak() {
 }
 
 // Callbacks keeping their place in line, and voicemails not yet dealt with.
+// Preview campaigns: a contact offered to the free agents, who may dial it (the call then
+// rings this agent first) or skip it. Shown while the agent is available and not on a call.
+async function refreshPreviews() {
+  const box = $('#preview');
+  if (!s.state || s.state.name !== 'available' || phaseOfCall()) { box.hidden = true; return; }
+  let offers = [];
+  try {
+    const r = await get('/campaigns');
+    offers = (r.campaigns || [])
+      .filter((c) => c.state === 'running' && c.spec.mode === 'preview')
+      .flatMap((c) => (c.previews || []).map((p) => ({ ...p, campaign: c.id, title: c.spec.name })));
+  } catch { offers = []; }
+  const o = offers[0];
+  box.hidden = !o;
+  if (!o) return;
+  const choose = async (dial) => {
+    try {
+      await post(`/campaigns/${encodeURIComponent(o.campaign)}/previews/${o.contact}`, { dial });
+      toast(dial ? t('pv.dialling', { n: o.phone }) : t('pv.skipped'));
+    } catch (e) { showError(e); }
+    refreshPreviews();
+  };
+  $('#pv-card').replaceChildren(
+    el('p', { class: 'muted' }, o.title),
+    el('p', {}, el('strong', { class: 'pv-name' }, o.name || t('pop.unknown_customer')), ' ', el('span', { class: 'pv-phone' }, o.phone)),
+    el('div', { class: 'row' },
+      el('button', { class: 'btn ok', id: 'pv-dial', type: 'button', onclick: () => choose(true) }, t('pv.dial')),
+      el('button', { class: 'btn ghost', id: 'pv-skip', type: 'button', onclick: () => choose(false) }, t('pv.skip'))));
+}
+
 async function refreshCallbacks() {
   const list = $('#cb-list');
   try {
@@ -492,6 +522,7 @@ async function start(me) {
   searchKb();
   setInterval(tick, 1000);
   setInterval(refreshCallbacks, 30000);
+  setInterval(refreshPreviews, 3000);
   setInterval(refreshFigures, 60000);
   $('#btn-available').focus();
 }

@@ -3,7 +3,7 @@ const KEY = 'hotline.lang';
 
 const dict = {
   zh: {
-    'app.agent': '坐席工作台', 'app.wallboard': '班长看板', 'app.home': '热线',
+    'app.agent': '坐席工作台', 'app.wallboard': '班长看板', 'app.home': '热线', 'app.campaigns': '外呼活动',
     'login.title': '登录', 'login.user': '用户名', 'login.password': '密码', 'login.submit': '登录',
     'login.failed': '用户名或密码错误', 'logout': '退出',
     'conn.online': '实时', 'conn.offline': '重连中…',
@@ -26,6 +26,7 @@ const dict = {
     'wrap.left': '剩余', 'wrap.saved': '已保存', 'wrap.pick': '请选择处理结果',
     'disp.resolved': '已解决', 'disp.info': '咨询', 'disp.callback': '需回电',
     'disp.complaint': '投诉（未解决）', 'disp.complaint_resolved': '投诉（已解决）', 'disp.escalated': '已升级',
+    'pv.title': '外呼预览', 'pv.dial': '拨打', 'pv.skip': '跳过', 'pv.dialling': '正在拨打 {n}', 'pv.skipped': '已跳过',
     'cb.title': '回电列表', 'cb.voicemail': '语音留言', 'cb.callback': '回电', 'cb.none': '没有待回电', 'cb.unavailable': '回电列表暂不可用',
     'kb.title': '知识库', 'kb.search': '搜索知识库（中文或英文）', 'kb.none': '没有找到文章', 'kb.back': '返回',
     'wb.title': '身心状态', 'wb.handled': '今日接听', 'wb.talk': '今日通话时长',
@@ -49,7 +50,7 @@ const dict = {
     'err.generic': '操作失败：{m}', 'err.not_available': '此功能暂不可用',
   },
   en: {
-    'app.agent': 'Agent desktop', 'app.wallboard': 'Wallboard', 'app.home': 'hotline',
+    'app.agent': 'Agent desktop', 'app.wallboard': 'Wallboard', 'app.home': 'hotline', 'app.campaigns': 'Campaigns',
     'login.title': 'Log in', 'login.user': 'User', 'login.password': 'Password', 'login.submit': 'Log in',
     'login.failed': 'Unknown user or wrong password', 'logout': 'Log out',
     'conn.online': 'Live', 'conn.offline': 'Reconnecting…',
@@ -72,6 +73,7 @@ const dict = {
     'wrap.left': 'left', 'wrap.saved': 'Saved', 'wrap.pick': 'Choose a disposition',
     'disp.resolved': 'Resolved', 'disp.info': 'Information', 'disp.callback': 'Call back',
     'disp.complaint': 'Complaint (open)', 'disp.complaint_resolved': 'Complaint (resolved)', 'disp.escalated': 'Escalated',
+    'pv.title': 'Preview call', 'pv.dial': 'Dial', 'pv.skip': 'Skip', 'pv.dialling': 'Dialling {n}', 'pv.skipped': 'Skipped',
     'cb.title': 'Callbacks', 'cb.voicemail': 'Voicemail', 'cb.callback': 'Callback', 'cb.none': 'No pending callbacks', 'cb.unavailable': 'Callbacks are not available yet',
     'kb.title': 'Knowledge base', 'kb.search': 'Search articles (Chinese or English)', 'kb.none': 'No articles found', 'kb.back': 'Back',
     'wb.title': 'Wellbeing', 'wb.handled': 'Handled today', 'wb.talk': 'Talk time today',

@@ -1,5 +1,5 @@
 //! The browser pages, built into the binary: `/` (a landing page), `/agent` (the agent
-//! desktop), `/wallboard` (the supervisors' wallboard), `/admin` (administration) and their
+//! desktop), `/wallboard` (the supervisors' wallboard), `/campaigns` (outbound campaigns), `/admin` (administration) and their
 //! ES modules and CSS under `/static/`. No build step: the files in `web/` are served as they are.
 //!
 //! Every response carries an ETag (a hash of the file) and `Cache-Control: no-cache`, so
@@ -39,6 +39,7 @@ static PAGES: &[Asset] = &[
     asset!("agent.html", HTML),
     asset!("wallboard.html", HTML),
     asset!("admin.html", HTML),
+    asset!("campaigns.html", HTML),
 ];
 
 static STATIC: &[Asset] = &[
@@ -50,6 +51,7 @@ static STATIC: &[Asset] = &[
     asset!("static/agent.js", JS),
     asset!("static/wallboard.js", JS),
     asset!("static/admin.js", JS),
+    asset!("static/campaigns.js", JS),
     asset!("static/admin-words.js", JS),
     asset!("static/admin-grid.js", JS),
     asset!("static/admin-config.js", JS),
@@ -76,6 +78,10 @@ pub fn routes() -> Router {
         .route(
             "/wallboard",
             get(|h: HeaderMap| async move { page("wallboard.html", &h) }),
+        )
+        .route(
+            "/campaigns",
+            get(|h: HeaderMap| async move { page("campaigns.html", &h) }),
         )
         .route(
             "/admin",
