@@ -19,6 +19,9 @@ const words = {
     'do.start': '开始', 'do.pause': '暂停', 'do.resume': '继续', 'do.finish': '结束',
     imported: '已导入 {n} 个号码，{r} 行被拒绝', line: '第 {l} 行：{m}', created: '已创建活动 {id}',
     over: '超过上限',
+    from: '从以往的联系生成名单', 'from.since': '开始日期', 'from.until': '结束日期（含）', 'from.which': '哪些来电',
+    'from.resolved': '已解决的投诉', 'from.unresolved': '未解决的投诉', 'from.callback': '处理结果为“需回电”',
+    'from.cc': '国家代码（本地号码）', 'from.go': '生成',
   },
   en: {
     title: 'Campaigns', list: 'Campaigns', none: 'No campaign yet', name: 'Name', mode: 'Mode', state: 'State',
@@ -33,6 +36,9 @@ const words = {
     'do.start': 'Start', 'do.pause': 'Pause', 'do.resume': 'Resume', 'do.finish': 'Finish',
     imported: '{n} numbers imported, {r} lines refused', line: 'Line {l}: {m}', created: 'Campaign {id} created',
     over: 'over the limit',
+    from: 'Contacts from past interactions', 'from.since': 'From', 'from.until': 'To (inclusive)', 'from.which': 'Which callers',
+    'from.resolved': 'Complaints resolved', 'from.unresolved': 'Complaints not resolved', 'from.callback': 'Disposition “callback”',
+    'from.cc': 'Country code (national numbers)', 'from.go': 'Add',
   },
 };
 
@@ -167,6 +173,23 @@ $('#import').addEventListener('submit', async (ev) => {
     $('#import-result').textContent = w('imported', { n: r.imported, r: r.rejected });
     $('#import-errors').replaceChildren(...(r.errors || []).slice(0, 200)
       .map((e) => el('li', {}, w('line', { l: e.line, m: e.message }))));
+    await load();
+  } catch (e) { showError(e); }
+});
+
+// Contacts from the centre's own interactions, for the campaign chosen above.
+$('#from').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const id = $('#import [name=campaign]').value;
+  if (!id) return;
+  const day = (v, plus) => { const d = new Date(`${v}T00:00:00`); d.setDate(d.getDate() + plus); return d.toISOString(); };
+  const body = { since: day(f.since.value, 0), until: day(f.until.value, 1) };
+  if (f.which.value === 'callback') body.disposition = 'callback'; else body.complaints = f.which.value;
+  if (f.cc.value.trim()) body.country_code = f.cc.value.trim();
+  try {
+    const r = await post(`/campaigns/${encodeURIComponent(id)}/contacts/from-interactions`, body);
+    $('#from-result').textContent = w('imported', { n: r.imported, r: r.rejected });
     await load();
   } catch (e) { showError(e); }
 });

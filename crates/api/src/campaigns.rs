@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use hotline_config::Role;
-use hotline_model::CampaignContact;
+use hotline_model::{CampaignContact, Timestamp};
 use hotline_switch::campaign::{CampaignError, DiallerCmd};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -37,6 +37,10 @@ pub fn routes() -> axum::Router<V1> {
         .route("/api/v1/campaigns", get(list).post(create))
         .route("/api/v1/campaigns/{id}", get(one))
         .route("/api/v1/campaigns/{id}/contacts", post(contacts))
+        .route(
+            "/api/v1/campaigns/{id}/contacts/from-interactions",
+            post(from_interactions),
+        )
         .route("/api/v1/campaigns/{id}/state", post(state))
         .route("/api/v1/campaigns/{id}/results", get(results))
         .route("/api/v1/campaigns/{id}/results.csv", get(results_csv))
@@ -353,6 +357,181 @@ async fn contacts(
     })))
 }
 
+/// Which interactions give a campaign its contacts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FromInteractions {
+    /// Started at or after (RFC 3339).
+    since: String,
+    /// Started before (RFC 3339).
+    until: String,
+    /// The disposition the agent gave, e.g. `callback` (any case).
+    #[serde(default)]
+    disposition: Option<String>,
+    /// `resolved` or `unresolved`: complaints (queued to `complaints` or a disposition
+    /// starting with `complaint`) whose disposition says they were (not) resolved.
+    #[serde(default)]
+    complaints: Option<String>,
+    /// Only interactions of this queue.
+    #[serde(default)]
+    queue: Option<String>,
+    /// The country code for numbers written without one (`86`: `13800138000` is
+    /// `+8613800138000`, a leading trunk `0` dropped). Without it such numbers are refused.
+    #[serde(default)]
+    country_code: Option<String>,
+}
+
+/// A caller's number in E.164, if it can be told: `+` kept, `00` (the international
+/// prefix) read as `+`, else `country_code` put in front of the national number (its trunk
+/// `0` dropped).
+fn e164_of(number: &str, country_code: Option<&str>) -> Option<String> {
+    let n = hotline_model::normalize_phone(number)?;
+    let n = if n.starts_with('+') {
+        n
+    } else if let Some(rest) = n.strip_prefix("00") {
+        format!("+{rest}")
+    } else {
+        let cc = country_code?;
+        format!("+{cc}{}", n.strip_prefix('0').unwrap_or(&n))
+    };
+    hotline_dialer::check_phone(&n).ok().map(|_| n)
+}
+
+/// `POST /api/v1/campaigns/{id}/contacts/from-interactions`: the callers of the centre's
+/// own interactions become contacts, e.g. every complaint resolved yesterday, or every
+/// caller whose disposition was `callback`. One contact a number; numbers that cannot be
+/// told in E.164 are reported by interaction.
+async fn from_interactions(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = supervisor(&v1, &headers)?;
+    let b: FromInteractions = crate::v1::parse_json(&body)?;
+    let when = |what: &str, s: &str| {
+        Timestamp::parse_rfc3339(s).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("`{what}`: {e}"),
+            )
+        })
+    };
+    let (since, until) = (when("since", &b.since)?, when("until", &b.until)?);
+    let resolved = match b.complaints.as_deref() {
+        None => None,
+        Some("resolved") => Some(true),
+        Some("unresolved") => Some(false),
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("`complaints`: `{other}` is not resolved or unresolved"),
+            ));
+        }
+    };
+    if b.country_code.as_deref().is_some_and(|c| {
+        c.is_empty() || c.len() > 3 || !c.bytes().all(|x| x.is_ascii_digit()) || c.starts_with('0')
+    }) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "`country_code`: one to three digits, not starting with 0",
+        ));
+    }
+    let store = v1.centre.store();
+    let found = store
+        .interactions_between(since, until)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
+        })?;
+    let known = ask(&v1, |reply| DiallerCmd::Results {
+        campaign: id.clone(),
+        reply,
+    })
+    .await?;
+    let mut taken: std::collections::HashSet<u64> = known.iter().map(|c| c.contact).collect();
+    let mut numbers: std::collections::HashSet<String> =
+        known.iter().map(|c| c.phone.clone()).collect();
+    let mut next = taken.iter().max().map_or(1, |m| m.saturating_add(1));
+    let mut contacts = Vec::new();
+    let mut errors = Vec::new();
+    for r in found {
+        let queue = r.queue.as_ref().map(|q| q.as_str());
+        let disposition = r.disposition.as_deref();
+        if b.queue.as_deref().is_some_and(|q| queue != Some(q)) {
+            continue;
+        }
+        if b.disposition
+            .as_deref()
+            .is_some_and(|d| !disposition.is_some_and(|x| x.trim().eq_ignore_ascii_case(d.trim())))
+        {
+            continue;
+        }
+        if let Some(want) = resolved {
+            let complaint = hotline_model::is_complaint(queue, disposition);
+            let done = disposition.is_some_and(hotline_model::is_resolved_disposition);
+            if !complaint || done != want {
+                continue;
+            }
+        }
+        // A campaign's own calls are not callers.
+        if r.trunk
+            .as_deref()
+            .is_some_and(|t| t.starts_with("campaign:"))
+        {
+            continue;
+        }
+        let from = r.from.clone().unwrap_or_default();
+        let Some(phone) = e164_of(&from, b.country_code.as_deref()) else {
+            errors.push(json!({
+                "interaction": r.id.to_string(),
+                "message": format!("`{from}` is not a number in E.164 (give `country_code`)"),
+            }));
+            continue;
+        };
+        if !numbers.insert(phone.clone()) {
+            continue;
+        }
+        let name = match &r.customer {
+            Some(c) => store.customer(c).await.ok().flatten().map(|c| c.name),
+            None => None,
+        };
+        while taken.contains(&next) {
+            next = next.saturating_add(1);
+        }
+        taken.insert(next);
+        contacts.push(CampaignContact {
+            id: next,
+            phone,
+            name,
+            time_zone: None,
+        });
+    }
+    let imported = if contacts.is_empty() {
+        0
+    } else {
+        ask(&v1, |reply| DiallerCmd::AddContacts {
+            campaign: id.clone(),
+            contacts,
+            by: who.user.clone(),
+            reply,
+        })
+        .await?
+    };
+    Ok(Json(json!({
+        "imported": imported,
+        "rejected": errors.len(),
+        "errors": errors,
+    })))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StateBody {
@@ -606,6 +785,32 @@ mod tests {
         assert_eq!(contacts[0].name.as_deref(), Some("Smith, Ann"));
         assert_eq!(contacts[1].id, 11);
         assert_eq!(contacts[1].name.as_deref(), Some("Say \"hi\""));
+    }
+
+    #[test]
+    fn callers_numbers_are_told_in_e164() {
+        assert_eq!(
+            e164_of("+447700900001", None).as_deref(),
+            Some("+447700900001")
+        );
+        assert_eq!(
+            e164_of("sip:+44 7700 900001@h", None).as_deref(),
+            Some("+447700900001")
+        );
+        assert_eq!(
+            e164_of("13800138000", Some("86")).as_deref(),
+            Some("+8613800138000")
+        );
+        assert_eq!(
+            e164_of("02079460000", Some("44")).as_deref(),
+            Some("+442079460000")
+        );
+        assert_eq!(
+            e164_of("00447700900001", None).as_deref(),
+            Some("+447700900001")
+        );
+        assert_eq!(e164_of("13800138000", None), None);
+        assert_eq!(e164_of("anonymous", Some("86")), None);
     }
 
     #[test]

@@ -845,3 +845,100 @@ fn a_restart_keeps_the_campaign_running_and_its_retry_spacing() {
     assert_eq!(contact(&r, 1)["outcomes"], json!(["busy"]), "{r:?}");
     assert_eq!(contact(&r, 2)["result"], "reached", "{r:?}");
 }
+
+#[test]
+fn every_caller_whose_disposition_was_callback_becomes_a_contact() {
+    let carrier = free_port("127.0.0.1");
+    let h = centre(carrier, None);
+    let feed = Feed::open(&h);
+    let sup = login(&h, "supervisor", "supervisor");
+    let port = register_all(&h, &["1001"]);
+    available(&h, "1001");
+    // A caller (13800138000) is answered by 1001, who wraps up with `callback`.
+    let phone = agent_phone(&h, &port, 1);
+    let (ok, log) = h.sipp("caller-survey.xml", &["-m", "1"]);
+    assert!(ok, "caller: {log}");
+    let (ok, log) = phone.join().unwrap();
+    assert!(ok, "agent phone: {log}");
+    let all = feed.wait(Duration::from_secs(20), "the call over", |all| {
+        all.iter().any(|e| kind(e) == "ended")
+    });
+    let call = all.iter().find(|e| kind(e) == "answered").unwrap()["interaction"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let agent = login(&h, "agent1001", "pass1001");
+    let (status, body) = http(
+        h.http,
+        "POST",
+        &format!("/api/v1/interactions/{call}/wrapup"),
+        Some(&agent),
+        Some(r#"{"disposition":"callback"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    feed.wait(Duration::from_secs(10), "the wrap-up", |all| {
+        all.iter().any(|e| kind(e) == "wrapped_up")
+    });
+
+    let id = create(
+        &h,
+        &sup,
+        json!({"name": "call them back", "mode": "progressive", "caller_id": "+862195588000",
+               "queue": "accounts"}),
+    );
+    let day = |d: i64| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + d * 86_400;
+        let days = secs / 86_400;
+        // Civil date of a day number (the inverse of epoch_secs' day count).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let dd = doy - (153 * mp + 2) / 5 + 1;
+        let mm = if mp < 10 { mp + 3 } else { mp - 9 };
+        let yy = yoe + era * 400 + i64::from(mm <= 2);
+        format!("{yy:04}-{mm:02}-{dd:02}T00:00:00Z")
+    };
+    let ask = |body: Value| {
+        json_of(
+            &h,
+            "POST",
+            &format!("/api/v1/campaigns/{id}/contacts/from-interactions"),
+            &sup,
+            Some(&body),
+        )
+    };
+    // Without a country code the national number cannot be dialled: reported, not taken.
+    let (status, v) = ask(json!({"since": day(-1), "until": day(1), "disposition": "callback"}));
+    assert_eq!((status, v["imported"].as_u64()), (200, Some(0)), "{v}");
+    assert_eq!(v["errors"][0]["interaction"], call.as_str(), "{v}");
+    // Resolved complaints: none.
+    let (_, v) = ask(
+        json!({"since": day(-1), "until": day(1), "complaints": "resolved", "country_code": "86"}),
+    );
+    assert_eq!(v["imported"], 0, "{v}");
+    let (_, v) = ask(
+        json!({"since": day(-1), "until": day(1), "disposition": "CALLBACK", "country_code": "86"}),
+    );
+    assert_eq!(v["imported"], 1, "{v}");
+    // Asked again: the number is in the campaign already.
+    let (_, v) = ask(
+        json!({"since": day(-1), "until": day(1), "disposition": "callback", "country_code": "86"}),
+    );
+    assert_eq!(v["imported"], 0, "{v}");
+    let r = results(&h, &sup, &id);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["phone"], "+8613800138000");
+    let (status, v) = ask(json!({"since": "yesterday", "until": day(1)}));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{v}"
+    );
+}
