@@ -942,3 +942,57 @@ fn every_caller_whose_disposition_was_callback_becomes_a_contact() {
         "{v}"
     );
 }
+
+#[test]
+fn a_message_is_left_on_a_machine_after_its_greeting() {
+    let carrier = free_port("127.0.0.1");
+    let h = centre(carrier, None);
+    let feed = Feed::open(&h);
+    let sup = login(&h, "supervisor", "supervisor");
+    let _ = register_all(&h, &["1001"]);
+    let id = create(
+        &h,
+        &sup,
+        json!({
+            "name": "reminder",
+            "mode": "progressive",
+            "caller_id": "+442079460000",
+            "queue": "accounts",
+            "calling_hours": all_day("00:00-24:00"),
+            "machine_action": "leave_message",
+            "language": "en",
+        }),
+    );
+    import(&h, &sup, &id, "phone\n+447700900104\n");
+    let trace = h.dir.path().join("far.log");
+    let far = far_ends(&h, far_ends_scenario(&h, 2500), carrier, 1, &trace);
+    available(&h, "1001");
+    control(&h, &sup, &id, "start");
+    let all = feed.wait(Duration::from_secs(40), "the call over", |all| {
+        all.iter().any(|e| kind(e) == "ended")
+    });
+    let (ok, log) = far.join().unwrap();
+    assert!(ok, "far ends: {log}");
+    let of = |k: &str| {
+        all.iter()
+            .find(|e| kind(e) == k)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(of("dial_outcome")["kind"]["outcome"], "machine", "{all:?}");
+    let left = all
+        .iter()
+        .find(|e| kind(e) == "flow_step" && e["kind"]["step"] == "campaign.message_left")
+        .expect("the message left");
+    // The greeting is 12 words over 5 s: the message waits for its end, not only for the
+    // detector's verdict (which comes after about four words).
+    let answered = answered_at(&trace, "900104").expect("the answer in the trace");
+    let after = epoch_secs(left["at"].as_str().unwrap()) - answered;
+    assert!(
+        after >= 5.0,
+        "the message began {after:.2} s after the answer, in the greeting"
+    );
+    assert_eq!(of("ended")["kind"]["reason"], "voicemail", "{all:?}");
+    let r = results(&h, &sup, &id);
+    assert_eq!(contact(&r, 1)["result"], "message_left", "{r:?}");
+}
