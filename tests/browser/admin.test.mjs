@@ -120,8 +120,8 @@ test('a supervisor sees the main flow drawn, with its number and the menu keys',
   // Arrow keys in the list choose another flow.
   await page.focus('#flow-list');
   await page.keyboard.press('ArrowDown');
-  await page.waitForSelector('#flow-diagram svg[data-flow=survey]');
-  assert.equal(await page.locator('#flow-diagram .node').count(), 2);
+  await page.waitForSelector('#flow-diagram svg[data-flow=outbound_survey]');
+  assert.equal(await page.locator('#flow-diagram .node').count(), 3);
   await page.keyboard.press('ArrowUp');
   await page.waitForSelector('#flow-diagram svg[data-flow=main]');
   await page.screenshot({ path: join(shots, 'admin-flows.png'), fullPage: true });
