@@ -72,6 +72,19 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The JSON name (`no_answer`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Live => "live",
+            Outcome::Machine => "machine",
+            Outcome::Busy => "busy",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
 /// Something that happened, told to the core by its shell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -394,6 +394,84 @@ struct Campaign {
     finish_logged: bool,
 }
 
+impl ContactInfo {
+    fn new(phone: String, name: Option<String>, result: String) -> ContactInfo {
+        ContactInfo {
+            phone,
+            name,
+            attempts: 0,
+            result,
+            outcomes: Vec::new(),
+            interactions: Vec::new(),
+        }
+    }
+}
+
+impl Campaign {
+    fn new(id: String, spec: CampaignSpec, core: Dialer) -> Campaign {
+        Campaign {
+            id,
+            spec,
+            core,
+            contacts: BTreeMap::new(),
+            ringing: HashMap::new(),
+            answered: HashMap::new(),
+            calls: HashMap::new(),
+            previews: BTreeMap::new(),
+            preview_agents: HashMap::new(),
+            call_agents: HashMap::new(),
+            agents: (0, 0),
+            late_abandoned: 0,
+            finish_logged: false,
+        }
+    }
+
+    /// A contact is done: its result kept, its preview gone, and the event to log.
+    fn contact_done(
+        &mut self,
+        contact: u64,
+        result: &hotline_dialer::ContactResult,
+    ) -> CampaignEvent {
+        let result = result_name(result);
+        if let Some(info) = self.contacts.get_mut(&contact) {
+            info.result = result.clone();
+        }
+        self.previews.remove(&contact);
+        CampaignEvent::new(
+            Timestamp::now(),
+            self.id.clone(),
+            CampaignChange::ContactDone { contact, result },
+        )
+    }
+
+    /// The campaign as the API shows it (the core's rates as of now).
+    fn view(&mut self) -> CampaignView {
+        CampaignView {
+            id: self.id.clone(),
+            state: self.core.state(),
+            spec: self.spec.to_json(),
+            contacts: self.contacts.len(),
+            contacts_done: self
+                .contacts
+                .values()
+                .filter(|i| !i.result.is_empty())
+                .count(),
+            in_flight: self.core.in_flight(),
+            stats: self.core.stats(now()),
+            late_abandoned: self.late_abandoned,
+            previews: self
+                .previews
+                .iter()
+                .map(|(id, phone)| PreviewView {
+                    contact: *id,
+                    phone: phone.clone(),
+                    name: self.contacts.get(id).and_then(|i| i.name.clone()),
+                })
+                .collect(),
+        }
+    }
+}
+
 struct State {
     shared: Arc<Shared>,
     campaigns: BTreeMap<String, Campaign>,
@@ -515,13 +593,7 @@ fn result_name(r: &hotline_dialer::ContactResult) -> String {
     match r {
         R::Reached => "reached".into(),
         R::MessageLeft => "message_left".into(),
-        R::Exhausted { outcome } => format!(
-            "exhausted:{}",
-            serde_json::to_value(outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        ),
+        R::Exhausted { outcome } => format!("exhausted:{}", outcome.as_str()),
         R::DoNotCall => "do_not_call".into(),
         R::Skipped => "skipped".into(),
         R::NoCallingHours => "no_calling_hours".into(),
@@ -622,17 +694,7 @@ impl State {
                         time_zone: c.time_zone.clone(),
                     });
                 }
-                contacts.insert(
-                    c.id,
-                    ContactInfo {
-                        phone: c.phone,
-                        name: c.name,
-                        attempts: 0,
-                        result,
-                        outcomes: Vec::new(),
-                        interactions: Vec::new(),
-                    },
-                );
+                contacts.insert(c.id, ContactInfo::new(c.phone, c.name, result));
             }
             // The contacts still to do, then every attempt made so far, in time order (the
             // day's cap, the retries' spacing, the 72-hour block and the abandon rates hold
@@ -659,44 +721,21 @@ impl State {
                     warn!(campaign = %id, error = %e, "a past attempt not counted");
                 }
             }
+            let mut c = Campaign::new(id.clone(), spec, core);
+            c.contacts = contacts;
             // Contacts whose retries ran out as the attempts were counted, if the stop came
             // before that was logged: logged now.
-            while let Some(d) = core.poll_decision() {
+            while let Some(d) = c.core.poll_decision() {
                 if let Decision::ContactDone { contact, result } = d {
-                    let result = result_name(&result);
-                    if let Some(info) = contacts.get_mut(&contact) {
-                        info.result = result.clone();
-                    }
-                    self.pending.push(CampaignEvent::new(
-                        Timestamp::now(),
-                        id.clone(),
-                        CampaignChange::ContactDone { contact, result },
-                    ));
+                    self.pending.push(c.contact_done(contact, &result));
                 }
             }
-            let finished = a.controls.contains(&Control::Finish);
-            for c in a.controls {
-                let _ = core.handle(t, Input::Control(c));
+            c.finish_logged = a.controls.contains(&Control::Finish);
+            for control in a.controls {
+                let _ = c.core.handle(t, Input::Control(control));
             }
-            info!(campaign = %id, state = ?core.state(), contacts = contacts.len(), "campaign restored");
-            self.campaigns.insert(
-                id.clone(),
-                Campaign {
-                    id,
-                    spec,
-                    core,
-                    contacts,
-                    ringing: HashMap::new(),
-                    answered: HashMap::new(),
-                    calls: HashMap::new(),
-                    previews: BTreeMap::new(),
-                    preview_agents: HashMap::new(),
-                    call_agents: HashMap::new(),
-                    agents: (0, 0),
-                    late_abandoned: 0,
-                    finish_logged: finished,
-                },
-            );
+            info!(campaign = %id, state = ?c.core.state(), contacts = c.contacts.len(), "campaign restored");
+            self.campaigns.insert(id, c);
         }
     }
 
@@ -823,12 +862,7 @@ impl State {
                 };
                 let rang_out = c.ringing.remove(&call).is_none();
                 if let Some(info) = c.calls.get(&call).and_then(|k| c.contacts.get_mut(k)) {
-                    info.outcomes.push(
-                        serde_json::to_value(outcome)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
-                    );
+                    info.outcomes.push(outcome.as_str().to_string());
                     info.interactions.push(interaction);
                 }
                 // A call the core gave up ringing is already counted as unanswered.
@@ -958,16 +992,7 @@ impl State {
                         c.previews.remove(&contact);
                     }
                     Decision::ContactDone { contact, result } => {
-                        let result = result_name(&result);
-                        if let Some(info) = c.contacts.get_mut(&contact) {
-                            info.result = result.clone();
-                        }
-                        c.previews.remove(&contact);
-                        log.push(CampaignEvent::new(
-                            Timestamp::now(),
-                            c.id.clone(),
-                            CampaignChange::ContactDone { contact, result },
-                        ));
+                        log.push(c.contact_done(contact, &result));
                     }
                     Decision::State(s) => {
                         info!(campaign = %c.id, state = ?s, "campaign state");
@@ -1008,27 +1033,10 @@ impl State {
         }
     }
 
-    fn view(&self, c: &Campaign) -> CampaignView {
-        let mut core = c.core.clone();
-        CampaignView {
-            id: c.id.clone(),
-            state: c.core.state(),
-            spec: c.spec.to_json(),
-            contacts: c.contacts.len(),
-            contacts_done: c.contacts.values().filter(|i| !i.result.is_empty()).count(),
-            in_flight: c.core.in_flight(),
-            stats: core.stats(now()),
-            late_abandoned: c.late_abandoned,
-            previews: c
-                .previews
-                .iter()
-                .map(|(id, phone)| PreviewView {
-                    contact: *id,
-                    phone: phone.clone(),
-                    name: c.contacts.get(id).and_then(|i| i.name.clone()),
-                })
-                .collect(),
-        }
+    fn get_mut(&mut self, id: &str) -> Result<&mut Campaign, CampaignError> {
+        self.campaigns
+            .get_mut(id)
+            .ok_or_else(|| CampaignError::NotFound(format!("no campaign `{id}`")))
     }
 
     fn get(&self, id: &str) -> Result<&Campaign, CampaignError> {
@@ -1059,22 +1067,8 @@ impl State {
                     for phone in &self.dnc {
                         let _ = core.handle(t, Input::DncAdd(phone.clone()));
                     }
-                    let c = Campaign {
-                        id: id.clone(),
-                        spec,
-                        core,
-                        contacts: BTreeMap::new(),
-                        ringing: HashMap::new(),
-                        answered: HashMap::new(),
-                        calls: HashMap::new(),
-                        previews: BTreeMap::new(),
-                        preview_agents: HashMap::new(),
-                        call_agents: HashMap::new(),
-                        agents: (0, 0),
-                        late_abandoned: 0,
-                        finish_logged: false,
-                    };
-                    let v = self.view(&c);
+                    let mut c = Campaign::new(id.clone(), spec, core);
+                    let v = c.view();
                     self.campaigns.insert(id, c);
                     Ok(v)
                 }
@@ -1136,17 +1130,8 @@ impl State {
                         .handle(t, Input::AddContacts(core_contacts))
                         .map_err(|e| CampaignError::Invalid(e.to_string()))?;
                     for k in contacts {
-                        c.contacts.insert(
-                            k.id,
-                            ContactInfo {
-                                phone: k.phone,
-                                name: k.name,
-                                attempts: 0,
-                                result: String::new(),
-                                outcomes: Vec::new(),
-                                interactions: Vec::new(),
-                            },
-                        );
+                        c.contacts
+                            .insert(k.id, ContactInfo::new(k.phone, k.name, String::new()));
                     }
                     Ok(n)
                 }
@@ -1193,17 +1178,17 @@ impl State {
                     Ok(()) => {
                         self.tick().await;
                         self.decide().await;
-                        self.get(&campaign).map(|c| self.view(c))
+                        self.get_mut(&campaign).map(Campaign::view)
                     }
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(r);
             }
             DiallerCmd::List(reply) => {
-                let _ = reply.send(self.campaigns.values().map(|c| self.view(c)).collect());
+                let _ = reply.send(self.campaigns.values_mut().map(Campaign::view).collect());
             }
             DiallerCmd::Get { campaign, reply } => {
-                let _ = reply.send(self.get(&campaign).map(|c| self.view(c)));
+                let _ = reply.send(self.get_mut(&campaign).map(Campaign::view));
             }
             DiallerCmd::Results { campaign, reply } => {
                 let _ = reply.send(self.get(&campaign).map(|c| {

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::Shared;
-use super::shell::{Answered, answer_media, log, place_call, run_session};
+use super::shell::{Answered, answer_media, log, place_call, run_session, sleep_opt};
 
 /// How long the detector may take after the answer before the call is taken as a person's.
 const AMD_LIMIT: Duration = Duration::from_secs(6);
@@ -193,12 +193,7 @@ pub async fn run_attempt(
             if hang_up {
                 let _ = dial.leg.hangup().await;
             }
-            let _ = log(
-                &shared,
-                id,
-                outcome_event(outcome_name(outcome), Some(detail)),
-            )
-            .await;
+            let _ = log(&shared, id, outcome_event(outcome.as_str(), Some(detail))).await;
             let reason = if outcome == Outcome::Failed {
                 EndReason::Error
             } else {
@@ -237,12 +232,7 @@ pub async fn run_attempt(
     } else {
         (Outcome::Live, "not analysed".to_string())
     };
-    let _ = log(
-        &shared,
-        id,
-        outcome_event(outcome_name(outcome), Some(detail)),
-    )
-    .await;
+    let _ = log(&shared, id, outcome_event(outcome.as_str(), Some(detail))).await;
     let (tx, rx) = oneshot::channel();
     let _ = reports.send(report(outcome, tx));
     // The dialler answers at once; should it not, a person hears the message rather than
@@ -399,23 +389,6 @@ async fn hand_over(
             },
         )
         .await;
-    }
-}
-
-fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Live => "live",
-        Outcome::Machine => "machine",
-        Outcome::Busy => "busy",
-        Outcome::NoAnswer => "no_answer",
-        Outcome::Failed => "failed",
-    }
-}
-
-async fn sleep_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -99,7 +99,7 @@ fn core_deadline(t: hotline_flow::Instant) -> tokio::time::Instant {
     now + Duration::from_millis(t.as_millis().saturating_sub(now_core))
 }
 
-async fn sleep_opt(deadline: Option<tokio::time::Instant>) {
+pub(super) async fn sleep_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
