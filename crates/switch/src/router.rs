@@ -50,6 +50,8 @@ pub enum AgentCommand {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueView {
     pub name: String,
+    /// `voice`, `chat` or `email`.
+    pub channel: &'static str,
     pub waiting: usize,
     pub longest_wait_secs: f64,
     /// Agents available now who have every skill the queue needs at its minimum level.
@@ -968,6 +970,11 @@ fn queue_views(engine: &Engine, skills: &AgentSkills, now: Instant) -> Vec<Queue
         }
         views.push(QueueView {
             name: cfg.name.clone(),
+            channel: match cfg.channel {
+                hotline_acd::Channel::Voice => "voice",
+                hotline_acd::Channel::Chat => "chat",
+                hotline_acd::Channel::Email => "email",
+            },
             waiting: engine.waiting(q),
             // How long the caller waiting longest has really waited (not an estimate).
             longest_wait_secs: engine
