@@ -13,6 +13,10 @@ pub struct Customer {
     /// Account numbers.
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// E-mail addresses (see [`normalize_email`]), by which a chat or an e-mail finds the
+    /// customer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<String>,
     #[serde(default)]
     pub vip: bool,
     /// Preferred language as a BCP 47 tag (`"en"`, `"zh-CN"`).
@@ -63,6 +67,34 @@ pub fn normalize_phone(input: &str) -> Option<String> {
         }
     }
     (3..=20).contains(&digits).then_some(out)
+}
+
+/// Normalises an e-mail address for lookups: trimmed, a display name and angle brackets
+/// (`Mei <mei@example.com>`) and a `mailto:` dropped, lower-cased. `None` unless it is one
+/// `local@domain` of at most 254 bytes with a dot-free-or-dotted domain and no spaces.
+pub fn normalize_email(input: &str) -> Option<String> {
+    let mut s = input.trim();
+    if let (Some(a), Some(b)) = (s.rfind('<'), s.rfind('>'))
+        && a < b
+    {
+        s = &s[a + 1..b];
+    }
+    let s = s.trim();
+    let s = s
+        .get(..7)
+        .filter(|h| h.eq_ignore_ascii_case("mailto:"))
+        .map_or(s, |_| &s[7..]);
+    let (local, domain) = s.rsplit_once('@')?;
+    let ok = !local.is_empty()
+        && !domain.is_empty()
+        && s.len() <= 254
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        && !local.contains('@');
+    ok.then(|| s.to_lowercase())
 }
 
 /// Whether an interaction is a complaint: it was queued to `complaints`, or its disposition
@@ -156,5 +188,29 @@ mod tests {
         assert!(!is_resolved_disposition("complaint_unresolved"));
         assert!(!is_resolved_disposition("resolved later? no"));
         assert!(!is_resolved_disposition(""));
+    }
+}
+
+#[cfg(test)]
+mod email_tests {
+    use super::normalize_email;
+
+    #[test]
+    fn addresses_are_found_in_any_form_and_junk_is_not_an_address() {
+        for (input, want) in [
+            ("Mei.Lin@Example.COM", Some("mei.lin@example.com")),
+            ("  Mei Lin <mei@example.com> ", Some("mei@example.com")),
+            ("mailto:Mei@example.com", Some("mei@example.com")),
+            ("张三@例子.中国", Some("张三@例子.中国")),
+            ("no-at-sign", None),
+            ("@example.com", None),
+            ("mei@", None),
+            ("mei@.example", None),
+            ("a b@example.com", None),
+            ("a@b@c", None),
+        ] {
+            assert_eq!(normalize_email(input).as_deref(), want, "{input}");
+        }
+        assert_eq!(normalize_email(&format!("{}@x.io", "a".repeat(260))), None);
     }
 }

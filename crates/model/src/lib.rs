@@ -21,7 +21,9 @@ mod ids;
 mod records;
 mod timestamp;
 
-pub use customer::{Customer, is_complaint, is_resolved_disposition, normalize_phone};
+pub use customer::{
+    Customer, is_complaint, is_resolved_disposition, normalize_email, normalize_phone,
+};
 pub use event::{
     AgentEvent, AgentState, Attachment, AuditEvent, CampaignChange, CampaignContact, CampaignEvent,
     Channel, CustomerChange, CustomerEvent, EVENT_FORMAT_VERSION, EndReason, Event, EventKind,

@@ -152,6 +152,7 @@ fn agent_customer_audit_events_round_trip() {
                 name: "Ada".into(),
                 phones: vec!["+4420".into()],
                 accounts: vec!["A1".into()],
+                emails: vec!["ada@example.com".into()],
                 vip: true,
                 language: Some("en".into()),
             }),

@@ -5,7 +5,7 @@ use std::io::Read;
 
 use hotline_model::{
     AuditEvent, Customer, CustomerChange, CustomerEvent, CustomerId, Event, Timestamp,
-    normalize_phone,
+    normalize_email, normalize_phone,
 };
 
 use crate::{Error, Result, Store};
@@ -38,6 +38,7 @@ struct Columns {
     vip: Option<usize>,
     language: Option<usize>,
     pin_hash: Option<usize>,
+    email: Option<usize>,
     count: usize,
 }
 
@@ -65,6 +66,7 @@ impl Columns {
             vip: find(&["vip"]),
             language: find(&["language", "lang"]),
             pin_hash: find(&["pin_hash"]),
+            email: find(&["email", "emails", "e-mail"]),
             count: names.len(),
         })
     }
@@ -166,11 +168,26 @@ fn parse_row(record: &csv::ByteRecord, cols: &Columns) -> Result<Customer, Strin
             }
         }
     };
+    let mut emails = Vec::new();
+    if let Some(i) = cols.email {
+        let f = field(record, i, "email")?;
+        for e in f
+            .split([';', '|', ' '])
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+        {
+            let n = normalize_email(e).ok_or_else(|| format!("invalid e-mail address {e:?}"))?;
+            if !emails.contains(&n) {
+                emails.push(n);
+            }
+        }
+    }
     Ok(Customer {
         id: CustomerId::new(id),
         name,
         phones,
         accounts,
+        emails,
         vip,
         language,
         pin_hash,
@@ -179,7 +196,7 @@ fn parse_row(record: &csv::ByteRecord, cols: &Columns) -> Result<Customer, Strin
 
 impl Store {
     /// Imports customers from CSV with a header naming at least `id`, `name` and `phone`
-    /// (also read: `accounts`, `vip`, `language`; other columns are ignored). Several phone
+    /// (also read: `accounts`, `vip`, `language`, `email`; other columns are ignored). Several phone
     /// numbers or accounts in one field are separated by `;` (or `|`). A customer whose id
     /// exists is replaced. A bad row never stops the import: it is reported in
     /// [`ImportReport::rejected`] with its line and why, and so is a second row with an id

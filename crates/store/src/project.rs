@@ -6,7 +6,7 @@
 use crate::db::{Conn, q};
 use hotline_model::{
     AgentEvent, AuditEvent, CustomerChange, CustomerEvent, EndReason, Event, EventKind,
-    InteractionEvent, Target, normalize_phone,
+    InteractionEvent, Target, normalize_email, normalize_phone,
 };
 
 /// The version of the projection logic below. Bump it when a projection changes meaning:
@@ -18,6 +18,7 @@ pub(crate) const PROJECTION_TABLES: &[&str] = &[
     "interactions",
     "customers",
     "customer_phones",
+    "customer_emails",
     "notes",
     "audit",
     "recordings",
@@ -340,12 +341,13 @@ async fn customer(conn: &mut Conn, seq: i64, e: &CustomerEvent) -> Result<(), sq
         CustomerChange::Upserted(c) => {
             let id = c.id.as_str().to_owned();
             q("INSERT INTO customers
-                     (id, name, phones, accounts, vip, language, updated_seq, pin_hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     (id, name, phones, accounts, vip, language, updated_seq, pin_hash, emails)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO UPDATE SET
                      name = excluded.name, phones = excluded.phones, accounts = excluded.accounts,
                      vip = excluded.vip, language = excluded.language,
-                     updated_seq = excluded.updated_seq, pin_hash = excluded.pin_hash")
+                     updated_seq = excluded.updated_seq, pin_hash = excluded.pin_hash,
+                     emails = excluded.emails")
             .bind(id.clone())
             .bind(c.name.clone())
             .bind(serde_json::to_string(&c.phones).unwrap_or_else(|_| "[]".into()))
@@ -354,8 +356,21 @@ async fn customer(conn: &mut Conn, seq: i64, e: &CustomerEvent) -> Result<(), sq
             .bind(c.language.clone())
             .bind(seq)
             .bind(c.pin_hash.clone())
+            .bind(serde_json::to_string(&c.emails).unwrap_or_else(|_| "[]".into()))
             .execute(&mut *conn)
             .await?;
+            q("DELETE FROM customer_emails WHERE customer = ?")
+                .bind(id.clone())
+                .execute(&mut *conn)
+                .await?;
+            for email in &c.emails {
+                q("INSERT INTO customer_emails (email, customer) VALUES (?, ?)
+                     ON CONFLICT DO NOTHING")
+                .bind(normalize_email(email).unwrap_or_else(|| email.to_lowercase()))
+                .bind(id.clone())
+                .execute(&mut *conn)
+                .await?;
+            }
             q("DELETE FROM customer_phones WHERE customer = ?")
                 .bind(id.clone())
                 .execute(&mut *conn)

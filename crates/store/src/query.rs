@@ -7,7 +7,7 @@ use crate::{Error, Result, Store, decode, get};
 use hotline_model::{
     AgentId, AgentState, AgentStatus, AuditEntry, Customer, CustomerId, Event, HistoryEntry,
     InteractionId, InteractionRecord, Note, RecordingEntry, Seq, Timestamp, is_complaint,
-    is_resolved_disposition, normalize_phone,
+    is_resolved_disposition, normalize_email, normalize_phone,
 };
 
 macro_rules! interactions_where {
@@ -89,6 +89,8 @@ fn customer_from_row(row: &Row) -> Result<Customer> {
         name: get(row, "name")?,
         phones: serde_json::from_str(&phones).map_err(|e| corrupt(&id, e))?,
         accounts: serde_json::from_str(&accounts).map_err(|e| corrupt(&id, e))?,
+        emails: serde_json::from_str(&get::<String>(row, "emails")?)
+            .map_err(|e| corrupt(&id, e))?,
         vip: get::<i64>(row, "vip")? != 0,
         language: get(row, "language")?,
         pin_hash: get(row, "pin_hash")?,
@@ -244,6 +246,22 @@ impl Store {
              WHERE p.phone = ? ORDER BY c.id LIMIT 1",
         )
         .bind(phone)
+        .fetch_optional(self.read_pool())
+        .await?;
+        row.as_ref().map(customer_from_row).transpose()
+    }
+
+    /// The customer with this e-mail address (any case, with or without a display name).
+    /// If several customers share it, the one with the smallest id.
+    pub async fn customer_by_email(&self, address: &str) -> Result<Option<Customer>> {
+        let Some(email) = normalize_email(address) else {
+            return Ok(None);
+        };
+        let row = q(
+            "SELECT c.* FROM customer_emails e JOIN customers c ON c.id = e.customer
+             WHERE e.email = ? ORDER BY c.id LIMIT 1",
+        )
+        .bind(email)
         .fetch_optional(self.read_pool())
         .await?;
         row.as_ref().map(customer_from_row).transpose()
@@ -454,11 +472,15 @@ impl Store {
             (
                 "customers",
                 "SELECT quote(id)||'|'||quote(name)||'|'||quote(phones)||'|'||quote(accounts)||'|'||
-                 quote(vip)||'|'||quote(language)||'|'||quote(updated_seq) FROM customers ORDER BY id",
+                 quote(vip)||'|'||quote(language)||'|'||quote(updated_seq)||'|'||quote(emails) FROM customers ORDER BY id",
             ),
             (
                 "customer_phones",
                 "SELECT quote(phone)||'|'||quote(customer) FROM customer_phones ORDER BY phone, customer",
+            ),
+            (
+                "customer_emails",
+                "SELECT quote(email)||'|'||quote(customer) FROM customer_emails ORDER BY email, customer",
             ),
             (
                 "notes",
