@@ -202,6 +202,8 @@ function onInteraction(ev) {
   if (k.type === 'offered') {
     // A chat is offered in the conversations panel, not as a ringing call.
     if (k.agent !== ext() || isConversation(id)) return;
+    // Never over a call in progress: an offer then can only be a chat beside it.
+    if (s.call && !s.call.done && s.call.phase === 'talking') return;
     s.call = { id, phase: 'ringing', pop: null, offeredAt: ev.at };
     $('#notes').value = '';
     $('#disposition').value = '';
@@ -575,7 +577,7 @@ function wire() {
   });
   window.addEventListener('hotline:logout', () => location.reload());
   window.addEventListener('hotline:conversation', (e) => {
-    if (s.call && s.call.id === e.detail) { s.call = null; renderPop(); renderCall(); renderState(); }
+    if (s.call && s.call.id === e.detail && s.call.phase === 'ringing') { s.call = null; renderPop(); renderCall(); renderState(); }
   });
 }
 

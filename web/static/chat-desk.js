@@ -65,7 +65,11 @@ async function reload() {
     const { conversations } = await get('/conversations');
     const seen = new Set();
     for (const c of conversations) { upsert(c); seen.add(c.id); }
-    for (const [id, c] of st.convs) if (!seen.has(id) && c.phase !== 'ended') c.phase = 'ended';
+    for (const [id, c] of st.convs) {
+      if (seen.has(id)) continue;
+      if (c.phase === 'offered') st.convs.delete(id); // the offer is gone
+      else if (c.phase !== 'ended') c.phase = 'ended';
+    }
     if (!st.active || !st.convs.has(st.active)) st.active = conversations.length ? conversations[0].id : null;
     render();
   } catch (e) { showError(e); }

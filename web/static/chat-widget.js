@@ -189,7 +189,9 @@ class Chat {
     const f = new FormData(this.startForm);
     this.hello = {
       type: 'start', name: f.get('name'), phone: f.get('phone') || undefined,
-      email: f.get('email') || undefined, language: LANG, queue: QUEUE || undefined, page: location.href,
+      email: f.get('email') || undefined, language: LANG, queue: QUEUE || undefined,
+      // The page, without its query or fragment (they may hold the customer's data).
+      page: location.origin + location.pathname,
     };
     this.startForm.hidden = true;
     this.connect();
@@ -213,7 +215,12 @@ class Chat {
     ws.onclose = () => {
       if (this.ws !== ws) return;
       this.ws = null;
-      if (!this.saved || this.phase === 'ended' || this.phase === 'left') return;
+      if (!this.saved) {
+        // The start did not get through: the form again, to try once more.
+        if (this.hello && this.startForm.hidden) { this.hello = null; this.startForm.hidden = false; }
+        return;
+      }
+      if (this.phase === 'ended' || this.phase === 'left') return;
       this.status.classList.add('offline');
       this.status.textContent = t('offline');
       const wait = this.delay * (0.75 + Math.random() * 0.5);
@@ -247,7 +254,7 @@ class Chat {
           p.li.dataset.seq = v.seq;
           p.li.dataset.state = 'sent';
           p.meta.textContent = t('sent');
-          this.lastSeq = Math.max(this.lastSeq, v.seq);
+          // (lastSeq moves with messages received only: a receipt may overtake one.)
           this.showRead();
         }
         break;
@@ -259,6 +266,7 @@ class Chat {
       case 'max_wait': if (this.phase === 'queued') this.leaveForm.hidden = false; break;
       case 'error':
         if (v.code === 'not_found' && this.saved) { this.saved = null; this.save(); this.reset(); }
+        else if (!this.saved) { this.status.textContent = v.message; }
         else if (v.id && this.pending.has(v.id)) {
           const p = this.pending.get(v.id);
           this.pending.delete(v.id);
@@ -378,7 +386,7 @@ class Chat {
   }
 
   rate(n) {
-    this.send({ type: 'rate', score: n });
+    if (!this.send({ type: 'rate', score: n })) { this.status.textContent = t('offline'); return; }
     this.rateRow.hidden = true;
     this.status.textContent = t('thanks');
     this.saved = null;

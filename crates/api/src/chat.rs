@@ -106,6 +106,7 @@ fn chat_error(e: ChatError) -> ApiError {
         }
         "too_many_messages" => StatusCode::TOO_MANY_REQUESTS,
         "ended" | "not_ended" | "rated" | "not_waiting" => StatusCode::CONFLICT,
+        "too_many_files" => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,
     };
     ApiError::new(status, e.code, e.message)
@@ -178,11 +179,49 @@ enum FromWidget {
     },
 }
 
-async fn customer_ws(State(v1): State<V1>, ws: WebSocketUpgrade) -> Response {
+/// Chats one address may start: a burst of [`START_BURST`], then one per
+/// [`START_EVERY`] (a page reload resumes its chat and costs nothing).
+const START_BURST: f64 = 5.0;
+const START_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Per-address token buckets for starting chats.
+fn may_start(source: Option<std::net::IpAddr>) -> bool {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static BUCKETS: OnceLock<parking_lot::Mutex<HashMap<std::net::IpAddr, (f64, Instant)>>> =
+        OnceLock::new();
+    let Some(ip) = source else { return true };
+    let now = Instant::now();
+    let refill = |(tokens, at): (f64, Instant)| {
+        (tokens + now.duration_since(at).as_secs_f64() / START_EVERY.as_secs_f64()).min(START_BURST)
+    };
+    let mut map = BUCKETS.get_or_init(Default::default).lock();
+    if map.len() > 100_000 {
+        // Full buckets say nothing: forget them.
+        map.retain(|_, b| refill(*b) < START_BURST);
+    }
+    let tokens = map.get(&ip).map_or(START_BURST, |b| refill(*b));
+    if tokens < 1.0 {
+        return false;
+    }
+    map.insert(ip, (tokens - 1.0, now));
+    true
+}
+
+async fn customer_ws(
+    State(v1): State<V1>,
+    ext: axum::http::Extensions,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let chats = v1.centre.chats().clone();
-    let dir = attachments_dir(&v1);
+    let peer = ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let source = v1.auth.client_of(peer, &headers);
     ws.max_message_size(MAX_WS_MESSAGE)
-        .on_upgrade(move |socket| widget(socket, chats, dir))
+        .on_upgrade(move |socket| widget(socket, chats, source))
 }
 
 fn err_msg(code: &str, message: &str) -> Message {
@@ -202,15 +241,24 @@ async fn send(socket: &mut WebSocket, v: &Value) -> bool {
 
 /// One widget's connection: the first message starts or resumes a conversation, then
 /// messages flow both ways until either side closes.
-async fn widget(mut socket: WebSocket, chats: Chats, dir: PathBuf) {
-    let first = loop {
-        match socket.recv().await {
-            Some(Ok(Message::Text(t))) => break t,
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            _ => return,
+async fn widget(mut socket: WebSocket, chats: Chats, source: Option<std::net::IpAddr>) {
+    // A socket that says nothing is closed.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            match socket.recv().await {
+                Some(Ok(Message::Text(t))) => return Some(t),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                _ => return None,
+            }
         }
-    };
+    })
+    .await;
+    let Ok(Some(first)) = first else { return };
     let joined = match serde_json::from_str::<FromWidget>(&first) {
+        Ok(FromWidget::Start { .. }) if !may_start(source) => Err(ChatError {
+            code: "too_many_chats",
+            message: "too many chats started from here; please wait a moment".into(),
+        }),
         Ok(FromWidget::Start {
             name,
             phone,
@@ -271,7 +319,7 @@ async fn widget(mut socket: WebSocket, chats: Chats, dir: PathBuf) {
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(t))) => {
-                    ok = from_widget(&mut socket, &chats, &dir, id, &t).await;
+                    ok = from_widget(&mut socket, &chats, id, &t).await;
                 }
                 Some(Ok(Message::Binary(_))) => {
                     ok = socket.send(err_msg("bad_request", "messages are JSON text")).await.is_ok();
@@ -284,13 +332,7 @@ async fn widget(mut socket: WebSocket, chats: Chats, dir: PathBuf) {
     chats.unwatch(id);
 }
 
-async fn from_widget(
-    socket: &mut WebSocket,
-    chats: &Chats,
-    dir: &std::path::Path,
-    id: InteractionId,
-    text: &str,
-) -> bool {
+async fn from_widget(socket: &mut WebSocket, chats: &Chats, id: InteractionId, text: &str) -> bool {
     let msg = match serde_json::from_str::<FromWidget>(text) {
         Ok(m) => m,
         Err(e) => {
@@ -310,9 +352,6 @@ async fn from_widget(
             text,
             attachments,
         } => {
-            if let Err(e) = check_attachments(dir, id, &attachments) {
-                return socket.send(err_msg(e.code, &e.message)).await.is_ok();
-            }
             match chats
                 .customer_says(id, client.clone(), &text, attachments)
                 .await
@@ -345,31 +384,6 @@ async fn from_widget(
         Ok(()) => true,
         Err(e) => socket.send(err_msg(e.code, &e.message)).await.is_ok(),
     }
-}
-
-/// Attachments named in a message must be files uploaded to this conversation.
-fn check_attachments(
-    dir: &std::path::Path,
-    id: InteractionId,
-    list: &[Attachment],
-) -> Result<(), ChatError> {
-    if list.len() > hotline_model::MAX_ATTACHMENTS {
-        return Err(ChatError {
-            code: "bad_request",
-            message: format!("at most {} files a message", hotline_model::MAX_ATTACHMENTS),
-        });
-    }
-    let prefix = format!("{id}/");
-    for a in list {
-        let file = a.path.strip_prefix(&prefix).unwrap_or("");
-        if !safe_file_name(file) || !dir.join(&a.path).is_file() {
-            return Err(ChatError {
-                code: "bad_attachment",
-                message: format!("`{}` was not uploaded to this conversation", a.name),
-            });
-        }
-    }
-    Ok(())
 }
 
 fn safe_file_name(f: &str) -> bool {
@@ -406,9 +420,9 @@ async fn upload(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let chats = v1.centre.chats();
-    let joined = chats.resume(&q.token, u64::MAX).map_err(chat_error)?;
-    let id = joined.conversation;
-    chats.unwatch(id);
+    let id = chats
+        .may_upload(&q.token, body.len() as u64)
+        .map_err(chat_error)?;
     if body.is_empty() || body.len() > MAX_ATTACHMENT_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -440,12 +454,14 @@ async fn upload(
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io", e.to_string()))?
     .map_err(|e| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "io", e.to_string()))?;
-    Ok(Json(json!(Attachment {
+    let a = Attachment {
         name,
         content_type: ty.to_string(),
         size,
         path: format!("{id}/{file}"),
-    })))
+    };
+    chats.uploaded(id, a.clone());
+    Ok(Json(json!(a)))
 }
 
 #[derive(Deserialize)]
@@ -483,13 +499,7 @@ async fn customer_file(
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, ApiError> {
     let id = conv_id(&conv)?;
-    let joined = v1
-        .centre
-        .chats()
-        .resume(&q.token, u64::MAX)
-        .map_err(chat_error)?;
-    v1.centre.chats().unwatch(joined.conversation);
-    if joined.conversation != id {
+    if v1.centre.chats().by_token(&q.token) != Some(id) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -620,7 +630,11 @@ async fn decline(
     let who = v1.auth.principal(&headers)?;
     let agent = the_agent(&who)?;
     let id = conv_id(&id)?;
-    v1.centre.chats().decline(id, agent).map_err(chat_error)?;
+    v1.centre
+        .chats()
+        .decline(id, agent)
+        .await
+        .map_err(chat_error)?;
     Ok(Json(json!({ "declined": id })))
 }
 

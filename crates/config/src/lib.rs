@@ -1462,6 +1462,43 @@ impl Config {
                 message: format!("no queue `{}` in the configuration", q.get_ref()),
             });
         }
+        let channel_of = |name: &str| {
+            self.queues
+                .iter()
+                .find(|q| q.name.get_ref() == name)
+                .map(|q| q.channel)
+        };
+        if let Some(q) = &self.centre.direct_queue
+            && channel_of(q.get_ref()) != Some(QueueChannel::Voice)
+        {
+            return Err(Invalid {
+                key: "centre.direct_queue".into(),
+                offset: q.span().start,
+                message: format!("`{}` is not a queue of calls", q.get_ref()),
+            });
+        }
+        for q in &self.queues {
+            let key = |k: &str| format!("queues.{}.{k}", q.name.get_ref());
+            if q.channel != QueueChannel::Voice && q.strategy == Strategy::RingAll {
+                return Err(Invalid {
+                    key: key("strategy"),
+                    offset: q.name.span().start,
+                    message: "`ring-all` rings several phones for one call; a chat or an e-mail \
+                              is offered to one agent at a time"
+                        .into(),
+                });
+            }
+            // A contact that moves on keeps its channel: a call never waits in a chat queue.
+            if let Some(o) = &q.overflow_queue
+                && channel_of(o.get_ref()).is_some_and(|c| c != q.channel)
+            {
+                return Err(Invalid {
+                    key: key("overflow_queue"),
+                    offset: o.span().start,
+                    message: format!("`{}` is of another channel than this queue", o.get_ref()),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -1957,6 +1994,35 @@ mod tests {
                 .digest_algorithms,
             vec![DigestAlgorithm::Md5]
         );
+    }
+
+    #[test]
+    fn chat_queues_ring_one_agent_and_calls_never_wait_in_them() {
+        let e = err(&DEMO_TOML
+            .replace(
+                "channel = \"chat\"",
+                "channel = \"chat\"\nstrategy = \"ring-all\"",
+            )
+            .replace("strategy = \"longest-idle\"\n\n[[users]]", "\n[[users]]"));
+        assert_eq!(e.key, "queues.chat.strategy", "{e}");
+        let e = err(&DEMO_TOML.replace(
+            "service_numbers = [\"95588\"]",
+            "service_numbers = [\"95588\"]\ndirect_queue = \"chat\"",
+        ));
+        assert_eq!(e.key, "centre.direct_queue", "{e}");
+        assert!(e.message.contains("not a queue of calls"), "{e}");
+        let e = err(&DEMO_TOML.replacen(
+            "max_wait_seconds = 600\n",
+            "max_wait_seconds = 600\nmax_wait_action = \"overflow\"\noverflow_queue = \"chat\"\n",
+            1,
+        ));
+        assert_eq!(e.key, "queues.accounts.overflow_queue", "{e}");
+        let e = err(&DEMO_TOML.replace("[routing.capacity]", "").replacen(
+            "[[users]]",
+            "[routing.capacity]\nchat = 21\n\n[[users]]",
+            1,
+        ));
+        assert_eq!(e.key, "routing.capacity.chat", "{e}");
     }
 
     #[test]

@@ -406,3 +406,105 @@ fn bad_chat_requests_get_clear_errors() {
     let (status, body) = http(h.http, "GET", "/api/v1/conversations", None, None);
     assert_eq!(status, 401, "{body}");
 }
+
+/// A customer who gives only an e-mail address is known by it (any case).
+#[test]
+fn a_chat_customer_is_recognised_by_the_email_address_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    import(
+        &data,
+        "id,name,phone,email\nC43,Jo Chen,+447700900123,jo.chen@example.com\n",
+    );
+    let h = Hotline::serve_with_in(&data, |t| t);
+    let (mut ws, id, _) = customer(
+        &h,
+        &json!({"type": "start", "name": "Jo", "email": "Jo.Chen@Example.com"}),
+    );
+    queued(&mut ws);
+    let sup = login(&h, "supervisor", "supervisor");
+    let record = wait_for(Duration::from_secs(10), "the chat's record", || {
+        let (_, v) = call(
+            &h,
+            &sup,
+            "GET",
+            "/api/v1/interactions?since=2000-01-01T00:00:00Z",
+            None,
+        );
+        v.as_array()?
+            .iter()
+            .find(|r| r["id"] == id.as_str())
+            .cloned()
+    });
+    assert_eq!(record["customer"], "C43", "{record}");
+    assert_eq!(record["from"], "jo.chen@example.com", "{record}");
+    let (_, c) = call(&h, &sup, "GET", "/api/v1/customers/C43", None);
+    assert_eq!(
+        c["customer"]["emails"],
+        json!(["jo.chen@example.com"]),
+        "{c}"
+    );
+}
+
+/// A chat one agent declines goes to a colleague, who can take it; the decline is logged.
+#[test]
+fn a_declined_chat_goes_to_a_colleague() {
+    let h = Hotline::serve_with(|t| t);
+    let log = Feed::open(&h);
+    let a = login(&h, "agent1007", "pass1007");
+    let b = login(&h, "agent1008", "pass1008");
+    let mut feed_a = agent_feed(&h, &a);
+    let mut feed_b = agent_feed(&h, &b);
+    available(&h, "1007");
+    available(&h, "1008");
+    let (mut cust, id, _) = customer(&h, &json!({"type": "start", "name": "Decline me"}));
+    // Whoever is offered it first declines it.
+    let first = wait_for(Duration::from_secs(10), "the first offer", || {
+        let (_, va) = call(&h, &a, "GET", "/api/v1/conversations", None);
+        let (_, vb) = call(&h, &b, "GET", "/api/v1/conversations", None);
+        if va["conversations"][0]["phase"] == "offered" {
+            Some(("1007", a.clone(), b.clone()))
+        } else if vb["conversations"][0]["phase"] == "offered" {
+            Some(("1008", b.clone(), a.clone()))
+        } else {
+            None
+        }
+    });
+    let (who, first_token, other_token) = first;
+    let (status, body) = call(
+        &h,
+        &first_token,
+        "POST",
+        &format!("/api/v1/conversations/{id}/decline"),
+        Some(&json!({})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (other_feed, first_feed) = if who == "1007" {
+        (&mut feed_b, &mut feed_a)
+    } else {
+        (&mut feed_a, &mut feed_b)
+    };
+    first_feed.until("the offer taken back", |v| v["type"] == "rescinded");
+    let (offer, _) = other_feed.until("the colleague's offer", |v| {
+        v["type"] == "offer" && v["conversation"]["id"] == id.as_str()
+    });
+    assert_eq!(offer["conversation"]["phase"], "offered");
+    let (status, body) = call(
+        &h,
+        &other_token,
+        "POST",
+        &format!("/api/v1/conversations/{id}/accept"),
+        Some(&json!({})),
+    );
+    assert_eq!(status, 200, "{body}");
+    cust.until("the colleague joining", |v| v["phase"] == "active");
+    // The log says who declined.
+    log.wait(Duration::from_secs(10), "the decline in the log", |all| {
+        all.iter().any(|e| {
+            kind(e) == "offer_rejected"
+                && e["interaction"] == id.as_str()
+                && e["kind"]["agent"] == who
+                && e["kind"]["reason"] == "declined"
+        })
+    });
+}

@@ -40,6 +40,11 @@ const ACTIVE_GONE: Duration = Duration::from_secs(600);
 const ENDED_KEPT: Duration = Duration::from_secs(600);
 /// Messages a customer may send per ten seconds.
 const CUSTOMER_BURST: usize = 20;
+/// Most messages one conversation keeps (then the customer is asked to start another).
+pub const MAX_MESSAGES: usize = 1000;
+/// Most files a customer may send in one conversation, and their total size.
+pub const MAX_FILES: usize = 20;
+pub const MAX_FILE_BYTES_TOTAL: u64 = 50 * 1024 * 1024;
 
 /// Why a chat request was refused; `code` is the API's stable error code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +145,9 @@ struct Conv {
     ended_at: Option<Instant>,
     rated: bool,
     recent: std::collections::VecDeque<Instant>,
+    /// Files the customer uploaded, by their path: what a message may name, as the centre
+    /// saw them (name, type and size are the centre's, not the message's).
+    uploads: HashMap<String, Attachment>,
 }
 
 impl Conv {
@@ -183,7 +191,6 @@ fn msg_json(id: InteractionId, m: &Msg, names: &HashMap<String, String>) -> Valu
 struct State {
     convs: HashMap<InteractionId, Conv>,
     by_token: HashMap<String, InteractionId>,
-    by_contact: HashMap<ContactId, InteractionId>,
     agents: HashMap<String, broadcast::Sender<Value>>,
 }
 
@@ -303,7 +310,7 @@ impl Chats {
             }
             _ => ChatError::new("chat_closed", "this centre has no chat queue"),
         })?;
-        if self.inner.state.lock().convs.len() >= MAX_CONVERSATIONS {
+        if self.open_count() >= MAX_CONVERSATIONS {
             return Err(ChatError::new(
                 "busy",
                 "too many conversations are open; try again later",
@@ -316,13 +323,23 @@ impl Chats {
         let email = req
             .email
             .as_deref()
-            .map(str::trim)
-            .filter(|e| e.contains('@') && e.len() <= 254)
-            .map(str::to_owned);
-        let customer = match &phone {
+            .and_then(hotline_model::normalize_email);
+        // The customer, by the number given, else by the address.
+        let mut customer = match &phone {
             Some(p) => self.store().customer_by_phone(p).await.ok().flatten(),
             None => None,
         };
+        if customer.is_none()
+            && let Some(e) = &email
+        {
+            customer = self.store().customer_by_email(e).await.ok().flatten();
+        }
+        let token = new_token().ok_or_else(|| {
+            ChatError::new(
+                "unavailable",
+                "no system randomness for the conversation's token",
+            )
+        })?;
         let id = InteractionId::new();
         let from = email
             .clone()
@@ -358,7 +375,6 @@ impl Chats {
             .append(batch)
             .await
             .map_err(|e| ChatError::new("log_unavailable", format!("the event log: {e}")))?;
-        let token = new_token();
         let (pushes, rx) = broadcast::channel(256);
         {
             let mut st = self.inner.state.lock();
@@ -391,11 +407,12 @@ impl Chats {
                     ended_at: None,
                     rated: false,
                     recent: Default::default(),
+                    uploads: HashMap::new(),
                 },
             );
         }
         if let Err(e) = self.enqueue(id, queue, None, 0).await {
-            self.close(id, EndReason::Error, "error", false).await;
+            self.close(id, EndReason::Error, "error").await;
             return Err(e);
         }
         let names = self.inner.names.read().clone();
@@ -441,6 +458,40 @@ impl Chats {
         })
     }
 
+    /// The conversation a token opens, without counting a watcher (a file's download).
+    pub fn by_token(&self, token: &str) -> Option<InteractionId> {
+        self.inner.state.lock().by_token.get(token).copied()
+    }
+
+    /// Room for one more file of `size` bytes from the customer of `token`: refused once the
+    /// conversation is over or its files reach [`MAX_FILES`] or [`MAX_FILE_BYTES_TOTAL`].
+    pub fn may_upload(&self, token: &str, size: u64) -> Result<InteractionId, ChatError> {
+        let st = self.inner.state.lock();
+        let id = *st.by_token.get(token).ok_or_else(gone)?;
+        let c = st.convs.get(&id).ok_or_else(gone)?;
+        if matches!(c.phase, Phase::Ended { .. } | Phase::Left) {
+            return Err(ChatError::new("ended", "this conversation is over"));
+        }
+        let total: u64 = c.uploads.values().map(|a| a.size).sum();
+        if c.uploads.len() >= MAX_FILES || total + size > MAX_FILE_BYTES_TOTAL {
+            return Err(ChatError::new(
+                "too_many_files",
+                format!(
+                    "a conversation takes at most {MAX_FILES} files and {} MiB",
+                    MAX_FILE_BYTES_TOTAL / (1024 * 1024)
+                ),
+            ));
+        }
+        Ok(id)
+    }
+
+    /// A file the customer uploaded (stored by the caller): a message may then name it.
+    pub fn uploaded(&self, id: InteractionId, a: Attachment) {
+        if let Some(c) = self.inner.state.lock().convs.get_mut(&id) {
+            c.uploads.insert(a.path.clone(), a);
+        }
+    }
+
     /// The widget's connection closed.
     pub fn unwatch(&self, id: InteractionId) {
         let mut st = self.inner.state.lock();
@@ -473,15 +524,37 @@ impl Chats {
         id: InteractionId,
         client_id: Option<String>,
         text: &str,
-        attachments: Vec<Attachment>,
+        mut attachments: Vec<Attachment>,
     ) -> Result<u64, ChatError> {
         let text = Self::check_text(text, &attachments)?;
+        if attachments.len() > hotline_model::MAX_ATTACHMENTS {
+            return Err(ChatError::new(
+                "bad_request",
+                format!("at most {} files a message", hotline_model::MAX_ATTACHMENTS),
+            ));
+        }
         let client_id: Option<String> = client_id.map(|c| c.chars().take(64).collect());
         {
             let mut st = self.inner.state.lock();
             let conv = st.convs.get_mut(&id).ok_or_else(gone)?;
             if matches!(conv.phase, Phase::Ended { .. } | Phase::Left) {
                 return Err(ChatError::new("ended", "this conversation is over"));
+            }
+            if conv.messages.len() >= MAX_MESSAGES {
+                return Err(ChatError::new(
+                    "too_many_messages",
+                    "this conversation is full; please start a new one",
+                ));
+            }
+            // Only files uploaded to this conversation, described as the centre saw them.
+            for a in attachments.iter_mut() {
+                let Some(known) = conv.uploads.get(&a.path) else {
+                    return Err(ChatError::new(
+                        "bad_attachment",
+                        format!("`{}` was not uploaded to this conversation", a.name),
+                    ));
+                };
+                *a = known.clone();
             }
             if let Some(c) = &client_id
                 && conv.client_ids.contains(c)
@@ -667,53 +740,70 @@ impl Chats {
     }
 
     async fn abandon(&self, id: InteractionId) {
-        let (contact, waited) = {
+        let waiting = {
             let st = self.inner.state.lock();
             let Some(c) = st.convs.get(&id) else { return };
-            (c.contact, c.queued_at.elapsed().as_secs_f64())
+            matches!(c.phase, Phase::Queued { .. } | Phase::Offered { .. })
+                .then(|| c.queued_at.elapsed().as_secs_f64())
         };
-        let _ = self.inner.shared.router.send(RouterCmd::Abandon(contact));
+        let Some(waited) = waiting else {
+            return self.finish(id, EndReason::CallerHangup, "customer").await;
+        };
         let _ = self
             .log(id, EventKind::Abandoned { wait_secs: waited })
             .await;
-        self.close(id, EndReason::Abandoned, "customer", false)
-            .await;
+        self.close(id, EndReason::Abandoned, "customer").await;
     }
 
-    /// Ends an answered conversation: the agent's capacity is given back.
+    /// Ends the conversation in whatever phase it is.
     async fn finish(&self, id: InteractionId, reason: EndReason, by: &'static str) {
-        self.close(id, reason, by, true).await;
+        self.close(id, reason, by).await;
     }
 
-    async fn close(&self, id: InteractionId, reason: EndReason, by: &'static str, end: bool) {
-        let (contact, agent) = {
+    /// Ends the conversation once: the routing engine lets go of it (an answered chat
+    /// gives the agent's capacity back, a waiting one leaves the line; sent under the lock,
+    /// so that no re-queue can slip in between), both sides are told, and `ended` is logged.
+    async fn close(&self, id: InteractionId, reason: EndReason, by: &'static str) {
+        {
             let mut st = self.inner.state.lock();
             let Some(c) = st.convs.get_mut(&id) else {
                 return;
             };
-            if matches!(c.phase, Phase::Ended { .. }) {
+            let was = std::mem::replace(&mut c.phase, Phase::Ended { by });
+            if matches!(was, Phase::Ended { .. }) {
+                c.phase = was;
                 return;
             }
-            c.phase = Phase::Ended { by };
             c.ended_at = Some(Instant::now());
-            let _ = c.pushes.send(json!({
-                "type": "state", "phase": "ended", "by": by, "rated": c.rated,
-                "answered": c.agent.is_some(),
-            }));
-            let agent = c.agent.clone();
             let contact = c.contact;
-            st.by_contact.remove(&contact);
+            let router = &self.inner.shared.router;
+            match &was {
+                Phase::Active { .. } => {
+                    let _ = router.send(RouterCmd::End {
+                        contact,
+                        agitation: None,
+                        abusive: false,
+                    });
+                }
+                Phase::Queued { .. } | Phase::Offered { .. } => {
+                    let _ = router.send(RouterCmd::Abandon(contact));
+                }
+                Phase::Left | Phase::Ended { .. } => {}
+            }
+            let _ = c.pushes.send(if matches!(was, Phase::Left) {
+                json!({"type": "state", "phase": "left"})
+            } else {
+                json!({
+                    "type": "state", "phase": "ended", "by": by, "rated": c.rated,
+                    "answered": c.agent.is_some(),
+                })
+            });
+            let agent = c.agent.clone();
             if let Some(a) = &agent {
                 st.push_agent(a, json!({"type": "ended", "conversation": id, "by": by}));
+            } else if let Phase::Offered { agent: a } = &was {
+                st.push_agent(a, json!({"type": "rescinded", "conversation": id}));
             }
-            (contact, agent)
-        };
-        if end && agent.is_some() {
-            let _ = self.inner.shared.router.send(RouterCmd::End {
-                contact,
-                agitation: None,
-                abusive: false,
-            });
         }
         let _ = self.log(id, EventKind::Ended { reason }).await;
     }
@@ -755,7 +845,7 @@ impl Chats {
     ) -> Result<(), ChatError> {
         let text = Self::check_text(text, &[])?;
         let number = phone.and_then(hotline_model::normalize_phone);
-        let contact = {
+        {
             let mut st = self.inner.state.lock();
             let c = st.convs.get_mut(&id).ok_or_else(gone)?;
             if !matches!(c.phase, Phase::Queued { .. }) {
@@ -765,24 +855,28 @@ impl Chats {
                 ));
             }
             c.phase = Phase::Left;
-            c.contact
-        };
-        let _ = self.inner.shared.router.send(RouterCmd::Abandon(contact));
-        self.post(id, Sender::Customer, None, text, Vec::new(), None)
-            .await?;
-        if let Some(n) = number {
-            self.log(
-                id,
-                EventKind::CallbackRequested {
-                    number: n,
-                    keeps_place: false,
-                },
-            )
-            .await?;
+            // Out of the line at once (under the lock: nothing re-queues it meanwhile).
+            let _ = self.inner.shared.router.send(RouterCmd::Abandon(c.contact));
         }
-        self.close(id, EndReason::Voicemail, "customer", false)
+        let posted = self
+            .post(id, Sender::Customer, None, text, Vec::new(), None)
             .await;
-        Ok(())
+        let asked = match (&posted, number) {
+            (Ok(_), Some(n)) => self
+                .log(
+                    id,
+                    EventKind::CallbackRequested {
+                        number: n,
+                        keeps_place: false,
+                    },
+                )
+                .await
+                .map(|_| ()),
+            _ => Ok(()),
+        };
+        // Whatever was kept, the conversation is over.
+        self.close(id, EndReason::Voicemail, "customer").await;
+        posted.and(asked)
     }
 
     // ---- the agent's side ------------------------------------------------------------
@@ -873,48 +967,76 @@ impl Chats {
             .await
             .unwrap_or_else(|_| Err("the router has stopped".into()))
             .map_err(|e| ChatError::new("not_offered", e))?;
-        self.log(
-            id,
-            EventKind::Answered {
-                agent: AgentId::new(agent),
-            },
-        )
-        .await?;
+        {
+            // The customer may have left while the engine connected it: then the engine
+            // has let go of it again (the abandon came after the answer), and it stays over.
+            let mut st = self.inner.state.lock();
+            let c = st.convs.get_mut(&id).ok_or_else(gone)?;
+            if !matches!(&c.phase, Phase::Offered { agent: a } if a == agent) {
+                return Err(ChatError::new("ended", "the customer has left"));
+            }
+            c.phase = Phase::Active {
+                agent: agent.to_string(),
+            };
+            c.agent = Some(agent.to_string());
+        }
+        if let Err(e) = self
+            .log(
+                id,
+                EventKind::Answered {
+                    agent: AgentId::new(agent),
+                },
+            )
+            .await
+        {
+            tracing::warn!(conversation = %id, error = %e.message, "an answered chat is not in the log");
+        }
         let names = self.inner.names.read().clone();
         let mut st = self.inner.state.lock();
         let Some(c) = st.convs.get_mut(&id) else {
             return Err(gone());
         };
-        c.phase = Phase::Active {
-            agent: agent.to_string(),
-        };
-        c.agent = Some(agent.to_string());
+        if !matches!(c.phase, Phase::Active { .. }) {
+            return Err(ChatError::new("ended", "the customer has left"));
+        }
         let _ = c.pushes.send(c.state_push(&names));
         let v = self.conversation_json(id, c);
         st.push_agent(agent, json!({"type": "accepted", "conversation": v}));
         Ok(())
     }
 
-    /// The agent turns the offer down: the conversation waits for another agent.
-    pub fn decline(&self, id: InteractionId, agent: &str) -> Result<(), ChatError> {
-        let contact = {
-            let st = self.inner.state.lock();
-            let c = st.convs.get(&id).ok_or_else(gone)?;
-            match &c.phase {
-                Phase::Offered { agent: a } if a == agent => c.contact,
-                _ => {
-                    return Err(ChatError::new(
-                        "not_offered",
-                        "this conversation is not offered to you",
-                    ));
-                }
+    /// The agent turns the offer down: the conversation waits for another agent (not this
+    /// one, for the routing engine's retry time).
+    pub async fn decline(&self, id: InteractionId, agent: &str) -> Result<(), ChatError> {
+        {
+            let mut st = self.inner.state.lock();
+            let c = st.convs.get_mut(&id).ok_or_else(gone)?;
+            if !matches!(&c.phase, Phase::Offered { agent: a } if a == agent) {
+                return Err(ChatError::new(
+                    "not_offered",
+                    "this conversation is not offered to you",
+                ));
             }
-        };
-        let _ = self.inner.shared.router.send(RouterCmd::Reject {
-            contact,
-            agent: agent.to_string(),
-            refusal: Refusal::Declined,
-        });
+            c.phase = Phase::Queued {
+                position: 1,
+                eta_secs: 0,
+            };
+            let _ = self.inner.shared.router.send(RouterCmd::Reject {
+                contact: c.contact,
+                agent: agent.to_string(),
+                refusal: Refusal::Declined,
+            });
+            st.push_agent(agent, json!({"type": "rescinded", "conversation": id}));
+        }
+        let _ = self
+            .log(
+                id,
+                EventKind::OfferRejected {
+                    agent: AgentId::new(agent),
+                    reason: "declined".into(),
+                },
+            )
+            .await;
         Ok(())
     }
 
@@ -986,39 +1108,53 @@ impl Chats {
                 format!("`{to}` is neither a chat queue nor a colleague"),
             ));
         };
-        self.log(id, EventKind::Transferred { to: target }).await?;
         {
+            // Handed on at once, under the lock: the agent's capacity is given back, and an
+            // end coming meanwhile finds the chat waiting, not with this agent.
             let mut st = self.inner.state.lock();
-            if let Some(c) = st.convs.get_mut(&id) {
-                c.agent = None;
-                c.agent_read = 0;
-                c.phase = Phase::Queued {
-                    position: 0,
-                    eta_secs: 0,
-                };
-                c.queued_at = Instant::now();
-                let _ = c.pushes.send(c.state_push(&names));
+            let c = st.convs.get_mut(&id).ok_or_else(gone)?;
+            if !matches!(&c.phase, Phase::Active { agent: a } if a == agent) {
+                return Err(ChatError::new(
+                    "not_yours",
+                    "this conversation is not open with you",
+                ));
             }
+            let _ = self.inner.shared.router.send(RouterCmd::End {
+                contact: old,
+                agitation: None,
+                abusive: false,
+            });
+            c.agent = None;
+            c.agent_read = 0;
+            c.phase = Phase::Queued {
+                position: 0,
+                eta_secs: 0,
+            };
+            c.queued_at = Instant::now();
+            let _ = c.pushes.send(c.state_push(&names));
             st.push_agent(
                 agent,
                 json!({"type": "ended", "conversation": id, "by": "transfer"}),
             );
         }
-        let _ = self.inner.shared.router.send(RouterCmd::End {
-            contact: old,
-            agitation: None,
-            abusive: false,
-        });
-        self.log(
-            id,
-            EventKind::Queued {
-                queue: QueueName::new(queue.clone()),
-                priority: 0,
-            },
-        )
-        .await?;
+        let logged = self
+            .log(id, EventKind::Transferred { to: target })
+            .await
+            .and(
+                self.log(
+                    id,
+                    EventKind::Queued {
+                        queue: QueueName::new(queue.clone()),
+                        priority: 0,
+                    },
+                )
+                .await,
+            );
+        if let Err(e) = logged {
+            tracing::warn!(conversation = %id, error = %e.message, "a chat's transfer is not in the log");
+        }
         if let Err(e) = self.enqueue(id, queue, preferred, 0).await {
-            self.close(id, EndReason::Error, "error", false).await;
+            self.close(id, EndReason::Error, "error").await;
             return Err(e);
         }
         Ok(())
@@ -1041,30 +1177,30 @@ impl Chats {
                     .next_contact
                     .fetch_add(1, Ordering::Relaxed),
             );
-            let vip = {
-                let mut st = self.inner.state.lock();
-                let c = st.convs.get_mut(&id).ok_or_else(gone)?;
-                let old = c.contact;
-                c.contact = contact;
-                c.queue = queue.clone();
-                let vip = c.vip;
-                st.by_contact.remove(&old);
-                st.by_contact.insert(contact, id);
-                vip
-            };
             let (notify, notices) = mpsc::unbounded_channel();
             let (done, result) = oneshot::channel();
-            let _ = self.inner.shared.router.send(RouterCmd::Arrive {
-                contact,
-                queue,
-                priority,
-                vip,
-                escalate: false,
-                preferred_agent,
-                skills: Vec::new(),
-                notify,
-                done,
-            });
+            {
+                // Sent under the lock: an end that comes later finds this contact and
+                // takes it out of the line; one that came first leaves nothing to queue.
+                let mut st = self.inner.state.lock();
+                let c = st.convs.get_mut(&id).ok_or_else(gone)?;
+                if !matches!(c.phase, Phase::Queued { .. }) {
+                    return Err(ChatError::new("ended", "this conversation is over"));
+                }
+                c.contact = contact;
+                c.queue = queue.clone();
+                let _ = self.inner.shared.router.send(RouterCmd::Arrive {
+                    contact,
+                    queue,
+                    priority,
+                    vip: c.vip,
+                    escalate: false,
+                    preferred_agent,
+                    skills: Vec::new(),
+                    notify,
+                    done,
+                });
+            }
             result
                 .await
                 .unwrap_or_else(|_| Err("the router has stopped".into()))
@@ -1105,26 +1241,37 @@ impl Chats {
                     }
                 }
                 Notice::Offer { agent, .. } => {
+                    {
+                        let mut st = self.inner.state.lock();
+                        let Some(c) = st.convs.get_mut(&id) else {
+                            return;
+                        };
+                        if !matches!(c.phase, Phase::Queued { .. }) {
+                            // Offered elsewhere already, or over: hand it back without a
+                            // strike against the agent.
+                            let _ = self.inner.shared.router.send(RouterCmd::Reject {
+                                contact: mine,
+                                agent,
+                                refusal: Refusal::Failed,
+                            });
+                            continue;
+                        }
+                        c.phase = Phase::Offered {
+                            agent: agent.clone(),
+                        };
+                        // The desk hears of it before the log's `offered` reaches its event
+                        // stream, so that it never takes the chat for a ringing call.
+                        let v = self.conversation_json(id, c);
+                        st.push_agent(&agent, json!({"type": "offer", "conversation": v}));
+                    }
                     let _ = self
                         .log(
                             id,
                             EventKind::Offered {
-                                agent: AgentId::new(agent.clone()),
+                                agent: AgentId::new(agent),
                             },
                         )
                         .await;
-                    let mut st = self.inner.state.lock();
-                    let Some(c) = st.convs.get_mut(&id) else {
-                        return;
-                    };
-                    if !matches!(c.phase, Phase::Queued { .. }) {
-                        continue;
-                    }
-                    c.phase = Phase::Offered {
-                        agent: agent.clone(),
-                    };
-                    let v = self.conversation_json(id, c);
-                    st.push_agent(&agent, json!({"type": "offer", "conversation": v}));
                 }
                 Notice::Rescinded { agent, rang_out } => {
                     if rang_out {
@@ -1164,7 +1311,7 @@ impl Chats {
                         c.queue.clone()
                     };
                     if self.enqueue(id, queue, None, 1).await.is_err() {
-                        self.close(id, EndReason::Error, "error", false).await;
+                        self.close(id, EndReason::Error, "error").await;
                     }
                     return;
                 }
@@ -1243,11 +1390,8 @@ impl Chats {
     }
 }
 
-fn new_token() -> String {
+fn new_token() -> Option<String> {
     let mut b = [0u8; 24];
-    if getrandom::fill(&mut b).is_err() {
-        // No system randomness: a unique, unguessable-enough id from the clock and a ULID.
-        return format!("{}{}", InteractionId::new(), Timestamp::now().unix_nanos());
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    getrandom::fill(&mut b).ok()?;
+    Some(b.iter().map(|x| format!("{x:02x}")).collect())
 }

@@ -721,9 +721,11 @@ fn cross_check(
             reason: e.message.clone(),
             located: e.to_string(),
         })?;
+    // Calls wait only in voice queues: a chat queue's capacity rules are not a call's.
     let queues: std::collections::HashSet<&str> = cfg
         .queues
         .iter()
+        .filter(|q| q.channel == hotline_config::QueueChannel::Voice)
         .map(|q| q.name.get_ref().as_str())
         .collect();
     // The best level of each skill any agent holds: a flow may not ask for more (the
@@ -769,7 +771,11 @@ fn cross_check(
             if !queues.contains(queue.as_str()) {
                 let key = format!("flows.{flow}.steps.{step}.queue");
                 let line = line_of(flow, step);
-                let reason = format!("no queue `{queue}` in the configuration");
+                let reason = if cfg.queues.iter().any(|q| q.name.get_ref() == queue) {
+                    format!("`{queue}` is not a queue of calls (its channel is not voice)")
+                } else {
+                    format!("no queue `{queue}` in the configuration")
+                };
                 return Err(DocError {
                     located: format!("{flows_name}:{line}: key `{key}`: {reason}"),
                     path: key,

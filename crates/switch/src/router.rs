@@ -1162,6 +1162,10 @@ fn dispatch(engine: &Engine, shell: &mut Shell, out: Output, by_engine: bool) {
         Output::WellbeingAlert { .. } | Output::AgentState { .. } => return,
     };
     let offer = matches!(notice, Notice::Offer { .. });
+    // At its maximum wait (other than an overflow) the contact has left the engine: its
+    // session is told once, and nothing more comes for it.
+    let left =
+        matches!(notice, Notice::MaxWait(ref a) if !matches!(a, MaxWaitAction::Overflow { .. }));
     let delivered = match shell.waiting.get(&contact) {
         Some(tx) if tx.send(notice).is_ok() => true,
         Some(_) => {
@@ -1171,6 +1175,9 @@ fn dispatch(engine: &Engine, shell: &mut Shell, out: Output, by_engine: bool) {
         }
         None => false,
     };
+    if left {
+        shell.waiting.remove(&contact);
+    }
     if offer && !delivered {
         // An offer nobody can ring would ring out on the agent and count as missed: the
         // contact leaves the engine instead.
