@@ -1882,7 +1882,7 @@ mod tests {
             "\n[[queues]]\nname = \"extra\"\nskills = { general = 1 }\ntarget_seconds = \"soon\"\n",
         );
         let e = err(&text);
-        assert_eq!(e.key, "queues[4].target_seconds", "{e}");
+        assert_eq!(e.key, "queues[5].target_seconds", "{e}");
         assert_eq!(e.line, text.lines().count(), "{e}");
     }
 

@@ -564,15 +564,15 @@ mod tests {
         // Levels out of 1..=10, an unknown skill, lowering by 10.
         let text = step("after_seconds = 30\nadd_skills = { accounts = 11 }");
         let e = err(&text);
-        assert_eq!(e.key, "queues[3].overflow[0].add_skills.accounts", "{e}");
+        assert_eq!(e.key, "queues[4].overflow[0].add_skills.accounts", "{e}");
         assert_eq!(e.line, text.lines().count(), "{e}");
         let e = err(&step("after_seconds = 30\nadd_skills = { juggling = 2 }"));
         assert!(e.message.contains("juggling"), "{e}");
         let e = err(&step("after_seconds = 30\nlower_levels_by = 10"));
-        assert_eq!(e.key, "queues[3].overflow[0].lower_levels_by", "{e}");
+        assert_eq!(e.key, "queues[4].overflow[0].lower_levels_by", "{e}");
         // A queue not defined above, or unknown.
         let e = err(&step("after_seconds = 30\nadd_queues = [\"nowhere\"]"));
-        assert_eq!(e.key, "queues[3].overflow[0].add_queues[0]", "{e}");
+        assert_eq!(e.key, "queues[4].overflow[0].add_queues[0]", "{e}");
         let mut text = String::from(DEMO_TOML);
         let at = text.find("[[queues]]\nname = \"complaints\"").unwrap();
         text.insert_str(
@@ -586,7 +586,7 @@ mod tests {
         let e = err(&step(
             "after_seconds = 30\nlower_levels_by = 1\n\n[[queues.overflow]]\nafter_seconds = 20\nlower_levels_by = 2",
         ));
-        assert_eq!(e.key, "queues[3].overflow[1].after_seconds", "{e}");
+        assert_eq!(e.key, "queues[4].overflow[1].after_seconds", "{e}");
         let e = err(&step("after_seconds = 30"));
         assert!(e.message.contains("widen"), "{e}");
         let e = err(&step("after_seconds = -30\nlower_levels_by = 1"));

@@ -152,7 +152,10 @@ fn api_refuses_bad_logins_tokens_and_bodies_with_json_errors() {
     assert_eq!(status, 200);
     let queues: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
     let names: Vec<&str> = queues.iter().filter_map(|q| q["name"].as_str()).collect();
-    assert_eq!(names, vec!["accounts", "cards", "complaints", "general"]);
+    assert_eq!(
+        names,
+        vec!["accounts", "cards", "complaints", "general", "chat"]
+    );
 }
 
 /// Imports `csv` (text) into the data directory `data` with `hotline import-customers`.

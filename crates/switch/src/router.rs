@@ -1283,10 +1283,10 @@ mod tests {
             Some(MaxWaitAction::Voicemail)
         );
         // The overflow step belongs to the last queue of the file.
-        assert_eq!(q("general").overflow.len(), 1);
-        assert_eq!(q("general").overflow[0].after_seconds, 45.0);
-        assert_eq!(q("general").overflow[0].lower_levels_by, 2);
-        assert_eq!(q("general").overflow[0].add_queues, vec!["accounts"]);
+        assert_eq!(q("chat").overflow.len(), 1);
+        assert_eq!(q("chat").overflow[0].after_seconds, 45.0);
+        assert_eq!(q("chat").overflow[0].lower_levels_by, 2);
+        assert_eq!(q("chat").overflow[0].add_queues, vec!["accounts"]);
     }
 
     #[test]

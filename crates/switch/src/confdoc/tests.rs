@@ -50,7 +50,7 @@ fn the_demo_is_made_of_items() {
     let items = d.items();
     let count = |k: Kind| items.keys().filter(|(kind, _)| *kind == k).count();
     assert_eq!(count(Kind::Agents), 10);
-    assert_eq!(count(Kind::Queues), 4);
+    assert_eq!(count(Kind::Queues), 5);
     assert_eq!(count(Kind::Users), 12);
     assert_eq!(count(Kind::Trunks), 1);
     assert_eq!(count(Kind::Numbers), 0);
