@@ -1,0 +1,1 @@
+//! hotline's e-mail channel core.
