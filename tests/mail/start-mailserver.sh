@@ -22,11 +22,13 @@ relay_port=${4:-0}
 users=${MAIL_USERS:-"agent@example.test:secret customer@example.test:secret"}
 python=${MAIL_PYTHON:-/usr/bin/python3}
 
+# Exit status 3: something needed is not installed (tests skip on it).
 die() { echo "start-mailserver: $*" >&2; exit 1; }
-[ -x /usr/sbin/dovecot ] || die "dovecot is not installed (apt-get install dovecot-imapd dovecot-submissiond dovecot-lmtpd)"
-[ -x /usr/lib/dovecot/submission ] || die "dovecot's submission service is not installed (dovecot-submissiond)"
-[ -x /usr/lib/dovecot/lmtp ] || die "dovecot's LMTP service is not installed (dovecot-lmtpd)"
-"$python" -c 'import aiosmtpd' 2>/dev/null || die "aiosmtpd is not importable by $python (apt-get install python3-aiosmtpd)"
+missing() { echo "start-mailserver: $*" >&2; exit 3; }
+[ -x /usr/sbin/dovecot ] || missing "dovecot is not installed (apt-get install dovecot-imapd dovecot-submissiond dovecot-lmtpd)"
+[ -x /usr/lib/dovecot/submission ] || missing "dovecot's submission service is not installed (dovecot-submissiond)"
+[ -x /usr/lib/dovecot/lmtp ] || missing "dovecot's LMTP service is not installed (dovecot-lmtpd)"
+"$python" -c 'import aiosmtpd' 2>/dev/null || missing "aiosmtpd is not importable by $python (apt-get install python3-aiosmtpd)"
 
 # Never run the servers as root: as root, hand the directory to nobody and
 # start again as that user.
@@ -118,7 +120,12 @@ submission_relay_port = $relay_port
 submission_relay_trusted = yes
 CONF
 
-/usr/sbin/dovecot -c "$conf" || die "dovecot did not start; see $dir/dovecot.log"
+# Detach the daemons from our stdout/stderr so that a caller reading our
+# output sees its end when this script exits.
+if ! /usr/sbin/dovecot -c "$conf" < /dev/null > "$dir/dovecot.out" 2>&1; then
+    cat "$dir/dovecot.out" >&2
+    die "dovecot did not start; see $dir/dovecot.log"
+fi
 
 nohup "$python" "$here/smtp-to-lmtp.py" "$relay_port" "$dir/run/lmtp" \
     > "$dir/relay.log" 2>&1 < /dev/null &
