@@ -191,3 +191,22 @@ fn reply_to_is_preferred_and_bad_input_refused() {
     assert!(!String::from_utf8_lossy(&out.bytes).contains("\r\nBcc:"));
     assert_eq!(back.to.len(), 1);
 }
+
+mod fuzz {
+    use hotline_mail::compose::reply_subject;
+    use hotline_mail::thread::Reference;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn subject_is_stable_and_tagged(subject in "((Re|RE|Aw|回复)(\\[[0-9]\\])? ?[:：] ?){0,3}\\PC{0,40}", n in 0u64..1_000_000) {
+            let r = Reference(n);
+            let once = reply_subject(&subject, r);
+            prop_assert!(once.starts_with("Re:"));
+            prop_assert!(!once.starts_with("Re: Re:"));
+            prop_assert_eq!(Reference::find_in(&once), Some(r));
+            prop_assert_eq!(reply_subject(&once, r), once.clone());
+            prop_assert!(!once.contains('\n') && !once.contains('\r'));
+        }
+    }
+}

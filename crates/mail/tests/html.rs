@@ -136,3 +136,78 @@ fn text_to_html_escapes() {
     );
     assert!(html.contains("<p>new paragraph</p>"));
 }
+
+mod fuzz {
+    use hotline_mail::html::{Policy, sanitize, to_text};
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "<script>",
+        "</script>",
+        "<img src=",
+        "http://t.example/p.gif",
+        " onerror=",
+        "alert(1)",
+        "<a href=\"",
+        "javascript:",
+        "\">",
+        "<iframe>",
+        "<style>",
+        "<form>",
+        "<svg onload=x>",
+        "<!--",
+        "-->",
+        "<![CDATA[",
+        "&lt;",
+        "\"",
+        "'",
+        ">",
+        "<",
+        "text",
+        "<p>",
+        "<div style=",
+        "expression(",
+        "<table><tr><td>",
+        "<meta http-equiv=refresh>",
+        "<base href=x>",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn hostile_soup_comes_out_inert(picks in proptest::collection::vec(0..PIECES.len(), 0..40)) {
+            let html: String = picks.iter().map(|&i| PIECES[i]).collect();
+            let out = sanitize(&html, Policy::default()).html.to_ascii_lowercase();
+            // Text cannot hold a raw '<' (it is escaped), so every '<' in
+            // the output opens a tag: look inside the tags only.
+            for tag in out.split('<').skip(1).map(|t| t.split('>').next().unwrap_or_default()) {
+                let name = tag.trim_start_matches('/').split([' ', '/']).next().unwrap_or_default();
+                prop_assert!(
+                    !["script", "iframe", "style", "form", "svg", "meta", "base", "link"].contains(&name),
+                    "<{}> in {}", tag, out
+                );
+                // Attribute values are double-quoted (a '"' inside is
+                // escaped): odd pieces are values, even pieces hold names.
+                let pieces: Vec<&str> = tag.split('"').collect();
+                for (i, piece) in pieces.iter().enumerate() {
+                    if i % 2 == 0 {
+                        prop_assert!(!piece.contains(" on") && !piece.contains("style="), "<{}> in {}", tag, out);
+                    } else {
+                        let value = piece.trim_start();
+                        let name = pieces[i - 1].trim_end_matches('=').rsplit(' ').next().unwrap_or_default();
+                        prop_assert!(!value.starts_with("javascript:"), "<{}> in {}", tag, out);
+                        prop_assert!(!(name == "src" && value.starts_with("http")), "<{}> in {}", tag, out);
+                    }
+                }
+            }
+            let _ = to_text(&html);
+        }
+
+        #[test]
+        fn random_text_never_panics(html in "\\PC{0,300}") {
+            let _ = sanitize(&html, Policy { remote_images: true });
+            let _ = to_text(&html);
+        }
+    }
+}
