@@ -70,9 +70,7 @@ fn main() {
                 Event::Delivered(m) if m.text == expect_mo_ucs2 && m.segments == 2 => {
                     mo_ucs2 = true
                 }
-                Event::ConnectionLost { .. } | Event::BindFailed { .. } => {
-                    std::process::exit(1)
-                }
+                Event::ConnectionLost { .. } | Event::BindFailed { .. } => std::process::exit(1),
                 _ => {}
             }
         }

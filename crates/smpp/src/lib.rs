@@ -16,6 +16,41 @@
 //! - [`reassembly`]: joins incoming segments (UDH 8/16-bit reference or SAR TLVs).
 //! - [`receipt`]: delivery receipts, from TLVs or the `id:… stat:…` text.
 //! - [`session`]: the ESME state machine tying them together.
+//!
+//! # Driving a session
+//!
+//! ```
+//! use std::time::Instant;
+//! use hotline_smpp::{Address, BindResp, Body, Config, Event, Pdu, Session, SubmitRequest};
+//!
+//! let now = Instant::now();
+//! let mut session = Session::new(Config::new("hotline", "secret"));
+//! // Messages may be queued before the connection exists.
+//! let handle = session
+//!     .submit(now, SubmitRequest::new(
+//!         Address::alphanumeric("Hotline"),
+//!         Address::international("447700900123"),
+//!         "Thanks, we got your message",
+//!     ))
+//!     .unwrap();
+//!
+//! // The shell opened a TCP connection:
+//! session.connected(now);
+//! let bind = session.poll_transmit().unwrap(); // write these bytes to the socket
+//! let bind = Pdu::decode(&bind).unwrap();
+//!
+//! // ...and read the SMSC's answer from it:
+//! let resp = Pdu::new(bind.sequence_number, Body::BindTransceiverResp(BindResp::default()));
+//! session.handle_input(now, &resp.encode().unwrap());
+//! assert!(matches!(session.poll_event(), Some(Event::Bound { .. })));
+//!
+//! // Now bound, the queued message goes out.
+//! let submit = Pdu::decode(&session.poll_transmit().unwrap()).unwrap();
+//! assert!(matches!(submit.body, Body::SubmitSm(_)));
+//! # let _ = handle;
+//! // Sleep until `session.poll_timeout()`, then call `session.handle_timeout(now)`.
+//! assert!(session.poll_timeout().is_some());
+//! ```
 
 pub mod frame;
 pub mod pdu;
@@ -36,5 +71,5 @@ pub use session::{
     Address, Backoff, BindMode, Config, DisconnectReason, Event, IncomingMessage, Session,
     SubmitError, SubmitHandle, SubmitRequest,
 };
-pub use text::{Concat, EncodedText, Encoding, TextError};
+pub use text::{Concat, EncodedText, Encoding, Gsm7Packing, TextError};
 pub use tlv::Tlv;

@@ -38,7 +38,10 @@ use crate::frame::FrameSplitter;
 use crate::pdu::{Bind, Body, CommandStatus, ESM_CLASS_UDHI, EncodeError, Header, Pdu, Sm, SmResp};
 use crate::reassembly::Reassembler;
 use crate::receipt::{Receipt, parse_receipt};
-use crate::text::{Concat, TextError, decode_text, encode_text, parse_udh};
+use crate::text::{
+    Concat, DCS_GSM7, Gsm7Packing, TextError, decode_text, encode_text_with, parse_udh,
+    unpack_user_data,
+};
 use crate::tlv;
 
 /// A phone number or sender name with its type of number and numbering plan.
@@ -126,6 +129,9 @@ pub struct Config {
     pub reassembly_timeout: Duration,
     /// Most incomplete incoming long messages kept at once.
     pub max_pending_reassembly: usize,
+    /// How GSM 7-bit text (`data_coding` 0) is laid out, both ways. Most SMSCs want
+    /// [`Gsm7Packing::Unpacked`] (the default); set `Packed` only for one that says so.
+    pub gsm7_packing: Gsm7Packing,
 }
 
 impl Config {
@@ -151,6 +157,7 @@ impl Config {
             },
             reassembly_timeout: Duration::from_secs(180),
             max_pending_reassembly: 256,
+            gsm7_packing: Gsm7Packing::Unpacked,
         }
     }
 }
@@ -498,7 +505,7 @@ impl Session {
         if self.config.bind_mode == BindMode::Receiver {
             return Err(SubmitError::ReceiverOnly);
         }
-        let encoded = encode_text(&req.text, self.next_reference)?;
+        let encoded = encode_text_with(&req.text, self.next_reference, self.config.gsm7_packing)?;
         let mut segments = Vec::with_capacity(encoded.segments.len());
         for short_message in encoded.segments {
             let sm = Sm {
@@ -941,10 +948,21 @@ impl Session {
             }
             return;
         }
-        let (concat, payload) = if sm.esm_class & ESM_CLASS_UDHI != 0 {
+        let udhi = sm.esm_class & ESM_CLASS_UDHI != 0;
+        let (concat, payload) = if udhi {
             parse_udh(raw).unwrap_or((None, raw))
         } else {
             (sar(sm), raw)
+        };
+        // Packed septets are unpacked per segment: each has its own bit alignment.
+        let unpacked;
+        let gsm = matches!(sm.data_coding, DCS_GSM7 | 0xF0..=0xF3);
+        let payload = if gsm && self.config.gsm7_packing == Gsm7Packing::Packed {
+            let udh = raw.len() - payload.len();
+            unpacked = unpack_user_data(raw, udh);
+            &unpacked[..]
+        } else {
+            payload
         };
         let (data, segments) = match concat {
             Some(c) => match self.reassembler.push(now, &from.addr, c, payload) {

@@ -257,9 +257,76 @@ pub enum TextError {
     TooManySegments(usize),
 }
 
-/// Encodes `text`, choosing GSM 7-bit or UCS-2, and splits it into concatenated segments
-/// (UDH IEI 0x00, 8-bit `reference`) when it does not fit one message.
+/// How GSM 7-bit septets are laid into octets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Gsm7Packing {
+    /// One septet per octet: what most SMSCs expect over SMPP.
+    #[default]
+    Unpacked,
+    /// Eight septets in seven octets, as on the air interface; after a UDH the septets
+    /// start on the next septet boundary (fill bits are zero).
+    Packed,
+}
+
+/// Encodes `text`, choosing GSM 7-bit (unpacked) or UCS-2, and splits it into concatenated
+/// segments (UDH IEI 0x00, 8-bit `reference`) when it does not fit one message.
 pub fn encode_text(text: &str, reference: u8) -> Result<EncodedText, TextError> {
+    encode_text_with(text, reference, Gsm7Packing::Unpacked)
+}
+
+/// [`encode_text`] with a choice of GSM 7-bit packing. Segment limits are the same in
+/// septets (160 single, 153 per segment), which packed is 140 octets with the UDH.
+pub fn encode_text_with(
+    text: &str,
+    reference: u8,
+    packing: Gsm7Packing,
+) -> Result<EncodedText, TextError> {
+    let mut t = encode_unpacked(text, reference)?;
+    if packing == Gsm7Packing::Packed && t.encoding == Encoding::Gsm7 {
+        let udh = if t.esm_class & crate::pdu::ESM_CLASS_UDHI != 0 {
+            6
+        } else {
+            0
+        };
+        for seg in &mut t.segments {
+            *seg = pack_after_udh(seg, udh);
+        }
+    }
+    Ok(t)
+}
+
+/// Packs the septets after the first `udh` octets of `sm`, starting on the septet boundary
+/// after the header, and keeps the header octets in front. When seven spare bits would be
+/// left at the end they hold CR, as GSM 03.38 asks, so they do not read as `@`.
+fn pack_after_udh(sm: &[u8], udh: usize) -> Vec<u8> {
+    let udh = udh.min(sm.len());
+    let fill = (udh * 8).div_ceil(7);
+    let mut septets = vec![0u8; fill];
+    septets.extend_from_slice(&sm[udh..]);
+    if septets.len() % 8 == 7 {
+        septets.push(0x0D);
+    }
+    let mut out = pack_septets(&septets);
+    out[..udh].copy_from_slice(&sm[..udh]);
+    out
+}
+
+/// Unpacks the packed GSM 7-bit user data of a whole `short_message` whose first `udh`
+/// octets are a user data header (0 if none), returning one septet per octet. A CR in the
+/// last seven bits of a whole number of septets is padding (GSM 03.38) and is dropped; a
+/// sender that pads with zero bits instead shows a trailing `@`.
+pub fn unpack_user_data(short_message: &[u8], udh: usize) -> Vec<u8> {
+    let udh = udh.min(short_message.len());
+    let total = short_message.len() * 8 / 7;
+    let skip = (udh * 8).div_ceil(7);
+    let mut septets = unpack_septets(short_message, total);
+    if (short_message.len() * 8).is_multiple_of(7) && septets.last() == Some(&0x0D) {
+        septets.pop();
+    }
+    septets.into_iter().skip(skip).collect()
+}
+
+fn encode_unpacked(text: &str, reference: u8) -> Result<EncodedText, TextError> {
     let encoding = choose_encoding(text);
     // Each char's encoded units: septets for GSM, UTF-16 units (as octet pairs) for UCS-2.
     let (units, single, segment, width): (Vec<Vec<u8>>, usize, usize, usize) = match encoding {
@@ -522,7 +589,59 @@ mod tests {
         assert_eq!(encode_text(&text, 1), Err(TextError::TooManySegments(256)));
     }
 
+    #[test]
+    fn packed_text_round_trips_with_and_without_udh() {
+        let t = encode_text_with("hellohello", 1, Gsm7Packing::Packed).unwrap();
+        assert_eq!(
+            t.segments[0],
+            vec![0xE8, 0x32, 0x9B, 0xFD, 0x46, 0x97, 0xD9, 0xEC, 0x37]
+        );
+        assert_eq!(
+            decode_gsm7(&unpack_user_data(&t.segments[0], 0)),
+            "hellohello"
+        );
+        // Seven septets fill 49 bits; the 7 spare bits hold CR, not a stray '@'.
+        let t = encode_text_with("abcdefg", 1, Gsm7Packing::Packed).unwrap();
+        assert_eq!(t.segments[0].len(), 7);
+        assert_eq!(t.segments[0][6] >> 1, 0x0D);
+        assert_eq!(decode_gsm7(&unpack_user_data(&t.segments[0], 0)), "abcdefg");
+        let t = encode_text_with("abcdef@", 1, Gsm7Packing::Packed).unwrap();
+        assert_eq!(decode_gsm7(&unpack_user_data(&t.segments[0], 0)), "abcdef@");
+        let long = format!("{}€{}", "x".repeat(300), "y".repeat(100));
+        let t = encode_text_with(&long, 3, Gsm7Packing::Packed).unwrap();
+        assert_eq!(t.segments.len(), 3);
+        let mut joined = Vec::new();
+        for s in &t.segments {
+            assert!(s.len() <= 140);
+            assert_eq!(&s[..3], &[5, 0, 3]);
+            joined.extend(unpack_user_data(s, 6));
+        }
+        assert_eq!(decode_gsm7(&joined), long);
+        // UCS-2 is untouched by the packing choice.
+        let u = encode_text_with("中", 1, Gsm7Packing::Packed).unwrap();
+        assert_eq!(u.segments[0], vec![0x4E, 0x2D]);
+    }
+
     proptest! {
+        #[test]
+        fn packed_any_gsm_text_round_trips(chars in proptest::collection::vec(
+            proptest::sample::select(
+                GSM_BASIC
+                    .iter()
+                    .copied()
+                    .filter(|&c| c != '\u{1B}' && c != '\r')
+                    .chain(GSM_EXTENSION.iter().map(|&(_, c)| c))
+                    .collect::<Vec<char>>(),
+            ),
+            0..400,
+        )) {
+            let text: String = chars.into_iter().collect();
+            let t = encode_text_with(&text, 1, Gsm7Packing::Packed).unwrap();
+            let udh = if t.segments.len() > 1 { 6 } else { 0 };
+            let joined: Vec<u8> = t.segments.iter().flat_map(|s| unpack_user_data(s, udh)).collect();
+            prop_assert_eq!(decode_gsm7(&joined), text);
+        }
+
         #[test]
         fn any_text_round_trips(text in "\\PC{0,400}", reference in any::<u8>()) {
             let t = encode_text(&text, reference).unwrap();

@@ -738,3 +738,43 @@ proptest! {
         s.handle_timeout(now + Duration::from_secs(3600));
     }
 }
+
+#[test]
+fn packed_gsm7_goes_out_packed_and_comes_in_unpacked() {
+    let now = Instant::now();
+    let mut c = config();
+    c.gsm7_packing = hotline_smpp::Gsm7Packing::Packed;
+    let mut s = bound(c, now);
+    s.submit(now, req("hellohello")).unwrap();
+    let out = submits(&sent(&mut s));
+    assert_eq!(
+        out[0].1.short_message,
+        vec![0xE8, 0x32, 0x9B, 0xFD, 0x46, 0x97, 0xD9, 0xEC, 0x37]
+    );
+    // A long packed MO in two segments, second first.
+    let text = format!("{}[{}]", "p".repeat(160), "q".repeat(10));
+    let enc =
+        hotline_smpp::text::encode_text_with(&text, 4, hotline_smpp::Gsm7Packing::Packed).unwrap();
+    assert_eq!(enc.segments.len(), 2);
+    for (n, seg) in enc.segments.iter().rev().enumerate() {
+        let mut sm = mo(seg);
+        sm.esm_class = ESM_CLASS_UDHI;
+        feed(&mut s, now, deliver(n as u32 + 1, sm));
+    }
+    let mut single = mo(&enc.segments[0][..0]);
+    single.short_message =
+        hotline_smpp::text::encode_text_with("abcdefg", 0, hotline_smpp::Gsm7Packing::Packed)
+            .unwrap()
+            .segments
+            .remove(0);
+    feed(&mut s, now, deliver(9, single));
+    let ev = events(&mut s);
+    let texts: Vec<&str> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delivered(m) => Some(m.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, vec![text.as_str(), "abcdefg"]);
+}
