@@ -4,6 +4,7 @@ import { ApiError, get, post, login, logout, liveEvents, token } from './api.js'
 import { t, applyI18n, bindLangSwitch, lang } from './i18n.js';
 import { $, el, fmtDuration, fmtTime, fmtPct, secondsSince, toast, showError, shortcuts, loginForm } from './ui.js';
 import { renderMarkdown } from './md.js';
+import { isConversation, startConversations } from './chat-desk.js';
 
 // Used when the queue's own wrap-up time is unknown.
 const DEFAULT_WRAP_SECONDS = 30;
@@ -126,6 +127,12 @@ function renderPop() {
 async function loadPop(id) {
   try {
     const pop = await get(`/interactions/${encodeURIComponent(id)}/screen-pop`);
+    const channel = pop.interaction && pop.interaction.channel;
+    if (s.call && s.call.id === id && channel && channel !== 'voice') {
+      s.call = null; // a written conversation: the conversations panel has it
+      renderPop(); renderCall(); renderState();
+      return;
+    }
     if (s.call && s.call.id === id) {
       s.call.pop = pop;
       renderPop();
@@ -193,7 +200,8 @@ function onInteraction(ev) {
   const k = ev.kind || {};
   const id = ev.interaction;
   if (k.type === 'offered') {
-    if (k.agent !== ext()) return;
+    // A chat is offered in the conversations panel, not as a ringing call.
+    if (k.agent !== ext() || isConversation(id)) return;
     s.call = { id, phase: 'ringing', pop: null, offeredAt: ev.at };
     $('#notes').value = '';
     $('#disposition').value = '';
@@ -501,6 +509,7 @@ async function start(me) {
   $('#who').textContent = `${me.user} · ${me.agent}`;
   for (const id of ['#desk', '#btn-logout', '#state-badge', '#state-buttons', '#conn', '#keys']) $(id).hidden = false;
   for (const id of ['#btn-available', '#btn-not-ready', '#btn-break', '#nr-reason']) $(id).disabled = false;
+  startConversations(me.agent);
   renderPop();
   renderCall();
   liveEvents((ev) => {
@@ -565,6 +574,9 @@ function wire() {
     renderPop(); renderCall(); renderWellbeing(); searchKb();
   });
   window.addEventListener('hotline:logout', () => location.reload());
+  window.addEventListener('hotline:conversation', (e) => {
+    if (s.call && s.call.id === e.detail) { s.call = null; renderPop(); renderCall(); renderState(); }
+  });
 }
 
 wire();

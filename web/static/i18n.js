@@ -3,6 +3,7 @@ const KEY = 'hotline.lang';
 
 const dict = {
   zh: {
+    'channel.chat': '在线客服', 'channel.email': '邮件', 'channel.voice': '电话',
     'app.agent': '坐席工作台', 'app.wallboard': '班长看板', 'app.home': '热线', 'app.campaigns': '外呼活动',
     'login.title': '登录', 'login.user': '用户名', 'login.password': '密码', 'login.submit': '登录',
     'login.failed': '用户名或密码错误', 'logout': '退出',
@@ -50,6 +51,7 @@ const dict = {
     'err.generic': '操作失败：{m}', 'err.not_available': '此功能暂不可用',
   },
   en: {
+    'channel.chat': 'chat', 'channel.email': 'e-mail', 'channel.voice': 'phone',
     'app.agent': 'Agent desktop', 'app.wallboard': 'Wallboard', 'app.home': 'hotline', 'app.campaigns': 'Campaigns',
     'login.title': 'Log in', 'login.user': 'User', 'login.password': 'Password', 'login.submit': 'Log in',
     'login.failed': 'Unknown user or wrong password', 'logout': 'Log out',

@@ -85,7 +85,8 @@ function renderQueues() {
     const target = targetOf(q.name);
     const missed = sl !== null && sl !== undefined && sl < goal();
     return el('article', { class: 'queue', 'data-queue': q.name, 'data-alarm': missed ? 'yes' : 'no' },
-      el('h3', {}, q.name),
+      el('h3', {}, q.name, q.channel && q.channel !== 'voice'
+        ? el('span', { class: 'tag channel', 'data-channel': q.channel }, ` ${t(`channel.${q.channel}`)}`) : null),
       el('div', { class: 'figs' },
         figure(t('q.waiting'), q.waiting, { 'data-f': 'waiting' }),
         figure(t('q.longest'), fmtDuration(longestWait(q)), { 'data-f': 'longest' }),

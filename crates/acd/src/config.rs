@@ -319,6 +319,33 @@ pub struct EngineConfig {
     pub scan_limit: usize,
     /// Wellbeing rules.
     pub wellbeing: WellbeingRules,
+    /// Which channels may be offered beside contacts of another channel.
+    pub blend: Blend,
+}
+
+/// What may interrupt what: which channels an agent already holding contacts may be offered.
+/// A channel's own capacity ([`Capacity`]) always applies besides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Blend {
+    /// Chats and e-mails may be offered to an agent on a call.
+    pub written_during_call: bool,
+    /// A call may be offered to an agent holding chats or e-mails (it takes the call beside
+    /// them).
+    pub call_during_written: bool,
+    /// Chats may be offered to an agent holding e-mails, and e-mails beside chats.
+    pub chat_with_email: bool,
+}
+
+impl Default for Blend {
+    /// One call and nothing else; chats and e-mails together.
+    fn default() -> Self {
+        Blend {
+            written_during_call: false,
+            call_during_written: false,
+            chat_with_email: true,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -335,6 +362,7 @@ impl Default for EngineConfig {
             ring_all_limit: 16,
             scan_limit: 256,
             wellbeing: WellbeingRules::default(),
+            blend: Blend::default(),
         }
     }
 }

@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::config::{
-    AgentConfig, Capacity, Channel, EngineConfig, MAX_LEVEL, MaxWaitAction, QueueConfig, Strategy,
+    AgentConfig, Blend, Capacity, Channel, EngineConfig, MAX_LEVEL, MaxWaitAction, QueueConfig,
+    Strategy,
 };
 use crate::types::{
     AgentId, AgentState, AgentWellbeing, Arrival, ContactId, Error, IdMap, Input, Instant, Output,
@@ -130,15 +131,27 @@ impl Agent {
         self.active_total() > 0 || self.wrap_until.is_some()
     }
 
-    fn can_take(&self, ch: Channel) -> bool {
+    fn can_take(&self, ch: Channel, blend: Blend) -> bool {
         if self.presence != Presence::Ready || !self.offers.is_empty() || self.wrap_until.is_some()
         {
             return false;
         }
         let cap = self.capacity.of(ch);
+        let [voice, chat, email] = self.active;
         match ch {
-            Channel::Voice => cap > 0 && self.active_total() == 0,
-            _ => self.active[0] == 0 && self.active[ch.index()] < cap,
+            Channel::Voice => {
+                cap > 0 && voice == 0 && (blend.call_during_written || chat == 0 && email == 0)
+            }
+            Channel::Chat => {
+                chat < cap
+                    && (voice == 0 || blend.written_during_call)
+                    && (email == 0 || blend.chat_with_email)
+            }
+            Channel::Email => {
+                email < cap
+                    && (voice == 0 || blend.written_during_call)
+                    && (chat == 0 || blend.chat_with_email)
+            }
         }
     }
 
@@ -1134,6 +1147,7 @@ impl Engine {
     /// Costs a pass over everything: meant for tests. `Err` names the first mismatch.
     #[doc(hidden)]
     pub fn check_consistency(&self) -> Result<(), String> {
+        let blend = self.cfg.blend;
         for (name, &a) in &self.agent_names {
             let ag = &self.agents[a as usize];
             if ag.removed || ag.name != *name {
@@ -1176,7 +1190,7 @@ impl Engine {
                     staffed[g as usize] += 1;
                 }
             }
-            if !ag.index.is_empty() && !Channel::ALL.iter().any(|&ch| ag.can_take(ch)) {
+            if !ag.index.is_empty() && !Channel::ALL.iter().any(|&ch| ag.can_take(ch, blend)) {
                 return Err(format!(
                     "agent {a} is indexed as free but cannot take a contact"
                 ));
@@ -1791,7 +1805,7 @@ impl Engine {
             (ag.last_offer_seq, u64::from(a), a),
         ];
         for ch in Channel::ALL {
-            if !self.channels_in_use[ch.index()] || !ag.can_take(ch) {
+            if !self.channels_in_use[ch.index()] || !ag.can_take(ch, self.cfg.blend) {
                 continue;
             }
             for &(s, l) in &ag.skills {
@@ -2587,8 +2601,9 @@ impl Engine {
                 return;
             };
             self.offer(cid, &[a]);
+            let blend = self.cfg.blend;
             let ag = &self.agents[a as usize];
-            if !Channel::ALL.iter().any(|&ch| ag.can_take(ch)) {
+            if !Channel::ALL.iter().any(|&ch| ag.can_take(ch, blend)) {
                 return;
             }
         }
@@ -2603,13 +2618,13 @@ impl Engine {
         // Contacts waiting for this agent alone come first.
         for key in ag.preferred.iter().take(limit) {
             if let Some(c) = self.contacts.get(&key.2)
-                && ag.can_take(self.queues[c.queue as usize].cfg.channel)
+                && ag.can_take(self.queues[c.queue as usize].cfg.channel, self.cfg.blend)
                 && self.allowed(a, c)
             {
                 return Some(key.2);
             }
         }
-        let can = Channel::ALL.map(|ch| ag.can_take(ch));
+        let can = Channel::ALL.map(|ch| ag.can_take(ch, self.cfg.blend));
         let mut best: Option<WaitKey> = None;
         for &g in &ag.eligible {
             let group = &self.groups[g as usize];

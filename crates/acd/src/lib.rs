@@ -58,8 +58,8 @@ mod engine;
 mod types;
 
 pub use config::{
-    AgentConfig, Capacity, Channel, EngineConfig, MAX_LEVEL, MAX_SKILLS, MaxWait, MaxWaitAction,
-    OverflowStep, QueueConfig, Strategy, WellbeingRules,
+    AgentConfig, Blend, Capacity, Channel, EngineConfig, MAX_LEVEL, MAX_SKILLS, MaxWait,
+    MaxWaitAction, OverflowStep, QueueConfig, Strategy, WellbeingRules,
 };
 pub use engine::Engine;
 pub use types::{

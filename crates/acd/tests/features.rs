@@ -1,9 +1,9 @@
 //! Behaviour of each routing feature, one scenario each.
 
 use hotline_acd::{
-    AgentConfig, AgentId, AgentState, Arrival, Capacity, Channel, ContactId, Engine, EngineConfig,
-    Input, Instant, MaxWait, MaxWaitAction, Output, OverflowStep, QueueConfig, QueueId, Strategy,
-    WellbeingAlert, WellbeingRules,
+    AgentConfig, AgentId, AgentState, Arrival, Blend, Capacity, Channel, ContactId, Engine,
+    EngineConfig, Input, Instant, MaxWait, MaxWaitAction, Output, OverflowStep, QueueConfig,
+    QueueId, Strategy, WellbeingAlert, WellbeingRules,
 };
 
 fn t(s: f64) -> Instant {
@@ -482,6 +482,96 @@ fn chat_agents_take_several_at_once_but_voice_alone() {
     )
     .unwrap();
     assert_eq!(offers(&mut e), vec![(3, a.0)]);
+}
+
+/// An agent on a call with a chat waiting: whether the chat is offered is the centre's
+/// blending rule; a call is offered beside chats only when that rule allows it.
+#[test]
+fn blending_rules_say_what_may_interrupt_what() {
+    for (written_during_call, call_during_written) in [(false, false), (true, true)] {
+        let mut e = Engine::new(EngineConfig {
+            wellbeing: WellbeingRules::off(),
+            blend: Blend {
+                written_during_call,
+                call_during_written,
+                chat_with_email: true,
+            },
+            ..EngineConfig::default()
+        });
+        let mut cc = QueueConfig::new("chat", &[("x", 1)]);
+        cc.channel = Channel::Chat;
+        let chat = e.add_queue(cc).unwrap();
+        let voice = e.add_queue(QueueConfig::new("voice", &[("x", 1)])).unwrap();
+        let a = e.add_agent(AgentConfig::new("a", &[("x", 1)])).unwrap();
+        e.handle(t(0.0), Input::Login(a)).unwrap();
+        arrive(&mut e, 1.0, 1, voice);
+        assert_eq!(offers(&mut e), vec![(1, a.0)]);
+        e.handle(
+            t(2.0),
+            Input::Answer {
+                contact: ContactId(1),
+                agent: a,
+            },
+        )
+        .unwrap();
+        arrive(&mut e, 3.0, 2, chat);
+        let chat_offers = offers(&mut e);
+        if written_during_call {
+            assert_eq!(
+                chat_offers,
+                vec![(2, a.0)],
+                "the rule lets a chat beside a call"
+            );
+            e.handle(
+                t(4.0),
+                Input::Answer {
+                    contact: ContactId(2),
+                    agent: a,
+                },
+            )
+            .unwrap();
+        } else {
+            assert!(chat_offers.is_empty(), "no chat while on a call");
+        }
+        e.handle(
+            t(10.0),
+            Input::End {
+                contact: ContactId(1),
+                agitation: None,
+                abusive: false,
+            },
+        )
+        .unwrap();
+        let after_call = offers(&mut e);
+        if written_during_call {
+            assert!(after_call.is_empty());
+            // Holding a chat: a new call is offered only if calls may interrupt chats.
+            arrive(&mut e, 11.0, 3, voice);
+            let o = offers(&mut e);
+            assert_eq!(
+                o,
+                vec![(3, a.0)],
+                "call_during_written lets a call beside a chat"
+            );
+        } else {
+            assert_eq!(
+                after_call,
+                vec![(2, a.0)],
+                "the chat comes once the call is over"
+            );
+            e.handle(
+                t(11.0),
+                Input::Answer {
+                    contact: ContactId(2),
+                    agent: a,
+                },
+            )
+            .unwrap();
+            arrive(&mut e, 12.0, 3, voice);
+            assert!(offers(&mut e).is_empty(), "no call beside a chat");
+        }
+        e.check_consistency().unwrap();
+    }
 }
 
 #[test]

@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 pub mod campaigns;
+pub mod chat;
 mod config;
 pub mod desk;
 mod flows;

@@ -396,6 +396,7 @@ pub fn routes(v1: V1) -> Router {
         .merge(crate::campaigns::routes())
         .merge(crate::flows::routes())
         .merge(crate::config::routes())
+        .merge(crate::chat::routes())
         .with_state(v1)
 }
 
@@ -604,6 +605,7 @@ async fn wrap_up(
 #[derive(Serialize)]
 struct QueueOut {
     name: String,
+    channel: &'static str,
     waiting: usize,
     longest_wait: f64,
     agents_available: usize,
@@ -656,6 +658,7 @@ async fn queues(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>,
                 .count() as u64;
             QueueOut {
                 name: q.name,
+                channel: q.channel,
                 waiting: q.waiting,
                 longest_wait: q.longest_wait_secs,
                 agents_available: q.agents_available,

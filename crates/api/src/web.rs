@@ -1,5 +1,6 @@
 //! The browser pages, built into the binary: `/` (a landing page), `/agent` (the agent
-//! desktop), `/wallboard` (the supervisors' wallboard), `/campaigns` (outbound campaigns), `/admin` (administration) and their
+//! desktop), `/wallboard` (the supervisors' wallboard), `/campaigns` (outbound campaigns), `/admin` (administration),
+//! `/chat` (a demo page with the web chat widget, which any page loads from `/chat/widget.js`) and their
 //! ES modules and CSS under `/static/`. No build step: the files in `web/` are served as they are.
 //!
 //! Every response carries an ETag (a hash of the file) and `Cache-Control: no-cache`, so
@@ -40,6 +41,7 @@ static PAGES: &[Asset] = &[
     asset!("wallboard.html", HTML),
     asset!("admin.html", HTML),
     asset!("campaigns.html", HTML),
+    asset!("chat.html", HTML),
 ];
 
 static STATIC: &[Asset] = &[
@@ -52,6 +54,8 @@ static STATIC: &[Asset] = &[
     asset!("static/wallboard.js", JS),
     asset!("static/admin.js", JS),
     asset!("static/campaigns.js", JS),
+    asset!("static/chat-widget.js", JS),
+    asset!("static/chat-desk.js", JS),
     asset!("static/admin-words.js", JS),
     asset!("static/admin-grid.js", JS),
     asset!("static/admin-config.js", JS),
@@ -86,6 +90,22 @@ pub fn routes() -> Router {
         .route(
             "/admin",
             get(|h: HeaderMap| async move { page("admin.html", &h) }),
+        )
+        .route(
+            "/chat",
+            get(|h: HeaderMap| async move { page("chat.html", &h) }),
+        )
+        .route(
+            "/chat/widget.js",
+            get(|h: HeaderMap| async move {
+                // Any bank's page may load the widget as a module (a CORS request).
+                let mut r = serve_static("chat-widget.js", &h);
+                r.headers_mut().insert(
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_static("*"),
+                );
+                r
+            }),
         )
         .route(
             "/favicon.ico",

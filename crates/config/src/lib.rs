@@ -25,7 +25,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod routing;
-pub use routing::{MaxWaitAction, OverflowStep, Routing, Wellbeing};
+pub use routing::{Blend, Capacity, MaxWaitAction, OverflowStep, Routing, Wellbeing};
 
 /// The demo centre's configuration, the same text as `examples/demo.toml`.
 pub const DEMO_TOML: &str = include_str!("../../../examples/demo.toml");
@@ -900,6 +900,10 @@ pub struct Agent {
     /// SRTP policy of this agent's phone (`off`, `offered`, `required`); default `sip.srtp`.
     #[serde(default)]
     pub srtp: Option<String>,
+    /// Contacts of each channel this agent holds at once; `[routing.capacity]` for what it
+    /// leaves unsaid.
+    #[serde(default)]
+    pub capacity: Option<Capacity>,
 }
 
 /// A queue: who may answer it and how fast it should be answered.
@@ -907,6 +911,10 @@ pub struct Agent {
 #[serde(deny_unknown_fields)]
 pub struct Queue {
     pub name: Spanned<String>,
+    /// What the queue's contacts are: `voice` (default), `chat` (web chat and text
+    /// messages) or `email`.
+    #[serde(default)]
+    pub channel: QueueChannel,
     /// Required skill → minimum level.
     pub skills: BTreeMap<String, Spanned<u8>>,
     /// Service-level target: answer within this many seconds.
@@ -945,6 +953,17 @@ pub struct Queue {
 
 fn default_target() -> u32 {
     20
+}
+
+/// The channel of a queue's contacts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueChannel {
+    #[default]
+    Voice,
+    /// Web chat and text messages (SMS).
+    Chat,
+    Email,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -44,6 +44,77 @@ pub struct Routing {
     /// Most agents a `ring-all` queue rings at once (1..=1000).
     #[serde(default)]
     pub ring_all_limit: Option<Spanned<u32>>,
+    /// What may interrupt what (`[routing.blend]`).
+    #[serde(default)]
+    pub blend: Blend,
+    /// How many contacts of each channel an agent holds at once, unless the agent's own
+    /// `capacity` says otherwise (`[routing.capacity]`).
+    #[serde(default)]
+    pub capacity: Capacity,
+}
+
+/// Which channels an agent already holding contacts may be offered (`[routing.blend]`).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blend {
+    /// Chats, e-mails and text messages may be offered to an agent on a call (default false).
+    #[serde(default)]
+    pub written_during_call: Option<bool>,
+    /// A call may be offered to an agent holding chats or e-mails (default false).
+    #[serde(default)]
+    pub call_during_written: Option<bool>,
+    /// Chats beside e-mails and e-mails beside chats (default true).
+    #[serde(default)]
+    pub chat_with_email: Option<bool>,
+}
+
+impl Blend {
+    pub fn written_during_call(&self) -> bool {
+        self.written_during_call.unwrap_or(false)
+    }
+    pub fn call_during_written(&self) -> bool {
+        self.call_during_written.unwrap_or(false)
+    }
+    pub fn chat_with_email(&self) -> bool {
+        self.chat_with_email.unwrap_or(true)
+    }
+}
+
+/// Contacts of each channel an agent may hold at once. Text messages (SMS) count as chats.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    /// Calls: 0 (takes no calls) or 1 (default 1).
+    #[serde(default)]
+    pub voice: Option<Spanned<u32>>,
+    /// Chats and text-message conversations, 0..=20 (default 3).
+    #[serde(default)]
+    pub chat: Option<Spanned<u32>>,
+    /// E-mails, 0..=20 (default 1).
+    #[serde(default)]
+    pub email: Option<Spanned<u32>>,
+}
+
+impl Capacity {
+    /// This capacity, with what it leaves unsaid taken from `default`, then hotline's
+    /// defaults: `(voice, chat, email)`.
+    pub fn resolve(&self, default: &Capacity) -> (u8, u8, u8) {
+        let pick = |own: &Option<Spanned<u32>>, dflt: &Option<Spanned<u32>>, v: u32| {
+            let v = own.as_ref().or(dflt.as_ref()).map_or(v, |s| *s.get_ref());
+            u8::try_from(v).unwrap_or(u8::MAX)
+        };
+        (
+            pick(&self.voice, &default.voice, 1),
+            pick(&self.chat, &default.chat, 3),
+            pick(&self.email, &default.email, 1),
+        )
+    }
+
+    fn check(&self, key: &str) -> Result<(), Invalid> {
+        within(format!("{key}.voice"), &self.voice, 0, 1)?;
+        within(format!("{key}.chat"), &self.chat, 0, 20)?;
+        within(format!("{key}.email"), &self.email, 0, 20)
+    }
 }
 
 impl Routing {
@@ -179,6 +250,12 @@ impl Config {
             3600,
         )?;
         within("routing.ring_all_limit".into(), &r.ring_all_limit, 1, 1000)?;
+        r.capacity.check("routing.capacity")?;
+        for a in &self.agents {
+            if let Some(c) = &a.capacity {
+                c.check(&format!("agents.{}.capacity", a.extension.get_ref()))?;
+            }
+        }
         let known_skills: HashSet<&String> =
             self.agents.iter().flat_map(|a| a.skills.keys()).collect();
         if let Some(s) = &r.senior_skill

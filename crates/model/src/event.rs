@@ -66,6 +66,30 @@ impl FromStr for Channel {
     }
 }
 
+/// Who wrote a message of a written conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sender {
+    Customer,
+    Agent,
+    /// hotline itself (the auto-acknowledgement, "an agent joined").
+    System,
+}
+
+/// Most attachments one message may carry.
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// A file sent with a message, kept in the centre's data directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file's name as sent (shown, never used as a path).
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Where the centre keeps it, relative to its attachments directory.
+    pub path: String,
+}
+
 /// One side of a call, for per-leg measurements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -310,6 +334,26 @@ pub enum EventKind {
         by: String,
         text: String,
     },
+    /// A message of a written conversation (chat, e-mail, text message). Its id is the
+    /// event's seq in the log.
+    Message {
+        sender: Sender,
+        /// The agent who wrote it (`sender` = `agent`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<AgentId>,
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Attachment>,
+        /// The sending client's own id of the message, so that a message sent again after
+        /// a lost connection is kept once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    /// `by` has read the conversation's messages up to the one with seq `upto`.
+    MessagesRead {
+        by: Sender,
+        upto: u64,
+    },
     /// A kind written by a newer version; kept in the log, ignored by projections.
     #[serde(other)]
     Unknown,
@@ -346,6 +390,8 @@ impl EventKind {
             EventKind::Dialled { .. } => "dialled",
             EventKind::DialOutcome { .. } => "dial_outcome",
             EventKind::NoteAdded { .. } => "note_added",
+            EventKind::Message { .. } => "message",
+            EventKind::MessagesRead { .. } => "messages_read",
             EventKind::Unknown => "unknown",
         }
     }
@@ -680,6 +726,28 @@ impl Event {
                     check_text("by", by)?;
                     check_text("text", text)
                 }
+                EventKind::Message {
+                    agent,
+                    text,
+                    attachments,
+                    client_id,
+                    ..
+                } => {
+                    check_text("agent", agent.as_ref().map(AgentId::as_str).unwrap_or(""))?;
+                    check_text("text", text)?;
+                    check_text("client_id", client_id.as_deref().unwrap_or(""))?;
+                    if attachments.len() > MAX_ATTACHMENTS {
+                        return Err(InvalidEvent(format!(
+                            "{} attachments, over {MAX_ATTACHMENTS}",
+                            attachments.len()
+                        )));
+                    }
+                    attachments.iter().try_for_each(|a| {
+                        check_text("attachment name", &a.name)?;
+                        check_text("attachment type", &a.content_type)?;
+                        check_text("attachment path", &a.path)
+                    })
+                }
                 EventKind::RecordingFailed { path, error } => {
                     check_text("path", path)?;
                     check_text("error", error)
@@ -698,7 +766,8 @@ impl Event {
                     check_text("outcome", outcome)?;
                     check_text("detail", detail.as_deref().unwrap_or(""))
                 }
-                EventKind::Held
+                EventKind::MessagesRead { .. }
+                | EventKind::Held
                 | EventKind::Resumed
                 | EventKind::RecordingPaused
                 | EventKind::RecordingResumed

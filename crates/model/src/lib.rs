@@ -23,9 +23,10 @@ mod timestamp;
 
 pub use customer::{Customer, is_complaint, is_resolved_disposition, normalize_phone};
 pub use event::{
-    AgentEvent, AgentState, AuditEvent, CampaignChange, CampaignContact, CampaignEvent, Channel,
-    CustomerChange, CustomerEvent, EVENT_FORMAT_VERSION, EndReason, Event, EventKind, Flag,
-    InteractionEvent, InvalidEvent, Leg, MAX_CONTACTS_PER_EVENT, MAX_TEXT_LEN, Target,
+    AgentEvent, AgentState, Attachment, AuditEvent, CampaignChange, CampaignContact, CampaignEvent,
+    Channel, CustomerChange, CustomerEvent, EVENT_FORMAT_VERSION, EndReason, Event, EventKind,
+    Flag, InteractionEvent, InvalidEvent, Leg, MAX_ATTACHMENTS, MAX_CONTACTS_PER_EVENT,
+    MAX_TEXT_LEN, Sender, Target,
 };
 pub use ids::{AgentId, CustomerId, EventId, InteractionId, ParseIdError, QueueName, Seq};
 pub use records::{AgentStatus, AuditEntry, HistoryEntry, InteractionRecord, Note, RecordingEntry};

@@ -290,6 +290,8 @@ async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<
             audit(conn, seq, at, by, "interaction.note", &id, None).await
         }
         EventKind::FlowStep { .. }
+        | EventKind::Message { .. }
+        | EventKind::MessagesRead { .. }
         | EventKind::DialOutcome { .. }
         | EventKind::Offered { .. }
         | EventKind::OfferRejected { .. }

@@ -192,6 +192,7 @@ impl crate::Centre {
                             extension: back.to_string(),
                             name: a.name.clone(),
                             skills: skills_of(a),
+                            capacity: crate::router::agent_capacity(a.capacity.as_ref(), &old),
                             done,
                         })
                         .await;
@@ -210,10 +211,14 @@ impl crate::Centre {
         // logged; the rest (and what is shown) follows the new configuration.
         let mut faults = Vec::new();
         for (ext, name, skills) in &ch.added_agents {
+            let own = new.agents.iter().find(|a| a.extension.get_ref() == ext);
+            let capacity =
+                crate::router::agent_capacity(own.and_then(|a| a.capacity.as_ref()), &new);
             let r = ask(router, |done| RouterCmd::AddAgent {
                 extension: ext.clone(),
                 name: name.clone(),
                 skills: skills.clone(),
+                capacity,
                 done,
             })
             .await;
@@ -278,6 +283,7 @@ impl crate::Centre {
             }
         };
         *self.shared.routes.write() = Arc::new(Routes::new(&new, Arc::new(flows), trunk));
+        self.chats.configure(&new);
         *self.config.write() = Arc::new(new);
         Ok(())
     }

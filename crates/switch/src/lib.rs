@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod campaign;
+pub mod chat;
 pub mod confdoc;
 pub mod hashpool;
 pub mod live;
@@ -164,6 +165,8 @@ pub struct Centre {
     docs: tokio::sync::Mutex<liveconfig::LiveDocs>,
     /// Outbound campaigns.
     dialler: campaign::Dialler,
+    /// Web chats.
+    chats: chat::Chats,
 }
 
 impl Centre {
@@ -249,14 +252,21 @@ impl Centre {
             }
         });
         let dialler = campaign::Dialler::start(shared.clone());
+        let chats = chat::Chats::start(shared.clone(), cfg);
         Ok(Centre {
             shared,
             dialler,
+            chats,
             log_health,
             draining,
             config: parking_lot::RwLock::new(Arc::new(cfg.clone())),
             docs: tokio::sync::Mutex::new(docs),
         })
+    }
+
+    /// The web chats.
+    pub fn chats(&self) -> &chat::Chats {
+        &self.chats
     }
 
     /// The outbound campaigns' dialler.

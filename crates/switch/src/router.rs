@@ -50,6 +50,8 @@ pub enum AgentCommand {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueView {
     pub name: String,
+    /// `voice`, `chat` or `email`.
+    pub channel: &'static str,
     pub waiting: usize,
     pub longest_wait_secs: f64,
     /// Agents available now who have every skill the queue needs at its minimum level.
@@ -142,6 +144,7 @@ pub enum RouterCmd {
         extension: String,
         name: String,
         skills: std::collections::BTreeMap<String, u8>,
+        capacity: hotline_acd::Capacity,
         done: oneshot::Sender<Result<(), String>>,
     },
     /// Removes an agent for good: refused (`Err("busy: …")`) while it holds or is offered a
@@ -307,6 +310,11 @@ pub fn engine_config(cfg: &hotline_config::Config) -> EngineConfig {
                 f64::from(d.escalate_agitation),
             ) as f32,
         },
+        blend: hotline_acd::Blend {
+            written_during_call: r.blend.written_during_call(),
+            call_during_written: r.blend.call_during_written(),
+            chat_with_email: r.blend.chat_with_email(),
+        },
         ..EngineConfig::default()
     }
 }
@@ -326,6 +334,11 @@ pub fn queue_config(
         .collect();
     let refs: Vec<(&str, u8)> = skills.iter().map(|(s, l)| (s.as_str(), *l)).collect();
     let mut qc = QueueConfig::new(name.clone(), &refs);
+    qc.channel = match q.channel {
+        hotline_config::QueueChannel::Voice => hotline_acd::Channel::Voice,
+        hotline_config::QueueChannel::Chat => hotline_acd::Channel::Chat,
+        hotline_config::QueueChannel::Email => hotline_acd::Channel::Email,
+    };
     qc.priority = q.priority;
     qc.target_seconds = f64::from(q.target_seconds);
     qc.wrap_up_seconds = f64::from(q.wrap_up_seconds);
@@ -403,12 +416,24 @@ pub fn engine_from_config(cfg: &hotline_config::Config) -> Result<(Engine, Agent
             .map(|(s, l)| (s.clone(), *l.get_ref()))
             .collect();
         let refs: Vec<(&str, u8)> = skills.iter().map(|(s, l)| (s.as_str(), *l)).collect();
-        let id = engine
-            .add_agent(AgentConfig::new(a.extension.get_ref().clone(), &refs))
-            .map_err(|e| e.to_string())?;
+        let mut ac = AgentConfig::new(a.extension.get_ref().clone(), &refs);
+        ac.capacity = agent_capacity(a.capacity.as_ref(), cfg);
+        let id = engine.add_agent(ac).map_err(|e| e.to_string())?;
         skills_of.push((id, skills.into_iter().collect()));
     }
     Ok((engine, skills_of))
+}
+
+/// An agent's capacity per channel: its own `capacity`, then `[routing.capacity]`.
+pub fn agent_capacity(
+    own: Option<&hotline_config::Capacity>,
+    cfg: &hotline_config::Config,
+) -> hotline_acd::Capacity {
+    let (voice, chat, email) = own
+        .cloned()
+        .unwrap_or_default()
+        .resolve(&cfg.routing.capacity);
+    hotline_acd::Capacity { voice, chat, email }
 }
 
 /// The highest level any agent holds of each skill.
@@ -785,6 +810,7 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
             extension,
             name,
             skills,
+            capacity,
             done,
         } => {
             let r = if engine.agent_id(&extension).is_some() {
@@ -796,7 +822,7 @@ fn handle(engine: &mut Engine, shell: &mut Shell, now: Instant, cmd: RouterCmd) 
                         Input::AddAgent(AgentConfig {
                             name: extension.clone(),
                             skills: skills.clone(),
-                            capacity: Default::default(),
+                            capacity,
                         }),
                     )
                     .map_err(|e| e.to_string())
@@ -944,6 +970,11 @@ fn queue_views(engine: &Engine, skills: &AgentSkills, now: Instant) -> Vec<Queue
         }
         views.push(QueueView {
             name: cfg.name.clone(),
+            channel: match cfg.channel {
+                hotline_acd::Channel::Voice => "voice",
+                hotline_acd::Channel::Chat => "chat",
+                hotline_acd::Channel::Email => "email",
+            },
             waiting: engine.waiting(q),
             // How long the caller waiting longest has really waited (not an estimate).
             longest_wait_secs: engine
@@ -1440,6 +1471,7 @@ mod tests {
             extension: "2001".into(),
             name: "周杰 Zhou Jie".into(),
             skills: loans.clone(),
+            capacity: Default::default(),
             done,
         });
         assert_eq!(r, Ok(()));
@@ -1455,6 +1487,7 @@ mod tests {
             extension: "2001".into(),
             name: "x".into(),
             skills: loans.clone(),
+            capacity: Default::default(),
             done,
         });
         assert!(matches!(r, Err(e) if e.contains("exists")));
@@ -1503,6 +1536,7 @@ mod tests {
             extension: "2001".into(),
             name: "周杰".into(),
             skills: loans.clone(),
+            capacity: Default::default(),
             done,
         });
         assert_eq!(r, Ok(()));

@@ -797,3 +797,83 @@ pub fn metric(h: &Hotline, name: &str) -> f64 {
         .parse()
         .unwrap()
 }
+
+/// A WebSocket client that sends as well as reads (a chat widget, an agent's live feed).
+pub struct WsClient {
+    ws: Ws,
+}
+
+impl WsClient {
+    /// Opens `path` (with its query) at `addr`; `Err` holds the status line when refused.
+    pub fn open(addr: SocketAddr, path: &str) -> Result<WsClient, String> {
+        use std::io::{BufRead, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+        let mut stream = std::io::BufReader::new(s);
+        let mut status = String::new();
+        stream.read_line(&mut status).unwrap();
+        loop {
+            let mut line = String::new();
+            stream.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        if status.contains(" 101 ") {
+            Ok(WsClient { ws: Ws { stream } })
+        } else {
+            Err(status)
+        }
+    }
+
+    /// Sends one JSON text frame (masked, as a client must).
+    pub fn send(&mut self, v: &serde_json::Value) {
+        use std::io::Write;
+        let payload = v.to_string().into_bytes();
+        let mask = [0x1f, 0x2e, 0x3d, 0x4c];
+        let mut frame = vec![0x81u8];
+        let n = payload.len();
+        if n < 126 {
+            frame.push(0x80 | n as u8);
+        } else if n < 65536 {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        } else {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.ws.stream.get_mut().write_all(&frame).unwrap();
+    }
+
+    /// The next JSON message, or `None` once the socket is closed or silent for 30 s.
+    pub fn recv(&mut self) -> Option<serde_json::Value> {
+        try_next_event(&mut self.ws)
+    }
+
+    /// Reads until a message `pick` takes (panics if the socket closes first); the
+    /// messages passed over are returned beside it.
+    pub fn until(
+        &mut self,
+        what: &str,
+        pick: impl Fn(&serde_json::Value) -> bool,
+    ) -> (serde_json::Value, Vec<serde_json::Value>) {
+        let mut passed = Vec::new();
+        loop {
+            let v = self
+                .recv()
+                .unwrap_or_else(|| panic!("closed before {what}; got {passed:?}"));
+            if pick(&v) {
+                return (v, passed);
+            }
+            passed.push(v);
+        }
+    }
+}

@@ -620,6 +620,7 @@ fn an_agent_added_live_is_rung_for_the_waiting_caller_and_removed_once_free() {
         extension: "2001".into(),
         name: "周杰".into(),
         skills: [("accounts".to_string(), 5)].into(),
+        capacity: Default::default(),
         done,
     });
     assert_eq!(added, Ok(()));
