@@ -38,6 +38,12 @@ ls /usr/lib/postgresql/*/lib/pgautofailover.so >/dev/null 2>&1 || missing+=(post
 # Answering-machine detection: greetings spoken and mixed with noise at test time.
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
+# E-mail: Dovecot (IMAP, submission, LMTP) and an aiosmtpd relay, started unprivileged by
+# tests/mail/start-mailserver.sh for crates/mail/tests/dovecot.rs.
+[ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/submission ] || missing+=(dovecot-submissiond)
+[ -x /usr/lib/dovecot/lmtp ] || missing+=(dovecot-lmtpd)
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
