@@ -117,6 +117,12 @@ fn conv_id(id: &str) -> Result<InteractionId, ApiError> {
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such conversation"))
 }
 
+/// The agent asking (by its token) and the conversation its path names.
+fn agent_and(v1: &V1, headers: &HeaderMap, id: &str) -> Result<(String, InteractionId), ApiError> {
+    let who = v1.auth.principal(headers)?;
+    Ok((the_agent(&who)?.to_string(), conv_id(id)?))
+}
+
 fn the_agent(who: &Principal) -> Result<&str, ApiError> {
     who.agent.as_deref().ok_or_else(|| {
         ApiError::new(
@@ -606,9 +612,8 @@ async fn accept(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let who = v1.auth.principal(&headers)?;
-    let agent = the_agent(&who)?;
-    let id = conv_id(&id)?;
+    let (agent, id) = agent_and(&v1, &headers, &id)?;
+    let agent = agent.as_str();
     v1.centre
         .chats()
         .accept(id, agent)
@@ -627,9 +632,8 @@ async fn decline(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let who = v1.auth.principal(&headers)?;
-    let agent = the_agent(&who)?;
-    let id = conv_id(&id)?;
+    let (agent, id) = agent_and(&v1, &headers, &id)?;
+    let agent = agent.as_str();
     v1.centre
         .chats()
         .decline(id, agent)
@@ -650,9 +654,8 @@ async fn say(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let who = v1.auth.principal(&headers)?;
-    let agent = the_agent(&who)?;
-    let id = conv_id(&id)?;
+    let (agent, id) = agent_and(&v1, &headers, &id)?;
+    let agent = agent.as_str();
     let b: SayBody = parse_json(&body)?;
     let seq = v1
         .centre
@@ -675,9 +678,8 @@ async fn typing(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let who = v1.auth.principal(&headers)?;
-    let agent = the_agent(&who)?;
-    let id = conv_id(&id)?;
+    let (agent, id) = agent_and(&v1, &headers, &id)?;
+    let agent = agent.as_str();
     let b: TypingBody = parse_json(&body)?;
     v1.centre
         .chats()
@@ -697,9 +699,8 @@ async fn read(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let who = v1.auth.principal(&headers)?;
-    let agent = the_agent(&who)?;
-    let id = conv_id(&id)?;
+    let (agent, id) = agent_and(&v1, &headers, &id)?;
+    let agent = agent.as_str();
     let b: ReadBody = parse_json(&body)?;
     v1.centre
         .chats()
@@ -714,9 +715,8 @@ async fn end(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let who = v1.auth.principal(&headers)?;
-    let agent = the_agent(&who)?;
-    let id = conv_id(&id)?;
+    let (agent, id) = agent_and(&v1, &headers, &id)?;
+    let agent = agent.as_str();
     v1.centre
         .chats()
         .agent_ends(id, agent)
@@ -737,9 +737,8 @@ async fn transfer(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let who = v1.auth.principal(&headers)?;
-    let agent = the_agent(&who)?;
-    let id = conv_id(&id)?;
+    let (agent, id) = agent_and(&v1, &headers, &id)?;
+    let agent = agent.as_str();
     let b: TransferBody = parse_json(&body)?;
     v1.centre
         .chats()
@@ -761,12 +760,7 @@ async fn agent_ws(
     Query(q): Query<LiveQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let mut headers = headers;
-    if let Some(t) = q.access_token
-        && let Ok(v) = axum::http::HeaderValue::from_str(&format!("Bearer {t}"))
-    {
-        headers.insert(header::AUTHORIZATION, v);
-    }
+    let headers = crate::v1::with_query_token(headers, q.access_token);
     let who = v1.auth.principal(&headers)?;
     let agent = the_agent(&who)?.to_string();
     let mut rx = v1.centre.chats().agent_pushes(&agent);

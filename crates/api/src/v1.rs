@@ -728,12 +728,7 @@ async fn events(
     Query(q): Query<EventsQuery>,
     ws: axum::extract::ws::WebSocketUpgrade,
 ) -> Result<axum::response::Response, ApiError> {
-    let mut headers = headers;
-    if let Some(t) = q.access_token
-        && let Ok(v) = axum::http::HeaderValue::from_str(&format!("Bearer {t}"))
-    {
-        headers.insert(axum::http::header::AUTHORIZATION, v);
-    }
+    let headers = with_query_token(headers, q.access_token);
     let who = v1.auth.principal(&headers)?;
     // The token is checked again while the stream is open: a user removed or changed (or a
     // token that expired) stops receiving events within a minute, as their requests stop.
@@ -743,6 +738,17 @@ async fn events(
     let rx = v1.centre.store().subscribe();
     let health = v1.centre.log_health();
     Ok(ws.on_upgrade(move |socket| stream_events(socket, rx, health, who, still_valid)))
+}
+
+/// A browser's WebSocket cannot send headers: its token comes as `?access_token=` and is
+/// taken as the bearer token.
+pub(crate) fn with_query_token(mut headers: HeaderMap, token: Option<String>) -> HeaderMap {
+    if let Some(t) = token
+        && let Ok(v) = axum::http::HeaderValue::from_str(&format!("Bearer {t}"))
+    {
+        headers.insert(axum::http::header::AUTHORIZATION, v);
+    }
+    headers
 }
 
 /// How often an open event stream checks its token again.

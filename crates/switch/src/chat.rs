@@ -733,7 +733,7 @@ impl Chats {
             Phase::Queued { .. } | Phase::Offered { .. } => {
                 self.abandon(id).await;
             }
-            Phase::Active { .. } => self.finish(id, EndReason::CallerHangup, "customer").await,
+            Phase::Active { .. } => self.close(id, EndReason::CallerHangup, "customer").await,
             Phase::Left | Phase::Ended { .. } => {}
         }
         Ok(())
@@ -747,17 +747,12 @@ impl Chats {
                 .then(|| c.queued_at.elapsed().as_secs_f64())
         };
         let Some(waited) = waiting else {
-            return self.finish(id, EndReason::CallerHangup, "customer").await;
+            return self.close(id, EndReason::CallerHangup, "customer").await;
         };
         let _ = self
             .log(id, EventKind::Abandoned { wait_secs: waited })
             .await;
         self.close(id, EndReason::Abandoned, "customer").await;
-    }
-
-    /// Ends the conversation in whatever phase it is.
-    async fn finish(&self, id: InteractionId, reason: EndReason, by: &'static str) {
-        self.close(id, reason, by).await;
     }
 
     /// Ends the conversation once: the routing engine lets go of it (an answered chat
@@ -1075,7 +1070,7 @@ impl Chats {
     /// The agent ends the conversation.
     pub async fn agent_ends(&self, id: InteractionId, agent: &str) -> Result<(), ChatError> {
         self.own_active(id, agent)?;
-        self.finish(id, EndReason::AgentHangup, "agent").await;
+        self.close(id, EndReason::AgentHangup, "agent").await;
         Ok(())
     }
 
@@ -1369,13 +1364,8 @@ impl Chats {
             self.abandon(id).await;
         }
         for id in timeout {
-            self.finish(id, EndReason::Timeout, "timeout").await;
+            self.close(id, EndReason::Timeout, "timeout").await;
         }
-    }
-
-    /// Whether the conversation `id` is one of the live ones.
-    pub fn is_live(&self, id: InteractionId) -> bool {
-        self.inner.state.lock().convs.contains_key(&id)
     }
 
     /// Conversations open now (for `/metrics` and the wallboard).

@@ -460,32 +460,7 @@ pub fn open_events(h: &Hotline, token: &str) -> Result<Ws, String> {
 
 /// [`open_events`] at the HTTP address `addr` (a node's, or a load balancer's in front).
 pub fn open_events_at(addr: SocketAddr, token: &str) -> Result<Ws, String> {
-    use std::io::{BufRead, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    // Bounds a broken server; every read below waits for an event that must come.
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        s,
-        "GET /api/v1/events?access_token={token} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        addr
-    )
-    .unwrap();
-    let mut stream = std::io::BufReader::new(s);
-    let mut status = String::new();
-    stream.read_line(&mut status).unwrap();
-    loop {
-        let mut line = String::new();
-        stream.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-    }
-    if status.contains(" 101 ") {
-        Ok(Ws { stream })
-    } else {
-        Err(status)
-    }
+    WsClient::open(addr, &format!("/api/v1/events?access_token={token}")).map(|c| c.ws)
 }
 
 /// The next event (text frame) of the stream, waiting for it.
