@@ -226,6 +226,21 @@ pub enum DisconnectReason {
     ProtocolError(String),
 }
 
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DisconnectReason::KeepaliveTimeout => f.write_str("enquire_link got no response"),
+            DisconnectReason::ResponseTimeout => f.write_str("a request got no response in time"),
+            DisconnectReason::BindFailed(status) => {
+                write!(f, "the SMSC refused the bind ({status})")
+            }
+            DisconnectReason::Unbound { by_peer: true } => f.write_str("unbound by the SMSC"),
+            DisconnectReason::Unbound { by_peer: false } => f.write_str("unbound"),
+            DisconnectReason::ProtocolError(e) => write!(f, "protocol error: {e}"),
+        }
+    }
+}
+
 /// A mobile-originated message, joined if it came in segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingMessage {
