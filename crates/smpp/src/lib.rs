@@ -17,6 +17,10 @@
 //! - [`receipt`]: delivery receipts, from TLVs or the `id:… stat:…` text.
 //! - [`session`]: the ESME state machine tying them together.
 //!
+//! With the `io` feature, `link` is the tokio shell around a session: one task owning the
+//! TCP connection to the SMSC, reconnecting after the session's backoff, driven through a
+//! cloneable `Link` handle and a channel of `LinkEvent`s.
+//!
 //! # Driving a session
 //!
 //! ```
@@ -53,6 +57,8 @@
 //! ```
 
 pub mod frame;
+#[cfg(feature = "io")]
+pub mod link;
 pub mod pdu;
 pub mod reassembly;
 pub mod receipt;
