@@ -4,8 +4,9 @@
 # Installs what the tests need on a fresh Debian machine (sipp from the sip-tester package,
 # iproute2 and nftables for the network-namespace test, PostgreSQL and pg_auto_failover,
 # Debian's chromium and a Chinese font for the browser tests of the agent desktop and the
-# wallboard, the stock softphones baresip and linphonec that register as agents, and espeak-ng
-# and sox that speak and mix the answering-machine detection corpus).
+# wallboard, the stock softphones baresip and linphonec that register as agents, espeak-ng
+# and sox that speak and mix the answering-machine detection corpus, and pip with PyPI's
+# smpp34 for the test SMSC of the SMPP link).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,11 +45,24 @@ command -v sox >/dev/null 2>&1 || missing+=(sox)
 [ -x /usr/lib/dovecot/submission ] || missing+=(dovecot-submissiond)
 [ -x /usr/lib/dovecot/lmtp ] || missing+=(dovecot-lmtpd)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
+# SMPP: pip, to install the test SMSC's engine below.
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# SMPP: PyPI smpp34 1.5.0 (a Rust SMPP engine shipped as a Python wheel) runs the fake SMSC
+# that crates/smpp/tests/link.rs drives; the test imports it from HOTLINE_SMPP34_DIR.
+if [ -z "${HOTLINE_SMPP34_DIR:-}" ]; then
+  mkdir -p "${CARGO_TARGET_DIR:-target}/smsc-py"
+  HOTLINE_SMPP34_DIR="$(cd "${CARGO_TARGET_DIR:-target}/smsc-py" && pwd)"
+fi
+export HOTLINE_SMPP34_DIR
+PYTHONPATH="$HOTLINE_SMPP34_DIR" python3 -c 'import smpp34' >/dev/null 2>&1 ||
+  python3 -m pip install --quiet --disable-pip-version-check --upgrade \
+    --target "$HOTLINE_SMPP34_DIR" 'smpp34==1.5.0'
 
 # One build from a clean tree: incremental state would only double the disk it needs.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
