@@ -1,15 +1,24 @@
-//! The I/O side (feature `io`): IMAP fetch/append and SMTP submission
-//! over plain TCP.
+//! The I/O side (feature `io`): IMAP fetch/append and SMTP submission,
+//! over TLS (implicit or STARTTLS, with rustls) or, for loopback and
+//! tests, plain TCP.
 //!
-//! This is the thin first cut that the end-to-end tests drive against a
-//! real Dovecot; it speaks without TLS, so it is for loopback and tests
-//! only until TLS (IMAPS/STARTTLS, SMTPS) is added. The polling/IDLE loop
-//! that feeds [`crate::Threads`] is still to be written on top of it.
+//! Certificates are checked against the system's trusted CAs plus those
+//! of [`Account::ca_file`], and the server's name against
+//! [`Account::host`]; there is no way to turn the check off. A
+//! connection asked to be secure never falls back to plain text.
+//!
+//! The polling/IDLE loop that feeds [`crate::Threads`] is still to be
+//! written on top of it.
 
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use lettre::AsyncTransport;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// What went wrong talking to a server.
@@ -18,6 +27,12 @@ pub enum ShellError {
     /// Connecting failed or timed out.
     #[error("connect to {0}: {1}")]
     Connect(String, String),
+    /// TLS could not be set up with the server (first field) or the CA
+    /// file (an unreadable [`Account::ca_file`]): most often a
+    /// certificate that no trusted CA signed, or that is not valid for
+    /// the host name.
+    #[error("tls: {0}: {1}")]
+    Tls(String, String),
     /// The IMAP server refused a command or the connection broke.
     #[error("imap: {0}")]
     Imap(String),
@@ -29,7 +44,8 @@ pub enum ShellError {
 /// How to reach and log in to a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
-    /// Host name or address.
+    /// Host name or address; the server's certificate must be valid for
+    /// it.
     pub host: String,
     /// TCP port.
     pub port: u16,
@@ -37,6 +53,24 @@ pub struct Account {
     pub user: String,
     /// Password.
     pub password: String,
+    /// How the connection is secured.
+    pub security: Security,
+    /// A PEM file of CA certificates to trust besides the system's (a
+    /// centre's own CA, a test's self-signed certificate). Read at each
+    /// connection, so a replaced file takes effect without a restart.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// How a connection to a mail server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Security {
+    /// Implicit TLS (IMAPS 993, SMTPS 465)
+    #[default]
+    Tls,
+    /// STARTTLS on a plain connection (IMAP 143, submission 587)
+    StartTls,
+    /// No encryption: loopback and tests only
+    Plain,
 }
 
 /// One fetched message: its UID and raw bytes.
@@ -48,9 +82,15 @@ pub struct Fetched {
     pub raw: Vec<u8>,
 }
 
-/// A logged-in IMAP session over plain TCP.
+/// What an IMAP session runs over: TCP, or TLS over TCP.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
+
+type Session = async_imap::Session<Box<dyn Io>>;
+
+/// A logged-in IMAP session.
 pub struct Imap {
-    session: async_imap::Session<TcpStream>,
+    session: Session,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,21 +99,173 @@ fn imap_err(e: impl std::fmt::Display) -> ShellError {
     ShellError::Imap(e.to_string())
 }
 
+/// The system's trusted CAs, read once: Debian's
+/// `/etc/ssl/certs/ca-certificates.crt` (or what `SSL_CERT_FILE` names).
+///
+/// rustls-native-certs rather than webpki-roots: the system's store is
+/// the one the operator keeps (security updates of `ca-certificates`
+/// withdraw a distrusted CA without a rebuild of hotline, and
+/// `update-ca-certificates` adds a company CA for every program at
+/// once), where webpki-roots freezes Mozilla's list into the binary at
+/// build time. Certificates that rustls cannot use as a trust anchor are
+/// left out.
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut store = rustls::RootCertStore::empty();
+        rustls_native_certs::load_native_certs()
+            .certs
+            .into_iter()
+            .filter(|c| store.add(c.clone()).is_ok())
+            .collect()
+    })
+}
+
+/// The CAs to trust for `account`: the system's and those of its
+/// `ca_file`, as DER for both rustls (IMAP) and lettre (SMTP).
+fn trusted(account: &Account) -> Result<Vec<CertificateDer<'static>>, ShellError> {
+    let mut roots = system_roots().to_vec();
+    if let Some(path) = &account.ca_file {
+        roots.extend(read_ca_file(path)?);
+    }
+    if roots.is_empty() {
+        return Err(ShellError::Tls(
+            account.host.clone(),
+            "no trusted CA certificates: the system has none (install ca-certificates) \
+             and no ca_file is given"
+                .into(),
+        ));
+    }
+    Ok(roots)
+}
+
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, ShellError> {
+    let bad = |why: String| ShellError::Tls(path.display().to_string(), why);
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    let mut store = rustls::RootCertStore::empty();
+    for cert in &certs {
+        store.add(cert.clone()).map_err(|e| bad(e.to_string()))?;
+    }
+    if certs.is_empty() {
+        return Err(bad("no certificate in the file".into()));
+    }
+    Ok(certs)
+}
+
+/// The rustls error behind `e`, if a TLS failure caused it.
+fn tls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // An io::Error's source() skips the error it wraps.
+        let wrapped = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if let Some(tls) = wrapped.and_then(|w| w.downcast_ref::<rustls::Error>()) {
+            return Some(tls);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// A TLS failure with `target`, said so that whoever set up the account
+/// knows what to change.
+fn tls_error(target: &str, e: &rustls::Error) -> ShellError {
+    use rustls::{CertificateError, Error};
+    let hint = match e {
+        Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            " (no trusted CA signed the server's certificate; a private CA goes in ca_file)"
+        }
+        // (NotValidForNameContext says so itself, with the names.)
+        Error::InvalidCertificate(CertificateError::NotValidForName) => {
+            " (the certificate is not valid for this host name)"
+        }
+        _ => "",
+    };
+    ShellError::Tls(target.to_owned(), format!("{e}{hint}"))
+}
+
+async fn connect(target: &str) -> Result<TcpStream, ShellError> {
+    tokio::time::timeout(TIMEOUT, TcpStream::connect(target))
+        .await
+        .map_err(|_| ShellError::Connect(target.to_owned(), "timed out".into()))?
+        .map_err(|e| ShellError::Connect(target.to_owned(), e.to_string()))
+}
+
+/// The TLS handshake on `tcp`, checking the certificate against the
+/// account's CAs and host name.
+async fn handshake(
+    account: &Account,
+    target: &str,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ShellError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(trusted(account)?);
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| tls_error(target, &e))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from(account.host.clone())
+        .map_err(|e| ShellError::Tls(target.to_owned(), e.to_string()))?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    tokio::time::timeout(TIMEOUT, connector.connect(name, tcp))
+        .await
+        .map_err(|_| ShellError::Tls(target.to_owned(), "handshake timed out".into()))?
+        .map_err(|e| match tls_cause(&e) {
+            Some(tls) => tls_error(target, tls),
+            None => ShellError::Tls(target.to_owned(), e.to_string()),
+        })
+}
+
+/// Reads the server's greeting (it speaks first).
+async fn greeting<T: Io>(client: &mut async_imap::Client<T>) -> Result<(), ShellError> {
+    client
+        .read_response()
+        .await
+        .map_err(imap_err)?
+        .ok_or_else(|| ShellError::Imap("no greeting".into()))?;
+    Ok(())
+}
+
 impl Imap {
-    /// Connects and logs in (plain text: loopback and tests only).
+    /// Connects, secures the connection as the account says, and logs
+    /// in.
     pub async fn login(account: &Account) -> Result<Imap, ShellError> {
         let target = format!("{}:{}", account.host, account.port);
-        let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(&target))
-            .await
-            .map_err(|_| ShellError::Connect(target.clone(), "timed out".into()))?
-            .map_err(|e| ShellError::Connect(target.clone(), e.to_string()))?;
-        let mut client = async_imap::Client::new(stream);
-        // The server speaks first: read its greeting before logging in.
-        client
-            .read_response()
-            .await
-            .map_err(imap_err)?
-            .ok_or_else(|| ShellError::Imap("no greeting".into()))?;
+        let tcp = connect(&target).await?;
+        let client = match account.security {
+            Security::Plain => {
+                let mut client = async_imap::Client::new(Box::new(tcp) as Box<dyn Io>);
+                greeting(&mut client).await?;
+                client
+            }
+            Security::Tls => {
+                let tls = handshake(account, &target, tcp).await?;
+                let mut client = async_imap::Client::new(Box::new(tls) as Box<dyn Io>);
+                greeting(&mut client).await?;
+                client
+            }
+            Security::StartTls => {
+                let mut plain = async_imap::Client::new(tcp);
+                greeting(&mut plain).await?;
+                plain
+                    .run_command_and_check_ok("STARTTLS", None)
+                    .await
+                    .map_err(|e| ShellError::Imap(format!("STARTTLS refused: {e}")))?;
+                // No greeting again after STARTTLS: straight to LOGIN.
+                let tls = handshake(account, &target, plain.into_inner()).await?;
+                async_imap::Client::new(Box::new(tls) as Box<dyn Io>)
+            }
+        };
         let session = client
             .login(&account.user, &account.password)
             .await
@@ -129,9 +321,31 @@ impl Imap {
     }
 }
 
-/// Submits a composed message by SMTP with AUTH over plain TCP
-/// (loopback and tests only). An empty `envelope_from` is the null
-/// sender `<>`.
+/// lettre's TLS settings for `account`: the same CAs as IMAP's, and the
+/// certificate checked against the host name.
+fn smtp_tls(account: &Account) -> Result<lettre::transport::smtp::client::Tls, ShellError> {
+    use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+    if account.security == Security::Plain {
+        return Ok(Tls::None);
+    }
+    let bad = |e: &dyn std::fmt::Display| ShellError::Tls(account.host.clone(), e.to_string());
+    let mut params = TlsParameters::builder(account.host.clone())
+        // Only the CAs given here: the system's come from `trusted`.
+        .certificate_store(CertificateStore::None);
+    for der in trusted(account)? {
+        params =
+            params.add_root_certificate(Certificate::from_der(der.to_vec()).map_err(|e| bad(&e))?);
+    }
+    let params = params.build_rustls().map_err(|e| bad(&e))?;
+    Ok(match account.security {
+        Security::StartTls => Tls::Required(params),
+        _ => Tls::Wrapper(params),
+    })
+}
+
+/// Submits a composed message by SMTP with AUTH, secured as the account
+/// says (STARTTLS is required, never opportunistic). An empty
+/// `envelope_from` is the null sender `<>`.
 pub async fn submit(
     account: &Account,
     envelope_from: &str,
@@ -152,6 +366,7 @@ pub async fn submit(
     let transport =
         lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(&account.host)
             .port(account.port)
+            .tls(smtp_tls(account)?)
             .timeout(Some(TIMEOUT))
             .credentials(lettre::transport::smtp::authentication::Credentials::new(
                 account.user.clone(),
@@ -162,5 +377,8 @@ pub async fn submit(
         .send_raw(&envelope, raw)
         .await
         .map(|_| ())
-        .map_err(|e| smtp_err(&e))
+        .map_err(|e| match tls_cause(&e) {
+            Some(tls) => tls_error(&format!("{}:{}", account.host, account.port), tls),
+            None => smtp_err(&e),
+        })
 }
