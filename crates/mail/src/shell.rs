@@ -95,6 +95,11 @@ pub struct Imap {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The most messages one [`Imap::unseen`] returns: a mailbox that has
+/// piled up thousands is worked off in bounded steps (memory, and time
+/// between two marks), oldest first.
+pub const UNSEEN_BATCH: usize = 100;
+
 fn imap_err(e: impl std::fmt::Display) -> ShellError {
     ShellError::Imap(e.to_string())
 }
@@ -292,9 +297,65 @@ impl Imap {
         if selected.exists == 0 {
             return Ok(Vec::new());
         }
+        let mut out = self.fetch(&format!("{}:*", from_uid.max(1))).await?;
+        // "N:*" always matches the last message, even below N.
+        out.retain(|f| f.uid >= from_uid);
+        Ok(out)
+    }
+
+    /// Selects a mailbox and fetches its unseen messages, oldest first,
+    /// at most [`UNSEEN_BATCH`] of them (the rest come at the next call),
+    /// without marking them seen: [`Imap::mark_seen`] does that once
+    /// they are safely stored, so a crash in between fetches them again
+    /// rather than losing them.
+    pub async fn unseen(&mut self, mailbox: &str) -> Result<Vec<Fetched>, ShellError> {
+        self.session.select(mailbox).await.map_err(imap_err)?;
+        let mut uids: Vec<u32> = self
+            .session
+            .uid_search("UNSEEN")
+            .await
+            .map_err(imap_err)?
+            .into_iter()
+            .collect();
+        uids.sort_unstable();
+        uids.truncate(UNSEEN_BATCH);
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = self.fetch(&uid_set(&uids)).await?;
+        // Only what was asked: a server may add FETCH responses of its own.
+        out.retain(|f| uids.binary_search(&f.uid).is_ok());
+        Ok(out)
+    }
+
+    /// Marks messages seen (`UID STORE ... +FLAGS.SILENT (\Seen)`) in
+    /// the mailbox that [`Imap::unseen`] or [`Imap::fetch_from`]
+    /// selected last. UIDs no longer there (expunged meanwhile) are
+    /// passed over by the server.
+    pub async fn mark_seen(&mut self, uids: &[u32]) -> Result<(), ShellError> {
+        let mut uids = uids.to_vec();
+        uids.sort_unstable();
+        uids.dedup();
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let _: Vec<_> = self
+            .session
+            .uid_store(uid_set(&uids), "+FLAGS.SILENT (\\Seen)")
+            .await
+            .map_err(imap_err)?
+            .try_collect()
+            .await
+            .map_err(imap_err)?;
+        Ok(())
+    }
+
+    /// `UID FETCH set (UID BODY.PEEK[])` in the selected mailbox, oldest
+    /// first; PEEK leaves the messages unseen.
+    async fn fetch(&mut self, set: &str) -> Result<Vec<Fetched>, ShellError> {
         let fetches: Vec<_> = self
             .session
-            .uid_fetch(format!("{}:*", from_uid.max(1)), "(UID BODY.PEEK[])")
+            .uid_fetch(set, "(UID BODY.PEEK[])")
             .await
             .map_err(imap_err)?
             .try_collect()
@@ -308,8 +369,6 @@ impl Imap {
                     raw: f.body()?.to_vec(),
                 })
             })
-            // "N:*" always matches the last message, even below N.
-            .filter(|f| f.uid >= from_uid)
             .collect();
         out.sort_by_key(|f| f.uid);
         Ok(out)
@@ -319,6 +378,29 @@ impl Imap {
     pub async fn logout(mut self) -> Result<(), ShellError> {
         self.session.logout().await.map_err(imap_err)
     }
+}
+
+/// An IMAP sequence set of sorted, distinct UIDs, runs as ranges:
+/// `1:3,7,9:10`.
+fn uid_set(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        while i + 1 < uids.len() && uids[i + 1] == uids[i] + 1 {
+            i += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if uids[i] == start {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{}", uids[i]));
+        }
+        i += 1;
+    }
+    out
 }
 
 /// lettre's TLS settings for `account`: the same CAs as IMAP's, and the
@@ -381,4 +463,18 @@ pub async fn submit(
             Some(tls) => tls_error(&format!("{}:{}", account.host, account.port), tls),
             None => smtp_err(&e),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uid_set;
+
+    #[test]
+    fn uid_sets_run_as_ranges() {
+        assert_eq!(uid_set(&[]), "");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(uid_set(&[4, 6, 8]), "4,6,8");
+        assert_eq!(uid_set(&[u32::MAX - 1, u32::MAX]), "4294967294:4294967295");
+    }
 }

@@ -461,3 +461,77 @@ async fn tls_is_used_and_certificates_are_checked() {
     );
     assert!(why.contains("no certificate"), "{why}");
 }
+
+fn subjects(fetched: &[hotline_mail::shell::Fetched]) -> Vec<String> {
+    fetched
+        .iter()
+        .map(|f| parse(&f.raw).expect("parse").subject)
+        .collect()
+}
+
+fn uids(fetched: &[hotline_mail::shell::Fetched]) -> Vec<u32> {
+    fetched.iter().map(|f| f.uid).collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unseen_comes_back_until_marked_seen() {
+    let Some(server) = Server::start(false) else {
+        return;
+    };
+    let agent = server.account("agent@example.test", server.imap);
+    let mut imap = Imap::login(&agent).await.expect("login");
+    assert!(imap.unseen("INBOX").await.expect("unseen").is_empty());
+    for id in ["one", "two", "three"] {
+        imap.append("INBOX", short_mail(id).as_bytes())
+            .await
+            .expect("append");
+    }
+
+    // Oldest first; fetching does not mark them seen.
+    let first = imap.unseen("INBOX").await.expect("unseen");
+    assert_eq!(subjects(&first), ["one", "two", "three"]);
+    assert!(first.windows(2).all(|w| w[0].uid < w[1].uid));
+    let again = imap.unseen("INBOX").await.expect("unseen again");
+    assert_eq!(uids(&again), uids(&first));
+
+    imap.mark_seen(&[first[0].uid]).await.expect("mark one");
+    let rest = imap.unseen("INBOX").await.expect("unseen");
+    assert_eq!(subjects(&rest), ["two", "three"]);
+    imap.mark_seen(&uids(&rest)).await.expect("mark the rest");
+    imap.mark_seen(&[]).await.expect("nothing to mark");
+    assert!(imap.unseen("INBOX").await.expect("unseen").is_empty());
+
+    // The flags are on the server: another session sees them, and only
+    // what arrives afterwards is unseen.
+    let mut other = Imap::login(&agent).await.expect("second login");
+    assert!(other.unseen("INBOX").await.expect("unseen").is_empty());
+    other
+        .append("INBOX", short_mail("four").as_bytes())
+        .await
+        .expect("append");
+    let four = imap.unseen("INBOX").await.expect("unseen");
+    assert_eq!(subjects(&four), ["four"]);
+    assert!(four[0].uid > first[2].uid);
+    imap.mark_seen(&uids(&four)).await.expect("mark");
+
+    // A pile larger than one batch comes oldest first, in bounded steps.
+    let pile = hotline_mail::shell::UNSEEN_BATCH + 5;
+    for n in 0..pile {
+        other
+            .append("INBOX", short_mail(&format!("pile-{n:03}")).as_bytes())
+            .await
+            .expect("append");
+    }
+    let batch = imap.unseen("INBOX").await.expect("first batch");
+    assert_eq!(batch.len(), hotline_mail::shell::UNSEEN_BATCH);
+    let expected: Vec<String> = (0..batch.len()).map(|n| format!("pile-{n:03}")).collect();
+    assert_eq!(subjects(&batch), expected);
+    imap.mark_seen(&uids(&batch)).await.expect("mark batch");
+    let last = imap.unseen("INBOX").await.expect("second batch");
+    let expected: Vec<String> = (batch.len()..pile)
+        .map(|n| format!("pile-{n:03}"))
+        .collect();
+    assert_eq!(subjects(&last), expected);
+    other.logout().await.expect("logout");
+    imap.logout().await.expect("logout");
+}
