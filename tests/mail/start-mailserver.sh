@@ -13,6 +13,9 @@
 #   (DIR/tls/cert.pem, which is also the CA a client must trust), requires
 #   TLS on every port (STARTTLS on IMAP_PORT and SUBMISSION_PORT) and adds
 #   implicit-TLS listeners on IMAPS_PORT and SUBMISSIONS_PORT.
+# MAIL_IMAP_CAPABILITY="IMAP4rev1 ...": what the IMAP server advertises
+#   instead of its own list (to test a client against a server without,
+#   say, IDLE).
 # Prints, and writes to DIR/ports.env: IMAP_PORT=, SUBMISSION_PORT=,
 #   RELAY_PORT=, PIDS= (and DOVECOT_CONF=); with MAIL_TLS=1 also
 #   IMAPS_PORT=, SUBMISSIONS_PORT= and TLS_CERT=. Stop with
@@ -29,6 +32,7 @@ relay_port=${4:-0}
 imaps_port=${5:-0}
 submissions_port=${6:-0}
 tls=${MAIL_TLS:-0}
+capability=${MAIL_IMAP_CAPABILITY:-}
 users=${MAIL_USERS:-"agent@example.test:secret customer@example.test:secret"}
 python=${MAIL_PYTHON:-/usr/bin/python3}
 
@@ -48,6 +52,7 @@ if [ "$(id -u)" = 0 ]; then
     chmod 0755 "$dir"
     exec setpriv --reuid=nobody --regid=nogroup --clear-groups --reset-env \
         env PATH=/usr/sbin:/usr/bin:/sbin:/bin MAIL_USERS="$users" MAIL_PYTHON="$python" MAIL_TLS="$tls" \
+        MAIL_IMAP_CAPABILITY="$capability" \
         bash "$here/start-mailserver.sh" "$dir" "$imap_port" "$submission_port" "$relay_port" \
         "$imaps_port" "$submissions_port"
 fi
@@ -107,6 +112,9 @@ ssl_key = <$dir/tls/key.pem"
   }"
 fi
 
+capability_conf=""
+[ -z "$capability" ] || capability_conf="imap_capability = $capability"
+
 conf="$dir/dovecot.conf"
 cat > "$conf" <<CONF
 # Throwaway test instance; nothing here is fit for a real server.
@@ -129,6 +137,7 @@ last_valid_uid = $uid
 first_valid_gid = $gid
 last_valid_gid = $gid
 mail_location = maildir:~/Maildir
+$capability_conf
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $dir/users

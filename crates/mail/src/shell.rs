@@ -7,8 +7,10 @@
 //! [`Account::host`]; there is no way to turn the check off. A
 //! connection asked to be secure never falls back to plain text.
 //!
-//! The polling/IDLE loop that feeds [`crate::Threads`] is still to be
-//! written on top of it.
+//! A mailbox is worked as: [`Imap::unseen`], store what came, then
+//! [`Imap::mark_seen`], then [`Imap::wait`] (IMAP IDLE) until something
+//! new arrives, and again. The loop that runs this for the centre and
+//! feeds [`crate::Threads`] is still to be written on top of it.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -90,7 +92,12 @@ type Session = async_imap::Session<Box<dyn Io>>;
 
 /// A logged-in IMAP session.
 pub struct Imap {
-    session: Session,
+    /// None once IDLE failed half-way: the connection is then gone.
+    session: Option<Session>,
+    /// The server advertises IDLE (RFC 2177).
+    idle: bool,
+    /// The last [`Imap::unseen`] left messages for the next call.
+    more: bool,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -100,8 +107,18 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// between two marks), oldest first.
 pub const UNSEEN_BATCH: usize = 100;
 
+/// The longest one [`Imap::wait`] lasts: RFC 2177 has a client end IDLE
+/// and issue it again at least every 29 minutes, or a server may log it
+/// out as inactive.
+pub const WAIT_MAX: Duration = Duration::from_secs(29 * 60);
+
 fn imap_err(e: impl std::fmt::Display) -> ShellError {
     ShellError::Imap(e.to_string())
+}
+
+/// What every call on an [`Imap`] says once [`Imap::wait`] lost it.
+fn broken() -> ShellError {
+    ShellError::Imap("the connection broke during IDLE: log in again".into())
 }
 
 /// The system's trusted CAs, read once: Debian's
@@ -271,16 +288,38 @@ impl Imap {
                 async_imap::Client::new(Box::new(tls) as Box<dyn Io>)
             }
         };
-        let session = client
-            .login(&account.user, &account.password)
+        let (mut session, capabilities) = client
+            .login_with_capabilities(&account.user, &account.password)
             .await
             .map_err(|(e, _)| imap_err(e))?;
-        Ok(Imap { session })
+        // Servers usually list their capabilities in LOGIN's reply.
+        let capabilities = match capabilities {
+            Some(c) => c,
+            None => session.capabilities().await.map_err(imap_err)?,
+        };
+        Ok(Imap {
+            idle: capabilities.has_str("IDLE"),
+            session: Some(session),
+            more: false,
+        })
+    }
+
+    fn session(&mut self) -> Result<&mut Session, ShellError> {
+        self.session.as_mut().ok_or_else(broken)
+    }
+
+    /// Selects a mailbox, forgetting what the server reported before:
+    /// what the caller reads next covers it.
+    async fn select(&mut self, mailbox: &str) -> Result<u32, ShellError> {
+        let session = self.session()?;
+        while session.unsolicited_responses.try_recv().is_ok() {}
+        let selected = session.select(mailbox).await.map_err(imap_err)?;
+        Ok(selected.exists)
     }
 
     /// Appends a raw message to a mailbox.
     pub async fn append(&mut self, mailbox: &str, raw: &[u8]) -> Result<(), ShellError> {
-        self.session
+        self.session()?
             .append(mailbox, None, None, raw)
             .await
             .map_err(imap_err)
@@ -293,8 +332,7 @@ impl Imap {
         mailbox: &str,
         from_uid: u32,
     ) -> Result<Vec<Fetched>, ShellError> {
-        let selected = self.session.select(mailbox).await.map_err(imap_err)?;
-        if selected.exists == 0 {
+        if self.select(mailbox).await? == 0 {
             return Ok(Vec::new());
         }
         let mut out = self.fetch(&format!("{}:*", from_uid.max(1))).await?;
@@ -309,15 +347,16 @@ impl Imap {
     /// they are safely stored, so a crash in between fetches them again
     /// rather than losing them.
     pub async fn unseen(&mut self, mailbox: &str) -> Result<Vec<Fetched>, ShellError> {
-        self.session.select(mailbox).await.map_err(imap_err)?;
+        self.select(mailbox).await?;
         let mut uids: Vec<u32> = self
-            .session
+            .session()?
             .uid_search("UNSEEN")
             .await
             .map_err(imap_err)?
             .into_iter()
             .collect();
         uids.sort_unstable();
+        self.more = uids.len() > UNSEEN_BATCH;
         uids.truncate(UNSEEN_BATCH);
         if uids.is_empty() {
             return Ok(Vec::new());
@@ -340,7 +379,7 @@ impl Imap {
             return Ok(());
         }
         let _: Vec<_> = self
-            .session
+            .session()?
             .uid_store(uid_set(&uids), "+FLAGS.SILENT (\\Seen)")
             .await
             .map_err(imap_err)?
@@ -354,7 +393,7 @@ impl Imap {
     /// first; PEEK leaves the messages unseen.
     async fn fetch(&mut self, set: &str) -> Result<Vec<Fetched>, ShellError> {
         let fetches: Vec<_> = self
-            .session
+            .session()?
             .uid_fetch(set, "(UID BODY.PEEK[])")
             .await
             .map_err(imap_err)?
@@ -374,9 +413,83 @@ impl Imap {
         Ok(out)
     }
 
+    /// Waits, at most `max` (capped at [`WAIT_MAX`]), until a message
+    /// arrives in the selected mailbox: true when one did (or may have:
+    /// call [`Imap::unseen`]), false when the time ran out with nothing
+    /// new.
+    ///
+    /// Uses IMAP IDLE (RFC 2177) when the server has it, and ends it
+    /// (`DONE`) before returning, so the session goes on as before. True
+    /// at once when the last [`Imap::unseen`] left messages for the next
+    /// call, or when a new message was already reported in the reply to
+    /// an earlier command (IDLE would not report it again). A server
+    /// without IDLE cannot tell: this sleeps `max` and says true, so the
+    /// caller polls every `max`.
+    ///
+    /// An error here (most likely the connection broke) leaves this
+    /// `Imap` closed: every later call fails, and the caller logs in
+    /// again.
+    pub async fn wait(&mut self, max: Duration) -> Result<bool, ShellError> {
+        let max = max.min(WAIT_MAX);
+        if self.more {
+            return Ok(true);
+        }
+        let session = self.session()?;
+        let mut reported = false;
+        while let Ok(response) = session.unsolicited_responses.try_recv() {
+            reported |= matches!(response, async_imap::types::UnsolicitedResponse::Exists(_));
+        }
+        if reported {
+            return Ok(true);
+        }
+        if !self.idle {
+            tokio::time::sleep(max).await;
+            return Ok(true);
+        }
+        let session = self.session.take().ok_or_else(broken)?;
+        let mut handle = session.idle();
+        handle.init().await.map_err(imap_err)?;
+        let arrived = idle_until(&mut handle, max).await?;
+        self.session = Some(handle.done().await.map_err(imap_err)?);
+        Ok(arrived)
+    }
+
     /// Logs out.
     pub async fn logout(mut self) -> Result<(), ShellError> {
-        self.session.logout().await.map_err(imap_err)
+        self.session()?.logout().await.map_err(imap_err)
+    }
+}
+
+/// Reads what the server sends during IDLE until it reports a new
+/// message (EXISTS: true) or `max` has passed (false). Flag changes and
+/// expunges are not new mail and do not end the wait.
+async fn idle_until(
+    handle: &mut async_imap::extensions::idle::Handle<Box<dyn Io>>,
+    max: Duration,
+) -> Result<bool, ShellError> {
+    use async_imap::extensions::idle::IdleResponse;
+    use async_imap::imap_proto::{MailboxDatum, Response};
+    // The handle's own timeout starts again at every line the server
+    // sends ("* OK Still here" too): the deadline bounds the whole wait.
+    let deadline = tokio::time::Instant::now() + max;
+    loop {
+        let (response, _stop) = handle.wait_with_timeout(max);
+        match tokio::time::timeout_at(deadline, response).await {
+            Err(_) | Ok(Ok(IdleResponse::Timeout)) => return Ok(false),
+            Ok(Ok(IdleResponse::NewData(data))) => {
+                if matches!(
+                    data.parsed(),
+                    Response::MailboxData(MailboxDatum::Exists(_))
+                ) {
+                    return Ok(true);
+                }
+            }
+            // Nobody interrupts it here: the connection ended.
+            Ok(Ok(IdleResponse::ManualInterrupt)) => {
+                return Err(ShellError::Imap("the connection closed during IDLE".into()));
+            }
+            Ok(Err(e)) => return Err(imap_err(e)),
+        }
     }
 }
 

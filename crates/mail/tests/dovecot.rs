@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration as StdDuration, Instant, SystemTime, UNIX_EPOCH};
 
 use hotline_mail::auto::{AckDecision, AckLimiter, should_acknowledge};
 use hotline_mail::compose::{Draft, Origin, acknowledgement, compose, reply};
@@ -31,9 +31,10 @@ struct TlsPorts {
 }
 
 impl Server {
-    /// Starts the server, with TLS required when `tls`, or says why it
-    /// cannot (None: skip).
-    fn start(tls: bool) -> Option<Server> {
+    /// Starts the server, with the script's settings in `env`
+    /// (`MAIL_TLS=1`: TLS required), or says why it cannot (None: skip).
+    fn start(env: &[(&str, &str)]) -> Option<Server> {
+        let tls = env.contains(&("MAIL_TLS", "1"));
         let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mail");
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -44,7 +45,7 @@ impl Server {
         let out = Command::new("bash")
             .arg(scripts.join("start-mailserver.sh"))
             .arg(&dir)
-            .env("MAIL_TLS", if tls { "1" } else { "0" })
+            .envs(env.iter().copied())
             .output()
             .expect("run start-mailserver.sh");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -158,7 +159,7 @@ Content-Transfer-Encoding: 8bit\r\n\
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_reply_reaches_the_customer_threaded() {
-    let Some(server) = Server::start(false) else {
+    let Some(server) = Server::start(&[]) else {
         return;
     };
     let agent_imap = server.account("agent@example.test", server.imap);
@@ -328,7 +329,7 @@ fn tls_reason<T>(result: Result<T, ShellError>) -> String {
 
 #[tokio::test(flavor = "current_thread")]
 async fn tls_is_used_and_certificates_are_checked() {
-    let Some(server) = Server::start(true) else {
+    let Some(server) = Server::start(&[("MAIL_TLS", "1")]) else {
         return;
     };
     let tls = server.tls.as_ref().expect("TLS ports");
@@ -473,19 +474,30 @@ fn uids(fetched: &[hotline_mail::shell::Fetched]) -> Vec<u32> {
     fetched.iter().map(|f| f.uid).collect()
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn unseen_comes_back_until_marked_seen() {
-    let Some(server) = Server::start(false) else {
-        return;
-    };
+/// The agent's account and a session on its INBOX, still empty.
+async fn agent_inbox(server: &Server) -> (Account, Imap) {
     let agent = server.account("agent@example.test", server.imap);
     let mut imap = Imap::login(&agent).await.expect("login");
     assert!(imap.unseen("INBOX").await.expect("unseen").is_empty());
-    for id in ["one", "two", "three"] {
-        imap.append("INBOX", short_mail(id).as_bytes())
+    (agent, imap)
+}
+
+/// Appends a [`short_mail`] for each id to INBOX, in order.
+async fn append_all(imap: &mut Imap, ids: impl IntoIterator<Item = String>) {
+    for id in ids {
+        imap.append("INBOX", short_mail(&id).as_bytes())
             .await
             .expect("append");
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unseen_comes_back_until_marked_seen() {
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    let (agent, mut imap) = agent_inbox(&server).await;
+    append_all(&mut imap, ["one", "two", "three"].map(String::from)).await;
 
     // Oldest first; fetching does not mark them seen.
     let first = imap.unseen("INBOX").await.expect("unseen");
@@ -516,12 +528,7 @@ async fn unseen_comes_back_until_marked_seen() {
 
     // A pile larger than one batch comes oldest first, in bounded steps.
     let pile = hotline_mail::shell::UNSEEN_BATCH + 5;
-    for n in 0..pile {
-        other
-            .append("INBOX", short_mail(&format!("pile-{n:03}")).as_bytes())
-            .await
-            .expect("append");
-    }
+    append_all(&mut other, (0..pile).map(|n| format!("pile-{n:03}"))).await;
     let batch = imap.unseen("INBOX").await.expect("first batch");
     assert_eq!(batch.len(), hotline_mail::shell::UNSEEN_BATCH);
     let expected: Vec<String> = (0..batch.len()).map(|n| format!("pile-{n:03}")).collect();
@@ -533,5 +540,88 @@ async fn unseen_comes_back_until_marked_seen() {
         .collect();
     assert_eq!(subjects(&last), expected);
     other.logout().await.expect("logout");
+    imap.logout().await.expect("logout");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn wait_wakes_when_mail_arrives() {
+    let Some(server) = Server::start(&[]) else {
+        return;
+    };
+    let (agent, mut imap) = agent_inbox(&server).await;
+
+    // Nothing arrives: false once the short time is up, and the session
+    // goes on (IDLE was ended).
+    let started = Instant::now();
+    let woke = imap
+        .wait(StdDuration::from_millis(300))
+        .await
+        .expect("wait");
+    assert!(!woke, "woke with nothing new");
+    assert!(started.elapsed() >= StdDuration::from_millis(300));
+    assert!(imap.unseen("INBOX").await.expect("unseen").is_empty());
+
+    // Another session appends while this one waits: it wakes long
+    // before its own limit (a minute).
+    let waiting = tokio::spawn(async move {
+        let woke = imap.wait(StdDuration::from_secs(60)).await;
+        (imap, woke)
+    });
+    let mut other = Imap::login(&agent).await.expect("second login");
+    other
+        .append("INBOX", short_mail("while-waiting").as_bytes())
+        .await
+        .expect("append");
+    let (mut imap, woke) = tokio::time::timeout(StdDuration::from_secs(10), waiting)
+        .await
+        .expect("wait did not wake on new mail")
+        .expect("wait task");
+    assert!(woke.expect("wait"), "timed out instead of waking");
+    let new = imap.unseen("INBOX").await.expect("unseen");
+    assert_eq!(subjects(&new), ["while-waiting"]);
+
+    // A message that arrives while this session is busy between unseen
+    // and wait (the server reports it with the reply to mark_seen, and
+    // would not again in IDLE) is not waited past.
+    other
+        .append("INBOX", short_mail("between").as_bytes())
+        .await
+        .expect("append");
+    imap.mark_seen(&uids(&new)).await.expect("mark");
+    let started = Instant::now();
+    assert!(imap.wait(StdDuration::from_secs(60)).await.expect("wait"));
+    assert!(started.elapsed() < StdDuration::from_secs(10));
+    assert_eq!(
+        subjects(&imap.unseen("INBOX").await.expect("unseen")),
+        ["between"]
+    );
+
+    // A batch left over: wait says true at once.
+    let pile = hotline_mail::shell::UNSEEN_BATCH + 1;
+    append_all(&mut other, (0..pile).map(|n| format!("pile-{n:03}"))).await;
+    let batch = imap.unseen("INBOX").await.expect("unseen");
+    assert_eq!(batch.len(), hotline_mail::shell::UNSEEN_BATCH);
+    let started = Instant::now();
+    assert!(imap.wait(StdDuration::from_secs(60)).await.expect("wait"));
+    assert!(started.elapsed() < StdDuration::from_secs(10));
+    other.logout().await.expect("logout");
+    imap.logout().await.expect("logout");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn wait_polls_a_server_without_idle() {
+    let Some(server) = Server::start(&[("MAIL_IMAP_CAPABILITY", "IMAP4rev1 LITERAL+")]) else {
+        return;
+    };
+    let (_, mut imap) = agent_inbox(&server).await;
+    // It cannot know: it sleeps the whole time and has the caller look.
+    let started = Instant::now();
+    assert!(
+        imap.wait(StdDuration::from_millis(300))
+            .await
+            .expect("wait")
+    );
+    assert!(started.elapsed() >= StdDuration::from_millis(300));
+    assert!(imap.unseen("INBOX").await.expect("unseen").is_empty());
     imap.logout().await.expect("logout");
 }
