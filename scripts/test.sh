@@ -23,7 +23,8 @@ command -v sysctl >/dev/null 2>&1 || missing+=(procps)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip)
 command -v linphonec >/dev/null 2>&1 || missing+=(linphone-cli)
-# TLS and SRTP: a stock softphone, certificates made at test time, a capture of what goes out.
+# TLS and SRTP: a stock softphone, certificates made at test time (SIP and mail), a capture of
+# what goes out.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 # PostgreSQL server binaries: the store tests run against a throwaway cluster too.

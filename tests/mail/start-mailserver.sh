@@ -4,21 +4,35 @@
 # Dovecot's submission service, everything under DIR and owned by an
 # unprivileged user. See crates/mail/TESTPEER.md.
 #
-# Usage: start-mailserver.sh DIR [IMAP_PORT [SUBMISSION_PORT [RELAY_PORT]]]
+# Usage: start-mailserver.sh DIR [IMAP_PORT [SUBMISSION_PORT [RELAY_PORT
+#          [IMAPS_PORT [SUBMISSIONS_PORT]]]]]
 #   A port left out or given as 0 is picked free. DIR must exist.
 # Users: MAIL_USERS="user@domain:password ..." (default: agent@example.test
 #   and customer@example.test, both with password "secret").
+# TLS: MAIL_TLS=1 makes a self-signed certificate for "localhost"
+#   (DIR/tls/cert.pem, which is also the CA a client must trust), requires
+#   TLS on every port (STARTTLS on IMAP_PORT and SUBMISSION_PORT) and adds
+#   implicit-TLS listeners on IMAPS_PORT and SUBMISSIONS_PORT.
+# MAIL_IMAP_CAPABILITY="IMAP4rev1 ...": what the IMAP server advertises
+#   instead of its own list (to test a client against a server without,
+#   say, IDLE).
 # Prints, and writes to DIR/ports.env: IMAP_PORT=, SUBMISSION_PORT=,
-#   RELAY_PORT=, PIDS= (and DOVECOT_CONF=). Stop with stop-mailserver.sh DIR.
+#   RELAY_PORT=, PIDS= (and DOVECOT_CONF=); with MAIL_TLS=1 also
+#   IMAPS_PORT=, SUBMISSIONS_PORT= and TLS_CERT=. Stop with
+#   stop-mailserver.sh DIR.
 # Run as root, it hands DIR to "nobody" and runs everything as that user.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-dir=${1:?usage: start-mailserver.sh DIR [IMAP_PORT [SUBMISSION_PORT [RELAY_PORT]]]}
+dir=${1:?usage: start-mailserver.sh DIR [IMAP_PORT [SUBMISSION_PORT [RELAY_PORT [IMAPS_PORT [SUBMISSIONS_PORT]]]]]}
 dir=$(cd "$dir" && pwd)
 imap_port=${2:-0}
 submission_port=${3:-0}
 relay_port=${4:-0}
+imaps_port=${5:-0}
+submissions_port=${6:-0}
+tls=${MAIL_TLS:-0}
+capability=${MAIL_IMAP_CAPABILITY:-}
 users=${MAIL_USERS:-"agent@example.test:secret customer@example.test:secret"}
 python=${MAIL_PYTHON:-/usr/bin/python3}
 
@@ -29,6 +43,7 @@ missing() { echo "start-mailserver: $*" >&2; exit 3; }
 [ -x /usr/lib/dovecot/submission ] || missing "dovecot's submission service is not installed (dovecot-submissiond)"
 [ -x /usr/lib/dovecot/lmtp ] || missing "dovecot's LMTP service is not installed (dovecot-lmtpd)"
 "$python" -c 'import aiosmtpd' 2>/dev/null || missing "aiosmtpd is not importable by $python (apt-get install python3-aiosmtpd)"
+[ "$tls" = 0 ] || command -v openssl >/dev/null || missing "openssl is not installed (apt-get install openssl)"
 
 # Never run the servers as root: as root, hand the directory to nobody and
 # start again as that user.
@@ -36,8 +51,10 @@ if [ "$(id -u)" = 0 ]; then
     chown -R nobody:nogroup "$dir"
     chmod 0755 "$dir"
     exec setpriv --reuid=nobody --regid=nogroup --clear-groups --reset-env \
-        env PATH=/usr/sbin:/usr/bin:/sbin:/bin MAIL_USERS="$users" MAIL_PYTHON="$python" \
-        bash "$here/start-mailserver.sh" "$dir" "$imap_port" "$submission_port" "$relay_port"
+        env PATH=/usr/sbin:/usr/bin:/sbin:/bin MAIL_USERS="$users" MAIL_PYTHON="$python" MAIL_TLS="$tls" \
+        MAIL_IMAP_CAPABILITY="$capability" \
+        bash "$here/start-mailserver.sh" "$dir" "$imap_port" "$submission_port" "$relay_port" \
+        "$imaps_port" "$submissions_port"
 fi
 
 free_port() {
@@ -46,6 +63,10 @@ free_port() {
 [ "$imap_port" != 0 ] || imap_port=$(free_port)
 [ "$submission_port" != 0 ] || submission_port=$(free_port)
 [ "$relay_port" != 0 ] || relay_port=$(free_port)
+if [ "$tls" != 0 ]; then
+    [ "$imaps_port" != 0 ] || imaps_port=$(free_port)
+    [ "$submissions_port" != 0 ] || submissions_port=$(free_port)
+fi
 
 user=$(id -un)
 group=$(id -gn)
@@ -60,6 +81,40 @@ for entry in $users; do
 done
 chmod 0600 "$dir/users"
 
+# TLS: a self-signed certificate for "localhost" only (no IP address in
+# it, so that a client that connects to 127.0.0.1 and checks the name
+# fails), not a CA (rustls refuses a CA certificate as a server's).
+ssl_conf="ssl = no"
+imaps_listener="port = 0"
+submissions_listener=""
+if [ "$tls" != 0 ]; then
+    mkdir -p "$dir/tls"
+    if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$dir/tls/key.pem" -out "$dir/tls/cert.pem" -days 2 \
+        -subj "/CN=hotline test mail server" -addext "subjectAltName=DNS:localhost" \
+        -addext "basicConstraints=critical,CA:FALSE" \
+        -addext "keyUsage=critical,digitalSignature" \
+        -addext "extendedKeyUsage=serverAuth" > "$dir/tls/openssl.log" 2>&1; then
+        cat "$dir/tls/openssl.log" >&2
+        die "openssl could not make the test certificate"
+    fi
+    chmod 0600 "$dir/tls/key.pem"
+    ssl_conf="ssl = required
+ssl_cert = <$dir/tls/cert.pem
+ssl_key = <$dir/tls/key.pem"
+    imaps_listener="address = 127.0.0.1
+    port = $imaps_port
+    ssl = yes"
+    submissions_listener="inet_listener submissions {
+    address = 127.0.0.1
+    port = $submissions_port
+    ssl = yes
+  }"
+fi
+
+capability_conf=""
+[ -z "$capability" ] || capability_conf="imap_capability = $capability"
+
 conf="$dir/dovecot.conf"
 cat > "$conf" <<CONF
 # Throwaway test instance; nothing here is fit for a real server.
@@ -71,7 +126,7 @@ listen = 127.0.0.1
 protocols = imap submission lmtp
 hostname = mail.example.test
 postmaster_address = postmaster@example.test
-ssl = no
+$ssl_conf
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = $user
@@ -82,6 +137,7 @@ last_valid_uid = $uid
 first_valid_gid = $gid
 last_valid_gid = $gid
 mail_location = maildir:~/Maildir
+$capability_conf
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $dir/users
@@ -100,7 +156,7 @@ service imap-login {
     port = $imap_port
   }
   inet_listener imaps {
-    port = 0
+    $imaps_listener
   }
 }
 service submission-login {
@@ -109,6 +165,7 @@ service submission-login {
     address = 127.0.0.1
     port = $submission_port
   }
+  $submissions_listener
 }
 service lmtp {
   unix_listener lmtp {
@@ -141,6 +198,10 @@ wait_port() {
 wait_port "$imap_port"
 wait_port "$submission_port"
 wait_port "$relay_port"
+if [ "$tls" != 0 ]; then
+    wait_port "$imaps_port"
+    wait_port "$submissions_port"
+fi
 
 {
     echo "IMAP_PORT=$imap_port"
@@ -148,5 +209,10 @@ wait_port "$relay_port"
     echo "RELAY_PORT=$relay_port"
     echo "PIDS=$(cat "$dir/run/master.pid") $(cat "$dir/relay.pid")"
     echo "DOVECOT_CONF=$conf"
+    if [ "$tls" != 0 ]; then
+        echo "IMAPS_PORT=$imaps_port"
+        echo "SUBMISSIONS_PORT=$submissions_port"
+        echo "TLS_CERT=$dir/tls/cert.pem"
+    fi
 } > "$dir/ports.env"
 cat "$dir/ports.env"
