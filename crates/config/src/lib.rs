@@ -95,6 +95,153 @@ pub struct Config {
     /// Two nodes on one PostgreSQL log, one active and one hot standby (absent: one node).
     #[serde(default)]
     pub cluster: Option<Spanned<Cluster>>,
+    /// Customers' e-mail: mailboxes fetched by IMAP, each into a queue of channel `email`.
+    #[serde(default)]
+    pub mailboxes: Vec<Mailbox>,
+    /// Customers' text messages, from the carrier's SMSC.
+    #[serde(default)]
+    pub sms: Option<Sms>,
+}
+
+/// Text messages: what customers send to the centre's number waits in a queue of channel
+/// `chat` (a text conversation counts as a chat in an agent's capacity), and agents'
+/// replies go back from that number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sms {
+    /// The centre's number customers write to; replies come from it.
+    pub number: Spanned<String>,
+    /// The queue (of channel `chat`) the conversations wait in.
+    pub queue: Spanned<String>,
+    /// Hours a conversation the agent has answered waits for the customer before it is
+    /// closed; a message after that starts a new one.
+    #[serde(default = "default_sms_close_hours")]
+    pub close_after_hours: Spanned<u32>,
+    /// The carrier's SMSC, by SMPP 3.4.
+    pub smpp: Smpp,
+}
+
+/// An SMPP 3.4 connection (a transceiver bind) to the carrier's SMSC.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smpp {
+    /// `host:port` of the SMSC.
+    pub address: Spanned<String>,
+    pub system_id: String,
+    /// The password, written here, or in the environment variable `password_env` names.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub system_type: String,
+    /// Most messages (segments) sent per second, as the carrier allows.
+    #[serde(default = "default_sms_per_second")]
+    pub per_second: Spanned<u32>,
+}
+
+impl Smpp {
+    /// The password: written in the file, else read from `password_env`.
+    pub fn password(&self) -> Option<String> {
+        self.password.clone().or_else(|| {
+            self.password_env
+                .as_ref()
+                .and_then(|v| std::env::var(v.get_ref()).ok())
+        })
+    }
+}
+
+fn default_sms_close_hours() -> Spanned<u32> {
+    Spanned::new(0..0, 24)
+}
+
+fn default_sms_per_second() -> Spanned<u32> {
+    Spanned::new(0..0, 50)
+}
+
+/// A mailbox customers write to: its new mail is fetched by IMAP into a queue of channel
+/// `email`, and agents' replies go out by SMTP from its address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mailbox {
+    /// The address customers write to; replies come from it.
+    pub address: Spanned<String>,
+    /// The name replies are signed with (`From: "name" <address>`).
+    #[serde(default)]
+    pub name: String,
+    /// The queue (of channel `email`) its mail waits in.
+    pub queue: Spanned<String>,
+    /// The IMAP server, `host:port` (993 with `security = "tls"`, 143 with `starttls`).
+    pub imap: Spanned<String>,
+    /// The SMTP submission server, `host:port` (465 with `tls`, 587 with `starttls`).
+    pub smtp: Spanned<String>,
+    /// The login for both servers.
+    pub user: String,
+    /// The password, written here, or in the environment variable `password_env` names.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<Spanned<String>>,
+    /// `tls` (default), `starttls`, or `plain` (loopback and tests only).
+    #[serde(default)]
+    pub security: MailSecurity,
+    /// A PEM file of certificate authorities trusted besides the system's (a centre's own
+    /// CA).
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// The IMAP folder read.
+    #[serde(default = "default_folder")]
+    pub folder: String,
+    /// Longest wait between two looks at the folder (the server's IDLE wakes it sooner).
+    #[serde(default = "default_poll_seconds")]
+    pub poll_seconds: Spanned<u32>,
+    /// Answer each new conversation at once with its reference number.
+    #[serde(default = "yes")]
+    pub acknowledge: bool,
+    /// Days a conversation the agent has answered waits for the customer before it is
+    /// closed.
+    #[serde(default = "default_close_after_days")]
+    pub close_after_days: Spanned<u32>,
+}
+
+impl Mailbox {
+    /// The password: written in the file, else read from `password_env`.
+    pub fn password(&self) -> Option<String> {
+        self.password.clone().or_else(|| {
+            self.password_env
+                .as_ref()
+                .and_then(|v| std::env::var(v.get_ref()).ok())
+        })
+    }
+}
+
+/// How a mailbox's connections are protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailSecurity {
+    /// TLS from the first byte (IMAPS, SMTPS).
+    #[default]
+    Tls,
+    /// STARTTLS on a plain connection.
+    Starttls,
+    /// No encryption: loopback and tests only.
+    Plain,
+}
+
+fn default_folder() -> String {
+    "INBOX".into()
+}
+
+fn default_poll_seconds() -> Spanned<u32> {
+    Spanned::new(0..0, 30)
+}
+
+fn default_close_after_days() -> Spanned<u32> {
+    Spanned::new(0..0, 7)
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A node of an active/standby pair: the nodes share one PostgreSQL event log, and the one
@@ -920,6 +1067,10 @@ pub struct Queue {
     /// Service-level target: answer within this many seconds.
     #[serde(default = "default_target")]
     pub target_seconds: u32,
+    /// The share of contacts to answer within `target_seconds`, in percent (e.g. 80% of
+    /// calls within 20 s, or of e-mails within 4 hours).
+    #[serde(default = "default_service_level_percent")]
+    pub service_level_percent: Spanned<u8>,
     /// Higher is served first when agents are shared.
     #[serde(default)]
     pub priority: i32,
@@ -953,6 +1104,10 @@ pub struct Queue {
 
 fn default_target() -> u32 {
     20
+}
+
+fn default_service_level_percent() -> Spanned<u8> {
+    Spanned::new(0..0, 80)
 }
 
 /// The channel of a queue's contacts.
@@ -1488,6 +1643,14 @@ impl Config {
                         .into(),
                 });
             }
+            let sl = q.service_level_percent.get_ref();
+            if !(1..=100).contains(sl) {
+                return Err(Invalid {
+                    key: key("service_level_percent"),
+                    offset: q.service_level_percent.span().start,
+                    message: format!("{sl}% is not a share: give 1 to 100"),
+                });
+            }
             // A contact that moves on keeps its channel: a call never waits in a chat queue.
             if let Some(o) = &q.overflow_queue
                 && channel_of(o.get_ref()).is_some_and(|c| c != q.channel)
@@ -1496,6 +1659,127 @@ impl Config {
                     key: key("overflow_queue"),
                     offset: o.span().start,
                     message: format!("`{}` is of another channel than this queue", o.get_ref()),
+                });
+            }
+        }
+        let mut addresses = HashSet::new();
+        for (i, m) in self.mailboxes.iter().enumerate() {
+            let key = |k: &str| format!("mailboxes[{i}].{k}");
+            let address = m.address.get_ref();
+            let plausible = address
+                .split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !address.contains(' '));
+            if !plausible {
+                return Err(Invalid {
+                    key: key("address"),
+                    offset: m.address.span().start,
+                    message: format!("`{address}` is not an e-mail address"),
+                });
+            }
+            if !addresses.insert(address.to_ascii_lowercase()) {
+                return Err(Invalid {
+                    key: key("address"),
+                    offset: m.address.span().start,
+                    message: format!("`{address}` is fetched twice"),
+                });
+            }
+            if channel_of(m.queue.get_ref()) != Some(QueueChannel::Email) {
+                return Err(Invalid {
+                    key: key("queue"),
+                    offset: m.queue.span().start,
+                    message: format!(
+                        "`{}` is not a queue of channel \"email\"",
+                        m.queue.get_ref()
+                    ),
+                });
+            }
+            for (k, v) in [("imap", &m.imap), ("smtp", &m.smtp)] {
+                let ok = v
+                    .get_ref()
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+                if !ok {
+                    return Err(Invalid {
+                        key: key(k),
+                        offset: v.span().start,
+                        message: format!("`{}` is not host:port", v.get_ref()),
+                    });
+                }
+            }
+            if m.password.is_none() && m.password_env.is_none() {
+                return Err(Invalid {
+                    key: key("password"),
+                    offset: m.address.span().start,
+                    message: "give `password` or `password_env`".into(),
+                });
+            }
+            if !(1..=3600).contains(m.poll_seconds.get_ref()) {
+                return Err(Invalid {
+                    key: key("poll_seconds"),
+                    offset: m.poll_seconds.span().start,
+                    message: "must be 1 to 3600 seconds".into(),
+                });
+            }
+            if !(1..=365).contains(m.close_after_days.get_ref()) {
+                return Err(Invalid {
+                    key: key("close_after_days"),
+                    offset: m.close_after_days.span().start,
+                    message: "must be 1 to 365 days".into(),
+                });
+            }
+        }
+        if let Some(sms) = &self.sms {
+            let n = sms.number.get_ref();
+            let digits = n.strip_prefix('+').unwrap_or(n);
+            if digits.is_empty() || digits.len() > 20 || !digits.chars().all(|c| c.is_ascii_digit())
+            {
+                return Err(Invalid {
+                    key: "sms.number".into(),
+                    offset: sms.number.span().start,
+                    message: format!("`{n}` is not a number to text"),
+                });
+            }
+            if channel_of(sms.queue.get_ref()) != Some(QueueChannel::Chat) {
+                return Err(Invalid {
+                    key: "sms.queue".into(),
+                    offset: sms.queue.span().start,
+                    message: format!(
+                        "`{}` is not a queue of channel \"chat\"",
+                        sms.queue.get_ref()
+                    ),
+                });
+            }
+            if !(1..=24 * 30).contains(sms.close_after_hours.get_ref()) {
+                return Err(Invalid {
+                    key: "sms.close_after_hours".into(),
+                    offset: sms.close_after_hours.span().start,
+                    message: "must be 1 to 720 hours".into(),
+                });
+            }
+            let a = &sms.smpp.address;
+            let ok = a
+                .get_ref()
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return Err(Invalid {
+                    key: "sms.smpp.address".into(),
+                    offset: a.span().start,
+                    message: format!("`{}` is not host:port", a.get_ref()),
+                });
+            }
+            if sms.smpp.password.is_none() && sms.smpp.password_env.is_none() {
+                return Err(Invalid {
+                    key: "sms.smpp.password".into(),
+                    offset: a.span().start,
+                    message: "give `password` or `password_env`".into(),
+                });
+            }
+            if !(1..=10_000).contains(sms.smpp.per_second.get_ref()) {
+                return Err(Invalid {
+                    key: "sms.smpp.per_second".into(),
+                    offset: sms.smpp.per_second.span().start,
+                    message: "must be 1 to 10000".into(),
                 });
             }
         }

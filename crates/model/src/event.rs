@@ -348,11 +348,20 @@ pub enum EventKind {
         /// a lost connection is kept once.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
+        /// An e-mail's subject.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
     },
     /// `by` has read the conversation's messages up to the one with seq `upto`.
     MessagesRead {
         by: Sender,
         upto: u64,
+    },
+    /// What the network says of a message sent to the customer (the seq of its `message`):
+    /// `submitted`, then a delivery receipt's `delivered`, `expired`, `undeliverable` ...
+    MessageStatus {
+        message: u64,
+        status: String,
     },
     /// A kind written by a newer version; kept in the log, ignored by projections.
     #[serde(other)]
@@ -392,6 +401,7 @@ impl EventKind {
             EventKind::NoteAdded { .. } => "note_added",
             EventKind::Message { .. } => "message",
             EventKind::MessagesRead { .. } => "messages_read",
+            EventKind::MessageStatus { .. } => "message_status",
             EventKind::Unknown => "unknown",
         }
     }
@@ -731,11 +741,13 @@ impl Event {
                     text,
                     attachments,
                     client_id,
+                    subject,
                     ..
                 } => {
                     check_text("agent", agent.as_ref().map(AgentId::as_str).unwrap_or(""))?;
                     check_text("text", text)?;
                     check_text("client_id", client_id.as_deref().unwrap_or(""))?;
+                    check_text("subject", subject.as_deref().unwrap_or(""))?;
                     if attachments.len() > MAX_ATTACHMENTS {
                         return Err(InvalidEvent(format!(
                             "{} attachments, over {MAX_ATTACHMENTS}",
@@ -766,6 +778,7 @@ impl Event {
                     check_text("outcome", outcome)?;
                     check_text("detail", detail.as_deref().unwrap_or(""))
                 }
+                EventKind::MessageStatus { status, .. } => check_text("status", status),
                 EventKind::MessagesRead { .. }
                 | EventKind::Held
                 | EventKind::Resumed

@@ -458,13 +458,16 @@ impl Store {
                 0
             };
 
-        // Interactions cut off by the last stop, with the time of their last event.
-        let open = q("SELECT id, last_at_ns FROM interactions WHERE ended_ns IS NULL ORDER BY id")
-            .fetch_all(&mut writer.conn)
-            .await?
-            .iter()
-            .map(|r| Ok((r.at::<String>(0)?, r.at::<i64>(1)?)))
-            .collect::<Result<Vec<_>>>()?;
+        // Interactions cut off by the last stop, with the time of their last event. An
+        // e-mail is not cut off by a stop: it lives for days, and the centre reads it back.
+        let open = q("SELECT id, last_at_ns FROM interactions \
+                      WHERE ended_ns IS NULL AND (channel IS NULL OR channel <> 'email') \
+                      ORDER BY id")
+        .fetch_all(&mut writer.conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.at::<String>(0)?, r.at::<i64>(1)?)))
+        .collect::<Result<Vec<_>>>()?;
         let agents = q("SELECT agent, state FROM agent_states ORDER BY agent")
             .fetch_all(&mut writer.conn)
             .await?

@@ -293,6 +293,7 @@ async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<
         EventKind::FlowStep { .. }
         | EventKind::Message { .. }
         | EventKind::MessagesRead { .. }
+        | EventKind::MessageStatus { .. }
         | EventKind::DialOutcome { .. }
         | EventKind::Offered { .. }
         | EventKind::OfferRejected { .. }
