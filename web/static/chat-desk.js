@@ -13,6 +13,9 @@ const WORDS = {
     ended: '会话已结束', left: '客户已留言', canned: '常用回复', wrap: '处理结果', notes: '备注', done: '完成',
     customer: '客户', unknown: '未识别的客户', history: '最近联系', wrapped: '已保存', repeat: '重复投诉：30 天内 {n} 次',
     vip: 'VIP 客户', unread: '{n} 条未读', close: '关闭',
+    email: '邮件', reply: '发送回复', reply_placeholder: '写回复（Ctrl+Enter 发送）', await: '已答复，等待客户',
+    close_case: '结案', pending: '已答复，等待客户回复', html: '显示原格式', subject: '主题', ref: '编号',
+    system: '系统', sms: '短信', st_submitted: '已提交', st_delivered: '已送达手机', st_failed: '发送失败',
   },
   en: {
     title: 'Conversations', none: 'No conversations', offer: 'New conversation', accept: 'Accept', decline: 'Decline',
@@ -21,6 +24,9 @@ const WORDS = {
     ended: 'Conversation ended', left: 'The customer left a message', canned: 'Canned replies', wrap: 'Disposition', notes: 'Notes',
     done: 'Done', customer: 'Customer', unknown: 'Unknown customer', history: 'Recent contacts', wrapped: 'Saved',
     repeat: 'Repeat complainer: {n} in 30 days', vip: 'VIP customer', unread: '{n} unread', close: 'Close',
+    email: 'E-mail', reply: 'Send reply', reply_placeholder: 'Write the reply (Ctrl+Enter sends)', await: 'Answered: await the customer',
+    close_case: 'Close case', pending: 'Answered; waiting for the customer\'s reply', html: 'Show formatted', subject: 'Subject', ref: 'Reference',
+    system: 'System', sms: 'Text message', st_submitted: 'Sent', st_delivered: 'Delivered to the phone', st_failed: 'Not delivered',
   },
 };
 const w = (k, vars = {}) => (WORDS[lang()] || WORDS.zh)[k].replace(/\{(\w+)\}/g, (_, v) => String(vars[v] ?? ''));
@@ -127,9 +133,15 @@ function onPush(v) {
       }
       break;
     }
+    case 'status': {
+      const c = st.convs.get(v.conversation);
+      const m = c && c.messages.find((x) => x.seq === v.seq);
+      if (m) m.status = v.status;
+      break;
+    }
     case 'typing': { const c = st.convs.get(v.conversation); if (c) c.typing = v.on; break; }
     case 'read': { const c = st.convs.get(v.conversation); if (c && v.by === 'customer') c.customer_read = Math.max(c.customer_read || 0, v.upto); break; }
-    case 'ended': { const c = st.convs.get(v.conversation); if (c) { c.phase = 'ended'; c.typing = false; c.endedBy = v.by; } break; }
+    case 'ended': { const c = st.convs.get(v.conversation); if (c) { c.phase = 'ended'; c.typing = false; c.endedBy = v.by; c.pending = !!v.pending; } break; }
     case 'reload': reload(); return;
     default: return;
   }
@@ -235,12 +247,21 @@ function render() {
     type: 'button', role: 'tab', id: `tab-${c.id}`, class: `chat-tab phase-${c.phase}`,
     'aria-selected': st.active === c.id ? 'true' : 'false', 'data-conversation': c.id,
     onclick: () => select(c.id),
-  }, c.name, c.unread ? el('span', { class: 'badge unread', 'aria-label': w('unread', { n: c.unread }) }, String(c.unread)) : null)));
+  }, c.channel === 'email' ? el('span', { class: 'tag channel', 'data-channel': 'email', title: w('email') }, '✉ ') : null,
+  c.channel === 'sms' ? el('span', { class: 'tag channel', 'data-channel': 'sms', title: w('sms') }, '📱 ') : null,
+  c.name, c.unread ? el('span', { class: 'badge unread', 'aria-label': w('unread', { n: c.unread }) }, String(c.unread)) : null)));
   const c = st.active && st.convs.get(st.active);
   if (!c) { body.replaceChildren(el('p', { class: 'muted' }, w('none'))); return; }
   body.dataset.conversation = c.id;
   body.dataset.phase = c.phase;
   const parts = [renderCustomer(c)];
+  const mail = c.channel === 'email' && c.email;
+  if (mail) {
+    parts.push(el('p', { class: 'email-head', id: 'email-head' },
+      el('strong', {}, `${w('subject')}: `), mail.subject || '—', ' ',
+      el('span', { class: 'tag', id: 'email-ref' }, `${w('ref')} ${mail.reference}`), ' ',
+      el('span', { class: 'muted' }, mail.address)));
+  }
   if (c.phase === 'offered') {
     parts.push(el('div', { class: 'row offer' },
       el('button', { type: 'button', class: 'btn ok', id: 'chat-accept', onclick: () => act('accept', {}, c) }, w('accept')),
@@ -248,32 +269,23 @@ function render() {
   }
   const log = el('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', id: 'chat-log' }, c.messages.map((m) => {
     const mine = m.sender === 'agent';
-    const state = mine ? ((c.customer_read || 0) >= m.seq ? w('read') : w('sent')) : '';
+    const network = m.status ? (m.status === 'submitted' ? w('st_submitted') : m.status === 'delivered' ? w('st_delivered') : `${w('st_failed')} (${m.status})`) : '';
+    const state = mine ? (c.channel === 'sms' ? network || w('sent') : (c.customer_read || 0) >= m.seq ? w('read') : w('sent')) : '';
+    const files = (m.attachments || []).filter((a) => !(mail && a.content_type === 'text/html' && a.name === 'message.html'));
+    const html = mail && (m.attachments || []).find((a) => a.content_type === 'text/html' && a.name === 'message.html');
     return el('li', { class: `msg ${m.sender}`, 'data-seq': String(m.seq) },
+      mail && m.subject ? el('span', { class: 'subject' }, m.subject) : null,
+      m.sender === 'system' ? el('span', { class: 'tag' }, w('system')) : null,
       el('span', { class: 'text' }, m.text),
-      (m.attachments || []).map((a) => el('a', { href: '#', class: 'file', onclick: (e) => { e.preventDefault(); download(c, a); } }, ` 📄 ${a.name}`)),
+      html ? el('button', { type: 'button', class: 'btn ghost html-view', onclick: (e) => showHtml(c, html, e.target) }, w('html')) : null,
+      files.map((a) => el('a', { href: '#', class: 'file', onclick: (e) => { e.preventDefault(); download(c, a); } }, ` 📄 ${a.name}`)),
       el('span', { class: 'meta' }, `${fmtTime(m.at)}${state ? ` · ${state}` : ''}`));
   }));
   parts.push(log);
   parts.push(el('p', { class: 'muted typing', role: 'status' }, c.typing ? w('typing') : ''));
-  if (c.phase === 'active') {
-    const box = el('textarea', { id: 'chat-text', rows: '3', maxlength: '4000', 'aria-label': w('placeholder'), placeholder: w('placeholder'),
-      oninput: () => typed(c),
-      onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendReply(c, box); } } });
-    const cannedList = el('ul', { class: 'list canned' });
-    parts.push(el('form', { class: 'chat-compose', onsubmit: (e) => { e.preventDefault(); sendReply(c, box); } },
-      box, el('button', { type: 'submit', class: 'btn ok', id: 'chat-send' }, w('send'))));
-    parts.push(el('details', { class: 'canned-box', ontoggle: (e) => { if (e.target.open) canned('', cannedList); } },
-      el('summary', {}, w('canned')),
-      el('input', { type: 'search', 'aria-label': w('canned'), oninput: (e) => canned(e.target.value, cannedList) }), cannedList));
-    const to = el('input', { id: 'chat-transfer-to', 'aria-label': w('transfer_to'), placeholder: w('transfer_to'), maxlength: '32', required: true });
-    parts.push(el('div', { class: 'row' },
-      el('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); if (to.value.trim()) act('transfer', { to: to.value.trim() }, c).then((r) => { if (r) close(c); }); } },
-        to, el('button', { type: 'submit', class: 'btn' }, w('transfer'))),
-      el('button', { type: 'button', class: 'btn warn', id: 'chat-end', onclick: () => act('end', {}, c) }, w('end'))));
-  }
+  if (c.phase === 'active') parts.push(...composer(c, mail));
   if (c.phase === 'ended' || c.phase === 'left') {
-    parts.push(el('p', { class: 'muted' }, c.phase === 'left' ? w('left') : w('ended')));
+    parts.push(el('p', { class: 'muted', id: 'chat-ended' }, c.phase === 'left' ? w('left') : c.pending ? w('pending') : w('ended')));
     if (c.wrapped) {
       parts.push(el('p', { role: 'status', id: 'chat-wrapped' }, `${w('wrapped')} · ${c.wrapped}`),
         el('button', { type: 'button', class: 'btn', onclick: () => close(c) }, w('close')));
@@ -289,11 +301,57 @@ function render() {
   log.scrollTop = log.scrollHeight;
 }
 
-async function download(c, a) {
+/// The reply box, canned replies, transfer and the end buttons of an active conversation.
+/// An e-mail's box is larger and sends with Ctrl+Enter (Enter is a new line); it may wait
+/// for the customer's answer or be closed for good.
+function composer(c, mail) {
+  const label = mail ? w('reply_placeholder') : w('placeholder');
+  const box = el('textarea', { id: 'chat-text', rows: mail ? '8' : '3', maxlength: '4000', 'aria-label': label, placeholder: label,
+    oninput: mail ? null : () => typed(c),
+    onkeydown: (e) => {
+      const send = mail ? e.key === 'Enter' && (e.ctrlKey || e.metaKey) : e.key === 'Enter' && !e.shiftKey && !e.isComposing;
+      if (send) { e.preventDefault(); sendReply(c, box); }
+    } });
+  const cannedList = el('ul', { class: 'list canned' });
+  const to = el('input', { id: 'chat-transfer-to', 'aria-label': w('transfer_to'), placeholder: w('transfer_to'), maxlength: '32', required: true });
+  const ends = mail
+    ? [el('button', { type: 'button', class: 'btn', id: 'email-await', onclick: () => act('end', {}, c) }, w('await')),
+      el('button', { type: 'button', class: 'btn warn', id: 'chat-end', onclick: () => act('end', { close: true }, c) }, w('close_case'))]
+    : [el('button', { type: 'button', class: 'btn warn', id: 'chat-end', onclick: () => act('end', {}, c) }, w('end'))];
+  return [
+    el('form', { class: `chat-compose${mail ? ' email' : ''}`, onsubmit: (e) => { e.preventDefault(); sendReply(c, box); } },
+      box, el('button', { type: 'submit', class: 'btn ok', id: 'chat-send' }, mail ? w('reply') : w('send'))),
+    el('details', { class: 'canned-box', ontoggle: (e) => { if (e.target.open) canned('', cannedList); } },
+      el('summary', {}, w('canned')),
+      el('input', { type: 'search', 'aria-label': w('canned'), oninput: (e) => canned(e.target.value, cannedList) }), cannedList),
+    el('div', { class: 'row' },
+      el('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); if (to.value.trim()) act('transfer', { to: to.value.trim() }, c).then((r) => { if (r) close(c); }); } },
+        to, el('button', { type: 'submit', class: 'btn' }, w('transfer'))),
+      ...ends),
+  ];
+}
+
+async function fetchFile(c, a) {
   const file = a.path.split('/').pop();
+  const res = await fetch(`/api/v1/conversations/${c.id}/attachments/${file}`, { headers: { Authorization: `Bearer ${token()}` } });
+  if (!res.ok) throw new Error(res.statusText);
+  return res;
+}
+
+/// An e-mail's HTML, made safe by the centre (no scripts, styles, forms or remote images),
+/// shown in a shadow root so that it cannot touch the desk's look.
+async function showHtml(c, a, button) {
   try {
-    const res = await fetch(`/api/v1/conversations/${c.id}/attachments/${file}`, { headers: { Authorization: `Bearer ${token()}` } });
-    if (!res.ok) throw new Error(res.statusText);
+    const html = await (await fetchFile(c, a)).text();
+    const host = el('div', { class: 'email-html' });
+    host.attachShadow({ mode: 'open' }).innerHTML = html;
+    button.replaceWith(host);
+  } catch (e) { showError(e); }
+}
+
+async function download(c, a) {
+  try {
+    const res = await fetchFile(c, a);
     const url = URL.createObjectURL(await res.blob());
     const link = el('a', { href: url, download: a.name });
     document.body.append(link);

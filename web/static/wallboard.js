@@ -66,8 +66,23 @@ function refresh(...what) {
 
 // ---- rendering -----------------------------------------------------------------------
 
-function goal() { return (s.report && s.report.service_level_goal) || 0.8; }
-function targetOf(q) { return s.report && s.report.target_seconds ? s.report.target_seconds[q] : undefined; }
+function goal(q) {
+  if (q && typeof q.service_level_goal === 'number') return q.service_level_goal;
+  return (s.report && s.report.service_level_goal) || 0.8;
+}
+function targetOf(q) {
+  if (typeof q === 'object') {
+    if (typeof q.target_seconds === 'number') return q.target_seconds;
+    q = q.name;
+  }
+  return s.report && s.report.target_seconds ? s.report.target_seconds[q] : undefined;
+}
+// A service-level target as people say it: 20s, 4h, 90min.
+function fmtTarget(secs) {
+  if (secs >= 3600 && secs % 3600 === 0) return `${secs / 3600}h`;
+  if (secs >= 120 && secs % 60 === 0) return `${secs / 60}min`;
+  return `${secs}s`;
+}
 
 function longestWait(q) {
   return q.waiting > 0 ? q.longest_wait + (Date.now() - s.queuesAt) / 1000 : 0;
@@ -82,15 +97,15 @@ function renderQueues() {
   box.replaceChildren(...s.queues.map((q) => {
     const sl = q.service_level;
     const handled = q.answered + q.abandoned;
-    const target = targetOf(q.name);
-    const missed = sl !== null && sl !== undefined && sl < goal();
+    const target = targetOf(q);
+    const missed = sl !== null && sl !== undefined && sl < goal(q);
     return el('article', { class: 'queue', 'data-queue': q.name, 'data-alarm': missed ? 'yes' : 'no' },
       el('h3', {}, q.name, q.channel && q.channel !== 'voice'
         ? el('span', { class: 'tag channel', 'data-channel': q.channel }, ` ${t(`channel.${q.channel}`)}`) : null),
       el('div', { class: 'figs' },
         figure(t('q.waiting'), q.waiting, { 'data-f': 'waiting' }),
         figure(t('q.longest'), fmtDuration(longestWait(q)), { 'data-f': 'longest' }),
-        figure(`${t('q.sl')}${target ? ` (${fmtPct(goal())}/${target}s)` : ''}`, fmtPct(sl),
+        figure(`${t('q.sl')}${target ? ` (${fmtPct(goal(q))}/${fmtTarget(target)})` : ''}`, fmtPct(sl),
           { 'data-f': 'sl', 'data-value': sl ?? '', class: `fig sl ${missed ? 'bad' : sl === null || sl === undefined ? '' : 'good'}` }),
         figure(t('q.abandon'), q.offered ? fmtPct(q.abandoned / Math.max(1, handled || q.offered)) : '—', { 'data-f': 'abandon' }),
         figure(t('q.available'), q.agents_available, { 'data-f': 'available' }),
@@ -145,10 +160,10 @@ function renderAlerts() {
     list.push({ kind: 'log', text: t('alert.log', { s: Math.round(s.logAlert.oldest_seconds), n: s.logAlert.backlog_events }) });
   }
   for (const q of s.queues) {
-    if (q.service_level !== null && q.service_level !== undefined && q.service_level < goal()) {
-      list.push({ kind: 'sl', text: t('alert.sl', { q: q.name, sl: fmtPct(q.service_level), t: fmtPct(goal()) }) });
+    if (q.service_level !== null && q.service_level !== undefined && q.service_level < goal(q)) {
+      list.push({ kind: 'sl', text: t('alert.sl', { q: q.name, sl: fmtPct(q.service_level), t: fmtPct(goal(q)) }) });
     }
-    const target = targetOf(q.name);
+    const target = targetOf(q);
     if (target && longestWait(q) > target) {
       list.push({ kind: 'wait', text: t('alert.wait', { q: q.name, w: fmtDuration(longestWait(q)) }) });
     }

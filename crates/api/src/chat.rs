@@ -544,11 +544,21 @@ async fn transcript(
                 agent,
                 text,
                 attachments,
+                subject,
                 ..
             } => messages.push(json!({
                 "seq": e.seq, "at": e.at, "sender": sender, "agent": agent,
-                "text": text, "attachments": attachments,
+                "text": text, "attachments": attachments, "subject": subject,
             })),
+            hotline_model::EventKind::MessageStatus { message, status } => {
+                if let Some(m) = messages
+                    .iter_mut()
+                    .rev()
+                    .find(|m| m["seq"].as_u64() == Some(message))
+                {
+                    m["status"] = json!(status);
+                }
+            }
             hotline_model::EventKind::MessagesRead { by, upto } => match by {
                 Sender::Customer => customer_read = customer_read.max(upto),
                 _ => agent_read = agent_read.max(upto),
@@ -710,16 +720,30 @@ async fn read(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EndBody {
+    /// An answered e-mail is closed for good, rather than waiting for the customer.
+    #[serde(default)]
+    close: bool,
+}
+
 async fn end(
     State(v1): State<V1>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let (agent, id) = agent_and(&v1, &headers, &id)?;
     let agent = agent.as_str();
+    let b: EndBody = if body.iter().all(u8::is_ascii_whitespace) {
+        EndBody::default()
+    } else {
+        parse_json(&body)?
+    };
     v1.centre
         .chats()
-        .agent_ends(id, agent)
+        .agent_ends(id, agent, b.close)
         .await
         .map_err(chat_error)?;
     Ok(Json(json!({ "ended": id })))

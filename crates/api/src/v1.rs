@@ -613,11 +613,25 @@ struct QueueOut {
     answered: u64,
     abandoned: u64,
     service_level: Option<f64>,
+    /// Answer within this many seconds ...
+    target_seconds: f64,
+    /// ... this share of the contacts (0 to 1).
+    service_level_goal: f64,
 }
 
 async fn queues(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     v1.auth.principal(&headers)?;
     let live = v1.centre.queues().await;
+    let config = v1.centre.config();
+    let goal_of = |name: &str| {
+        config
+            .queues
+            .iter()
+            .find(|q| q.name.get_ref() == name)
+            .map_or(0.8, |q| {
+                f64::from(*q.service_level_percent.get_ref()) / 100.0
+            })
+    };
     // Today's counts from the interaction records (UTC day).
     let now = Timestamp::now().unix_nanos();
     let day = 86_400 * 1_000_000_000i64;
@@ -657,6 +671,8 @@ async fn queues(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>,
                 })
                 .count() as u64;
             QueueOut {
+                service_level_goal: goal_of(&q.name),
+                target_seconds: q.target_seconds,
                 name: q.name,
                 channel: q.channel,
                 waiting: q.waiting,

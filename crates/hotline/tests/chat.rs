@@ -6,17 +6,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
-
-fn call(h: &Hotline, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let text = body.map(|b| b.to_string());
-    let (status, answer) = http(h.http, method, path, Some(token), text.as_deref());
-    (status, serde_json::from_str(&answer).unwrap_or(Value::Null))
-}
 
 fn customer(h: &Hotline, start: &Value) -> (WsClient, String, String) {
     let mut ws = WsClient::open(h.http, "/chat/v1/ws").unwrap();
@@ -44,27 +37,11 @@ fn agent_feed(h: &Hotline, token: &str) -> WsClient {
     .unwrap()
 }
 
-fn import(data: &std::path::Path, csv: &str) {
-    std::fs::create_dir_all(data).unwrap();
-    let file = data.with_extension("csv");
-    std::fs::write(&file, csv).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "import-customers",
-            file.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-}
-
 #[test]
 fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    import(&data, "id,name,phone\nC42,Mei Lin,+8613900139000\n");
+    import_customers_into(&data, "id,name,phone\nC42,Mei Lin,+8613900139000\n");
     let h = Hotline::serve_with_in(&data, |t| t);
     let agent = login(&h, "agent1007", "pass1007");
 
@@ -107,7 +84,7 @@ fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history()
         offer["conversation"]["messages"][0]["text"],
         "My card was swallowed"
     );
-    let (status, body) = call(
+    let (status, body) = api(
         &h,
         &agent,
         "POST",
@@ -119,7 +96,7 @@ fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history()
     assert_eq!(joined["agent"], "赵敏 Zhao Min");
 
     // The screen pop knows the customer by the number given.
-    let (status, pop) = call(
+    let (status, pop) = api(
         &h,
         &agent,
         "GET",
@@ -139,7 +116,7 @@ fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history()
         v["type"] == "message" && v["text"] == "At the Wangfujing branch"
     });
     let m2_seq = m2["seq"].as_u64().unwrap();
-    let (status, _) = call(
+    let (status, _) = api(
         &h,
         &agent,
         "POST",
@@ -149,7 +126,7 @@ fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history()
     assert_eq!(status, 204);
     let (read, _) = cust.until("the agent's read receipt", |v| v["type"] == "read");
     assert_eq!(read["upto"].as_u64(), Some(m2_seq));
-    let (status, body) = call(
+    let (status, body) = api(
         &h,
         &agent,
         "POST",
@@ -165,7 +142,7 @@ fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history()
 
     // Another agent may not write into it.
     let other = login(&h, "agent1008", "pass1008");
-    let (status, body) = call(
+    let (status, body) = api(
         &h,
         &other,
         "POST",
@@ -179,7 +156,7 @@ fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history()
     cust.send(&json!({"type": "rate", "score": 5}));
     let (err, _) = cust.until("the refusal", |v| v["type"] == "error");
     assert_eq!(err["code"], "not_ended");
-    let (status, _) = call(
+    let (status, _) = api(
         &h,
         &agent,
         "POST",
@@ -191,7 +168,7 @@ fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history()
     assert_eq!(ended["by"], "agent");
     assert_eq!(ended["answered"], true);
     cust.send(&json!({"type": "rate", "score": 5}));
-    let (status, body) = call(
+    let (status, body) = api(
         &h,
         &agent,
         "POST",
@@ -203,7 +180,7 @@ fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history()
     // The record, the rating and the transcript come from the log.
     let sup = login(&h, "supervisor", "supervisor");
     let record = wait_for(Duration::from_secs(10), "the rated record", || {
-        let (_, v) = call(
+        let (_, v) = api(
             &h,
             &sup,
             "GET",
@@ -220,7 +197,7 @@ fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history()
     assert_eq!(record["agent"], "1007", "{record}");
     assert_eq!(record["from"], "+8613900139000", "{record}");
     assert_eq!(record["end_reason"], "agent_hangup", "{record}");
-    let (status, t) = call(
+    let (status, t) = api(
         &h,
         &agent,
         "GET",
@@ -243,7 +220,7 @@ fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history()
         ]
     );
     assert_eq!(t["agent_read"].as_u64(), Some(m2_seq));
-    let (status, c) = call(&h, &sup, "GET", "/api/v1/customers/C42", None);
+    let (status, c) = api(&h, &sup, "GET", "/api/v1/customers/C42", None);
     assert_eq!(status, 200, "{c}");
     let history = c["history"].as_array().unwrap();
     assert!(
@@ -282,7 +259,7 @@ fn an_agent_on_a_call_gets_no_chat_and_takes_three_chats_at_once() {
     let (mut c1, id1, _) = customer(&h, &json!({"type": "start", "name": "One"}));
     let place = queued(&mut c1);
     assert_eq!(place["position"], 1, "{place}");
-    let (_, mine) = call(&h, &agent, "GET", "/api/v1/conversations", None);
+    let (_, mine) = api(&h, &agent, "GET", "/api/v1/conversations", None);
     assert_eq!(
         mine["conversations"],
         json!([]),
@@ -290,7 +267,7 @@ fn an_agent_on_a_call_gets_no_chat_and_takes_three_chats_at_once() {
     );
 
     // The call ends: the chat is offered at once.
-    let (status, body) = call(
+    let (status, body) = api(
         &h,
         &agent,
         "POST",
@@ -301,7 +278,7 @@ fn an_agent_on_a_call_gets_no_chat_and_takes_three_chats_at_once() {
     let (offer, _) = feed.until("the first chat", |v| v["type"] == "offer");
     assert_eq!(offer["conversation"]["id"], id1.as_str());
     let accept = |id: &str| {
-        let (status, body) = call(
+        let (status, body) = api(
             &h,
             &agent,
             "POST",
@@ -327,7 +304,7 @@ fn an_agent_on_a_call_gets_no_chat_and_takes_three_chats_at_once() {
     accept(&id3);
     let (mut c4, id4, _) = customer(&h, &json!({"type": "start", "name": "Four"}));
     queued(&mut c4);
-    let (_, mine) = call(&h, &agent, "GET", "/api/v1/conversations", None);
+    let (_, mine) = api(&h, &agent, "GET", "/api/v1/conversations", None);
     let phases: Vec<(&str, &str)> = mine["conversations"]
         .as_array()
         .unwrap()
@@ -340,7 +317,7 @@ fn an_agent_on_a_call_gets_no_chat_and_takes_three_chats_at_once() {
     );
 
     // The first chat ends: the fourth takes its place.
-    let (status, _) = call(
+    let (status, _) = api(
         &h,
         &agent,
         "POST",
@@ -412,7 +389,7 @@ fn bad_chat_requests_get_clear_errors() {
 fn a_chat_customer_is_recognised_by_the_email_address_given() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    import(
+    import_customers_into(
         &data,
         "id,name,phone,email\nC43,Jo Chen,+447700900123,jo.chen@example.com\n",
     );
@@ -424,7 +401,7 @@ fn a_chat_customer_is_recognised_by_the_email_address_given() {
     queued(&mut ws);
     let sup = login(&h, "supervisor", "supervisor");
     let record = wait_for(Duration::from_secs(10), "the chat's record", || {
-        let (_, v) = call(
+        let (_, v) = api(
             &h,
             &sup,
             "GET",
@@ -438,7 +415,7 @@ fn a_chat_customer_is_recognised_by_the_email_address_given() {
     });
     assert_eq!(record["customer"], "C43", "{record}");
     assert_eq!(record["from"], "jo.chen@example.com", "{record}");
-    let (_, c) = call(&h, &sup, "GET", "/api/v1/customers/C43", None);
+    let (_, c) = api(&h, &sup, "GET", "/api/v1/customers/C43", None);
     assert_eq!(
         c["customer"]["emails"],
         json!(["jo.chen@example.com"]),
@@ -460,8 +437,8 @@ fn a_declined_chat_goes_to_a_colleague() {
     let (mut cust, id, _) = customer(&h, &json!({"type": "start", "name": "Decline me"}));
     // Whoever is offered it first declines it.
     let first = wait_for(Duration::from_secs(10), "the first offer", || {
-        let (_, va) = call(&h, &a, "GET", "/api/v1/conversations", None);
-        let (_, vb) = call(&h, &b, "GET", "/api/v1/conversations", None);
+        let (_, va) = api(&h, &a, "GET", "/api/v1/conversations", None);
+        let (_, vb) = api(&h, &b, "GET", "/api/v1/conversations", None);
         if va["conversations"][0]["phase"] == "offered" {
             Some(("1007", a.clone(), b.clone()))
         } else if vb["conversations"][0]["phase"] == "offered" {
@@ -471,7 +448,7 @@ fn a_declined_chat_goes_to_a_colleague() {
         }
     });
     let (who, first_token, other_token) = first;
-    let (status, body) = call(
+    let (status, body) = api(
         &h,
         &first_token,
         "POST",
@@ -489,7 +466,7 @@ fn a_declined_chat_goes_to_a_colleague() {
         v["type"] == "offer" && v["conversation"]["id"] == id.as_str()
     });
     assert_eq!(offer["conversation"]["phase"], "offered");
-    let (status, body) = call(
+    let (status, body) = api(
         &h,
         &other_token,
         "POST",

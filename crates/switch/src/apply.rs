@@ -284,6 +284,8 @@ impl crate::Centre {
         };
         *self.shared.routes.write() = Arc::new(Routes::new(&new, Arc::new(flows), trunk));
         self.chats.configure(&new);
+        self.mailboxes.configure(&new);
+        self.texts.configure(&new);
         *self.config.write() = Arc::new(new);
         Ok(())
     }

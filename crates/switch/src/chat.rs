@@ -28,6 +28,18 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::router::{Notice, Refusal, RouterCmd};
 use crate::session::Shared;
 
+pub(crate) mod email;
+mod remote;
+pub(crate) mod sms;
+pub use email::{EmailArrival, OutMail};
+pub use sms::OutSms;
+
+/// What the conversations hand to the shells that carry them to customers.
+pub struct Outboxes {
+    pub mail: mpsc::UnboundedReceiver<OutMail>,
+    pub sms: mpsc::UnboundedReceiver<OutSms>,
+}
+
 /// Longest message text, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
 /// Most conversations open at once (queued, offered, active or ended awaiting a rating).
@@ -104,6 +116,11 @@ enum Phase {
     },
     /// The customer left a message or asked for a callback after waiting too long.
     Left,
+    /// An e-mail the agent has answered and let go: it waits for the customer's reply
+    /// (which queues it again) until the mailbox's `close_after_days`.
+    Pending {
+        since: Timestamp,
+    },
     Ended {
         by: &'static str,
     },
@@ -117,7 +134,10 @@ struct Msg {
     text: String,
     attachments: Vec<Attachment>,
     client_id: Option<String>,
+    subject: Option<String>,
     at: Timestamp,
+    /// What the network said of a text message sent to the customer.
+    status: Option<String>,
 }
 
 struct Conv {
@@ -148,9 +168,34 @@ struct Conv {
     /// Files the customer uploaded, by their path: what a message may name, as the centre
     /// saw them (name, type and size are the centre's, not the message's).
     uploads: HashMap<String, Attachment>,
+    /// The customer's side by e-mail (none: the web widget).
+    email: Option<Box<email::EmailSide>>,
+    /// The customer's side by text message.
+    sms: Option<Box<sms::SmsSide>>,
 }
 
 impl Conv {
+    /// The customer writes from elsewhere than the widget (e-mail, text message).
+    fn is_remote(&self) -> bool {
+        self.email.is_some() || self.sms.is_some()
+    }
+
+    /// An agent has written since the customer's latest message (e-mail, text message).
+    fn answered(&self) -> bool {
+        self.email.as_ref().is_some_and(|e| e.answered)
+            || self.sms.as_ref().is_some_and(|s| s.answered)
+    }
+
+    fn channel(&self) -> &'static str {
+        if self.email.is_some() {
+            "email"
+        } else if self.sms.is_some() {
+            "sms"
+        } else {
+            "chat"
+        }
+    }
+
     fn state_push(&self, names: &HashMap<String, String>) -> Value {
         match &self.phase {
             Phase::Queued { position, eta_secs } => json!({
@@ -164,6 +209,7 @@ impl Conv {
                 "agent": names.get(agent).cloned().unwrap_or_else(|| agent.clone()),
             }),
             Phase::Left => json!({"type": "state", "phase": "left"}),
+            Phase::Pending { .. } => json!({"type": "state", "phase": "pending"}),
             Phase::Ended { by } => json!({
                 "type": "state", "phase": "ended", "by": by, "rated": self.rated,
                 "answered": self.agent.is_some(),
@@ -183,6 +229,8 @@ fn msg_json(id: InteractionId, m: &Msg, names: &HashMap<String, String>) -> Valu
         "text": m.text,
         "attachments": m.attachments,
         "client_id": m.client_id,
+        "subject": m.subject,
+        "status": m.status,
         "at": m.at,
     })
 }
@@ -192,6 +240,12 @@ struct State {
     convs: HashMap<InteractionId, Conv>,
     by_token: HashMap<String, InteractionId>,
     agents: HashMap<String, broadcast::Sender<Value>>,
+    /// E-mail threads: Message-IDs and reference numbers to conversations.
+    threads: hotline_mail::Threads<InteractionId>,
+    /// Acknowledgements sent per sender, so that a flood gets few.
+    acks: email::Acks,
+    /// Open text conversations by the customer's number.
+    sms_open: HashMap<String, InteractionId>,
 }
 
 impl State {
@@ -212,6 +266,15 @@ struct Inner {
     state: parking_lot::Mutex<State>,
     /// Chat queues by name (channel `chat` in the configuration), in configuration order.
     queues: parking_lot::RwLock<Vec<String>>,
+    /// E-mail queues by name (channel `email`).
+    email_queues: parking_lot::RwLock<Vec<String>>,
+    /// The centre's mailboxes, by address in lower case.
+    mailboxes: parking_lot::RwLock<HashMap<String, email::MailboxInfo>>,
+    /// Where composed e-mails go to be sent (the mailboxes' SMTP side).
+    outbox: mpsc::UnboundedSender<OutMail>,
+    /// The centre's number for text messages, and where replies go to be sent.
+    sms: parking_lot::RwLock<Option<sms::SmsInfo>>,
+    sms_outbox: mpsc::UnboundedSender<OutSms>,
     /// Agents' display names.
     names: parking_lot::RwLock<HashMap<String, String>>,
 }
@@ -223,12 +286,19 @@ pub struct Chats {
 }
 
 impl Chats {
-    pub(crate) fn start(shared: Arc<Shared>, cfg: &hotline_config::Config) -> Chats {
+    pub(crate) fn start(shared: Arc<Shared>, cfg: &hotline_config::Config) -> (Chats, Outboxes) {
+        let (outbox, mail) = mpsc::unbounded_channel();
+        let (sms_outbox, sms) = mpsc::unbounded_channel();
         let chats = Chats {
             inner: Arc::new(Inner {
                 shared,
                 state: Default::default(),
                 queues: Default::default(),
+                email_queues: Default::default(),
+                mailboxes: Default::default(),
+                outbox,
+                sms: Default::default(),
+                sms_outbox,
                 names: Default::default(),
             }),
         };
@@ -242,7 +312,7 @@ impl Chats {
                 Chats { inner }.sweep(Instant::now()).await;
             }
         });
-        chats
+        (chats, Outboxes { mail, sms })
     }
 
     /// Takes the chat queues and the agents' names of `cfg` (at start and on a live change).
@@ -253,6 +323,21 @@ impl Chats {
             .filter(|q| q.channel == hotline_config::QueueChannel::Chat)
             .map(|q| q.name.get_ref().clone())
             .collect();
+        *self.inner.email_queues.write() = cfg
+            .queues
+            .iter()
+            .filter(|q| q.channel == hotline_config::QueueChannel::Email)
+            .map(|q| q.name.get_ref().clone())
+            .collect();
+        *self.inner.mailboxes.write() = cfg
+            .mailboxes
+            .iter()
+            .map(|m| {
+                let info = email::MailboxInfo::from_config(m, cfg);
+                (info.address.to_ascii_lowercase(), info)
+            })
+            .collect();
+        *self.inner.sms.write() = cfg.sms.as_ref().map(sms::SmsInfo::from_config);
         *self.inner.names.write() = cfg
             .agents
             .iter()
@@ -408,6 +493,8 @@ impl Chats {
                     rated: false,
                     recent: Default::default(),
                     uploads: HashMap::new(),
+                    email: None,
+                    sms: None,
                 },
             );
         }
@@ -469,7 +556,11 @@ impl Chats {
         let st = self.inner.state.lock();
         let id = *st.by_token.get(token).ok_or_else(gone)?;
         let c = st.convs.get(&id).ok_or_else(gone)?;
-        if matches!(c.phase, Phase::Ended { .. } | Phase::Left) {
+        if matches!(
+            c.phase,
+            Phase::Ended { .. } | Phase::Left | Phase::Pending { .. }
+        ) || c.is_remote()
+        {
             return Err(ChatError::new("ended", "this conversation is over"));
         }
         let total: u64 = c.uploads.values().map(|a| a.size).sum();
@@ -537,7 +628,7 @@ impl Chats {
         {
             let mut st = self.inner.state.lock();
             let conv = st.convs.get_mut(&id).ok_or_else(gone)?;
-            if matches!(conv.phase, Phase::Ended { .. } | Phase::Left) {
+            if matches!(conv.phase, Phase::Ended { .. } | Phase::Left) || conv.is_remote() {
                 return Err(ChatError::new("ended", "this conversation is over"));
             }
             if conv.messages.len() >= MAX_MESSAGES {
@@ -587,11 +678,20 @@ impl Chats {
                 conv.client_ids.insert(c.clone());
             }
         }
-        self.post(id, Sender::Customer, None, text, attachments, client_id)
-            .await
+        self.post(
+            id,
+            Sender::Customer,
+            None,
+            text,
+            attachments,
+            client_id,
+            None,
+        )
+        .await
     }
 
     /// Logs a message and pushes it to both sides.
+    #[allow(clippy::too_many_arguments)]
     async fn post(
         &self,
         id: InteractionId,
@@ -600,6 +700,7 @@ impl Chats {
         text: String,
         attachments: Vec<Attachment>,
         client_id: Option<String>,
+        subject: Option<String>,
     ) -> Result<u64, ChatError> {
         let at = Timestamp::now();
         let seq = self
@@ -611,6 +712,7 @@ impl Chats {
                     text: text.clone(),
                     attachments: attachments.clone(),
                     client_id: client_id.clone(),
+                    subject: subject.clone(),
                 },
             )
             .await;
@@ -637,7 +739,9 @@ impl Chats {
             text,
             attachments,
             client_id,
+            subject,
             at,
+            status: None,
         };
         let v = msg_json(id, &m, &names);
         // Appends commit in order, but two posts may reach this lock out of order.
@@ -734,7 +838,7 @@ impl Chats {
                 self.abandon(id).await;
             }
             Phase::Active { .. } => self.close(id, EndReason::CallerHangup, "customer").await,
-            Phase::Left | Phase::Ended { .. } => {}
+            Phase::Left | Phase::Ended { .. } | Phase::Pending { .. } => {}
         }
         Ok(())
     }
@@ -783,7 +887,7 @@ impl Chats {
                 Phase::Queued { .. } | Phase::Offered { .. } => {
                     let _ = router.send(RouterCmd::Abandon(contact));
                 }
-                Phase::Left | Phase::Ended { .. } => {}
+                Phase::Left | Phase::Ended { .. } | Phase::Pending { .. } => {}
             }
             let _ = c.pushes.send(if matches!(was, Phase::Left) {
                 json!({"type": "state", "phase": "left"})
@@ -794,7 +898,9 @@ impl Chats {
                 })
             });
             let agent = c.agent.clone();
-            if let Some(a) = &agent {
+            if matches!(was, Phase::Pending { .. }) {
+                // The agent let go of it already (and wrapped it up then).
+            } else if let Some(a) = &agent {
                 st.push_agent(a, json!({"type": "ended", "conversation": id, "by": by}));
             } else if let Phase::Offered { agent: a } = &was {
                 st.push_agent(a, json!({"type": "rescinded", "conversation": id}));
@@ -854,7 +960,7 @@ impl Chats {
             let _ = self.inner.shared.router.send(RouterCmd::Abandon(c.contact));
         }
         let posted = self
-            .post(id, Sender::Customer, None, text, Vec::new(), None)
+            .post(id, Sender::Customer, None, text, Vec::new(), None, None)
             .await;
         let asked = match (&posted, number) {
             (Ok(_), Some(n)) => self
@@ -889,7 +995,7 @@ impl Chats {
             .convs
             .iter()
             .filter(|(_, c)| {
-                c.agent.as_deref() == Some(agent)
+                (c.agent.as_deref() == Some(agent) && !matches!(c.phase, Phase::Pending { .. }))
                     || matches!(&c.phase, Phase::Offered { agent: a } if a == agent)
             })
             .map(|(id, c)| (c.started, self.conversation_json(*id, c)))
@@ -918,11 +1024,12 @@ impl Chats {
             Phase::Offered { agent } => ("offered", Some(agent.clone())),
             Phase::Active { agent } => ("active", Some(agent.clone())),
             Phase::Left => ("left", None),
+            Phase::Pending { .. } => ("pending", c.agent.clone()),
             Phase::Ended { .. } => ("ended", c.agent.clone()),
         };
-        json!({
+        let mut v = json!({
             "id": id,
-            "channel": "chat",
+            "channel": c.channel(),
             "phase": phase,
             "agent": agent,
             "queue": c.queue,
@@ -934,7 +1041,14 @@ impl Chats {
             "customer_read": c.customer_read,
             "agent_read": c.agent_read,
             "messages": c.messages.iter().map(|m| msg_json(id, m, &names)).collect::<Vec<_>>(),
-        })
+        });
+        if let Some(e) = &c.email {
+            v["email"] = e.json();
+        }
+        if let Some(s) = &c.sms {
+            v["sms"] = s.json();
+        }
+        v
     }
 
     /// The agent takes the conversation offered to it.
@@ -1056,6 +1170,11 @@ impl Chats {
     ) -> Result<u64, ChatError> {
         let text = Self::check_text(text, &[])?;
         self.own_active(id, agent)?;
+        match self.channel_of(id) {
+            Some("email") => return self.email_reply(id, agent, text).await,
+            Some("sms") => return self.sms_reply(id, agent, text).await,
+            _ => {}
+        }
         self.post(
             id,
             Sender::Agent,
@@ -1063,13 +1182,28 @@ impl Chats {
             text,
             Vec::new(),
             None,
+            None,
         )
         .await
     }
 
-    /// The agent ends the conversation.
-    pub async fn agent_ends(&self, id: InteractionId, agent: &str) -> Result<(), ChatError> {
+    fn channel_of(&self, id: InteractionId) -> Option<&'static str> {
+        self.inner.state.lock().convs.get(&id).map(Conv::channel)
+    }
+
+    /// The agent ends the conversation. An e-mail the agent has answered waits for the
+    /// customer's reply instead (unless `close`): the agent's capacity is given back, and
+    /// the reply queues it again.
+    pub async fn agent_ends(
+        &self,
+        id: InteractionId,
+        agent: &str,
+        close: bool,
+    ) -> Result<(), ChatError> {
         self.own_active(id, agent)?;
+        if !close && self.awaits_reply(id, agent) {
+            return Ok(());
+        }
         self.close(id, EndReason::AgentHangup, "agent").await;
         Ok(())
     }
@@ -1083,7 +1217,11 @@ impl Chats {
         to: &str,
     ) -> Result<(), ChatError> {
         let old = self.own_active(id, agent)?;
-        let queues = self.queues();
+        let queues = if self.channel_of(id) == Some("email") {
+            self.inner.email_queues.read().clone()
+        } else {
+            self.queues()
+        };
         let names = self.inner.names.read().clone();
         let (queue, preferred, target) = if queues.iter().any(|q| q == to) {
             (to.to_string(), None, Target::Queue(QueueName::new(to)))
@@ -1100,7 +1238,7 @@ impl Chats {
         } else {
             return Err(ChatError::new(
                 "bad_target",
-                format!("`{to}` is neither a chat queue nor a colleague"),
+                format!("`{to}` is neither a queue of this channel nor a colleague"),
             ));
         };
         {
@@ -1332,7 +1470,15 @@ impl Chats {
     async fn sweep(&self, now: Instant) {
         let mut abandon = Vec::new();
         let mut timeout = Vec::new();
+        let wall = Timestamp::now();
         {
+            let mailboxes = self.inner.mailboxes.read();
+            let sms_hours = self
+                .inner
+                .sms
+                .read()
+                .as_ref()
+                .map_or(24, |s| s.close_after_hours);
             let mut st = self.inner.state.lock();
             let mut drop = Vec::new();
             for (id, c) in &st.convs {
@@ -1346,6 +1492,18 @@ impl Chats {
                     Phase::Active { .. } if gone_for.is_some_and(|d| d >= ACTIVE_GONE) => {
                         timeout.push(*id)
                     }
+                    Phase::Pending { since } => {
+                        let hours = match &c.email {
+                            Some(e) => mailboxes
+                                .get(&e.mailbox.to_ascii_lowercase())
+                                .map_or(7 * 24, |m| m.close_after_days * 24),
+                            None => sms_hours,
+                        };
+                        let waited = wall.duration_since(*since).unwrap_or_default();
+                        if waited >= Duration::from_secs(u64::from(hours) * 3600) {
+                            timeout.push(*id)
+                        }
+                    }
                     Phase::Ended { .. }
                         if c.ended_at
                             .is_some_and(|t| now.duration_since(t) >= ENDED_KEPT) =>
@@ -1356,9 +1514,15 @@ impl Chats {
                 }
             }
             for (id, token) in drop {
-                st.convs.remove(&id);
+                if let Some(c) = st.convs.remove(&id)
+                    && let Some(s) = &c.sms
+                    && st.sms_open.get(&s.number) == Some(&id)
+                {
+                    st.sms_open.remove(&s.number);
+                }
                 st.by_token.remove(&token);
             }
+            st.acks.prune(wall);
         }
         for id in abandon {
             self.abandon(id).await;

@@ -15,12 +15,14 @@ pub mod confdoc;
 pub mod hashpool;
 pub mod live;
 pub mod liveconfig;
+pub mod mailboxes;
 pub mod numbers;
 pub mod restart;
 pub mod retention;
 pub mod role;
 pub mod router;
 pub mod session;
+pub mod texts;
 pub mod trunk;
 
 use std::net::IpAddr;
@@ -165,8 +167,12 @@ pub struct Centre {
     docs: tokio::sync::Mutex<liveconfig::LiveDocs>,
     /// Outbound campaigns.
     dialler: campaign::Dialler,
-    /// Web chats.
+    /// Web chats and e-mail conversations.
     chats: chat::Chats,
+    /// The mailboxes' IMAP and SMTP side.
+    mailboxes: mailboxes::Mailboxes,
+    /// The SMSC link.
+    texts: texts::Texts,
 }
 
 impl Centre {
@@ -252,11 +258,24 @@ impl Centre {
             }
         });
         let dialler = campaign::Dialler::start(shared.clone());
-        let chats = chat::Chats::start(shared.clone(), cfg);
+        let (chats, outboxes) = chat::Chats::start(shared.clone(), cfg);
+        // Open e-mails and text conversations come back from the log before new messages
+        // are taken (one may answer them).
+        let (done, restored) = tokio::sync::watch::channel(false);
+        let restoring = chats.clone();
+        tokio::spawn(async move {
+            restoring.restore_remote().await;
+            let _ = done.send(true);
+        });
+        let mailboxes =
+            mailboxes::Mailboxes::start(chats.clone(), cfg, outboxes.mail, restored.clone());
+        let texts = texts::Texts::start(chats.clone(), cfg, outboxes.sms, restored);
         Ok(Centre {
             shared,
             dialler,
             chats,
+            mailboxes,
+            texts,
             log_health,
             draining,
             config: parking_lot::RwLock::new(Arc::new(cfg.clone())),

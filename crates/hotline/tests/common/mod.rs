@@ -852,3 +852,34 @@ impl WsClient {
         }
     }
 }
+
+/// An API call as `token` with an optional JSON body: the status and the JSON answer (null
+/// when it is none).
+pub fn api(
+    h: &Hotline,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let text = body.map(|b| b.to_string());
+    let (status, answer) = http(h.http, method, path, Some(token), text.as_deref());
+    (
+        status,
+        serde_json::from_str(&answer).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Imports customers from `csv` into the data directory `data` with the binary's
+/// `import-customers`, which must succeed.
+pub fn import_customers_into(data: &Path, csv: &str) {
+    std::fs::create_dir_all(data).unwrap();
+    let file = data.with_extension("csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["import-customers", file.to_str().unwrap(), "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
