@@ -459,9 +459,10 @@ impl Store {
             };
 
         // Interactions cut off by the last stop, with the time of their last event. An
-        // e-mail is not cut off by a stop: it lives for days, and the centre reads it back.
+        // e-mail or a text conversation is not cut off by a stop: it lives for hours or
+        // days, and the centre reads it back.
         let open = q("SELECT id, last_at_ns FROM interactions \
-                      WHERE ended_ns IS NULL AND (channel IS NULL OR channel <> 'email') \
+                      WHERE ended_ns IS NULL AND (channel IS NULL OR channel NOT IN ('email', 'sms')) \
                       ORDER BY id")
         .fetch_all(&mut writer.conn)
         .await?

@@ -355,6 +355,53 @@ async fn open_closes_interrupted_interactions_with_real_events() {
     }
 }
 
+/// An e-mail or a text conversation waits hours or days for the customer: a stop does not
+/// cut it off (the centre reads it back); a chat's widget is gone with the stop, so it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_keeps_e_mails_and_texts_open_across_a_stop() {
+    for db in backends("open_keeps_e_mails_and_texts_open_across_a_stop").await {
+        let store = db.open().await;
+        let ids: Vec<(InteractionId, Channel)> = [Channel::Email, Channel::Sms, Channel::Chat]
+            .into_iter()
+            .map(|c| (InteractionId::new(), c))
+            .collect();
+        let events: Vec<Event> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, (id, channel))| {
+                ev(
+                    *id,
+                    t(100 + i as i64),
+                    EventKind::Arrived {
+                        channel: *channel,
+                        from: "someone".into(),
+                        to: "centre".into(),
+                        trunk: None,
+                    },
+                )
+            })
+            .collect();
+        store.append(events).await.unwrap();
+        store.close().await;
+
+        let store = db.open().await;
+        assert_eq!(
+            store.recovery().interrupted,
+            vec![ids[2].0],
+            "only the chat"
+        );
+        let open: Vec<InteractionId> = store
+            .open_interactions()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(open, vec![ids[0].0, ids[1].0]);
+        store.close().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_store_refuses_appends() {
     for db in backends("closed_store_refuses_appends").await {
