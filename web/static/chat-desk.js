@@ -303,7 +303,7 @@ function render() {
 
 /// The reply box, canned replies, transfer and the end buttons of an active conversation.
 /// An e-mail's box is larger and sends with Ctrl+Enter (Enter is a new line); it may wait
-/// for the customer's answer or be closed for good.
+/// for the customer's answer or be closed for good, as may a text conversation.
 function composer(c, mail) {
   const label = mail ? w('reply_placeholder') : w('placeholder');
   const box = el('textarea', { id: 'chat-text', rows: mail ? '8' : '3', maxlength: '4000', 'aria-label': label, placeholder: label,
@@ -314,7 +314,7 @@ function composer(c, mail) {
     } });
   const cannedList = el('ul', { class: 'list canned' });
   const to = el('input', { id: 'chat-transfer-to', 'aria-label': w('transfer_to'), placeholder: w('transfer_to'), maxlength: '32', required: true });
-  const ends = mail
+  const ends = mail || c.channel === 'sms'
     ? [el('button', { type: 'button', class: 'btn', id: 'email-await', onclick: () => act('end', {}, c) }, w('await')),
       el('button', { type: 'button', class: 'btn warn', id: 'chat-end', onclick: () => act('end', { close: true }, c) }, w('close_case'))]
     : [el('button', { type: 'button', class: 'btn warn', id: 'chat-end', onclick: () => act('end', {}, c) }, w('end'))];

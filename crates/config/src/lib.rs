@@ -1706,6 +1706,35 @@ impl Config {
                     });
                 }
             }
+            // Passwords in clear only where they cannot be overheard.
+            let loopback = |hp: &str| {
+                let host = hp.rsplit_once(':').map_or(hp, |(h, _)| h);
+                let host = host.trim_matches(['[', ']']);
+                host.eq_ignore_ascii_case("localhost")
+                    || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            };
+            if m.security == MailSecurity::Plain
+                && !(loopback(m.imap.get_ref()) && loopback(m.smtp.get_ref()))
+            {
+                return Err(Invalid {
+                    key: key("security"),
+                    offset: m.imap.span().start,
+                    message: "`plain` sends the password in clear: only for servers on this \
+                              machine (loopback); use `tls` or `starttls`"
+                        .into(),
+                });
+            }
+            if m.user.trim().is_empty() || m.folder.trim().is_empty() {
+                return Err(Invalid {
+                    key: key(if m.user.trim().is_empty() {
+                        "user"
+                    } else {
+                        "folder"
+                    }),
+                    offset: m.address.span().start,
+                    message: "must not be empty".into(),
+                });
+            }
             if m.password.is_none() && m.password_env.is_none() {
                 return Err(Invalid {
                     key: key("password"),
@@ -1766,6 +1795,31 @@ impl Config {
                     key: "sms.smpp.address".into(),
                     offset: a.span().start,
                     message: format!("`{}` is not host:port", a.get_ref()),
+                });
+            }
+            // SMPP 3.4's field sizes (5.2.1, 5.2.2, 5.2.3), less the terminating NUL.
+            for (k, v, max) in [
+                ("system_id", &sms.smpp.system_id, 15),
+                ("system_type", &sms.smpp.system_type, 12),
+                (
+                    "password",
+                    &sms.smpp.password.clone().unwrap_or_default(),
+                    8,
+                ),
+            ] {
+                if v.len() > max || v.chars().any(|c| !c.is_ascii() || c.is_ascii_control()) {
+                    return Err(Invalid {
+                        key: format!("sms.smpp.{k}"),
+                        offset: a.span().start,
+                        message: format!("SMPP allows at most {max} plain ASCII characters"),
+                    });
+                }
+            }
+            if sms.smpp.system_id.is_empty() {
+                return Err(Invalid {
+                    key: "sms.smpp.system_id".into(),
+                    offset: a.span().start,
+                    message: "must not be empty".into(),
                 });
             }
             if sms.smpp.password.is_none() && sms.smpp.password_env.is_none() {
@@ -2278,6 +2332,39 @@ mod tests {
                 .digest_algorithms,
             vec![DigestAlgorithm::Md5]
         );
+    }
+
+    #[test]
+    fn mailboxes_and_the_smsc_are_checked_key_by_key() {
+        let email_queue =
+            "\n[[queues]]\nname = \"email\"\nchannel = \"email\"\nskills = { general = 1 }\n";
+        let mailbox = |security: &str, imap: &str| {
+            format!(
+                "{DEMO_TOML}{email_queue}\n[[mailboxes]]\naddress = \"service@bank.test\"\n\
+                 queue = \"email\"\nimap = \"{imap}\"\nsmtp = \"127.0.0.1:587\"\n\
+                 user = \"service\"\npassword = \"x\"\nsecurity = \"{security}\"\n"
+            )
+        };
+        Config::from_toml("t.toml", &mailbox("plain", "127.0.0.1:143")).unwrap();
+        Config::from_toml("t.toml", &mailbox("tls", "mail.bank.test:993")).unwrap();
+        let e = err(&mailbox("plain", "mail.bank.test:143"));
+        assert_eq!(e.key, "mailboxes[0].security", "{e}");
+        let e = err(&mailbox("tls", "mail.bank.test"));
+        assert_eq!(e.key, "mailboxes[0].imap", "{e}");
+        let e =
+            err(&mailbox("tls", "127.0.0.1:993").replace("queue = \"email\"", "queue = \"chat\""));
+        assert_eq!(e.key, "mailboxes[0].queue", "{e}");
+        let sms = |system_id: &str, queue: &str| {
+            format!(
+                "{DEMO_TOML}\n[sms]\nnumber = \"95588\"\nqueue = \"{queue}\"\n\n[sms.smpp]\n\
+                 address = \"127.0.0.1:2775\"\nsystem_id = \"{system_id}\"\npassword = \"secret\"\n"
+            )
+        };
+        Config::from_toml("t.toml", &sms("bank95588", "chat")).unwrap();
+        let e = err(&sms("a-system-id-too-long", "chat"));
+        assert_eq!(e.key, "sms.smpp.system_id", "{e}");
+        let e = err(&sms("bank", "accounts"));
+        assert_eq!(e.key, "sms.queue", "{e}");
     }
 
     #[test]

@@ -37,6 +37,12 @@ impl MailServer {
             .expect("run start-mailserver.sh");
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         if out.status.code() == Some(3) {
+            // The test script installs the server: there, a missing one is a failure.
+            assert!(
+                std::env::var_os("HOTLINE_EXPECT_MAIL_SERVER").is_none(),
+                "{}",
+                stderr.trim()
+            );
             eprintln!("skipped: {}", stderr.trim());
             return None;
         }
@@ -353,6 +359,28 @@ fn an_email_is_answered_and_the_customers_reply_joins_the_conversation_after_a_r
         Some(&json!({})),
     );
     assert_eq!(status, 200, "{body}");
+
+    // Someone else writing with the conversation's reference in the subject does not join
+    // it (a reference is easy to guess): theirs is a conversation of its own.
+    let sup = login(&h, "supervisor", "supervisor");
+    let mut events = open_events(&h, &sup).unwrap();
+    let spoof = format!(
+        "From: Mallory <mallory@example.test>\r\n\
+         To: Bank Service <service@bank.test>\r\n\
+         Subject: Re: [#{reference}]\r\n\
+         Message-ID: <m1@example.test>\r\n\
+         \r\n\
+         Please send the new card to my address instead.\r\n"
+    );
+    send_as(&mail, "customer@example.test", "service@bank.test", &spoof);
+    let arrived = loop {
+        let e = next_event(&mut events);
+        if kind(&e) == "arrived" {
+            break e;
+        }
+    };
+    assert_eq!(arrived["kind"]["from"], "mallory@example.test", "{arrived}");
+    assert_ne!(arrived["interaction"], id.as_str());
 
     // A reply after the restart still threads (the customer's latest message is read back
     // from the log): then the agent closes the case.

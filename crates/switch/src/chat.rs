@@ -373,7 +373,7 @@ impl Chats {
             .append_one(Event::Interaction(ev))
             .await
             .map(|s| s.0)
-            .map_err(|e| ChatError::new("log_unavailable", format!("the event log: {e}")))
+            .map_err(log_error)
     }
 
     /// Starts a conversation: logged and queued before it returns.
@@ -909,6 +909,30 @@ impl Chats {
         let _ = self.log(id, EventKind::Ended { reason }).await;
     }
 
+    /// Ends a conversation that waited for the customer too long, unless the customer
+    /// wrote meanwhile (checked and ended under one lock, so a reply is never ended).
+    async fn expire(&self, id: InteractionId) {
+        {
+            let mut st = self.inner.state.lock();
+            let Some(c) = st.convs.get_mut(&id) else {
+                return;
+            };
+            if !matches!(c.phase, Phase::Pending { .. }) {
+                return;
+            }
+            c.phase = Phase::Ended { by: "timeout" };
+            c.ended_at = Some(Instant::now());
+        }
+        let _ = self
+            .log(
+                id,
+                EventKind::Ended {
+                    reason: EndReason::Timeout,
+                },
+            )
+            .await;
+    }
+
     /// The customer's rating, 1 to 5, once the chat is over.
     pub async fn rate(&self, id: InteractionId, score: u8) -> Result<(), ChatError> {
         if !(1..=5).contains(&score) {
@@ -1201,8 +1225,16 @@ impl Chats {
         close: bool,
     ) -> Result<(), ChatError> {
         self.own_active(id, agent)?;
-        if !close && self.awaits_reply(id, agent) {
-            return Ok(());
+        if !close {
+            if self.awaits_reply(id, agent) {
+                return Ok(());
+            }
+            if matches!(self.channel_of(id), Some("email" | "sms")) {
+                return Err(ChatError::new(
+                    "not_answered",
+                    "answer the customer's latest message first, or close the case",
+                ));
+            }
         }
         self.close(id, EndReason::AgentHangup, "agent").await;
         Ok(())
@@ -1470,9 +1502,17 @@ impl Chats {
     async fn sweep(&self, now: Instant) {
         let mut abandon = Vec::new();
         let mut timeout = Vec::new();
+        let mut expired = Vec::new();
         let wall = Timestamp::now();
         {
-            let mailboxes = self.inner.mailboxes.read();
+            // Copied first: the state lock is never taken under another lock.
+            let mailboxes: HashMap<String, u32> = self
+                .inner
+                .mailboxes
+                .read()
+                .iter()
+                .map(|(k, m)| (k.clone(), m.close_after_days))
+                .collect();
             let sms_hours = self
                 .inner
                 .sms
@@ -1496,12 +1536,12 @@ impl Chats {
                         let hours = match &c.email {
                             Some(e) => mailboxes
                                 .get(&e.mailbox.to_ascii_lowercase())
-                                .map_or(7 * 24, |m| m.close_after_days * 24),
+                                .map_or(7 * 24, |days| days * 24),
                             None => sms_hours,
                         };
                         let waited = wall.duration_since(*since).unwrap_or_default();
                         if waited >= Duration::from_secs(u64::from(hours) * 3600) {
-                            timeout.push(*id)
+                            expired.push(*id)
                         }
                     }
                     Phase::Ended { .. }
@@ -1530,6 +1570,9 @@ impl Chats {
         for id in timeout {
             self.close(id, EndReason::Timeout, "timeout").await;
         }
+        for id in expired {
+            self.expire(id).await;
+        }
     }
 
     /// Conversations open now (for `/metrics` and the wallboard).
@@ -1541,6 +1584,14 @@ impl Chats {
             .values()
             .filter(|c| !matches!(c.phase, Phase::Ended { .. }))
             .count()
+    }
+}
+
+/// A refused append: the event's own fault (`bad_message`: a field too long) or the log's.
+fn log_error(e: hotline_store::Error) -> ChatError {
+    match e {
+        hotline_store::Error::Invalid(why) => ChatError::new("bad_message", why.to_string()),
+        e => ChatError::new("log_unavailable", format!("the event log: {e}")),
     }
 }
 

@@ -248,6 +248,10 @@ async fn send(inner: &Inner, mail: OutMail) {
         {
             Ok(()) => {
                 tracing::info!(conversation = %mail.conversation, message_id = %mail.message_id, "e-mail sent");
+                inner
+                    .chats
+                    .message_status(mail.conversation, mail.seq, "sent")
+                    .await;
                 return;
             }
             Err(e) => {
@@ -258,6 +262,6 @@ async fn send(inner: &Inner, mail: OutMail) {
     }
     inner
         .chats
-        .email_not_sent(mail.conversation, &mail.message_id, &last)
+        .email_not_sent(mail.conversation, mail.seq, &last)
         .await;
 }

@@ -252,7 +252,7 @@ async fn accepted(
         (done, early)
     };
     if let Some((conversation, seq)) = done {
-        chats.sms_status(conversation, seq, "submitted").await;
+        chats.message_status(conversation, seq, "submitted").await;
     }
     for (id, state) in early {
         receipt(chats, tracking, &id, state).await;
@@ -276,7 +276,9 @@ async fn failed(
             }
         }
     };
-    chats.sms_status(sent.conversation, sent.seq, &why).await;
+    chats
+        .message_status(sent.conversation, sent.seq, &why)
+        .await;
 }
 
 /// A segment's delivery receipt: once every segment of a reply has a final state, the
@@ -317,7 +319,7 @@ async fn receipt(
     };
     if let Some((conversation, seq, overall)) = done {
         chats
-            .sms_status(conversation, seq, state_name(overall))
+            .message_status(conversation, seq, state_name(overall))
             .await;
     }
 }
@@ -329,7 +331,7 @@ async fn send_all(inner: std::sync::Weak<Inner>, mut outgoing: mpsc::UnboundedRe
         let Some(link) = link else {
             inner
                 .chats
-                .sms_status(m.conversation, m.seq, "failed: no SMSC is configured")
+                .message_status(m.conversation, m.seq, "failed: no SMSC is configured")
                 .await;
             continue;
         };
@@ -363,7 +365,7 @@ async fn send_all(inner: std::sync::Weak<Inner>, mut outgoing: mpsc::UnboundedRe
             Err(e) => {
                 inner
                     .chats
-                    .sms_status(m.conversation, m.seq, &format!("failed: {e}"))
+                    .message_status(m.conversation, m.seq, &format!("failed: {e}"))
                     .await;
             }
         }

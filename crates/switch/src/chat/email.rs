@@ -118,6 +118,8 @@ pub struct OutMail {
     /// The mailbox (its address) whose server sends it.
     pub mailbox: String,
     pub conversation: InteractionId,
+    /// The seq of its `message`.
+    pub seq: u64,
     pub message_id: String,
     /// Empty: the null sender (acknowledgements).
     pub envelope_from: String,
@@ -175,6 +177,18 @@ fn extension(name: &str, content_type: &str) -> String {
     })
 }
 
+/// The names of the files the centre writes itself beside an e-mail's own attachments; a
+/// customer's attachment of the same name is renamed, so these always mean the centre's.
+const ORIGINAL: &str = "original.eml";
+const SAFE_HTML: &str = "message.html";
+
+/// A message's Message-ID, if it is of a sane length (it is kept as the message's id).
+fn message_id(msg: &InboundMessage) -> Option<String> {
+    msg.message_id
+        .clone()
+        .filter(|m| !m.is_empty() && m.len() <= 250)
+}
+
 /// Headers only: what a reply needs of the customer's message.
 fn headers_of(mut m: InboundMessage) -> InboundMessage {
     m.text.clear();
@@ -184,6 +198,18 @@ fn headers_of(mut m: InboundMessage) -> InboundMessage {
 }
 
 impl Chats {
+    /// Whether `msg` comes from the conversation's customer.
+    fn same_customer(&self, id: InteractionId, msg: &InboundMessage) -> bool {
+        let st = self.inner.state.lock();
+        let Some(e) = st.convs.get(&id).and_then(|c| c.email.as_ref()) else {
+            return false;
+        };
+        msg.reply_recipients()
+            .iter()
+            .chain(msg.from.iter())
+            .any(|m| m.address.trim().eq_ignore_ascii_case(&e.customer.address))
+    }
+
     fn mailbox(&self, address: &str) -> Option<MailboxInfo> {
         self.inner
             .mailboxes
@@ -223,17 +249,21 @@ impl Chats {
                 .clone()
                 .filter(|n| !n.trim().is_empty())
                 .unwrap_or_else(|| format!("part.{}", extension("", &a.content_type)));
-            add(name, a.content_type.clone(), a.data.clone());
+            let reserved =
+                [ORIGINAL, SAFE_HTML].contains(&name.trim().to_ascii_lowercase().as_str());
+            let name = if reserved {
+                format!("attached-{}", name.trim())
+            } else {
+                name
+            };
+            let content_type: String = a.content_type.chars().take(100).collect();
+            add(name, content_type, a.data.clone());
         }
         if let Some(html) = &msg.html {
             let safe = hotline_mail::html::sanitize(html, hotline_mail::Policy::default());
-            add(
-                "message.html".into(),
-                "text/html".into(),
-                safe.html.into_bytes(),
-            );
+            add(SAFE_HTML.into(), "text/html".into(), safe.html.into_bytes());
         }
-        add("original.eml".into(), "message/rfc822".into(), raw.to_vec());
+        add(ORIGINAL.into(), "message/rfc822".into(), raw.to_vec());
         let dir = self.attachments_dir();
         let list: Vec<Attachment> = files.iter().map(|(a, _)| a.clone()).collect();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -274,7 +304,14 @@ impl Chats {
                 conversation,
                 by: hotline_mail::Match::SameMessage,
             } => Ok(EmailArrival::Duplicate(conversation)),
-            hotline_mail::Placement::Existing { conversation, .. } if open(conversation) => {
+            // A reference in the subject is easy to guess: it joins a conversation only
+            // from the customer's own address (headers name the centre's Message-IDs,
+            // which are not guessable).
+            hotline_mail::Placement::Existing { conversation, by }
+                if open(conversation)
+                    && (!matches!(by, hotline_mail::Match::SubjectTag(_))
+                        || self.same_customer(conversation, &msg)) =>
+            {
                 self.email_joins(conversation, raw, msg).await?;
                 Ok(EmailArrival::Joined(conversation))
             }
@@ -403,13 +440,13 @@ impl Chats {
                 None,
                 text,
                 files,
-                msg.message_id.clone(),
+                message_id(msg),
                 subject,
             )
             .await?;
         let mut st = self.inner.state.lock();
-        if let Some(mid) = &msg.message_id {
-            st.threads.remember(mid, id);
+        if let Some(mid) = message_id(msg) {
+            st.threads.remember(&mid, id);
         }
         if let Some(e) = st.convs.get_mut(&id).and_then(|c| c.email.as_mut()) {
             e.parent = Some(headers_of(msg.clone()));
@@ -438,12 +475,12 @@ impl Chats {
                 None,
                 text,
                 files,
-                msg.message_id.clone(),
-                Some(msg.subject.clone()),
+                message_id(&msg),
+                Some(msg.subject.chars().take(500).collect()),
             )
             .await?;
-            if let Some(mid) = &msg.message_id {
-                self.inner.state.lock().threads.remember(mid, id);
+            if let Some(mid) = message_id(&msg) {
+                self.inner.state.lock().threads.remember(&mid, id);
             }
             return Ok(());
         }
@@ -517,7 +554,7 @@ impl Chats {
             }
         };
         let subject = hotline_mail::compose::reply_subject(&msg.subject, reference);
-        if self
+        let Ok(seq) = self
             .post(
                 id,
                 Sender::System,
@@ -528,10 +565,9 @@ impl Chats {
                 Some(subject),
             )
             .await
-            .is_err()
-        {
+        else {
             return;
-        }
+        };
         self.inner
             .state
             .lock()
@@ -540,6 +576,7 @@ impl Chats {
         let _ = self.inner.outbox.send(OutMail {
             mailbox: info.address.clone(),
             conversation: id,
+            seq,
             message_id: out.message_id,
             envelope_from: out.envelope_from,
             recipients: out.recipients,
@@ -555,24 +592,25 @@ impl Chats {
         agent: &str,
         text: String,
     ) -> Result<u64, ChatError> {
-        let (info, parent, reference) = {
+        let (mailbox, parent, reference) = {
             let st = self.inner.state.lock();
             let e = st
                 .convs
                 .get(&id)
                 .and_then(|c| c.email.as_ref())
                 .ok_or_else(gone)?;
-            let info = self.mailbox(&e.mailbox).ok_or_else(|| {
-                ChatError::new(
-                    "unknown_mailbox",
-                    format!("the mailbox {} is no longer configured", e.mailbox),
-                )
-            })?;
             let parent = e.parent.clone().ok_or_else(|| {
                 ChatError::new("no_message", "there is no customer's message to answer")
             })?;
-            (info, parent, e.reference)
+            (e.mailbox.clone(), parent, e.reference)
         };
+        // Looked up after the state lock is let go: never one lock under the other.
+        let info = self.mailbox(&mailbox).ok_or_else(|| {
+            ChatError::new(
+                "unknown_mailbox",
+                format!("the mailbox {mailbox} is no longer configured"),
+            )
+        })?;
         let now = Timestamp::now();
         let conversation = id.to_string();
         let origin = Origin {
@@ -608,6 +646,7 @@ impl Chats {
         let _ = self.inner.outbox.send(OutMail {
             mailbox: info.address,
             conversation: id,
+            seq,
             message_id: out.message_id,
             envelope_from: out.envelope_from,
             recipients: out.recipients,
@@ -648,12 +687,27 @@ impl Chats {
         true
     }
 
-    /// A composed e-mail that could not be sent: the agent and the transcript say so.
-    pub(crate) async fn email_not_sent(&self, id: InteractionId, message_id: &str, why: &str) {
-        let text = format!("This e-mail could not be sent ({message_id}): {why}");
+    /// A composed e-mail could not be sent: its status says so, the transcript tells the
+    /// agent, and a conversation that waited for the customer waits in line again, first
+    /// for the agent who wrote it, since the customer has had no answer.
+    pub(crate) async fn email_not_sent(&self, id: InteractionId, seq: u64, why: &str) {
+        self.message_status(id, seq, &format!("failed: {why}"))
+            .await;
+        let text = format!("The e-mail above could not be sent: {why}");
         let _ = self
             .post(id, Sender::System, None, text, Vec::new(), None, None)
             .await;
+        if let Some(e) = self
+            .inner
+            .state
+            .lock()
+            .convs
+            .get_mut(&id)
+            .and_then(|c| c.email.as_mut())
+        {
+            e.answered = false;
+        }
+        let _ = self.requeue_pending(id).await;
     }
 
     /// Reads open e-mail conversations back from the log after a restart.
@@ -669,16 +723,18 @@ impl Chats {
         let mut r = self.read_back(id).await?;
         let reference = Reference(r.arrived_seq);
         // The customer's latest message, read from its original: what a reply answers.
-        let original = r
+        let latest = r
             .conv
             .messages
             .iter()
             .rev()
-            .find(|m| m.sender == Sender::Customer)
+            .find(|m| m.sender == Sender::Customer);
+        let original = latest
             .and_then(|m| {
                 m.attachments
                     .iter()
-                    .find(|a| a.content_type == "message/rfc822")
+                    .rev()
+                    .find(|a| a.name == ORIGINAL && a.content_type == "message/rfc822")
             })
             .map(|a| self.attachments_dir().join(&a.path));
         let mut parent = None;
@@ -687,6 +743,24 @@ impl Chats {
             && let Ok(m) = hotline_mail::parse::parse(&raw)
         {
             parent = Some(headers_of(m));
+        }
+        // Without the original (removed, unreadable), the log still knows enough to answer:
+        // the customer's address, the subject and the Message-ID.
+        if parent.is_none()
+            && let Some(m) = latest
+        {
+            let clean = |t: &str| -> String { t.chars().filter(|c| !c.is_control()).collect() };
+            let mut head = format!("From: <{}>\r\n", clean(&r.conv.from));
+            if let Some(subject) = &m.subject {
+                head.push_str(&format!("Subject: {}\r\n", clean(subject)));
+            }
+            if let Some(mid) = &m.client_id {
+                head.push_str(&format!("Message-ID: <{}>\r\n", clean(mid)));
+            }
+            head.push_str("\r\n");
+            parent = hotline_mail::parse::parse(head.as_bytes())
+                .ok()
+                .map(headers_of);
         }
         let subject = r
             .conv
@@ -711,8 +785,14 @@ impl Chats {
             }
         }
         let answered = r.answered_at.is_some();
-        let queue = r.conv.queue.clone();
+        // The queue it waited in, else its mailbox's (a queue renamed since).
+        let queue = Some(r.conv.queue.clone())
+            .filter(|q| self.inner.email_queues.read().contains(q))
+            .or_else(|| self.mailbox(&r.to).map(|m| m.queue))
+            .unwrap_or_default();
+        r.conv.queue = queue.clone();
         let customer = hotline_mail::Mailbox::new(r.conv.from.clone(), sender_name.as_deref());
+        let unconfirmed = std::mem::take(&mut r.unconfirmed);
         self.insert_remote(
             id,
             r.conv,
@@ -727,8 +807,10 @@ impl Chats {
             })),
             None,
         );
-        if !answered {
-            self.enqueue(id, queue, r.last_agent, 0).await?;
+        self.warn_unconfirmed(id, &unconfirmed).await;
+        if !answered && let Err(e) = self.enqueue(id, queue, r.last_agent, 0).await {
+            self.close(id, EndReason::Error, "error").await;
+            return Err(e);
         }
         Ok(())
     }

@@ -28,8 +28,11 @@ pub(super) struct ReadBack {
     /// Where it came to (`arrived`'s `to`: the mailbox, the centre's number).
     pub(super) to: String,
     pub(super) last_agent: Option<String>,
-    /// When an agent last wrote after the customer's latest message.
+    /// When an agent last wrote after the customer's latest message (and the network took
+    /// it).
     pub(super) answered_at: Option<Timestamp>,
+    /// Replies after the customer's latest message with no word from the network.
+    pub(super) unconfirmed: Vec<u64>,
 }
 
 impl Chats {
@@ -46,7 +49,7 @@ impl Chats {
         customer: Option<&hotline_model::Customer>,
         queue: &str,
     ) -> Result<u64, ChatError> {
-        let unavailable = |e| ChatError::new("log_unavailable", format!("the event log: {e}"));
+        let unavailable = log_error;
         let arrived = self
             .store()
             .append_one(Event::Interaction(InteractionEvent::new(
@@ -243,6 +246,7 @@ impl Chats {
                     status: None,
                 }),
                 EventKind::MessageStatus { message, status } => {
+                    // (A status comes after its message.)
                     if let Some(m) = messages.iter_mut().rev().find(|m| m.seq == *message) {
                         m.status = Some(status.clone());
                     }
@@ -256,12 +260,28 @@ impl Chats {
         }
         let arrived_seq = arrived.ok_or_else(|| ChatError::new("corrupt", "no `arrived`"))?;
         let last_customer = messages.iter().rposition(|m| m.sender == Sender::Customer);
-        let answered_at = messages
+        // Answered: an agent's reply after the customer's latest message that the network
+        // took. A reply with no word from the network may have been lost in the stop.
+        let replies: Vec<&Msg> = messages
             .iter()
             .skip(last_customer.map_or(0, |i| i + 1))
             .filter(|m| m.sender == Sender::Agent)
+            .collect();
+        let answered_at = replies
+            .iter()
+            .filter(|m| {
+                m.status
+                    .as_deref()
+                    .is_some_and(|s| !s.starts_with("failed"))
+            })
             .map(|m| m.at)
             .next_back();
+        let unconfirmed: Vec<u64> = replies
+            .iter()
+            .filter(|m| m.status.is_none())
+            .map(|m| m.seq)
+            .collect();
+        let answered_at = answered_at.filter(|_| unconfirmed.is_empty());
         let vip = match &customer {
             Some(c) => self
                 .store()
@@ -296,6 +316,21 @@ impl Chats {
             to,
             last_agent,
             answered_at,
+            unconfirmed,
         })
+    }
+
+    /// After a read-back: tells the agent of replies that may not have left before the
+    /// stop (the conversation waits in line again for them).
+    pub(super) async fn warn_unconfirmed(&self, id: InteractionId, unconfirmed: &[u64]) {
+        for seq in unconfirmed {
+            let text = format!(
+                "The centre stopped before message {seq} was confirmed sent: check it and send \
+                 it again if needed."
+            );
+            let _ = self
+                .post(id, Sender::System, None, text, Vec::new(), None, None)
+                .await;
+        }
     }
 }

@@ -218,9 +218,10 @@ impl Chats {
         Ok(seq)
     }
 
-    /// What the network said of the message `seq` of the conversation: logged, and shown
-    /// on the agent's desk.
-    pub async fn sms_status(&self, id: InteractionId, seq: u64, status: &str) {
+    /// What the network said of the message `seq` sent to the customer (an e-mail: `sent`;
+    /// a text: `submitted`, `delivered` …; either: `failed: …`): logged, and shown on the
+    /// desk of the agent who has the conversation.
+    pub async fn message_status(&self, id: InteractionId, seq: u64, status: &str) {
         let _ = self
             .log(
                 id,
@@ -235,7 +236,10 @@ impl Chats {
             if let Some(m) = c.messages.iter_mut().rev().find(|m| m.seq == seq) {
                 m.status = Some(status.to_string());
             }
-            c.agent.clone()
+            match &c.phase {
+                Phase::Active { agent } => Some(agent.clone()),
+                _ => None,
+            }
         });
         if let Some(a) = agent {
             st.push_agent(
@@ -255,12 +259,17 @@ impl Chats {
     }
 
     async fn restore_sms_one(&self, id: InteractionId) -> Result<(), ChatError> {
-        let r = self.read_back(id).await?;
+        let mut r = self.read_back(id).await?;
         let answered = r.answered_at.is_some();
         let number = r.conv.from.clone();
         let last_agent = r.last_agent.clone();
-        let queue = r.conv.queue.clone();
-        self.inner.state.lock().sms_open.insert(number.clone(), id);
+        // The queue it waited in, else today's `[sms]` queue (a queue renamed since).
+        let queue = Some(r.conv.queue.clone())
+            .filter(|q| self.queues().contains(q))
+            .or_else(|| self.sms_info().ok().map(|i| i.queue))
+            .unwrap_or_default();
+        r.conv.queue = queue.clone();
+        let unconfirmed = std::mem::take(&mut r.unconfirmed);
         self.insert_remote(
             id,
             r.conv,
@@ -271,8 +280,10 @@ impl Chats {
                 answered,
             })),
         );
-        if !answered {
-            self.enqueue(id, queue, last_agent, 0).await?;
+        self.warn_unconfirmed(id, &unconfirmed).await;
+        if !answered && let Err(e) = self.enqueue(id, queue, last_agent, 0).await {
+            self.close(id, EndReason::Error, "error").await;
+            return Err(e);
         }
         Ok(())
     }
