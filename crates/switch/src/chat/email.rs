@@ -537,6 +537,27 @@ impl Chats {
         } else {
             format!("{text}\n— {}\n", info.name.trim())
         };
+        if let Err(e) = self
+            .answer_by_mail(id, info, msg, reference, text, None)
+            .await
+        {
+            tracing::warn!(conversation = %id, error = %e.message, "no acknowledgement");
+        }
+    }
+
+    /// Composes an answer to `parent` (an acknowledgement without `agent`, else the
+    /// agent's reply), logs it as a `message` whose id is its Message-ID, remembers that
+    /// for threading, and hands it to the mailbox's SMTP side. `Ok(seq)` once durable.
+    async fn answer_by_mail(
+        &self,
+        id: InteractionId,
+        info: &MailboxInfo,
+        parent: &InboundMessage,
+        reference: Reference,
+        text: String,
+        agent: Option<&str>,
+    ) -> Result<u64, ChatError> {
+        let now = Timestamp::now();
         let conversation = id.to_string();
         let origin = Origin {
             from: info.from(),
@@ -546,28 +567,28 @@ impl Chats {
             reference,
             now: odt(now),
         };
-        let out = match hotline_mail::compose::acknowledgement(msg, &origin, &text) {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::warn!(conversation = %id, error = %e, "no acknowledgement");
-                return;
-            }
+        let out = match agent {
+            None => hotline_mail::compose::acknowledgement(parent, &origin, &text),
+            Some(_) => hotline_mail::compose::reply(parent, &origin, &text),
+        }
+        .map_err(|e| ChatError::new("bad_message", e.to_string()))?;
+        let subject = hotline_mail::compose::reply_subject(&parent.subject, reference);
+        let sender = if agent.is_some() {
+            Sender::Agent
+        } else {
+            Sender::System
         };
-        let subject = hotline_mail::compose::reply_subject(&msg.subject, reference);
-        let Ok(seq) = self
+        let seq = self
             .post(
                 id,
-                Sender::System,
-                None,
+                sender,
+                agent.map(str::to_string),
                 text,
                 Vec::new(),
                 Some(out.message_id.clone()),
                 Some(subject),
             )
-            .await
-        else {
-            return;
-        };
+            .await?;
         self.inner
             .state
             .lock()
@@ -582,6 +603,7 @@ impl Chats {
             recipients: out.recipients,
             bytes: out.bytes,
         });
+        Ok(seq)
     }
 
     /// The agent's reply by e-mail: composed to answer the customer's latest message,
@@ -611,47 +633,20 @@ impl Chats {
                 format!("the mailbox {mailbox} is no longer configured"),
             )
         })?;
-        let now = Timestamp::now();
-        let conversation = id.to_string();
-        let origin = Origin {
-            from: info.from(),
-            conversation: &conversation,
-            seq: now.unix_nanos().max(0) as u64,
-            domain: info.domain(),
-            reference,
-            now: odt(now),
-        };
-        let out = hotline_mail::compose::reply(&parent, &origin, &text)
-            .map_err(|e| ChatError::new("bad_message", e.to_string()))?;
-        let subject = hotline_mail::compose::reply_subject(&parent.subject, reference);
         let seq = self
-            .post(
-                id,
-                Sender::Agent,
-                Some(agent.to_string()),
-                text,
-                Vec::new(),
-                Some(out.message_id.clone()),
-                Some(subject),
-            )
+            .answer_by_mail(id, &info, &parent, reference, text, Some(agent))
             .await?;
+        if let Some(e) = self
+            .inner
+            .state
+            .lock()
+            .convs
+            .get_mut(&id)
+            .and_then(|c| c.email.as_mut())
         {
-            let mut st = self.inner.state.lock();
-            st.threads.remember(&out.message_id, id);
-            if let Some(e) = st.convs.get_mut(&id).and_then(|c| c.email.as_mut()) {
-                e.answered = true;
-                e.last_agent = Some(agent.to_string());
-            }
+            e.answered = true;
+            e.last_agent = Some(agent.to_string());
         }
-        let _ = self.inner.outbox.send(OutMail {
-            mailbox: info.address,
-            conversation: id,
-            seq,
-            message_id: out.message_id,
-            envelope_from: out.envelope_from,
-            recipients: out.recipients,
-            bytes: out.bytes,
-        });
         Ok(seq)
     }
 
