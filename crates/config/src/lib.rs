@@ -15,7 +15,7 @@
 //! assert!(cfg.agent("1009").unwrap().skills.contains_key("senior"));
 //! ```
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -1663,6 +1663,7 @@ impl Config {
             }
         }
         let mut addresses = HashSet::new();
+        let mut folders = HashMap::new();
         for (i, m) in self.mailboxes.iter().enumerate() {
             let key = |k: &str| format!("mailboxes[{i}].{k}");
             let address = m.address.get_ref();
@@ -1733,6 +1734,25 @@ impl Config {
                     }),
                     offset: m.address.span().start,
                     message: "must not be empty".into(),
+                });
+            }
+            // Two mailboxes reading one folder would race for each message, each to its
+            // own queue.
+            let folder = (
+                m.imap.get_ref().to_ascii_lowercase(),
+                m.user.clone(),
+                m.folder.clone(),
+            );
+            if let Some(first) = folders.insert(folder, i) {
+                return Err(Invalid {
+                    key: key("folder"),
+                    offset: m.imap.span().start,
+                    message: format!(
+                        "`{}` of `{}` on {} is read by mailboxes[{first}] already",
+                        m.folder,
+                        m.user,
+                        m.imap.get_ref()
+                    ),
                 });
             }
             if m.password.is_none() && m.password_env.is_none() {
@@ -2354,6 +2374,22 @@ mod tests {
         let e =
             err(&mailbox("tls", "127.0.0.1:993").replace("queue = \"email\"", "queue = \"chat\""));
         assert_eq!(e.key, "mailboxes[0].queue", "{e}");
+        let twice = format!(
+            "{}\n[[mailboxes]]\naddress = \"cards@bank.test\"\nqueue = \"email\"\n\
+             imap = \"127.0.0.1:143\"\nsmtp = \"127.0.0.1:587\"\nuser = \"service\"\n\
+             password = \"x\"\nsecurity = \"plain\"\n",
+            mailbox("plain", "127.0.0.1:143")
+        );
+        let e = err(&twice);
+        assert_eq!(e.key, "mailboxes[1].folder", "{e}");
+        assert!(e.message.contains("mailboxes[0]"), "{e}");
+        Config::from_toml(
+            "t.toml",
+            &twice
+                .replacen("user = \"service\"", "user = \"cards\"", 2)
+                .replacen("user = \"cards\"", "user = \"service\"", 1),
+        )
+        .unwrap();
         let sms = |system_id: &str, queue: &str| {
             format!(
                 "{DEMO_TOML}\n[sms]\nnumber = \"95588\"\nqueue = \"{queue}\"\n\n[sms.smpp]\n\

@@ -12,6 +12,7 @@
 //! new arrives, and again. The loop that runs this for the centre and
 //! feeds [`crate::Threads`] is still to be written on top of it.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -80,8 +81,11 @@ pub enum Security {
 pub struct Fetched {
     /// The message's UID in the selected mailbox.
     pub uid: u32,
-    /// The raw message (`BODY[]`).
+    /// The raw message (`BODY[]`); empty when it is `oversize`.
     pub raw: Vec<u8>,
+    /// Set (to the size the server gave) when the message is larger than
+    /// [`Imap::set_max_bytes`] allows: its body was not fetched.
+    pub oversize: Option<u32>,
 }
 
 /// What an IMAP session runs over: TCP, or TLS over TCP.
@@ -98,6 +102,8 @@ pub struct Imap {
     idle: bool,
     /// The last [`Imap::unseen`] left messages for the next call.
     more: bool,
+    /// Larger messages are not fetched by [`Imap::unseen`].
+    max_bytes: usize,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -106,6 +112,10 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// piled up thousands is worked off in bounded steps (memory, and time
 /// between two marks), oldest first.
 pub const UNSEEN_BATCH: usize = 100;
+
+/// The most bytes of bodies one [`Imap::unseen`] holds at once (at least
+/// one message is always fetched).
+pub const UNSEEN_BYTES: usize = 64 * 1024 * 1024;
 
 /// The longest one [`Imap::wait`] lasts: RFC 2177 has a client end IDLE
 /// and issue it again at least every 29 minutes, or a server may log it
@@ -301,7 +311,14 @@ impl Imap {
             idle: capabilities.has_str("IDLE"),
             session: Some(session),
             more: false,
+            max_bytes: crate::parse::Limits::default().max_bytes,
         })
+    }
+
+    /// The largest message [`Imap::unseen`] fetches; larger ones come
+    /// back `oversize`, without their body (the server said their size).
+    pub fn set_max_bytes(&mut self, max: usize) {
+        self.max_bytes = max;
     }
 
     fn session(&mut self) -> Result<&mut Session, ShellError> {
@@ -361,9 +378,53 @@ impl Imap {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut out = self.fetch(&uid_set(&uids)).await?;
-        // Only what was asked: a server may add FETCH responses of its own.
-        out.retain(|f| uids.binary_search(&f.uid).is_ok());
+        // Sizes first: a message over the limit is never downloaded, and one batch holds
+        // at most UNSEEN_BYTES of bodies.
+        let sizes: HashMap<u32, u32> = self
+            .session()?
+            .uid_fetch(uid_set(&uids), "(UID RFC822.SIZE)")
+            .await
+            .map_err(imap_err)?
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(imap_err)?
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.size?)))
+            .collect();
+        let mut out = Vec::new();
+        let mut wanted = Vec::new();
+        let mut bytes = 0usize;
+        for &uid in &uids {
+            // A message expunged meanwhile has no size: asked for, and not found.
+            let size = sizes.get(&uid).copied().unwrap_or(0);
+            if size as usize > self.max_bytes {
+                out.push(Fetched {
+                    uid,
+                    raw: Vec::new(),
+                    oversize: Some(size),
+                });
+                continue;
+            }
+            if !wanted.is_empty() && bytes + size as usize > UNSEEN_BYTES {
+                self.more = true;
+                break;
+            }
+            bytes += size as usize;
+            wanted.push(uid);
+        }
+        if !wanted.is_empty() {
+            let mut bodies = self.fetch(&uid_set(&wanted)).await?;
+            // Only what was asked: a server may add FETCH responses of its own.
+            bodies.retain(|f| wanted.binary_search(&f.uid).is_ok());
+            out.append(&mut bodies);
+        }
+        // The oversize ones past the cut wait for the next call, with the rest.
+        if self.more
+            && let Some(&last) = wanted.last()
+        {
+            out.retain(|f| f.uid <= last);
+        }
+        out.sort_by_key(|f| f.uid);
         Ok(out)
     }
 
@@ -406,6 +467,7 @@ impl Imap {
                 Some(Fetched {
                     uid: f.uid?,
                     raw: f.body()?.to_vec(),
+                    oversize: None,
                 })
             })
             .collect();

@@ -143,6 +143,14 @@ impl<C: Clone> Threads<C> {
         self.by_reference.get(&reference)
     }
 
+    /// Keeps only the entries whose conversation `keep` says yes to: how
+    /// the index forgets conversations that are over, so it stays as large
+    /// as the open work.
+    pub fn retain(&mut self, mut keep: impl FnMut(&C) -> bool) {
+        self.by_message_id.retain(|_, c| keep(c));
+        self.by_reference.retain(|_, c| keep(c));
+    }
+
     /// How many Message-IDs are known.
     pub fn len(&self) -> usize {
         self.by_message_id.len()

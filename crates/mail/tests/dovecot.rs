@@ -539,6 +539,35 @@ async fn unseen_comes_back_until_marked_seen() {
         .map(|n| format!("pile-{n:03}"))
         .collect();
     assert_eq!(subjects(&last), expected);
+    imap.mark_seen(&uids(&last)).await.expect("mark the last");
+
+    // A message over the limit is named with its size but not downloaded; those around it
+    // come as usual.
+    let big = format!("{}{}\r\n", short_mail("big"), "x".repeat(20_000));
+    other
+        .append("INBOX", short_mail("before").as_bytes())
+        .await
+        .expect("append");
+    other.append("INBOX", big.as_bytes()).await.expect("append");
+    other
+        .append("INBOX", short_mail("after").as_bytes())
+        .await
+        .expect("append");
+    imap.set_max_bytes(10_000);
+    let mixed = imap.unseen("INBOX").await.expect("unseen with a large one");
+    assert_eq!(mixed.len(), 3);
+    assert!(mixed.windows(2).all(|w| w[0].uid < w[1].uid));
+    assert_eq!(mixed[0].oversize, None);
+    assert!(
+        mixed[1]
+            .oversize
+            .is_some_and(|n| n as usize >= big.len() - 2)
+            && mixed[1].raw.is_empty(),
+        "{:?}",
+        mixed[1].oversize
+    );
+    assert_eq!(mixed[2].oversize, None);
+    assert!(String::from_utf8_lossy(&mixed[2].raw).contains("Subject: after"));
     other.logout().await.expect("logout");
     imap.logout().await.expect("logout");
 }

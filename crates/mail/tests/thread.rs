@@ -239,3 +239,18 @@ fn limiter_rebuilds_and_prunes() {
     limiter.prune(t0 + Duration::hours(1));
     assert!(limiter.allow("a@x", t0 + Duration::hours(1)));
 }
+
+#[test]
+fn a_forgotten_conversation_no_longer_threads() {
+    let mut threads: Threads<&str> = Threads::new();
+    threads.remember("<a@x>", "done");
+    threads.remember_reference(Reference(7), "done");
+    threads.remember("<b@x>", "open");
+    threads.retain(|c| *c != "done");
+    assert_eq!(threads.len(), 1);
+    assert_eq!(threads.conversation_of("<a@x>"), None);
+    assert_eq!(threads.conversation_with(Reference(7)), None);
+    assert_eq!(threads.conversation_of("b@x"), Some(&"open"));
+    let reply = msg("Message-ID: <n@y>\r\nIn-Reply-To: <a@x>\r\nSubject: Re: x [#HL-000007]");
+    assert_eq!(threads.find(&reply), Placement::New);
+}

@@ -272,6 +272,9 @@ struct Inner {
     mailboxes: parking_lot::RwLock<HashMap<String, email::MailboxInfo>>,
     /// Where composed e-mails go to be sent (the mailboxes' SMTP side).
     outbox: mpsc::UnboundedSender<OutMail>,
+    /// Held while a fetched e-mail is placed: two mailboxes that see one message (or one
+    /// mailbox's old and new task across a live change) place it once.
+    email_intake: tokio::sync::Mutex<()>,
     /// The centre's number for text messages, and where replies go to be sent.
     sms: parking_lot::RwLock<Option<sms::SmsInfo>>,
     sms_outbox: mpsc::UnboundedSender<OutSms>,
@@ -297,6 +300,7 @@ impl Chats {
                 email_queues: Default::default(),
                 mailboxes: Default::default(),
                 outbox,
+                email_intake: tokio::sync::Mutex::new(()),
                 sms: Default::default(),
                 sms_outbox,
                 names: Default::default(),
@@ -1552,6 +1556,11 @@ impl Chats {
                     }
                     _ => {}
                 }
+            }
+            if !drop.is_empty() {
+                let gone: std::collections::HashSet<InteractionId> =
+                    drop.iter().map(|(id, _)| *id).collect();
+                st.threads.retain(|c| !gone.contains(c));
             }
             for (id, token) in drop {
                 if let Some(c) = st.convs.remove(&id)

@@ -23,8 +23,9 @@ const SEND_TRIES: [u64; 6] = [0, 2, 10, 60, 300, 900];
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// A full batch is followed at once by the next.
 const BATCH: usize = 100;
-/// E-mails sent at once.
-const SENDING: usize = 8;
+/// E-mails one mailbox's SMTP server is given at once (each mailbox has its own: a slow
+/// or unreachable server holds up only its own mail).
+const SENDING: usize = 4;
 
 #[derive(Clone, PartialEq)]
 struct Setup {
@@ -47,6 +48,8 @@ struct Inner {
     pollers: parking_lot::Mutex<HashMap<String, Poller>>,
     /// The SMTP side of each mailbox, by address in lower case.
     senders: parking_lot::RwLock<HashMap<String, Account>>,
+    /// Sending slots of each mailbox, by address in lower case.
+    slots: parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// The centre's mailboxes.
@@ -84,6 +87,7 @@ impl Mailboxes {
                 restored,
                 pollers: Default::default(),
                 senders: Default::default(),
+                slots: Default::default(),
             }),
         };
         mailboxes.configure(cfg);
@@ -183,7 +187,24 @@ async fn fetch(
             .map_err(|e| e.to_string())?;
         let full = batch.len() >= BATCH;
         for m in batch {
-            match chats.email_in(address, &m.raw).await {
+            if let Some(size) = m.oversize {
+                // Kept in the mailbox for a person to read; not downloaded, not fetched again.
+                tracing::warn!(mailbox = %address, uid = m.uid, bytes = size, "a message over the size limit is left in the mailbox");
+                imap.mark_seen(&[m.uid]).await.map_err(|e| e.to_string())?;
+                continue;
+            }
+            // Taken in a task of its own: a live change that stops this mailbox's task
+            // never cuts a message's events in half (if it stops before the mark, the
+            // message is fetched again and known by its Message-ID).
+            let taking = {
+                let chats = chats.clone();
+                let address = address.to_string();
+                tokio::spawn(async move { chats.email_in(&address, &m.raw).await })
+            };
+            let taken = taking
+                .await
+                .map_err(|e| format!("taking a message failed: {e}"))?;
+            match taken {
                 Ok(arrival) => {
                     match &arrival {
                         EmailArrival::Ignored(why) => {
@@ -213,29 +234,28 @@ async fn fetch(
 }
 
 async fn send_all(inner: std::sync::Weak<Inner>, mut outgoing: mpsc::UnboundedReceiver<OutMail>) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(SENDING));
     while let Some(mail) = outgoing.recv().await {
         let Some(inner) = inner.upgrade() else { return };
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        tokio::spawn(async move {
-            send(&inner, mail).await;
-            drop(slot);
-        });
+        tokio::spawn(async move { send(&inner, mail).await });
     }
 }
 
 async fn send(inner: &Inner, mail: OutMail) {
     let mut last = String::from("the mailbox is no longer configured");
+    let mailbox = mail.mailbox.to_ascii_lowercase();
+    let slots = inner
+        .slots
+        .lock()
+        .entry(mailbox.clone())
+        .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(SENDING)))
+        .clone();
     for pause in SEND_TRIES {
+        // The slot is held only while the server is talked to, not over the pauses.
         tokio::time::sleep(Duration::from_secs(pause)).await;
-        let Some(account) = inner
-            .senders
-            .read()
-            .get(&mail.mailbox.to_ascii_lowercase())
-            .cloned()
-        else {
+        let Ok(_slot) = slots.acquire().await else {
+            break;
+        };
+        let Some(account) = inner.senders.read().get(&mailbox).cloned() else {
             break;
         };
         match hotline_mail::shell::submit(

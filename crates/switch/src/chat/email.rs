@@ -290,6 +290,7 @@ impl Chats {
             .ok_or_else(|| ChatError::new("unknown_mailbox", format!("no mailbox {mailbox}")))?;
         let msg = hotline_mail::parse::parse(raw)
             .map_err(|e| ChatError::new("bad_message", e.to_string()))?;
+        let _placing = self.inner.email_intake.lock().await;
         let placement = {
             let st = self.inner.state.lock();
             st.threads.find(&msg)
