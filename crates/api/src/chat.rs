@@ -284,7 +284,7 @@ async fn widget(mut socket: WebSocket, chats: Chats, source: Option<std::net::Ip
                 })
                 .await
         }
-        Ok(FromWidget::Resume { token, since }) => chats.resume(&token, since),
+        Ok(FromWidget::Resume { token, since }) => chats.resume(&token, since).await,
         Ok(_) => {
             let _ = socket
                 .send(err_msg(

@@ -485,3 +485,137 @@ fn a_declined_chat_goes_to_a_colleague() {
         })
     });
 }
+
+/// A crash of the centre does not end a web chat: its widget comes back with its token,
+/// finds the whole conversation, and is back in line for the same agent, who takes it up
+/// in the same interaction.
+#[test]
+fn a_web_chat_outlives_a_crash_of_the_centre() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut h = Hotline::serve_with_in(&data, |t| t);
+    let agent = login(&h, "agent1007", "pass1007");
+    let mut feed = agent_feed(&h, &agent);
+    available(&h, "1007");
+    let (mut cust, id, token) = customer(
+        &h,
+        &json!({"type": "start", "name": "Wang Fang", "language": "en"}),
+    );
+    feed.until("the offer", |v| v["type"] == "offer");
+    let (status, body) = api(
+        &h,
+        &agent,
+        "POST",
+        &format!("/api/v1/conversations/{id}/accept"),
+        Some(&json!({})),
+    );
+    assert_eq!(status, 200, "{body}");
+    cust.until("the agent joining", |v| v["phase"] == "active");
+    cust.send(&json!({"type": "message", "id": "m1", "text": "Is my transfer through?"}));
+    cust.until("the receipt", |v| v["type"] == "receipt");
+    let (status, body) = api(
+        &h,
+        &agent,
+        "POST",
+        &format!("/api/v1/conversations/{id}/messages"),
+        Some(&json!({"text": "Let me check that for you."})),
+    );
+    assert_eq!(status, 200, "{body}");
+    cust.until("the agent's reply", |v| {
+        v["type"] == "message" && v["sender"] == "agent"
+    });
+
+    // The centre dies; no `ended` is written.
+    drop((cust, feed));
+    h.kill9();
+    let h = Hotline::serve_with_in(&data, |t| t);
+
+    // The widget comes back with its token: the conversation is there, whole, waiting in
+    // line again, and the customer is told why.
+    let mut cust = WsClient::open(h.http, "/chat/v1/ws").unwrap();
+    cust.send(&json!({"type": "resume", "token": token, "since": 0}));
+    let (note, replay) = cust.until("the notice of the restart", |v| {
+        v["type"] == "message" && v["sender"] == "system"
+    });
+    assert!(
+        note["text"].as_str().unwrap().contains("restarted"),
+        "{note}"
+    );
+    let texts: Vec<&str> = replay
+        .iter()
+        .filter(|v| v["type"] == "message")
+        .filter_map(|v| v["text"].as_str())
+        .collect();
+    assert_eq!(
+        texts[..2],
+        ["Is my transfer through?", "Let me check that for you."],
+        "{replay:?}"
+    );
+    assert!(
+        replay
+            .iter()
+            .any(|v| v["type"] == "state" && v["phase"] == "queued"),
+        "{replay:?}"
+    );
+    // A message resent after the crash is kept once.
+    cust.send(&json!({"type": "message", "id": "m1", "text": "Is my transfer through?"}));
+    let (again, _) = cust.until("the receipt", |v| v["type"] == "receipt");
+    assert_eq!(again["id"], "m1");
+
+    // The same agent gets it again, in the same interaction, and the talk goes on.
+    let agent = login(&h, "agent1007", "pass1007");
+    let mut feed = agent_feed(&h, &agent);
+    available(&h, "1007");
+    let (offer, _) = feed.until("the offer again", |v| v["type"] == "offer");
+    assert_eq!(offer["conversation"]["id"], id.as_str(), "{offer}");
+    assert_eq!(offer["conversation"]["name"], "Wang Fang", "{offer}");
+    let (status, body) = api(
+        &h,
+        &agent,
+        "POST",
+        &format!("/api/v1/conversations/{id}/accept"),
+        Some(&json!({})),
+    );
+    assert_eq!(status, 200, "{body}");
+    cust.until("the agent joining again", |v| v["phase"] == "active");
+    cust.send(&json!({"type": "message", "id": "m2", "text": "Thank you"}));
+    feed.until("the customer's message", |v| {
+        v["type"] == "message" && v["text"] == "Thank you"
+    });
+    let (status, body) = api(
+        &h,
+        &agent,
+        "POST",
+        &format!("/api/v1/conversations/{id}/end"),
+        Some(&json!({})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (ended, _) = cust.until("the end", |v| v["phase"] == "ended");
+    assert_eq!(ended["by"], "agent", "{ended}");
+    let (status, t) = api(
+        &h,
+        &agent,
+        "GET",
+        &format!("/api/v1/interactions/{id}/transcript"),
+        None,
+    );
+    assert_eq!(status, 200, "{t}");
+    let customer_said: Vec<&str> = t["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["sender"] == "customer")
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        customer_said,
+        ["Is my transfer through?", "Thank you"],
+        "{t}"
+    );
+
+    // A token nobody was given finds nothing.
+    let mut stranger = WsClient::open(h.http, "/chat/v1/ws").unwrap();
+    stranger.send(&json!({"type": "resume", "token": "0".repeat(48), "since": 0}));
+    let (err, _) = stranger.until("the refusal", |v| v["type"] == "error");
+    assert_eq!(err["code"], "not_found", "{err}");
+}

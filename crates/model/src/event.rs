@@ -363,6 +363,14 @@ pub enum EventKind {
         message: u64,
         status: String,
     },
+    /// A web chat's widget session: the SHA-256 (hex) of the token the customer's widget
+    /// holds, so that the widget can take the conversation up again after the centre
+    /// restarts; the name the customer gave and the widget's language.
+    ChatSession {
+        key: String,
+        name: String,
+        language: String,
+    },
     /// A kind written by a newer version; kept in the log, ignored by projections.
     #[serde(other)]
     Unknown,
@@ -402,6 +410,7 @@ impl EventKind {
             EventKind::Message { .. } => "message",
             EventKind::MessagesRead { .. } => "messages_read",
             EventKind::MessageStatus { .. } => "message_status",
+            EventKind::ChatSession { .. } => "chat_session",
             EventKind::Unknown => "unknown",
         }
     }
@@ -779,6 +788,15 @@ impl Event {
                     check_text("detail", detail.as_deref().unwrap_or(""))
                 }
                 EventKind::MessageStatus { status, .. } => check_text("status", status),
+                EventKind::ChatSession {
+                    key,
+                    name,
+                    language,
+                } => {
+                    check_text("key", key)?;
+                    check_text("name", name)?;
+                    check_text("language", language)
+                }
                 EventKind::MessagesRead { .. }
                 | EventKind::Held
                 | EventKind::Resumed

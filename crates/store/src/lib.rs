@@ -60,7 +60,8 @@
 //!
 //! # Recovery
 //!
-//! [`Store::open`] closes every interaction that has no `ended` event with a real
+//! [`Store::open`] closes every call (an interaction of any channel but `chat`, `email` and
+//! `sms`, which the centre reads back and goes on with) that has no `ended` event with a real
 //! `ended {reason: interrupted}` event, dated at that interaction's last event. Agents keep
 //! their last state: a restarted centre restores it (available, not ready, on a break) from
 //! [`Store::agent_states`]. Both are reported in [`Store::recovery`].
@@ -458,11 +459,11 @@ impl Store {
                 0
             };
 
-        // Interactions cut off by the last stop, with the time of their last event. An
-        // e-mail or a text conversation is not cut off by a stop: it lives for hours or
-        // days, and the centre reads it back.
+        // Interactions cut off by the last stop, with the time of their last event. A
+        // written conversation (web chat, e-mail, text) is not cut off by a stop: the
+        // centre reads it back and the customer takes it up again.
         let open = q("SELECT id, last_at_ns FROM interactions \
-                      WHERE ended_ns IS NULL AND (channel IS NULL OR channel NOT IN ('email', 'sms')) \
+                      WHERE ended_ns IS NULL AND (channel IS NULL OR channel NOT IN ('chat', 'email', 'sms')) \
                       ORDER BY id")
         .fetch_all(&mut writer.conn)
         .await?

@@ -294,6 +294,7 @@ async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<
         | EventKind::Message { .. }
         | EventKind::MessagesRead { .. }
         | EventKind::MessageStatus { .. }
+        | EventKind::ChatSession { .. }
         | EventKind::DialOutcome { .. }
         | EventKind::Offered { .. }
         | EventKind::OfferRejected { .. }

@@ -358,13 +358,14 @@ async fn open_closes_interrupted_interactions_with_real_events() {
 /// An e-mail or a text conversation waits hours or days for the customer: a stop does not
 /// cut it off (the centre reads it back); a chat's widget is gone with the stop, so it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_keeps_e_mails_and_texts_open_across_a_stop() {
-    for db in backends("open_keeps_e_mails_and_texts_open_across_a_stop").await {
+async fn open_keeps_written_conversations_open_across_a_stop() {
+    for db in backends("open_keeps_written_conversations_open_across_a_stop").await {
         let store = db.open().await;
-        let ids: Vec<(InteractionId, Channel)> = [Channel::Email, Channel::Sms, Channel::Chat]
-            .into_iter()
-            .map(|c| (InteractionId::new(), c))
-            .collect();
+        let ids: Vec<(InteractionId, Channel)> =
+            [Channel::Email, Channel::Sms, Channel::Chat, Channel::Voice]
+                .into_iter()
+                .map(|c| (InteractionId::new(), c))
+                .collect();
         let events: Vec<Event> = ids
             .iter()
             .enumerate()
@@ -387,8 +388,8 @@ async fn open_keeps_e_mails_and_texts_open_across_a_stop() {
         let store = db.open().await;
         assert_eq!(
             store.recovery().interrupted,
-            vec![ids[2].0],
-            "only the chat"
+            vec![ids[3].0],
+            "only the call"
         );
         let open: Vec<InteractionId> = store
             .open_interactions()
@@ -397,7 +398,7 @@ async fn open_keeps_e_mails_and_texts_open_across_a_stop() {
             .iter()
             .map(|r| r.id)
             .collect();
-        assert_eq!(open, vec![ids[0].0, ids[1].0]);
+        assert_eq!(open, vec![ids[0].0, ids[1].0, ids[2].0]);
         store.close().await;
     }
 }

@@ -50,6 +50,8 @@ const QUEUED_GONE: Duration = Duration::from_secs(120);
 const ACTIVE_GONE: Duration = Duration::from_secs(600);
 /// An ended conversation stays this long for the rating and a reload of the widget.
 const ENDED_KEPT: Duration = Duration::from_secs(600);
+/// How long a widget coming back waits for the open conversations to be read back.
+const RESTORE_WAIT: Duration = Duration::from_secs(10);
 /// Messages a customer may send per ten seconds.
 const CUSTOMER_BURST: usize = 20;
 /// Most messages one conversation keeps (then the customer is asked to start another).
@@ -148,6 +150,7 @@ struct Conv {
     customer: Option<CustomerId>,
     vip: bool,
     language: String,
+    /// The digest of the widget's token (see `key_of`); empty for e-mails and texts.
     token: String,
     phase: Phase,
     /// The agent who answered (kept after the end, for wrap-up and the rating).
@@ -175,6 +178,41 @@ struct Conv {
 }
 
 impl Conv {
+    /// A conversation waiting in `queue`, with nothing read, rated or uploaded yet: what a
+    /// start and a read-back share (they set the rest).
+    fn queued(queue: String, name: String, from: String, started: Timestamp) -> Conv {
+        Conv {
+            contact: ContactId(0),
+            queue,
+            name,
+            from,
+            customer: None,
+            vip: false,
+            language: "zh".into(),
+            token: String::new(),
+            phase: Phase::Queued {
+                position: 0,
+                eta_secs: 0,
+            },
+            agent: None,
+            started,
+            queued_at: Instant::now(),
+            messages: Vec::new(),
+            client_ids: HashSet::new(),
+            customer_read: 0,
+            agent_read: 0,
+            pushes: broadcast::channel(256).0,
+            watchers: 0,
+            unwatched_since: None,
+            ended_at: None,
+            rated: false,
+            recent: Default::default(),
+            uploads: HashMap::new(),
+            email: None,
+            sms: None,
+        }
+    }
+
     /// The customer writes from elsewhere than the widget (e-mail, text message).
     fn is_remote(&self) -> bool {
         self.email.is_some() || self.sms.is_some()
@@ -280,6 +318,8 @@ struct Inner {
     sms_outbox: mpsc::UnboundedSender<OutSms>,
     /// Agents' display names.
     names: parking_lot::RwLock<HashMap<String, String>>,
+    /// True once the open conversations are read back from the log after a start.
+    restored: tokio::sync::watch::Sender<bool>,
 }
 
 /// The centre's web chats.
@@ -304,6 +344,7 @@ impl Chats {
                 sms: Default::default(),
                 sms_outbox,
                 names: Default::default(),
+                restored: tokio::sync::watch::Sender::new(false),
             }),
         };
         chats.configure(cfg);
@@ -440,12 +481,22 @@ impl Chats {
             _ => "zh",
         }
         .to_string();
-        let mut events = vec![EventKind::Arrived {
-            channel: Channel::Chat,
-            from: from.clone(),
-            to: if page.is_empty() { "web".into() } else { page },
-            trunk: None,
-        }];
+        let key = key_of(&token);
+        let mut events = vec![
+            EventKind::Arrived {
+                channel: Channel::Chat,
+                from: from.clone(),
+                to: if page.is_empty() { "web".into() } else { page },
+                trunk: None,
+            },
+            // So that the widget can take it up again after a restart (only the token's
+            // digest is kept).
+            EventKind::ChatSession {
+                key: key.clone(),
+                name: name.clone(),
+                language: language.clone(),
+            },
+        ];
         if let Some(c) = &customer {
             events.push(EventKind::CustomerIdentified {
                 customer: c.id.clone(),
@@ -467,38 +518,17 @@ impl Chats {
         let (pushes, rx) = broadcast::channel(256);
         {
             let mut st = self.inner.state.lock();
-            st.by_token.insert(token.clone(), id);
+            st.by_token.insert(key.clone(), id);
             st.convs.insert(
                 id,
                 Conv {
-                    contact: ContactId(0),
-                    queue: queue.clone(),
-                    name: name.clone(),
-                    from,
                     customer: customer.as_ref().map(|c| c.id.clone()),
                     vip: customer.as_ref().is_some_and(|c| c.vip),
                     language,
-                    token: token.clone(),
-                    phase: Phase::Queued {
-                        position: 0,
-                        eta_secs: 0,
-                    },
-                    agent: None,
-                    started: now,
-                    queued_at: Instant::now(),
-                    messages: Vec::new(),
-                    client_ids: HashSet::new(),
-                    customer_read: 0,
-                    agent_read: 0,
+                    token: key,
                     pushes,
                     watchers: 1,
-                    unwatched_since: None,
-                    ended_at: None,
-                    rated: false,
-                    recent: Default::default(),
-                    uploads: HashMap::new(),
-                    email: None,
-                    sms: None,
+                    ..Conv::queued(queue.clone(), name.clone(), from, now)
                 },
             );
         }
@@ -519,10 +549,20 @@ impl Chats {
 
     /// A widget comes back (a reconnection, a reload) with its token: the state and the
     /// messages after `since`.
-    pub fn resume(&self, token: &str, since: u64) -> Result<Joined, ChatError> {
+    pub async fn resume(&self, token: &str, since: u64) -> Result<Joined, ChatError> {
+        // After a start, the conversation may not be read back yet: wait for that, rather
+        // than tell the widget that its conversation is over.
+        let mut restored = self.inner.restored.subscribe();
+        let ready = tokio::time::timeout(RESTORE_WAIT, restored.wait_for(|done| *done)).await;
+        if !matches!(ready, Ok(Ok(_))) {
+            return Err(ChatError::new(
+                "unavailable",
+                "the centre is starting; try again in a moment",
+            ));
+        }
         let names = self.inner.names.read().clone();
         let mut st = self.inner.state.lock();
-        let id = *st.by_token.get(token).ok_or_else(|| {
+        let id = *st.by_token.get(&key_of(token)).ok_or_else(|| {
             ChatError::new(
                 "not_found",
                 "this conversation is over; start a new one to write to us",
@@ -551,14 +591,19 @@ impl Chats {
 
     /// The conversation a token opens, without counting a watcher (a file's download).
     pub fn by_token(&self, token: &str) -> Option<InteractionId> {
-        self.inner.state.lock().by_token.get(token).copied()
+        self.inner
+            .state
+            .lock()
+            .by_token
+            .get(&key_of(token))
+            .copied()
     }
 
     /// Room for one more file of `size` bytes from the customer of `token`: refused once the
     /// conversation is over or its files reach [`MAX_FILES`] or [`MAX_FILE_BYTES_TOTAL`].
     pub fn may_upload(&self, token: &str, size: u64) -> Result<InteractionId, ChatError> {
         let st = self.inner.state.lock();
-        let id = *st.by_token.get(token).ok_or_else(gone)?;
+        let id = *st.by_token.get(&key_of(token)).ok_or_else(gone)?;
         let c = st.convs.get(&id).ok_or_else(gone)?;
         if matches!(
             c.phase,
@@ -1602,6 +1647,16 @@ fn log_error(e: hotline_store::Error) -> ChatError {
         hotline_store::Error::Invalid(why) => ChatError::new("bad_message", why.to_string()),
         e => ChatError::new("log_unavailable", format!("the event log: {e}")),
     }
+}
+
+/// What the centre keeps of a widget's token: its SHA-256, in hex. The token itself is
+/// only ever in the customer's browser.
+fn key_of(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn new_token() -> Option<String> {

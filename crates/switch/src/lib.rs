@@ -259,14 +259,11 @@ impl Centre {
         });
         let dialler = campaign::Dialler::start(shared.clone());
         let (chats, outboxes) = chat::Chats::start(shared.clone(), cfg);
-        // Open e-mails and text conversations come back from the log before new messages
-        // are taken (one may answer them).
-        let (done, restored) = tokio::sync::watch::channel(false);
+        // Open conversations come back from the log before new messages are taken (one
+        // may answer them) and before a widget may take its chat up again.
+        let restored = chats.restored();
         let restoring = chats.clone();
-        tokio::spawn(async move {
-            restoring.restore_remote().await;
-            let _ = done.send(true);
-        });
+        tokio::spawn(async move { restoring.restore_open().await });
         let mailboxes =
             mailboxes::Mailboxes::start(chats.clone(), cfg, outboxes.mail, restored.clone());
         let texts = texts::Texts::start(chats.clone(), cfg, outboxes.sms, restored);

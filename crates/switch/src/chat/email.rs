@@ -14,7 +14,7 @@
 //! ([`Phase::Pending`]), the agent's capacity is given back, and the customer's next
 //! message queues it again, first for the same agent. It ends when the agent closes it, or
 //! after the mailbox's `close_after_days` without an answer. Open e-mail conversations
-//! outlive a restart: they are read back from the log ([`Chats::restore_remote`]).
+//! outlive a restart: they are read back from the log ([`Chats::restore_open`]).
 
 use hotline_mail::{InboundMessage, Origin, Reference};
 use time::OffsetDateTime;

@@ -33,6 +33,8 @@ pub(super) struct ReadBack {
     pub(super) answered_at: Option<Timestamp>,
     /// Replies after the customer's latest message with no word from the network.
     pub(super) unconfirmed: Vec<u64>,
+    /// A web chat's widget session: its key, the customer's name and the language.
+    pub(super) session: Option<(String, String, String)>,
 }
 
 impl Chats {
@@ -98,31 +100,17 @@ impl Chats {
         st.convs.insert(
             id,
             Conv {
-                contact: ContactId(0),
-                queue: r.queue,
-                name: r.name,
-                from: r.from,
                 customer: r.customer,
                 vip: r.vip,
-                language: "zh".into(),
-                token: String::new(),
                 phase: r.phase,
                 agent: r.agent,
-                started: r.started,
-                queued_at: Instant::now(),
                 messages: r.messages,
-                client_ids: HashSet::new(),
                 customer_read: r.reads.0,
                 agent_read: r.reads.1,
                 pushes,
-                watchers: 0,
-                unwatched_since: None,
-                ended_at: None,
-                rated: false,
-                recent: Default::default(),
-                uploads: HashMap::new(),
                 email,
                 sms,
+                ..Conv::queued(r.queue, r.name, r.from, r.started)
             },
         );
     }
@@ -169,14 +157,25 @@ impl Chats {
         Ok(())
     }
 
-    /// Reads the open e-mail and text conversations back from the log after a restart:
-    /// each waits in line again (first for the agent who had it) unless an agent had
-    /// answered the customer's latest message; then it waits for the customer.
-    pub(crate) async fn restore_remote(&self) {
+    /// Reads the open conversations back from the log after a start, then says so
+    /// ([`Chats::restored`]). An e-mail or a text waits in line again (first for the agent
+    /// who had it) unless an agent had answered the customer's latest message; then it
+    /// waits for the customer. A web chat waits in line again for its widget.
+    pub(crate) async fn restore_open(&self) {
+        self.restore_all().await;
+        self.inner.restored.send_replace(true);
+    }
+
+    /// A receiver that turns true once [`Chats::restore_open`] is done.
+    pub(crate) fn restored(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.restored.subscribe()
+    }
+
+    async fn restore_all(&self) {
         let open = match self.store().open_interactions().await {
             Ok(o) => o,
             Err(e) => {
-                tracing::error!(error = %e, "the open e-mails and text conversations cannot be read back");
+                tracing::error!(error = %e, "the open conversations cannot be read back");
                 return;
             }
         };
@@ -186,16 +185,99 @@ impl Chats {
                 .map(|r| r.id)
                 .collect()
         };
-        let (mail, texts) = (of(Channel::Email), of(Channel::Sms));
+        let (mail, texts, web) = (of(Channel::Email), of(Channel::Sms), of(Channel::Chat));
         self.restore_email(&mail).await;
         self.restore_sms(&texts).await;
-        if !mail.is_empty() || !texts.is_empty() {
+        self.restore_web(&web).await;
+        if !mail.is_empty() || !texts.is_empty() || !web.is_empty() {
             tracing::info!(
                 emails = mail.len(),
                 texts = texts.len(),
+                chats = web.len(),
                 "open conversations read back"
             );
         }
+    }
+
+    /// Reads the open web chats back after a restart. Each waits in line again, first for
+    /// the agent who had it, for its customer's widget to come back with its token; a
+    /// customer who does not come back has left, as from any chat.
+    async fn restore_web(&self, open: &[InteractionId]) {
+        for &id in open {
+            if let Err(e) = self.restore_web_one(id).await {
+                tracing::warn!(conversation = %id, error = %e.message, "an open web chat is not read back: it is closed as interrupted");
+                let _ = self
+                    .log(
+                        id,
+                        EventKind::Ended {
+                            reason: EndReason::Interrupted,
+                        },
+                    )
+                    .await;
+            }
+        }
+    }
+
+    async fn restore_web_one(&self, id: InteractionId) -> Result<(), ChatError> {
+        let r = self.read_back(id).await?;
+        let (key, name, language) = r
+            .session
+            .ok_or_else(|| ChatError::new("no_session", "its widget's session was not kept"))?;
+        // The queue it waited in, else the first chat queue (a queue renamed since).
+        let queue = {
+            let queues = self.inner.queues.read();
+            Some(r.conv.queue.clone())
+                .filter(|q| queues.contains(q))
+                .or_else(|| queues.first().cloned())
+        }
+        .ok_or_else(|| ChatError::new("chat_closed", "this centre has no chat queue"))?;
+        let client_ids = r
+            .conv
+            .messages
+            .iter()
+            .filter(|m| m.sender == Sender::Customer)
+            .filter_map(|m| m.client_id.clone())
+            .collect();
+        {
+            let mut st = self.inner.state.lock();
+            st.by_token.insert(key.clone(), id);
+            st.convs.insert(
+                id,
+                Conv {
+                    customer: r.conv.customer,
+                    vip: r.conv.vip,
+                    language: language.clone(),
+                    token: key,
+                    messages: r.conv.messages,
+                    client_ids,
+                    customer_read: r.conv.reads.0,
+                    // Until the widget comes back: gone for good after the usual time.
+                    unwatched_since: Some(Instant::now()),
+                    ..Conv::queued(queue.clone(), name, r.conv.from, r.conv.started)
+                },
+            );
+        }
+        let text = if language == "en" {
+            "The service was restarted: you are back in line, first for the same agent."
+        } else {
+            "服务已重新启动：您已重新排队，将优先由同一位客服为您服务。"
+        };
+        let _ = self
+            .post(
+                id,
+                Sender::System,
+                None,
+                text.into(),
+                Vec::new(),
+                None,
+                None,
+            )
+            .await;
+        if let Err(e) = self.enqueue(id, queue, r.last_agent, 0).await {
+            self.close(id, EndReason::Error, "error").await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// One open conversation's state from its events.
@@ -212,6 +294,7 @@ impl Chats {
         let mut messages = Vec::new();
         let mut last_agent = None;
         let (mut customer_read, mut agent_read) = (0, 0);
+        let mut session = None;
         for e in &events {
             let Event::Interaction(e) = e else { continue };
             match &e.kind {
@@ -251,6 +334,11 @@ impl Chats {
                         m.status = Some(status.clone());
                     }
                 }
+                EventKind::ChatSession {
+                    key,
+                    name,
+                    language,
+                } => session = Some((key.clone(), name.clone(), language.clone())),
                 EventKind::MessagesRead { by, upto } => match by {
                     Sender::Customer => customer_read = customer_read.max(*upto),
                     _ => agent_read = agent_read.max(*upto),
@@ -317,6 +405,7 @@ impl Chats {
             last_agent,
             answered_at,
             unconfirmed,
+            session,
         })
     }
 
