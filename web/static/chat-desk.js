@@ -53,7 +53,11 @@ function panel() {
 
 function upsert(c) {
   const old = st.convs.get(c.id) || { unread: 0, typing: false, pop: null, wrapped: false };
-  const merged = { ...old, ...c };
+  // Offered again (a customer's answer to an e-mail that waited for it, a chat after a
+  // restart): a new round, to be wrapped up again, whatever ended the last one.
+  const again = c.phase === 'offered' && old.phase && old.phase !== 'offered'
+    ? { wrapped: false, pending: false, endedBy: null } : {};
+  const merged = { ...old, ...again, ...c };
   st.convs.set(c.id, merged);
   window.dispatchEvent(new CustomEvent('hotline:conversation', { detail: c.id }));
   if (!merged.pop && c.phase !== 'offered') loadPop(c.id);
