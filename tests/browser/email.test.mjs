@@ -9,7 +9,9 @@
 //   sends); it shows `sent`, and reaches the customer's mailbox threaded, with the reference;
 // - "Answered: await the customer" asks for the wrap-up; once wrapped up the agent closes
 //   the tab; the customer's answer comes back to the same agent in the same conversation,
-//   and "Close case" ends it.
+//   and "Close case" ends it;
+// - an e-mail offered again while its tab is still open (wrapped up, not closed) asks for
+//   its wrap-up again when it ends.
 //
 // Run: HOTLINE_BIN=target/debug/hotline node --test tests/browser/email.test.mjs
 // Needs Dovecot (dovecot-imapd, dovecot-submissiond, dovecot-lmtpd) and python3-aiosmtpd;
@@ -133,8 +135,8 @@ const FIRST = [
   '',
 ].join('\r\n');
 
-test('an agent answers an e-mail on the desk, and the customer\'s answer comes back to them', async (t) => {
-  if (mail.skip) { t.skip(mail.skip); return; }
+// Agent 1007 logs in to the desk (in English) and goes available.
+async function openDesk() {
   const desk = await newPage();
   await desk.goto(`http://${http}/agent`);
   await desk.selectOption('#lang', 'en');
@@ -145,6 +147,19 @@ test('an agent answers an e-mail on the desk, and the customer\'s answer comes b
   await desk.waitForSelector('#desk:not([hidden])');
   await desk.click('#btn-available');
   await desk.waitForSelector('#state-badge[data-state=available]');
+  return desk;
+}
+
+async function wrapUp(desk, disposition) {
+  await desk.selectOption('#chat-disposition', disposition);
+  await desk.click('#chat-wrap button[type=submit]');
+  await desk.waitForSelector('#chat-wrapped');
+  assert.match(await desk.textContent('#chat-wrapped'), new RegExp(disposition));
+}
+
+test('an agent answers an e-mail on the desk, and the customer\'s answer comes back to them', async (t) => {
+  if (mail.skip) { t.skip(mail.skip); return; }
+  const desk = await openDesk();
 
   // The customer writes; the e-mail is offered in the conversations panel, marked as one.
   await deliver(FIRST);
@@ -225,9 +240,7 @@ test('an agent answers an e-mail on the desk, and the customer\'s answer comes b
   await desk.getByRole('button', { name: 'Answered: await the customer' }).click();
   await desk.waitForSelector('#chat-body[data-phase=ended] #chat-wrap');
   assert.match(await desk.textContent('#chat-ended'), /waiting for the customer/);
-  await desk.selectOption('#chat-disposition', 'info');
-  await desk.click('#chat-wrap button[type=submit]');
-  await desk.waitForSelector('#chat-wrapped');
+  await wrapUp(desk, 'info');
   await desk.getByRole('button', { name: 'Close', exact: true }).click();
   await desk.waitForFunction((c) => !document.querySelector(`#chat-tabs [data-conversation="${c}"]`), id);
 
@@ -258,13 +271,62 @@ test('an agent answers an e-mail on the desk, and the customer\'s answer comes b
   await desk.getByRole('button', { name: 'Close case' }).click();
   await desk.waitForSelector('#chat-body[data-phase=ended] #chat-wrap');
   assert.match(await desk.textContent('#chat-ended'), /Conversation ended/);
-  await desk.selectOption('#chat-disposition', 'resolved');
-  await desk.click('#chat-wrap button[type=submit]');
-  await desk.waitForSelector('#chat-wrapped');
+  await wrapUp(desk, 'resolved');
   const sup = (await api('POST', '/login', null, { user: 'supervisor', password: 'supervisor' })).body.token;
   const pop = await api('GET', `/interactions/${id}/screen-pop`, sup);
   assert.equal(pop.status, 200);
   assert.equal(pop.body.interaction.channel, 'email');
   assert.ok(pop.body.interaction.ended, `the case is closed: ${JSON.stringify(pop.body.interaction)}`);
+  await desk.context().close();
+});
+
+test('an e-mail offered again while its tab is still open is wrapped up again', async (t) => {
+  if (mail.skip) { t.skip(mail.skip); return; }
+  const desk = await openDesk();
+  await deliver([
+    'From: Li Wei <customer@example.test>',
+    'To: Bank Service <service@bank.test>',
+    'Subject: Card limit',
+    'Message-ID: <q3@example.test>',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Can my card limit be raised?',
+    '',
+  ].join('\r\n'));
+  // (The desk may still list the last test's conversation, ended: the agent picks the new.)
+  const tab = desk.locator('#chat-tabs .chat-tab.phase-offered');
+  await tab.waitFor();
+  const id = await tab.getAttribute('data-conversation');
+  await tab.click();
+  await desk.click(`#chat-body[data-conversation="${id}"] #chat-accept`);
+  await desk.waitForSelector(`#chat-body[data-conversation="${id}"][data-phase=active] #chat-text`);
+  const reference = (await desk.textContent('#email-ref')).match(/HL-\d+/)[0];
+  await desk.fill('#chat-text', 'Please send us your latest payslip.');
+  await desk.press('#chat-text', 'Control+Enter');
+  await desk.waitForSelector('#chat-log .msg.agent[data-status=sent]');
+  await desk.getByRole('button', { name: 'Answered: await the customer' }).click();
+  await desk.waitForSelector('#chat-body[data-phase=ended] #chat-wrap');
+  await wrapUp(desk, 'callback');
+
+  // The tab is left open. The customer answers (the reference in the subject, from their
+  // own address): the same conversation is offered again in it, and its end asks for a
+  // wrap-up of its own, not the last one's.
+  await deliver([
+    'From: Li Wei <customer@example.test>',
+    'To: Bank Service <service@bank.test>',
+    `Subject: Re: Card limit [#${reference}]`,
+    'Message-ID: <q4@example.test>',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Here it is.',
+    '',
+  ].join('\r\n'));
+  await desk.waitForSelector(`#chat-body[data-conversation="${id}"][data-phase=offered] #chat-accept`);
+  await desk.click('#chat-accept');
+  await desk.waitForSelector(`#chat-body[data-conversation="${id}"][data-phase=active]`);
+  await desk.getByRole('button', { name: 'Close case' }).click();
+  await desk.waitForSelector('#chat-body[data-phase=ended] #chat-wrap');
+  assert.match(await desk.textContent('#chat-ended'), /Conversation ended/);
+  await wrapUp(desk, 'resolved');
   await desk.context().close();
 });
