@@ -224,6 +224,7 @@ test('an agent answers an e-mail on the desk, and the customer\'s answer comes b
   assert.match(await reply.textContent(), /the fee has been refunded\./);
   assert.match(await reply.locator('.meta').textContent(), /Sent/);
   assert.equal(await box.inputValue(), '', 'the box is emptied once sent');
+  assert.equal(await desk.locator('#chat-log .email-html').count(), 1, 'the formatted view stays open');
 
   // The reply is in the customer's mailbox: from the service address, threaded under the
   // customer's message, with the reference in the subject.

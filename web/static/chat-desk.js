@@ -286,7 +286,8 @@ function render() {
       mail && m.subject ? el('span', { class: 'subject' }, m.subject) : null,
       m.sender === 'system' ? el('span', { class: 'tag' }, w('system')) : null,
       el('span', { class: 'text' }, m.text),
-      html ? el('button', { type: 'button', class: 'btn ghost html-view', onclick: (e) => showHtml(c, html, e.target) }, w('html')) : null,
+      html && c.shownHtml && c.shownHtml.has(m.seq) ? safeView(c.shownHtml.get(m.seq))
+        : html ? el('button', { type: 'button', class: 'btn ghost html-view', onclick: () => showHtml(c, html, m.seq) }, w('html')) : null,
       files.map((a) => el('a', { href: '#', class: 'file', onclick: (e) => { e.preventDefault(); download(c, a); } }, ` 📄 ${a.name}`)),
       el('span', { class: 'meta' }, `${fmtTime(m.at)}${state ? ` · ${state}` : ''}`));
   }));
@@ -348,14 +349,23 @@ async function fetchFile(c, a) {
 }
 
 /// An e-mail's HTML, made safe by the centre (no scripts, styles, forms or remote images),
-/// shown in a shadow root so that it cannot touch the desk's look.
-async function showHtml(c, a, button) {
+/// shown in a shadow root so that it cannot touch the desk's look. Once opened it stays
+/// open, whatever redraws the conversation.
+async function showHtml(c, a, seq) {
   try {
     const html = await (await fetchFile(c, a)).text();
-    const host = el('div', { class: 'email-html' });
-    host.attachShadow({ mode: 'open' }).innerHTML = html;
-    button.replaceWith(host);
+    const now = st.convs.get(c.id);
+    if (!now) return;
+    if (!now.shownHtml) now.shownHtml = new Map();
+    now.shownHtml.set(seq, html);
+    render();
   } catch (e) { showError(e); }
+}
+
+function safeView(html) {
+  const host = el('div', { class: 'email-html' });
+  host.attachShadow({ mode: 'open' }).innerHTML = html;
+  return host;
 }
 
 async function download(c, a) {
