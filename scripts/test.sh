@@ -75,10 +75,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 
 # The pages in a real browser: playwright-core (pinned in tests/browser/package-lock.json, no
-# browser download) drives Debian's headless chromium against `hotline demo` and sipp phones.
+# browser download) drives Debian's headless chromium against `hotline demo` and sipp phones
+# (and the mail server above, for the e-mail desk).
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 cargo build -p hotline --locked
 HOTLINE_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/hotline" \
   node --test --test-reporter=spec tests/browser/md.test.mjs tests/browser/admin-parts.test.mjs tests/browser/desk.test.mjs \
     tests/browser/recording.test.mjs tests/browser/admin.test.mjs tests/browser/admin-live.test.mjs \
-    tests/browser/admin-edit.test.mjs tests/browser/campaigns.test.mjs tests/browser/chat.test.mjs
+    tests/browser/admin-edit.test.mjs tests/browser/campaigns.test.mjs tests/browser/chat.test.mjs \
+    tests/browser/chat-restart.test.mjs tests/browser/email.test.mjs

@@ -90,9 +90,12 @@ export async function pagesFromDisk(ctx) {
 }
 
 // `hotline demo` with its data in `data`, on free loopback ports: the child and the SIP and
-// HTTP addresses it said it is ready on.
-export async function startDemo(bin, data) {
-  const hotline = run(bin, ['demo', '--data', data, '--sip', '127.0.0.1:0', '--http', '127.0.0.1:0'],
+// HTTP addresses it said it is ready on. `opts.config`: `hotline serve` of that file instead
+// of the demo; `opts.http`: HTTP on that address (a centre started again where the pages
+// expect it).
+export async function startDemo(bin, data, opts = {}) {
+  const args = opts.config ? ['serve', '--config', opts.config] : ['demo'];
+  const hotline = run(bin, [...args, '--data', data, '--sip', '127.0.0.1:0', '--http', opts.http || '127.0.0.1:0'],
     { env: { ...process.env, HOTLINE_LOG: 'warn' } });
   const [, sip, http] = await new Promise((res, rej) => {
     let buf = '';

@@ -16,6 +16,7 @@ const WORDS = {
     email: '邮件', reply: '发送回复', reply_placeholder: '写回复（Ctrl+Enter 发送）', await: '已答复，等待客户',
     close_case: '结案', pending: '已答复，等待客户回复', html: '显示原格式', subject: '主题', ref: '编号',
     system: '系统', sms: '短信', st_submitted: '已提交', st_delivered: '已送达手机', st_failed: '发送失败',
+    mail_sending: '发送中…', mail_sent: '已发出', mail_failed: '未能发出',
   },
   en: {
     title: 'Conversations', none: 'No conversations', offer: 'New conversation', accept: 'Accept', decline: 'Decline',
@@ -27,6 +28,7 @@ const WORDS = {
     email: 'E-mail', reply: 'Send reply', reply_placeholder: 'Write the reply (Ctrl+Enter sends)', await: 'Answered: await the customer',
     close_case: 'Close case', pending: 'Answered; waiting for the customer\'s reply', html: 'Show formatted', subject: 'Subject', ref: 'Reference',
     system: 'System', sms: 'Text message', st_submitted: 'Sent', st_delivered: 'Delivered to the phone', st_failed: 'Not delivered',
+    mail_sending: 'Sending…', mail_sent: 'Sent', mail_failed: 'Not sent',
   },
 };
 const w = (k, vars = {}) => (WORDS[lang()] || WORDS.zh)[k].replace(/\{(\w+)\}/g, (_, v) => String(vars[v] ?? ''));
@@ -51,7 +53,11 @@ function panel() {
 
 function upsert(c) {
   const old = st.convs.get(c.id) || { unread: 0, typing: false, pop: null, wrapped: false };
-  const merged = { ...old, ...c };
+  // Offered again (a customer's answer to an e-mail that waited for it, a chat after a
+  // restart): a new round, to be wrapped up again, whatever ended the last one.
+  const again = c.phase === 'offered' && old.phase && old.phase !== 'offered'
+    ? { wrapped: false, pending: false, endedBy: null } : {};
+  const merged = { ...old, ...again, ...c };
   st.convs.set(c.id, merged);
   window.dispatchEvent(new CustomEvent('hotline:conversation', { detail: c.id }));
   if (!merged.pop && c.phase !== 'offered') loadPop(c.id);
@@ -270,14 +276,18 @@ function render() {
   const log = el('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', id: 'chat-log' }, c.messages.map((m) => {
     const mine = m.sender === 'agent';
     const network = m.status ? (m.status === 'submitted' ? w('st_submitted') : m.status === 'delivered' ? w('st_delivered') : `${w('st_failed')} (${m.status})`) : '';
-    const state = mine ? (c.channel === 'sms' ? network || w('sent') : (c.customer_read || 0) >= m.seq ? w('read') : w('sent')) : '';
+    // An e-mail reply is sent once the mailbox's server has taken it (`sent`), or failed.
+    const mailed = m.status === 'sent' ? w('mail_sent') : m.status ? `${w('mail_failed')} (${m.status})` : w('mail_sending');
+    const state = !mine ? '' : c.channel === 'sms' ? network || w('sent') : mail ? mailed
+      : (c.customer_read || 0) >= m.seq ? w('read') : w('sent');
     const files = (m.attachments || []).filter((a) => !(mail && a.content_type === 'text/html' && a.name === 'message.html'));
     const html = mail && (m.attachments || []).find((a) => a.content_type === 'text/html' && a.name === 'message.html');
-    return el('li', { class: `msg ${m.sender}`, 'data-seq': String(m.seq) },
+    return el('li', { class: `msg ${m.sender}`, 'data-seq': String(m.seq), 'data-status': m.status || null },
       mail && m.subject ? el('span', { class: 'subject' }, m.subject) : null,
       m.sender === 'system' ? el('span', { class: 'tag' }, w('system')) : null,
       el('span', { class: 'text' }, m.text),
-      html ? el('button', { type: 'button', class: 'btn ghost html-view', onclick: (e) => showHtml(c, html, e.target) }, w('html')) : null,
+      html && c.shownHtml && c.shownHtml.has(m.seq) ? safeView(c.shownHtml.get(m.seq))
+        : html ? el('button', { type: 'button', class: 'btn ghost html-view', onclick: () => showHtml(c, html, m.seq) }, w('html')) : null,
       files.map((a) => el('a', { href: '#', class: 'file', onclick: (e) => { e.preventDefault(); download(c, a); } }, ` 📄 ${a.name}`)),
       el('span', { class: 'meta' }, `${fmtTime(m.at)}${state ? ` · ${state}` : ''}`));
   }));
@@ -339,14 +349,23 @@ async function fetchFile(c, a) {
 }
 
 /// An e-mail's HTML, made safe by the centre (no scripts, styles, forms or remote images),
-/// shown in a shadow root so that it cannot touch the desk's look.
-async function showHtml(c, a, button) {
+/// shown in a shadow root so that it cannot touch the desk's look. Once opened it stays
+/// open, whatever redraws the conversation.
+async function showHtml(c, a, seq) {
   try {
     const html = await (await fetchFile(c, a)).text();
-    const host = el('div', { class: 'email-html' });
-    host.attachShadow({ mode: 'open' }).innerHTML = html;
-    button.replaceWith(host);
+    const now = st.convs.get(c.id);
+    if (!now) return;
+    if (!now.shownHtml) now.shownHtml = new Map();
+    now.shownHtml.set(seq, html);
+    render();
   } catch (e) { showError(e); }
+}
+
+function safeView(html) {
+  const host = el('div', { class: 'email-html' });
+  host.attachShadow({ mode: 'open' }).innerHTML = html;
+  return host;
 }
 
 async function download(c, a) {
