@@ -58,6 +58,9 @@ function upsert(c) {
   const again = c.phase === 'offered' && old.phase && old.phase !== 'offered'
     ? { wrapped: false, pending: false, endedBy: null } : {};
   const merged = { ...old, ...again, ...c };
+  // Listed after the desk opened again: one waiting for its customer is one the agent let
+  // go (to be wrapped up, unless it was).
+  if (c.phase === 'pending') { merged.phase = 'ended'; merged.pending = true; }
   st.convs.set(c.id, merged);
   window.dispatchEvent(new CustomEvent('hotline:conversation', { detail: c.id }));
   if (!merged.pop && c.phase !== 'offered') loadPop(c.id);
@@ -280,7 +283,9 @@ function render() {
     const mailed = m.status === 'sent' ? w('mail_sent') : m.status ? `${w('mail_failed')} (${m.status})` : w('mail_sending');
     const state = !mine ? '' : c.channel === 'sms' ? network || w('sent') : mail ? mailed
       : (c.customer_read || 0) >= m.seq ? w('read') : w('sent');
-    const files = (m.attachments || []).filter((a) => !(mail && a.content_type === 'text/html' && a.name === 'message.html'));
+    // The centre's own files (the safe HTML, the reply as composed) are not the customer's.
+    const files = (m.attachments || []).filter((a) => !(mail && ((a.content_type === 'text/html' && a.name === 'message.html')
+      || (m.sender !== 'customer' && a.name === 'sent.eml'))));
     const html = mail && (m.attachments || []).find((a) => a.content_type === 'text/html' && a.name === 'message.html');
     return el('li', { class: `msg ${m.sender}`, 'data-seq': String(m.seq), 'data-status': m.status || null },
       mail && m.subject ? el('span', { class: 'subject' }, m.subject) : null,

@@ -987,6 +987,7 @@ async fn wrapup(
         },
     );
     append(&v1, ev).await?;
+    v1.centre.chats().wrapped_up(record.id, &b.disposition);
     if let Some(agent) = record.agent.as_ref()
         && who.agent.as_deref() == Some(agent.as_str())
     {

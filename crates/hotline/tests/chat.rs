@@ -176,6 +176,16 @@ fn a_chat_waits_in_line_is_answered_rated_and_its_transcript_is_in_the_history()
         Some(&json!({"disposition": "resolved", "notes": "card blocked"})),
     );
     assert_eq!(status, 200, "{body}");
+    // A desk opened again knows it is wrapped up.
+    let (status, mine) = api(
+        &h,
+        &agent,
+        "GET",
+        &format!("/api/v1/conversations/{id}"),
+        None,
+    );
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["wrapped"], "resolved", "{mine}");
 
     // The record, the rating and the transcript come from the log.
     let sup = login(&h, "supervisor", "supervisor");

@@ -592,3 +592,105 @@ fn a_complaint_by_phone_then_by_email_flags_a_repeat_complainer() {
     assert_eq!(after["repeat_complaint"], true, "{after}");
     stop(h);
 }
+
+/// A reply the mail server has not taken when the centre dies is sent again, as composed,
+/// once the centre is back: the customer gets it, with its Message-ID, and the conversation
+/// waits for the customer rather than in line.
+#[test]
+fn a_reply_not_yet_sent_when_the_centre_dies_is_sent_after_the_restart() {
+    let Some(mail) = MailServer::start("service@bank.test:secret customer@example.test:secret")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The mail server's submission port is wrong at first: nothing can be sent.
+    let nowhere = free_port("127.0.0.1");
+    let mut h = Hotline::serve_with_in(&data, with_mailbox(mail.imap, nowhere));
+    let agent = login(&h, "agent1007", "pass1007");
+    let mut feed = WsClient::open(
+        h.http,
+        &format!("/api/v1/conversations/live?access_token={agent}"),
+    )
+    .unwrap();
+    available(&h, "1007");
+    send_as(&mail, "customer@example.test", "service@bank.test", FIRST);
+    let (offer, _) = feed.until("the e-mail's offer", |v| v["type"] == "offer");
+    let id = offer["conversation"]["id"].as_str().unwrap().to_string();
+    let (status, body) = api(
+        &h,
+        &agent,
+        "POST",
+        &format!("/api/v1/conversations/{id}/accept"),
+        Some(&json!({})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api(
+        &h,
+        &agent,
+        "POST",
+        &format!("/api/v1/conversations/{id}/messages"),
+        Some(&json!({"text": "The fee is waived this year."})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let seq = body["seq"].as_u64().expect("the reply's seq");
+
+    // The centre dies while the reply waits to be sent.
+    drop(feed);
+    h.kill9();
+    let h = Hotline::serve_with_in(&data, with_mailbox(mail.imap, mail.submission));
+    let agent = login(&h, "agent1007", "pass1007");
+
+    // The customer gets the reply (the acknowledgement, never kept, is not sent again).
+    let got = nth_in_inbox(&mail, "customer@example.test", 1);
+    assert!(got.text.contains("The fee is waived this year."), "{got:?}");
+    assert_eq!(got.in_reply_to, ["q1@example.test"], "{got:?}");
+    assert!(got.subject.starts_with("Re: "), "{}", got.subject);
+    let transcript = wait_for(Duration::from_secs(20), "the reply sent", || {
+        let (_, t) = api(
+            &h,
+            &agent,
+            "GET",
+            &format!("/api/v1/interactions/{id}/transcript"),
+            None,
+        );
+        let reply = t["messages"]
+            .as_array()?
+            .iter()
+            .find(|m| m["seq"].as_u64() == Some(seq))?
+            .clone();
+        (reply["status"] == "sent").then_some(t)
+    });
+    let messages = transcript["messages"].as_array().unwrap();
+    let reply = messages
+        .iter()
+        .find(|m| m["sender"] == "agent")
+        .expect("the reply");
+    assert_eq!(
+        reply["attachments"][0]["name"], "sent.eml",
+        "kept as composed: {reply}"
+    );
+    // Once, not twice.
+    let account = mail.account("customer@example.test", mail.imap);
+    let inbox = runtime().block_on(async {
+        let mut imap = Imap::login(&account).await.expect("imap login");
+        imap.fetch_from("INBOX", 1).await.expect("fetch")
+    });
+    assert_eq!(inbox.len(), 1, "one reply in the customer's mailbox");
+    assert!(
+        messages.iter().any(|m| m["sender"] == "system"
+            && m["text"].as_str().is_some_and(|t| t.contains("sent again"))),
+        "{transcript}"
+    );
+
+    // It waits for the customer: not offered again, not closed.
+    let (status, conv) = api(
+        &h,
+        &agent,
+        "GET",
+        &format!("/api/v1/conversations/{id}"),
+        None,
+    );
+    assert_eq!(status, 200, "{conv}");
+    assert_eq!(conv["phase"], "pending", "{conv}");
+}

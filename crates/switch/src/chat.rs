@@ -175,6 +175,9 @@ struct Conv {
     email: Option<Box<email::EmailSide>>,
     /// The customer's side by text message.
     sms: Option<Box<sms::SmsSide>>,
+    /// The disposition the agent wrapped this round up with (cleared when it is offered
+    /// again), so that a desk opened again does not ask for it twice.
+    wrapped: Option<String>,
 }
 
 impl Conv {
@@ -210,6 +213,7 @@ impl Conv {
             uploads: HashMap::new(),
             email: None,
             sms: None,
+            wrapped: None,
         }
     }
 
@@ -1121,7 +1125,17 @@ impl Chats {
         if let Some(s) = &c.sms {
             v["sms"] = s.json();
         }
+        if let Some(d) = &c.wrapped {
+            v["wrapped"] = json!(d);
+        }
         v
+    }
+
+    /// The agent wrapped up the conversation's latest round.
+    pub fn wrapped_up(&self, id: InteractionId, disposition: &str) {
+        if let Some(c) = self.inner.state.lock().convs.get_mut(&id) {
+            c.wrapped = Some(disposition.to_string());
+        }
     }
 
     /// The agent takes the conversation offered to it.
@@ -1473,6 +1487,7 @@ impl Chats {
                         c.phase = Phase::Offered {
                             agent: agent.clone(),
                         };
+                        c.wrapped = None;
                         // The desk hears of it before the log's `offered` reaches its event
                         // stream, so that it never takes the chat for a ringing call.
                         let v = self.conversation_json(id, c);

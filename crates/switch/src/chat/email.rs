@@ -181,6 +181,9 @@ fn extension(name: &str, content_type: &str) -> String {
 /// customer's attachment of the same name is renamed, so these always mean the centre's.
 const ORIGINAL: &str = "original.eml";
 const SAFE_HTML: &str = "message.html";
+/// The centre's own reply as composed (on an agent's message): sent again if the centre
+/// stopped before the server took it.
+const SENT: &str = "sent.eml";
 
 /// A message's Message-ID, if it is of a sane length (it is kept as the message's id).
 fn message_id(msg: &InboundMessage) -> Option<String> {
@@ -250,7 +253,7 @@ impl Chats {
                 .filter(|n| !n.trim().is_empty())
                 .unwrap_or_else(|| format!("part.{}", extension("", &a.content_type)));
             let reserved =
-                [ORIGINAL, SAFE_HTML].contains(&name.trim().to_ascii_lowercase().as_str());
+                [ORIGINAL, SAFE_HTML, SENT].contains(&name.trim().to_ascii_lowercase().as_str());
             let name = if reserved {
                 format!("attached-{}", name.trim())
             } else {
@@ -280,6 +283,33 @@ impl Chats {
         .map_err(|e| ChatError::new("unavailable", e.to_string()))?
         .map_err(|e| ChatError::new("io", format!("keeping the e-mail's files: {e}")))?;
         Ok(list)
+    }
+
+    /// Keeps a composed reply beside the conversation's files, on disk for good before its
+    /// `message` is logged: what is sent again if the centre stops before the server took
+    /// it.
+    async fn keep_sent(&self, id: InteractionId, bytes: &[u8]) -> Result<Attachment, ChatError> {
+        let a = Attachment {
+            name: SENT.into(),
+            content_type: "message/rfc822".into(),
+            size: bytes.len() as u64,
+            path: format!("{id}/{}.eml", hotline_model::EventId::new()),
+        };
+        let path = self.attachments_dir().join(&a.path);
+        let data = bytes.to_vec();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::Write;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut f = std::fs::File::create(&path)?;
+            f.write_all(&data)?;
+            f.sync_all()
+        })
+        .await
+        .map_err(|e| ChatError::new("unavailable", e.to_string()))?
+        .map_err(|e| ChatError::new("io", format!("keeping the reply: {e}")))?;
+        Ok(a)
     }
 
     /// A message fetched from the mailbox `mailbox` (its address): it starts a conversation
@@ -574,10 +604,9 @@ impl Chats {
         }
         .map_err(|e| ChatError::new("bad_message", e.to_string()))?;
         let subject = hotline_mail::compose::reply_subject(&parent.subject, reference);
-        let sender = if agent.is_some() {
-            Sender::Agent
-        } else {
-            Sender::System
+        let (sender, kept) = match agent {
+            Some(_) => (Sender::Agent, vec![self.keep_sent(id, &out.bytes).await?]),
+            None => (Sender::System, Vec::new()),
         };
         let seq = self
             .post(
@@ -585,7 +614,7 @@ impl Chats {
                 sender,
                 agent.map(str::to_string),
                 text,
-                Vec::new(),
+                kept,
                 Some(out.message_id.clone()),
                 Some(subject),
             )
@@ -715,6 +744,42 @@ impl Chats {
         }
     }
 
+    /// A reply as it was composed, read back from its kept copy, to be sent again.
+    async fn composed_again(
+        &self,
+        id: InteractionId,
+        mailbox: &str,
+        seq: u64,
+        m: &Msg,
+    ) -> Option<OutMail> {
+        let kept = m
+            .attachments
+            .iter()
+            .find(|a| a.name == SENT && a.content_type == "message/rfc822")?;
+        let bytes = tokio::fs::read(self.attachments_dir().join(&kept.path))
+            .await
+            .ok()?;
+        let head = hotline_mail::parse::parse(&bytes).ok()?;
+        let recipients: Vec<String> = head
+            .to
+            .iter()
+            .chain(&head.cc)
+            .map(|a| a.address.clone())
+            .collect();
+        if recipients.is_empty() {
+            return None;
+        }
+        Some(OutMail {
+            mailbox: mailbox.to_string(),
+            conversation: id,
+            seq,
+            message_id: head.message_id.or_else(|| m.client_id.clone())?,
+            envelope_from: mailbox.to_string(),
+            recipients,
+            bytes,
+        })
+    }
+
     async fn restore_email_one(&self, id: InteractionId) -> Result<(), ChatError> {
         let mut r = self.read_back(id).await?;
         let reference = Reference(r.arrived_seq);
@@ -780,6 +845,30 @@ impl Chats {
                 }
             }
         }
+        // Replies the server may not have taken before the stop go again, as composed (the
+        // same Message-ID: a customer who got one already sees one). The conversation then
+        // waits for the customer as if they had been confirmed.
+        let mut again = Vec::new();
+        for &seq in &r.unconfirmed {
+            if let Some(m) = r.conv.messages.iter().find(|m| m.seq == seq)
+                && let Some(out) = self.composed_again(id, &r.to, seq, m).await
+            {
+                again.push(out);
+            }
+        }
+        if !r.unconfirmed.is_empty() && again.len() == r.unconfirmed.len() {
+            let last = r
+                .conv
+                .messages
+                .iter()
+                .rfind(|m| m.seq == r.unconfirmed[r.unconfirmed.len() - 1]);
+            r.answered_at = last.map(|m| m.at);
+            r.conv.phase = Phase::Pending {
+                since: r.answered_at.unwrap_or_else(Timestamp::now),
+            };
+            r.conv.agent = r.last_agent.clone();
+            r.unconfirmed.clear();
+        }
         let answered = r.answered_at.is_some();
         // The queue it waited in, else its mailbox's (a queue renamed since).
         let queue = Some(r.conv.queue.clone())
@@ -804,6 +893,16 @@ impl Chats {
             None,
         );
         self.warn_unconfirmed(id, &unconfirmed).await;
+        for out in again {
+            let text = format!(
+                "The centre stopped before message {} was confirmed sent: it is sent again.",
+                out.seq
+            );
+            let _ = self
+                .post(id, Sender::System, None, text, Vec::new(), None, None)
+                .await;
+            let _ = self.inner.outbox.send(out);
+        }
         if !answered && let Err(e) = self.enqueue(id, queue, r.last_agent, 0).await {
             self.close(id, EndReason::Error, "error").await;
             return Err(e);

@@ -232,13 +232,21 @@ impl Chats {
             )
             .await;
         let mut st = self.inner.state.lock();
+        // To the agent who has the conversation, else to the one who wrote the message (a
+        // reply's status often comes after the agent let the conversation wait).
         let agent = st.convs.get_mut(&id).and_then(|c| {
-            if let Some(m) = c.messages.iter_mut().rev().find(|m| m.seq == seq) {
-                m.status = Some(status.to_string());
-            }
+            let author = c
+                .messages
+                .iter_mut()
+                .rev()
+                .find(|m| m.seq == seq)
+                .and_then(|m| {
+                    m.status = Some(status.to_string());
+                    m.agent.clone()
+                });
             match &c.phase {
                 Phase::Active { agent } => Some(agent.clone()),
-                _ => None,
+                _ => author,
             }
         });
         if let Some(a) = agent {
