@@ -320,8 +320,9 @@ struct Inner {
     /// The centre's number for text messages, and where replies go to be sent.
     sms: parking_lot::RwLock<Option<sms::SmsInfo>>,
     sms_outbox: mpsc::UnboundedSender<OutSms>,
-    /// Agents' display names.
-    names: parking_lot::RwLock<HashMap<String, String>>,
+    /// Agents' display names. Shared, not copied: every message takes them, and a copy of
+    /// a large centre's (thousands of agents) cost more than the rest of the message.
+    names: parking_lot::RwLock<Arc<HashMap<String, String>>>,
     /// True once the open conversations are read back from the log after a start.
     restored: tokio::sync::watch::Sender<bool>,
 }
@@ -387,18 +388,19 @@ impl Chats {
             })
             .collect();
         *self.inner.sms.write() = cfg.sms.as_ref().map(sms::SmsInfo::from_config);
-        *self.inner.names.write() = cfg
-            .agents
-            .iter()
-            .map(|a| {
-                let n = if a.name.is_empty() {
-                    a.extension.get_ref().clone()
-                } else {
-                    a.name.clone()
-                };
-                (a.extension.get_ref().clone(), n)
-            })
-            .collect();
+        *self.inner.names.write() = Arc::new(
+            cfg.agents
+                .iter()
+                .map(|a| {
+                    let n = if a.name.is_empty() {
+                        a.extension.get_ref().clone()
+                    } else {
+                        a.name.clone()
+                    };
+                    (a.extension.get_ref().clone(), n)
+                })
+                .collect(),
+        );
     }
 
     /// Where customers' files are kept: one directory per conversation.
