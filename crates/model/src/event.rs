@@ -362,6 +362,10 @@ pub enum EventKind {
     MessageStatus {
         message: u64,
         status: String,
+        /// The id an SMS provider reached over HTTP gave the message (with `submitted`):
+        /// its status callbacks name it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider_id: Option<String>,
     },
     /// A kind written by a newer version; kept in the log, ignored by projections.
     #[serde(other)]
@@ -778,7 +782,14 @@ impl Event {
                     check_text("outcome", outcome)?;
                     check_text("detail", detail.as_deref().unwrap_or(""))
                 }
-                EventKind::MessageStatus { status, .. } => check_text("status", status),
+                EventKind::MessageStatus {
+                    status,
+                    provider_id,
+                    ..
+                } => {
+                    check_text("status", status)?;
+                    check_text("provider_id", provider_id.as_deref().unwrap_or(""))
+                }
                 EventKind::MessagesRead { .. }
                 | EventKind::Held
                 | EventKind::Resumed
