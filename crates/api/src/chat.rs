@@ -555,7 +555,9 @@ async fn transcript(
                 "seq": e.seq, "at": e.at, "sender": sender, "agent": agent,
                 "text": text, "attachments": attachments, "subject": subject,
             })),
-            hotline_model::EventKind::MessageStatus { message, status } => {
+            hotline_model::EventKind::MessageStatus {
+                message, status, ..
+            } => {
                 if let Some(m) = messages
                     .iter_mut()
                     .rev()

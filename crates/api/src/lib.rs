@@ -22,6 +22,7 @@ pub mod desk;
 mod flows;
 mod recording;
 mod skills;
+pub mod sms;
 pub mod throttle;
 pub mod v1;
 pub mod web;

@@ -397,6 +397,7 @@ pub fn routes(v1: V1) -> Router {
         .merge(crate::flows::routes())
         .merge(crate::config::routes())
         .merge(crate::chat::routes())
+        .merge(crate::sms::routes())
         .with_state(v1)
 }
 

@@ -117,8 +117,153 @@ pub struct Sms {
     /// closed; a message after that starts a new one.
     #[serde(default = "default_sms_close_hours")]
     pub close_after_hours: Spanned<u32>,
-    /// The carrier's SMSC, by SMPP 3.4.
-    pub smpp: Smpp,
+    /// The carrier's SMSC, by SMPP 3.4 (this or `http`, not both).
+    #[serde(default)]
+    pub smpp: Option<Smpp>,
+    /// A provider's HTTP API: texts in by webhook, replies out by a POST (this or `smpp`,
+    /// not both).
+    #[serde(default)]
+    pub http: Option<SmsHttp>,
+}
+
+/// An SMS provider reached over HTTP: it posts customers' texts and delivery statuses to
+/// the centre's webhooks (signed with `secret`), and takes replies at `send_url` (with
+/// `token` as a bearer token).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsHttp {
+    /// Where replies are posted: `https://…`, or `http://…` to this machine only.
+    pub send_url: Spanned<String>,
+    /// The bearer token sent with each reply, written here, or in the environment variable
+    /// `token_env` names.
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub token_env: Option<Spanned<String>>,
+    /// The secret the provider signs its webhooks with (HMAC-SHA256), written here, or in
+    /// the environment variable `secret_env` names.
+    #[serde(default)]
+    pub secret: Option<Spanned<String>>,
+    #[serde(default)]
+    pub secret_env: Option<Spanned<String>>,
+    /// Most replies posted per second, as the provider allows.
+    #[serde(default = "default_sms_per_second")]
+    pub per_second: Spanned<u32>,
+}
+
+/// Shortest webhook secret accepted: 16 bytes.
+pub const MIN_SMS_SECRET: usize = 16;
+
+impl SmsHttp {
+    /// The bearer token: written in the file, else read from `token_env`.
+    pub fn token(&self) -> Option<String> {
+        self.token.clone().or_else(|| {
+            self.token_env
+                .as_ref()
+                .and_then(|v| std::env::var(v.get_ref()).ok())
+        })
+    }
+
+    /// The webhook secret: written in the file, else read from `secret_env`.
+    pub fn secret(&self) -> Option<String> {
+        self.secret
+            .as_ref()
+            .map(|s| s.get_ref().clone())
+            .or_else(|| {
+                self.secret_env
+                    .as_ref()
+                    .and_then(|v| std::env::var(v.get_ref()).ok())
+            })
+    }
+
+    /// `send_url`, taken apart.
+    pub fn url(&self) -> Result<HttpUrl, String> {
+        HttpUrl::parse(self.send_url.get_ref())
+    }
+}
+
+/// An `http://` or `https://` address taken apart (no user name or password in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// `https`.
+    pub tls: bool,
+    /// The host name or address (an IPv6 address without its brackets).
+    pub host: String,
+    pub port: u16,
+    /// The path and query, `/` at least.
+    pub path: String,
+}
+
+impl HttpUrl {
+    /// Reads `https://host[:port]/path?query` (or `http://`); `http` only to this machine
+    /// (loopback), since the token would go in clear.
+    pub fn parse(url: &str) -> Result<HttpUrl, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!("`{url}` is not an https:// address"));
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => rest.split_at(i),
+            None => (rest, "/"),
+        };
+        let path = if path.starts_with('?') {
+            format!("/{path}")
+        } else {
+            path.to_string()
+        };
+        if authority.contains('@') {
+            return Err("put no user or password in the address: use `token`".into());
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) || url.contains('#') {
+            return Err(format!("`{url}` is not a plain address"));
+        }
+        let (host, port) = if let Some(r) = authority.strip_prefix('[') {
+            let (h, after) = r
+                .split_once(']')
+                .ok_or_else(|| format!("`{authority}` is not host[:port]"))?;
+            (h, after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        let port = match port {
+            None => {
+                if tls {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("`{p}` is not a port"))?,
+        };
+        if host.is_empty() {
+            return Err(format!("`{url}` names no host"));
+        }
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !tls && !loopback {
+            return Err(
+                "`http://` sends the token and the texts in clear: only to this machine \
+                 (loopback); use https://"
+                    .into(),
+            );
+        }
+        Ok(HttpUrl {
+            tls,
+            host: host.to_string(),
+            port,
+            path,
+        })
+    }
 }
 
 /// An SMPP 3.4 connection (a transceiver bind) to the carrier's SMSC.
@@ -1805,56 +1950,27 @@ impl Config {
                     message: "must be 1 to 720 hours".into(),
                 });
             }
-            let a = &sms.smpp.address;
-            let ok = a
-                .get_ref()
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-            if !ok {
-                return Err(Invalid {
-                    key: "sms.smpp.address".into(),
-                    offset: a.span().start,
-                    message: format!("`{}` is not host:port", a.get_ref()),
-                });
-            }
-            // SMPP 3.4's field sizes (5.2.1, 5.2.2, 5.2.3), less the terminating NUL.
-            for (k, v, max) in [
-                ("system_id", &sms.smpp.system_id, 15),
-                ("system_type", &sms.smpp.system_type, 12),
-                (
-                    "password",
-                    &sms.smpp.password.clone().unwrap_or_default(),
-                    8,
-                ),
-            ] {
-                if v.len() > max || v.chars().any(|c| !c.is_ascii() || c.is_ascii_control()) {
+            match (&sms.smpp, &sms.http) {
+                (Some(smpp), None) => check_smpp(smpp)?,
+                (None, Some(http)) => check_sms_http(http)?,
+                (Some(_), Some(http)) => {
                     return Err(Invalid {
-                        key: format!("sms.smpp.{k}"),
-                        offset: a.span().start,
-                        message: format!("SMPP allows at most {max} plain ASCII characters"),
+                        key: "sms.http".into(),
+                        offset: http.send_url.span().start,
+                        message: "give either [sms.smpp] (the carrier's SMSC) or [sms.http] \
+                                  (a provider's HTTP API), not both"
+                            .into(),
                     });
                 }
-            }
-            if sms.smpp.system_id.is_empty() {
-                return Err(Invalid {
-                    key: "sms.smpp.system_id".into(),
-                    offset: a.span().start,
-                    message: "must not be empty".into(),
-                });
-            }
-            if sms.smpp.password.is_none() && sms.smpp.password_env.is_none() {
-                return Err(Invalid {
-                    key: "sms.smpp.password".into(),
-                    offset: a.span().start,
-                    message: "give `password` or `password_env`".into(),
-                });
-            }
-            if !(1..=10_000).contains(sms.smpp.per_second.get_ref()) {
-                return Err(Invalid {
-                    key: "sms.smpp.per_second".into(),
-                    offset: sms.smpp.per_second.span().start,
-                    message: "must be 1 to 10000".into(),
-                });
+                (None, None) => {
+                    return Err(Invalid {
+                        key: "sms".into(),
+                        offset: sms.number.span().start,
+                        message: "say how texts come and go: add [sms.smpp] (the carrier's \
+                                  SMSC) or [sms.http] (a provider's HTTP API)"
+                            .into(),
+                    });
+                }
             }
         }
         Ok(())
@@ -1917,6 +2033,113 @@ impl Config {
             .iter()
             .find(|t| t.sources.iter().any(|n| n.contains(&ip)))
     }
+}
+
+/// `[sms.smpp]`, key by key.
+fn check_smpp(smpp: &Smpp) -> Result<(), Invalid> {
+    let a = &smpp.address;
+    let ok = a
+        .get_ref()
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !ok {
+        return Err(Invalid {
+            key: "sms.smpp.address".into(),
+            offset: a.span().start,
+            message: format!("`{}` is not host:port", a.get_ref()),
+        });
+    }
+    // SMPP 3.4's field sizes (5.2.1, 5.2.2, 5.2.3), less the terminating NUL.
+    for (k, v, max) in [
+        ("system_id", &smpp.system_id, 15),
+        ("system_type", &smpp.system_type, 12),
+        ("password", &smpp.password.clone().unwrap_or_default(), 8),
+    ] {
+        if v.len() > max || v.chars().any(|c| !c.is_ascii() || c.is_ascii_control()) {
+            return Err(Invalid {
+                key: format!("sms.smpp.{k}"),
+                offset: a.span().start,
+                message: format!("SMPP allows at most {max} plain ASCII characters"),
+            });
+        }
+    }
+    if smpp.system_id.is_empty() {
+        return Err(Invalid {
+            key: "sms.smpp.system_id".into(),
+            offset: a.span().start,
+            message: "must not be empty".into(),
+        });
+    }
+    if smpp.password.is_none() && smpp.password_env.is_none() {
+        return Err(Invalid {
+            key: "sms.smpp.password".into(),
+            offset: a.span().start,
+            message: "give `password` or `password_env`".into(),
+        });
+    }
+    if !(1..=10_000).contains(smpp.per_second.get_ref()) {
+        return Err(Invalid {
+            key: "sms.smpp.per_second".into(),
+            offset: smpp.per_second.span().start,
+            message: "must be 1 to 10000".into(),
+        });
+    }
+    Ok(())
+}
+
+/// `[sms.http]`, key by key.
+fn check_sms_http(http: &SmsHttp) -> Result<(), Invalid> {
+    if let Err(message) = http.url() {
+        return Err(Invalid {
+            key: "sms.http.send_url".into(),
+            offset: http.send_url.span().start,
+            message,
+        });
+    }
+    let start = http.send_url.span().start;
+    if http.token.is_none() && http.token_env.is_none() {
+        return Err(Invalid {
+            key: "sms.http.token".into(),
+            offset: start,
+            message: "give `token` or `token_env`".into(),
+        });
+    }
+    if let Some(t) = &http.token
+        && (t.is_empty() || t.chars().any(|c| c.is_control() || c.is_whitespace()))
+    {
+        return Err(Invalid {
+            key: "sms.http.token".into(),
+            offset: start,
+            message: "must be a bearer token: no spaces or control characters".into(),
+        });
+    }
+    match (&http.secret, &http.secret_env) {
+        (None, None) => {
+            return Err(Invalid {
+                key: "sms.http.secret".into(),
+                offset: start,
+                message: "give `secret` or `secret_env`: the provider's webhooks are signed \
+                          with it"
+                    .into(),
+            });
+        }
+        (Some(s), _) if s.get_ref().len() < MIN_SMS_SECRET => {
+            return Err(Invalid {
+                key: "sms.http.secret".into(),
+                offset: s.span().start,
+                message: format!("must be at least {MIN_SMS_SECRET} bytes"),
+            });
+        }
+        _ => {}
+    }
+    if !(1..=10_000).contains(http.per_second.get_ref()) {
+        return Err(Invalid {
+            key: "sms.http.per_second".into(),
+            offset: http.per_second.span().start,
+            message: "must be 1 to 10000".into(),
+        });
+    }
+    Ok(())
 }
 
 struct Invalid {
@@ -2401,6 +2624,86 @@ mod tests {
         assert_eq!(e.key, "sms.smpp.system_id", "{e}");
         let e = err(&sms("bank", "accounts"));
         assert_eq!(e.key, "sms.queue", "{e}");
+    }
+
+    #[test]
+    fn an_sms_provider_over_http_is_checked_key_by_key() {
+        let line_of = |text: &str, needle: &str| {
+            text.lines()
+                .position(|l| l.starts_with(needle))
+                .expect("the line")
+                + 1
+        };
+        let http = |url: &str, extra: &str| {
+            format!(
+                "{DEMO_TOML}\n[sms]\nnumber = \"95588\"\nqueue = \"chat\"\n\n[sms.http]\n\
+                 send_url = \"{url}\"\ntoken = \"tok-123\"\n\
+                 secret = \"0123456789abcdef-webhooks\"\n{extra}"
+            )
+        };
+        let cfg =
+            Config::from_toml("t.toml", &http("https://sms.example.com/v1/send", "")).unwrap();
+        let h = cfg.sms.as_ref().and_then(|s| s.http.as_ref()).unwrap();
+        assert_eq!(
+            h.url().unwrap(),
+            HttpUrl {
+                tls: true,
+                host: "sms.example.com".into(),
+                port: 443,
+                path: "/v1/send".into()
+            }
+        );
+        assert_eq!(*h.per_second.get_ref(), 50);
+        let local = Config::from_toml("t.toml", &http("http://127.0.0.1:9000", "")).unwrap();
+        let url = local.sms.unwrap().http.unwrap().url().unwrap();
+        assert_eq!((url.tls, url.port, url.path.as_str()), (false, 9000, "/"));
+        // The token would go in clear to another machine.
+        let text = http("http://sms.example.com/send", "");
+        let e = err(&text);
+        assert_eq!(e.key, "sms.http.send_url", "{e}");
+        assert_eq!(e.line, line_of(&text, "send_url"), "{e}");
+        let e = err(&http("ftp://sms.example.com/", ""));
+        assert_eq!(e.key, "sms.http.send_url", "{e}");
+        let e = err(&http("https://user:pw@sms.example.com/", ""));
+        assert!(e.message.contains("token"), "{e}");
+        let text = http("https://sms.example.com/", "").replace(
+            "secret = \"0123456789abcdef-webhooks\"",
+            "secret = \"short\"",
+        );
+        let e = err(&text);
+        assert_eq!(e.key, "sms.http.secret", "{e}");
+        assert_eq!(e.line, line_of(&text, "secret ="), "{e}");
+        let e = err(&http("https://sms.example.com/", "").replace("secret = ", "secrets = "));
+        assert_eq!(e.key, "sms.http.secrets", "an unknown key: {e}");
+        let e = err(&http("https://sms.example.com/", "").replace("secret = ", "# "));
+        assert_eq!(e.key, "sms.http.secret", "{e}");
+        let e = err(&http("https://sms.example.com/", "").replace("token = ", "# "));
+        assert_eq!(e.key, "sms.http.token", "{e}");
+        let text = http("https://sms.example.com/", "per_second = 0\n");
+        let e = err(&text);
+        assert_eq!(e.key, "sms.http.per_second", "{e}");
+        assert_eq!(e.line, line_of(&text, "per_second"), "{e}");
+        Config::from_toml(
+            "t.toml",
+            &http("https://sms.example.com/", "").replace(
+                "secret = \"0123456789abcdef-webhooks\"",
+                "secret_env = \"HOTLINE_SMS_SECRET\"",
+            ),
+        )
+        .unwrap();
+        // Either transport, not both, not neither.
+        let both = format!(
+            "{}\n[sms.smpp]\naddress = \"127.0.0.1:2775\"\nsystem_id = \"bank\"\npassword = \"x\"\n",
+            http("https://sms.example.com/", "")
+        );
+        let e = err(&both);
+        assert_eq!(e.key, "sms.http", "{e}");
+        assert_eq!(e.line, line_of(&both, "send_url"), "{e}");
+        let neither = format!("{DEMO_TOML}\n[sms]\nnumber = \"95588\"\nqueue = \"chat\"\n");
+        let e = err(&neither);
+        assert_eq!(e.key, "sms", "{e}");
+        assert_eq!(e.line, line_of(&neither, "number = \"95588\""), "{e}");
+        assert!(e.message.contains("[sms.http]"), "{e}");
     }
 
     #[test]

@@ -362,6 +362,10 @@ pub enum EventKind {
     MessageStatus {
         message: u64,
         status: String,
+        /// The id an SMS provider reached over HTTP gave the message (with `submitted`):
+        /// its status callbacks name it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider_id: Option<String>,
     },
     /// A web chat's widget session: the SHA-256 (hex) of the token the customer's widget
     /// holds, so that the widget can take the conversation up again after the centre
@@ -787,7 +791,14 @@ impl Event {
                     check_text("outcome", outcome)?;
                     check_text("detail", detail.as_deref().unwrap_or(""))
                 }
-                EventKind::MessageStatus { status, .. } => check_text("status", status),
+                EventKind::MessageStatus {
+                    status,
+                    provider_id,
+                    ..
+                } => {
+                    check_text("status", status)?;
+                    check_text("provider_id", provider_id.as_deref().unwrap_or(""))
+                }
                 EventKind::ChatSession {
                     key,
                     name,

@@ -68,7 +68,7 @@ pub struct ChatError {
 }
 
 impl ChatError {
-    fn new(code: &'static str, message: impl Into<String>) -> ChatError {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> ChatError {
         ChatError {
             code,
             message: message.into(),

@@ -171,7 +171,7 @@ pub struct Centre {
     chats: chat::Chats,
     /// The mailboxes' IMAP and SMTP side.
     mailboxes: mailboxes::Mailboxes,
-    /// The SMSC link.
+    /// The SMSC link or the SMS provider's HTTP API.
     texts: texts::Texts,
 }
 
@@ -283,6 +283,11 @@ impl Centre {
     /// The web chats.
     pub fn chats(&self) -> &chat::Chats {
         &self.chats
+    }
+
+    /// The text messages' transport (the SMSC link or the SMS provider's HTTP API).
+    pub fn texts(&self) -> &texts::Texts {
+        &self.texts
     }
 
     /// The outbound campaigns' dialler.

@@ -328,7 +328,9 @@ impl Chats {
                     at: e.at,
                     status: None,
                 }),
-                EventKind::MessageStatus { message, status } => {
+                EventKind::MessageStatus {
+                    message, status, ..
+                } => {
                     // (A status comes after its message.)
                     if let Some(m) = messages.iter_mut().rev().find(|m| m.seq == *message) {
                         m.status = Some(status.clone());

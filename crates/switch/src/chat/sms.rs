@@ -47,6 +47,15 @@ impl SmsSide {
     }
 }
 
+/// See [`Chats::sms_provider_ids`].
+#[derive(Debug, Default)]
+pub(crate) struct ProviderIds {
+    /// (provider's id, conversation, seq, when)
+    pub received: Vec<(String, InteractionId, u64, Timestamp)>,
+    /// (provider's id, conversation, seq)
+    pub sent: Vec<(String, InteractionId, u64)>,
+}
+
 /// A reply for the SMSC link to send.
 #[derive(Debug, Clone)]
 pub struct OutSms {
@@ -70,8 +79,15 @@ impl Chats {
     }
 
     /// A text message from `from` (the customer) to the centre: it joins the conversation
-    /// open with that number or starts one. `Ok` once durable in the log.
-    pub async fn sms_in(&self, from: &str, text: &str) -> Result<InteractionId, ChatError> {
+    /// open with that number or starts one. `Ok` (the conversation and the message's seq)
+    /// once durable in the log. `provider_id` is an SMS provider's own id of the message,
+    /// kept as its `client_id`.
+    pub async fn sms_in(
+        &self,
+        from: &str,
+        text: &str,
+        provider_id: Option<String>,
+    ) -> Result<(InteractionId, u64), ChatError> {
         let info = self.sms_info()?;
         let number = hotline_model::normalize_phone(from)
             .ok_or_else(|| ChatError::new("bad_number", format!("`{from}` is no number")))?;
@@ -85,11 +101,8 @@ impl Chats {
             })
         };
         match open {
-            Some(id) => {
-                self.sms_joins(id, text).await?;
-                Ok(id)
-            }
-            None => self.sms_starts(&info, number, text).await,
+            Some(id) => Ok((id, self.sms_joins(id, text, provider_id).await?)),
+            None => self.sms_starts(&info, number, text, provider_id).await,
         }
     }
 
@@ -98,7 +111,8 @@ impl Chats {
         info: &SmsInfo,
         number: String,
         text: String,
-    ) -> Result<InteractionId, ChatError> {
+        provider_id: Option<String>,
+    ) -> Result<(InteractionId, u64), ChatError> {
         let customer = self.store().customer_by_phone(&number).await.ok().flatten();
         let id = InteractionId::new();
         let now = Timestamp::now();
@@ -140,22 +154,47 @@ impl Chats {
                 answered: false,
             })),
         );
-        if let Err(e) = self
-            .post(id, Sender::Customer, None, text, Vec::new(), None, None)
+        let seq = match self
+            .post(
+                id,
+                Sender::Customer,
+                None,
+                text,
+                Vec::new(),
+                provider_id,
+                None,
+            )
             .await
         {
-            self.close(id, EndReason::Error, "error").await;
-            return Err(e);
-        }
+            Ok(seq) => seq,
+            Err(e) => {
+                self.close(id, EndReason::Error, "error").await;
+                return Err(e);
+            }
+        };
         if let Err(e) = self.enqueue(id, info.queue.clone(), None, 0).await {
             self.close(id, EndReason::Error, "error").await;
             return Err(e);
         }
-        Ok(id)
+        Ok((id, seq))
     }
 
-    async fn sms_joins(&self, id: InteractionId, text: String) -> Result<(), ChatError> {
-        self.post(id, Sender::Customer, None, text, Vec::new(), None, None)
+    async fn sms_joins(
+        &self,
+        id: InteractionId,
+        text: String,
+        provider_id: Option<String>,
+    ) -> Result<u64, ChatError> {
+        let seq = self
+            .post(
+                id,
+                Sender::Customer,
+                None,
+                text,
+                Vec::new(),
+                provider_id,
+                None,
+            )
             .await?;
         if let Some(s) = self
             .inner
@@ -167,7 +206,12 @@ impl Chats {
         {
             s.answered = false;
         }
-        self.requeue_pending(id).await
+        // The message is kept whatever comes of the queueing: taking it again would make
+        // it twice.
+        if let Err(e) = self.requeue_pending(id).await {
+            tracing::error!(conversation = %id, code = e.code, error = %e.message, "a text conversation was not put back in line");
+        }
+        Ok(seq)
     }
 
     /// The agent's reply: logged, then handed to the SMSC link. `Ok(seq)` once durable.
@@ -222,15 +266,32 @@ impl Chats {
     /// a text: `submitted`, `delivered` …; either: `failed: …`): logged, and shown on the
     /// desk of the agent who has the conversation.
     pub async fn message_status(&self, id: InteractionId, seq: u64, status: &str) {
-        let _ = self
+        let _ = self.record_status(id, seq, status, None).await;
+    }
+
+    /// [`Chats::message_status`], with the id an SMS provider gave the message; `Ok` once
+    /// durable in the log.
+    pub async fn record_status(
+        &self,
+        id: InteractionId,
+        seq: u64,
+        status: &str,
+        provider_id: Option<String>,
+    ) -> Result<(), ChatError> {
+        let logged = self
             .log(
                 id,
                 EventKind::MessageStatus {
                     message: seq,
                     status: status.to_string(),
+                    provider_id,
                 },
             )
             .await;
+        if let Err(e) = logged {
+            tracing::error!(conversation = %id, seq, status, error = %e.message, "a text's status was not logged");
+            return Err(e);
+        }
         let mut st = self.inner.state.lock();
         // To the agent who has the conversation, else to the one who wrote the message (a
         // reply's status often comes after the agent let the conversation wait).
@@ -255,6 +316,93 @@ impl Chats {
                 json!({"type": "status", "conversation": id, "seq": seq, "status": status}),
             );
         }
+        Ok(())
+    }
+
+    /// A reply the network would not take (`why`): its status says so, the transcript
+    /// tells the agent, and a conversation that waited for the customer waits in line
+    /// again, first for the agent who wrote it, since the customer has had no answer.
+    pub(crate) async fn sms_not_sent(&self, id: InteractionId, seq: u64, why: &str) {
+        self.message_status(id, seq, &format!("failed: {why}"))
+            .await;
+        let text = format!("The text above could not be sent: {why}");
+        let _ = self
+            .post(id, Sender::System, None, text, Vec::new(), None, None)
+            .await;
+        if let Some(s) = self
+            .inner
+            .state
+            .lock()
+            .convs
+            .get_mut(&id)
+            .and_then(|c| c.sms.as_mut())
+        {
+            s.answered = false;
+        }
+        let _ = self.requeue_pending(id).await;
+    }
+
+    /// What the log says of texts through an SMS provider since `since` (and in the
+    /// conversations still open): the customers' messages by the provider's id, and the
+    /// replies the provider took whose final status has not come, by the provider's id.
+    pub(crate) async fn sms_provider_ids(
+        &self,
+        since: Timestamp,
+        is_final: impl Fn(&str) -> bool,
+    ) -> Result<ProviderIds, ChatError> {
+        let unavailable =
+            |e: hotline_store::Error| ChatError::new("log_unavailable", e.to_string());
+        let mut seen = HashSet::new();
+        let ids: Vec<InteractionId> = self
+            .store()
+            .interactions_since(since)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .chain(
+                self.store()
+                    .open_interactions()
+                    .await
+                    .map_err(unavailable)?,
+            )
+            .filter(|r| r.channel == Some(Channel::Sms))
+            .map(|r| r.id)
+            .filter(|id| seen.insert(*id))
+            .collect();
+        let mut out = ProviderIds::default();
+        for id in ids {
+            let events = self
+                .store()
+                .interaction_events(id)
+                .await
+                .map_err(unavailable)?;
+            let mut replies: HashMap<u64, String> = HashMap::new();
+            for e in &events {
+                let Event::Interaction(ie) = e else { continue };
+                match &ie.kind {
+                    EventKind::Message {
+                        sender: Sender::Customer,
+                        client_id: Some(c),
+                        ..
+                    } => out.received.push((c.clone(), id, ie.seq.0, ie.at)),
+                    EventKind::MessageStatus {
+                        message,
+                        status,
+                        provider_id,
+                    } => {
+                        if let Some(p) = provider_id {
+                            replies.insert(*message, p.clone());
+                        } else if is_final(status) {
+                            replies.remove(message);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            out.sent
+                .extend(replies.into_iter().map(|(seq, p)| (p, id, seq)));
+        }
+        Ok(out)
     }
 
     /// Reads the open text conversations back from the log after a restart.
