@@ -6,9 +6,11 @@
 //! - `POST /api/v1/sms/status` `{"id","status"}`: what became of a reply the provider took
 //!   (its `id` from the answer to the centre's POST). Answered 200 `{"recorded"}`.
 //!
-//! Each request carries `X-Hotline-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw
-//! body under `sms.http.secret`; without a matching one it is refused with 401
-//! `bad_signature` before the body is read as JSON. A source that keeps sending bad
+//! Each request carries `X-Hotline-Timestamp: <unix seconds>` and
+//! `X-Hotline-Signature: sha256=<hex>`, the HMAC-SHA256 of `<timestamp>.<raw body>` under
+//! `sms.http.secret`; without a matching one, or with a timestamp more than five minutes
+//! off, it is refused with 401 `bad_signature` before the body is read as JSON (a request
+//! captured on the way cannot be played again later). A source that keeps sending bad
 //! signatures is held back (429 `too_many_attempts`) like failed logins.
 
 use std::net::IpAddr;
@@ -31,6 +33,10 @@ use crate::v1::{V1, parse_json};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-hotline-signature";
+/// The header with the time the request was signed (Unix seconds), part of what is signed.
+pub const TIMESTAMP_HEADER: &str = "x-hotline-timestamp";
+/// How far a request's timestamp may be from the centre's clock.
+const MAX_SKEW_SECS: u64 = 300;
 /// Largest webhook body.
 const MAX_BODY: usize = 64 * 1024;
 /// Longest provider id of a message.
@@ -76,6 +82,38 @@ fn verify(
             "this centre takes no text messages by HTTP ([sms.http] is not configured)",
         ));
     };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let given = header(SIGNATURE_HEADER)
+        .and_then(|v| v.strip_prefix("sha256="))
+        .and_then(hex_decode);
+    let stamp = header(TIMESTAMP_HEADER).filter(|t| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        t.parse::<u64>()
+            .is_ok_and(|t| t.abs_diff(now) <= MAX_SKEW_SECS)
+    });
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
+    let ok = match (stamp, given) {
+        (Some(stamp), Some(tag)) => {
+            let mut signed = Vec::with_capacity(stamp.len() + 1 + body.len());
+            signed.extend_from_slice(stamp.as_bytes());
+            signed.push(b'.');
+            signed.extend_from_slice(body);
+            ring::hmac::verify(&key, &signed, &tag).is_ok()
+        }
+        _ => false,
+    };
+    // The signature first (it is cheap): a provider's good request is never held back by
+    // someone else's bad ones from behind the same address.
+    if ok {
+        return Ok(());
+    }
     if let Err(wait) = throttle().lock().check(WHO, source, Instant::now()) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -84,23 +122,13 @@ fn verify(
         )
         .retry_after(wait.as_secs()));
     }
-    let given = headers
-        .get(SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().strip_prefix("sha256="))
-        .and_then(hex_decode);
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
-    let ok = given.is_some_and(|tag| ring::hmac::verify(&key, body, &tag).is_ok());
-    if ok {
-        return Ok(());
-    }
     if throttle().lock().failed(WHO, source, Instant::now()) {
         tracing::warn!(source = ?source, "SMS webhooks with bad signatures: the source is held back");
     }
     Err(ApiError::new(
         StatusCode::UNAUTHORIZED,
         "bad_signature",
-        "the X-Hotline-Signature header is missing or does not match the body (sha256=<hex HMAC-SHA256 of the body under the shared secret>)",
+        "X-Hotline-Signature is missing or does not match, or X-Hotline-Timestamp is missing or more than 5 minutes off (sha256=<hex HMAC-SHA256 of \"<timestamp>.<body>\" under the shared secret>)",
     ))
 }
 

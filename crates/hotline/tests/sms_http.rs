@@ -87,22 +87,47 @@ impl Provider {
     }
 }
 
-fn sign(body: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
-    let tag = ring::hmac::sign(&key, body.as_bytes());
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The signature of `body` sent at `at` (Unix seconds) under `secret`.
+fn sign_with(secret: &[u8], at: u64, body: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, format!("{at}.{body}").as_bytes());
     let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256={hex}")
 }
 
-/// A webhook POST as the provider makes it (`signature` as given, none when `None`).
+fn sign(body: &str) -> String {
+    sign_with(SECRET.as_bytes(), unix_now(), body)
+}
+
+/// A webhook POST as the provider makes it, stamped now (`signature` as given, none when
+/// `None`).
 fn webhook(addr: SocketAddr, path: &str, body: &str, signature: Option<&str>) -> (u16, Value) {
+    webhook_at(addr, path, body, signature, unix_now())
+}
+
+fn webhook_at(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+    signature: Option<&str>,
+    at: u64,
+) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n"
     );
     if let Some(sig) = signature {
-        req.push_str(&format!("X-Hotline-Signature: {sig}\r\n"));
+        req.push_str(&format!(
+            "X-Hotline-Signature: {sig}\r\nX-Hotline-Timestamp: {at}\r\n"
+        ));
     }
     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     s.write_all(req.as_bytes()).unwrap();
@@ -166,16 +191,27 @@ fn texts_come_by_webhook_and_replies_go_to_the_providers_api() {
     // A forged text (wrong secret, or none) is refused and leaves no trace.
     let forged =
         json!({"id": "in-0", "from": CUSTOMER, "to": "95588", "text": "forged"}).to_string();
-    let wrong = {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"not-the-shared-secret");
-        let tag = ring::hmac::sign(&key, forged.as_bytes());
-        let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        format!("sha256={hex}")
-    };
+    let wrong = sign_with(b"not-the-shared-secret", unix_now(), &forged);
     let (status, body) = webhook(h.http, "/api/v1/sms/inbound", &forged, Some(&wrong));
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "bad_signature", "{body}");
     let (status, body) = webhook(h.http, "/api/v1/sms/inbound", &forged, None);
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (401, &json!("bad_signature")),
+        "{body}"
+    );
+    // A request signed with the right secret but replayed ten minutes later is refused, as
+    // is one whose timestamp was changed after signing.
+    let old = unix_now() - 600;
+    let replayed = sign_with(SECRET.as_bytes(), old, &forged);
+    let (status, body) = webhook_at(h.http, "/api/v1/sms/inbound", &forged, Some(&replayed), old);
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (401, &json!("bad_signature")),
+        "{body}"
+    );
+    let (status, body) = webhook(h.http, "/api/v1/sms/inbound", &forged, Some(&replayed));
     assert_eq!(
         (status, &body["error"]["code"]),
         (401, &json!("bad_signature")),

@@ -178,6 +178,9 @@ struct Conv {
     /// The disposition the agent wrapped this round up with (cleared when it is offered
     /// again), so that a desk opened again does not ask for it twice.
     wrapped: Option<String>,
+    /// A web chat read back after a restart: the agent it goes to first once its widget
+    /// is back.
+    prefer: Option<String>,
 }
 
 impl Conv {
@@ -214,6 +217,7 @@ impl Conv {
             email: None,
             sms: None,
             wrapped: None,
+            prefer: None,
         }
     }
 
@@ -559,12 +563,28 @@ impl Chats {
         // After a start, the conversation may not be read back yet: wait for that, rather
         // than tell the widget that its conversation is over.
         let mut restored = self.inner.restored.subscribe();
-        let ready = tokio::time::timeout(RESTORE_WAIT, restored.wait_for(|done| *done)).await;
-        if !matches!(ready, Ok(Ok(_))) {
+        // (The watch's guard is let go at once: it may not be held across an await.)
+        let ready = matches!(
+            tokio::time::timeout(RESTORE_WAIT, restored.wait_for(|done| *done)).await,
+            Ok(Ok(_))
+        );
+        if !ready {
             return Err(ChatError::new(
                 "unavailable",
                 "the centre is starting; try again in a moment",
             ));
+        }
+        // A chat read back after a restart waits for its widget: now it is back, in line.
+        let waiting = {
+            let st = self.inner.state.lock();
+            st.by_token.get(&key_of(token)).copied().filter(|id| {
+                st.convs
+                    .get(id)
+                    .is_some_and(|c| !c.is_remote() && matches!(c.phase, Phase::Pending { .. }))
+            })
+        };
+        if let Some(id) = waiting {
+            self.requeue_pending(id).await?;
         }
         let names = self.inner.names.read().clone();
         let mut st = self.inner.state.lock();
@@ -1569,6 +1589,7 @@ impl Chats {
         let mut abandon = Vec::new();
         let mut timeout = Vec::new();
         let mut expired = Vec::new();
+        let mut unclaimed = Vec::new();
         let wall = Timestamp::now();
         {
             // Copied first: the state lock is never taken under another lock.
@@ -1597,6 +1618,10 @@ impl Chats {
                     }
                     Phase::Active { .. } if gone_for.is_some_and(|d| d >= ACTIVE_GONE) => {
                         timeout.push(*id)
+                    }
+                    // A web chat read back after a restart whose widget is not back.
+                    Phase::Pending { .. } if !c.is_remote() => {
+                        unclaimed.extend(gone_for.filter(|d| *d >= QUEUED_GONE).map(|_| *id))
                     }
                     Phase::Pending { since } => {
                         let hours = match &c.email {
@@ -1643,6 +1668,9 @@ impl Chats {
         }
         for id in expired {
             self.expire(id).await;
+        }
+        for id in unclaimed {
+            self.close(id, EndReason::Interrupted, "timeout").await;
         }
     }
 

@@ -877,7 +877,9 @@ impl Chats {
             .unwrap_or_default();
         r.conv.queue = queue.clone();
         let customer = hotline_mail::Mailbox::new(r.conv.from.clone(), sender_name.as_deref());
-        let unconfirmed = std::mem::take(&mut r.unconfirmed);
+        // The agent is asked to check only the replies that are not sent again here.
+        let mut unconfirmed = std::mem::take(&mut r.unconfirmed);
+        unconfirmed.retain(|seq| !again.iter().any(|out| out.seq == *seq));
         self.insert_remote(
             id,
             r.conv,

@@ -138,7 +138,8 @@ impl Chats {
                 .email
                 .as_ref()
                 .and_then(|e| e.last_agent.clone())
-                .or_else(|| c.sms.as_ref().and_then(|s| s.last_agent.clone()));
+                .or_else(|| c.sms.as_ref().and_then(|s| s.last_agent.clone()))
+                .or_else(|| c.prefer.take());
             (c.queue.clone(), last)
         };
         let _ = self
@@ -172,11 +173,15 @@ impl Chats {
     }
 
     async fn restore_all(&self) {
-        let open = match self.store().open_interactions().await {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!(error = %e, "the open conversations cannot be read back");
-                return;
+        // Tried until the log answers: a widget coming back meanwhile is told to try again
+        // (never that its chat is over), and no mail or text is taken before.
+        let open = loop {
+            match self.store().open_interactions().await {
+                Ok(o) => break o,
+                Err(e) => {
+                    tracing::error!(error = %e, "the open conversations cannot be read back yet; trying again in 5 s");
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
             }
         };
         let of = |ch: Channel| -> Vec<InteractionId> {
@@ -199,9 +204,10 @@ impl Chats {
         }
     }
 
-    /// Reads the open web chats back after a restart. Each waits in line again, first for
-    /// the agent who had it, for its customer's widget to come back with its token; a
-    /// customer who does not come back has left, as from any chat.
+    /// Reads the open web chats back after a restart. Each waits for its customer's widget
+    /// to come back with its token, then waits in line again, first for the agent who had
+    /// it; one whose widget does not come back within [`QUEUED_GONE`] is closed as
+    /// `interrupted`, never offered to an agent.
     async fn restore_web(&self, open: &[InteractionId]) {
         for &id in open {
             if let Err(e) = self.restore_web_one(id).await {
@@ -251,7 +257,13 @@ impl Chats {
                     messages: r.conv.messages,
                     client_ids,
                     customer_read: r.conv.reads.0,
-                    // Until the widget comes back: gone for good after the usual time.
+                    // It waits for its widget (as a conversation waits for its customer):
+                    // in line again only once the widget comes back, closed if it does not
+                    // within the time a queued customer may be gone.
+                    phase: Phase::Pending {
+                        since: Timestamp::now(),
+                    },
+                    prefer: r.last_agent,
                     unwatched_since: Some(Instant::now()),
                     ..Conv::queued(queue.clone(), name, r.conv.from, r.conv.started)
                 },
@@ -273,10 +285,6 @@ impl Chats {
                 None,
             )
             .await;
-        if let Err(e) = self.enqueue(id, queue, r.last_agent, 0).await {
-            self.close(id, EndReason::Error, "error").await;
-            return Err(e);
-        }
         Ok(())
     }
 
