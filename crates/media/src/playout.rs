@@ -5,7 +5,10 @@
 //! Samples are written into a ring at their RTP timestamp's position and
 //! read back (and cleared) one frame per tick, a fixed depth behind the
 //! newest packet. A packet too far ahead or behind resynchronises the buffer
-//! (new SSRC, sender restart, clock drift).
+//! (new SSRC, sender restart), and so do a few late packets in a row: a sender
+//! whose clock runs slower than ours falls behind the read point little by
+//! little, and without that its audio would be dropped as late until it was a
+//! whole window behind (minutes, at a real phone's 100 ppm of drift).
 
 /// Samples per 20 ms frame at 8 kHz.
 pub const FRAME: usize = 160;
@@ -19,8 +22,13 @@ pub struct Playout {
     play_ts: Option<u32>,
     depth: u32,
     late: u64,
+    /// Late packets in a row (a slow sender, not one reordered packet).
+    late_run: u32,
     resyncs: u64,
 }
+
+/// Late packets in a row after which the buffer starts again around the sender.
+const LATE_RUN: u32 = 3;
 
 impl Default for Playout {
     fn default() -> Self {
@@ -36,6 +44,7 @@ impl Playout {
             play_ts: None,
             depth: depth_frames.clamp(1, 8) * FRAME as u32,
             late: 0,
+            late_run: 0,
             resyncs: 0,
         }
     }
@@ -53,7 +62,9 @@ impl Playout {
         };
         let off = ts.wrapping_sub(play) as i32;
         let limit = (CAP - len) as i32;
-        let off = if off < -(2 * FRAME as i32) || off >= limit {
+        let drifted = off < 0 && self.late_run + 1 >= LATE_RUN;
+        let off = if off < -(2 * FRAME as i32) || off >= limit || drifted {
+            self.late_run = 0;
             // Far out of the window: start again around this packet.
             self.resyncs += 1;
             self.ring.fill(0);
@@ -62,12 +73,14 @@ impl Playout {
         } else if off < 0 {
             // Slightly late: keep the part still in the future.
             self.late += 1;
+            self.late_run += 1;
             let skip = (-off) as usize;
             if skip >= len {
                 return;
             }
             return self.write_at(play, &samples[skip..len]);
         } else {
+            self.late_run = 0;
             off
         };
         // `off` is within 0..limit here.
@@ -129,6 +142,43 @@ mod tests {
             assert!(out.iter().all(|s| *s == out[0]));
         }
         assert_eq!(got, vec![0, 0, 1, 2, 3, 0, 5]);
+    }
+
+    /// A sender whose clock is 1 % slow (a packet every 20.2 ms of our time) stays audible:
+    /// its audio is not dropped as late for seconds on end.
+    #[test]
+    fn a_slow_sender_is_not_dropped_as_late() {
+        for drift in [1.01f64, 1.0001, 0.99] {
+            let mut p = Playout::new(2);
+            let mut out = [0i16; FRAME];
+            let (mut silent, mut run, mut longest) = (0, 0, 0);
+            let mut next_arrival = 0.0f64;
+            let mut ts = 7u32;
+            let ticks = 20_000;
+            for tick in 0..ticks {
+                while next_arrival <= tick as f64 {
+                    p.push(ts, &[1000; FRAME]);
+                    ts = ts.wrapping_add(FRAME as u32);
+                    next_arrival += drift;
+                }
+                p.pull(&mut out);
+                if tick > 10 && out.iter().all(|s| *s == 0) {
+                    silent += 1;
+                    run += 1;
+                    longest = longest.max(run);
+                } else {
+                    run = 0;
+                }
+            }
+            assert!(
+                silent * 100 < ticks * 3,
+                "drift {drift}: {silent} of {ticks} frames silent"
+            );
+            assert!(
+                longest <= 5,
+                "drift {drift}: {longest} silent frames in a row"
+            );
+        }
     }
 
     #[test]
