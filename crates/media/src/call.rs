@@ -178,6 +178,11 @@ pub enum MediaEvent {
         leg: LegId,
         decision: AmdDecision,
     },
+    /// A browser leg's WebRTC connection came up or went away (from the engine's shell).
+    Browser {
+        leg: LegId,
+        state: crate::webrtc::BrowserState,
+    },
 }
 
 /// What a leg is being sent.

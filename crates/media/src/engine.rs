@@ -32,6 +32,7 @@ use crate::mixer::MixMatrix;
 use crate::player::Prompt;
 use crate::srtp::{SrtpKeys, SrtpReceiver, SrtpSender, TAG_LEN};
 use crate::stats::QualityReport;
+use crate::webrtc::BrowserLeg;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -192,8 +193,10 @@ impl MediaEngine {
                 socks: Vec::new(),
                 send_errors: 0,
                 crypto: Vec::new(),
+                browsers: Vec::new(),
                 scratch: Box::new([0; 2048]),
             },
+            frames: Vec::new(),
         };
         let k = self.next_shard.fetch_add(1, Ordering::Relaxed);
         let mut thread = None;
@@ -215,6 +218,13 @@ impl MediaEngine {
 
 enum Command {
     AddLeg(Box<BoundLeg>, LegParams, oneshot::Sender<LegId>),
+    AddBrowserLeg(
+        Box<BoundLeg>,
+        Box<BrowserLeg>,
+        LegParams,
+        oneshot::Sender<LegId>,
+    ),
+    BrowserAnswer(LegId, String, oneshot::Sender<Result<(), String>>),
     UpdateLeg(LegId, LegParams),
     PlainRtp(LegId),
     RemoveLeg(LegId),
@@ -265,6 +275,34 @@ impl CallHandle {
     pub async fn add_leg(&self, leg: BoundLeg, params: LegParams) -> io::Result<LegId> {
         let (tx, rx) = oneshot::channel();
         self.send(Command::AddLeg(Box::new(leg), params, tx))?;
+        rx.await.map_err(|_| gone())
+    }
+
+    /// Adds a browser's leg (WebRTC, set up with [`BrowserLeg::offer`] on `leg`'s socket):
+    /// the core sees it as a plain RTP leg with `codec`.
+    pub async fn add_browser_leg(
+        &self,
+        leg: BoundLeg,
+        browser: BrowserLeg,
+        codec: crate::Codec,
+    ) -> io::Result<LegId> {
+        let mut params = LegParams::new(Some(leg.addr), codec);
+        params.telephone_event_pt = None;
+        params.analyse = true;
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::AddBrowserLeg(
+            Box::new(leg),
+            Box::new(browser),
+            params,
+            tx,
+        ))?;
+        rx.await.map_err(|_| gone())
+    }
+
+    /// The browser's SDP answer for a browser leg; `Err` says why it is refused.
+    pub async fn browser_answer(&self, leg: LegId, sdp: String) -> io::Result<Result<(), String>> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::BrowserAnswer(leg, sdp, tx))?;
         rx.await.map_err(|_| gone())
     }
 
@@ -368,6 +406,8 @@ struct Sockets {
     send_errors: u64,
     /// Per leg: its SRTP contexts when it is encrypted.
     crypto: Vec<Option<LegCrypto>>,
+    /// Per leg: its WebRTC session when it is a browser's.
+    browsers: Vec<Option<Box<BrowserLeg>>>,
     /// Where outgoing packets are protected.
     scratch: Box<[u8; 2048]>,
 }
@@ -415,11 +455,23 @@ impl Sockets {
     }
 }
 
+impl Sockets {
+    fn is_browser(&self, leg: LegId) -> bool {
+        matches!(self.browsers.get(leg), Some(Some(_)))
+    }
+}
+
 impl Transmit for Sockets {
     fn send(&mut self, leg: LegId, to: SocketAddr, data: &[u8]) {
         let Some(Some(s)) = self.socks.get(leg) else {
             return;
         };
+        if let Some(Some(b)) = self.browsers.get_mut(leg) {
+            if !b.send(data, Instant::now(), s) {
+                self.send_errors += 1;
+            }
+            return;
+        }
         let out = match self.crypto.get_mut(leg) {
             Some(Some(c)) => {
                 let Some(buf) = self.scratch.get_mut(..data.len() + TAG_LEN) else {
@@ -449,6 +501,8 @@ struct Slot {
     cmds: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<MediaEvent>,
     io: Sockets,
+    /// Browser legs' packets on their way to the core.
+    frames: Vec<Vec<u8>>,
 }
 
 impl Slot {
@@ -476,6 +530,13 @@ impl Slot {
                     _ => break,
                 };
                 match r {
+                    Ok((n, from)) if self.io.is_browser(i) => {
+                        if let (Some(Some(b)), Some(Some(s))) =
+                            (self.io.browsers.get_mut(i), self.io.socks.get(i))
+                        {
+                            b.receive(from, &buf[..n], Instant::now(), s);
+                        }
+                    }
                     Ok((n, from)) => {
                         let Some(n) = self.io.open(i, &mut buf[..n]) else {
                             continue;
@@ -489,6 +550,31 @@ impl Slot {
                     Err(_) => continue,
                 }
             }
+        }
+    }
+
+    /// Runs the browser legs' timers and hands the audio they received to the core.
+    fn pump_browsers(&mut self, now: Instant) {
+        for i in 0..self.io.browsers.len() {
+            let (Some(Some(b)), Some(Some(s))) =
+                (self.io.browsers.get_mut(i), self.io.socks.get(i))
+            else {
+                continue;
+            };
+            b.timeout(now, s);
+            b.take_packets(&mut self.frames);
+            for state in b.take_changes() {
+                let _ = self.events.send(MediaEvent::Browser { leg: i, state });
+            }
+            let from = s.local_addr().ok();
+            let mut frames = std::mem::take(&mut self.frames);
+            if let Some(from) = from {
+                for f in frames.drain(..) {
+                    self.core.handle_datagram(i, from, &f, now, &mut self.io);
+                }
+            }
+            frames.clear();
+            self.frames = frames;
         }
     }
 
@@ -535,6 +621,9 @@ fn run_shard(inbox: std::sync::Weak<Mutex<Vec<Slot>>>, interval: Duration) {
         }
         let now = Instant::now();
         for c in &mut calls {
+            if !c.io.browsers.is_empty() {
+                c.pump_browsers(now);
+            }
             if c.core.poll_timeout() <= now {
                 c.core.tick(now, &mut c.io);
             }
@@ -566,6 +655,26 @@ fn apply(core: &mut CallMedia, io: &mut Sockets, cmd: Command) -> bool {
             io.socks[id] = Some(bound.socket);
             let _ = reply.send(id);
         }
+        Command::AddBrowserLeg(bound, browser, params, reply) => {
+            let id = core.add_leg(params, now);
+            io.set_crypto(id, None);
+            if io.socks.len() <= id {
+                io.socks.resize_with(id + 1, || None);
+            }
+            if io.browsers.len() <= id {
+                io.browsers.resize_with(id + 1, || None);
+            }
+            io.socks[id] = Some(bound.socket);
+            io.browsers[id] = Some(browser);
+            let _ = reply.send(id);
+        }
+        Command::BrowserAnswer(id, sdp, reply) => {
+            let r = match io.browsers.get_mut(id) {
+                Some(Some(b)) => b.accept_answer(&sdp).map_err(|e| e.to_string()),
+                _ => Err("no such browser leg".to_string()),
+            };
+            let _ = reply.send(r);
+        }
         Command::UpdateLeg(id, p) => {
             if p.srtp.is_some() {
                 io.set_crypto(id, p.srtp.as_ref());
@@ -576,6 +685,9 @@ fn apply(core: &mut CallMedia, io: &mut Sockets, cmd: Command) -> bool {
         Command::RemoveLeg(id) => {
             core.remove_leg(id);
             io.set_crypto(id, None);
+            if let Some(b) = io.browsers.get_mut(id) {
+                *b = None;
+            }
             if let Some(s) = io.socks.get_mut(id) {
                 *s = None;
             }

@@ -110,9 +110,11 @@ pub mod recorder;
 pub mod rtp;
 pub mod srtp;
 pub mod stats;
+pub mod webrtc;
 
 pub use amd::{AmdCause, AmdConfig, AmdDecision, AmdDetector, AmdVerdict};
 pub use call::{CallConfig, CallMedia, DtmfSource, LegId, LegParams, MediaEvent, Transmit};
 pub use dtmf::Digit;
 pub use engine::{BoundLeg, CallHandle, EngineConfig, MediaEngine};
 pub use g711::Codec;
+pub use webrtc::{BrowserError, BrowserLeg, BrowserState};

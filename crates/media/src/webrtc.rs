@@ -1,0 +1,250 @@
+//! A browser's leg: WebRTC (ICE-lite, DTLS-SRTP, SDP offer/answer) on one RTP port, carried
+//! into the call's media core as plain G.711 RTP.
+//!
+//! hotline offers, the browser answers. The offer holds one audio section with exactly one
+//! codec, the caller's G.711 law (every browser implements PCMU and PCMA), so audio is relayed
+//! between the caller and the browser without transcoding. hotline is ICE-lite: it has one
+//! host candidate (the address the browser can reach) and answers the browser's checks; it
+//! needs no candidates from the browser.
+//!
+//! [`BrowserLeg`] wraps a sans-IO [`str0m::Rtc`]. The engine's media thread feeds it the
+//! datagrams of its socket and its timeouts; it sends what `str0m` transmits, and turns each
+//! audio frame the browser sends into one RTP packet for the core (same payload type, the
+//! browser's RTP time and sequence number). What the core sends to the leg is written back
+//! as media frames, encrypted by `str0m`.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::Instant;
+
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+use crate::g711::Codec;
+use crate::rtp::{RtpHeader, RtpPacket, write_packet};
+
+/// What happened to a browser leg's connection, for the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowserState {
+    /// ICE and DTLS are up: media flows.
+    Connected,
+    /// The browser is gone (ICE timed out or the connection was closed).
+    Disconnected,
+}
+
+/// One browser's WebRTC session, driven by the media thread that owns its socket.
+pub struct BrowserLeg {
+    rtc: Rtc,
+    mid: Mid,
+    pending: Option<SdpPendingOffer>,
+    /// The socket's own address (where the browser's datagrams arrive).
+    local: SocketAddr,
+    pt: Pt,
+    /// When `str0m` wants its next timeout.
+    wake: Instant,
+    /// Plain RTP packets from the browser, waiting for the core.
+    inbox: Vec<Vec<u8>>,
+    ssrc: u32,
+    /// Connection changes not yet reported.
+    changes: Vec<BrowserState>,
+    dead: bool,
+}
+
+impl std::fmt::Debug for BrowserLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserLeg")
+            .field("local", &self.local)
+            .field("pt", &self.pt)
+            .field("dead", &self.dead)
+            .finish()
+    }
+}
+
+/// Why a browser leg could not be set up or answered.
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    #[error("cannot offer on {0}: {1}")]
+    Candidate(SocketAddr, String),
+    #[error("no offer could be made")]
+    NoOffer,
+    #[error("the answer is not valid SDP: {0}")]
+    BadAnswer(String),
+    #[error("the answer was not accepted: {0}")]
+    Refused(String),
+    #[error("no answer is awaited")]
+    NotWaiting,
+}
+
+impl BrowserLeg {
+    /// A leg on the socket bound at `local`, reachable by the browser at `advertise` (the
+    /// same port), offering `codec`. Returns the leg and the SDP offer to send the browser.
+    pub fn offer(
+        local: SocketAddr,
+        advertise: IpAddr,
+        codec: Codec,
+        now: Instant,
+    ) -> Result<(BrowserLeg, String), BrowserError> {
+        let cfg = RtcConfig::new().set_ice_lite(true).clear_codecs();
+        let cfg = match codec {
+            Codec::Pcmu => cfg.enable_pcmu(true, false),
+            Codec::Pcma => cfg.enable_pcma(true, false),
+        };
+        let mut rtc = cfg.build(now);
+        let there = SocketAddr::new(advertise, local.port());
+        let cand = Candidate::host(there, "udp")
+            .map_err(|e| BrowserError::Candidate(there, e.to_string()))?;
+        rtc.add_local_candidate(cand);
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (offer, pending) = api.apply().ok_or(BrowserError::NoOffer)?;
+        let seed = local.port() as u32 ^ (now.elapsed().subsec_nanos()).rotate_left(16);
+        let leg = BrowserLeg {
+            rtc,
+            mid,
+            pending: Some(pending),
+            local,
+            pt: Pt::new_with_value(codec.static_payload_type()),
+            wake: now,
+            inbox: Vec::new(),
+            ssrc: seed ^ 0x6877_6562,
+            changes: Vec::new(),
+            dead: false,
+        };
+        Ok((leg, offer.to_sdp_string()))
+    }
+
+    /// Takes the browser's SDP answer.
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<(), BrowserError> {
+        let answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|e| BrowserError::BadAnswer(e.to_string()))?;
+        let pending = self.pending.take().ok_or(BrowserError::NotWaiting)?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| BrowserError::Refused(e.to_string()))
+    }
+
+    /// The browser left or the connection failed: nothing more is sent or received.
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// When [`BrowserLeg::timeout`] is due.
+    pub fn wake(&self) -> Instant {
+        self.wake
+    }
+
+    /// A datagram from the browser (STUN, DTLS or SRTP).
+    pub fn receive(&mut self, from: SocketAddr, data: &[u8], now: Instant, socket: &UdpSocket) {
+        if self.dead {
+            return;
+        }
+        let Ok(input) = Receive::new(Protocol::Udp, from, self.local, data) else {
+            return;
+        };
+        if self.rtc.handle_input(Input::Receive(now, input)).is_err() {
+            return;
+        }
+        self.drain(socket);
+    }
+
+    /// Runs `str0m`'s timers (ICE consent, DTLS retransmits, RTCP reports).
+    pub fn timeout(&mut self, now: Instant, socket: &UdpSocket) {
+        if self.dead || now < self.wake {
+            return;
+        }
+        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+            self.dead = true;
+            return;
+        }
+        self.drain(socket);
+    }
+
+    /// Sends one RTP packet from the core to the browser as a media frame of the negotiated
+    /// codec. Other payloads (telephone-events, comfort noise) are not sent.
+    pub fn send(&mut self, data: &[u8], now: Instant, socket: &UdpSocket) -> bool {
+        if self.dead {
+            return false;
+        }
+        let Ok(p) = RtpPacket::parse(data) else {
+            return false;
+        };
+        if *self.pt != p.header.payload_type {
+            return true;
+        }
+        let Some(w) = self.rtc.writer(self.mid) else {
+            // Not connected yet: nothing can be sent, and nothing is lost that matters.
+            return true;
+        };
+        let time = MediaTime::new(u64::from(p.header.timestamp), Frequency::EIGHT_KHZ);
+        if w.write(self.pt, now, time, p.payload.to_vec()).is_err() {
+            return false;
+        }
+        self.drain(socket);
+        true
+    }
+
+    /// Plain RTP packets received from the browser since the last call.
+    pub fn take_packets(&mut self, into: &mut Vec<Vec<u8>>) {
+        into.append(&mut self.inbox);
+    }
+
+    /// Connection changes since the last call.
+    pub fn take_changes(&mut self) -> Vec<BrowserState> {
+        std::mem::take(&mut self.changes)
+    }
+
+    fn drain(&mut self, socket: &UdpSocket) {
+        // Bounded: str0m always ends with a timeout, but a fault must not spin the thread.
+        for _ in 0..256 {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.wake = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => {
+                    let _ = socket.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(e)) => self.event(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "browser leg failed");
+                    self.die();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn die(&mut self) {
+        if !self.dead {
+            self.dead = true;
+            self.changes.push(BrowserState::Disconnected);
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        match e {
+            Event::Connected => self.changes.push(BrowserState::Connected),
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.rtc.disconnect();
+                self.die();
+            }
+            Event::MediaData(d) if d.mid == self.mid && d.pt == self.pt => {
+                let h = RtpHeader {
+                    marker: false,
+                    payload_type: *d.pt,
+                    sequence: (*d.seq_range.end()).as_u16(),
+                    timestamp: d.time.numer() as u32,
+                    ssrc: self.ssrc,
+                };
+                let mut buf = vec![0u8; 12 + d.data.len()];
+                if let Some(n) = write_packet(&h, &d.data, &mut buf) {
+                    buf.truncate(n);
+                    self.inbox.push(buf);
+                }
+            }
+            _ => {}
+        }
+    }
+}
