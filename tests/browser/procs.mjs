@@ -110,7 +110,7 @@ export async function startDemo(bin, data, opts = {}) {
 }
 
 // Debian's chromium, headless, quiet (`chromium` is playwright-core's).
-export function launchChromium(chromium) {
+export function launchChromium(chromium, extra = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -119,6 +119,6 @@ export function launchChromium(chromium) {
       '--disable-gpu', '--disable-quic',
       // Pages served from disk (HOTLINE_WEB_DIR, see pagesFromDisk) would otherwise be
       // refused their event stream to the loopback address.
-      '--disable-features=LocalNetworkAccessChecks'],
+      '--disable-features=LocalNetworkAccessChecks', ...extra],
   });
 }

@@ -15,6 +15,7 @@ import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { children, freePort, launchChromium, sippAt, sippOk, startDemo } from './procs.mjs';
+import { readStereo, ulaw } from './audio.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -32,19 +33,6 @@ function sipp(scenario, args) {
 
 
 
-
-// G.711 µ-law of one 16-bit sample.
-function ulaw(sample) {
-  const BIAS = 0x84;
-  let s = Math.max(-32635, Math.min(32635, sample));
-  const sign = s < 0 ? 0x80 : 0;
-  if (s < 0) s = -s;
-  s += BIAS;
-  let exp = 7;
-  for (let mask = 0x4000; (s & mask) === 0 && exp > 0; mask >>= 1) exp -= 1;
-  const mant = (s >> (exp + 3)) & 0x0f;
-  return ~(sign | (exp << 4) | mant) & 0xff;
-}
 
 // A pcap of µ-law RTP (20 ms a packet) carrying a sine tone, as sipp's play_pcap_audio plays it.
 function tonePcap(path, secs) {
@@ -80,26 +68,13 @@ function tonePcap(path, secs) {
 
 // Per 20 ms window of the left (caller) channel: root mean square and Goertzel tone ratio.
 function windows(path) {
-  const data = readFileSync(path);
-  assert.equal(data.toString('ascii', 0, 4), 'RIFF');
-  let off = 12;
-  let pcm = null;
-  let channels = 0;
-  while (off + 8 <= data.length) {
-    const id = data.toString('ascii', off, off + 4);
-    const len = data.readUInt32LE(off + 4);
-    if (id === 'fmt ') channels = data.readUInt16LE(off + 10);
-    if (id === 'data') { pcm = data.subarray(off + 8, Math.min(off + 8 + len, data.length)); break; }
-    off += 8 + len;
-  }
-  assert.equal(channels, 2);
-  const frames = Math.floor(pcm.length / 4);
+  const { left } = readStereo(path);
   const coeff = 2 * Math.cos(2 * Math.PI * HZ / 8000);
   const out = [];
-  for (let w = 0; w + 160 <= frames; w += 160) {
+  for (let w = 0; w + 160 <= left.length; w += 160) {
     let energy = 0; let s1 = 0; let s2 = 0;
     for (let i = 0; i < 160; i += 1) {
-      const x = pcm.readInt16LE((w + i) * 4);
+      const x = left[w + i];
       energy += x * x;
       const s = x + coeff * s1 - s2; s2 = s1; s1 = s;
     }

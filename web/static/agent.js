@@ -5,6 +5,7 @@ import { t, applyI18n, bindLangSwitch, lang } from './i18n.js';
 import { $, el, fmtDuration, fmtTime, fmtPct, secondsSince, toast, showError, shortcuts, loginForm } from './ui.js';
 import { renderMarkdown } from './md.js';
 import { isConversation, startConversations } from './chat-desk.js';
+import { startPhone, answer as phoneAnswer, hangup as phoneHangup, toggleMute, toggleHold } from './phone.js';
 
 // Used when the queue's own wrap-up time is unknown.
 const DEFAULT_WRAP_SECONDS = 30;
@@ -512,6 +513,7 @@ async function start(me) {
   for (const id of ['#desk', '#btn-logout', '#state-badge', '#state-buttons', '#conn', '#keys']) $(id).hidden = false;
   for (const id of ['#btn-available', '#btn-not-ready', '#btn-break', '#nr-reason']) $(id).disabled = false;
   startConversations(me.agent);
+  startPhone(me.agent);
   renderPop();
   renderCall();
   liveEvents((ev) => {
@@ -569,6 +571,10 @@ function wire() {
     d: () => wrapDone(),
     x: () => !$('#btn-abusive').disabled && callAction('abusive', {}),
     r: () => !$('#btn-rec').disabled && toggleRecording(),
+    p: () => phoneAnswer(),
+    m: () => toggleMute(),
+    h: () => toggleHold(),
+    e: () => phoneHangup(),
     '/': () => $('#kb-q').focus(),
   });
   window.addEventListener('langchange', () => {

@@ -3,6 +3,13 @@ const KEY = 'hotline.lang';
 
 const dict = {
   zh: {
+    'phone.title': '话机', 'phone.kind': '接听方式', 'phone.kind_desk': '桌面话机', 'phone.kind_browser': '浏览器（耳麦）',
+    'phone.mic': '麦克风', 'phone.speaker': '扬声器', 'phone.level': '音量', 'phone.keypad': '按键',
+    'phone.answer': '接听', 'phone.decline': '拒接', 'phone.mute': '静音', 'phone.unmute': '取消静音',
+    'phone.hold': '保持', 'phone.resume': '恢复', 'phone.hangup': '挂机',
+    'phone.desk': '桌面话机', 'phone.ready': '浏览器话机就绪', 'phone.connecting': '连接中…', 'phone.offline': '话机重连中…',
+    'phone.replaced': '话机已在另一页面打开', 'phone.no_mic': '无法使用麦克风：{m}', 'phone.no_speaker': '无法切换扬声器：{m}',
+    'phone.ringing_from': '来电：{from}', 'phone.media_failed': '通话音频连接失败',
     'channel.chat': '在线客服', 'channel.email': '邮件', 'channel.voice': '电话',
     'app.agent': '坐席工作台', 'app.wallboard': '班长看板', 'app.home': '热线', 'app.campaigns': '外呼活动',
     'login.title': '登录', 'login.user': '用户名', 'login.password': '密码', 'login.submit': '登录',
@@ -47,7 +54,7 @@ const dict = {
     'calls.title': '最近来电', 'calls.none': '今天还没有来电',
     'calls.from': '主叫', 'calls.agent': '坐席', 'calls.status': '状态',
     'status.waiting': '等待', 'status.talking': '通话', 'status.done': '已结束', 'status.abandoned': '放弃',
-    'shortcuts': '快捷键：Alt+A 就绪 · Alt+N 未就绪 · Alt+B 小休 · Alt+D 完成话后 · Alt+X 辱骂来电 · / 搜索',
+    'shortcuts': '快捷键：Alt+A 就绪 · Alt+N 未就绪 · Alt+B 小休 · Alt+D 完成话后 · Alt+X 辱骂来电 · Alt+P 接听 · Alt+M 静音 · Alt+H 保持 · Alt+E 挂机 · / 搜索',
     'err.generic': '操作失败：{m}', 'err.not_available': '此功能暂不可用',
   },
   en: {
@@ -92,10 +99,17 @@ const dict = {
     'alert.log': 'Event log {s} s behind ({n} events not yet on disk): the disk is slow',
     'chart.title': 'Offered calls and service level per 15 minutes today', 'chart.offered': 'Offered', 'chart.sl': 'Service level',
     'report.csv': 'Download daily report (CSV)',
+    'phone.title': 'Phone', 'phone.kind': 'Answer on', 'phone.kind_desk': 'Desk phone', 'phone.kind_browser': 'Browser (headset)',
+    'phone.mic': 'Microphone', 'phone.speaker': 'Speaker', 'phone.level': 'Level', 'phone.keypad': 'Keypad',
+    'phone.answer': 'Answer', 'phone.decline': 'Decline', 'phone.mute': 'Mute', 'phone.unmute': 'Unmute',
+    'phone.hold': 'Hold', 'phone.resume': 'Resume', 'phone.hangup': 'Hang up',
+    'phone.desk': 'Desk phone', 'phone.ready': 'Browser phone ready', 'phone.connecting': 'Connecting…', 'phone.offline': 'Phone reconnecting…',
+    'phone.replaced': 'The phone is open in another page', 'phone.no_mic': 'Cannot use the microphone: {m}', 'phone.no_speaker': 'Cannot switch the speaker: {m}',
+    'phone.ringing_from': 'Incoming call: {from}', 'phone.media_failed': 'The call\'s audio could not connect',
     'calls.title': 'Recent calls', 'calls.none': 'No calls today yet',
     'calls.from': 'From', 'calls.agent': 'Agent', 'calls.status': 'Status',
     'status.waiting': 'Waiting', 'status.talking': 'Talking', 'status.done': 'Ended', 'status.abandoned': 'Abandoned',
-    'shortcuts': 'Keys: Alt+A available · Alt+N not ready · Alt+B break · Alt+D wrap-up done · Alt+X abusive caller · Alt+R pause/resume recording · / search',
+    'shortcuts': 'Keys: Alt+A available · Alt+N not ready · Alt+B break · Alt+D wrap-up done · Alt+X abusive caller · Alt+R pause/resume recording · Alt+P answer · Alt+M mute · Alt+H hold · Alt+E hang up · / search',
     'err.generic': 'Failed: {m}', 'err.not_available': 'Not available yet',
   },
 };

@@ -56,6 +56,7 @@ static STATIC: &[Asset] = &[
     asset!("static/campaigns.js", JS),
     asset!("static/chat-widget.js", JS),
     asset!("static/chat-desk.js", JS),
+    asset!("static/phone.js", JS),
     asset!("static/admin-words.js", JS),
     asset!("static/admin-grid.js", JS),
     asset!("static/admin-config.js", JS),

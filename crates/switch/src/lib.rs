@@ -9,6 +9,7 @@
 //! calls are refused with 503 while its backlog is over the bound.
 
 pub mod apply;
+pub mod browser;
 pub mod campaign;
 pub mod chat;
 pub mod confdoc;
@@ -239,6 +240,7 @@ impl Centre {
             next_contact: AtomicU64::new(1),
             fault_notice: AtomicBool::new(false),
             sessions: Default::default(),
+            browser_phones: Default::default(),
         });
         tokio::spawn(watch_log(
             Arc::downgrade(&shared),
@@ -473,6 +475,11 @@ impl Centre {
 
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// The browsers registered as agents' phones.
+    pub fn browser_phones(&self) -> &Arc<browser::BrowserPhones> {
+        &self.shared.browser_phones
     }
 
     /// The contact flows the centre runs now (new calls take them).

@@ -62,6 +62,8 @@ pub struct Shared {
     pub sessions: parking_lot::Mutex<
         std::collections::HashMap<InteractionId, mpsc::UnboundedSender<SessionCmd>>,
     >,
+    /// Agents' browsers registered as their phones.
+    pub browser_phones: Arc<crate::browser::BrowserPhones>,
 }
 
 impl Shared {

@@ -376,6 +376,7 @@ async fn hand_over(
         peer: dial.peer,
         leg_media: dial.media,
         srtp: keys,
+        codec: hotline_media::Codec::Pcmu,
         media,
         media_events,
     };

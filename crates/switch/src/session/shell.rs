@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::call::{Call, Command, Found, Input, LegRef, Recording, Request, Ring, Setup};
-use super::phones::{Phone, callback_srtp, choose_phone, params_from, rekey};
+use super::phones::{self, Phone, callback_srtp, choose_phone, params_from, rekey};
 use super::{SessionCmd, Shared, TransferTarget, refer_user};
 use crate::router::{Notice, Refusal, RouterCmd};
 
@@ -106,12 +106,43 @@ pub(super) async fn sleep_opt(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+/// How an agent's phone is reached: a SIP phone's leg, or a browser phone's call.
+enum PhoneLeg {
+    Sip(Leg),
+    Browser {
+        phone: crate::browser::BrowserPhone,
+        token: u64,
+    },
+}
+
+impl PhoneLeg {
+    async fn hangup(&self) -> Result<(), String> {
+        match self {
+            PhoneLeg::Sip(leg) => leg.hangup().await,
+            PhoneLeg::Browser { phone, token } => {
+                let _ = phone
+                    .tx
+                    .send(crate::browser::PhoneMsg::Hangup { token: *token });
+                Ok(())
+            }
+        }
+    }
+
+    async fn notify_refer(&self, status: u16) -> Result<(), String> {
+        match self {
+            PhoneLeg::Sip(leg) => leg.notify_refer(status).await,
+            // A browser transfers through the API, never by REFER.
+            PhoneLeg::Browser { .. } => Ok(()),
+        }
+    }
+}
+
 /// An agent's phone being rung or talking.
 struct AgentPhone {
     ext: String,
     /// Where the agent's signalling goes: its phone (or the NAT in front of it).
     peer: IpAddr,
-    leg: Leg,
+    leg: PhoneLeg,
     media: LegId,
     /// The phone's SRTP policy, and hotline's key offered to it (tag 1), if any.
     srtp: (SrtpPolicy, Option<MasterKey>),
@@ -141,6 +172,8 @@ struct Shell {
     caller_media: LegId,
     /// The caller's SRTP keys (kept across re-INVITEs), if the leg is encrypted.
     caller_srtp: Option<SrtpKeys>,
+    /// The caller's G.711 law: what a browser phone is offered, so nothing is transcoded.
+    caller_codec: hotline_media::Codec,
     caller_live: bool,
     media: CallHandle,
     agents: HashMap<Ring, AgentPhone>,
@@ -229,6 +262,7 @@ async fn setup_and_run(
             peer: source.ip(),
             leg_media: caller_media,
             srtp: caller_srtp,
+            codec: phones::sip_to_media_codec(negotiated.codec),
             media,
             media_events,
         },
@@ -247,6 +281,7 @@ pub(super) struct Answered {
     pub peer: IpAddr,
     pub leg_media: LegId,
     pub srtp: Option<SrtpKeys>,
+    pub codec: hotline_media::Codec,
     pub media: CallHandle,
     pub media_events: mpsc::UnboundedReceiver<MediaEvent>,
 }
@@ -266,6 +301,7 @@ pub(super) async fn run_session(
         peer,
         leg_media: caller_media,
         srtp: caller_srtp,
+        codec: caller_codec,
         media,
         media_events,
     } = answered;
@@ -294,6 +330,7 @@ pub(super) async fn run_session(
         caller_peer: peer,
         caller_media,
         caller_srtp,
+        caller_codec,
         caller_live: true,
         media,
         agents: HashMap::new(),
@@ -487,6 +524,10 @@ impl Shell {
             return Some(Input::AgentGone { ring });
         };
         match ev {
+            LegEvent::Answered { .. } if matches!(a.leg, PhoneLeg::Browser { .. }) => {
+                // The browser's answer was taken by the media engine before this event.
+                Some(Input::AgentAnswered { ring })
+            }
             LegEvent::Answered { sdp } => {
                 // The phone's key, if hotline offered one: a leg whose policy it breaks ends.
                 match answer_media(&self.media, a.media, a.peer, &a.srtp, sdp) {
@@ -835,6 +876,9 @@ impl Shell {
         ext: &str,
         caller_id: &str,
     ) -> Result<(), (&'static str, Refusal)> {
+        if let Some(phone) = self.shared.browser_phones.lookup(ext) {
+            return self.ring_browser(ring, ext, caller_id, phone).await;
+        }
         let bindings = self.shared.registrar.lookup(ext, std::time::Instant::now());
         if bindings.is_empty() {
             info!(interaction = %self.id, agent = %ext, "agent offered a call but no phone is registered");
@@ -884,7 +928,7 @@ impl Shell {
                     AgentPhone {
                         ext: ext.to_string(),
                         peer: phone_ip,
-                        leg,
+                        leg: PhoneLeg::Sip(leg),
                         media,
                         srtp: (policy, key),
                         keys: None,
@@ -898,6 +942,102 @@ impl Shell {
                 Err(("dial failed", Refusal::Missed))
             }
         }
+    }
+
+    /// Rings `ext`'s browser phone as leg `ring`: a WebRTC leg on the media engine, its offer
+    /// sent to the page; what the page does comes back as the leg's events.
+    async fn ring_browser(
+        &mut self,
+        ring: Ring,
+        ext: &str,
+        caller_id: &str,
+        phone: crate::browser::BrowserPhone,
+    ) -> Result<(), (&'static str, Refusal)> {
+        let port = self.shared.media.bind_leg().await.map_err(|e| {
+            warn!(error = %e, "no media port for the browser phone");
+            ("media", Refusal::Failed)
+        })?;
+        let advertise = self.shared.calls.media_address(phone.ip);
+        let local = port.local_addr();
+        let (browser, offer) = hotline_media::BrowserLeg::offer(
+            local,
+            advertise,
+            self.caller_codec,
+            std::time::Instant::now(),
+        )
+        .map_err(|e| {
+            warn!(error = %e, "no browser leg");
+            ("media", Refusal::Failed)
+        })?;
+        let media = self
+            .media
+            .add_browser_leg(port, browser, self.caller_codec)
+            .await
+            .map_err(|e| {
+                warn!(error = %e, "no media for the browser phone");
+                ("media", Refusal::Failed)
+            })?;
+        let token = self.shared.browser_phones.token();
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let sent = phone.tx.send(crate::browser::PhoneMsg::Ring {
+            token,
+            interaction: self.id,
+            from: caller_id.to_string(),
+            sdp: offer,
+            events: events_tx,
+        });
+        if sent.is_err() {
+            let _ = self.media.remove_leg(media);
+            return Err(("not registered", Refusal::Missed));
+        }
+        // The page's answers become the leg's events; its answer SDP goes to the media
+        // engine first, and its keypad digits to the party the agent talks to.
+        let tx = self.agent_events.clone();
+        let handle = self.media.clone();
+        let caller = self.caller_media;
+        tokio::spawn(async move {
+            use crate::browser::BrowserEvent;
+            while let Some(ev) = events.recv().await {
+                let ev = match ev {
+                    BrowserEvent::Answer(sdp) => match handle.browser_answer(media, sdp).await {
+                        Ok(Ok(())) => LegEvent::Answered { sdp: None },
+                        Ok(Err(why)) => {
+                            warn!(why, "the browser's answer was refused");
+                            LegEvent::Ended(SipEnd::Rejected(488))
+                        }
+                        Err(_) => LegEvent::Ended(SipEnd::LocalHangup),
+                    },
+                    BrowserEvent::Decline => LegEvent::Ended(SipEnd::Rejected(603)),
+                    BrowserEvent::Hangup => LegEvent::Ended(SipEnd::RemoteHangup),
+                    BrowserEvent::Gone => LegEvent::Ended(SipEnd::Rejected(480)),
+                    BrowserEvent::Hold(on) => LegEvent::Hold(on),
+                    BrowserEvent::Dtmf(c) => {
+                        if let Some(d) = hotline_media::Digit::from_char(c) {
+                            let _ = handle.send_dtmf(caller, d, 160);
+                        }
+                        continue;
+                    }
+                };
+                let end = matches!(ev, LegEvent::Ended(_));
+                if tx.send((ring, Some(ev))).is_err() || end {
+                    return;
+                }
+            }
+            let _ = tx.send((ring, None));
+        });
+        info!(interaction = %self.id, agent = %ext, "browser phone rung");
+        self.agents.insert(
+            ring,
+            AgentPhone {
+                ext: ext.to_string(),
+                peer: phone.ip,
+                leg: PhoneLeg::Browser { phone, token },
+                media,
+                srtp: (SrtpPolicy::Off, None),
+                keys: None,
+            },
+        );
+        Ok(())
     }
 
     /// Calls `number` out through the trunk (a callback's customer, a transfer's outside

@@ -1,0 +1,343 @@
+// The browser phone. When the agent chooses "Browser", the page takes the microphone and
+// opens /api/v1/phone: from then on the agent's calls ring here (WebRTC, G.711, DTLS-SRTP
+// straight to the centre's media engine) instead of on a desk phone. The choice, the
+// microphone and the speaker are remembered per browser.
+import { token } from './api.js';
+import { t } from './i18n.js';
+import { $, toast } from './ui.js';
+
+const KIND = 'hotline.phone.kind';
+const MIC = 'hotline.phone.mic';
+const SPEAKER = 'hotline.phone.speaker';
+
+const p = {
+  agent: null,
+  ws: null,
+  closed: true,
+  delay: 500,
+  timer: null,
+  mic: null, // MediaStream
+  meter: null, // {ctx, analyser, data}
+  call: null, // {call, interaction, from, sdp, pc, state: ringing|connecting|talking, held, muted}
+  ring: null, // ringing tone {ctx, osc, gain, timer}
+};
+
+const store = (k, v) => { try { if (v === undefined) return localStorage.getItem(k); localStorage.setItem(k, v); } catch { /* storage blocked */ } return null; };
+
+function status(key) {
+  const st = $('#phone-status');
+  st.dataset.state = key;
+  st.textContent = t(`phone.${key}`);
+  $('#phone').dataset.state = key;
+}
+
+function send(msg) {
+  if (p.ws && p.ws.readyState === WebSocket.OPEN) p.ws.send(JSON.stringify(msg));
+}
+
+// ---- devices and the level meter ---------------------------------------------------
+
+async function takeMic() {
+  const id = store(MIC);
+  const audio = id ? { deviceId: { exact: id }, echoCancellation: true, noiseSuppression: true } : { echoCancellation: true, noiseSuppression: true };
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio });
+  } catch (e) {
+    if (!id) throw e;
+    // The remembered microphone is gone: take the default one.
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  }
+  if (p.mic) for (const tr of p.mic.getTracks()) tr.stop();
+  p.mic = stream;
+  const track = stream.getAudioTracks()[0];
+  if (track) {
+    track.enabled = !(p.call && (p.call.muted || p.call.held));
+    const sender = p.call && p.call.pc && p.call.pc.getSenders().find((s) => s.track && s.track.kind === 'audio');
+    if (sender) await sender.replaceTrack(track);
+  }
+  startMeter();
+  await listDevices();
+}
+
+function startMeter() {
+  if (!p.mic) return;
+  try {
+    if (!p.meter) {
+      const ctx = new AudioContext();
+      p.meter = { ctx, analyser: ctx.createAnalyser(), source: null, data: null };
+      p.meter.analyser.fftSize = 512;
+      p.meter.data = new Float32Array(p.meter.analyser.fftSize);
+      setInterval(() => {
+        const m = p.meter;
+        if (!m || !m.source) return;
+        m.analyser.getFloatTimeDomainData(m.data);
+        let sum = 0;
+        for (const v of m.data) sum += v * v;
+        const rms = Math.sqrt(sum / m.data.length);
+        const muted = p.call && (p.call.muted || p.call.held);
+        $('#phone-level').value = muted ? 0 : Math.min(1, rms * 4);
+      }, 100);
+    }
+    if (p.meter.source) p.meter.source.disconnect();
+    p.meter.source = p.meter.ctx.createMediaStreamSource(p.mic);
+    p.meter.source.connect(p.meter.analyser);
+  } catch { /* no Web Audio: no meter */ }
+}
+
+async function listDevices() {
+  let devices = [];
+  try { devices = await navigator.mediaDevices.enumerateDevices(); } catch { return; }
+  const fill = (sel, kind, chosen) => {
+    sel.replaceChildren();
+    for (const d of devices.filter((x) => x.kind === kind)) {
+      const o = document.createElement('option');
+      o.value = d.deviceId;
+      o.textContent = d.label || d.deviceId.slice(0, 8) || kind;
+      if (d.deviceId === chosen) o.selected = true;
+      sel.append(o);
+    }
+  };
+  const micTrack = p.mic && p.mic.getAudioTracks()[0];
+  fill($('#phone-mic'), 'audioinput', store(MIC) || (micTrack && micTrack.getSettings().deviceId));
+  fill($('#phone-speaker'), 'audiooutput', store(SPEAKER));
+  $('#phone-speaker').disabled = typeof $('#phone-audio').setSinkId !== 'function';
+}
+
+async function useSpeaker(id) {
+  const a = $('#phone-audio');
+  if (typeof a.setSinkId === 'function' && id) {
+    try { await a.setSinkId(id); } catch (e) { toast(t('phone.no_speaker', { m: e.message }), 'error'); }
+  }
+}
+
+// ---- ringing -----------------------------------------------------------------------
+
+function startRinging() {
+  stopRinging();
+  try {
+    const ctx = new AudioContext();
+    const gain = ctx.createGain();
+    gain.gain.value = 0;
+    gain.connect(ctx.destination);
+    const osc = ctx.createOscillator();
+    osc.frequency.value = 440;
+    osc.connect(gain);
+    osc.start();
+    let on = false;
+    const timer = setInterval(() => { on = !on; gain.gain.value = on ? 0.08 : 0; }, 1000);
+    p.ring = { ctx, osc, gain, timer };
+  } catch { /* no Web Audio: the page still shows the call */ }
+}
+
+function stopRinging() {
+  if (!p.ring) return;
+  clearInterval(p.ring.timer);
+  try { p.ring.osc.stop(); p.ring.ctx.close(); } catch { /* already closed */ }
+  p.ring = null;
+}
+
+// ---- the call ----------------------------------------------------------------------
+
+function renderCall() {
+  const c = p.call;
+  $('#phone-call').hidden = !c;
+  $('#phone').dataset.call = c ? c.state : 'none';
+  if (!c) return;
+  $('#phone-from').textContent = c.state === 'ringing' ? t('phone.ringing_from', { from: c.from }) : c.from;
+  $('#btn-answer').hidden = c.state !== 'ringing';
+  $('#btn-decline').hidden = c.state !== 'ringing';
+  for (const id of ['#btn-mute', '#btn-hold', '#btn-phone-hangup', '#phone-keypad']) $(id).hidden = c.state === 'ringing';
+  $('#btn-mute').setAttribute('aria-pressed', String(!!c.muted));
+  $('#btn-mute').querySelector('span').textContent = t(c.muted ? 'phone.unmute' : 'phone.mute');
+  $('#btn-hold').setAttribute('aria-pressed', String(!!c.held));
+  $('#btn-hold').querySelector('span').textContent = t(c.held ? 'phone.resume' : 'phone.hold');
+}
+
+function endCall() {
+  stopRinging();
+  if (p.call && p.call.pc) p.call.pc.close();
+  p.call = null;
+  $('#phone-audio').srcObject = null;
+  if (p.mic) for (const tr of p.mic.getAudioTracks()) tr.enabled = true;
+  renderCall();
+}
+
+export async function answer() {
+  const c = p.call;
+  if (!c || c.state !== 'ringing') return;
+  stopRinging();
+  c.state = 'connecting';
+  renderCall();
+  try {
+    if (!p.mic) await takeMic();
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    c.pc = pc;
+    pc.ontrack = (ev) => {
+      const a = $('#phone-audio');
+      a.srcObject = ev.streams[0] || new MediaStream([ev.track]);
+      a.play().catch(() => {});
+    };
+    pc.onconnectionstatechange = () => {
+      if (p.call !== c) return;
+      if (pc.connectionState === 'connected') { c.state = 'talking'; renderCall(); }
+      if (pc.connectionState === 'failed') { toast(t('phone.media_failed'), 'error'); hangup(); }
+    };
+    await pc.setRemoteDescription({ type: 'offer', sdp: c.sdp });
+    const track = p.mic.getAudioTracks()[0];
+    const tr = pc.getTransceivers()[0];
+    if (tr && track) {
+      await tr.sender.replaceTrack(track);
+      tr.direction = 'sendrecv';
+    } else if (track) {
+      pc.addTrack(track, p.mic);
+    }
+    const ans = await pc.createAnswer();
+    await pc.setLocalDescription(ans);
+    if (p.call !== c) return; // hung up meanwhile
+    send({ type: 'answer', call: c.call, sdp: pc.localDescription.sdp });
+    useSpeaker(store(SPEAKER));
+  } catch (e) {
+    toast(t('phone.media_failed') + ` (${e.message})`, 'error');
+    send({ type: 'decline', call: c.call });
+    endCall();
+  }
+}
+
+export function decline() {
+  if (!p.call || p.call.state !== 'ringing') return;
+  send({ type: 'decline', call: p.call.call });
+  endCall();
+}
+
+export function hangup() {
+  if (!p.call) return;
+  send({ type: p.call.state === 'ringing' ? 'decline' : 'hangup', call: p.call.call });
+  endCall();
+}
+
+export function toggleMute() {
+  const c = p.call;
+  if (!c || c.state === 'ringing') return;
+  c.muted = !c.muted;
+  if (p.mic) for (const tr of p.mic.getAudioTracks()) tr.enabled = !(c.muted || c.held);
+  renderCall();
+}
+
+export function toggleHold() {
+  const c = p.call;
+  if (!c || c.state === 'ringing') return;
+  c.held = !c.held;
+  if (p.mic) for (const tr of p.mic.getAudioTracks()) tr.enabled = !(c.muted || c.held);
+  $('#phone-audio').muted = c.held;
+  send({ type: 'hold', call: c.call, on: c.held });
+  renderCall();
+}
+
+export function digit(d) {
+  const c = p.call;
+  if (!c || c.state === 'ringing' || !/^[0-9*#A-D]$/.test(d)) return;
+  send({ type: 'dtmf', call: c.call, digit: d });
+}
+
+// ---- the phone socket --------------------------------------------------------------
+
+function onMessage(m) {
+  let msg;
+  try { msg = JSON.parse(m.data); } catch { return; }
+  if (msg.type === 'registered') {
+    status('ready');
+  } else if (msg.type === 'ring') {
+    if (p.call) { send({ type: 'decline', call: msg.call }); return; }
+    p.call = { call: msg.call, interaction: msg.interaction, from: msg.from, sdp: msg.sdp, state: 'ringing', muted: false, held: false };
+    renderCall();
+    startRinging();
+    window.dispatchEvent(new CustomEvent('hotline:phone-ring', { detail: msg.interaction }));
+  } else if (msg.type === 'hangup') {
+    if (p.call && p.call.call === msg.call) endCall();
+  } else if (msg.type === 'replaced') {
+    p.closed = true;
+    status('replaced');
+  } else if (msg.type === 'error') {
+    toast(`${msg.code}: ${msg.message}`, 'error');
+  }
+}
+
+function connect() {
+  const tk = token();
+  if (p.closed || !tk) return;
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${proto}//${location.host}/api/v1/phone?access_token=${encodeURIComponent(tk)}`);
+  p.ws = ws;
+  status('connecting');
+  ws.onopen = () => { p.delay = 500; };
+  ws.onmessage = onMessage;
+  ws.onclose = () => {
+    if (p.ws === ws) p.ws = null;
+    // The call's signalling is gone: the centre ends it on its side too.
+    endCall();
+    if (p.closed) return;
+    status('offline');
+    const wait = p.delay * (0.75 + Math.random() * 0.5);
+    p.delay = Math.min(p.delay * 2, 15000);
+    p.timer = setTimeout(connect, wait);
+  };
+  ws.onerror = () => ws.close();
+}
+
+async function choose(kind) {
+  store(KIND, kind);
+  $('#phone-kind').value = kind;
+  for (const e of document.querySelectorAll('#phone [data-browser]')) e.hidden = kind !== 'browser';
+  if (kind === 'browser') {
+    try {
+      await takeMic();
+    } catch (e) {
+      toast(t('phone.no_mic', { m: e.message }), 'error');
+      status('no_mic');
+      return;
+    }
+    p.closed = false;
+    clearTimeout(p.timer);
+    if (!p.ws) connect();
+  } else {
+    p.closed = true;
+    clearTimeout(p.timer);
+    if (p.ws) p.ws.close();
+    p.ws = null;
+    endCall();
+    if (p.mic) for (const tr of p.mic.getTracks()) tr.stop();
+    p.mic = null;
+    status('desk');
+  }
+}
+
+// Starts the phone panel for `agent`.
+export function startPhone(agent) {
+  p.agent = agent;
+  $('#phone').hidden = false;
+  $('#phone-kind').onchange = () => choose($('#phone-kind').value);
+  $('#phone-mic').onchange = async () => {
+    store(MIC, $('#phone-mic').value);
+    try { await takeMic(); } catch (e) { toast(t('phone.no_mic', { m: e.message }), 'error'); }
+  };
+  $('#phone-speaker').onchange = () => { store(SPEAKER, $('#phone-speaker').value); useSpeaker($('#phone-speaker').value); };
+  $('#btn-answer').onclick = answer;
+  $('#btn-decline').onclick = decline;
+  $('#btn-mute').onclick = toggleMute;
+  $('#btn-hold').onclick = toggleHold;
+  $('#btn-phone-hangup').onclick = hangup;
+  $('#phone-keypad').addEventListener('keydown', (e) => {
+    if (/^[0-9*#]$/.test(e.key)) digit(e.key);
+  });
+  for (const b of document.querySelectorAll('#phone-pad button')) b.onclick = () => digit(b.dataset.key);
+  window.addEventListener('online', () => {
+    if (!p.ws && !p.closed) { clearTimeout(p.timer); p.delay = 500; connect(); }
+  });
+  choose(store(KIND) === 'browser' ? 'browser' : 'desk');
+}
+
+// Whether the browser phone is the agent's phone now.
+export function browserPhone() {
+  return !p.closed;
+}
