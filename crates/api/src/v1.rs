@@ -398,6 +398,7 @@ pub fn routes(v1: V1) -> Router {
         .merge(crate::config::routes())
         .merge(crate::chat::routes())
         .merge(crate::sms::routes())
+        .merge(crate::monitor::routes())
         .with_state(v1)
 }
 
