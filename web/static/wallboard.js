@@ -1,5 +1,5 @@
 // The supervisors' wallboard: queues, agents, alerts, today's chart and report, live.
-import { token, get, login, logout, liveEvents } from './api.js';
+import { token, get, post, login, logout, liveEvents } from './api.js';
 import { t, applyI18n, bindLangSwitch } from './i18n.js';
 import { $, el, fmtDuration, fmtPct, secondsSince, showError, loginForm } from './ui.js';
 
@@ -252,6 +252,54 @@ function callStatus(r) {
   return r.answered ? 'talking' : 'waiting';
 }
 
+// ---- monitoring live calls -----------------------------------------------------------
+
+const PHONE_KEY = 'hotline.monitorPhone';
+
+/// Who monitors the call now, from its record's `monitoring` (its last step).
+function monitorOf(r) {
+  const steps = r.monitoring || [];
+  let cur = null;
+  for (const m of steps) {
+    if (m.action === 'started') cur = { supervisor: m.supervisor, mode: m.mode };
+    else if (m.action === 'mode_changed' && cur) cur.mode = m.mode;
+    else if (m.action === 'taken_over' && cur) cur.taken = true;
+    else if (m.action === 'stopped') cur = null;
+  }
+  return cur;
+}
+
+async function monitorAction(r, action) {
+  const path = `/interactions/${encodeURIComponent(r.id)}`;
+  const mon = monitorOf(r);
+  try {
+    if (action === 'stop') await post(`${path}/monitor/stop`);
+    else if (action === 'takeover') await post(`${path}/takeover`);
+    else if (mon && !mon.taken) await post(`${path}/monitor/mode`, { mode: action });
+    else {
+      const phone = $('#mon-phone').value.trim();
+      if (!phone) { showError(new Error(t('mon.needphone'))); $('#mon-phone').focus(); return; }
+      await post(`${path}/monitor`, { mode: action, phone });
+    }
+  } catch (e) { showError(e); }
+  refresh('calls');
+}
+
+function monitorCell(r, st) {
+  const mon = monitorOf(r);
+  const who = mon ? el('span', { class: 'tag monitor', 'data-mode': mon.taken ? 'takeover' : mon.mode },
+    mon.taken ? t('mon.taken', { s: mon.supervisor }) : t('mon.by', { s: mon.supervisor, m: t(`mon.mode.${mon.mode}`) })) : null;
+  if (st !== 'talking' || (mon && mon.taken)) return el('td', { class: 'monitor' }, who);
+  const btn = (action, label) => el('button', {
+    class: 'btn small', type: 'button', 'data-monitor': action,
+    'aria-pressed': mon && mon.mode === action ? 'true' : 'false',
+    onclick: () => monitorAction(r, action),
+  }, t(label));
+  const buttons = [btn('listen', 'mon.listen'), btn('whisper', 'mon.whisper'), btn('barge', 'mon.barge')];
+  if (mon) buttons.push(btn('takeover', 'mon.takeover'), btn('stop', 'mon.stop'));
+  return el('td', { class: 'monitor' }, who, ...buttons);
+}
+
 function renderCalls() {
   const body = $('#calls');
   body.replaceChildren(...(s.calls.length ? s.calls.map((r) => {
@@ -262,8 +310,9 @@ function renderCalls() {
       el('td', {}, r.queue || '—'),
       el('td', {}, r.agent || '—'),
       el('td', {}, el('span', { class: 'badge', 'data-state': st }, t(`status.${st}`)),
-        r.disposition ? el('span', { class: 'tag' }, dispLabel(r.disposition)) : null));
-  }) : [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, t('calls.none')))]));
+        r.disposition ? el('span', { class: 'tag' }, dispLabel(r.disposition)) : null),
+      monitorCell(r, st));
+  }) : [el('tr', {}, el('td', { colspan: 6, class: 'muted' }, t('calls.none')))]));
 }
 
 function tick() {
@@ -334,6 +383,8 @@ function start(me) {
 bindLangSwitch($('#lang'));
 applyI18n();
 $('#csv').addEventListener('click', downloadCsv);
+$('#mon-phone').value = localStorage.getItem(PHONE_KEY) || '';
+$('#mon-phone').addEventListener('change', (e) => localStorage.setItem(PHONE_KEY, e.target.value.trim()));
 $('#btn-logout').onclick = () => { logout(); location.reload(); };
 window.addEventListener('langchange', () => {
   if ($('#board').hidden) return;

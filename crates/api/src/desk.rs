@@ -723,6 +723,7 @@ mod tests {
             abandoned_after_secs: None,
             last_event_at: t(end_s),
             last_seq: Seq(1),
+            monitoring: Vec::new(),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod chat;
 mod config;
 pub mod desk;
 mod flows;
+mod monitor;
 pub mod phone;
 mod recording;
 mod skills;

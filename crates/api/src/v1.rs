@@ -399,6 +399,7 @@ pub fn routes(v1: V1) -> Router {
         .merge(crate::chat::routes())
         .merge(crate::sms::routes())
         .merge(crate::phone::routes())
+        .merge(crate::monitor::routes())
         .with_state(v1)
 }
 

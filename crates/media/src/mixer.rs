@@ -49,6 +49,15 @@ impl MixMatrix {
         }
         m
     }
+
+    /// Listen: `supervisor` hears everyone; nobody hears the supervisor.
+    pub fn listen(n: usize, supervisor: usize) -> Self {
+        let mut m = Self::conference(n);
+        for i in 0..n {
+            m.set(i, supervisor, false);
+        }
+        m
+    }
 }
 
 /// Mixes `inputs` (one frame per party) into `outputs` following `m`.
@@ -113,6 +122,20 @@ mod tests {
         assert_eq!(out[0][0], 20); // caller hears agent only
         assert_eq!(out[1][0], 103); // agent hears caller + supervisor
         assert_eq!(out[2][0], 120); // supervisor hears both
+    }
+
+    #[test]
+    fn listen_nobody_hears_the_supervisor() {
+        // 0 caller, 1 agent, 2 supervisor
+        let inputs = [[100i16; FRAME], [20; FRAME], [3; FRAME]];
+        let mut out = [[0i16; FRAME]; 3];
+        let m = MixMatrix::listen(3, 2);
+        mix(&m, &inputs, &mut out);
+        assert_eq!(out[0][0], 20); // caller hears the agent only
+        assert_eq!(out[1][0], 100); // agent hears the caller only
+        assert_eq!(out[2][0], 120); // supervisor hears both
+        assert!(!m.hears(0, 2) && !m.hears(1, 2));
+        assert!(m.hears(2, 0) && m.hears(2, 1) && m.hears(0, 1) && m.hears(1, 0));
     }
 
     #[test]

@@ -201,6 +201,36 @@ impl FromStr for EndReason {
     }
 }
 
+/// How a supervisor monitors a call: `listen` (hears caller and agent, heard by nobody),
+/// `whisper` (hears both, heard by the agent only), `barge` (everyone hears everyone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorMode {
+    Listen,
+    Whisper,
+    Barge,
+}
+
+impl MonitorMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorMode::Listen => "listen",
+            MonitorMode::Whisper => "whisper",
+            MonitorMode::Barge => "barge",
+        }
+    }
+
+    /// `listen`, `whisper` or `barge`.
+    pub fn parse(s: &str) -> Option<MonitorMode> {
+        match s {
+            "listen" => Some(MonitorMode::Listen),
+            "whisper" => Some(MonitorMode::Whisper),
+            "barge" => Some(MonitorMode::Barge),
+            _ => None,
+        }
+    }
+}
+
 /// What an agent flagged an interaction as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -375,6 +405,30 @@ pub enum EventKind {
         name: String,
         language: String,
     },
+    /// A supervisor (`supervisor`: the user's login) asked to monitor the call in `mode`;
+    /// `phone` is the extension rung for it.
+    MonitorStarted {
+        supervisor: String,
+        mode: MonitorMode,
+        phone: String,
+    },
+    /// The supervisor switched to another mode.
+    MonitorModeChanged {
+        supervisor: String,
+        mode: MonitorMode,
+    },
+    /// The monitoring ended: `reason` is `stopped` (the supervisor asked), `hangup` (the
+    /// supervisor's phone hung up), `not_answered`, or `call_ended`.
+    MonitorStopped {
+        supervisor: String,
+        reason: String,
+    },
+    /// The supervisor took the call over from `agent`: the agent's leg was released and
+    /// the caller talks to the supervisor (the recording's agent channel follows).
+    TakenOver {
+        supervisor: String,
+        agent: AgentId,
+    },
     /// A kind written by a newer version; kept in the log, ignored by projections.
     #[serde(other)]
     Unknown,
@@ -415,6 +469,10 @@ impl EventKind {
             EventKind::MessagesRead { .. } => "messages_read",
             EventKind::MessageStatus { .. } => "message_status",
             EventKind::ChatSession { .. } => "chat_session",
+            EventKind::MonitorStarted { .. } => "monitor_started",
+            EventKind::MonitorModeChanged { .. } => "monitor_mode_changed",
+            EventKind::MonitorStopped { .. } => "monitor_stopped",
+            EventKind::TakenOver { .. } => "taken_over",
             EventKind::Unknown => "unknown",
         }
     }
@@ -807,6 +865,23 @@ impl Event {
                     check_text("key", key)?;
                     check_text("name", name)?;
                     check_text("language", language)
+                }
+                EventKind::MonitorStarted {
+                    supervisor, phone, ..
+                } => {
+                    check_text("supervisor", supervisor)?;
+                    check_text("phone", phone)
+                }
+                EventKind::MonitorModeChanged { supervisor, .. } => {
+                    check_text("supervisor", supervisor)
+                }
+                EventKind::MonitorStopped { supervisor, reason } => {
+                    check_text("supervisor", supervisor)?;
+                    check_text("reason", reason)
+                }
+                EventKind::TakenOver { supervisor, agent } => {
+                    check_text("supervisor", supervisor)?;
+                    check_text("agent", agent.as_str())
                 }
                 EventKind::MessagesRead { .. }
                 | EventKind::Held

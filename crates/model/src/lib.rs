@@ -28,8 +28,10 @@ pub use event::{
     AgentEvent, AgentState, Attachment, AuditEvent, CampaignChange, CampaignContact, CampaignEvent,
     Channel, CustomerChange, CustomerEvent, EVENT_FORMAT_VERSION, EndReason, Event, EventKind,
     Flag, InteractionEvent, InvalidEvent, Leg, MAX_ATTACHMENTS, MAX_CONTACTS_PER_EVENT,
-    MAX_TEXT_LEN, Sender, Target,
+    MAX_TEXT_LEN, MonitorMode, Sender, Target,
 };
 pub use ids::{AgentId, CustomerId, EventId, InteractionId, ParseIdError, QueueName, Seq};
-pub use records::{AgentStatus, AuditEntry, HistoryEntry, InteractionRecord, Note, RecordingEntry};
+pub use records::{
+    AgentStatus, AuditEntry, HistoryEntry, InteractionRecord, MonitorEntry, Note, RecordingEntry,
+};
 pub use timestamp::{ParseTimestampError, Timestamp};

@@ -48,6 +48,26 @@ pub struct InteractionRecord {
     pub last_event_at: Timestamp,
     /// Seq of its latest event.
     pub last_seq: Seq,
+    /// Supervisors' monitoring of the call, oldest first: each start, mode change, stop
+    /// and takeover.
+    #[serde(default)]
+    pub monitoring: Vec<MonitorEntry>,
+}
+
+/// One step of a supervisor's monitoring of a call: `action` is `started`,
+/// `mode_changed`, `stopped` or `taken_over`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorEntry {
+    pub at: Timestamp,
+    pub supervisor: String,
+    pub action: String,
+    /// The mode from then on (`listen`, `whisper`, `barge`); `null` for a stop or takeover.
+    #[serde(default)]
+    pub mode: Option<crate::event::MonitorMode>,
+    /// Why it stopped (`stopped`, `hangup`, `not_answered`, `call_ended`), or the agent taken
+    /// over from.
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 /// A note on an interaction (written in wrap-up or added later).

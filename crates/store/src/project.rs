@@ -290,6 +290,27 @@ async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<
             note(conn, seq, e, by, text).await?;
             audit(conn, seq, at, by, "interaction.note", &id, None).await
         }
+        EventKind::MonitorStarted {
+            supervisor, mode, ..
+        } => monitor(conn, seq, e, supervisor, "started", Some(*mode), None).await,
+        EventKind::MonitorModeChanged { supervisor, mode } => {
+            monitor(conn, seq, e, supervisor, "mode_changed", Some(*mode), None).await
+        }
+        EventKind::MonitorStopped { supervisor, reason } => {
+            monitor(conn, seq, e, supervisor, "stopped", None, Some(reason)).await
+        }
+        EventKind::TakenOver { supervisor, agent } => {
+            monitor(
+                conn,
+                seq,
+                e,
+                supervisor,
+                "taken_over",
+                None,
+                Some(agent.as_str()),
+            )
+            .await
+        }
         EventKind::FlowStep { .. }
         | EventKind::Message { .. }
         | EventKind::MessagesRead { .. }
@@ -305,6 +326,52 @@ async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<
         | EventKind::RecordingFailed { .. }
         | EventKind::Unknown => Ok(()),
     }
+}
+
+/// A step of a supervisor's monitoring: one more entry in the record's `monitoring` and a
+/// line in the audit trail (`interaction.monitor`).
+async fn monitor(
+    conn: &mut Conn,
+    seq: i64,
+    e: &InteractionEvent,
+    supervisor: &str,
+    action: &str,
+    mode: Option<hotline_model::MonitorMode>,
+    detail: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let id = e.interaction.to_string();
+    let row = q("SELECT monitoring FROM interactions WHERE id = ?")
+        .bind(id.clone())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let mut entries: Vec<hotline_model::MonitorEntry> = match row {
+        Some(r) => serde_json::from_str(&r.get::<String>("monitoring")?).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    entries.push(hotline_model::MonitorEntry {
+        at: e.at,
+        supervisor: supervisor.to_owned(),
+        action: action.to_owned(),
+        mode,
+        detail: detail.map(str::to_owned),
+    });
+    let json = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".into());
+    update!(conn, id, "monitoring = ?", json)?;
+    let what = match (mode, detail) {
+        (Some(m), _) => format!("{action} {}", m.as_str()),
+        (None, Some(d)) => format!("{action} {d}"),
+        (None, None) => action.to_owned(),
+    };
+    audit(
+        conn,
+        seq,
+        e.at.unix_nanos(),
+        supervisor,
+        "interaction.monitor",
+        &id,
+        Some(&what),
+    )
+    .await
 }
 
 async fn agent(conn: &mut Conn, seq: i64, e: &AgentEvent) -> Result<(), sqlx::Error> {

@@ -16,7 +16,7 @@ macro_rules! interactions_where {
             "SELECT id, channel, from_addr, to_addr, trunk, queue, agent, customer,
                 started_ns, answered_ns, ended_ns, end_reason, recording, mos, agitation, survey,
                 disposition, flagged, escalated, transfers, callback_number, voicemail,
-                abandoned_after_secs, last_at_ns, last_seq FROM interactions ",
+                abandoned_after_secs, last_at_ns, last_seq, monitoring FROM interactions ",
             $rest
         )
     };
@@ -78,6 +78,8 @@ fn interaction_from_row(row: &Row) -> Result<InteractionRecord> {
         abandoned_after_secs: get(row, "abandoned_after_secs")?,
         last_event_at: Timestamp::from_unix_nanos(get(row, "last_at_ns")?),
         last_seq: seq_of(get(row, "last_seq")?),
+        monitoring: serde_json::from_str(&get::<String>(row, "monitoring")?)
+            .map_err(|e| corrupt(&id, e))?,
     })
 }
 
@@ -466,7 +468,7 @@ impl Store {
                  quote(end_reason)||'|'||quote(recording)||'|'||quote(mos)||'|'||quote(agitation)||'|'||
                  quote(survey)||'|'||quote(disposition)||'|'||quote(flagged)||'|'||quote(escalated)||'|'||
                  quote(transfers)||'|'||quote(callback_number)||'|'||quote(voicemail)||'|'||
-                 quote(abandoned_after_secs)||'|'||quote(last_at_ns)||'|'||quote(last_seq)
+                 quote(abandoned_after_secs)||'|'||quote(last_at_ns)||'|'||quote(last_seq)||'|'||quote(monitoring)
                  FROM interactions ORDER BY id",
             ),
             (

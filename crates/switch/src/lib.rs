@@ -241,6 +241,7 @@ impl Centre {
             fault_notice: AtomicBool::new(false),
             sessions: Default::default(),
             browser_phones: Default::default(),
+            monitors: Default::default(),
         });
         tokio::spawn(watch_log(
             Arc::downgrade(&shared),
@@ -399,6 +400,108 @@ impl Centre {
             }
             ("not_in_progress", e)
         })
+    }
+
+    /// A supervisor starts monitoring a connected call in `mode` on `phone` (rung by the
+    /// centre). Refused: a stable code (`not_in_progress`, `not_connected`,
+    /// `already_monitored`, `already_monitoring`, `phone_unavailable`) and why.
+    pub async fn monitor(
+        &self,
+        interaction: hotline_model::InteractionId,
+        supervisor: &str,
+        phone: session::call::SupervisorPhone,
+        mode: hotline_model::MonitorMode,
+    ) -> Result<(), (&'static str, String)> {
+        {
+            let mut monitors = self.shared.monitors.lock();
+            if let Some(other) = monitors.get(supervisor) {
+                return Err((
+                    "already_monitoring",
+                    format!("{supervisor} already monitors the call {other}: stop it first"),
+                ));
+            }
+            monitors.insert(supervisor.to_string(), interaction);
+        }
+        let supervisor_name = supervisor.to_string();
+        let result = self
+            .command(interaction, |reply| session::SessionCmd::Monitor {
+                supervisor: supervisor_name,
+                phone,
+                mode,
+                reply,
+            })
+            .await
+            .map_err(monitor_error);
+        if result.is_err() {
+            let mut monitors = self.shared.monitors.lock();
+            if monitors.get(supervisor) == Some(&interaction) {
+                monitors.remove(supervisor);
+            }
+        }
+        result
+    }
+
+    /// The monitoring supervisor switches mode (refusals as [`Centre::monitor`], and
+    /// `not_monitored`).
+    pub async fn monitor_mode(
+        &self,
+        interaction: hotline_model::InteractionId,
+        supervisor: &str,
+        mode: hotline_model::MonitorMode,
+    ) -> Result<(), (&'static str, String)> {
+        let supervisor = supervisor.to_string();
+        self.command(interaction, |reply| session::SessionCmd::MonitorMode {
+            supervisor,
+            mode,
+            reply,
+        })
+        .await
+        .map_err(monitor_error)
+    }
+
+    /// The monitoring supervisor stops: the phone is hung up.
+    pub async fn monitor_stop(
+        &self,
+        interaction: hotline_model::InteractionId,
+        supervisor: &str,
+    ) -> Result<(), (&'static str, String)> {
+        let supervisor = supervisor.to_string();
+        self.command(interaction, |reply| session::SessionCmd::MonitorStop {
+            supervisor,
+            reply,
+        })
+        .await
+        .map_err(monitor_error)
+    }
+
+    /// The monitoring supervisor takes the call over: the agent's leg is released, the
+    /// caller talks to the supervisor (refusals as [`Centre::monitor_mode`], and
+    /// `not_answered`).
+    pub async fn take_over(
+        &self,
+        interaction: hotline_model::InteractionId,
+        supervisor: &str,
+    ) -> Result<(), (&'static str, String)> {
+        let supervisor = supervisor.to_string();
+        self.command(interaction, |reply| session::SessionCmd::TakeOver {
+            supervisor,
+            reply,
+        })
+        .await
+        .map_err(monitor_error)
+    }
+
+    /// The calls supervisors monitor now: supervisor → interaction.
+    pub fn monitors(&self) -> Vec<(String, hotline_model::InteractionId)> {
+        let mut v: Vec<_> = self
+            .shared
+            .monitors
+            .lock()
+            .iter()
+            .map(|(s, i)| (s.clone(), *i))
+            .collect();
+        v.sort();
+        v
     }
 
     async fn command(
@@ -573,4 +676,20 @@ impl Centre {
     pub fn log_health(&self) -> tokio::sync::watch::Receiver<LogHealth> {
         self.log_health.subscribe()
     }
+}
+
+/// A session's refusal of a monitoring request as its stable code and why.
+fn monitor_error(e: String) -> (&'static str, String) {
+    for code in [
+        "not_connected",
+        "already_monitored",
+        "not_monitored",
+        "not_answered",
+        "phone_unavailable",
+    ] {
+        if let Some(why) = e.strip_prefix(code).and_then(|r| r.strip_prefix(": ")) {
+            return (code, why.to_string());
+        }
+    }
+    ("not_in_progress", e)
 }

@@ -4,6 +4,7 @@
 
 pub mod netns;
 pub mod sipproxy;
+pub mod tonepeer;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};

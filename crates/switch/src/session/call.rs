@@ -21,7 +21,9 @@ use chrono::{DateTime, Utc};
 use hotline_flow::{
     CallContext, FlowAction, FlowInput, FlowRun, FlowSet, Instant, Outcome, PlayId, PromptItem,
 };
-use hotline_model::{AgentId, EndReason, EventKind, Leg as ModelLeg, QueueName, Target};
+use hotline_model::{
+    AgentId, EndReason, EventKind, Leg as ModelLeg, MonitorMode, QueueName, Target,
+};
 
 use super::TransferTarget;
 use crate::router::{Notice, Refusal};
@@ -46,6 +48,25 @@ pub enum LegRef {
     /// A call hotline places: the customer of a callback while it rings, or the outside
     /// party of a flow's transfer.
     Dial,
+    /// A supervisor's phone monitoring the call (after a takeover: the caller's party).
+    Monitor,
+}
+
+/// The phone a supervisor monitors a call on, rung by the centre. One kind today; a
+/// browser phone (WebRTC) is another variant, rung by its own path in the shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SupervisorPhone {
+    /// A SIP phone registered under this extension, rung as an agent's phone is.
+    Sip { extension: String },
+}
+
+impl SupervisorPhone {
+    /// How the phone is named in the log and the API (`phone` of `monitor_started`).
+    pub fn name(&self) -> String {
+        match self {
+            SupervisorPhone::Sip { extension } => extension.clone(),
+        }
+    }
 }
 
 /// Where a flow's `transfer` step (or a number) leads.
@@ -86,6 +107,26 @@ pub enum Request {
     /// Pause (`true`) or resume the conversation's recording (card data read out): silence
     /// is recorded meanwhile, so the file keeps the call's timeline.
     PauseRecording(bool),
+    /// A supervisor starts monitoring the connected call on `phone` in `mode`. Answered
+    /// once the phone is rung (or could not be).
+    Monitor {
+        supervisor: String,
+        phone: SupervisorPhone,
+        mode: MonitorMode,
+    },
+    /// The monitoring supervisor switches mode.
+    MonitorMode {
+        supervisor: String,
+        mode: MonitorMode,
+    },
+    /// The monitoring supervisor stops: the phone is hung up.
+    MonitorStop {
+        supervisor: String,
+    },
+    /// The monitoring supervisor takes the call over from the agent.
+    TakeOver {
+        supervisor: String,
+    },
 }
 
 /// Something that happened to the call.
@@ -194,6 +235,12 @@ pub enum Input {
         id: u64,
         request: Request,
     },
+    /// The answer to [`Command::RingMonitor`]: the supervisor's phone rings, or why not.
+    MonitorRung(Result<(), String>),
+    /// The supervisor's phone answered.
+    MonitorAnswered,
+    /// The supervisor's leg ended (not answered, declined, hung up, lost).
+    MonitorGone,
 }
 
 /// What the recording is for.
@@ -306,6 +353,22 @@ pub enum Command {
         id: u64,
         result: Result<(), String>,
     },
+    /// Ring the supervisor's phone for monitoring, showing `caller_id`. Answer:
+    /// [`Input::MonitorRung`]; then [`Input::MonitorAnswered`] or [`Input::MonitorGone`].
+    RingMonitor {
+        supervisor: String,
+        phone: SupervisorPhone,
+        caller_id: String,
+    },
+    /// Mix the caller, `agent` and the supervisor's leg as `mode` says.
+    Mix {
+        agent: LegRef,
+        mode: MonitorMode,
+    },
+    /// Hang the supervisor's phone up and drop its media.
+    HangupMonitor,
+    /// The recording's right channel follows `leg` from now on (a takeover).
+    RecordWith(LegRef),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,6 +396,20 @@ struct AgentLeg {
     answered: bool,
     /// The phone answered; the router is asked whether the offer still stands.
     answering: bool,
+}
+
+/// A supervisor monitoring the call.
+#[derive(Debug, Clone)]
+struct Monitor {
+    supervisor: String,
+    phone: SupervisorPhone,
+    mode: MonitorMode,
+    /// The phone answered (the mix applies from then on).
+    answered: bool,
+    /// The API request waiting for the phone to be rung.
+    reply: Option<u64>,
+    /// The supervisor took the call over: the caller talks to the supervisor.
+    taken_over: bool,
 }
 
 /// How the call starts.
@@ -393,6 +470,8 @@ pub struct Call {
     voicemail_until: Option<Instant>,
     /// Flows started by transfer steps so far (a loop of numbers ends, never recurses).
     transfers: u32,
+    /// A supervisor monitoring the call (or who took it over).
+    monitor: Option<Monitor>,
     ended: bool,
 }
 
@@ -431,6 +510,7 @@ impl Call {
             recording_paused: false,
             voicemail_until: None,
             transfers: 0,
+            monitor: None,
             ended: false,
         };
         match setup.route {
@@ -632,10 +712,10 @@ impl Call {
                 jitter_ms,
             } => {
                 let sample = EventKind::QualitySample {
-                    leg: if matches!(leg, LegRef::Agent(_)) {
-                        ModelLeg::Agent
-                    } else {
-                        ModelLeg::Caller
+                    leg: match leg {
+                        LegRef::Agent(_) => ModelLeg::Agent,
+                        LegRef::Monitor => ModelLeg::Other,
+                        LegRef::Caller | LegRef::Dial => ModelLeg::Caller,
                     },
                     mos,
                     loss,
@@ -657,6 +737,7 @@ impl Call {
                 if self.is_live(leg) && !self.holding.contains(&leg) {
                     let who = match leg {
                         LegRef::Agent(_) => "agent",
+                        LegRef::Monitor => "supervisor",
                         LegRef::Caller | LegRef::Dial => "caller",
                     };
                     self.dead_call(now, "media_timeout", &format!("no RTP from the {who}"));
@@ -710,10 +791,27 @@ impl Call {
                 });
                 self.feed(now, FlowInput::AuthResult(ok));
             }
+            Input::Api {
+                id,
+                request:
+                    Request::Monitor {
+                        supervisor,
+                        phone,
+                        mode,
+                    },
+            } => {
+                // Answered once the phone is rung (see `Input::MonitorRung`).
+                if let Err(e) = self.start_monitor(id, supervisor, phone, mode) {
+                    self.push(Command::Reply { id, result: Err(e) });
+                }
+            }
             Input::Api { id, request } => {
                 let result = self.request(now, request);
                 self.push(Command::Reply { id, result });
             }
+            Input::MonitorRung(result) => self.monitor_rung(result),
+            Input::MonitorAnswered => self.monitor_answered(),
+            Input::MonitorGone => self.monitor_gone(),
         }
     }
 
@@ -732,6 +830,8 @@ impl Call {
                 }
             }
             Input::DialAnswered => self.push(Command::HangupDial),
+            Input::MonitorAnswered => self.push(Command::HangupMonitor),
+            Input::MonitorRung(_) => self.push(Command::HangupMonitor),
             Input::Api { id, .. } => self.push(Command::Reply {
                 id,
                 result: Err("the call is over".to_string()),
@@ -774,6 +874,7 @@ impl Call {
             LegRef::Caller => self.caller_live,
             LegRef::Agent(r) => self.agent(r).is_some_and(|a| a.answered),
             LegRef::Dial => self.dialing && self.phase == Phase::Outside,
+            LegRef::Monitor => self.monitor.as_ref().is_some_and(|m| m.taken_over),
         }
     }
 
@@ -1003,7 +1104,7 @@ impl Call {
             if on {
                 self.push(Command::HoldMusic);
             } else {
-                self.push(Command::Bridge(LegRef::Agent(ring)));
+                self.connect_agent_media(ring);
             }
         }
     }
@@ -1082,6 +1183,7 @@ impl Call {
     /// Every agent leg ends: one who answered goes to wrap-up (`abusive`: flagged), one
     /// still ringing is taken back.
     fn release_agents(&mut self, abusive: bool) {
+        self.stop_monitor("agent_left", false);
         for a in std::mem::take(&mut self.agents) {
             self.push(Command::HangupAgent { ring: a.ring });
             if a.answered {
@@ -1218,7 +1320,244 @@ impl Call {
                 Ok(())
             }
             Request::PauseRecording(pause) => self.pause_recording(pause),
+            // Answered when rung (see `handle`).
+            Request::Monitor { .. } => Err("not_connected: the call is not connected".into()),
+            Request::MonitorMode { supervisor, mode } => self.monitor_mode(supervisor, mode),
+            Request::MonitorStop { supervisor } => {
+                self.monitoring(&supervisor)?;
+                self.stop_monitor("stopped", true);
+                Ok(())
+            }
+            Request::TakeOver { supervisor } => self.take_over(supervisor),
         }
+    }
+
+    /// Caller and agent `ring` hear each other: bridged, or mixed with the supervisor
+    /// monitoring the call.
+    fn connect_agent_media(&mut self, ring: Ring) {
+        match self.monitor.as_ref() {
+            Some(m) if m.answered && !m.taken_over => {
+                let mode = m.mode;
+                self.push(Command::Mix {
+                    agent: LegRef::Agent(ring),
+                    mode,
+                });
+            }
+            _ => self.push(Command::Bridge(LegRef::Agent(ring))),
+        }
+    }
+
+    /// The monitor of `supervisor`, or why there is none. Refusals start with a stable
+    /// code: `not_monitored`.
+    fn monitoring(&self, supervisor: &str) -> Result<&Monitor, String> {
+        match self.monitor.as_ref() {
+            Some(m) if m.taken_over => {
+                Err("not_monitored: the call was taken over; it is no longer monitored".into())
+            }
+            Some(m) if m.supervisor == supervisor => Ok(m),
+            Some(m) => Err(format!(
+                "not_monitored: the call is monitored by {}, not by {supervisor}",
+                m.supervisor
+            )),
+            None => Err("not_monitored: nobody monitors the call".into()),
+        }
+    }
+
+    /// A supervisor asks to monitor the call: only a connected call (caller and agent
+    /// talking), and one supervisor at a time. Refusals: `not_connected`,
+    /// `already_monitored`.
+    fn start_monitor(
+        &mut self,
+        id: u64,
+        supervisor: String,
+        phone: SupervisorPhone,
+        mode: MonitorMode,
+    ) -> Result<(), String> {
+        if let Some(m) = &self.monitor {
+            return Err(format!(
+                "already_monitored: {} {} this call",
+                m.supervisor,
+                if m.taken_over {
+                    "took over"
+                } else {
+                    "already monitors"
+                }
+            ));
+        }
+        if !self.talking() || !self.caller_live {
+            return Err("not_connected: the call is not connected to an agent".into());
+        }
+        self.monitor = Some(Monitor {
+            supervisor: supervisor.clone(),
+            phone: phone.clone(),
+            mode,
+            answered: false,
+            reply: Some(id),
+            taken_over: false,
+        });
+        self.push(Command::RingMonitor {
+            supervisor,
+            phone,
+            caller_id: self.from.clone(),
+        });
+        Ok(())
+    }
+
+    fn monitor_rung(&mut self, result: Result<(), String>) {
+        let Some(m) = self.monitor.as_mut() else {
+            return;
+        };
+        let reply = m.reply.take();
+        match result {
+            Ok(()) => {
+                let (supervisor, mode, phone) = (m.supervisor.clone(), m.mode, m.phone.name());
+                self.log(EventKind::MonitorStarted {
+                    supervisor,
+                    mode,
+                    phone,
+                });
+                if let Some(id) = reply {
+                    self.push(Command::Reply { id, result: Ok(()) });
+                }
+            }
+            Err(why) => {
+                self.monitor = None;
+                if let Some(id) = reply {
+                    self.push(Command::Reply {
+                        id,
+                        result: Err(format!("phone_unavailable: {why}")),
+                    });
+                }
+            }
+        }
+    }
+
+    fn monitor_answered(&mut self) {
+        let Some(m) = self.monitor.as_mut() else {
+            self.push(Command::HangupMonitor);
+            return;
+        };
+        if m.answered {
+            return;
+        }
+        m.answered = true;
+        let mode = m.mode;
+        let agent = self
+            .talking_agent()
+            .filter(|_| self.phase == Phase::Talking)
+            .map(|a| a.ring);
+        match agent {
+            Some(ring) if !self.holding.contains(&LegRef::Agent(ring)) => self.push(Command::Mix {
+                agent: LegRef::Agent(ring),
+                mode,
+            }),
+            Some(_) => {}
+            None => self.stop_monitor("agent_left", false),
+        }
+    }
+
+    /// The supervisor's leg ended: before a takeover the call goes on between caller and
+    /// agent; after, the supervisor was the caller's party and the call ends.
+    fn monitor_gone(&mut self) {
+        let Some(m) = self.monitor.as_ref() else {
+            return;
+        };
+        if m.taken_over {
+            let supervisor = m.supervisor.clone();
+            self.log(EventKind::MonitorStopped {
+                supervisor,
+                reason: "hangup".into(),
+            });
+            self.monitor = None;
+            self.push(Command::HangupMonitor);
+            self.finish(EndReason::AgentHangup);
+            return;
+        }
+        let reason = if m.answered { "hangup" } else { "not_answered" };
+        self.stop_monitor(reason, true);
+    }
+
+    /// Ends the monitoring (`reason` for the log): the supervisor's phone is hung up and,
+    /// with `rebridge`, caller and agent are bridged again.
+    fn stop_monitor(&mut self, reason: &str, rebridge: bool) {
+        let Some(m) = self.monitor.take() else {
+            return;
+        };
+        if let Some(id) = m.reply {
+            // Still being rung when the call changed.
+            self.push(Command::Reply {
+                id,
+                result: Err("not_connected: the call is no longer connected".into()),
+            });
+        } else {
+            self.log(EventKind::MonitorStopped {
+                supervisor: m.supervisor,
+                reason: reason.to_string(),
+            });
+        }
+        self.push(Command::HangupMonitor);
+        if rebridge
+            && m.answered
+            && !m.taken_over
+            && self.phase == Phase::Talking
+            && let Some(ring) = self.talking_agent().map(|a| a.ring)
+            && !self.holding.contains(&LegRef::Agent(ring))
+        {
+            self.push(Command::Bridge(LegRef::Agent(ring)));
+        }
+    }
+
+    fn monitor_mode(&mut self, supervisor: String, mode: MonitorMode) -> Result<(), String> {
+        let m = self.monitoring(&supervisor)?;
+        if m.mode == mode {
+            return Ok(());
+        }
+        let answered = m.answered;
+        if let Some(m) = self.monitor.as_mut() {
+            m.mode = mode;
+        }
+        self.log(EventKind::MonitorModeChanged { supervisor, mode });
+        if answered
+            && let Some(ring) = self.talking_agent().map(|a| a.ring)
+            && !self.holding.contains(&LegRef::Agent(ring))
+        {
+            self.push(Command::Mix {
+                agent: LegRef::Agent(ring),
+                mode,
+            });
+        }
+        Ok(())
+    }
+
+    /// The supervisor takes the call over: the agent's leg is released (to wrap-up), the
+    /// caller is bridged with the supervisor, and the recording's right channel follows
+    /// the supervisor. Refusals: `not_monitored`, `not_answered` (the supervisor's phone
+    /// has not answered yet), `not_connected`.
+    fn take_over(&mut self, supervisor: String) -> Result<(), String> {
+        let m = self.monitoring(&supervisor)?;
+        if !m.answered {
+            return Err("not_answered: the supervisor's phone has not answered yet".into());
+        }
+        let Some(agent) = self.talking_agent().cloned() else {
+            return Err("not_connected: no agent talks to the caller".into());
+        };
+        self.log(EventKind::TakenOver {
+            supervisor,
+            agent: AgentId::new(agent.ext.clone()),
+        });
+        if let Some(m) = self.monitor.as_mut() {
+            m.taken_over = true;
+        }
+        self.agents.retain(|a| a.ring != agent.ring);
+        self.holding.retain(|l| *l != LegRef::Agent(agent.ring));
+        self.push(Command::HangupAgent { ring: agent.ring });
+        self.push(Command::End {
+            agitation: self.max_agitation,
+            abusive: false,
+        });
+        self.push(Command::Bridge(LegRef::Monitor));
+        self.push(Command::RecordWith(LegRef::Monitor));
+        Ok(())
     }
 
     /// Pauses or resumes the conversation's recording. Refusals start with a stable code
@@ -1246,6 +1585,7 @@ impl Call {
     /// The agent's part is over (the agent hung up, by phone or through the API): the caller
     /// goes on to the after-call flow (the survey), or is released.
     fn agent_left(&mut self, now: Instant) {
+        self.stop_monitor("agent_left", false);
         self.push(Command::End {
             agitation: self.max_agitation,
             abusive: false,
@@ -1350,6 +1690,7 @@ impl Call {
         self.ended = true;
         self.run = None;
         self.voicemail_until = None;
+        self.stop_monitor("call_ended", false);
         self.log(EventKind::Ended { reason });
         for a in std::mem::take(&mut self.agents) {
             self.push(Command::HangupAgent { ring: a.ring });

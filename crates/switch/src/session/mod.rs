@@ -58,6 +58,9 @@ pub struct Shared {
     pub fault_notice: std::sync::atomic::AtomicBool,
     /// What calls read of the configuration that may change while the centre runs.
     pub routes: parking_lot::RwLock<Arc<Routes>>,
+    /// The call each supervisor monitors (or took over), while its phone is on it: a
+    /// supervisor monitors one call at a time.
+    pub monitors: parking_lot::Mutex<std::collections::HashMap<String, InteractionId>>,
     /// The command channel of each call in progress.
     pub sessions: parking_lot::Mutex<
         std::collections::HashMap<InteractionId, mpsc::UnboundedSender<SessionCmd>>,
@@ -141,6 +144,30 @@ pub enum SessionCmd {
     /// card data. Refusals start with a stable code and `: `.
     PauseRecording {
         pause: bool,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// A supervisor starts monitoring the call (see [`call::Request::Monitor`]). Refusals
+    /// start with a stable code and `: `.
+    Monitor {
+        supervisor: String,
+        phone: call::SupervisorPhone,
+        mode: hotline_model::MonitorMode,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The monitoring supervisor switches mode.
+    MonitorMode {
+        supervisor: String,
+        mode: hotline_model::MonitorMode,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The monitoring supervisor stops.
+    MonitorStop {
+        supervisor: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The monitoring supervisor takes the call over from the agent.
+    TakeOver {
+        supervisor: String,
         reply: oneshot::Sender<Result<(), String>>,
     },
     /// The centre shuts down and the drain time is over: the call ends with BYE to every

@@ -24,7 +24,9 @@ use hotline_sip::sdp::{self, LocalCrypto, LocalMedia};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-use super::call::{Call, Command, Found, Input, LegRef, Recording, Request, Ring, Setup};
+use super::call::{
+    Call, Command, Found, Input, LegRef, Recording, Request, Ring, Setup, SupervisorPhone,
+};
 use super::phones::{self, Phone, callback_srtp, choose_phone, params_from, rekey};
 use super::{SessionCmd, Shared, TransferTarget, refer_user};
 use crate::router::{Notice, Refusal, RouterCmd};
@@ -137,7 +139,10 @@ impl PhoneLeg {
     }
 }
 
-/// An agent's phone being rung or talking.
+/// The leg number of the supervisor's phone on the agent legs' event channel.
+const MONITOR_RING: Ring = Ring::MAX;
+
+/// An agent's phone being rung or talking (or a supervisor's, monitoring).
 struct AgentPhone {
     ext: String,
     /// Where the agent's signalling goes: its phone (or the NAT in front of it).
@@ -179,6 +184,8 @@ struct Shell {
     agents: HashMap<Ring, AgentPhone>,
     agent_events: mpsc::UnboundedSender<(Ring, Option<LegEvent>)>,
     dial: Option<DialLeg>,
+    /// The phone of the supervisor monitoring the call, and the supervisor.
+    monitor: Option<(AgentPhone, String)>,
     notices: mpsc::UnboundedSender<Notice>,
     lang: Lang,
     /// Events kept for the next append (see [`Command::Note`]).
@@ -336,6 +343,7 @@ pub(super) async fn run_session(
         agents: HashMap::new(),
         agent_events: agent_tx,
         dial: None,
+        monitor: None,
         notices: notices_tx,
         lang: Lang::Zh,
         pending: Vec::new(),
@@ -364,6 +372,7 @@ pub(super) async fn run_session(
             let _ = a.leg.hangup().await;
         });
     }
+    shell.drop_monitor();
     let _ = shell.media.close();
     result
 }
@@ -457,6 +466,9 @@ impl Shell {
         if let Some((r, _)) = self.agents.iter().find(|(_, a)| a.media == leg) {
             return Some(LegRef::Agent(*r));
         }
+        if self.monitor.as_ref().is_some_and(|(m, _)| m.media == leg) {
+            return Some(LegRef::Monitor);
+        }
         self.dial
             .as_ref()
             .filter(|d| d.media == leg)
@@ -508,6 +520,28 @@ impl Shell {
             SessionCmd::Abusive { reply } => (Request::Abusive, reply),
             SessionCmd::Shutdown { reply } => (Request::Shutdown, reply),
             SessionCmd::PauseRecording { pause, reply } => (Request::PauseRecording(pause), reply),
+            SessionCmd::Monitor {
+                supervisor,
+                phone,
+                mode,
+                reply,
+            } => (
+                Request::Monitor {
+                    supervisor,
+                    phone,
+                    mode,
+                },
+                reply,
+            ),
+            SessionCmd::MonitorMode {
+                supervisor,
+                mode,
+                reply,
+            } => (Request::MonitorMode { supervisor, mode }, reply),
+            SessionCmd::MonitorStop { supervisor, reply } => {
+                (Request::MonitorStop { supervisor }, reply)
+            }
+            SessionCmd::TakeOver { supervisor, reply } => (Request::TakeOver { supervisor }, reply),
         };
         let id = self.next_request;
         self.next_request += 1;
@@ -516,6 +550,9 @@ impl Shell {
     }
 
     fn agent_input(&mut self, ring: Ring, ev: Option<LegEvent>) -> Option<Input> {
+        if ring == MONITOR_RING {
+            return self.monitor_input(ev);
+        }
         let a = self.agents.get_mut(&ring)?;
         let Some(ev) = ev else {
             // The leg is gone without an end event.
@@ -582,6 +619,48 @@ impl Shell {
         }
     }
 
+    /// What the supervisor's phone did.
+    fn monitor_input(&mut self, ev: Option<LegEvent>) -> Option<Input> {
+        let (m, _) = self.monitor.as_mut()?;
+        match ev {
+            Some(LegEvent::Answered { sdp }) => {
+                match answer_media(&self.media, m.media, m.peer, &m.srtp, sdp) {
+                    Ok(keys) => m.keys = keys,
+                    Err(why) => {
+                        warn!(interaction = %self.id, why, "the supervisor's answer refused");
+                        self.drop_monitor();
+                        return Some(Input::MonitorGone);
+                    }
+                }
+                Some(Input::MonitorAnswered)
+            }
+            Some(LegEvent::MediaChanged(s)) => {
+                remedia(&self.media, m.media, m.peer, &mut m.keys, &s);
+                None
+            }
+            Some(LegEvent::Ended(_)) | None => {
+                self.drop_monitor();
+                Some(Input::MonitorGone)
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// Hangs the supervisor's phone up (if still on), drops its media, and frees the
+    /// supervisor for another call.
+    fn drop_monitor(&mut self) {
+        if let Some((m, supervisor)) = self.monitor.take() {
+            let _ = self.media.remove_leg(m.media);
+            let mut monitors = self.shared.monitors.lock();
+            if monitors.get(&supervisor) == Some(&self.id) {
+                monitors.remove(&supervisor);
+            }
+            tokio::spawn(async move {
+                let _ = m.leg.hangup().await;
+            });
+        }
+    }
+
     fn dial_input(&mut self, ev: Option<LegEvent>) -> Option<Input> {
         let d = self.dial.as_mut()?;
         match ev {
@@ -644,6 +723,7 @@ impl Shell {
             LegRef::Caller => Some(self.caller_media),
             LegRef::Agent(r) => self.agents.get(&r).map(|a| a.media),
             LegRef::Dial => self.dial.as_ref().map(|d| d.media),
+            LegRef::Monitor => self.monitor.as_ref().map(|(m, _)| m.media),
         }
     }
 
@@ -861,8 +941,50 @@ impl Shell {
                     let _ = reply.send(result);
                 }
             }
+            Command::RingMonitor {
+                supervisor,
+                phone,
+                caller_id,
+            } => {
+                return Some(Input::MonitorRung(
+                    self.ring_supervisor(supervisor, &phone, &caller_id).await,
+                ));
+            }
+            Command::Mix { agent, mode } => {
+                if let (Some(a), Some(m)) = (self.media_of(agent), self.media_of(LegRef::Monitor)) {
+                    let _ = self
+                        .media
+                        .conference(vec![self.caller_media, a, m], monitor_matrix(mode));
+                }
+            }
+            Command::HangupMonitor => self.drop_monitor(),
+            Command::RecordWith(leg) => {
+                let _ = self.media.set_recording_agent(self.media_of(leg));
+            }
         }
         None
+    }
+
+    /// Rings the supervisor's phone to monitor the call. The one place that knows the kinds
+    /// of phone a supervisor may use.
+    async fn ring_supervisor(
+        &mut self,
+        supervisor: String,
+        phone: &SupervisorPhone,
+        caller_id: &str,
+    ) -> Result<(), String> {
+        let rung = match phone {
+            SupervisorPhone::Sip { extension } => self
+                .ring_phone(MONITOR_RING, extension, caller_id)
+                .await
+                .map_err(|(why, _)| why.to_string())?,
+        };
+        self.shared
+            .monitors
+            .lock()
+            .insert(supervisor.clone(), self.id);
+        self.monitor = Some((rung, supervisor));
+        Ok(())
     }
 
     fn router(&self, cmd: RouterCmd) {
@@ -876,6 +998,19 @@ impl Shell {
         ext: &str,
         caller_id: &str,
     ) -> Result<(), (&'static str, Refusal)> {
+        let phone = self.ring_phone(ring, ext, caller_id).await?;
+        self.agents.insert(ring, phone);
+        Ok(())
+    }
+
+    /// Rings the SIP phone registered as `ext` (an agent's, or a supervisor's) as leg
+    /// `ring`: its events come on the agent legs' channel under `ring`.
+    async fn ring_phone(
+        &mut self,
+        ring: Ring,
+        ext: &str,
+        caller_id: &str,
+    ) -> Result<AgentPhone, (&'static str, Refusal)> {
         if let Some(phone) = self.shared.browser_phones.lookup(ext) {
             return self.ring_browser(ring, ext, caller_id, phone).await;
         }
@@ -923,18 +1058,14 @@ impl Shell {
                     }
                     let _ = tx.send((ring, None));
                 });
-                self.agents.insert(
-                    ring,
-                    AgentPhone {
-                        ext: ext.to_string(),
-                        peer: phone_ip,
-                        leg: PhoneLeg::Sip(leg),
-                        media,
-                        srtp: (policy, key),
-                        keys: None,
-                    },
-                );
-                Ok(())
+                Ok(AgentPhone {
+                    ext: ext.to_string(),
+                    peer: phone_ip,
+                    leg: PhoneLeg::Sip(leg),
+                    media,
+                    srtp: (policy, key),
+                    keys: None,
+                })
             }
             Err(e) => {
                 warn!(error = %e, "cannot call the agent");
@@ -952,7 +1083,7 @@ impl Shell {
         ext: &str,
         caller_id: &str,
         phone: crate::browser::BrowserPhone,
-    ) -> Result<(), (&'static str, Refusal)> {
+    ) -> Result<AgentPhone, (&'static str, Refusal)> {
         let port = self.shared.media.bind_leg().await.map_err(|e| {
             warn!(error = %e, "no media port for the browser phone");
             ("media", Refusal::Failed)
@@ -1026,18 +1157,14 @@ impl Shell {
             let _ = tx.send((ring, None));
         });
         info!(interaction = %self.id, agent = %ext, "browser phone rung");
-        self.agents.insert(
-            ring,
-            AgentPhone {
-                ext: ext.to_string(),
-                peer: phone.ip,
-                leg: PhoneLeg::Browser { phone, token },
-                media,
-                srtp: (SrtpPolicy::Off, None),
-                keys: None,
-            },
-        );
-        Ok(())
+        Ok(AgentPhone {
+            ext: ext.to_string(),
+            peer: phone.ip,
+            leg: PhoneLeg::Browser { phone, token },
+            media,
+            srtp: (SrtpPolicy::Off, None),
+            keys: None,
+        })
     }
 
     /// Calls `number` out through the trunk (a callback's customer, a transfer's outside
@@ -1167,6 +1294,16 @@ impl Shell {
                 }
             })
             .collect()
+    }
+}
+
+/// Who hears whom among the caller (0), the agent (1) and the supervisor (2).
+fn monitor_matrix(mode: hotline_model::MonitorMode) -> hotline_media::mixer::MixMatrix {
+    use hotline_media::mixer::MixMatrix;
+    match mode {
+        hotline_model::MonitorMode::Listen => MixMatrix::listen(3, 2),
+        hotline_model::MonitorMode::Whisper => MixMatrix::whisper(3, 2, 1),
+        hotline_model::MonitorMode::Barge => MixMatrix::conference(3),
     }
 }
 

@@ -1219,3 +1219,171 @@ fn a_leg_ending_means_what_the_core_knows_of_it_answered_or_not() {
     });
     assert_eq!(ended(&h.take()), vec![EndReason::Transferred]);
 }
+
+fn monitor_request(id: u64, who: &str, mode: hotline_model::MonitorMode) -> Input {
+    Input::Api {
+        id,
+        request: Request::Monitor {
+            supervisor: who.into(),
+            phone: super::call::SupervisorPhone::Sip {
+                extension: "1010".into(),
+            },
+            mode,
+        },
+    }
+}
+
+fn reply_err(out: &[Command], id: u64) -> Option<String> {
+    out.iter().find_map(|c| match c {
+        Command::Reply {
+            id: i,
+            result: Err(e),
+        } if *i == id => Some(e.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_supervisor_monitors_switches_modes_and_takes_over_in_order() {
+    use hotline_model::MonitorMode::*;
+    // Not connected: refused before any phone is rung.
+    let mut h = Harness::flow("main");
+    h.take();
+    h.input(monitor_request(1, "sup", Listen));
+    let out = h.take();
+    assert!(reply_err(&out, 1).is_some_and(|e| e.starts_with("not_connected: ")));
+    assert!(!out.iter().any(|c| matches!(c, Command::RingMonitor { .. })));
+
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    h.input(monitor_request(2, "sup", Listen));
+    let out = h.take();
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::RingMonitor { supervisor, .. } if supervisor == "sup"))
+    );
+    // No answer before the phone is rung.
+    assert!(!out.iter().any(|c| matches!(c, Command::Reply { .. })));
+    h.input(Input::MonitorRung(Ok(())));
+    let out = h.take();
+    assert_eq!(kinds(&out), vec!["monitor_started"]);
+    assert!(has(
+        &out,
+        &Command::Reply {
+            id: 2,
+            result: Ok(())
+        }
+    ));
+    // A second supervisor is refused; another mode asked by someone else too.
+    h.input(monitor_request(3, "other", Barge));
+    assert!(reply_err(&h.take(), 3).is_some_and(|e| e.starts_with("already_monitored: ")));
+    h.input(Input::Api {
+        id: 4,
+        request: Request::MonitorMode {
+            supervisor: "other".into(),
+            mode: Barge,
+        },
+    });
+    assert!(reply_err(&h.take(), 4).is_some_and(|e| e.starts_with("not_monitored: ")));
+    // Takeover before the phone answered: refused.
+    h.input(Input::Api {
+        id: 5,
+        request: Request::TakeOver {
+            supervisor: "sup".into(),
+        },
+    });
+    assert!(reply_err(&h.take(), 5).is_some_and(|e| e.starts_with("not_answered: ")));
+    // The phone answers: the three legs are mixed as the mode says.
+    h.input(Input::MonitorAnswered);
+    let agent = LegRef::Agent(ring);
+    assert!(has(
+        &h.take(),
+        &Command::Mix {
+            agent,
+            mode: Listen
+        }
+    ));
+    h.input(Input::Api {
+        id: 6,
+        request: Request::MonitorMode {
+            supervisor: "sup".into(),
+            mode: Whisper,
+        },
+    });
+    let out = h.take();
+    assert_eq!(kinds(&out), vec!["monitor_mode_changed"]);
+    assert!(has(
+        &out,
+        &Command::Mix {
+            agent,
+            mode: Whisper
+        }
+    ));
+    // The agent holds and takes the caller back: the mix comes back, not a bridge.
+    h.input(Input::AgentHold { ring, on: true });
+    h.input(Input::AgentHold { ring, on: false });
+    let out = h.take();
+    assert!(has(
+        &out,
+        &Command::Mix {
+            agent,
+            mode: Whisper
+        }
+    ));
+    assert!(!has(&out, &Command::Bridge(agent)));
+    // Take over: logged first, the agent released to wrap-up, the caller bridged with the
+    // supervisor, the recording following.
+    h.input(Input::Api {
+        id: 7,
+        request: Request::TakeOver {
+            supervisor: "sup".into(),
+        },
+    });
+    let out = h.take();
+    assert_eq!(kinds(&out), vec!["taken_over"]);
+    let pos = |want: &Command| out.iter().position(|c| c == want).expect("command");
+    assert!(pos(&Command::HangupAgent { ring }) < pos(&Command::Bridge(LegRef::Monitor)));
+    assert!(has(&out, &Command::RecordWith(LegRef::Monitor)));
+    assert_eq!(count(&out, |c| matches!(c, Command::End { .. })), 1);
+    // The caller hangs up: the supervisor's leg ends with the call, logged before the end.
+    h.input(Input::CallerGone);
+    let out = h.take();
+    assert_eq!(kinds(&out), vec!["monitor_stopped", "ended"]);
+    assert!(has(&out, &Command::HangupMonitor));
+    assert!(h.call.is_over());
+}
+
+#[test]
+fn a_supervisor_hanging_up_brings_caller_and_agent_back_together() {
+    use hotline_model::MonitorMode::*;
+    let (mut h, ring) = Harness::talking();
+    h.input(monitor_request(1, "sup", Barge));
+    h.input(Input::MonitorRung(Ok(())));
+    h.input(Input::MonitorAnswered);
+    h.take();
+    h.input(Input::MonitorGone);
+    let out = h.take();
+    assert_eq!(
+        logged(&out),
+        vec![EventKind::MonitorStopped {
+            supervisor: "sup".into(),
+            reason: "hangup".into()
+        }]
+    );
+    assert!(has(&out, &Command::Bridge(LegRef::Agent(ring))));
+    // A phone that cannot be rung: refused, nothing logged, another try may follow.
+    h.input(monitor_request(2, "sup", Listen));
+    h.input(Input::MonitorRung(Err("not registered".into())));
+    let out = h.take();
+    assert!(reply_err(&out, 2).is_some_and(|e| e.starts_with("phone_unavailable: ")));
+    assert!(kinds(&out).is_empty());
+    h.input(monitor_request(3, "sup", Listen));
+    h.input(Input::MonitorRung(Ok(())));
+    assert!(has(
+        &h.take(),
+        &Command::Reply {
+            id: 3,
+            result: Ok(())
+        }
+    ));
+}
