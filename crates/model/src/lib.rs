@@ -31,5 +31,8 @@ pub use event::{
     MAX_TEXT_LEN, Sender, Target,
 };
 pub use ids::{AgentId, CustomerId, EventId, InteractionId, ParseIdError, QueueName, Seq};
-pub use records::{AgentStatus, AuditEntry, HistoryEntry, InteractionRecord, Note, RecordingEntry};
+pub use records::{
+    AgentStatus, AuditEntry, CallQuality, HistoryEntry, InteractionRecord, LegQuality, Note,
+    RecordingEntry,
+};
 pub use timestamp::{ParseTimestampError, Timestamp};

@@ -37,10 +37,11 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "secrets", "0006_secrets.sql"),
     migration!(7, "campaign_events", "0007_campaign_events.sql"),
     migration!(8, "customer_emails", "0008_customer_emails.sql"),
+    migration!(9, "call_quality", "0009_call_quality.sql"),
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The PostgreSQL advisory lock that serialises migrations of several nodes starting at once.
 const MIGRATION_LOCK: i64 = 0x686f_746c_0001;

@@ -62,6 +62,8 @@ pub struct Shared {
     pub sessions: parking_lot::Mutex<
         std::collections::HashMap<InteractionId, mpsc::UnboundedSender<SessionCmd>>,
     >,
+    /// Connected calls' live quality figures.
+    pub quality: Arc<crate::quality::LiveQuality>,
 }
 
 impl Shared {
@@ -145,6 +147,12 @@ pub enum SessionCmd {
     /// phone, its recording finalised, its record closed as `shutdown`.
     Shutdown {
         reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// A leg's quality measured outside the media engine (a browser's WebRTC leg: its own
+    /// `getStats()`); see [`crate::Centre::report_leg_quality`].
+    Quality {
+        leg: hotline_model::Leg,
+        sample: crate::quality::LegSample,
     },
 }
 
