@@ -783,9 +783,7 @@ async fn events(
     let rx = v1.centre.store().subscribe();
     let health = v1.centre.log_health();
     let quality = v1.centre.live_quality().subscribe();
-    Ok(ws.on_upgrade(move |socket| {
-        stream_events(socket, (rx, quality), health, who, still_valid)
-    }))
+    Ok(ws.on_upgrade(move |socket| stream_events(socket, (rx, quality), health, who, still_valid)))
 }
 
 /// A browser's WebSocket cannot send headers: its token comes as `?access_token=` and is

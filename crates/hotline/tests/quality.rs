@@ -41,7 +41,10 @@ fn answer_media(msg: &str) -> SocketAddr {
         .find_map(|l| l.strip_prefix("m=audio "))
         .and_then(|l| l.split_whitespace().next())
         .unwrap();
-    assert!(body.contains("a=rtcp-mux"), "rtcp-mux offered, so answered: {body}");
+    assert!(
+        body.contains("a=rtcp-mux"),
+        "rtcp-mux offered, so answered: {body}"
+    );
     format!("{ip}:{port}").parse().unwrap()
 }
 
@@ -129,7 +132,12 @@ impl Caller {
 /// of 8 ms by RFC 3550's estimator), every 5th dropped while `lossy`; RTCP garbage now and
 /// then while `garbage`; and hotline's SRs answered `HOLD_MS` later with an RR claiming
 /// `CLAIMED_DLSR_MS`.
-fn media_peer(c: &Caller, lossy: Arc<AtomicBool>, garbage: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> Arc<AtomicU32> {
+fn media_peer(
+    c: &Caller,
+    lossy: Arc<AtomicBool>,
+    garbage: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> Arc<AtomicU32> {
     let srs = Arc::new(AtomicU32::new(0));
     let to = c.remote_media;
     let tx = c.rtp.clone();
@@ -167,7 +175,8 @@ fn media_peer(c: &Caller, lossy: Arc<AtomicBool>, garbage: Arc<AtomicBool>, stop
         }
     });
     let rx = c.rtp.clone();
-    rx.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let count = srs.clone();
     std::thread::spawn(move || {
         let mut buf = [0u8; 2048];
@@ -256,7 +265,10 @@ fn a_lossy_jittery_caller_is_measured_alerted_and_recovers_and_rtcp_gives_the_ro
             .iter()
             .find(|c| c["leg"] == "caller")?
             .clone();
-        call["rtt_ms"].as_f64().map(|_| (v, call)).map(|(v, c)| json_pair(v, c))
+        call["rtt_ms"]
+            .as_f64()
+            .map(|_| (v, call))
+            .map(|(v, c)| json_pair(v, c))
     });
     let call = &q["call"];
     assert_eq!(call["alert"], true, "{q}");
@@ -264,10 +276,21 @@ fn a_lossy_jittery_caller_is_measured_alerted_and_recovers_and_rtcp_gives_the_ro
     let rtt = call["rtt_ms"].as_f64().unwrap();
     let truth = (HOLD_MS - CLAIMED_DLSR_MS) as f64;
     // Plus up to a poll interval each way (10 ms) and the loopback.
-    assert!(rtt >= truth - 5.0 && rtt <= truth + 40.0, "rtt {rtt} ms, truth {truth}: {q}");
-    assert!(srs.load(Ordering::Relaxed) >= 1, "hotline sent sender reports");
+    assert!(
+        rtt >= truth - 5.0 && rtt <= truth + 40.0,
+        "rtt {rtt} ms, truth {truth}: {q}"
+    );
+    assert!(
+        srs.load(Ordering::Relaxed) >= 1,
+        "hotline sent sender reports"
+    );
     let alerts = q["all"]["alerts"].as_array().unwrap();
-    assert!(alerts.iter().any(|a| a["kind"] == "quality_alert" && a["leg"] == "caller"), "{q}");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["kind"] == "quality_alert" && a["leg"] == "caller"),
+        "{q}"
+    );
     // Agents do not see it.
     let agent = login(&h, "agent1001", "pass1001");
     let (status, _) = http(h.http, "GET", "/api/v1/quality", Some(&agent), None);
@@ -291,7 +314,9 @@ fn a_lossy_jittery_caller_is_measured_alerted_and_recovers_and_rtcp_gives_the_ro
     // The caller hangs up; the record keeps the caller leg's figures and the alert count.
     stop.store(true, Ordering::Relaxed);
     caller.send_in_dialog(&h, "BYE", 2);
-    feed.wait(Duration::from_secs(15), "ended", |all| count(all, "ended") >= 1);
+    feed.wait(Duration::from_secs(15), "ended", |all| {
+        count(all, "ended") >= 1
+    });
     let (status, body) = http(h.http, "GET", "/api/v1/interactions", Some(&sup), None);
     assert_eq!(status, 200, "{body}");
     let records: Vec<Value> = serde_json::from_str(&body).unwrap();
