@@ -11,6 +11,9 @@ const s = {
   agents: null, // null: the centre does not list agents
   report: null,
   calls: [],
+  // Live quality: per interaction, per leg, the latest sample; and the calls in alert.
+  quality: new Map(),
+  qualityAlerts: new Map(),
 };
 
 const today = () => { const d = new Date(); d.setUTCHours(0, 0, 0, 0); return d; };
@@ -45,6 +48,27 @@ async function loadReport() {
   renderAlerts();
 }
 
+async function loadQuality() {
+  try {
+    const q = await get('/quality');
+    s.quality = new Map();
+    s.qualityAlerts = new Map();
+    for (const l of q.calls || []) takeSample(l);
+  } catch (e) {
+    if (e.status !== 403 && e.status !== 404) throw e;
+  }
+  renderCalls();
+  renderAlerts();
+}
+
+function takeSample(l) {
+  const legs = s.quality.get(l.interaction) || {};
+  legs[l.leg] = l;
+  s.quality.set(l.interaction, legs);
+  const key = `${l.interaction}/${l.leg}`;
+  if (l.alert) s.qualityAlerts.set(key, l); else s.qualityAlerts.delete(key);
+}
+
 async function loadCalls() {
   const recs = await get(`/interactions?since=${encodeURIComponent(today().toISOString())}`);
   s.calls = recs.slice(-8).reverse();
@@ -59,7 +83,7 @@ function refresh(...what) {
   refreshTimer = setTimeout(async () => {
     const jobs = [...pending];
     pending.clear();
-    const fns = { queues: loadQueues, agents: loadAgents, report: loadReport, calls: loadCalls };
+    const fns = { queues: loadQueues, agents: loadAgents, report: loadReport, calls: loadCalls, quality: loadQuality };
     await Promise.all(jobs.map((j) => fns[j]().catch(showError)));
   }, 250);
 }
@@ -168,6 +192,11 @@ function renderAlerts() {
       list.push({ kind: 'wait', text: t('alert.wait', { q: q.name, w: fmtDuration(longestWait(q)) }) });
     }
   }
+  for (const q of s.qualityAlerts.values()) {
+    list.push({ kind: 'quality', id: q.interaction, text: t('alert.quality', {
+      c: String(q.interaction).slice(0, 8), l: t(`leg.${q.leg}`), m: q.mos.toFixed(2),
+      p: fmtPct(q.loss), j: Math.round(q.jitter_ms) }) });
+  }
   for (const a of s.agents || []) {
     if (stressLevel(a) === 'high') {
       list.push({ kind: 'stress', text: t('alert.stress', { a: a.name ? `${agentId(a)} ${a.name}` : agentId(a) }) });
@@ -175,7 +204,7 @@ function renderAlerts() {
   }
   const ul = $('#alerts');
   ul.replaceChildren(...(list.length
-    ? list.map((a) => el('li', { class: `alert ${a.kind}`, role: 'alert' }, a.text))
+    ? list.map((a) => el('li', { class: `alert ${a.kind}`, role: 'alert', 'data-interaction': a.id || '' }, a.text))
     : [el('li', { class: 'ok' }, t('alerts.none'))]));
 }
 
@@ -304,13 +333,22 @@ function renderCalls() {
   const body = $('#calls');
   body.replaceChildren(...(s.calls.length ? s.calls.map((r) => {
     const st = callStatus(r);
-    return el('tr', { 'data-interaction': r.id, 'data-status': st },
+    // Live figures while the call is on; the record's (worst leg) once it is over.
+    const legs = s.quality.get(r.id);
+    const live = legs ? Object.values(legs) : [];
+    const worst = live.length ? Math.min(...live.map((l) => l.mos)) : null;
+    const alarm = live.some((l) => l.alert);
+    const mos = worst ?? (r.ended ? num(r.quality && r.quality.caller && r.quality.caller.mos, r.mos) : undefined);
+    const qual = mos === undefined || mos === null ? '—' : `MOS ${mos.toFixed(1)}`;
+    const tip = live.map((l) => `${t(`leg.${l.leg}`)}: MOS ${l.mos.toFixed(2)}, ${fmtPct(l.loss)}, ${Math.round(l.jitter_ms)} ms${l.rtt_ms == null ? '' : `, RTT ${Math.round(l.rtt_ms)} ms`}`).join(' · ');
+    return el('tr', { 'data-interaction': r.id, 'data-status': st, 'data-quality': alarm ? 'alert' : 'ok', class: alarm ? 'quality-alert' : '' },
       el('td', { class: 'muted' }, new Date(r.started).toLocaleTimeString(document.documentElement.lang)),
       el('td', {}, r.from || '—'),
       el('td', {}, r.queue || '—'),
       el('td', {}, r.agent || '—'),
       el('td', {}, el('span', { class: 'badge', 'data-state': st }, t(`status.${st}`)),
         r.disposition ? el('span', { class: 'tag' }, dispLabel(r.disposition)) : null),
+      el('td', { class: `quality ${alarm ? 'bad' : ''}`, title: tip, 'data-mos': mos ?? '' }, qual),
       monitorCell(r, st));
   }) : [el('tr', {}, el('td', { colspan: 6, class: 'muted' }, t('calls.none')))]));
 }
@@ -355,6 +393,12 @@ function start(me) {
       renderAlerts();
       return;
     }
+    if (ev.stream === 'quality') {
+      takeSample(ev);
+      renderCalls();
+      renderAlerts();
+      return;
+    }
     if (ev.stream === 'agent') refresh('agents', 'queues');
     else if (ev.stream === 'audit' && ['agent_skills', 'config'].includes(ev.action)) {
       // A live change: logged just before it takes effect, so looked at again a moment later.
@@ -364,6 +408,7 @@ function start(me) {
       const k = ev.kind && ev.kind.type;
       refresh('queues', 'calls');
       if (['answered', 'ended', 'abandoned', 'queued', 'wrapped_up', 'offered'].includes(k)) refresh('report', 'agents');
+      if (['quality_alert', 'quality_recovered', 'ended'].includes(k)) refresh('quality');
     }
   }, (status) => {
     const conn = $('#conn');
@@ -373,7 +418,7 @@ function start(me) {
     if (status === 'online') conn.dataset.seen = 'yes';
     conn.dataset.state = status;
     conn.textContent = t(`conn.${status}`);
-    if (status === 'online') refresh('queues', 'agents', 'report', 'calls');
+    if (status === 'online') refresh('queues', 'agents', 'report', 'calls', 'quality');
   });
   setInterval(tick, 1000);
   // A slow full refresh besides the events: figures that age (longest wait, time in state).

@@ -712,6 +712,7 @@ mod tests {
             end_reason: Some(reason),
             recording: None,
             mos: None,
+            quality: Default::default(),
             agitation: None,
             survey: None,
             disposition: None,

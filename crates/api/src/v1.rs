@@ -366,6 +366,7 @@ pub fn routes(v1: V1) -> Router {
             axum::routing::put(crate::skills::put_skills),
         )
         .route("/api/v1/queues", get(queues))
+        .route("/api/v1/quality", get(live_quality))
         .route("/api/v1/interactions", get(interactions))
         .route("/api/v1/events", get(events))
         .route("/api/v1/interactions/{id}/wrapup", post(wrapup))
@@ -533,6 +534,33 @@ async fn agents(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>,
         return Err(forbidden("only supervisors see every agent"));
     }
     Ok(Json(json!(v1.centre.agents().await)))
+}
+
+/// `GET /api/v1/quality` (supervisors and administrators): every connected call's legs'
+/// latest quality (`calls`: `interaction`, `leg`, `mos`, `loss`, `jitter_ms`, `rtt_ms`,
+/// `alert`, `at`) and the latest alerts and recoveries (`alerts`, oldest first: the same
+/// with `kind`).
+async fn live_quality(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    if who.role == Role::Agent {
+        return Err(forbidden("only supervisors see the calls' quality"));
+    }
+    let q = v1.centre.live_quality();
+    Ok(Json(json!({
+        "alert_mos": hotline_switch::quality::ALERT_MOS,
+        "calls": q.snapshot(),
+        "alerts": q.recent_alerts(),
+    })))
+}
+
+/// A live quality sample as the event stream carries it to supervisors: not an event of the
+/// log (samples are not logged; alerts are, and come as `quality_alert` events).
+fn quality_message(l: &hotline_switch::quality::LiveLeg) -> Value {
+    let mut v = json!({ "stream": "quality" });
+    if let (Some(o), Ok(Value::Object(m))) = (v.as_object_mut(), serde_json::to_value(l)) {
+        o.extend(m);
+    }
+    v
 }
 
 /// `GET /api/v1/agents/{ext}`: one agent (an agent may look only at itself: the wellbeing
@@ -756,7 +784,8 @@ async fn events(
     let still_valid = move || auth.verify(&token).is_ok();
     let rx = v1.centre.store().subscribe();
     let health = v1.centre.log_health();
-    Ok(ws.on_upgrade(move |socket| stream_events(socket, rx, health, who, still_valid)))
+    let quality = v1.centre.live_quality().subscribe();
+    Ok(ws.on_upgrade(move |socket| stream_events(socket, (rx, quality), health, who, still_valid)))
 }
 
 /// A browser's WebSocket cannot send headers: its token comes as `?access_token=` and is
@@ -791,7 +820,10 @@ fn log_alert(h: &hotline_switch::LogHealth) -> Value {
 
 async fn stream_events(
     mut socket: axum::extract::ws::WebSocket,
-    mut rx: tokio::sync::broadcast::Receiver<Event>,
+    (mut rx, mut quality): (
+        tokio::sync::broadcast::Receiver<Event>,
+        tokio::sync::broadcast::Receiver<hotline_switch::quality::LiveLeg>,
+    ),
     mut health: tokio::sync::watch::Receiver<hotline_switch::LogHealth>,
     who: Principal,
     still_valid: impl Fn() -> bool + Send,
@@ -811,9 +843,24 @@ async fn stream_events(
         }
     }
     let mut watching = supervises;
+    let mut sampling = supervises;
     loop {
         let event = tokio::select! {
             e = rx.recv() => e,
+            // Live quality samples, to supervisors only (a lagging page skips some).
+            l = quality.recv(), if sampling => {
+                match l {
+                    Ok(l) => {
+                        let msg = quality_message(&l).to_string();
+                        if socket.send(Message::Text(msg.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => sampling = false,
+                }
+                continue;
+            }
             changed = health.changed(), if watching => {
                 if changed.is_err() {
                     watching = false;

@@ -1175,7 +1175,8 @@ async fn drain_and_stop(
 }
 
 /// Per-call media settings: the inactivity time (`centre.media_inactivity_seconds`, 0 for
-/// never) and a quality sample per leg every 15 s, which a call logs as its proof of life.
+/// never) and a quality sample per leg every 5 s (live to supervisors; a call logs one per
+/// leg every 15 s as its proof of life), RTCP reports about every 5 s.
 fn media_call_config(cfg: &Config) -> hotline_media::CallConfig {
     let secs = cfg.centre.media_inactivity_seconds;
     hotline_media::CallConfig {
@@ -1185,7 +1186,7 @@ fn media_call_config(cfg: &Config) -> hotline_media::CallConfig {
         } else {
             std::time::Duration::from_secs(u64::from(secs))
         },
-        quality_interval: Some(std::time::Duration::from_secs(15)),
+        quality_interval: Some(std::time::Duration::from_secs(5)),
         ..hotline_media::CallConfig::default()
     }
 }

@@ -415,15 +415,20 @@ fn a_call_cut_off_by_kill_9_keeps_its_talk_time_up_to_its_last_media() {
     let caller = std::thread::spawn(move || {
         sipp_at(sip, "caller-stays.xml", &["-m", "1", "-timeout", "60s"])
     });
-    // The call is answered; its legs' quality samples (every 15 s while media flows) are
-    // its proof of life in the log.
+    // The call is answered; its legs' quality samples (one logged per leg every 15 s while
+    // media flows) are its proof of life in the log: waited for until one comes more than
+    // 10 s after the answer.
     let all = feed.wait(
         Duration::from_secs(45),
-        "a quality sample after the answer",
+        "a quality sample 10 s after the answer",
         |e| {
             e.iter()
                 .position(|e| kind(e) == "answered")
-                .is_some_and(|a| e[a..].iter().any(|e| kind(e) == "quality_sample"))
+                .is_some_and(|a| {
+                    e[a..]
+                        .iter()
+                        .any(|s| kind(s) == "quality_sample" && at_ms(s) - at_ms(&e[a]) > 10_000.0)
+                })
         },
     );
     let answered = all.iter().find(|e| kind(e) == "answered").unwrap().clone();

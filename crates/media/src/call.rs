@@ -33,8 +33,9 @@ use crate::mixer::{MixMatrix, mix};
 use crate::player::{Player, Prompt};
 use crate::playout::{FRAME, Playout};
 use crate::recorder::Recorder;
+use crate::rtcp;
 use crate::rtp::{RtpHeader, RtpPacket, seq_diff, write_packet};
-use crate::stats::{Arrival, QualityReport, RxTracker};
+use crate::stats::{Arrival, IntervalLoss, QualityReport, RxTracker, estimate_mos_rtt};
 
 /// Index of a leg within its call.
 pub type LegId = usize;
@@ -46,6 +47,25 @@ const MAX_PAYLOAD: usize = 1200;
 pub trait Transmit {
     /// Sends `data` from `leg`'s local socket to `to`.
     fn send(&mut self, leg: LegId, to: SocketAddr, data: &[u8]);
+
+    /// Sends an RTCP datagram from `leg`'s RTCP socket (the RTP port + 1) to `to`. Only
+    /// called for legs with [`RtcpMode::Port`]; with `rtcp-mux` RTCP goes through
+    /// [`Transmit::send`].
+    fn send_rtcp(&mut self, leg: LegId, to: SocketAddr, data: &[u8]) {
+        self.send(leg, to, data);
+    }
+}
+
+/// Whether and where a leg speaks RTCP (RFC 3550 §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RtcpMode {
+    /// No RTCP sent; reports received are still read.
+    #[default]
+    Off,
+    /// On the RTP port itself (`a=rtcp-mux`, RFC 5761).
+    Mux,
+    /// On a port of its own: the far end's `a=rtcp:` port (RFC 3605), or its RTP port + 1.
+    Port(Option<u16>),
 }
 
 /// Media parameters of a leg, from SDP offer/answer.
@@ -69,6 +89,9 @@ pub struct LegParams {
     /// SRTP keys when the leg is encrypted (the I/O shell protects and checks its packets;
     /// the core sees plain RTP).
     pub srtp: Option<crate::srtp::SrtpKeys>,
+    /// RTCP reports to and from the far end (never on an SRTP leg: SRTCP is not
+    /// implemented, so an encrypted leg sends none).
+    pub rtcp: RtcpMode,
 }
 
 impl LegParams {
@@ -84,6 +107,7 @@ impl LegParams {
             analyse: false,
             latch_any_source: false,
             srtp: None,
+            rtcp: RtcpMode::Off,
         }
     }
 }
@@ -105,6 +129,8 @@ pub struct CallConfig {
     pub report_every_window: bool,
     /// Where recordings' disk writes happen (`None`: on the calling thread).
     pub record_writer: Option<crate::recorder::RecordWriter>,
+    /// The mean RTCP report interval of legs that send reports (randomised 0.5–1.5×).
+    pub rtcp_interval: Duration,
 }
 
 impl Default for CallConfig {
@@ -117,6 +143,7 @@ impl Default for CallConfig {
             record_flush_ms: 1000,
             report_every_window: false,
             record_writer: None,
+            rtcp_interval: Duration::from_secs(5),
         }
     }
 }
@@ -258,11 +285,64 @@ struct Leg {
     dtmf_tx: Option<(Rfc4733Sender, u32)>,
     malformed: u64,
     foreign: u64,
+    rtcp: RtcpLeg,
+    /// Loss over the quality intervals.
+    recent: IntervalLoss,
+    recent_loss: Option<f64>,
+}
+
+/// A leg's RTCP state.
+#[derive(Debug, Default)]
+struct RtcpLeg {
+    /// When the next report goes out.
+    next_at: Option<Instant>,
+    /// The far end's last SR: its compact NTP time and when it arrived.
+    last_sr: Option<(u32, Instant)>,
+    /// Loss between our reports.
+    interval: IntervalLoss,
+    /// Packets sent when the last report went out.
+    sent_at_report: u64,
+    /// Where the far end's RTCP comes from (port mode).
+    latched: Option<SocketAddr>,
+    rtt_ms: Option<f64>,
+    remote_loss: Option<f64>,
+    remote_jitter_ms: Option<f64>,
+    /// Reports taken and datagrams refused.
+    received: u64,
+    malformed: u64,
 }
 
 impl Leg {
     fn dest(&self) -> Option<SocketAddr> {
         self.latched.or(self.p.remote)
+    }
+
+    /// Where the leg's RTCP goes, if it sends any.
+    fn rtcp_dest(&self) -> Option<SocketAddr> {
+        if self.p.srtp.is_some() {
+            return None;
+        }
+        match self.p.rtcp {
+            RtcpMode::Off => None,
+            RtcpMode::Mux => self.dest(),
+            RtcpMode::Port(port) => self.rtcp.latched.or_else(|| {
+                let d = self.dest()?;
+                let p = port.unwrap_or(d.port().checked_add(1)?);
+                Some(SocketAddr::new(d.ip(), p))
+            }),
+        }
+    }
+
+    fn report(&self) -> QualityReport {
+        let mut r = self.rx.report();
+        r.packets_sent = self.tx.sent;
+        r.rtt_ms = self.rtcp.rtt_ms;
+        r.remote_loss = self.rtcp.remote_loss;
+        r.remote_jitter_ms = self.rtcp.remote_jitter_ms;
+        r.mos = estimate_mos_rtt(r.loss_fraction, r.jitter_ms, r.rtt_ms);
+        r.recent_loss = self.recent_loss.unwrap_or(r.loss_fraction);
+        r.recent_mos = estimate_mos_rtt(r.recent_loss, r.jitter_ms, r.rtt_ms);
+        r
     }
 }
 
@@ -294,6 +374,10 @@ pub struct CallMedia {
     next_tick: Instant,
     next_quality: Option<Instant>,
     seed: u64,
+    /// The 64-bit NTP time (wall clock) at `epoch`, for RTCP sender reports.
+    ntp_epoch: u64,
+    /// Draws for the RTCP intervals.
+    draws: u64,
     scratch_pcm: Box<[i16; MAX_PAYLOAD]>,
     out: Box<[u8; MAX_PAYLOAD + 12]>,
 }
@@ -312,6 +396,8 @@ impl CallMedia {
             next_tick: now + FRAME_DUR,
             next_quality,
             seed,
+            ntp_epoch: 0,
+            draws: 0,
             scratch_pcm: Box::new([0; MAX_PAYLOAD]),
             out: Box::new([0; MAX_PAYLOAD + 12]),
         }
@@ -348,6 +434,9 @@ impl CallMedia {
             dtmf_tx: None,
             malformed: 0,
             foreign: 0,
+            rtcp: RtcpLeg::default(),
+            recent: IntervalLoss::default(),
+            recent_loss: None,
         };
         self.legs.push(Some(leg));
         id
@@ -375,8 +464,7 @@ impl CallMedia {
         let Some(leg) = self.legs.get_mut(id).and_then(Option::take) else {
             return;
         };
-        let mut report = leg.rx.report();
-        report.packets_sent = leg.tx.sent;
+        let report = leg.report();
         self.events.push_back(MediaEvent::LegClosed {
             leg: id,
             report,
@@ -567,11 +655,131 @@ impl CallMedia {
 
     /// Quality figures of a leg so far.
     pub fn quality(&self, id: LegId) -> Option<QualityReport> {
-        self.leg(id).map(|l| {
-            let mut r = l.rx.report();
-            r.packets_sent = l.tx.sent;
-            r
-        })
+        self.leg(id).map(Leg::report)
+    }
+
+    /// Sets the wall clock: the 64-bit NTP time at the instant the call was created with.
+    /// RTCP sender reports carry it; without it they count from zero (round trips are
+    /// measured all the same, on this clock).
+    pub fn set_ntp_epoch(&mut self, ntp: u64) {
+        self.ntp_epoch = ntp;
+    }
+
+    /// RTCP reports taken and RTCP datagrams refused, per leg.
+    pub fn rtcp_counts(&self, id: LegId) -> Option<(u64, u64)> {
+        self.leg(id).map(|l| (l.rtcp.received, l.rtcp.malformed))
+    }
+
+    fn ntp_at(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.epoch).as_micros() as u64;
+        self.ntp_epoch.wrapping_add(rtcp::ntp_from_micros(since))
+    }
+
+    /// Handles a datagram received on `id`'s RTCP socket (the RTP port + 1) from `from`.
+    /// Anything that is not RTCP is counted and dropped.
+    pub fn handle_rtcp(&mut self, id: LegId, from: SocketAddr, data: &[u8], now: Instant) {
+        let arrival = rtcp::ntp_middle(self.ntp_at(now));
+        let Some(leg) = self.leg_mut(id) else { return };
+        let ok = match (leg.rtcp.latched, leg.latched.or(leg.p.remote)) {
+            (Some(a), _) => a == from,
+            (None, Some(r)) => r.ip() == from.ip() || leg.p.latch_any_source,
+            (None, None) => true,
+        };
+        if !ok {
+            leg.foreign += 1;
+            return;
+        }
+        if Self::take_rtcp(leg, data, arrival, now) && leg.rtcp.latched.is_none() {
+            leg.rtcp.latched = Some(from);
+        }
+    }
+
+    /// Reads a (compound) RTCP datagram of `leg`'s far end; `true` if it was RTCP.
+    fn take_rtcp(leg: &mut Leg, data: &[u8], arrival: u32, now: Instant) -> bool {
+        let Ok(reports) = rtcp::parse(data) else {
+            leg.rtcp.malformed += 1;
+            return false;
+        };
+        leg.rtcp.received += 1;
+        for r in reports {
+            if let Some(s) = r.sender {
+                leg.rtcp.last_sr = Some((rtcp::ntp_middle(s.ntp), now));
+            }
+            for b in r.blocks.iter().filter(|b| b.ssrc == leg.tx.ssrc) {
+                leg.rtcp.remote_loss = Some(f64::from(b.fraction_lost) / 256.0);
+                leg.rtcp.remote_jitter_ms = Some(f64::from(b.jitter.min(1 << 24)) / 8.0);
+                if let Some(rtt) = rtcp::round_trip_ms(arrival, b.lsr, b.dlsr) {
+                    leg.rtcp.rtt_ms = Some(rtt);
+                }
+            }
+        }
+        true
+    }
+
+    /// Sends the RTCP reports that are due.
+    fn rtcp_reports(&mut self, now: Instant, tx: &mut impl Transmit) {
+        let ntp = self.ntp_at(now);
+        let base = self.cfg.rtcp_interval.as_micros() as u64;
+        for id in 0..self.legs.len() {
+            let Some(leg) = self.legs[id].as_mut() else {
+                continue;
+            };
+            let Some(dest) = leg.rtcp_dest() else {
+                continue;
+            };
+            let Some(at) = leg.rtcp.next_at else {
+                // The first report goes out after half an interval, as §6.2 suggests.
+                leg.rtcp.next_at = Some(now + Duration::from_micros(base / 2));
+                continue;
+            };
+            if now < at {
+                continue;
+            }
+            self.draws += 1;
+            let r =
+                (mix64(self.seed ^ self.draws ^ 0x7274_6370) >> 11) as f64 / (1u64 << 53) as f64;
+            leg.rtcp.next_at = Some(now + Duration::from_micros(rtcp::interval_micros(base, r)));
+            let mut blocks = Vec::new();
+            if let Some(f) = leg.rx.rx_figures() {
+                let lost = leg.rtcp.interval.step(f.expected, f.received);
+                let (lsr, dlsr) = match leg.rtcp.last_sr {
+                    Some((lsr, at)) => {
+                        let d = now.saturating_duration_since(at).as_micros() as u64;
+                        (lsr, (d * 65536 / 1_000_000).min(u64::from(u32::MAX)) as u32)
+                    }
+                    None => (0, 0),
+                };
+                blocks.push(rtcp::ReportBlock {
+                    ssrc: f.ssrc,
+                    fraction_lost: (lost * 256.0).min(255.0) as u8,
+                    cumulative_lost: f.expected.saturating_sub(f.received).min(0x7f_ffff) as i32,
+                    highest_seq: f.highest_seq,
+                    jitter: f.jitter,
+                    lsr,
+                    dlsr,
+                });
+            }
+            let sending = leg.tx.sent != leg.rtcp.sent_at_report;
+            leg.rtcp.sent_at_report = leg.tx.sent;
+            let report = rtcp::Report {
+                ssrc: leg.tx.ssrc,
+                sender: sending.then(|| rtcp::SenderInfo {
+                    ntp,
+                    rtp_ts: leg.tx.ts_for(now),
+                    packets: leg.tx.sent as u32,
+                    octets: (leg.tx.sent as u32).wrapping_mul(FRAME as u32),
+                }),
+                blocks,
+            };
+            let mut buf = [0u8; 128];
+            let cname = format!("hotline-{:08x}", leg.tx.ssrc);
+            if let Some(n) = rtcp::write(&report, &cname, &mut buf) {
+                match leg.p.rtcp {
+                    RtcpMode::Port(_) => tx.send_rtcp(id, dest, &buf[..n]),
+                    _ => tx.send(id, dest, &buf[..n]),
+                }
+            }
+        }
     }
 
     /// Voice-analysis summary of a leg so far.
@@ -604,9 +812,23 @@ impl CallMedia {
         tx: &mut impl Transmit,
     ) {
         let epoch = self.epoch;
+        let arrival_ntp = rtcp::ntp_middle(self.ntp_at(now));
         let Some(leg) = self.legs.get_mut(id).and_then(Option::as_mut) else {
             return;
         };
+        if rtcp::looks_like_rtcp(data) {
+            // RFC 5761: RTCP multiplexed on the RTP port. Taken from the far end only.
+            let from_peer = match leg.latched.or(leg.p.remote) {
+                Some(a) => a.ip() == from.ip() || leg.p.latch_any_source,
+                None => false,
+            };
+            if from_peer {
+                Self::take_rtcp(leg, data, arrival_ntp, now);
+            } else {
+                leg.foreign += 1;
+            }
+            return;
+        }
         let pkt = match RtpPacket::parse(data) {
             Ok(p) => p,
             Err(_) => {
@@ -779,6 +1001,7 @@ impl CallMedia {
             }
             self.frame(t, tx);
         }
+        self.rtcp_reports(now, tx);
         self.timers(now);
     }
 
@@ -976,10 +1199,12 @@ impl CallMedia {
         {
             self.next_quality = Some(now + every);
             for id in 0..self.legs.len() {
-                if let Some(report) = self.quality(id) {
-                    self.events
-                        .push_back(MediaEvent::Quality { leg: id, report });
-                }
+                let Some(l) = self.leg_mut(id) else { continue };
+                let f = l.rx.report();
+                l.recent_loss = Some(l.recent.step(f.packets_expected, f.packets_received));
+                let report = l.report();
+                self.events
+                    .push_back(MediaEvent::Quality { leg: id, report });
             }
         }
     }

@@ -67,6 +67,8 @@ impl Default for EngineConfig {
 pub struct BoundLeg {
     socket: UdpSocket,
     addr: SocketAddr,
+    /// The RTCP socket on the odd port beside it (RFC 3550 §11), when it could be bound.
+    rtcp: Option<UdpSocket>,
 }
 
 impl BoundLeg {
@@ -144,8 +146,29 @@ impl MediaEngine {
         }
     }
 
-    /// Binds the next free even port of the range.
+    /// Binds the next free even port of the range, and the odd port above it for RTCP (a
+    /// pair whose odd port is taken is passed over while others are free; the last resort
+    /// is an even port alone, whose leg then sends RTCP only multiplexed).
     pub async fn bind_leg(&self) -> io::Result<BoundLeg> {
+        let mut alone = None;
+        for _ in 0..4 {
+            let leg = self.bind_even()?;
+            let odd = SocketAddr::new(leg.addr.ip(), leg.addr.port().wrapping_add(1));
+            match UdpSocket::bind(odd) {
+                Ok(s) if leg.addr.port() < u16::MAX => {
+                    s.set_nonblocking(true)?;
+                    return Ok(BoundLeg {
+                        rtcp: Some(s),
+                        ..leg
+                    });
+                }
+                _ => alone = Some(leg),
+            }
+        }
+        alone.ok_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no free RTP port"))
+    }
+
+    fn bind_even(&self) -> io::Result<BoundLeg> {
         let lo = u32::from(self.cfg.port_min).div_ceil(2) * 2;
         let hi = u32::from(self.cfg.port_max);
         if lo > hi || lo == 0 {
@@ -163,7 +186,11 @@ impl MediaEngine {
                 Ok(socket) => {
                     socket.set_nonblocking(true)?;
                     let addr = socket.local_addr()?;
-                    return Ok(BoundLeg { socket, addr });
+                    return Ok(BoundLeg {
+                        socket,
+                        addr,
+                        rtcp: None,
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                 Err(e) => return Err(e),
@@ -184,7 +211,8 @@ impl MediaEngine {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64)
             ^ std::process::id() as u64;
-        let core = CallMedia::new(self.cfg.call.clone(), Instant::now(), seed);
+        let mut core = CallMedia::new(self.cfg.call.clone(), Instant::now(), seed);
+        core.set_ntp_epoch(ntp_now());
         let slot = Slot {
             core,
             cmds: cmd_rx,
@@ -195,6 +223,7 @@ impl MediaEngine {
                 crypto: Vec::new(),
                 browsers: Vec::new(),
                 scratch: Box::new([0; 2048]),
+                rtcp: Vec::new(),
             },
             frames: Vec::new(),
         };
@@ -410,6 +439,17 @@ struct Sockets {
     browsers: Vec<Option<Box<BrowserLeg>>>,
     /// Where outgoing packets are protected.
     scratch: Box<[u8; 2048]>,
+    /// Per leg: its RTCP socket (the RTP port + 1), if any.
+    rtcp: Vec<Option<UdpSocket>>,
+}
+
+/// The wall clock as a 64-bit NTP timestamp (seconds since 1900 in 32.32 fixed point).
+fn ntp_now() -> u64 {
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    ((d.as_secs() + NTP_UNIX_OFFSET) << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000)
 }
 
 /// An encrypted leg's SRTP state.
@@ -494,6 +534,15 @@ impl Transmit for Sockets {
             self.send_errors += 1;
         }
     }
+
+    fn send_rtcp(&mut self, leg: LegId, to: SocketAddr, data: &[u8]) {
+        // The core sends no RTCP on encrypted legs; plain only.
+        if let Some(Some(s)) = self.rtcp.get(leg)
+            && s.send_to(data, to).is_err()
+        {
+            self.send_errors += 1;
+        }
+    }
 }
 
 struct Slot {
@@ -547,6 +596,25 @@ impl Slot {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     // ICMP port unreachable and the like: ignore and move on.
+                    Err(_) => continue,
+                }
+            }
+        }
+        for i in 0..self.io.rtcp.len() {
+            for _ in 0..16 {
+                let r = match self.io.rtcp.get(i) {
+                    Some(Some(s)) => s.recv_from(buf),
+                    _ => break,
+                };
+                match r {
+                    Ok((n, from)) => {
+                        // Plain RTCP only: an encrypted leg's (SRTCP) is not read.
+                        if matches!(self.io.crypto.get(i), Some(Some(_))) {
+                            continue;
+                        }
+                        self.core.handle_rtcp(i, from, &buf[..n], Instant::now());
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(_) => continue,
                 }
             }
@@ -653,6 +721,10 @@ fn apply(core: &mut CallMedia, io: &mut Sockets, cmd: Command) -> bool {
                 io.socks.resize_with(id + 1, || None);
             }
             io.socks[id] = Some(bound.socket);
+            if io.rtcp.len() <= id {
+                io.rtcp.resize_with(id + 1, || None);
+            }
+            io.rtcp[id] = bound.rtcp;
             let _ = reply.send(id);
         }
         Command::AddBrowserLeg(bound, browser, params, reply) => {
@@ -689,6 +761,9 @@ fn apply(core: &mut CallMedia, io: &mut Sockets, cmd: Command) -> bool {
                 *b = None;
             }
             if let Some(s) = io.socks.get_mut(id) {
+                *s = None;
+            }
+            if let Some(s) = io.rtcp.get_mut(id) {
                 *s = None;
             }
         }

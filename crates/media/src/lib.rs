@@ -8,7 +8,7 @@
 //! The logic is sans-IO and unit-tested on its own: [`rtp`] parsing,
 //! [`g711`] codecs, [`dtmf`] (RFC 4733) and [`inband`] (Goertzel) key
 //! detection, [`stats`] (loss, jitter, MOS), [`playout`], [`player`],
-//! [`recorder`], [`mixer`], [`analysis`], [`amd`] (answering-machine
+//! [`recorder`], [`mixer`], [`analysis`], [`rtcp`] (reports and round trip), [`amd`] (answering-machine
 //! detection), and the per-call core
 //! [`call::CallMedia`] that ties them together: datagrams and time in,
 //! datagrams and [`call::MediaEvent`]s out.
@@ -39,7 +39,12 @@
 //! and analysis) puts audio back in order and fills gaps with silence.
 //!
 //! ## Limits
-//! - G.711 only (PCMU/PCMA, 8 kHz); no RTCP or comfort-noise generation.
+//! - G.711 only (PCMU/PCMA, 8 kHz); no comfort-noise generation.
+//! - RTCP ([`rtcp`]): sender/receiver reports every ~5 s (randomised) on legs whose
+//!   [`call::LegParams::rtcp`] asks for it, multiplexed (RFC 5761) or on the RTP port + 1,
+//!   and the far end's reports read for the round trip and what it receives of us. Not on
+//!   SRTP legs: SRTCP is not implemented, so an encrypted leg sends no RTCP and its
+//!   received RTCP is dropped.
 //!
 //! ## SRTP
 //! [`srtp`] implements RFC 3711 with AES_CM_128_HMAC_SHA1_80 (SDES keys). A leg whose
@@ -107,13 +112,16 @@ pub mod mixer;
 pub mod player;
 pub mod playout;
 pub mod recorder;
+pub mod rtcp;
 pub mod rtp;
 pub mod srtp;
 pub mod stats;
 pub mod webrtc;
 
 pub use amd::{AmdCause, AmdConfig, AmdDecision, AmdDetector, AmdVerdict};
-pub use call::{CallConfig, CallMedia, DtmfSource, LegId, LegParams, MediaEvent, Transmit};
+pub use call::{
+    CallConfig, CallMedia, DtmfSource, LegId, LegParams, MediaEvent, RtcpMode, Transmit,
+};
 pub use dtmf::Digit;
 pub use engine::{BoundLeg, CallHandle, EngineConfig, MediaEngine};
 pub use g711::Codec;

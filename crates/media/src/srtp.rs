@@ -7,7 +7,8 @@
 //! (ROC) is kept per SSRC on both sides, so a stream keeps working across the 16-bit sequence
 //! wrap; the receiver estimates the index of each packet as RFC 3711 §3.3.1 says.
 //!
-//! Only RTP is covered: hotline sends no RTCP, and RTCP it receives is not used.
+//! Only RTP is covered: SRTCP is not implemented, so encrypted legs send no RTCP and RTCP
+//! they receive is not used (plain legs do speak RTCP, see [`crate::rtcp`]).
 
 use aes::Aes128;
 use aes::cipher::{BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher};

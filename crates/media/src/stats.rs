@@ -40,6 +40,54 @@ pub struct QualityReport {
     pub packets_sent: u64,
     /// Datagrams the call could not send (socket errors), call-wide.
     pub send_errors: u64,
+    /// Loss over the last quality interval only (0–1): what a live view shows, so that a
+    /// call recovers on screen when the loss stops. Equal to `loss_fraction` until the
+    /// first interval ends.
+    pub recent_loss: f64,
+    /// The MOS estimated from `recent_loss`, the jitter and the round trip.
+    pub recent_mos: f64,
+    /// Round-trip time from the far end's RTCP reports (RFC 3550 §6.4.1), when it sends them.
+    pub rtt_ms: Option<f64>,
+    /// What the far end reports (RTCP) of the stream hotline sends it: fraction lost in its
+    /// last report interval, and its interarrival jitter.
+    pub remote_loss: Option<f64>,
+    pub remote_jitter_ms: Option<f64>,
+}
+
+/// Loss over successive intervals (RFC 3550 A.3: expected and received since the last
+/// step).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IntervalLoss {
+    expected_prior: u64,
+    received_prior: u64,
+}
+
+impl IntervalLoss {
+    /// Loss since the previous step as a fraction (0 when nothing was expected or
+    /// duplicates made up for it).
+    pub fn step(&mut self, expected: u64, received: u64) -> f64 {
+        let e = expected.saturating_sub(self.expected_prior);
+        let r = received.saturating_sub(self.received_prior);
+        self.expected_prior = expected;
+        self.received_prior = received;
+        if e == 0 || r >= e {
+            0.0
+        } else {
+            (e - r) as f64 / e as f64
+        }
+    }
+}
+
+/// What an RTCP report block says of a received stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxFigures {
+    pub ssrc: u32,
+    pub expected: u64,
+    pub received: u64,
+    /// Extended highest sequence number received (cycles in the high 16 bits).
+    pub highest_seq: u32,
+    /// Interarrival jitter in timestamp units.
+    pub jitter: u32,
 }
 
 /// Tracks one far-end stream.
@@ -198,7 +246,37 @@ impl RxTracker {
             mos: estimate_mos(loss_fraction, jitter_ms),
             packets_sent: self.packets_sent,
             send_errors: 0,
+            recent_loss: loss_fraction,
+            recent_mos: estimate_mos(loss_fraction, jitter_ms),
+            rtt_ms: None,
+            remote_loss: None,
+            remote_jitter_ms: None,
         }
+    }
+
+    /// The figures an RTCP report block about the current stream needs; `None` before the
+    /// first packet.
+    pub fn rx_figures(&self) -> Option<RxFigures> {
+        let ssrc = self.ssrc?;
+        Some(RxFigures {
+            ssrc,
+            expected: self.expected_prev + self.expected_this(),
+            received: self.received_prev + self.received_this,
+            highest_seq: (self.cycles + u64::from(self.max_seq)) as u32,
+            jitter: self.jitter_q4 >> 4,
+        })
+    }
+}
+
+/// The MOS of [`estimate_mos`] with a measured round trip: half of it replaces the 40 ms
+/// of network delay assumed without one (20 ms of it kept for the phones themselves).
+pub fn estimate_mos_rtt(loss_fraction: f64, jitter_ms: f64, rtt_ms: Option<f64>) -> f64 {
+    match rtt_ms {
+        Some(rtt) if rtt.is_finite() && rtt >= 0.0 => mos_for_delay(
+            loss_fraction,
+            20.0 + 2.0 * jitter_ms.max(0.0) + 20.0 + rtt / 2.0,
+        ),
+        _ => estimate_mos(loss_fraction, jitter_ms),
     }
 }
 
@@ -210,12 +288,21 @@ impl RxTracker {
 /// Ie,eff = 95·Ppl / (Ppl + 25.1) (G.711 with PLC, random loss, Ie = 0).
 /// MOS = 1 + 0.035R + 7·10⁻⁶·R(R − 60)(100 − R), clamped to 1–4.5.
 pub fn estimate_mos(loss_fraction: f64, jitter_ms: f64) -> f64 {
-    let d = 20.0 + 2.0 * jitter_ms.max(0.0) + 40.0;
+    mos_for_delay(loss_fraction, 20.0 + 2.0 * jitter_ms.max(0.0) + 40.0)
+}
+
+fn mos_for_delay(loss_fraction: f64, d: f64) -> f64 {
+    let d = if d.is_finite() { d } else { 1e6 };
     let mut id = 0.024 * d;
     if d > 177.3 {
         id += 0.11 * (d - 177.3);
     }
-    let ppl = (loss_fraction.clamp(0.0, 1.0)) * 100.0;
+    let loss = if loss_fraction.is_finite() {
+        loss_fraction.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let ppl = loss * 100.0;
     let ie = 95.0 * ppl / (ppl + 25.1);
     let r = (93.2 - id - ie).clamp(0.0, 100.0);
     let mos = 1.0 + 0.035 * r + 7e-6 * r * (r - 60.0) * (100.0 - r);
@@ -307,5 +394,40 @@ mod tests {
         let bad = estimate_mos(0.10, 40.0);
         assert!(bad < 3.5, "{bad}");
         assert!(estimate_mos(1.0, 500.0) >= 1.0);
+        // 20 % loss is well below the alert line; a long round trip costs too.
+        assert!(estimate_mos(0.2, 5.0) < 3.0);
+        let near = estimate_mos_rtt(0.0, 0.0, Some(10.0));
+        let far = estimate_mos_rtt(0.0, 0.0, Some(600.0));
+        assert!(near > 4.3 && far < 3.6, "{near} {far}");
+        assert_eq!(
+            estimate_mos_rtt(0.0, 0.0, Some(f64::NAN)),
+            estimate_mos(0.0, 0.0)
+        );
+    }
+
+    #[test]
+    fn interval_loss_and_rx_figures() {
+        let mut t = RxTracker::new();
+        assert_eq!(t.rx_figures(), None);
+        let mut iv = IntervalLoss::default();
+        // 0..50 with every 5th lost, then 50..100 all received.
+        for s in (0..50u16).filter(|s| s % 5 != 4) {
+            t.on_packet(&h(s, 0, 9), 0);
+        }
+        let f = t.rx_figures().unwrap();
+        assert_eq!(
+            (f.ssrc, f.expected, f.received, f.highest_seq),
+            (9, 49, 40, 48)
+        );
+        let first = iv.step(f.expected, f.received);
+        assert!((first - 9.0 / 49.0).abs() < 1e-9, "{first}");
+        for s in 50..100u16 {
+            t.on_packet(&h(s, 0, 9), 0);
+        }
+        let f = t.rx_figures().unwrap();
+        // Only the 49th of these 51 expected was lost.
+        let second = iv.step(f.expected, f.received);
+        assert!((second - 1.0 / 51.0).abs() < 1e-9, "{second}");
+        assert_eq!(iv.step(f.expected, f.received), 0.0);
     }
 }

@@ -308,6 +308,29 @@ pub enum EventKind {
         /// Packet loss as a fraction, 0 to 1.
         loss: f64,
         jitter_ms: f64,
+        /// Round-trip time from RTCP (or the browser's own figure), when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtt_ms: Option<f64>,
+    },
+    /// A leg's estimated MOS stayed below the alert line (3.5) for two samples in a row:
+    /// the figures of the second.
+    QualityAlert {
+        leg: Leg,
+        mos: f64,
+        loss: f64,
+        jitter_ms: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtt_ms: Option<f64>,
+    },
+    /// After a [`EventKind::QualityAlert`], the leg's MOS was back above the line for two
+    /// samples in a row.
+    QualityRecovered {
+        leg: Leg,
+        mos: f64,
+        loss: f64,
+        jitter_ms: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtt_ms: Option<f64>,
     },
     /// Agitation measured from one leg's audio, 0 (calm) to 1 (shouting).
     Agitation {
@@ -454,6 +477,8 @@ impl EventKind {
             EventKind::RecordingResumed => "recording_resumed",
             EventKind::RecordingFailed { .. } => "recording_failed",
             EventKind::QualitySample { .. } => "quality_sample",
+            EventKind::QualityAlert { .. } => "quality_alert",
+            EventKind::QualityRecovered { .. } => "quality_recovered",
             EventKind::Agitation { .. } => "agitation",
             EventKind::Flagged { .. } => "flagged",
             EventKind::CallbackRequested { .. } => "callback_requested",
@@ -782,11 +807,27 @@ impl Event {
                     mos,
                     loss,
                     jitter_ms,
+                    rtt_ms,
+                    ..
+                }
+                | EventKind::QualityAlert {
+                    mos,
+                    loss,
+                    jitter_ms,
+                    rtt_ms,
+                    ..
+                }
+                | EventKind::QualityRecovered {
+                    mos,
+                    loss,
+                    jitter_ms,
+                    rtt_ms,
                     ..
                 } => {
                     check_number("mos", *mos, 0.0, 5.0)?;
                     check_number("loss", *loss, 0.0, 1.0)?;
-                    check_number("jitter_ms", *jitter_ms, 0.0, 1e9)
+                    check_number("jitter_ms", *jitter_ms, 0.0, 1e9)?;
+                    check_number("rtt_ms", rtt_ms.unwrap_or(0.0), 0.0, 1e9)
                 }
                 EventKind::Agitation { score, .. } => check_number("agitation", *score, 0.0, 1.0),
                 EventKind::Flagged { by, .. } => check_text("by", by.as_str()),

@@ -32,6 +32,7 @@ pub use event::{
 };
 pub use ids::{AgentId, CustomerId, EventId, InteractionId, ParseIdError, QueueName, Seq};
 pub use records::{
-    AgentStatus, AuditEntry, HistoryEntry, InteractionRecord, MonitorEntry, Note, RecordingEntry,
+    AgentStatus, AuditEntry, CallQuality, HistoryEntry, InteractionRecord, LegQuality,
+    MonitorEntry, Note, RecordingEntry,
 };
 pub use timestamp::{ParseTimestampError, Timestamp};

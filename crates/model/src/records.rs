@@ -32,6 +32,10 @@ pub struct InteractionRecord {
     pub recording: Option<String>,
     /// Worst MOS over all quality samples of all legs.
     pub mos: Option<f64>,
+    /// The latest (at the end: final) quality figures of the caller's and the agent's leg,
+    /// and how many quality alerts the call raised.
+    #[serde(default)]
+    pub quality: CallQuality,
     /// Highest agitation score of any leg.
     pub agitation: Option<f64>,
     pub survey: Option<u8>,
@@ -68,6 +72,25 @@ pub struct MonitorEntry {
     /// over from.
     #[serde(default)]
     pub detail: Option<String>,
+}
+
+/// One leg's quality figures: estimated MOS (1–4.5), interarrival jitter, packet loss
+/// (fraction, 0–1) and round-trip time when known.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LegQuality {
+    pub mos: f64,
+    pub jitter_ms: f64,
+    pub loss: f64,
+    pub rtt_ms: Option<f64>,
+}
+
+/// The quality of a call, leg by leg.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallQuality {
+    pub caller: Option<LegQuality>,
+    pub agent: Option<LegQuality>,
+    /// `quality_alert` events of the call.
+    pub alerts: u32,
 }
 
 /// A note on an interaction (written in wrap-up or added later).

@@ -79,6 +79,7 @@ fn every_kind_round_trips() {
             mos: 4.1,
             loss: 0.01,
             jitter_ms: 3.5,
+            rtt_ms: None,
         },
         EventKind::Agitation {
             score: 0.8,
@@ -181,6 +182,7 @@ fn non_finite_and_oversized_values_are_rejected() {
             mos: f64::NAN,
             loss: 0.0,
             jitter_ms: 0.0,
+            rtt_ms: None,
         },
         EventKind::Agitation {
             score: f64::INFINITY,

@@ -112,6 +112,10 @@ pub struct Session {
     pub origin: (String, String),
     /// The audio stream's SDES `a=crypto` lines (RFC 4568), in the remote's order.
     pub crypto: Vec<CryptoLine>,
+    /// The audio stream offers or takes RTCP on its RTP port (`a=rtcp-mux`, RFC 5761).
+    pub rtcp_mux: bool,
+    /// The audio stream's RTCP port when not RTP + 1 (`a=rtcp:`, RFC 3605).
+    pub rtcp_port: Option<u16>,
 }
 
 /// One `a=crypto:<tag> <suite> <key-params> [<session-params>]` line.
@@ -192,6 +196,8 @@ pub fn parse(body: &str) -> Result<Session, SdpError> {
         rtpmap: Vec<(u8, String)>,
         ptime: Option<u32>,
         crypto: Vec<CryptoLine>,
+        rtcp_mux: bool,
+        rtcp_port: Option<u16>,
     }
     let mut per: Vec<Per> = Vec::new();
     for raw in body.lines() {
@@ -251,6 +257,8 @@ pub fn parse(body: &str) -> Result<Session, SdpError> {
                     rtpmap: Vec::new(),
                     ptime: None,
                     crypto: Vec::new(),
+                    rtcp_mux: false,
+                    rtcp_port: None,
                 });
             }
             "a" => {
@@ -275,6 +283,14 @@ pub fn parse(body: &str) -> Result<Session, SdpError> {
                         }
                         "ptime" => p.ptime = arg.trim().parse().ok(),
                         "crypto" => p.crypto.extend(CryptoLine::parse(arg)),
+                        "rtcp-mux" => p.rtcp_mux = true,
+                        "rtcp" => {
+                            p.rtcp_port = arg
+                                .split_whitespace()
+                                .next()
+                                .and_then(|x| x.parse::<u16>().ok())
+                                .filter(|x| *x != 0)
+                        }
                         _ => {}
                     },
                     (None, None) => {}
@@ -334,6 +350,8 @@ pub fn parse(body: &str) -> Result<Session, SdpError> {
         ptime: p.ptime,
         audio_index,
         crypto: p.crypto.clone(),
+        rtcp_mux: p.rtcp_mux,
+        rtcp_port: p.rtcp_port,
         media,
         origin,
     })
@@ -387,6 +405,10 @@ pub fn answer(offer: &Session, local: &LocalMedia) -> Result<Negotiated, SdpErro
                 direction,
                 (proto, crypto.as_ref()),
             );
+            // RFC 5761 §5.1.1: RTCP on the RTP port, taken when offered.
+            if offer.rtcp_mux {
+                sdp.push_str("a=rtcp-mux\r\n");
+            }
         } else {
             // Declined: same media and protocol, port 0, the first format (RFC 3264 §6).
             let first = m.formats.first().map_or("0", String::as_str);
@@ -418,6 +440,8 @@ pub fn offer(local: &LocalMedia, direction: Direction) -> String {
         direction,
         (proto, local.crypto.as_ref()),
     );
+    // RTCP on the RTP port if the phone takes it (else on the port + 1, bound as well).
+    sdp.push_str("a=rtcp-mux\r\n");
     sdp
 }
 
@@ -482,6 +506,30 @@ mod tests {
             version: 1,
             crypto: None,
         }
+    }
+
+    #[test]
+    fn rtcp_mux_and_port_are_read_and_mux_answered() {
+        let s = parse(SIPP_OFFER).unwrap();
+        assert!(!s.rtcp_mux);
+        assert_eq!(s.rtcp_port, None);
+        let local = LocalMedia {
+            address: "127.0.0.1".parse().unwrap(),
+            port: 20000,
+            session_id: 1,
+            version: 1,
+            crypto: None,
+        };
+        assert!(!answer(&s, &local).unwrap().sdp.contains("rtcp-mux"));
+        let muxed = format!("{SIPP_OFFER}a=rtcp-mux\r\na=rtcp:6009 IN IP4 127.0.0.1\r\n");
+        let s = parse(&muxed).unwrap();
+        assert!(s.rtcp_mux);
+        assert_eq!(s.rtcp_port, Some(6009));
+        assert!(answer(&s, &local).unwrap().sdp.contains("a=rtcp-mux\r\n"));
+        // A session-level rtcp-mux (before any m=) is not the audio stream's.
+        let early = SIPP_OFFER.replace("t=0 0\r\n", "t=0 0\r\na=rtcp-mux\r\n");
+        assert!(!parse(&early).unwrap().rtcp_mux);
+        assert!(offer(&local, Direction::SendRecv).contains("a=rtcp-mux\r\n"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::db::{Conn, q};
 use hotline_model::{
     AgentEvent, AuditEvent, CustomerChange, CustomerEvent, EndReason, Event, EventKind,
-    InteractionEvent, Target, normalize_email, normalize_phone,
+    InteractionEvent, Leg, Target, normalize_email, normalize_phone,
 };
 
 /// The version of the projection logic below. Bump it when a projection changes meaning:
@@ -201,15 +201,52 @@ async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<
             update!(conn, id, "voicemail = COALESCE(voicemail, ?)", path.clone())?;
             recording(conn, seq, e, path, "voicemail").await
         }
-        EventKind::QualitySample { mos, .. } => {
+        EventKind::QualitySample {
+            leg,
+            mos,
+            loss,
+            jitter_ms,
+            rtt_ms,
+        } => {
             update!(
                 conn,
                 id,
                 "mos = CASE WHEN mos IS NULL OR mos > ? THEN ? ELSE mos END",
                 *mos,
                 *mos
-            )
+            )?;
+            match leg {
+                Leg::Caller => update!(
+                    conn,
+                    id,
+                    "caller_mos = ?, caller_jitter_ms = ?, caller_loss = ?,
+                     caller_rtt_ms = COALESCE(?, caller_rtt_ms)",
+                    *mos,
+                    *jitter_ms,
+                    *loss,
+                    *rtt_ms
+                ),
+                Leg::Agent => update!(
+                    conn,
+                    id,
+                    "agent_mos = ?, agent_jitter_ms = ?, agent_loss = ?,
+                     agent_rtt_ms = COALESCE(?, agent_rtt_ms)",
+                    *mos,
+                    *jitter_ms,
+                    *loss,
+                    *rtt_ms
+                ),
+                Leg::Other => Ok(()),
+            }
         }
+        EventKind::QualityAlert { mos, .. } => update!(
+            conn,
+            id,
+            "quality_alerts = quality_alerts + 1,
+             mos = CASE WHEN mos IS NULL OR mos > ? THEN ? ELSE mos END",
+            *mos,
+            *mos
+        ),
         EventKind::Agitation { score, .. } => {
             update!(
                 conn,
@@ -324,6 +361,7 @@ async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<
         | EventKind::RecordingPaused
         | EventKind::RecordingResumed
         | EventKind::RecordingFailed { .. }
+        | EventKind::QualityRecovered { .. }
         | EventKind::Unknown => Ok(()),
     }
 }

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use crate::db::{Backend, Row, q, q_owned};
 use crate::{Error, Result, Store, decode, get};
 use hotline_model::{
-    AgentId, AgentState, AgentStatus, AuditEntry, Customer, CustomerId, Event, HistoryEntry,
-    InteractionId, InteractionRecord, Note, RecordingEntry, Seq, Timestamp, is_complaint,
-    is_resolved_disposition, normalize_email, normalize_phone,
+    AgentId, AgentState, AgentStatus, AuditEntry, CallQuality, Customer, CustomerId, Event,
+    HistoryEntry, InteractionId, InteractionRecord, LegQuality, Note, RecordingEntry, Seq,
+    Timestamp, is_complaint, is_resolved_disposition, normalize_email, normalize_phone,
 };
 
 macro_rules! interactions_where {
@@ -16,7 +16,9 @@ macro_rules! interactions_where {
             "SELECT id, channel, from_addr, to_addr, trunk, queue, agent, customer,
                 started_ns, answered_ns, ended_ns, end_reason, recording, mos, agitation, survey,
                 disposition, flagged, escalated, transfers, callback_number, voicemail,
-                abandoned_after_secs, last_at_ns, last_seq, monitoring FROM interactions ",
+                abandoned_after_secs, last_at_ns, last_seq, monitoring, caller_mos, caller_jitter_ms,
+                caller_loss, caller_rtt_ms, agent_mos, agent_jitter_ms, agent_loss, agent_rtt_ms,
+                quality_alerts FROM interactions ",
             $rest
         )
     };
@@ -67,6 +69,11 @@ fn interaction_from_row(row: &Row) -> Result<InteractionRecord> {
         end_reason,
         recording: get(row, "recording")?,
         mos: get(row, "mos")?,
+        quality: CallQuality {
+            caller: leg_quality(row, "caller")?,
+            agent: leg_quality(row, "agent")?,
+            alerts: u32::try_from(get::<i64>(row, "quality_alerts")?).unwrap_or(u32::MAX),
+        },
         agitation: get(row, "agitation")?,
         survey,
         disposition: get(row, "disposition")?,
@@ -81,6 +88,20 @@ fn interaction_from_row(row: &Row) -> Result<InteractionRecord> {
         monitoring: serde_json::from_str(&get::<String>(row, "monitoring")?)
             .map_err(|e| corrupt(&id, e))?,
     })
+}
+
+/// A leg's quality columns (`caller_mos`, `caller_jitter_ms`, ...), if it had a sample.
+fn leg_quality(row: &Row, leg: &str) -> Result<Option<LegQuality>> {
+    let col = |f: &str| format!("{leg}_{f}");
+    let Some(mos) = get::<Option<f64>>(row, &col("mos"))? else {
+        return Ok(None);
+    };
+    Ok(Some(LegQuality {
+        mos,
+        jitter_ms: get::<Option<f64>>(row, &col("jitter_ms"))?.unwrap_or(0.0),
+        loss: get::<Option<f64>>(row, &col("loss"))?.unwrap_or(0.0),
+        rtt_ms: get(row, &col("rtt_ms"))?,
+    }))
 }
 
 fn customer_from_row(row: &Row) -> Result<Customer> {
@@ -468,7 +489,10 @@ impl Store {
                  quote(end_reason)||'|'||quote(recording)||'|'||quote(mos)||'|'||quote(agitation)||'|'||
                  quote(survey)||'|'||quote(disposition)||'|'||quote(flagged)||'|'||quote(escalated)||'|'||
                  quote(transfers)||'|'||quote(callback_number)||'|'||quote(voicemail)||'|'||
-                 quote(abandoned_after_secs)||'|'||quote(last_at_ns)||'|'||quote(last_seq)||'|'||quote(monitoring)
+                 quote(abandoned_after_secs)||'|'||quote(last_at_ns)||'|'||quote(last_seq)||'|'||quote(monitoring)||'|'||
+                 quote(caller_mos)||'|'||quote(caller_jitter_ms)||'|'||quote(caller_loss)||'|'||
+                 quote(caller_rtt_ms)||'|'||quote(agent_mos)||'|'||quote(agent_jitter_ms)||'|'||
+                 quote(agent_loss)||'|'||quote(agent_rtt_ms)||'|'||quote(quality_alerts)
                  FROM interactions ORDER BY id",
             ),
             (

@@ -18,6 +18,7 @@ pub mod live;
 pub mod liveconfig;
 pub mod mailboxes;
 pub mod numbers;
+pub mod quality;
 pub mod restart;
 pub mod retention;
 pub mod role;
@@ -242,6 +243,7 @@ impl Centre {
             sessions: Default::default(),
             browser_phones: Default::default(),
             monitors: Default::default(),
+            quality: Default::default(),
         });
         tokio::spawn(watch_log(
             Arc::downgrade(&shared),
@@ -331,6 +333,33 @@ impl Centre {
         skills: std::collections::BTreeMap<String, u8>,
     ) -> Result<live::SkillsChange, live::ChangeError> {
         self.change_skills_live(by, extension, skills).await
+    }
+
+    /// Reports a leg's live quality measured outside the media engine: a browser's WebRTC
+    /// leg sends its `getStats()` figures through the agent desk, and they go here (build
+    /// the sample with [`quality::LegSample::from_figures`]: loss over the last interval,
+    /// jitter and round trip in milliseconds). The call treats it as it treats the engine's
+    /// samples of SIP legs: live to supervisors, an alert below MOS 3.5, the record's
+    /// figures. `leg` is the side: `Agent` is the agent who answered. Errors when the call
+    /// is not in progress.
+    pub fn report_leg_quality(
+        &self,
+        interaction: hotline_model::InteractionId,
+        leg: hotline_model::Leg,
+        sample: quality::LegSample,
+    ) -> Result<(), String> {
+        let tx = self.shared.sessions.lock().get(&interaction).cloned();
+        match tx {
+            Some(tx) => tx
+                .send(session::SessionCmd::Quality { leg, sample })
+                .map_err(|_| "the call is over".to_string()),
+            None => Err("no such call in progress".to_string()),
+        }
+    }
+
+    /// Connected calls' live quality (see [`quality`]).
+    pub fn live_quality(&self) -> &quality::LiveQuality {
+        &self.shared.quality
     }
 
     /// Ends a call in progress as its agent would.

@@ -88,6 +88,7 @@ pub fn answered_call(
                 mos: 4.2,
                 loss: 0.0,
                 jitter_ms: 2.0,
+                rtt_ms: None,
             },
         ),
         ev(
@@ -98,6 +99,7 @@ pub fn answered_call(
                 mos: 3.7,
                 loss: 0.02,
                 jitter_ms: 9.0,
+                rtt_ms: None,
             },
         ),
         ev(

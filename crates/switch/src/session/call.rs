@@ -26,6 +26,7 @@ use hotline_model::{
 };
 
 use super::TransferTarget;
+use crate::quality::{AlertChange, AlertState, LOGGED_SAMPLE_EVERY_MS, LegSample};
 use crate::router::{Notice, Refusal};
 
 /// Longest voicemail message, in milliseconds.
@@ -186,12 +187,16 @@ pub enum Input {
         score: f32,
         crossed: bool,
     },
-    /// A leg's media quality.
+    /// A leg's media quality, from the media engine.
     Quality {
         leg: LegRef,
-        mos: f64,
-        loss: f64,
-        jitter_ms: f64,
+        sample: LegSample,
+    },
+    /// A leg's quality measured elsewhere (a browser's WebRTC leg), named by its side: the
+    /// caller, the agent who answered, or the outside party.
+    ReportedQuality {
+        leg: ModelLeg,
+        sample: LegSample,
     },
     /// A leg sent no RTP for the inactivity time.
     Silent {
@@ -369,6 +374,25 @@ pub enum Command {
     HangupMonitor,
     /// The recording's right channel follows `leg` from now on (a takeover).
     RecordWith(LegRef),
+    /// A leg's latest quality, for the live views (not the log): `alert` while the leg is
+    /// in alert; `change` when this sample raised or cleared it.
+    LiveQuality {
+        leg: ModelLeg,
+        sample: LegSample,
+        alert: bool,
+        change: Option<AlertChange>,
+    },
+}
+
+/// A leg's quality as the call follows it.
+#[derive(Debug, Clone)]
+struct LegQualityState {
+    leg: LegRef,
+    alert: AlertState,
+    latest: LegSample,
+    /// When a sample of the leg was last logged, and whether the latest was.
+    logged_at: Option<Instant>,
+    latest_logged: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -464,6 +488,8 @@ pub struct Call {
     holding: Vec<LegRef>,
     /// Legs that went silent.
     silent: Vec<LegRef>,
+    /// Each measured leg's quality.
+    quality: Vec<LegQualityState>,
     recording: Option<Recording>,
     /// The conversation's recording is paused (silence written).
     recording_paused: bool,
@@ -506,6 +532,7 @@ impl Call {
             dialing: false,
             holding: Vec::new(),
             silent: Vec::new(),
+            quality: Vec::new(),
             recording: None,
             recording_paused: false,
             voicemail_until: None,
@@ -603,6 +630,7 @@ impl Call {
             } => match self.agent(ring) {
                 // The leg of an agent who answered ends: the agent left.
                 Some(a) if a.answered => {
+                    self.final_quality(Some(LegRef::Agent(ring)));
                     self.agents.retain(|a| a.ring != ring);
                     self.agent_left(now);
                 }
@@ -638,6 +666,7 @@ impl Call {
             }
             Input::AgentGone { ring } => match self.agent(ring) {
                 Some(a) if a.answered => {
+                    self.final_quality(Some(LegRef::Agent(ring)));
                     self.agents.retain(|a| a.ring != ring);
                     self.agent_left(now);
                 }
@@ -705,29 +734,15 @@ impl Call {
                     });
                 }
             }
-            Input::Quality {
-                leg,
-                mos,
-                loss,
-                jitter_ms,
-            } => {
-                let sample = EventKind::QualitySample {
-                    leg: match leg {
-                        LegRef::Agent(_) => ModelLeg::Agent,
-                        LegRef::Monitor => ModelLeg::Other,
-                        LegRef::Caller | LegRef::Dial => ModelLeg::Caller,
-                    },
-                    mos,
-                    loss,
-                    jitter_ms,
+            Input::Quality { leg, sample } => self.quality(now, leg, sample),
+            Input::ReportedQuality { leg, sample } => {
+                let leg = match leg {
+                    ModelLeg::Caller => Some(LegRef::Caller),
+                    ModelLeg::Agent => self.talking_agent().map(|a| LegRef::Agent(a.ring)),
+                    ModelLeg::Other => Some(LegRef::Dial),
                 };
-                // A sample of a leg whose media flows is the call's proof of life: logged at
-                // once, so that a call cut off by a crash is closed at its last media time
-                // (its talk time kept), not at the time of its last state change.
-                if self.silent.contains(&leg) || !self.is_live(leg) {
-                    self.note(sample);
-                } else {
-                    self.log(sample);
+                if let Some(leg) = leg {
+                    self.quality(now, leg, sample);
                 }
             }
             Input::Silent { leg } => {
@@ -866,6 +881,122 @@ impl Call {
 
     fn talking(&self) -> bool {
         self.phase == Phase::Talking && self.talking_agent().is_some()
+    }
+
+    fn model_leg(&self, leg: LegRef) -> ModelLeg {
+        match leg {
+            LegRef::Agent(_) => ModelLeg::Agent,
+            // A supervisor who took the call over is its agent now.
+            LegRef::Monitor if self.monitor.as_ref().is_some_and(|m| m.taken_over) => {
+                ModelLeg::Agent
+            }
+            LegRef::Monitor => ModelLeg::Other,
+            LegRef::Dial if self.phase == Phase::Outside => ModelLeg::Other,
+            LegRef::Caller | LegRef::Dial => ModelLeg::Caller,
+        }
+    }
+
+    /// A leg's quality sample: live to the views; an alert or recovery to the log; and now
+    /// and then (and at the end) the sample itself to the log, for the record.
+    fn quality(&mut self, now: Instant, leg: LegRef, sample: LegSample) {
+        if !self.is_live(leg) {
+            // A phone still ringing, or a leg already gone: nothing to show.
+            return;
+        }
+        let model_leg = self.model_leg(leg);
+        let i = match self.quality.iter().position(|q| q.leg == leg) {
+            Some(i) => i,
+            None => {
+                self.quality.push(LegQualityState {
+                    leg,
+                    alert: AlertState::default(),
+                    latest: sample,
+                    logged_at: None,
+                    latest_logged: false,
+                });
+                self.quality.len() - 1
+            }
+        };
+        let silent = self.silent.contains(&leg);
+        let q = &mut self.quality[i];
+        q.latest = sample;
+        q.latest_logged = false;
+        // A silent leg's figures say nothing of the line (it is on hold or gone).
+        let change = if silent {
+            None
+        } else {
+            q.alert.sample(sample.mos)
+        };
+        let alert = q.alert.raised;
+        // A sample of a leg whose media flows is the call's proof of life: logged now and
+        // then, so that a call cut off by a crash is closed near its last media time (its
+        // talk time kept), not at the time of its last state change.
+        let log_sample = !silent
+            && q.logged_at
+                .is_none_or(|t| now.millis_since(t) >= LOGGED_SAMPLE_EVERY_MS);
+        if log_sample {
+            q.logged_at = Some(now);
+            q.latest_logged = true;
+        }
+        self.push(Command::LiveQuality {
+            leg: model_leg,
+            sample,
+            alert,
+            change,
+        });
+        let (mos, loss) = sample.for_record();
+        if log_sample {
+            self.log(EventKind::QualitySample {
+                leg: model_leg,
+                mos,
+                loss,
+                jitter_ms: sample.jitter_ms,
+                rtt_ms: sample.rtt_ms,
+            });
+        }
+        let (mos, loss, jitter_ms, rtt_ms) =
+            (sample.mos, sample.loss, sample.jitter_ms, sample.rtt_ms);
+        match change {
+            Some(AlertChange::Raised) => self.log(EventKind::QualityAlert {
+                leg: model_leg,
+                mos,
+                loss,
+                jitter_ms,
+                rtt_ms,
+            }),
+            Some(AlertChange::Cleared) => self.log(EventKind::QualityRecovered {
+                leg: model_leg,
+                mos,
+                loss,
+                jitter_ms,
+                rtt_ms,
+            }),
+            None => {}
+        }
+    }
+
+    /// Logs the latest quality of `leg` (every leg: `None`) if it was not logged yet: the
+    /// record's final figures for a leg that leaves.
+    fn final_quality(&mut self, leg: Option<LegRef>) {
+        let mut finals = Vec::new();
+        for q in &mut self.quality {
+            if leg.is_some_and(|l| l != q.leg) || q.latest_logged {
+                continue;
+            }
+            q.latest_logged = true;
+            finals.push((q.leg, q.latest));
+        }
+        for (l, sample) in finals {
+            let (mos, loss) = sample.for_record();
+            let leg = self.model_leg(l);
+            self.note(EventKind::QualitySample {
+                leg,
+                mos,
+                loss,
+                jitter_ms: sample.jitter_ms,
+                rtt_ms: sample.rtt_ms,
+            });
+        }
     }
 
     /// The caller's leg, the leg of an agent who answered, or the outside party.
@@ -1691,6 +1822,7 @@ impl Call {
         self.run = None;
         self.voicemail_until = None;
         self.stop_monitor("call_ended", false);
+        self.final_quality(None);
         self.log(EventKind::Ended { reason });
         for a in std::mem::take(&mut self.agents) {
             self.push(Command::HangupAgent { ring: a.ring });

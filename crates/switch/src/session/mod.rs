@@ -67,6 +67,8 @@ pub struct Shared {
     >,
     /// Agents' browsers registered as their phones.
     pub browser_phones: Arc<crate::browser::BrowserPhones>,
+    /// Connected calls' live quality figures.
+    pub quality: Arc<crate::quality::LiveQuality>,
 }
 
 impl Shared {
@@ -174,6 +176,12 @@ pub enum SessionCmd {
     /// phone, its recording finalised, its record closed as `shutdown`.
     Shutdown {
         reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// A leg's quality measured outside the media engine (a browser's WebRTC leg: its own
+    /// `getStats()`); see [`crate::Centre::report_leg_quality`].
+    Quality {
+        leg: hotline_model::Leg,
+        sample: crate::quality::LegSample,
     },
 }
 

@@ -22,7 +22,19 @@ pub(super) fn params(n: &sdp::Session, codec: sdp::Codec) -> LegParams {
     p.telephone_event_pt = n.telephone_event;
     p.inband_dtmf = true;
     p.analyse = true;
+    p.rtcp = rtcp_mode(n);
     p
+}
+
+/// How a SIP leg speaks RTCP: on the RTP port when its SDP says `a=rtcp-mux` (hotline's
+/// answer then says so too; its offers always propose it), else on the far end's `a=rtcp:`
+/// port or its RTP port + 1. (An SRTP leg sends none: the media core sees to it.)
+pub(super) fn rtcp_mode(n: &sdp::Session) -> hotline_media::RtcpMode {
+    if n.rtcp_mux {
+        hotline_media::RtcpMode::Mux
+    } else {
+        hotline_media::RtcpMode::Port(n.rtcp_port)
+    }
 }
 
 /// [`params`] for a leg whose signalling comes from `peer`: a peer behind a NAT (its SDP

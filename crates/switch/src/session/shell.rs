@@ -367,6 +367,10 @@ pub(super) async fn run_session(
     };
     // The id may have changed (a callback is an interaction of its own).
     shell.shared.sessions.lock().remove(&shell.id);
+    shell.shared.quality.end(shell.id, None);
+    if shell.id != id {
+        shell.shared.quality.end(id, None);
+    }
     for (_, a) in shell.agents.drain() {
         tokio::spawn(async move {
             let _ = a.leg.hangup().await;
@@ -491,9 +495,7 @@ impl Shell {
             }
             MediaEvent::Quality { leg, report } => Some(Input::Quality {
                 leg: self.leg_ref(leg)?,
-                mos: report.mos,
-                loss: report.loss_fraction,
-                jitter_ms: report.jitter_ms,
+                sample: crate::quality::LegSample::from_report(&report),
             }),
             MediaEvent::Inactive { leg } => Some(Input::Silent {
                 leg: self.leg_ref(leg)?,
@@ -514,6 +516,9 @@ impl Shell {
 
     fn request(&mut self, cmd: SessionCmd) -> Input {
         let (request, reply) = match cmd {
+            SessionCmd::Quality { leg, sample } => {
+                return Input::ReportedQuality { leg, sample };
+            }
             SessionCmd::Hangup { reply } => (Request::Hangup, reply),
             SessionCmd::Escalate { reason, reply } => (Request::Escalate { reason }, reply),
             SessionCmd::Transfer { to, reply } => (Request::Transfer(to), reply),
@@ -729,6 +734,33 @@ impl Shell {
 
     async fn execute(&mut self, cmd: Command) -> Option<Input> {
         match cmd {
+            Command::LiveQuality {
+                leg,
+                sample,
+                alert,
+                change,
+            } => {
+                let at = Timestamp::now();
+                if let Some(change) = change {
+                    self.shared.quality.alerted(crate::quality::AlertEntry {
+                        interaction: self.id,
+                        leg,
+                        kind: match change {
+                            crate::quality::AlertChange::Raised => "quality_alert",
+                            crate::quality::AlertChange::Cleared => "quality_recovered",
+                        },
+                        sample,
+                        at,
+                    });
+                }
+                self.shared.quality.publish(crate::quality::LiveLeg {
+                    interaction: self.id,
+                    leg,
+                    sample,
+                    alert,
+                    at,
+                });
+            }
             Command::Note(kind) => {
                 self.pending
                     .push(InteractionEvent::new(self.id, Timestamp::now(), kind).into());

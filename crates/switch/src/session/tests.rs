@@ -1387,3 +1387,121 @@ fn a_supervisor_hanging_up_brings_caller_and_agent_back_together() {
         }
     ));
 }
+
+/// What the call logged of quality, in order: (type, leg, mos).
+fn quality_logs(cmds: &[Command]) -> Vec<(&'static str, hotline_model::Leg, f64)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Log(k) | Command::Note(k) => Some(k),
+            _ => None,
+        })
+        .filter_map(|k| match k {
+            EventKind::QualitySample { leg, mos, .. } => Some(("quality_sample", *leg, *mos)),
+            EventKind::QualityAlert { leg, mos, .. } => Some(("quality_alert", *leg, *mos)),
+            EventKind::QualityRecovered { leg, mos, .. } => Some(("quality_recovered", *leg, *mos)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn live_count(cmds: &[Command]) -> usize {
+    cmds.iter()
+        .filter(|c| matches!(c, Command::LiveQuality { .. }))
+        .count()
+}
+
+#[test]
+fn quality_is_live_every_sample_and_only_alerts_and_a_sample_now_and_then_are_logged() {
+    use crate::quality::LegSample;
+    use hotline_model::Leg;
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    let good = LegSample::from_figures(0.0, 2.0, Some(20.0));
+    let bad = LegSample::from_figures(0.2, 20.0, Some(20.0));
+    // Every 5 s: good, bad (one: no alert), good, bad, bad (alert), bad, good, good (back).
+    for s in [good, bad, good, bad, bad, bad, good, good] {
+        h.advance(5_000);
+        h.input(Input::Quality {
+            leg: LegRef::Caller,
+            sample: s,
+        });
+    }
+    let out = h.take();
+    assert_eq!(live_count(&out), 8, "every sample goes live");
+    let logged = quality_logs(&out);
+    let kinds: Vec<&str> = logged.iter().map(|l| l.0).collect();
+    // Samples logged at 5 s, 20 s and 35 s (every 15 s); the alert at the 5th sample
+    // (25 s), the recovery at the 8th (40 s).
+    assert_eq!(
+        kinds,
+        [
+            "quality_sample",
+            "quality_sample",
+            "quality_alert",
+            "quality_sample",
+            "quality_recovered"
+        ],
+        "{logged:?}"
+    );
+    assert!(logged.iter().all(|l| l.1 == Leg::Caller));
+    assert!(logged[2].2 < 3.5 && logged[4].2 > 3.5, "{logged:?}");
+    // The live sample of the alert says so.
+    let alerting = out.iter().find_map(|c| match c {
+        Command::LiveQuality {
+            alert: true,
+            change: Some(_),
+            ..
+        } => Some(()),
+        _ => None,
+    });
+    assert!(alerting.is_some());
+    // A browser-measured agent leg (reported from outside) is the agent's.
+    h.input(Input::ReportedQuality {
+        leg: Leg::Agent,
+        sample: bad,
+    });
+    let out = h.take();
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::LiveQuality {
+            leg: Leg::Agent,
+            ..
+        }
+    )));
+    // The agent hangs up: its last figures (not logged yet? the first is logged at once)
+    // and the caller's are on the record at the end.
+    h.input(Input::Quality {
+        leg: LegRef::Agent(ring),
+        sample: bad,
+    });
+    h.input(Input::AgentGone { ring });
+    h.input(Input::CallerGone);
+    let out = h.take();
+    let finals = quality_logs(&out);
+    assert!(
+        finals
+            .iter()
+            .any(|l| l.0 == "quality_sample" && l.1 == Leg::Agent),
+        "{finals:?}"
+    );
+    assert!(
+        finals
+            .iter()
+            .any(|l| l.0 == "quality_sample" && l.1 == Leg::Caller),
+        "{finals:?}"
+    );
+}
+
+#[test]
+fn a_ringing_phones_quality_is_not_shown() {
+    let mut h = Harness::flow("main");
+    let ring = h.offer("1001");
+    h.take();
+    h.input(Input::Quality {
+        leg: LegRef::Agent(ring),
+        sample: crate::quality::LegSample::from_figures(0.5, 50.0, None),
+    });
+    let out = h.take();
+    assert_eq!(live_count(&out), 0);
+    assert!(quality_logs(&out).is_empty());
+}
