@@ -159,6 +159,7 @@ function endCall() {
   if (p.call && p.call.pc) p.call.pc.close();
   p.call = null;
   $('#phone-audio').srcObject = null;
+  $('#phone-audio').muted = false;
   if (p.mic) for (const tr of p.mic.getAudioTracks()) tr.enabled = true;
   renderCall();
 }
@@ -171,6 +172,7 @@ export async function answer() {
   renderCall();
   try {
     if (!p.mic) await takeMic();
+    if (p.call !== c) return; // withdrawn meanwhile
     const pc = new RTCPeerConnection({ iceServers: [] });
     c.pc = pc;
     pc.ontrack = (ev) => {
@@ -194,12 +196,15 @@ export async function answer() {
     }
     const ans = await pc.createAnswer();
     await pc.setLocalDescription(ans);
-    if (p.call !== c) return; // hung up meanwhile
+    if (p.call !== c) { pc.close(); return; } // hung up meanwhile
     send({ type: 'answer', call: c.call, sdp: pc.localDescription.sdp });
     useSpeaker(store(SPEAKER));
   } catch (e) {
+    if (c.pc) c.pc.close();
+    if (p.call !== c) return;
     toast(t('phone.media_failed') + ` (${e.message})`, 'error');
-    send({ type: 'decline', call: c.call });
+    // Not the agent's refusal: the call goes on to someone else as unanswered.
+    send({ type: 'hangup', call: c.call });
     endCall();
   }
 }
@@ -252,12 +257,13 @@ function onMessage(m) {
     p.call = { call: msg.call, interaction: msg.interaction, from: msg.from, sdp: msg.sdp, state: 'ringing', muted: false, held: false };
     renderCall();
     startRinging();
-    window.dispatchEvent(new CustomEvent('hotline:phone-ring', { detail: msg.interaction }));
   } else if (msg.type === 'hangup') {
     if (p.call && p.call.call === msg.call) endCall();
   } else if (msg.type === 'replaced') {
+    // Another page is the phone now; a call in progress here goes on until it ends.
     p.closed = true;
     status('replaced');
+    if (!p.call && p.mic) { for (const tr of p.mic.getTracks()) tr.stop(); p.mic = null; }
   } else if (msg.type === 'error') {
     toast(`${msg.code}: ${msg.message}`, 'error');
   }

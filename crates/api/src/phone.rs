@@ -69,9 +69,15 @@ async fn phone(
             "only an agent has a phone",
         )
     })?;
-    let ip = ext
+    // The browser's own address (behind the load balancers of `http.proxies`, from
+    // X-Forwarded-For): the media address offered is the one it can reach.
+    let peer = ext
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+        .map(|c| c.0.ip());
+    let ip = v1
+        .auth
+        .client_of(peer, &headers)
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -121,10 +127,12 @@ async fn serve(
     let mut ping = tokio::time::interval(PING);
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
     let mut heard = tokio::time::Instant::now();
+    // Another page took the phone over: this one keeps only its calls in progress.
+    let mut replaced = false;
     if send(&mut socket, &json!({"type": "registered", "agent": agent})).await {
         loop {
             tokio::select! {
-                msg = rx.recv() => match msg {
+                msg = rx.recv(), if !replaced => match msg {
                     Some(PhoneMsg::Ring { token, interaction, from, sdp, events }) => {
                         calls.insert(token, events);
                         let v = json!({"type": "ring", "call": token,
@@ -138,9 +146,16 @@ async fn serve(
                             break;
                         }
                     }
+                    // Every sender is gone: the registry's (another page took the phone over)
+                    // and those of the calls rung here. Calls still open here stay until the
+                    // page ends them.
                     None => {
-                        let _ = send(&mut socket, &json!({"type": "replaced"})).await;
-                        break;
+                        if !send(&mut socket, &json!({"type": "replaced"})).await
+                            || calls.is_empty()
+                        {
+                            break;
+                        }
+                        replaced = true;
                     }
                 },
                 incoming = socket.recv() => match incoming {
@@ -149,6 +164,9 @@ async fn serve(
                         if let Some(reply) = from_page(&t, &mut calls)
                             && !send(&mut socket, &reply).await
                         {
+                            break;
+                        }
+                        if replaced && calls.is_empty() {
                             break;
                         }
                     }
@@ -165,6 +183,9 @@ async fn serve(
                     }
                 }
                 _ = recheck.tick() => {
+                    if replaced && calls.is_empty() {
+                        break;
+                    }
                     if !still_valid() {
                         let close = axum::extract::ws::CloseFrame {
                             code: 4401,

@@ -38,8 +38,11 @@ pub struct BrowserLeg {
     rtc: Rtc,
     mid: Mid,
     pending: Option<SdpPendingOffer>,
-    /// The socket's own address (where the browser's datagrams arrive).
+    /// The address the browser reaches (the host candidate): what ICE checks arrive for,
+    /// whatever the socket is bound to (a wildcard address, behind a NAT).
     local: SocketAddr,
+    /// Since when ICE has been disconnected (it may come back by itself).
+    lost_since: Option<Instant>,
     pt: Pt,
     /// When `str0m` wants its next timeout.
     wake: Instant,
@@ -60,6 +63,9 @@ impl std::fmt::Debug for BrowserLeg {
             .finish()
     }
 }
+
+/// How long ICE may stay disconnected (the browser's network gone) before the leg is dead.
+const LOST_FOR: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Why a browser leg could not be set up or answered.
 #[derive(Debug, thiserror::Error)]
@@ -98,12 +104,15 @@ impl BrowserLeg {
         let mut api = rtc.sdp_api();
         let mid = api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
         let (offer, pending) = api.apply().ok_or(BrowserError::NoOffer)?;
-        let seed = local.port() as u32 ^ (now.elapsed().subsec_nanos()).rotate_left(16);
+        let mut seed = [0u8; 4];
+        let _ = getrandom::fill(&mut seed);
+        let seed = u32::from_be_bytes(seed) ^ u32::from(local.port());
         let leg = BrowserLeg {
             rtc,
             mid,
             pending: Some(pending),
-            local,
+            local: there,
+            lost_since: None,
             pt: Pt::new_with_value(codec.static_payload_type()),
             wake: now,
             inbox: Vec::new(),
@@ -146,7 +155,7 @@ impl BrowserLeg {
         if self.rtc.handle_input(Input::Receive(now, input)).is_err() {
             return;
         }
-        self.drain(socket);
+        self.drain(now, socket);
     }
 
     /// Runs `str0m`'s timers (ICE consent, DTLS retransmits, RTCP reports).
@@ -154,11 +163,16 @@ impl BrowserLeg {
         if self.dead || now < self.wake {
             return;
         }
-        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
-            self.dead = true;
+        if self
+            .lost_since
+            .is_some_and(|t| now.duration_since(t) >= LOST_FOR)
+            || self.rtc.handle_input(Input::Timeout(now)).is_err()
+        {
+            self.rtc.disconnect();
+            self.die();
             return;
         }
-        self.drain(socket);
+        self.drain(now, socket);
     }
 
     /// Sends one RTP packet from the core to the browser as a media frame of the negotiated
@@ -173,15 +187,19 @@ impl BrowserLeg {
         if *self.pt != p.header.payload_type {
             return true;
         }
+        if !self.rtc.is_connected() {
+            // Not connected yet (or for now): nothing can be sent, and nothing that matters
+            // is lost.
+            return true;
+        }
         let Some(w) = self.rtc.writer(self.mid) else {
-            // Not connected yet: nothing can be sent, and nothing is lost that matters.
             return true;
         };
         let time = MediaTime::new(u64::from(p.header.timestamp), Frequency::EIGHT_KHZ);
         if w.write(self.pt, now, time, p.payload.to_vec()).is_err() {
             return false;
         }
-        self.drain(socket);
+        self.drain(now, socket);
         true
     }
 
@@ -195,7 +213,7 @@ impl BrowserLeg {
         std::mem::take(&mut self.changes)
     }
 
-    fn drain(&mut self, socket: &UdpSocket) {
+    fn drain(&mut self, now: Instant, socket: &UdpSocket) {
         // Bounded: str0m always ends with a timeout, but a fault must not spin the thread.
         for _ in 0..256 {
             match self.rtc.poll_output() {
@@ -206,7 +224,7 @@ impl BrowserLeg {
                 Ok(Output::Transmit(t)) => {
                     let _ = socket.send_to(&t.contents, t.destination);
                 }
-                Ok(Output::Event(e)) => self.event(e),
+                Ok(Output::Event(e)) => self.event(e, now),
                 Err(e) => {
                     tracing::debug!(error = %e, "browser leg failed");
                     self.die();
@@ -223,13 +241,15 @@ impl BrowserLeg {
         }
     }
 
-    fn event(&mut self, e: Event) {
+    fn event(&mut self, e: Event, now: Instant) {
         match e {
             Event::Connected => self.changes.push(BrowserState::Connected),
+            // A network blip: ICE may come back (the browser checks again); only a loss that
+            // lasts kills the leg (see `timeout`).
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                self.rtc.disconnect();
-                self.die();
+                self.lost_since.get_or_insert(now);
             }
+            Event::IceConnectionStateChange(_) => self.lost_since = None,
             Event::MediaData(d) if d.mid == self.mid && d.pt == self.pt => {
                 let h = RtpHeader {
                     marker: false,

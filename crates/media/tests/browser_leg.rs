@@ -104,9 +104,21 @@ fn browser(offer: &str, stop: Arc<AtomicBool>, heard: Arc<Mutex<Heard>>) -> Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_and_a_phone_hear_each_other_through_dtls_srtp() {
+    talk("127.0.0.1", 34000).await;
+}
+
+/// Media bound to every address (the documented default): the browser's checks arrive for
+/// the advertised address, which is not the socket's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_connects_to_media_bound_to_the_wildcard_address() {
+    talk("0.0.0.0", 35000).await;
+}
+
+async fn talk(bind: &str, ports: u16) {
     let eng = MediaEngine::new(EngineConfig {
-        port_min: 34000,
-        port_max: 34998,
+        bind_ip: bind.parse().unwrap(),
+        port_min: ports,
+        port_max: ports + 998,
         shards: 1,
         ..EngineConfig::default()
     });
@@ -116,7 +128,7 @@ async fn a_browser_and_a_phone_hear_each_other_through_dtls_srtp() {
     let phone = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let phone_addr: SocketAddr = phone.local_addr().unwrap();
     let port = eng.bind_leg().await.unwrap();
-    let phone_rtp = port.local_addr();
+    let phone_rtp = SocketAddr::new("127.0.0.1".parse().unwrap(), port.local_addr().port());
     let caller = call
         .add_leg(port, LegParams::new(Some(phone_addr), Codec::Pcmu))
         .await

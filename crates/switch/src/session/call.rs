@@ -53,8 +53,8 @@ pub enum LegRef {
     Monitor,
 }
 
-/// The phone a supervisor monitors a call on, rung by the centre. One kind today; a
-/// browser phone (WebRTC) is another variant, rung by its own path in the shell.
+/// The phone a supervisor monitors a call on, rung by the centre as an agent's phone is (a
+/// browser phone registered for the extension first, else its SIP phone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SupervisorPhone {
     /// A SIP phone registered under this extension, rung as an agent's phone is.
@@ -159,6 +159,11 @@ pub enum Input {
     AgentHold {
         ring: Ring,
         on: bool,
+    },
+    /// The agent pressed a key on its phone's keypad (a browser phone, or SIP INFO).
+    AgentDigit {
+        ring: Ring,
+        digit: char,
     },
     AgentExpired {
         ring: Ring,
@@ -336,6 +341,11 @@ pub enum Command {
     },
     /// Loop hold music to the caller.
     HoldMusic,
+    /// Send a key press (RFC 4733) to `leg`.
+    SendDigit {
+        leg: LegRef,
+        digit: char,
+    },
     StopPlayback,
     /// Bridge the caller with another leg.
     Bridge(LegRef),
@@ -674,6 +684,20 @@ impl Call {
                 None => {}
             },
             Input::AgentHold { ring, on } => self.agent_hold(ring, on),
+            Input::AgentDigit { ring, digit } => {
+                // Only an agent who answered and is talking (not holding) reaches the party
+                // it talks to: the caller, or the outside party of a transfer out.
+                let talking = self.agent(ring).is_some_and(|a| a.answered)
+                    && !self.holding.contains(&LegRef::Agent(ring));
+                let to = match self.phase {
+                    Phase::Talking => Some(LegRef::Caller),
+                    Phase::Outside => Some(LegRef::Dial),
+                    _ => None,
+                };
+                if let (true, Some(leg)) = (talking, to) {
+                    self.push(Command::SendDigit { leg, digit });
+                }
+            }
             Input::AgentExpired { ring } => {
                 if self.agent(ring).is_some_and(|a| a.answered) {
                     self.dead_call(now, "session_expired", "the agent's session timer ran out");

@@ -497,6 +497,36 @@ impl Shell {
                 leg: self.leg_ref(leg)?,
                 sample: crate::quality::LegSample::from_report(&report),
             }),
+            MediaEvent::Browser {
+                leg,
+                state: hotline_media::BrowserState::Disconnected,
+            } => {
+                // A browser phone whose connection is gone for good: its leg ends (the page,
+                // if still there, is told).
+                let ring = self
+                    .agents
+                    .iter()
+                    .find(|(_, a)| a.media == leg)
+                    .map(|(r, a)| (*r, a))
+                    .or_else(|| {
+                        self.monitor
+                            .as_ref()
+                            .filter(|(m, _)| m.media == leg)
+                            .map(|(m, _)| (MONITOR_RING, m))
+                    });
+                if let Some((ring, a)) = ring {
+                    if let PhoneLeg::Browser { phone, token } = &a.leg {
+                        let _ = phone
+                            .tx
+                            .send(crate::browser::PhoneMsg::Hangup { token: *token });
+                    }
+                    warn!(interaction = %self.id, "a browser phone's media connection is lost");
+                    let _ = self
+                        .agent_events
+                        .send((ring, Some(LegEvent::Ended(SipEnd::Timeout))));
+                }
+                None
+            }
             MediaEvent::Inactive { leg } => Some(Input::Silent {
                 leg: self.leg_ref(leg)?,
             }),
@@ -620,7 +650,8 @@ impl Shell {
                 None
             }
             LegEvent::SessionExpired => Some(Input::AgentExpired { ring }),
-            LegEvent::Dtmf(_) | LegEvent::Ringing | LegEvent::Confirmed => None,
+            LegEvent::Dtmf(digit) => Some(Input::AgentDigit { ring, digit }),
+            LegEvent::Ringing | LegEvent::Confirmed => None,
         }
     }
 
@@ -628,6 +659,10 @@ impl Shell {
     fn monitor_input(&mut self, ev: Option<LegEvent>) -> Option<Input> {
         let (m, _) = self.monitor.as_mut()?;
         match ev {
+            // A browser's answer was taken by the media engine before this event.
+            Some(LegEvent::Answered { .. }) if matches!(m.leg, PhoneLeg::Browser { .. }) => {
+                Some(Input::MonitorAnswered)
+            }
             Some(LegEvent::Answered { sdp }) => {
                 match answer_media(&self.media, m.media, m.peer, &m.srtp, sdp) {
                     Ok(keys) => m.keys = keys,
@@ -921,6 +956,13 @@ impl Shell {
                     .media
                     .play(self.caller_media, resolved, false, barge_in);
             }
+            Command::SendDigit { leg, digit } => {
+                if let (Some(m), Some(d)) =
+                    (self.media_of(leg), hotline_media::Digit::from_char(digit))
+                {
+                    let _ = self.media.send_dtmf(m, d, 160);
+                }
+            }
             Command::HoldMusic => {
                 if let Ok(m) = self.shared.prompts.music("hold") {
                     let _ = self.media.play(self.caller_media, vec![m], true, false);
@@ -1154,32 +1196,42 @@ impl Shell {
             return Err(("not registered", Refusal::Missed));
         }
         // The page's answers become the leg's events; its answer SDP goes to the media
-        // engine first, and its keypad digits to the party the agent talks to.
+        // engine first. A supervisor's page (monitoring) neither holds nor sends keys.
+        let monitor = ring == MONITOR_RING;
         let tx = self.agent_events.clone();
         let handle = self.media.clone();
-        let caller = self.caller_media;
+        let page = phone.tx.clone();
         tokio::spawn(async move {
-            use crate::browser::BrowserEvent;
+            use crate::browser::{BrowserEvent, PhoneMsg};
+            let mut answered = false;
             while let Some(ev) = events.recv().await {
                 let ev = match ev {
+                    // Once answered, another answer from the page is ignored.
+                    BrowserEvent::Answer(_) if answered => {
+                        debug!("a second answer from the browser ignored");
+                        continue;
+                    }
                     BrowserEvent::Answer(sdp) => match handle.browser_answer(media, sdp).await {
-                        Ok(Ok(())) => LegEvent::Answered { sdp: None },
+                        Ok(Ok(())) => {
+                            answered = true;
+                            LegEvent::Answered { sdp: None }
+                        }
                         Ok(Err(why)) => {
                             warn!(why, "the browser's answer was refused");
+                            let _ = page.send(PhoneMsg::Hangup { token });
                             LegEvent::Ended(SipEnd::Rejected(488))
                         }
-                        Err(_) => LegEvent::Ended(SipEnd::LocalHangup),
+                        Err(_) => {
+                            let _ = page.send(PhoneMsg::Hangup { token });
+                            LegEvent::Ended(SipEnd::LocalHangup)
+                        }
                     },
                     BrowserEvent::Decline => LegEvent::Ended(SipEnd::Rejected(603)),
                     BrowserEvent::Hangup => LegEvent::Ended(SipEnd::RemoteHangup),
                     BrowserEvent::Gone => LegEvent::Ended(SipEnd::Rejected(480)),
+                    BrowserEvent::Hold(_) | BrowserEvent::Dtmf(_) if monitor => continue,
                     BrowserEvent::Hold(on) => LegEvent::Hold(on),
-                    BrowserEvent::Dtmf(c) => {
-                        if let Some(d) = hotline_media::Digit::from_char(c) {
-                            let _ = handle.send_dtmf(caller, d, 160);
-                        }
-                        continue;
-                    }
+                    BrowserEvent::Dtmf(c) => LegEvent::Dtmf(c),
                 };
                 let end = matches!(ev, LegEvent::Ended(_));
                 if tx.send((ring, Some(ev))).is_err() || end {

@@ -1505,3 +1505,38 @@ fn a_ringing_phones_quality_is_not_shown() {
     assert_eq!(live_count(&out), 0);
     assert!(quality_logs(&out).is_empty());
 }
+
+#[test]
+fn an_agents_keypad_reaches_the_caller_only_while_talking() {
+    let (mut h, ring) = Harness::talking();
+    h.take();
+    h.input(Input::AgentDigit { ring, digit: '5' });
+    assert!(has(
+        &h.take(),
+        &Command::SendDigit {
+            leg: LegRef::Caller,
+            digit: '5'
+        }
+    ));
+    // On hold the caller hears the music, not the agent's keys.
+    h.input(Input::AgentHold { ring, on: true });
+    h.take();
+    h.input(Input::AgentDigit { ring, digit: '6' });
+    assert!(
+        !h.take()
+            .iter()
+            .any(|c| matches!(c, Command::SendDigit { .. }))
+    );
+    // A leg that never answered sends nothing.
+    h.input(Input::AgentHold { ring, on: false });
+    h.take();
+    h.input(Input::AgentDigit {
+        ring: ring + 1,
+        digit: '7',
+    });
+    assert!(
+        !h.take()
+            .iter()
+            .any(|c| matches!(c, Command::SendDigit { .. }))
+    );
+}
