@@ -128,8 +128,8 @@ impl Caller {
     }
 }
 
-/// The caller's side of the media: RTP every 20 ms, each odd packet 8 ms late (jitter
-/// of 8 ms by RFC 3550's estimator), every 5th dropped while `lossy`; RTCP garbage now and
+/// The caller's side of the media: RTP every 20 ms, each odd packet 15 ms late (jitter
+/// of 15 ms by RFC 3550's estimator), every 5th dropped while `lossy`; RTCP garbage now and
 /// then while `garbage`; and hotline's SRs answered `HOLD_MS` later with an RR claiming
 /// `CLAIMED_DLSR_MS`.
 fn media_peer(
@@ -149,7 +149,10 @@ fn media_peer(
             if stop_tx.load(Ordering::Relaxed) {
                 return;
             }
-            let late = if i % 2 == 1 { 8 } else { 0 };
+            // Every other packet 15 ms late: more than the media threads' 10 ms poll, whose
+            // arrival times would otherwise hide it (a lateness below the poll interval can
+            // fall in step with it and measure as none).
+            let late = if i % 2 == 1 { 15 } else { 0 };
             let due = start + Duration::from_millis(20 * u64::from(i) + late);
             if let Some(d) = due.checked_duration_since(Instant::now()) {
                 // Pacing the stream (what is measured), not waiting for anything.
@@ -245,9 +248,9 @@ fn a_lossy_jittery_caller_is_measured_alerted_and_recovers_and_rtcp_gives_the_ro
     let loss = alert["kind"]["loss"].as_f64().unwrap();
     let jitter = alert["kind"]["jitter_ms"].as_f64().unwrap();
     // Truth: 20 % lost in each 5 s interval (an interval's edges may shift a packet or
-    // three), jitter 8 ms (plus the loopback's and the scheduler's noise).
+    // three), jitter 15 ms (give or take the 10 ms poll the arrival times are taken at).
     assert!((0.15..=0.25).contains(&loss), "loss {loss}: {alert}");
-    assert!((4.0..=25.0).contains(&jitter), "jitter {jitter}: {alert}");
+    assert!((4.0..=30.0).contains(&jitter), "jitter {jitter}: {alert}");
     assert!(mos < 3.5 && mos > 1.5, "mos {mos}: {alert}");
     // Live samples before it, on the stream (not the log) with the same figures.
     let live = caller_samples(&all);
