@@ -634,14 +634,12 @@ impl Slot {
             for state in b.take_changes() {
                 let _ = self.events.send(MediaEvent::Browser { leg: i, state });
             }
-            let from = s.local_addr().ok();
+            // The address the leg was added with (no system call per leg and interval).
+            let from = b.bound();
             let mut frames = std::mem::take(&mut self.frames);
-            if let Some(from) = from {
-                for f in frames.drain(..) {
-                    self.core.handle_datagram(i, from, &f, now, &mut self.io);
-                }
+            for f in frames.drain(..) {
+                self.core.handle_datagram(i, from, &f, now, &mut self.io);
             }
-            frames.clear();
             self.frames = frames;
         }
     }

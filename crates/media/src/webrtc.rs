@@ -41,6 +41,8 @@ pub struct BrowserLeg {
     /// The address the browser reaches (the host candidate): what ICE checks arrive for,
     /// whatever the socket is bound to (a wildcard address, behind a NAT).
     local: SocketAddr,
+    /// The socket's own address: where the core is told the browser's packets come from.
+    bound: SocketAddr,
     /// Since when ICE has been disconnected (it may come back by itself).
     lost_since: Option<Instant>,
     pt: Pt,
@@ -112,6 +114,7 @@ impl BrowserLeg {
             mid,
             pending: Some(pending),
             local: there,
+            bound: local,
             lost_since: None,
             pt: Pt::new_with_value(codec.static_payload_type()),
             wake: now,
@@ -132,6 +135,11 @@ impl BrowserLeg {
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| BrowserError::Refused(e.to_string()))
+    }
+
+    /// The leg's socket address (the address its RTP is said to come from in the core).
+    pub fn bound(&self) -> SocketAddr {
+        self.bound
     }
 
     /// The browser left or the connection failed: nothing more is sent or received.
