@@ -38,8 +38,9 @@ export function toneWav(path, hz, secs = 4, rate = 48000, amplitude = 9000) {
   writeFileSync(path, Buffer.concat([head, data]));
 }
 
-// Whether `samples` (8 kHz) hold a tone at `hz`: enough energy, most of it at that frequency.
-export function hasTone(samples, hz, rate = 8000) {
+// Whether `samples` (8 kHz) hold a tone at `hz`: enough energy, and at least `share` of it
+// at that frequency (most of it by default; less where voices are mixed).
+export function hasTone(samples, hz, rate = 8000, share = 0.3) {
   const coeff = 2 * Math.cos(2 * Math.PI * hz / rate);
   let energy = 0; let s1 = 0; let s2 = 0;
   for (const x of samples) {
@@ -49,15 +50,37 @@ export function hasTone(samples, hz, rate = 8000) {
   if (samples.length === 0 || energy === 0) return false;
   const power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
   const rms = Math.sqrt(energy / samples.length);
-  return rms > 100 && power / (samples.length * energy / 2) > 0.3;
+  return rms > 100 && power / (samples.length * energy / 2) > share;
 }
 
-// The share of 20 ms windows of `samples` that hold a tone at `hz`.
-export function toneShare(samples, hz) {
+// The share of 20 ms windows of `samples` that hold a tone at `hz` (with at least `share` of
+// a window's energy).
+export function toneShare(samples, hz, share = 0.3) {
   let yes = 0; let all = 0;
   for (let w = 0; w + 160 <= samples.length; w += 160) {
     all += 1;
-    if (hasTone(samples.subarray(w, w + 160), hz)) yes += 1;
+    if (hasTone(samples.subarray(w, w + 160), hz, 8000, share)) yes += 1;
+  }
+  return all ? yes / all : 0;
+}
+
+// The amplitude of the tone at `hz` in `samples` (8 kHz), whatever else is mixed in (tones
+// with a whole number of cycles in the window do not leak into each other's bins).
+export function toneAmplitude(samples, hz, rate = 8000) {
+  const coeff = 2 * Math.cos(2 * Math.PI * hz / rate);
+  let s1 = 0; let s2 = 0;
+  for (const x of samples) { const s = x + coeff * s1 - s2; s2 = s1; s1 = s; }
+  const power = Math.max(0, s1 * s1 + s2 * s2 - coeff * s1 * s2);
+  return samples.length ? 2 * Math.sqrt(power) / samples.length : 0;
+}
+
+// The share of 20 ms windows in which a voice (a tone at `hz`) is heard at an amplitude of at
+// least `min`, however loud the other voices mixed with it.
+export function voiceShare(samples, hz, min = 150) {
+  let yes = 0; let all = 0;
+  for (let w = 0; w + 160 <= samples.length; w += 160) {
+    all += 1;
+    if (toneAmplitude(samples.subarray(w, w + 160), hz) >= min) yes += 1;
   }
   return all ? yes / all : 0;
 }

@@ -2,7 +2,7 @@
 // opens /api/v1/phone: from then on the agent's calls ring here (WebRTC, G.711, DTLS-SRTP
 // straight to the centre's media engine) instead of on a desk phone. The choice, the
 // microphone and the speaker are remembered per browser.
-import { token } from './api.js';
+import { token, get } from './api.js';
 import { t } from './i18n.js';
 import { $, toast } from './ui.js';
 
@@ -10,8 +10,13 @@ const KIND = 'hotline.phone.kind';
 const MIC = 'hotline.phone.mic';
 const SPEAKER = 'hotline.phone.speaker';
 
+const STATS_MS = 5000;
+
 const p = {
   agent: null,
+  supervisor: false, // the wallboard's phone: monitoring calls only, answered by itself
+  opened: false, // the socket opened since the last (re)connect
+  stats: null, // {timer, lost, received}
   ws: null,
   closed: true,
   delay: 500,
@@ -147,15 +152,54 @@ function renderCall() {
   $('#phone-from').textContent = c.state === 'ringing' ? t('phone.ringing_from', { from: c.from }) : c.from;
   $('#btn-answer').hidden = c.state !== 'ringing';
   $('#btn-decline').hidden = c.state !== 'ringing';
-  for (const id of ['#btn-mute', '#btn-hold', '#btn-phone-hangup', '#phone-keypad']) $(id).hidden = c.state === 'ringing';
+  for (const id of ['#btn-mute', '#btn-phone-hangup']) $(id).hidden = c.state === 'ringing';
+  // A supervisor's phone neither holds nor sends keys: the centre would ignore them.
+  for (const id of ['#btn-hold', '#phone-keypad', '#phone-pad']) {
+    const e = document.querySelector(id);
+    if (e) e.hidden = c.state === 'ringing' || p.supervisor;
+  }
   $('#btn-mute').setAttribute('aria-pressed', String(!!c.muted));
   $('#btn-mute').querySelector('span').textContent = t(c.muted ? 'phone.unmute' : 'phone.mute');
   $('#btn-hold').setAttribute('aria-pressed', String(!!c.held));
   $('#btn-hold').querySelector('span').textContent = t(c.held ? 'phone.resume' : 'phone.hold');
 }
 
+// The browser's own figures of what it receives, every 5 s while the call is up: loss over
+// the interval, jitter and the round trip of the ICE pair. The centre folds them into the
+// leg's quality (the engine measures only what the browser sends).
+function startStats(c) {
+  stopStats();
+  p.stats = { lost: 0, received: 0, timer: setInterval(() => sendStats(c), STATS_MS) };
+}
+
+function stopStats() {
+  if (p.stats) clearInterval(p.stats.timer);
+  p.stats = null;
+}
+
+async function sendStats(c) {
+  if (p.call !== c || !c.pc || !p.stats) return;
+  let report;
+  try { report = await c.pc.getStats(); } catch { return; }
+  let inbound = null; let rtt = null;
+  report.forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'audio') inbound = r;
+    if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded' && typeof r.currentRoundTripTime === 'number') rtt = r.currentRoundTripTime;
+  });
+  if (!inbound || !p.stats) return;
+  const lost = Math.max(0, (inbound.packetsLost || 0) - p.stats.lost);
+  const received = Math.max(0, (inbound.packetsReceived || 0) - p.stats.received);
+  p.stats.lost = inbound.packetsLost || 0;
+  p.stats.received = inbound.packetsReceived || 0;
+  if (lost + received === 0) return;
+  const msg = { type: 'stats', call: c.call, loss: lost / (lost + received), jitter_ms: (inbound.jitter || 0) * 1000 };
+  if (rtt !== null) msg.rtt_ms = rtt * 1000;
+  send(msg);
+}
+
 function endCall() {
   stopRinging();
+  stopStats();
   if (p.call && p.call.pc) p.call.pc.close();
   p.call = null;
   $('#phone-audio').srcObject = null;
@@ -182,7 +226,7 @@ export async function answer() {
     };
     pc.onconnectionstatechange = () => {
       if (p.call !== c) return;
-      if (pc.connectionState === 'connected') { c.state = 'talking'; renderCall(); }
+      if (pc.connectionState === 'connected' && c.state !== 'talking') { c.state = 'talking'; renderCall(); startStats(c); }
       if (pc.connectionState === 'failed') { toast(t('phone.media_failed'), 'error'); hangup(); }
     };
     await pc.setRemoteDescription({ type: 'offer', sdp: c.sdp });
@@ -254,9 +298,11 @@ function onMessage(m) {
     status('ready');
   } else if (msg.type === 'ring') {
     if (p.call) { send({ type: 'decline', call: msg.call }); return; }
-    p.call = { call: msg.call, interaction: msg.interaction, from: msg.from, sdp: msg.sdp, state: 'ringing', muted: false, held: false };
+    p.call = { call: msg.call, interaction: msg.interaction, from: msg.from, sdp: msg.sdp, state: 'ringing', muted: false, held: false, monitor: !!msg.monitor };
     renderCall();
-    startRinging();
+    // The supervisor asked for this call a moment ago (Listen): no need to ring.
+    if (p.supervisor && msg.monitor) answer();
+    else startRinging();
   } else if (msg.type === 'hangup') {
     if (p.call && p.call.call === msg.call) endCall();
   } else if (msg.type === 'replaced') {
@@ -276,13 +322,22 @@ function connect() {
   const ws = new WebSocket(`${proto}//${location.host}/api/v1/phone?access_token=${encodeURIComponent(tk)}`);
   p.ws = ws;
   status('connecting');
-  ws.onopen = () => { p.delay = 500; };
+  let opened = false;
+  ws.onopen = () => { p.delay = 500; opened = true; };
   ws.onmessage = onMessage;
-  ws.onclose = () => {
+  ws.onclose = async (ev) => {
     if (p.ws === ws) p.ws = null;
     // The call's signalling is gone: the centre ends it on its side too.
     endCall();
     if (p.closed) return;
+    // The login is no longer valid (revoked, expired): asking /me logs the page out
+    // instead of retrying for ever.
+    if (ev.code === 4401 || !opened) {
+      try { await get('/me'); } catch (e) {
+        if (e.status === 401) { p.closed = true; status('offline'); return; }
+      }
+      if (p.closed) return;
+    }
     status('offline');
     const wait = p.delay * (0.75 + Math.random() * 0.5);
     p.delay = Math.min(p.delay * 2, 15000);
@@ -295,6 +350,7 @@ async function choose(kind) {
   store(KIND, kind);
   $('#phone-kind').value = kind;
   for (const e of document.querySelectorAll('#phone [data-browser]')) e.hidden = kind !== 'browser';
+  for (const e of document.querySelectorAll('#phone [data-desk]')) e.hidden = kind !== 'desk';
   if (kind === 'browser') {
     try {
       await takeMic();
@@ -318,9 +374,11 @@ async function choose(kind) {
   }
 }
 
-// Starts the phone panel for `agent`.
-export function startPhone(agent) {
+// Starts the phone panel for `agent` (an extension), or on the wallboard for a supervisor
+// (`{ supervisor: true }`): monitoring calls only, answered as they come.
+export function startPhone(agent, opts = {}) {
   p.agent = agent;
+  p.supervisor = !!opts.supervisor;
   $('#phone').hidden = false;
   $('#phone-kind').onchange = () => choose($('#phone-kind').value);
   $('#phone-mic').onchange = async () => {
@@ -333,14 +391,22 @@ export function startPhone(agent) {
   $('#btn-mute').onclick = toggleMute;
   $('#btn-hold').onclick = toggleHold;
   $('#btn-phone-hangup').onclick = hangup;
-  $('#phone-keypad').addEventListener('keydown', (e) => {
-    if (/^[0-9*#]$/.test(e.key)) digit(e.key);
-  });
+  const keypad = document.querySelector('#phone-keypad');
+  if (keypad) {
+    keypad.addEventListener('keydown', (e) => {
+      if (/^[0-9*#]$/.test(e.key)) digit(e.key);
+    });
+  }
   for (const b of document.querySelectorAll('#phone-pad button')) b.onclick = () => digit(b.dataset.key);
   window.addEventListener('online', () => {
     if (!p.ws && !p.closed) { clearTimeout(p.timer); p.delay = 500; connect(); }
   });
   choose(store(KIND) === 'browser' ? 'browser' : 'desk');
+}
+
+// The panel's choice: 'browser' or 'desk'.
+export function phoneKind() {
+  return $('#phone-kind').value;
 }
 
 // Whether the browser phone is the agent's phone now.

@@ -2,6 +2,7 @@
 import { token, get, post, login, logout, liveEvents } from './api.js';
 import { t, applyI18n, bindLangSwitch } from './i18n.js';
 import { $, el, fmtDuration, fmtPct, secondsSince, showError, loginForm } from './ui.js';
+import { startPhone, phoneKind, browserPhone } from './phone.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const STRESS_HIGH = 0.7;
@@ -305,7 +306,11 @@ async function monitorAction(r, action) {
     if (action === 'stop') await post(`${path}/monitor/stop`);
     else if (action === 'takeover') await post(`${path}/takeover`);
     else if (mon && !mon.taken) await post(`${path}/monitor/mode`, { mode: action });
-    else {
+    else if (phoneKind() === 'browser') {
+      // The centre rings this page's own phone, which answers by itself.
+      if (!browserPhone() || $('#phone').dataset.state !== 'ready') { showError(new Error(t('mon.needbrowser'))); return; }
+      await post(`${path}/monitor`, { mode: action });
+    } else {
       const phone = $('#mon-phone').value.trim();
       if (!phone) { showError(new Error(t('mon.needphone'))); $('#mon-phone').focus(); return; }
       await post(`${path}/monitor`, { mode: action, phone });
@@ -387,6 +392,8 @@ function start(me) {
   $('#btn-logout').hidden = false;
   $('#csv').hidden = false;
   $('#conn').hidden = false;
+  // The supervisor's own phone for monitoring: a desk phone's extension, or this browser.
+  startPhone(null, { supervisor: true });
   liveEvents((ev) => {
     if (ev.stream === 'system' && ev.alert) {
       s.logAlert = ev.alert.raised ? ev.alert : null;

@@ -30,7 +30,8 @@ pub(crate) fn routes() -> axum::Router<V1> {
 #[serde(deny_unknown_fields)]
 struct StartBody {
     mode: String,
-    /// The extension of the SIP phone to ring (default: the user's own extension).
+    /// The extension of the SIP phone to ring (default: the browser phone open on the
+    /// user's wallboard, else the user's own extension).
     #[serde(default)]
     phone: Option<String>,
 }
@@ -67,6 +68,41 @@ fn refused((code, why): (&'static str, String)) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, code, why)
 }
 
+/// The phone a monitoring call rings: the extension named, else the supervisor's browser
+/// phone if the wallboard has it open, else the user's own extension.
+fn supervisor_phone(
+    v1: &V1,
+    who: &Principal,
+    named: Option<String>,
+) -> Result<SupervisorPhone, ApiError> {
+    if let Some(extension) = named {
+        if extension.is_empty() || extension.len() > 64 || extension.contains(':') {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "no_phone",
+                "the phone's extension is empty, too long or not an extension",
+            ));
+        }
+        return Ok(SupervisorPhone::Sip { extension });
+    }
+    let browser = hotline_switch::browser::user_phone(&who.user);
+    if who.agent.is_none() && v1.centre.browser_phones().registered(&browser) {
+        return Ok(SupervisorPhone::Browser {
+            user: who.user.clone(),
+        });
+    }
+    match &who.agent {
+        Some(extension) => Ok(SupervisorPhone::Sip {
+            extension: extension.clone(),
+        }),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no_phone",
+            "open the browser phone on the wallboard, or name the extension of the phone to ring (`phone`)",
+        )),
+    }
+}
+
 /// `POST /api/v1/interactions/{id}/monitor` `{"mode","phone"?}`: the centre rings the
 /// supervisor's phone; once it answers, the supervisor hears the call as `mode` says.
 async fn start(
@@ -78,37 +114,17 @@ async fn start(
     let who = supervisor(&v1, &headers)?;
     let b: StartBody = parse_json(&body)?;
     let mode = parse_mode(&b.mode)?;
-    let Some(extension) = b.phone.or_else(|| who.agent.clone()) else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "no_phone",
-            "name the extension of the phone to ring (`phone`)",
-        ));
-    };
-    if extension.is_empty() || extension.len() > 64 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "no_phone",
-            "the phone's extension is empty or too long",
-        ));
-    }
+    let phone = supervisor_phone(&v1, &who, b.phone)?;
     let record = interaction_record(&v1, &id).await?;
     v1.centre
-        .monitor(
-            record.id,
-            &who.user,
-            SupervisorPhone::Sip {
-                extension: extension.clone(),
-            },
-            mode,
-        )
+        .monitor(record.id, &who.user, phone.clone(), mode)
         .await
         .map_err(refused)?;
     Ok(Json(json!({
         "interaction": record.id,
         "supervisor": who.user,
         "mode": mode,
-        "phone": extension,
+        "phone": phone.name(),
     })))
 }
 

@@ -2,19 +2,25 @@
 //!
 //! While the socket is open, the agent's browser is its phone: calls for the agent ring here
 //! instead of on a desk phone (as a SIP REGISTER would make them). A second page that opens
-//! the socket replaces the first, which is told `replaced`.
+//! the socket replaces the first, which is told `replaced`. A supervisor's wallboard opens it
+//! too: the supervisor's monitoring calls then ring there (`monitor: true`).
 //!
 //! hotline → page, one JSON object a message:
-//! - `{"type":"registered","agent":"1001"}` once open;
-//! - `{"type":"ring","call":N,"interaction":"…","from":"…","sdp":"<offer>"}`: a call, with
-//!   hotline's SDP offer (ICE-lite, DTLS-SRTP, G.711);
+//! - `{"type":"registered","agent":"1001","user":"agent1001"}` once open (`agent` is null
+//!   for a supervisor);
+//! - `{"type":"ring","call":N,"interaction":"…","from":"…","sdp":"<offer>","monitor":false}`:
+//!   a call, with hotline's SDP offer (ICE-lite, DTLS-SRTP, G.711); `monitor` is true for a
+//!   supervisor's monitoring call, which the supervisor asked for and the page may answer;
 //! - `{"type":"hangup","call":N}`: the call is over or the offer withdrawn;
 //! - `{"type":"replaced"}`: another page took the phone over (the socket then closes);
 //! - `{"type":"error","code":"…","message":"…"}` for a message that could not be used.
 //!
 //! page → hotline: `{"type":"answer","call":N,"sdp":"<answer>"}`, `{"type":"decline","call":N}`,
 //! `{"type":"hangup","call":N}`, `{"type":"hold","call":N,"on":true}`,
-//! `{"type":"dtmf","call":N,"digit":"5"}`.
+//! `{"type":"dtmf","call":N,"digit":"5"}`, and every 5 s while talking the browser's own
+//! figures of the audio it receives, `{"type":"stats","call":N,"loss":0.01,"jitter_ms":4,
+//! "rtt_ms":35}` (loss a fraction over the interval; `rtt_ms` may be absent). Hold, keys and
+//! statistics are limited to bursts of 40 and 10 a second after (`too_fast`).
 //!
 //! Signalling rides on the desk's own WebSocket rather than SIP over WebSocket (RFC 7118):
 //! the desk already holds the agent's login, and ringing, answering and the screen pop are
@@ -30,6 +36,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use hotline_switch::browser::{BrowserEvent, BrowserPhones, PhoneMsg};
+use hotline_switch::quality::LegSample;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -62,13 +69,21 @@ async fn phone(
 ) -> Result<Response, ApiError> {
     let headers = crate::v1::with_query_token(headers, q.access_token);
     let who = v1.auth.principal(&headers)?;
-    let agent = who.agent.clone().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only an agent has a phone",
-        )
-    })?;
+    // An agent's phone is its extension's; a supervisor's (monitoring from the wallboard)
+    // is the user's own.
+    let phone_key = match (&who.agent, who.role) {
+        (Some(ext), _) => ext.clone(),
+        (None, hotline_config::Role::Supervisor | hotline_config::Role::Admin) => {
+            hotline_switch::browser::user_phone(&who.user)
+        }
+        (None, _) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this user has no phone: it is neither an agent nor a supervisor",
+            ));
+        }
+    };
     // The browser's own address (behind the load balancers of `http.proxies`, from
     // X-Forwarded-For): the media address offered is the one it can reach.
     let peer = ext
@@ -87,10 +102,11 @@ async fn phone(
     let auth = v1.auth.clone();
     let still_valid = move || auth.verify(&token).is_ok();
     let phones = v1.centre.browser_phones().clone();
+    let hello = json!({"type": "registered", "agent": who.agent, "user": who.user});
     Ok(ws
         .max_message_size(MAX_MESSAGE)
         .read_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| serve(socket, phones, agent, ip, still_valid)))
+        .on_upgrade(move |socket| serve(socket, phones, phone_key, hello, ip, still_valid)))
 }
 
 async fn send(socket: &mut WebSocket, v: &Value) -> bool {
@@ -107,17 +123,71 @@ fn error(code: &str, message: &str) -> Value {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum FromPage {
-    Answer { call: u64, sdp: String },
-    Decline { call: u64 },
-    Hangup { call: u64 },
-    Hold { call: u64, on: bool },
-    Dtmf { call: u64, digit: String },
+    Answer {
+        call: u64,
+        sdp: String,
+    },
+    Decline {
+        call: u64,
+    },
+    Hangup {
+        call: u64,
+    },
+    Hold {
+        call: u64,
+        on: bool,
+    },
+    Dtmf {
+        call: u64,
+        digit: String,
+    },
+    Stats {
+        call: u64,
+        loss: f64,
+        jitter_ms: f64,
+        #[serde(default)]
+        rtt_ms: Option<f64>,
+    },
+}
+
+/// Hold, key and statistics messages a page may send: [`BURST`] at once, then
+/// [`PER_SECOND`]. A page past it is told `too_fast` and the message is dropped; answering
+/// and hanging up are never limited.
+const BURST: f64 = 40.0;
+const PER_SECOND: f64 = 10.0;
+
+struct Budget {
+    left: f64,
+    at: tokio::time::Instant,
+}
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            left: BURST,
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * PER_SECOND;
+        self.left = (self.left + refill).min(BURST);
+        self.at = now;
+        if self.left >= 1.0 {
+            self.left -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 async fn serve(
     mut socket: WebSocket,
     phones: std::sync::Arc<BrowserPhones>,
     agent: String,
+    hello: Value,
     ip: std::net::IpAddr,
     still_valid: impl Fn() -> bool + Send,
 ) {
@@ -129,14 +199,16 @@ async fn serve(
     let mut heard = tokio::time::Instant::now();
     // Another page took the phone over: this one keeps only its calls in progress.
     let mut replaced = false;
-    if send(&mut socket, &json!({"type": "registered", "agent": agent})).await {
+    let mut budget = Budget::new();
+    if send(&mut socket, &hello).await {
         loop {
             tokio::select! {
                 msg = rx.recv(), if !replaced => match msg {
-                    Some(PhoneMsg::Ring { token, interaction, from, sdp, events }) => {
+                    Some(PhoneMsg::Ring { token, interaction, from, sdp, monitor, events }) => {
                         calls.insert(token, events);
                         let v = json!({"type": "ring", "call": token,
-                            "interaction": interaction.to_string(), "from": from, "sdp": sdp});
+                            "interaction": interaction.to_string(), "from": from, "sdp": sdp,
+                            "monitor": monitor});
                         if !send(&mut socket, &v).await { break }
                     }
                     Some(PhoneMsg::Hangup { token }) => {
@@ -161,7 +233,7 @@ async fn serve(
                 incoming = socket.recv() => match incoming {
                     Some(Ok(Message::Text(t))) => {
                         heard = tokio::time::Instant::now();
-                        if let Some(reply) = from_page(&t, &mut calls)
+                        if let Some(reply) = from_page(&t, &mut calls, &mut budget)
                             && !send(&mut socket, &reply).await
                         {
                             break;
@@ -209,16 +281,37 @@ async fn serve(
 fn from_page(
     text: &str,
     calls: &mut HashMap<u64, mpsc::UnboundedSender<BrowserEvent>>,
+    budget: &mut Budget,
 ) -> Option<Value> {
     let msg: FromPage = match serde_json::from_str(text) {
         Ok(m) => m,
         Err(e) => return Some(error("bad_message", &e.to_string())),
     };
+    if matches!(
+        msg,
+        FromPage::Hold { .. } | FromPage::Dtmf { .. } | FromPage::Stats { .. }
+    ) && !budget.take()
+    {
+        return Some(error(
+            "too_fast",
+            "too many hold, key or statistics messages: this one was dropped",
+        ));
+    }
     let (call, ev, over) = match msg {
         FromPage::Answer { call, sdp } => (call, BrowserEvent::Answer(sdp), false),
         FromPage::Decline { call } => (call, BrowserEvent::Decline, true),
         FromPage::Hangup { call } => (call, BrowserEvent::Hangup, true),
         FromPage::Hold { call, on } => (call, BrowserEvent::Hold(on), false),
+        FromPage::Stats {
+            call,
+            loss,
+            jitter_ms,
+            rtt_ms,
+        } => (
+            call,
+            BrowserEvent::Stats(LegSample::from_figures(loss, jitter_ms, rtt_ms)),
+            false,
+        ),
         FromPage::Dtmf { call, digit } => {
             let mut chars = digit.chars();
             match (chars.next(), chars.next()) {
@@ -238,4 +331,75 @@ fn from_page(
         calls.remove(&call);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keys_and_statistics_are_limited_but_hanging_up_never_is() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut calls = HashMap::from([(7, tx)]);
+        let mut budget = Budget::new();
+        let key = r#"{"type":"dtmf","call":7,"digit":"5"}"#;
+        for _ in 0..BURST as usize {
+            assert_eq!(from_page(key, &mut calls, &mut budget), None);
+        }
+        let refused = from_page(key, &mut calls, &mut budget).expect("an error");
+        assert_eq!(refused["code"], "too_fast");
+        let stats = r#"{"type":"stats","call":7,"loss":0.5,"jitter_ms":30,"rtt_ms":80}"#;
+        assert_eq!(
+            from_page(stats, &mut calls, &mut budget).expect("an error")["code"],
+            "too_fast"
+        );
+        let keys = std::iter::from_fn(|| rx.try_recv().ok()).count();
+        assert_eq!(
+            keys, BURST as usize,
+            "only the keys within the budget went on"
+        );
+        // Hanging up goes through whatever the budget.
+        assert_eq!(
+            from_page(r#"{"type":"hangup","call":7}"#, &mut calls, &mut budget),
+            None
+        );
+        assert_eq!(rx.try_recv(), Ok(BrowserEvent::Hangup));
+        assert!(calls.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_browsers_statistics_become_a_sample_and_nonsense_is_refused() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut calls = HashMap::from([(3, tx)]);
+        let mut budget = Budget::new();
+        let stats = r#"{"type":"stats","call":3,"loss":0.2,"jitter_ms":30,"rtt_ms":80}"#;
+        assert_eq!(from_page(stats, &mut calls, &mut budget), None);
+        match rx.try_recv() {
+            Ok(BrowserEvent::Stats(s)) => {
+                assert_eq!(s.loss, 0.2);
+                assert_eq!(s.rtt_ms, Some(80.0));
+                assert!(s.mos < 3.5, "{s:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Out-of-range figures are clamped, not trusted.
+        let wild = r#"{"type":"stats","call":3,"loss":7,"jitter_ms":-4}"#;
+        assert_eq!(from_page(wild, &mut calls, &mut budget), None);
+        match rx.try_recv() {
+            Ok(BrowserEvent::Stats(s)) => {
+                assert_eq!((s.loss, s.jitter_ms, s.rtt_ms), (1.0, 0.0, None));
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = r#"{"type":"stats","call":3,"loss":"x"}"#;
+        assert_eq!(
+            from_page(bad, &mut calls, &mut budget).expect("an error")["code"],
+            "bad_message"
+        );
+        let other = r#"{"type":"stats","call":4,"loss":0,"jitter_ms":0}"#;
+        assert_eq!(
+            from_page(other, &mut calls, &mut budget).expect("an error")["code"],
+            "no_call"
+        );
+    }
 }

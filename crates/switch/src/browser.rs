@@ -25,6 +25,9 @@ pub enum PhoneMsg {
         interaction: InteractionId,
         from: String,
         sdp: String,
+        /// A supervisor's monitoring call (started from the page's own wallboard), which
+        /// the page may answer by itself.
+        monitor: bool,
         events: mpsc::UnboundedSender<BrowserEvent>,
     },
     /// The call is over (the caller hung up, the offer was withdrawn, the agent was
@@ -45,8 +48,17 @@ pub enum BrowserEvent {
     Hold(bool),
     /// A keypad digit, sent to the other party.
     Dtmf(char),
+    /// The browser's own figures of the audio it receives (`getStats()`), every few
+    /// seconds while the call is up.
+    Stats(crate::quality::LegSample),
     /// The page is gone (closed, reloaded, lost its network).
     Gone,
+}
+
+/// The key a user without an extension (a supervisor, an administrator) registers a
+/// browser phone under; it cannot be an extension, which never holds a `:`.
+pub fn user_phone(user: &str) -> String {
+    format!("user:{user}")
 }
 
 struct Registered {

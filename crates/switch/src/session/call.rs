@@ -35,6 +35,8 @@ const VOICEMAIL_MAX_MS: u64 = 120_000;
 /// Most flows one call may be handed between by `transfer` steps: numbers that transfer to
 /// each other end the call instead of looping.
 const MAX_FLOW_TRANSFERS: u32 = 8;
+/// How long a far end's own figures of a leg (a browser reports every 5 s) count.
+const REPORT_FRESH_MS: u64 = 12_000;
 
 /// An agent leg of this call: each offer gets its own number.
 pub type Ring = u32;
@@ -59,6 +61,9 @@ pub enum LegRef {
 pub enum SupervisorPhone {
     /// A SIP phone registered under this extension, rung as an agent's phone is.
     Sip { extension: String },
+    /// The browser phone open in the supervisor's own page (the wallboard), registered
+    /// under `browser::user_phone(user)`.
+    Browser { user: String },
 }
 
 impl SupervisorPhone {
@@ -66,6 +71,7 @@ impl SupervisorPhone {
     pub fn name(&self) -> String {
         match self {
             SupervisorPhone::Sip { extension } => extension.clone(),
+            SupervisorPhone::Browser { .. } => "browser".to_string(),
         }
     }
 }
@@ -198,9 +204,17 @@ pub enum Input {
         sample: LegSample,
     },
     /// A leg's quality measured elsewhere (a browser's WebRTC leg), named by its side: the
-    /// caller, the agent who answered, or the outside party.
+    /// caller, the agent who answered, or the outside party. See [`Input::LegReport`].
     ReportedQuality {
         leg: ModelLeg,
+        sample: LegSample,
+    },
+    /// A leg's quality as its far end measures what it receives (a browser's own
+    /// `getStats()`). It is folded into the media engine's next sample of the leg, the worse
+    /// of the two directions, rather than shown on its own: one sample a leg each interval,
+    /// so that an alert still takes two intervals.
+    LegReport {
+        leg: LegRef,
         sample: LegSample,
     },
     /// A leg sent no RTP for the inactivity time.
@@ -500,6 +514,8 @@ pub struct Call {
     silent: Vec<LegRef>,
     /// Each measured leg's quality.
     quality: Vec<LegQualityState>,
+    /// The far ends' own latest figures of legs (a browser's), with when they came.
+    reported: Vec<(LegRef, Instant, LegSample)>,
     recording: Option<Recording>,
     /// The conversation's recording is paused (silence written).
     recording_paused: bool,
@@ -543,6 +559,7 @@ impl Call {
             holding: Vec::new(),
             silent: Vec::new(),
             quality: Vec::new(),
+            reported: Vec::new(),
             recording: None,
             recording_paused: false,
             voicemail_until: None,
@@ -766,9 +783,10 @@ impl Call {
                     ModelLeg::Other => Some(LegRef::Dial),
                 };
                 if let Some(leg) = leg {
-                    self.quality(now, leg, sample);
+                    self.leg_report(now, leg, sample);
                 }
             }
+            Input::LegReport { leg, sample } => self.leg_report(now, leg, sample),
             Input::Silent { leg } => {
                 if !self.silent.contains(&leg) {
                     self.silent.push(leg);
@@ -920,13 +938,27 @@ impl Call {
         }
     }
 
+    /// Keeps a far end's own figures of a leg for the engine's next sample of it.
+    fn leg_report(&mut self, now: Instant, leg: LegRef, sample: LegSample) {
+        if !self.is_live(leg) {
+            return;
+        }
+        self.reported.retain(|(l, _, _)| *l != leg);
+        self.reported.push((leg, now, sample));
+    }
+
     /// A leg's quality sample: live to the views; an alert or recovery to the log; and now
-    /// and then (and at the end) the sample itself to the log, for the record.
+    /// and then (and at the end) the sample itself to the log, for the record. A fresh
+    /// report of the far end's own figures makes it the worse of the two directions.
     fn quality(&mut self, now: Instant, leg: LegRef, sample: LegSample) {
         if !self.is_live(leg) {
             // A phone still ringing, or a leg already gone: nothing to show.
             return;
         }
+        let sample = match self.reported.iter().find(|(l, _, _)| *l == leg) {
+            Some((_, at, far)) if now.millis_since(*at) <= REPORT_FRESH_MS => sample.worse_of(far),
+            _ => sample,
+        };
         let model_leg = self.model_leg(leg);
         let i = match self.quality.iter().position(|q| q.leg == leg) {
             Some(i) => i,

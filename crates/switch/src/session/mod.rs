@@ -183,6 +183,11 @@ pub enum SessionCmd {
         leg: hotline_model::Leg,
         sample: crate::quality::LegSample,
     },
+    /// A browser phone's own figures of what its leg (`media`) receives.
+    LegQuality {
+        media: hotline_media::LegId,
+        sample: crate::quality::LegSample,
+    },
 }
 
 /// Where a transfer goes.

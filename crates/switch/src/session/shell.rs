@@ -114,14 +114,50 @@ enum PhoneLeg {
     Browser {
         phone: crate::browser::BrowserPhone,
         token: u64,
+        /// Where its media connection (ICE, DTLS) and the page's answer stand: the phone
+        /// counts as answered only once both are there, so that the agent's talk time and
+        /// the caller's "answered" start with audio that flows.
+        media: BrowserMedia,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BrowserMedia {
+    /// Neither the answer nor the connection yet.
+    Waiting,
+    /// The page answered; the connection is being made.
+    Answered,
+    /// Connected before the answer reached the session.
+    Connected,
+    /// Both: the answer has gone to the core.
+    Up,
+}
+
+impl BrowserMedia {
+    /// The state after the page's answer, and whether the phone now counts as answered.
+    fn answered(self) -> (BrowserMedia, bool) {
+        match self {
+            BrowserMedia::Waiting => (BrowserMedia::Answered, false),
+            BrowserMedia::Connected => (BrowserMedia::Up, true),
+            other => (other, false),
+        }
+    }
+
+    /// The state after the media connected, and whether the phone now counts as answered.
+    fn connected(self) -> (BrowserMedia, bool) {
+        match self {
+            BrowserMedia::Waiting => (BrowserMedia::Connected, false),
+            BrowserMedia::Answered => (BrowserMedia::Up, true),
+            other => (other, false),
+        }
+    }
 }
 
 impl PhoneLeg {
     async fn hangup(&self) -> Result<(), String> {
         match self {
             PhoneLeg::Sip(leg) => leg.hangup().await,
-            PhoneLeg::Browser { phone, token } => {
+            PhoneLeg::Browser { phone, token, .. } => {
                 let _ = phone
                     .tx
                     .send(crate::browser::PhoneMsg::Hangup { token: *token });
@@ -405,7 +441,7 @@ impl Shell {
                     }
                 },
                 n = notices.recv() => n.map(Input::Notice),
-                c = commands.recv() => c.map(|c| self.request(c)),
+                c = commands.recv() => c.and_then(|c| self.request(c)),
                 ev = agent_events.recv() => match ev {
                     Some((ring, ev)) => self.agent_input(ring, ev),
                     None => None,
@@ -499,6 +535,28 @@ impl Shell {
             }),
             MediaEvent::Browser {
                 leg,
+                state: hotline_media::BrowserState::Connected,
+            } => {
+                // A browser phone's media is up: with the page's answer, it is answered.
+                let monitor = self.monitor.as_mut().filter(|(m, _)| m.media == leg);
+                if let Some((m, _)) = monitor {
+                    let PhoneLeg::Browser { media, .. } = &mut m.leg else {
+                        return None;
+                    };
+                    let (next, up) = media.connected();
+                    *media = next;
+                    return up.then_some(Input::MonitorAnswered);
+                }
+                let (ring, a) = self.agents.iter_mut().find(|(_, a)| a.media == leg)?;
+                let PhoneLeg::Browser { media, .. } = &mut a.leg else {
+                    return None;
+                };
+                let (next, up) = media.connected();
+                *media = next;
+                up.then_some(Input::AgentAnswered { ring: *ring })
+            }
+            MediaEvent::Browser {
+                leg,
                 state: hotline_media::BrowserState::Disconnected,
             } => {
                 // A browser phone whose connection is gone for good: its leg ends (the page,
@@ -515,7 +573,7 @@ impl Shell {
                             .map(|(m, _)| (MONITOR_RING, m))
                     });
                 if let Some((ring, a)) = ring {
-                    if let PhoneLeg::Browser { phone, token } = &a.leg {
+                    if let PhoneLeg::Browser { phone, token, .. } = &a.leg {
                         let _ = phone
                             .tx
                             .send(crate::browser::PhoneMsg::Hangup { token: *token });
@@ -544,10 +602,16 @@ impl Shell {
         }
     }
 
-    fn request(&mut self, cmd: SessionCmd) -> Input {
+    fn request(&mut self, cmd: SessionCmd) -> Option<Input> {
         let (request, reply) = match cmd {
             SessionCmd::Quality { leg, sample } => {
-                return Input::ReportedQuality { leg, sample };
+                return Some(Input::ReportedQuality { leg, sample });
+            }
+            SessionCmd::LegQuality { media, sample } => {
+                return Some(Input::LegReport {
+                    leg: self.leg_ref(media)?,
+                    sample,
+                });
             }
             SessionCmd::Hangup { reply } => (Request::Hangup, reply),
             SessionCmd::Escalate { reason, reply } => (Request::Escalate { reason }, reply),
@@ -581,7 +645,7 @@ impl Shell {
         let id = self.next_request;
         self.next_request += 1;
         self.replies.insert(id, reply);
-        Input::Api { id, request }
+        Some(Input::Api { id, request })
     }
 
     fn agent_input(&mut self, ring: Ring, ev: Option<LegEvent>) -> Option<Input> {
@@ -597,8 +661,14 @@ impl Shell {
         };
         match ev {
             LegEvent::Answered { .. } if matches!(a.leg, PhoneLeg::Browser { .. }) => {
-                // The browser's answer was taken by the media engine before this event.
-                Some(Input::AgentAnswered { ring })
+                // The browser's answer was taken by the media engine before this event; the
+                // phone counts as answered once its media connects too.
+                let PhoneLeg::Browser { media, .. } = &mut a.leg else {
+                    return None;
+                };
+                let (next, up) = media.answered();
+                *media = next;
+                up.then_some(Input::AgentAnswered { ring })
             }
             LegEvent::Answered { sdp } => {
                 // The phone's key, if hotline offered one: a leg whose policy it breaks ends.
@@ -661,7 +731,12 @@ impl Shell {
         match ev {
             // A browser's answer was taken by the media engine before this event.
             Some(LegEvent::Answered { .. }) if matches!(m.leg, PhoneLeg::Browser { .. }) => {
-                Some(Input::MonitorAnswered)
+                let PhoneLeg::Browser { media, .. } = &mut m.leg else {
+                    return None;
+                };
+                let (next, up) = media.answered();
+                *media = next;
+                up.then_some(Input::MonitorAnswered)
             }
             Some(LegEvent::Answered { sdp }) => {
                 match answer_media(&self.media, m.media, m.peer, &m.srtp, sdp) {
@@ -1052,6 +1127,15 @@ impl Shell {
                 .ring_phone(MONITOR_RING, extension, caller_id)
                 .await
                 .map_err(|(why, _)| why.to_string())?,
+            SupervisorPhone::Browser { user } => {
+                let key = crate::browser::user_phone(user);
+                let Some(phone) = self.shared.browser_phones.lookup(&key) else {
+                    return Err("the supervisor's browser phone is not open".to_string());
+                };
+                self.ring_browser(MONITOR_RING, &key, caller_id, phone)
+                    .await
+                    .map_err(|(why, _)| why.to_string())?
+            }
         };
         self.shared
             .monitors
@@ -1189,6 +1273,7 @@ impl Shell {
             interaction: self.id,
             from: caller_id.to_string(),
             sdp: offer,
+            monitor: ring == MONITOR_RING,
             events: events_tx,
         });
         if sent.is_err() {
@@ -1201,6 +1286,7 @@ impl Shell {
         let tx = self.agent_events.clone();
         let handle = self.media.clone();
         let page = phone.tx.clone();
+        let session = self.shared.sessions.lock().get(&self.id).cloned();
         tokio::spawn(async move {
             use crate::browser::{BrowserEvent, PhoneMsg};
             let mut answered = false;
@@ -1229,6 +1315,13 @@ impl Shell {
                     BrowserEvent::Decline => LegEvent::Ended(SipEnd::Rejected(603)),
                     BrowserEvent::Hangup => LegEvent::Ended(SipEnd::RemoteHangup),
                     BrowserEvent::Gone => LegEvent::Ended(SipEnd::Rejected(480)),
+                    // The browser's own figures of what it receives, for the leg's quality.
+                    BrowserEvent::Stats(sample) => {
+                        if answered && let Some(session) = &session {
+                            let _ = session.send(super::SessionCmd::LegQuality { media, sample });
+                        }
+                        continue;
+                    }
                     BrowserEvent::Hold(_) | BrowserEvent::Dtmf(_) if monitor => continue,
                     BrowserEvent::Hold(on) => LegEvent::Hold(on),
                     BrowserEvent::Dtmf(c) => LegEvent::Dtmf(c),
@@ -1244,7 +1337,11 @@ impl Shell {
         Ok(AgentPhone {
             ext: ext.to_string(),
             peer: phone.ip,
-            leg: PhoneLeg::Browser { phone, token },
+            leg: PhoneLeg::Browser {
+                phone,
+                token,
+                media: BrowserMedia::Waiting,
+            },
             media,
             srtp: (SrtpPolicy::Off, None),
             keys: None,
@@ -1549,5 +1646,32 @@ async fn next_dial_event(dial: &mut Option<DialLeg>) -> Option<LegEvent> {
     match dial {
         Some(d) => d.leg.next_event().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BrowserMedia;
+
+    #[test]
+    fn a_browser_phone_is_answered_once_both_its_answer_and_its_media_are_there() {
+        // The page answers, then the media connects (the usual order).
+        let (s, up) = BrowserMedia::Waiting.answered();
+        assert!(!up);
+        let (s, up) = s.connected();
+        assert!(up);
+        assert_eq!(s, BrowserMedia::Up);
+        // The media first (the answer event still on its way).
+        let (s, up) = BrowserMedia::Waiting.connected();
+        assert!(!up);
+        let (s, up) = s.answered();
+        assert!(up);
+        // Once up, a reconnection or a repeated answer answers nothing again.
+        assert_eq!(s.connected(), (BrowserMedia::Up, false));
+        assert_eq!(s.answered(), (BrowserMedia::Up, false));
+        assert_eq!(
+            BrowserMedia::Answered.answered(),
+            (BrowserMedia::Answered, false)
+        );
     }
 }

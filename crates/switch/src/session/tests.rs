@@ -1455,18 +1455,43 @@ fn quality_is_live_every_sample_and_only_alerts_and_a_sample_now_and_then_are_lo
         _ => None,
     });
     assert!(alerting.is_some());
-    // A browser-measured agent leg (reported from outside) is the agent's.
+    // A browser's own figures of the agent leg (reported from outside) are the agent's,
+    // folded into the engine's next sample: the worse direction, with the browser's round
+    // trip.
+    let fine = LegSample::from_figures(0.0, 2.0, None);
     h.input(Input::ReportedQuality {
         leg: Leg::Agent,
         sample: bad,
     });
+    assert_eq!(live_count(&h.take()), 0, "a report alone is not a sample");
+    h.advance(5_000);
+    h.input(Input::Quality {
+        leg: LegRef::Agent(ring),
+        sample: fine,
+    });
+    let out = h.take();
+    let shown = out.iter().find_map(|c| match c {
+        Command::LiveQuality {
+            leg: Leg::Agent,
+            sample,
+            ..
+        } => Some(*sample),
+        _ => None,
+    });
+    let shown = shown.expect("the agent leg's sample is live");
+    assert_eq!(shown.mos, bad.mos);
+    assert_eq!(shown.loss, bad.loss);
+    assert_eq!(shown.rtt_ms, Some(20.0));
+    // A report older than two intervals no longer counts.
+    h.advance(15_000);
+    h.input(Input::Quality {
+        leg: LegRef::Agent(ring),
+        sample: fine,
+    });
     let out = h.take();
     assert!(out.iter().any(|c| matches!(
         c,
-        Command::LiveQuality {
-            leg: Leg::Agent,
-            ..
-        }
+        Command::LiveQuality { leg: Leg::Agent, sample, .. } if sample.mos == fine.mos && sample.rtt_ms.is_none()
     )));
     // The agent hangs up: its last figures (not logged yet? the first is logged at once)
     // and the caller's are on the record at the end.
