@@ -40,8 +40,8 @@ for line in open(sys.argv[1]):
         runs.append(dict(kv.split("=", 1) for kv in line.split()))
 keys = ["connected", "failed", "setup_p50_ms", "setup_p99_ms", "handshake_p50_ms",
         "setup_cpu_ms_per_leg", "setup_media_cpu_ms_per_leg", "rx_pps", "media_cores",
-        "writer_cores", "process_cores", "media_us_per_leg_s", "gen_cores",
-        "lost_to_browser", "lost_to_phone", "reordered", "kernel_drops_hotline",
+        "writer_cores", "process_cores", "media_us_per_leg_s", "media_sleeps_per_s", "gen_cores",
+        "lost_to_browser", "lost_to_phone", "reordered", "delay_p50_ms", "delay_p99_ms", "delay_max_ms", "kernel_drops_hotline",
         "kernel_drops_generator"]
 print(f"median of {len(runs)} runs:", " ".join(
     f"{k}={statistics.median(float(r[k]) for r in runs):g}" for k in keys))

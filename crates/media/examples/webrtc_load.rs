@@ -19,7 +19,9 @@
 //! itself, at a lower priority). Reported: setup time per leg, CPU of hotline's media
 //! threads, of its recording writer and of the whole hotline process (from
 //! /proc/self/task/*/stat, over the measuring window after a warm-up), the generator's CPU
-//! (from its /proc/PID/stat, same window), packets each way and loss.
+//! (from its /proc/PID/stat, same window), how often the media threads slept between polls,
+//! packets each way, loss, order, and each packet's delay through hotline (the generator's
+//! send to its receipt, on one clock, so its own lateness in reading counts too).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -161,6 +163,9 @@ struct Cpu {
     media: f64,
     writer: f64,
     process: f64,
+    /// Times the media threads went to sleep (voluntary context switches): about one per
+    /// poll interval and thread when they keep up, fewer when a round takes longer.
+    media_sleeps: u64,
 }
 
 fn self_cpu() -> Cpu {
@@ -176,6 +181,14 @@ fn self_cpu() -> Cpu {
             if let Some((name, secs)) = stat_cpu(&s) {
                 if name.starts_with("hotline-media") {
                     c.media += secs;
+                    c.media_sleeps += std::fs::read_to_string(e.path().join("status"))
+                        .ok()
+                        .and_then(|st| {
+                            st.lines()
+                                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                                .and_then(|v| v.trim().parse::<u64>().ok())
+                        })
+                        .unwrap_or(0);
                 } else if name.starts_with("hotline-record") {
                     c.writer += secs;
                 }
@@ -444,9 +457,9 @@ async fn run(a: &Args) {
          handshake_p50_ms={:.1} handshake_p99_ms={:.1} \
          setup_cpu_ms_per_leg={:.2} setup_media_cpu_ms_per_leg={:.2} gen_setup_cpu_ms_per_leg={:.2} \
          rx_pps={:.0} nominal_rx_pps={} media_cores={:.3} writer_cores={:.3} process_cores={:.3} \
-         media_us_per_leg_s={:.0} process_us_per_leg_s={:.0} gen_cores={:.3} \
+         media_us_per_leg_s={:.0} process_us_per_leg_s={:.0} media_sleeps_per_s={:.0} gen_cores={:.3} \
          phone_sent={} browser_recv={} lost_to_browser={} browser_sent={} phone_recv={} lost_to_phone={} \
-         reordered={} hotline_from_caller={} hotline_to_browser={} hotline_from_browser={} \
+         reordered={} delay_p50_ms={} delay_p99_ms={} delay_max_ms={} hotline_from_caller={} hotline_to_browser={} hotline_from_browser={} \
          hotline_to_caller={} kernel_drops_hotline={} kernel_drops_generator={} recorded_secs={:.0}",
         a.calls,
         connected,
@@ -471,6 +484,7 @@ async fn run(a: &Args) {
         process,
         media * 1e6 / n,
         process * 1e6 / n,
+        (c1.media_sleeps - c0.media_sleeps) as f64 / window,
         gen_cores,
         phone_sent,
         br_recv,
@@ -479,6 +493,9 @@ async fn run(a: &Args) {
         phone_recv,
         br_sent.saturating_sub(phone_recv),
         field(&report, "reordered"),
+        field(&report, "delay_p50_ms"),
+        field(&report, "delay_p99_ms"),
+        field(&report, "delay_max_ms"),
         last.caller_rx,
         last.browser_tx,
         last.browser_rx,
@@ -612,13 +629,15 @@ const GROUP: usize = 25;
 
 const TAG: u8 = 0xa5;
 
-#[derive(Default)]
 struct Stats {
     phone_sent: AtomicU64,
     phone_recv: AtomicU64,
     browser_sent: AtomicU64,
     browser_recv: AtomicU64,
     reordered: AtomicU64,
+    /// Sent → received through hotline, both directions, in 1 ms buckets (the last one
+    /// holds everything from 1 s up).
+    delay_ms: Vec<AtomicU64>,
     peer_errors: AtomicU64,
 }
 
@@ -702,7 +721,15 @@ fn generator(a: &Args) {
         .generate_certificate()
         .expect("a DTLS certificate");
     let go: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
-    let stats = Arc::new(Stats::default());
+    let stats = Arc::new(Stats {
+        phone_sent: AtomicU64::new(0),
+        phone_recv: AtomicU64::new(0),
+        browser_sent: AtomicU64::new(0),
+        browser_recv: AtomicU64::new(0),
+        reordered: AtomicU64::new(0),
+        peer_errors: AtomicU64::new(0),
+        delay_ms: (0..=1000).map(|_| AtomicU64::new(0)).collect(),
+    });
     let total = Duration::from_secs(a.secs);
     let mut senders = Vec::new();
     let mut workers = Vec::new();
@@ -784,7 +811,7 @@ fn generator(a: &Args) {
     let s = &stats;
     println!(
         "generator phone_sent={} phone_recv={} browser_sent={} browser_recv={} reordered={} \
-         peer_errors={} kernel_drops={}",
+         peer_errors={} kernel_drops={} delay_p50_ms={} delay_p99_ms={} delay_max_ms={}",
         s.phone_sent.load(Ordering::Relaxed),
         s.phone_recv.load(Ordering::Relaxed),
         s.browser_sent.load(Ordering::Relaxed),
@@ -792,13 +819,41 @@ fn generator(a: &Args) {
         s.reordered.load(Ordering::Relaxed),
         s.peer_errors.load(Ordering::Relaxed),
         socket_drops(&ports),
+        delay_quantile(&s.delay_ms, 0.5),
+        delay_quantile(&s.delay_ms, 0.99),
+        delay_quantile(&s.delay_ms, 1.0),
     );
     let _ = std::io::stdout().flush();
 }
 
 /// Polls `str0m` until it wants a timeout: sends what it transmits, counts the audio the
 /// browser hears.
-fn drain(p: &mut Peer, socks: &[UdpSocket], stats: &Stats) {
+/// The bucket (ms) below which fraction `q` of the delays fall.
+fn delay_quantile(h: &[AtomicU64], q: f64) -> usize {
+    let counts: Vec<u64> = h.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return 0;
+    }
+    let want = ((total as f64) * q).ceil().max(1.0) as u64;
+    let mut run = 0;
+    for (ms, c) in counts.iter().enumerate() {
+        run += c;
+        if run >= want {
+            return ms;
+        }
+    }
+    counts.len() - 1
+}
+
+fn record_delay(stats: &Stats, sent_at: &[Instant], idx: u32) {
+    if let Some(t) = sent_at.get(idx as usize) {
+        let ms = (t.elapsed().as_millis() as usize).min(stats.delay_ms.len() - 1);
+        stats.delay_ms[ms].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn drain(p: &mut Peer, socks: &[UdpSocket], stats: &Stats, sent_at: &[Instant]) {
     for _ in 0..1000 {
         match p.rtc.poll_output() {
             Ok(Output::Timeout(t)) => {
@@ -817,6 +872,7 @@ fn drain(p: &mut Peer, socks: &[UdpSocket], stats: &Stats) {
                         && side == 0
                     {
                         stats.browser_recv.fetch_add(1, Ordering::Relaxed);
+                        record_delay(stats, sent_at, idx);
                         if p.last_to_browser.is_some_and(|l| idx <= l) {
                             stats.reordered.fetch_add(1, Ordering::Relaxed);
                         }
@@ -855,6 +911,8 @@ fn worker(
     let mut out = [0u8; 200];
     let mut payload = [0x55u8; 160];
     let mut tick: u32 = 0;
+    // When each tick's packets were sent.
+    let mut sent_at: Vec<Instant> = Vec::new();
     let mut stopped: Option<Instant> = None;
     let mut open = true;
     loop {
@@ -865,7 +923,7 @@ fn worker(
                     let k = peers.len();
                     routes[peer.sock].insert(peer.hotline_browser, k);
                     by_call.insert(peer.call, k);
-                    drain(&mut peer, &browsers, &stats);
+                    drain(&mut peer, &browsers, &stats, &sent_at);
                     peers.push(peer);
                 }
                 Err(std_mpsc::TryRecvError::Empty) => break,
@@ -885,7 +943,7 @@ fn worker(
                 if let Ok(r) = Receive::new(Protocol::Udp, from, locals[si], &buf[..n]) {
                     let _ = p.rtc.handle_input(Input::Receive(Instant::now(), r));
                 }
-                drain(p, &browsers, &stats);
+                drain(p, &browsers, &stats, &sent_at);
             }
         }
         // What hotline sent the phones.
@@ -904,6 +962,7 @@ fn worker(
                     continue;
                 };
                 stats.phone_recv.fetch_add(1, Ordering::Relaxed);
+                record_delay(&stats, &sent_at, idx);
                 let p = &mut peers[k];
                 if p.last_to_phone.is_some_and(|l| idx <= l) {
                     stats.reordered.fetch_add(1, Ordering::Relaxed);
@@ -922,6 +981,7 @@ fn worker(
             } else {
                 let due = start + Duration::from_millis(20) * tick;
                 if now >= due {
+                    sent_at.push(now);
                     for p in peers.iter_mut().filter(|p| p.connected && !p.dead) {
                         // The phone.
                         tag(&mut payload, p.call, 0, tick);
@@ -950,7 +1010,7 @@ fn worker(
                             {
                                 stats.browser_sent.fetch_add(1, Ordering::Relaxed);
                             }
-                            drain(p, &browsers, &stats);
+                            drain(p, &browsers, &stats, &sent_at);
                         }
                     }
                     tick += 1;
@@ -962,7 +1022,7 @@ fn worker(
         let now = Instant::now();
         for p in peers.iter_mut().filter(|p| !p.dead && now >= p.wake) {
             let _ = p.rtc.handle_input(Input::Timeout(now));
-            drain(p, &browsers, &stats);
+            drain(p, &browsers, &stats, &sent_at);
         }
         // After sending stops, listen a little longer for what is still on its way.
         if stopped.is_some_and(|t| t.elapsed() > Duration::from_millis(1500)) {
