@@ -90,6 +90,27 @@ fn goertzel(x: &[f32], c: f32) -> f32 {
     p * 4.0 / (x.len() as f32 * x.len() as f32)
 }
 
+/// [`goertzel`] at the four row and four column frequencies in one pass over `x`: the eight
+/// filters are independent, so they run side by side (SIMD lanes) instead of eight passes
+/// of one serial recursion each. Same arithmetic per filter, so the same results.
+fn goertzel8(x: &[f32], rows: &[f32; 4], cols: &[f32; 4]) -> ([f32; 4], [f32; 4]) {
+    let mut c = [0f32; 8];
+    c[..4].copy_from_slice(rows);
+    c[4..].copy_from_slice(cols);
+    let (mut s1, mut s2) = ([0f32; 8], [0f32; 8]);
+    for &v in x {
+        for k in 0..8 {
+            let s0 = v + c[k] * s1[k] - s2[k];
+            s2[k] = s1[k];
+            s1[k] = s0;
+        }
+    }
+    let n2 = x.len() as f32 * x.len() as f32;
+    let p: [f32; 8] =
+        std::array::from_fn(|k| (s1[k] * s1[k] + s2[k] * s2[k] - c[k] * s1[k] * s2[k]) * 4.0 / n2);
+    ([p[0], p[1], p[2], p[3]], [p[4], p[5], p[6], p[7]])
+}
+
 /// Streaming in-band DTMF detector.
 #[derive(Debug, Clone)]
 pub struct InbandDetector {
@@ -182,8 +203,7 @@ impl InbandDetector {
         if energy < 2.0 * self.cfg.min_tone_power {
             return None;
         }
-        let rows = self.coefs.rows.map(|c| goertzel(x, c));
-        let cols = self.coefs.cols.map(|c| goertzel(x, c));
+        let (rows, cols) = goertzel8(x, &self.coefs.rows, &self.coefs.cols);
         let (ri, rp) = max_idx(&rows);
         let (ci, cp) = max_idx(&cols);
         let cfg = &self.cfg;
@@ -257,6 +277,17 @@ mod tests {
         let mut s = String::new();
         d.feed(samples, |k| s.push(k.as_char()));
         s
+    }
+
+    #[test]
+    fn eight_filters_in_one_pass_match_one_at_a_time() {
+        let mut audio = Vec::new();
+        dtmf_tone(Digit::from_char('7').unwrap(), 40, 0.3, &mut audio);
+        let x: Vec<f32> = audio.iter().take(N).map(|&v| f32::from(v)).collect();
+        let c = InbandDetector::default().coefs;
+        let (rows, cols) = goertzel8(&x, &c.rows, &c.cols);
+        assert_eq!(rows, c.rows.map(|k| goertzel(&x, k)));
+        assert_eq!(cols, c.cols.map(|k| goertzel(&x, k)));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 use crate::g711::Codec;
@@ -66,6 +67,9 @@ impl std::fmt::Debug for BrowserLeg {
     }
 }
 
+/// The RTP header extension id offered for the media section's id (`sdes:mid`).
+const MID_EXT: u8 = 4;
+
 /// How long ICE may stay disconnected (the browser's network gone) before the leg is dead.
 const LOST_FOR: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -93,7 +97,15 @@ impl BrowserLeg {
         codec: Codec,
         now: Instant,
     ) -> Result<(BrowserLeg, String), BrowserError> {
-        let cfg = RtcConfig::new().set_ice_lite(true).clear_codecs();
+        // Of the RTP header extensions, only the media section's id: hotline does no
+        // bandwidth estimation on a fixed-rate G.711 stream, so transport-wide sequence
+        // numbers (and the browser's feedback on them every 100 ms), send times and audio
+        // levels would only cost work on every packet.
+        let cfg = RtcConfig::new()
+            .set_ice_lite(true)
+            .clear_codecs()
+            .clear_extension_map()
+            .set_extension(MID_EXT, Extension::RtpMid);
         let cfg = match codec {
             Codec::Pcmu => cfg.enable_pcmu(true, false),
             Codec::Pcma => cfg.enable_pcma(true, false),

@@ -146,6 +146,10 @@ async fn talk(bind: &str, ports: u16) {
     assert!(offer.contains("a=ice-lite"), "{offer}");
     assert!(offer.contains("PCMU/8000"), "{offer}");
     assert!(!offer.contains("opus"), "one codec, the caller's: {offer}");
+    assert!(
+        !offer.contains("transport-wide-cc"),
+        "no congestion-control feedback on a fixed-rate stream: {offer}"
+    );
     let agent = call.add_browser_leg(port, leg, Codec::Pcmu).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let heard = Arc::new(Mutex::new(Heard::default()));
