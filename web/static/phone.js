@@ -14,8 +14,9 @@ const STATS_MS = 5000;
 
 const p = {
   agent: null,
-  supervisor: false, // the wallboard's phone: monitoring calls only, answered by itself
-  opened: false, // the socket opened since the last (re)connect
+  supervisor: false, // the wallboard's phone: monitoring calls only
+  kindKey: KIND, // where the desk/browser choice is remembered (the wallboard has its own)
+  expect: null, // {interaction, until}: the monitoring call this page asked for
   stats: null, // {timer, lost, received}
   ws: null,
   closed: true,
@@ -300,11 +301,16 @@ function onMessage(m) {
     if (p.call) { send({ type: 'decline', call: msg.call }); return; }
     p.call = { call: msg.call, interaction: msg.interaction, from: msg.from, sdp: msg.sdp, state: 'ringing', muted: false, held: false, monitor: !!msg.monitor };
     renderCall();
-    // The supervisor asked for this call a moment ago (Listen): no need to ring.
-    if (p.supervisor && msg.monitor) answer();
-    else startRinging();
+    // The supervisor asked for this very call on this page a moment ago (Listen): no need
+    // to ring. Any other monitoring call (asked for elsewhere) rings to be answered.
+    const asked = p.expect && p.expect.interaction === msg.interaction && Date.now() < p.expect.until;
+    if (p.supervisor && msg.monitor && asked) { p.expect = null; answer(); } else startRinging();
   } else if (msg.type === 'hangup') {
-    if (p.call && p.call.call === msg.call) endCall();
+    if (p.call && p.call.call === msg.call) {
+      // Answered, but the media never connected: the centre gave up.
+      if (p.call.state === 'connecting') toast(t('phone.media_failed'), 'error');
+      endCall();
+    }
   } else if (msg.type === 'replaced') {
     // Another page is the phone now; a call in progress here goes on until it ends.
     p.closed = true;
@@ -319,14 +325,17 @@ function connect() {
   const tk = token();
   if (p.closed || !tk) return;
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}/api/v1/phone?access_token=${encodeURIComponent(tk)}`);
+  const purpose = p.supervisor ? '&for=monitor' : '';
+  const ws = new WebSocket(`${proto}//${location.host}/api/v1/phone?access_token=${encodeURIComponent(tk)}${purpose}`);
   p.ws = ws;
   status('connecting');
   let opened = false;
   ws.onopen = () => { p.delay = 500; opened = true; };
-  ws.onmessage = onMessage;
+  // Only the current socket speaks for the phone (an older one may still be closing).
+  ws.onmessage = (m) => { if (p.ws === ws) onMessage(m); };
   ws.onclose = async (ev) => {
-    if (p.ws === ws) p.ws = null;
+    if (p.ws !== ws) return;
+    p.ws = null;
     // The call's signalling is gone: the centre ends it on its side too.
     endCall();
     if (p.closed) return;
@@ -336,7 +345,8 @@ function connect() {
       try { await get('/me'); } catch (e) {
         if (e.status === 401) { p.closed = true; status('offline'); return; }
       }
-      if (p.closed) return;
+      // Meanwhile the phone may have been switched off, or opened again.
+      if (p.closed || p.ws) return;
     }
     status('offline');
     const wait = p.delay * (0.75 + Math.random() * 0.5);
@@ -347,7 +357,7 @@ function connect() {
 }
 
 async function choose(kind) {
-  store(KIND, kind);
+  store(p.kindKey, kind);
   $('#phone-kind').value = kind;
   for (const e of document.querySelectorAll('#phone [data-browser]')) e.hidden = kind !== 'browser';
   for (const e of document.querySelectorAll('#phone [data-desk]')) e.hidden = kind !== 'desk';
@@ -379,6 +389,7 @@ async function choose(kind) {
 export function startPhone(agent, opts = {}) {
   p.agent = agent;
   p.supervisor = !!opts.supervisor;
+  p.kindKey = p.supervisor ? 'hotline.monitorPhone.kind' : KIND;
   $('#phone').hidden = false;
   $('#phone-kind').onchange = () => choose($('#phone-kind').value);
   $('#phone-mic').onchange = async () => {
@@ -401,7 +412,13 @@ export function startPhone(agent, opts = {}) {
   window.addEventListener('online', () => {
     if (!p.ws && !p.closed) { clearTimeout(p.timer); p.delay = 500; connect(); }
   });
-  choose(store(KIND) === 'browser' ? 'browser' : 'desk');
+  choose(store(p.kindKey) === 'browser' ? 'browser' : 'desk');
+}
+
+// The wallboard asks for a monitoring call of `interaction`: its ring, due in a moment, is
+// answered by itself.
+export function expectMonitor(interaction) {
+  p.expect = { interaction, until: Date.now() + 15000 };
 }
 
 // The panel's choice: 'browser' or 'desk'.

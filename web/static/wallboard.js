@@ -2,7 +2,7 @@
 import { token, get, post, login, logout, liveEvents } from './api.js';
 import { t, applyI18n, bindLangSwitch } from './i18n.js';
 import { $, el, fmtDuration, fmtPct, secondsSince, showError, loginForm } from './ui.js';
-import { startPhone, phoneKind, browserPhone } from './phone.js';
+import { startPhone, phoneKind, browserPhone, expectMonitor } from './phone.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const STRESS_HIGH = 0.7;
@@ -309,6 +309,7 @@ async function monitorAction(r, action) {
     else if (phoneKind() === 'browser') {
       // The centre rings this page's own phone, which answers by itself.
       if (!browserPhone() || $('#phone').dataset.state !== 'ready') { showError(new Error(t('mon.needbrowser'))); return; }
+      expectMonitor(r.id);
       await post(`${path}/monitor`, { mode: action });
     } else {
       const phone = $('#mon-phone').value.trim();

@@ -86,7 +86,7 @@ fn supervisor_phone(
         return Ok(SupervisorPhone::Sip { extension });
     }
     let browser = hotline_switch::browser::user_phone(&who.user);
-    if who.agent.is_none() && v1.centre.browser_phones().registered(&browser) {
+    if v1.centre.browser_phones().registered(&browser) {
         return Ok(SupervisorPhone::Browser {
             user: who.user.clone(),
         });

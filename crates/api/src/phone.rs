@@ -3,7 +3,8 @@
 //! While the socket is open, the agent's browser is its phone: calls for the agent ring here
 //! instead of on a desk phone (as a SIP REGISTER would make them). A second page that opens
 //! the socket replaces the first, which is told `replaced`. A supervisor's wallboard opens it
-//! too: the supervisor's monitoring calls then ring there (`monitor: true`).
+//! too, with `?for=monitor`: it is then the phone of the user (not of an extension the user
+//! may also have), and the supervisor's monitoring calls ring there (`monitor: true`).
 //!
 //! hotline → page, one JSON object a message:
 //! - `{"type":"registered","agent":"1001","user":"agent1001"}` once open (`agent` is null
@@ -58,6 +59,10 @@ pub fn routes() -> Router<V1> {
 #[derive(Deserialize)]
 struct PhoneQuery {
     access_token: Option<String>,
+    /// `monitor`: the wallboard's phone, for the supervisor's monitoring calls, registered
+    /// for the user whatever extension it also has.
+    #[serde(rename = "for")]
+    purpose: Option<String>,
 }
 
 async fn phone(
@@ -71,12 +76,29 @@ async fn phone(
     let who = v1.auth.principal(&headers)?;
     // An agent's phone is its extension's; a supervisor's (monitoring from the wallboard)
     // is the user's own.
-    let phone_key = match (&who.agent, who.role) {
-        (Some(ext), _) => ext.clone(),
-        (None, hotline_config::Role::Supervisor | hotline_config::Role::Admin) => {
-            hotline_switch::browser::user_phone(&who.user)
+    let supervisor = matches!(
+        who.role,
+        hotline_config::Role::Supervisor | hotline_config::Role::Admin
+    );
+    let phone_key = match (q.purpose.as_deref(), &who.agent) {
+        (Some("monitor"), _) if supervisor => hotline_switch::browser::user_phone(&who.user),
+        (Some("monitor"), _) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "monitoring calls is for supervisors and administrators",
+            ));
         }
-        (None, _) => {
+        (Some(other), _) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("`for` is `monitor` or absent, not `{other}`"),
+            ));
+        }
+        (None, Some(ext)) => ext.clone(),
+        (None, None) if supervisor => hotline_switch::browser::user_phone(&who.user),
+        (None, None) => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -162,15 +184,14 @@ struct Budget {
 }
 
 impl Budget {
-    fn new() -> Budget {
+    fn new(now: tokio::time::Instant) -> Budget {
         Budget {
             left: BURST,
-            at: tokio::time::Instant::now(),
+            at: now,
         }
     }
 
-    fn take(&mut self) -> bool {
-        let now = tokio::time::Instant::now();
+    fn take(&mut self, now: tokio::time::Instant) -> bool {
         let refill = now.duration_since(self.at).as_secs_f64() * PER_SECOND;
         self.left = (self.left + refill).min(BURST);
         self.at = now;
@@ -199,7 +220,7 @@ async fn serve(
     let mut heard = tokio::time::Instant::now();
     // Another page took the phone over: this one keeps only its calls in progress.
     let mut replaced = false;
-    let mut budget = Budget::new();
+    let mut budget = Budget::new(tokio::time::Instant::now());
     if send(&mut socket, &hello).await {
         loop {
             tokio::select! {
@@ -233,7 +254,7 @@ async fn serve(
                 incoming = socket.recv() => match incoming {
                     Some(Ok(Message::Text(t))) => {
                         heard = tokio::time::Instant::now();
-                        if let Some(reply) = from_page(&t, &mut calls, &mut budget)
+                        if let Some(reply) = from_page(&t, &mut calls, &mut budget, heard)
                             && !send(&mut socket, &reply).await
                         {
                             break;
@@ -282,6 +303,7 @@ fn from_page(
     text: &str,
     calls: &mut HashMap<u64, mpsc::UnboundedSender<BrowserEvent>>,
     budget: &mut Budget,
+    now: tokio::time::Instant,
 ) -> Option<Value> {
     let msg: FromPage = match serde_json::from_str(text) {
         Ok(m) => m,
@@ -290,7 +312,7 @@ fn from_page(
     if matches!(
         msg,
         FromPage::Hold { .. } | FromPage::Dtmf { .. } | FromPage::Stats { .. }
-    ) && !budget.take()
+    ) && !budget.take(now)
     {
         return Some(error(
             "too_fast",
@@ -341,16 +363,17 @@ mod tests {
     async fn keys_and_statistics_are_limited_but_hanging_up_never_is() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut calls = HashMap::from([(7, tx)]);
-        let mut budget = Budget::new();
+        let now = tokio::time::Instant::now();
+        let mut budget = Budget::new(now);
         let key = r#"{"type":"dtmf","call":7,"digit":"5"}"#;
         for _ in 0..BURST as usize {
-            assert_eq!(from_page(key, &mut calls, &mut budget), None);
+            assert_eq!(from_page(key, &mut calls, &mut budget, now), None);
         }
-        let refused = from_page(key, &mut calls, &mut budget).expect("an error");
+        let refused = from_page(key, &mut calls, &mut budget, now).expect("an error");
         assert_eq!(refused["code"], "too_fast");
         let stats = r#"{"type":"stats","call":7,"loss":0.5,"jitter_ms":30,"rtt_ms":80}"#;
         assert_eq!(
-            from_page(stats, &mut calls, &mut budget).expect("an error")["code"],
+            from_page(stats, &mut calls, &mut budget, now).expect("an error")["code"],
             "too_fast"
         );
         let keys = std::iter::from_fn(|| rx.try_recv().ok()).count();
@@ -358,9 +381,24 @@ mod tests {
             keys, BURST as usize,
             "only the keys within the budget went on"
         );
+        // A second later, ten more.
+        let later = now + Duration::from_secs(1);
+        for _ in 0..PER_SECOND as usize {
+            assert_eq!(from_page(key, &mut calls, &mut budget, later), None);
+        }
+        assert!(from_page(key, &mut calls, &mut budget, later).is_some());
+        assert_eq!(
+            std::iter::from_fn(|| rx.try_recv().ok()).count(),
+            PER_SECOND as usize
+        );
         // Hanging up goes through whatever the budget.
         assert_eq!(
-            from_page(r#"{"type":"hangup","call":7}"#, &mut calls, &mut budget),
+            from_page(
+                r#"{"type":"hangup","call":7}"#,
+                &mut calls,
+                &mut budget,
+                now
+            ),
             None
         );
         assert_eq!(rx.try_recv(), Ok(BrowserEvent::Hangup));
@@ -371,9 +409,10 @@ mod tests {
     async fn the_browsers_statistics_become_a_sample_and_nonsense_is_refused() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut calls = HashMap::from([(3, tx)]);
-        let mut budget = Budget::new();
+        let now = tokio::time::Instant::now();
+        let mut budget = Budget::new(now);
         let stats = r#"{"type":"stats","call":3,"loss":0.2,"jitter_ms":30,"rtt_ms":80}"#;
-        assert_eq!(from_page(stats, &mut calls, &mut budget), None);
+        assert_eq!(from_page(stats, &mut calls, &mut budget, now), None);
         match rx.try_recv() {
             Ok(BrowserEvent::Stats(s)) => {
                 assert_eq!(s.loss, 0.2);
@@ -384,7 +423,7 @@ mod tests {
         }
         // Out-of-range figures are clamped, not trusted.
         let wild = r#"{"type":"stats","call":3,"loss":7,"jitter_ms":-4}"#;
-        assert_eq!(from_page(wild, &mut calls, &mut budget), None);
+        assert_eq!(from_page(wild, &mut calls, &mut budget, now), None);
         match rx.try_recv() {
             Ok(BrowserEvent::Stats(s)) => {
                 assert_eq!((s.loss, s.jitter_ms, s.rtt_ms), (1.0, 0.0, None));
@@ -393,12 +432,12 @@ mod tests {
         }
         let bad = r#"{"type":"stats","call":3,"loss":"x"}"#;
         assert_eq!(
-            from_page(bad, &mut calls, &mut budget).expect("an error")["code"],
+            from_page(bad, &mut calls, &mut budget, now).expect("an error")["code"],
             "bad_message"
         );
         let other = r#"{"type":"stats","call":4,"loss":0,"jitter_ms":0}"#;
         assert_eq!(
-            from_page(other, &mut calls, &mut budget).expect("an error")["code"],
+            from_page(other, &mut calls, &mut budget, now).expect("an error")["code"],
             "no_call"
         );
     }

@@ -46,6 +46,11 @@ pub struct BrowserLeg {
     bound: SocketAddr,
     /// Since when ICE has been disconnected (it may come back by itself).
     lost_since: Option<Instant>,
+    /// Answered and not connected yet: the media must connect by this time (set at the
+    /// first timer after the answer), or the leg is dead.
+    connect_by: Option<Instant>,
+    answered: bool,
+    connected: bool,
     pt: Pt,
     /// When `str0m` wants its next timeout.
     wake: Instant,
@@ -72,6 +77,10 @@ const MID_EXT: u8 = 4;
 
 /// How long ICE may stay disconnected (the browser's network gone) before the leg is dead.
 const LOST_FOR: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How long an answered leg has to connect (ICE and DTLS take well under a second on any
+/// network a browser phone can work on): after it, the leg is dead and the page is told.
+pub const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why a browser leg could not be set up or answered.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +137,9 @@ impl BrowserLeg {
             local: there,
             bound: local,
             lost_since: None,
+            connect_by: None,
+            answered: false,
+            connected: false,
             pt: Pt::new_with_value(codec.static_payload_type()),
             wake: now,
             inbox: Vec::new(),
@@ -146,7 +158,9 @@ impl BrowserLeg {
         self.rtc
             .sdp_api()
             .accept_answer(pending, answer)
-            .map_err(|e| BrowserError::Refused(e.to_string()))
+            .map_err(|e| BrowserError::Refused(e.to_string()))?;
+        self.answered = true;
+        Ok(())
     }
 
     /// The leg's socket address (the address its RTP is said to come from in the core).
@@ -180,12 +194,16 @@ impl BrowserLeg {
 
     /// Runs `str0m`'s timers (ICE consent, DTLS retransmits, RTCP reports).
     pub fn timeout(&mut self, now: Instant, socket: &UdpSocket) {
+        if self.answered && !self.connected && self.connect_by.is_none() {
+            self.connect_by = Some(now + CONNECT_WITHIN);
+        }
         if self.dead || now < self.wake {
             return;
         }
         if self
             .lost_since
             .is_some_and(|t| now.duration_since(t) >= LOST_FOR)
+            || self.connect_by.is_some_and(|t| now >= t)
             || self.rtc.handle_input(Input::Timeout(now)).is_err()
         {
             self.rtc.disconnect();
@@ -238,7 +256,7 @@ impl BrowserLeg {
         for _ in 0..256 {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
-                    self.wake = t;
+                    self.wake = self.connect_by.map_or(t, |c| t.min(c));
                     return;
                 }
                 Ok(Output::Transmit(t)) => {
@@ -263,7 +281,11 @@ impl BrowserLeg {
 
     fn event(&mut self, e: Event, now: Instant) {
         match e {
-            Event::Connected => self.changes.push(BrowserState::Connected),
+            Event::Connected => {
+                self.connected = true;
+                self.connect_by = None;
+                self.changes.push(BrowserState::Connected);
+            }
             // A network blip: ICE may come back (the browser checks again); only a loss that
             // lasts kills the leg (see `timeout`).
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {

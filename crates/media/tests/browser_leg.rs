@@ -232,3 +232,58 @@ async fn talk(bind: &str, ports: u16) {
     stop.store(true, Ordering::Relaxed);
     assert!(call.quality(caller).await.unwrap().is_some());
 }
+
+/// A browser that answers but whose media never arrives (its network blocks UDP): the leg is
+/// dead within `CONNECT_WITHIN` of the answer, so the session can tell the page and move on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answered_leg_whose_media_never_connects_is_given_up() {
+    let eng = MediaEngine::new(EngineConfig {
+        bind_ip: "127.0.0.1".parse().unwrap(),
+        port_min: 37000,
+        port_max: 37998,
+        shards: 1,
+        ..EngineConfig::default()
+    });
+    let (call, mut events) = eng.spawn_call();
+    let port = eng.bind_leg().await.unwrap();
+    let (leg, offer) = BrowserLeg::offer(
+        port.local_addr(),
+        "127.0.0.1".parse().unwrap(),
+        Codec::Pcmu,
+        Instant::now(),
+    )
+    .unwrap();
+    let agent = call.add_browser_leg(port, leg, Codec::Pcmu).await.unwrap();
+    // A browser's answer from a peer that never sends a packet.
+    let mut rtc = Rtc::builder()
+        .clear_codecs()
+        .enable_pcmu(true, false)
+        .build(Instant::now());
+    let nowhere: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    rtc.add_local_candidate(Candidate::host(nowhere, "udp").unwrap());
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(SdpOffer::from_sdp_string(&offer).unwrap())
+        .unwrap()
+        .to_sdp_string();
+    let answered = Instant::now();
+    call.browser_answer(agent, answer).await.unwrap().unwrap();
+    let within = hotline_media::webrtc::CONNECT_WITHIN;
+    let state = tokio::time::timeout(within + Duration::from_secs(5), async {
+        loop {
+            match events.recv().await {
+                Some(MediaEvent::Browser { leg, state }) if leg == agent => return state,
+                Some(_) => continue,
+                None => panic!("events ended"),
+            }
+        }
+    })
+    .await
+    .expect("the leg is given up");
+    assert_eq!(state, BrowserState::Disconnected);
+    assert!(
+        answered.elapsed() >= within,
+        "not before its time: {:?}",
+        answered.elapsed()
+    );
+}

@@ -89,14 +89,14 @@ impl LegSample {
 
     /// Both directions of a leg as one: the lower MOS, the higher loss and jitter, and the
     /// round trip either end knows (`far`'s first: a browser measures it, an encrypted leg
-    /// has no RTCP). The whole-call figures stay this sample's.
+    /// has no RTCP). The whole-call figures (for the record) stay this sample's.
     pub fn worse_of(&self, far: &LegSample) -> LegSample {
         LegSample {
             mos: self.mos.min(far.mos),
             loss: self.loss.max(far.loss),
             jitter_ms: self.jitter_ms.max(far.jitter_ms),
             rtt_ms: far.rtt_ms.or(self.rtt_ms),
-            call_mos: self.call_mos.map(|m| m.min(far.mos)),
+            call_mos: self.call_mos,
             call_loss: self.call_loss,
         }
     }

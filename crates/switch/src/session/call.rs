@@ -35,8 +35,9 @@ const VOICEMAIL_MAX_MS: u64 = 120_000;
 /// Most flows one call may be handed between by `transfer` steps: numbers that transfer to
 /// each other end the call instead of looping.
 const MAX_FLOW_TRANSFERS: u32 = 8;
-/// How long a far end's own figures of a leg (a browser reports every 5 s) count.
-const REPORT_FRESH_MS: u64 = 12_000;
+/// How long a far end's own figures of a leg (a browser reports every 5 s) wait for the
+/// engine's next sample of it; each report is used once.
+const REPORT_FRESH_MS: u64 = 8_000;
 
 /// An agent leg of this call: each offer gets its own number.
 pub type Ring = u32;
@@ -71,7 +72,8 @@ impl SupervisorPhone {
     pub fn name(&self) -> String {
         match self {
             SupervisorPhone::Sip { extension } => extension.clone(),
-            SupervisorPhone::Browser { .. } => "browser".to_string(),
+            // Not an extension (those never hold a `:`).
+            SupervisorPhone::Browser { user } => crate::browser::user_phone(user),
         }
     }
 }
@@ -955,8 +957,15 @@ impl Call {
             // A phone still ringing, or a leg already gone: nothing to show.
             return;
         }
-        let sample = match self.reported.iter().find(|(l, _, _)| *l == leg) {
-            Some((_, at, far)) if now.millis_since(*at) <= REPORT_FRESH_MS => sample.worse_of(far),
+        // Each report counts in one sample only, so that one bad interval of the browser's
+        // is one bad sample, as one of the engine's is.
+        let far = self
+            .reported
+            .iter()
+            .position(|(l, _, _)| *l == leg)
+            .map(|i| self.reported.swap_remove(i));
+        let sample = match far {
+            Some((_, at, far)) if now.millis_since(at) <= REPORT_FRESH_MS => sample.worse_of(&far),
             _ => sample,
         };
         let model_leg = self.model_leg(leg);

@@ -1482,8 +1482,24 @@ fn quality_is_live_every_sample_and_only_alerts_and_a_sample_now_and_then_are_lo
     assert_eq!(shown.mos, bad.mos);
     assert_eq!(shown.loss, bad.loss);
     assert_eq!(shown.rtt_ms, Some(20.0));
-    // A report older than two intervals no longer counts.
-    h.advance(15_000);
+    // A report counts once: the next sample is the engine's alone, and one bad interval of
+    // the browser's raises no alert.
+    h.advance(5_000);
+    h.input(Input::Quality {
+        leg: LegRef::Agent(ring),
+        sample: fine,
+    });
+    let out = h.take();
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::LiveQuality { leg: Leg::Agent, sample, alert: false, .. } if sample.mos == fine.mos
+    )));
+    // A report older than the engine's interval and a half no longer counts.
+    h.input(Input::ReportedQuality {
+        leg: Leg::Agent,
+        sample: bad,
+    });
+    h.advance(10_000);
     h.input(Input::Quality {
         leg: LegRef::Agent(ring),
         sample: fine,
