@@ -62,7 +62,8 @@ fn answered(i: InteractionId, ns: i64) -> Event {
 fn interaction(rng: &mut Rng, n: u64, start: i64) -> Vec<Event> {
     let i = InteractionId::from_parts(1_795_000_000_000 + n, u128::from(n));
     let q = QUEUES[rng.below(3) as usize];
-    let other = QUEUES[(rng.below(2) as usize + 1 + QUEUES.iter().position(|x| *x == q).unwrap_or(0)) % 3];
+    let other =
+        QUEUES[(rng.below(2) as usize + 1 + QUEUES.iter().position(|x| *x == q).unwrap_or(0)) % 3];
     // Waits on and around the targets, to the nanosecond, and ordinary ones.
     let wait = match rng.below(8) {
         0 => 20 * S,
@@ -105,8 +106,11 @@ fn interaction(rng: &mut Rng, n: u64, start: i64) -> Vec<Event> {
         }
         7 => {
             v.push(queued(i, start + S, q));
-            let r = [EndReason::Timeout, EndReason::Voicemail, EndReason::AgentHangup]
-                [rng.below(3) as usize];
+            let r = [
+                EndReason::Timeout,
+                EndReason::Voicemail,
+                EndReason::AgentHangup,
+            ][rng.below(3) as usize];
             v.push(ended(i, start + wait, r));
         }
         // Transferred to another queue, answered there (counts in the second queue).
@@ -258,7 +262,7 @@ async fn the_days_figures_equal_counting_the_records_across_days_restarts_and_re
             store.append(std::mem::take(&mut batch)).await.unwrap();
         }
         // Look at the figures while the days are under way too.
-        if left % 1_000 == 0 && left > 0 && batch.is_empty() && checked != left {
+        if left.is_multiple_of(1_000) && left > 0 && batch.is_empty() && checked != left {
             checked = left;
             assert_same(&store, &days).await;
         }
