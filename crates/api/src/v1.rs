@@ -888,9 +888,12 @@ async fn interactions(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?;
     let more = records.len() > limit as usize;
     records.truncate(limit as usize);
-    let mut out = Json(json!(records)).into_response();
-    if let Some(last) = records.last() {
-        let cursor = write_cursor(&hotline_store::PageCursor::after(last));
+    let last = records.last().map(hotline_store::PageCursor::after);
+    // Serialized straight from the records (not through a `Value` tree): most of a page's
+    // cost is here.
+    let mut out = Json(records).into_response();
+    if let Some(last) = last {
+        let cursor = write_cursor(&last);
         let h = out.headers_mut();
         if let Ok(v) = axum::http::HeaderValue::from_str(&cursor) {
             h.insert("x-next-cursor", v);

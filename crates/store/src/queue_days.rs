@@ -167,9 +167,11 @@ async fn bump_wait(
     wait_s: i64,
     by: i64,
 ) -> Result<(), sqlx::Error> {
-    q("INSERT INTO queue_day_waits (day_ns, queue, wait_s, answered) VALUES (?, ?, ?, ?)
+    q(
+        "INSERT INTO queue_day_waits (day_ns, queue, wait_s, answered) VALUES (?, ?, ?, ?)
        ON CONFLICT (day_ns, queue, wait_s) DO UPDATE SET
-           answered = queue_day_waits.answered + excluded.answered")
+           answered = queue_day_waits.answered + excluded.answered",
+    )
     .bind(day_ns)
     .bind(queue.to_owned())
     .bind(wait_s)
@@ -198,8 +200,7 @@ impl QueueDay {
     /// whole number of seconds, is negative, or is above the bound the figures were read
     /// with.
     pub fn answered_within(&self, target_seconds: f64, bound: u32) -> Option<u64> {
-        if !(0.0..=f64::from(bound)).contains(&target_seconds) || target_seconds.fract() != 0.0
-        {
+        if !(0.0..=f64::from(bound)).contains(&target_seconds) || target_seconds.fract() != 0.0 {
             return None;
         }
         let t = target_seconds as i64;
@@ -230,9 +231,11 @@ impl Store {
         let day = day_of(since).unix_nanos();
         let pool = self.read_pool();
         // SUM of BIGINT is NUMERIC on PostgreSQL: cast back.
-        let rows = q("SELECT queue, CAST(SUM(offered) AS BIGINT), CAST(SUM(answered) AS BIGINT),
+        let rows = q(
+            "SELECT queue, CAST(SUM(offered) AS BIGINT), CAST(SUM(answered) AS BIGINT),
                         CAST(SUM(abandoned) AS BIGINT)
-                 FROM queue_days WHERE day_ns >= ? GROUP BY queue")
+                 FROM queue_days WHERE day_ns >= ? GROUP BY queue",
+        )
         .bind(day)
         .fetch_all(pool)
         .await?;
@@ -248,8 +251,10 @@ impl Store {
                 },
             );
         }
-        let waits = q("SELECT queue, wait_s, CAST(SUM(answered) AS BIGINT) FROM queue_day_waits
-             WHERE day_ns >= ? AND wait_s <= ? GROUP BY queue, wait_s")
+        let waits = q(
+            "SELECT queue, wait_s, CAST(SUM(answered) AS BIGINT) FROM queue_day_waits
+             WHERE day_ns >= ? AND wait_s <= ? GROUP BY queue, wait_s",
+        )
         .bind(day)
         .bind(i64::from(wait_bound))
         .fetch_all(pool)
