@@ -274,6 +274,27 @@ async fn figures_equal_counting(database: &Database) {
             assert_same(&store, &days).await;
         }
     }
+    // Pages (on this engine too) give the records of interactions_since, in its order,
+    // oldest first and newest first.
+    let all = store.interactions_since(at(days[0])).await.unwrap();
+    for newest_first in [false, true] {
+        let mut walked = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .interactions_page(at(days[0]), after.as_ref(), None, newest_first, 97)
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(hotline_store::PageCursor::after(last));
+            walked.extend(page.iter().map(|r| r.id));
+        }
+        let mut want: Vec<_> = all.iter().map(|r| r.id).collect();
+        if newest_first {
+            want.reverse();
+        }
+        assert_eq!(walked, want, "newest first: {newest_first}");
+    }
     let compared = assert_same(&store, &days).await;
     assert!(compared > 1_000, "{compared}");
     let dump = store.dump_projections().await.unwrap();
