@@ -23,10 +23,7 @@ const num = (...xs) => xs.find((x) => typeof x === 'number' && Number.isFinite(x
 // ---- loading -------------------------------------------------------------------------
 
 async function loadQueues() {
-  s.queues = await get('/queues');
-  s.queuesAt = Date.now();
-  renderQueues();
-  renderAlerts();
+  takeQueues(await get('/queues'));
 }
 
 async function loadAgents() {
@@ -70,23 +67,36 @@ function takeSample(l) {
   if (l.alert) s.qualityAlerts.set(key, l); else s.qualityAlerts.delete(key);
 }
 
+// Today's latest eight calls, newest first: one small page, however busy the day.
 async function loadCalls() {
-  const recs = await get(`/interactions?since=${encodeURIComponent(today().toISOString())}`);
-  s.calls = recs.slice(-8).reverse();
+  s.calls = await get(`/interactions?since=${encodeURIComponent(today().toISOString())}&order=desc&limit=8`);
   renderCalls();
 }
 
-const pending = new Set();
-let refreshTimer = null;
+// Today's queue figures as the server pushes them on the event stream after events (one
+// computation for every wallboard, not one request per wallboard per event).
+function takeQueues(queues) {
+  s.queues = queues;
+  s.queuesAt = Date.now();
+  renderQueues();
+  renderAlerts();
+}
+
+// Loads coalesce: what is asked for while a load waits joins it, and a load waits at most
+// its delay from the first ask (not from the last: a busy centre's steady events must not
+// put it off for ever). The report and the agents list count the whole day, so they are
+// asked for less often.
+const DELAY = { report: 1000, agents: 1000 };
+const pending = new Map();
 function refresh(...what) {
-  what.forEach((w) => pending.add(w));
-  clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(async () => {
-    const jobs = [...pending];
-    pending.clear();
-    const fns = { queues: loadQueues, agents: loadAgents, report: loadReport, calls: loadCalls, quality: loadQuality };
-    await Promise.all(jobs.map((j) => fns[j]().catch(showError)));
-  }, 250);
+  const fns = { queues: loadQueues, agents: loadAgents, report: loadReport, calls: loadCalls, quality: loadQuality };
+  for (const w of what) {
+    if (pending.has(w)) continue;
+    pending.set(w, setTimeout(() => {
+      pending.delete(w);
+      fns[w]().catch(showError);
+    }, DELAY[w] || 250));
+  }
 }
 
 // ---- rendering -----------------------------------------------------------------------
@@ -401,20 +411,25 @@ function start(me) {
       renderAlerts();
       return;
     }
+    if (ev.stream === 'queues') {
+      takeQueues(ev.queues || []);
+      return;
+    }
     if (ev.stream === 'quality') {
       takeSample(ev);
       renderCalls();
       renderAlerts();
       return;
     }
-    if (ev.stream === 'agent') refresh('agents', 'queues');
+    // Queue figures follow agent and interaction events on the stream itself.
+    if (ev.stream === 'agent') refresh('agents');
     else if (ev.stream === 'audit' && ['agent_skills', 'config'].includes(ev.action)) {
       // A live change: logged just before it takes effect, so looked at again a moment later.
       refresh('agents', 'queues');
       setTimeout(() => refresh('agents', 'queues'), 500);
     } else if (ev.stream === 'interaction') {
       const k = ev.kind && ev.kind.type;
-      refresh('queues', 'calls');
+      refresh('calls');
       if (['answered', 'ended', 'abandoned', 'queued', 'wrapped_up', 'offered'].includes(k)) refresh('report', 'agents');
       if (['quality_alert', 'quality_recovered', 'ended'].includes(k)) refresh('quality');
     }

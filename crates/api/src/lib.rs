@@ -22,6 +22,7 @@ pub mod desk;
 mod flows;
 mod monitor;
 pub mod phone;
+pub mod queue_feed;
 mod recording;
 mod skills;
 pub mod sms;

@@ -296,6 +296,8 @@ pub struct V1 {
     pub centre: Arc<Centre>,
     /// What the agent desktop's and the wallboard's routes need from the configuration.
     pub desk: Arc<crate::desk::Desk>,
+    /// Today's queue figures pushed on supervisors' event streams.
+    pub queue_feed: Arc<crate::queue_feed::QueueFeed>,
 }
 
 impl V1 {
@@ -634,7 +636,7 @@ async fn wrap_up(
 }
 
 #[derive(Serialize)]
-struct QueueOut {
+pub(crate) struct QueueOut {
     name: String,
     channel: &'static str,
     waiting: usize,
@@ -652,8 +654,20 @@ struct QueueOut {
 
 async fn queues(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     v1.auth.principal(&headers)?;
-    let live = v1.centre.queues().await;
-    let config = v1.centre.config();
+    Ok(Json(json!(queue_figures(&v1.centre).await?)))
+}
+
+/// Targets up to this many seconds are answered from the day's projection; a queue with a
+/// longer one (or one that is not whole seconds) is counted from its records.
+const WAIT_BOUND: u32 = 86_400;
+
+/// Every queue now (live: waiting, longest wait, agents available) with today's figures
+/// (UTC day: offered, answered, abandoned, service level) from the `queue_days`
+/// projection, which the log keeps as events are appended: the same figures as counting
+/// today's interaction records ([`figures_from_records`]) at the cost of a few rows.
+pub(crate) async fn queue_figures(centre: &Centre) -> Result<Vec<QueueOut>, ApiError> {
+    let live = centre.queues().await;
+    let config = centre.config();
     let goal_of = |name: &str| {
         config
             .queues
@@ -663,63 +677,87 @@ async fn queues(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>,
                 f64::from(*q.service_level_percent.get_ref()) / 100.0
             })
     };
-    // Today's counts from the interaction records (UTC day).
-    let now = Timestamp::now().unix_nanos();
-    let day = 86_400 * 1_000_000_000i64;
-    let since = Timestamp::from_unix_nanos(now - now.rem_euclid(day));
-    let records = v1
-        .centre
+    let since = hotline_store::day_of(Timestamp::now());
+    let days = centre
         .store()
-        .interactions_since(since)
+        .queue_days_since(since, WAIT_BOUND)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?;
-    let out: Vec<QueueOut> = live
-        .into_iter()
-        .map(|q| {
-            let mine: Vec<_> = records
-                .iter()
-                .filter(|r| r.queue.as_ref().is_some_and(|n| n.as_str() == q.name))
-                .collect();
-            let answered = mine.iter().filter(|r| r.answered.is_some()).count() as u64;
-            let target_nanos = (q.target_seconds * 1e9) as i64;
-            let in_target = mine
-                .iter()
-                .filter(|r| {
-                    r.answered
-                        .is_some_and(|a| a.unix_nanos() - r.started.unix_nanos() <= target_nanos)
-                })
-                .count() as u64;
-            let abandoned = mine
-                .iter()
-                .filter(|r| {
-                    r.answered.is_none()
-                        && r.ended.is_some()
-                        && matches!(
-                            r.end_reason,
-                            Some(hotline_model::EndReason::Abandoned)
-                                | Some(hotline_model::EndReason::CallerHangup)
-                        )
-                })
-                .count() as u64;
-            QueueOut {
-                service_level_goal: goal_of(&q.name),
-                target_seconds: q.target_seconds,
-                name: q.name,
-                channel: q.channel,
-                waiting: q.waiting,
-                longest_wait: q.longest_wait_secs,
-                agents_available: q.agents_available,
-                offered: mine.len() as u64,
-                answered,
-                abandoned,
-                // Answered within the target, over the calls that were answered or given up;
-                // the clock starts at arrival (the caller's whole wait, menu included).
-                service_level: (answered + abandoned > 0)
-                    .then(|| in_target as f64 / (answered + abandoned) as f64),
+    let mut records = None;
+    let mut out = Vec::with_capacity(live.len());
+    for q in live {
+        let day = days.get(&q.name).cloned().unwrap_or_default();
+        let counted = match day.answered_within(q.target_seconds, WAIT_BOUND) {
+            Some(in_target) => (day.offered, day.answered, day.abandoned, in_target),
+            None => {
+                if records.is_none() {
+                    records = Some(centre.store().interactions_since(since).await.map_err(
+                        |e| {
+                            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+                        },
+                    )?);
+                }
+                figures_from_records(
+                    records.as_deref().unwrap_or_default(),
+                    &q.name,
+                    q.target_seconds,
+                )
             }
-        })
+        };
+        let (offered, answered, abandoned, in_target) = counted;
+        out.push(QueueOut {
+            service_level_goal: goal_of(&q.name),
+            target_seconds: q.target_seconds,
+            name: q.name,
+            channel: q.channel,
+            waiting: q.waiting,
+            longest_wait: q.longest_wait_secs,
+            agents_available: q.agents_available,
+            offered,
+            answered,
+            abandoned,
+            // Answered within the target, over the calls that were answered or given up;
+            // the clock starts at arrival (the caller's whole wait, menu included).
+            service_level: (answered + abandoned > 0)
+                .then(|| in_target as f64 / (answered + abandoned) as f64),
+        });
+    }
+    Ok(out)
+}
+
+/// A queue's (offered, answered, abandoned, answered within `target_seconds`) counted from
+/// interaction records: what the projection keeps, for a target it cannot answer.
+pub fn figures_from_records(
+    records: &[hotline_model::InteractionRecord],
+    queue: &str,
+    target_seconds: f64,
+) -> (u64, u64, u64, u64) {
+    let mine: Vec<_> = records
+        .iter()
+        .filter(|r| r.queue.as_ref().is_some_and(|n| n.as_str() == queue))
         .collect();
-    Ok(Json(json!(out)))
+    let answered = mine.iter().filter(|r| r.answered.is_some()).count() as u64;
+    let target_nanos = (target_seconds * 1e9) as i64;
+    let in_target = mine
+        .iter()
+        .filter(|r| {
+            r.answered
+                .is_some_and(|a| a.unix_nanos() - r.started.unix_nanos() <= target_nanos)
+        })
+        .count() as u64;
+    let abandoned = mine
+        .iter()
+        .filter(|r| {
+            r.answered.is_none()
+                && r.ended.is_some()
+                && matches!(
+                    r.end_reason,
+                    Some(hotline_model::EndReason::Abandoned)
+                        | Some(hotline_model::EndReason::CallerHangup)
+                )
+        })
+        .count() as u64;
+    (mine.len() as u64, answered, abandoned, in_target)
 }
 
 /// `?since=` as RFC 3339; the beginning of time when absent.
@@ -741,23 +779,144 @@ struct Since {
     since: Option<String>,
 }
 
+/// `GET /api/v1/interactions` with a `cursor` and without `limit`: this many records a page
+/// (without either, every record: the original contract).
+pub const DEFAULT_PAGE: u32 = 1_000;
+/// The most `limit` may ask for.
+pub const MAX_PAGE: u32 = 10_000;
+
+#[derive(Deserialize)]
+struct InteractionsQuery {
+    since: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    order: Option<String>,
+}
+
+/// A page cursor as the API writes it: `<started, unix nanoseconds>.<interaction id>`.
+/// Clients take it as an opaque string.
+fn write_cursor(c: &hotline_store::PageCursor) -> String {
+    format!("{}.{}", c.started.unix_nanos(), c.id)
+}
+
+fn parse_cursor(s: &str) -> Result<hotline_store::PageCursor, ApiError> {
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_cursor",
+            "`cursor` is not one this API gave: take it from the previous page's X-Next-Cursor or Link header",
+        )
+    };
+    let (started, id) = s.split_once('.').ok_or_else(bad)?;
+    Ok(hotline_store::PageCursor {
+        started: Timestamp::from_unix_nanos(started.parse().map_err(|_| bad())?),
+        id: id.parse().map_err(|_| bad())?,
+    })
+}
+
+fn parse_limit(limit: Option<&str>, paging: bool) -> Result<u32, ApiError> {
+    let Some(l) = limit else {
+        // A client of the original contract (no `limit`, no `cursor`) gets every record.
+        return Ok(if paging { DEFAULT_PAGE } else { u32::MAX - 1 });
+    };
+    match l.parse::<u32>() {
+        Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_limit",
+            format!("`limit` is a whole number from 1 to {MAX_PAGE}"),
+        )),
+    }
+}
+
+/// Percent-encodes a query parameter's value.
+fn query_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `GET /api/v1/interactions?since=RFC3339[&limit=N][&cursor=C][&order=desc]`: the
+/// interaction records started at or after `since`, oldest first (`order=desc`: newest
+/// first), a page at a time: `limit` records (at most [`MAX_PAGE`]; without `limit`, every
+/// record, or [`DEFAULT_PAGE`] when a `cursor` is given). When more records follow, the answer has `Link: <...>; rel="next"` with
+/// the next page's URL; a non-empty page always has `X-Next-Cursor`, the `cursor` that
+/// continues after its last record (to poll for what arrives later). Agents get their own
+/// records only.
 async fn interactions(
     State(v1): State<V1>,
     headers: HeaderMap,
-    Query(q): Query<Since>,
-) -> Result<Json<Value>, ApiError> {
+    Query(q): Query<InteractionsQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let who = v1.auth.principal(&headers)?;
     let since = parse_since(q.since.as_deref())?;
+    let limit = parse_limit(q.limit.as_deref(), q.cursor.is_some())?;
+    let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let newest_first = match q.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_order",
+                "`order` is `asc` (oldest first, the default) or `desc`",
+            ));
+        }
+    };
+    let agent = match who.role {
+        Role::Agent => Some(who.agent.clone().unwrap_or_default()),
+        _ => None,
+    };
+    // One more than asked for tells whether another page follows.
     let mut records = v1
         .centre
         .store()
-        .interactions_since(since)
+        .interactions_page(
+            since,
+            after.as_ref(),
+            agent.as_deref(),
+            newest_first,
+            limit.saturating_add(1),
+        )
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?;
-    if who.role == Role::Agent {
-        records.retain(|r| r.agent.as_ref().map(|a| a.as_str()) == who.agent.as_deref());
+    let more = records.len() > limit as usize;
+    records.truncate(limit as usize);
+    let last = records.last().map(hotline_store::PageCursor::after);
+    // Serialized straight from the records (not through a `Value` tree): most of a page's
+    // cost is here.
+    let mut out = Json(records).into_response();
+    if let Some(last) = last {
+        let cursor = write_cursor(&last);
+        let h = out.headers_mut();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&cursor) {
+            h.insert("x-next-cursor", v);
+        }
+        if more {
+            let mut next = format!(
+                "/api/v1/interactions?limit={limit}&cursor={}",
+                query_value(&cursor)
+            );
+            if let Some(s) = &q.since {
+                next.push_str(&format!("&since={}", query_value(s)));
+            }
+            if newest_first {
+                next.push_str("&order=desc");
+            }
+            if let Ok(v) = axum::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+                h.insert(axum::http::header::LINK, v);
+            }
+        }
     }
-    Ok(Json(json!(records)))
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -785,7 +944,11 @@ async fn events(
     let rx = v1.centre.store().subscribe();
     let health = v1.centre.log_health();
     let quality = v1.centre.live_quality().subscribe();
-    Ok(ws.on_upgrade(move |socket| stream_events(socket, (rx, quality), health, who, still_valid)))
+    let queues = matches!(who.role, Role::Supervisor | Role::Admin)
+        .then(|| v1.queue_feed.subscribe(&v1.centre));
+    Ok(ws.on_upgrade(move |socket| {
+        stream_events(socket, (rx, quality, queues), health, who, still_valid)
+    }))
 }
 
 /// A browser's WebSocket cannot send headers: its token comes as `?access_token=` and is
@@ -820,9 +983,10 @@ fn log_alert(h: &hotline_switch::LogHealth) -> Value {
 
 async fn stream_events(
     mut socket: axum::extract::ws::WebSocket,
-    (mut rx, mut quality): (
+    (mut rx, mut quality, queues): (
         tokio::sync::broadcast::Receiver<Event>,
         tokio::sync::broadcast::Receiver<hotline_switch::quality::LiveLeg>,
+        Option<tokio::sync::watch::Receiver<crate::queue_feed::Figures>>,
     ),
     mut health: tokio::sync::watch::Receiver<hotline_switch::LogHealth>,
     who: Principal,
@@ -844,8 +1008,31 @@ async fn stream_events(
     }
     let mut watching = supervises;
     let mut sampling = supervises;
+    // Today's queue figures, pushed after events (supervisors only).
+    let mut feeding = queues.is_some();
+    let (_keep, mut queues) = match queues {
+        Some(q) => (None, q),
+        None => {
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            (Some(tx), rx)
+        }
+    };
+    queues.mark_unchanged();
     loop {
         let event = tokio::select! {
+            changed = queues.changed(), if feeding => {
+                if changed.is_err() {
+                    feeding = false;
+                    continue;
+                }
+                let text = queues.borrow_and_update().clone();
+                if let Some(text) = text
+                    && socket.send(Message::Text(text.to_string().into())).await.is_err()
+                {
+                    return;
+                }
+                continue;
+            }
             e = rx.recv() => e,
             // Live quality samples, to supervisors only (a lagging page skips some).
             l = quality.recv(), if sampling => {

@@ -111,6 +111,7 @@ mod lease;
 mod pg;
 mod project;
 mod query;
+mod queue_days;
 mod registrations;
 mod schema;
 mod writer;
@@ -134,7 +135,8 @@ pub use import::{ImportReport, Rejection};
 pub use lease::{Lease, LeaseClient};
 pub use pg::Target as PgTarget;
 pub use project::PROJECTION_VERSION;
-pub use query::AgedRecording;
+pub use query::{AgedRecording, PageCursor};
+pub use queue_days::{DAY_NS, QueueDay, day_of};
 pub use registrations::Registration;
 pub use schema::SCHEMA_VERSION;
 

@@ -4,6 +4,7 @@
 //! on the clock or on anything outside the log), so a rebuild gives identical rows.
 
 use crate::db::{Conn, q};
+use crate::queue_days;
 use hotline_model::{
     AgentEvent, AuditEvent, CustomerChange, CustomerEvent, EndReason, Event, EventKind,
     InteractionEvent, Leg, Target, normalize_email, normalize_phone,
@@ -11,7 +12,8 @@ use hotline_model::{
 
 /// The version of the projection logic below. Bump it when a projection changes meaning:
 /// on open, a database whose projections were built by another version is rebuilt.
-pub const PROJECTION_VERSION: i64 = 1;
+/// 2: the day's queue figures (`queue_days`, `queue_day_waits`).
+pub const PROJECTION_VERSION: i64 = 2;
 
 /// The tables that are projections (cleared by a rebuild).
 pub(crate) const PROJECTION_TABLES: &[&str] = &[
@@ -23,6 +25,8 @@ pub(crate) const PROJECTION_TABLES: &[&str] = &[
     "audit",
     "recordings",
     "agent_states",
+    "queue_days",
+    "queue_day_waits",
 ];
 
 pub(crate) fn seq_i64(e: &Event) -> i64 {
@@ -115,7 +119,24 @@ macro_rules! update {
     };
 }
 
+/// An interaction's event: its record, and when the event can change what the record
+/// counts for, the day's queue figures (`queue_days`).
 async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<(), sqlx::Error> {
+    if !queue_days::matters(&e.kind) {
+        return interaction_record(conn, seq, e).await;
+    }
+    let id = e.interaction.to_string();
+    let before = queue_days::counted(conn, &id).await?;
+    interaction_record(conn, seq, e).await?;
+    let after = queue_days::counted(conn, &id).await?;
+    queue_days::change(conn, before, after).await
+}
+
+async fn interaction_record(
+    conn: &mut Conn,
+    seq: i64,
+    e: &InteractionEvent,
+) -> Result<(), sqlx::Error> {
     let id = e.interaction.to_string();
     let at = e.at.unix_nanos();
     q(

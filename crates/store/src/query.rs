@@ -164,6 +164,50 @@ impl Store {
         rows.iter().map(interaction_from_row).collect()
     }
 
+    /// One page of the CDRs of the interactions that started at or after `since`, in the
+    /// order (`started`, `id`) (oldest first, or newest first with `newest_first`), taking up
+    /// to `limit` records after `after` (the last record of the previous page), and only
+    /// `agent`'s when given. Records that arrive between pages come in their place in the
+    /// order: a page never repeats or skips a record that was there when the walk passed
+    /// its place.
+    pub async fn interactions_page(
+        &self,
+        since: Timestamp,
+        after: Option<&PageCursor>,
+        agent: Option<&str>,
+        newest_first: bool,
+        limit: u32,
+    ) -> Result<Vec<InteractionRecord>> {
+        let mut sql = String::from(interactions_where!("WHERE started_ns >= ?"));
+        if agent.is_some() {
+            sql.push_str(" AND agent = ?");
+        }
+        if after.is_some() {
+            sql.push_str(if newest_first {
+                " AND (started_ns, id) < (?, ?)"
+            } else {
+                " AND (started_ns, id) > (?, ?)"
+            });
+        }
+        sql.push_str(if newest_first {
+            " ORDER BY started_ns DESC, id DESC LIMIT ?"
+        } else {
+            " ORDER BY started_ns, id LIMIT ?"
+        });
+        let mut query = q_owned(sql).bind(since.unix_nanos());
+        if let Some(a) = agent {
+            query = query.bind(a.to_owned());
+        }
+        if let Some(c) = after {
+            query = query.bind(c.started.unix_nanos()).bind(c.id.to_string());
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter().map(interaction_from_row).collect()
+    }
+
     /// CDRs of the interactions that started in `[from, until)`, oldest first: one day's
     /// (or one interval's) contacts for the reports.
     pub async fn interactions_between(
@@ -528,6 +572,16 @@ impl Store {
                 "SELECT quote(agent)||'|'||quote(state)||'|'||quote(since_ns)||'|'||quote(seq)
                  FROM agent_states ORDER BY agent",
             ),
+            (
+                "queue_days",
+                "SELECT quote(day_ns)||'|'||quote(queue)||'|'||quote(offered)||'|'||quote(answered)||'|'||
+                 quote(abandoned) FROM queue_days ORDER BY day_ns, queue",
+            ),
+            (
+                "queue_day_waits",
+                "SELECT quote(day_ns)||'|'||quote(queue)||'|'||quote(wait_s)||'|'||quote(answered)
+                 FROM queue_day_waits ORDER BY day_ns, queue, wait_s",
+            ),
         ];
         let mut out = String::new();
         for (table, sql) in DUMPS {
@@ -548,6 +602,24 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+/// Where a page of interactions ends: the (`started`, `id`) of its last record. The next
+/// page starts after it ([`Store::interactions_page`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageCursor {
+    pub started: Timestamp,
+    pub id: InteractionId,
+}
+
+impl PageCursor {
+    /// The cursor after `record`.
+    pub fn after(record: &InteractionRecord) -> PageCursor {
+        PageCursor {
+            started: record.started,
+            id: record.id,
+        }
     }
 }
 
