@@ -109,6 +109,24 @@ async fn a_browser_and_a_phone_hear_each_other_through_dtls_srtp() {
 
 /// Media bound to every address (the documented default): the browser's checks arrive for
 /// the advertised address, which is not the socket's.
+/// The engine's next report of `agent`'s browser connection, within `within`.
+async fn next_state(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<MediaEvent>,
+    agent: hotline_media::LegId,
+    within: Duration,
+) -> Result<BrowserState, tokio::time::error::Elapsed> {
+    tokio::time::timeout(within, async {
+        loop {
+            match events.recv().await {
+                Some(MediaEvent::Browser { leg, state }) if leg == agent => return state,
+                Some(_) => continue,
+                None => panic!("events ended"),
+            }
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_connects_to_media_bound_to_the_wildcard_address() {
     talk("0.0.0.0", 35000).await;
@@ -166,17 +184,9 @@ async fn talk(bind: &str, ports: u16) {
     call.bridge(caller, agent).unwrap();
 
     // The engine says when the browser is connected.
-    let connected = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match events.recv().await {
-                Some(MediaEvent::Browser { leg, state }) if leg == agent => return state,
-                Some(_) => continue,
-                None => panic!("events ended"),
-            }
-        }
-    })
-    .await
-    .expect("the browser connects");
+    let connected = next_state(&mut events, agent, Duration::from_secs(10))
+        .await
+        .expect("the browser connects");
     assert_eq!(connected, BrowserState::Connected);
 
     // The phone speaks 1 kHz for 2 s and keeps what it hears.
@@ -269,17 +279,9 @@ async fn an_answered_leg_whose_media_never_connects_is_given_up() {
     let answered = Instant::now();
     call.browser_answer(agent, answer).await.unwrap().unwrap();
     let within = hotline_media::webrtc::CONNECT_WITHIN;
-    let state = tokio::time::timeout(within + Duration::from_secs(5), async {
-        loop {
-            match events.recv().await {
-                Some(MediaEvent::Browser { leg, state }) if leg == agent => return state,
-                Some(_) => continue,
-                None => panic!("events ended"),
-            }
-        }
-    })
-    .await
-    .expect("the leg is given up");
+    let state = next_state(&mut events, agent, within + Duration::from_secs(5))
+        .await
+        .expect("the leg is given up");
     assert_eq!(state, BrowserState::Disconnected);
     assert!(
         answered.elapsed() >= within,
