@@ -137,11 +137,7 @@ fn ucs2_segment(line: &str) -> (u8, String) {
 #[test]
 fn texts_arrive_over_smpp_join_one_conversation_and_the_reply_is_delivered() {
     let Some(deps) = smpp34_dir() else { return };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = hotline_testports::tcp_port();
     let long_question: String = "我的信用卡在取款机里被吞了，请问怎么办？".repeat(4);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -2,7 +2,7 @@
 //! hangs up; a caller that cancels while ringing; an agent phone that answers and is hung up
 //! on; an agent phone that is busy.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -20,13 +20,7 @@ fn scenario(name: &str) -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    loop {
-        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = u.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
+    hotline_testports::port("127.0.0.1")
 }
 
 /// Runs sipp to completion on a blocking thread; returns (success, error log).

@@ -82,10 +82,7 @@ fn importable(dir: &Path) -> bool {
 
 /// A loopback port nothing listens on right now.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    hotline_testports::tcp_port()
 }
 
 /// `fake_smsc.py` running on a loopback port, its stdout read line by line.

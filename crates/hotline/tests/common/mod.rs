@@ -7,7 +7,7 @@ pub mod sipproxy;
 pub mod tonepeer;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -284,15 +284,10 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1 (sipp binds both for `-t t1`).
+/// A port free for both UDP and TCP on `ip` (sipp binds both for `-t t1`), outside the
+/// kernel's ephemeral range so no other socket is given it before the test's peer binds it.
 pub fn free_port(ip: &str) -> u16 {
-    loop {
-        let udp = UdpSocket::bind(format!("{ip}:0")).unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(format!("{ip}:{port}")).is_ok() {
-            return port;
-        }
-    }
+    hotline_testports::port(ip)
 }
 
 pub fn sipp_at(target: SocketAddr, scenario: &str, args: &[&str]) -> (bool, String) {

@@ -284,10 +284,7 @@ pub fn cluster() -> Option<&'static Cluster> {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    hotline_testports::tcp_port()
 }
 
 fn run(mut c: Command, what: &str) {
