@@ -1,0 +1,49 @@
+//! Workforce management, sans-IO: numbers in, plans out, no clock, files or sockets.
+//!
+//! Time is counted in whole minutes from an epoch the caller chooses (the shell uses the
+//! centre's local Monday 00:00 of the planned week, or Unix minutes for the live day), and
+//! demand in 15-minute intervals from the same epoch.
+//!
+//! - [`adherence`]: the planned activity against what an agent actually did.
+
+pub mod adherence;
+
+use serde::{Deserialize, Serialize};
+
+/// Minutes from the caller's epoch.
+pub type Minute = i64;
+
+/// Length of a planning interval.
+pub const INTERVAL_MINUTES: i64 = 15;
+/// Planning intervals in a day.
+pub const INTERVALS_PER_DAY: usize = 96;
+/// Planning intervals in a week.
+pub const INTERVALS_PER_WEEK: usize = 7 * INTERVALS_PER_DAY;
+
+/// What an agent is planned to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    /// Taking contacts.
+    Work,
+    /// A short paid break.
+    Break,
+    /// The meal break.
+    Lunch,
+    /// Training, coaching, a meeting: planned, away from the queues.
+    Offline,
+}
+
+/// One planned stretch of an agent's day: `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub start: Minute,
+    pub end: Minute,
+    pub activity: Activity,
+}
+
+impl Segment {
+    pub fn minutes(&self) -> i64 {
+        self.end - self.start
+    }
+}
