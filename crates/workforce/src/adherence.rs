@@ -211,7 +211,7 @@ pub fn score(
     }
     let mut a = Adherence::default();
     let mut run: Option<Exception> = None;
-    let mut flush = |run: &mut Option<Exception>, a: &mut Adherence| {
+    let flush = |run: &mut Option<Exception>, a: &mut Adherence| {
         if let Some(e) = run.take()
             && e.end - e.start > grace
         {
