@@ -192,11 +192,16 @@ pub struct QueueSpec {
     /// Service-level threshold, seconds.
     #[serde(default = "default_target")]
     pub target_seconds: NonNeg,
-    /// Mean Poisson arrivals per hour (times the hour's `curve` factor, if any).
+    /// Mean Poisson arrivals per hour (times the current step's `curve` factor, if any).
     pub arrivals_per_hour: NonNeg,
-    /// Intraday curve: factor per hour of the day, repeating (empty = flat).
+    /// Intraday curve: a factor per step of `curve_minutes`, repeating (empty = flat). With
+    /// the default 60-minute steps, 24 factors are a day; with 15-minute steps, 672 factors
+    /// are a week of planning intervals.
     #[serde(default)]
     pub curve: Vec<NonNeg>,
+    /// Length of one step of `curve`, minutes (1 to 1440; default 60).
+    #[serde(default = "default_curve_minutes")]
+    pub curve_minutes: u32,
     /// Handle time (talk), seconds.
     pub handle_time: Dist,
     /// Patience, seconds; absent = callers never hang up.
@@ -244,6 +249,20 @@ pub struct Shift {
     pub end: NonNeg,
 }
 
+fn default_curve_minutes() -> u32 {
+    60
+}
+
+/// A stretch of the run an agent is on duty, in hours from the run's start.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// Start, hours from the run's start.
+    pub start: NonNeg,
+    /// End, hours from the run's start (after `start`).
+    pub end: NonNeg,
+}
+
 /// A group of identical agents.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -260,6 +279,11 @@ pub struct AgentSpec {
     /// Daily shift; absent = logged in the whole run.
     #[serde(default)]
     pub shift: Option<Shift>,
+    /// A plan instead of a daily shift: the stretches on duty (a schedule's work segments,
+    /// with breaks and days off between them), in order. An agent still on a contact at a
+    /// stretch's end finishes it first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_duty: Vec<Window>,
 }
 
 /// A simulation scenario.
@@ -386,9 +410,15 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, Error> {
         )));
     }
     for q in &scenario.queues {
-        if q.curve.len() > 168 {
+        if !(1..=1440).contains(&q.curve_minutes) {
             return Err(invalid(format!(
-                "queue `{}` key `curve`: at most 168 hours",
+                "queue `{}` key `curve_minutes`: must be 1 to 1440",
+                q.name
+            )));
+        }
+        if q.curve.len() as u64 * u64::from(q.curve_minutes) > 7 * 24 * 60 {
+            return Err(invalid(format!(
+                "queue `{}` key `curve`: at most a week of steps",
                 q.name
             )));
         }
@@ -398,6 +428,21 @@ pub fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, Error> {
             && (s.start.0 >= 24.0 || s.end.0 > 24.0)
         {
             return Err(invalid("key `shift`: hours must be within 0..24".into()));
+        }
+        if a.shift.is_some() && !a.on_duty.is_empty() {
+            return Err(invalid(
+                "key `on_duty`: an agent has either a daily `shift` or `on_duty` stretches".into(),
+            ));
+        }
+        let mut last_end = 0.0;
+        for w in &a.on_duty {
+            if w.end.0 <= w.start.0 || w.start.0 < last_end {
+                return Err(invalid(format!(
+                    "key `on_duty`: stretches must be in order, not overlapping, each ending after it starts (at {}..{})",
+                    w.start.0, w.end.0
+                )));
+            }
+            last_end = w.end.0;
         }
     }
     Ok(scenario)

@@ -202,6 +202,7 @@ struct QueueRun {
     id: QueueId,
     rate_per_ms: f64,
     curve: Vec<f64>,
+    curve_step_ms: u64,
     handle: Sampler,
     patience: Option<Sampler>,
     target_ms: u64,
@@ -209,6 +210,16 @@ struct QueueRun {
     known: f64,
     factor: f64,
     vip: f64,
+}
+
+/// When an agent is on duty.
+enum Duty {
+    /// The whole run.
+    Always,
+    /// Every day from one time of day to another (milliseconds into the day).
+    Daily(u64, u64),
+    /// These stretches of the run (milliseconds from its start), in order.
+    Stretches(Vec<(u64, u64)>),
 }
 
 struct Sim {
@@ -219,7 +230,7 @@ struct Sim {
     contacts: Vec<SimContact>,
     queues: Vec<QueueRun>,
     stats: Vec<QStat>,
-    agents: Vec<(AgentId, Option<(u64, u64)>)>,
+    agents: Vec<(AgentId, Duty)>,
     leaving: Vec<bool>,
     warmup_ms: u64,
     end_ms: u64,
@@ -274,6 +285,7 @@ pub fn simulate(sc: &Scenario) -> Result<Report, Error> {
             id,
             rate_per_ms: q.arrivals_per_hour.0 / HOUR_MS as f64,
             curve: q.curve.iter().map(|c| c.0).collect(),
+            curve_step_ms: u64::from(q.curve_minutes.max(1)) * 60_000,
             handle,
             patience,
             target_ms: Instant::from_secs_f64(q.target_seconds.0).as_millis(),
@@ -298,12 +310,24 @@ pub fn simulate(sc: &Scenario) -> Result<Report, Error> {
                     capacity: Default::default(),
                 })
                 .map_err(|e| invalid(format!("agent `{name}`: {e}")))?;
-            let shift = block.shift.and_then(|s| {
-                let start = Instant::from_secs_f64(s.start.0 * 3600.0).as_millis();
-                let end = Instant::from_secs_f64(s.end.0 * 3600.0).as_millis();
-                (start != end).then_some((start, end))
-            });
-            agents.push((id, shift));
+            let ms = |h: f64| Instant::from_secs_f64(h * 3600.0).as_millis();
+            let duty = if !block.on_duty.is_empty() {
+                Duty::Stretches(
+                    block
+                        .on_duty
+                        .iter()
+                        .map(|w| (ms(w.start.0), ms(w.end.0)))
+                        .collect(),
+                )
+            } else {
+                match block.shift {
+                    Some(s) if ms(s.start.0) != ms(s.end.0) => {
+                        Duty::Daily(ms(s.start.0), ms(s.end.0))
+                    }
+                    _ => Duty::Always,
+                }
+            };
+            agents.push((id, duty));
         }
     }
     let end_ms = Instant::from_secs_f64(sc.duration_hours.0 * 3600.0).as_millis();
@@ -341,19 +365,21 @@ impl Sim {
         if qr.curve.is_empty() {
             qr.rate_per_ms
         } else {
-            let hour = (t / HOUR_MS) as usize % qr.curve.len();
-            qr.rate_per_ms * qr.curve[hour]
+            let step = (t / qr.curve_step_ms) as usize % qr.curve.len();
+            qr.rate_per_ms * qr.curve[step]
         }
     }
 
-    /// Next arrival of a non-homogeneous Poisson process with an hourly piecewise rate.
+    /// Next arrival of a non-homogeneous Poisson process with a piecewise rate (steps of
+    /// the queue's curve).
     fn next_arrival(&mut self, q: usize, from: u64) {
         let mut t = from as f64;
         loop {
             if t >= self.end_ms as f64 {
                 return;
             }
-            let seg_end = ((t as u64 / HOUR_MS) + 1) * HOUR_MS;
+            let step = self.queues[q].curve_step_ms;
+            let seg_end = ((t as u64 / step) + 1) * step;
             let rate = self.rate_at(q, t as u64);
             if rate > 0.0 {
                 let u: f64 = self.rng.random();
@@ -368,10 +394,11 @@ impl Sim {
         }
     }
 
-    fn on_shift(shift: Option<(u64, u64)>, t: u64) -> bool {
-        match shift {
-            None => true,
-            Some((s, e)) => {
+    fn on_shift(duty: &Duty, t: u64) -> bool {
+        match *duty {
+            Duty::Always => true,
+            Duty::Stretches(ref w) => w.iter().any(|&(s, e)| s <= t && t < e),
+            Duty::Daily(s, e) => {
                 let tod = t % (24 * HOUR_MS);
                 if s < e {
                     tod >= s && tod < e
@@ -387,11 +414,22 @@ impl Sim {
             self.next_arrival(q, 0);
         }
         for i in 0..self.agents.len() {
-            let (id, shift) = self.agents[i];
-            if Self::on_shift(shift, 0) {
+            let id = self.agents[i].0;
+            if Self::on_shift(&self.agents[i].1, 0) {
                 self.input(0, Input::Login(id))?;
             }
-            if let Some((s, e)) = shift {
+            if let Duty::Stretches(w) = &self.agents[i].1 {
+                let w = w.clone();
+                for (s, e) in w {
+                    if s > 0 && s < self.end_ms {
+                        self.push(s, Ev::ShiftStart(i as u32));
+                    }
+                    if e > 0 && e < self.end_ms {
+                        self.push(e, Ev::ShiftEnd(i as u32));
+                    }
+                }
+            }
+            if let Duty::Daily(s, e) = self.agents[i].1 {
                 // Every day's shift start and end inside the run.
                 let mut day = 0;
                 while day * 24 * HOUR_MS < self.end_ms {

@@ -224,6 +224,63 @@ shift = { start = 8, end = 16 }
     assert!(q.service_level > 0.5);
 }
 
+/// A schedule's form: a 15-minute curve over a week and agents on duty for given stretches.
+#[test]
+fn quarter_hour_curves_and_planned_stretches() {
+    // Calls only from 09:00 to 09:15 each day, 400 an hour then: 100 a day, 700 a week.
+    let mut curve = vec!["0"; 96];
+    curve[36] = "1";
+    let text = format!(
+        r#"
+seed = 11
+duration_hours = 168
+[[queue]]
+name = "q"
+arrivals_per_hour = 400
+curve_minutes = 15
+curve = [{}]
+handle_time = {{ dist = "fixed", value = 30 }}
+[[agents]]
+name = "early"
+on_duty = [{{ start = 9, end = 9.1 }}]
+[[agents]]
+name = "late"
+on_duty = [{{ start = 9.1, end = 10 }}, {{ start = 33, end = 34 }}]
+"#,
+        curve.join(", ")
+    );
+    let r = simulate(&parse_scenario(&text, Path::new("p.toml")).unwrap()).unwrap();
+    let q = &r.queues[0];
+    assert!((610..790).contains(&q.offered), "{}", q.offered);
+    let hours = |name: &str| {
+        r.agents
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| (a.handled, a.logged_in_hours))
+            .unwrap()
+    };
+    let (early, early_h) = hours("early");
+    let (late, late_h) = hours("late");
+    // Day 1's calls go to "early" for 6 minutes (at most 12 calls of 30 s), then to
+    // "late"; day 2's to "late"; on the other days nobody is on duty and nothing is
+    // answered (these callers never hang up: they wait to the end of the run).
+    assert!((8..=12).contains(&early), "early {early}");
+    assert_eq!(q.answered, early + late);
+    assert!((150..260).contains(&q.answered), "{}", q.answered);
+    // Logged-in time follows the stretches (a call in progress may hold an agent on).
+    assert!((0.1..0.12).contains(&early_h), "{early_h}");
+    assert!((1.9..1.92).contains(&late_h), "{late_h}");
+    // Overlapping stretches, and a plan together with a daily shift, are refused.
+    let bad = text.replace("start = 33", "start = 9.5");
+    assert!(parse_scenario(&bad, Path::new("p.toml")).is_err());
+    let bad = text.replace(
+        "name = \"early\"",
+        "name = \"early\"\nshift = { start = 8, end = 16 }",
+    );
+    let err = parse_scenario(&bad, Path::new("p.toml")).unwrap_err();
+    assert!(err.to_string().contains("on_duty"), "{err}");
+}
+
 #[test]
 fn bank_day_scenario_parses_and_has_its_size() {
     let path = scenario_path("bank-day.toml");
