@@ -160,7 +160,7 @@ fn normalise(phone: &str) -> String {
 }
 
 /// One CSV field list per line, with quotes (`"a, b"`, `""` for a quote).
-fn csv_fields(line: &str) -> Vec<String> {
+pub(crate) fn csv_fields(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -583,7 +583,7 @@ async fn results(
     Ok(Json(json!({ "contacts": r })))
 }
 
-fn csv_cell(s: &str) -> String {
+pub(crate) fn csv_cell(s: &str) -> String {
     // A cell a spreadsheet would run as a formula is quoted as text (a phone number in E.164
     // is the one `+` that is not a formula).
     let formula =

@@ -29,6 +29,7 @@ pub mod sms;
 pub mod throttle;
 pub mod v1;
 pub mod web;
+pub mod workforce;
 
 /// What the HTTP handlers share.
 #[derive(Clone)]

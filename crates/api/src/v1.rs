@@ -298,6 +298,8 @@ pub struct V1 {
     pub desk: Arc<crate::desk::Desk>,
     /// Today's queue figures pushed on supervisors' event streams.
     pub queue_feed: Arc<crate::queue_feed::QueueFeed>,
+    /// The published workforce plan, built from the log.
+    pub workforce: Arc<crate::workforce::Plans>,
 }
 
 impl V1 {
@@ -403,6 +405,7 @@ pub fn routes(v1: V1) -> Router {
         .merge(crate::sms::routes())
         .merge(crate::phone::routes())
         .merge(crate::monitor::routes())
+        .merge(crate::workforce::routes())
         .with_state(v1)
 }
 

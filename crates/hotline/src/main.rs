@@ -875,6 +875,7 @@ async fn serve(
         centre: centre.clone(),
         desk: Arc::new(hotline_api::desk::Desk::from_config(&cfg)),
         queue_feed: hotline_api::queue_feed::QueueFeed::new(),
+        workforce: hotline_api::workforce::Plans::new(),
     };
     let limits = http::Limits::from_config(&cfg.http);
     #[cfg(unix)]

@@ -678,6 +678,7 @@ pub enum Event {
     Customer(CustomerEvent),
     Audit(AuditEvent),
     Campaign(CampaignEvent),
+    Workforce(WorkforceEvent),
 }
 
 /// An event that may not be appended.
@@ -713,6 +714,7 @@ impl Event {
             Event::Customer(e) => e.id,
             Event::Audit(e) => e.id,
             Event::Campaign(e) => e.id,
+            Event::Workforce(e) => e.id,
         }
     }
 
@@ -724,6 +726,7 @@ impl Event {
             Event::Customer(e) => e.at,
             Event::Audit(e) => e.at,
             Event::Campaign(e) => e.at,
+            Event::Workforce(e) => e.at,
         }
     }
 
@@ -735,6 +738,7 @@ impl Event {
             Event::Customer(e) => e.seq,
             Event::Audit(e) => e.seq,
             Event::Campaign(e) => e.seq,
+            Event::Workforce(e) => e.seq,
         }
     }
 
@@ -746,6 +750,7 @@ impl Event {
             Event::Customer(e) => e.seq = seq,
             Event::Audit(e) => e.seq = seq,
             Event::Campaign(e) => e.seq = seq,
+            Event::Workforce(e) => e.seq = seq,
         }
     }
 
@@ -757,6 +762,7 @@ impl Event {
             Event::Customer(_) => "customer",
             Event::Audit(_) => "audit",
             Event::Campaign(_) => "campaign",
+            Event::Workforce(_) => "workforce",
         }
     }
 
@@ -990,6 +996,30 @@ impl Event {
                     CampaignChange::Unknown => Ok(()),
                 }
             }
+            Event::Workforce(e) => {
+                check_text("by", e.by.as_deref().unwrap_or(""))?;
+                match &e.change {
+                    WorkforceChange::SchedulePublished {
+                        week,
+                        agent,
+                        segments,
+                    } => {
+                        check_text("week", week)?;
+                        check_text("agent", agent)?;
+                        if segments.len() > MAX_SEGMENTS_PER_EVENT {
+                            return Err(InvalidEvent(format!(
+                                "{} segments in one event, over {MAX_SEGMENTS_PER_EVENT}",
+                                segments.len()
+                            )));
+                        }
+                        for s in segments {
+                            check_text("activity", &s.activity)?;
+                        }
+                        Ok(())
+                    }
+                    WorkforceChange::Unknown => Ok(()),
+                }
+            }
         }
     }
 }
@@ -1101,6 +1131,76 @@ impl CampaignEvent {
             by: None,
             change,
         }
+    }
+}
+
+/// Most planned segments one `schedule_published` event carries: an agent's week.
+pub const MAX_SEGMENTS_PER_EVENT: usize = 2000;
+
+/// A stretch of an agent's plan: `[start, end)`, doing `activity` (`work`, `break`,
+/// `lunch`, `offline`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedSegment {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub activity: String,
+}
+
+/// A change to the workforce plan. JSON: `"type"` names the variant in snake_case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkforceChange {
+    /// An agent's plan for the week starting `week` (a Monday, `YYYY-MM-DD`, in the centre's
+    /// time zone) replaced by `segments` (empty: nothing planned that week).
+    SchedulePublished {
+        week: String,
+        agent: String,
+        segments: Vec<PlannedSegment>,
+    },
+    /// A change written by a newer version.
+    #[serde(other)]
+    Unknown,
+}
+
+impl WorkforceChange {
+    /// The JSON `"type"` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WorkforceChange::SchedulePublished { .. } => "schedule_published",
+            WorkforceChange::Unknown => "unknown",
+        }
+    }
+}
+
+/// A change to the workforce plan; the plan is rebuilt from these.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkforceEvent {
+    pub id: EventId,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Seq::is_unassigned")]
+    pub seq: Seq,
+    /// The user who made the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    pub change: WorkforceChange,
+}
+
+impl WorkforceEvent {
+    /// A new, not yet appended event with a fresh id.
+    pub fn new(at: Timestamp, change: WorkforceChange) -> Self {
+        WorkforceEvent {
+            id: EventId::new(),
+            at,
+            seq: Seq::UNASSIGNED,
+            by: None,
+            change,
+        }
+    }
+}
+
+impl From<WorkforceEvent> for Event {
+    fn from(e: WorkforceEvent) -> Self {
+        Event::Workforce(e)
     }
 }
 

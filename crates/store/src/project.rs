@@ -44,6 +44,8 @@ pub(crate) async fn apply(conn: &mut Conn, event: &Event) -> Result<(), sqlx::Er
         Event::Audit(e) => audit_event(conn, seq, e).await,
         // Campaigns are rebuilt from their events by the dialler (`Store::campaign_events`).
         Event::Campaign(_) => Ok(()),
+        // The plan is rebuilt from its events by the API (`Store::workforce_events`).
+        Event::Workforce(_) => Ok(()),
     }
 }
 

@@ -268,6 +268,50 @@ impl Store {
         Ok(out)
     }
 
+    /// The workforce events (published schedules) after `after`, in order: the API builds
+    /// the plan from them and catches up with what was appended since (also by another node).
+    pub async fn workforce_events(&self, after: Seq) -> Result<Vec<hotline_model::WorkforceEvent>> {
+        let rows =
+            q("SELECT seq, body FROM events WHERE stream = 'workforce' AND seq > ? ORDER BY seq")
+                .bind(i64::try_from(after.0).unwrap_or(i64::MAX))
+                .fetch_all(self.read_pool())
+                .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Event::Workforce(e) = decode_row(row)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The agents' state changes from `from` (inclusive) to `to` (exclusive), in log order,
+    /// and each agent's last change in the `lookback` before `from` (its state when the
+    /// window opened): for scoring adherence over a day.
+    pub async fn agent_events_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        lookback: std::time::Duration,
+    ) -> Result<Vec<hotline_model::AgentEvent>> {
+        let start = from
+            .unix_nanos()
+            .saturating_sub(i64::try_from(lookback.as_nanos()).unwrap_or(i64::MAX));
+        let rows = q("SELECT seq, body FROM events
+             WHERE stream = 'agent' AND at_ns >= ? AND at_ns < ? ORDER BY seq")
+        .bind(start)
+        .bind(to.unix_nanos())
+        .fetch_all(self.read_pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Event::Agent(e) = decode_row(row)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
     /// The events that tell what became of the campaigns' calls (`dialled`, `dial_outcome`,
     /// `flow_step`), in log order: the dialler counts the attempts made before a restart.
     pub async fn campaign_call_events(&self) -> Result<Vec<Event>> {

@@ -509,6 +509,7 @@ impl Writer {
                 Event::Customer(_) => "upserted",
                 Event::Audit(_) => "audit",
                 Event::Campaign(e) => e.change.name(),
+                Event::Workforce(e) => e.change.name(),
             };
             let r = q(
                 "INSERT INTO events (seq, id, stream, interaction, kind, at_ns, v, body, epoch)
