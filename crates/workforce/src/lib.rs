@@ -4,9 +4,11 @@
 //! centre's local Monday 00:00 of the planned week, or Unix minutes for the live day), and
 //! demand in 15-minute intervals from the same epoch.
 //!
+//! - [`forecast`]: contacts per interval from interval history, with its backtest error.
 //! - [`adherence`]: the planned activity against what an agent actually did.
 
 pub mod adherence;
+pub mod forecast;
 
 use serde::{Deserialize, Serialize};
 
