@@ -5,10 +5,12 @@
 //! demand in 15-minute intervals from the same epoch.
 //!
 //! - [`forecast`]: contacts per interval from interval history, with its backtest error.
+//! - [`history`]: interval history of a new centre from CSV text.
 //! - [`adherence`]: the planned activity against what an agent actually did.
 
 pub mod adherence;
 pub mod forecast;
+pub mod history;
 
 use serde::{Deserialize, Serialize};
 
