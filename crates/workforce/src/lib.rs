@@ -6,11 +6,14 @@
 //!
 //! - [`forecast`]: contacts per interval from interval history, with its backtest error.
 //! - [`history`]: interval history of a new centre from CSV text.
+//! - [`staffing`]: agents required per interval from the forecast, the queue's targets,
+//!   shrinkage and wellbeing costs.
 //! - [`adherence`]: the planned activity against what an agent actually did.
 
 pub mod adherence;
 pub mod forecast;
 pub mod history;
+pub mod staffing;
 
 use serde::{Deserialize, Serialize};
 
