@@ -326,6 +326,29 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Proleptic Gregorian date of a day counted from 1970-01-01 (H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Formats minutes since 1970-01-01 00:00 as naive local `YYYY-MM-DD HH:MM`, the inverse of
+/// [`parse_local_minute`].
+pub fn format_local_minute(minute: Minute) -> String {
+    let (y, mo, d) = civil_from_days(minute.div_euclid(MINUTES_PER_DAY));
+    let m = minute.rem_euclid(MINUTES_PER_DAY);
+    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}", m / 60, m % 60)
+}
+
 fn days_in_month(year: i64, month: i64) -> i64 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -395,6 +418,17 @@ mod tests {
         assert_eq!(parse_local_minute("1970-01-02T01:30"), Some(1440 + 90));
         assert_eq!(parse_local_minute("1970-01-02 24:00"), None);
         assert_eq!(parse_local_minute("1970-1-02 01:00"), None);
+        for text in [
+            "1970-01-01 00:00",
+            "2024-02-29 23:45",
+            "1969-12-31 12:15",
+            "2400-03-01 08:00",
+        ] {
+            assert_eq!(
+                parse_local_minute(text).map(format_local_minute).as_deref(),
+                Some(text)
+            );
+        }
     }
 
     #[test]
