@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use hotline_workforce::INTERVALS_PER_DAY;
 use hotline_workforce::forecast::{ForecastConfig, forecast};
 use hotline_workforce::staffing::{
-    QueuePlan, ServiceTarget, Shrinkage, Wellbeing, staff_intervals,
+    AbandonTarget, QueuePlan, ServiceTarget, Shrinkage, Wellbeing, staff_intervals,
 };
 
 const WEEKS: usize = 56;
@@ -90,6 +90,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "staffing {} intervals (Erlang C, 300 s, 80/20, ceiling 0.85): median {:.2} ms; peak {peak} on phones, {:.0} agent-hours scheduled",
         f.volumes.len(),
         median(times).as_secs_f64() * 1e3,
+        p.scheduled_hours
+    );
+
+    // The same week with an abandonment target: Erlang A, a heavier computation per count.
+    let mut plan_a = plan.clone();
+    plan_a.target.abandon = Some(AbandonTarget {
+        patience_seconds: 120.0,
+        max_abandon: 0.03,
+    });
+    let t = Instant::now();
+    let p = staff_intervals(&f.volumes, &plan_a)?;
+    println!(
+        "staffing {} intervals (Erlang A, patience 120 s, at most 3% abandon): {:.0} ms (one run); {:.0} agent-hours scheduled",
+        f.volumes.len(),
+        t.elapsed().as_secs_f64() * 1e3,
         p.scheduled_hours
     );
     Ok(())

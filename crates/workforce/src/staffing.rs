@@ -256,14 +256,14 @@ fn interval(
         interval: index,
         source,
     };
-    let scheduled = |on_phones: u32| scheduled(on_phones, plan.shrinkage.total());
+    let schedule = |on_phones: u32| scheduled(on_phones, plan.shrinkage.total());
     if volume == 0.0 {
         let on_phones = plan.min_agents;
         return Ok(IntervalStaffing {
             interval: index,
             volume,
             on_phones,
-            scheduled: scheduled(on_phones)?,
+            scheduled: schedule(on_phones)?,
             binding: if on_phones > 0 {
                 Binding::Minimum
             } else {
@@ -304,12 +304,30 @@ fn interval(
         // Occupancy falls as agents are added and is at most load / agents, so `hi` meets
         // the ceiling; search the fewest that do.
         let load = rate * aht / 3600.0;
-        let mut hi = ((load / ceiling).ceil() as u32).max(n + 1);
-        while load / f64::from(hi) > ceiling {
+        let max = erlang::MAX_AGENTS;
+        // The float-to-int cast saturates; the bound keeps `hi` within what Erlang accepts.
+        let mut hi = ((load / ceiling).ceil().min(f64::from(max)) as u32)
+            .max(n + 1)
+            .min(max);
+        while hi < max && load / f64::from(hi) > ceiling {
             hi += 1;
         }
         let mut hi_result = metrics(hi).map_err(erl)?;
+        if hi_result.occupancy > ceiling {
+            return Err(erl(ErlangError::TooLarge(
+                "more than 1,000,000 agents needed for the occupancy ceiling",
+            )));
+        }
         let mut lo = n;
+        if t.abandon.is_none() {
+            // Erlang C occupancy is exactly load / agents: `hi` is the answer once float
+            // rounding in the ceiling's division is undone; no search needed.
+            while hi - 1 > n && load / f64::from(hi - 1) <= ceiling {
+                hi -= 1;
+            }
+            lo = hi - 1;
+            hi_result = metrics(hi).map_err(erl)?;
+        }
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             let r = metrics(mid).map_err(erl)?;
@@ -333,7 +351,7 @@ fn interval(
         interval: index,
         volume,
         on_phones: n,
-        scheduled: scheduled(n)?,
+        scheduled: schedule(n)?,
         binding,
         service_level: result.service_level,
         asa: result.asa,

@@ -171,9 +171,16 @@ fn bad_inputs_are_refused() {
     let mut bad = p.clone();
     bad.handle_seconds = 0.0;
     assert!(staff_interval(10.0, &bad).is_err());
-    let mut bad = p;
+    let mut bad = p.clone();
     bad.wellbeing.occupancy_ceiling = 1.5;
     assert!(staff_interval(10.0, &bad).is_err());
+    // A ceiling no staffing can meet is an error, not a hang or an overflow.
+    let mut bad = p;
+    bad.wellbeing.occupancy_ceiling = 1e-9;
+    assert!(matches!(
+        staff_interval(100.0, &bad),
+        Err(StaffingError::Erlang { interval: 0, .. })
+    ));
 }
 
 fn arb_plan() -> impl Strategy<Value = QueuePlan> {
