@@ -21,7 +21,9 @@
 //!   days only: `min Σ (y_d − w_k·(a + b·t_d))²`. The model is bilinear, so it is solved by
 //!   alternating least squares (a 2×2 linear system for `a, b`, a ratio for each `w_k`),
 //!   which converges in a handful of steps because the weekly pattern is far stronger than
-//!   the trend. The trend window keeps an old level shift from steering the slope.
+//!   the trend. The trend window keeps an old level shift from steering the slope. The
+//!   trend is extrapolated as a straight line, which suits the weeks ahead a schedule is
+//!   built for; over months it should be checked against the planners' own outlook.
 //! * `p[k]` is the intraday profile of weekday `k`: each interval's share of the day,
 //!   pooled over the last [`ForecastConfig::profile_weeks`] ordinary occurrences of that
 //!   weekday (Σ volume / Σ day total, so quiet nights do not get noisy shares), then
@@ -488,8 +490,8 @@ impl Model {
             let mean = seen.iter().map(|&k| new_weekday[k]).sum::<f64>() / seen.len().max(1) as f64;
             let (mut l2, mut t2) = (new_level, new_trend);
             if mean > 0.0 {
-                for w in &mut new_weekday {
-                    *w /= mean;
+                for &k in &seen {
+                    new_weekday[k] /= mean;
                 }
                 l2 *= mean;
                 t2 *= mean;

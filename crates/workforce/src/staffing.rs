@@ -24,6 +24,23 @@
 //!
 //! The output repeats the service level, ASA, occupancy and (Erlang A) abandon rate the
 //! model expects with the agents on the phones, and totals the agent-hours.
+//!
+//! ```
+//! use hotline_workforce::staffing::{QueuePlan, ServiceTarget, Shrinkage, Wellbeing};
+//!
+//! let plan = QueuePlan {
+//!     name: "cards".into(),
+//!     handle_seconds: 180.0,
+//!     wrap_up_seconds: 0.0,
+//!     target: ServiceTarget { service_level: 0.8, target_seconds: 20.0, abandon: None },
+//!     shrinkage: Shrinkage { breaks: 0.1, training: 0.05, absence: 0.1, other: 0.05 },
+//!     wellbeing: Wellbeing { occupancy_ceiling: 0.85, ..Wellbeing::default() },
+//!     min_agents: 1,
+//! };
+//! // 100 contacts in a quarter hour: 20 Erlangs, 24 on the phones for 80/20, 35 scheduled.
+//! let s = hotline_workforce::staffing::staff_interval(100.0, &plan).unwrap();
+//! assert_eq!((s.on_phones, s.scheduled), (24, 35));
+//! ```
 
 use hotline_sim::erlang::{self, ErlangError, ErlangResult};
 use serde::{Deserialize, Serialize};
