@@ -4,9 +4,16 @@
 //! centre's local Monday 00:00 of the planned week, or Unix minutes for the live day), and
 //! demand in 15-minute intervals from the same epoch.
 //!
+//! - [`forecast`]: contacts per interval from interval history, with its backtest error.
+//! - [`history`]: interval history of a new centre from CSV text.
+//! - [`staffing`]: agents required per interval from the forecast, the queue's targets,
+//!   shrinkage and wellbeing costs.
 //! - [`adherence`]: the planned activity against what an agent actually did.
 
 pub mod adherence;
+pub mod forecast;
+pub mod history;
+pub mod staffing;
 
 use serde::{Deserialize, Serialize};
 
