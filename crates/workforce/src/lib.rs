@@ -4,9 +4,11 @@
 //! centre's local Monday 00:00 of the planned week, or Unix minutes for the live day), and
 //! demand in 15-minute intervals from the same epoch.
 //!
+//! - [`schedule`]: named agents' shifts and breaks for a week against the requirement.
 //! - [`adherence`]: the planned activity against what an agent actually did.
 
 pub mod adherence;
+pub mod schedule;
 
 use serde::{Deserialize, Serialize};
 
