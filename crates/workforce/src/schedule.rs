@@ -39,6 +39,8 @@ use crate::{Activity, INTERVAL_MINUTES, INTERVALS_PER_DAY, INTERVALS_PER_WEEK, M
 const DAY: i64 = INTERVALS_PER_DAY as i64;
 const WEEK: i64 = INTERVALS_PER_WEEK as i64;
 const MINUTES_PER_DAY: Minute = 24 * 60;
+/// Preference weights beyond this are clamped so that sums of them cannot overflow.
+const MAX_WEIGHT: i64 = 1_000_000;
 
 /// Start times a pattern allows each day, in minutes after midnight: `first`, `first + every`,
 /// … up to `last`.
@@ -86,7 +88,7 @@ impl TimeRange {
 
 /// A soft wish about when shifts start: a shift starting inside `range` earns `weight`
 /// points (negative for a start the agent would rather avoid). One point weighs as much as
-/// one agent-interval of overstaffing.
+/// one agent-interval of overstaffing; weights are clamped to ±1,000,000.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartPreference {
     pub range: TimeRange,
@@ -520,12 +522,20 @@ fn compile_agent(a: &Agent, problem: &Problem, pats: &[Pat]) -> Result<Ag, Sched
     let mut ag = Ag {
         allowed,
         min: a.min_weekly_minutes,
-        max: a.max_weekly_minutes,
+        // No week holds more shift time than its own length; the cap keeps sums small.
+        max: a.max_weekly_minutes.min(7 * MINUTES_PER_DAY),
         max_days: 7 - a.days_off as usize,
         rest: a.min_rest_minutes,
         prev_end: a.previous_shift_end,
         unavailable: a.unavailable.clone(),
-        prefs: a.preferences.clone(),
+        prefs: a
+            .preferences
+            .iter()
+            .map(|p| StartPreference {
+                range: p.range,
+                weight: p.weight.clamp(-MAX_WEIGHT, MAX_WEIGHT),
+            })
+            .collect(),
         open_day: [false; 7],
     };
     for d in 0..7 {
@@ -592,7 +602,7 @@ fn feasible_week(ag: &Ag, pats: &[Pat]) -> Option<Vec<Sh>> {
             let not_before = [last_end, ag.prev_end]
                 .into_iter()
                 .flatten()
-                .map(|e| e + ag.rest)
+                .map(|e| e.saturating_add(ag.rest))
                 .max();
             for &p in &ag.allowed {
                 let pat = &pats[p];
@@ -768,9 +778,9 @@ impl<'a> Engine<'a> {
             let os = o.start * INTERVAL_MINUTES;
             let oe = os + op.minutes;
             let ok = if os < s {
-                oe + ag.rest <= s
+                oe.saturating_add(ag.rest) <= s
             } else {
-                e + ag.rest <= os
+                e.saturating_add(ag.rest) <= os
             };
             if !ok {
                 return false;
@@ -779,7 +789,7 @@ impl<'a> Engine<'a> {
         if minutes > ag.max || days > ag.max_days {
             return false;
         }
-        if ag.prev_end.is_some_and(|pe| pe + ag.rest > s) {
+        if ag.prev_end.is_some_and(|pe| pe.saturating_add(ag.rest) > s) {
             return false;
         }
         !ag.unavailable.iter().any(|u| u.overlaps(s, e))

@@ -116,13 +116,13 @@ pub fn check(problem: &Problem, schedule: &Schedule) -> Result<(), String> {
             } else {
                 Some(plan.shifts[k - 1].end)
             };
-            if let Some(end) = before {
-                if shift.start - end < agent.min_rest_minutes {
-                    return Err(format!(
-                        "agent {who}: shift {k} rests {} min",
-                        shift.start - end
-                    ));
-                }
+            if let Some(end) = before
+                && shift.start - end < agent.min_rest_minutes
+            {
+                return Err(format!(
+                    "agent {who}: shift {k} rests {} min",
+                    shift.start - end
+                ));
             }
             for u in &agent.unavailable {
                 if u.start < shift.end && shift.start < u.end {
