@@ -259,6 +259,35 @@ impl Schedule {
     }
 }
 
+/// A shift in hours of the day it starts on, the shape of the simulator's daily agent shift
+/// (`hotline-sim`'s `Shift`): `end_hour` is taken modulo 24, so a night shift reads
+/// `start_hour = 22, end_hour = 6`. Breaks are not carried.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DayShift {
+    pub agent: String,
+    pub skills: Vec<String>,
+    pub start_hour: f64,
+    pub end_hour: f64,
+}
+
+impl Schedule {
+    /// The shifts starting on `day` (0 = Monday), in agent order, for a one-day simulation.
+    pub fn day_shifts(&self, day: u32) -> Vec<DayShift> {
+        let day = Minute::from(day);
+        self.agents
+            .iter()
+            .flat_map(|a| a.shifts.iter().map(move |s| (a, s)))
+            .filter(|(_, s)| s.start.div_euclid(MINUTES_PER_DAY) == day)
+            .map(|(a, s)| DayShift {
+                agent: a.id.clone(),
+                skills: a.skills.clone(),
+                start_hour: s.start.rem_euclid(MINUTES_PER_DAY) as f64 / 60.0,
+                end_hour: s.end.rem_euclid(MINUTES_PER_DAY) as f64 / 60.0,
+            })
+            .collect()
+    }
+}
+
 /// Agents on a work segment per interval of the week, counted from the segments; the part
 /// of a shift past the week's end counts at the start of the week.
 pub fn working_per_interval(agents: &[AgentSchedule]) -> Vec<u32> {

@@ -44,10 +44,6 @@ fn bank_week_150_agents() {
 }
 
 #[test]
-#[cfg_attr(
-    debug_assertions,
-    ignore = "release only; the 150-agent week asserts the same"
-)]
 fn bank_week_600_agents() {
     bank_week_holds(600);
 }
@@ -177,4 +173,27 @@ fn bad_input_is_an_error() {
     let mut p = good;
     p.agents[1].id = p.agents[0].id.clone();
     assert!(matches!(solve(&p), Err(ScheduleError::InvalidAgent { .. })));
+}
+
+#[test]
+fn day_shifts_are_the_shifts_starting_that_day() {
+    let problem = bank_week::problem(40);
+    let schedule = solve(&problem).unwrap();
+    let mut seen = 0;
+    for day in 0..7u32 {
+        for d in schedule.day_shifts(day) {
+            let agent = schedule.agents.iter().find(|a| a.id == d.agent).unwrap();
+            let shift = agent
+                .shifts
+                .iter()
+                .find(|s| s.start / 1440 == i64::from(day))
+                .unwrap();
+            assert_eq!(d.start_hour * 60.0, (shift.start % 1440) as f64);
+            assert_eq!(d.end_hour * 60.0, (shift.end % 1440) as f64);
+            assert!((0.0..24.0).contains(&d.end_hour));
+            assert_eq!(d.skills, agent.skills);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, schedule.shift_count());
 }
