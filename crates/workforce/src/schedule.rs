@@ -29,7 +29,7 @@
 //! in a steady state). A shift's day is the day it starts on; an agent works at most one
 //! shift per day. Contract hours count the whole shift, breaks included.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -601,7 +601,8 @@ fn earliest_breaks(pat: &Pat, start: i64) -> Vec<i64> {
 
 /// Some legal week reaching the contract minimum, found by depth-first search over the days.
 /// On each day it tries each allowed pattern at its earliest legal start (the earliest end
-/// leaves the most room for the next day), then no shift. Complete for these rules.
+/// leaves the most room for the next day), then no shift. Complete for these rules; states
+/// already known to fail are remembered, so many patterns cannot make it exponential.
 fn feasible_week(ag: &Ag, pats: &[Pat]) -> Option<Vec<Sh>> {
     fn go(
         ag: &Ag,
@@ -610,11 +611,19 @@ fn feasible_week(ag: &Ag, pats: &[Pat]) -> Option<Vec<Sh>> {
         last_end: Option<Minute>,
         minutes: Minute,
         acc: &mut Vec<Sh>,
+        failed: &mut HashMap<(i64, usize, Minute), Minute>,
     ) -> bool {
         if minutes >= ag.min && acc.len() <= ag.max_days && (day == 7 || ag.min == minutes) {
             return true;
         }
         if day == 7 {
+            return false;
+        }
+        // A state that failed with an earlier (or no) last end fails now too: the last end
+        // only bounds the next start from below.
+        let key = (day, acc.len(), minutes);
+        let end_or_min = last_end.unwrap_or(Minute::MIN);
+        if failed.get(&key).is_some_and(|&f| f <= end_or_min) {
             return false;
         }
         let longest = ag
@@ -653,17 +662,30 @@ fn feasible_week(ag: &Ag, pats: &[Pat]) -> Option<Vec<Sh>> {
                         breaks: earliest_breaks(pat, s),
                     });
                     let end = s * INTERVAL_MINUTES + pat.minutes;
-                    if go(ag, pats, day + 1, Some(end), minutes + pat.minutes, acc) {
+                    if go(
+                        ag,
+                        pats,
+                        day + 1,
+                        Some(end),
+                        minutes + pat.minutes,
+                        acc,
+                        failed,
+                    ) {
                         return true;
                     }
                     acc.pop();
                 }
             }
         }
-        go(ag, pats, day + 1, last_end, minutes, acc)
+        if go(ag, pats, day + 1, last_end, minutes, acc, failed) {
+            return true;
+        }
+        let f = failed.entry(key).or_insert(end_or_min);
+        *f = (*f).min(end_or_min);
+        false
     }
     let mut acc = Vec::new();
-    go(ag, pats, 0, None, 0, &mut acc).then_some(acc)
+    go(ag, pats, 0, None, 0, &mut acc, &mut HashMap::new()).then_some(acc)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -139,3 +139,109 @@ proptest! {
         }
     }
 }
+
+/// Any numbers at all, valid or not.
+fn wild_problem() -> impl Strategy<Value = Problem> {
+    let minute = prop_oneof![
+        -20_000i64..=20_000,
+        Just(i64::MIN),
+        Just(i64::MAX),
+        (0i64..=100).prop_map(|q| q * 15),
+    ];
+    let pattern = (
+        0usize..4,
+        minute.clone(),
+        (minute.clone(), minute.clone(), minute.clone()),
+        prop::collection::vec(
+            (minute.clone(), minute.clone(), minute.clone(), 0usize..4),
+            0..=3,
+        ),
+    )
+        .prop_map(|(n, minutes, (first, last, every), breaks)| ShiftPattern {
+            name: format!("p{n}"),
+            minutes,
+            starts: StartTimes { first, last, every },
+            breaks: breaks
+                .into_iter()
+                .map(|(m, e, l, a)| BreakRule {
+                    activity: [
+                        Activity::Work,
+                        Activity::Break,
+                        Activity::Lunch,
+                        Activity::Offline,
+                    ][a],
+                    minutes: m,
+                    earliest_start: e,
+                    latest_end: l,
+                })
+                .collect(),
+        });
+    let agent = (
+        0usize..6,
+        prop::collection::vec(0usize..4, 0..=2),
+        (minute.clone(), minute.clone(), 0u32..=9, minute.clone()),
+        prop::option::of(minute.clone()),
+        prop::collection::vec((minute.clone(), minute.clone()), 0..=2),
+        prop::collection::vec((minute.clone(), minute.clone(), any::<i64>()), 0..=2),
+    )
+        .prop_map(
+            |(id, pats, (min, max, days_off, rest), previous, unavailable, prefs)| Agent {
+                id: format!("a{id}"),
+                skills: vec![],
+                patterns: pats.into_iter().map(|p| format!("p{p}")).collect(),
+                min_weekly_minutes: min,
+                max_weekly_minutes: max,
+                days_off,
+                min_rest_minutes: rest,
+                previous_shift_end: previous,
+                unavailable: unavailable
+                    .into_iter()
+                    .map(|(start, end)| TimeRange { start, end })
+                    .collect(),
+                preferences: prefs
+                    .into_iter()
+                    .map(|(start, end, weight)| StartPreference {
+                        range: TimeRange { start, end },
+                        weight,
+                    })
+                    .collect(),
+            },
+        );
+    (
+        prop_oneof![
+            prop::collection::vec(any::<u32>(), INTERVALS_PER_WEEK),
+            prop::collection::vec(0u32..=3, 0..=700),
+        ],
+        prop::collection::vec(pattern, 0..=3),
+        prop::collection::vec(agent, 0..=4),
+        any::<u32>(),
+        any::<u32>(),
+        0u32..=4,
+    )
+        .prop_map(
+            |(requirement, patterns, agents, under, over, max_passes)| Problem {
+                requirement,
+                patterns,
+                agents,
+                options: Options {
+                    under_weight: under,
+                    over_weight: over,
+                    max_passes,
+                },
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Bad input is an error, never a panic; whatever is accepted keeps the rules.
+    #[test]
+    fn any_input_gives_a_legal_schedule_or_an_error(problem in wild_problem()) {
+        if let Ok(schedule) = solve(&problem) {
+            if let Err(e) = check::check(&problem, &schedule) {
+                return Err(TestCaseError::fail(e));
+            }
+        }
+    }
+}
