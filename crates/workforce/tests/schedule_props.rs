@@ -238,10 +238,10 @@ proptest! {
     /// Bad input is an error, never a panic; whatever is accepted keeps the rules.
     #[test]
     fn any_input_gives_a_legal_schedule_or_an_error(problem in wild_problem()) {
-        if let Ok(schedule) = solve(&problem) {
-            if let Err(e) = check::check(&problem, &schedule) {
-                return Err(TestCaseError::fail(e));
-            }
+        if let Ok(schedule) = solve(&problem)
+            && let Err(e) = check::check(&problem, &schedule)
+        {
+            return Err(TestCaseError::fail(e));
         }
     }
 }
