@@ -8,11 +8,13 @@
 //! - [`history`]: interval history of a new centre from CSV text.
 //! - [`staffing`]: agents required per interval from the forecast, the queue's targets,
 //!   shrinkage and wellbeing costs.
+//! - [`schedule`]: named agents' shifts and breaks for a week against the requirement.
 //! - [`adherence`]: the planned activity against what an agent actually did.
 
 pub mod adherence;
 pub mod forecast;
 pub mod history;
+pub mod schedule;
 pub mod staffing;
 
 use serde::{Deserialize, Serialize};
