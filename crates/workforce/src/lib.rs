@@ -9,11 +9,13 @@
 //! - [`staffing`]: agents required per interval from the forecast, the queue's targets,
 //!   shrinkage and wellbeing costs.
 //! - [`schedule`]: named agents' shifts and breaks for a week against the requirement.
+//! - [`plan`]: forecast, staffing and schedule of a week in one step.
 //! - [`adherence`]: the planned activity against what an agent actually did.
 
 pub mod adherence;
 pub mod forecast;
 pub mod history;
+pub mod plan;
 pub mod schedule;
 pub mod staffing;
 

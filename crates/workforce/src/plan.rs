@@ -1,0 +1,240 @@
+//! A week's plan in one step: each queue's history → forecast → agents required, summed over
+//! the queues → shifts for the named agents.
+//!
+//! Queues are staffed each on its own and their requirements added: agents shared between
+//! queues pool their capacity, so the sum is on the safe side (a multi-skill centre checks
+//! the plan in the simulator, which routes over the real skills).
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::forecast::{Forecast, ForecastConfig, ForecastError, SpecialDay, forecast};
+use crate::schedule::{self, Schedule, ScheduleError};
+use crate::staffing::{QueuePlan, StaffingError, StaffingPlan, staff_intervals};
+use crate::{INTERVALS_PER_DAY, INTERVALS_PER_WEEK};
+
+/// One queue: its targets and its history.
+#[derive(Clone, Debug)]
+pub struct QueueInput {
+    pub plan: QueuePlan,
+    /// Contacts offered per 15-minute interval, from Monday 00:00 of the history's first
+    /// week (the history's epoch), whole days.
+    pub history: Vec<f64>,
+}
+
+/// Everything a week's plan needs.
+#[derive(Clone, Debug)]
+pub struct WeekInput {
+    pub queues: Vec<QueueInput>,
+    /// Holidays and special days, as days from the history's epoch (past ones teach the
+    /// forecast their effect; ones in the planned week apply it).
+    pub special_days: Vec<SpecialDay>,
+    pub forecast: ForecastConfig,
+    /// The planned week starts this many days after the history's epoch (a multiple of 7,
+    /// at or after the history's end).
+    pub week_day: usize,
+    pub patterns: Vec<schedule::ShiftPattern>,
+    pub agents: Vec<schedule::Agent>,
+    pub options: schedule::Options,
+}
+
+/// What was planned for one queue.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueueOutcome {
+    pub queue: String,
+    /// The forecast; `volumes` and `daily_totals` cover the planned week only.
+    pub forecast: Forecast,
+    pub staffing: StaffingPlan,
+}
+
+/// The week's plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct WeekPlan {
+    pub queues: Vec<QueueOutcome>,
+    /// Agents required at work per interval: the queues' `scheduled` figures added.
+    pub requirement: Vec<u32>,
+    pub schedule: Schedule,
+}
+
+/// Why a week cannot be planned.
+#[derive(Debug, Error)]
+pub enum PlanError {
+    #[error("no queue to plan for")]
+    NoQueues,
+    #[error("the planned week must start on a Monday at or after the history's end (day {week_day}, history {history_days} days)")]
+    Week { week_day: usize, history_days: usize },
+    #[error("queue {queue}: {source}")]
+    Forecast {
+        queue: String,
+        source: ForecastError,
+    },
+    #[error("queue {queue}: {source}")]
+    Staffing {
+        queue: String,
+        source: StaffingError,
+    },
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+}
+
+/// Plans the week starting `input.week_day`.
+pub fn plan_week(input: &WeekInput) -> Result<WeekPlan, PlanError> {
+    if input.queues.is_empty() {
+        return Err(PlanError::NoQueues);
+    }
+    let mut requirement = vec![0u32; INTERVALS_PER_WEEK];
+    let mut queues = Vec::with_capacity(input.queues.len());
+    for q in &input.queues {
+        let queue = q.plan.name.clone();
+        let history_days = q.history.len() / INTERVALS_PER_DAY;
+        if input.week_day % 7 != 0 || input.week_day < history_days {
+            return Err(PlanError::Week {
+                week_day: input.week_day,
+                history_days,
+            });
+        }
+        let horizon = input.week_day - history_days + 7;
+        let mut f = forecast(&q.history, &input.special_days, horizon, &input.forecast).map_err(
+            |source| PlanError::Forecast {
+                queue: queue.clone(),
+                source,
+            },
+        )?;
+        let skip = (horizon - 7) * INTERVALS_PER_DAY;
+        f.volumes.drain(..skip);
+        f.daily_totals.drain(..horizon - 7);
+        f.start_interval += skip;
+        let staffing = staff_intervals(&f.volumes, &q.plan).map_err(|source| {
+            PlanError::Staffing {
+                queue: queue.clone(),
+                source,
+            }
+        })?;
+        for (r, i) in requirement.iter_mut().zip(&staffing.intervals) {
+            *r = r.saturating_add(i.scheduled);
+        }
+        queues.push(QueueOutcome {
+            queue,
+            forecast: f,
+            staffing,
+        });
+    }
+    let schedule = schedule::solve(&schedule::Problem {
+        requirement: requirement.clone(),
+        patterns: input.patterns.clone(),
+        agents: input.agents.clone(),
+        options: input.options.clone(),
+    })?;
+    Ok(WeekPlan {
+        queues,
+        requirement,
+        schedule,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Activity;
+    use crate::schedule::{Agent, BreakRule, ShiftPattern, StartTimes};
+    use crate::staffing::{ServiceTarget, Shrinkage, Wellbeing};
+
+    /// Four weeks of a day curve: nothing at night, a plateau from 08:00 to 20:00.
+    fn history() -> Vec<f64> {
+        (0..28 * INTERVALS_PER_DAY)
+            .map(|i| {
+                let q = i % INTERVALS_PER_DAY;
+                if (32..80).contains(&q) { 20.0 } else { 0.0 }
+            })
+            .collect()
+    }
+
+    fn input(agents: usize) -> WeekInput {
+        WeekInput {
+            queues: vec![QueueInput {
+                plan: QueuePlan {
+                    name: "general".into(),
+                    handle_seconds: 180.0,
+                    wrap_up_seconds: 0.0,
+                    target: ServiceTarget {
+                        service_level: 0.8,
+                        target_seconds: 20.0,
+                        abandon: None,
+                    },
+                    shrinkage: Shrinkage::default(),
+                    wellbeing: Wellbeing::default(),
+                    min_agents: 0,
+                },
+                history: history(),
+            }],
+            special_days: vec![],
+            forecast: ForecastConfig::default(),
+            week_day: 35,
+            patterns: vec![ShiftPattern {
+                name: "8h".into(),
+                minutes: 480,
+                starts: StartTimes {
+                    first: 6 * 60,
+                    last: 14 * 60,
+                    every: 60,
+                },
+                breaks: vec![BreakRule {
+                    activity: Activity::Lunch,
+                    minutes: 30,
+                    earliest_start: 180,
+                    latest_end: 330,
+                }],
+            }],
+            agents: (0..agents)
+                .map(|i| Agent {
+                    id: format!("{}", 1001 + i),
+                    skills: vec![],
+                    patterns: vec![],
+                    min_weekly_minutes: 0,
+                    max_weekly_minutes: 5 * 480,
+                    days_off: 2,
+                    min_rest_minutes: 11 * 60,
+                    previous_shift_end: None,
+                    unavailable: vec![],
+                    preferences: vec![],
+                })
+                .collect(),
+            options: schedule::Options::default(),
+        }
+    }
+
+    #[test]
+    fn a_week_after_a_gap_is_forecast_staffed_and_scheduled() {
+        let p = plan_week(&input(40)).unwrap();
+        let q = &p.queues[0];
+        // The planned week (day 35) is a week after the history's end (day 28).
+        assert_eq!(q.forecast.start_interval, 35 * INTERVALS_PER_DAY);
+        assert_eq!(q.forecast.volumes.len(), INTERVALS_PER_WEEK);
+        // 20 calls a quarter hour at 180 s: 4 Erlangs, 7 agents for 80/20; none at night.
+        let at = |day: usize, q: usize| p.requirement[day * INTERVALS_PER_DAY + q];
+        assert!((6..=8).contains(&at(2, 48)), "{}", at(2, 48));
+        assert_eq!(at(2, 4), 0);
+        assert_eq!(p.schedule.coverage.len(), INTERVALS_PER_WEEK);
+        let short: u64 = p
+            .schedule
+            .coverage
+            .iter()
+            .map(|c| u64::from(c.required.saturating_sub(c.working)))
+            .sum();
+        assert_eq!(short, p.schedule.total_shortfall);
+    }
+
+    #[test]
+    fn a_week_inside_the_history_or_off_monday_is_refused() {
+        let mut i = input(5);
+        i.week_day = 21;
+        assert!(matches!(plan_week(&i), Err(PlanError::Week { .. })));
+        i.week_day = 30;
+        assert!(matches!(plan_week(&i), Err(PlanError::Week { .. })));
+        i.week_day = 28;
+        i.queues[0].history.truncate(5 * INTERVALS_PER_DAY);
+        assert!(matches!(plan_week(&i), Err(PlanError::Forecast { .. })));
+        i.queues.clear();
+        assert!(matches!(plan_week(&i), Err(PlanError::NoQueues)));
+    }
+}
