@@ -27,8 +27,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use hotline_config::Role;
 use hotline_model::{
-    AgentState, MAX_SEGMENTS_PER_EVENT, PlannedSegment, Seq, Timestamp, WorkforceChange,
-    WorkforceEvent,
+    AgentState, MAX_SEGMENTS_PER_EVENT, PlannedSegment, Seq, SpecialDayEntry, Timestamp,
+    WorkforceChange, WorkforceEvent,
 };
 use hotline_workforce::adherence::{self, Actual, StateChange};
 use hotline_workforce::{Activity, Segment};
@@ -52,13 +52,25 @@ pub fn routes() -> axum::Router<V1> {
         .route("/api/v1/workforce/schedule.csv", get(schedule_csv))
         .route("/api/v1/workforce/schedule/{week}", put(publish))
         .route("/api/v1/workforce/adherence", get(adherence_view))
+        .route("/api/v1/workforce/plan", axum::routing::post(make_plan))
+        .route(
+            "/api/v1/workforce/history",
+            axum::routing::post(import_history),
+        )
+        .route(
+            "/api/v1/workforce/special-days",
+            get(special_days).put(set_special_days),
+        )
 }
 
 /// The published plan: each (week, agent)'s segments, as of log position `seq`.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct PlanState {
     seq: Seq,
     weeks: BTreeMap<(String, String), Vec<PlannedSegment>>,
+    /// Imported history by (queue, channel, week).
+    history: BTreeMap<(String, String, String), Vec<f64>>,
+    special_days: Vec<SpecialDayEntry>,
 }
 
 /// The plan, built from the log and kept up with it.
@@ -84,23 +96,31 @@ impl Plans {
         if events.is_empty() {
             return Ok(guard.clone());
         }
-        let mut next = PlanState {
-            seq: guard.seq,
-            weeks: guard.weeks.clone(),
-        };
+        let mut next = PlanState::clone(&guard);
         for e in events {
             next.seq = e.seq;
-            if let WorkforceChange::SchedulePublished {
-                week,
-                agent,
-                segments,
-            } = e.change
-            {
-                if segments.is_empty() {
-                    next.weeks.remove(&(week, agent));
-                } else {
-                    next.weeks.insert((week, agent), segments);
+            match e.change {
+                WorkforceChange::SchedulePublished {
+                    week,
+                    agent,
+                    segments,
+                } => {
+                    if segments.is_empty() {
+                        next.weeks.remove(&(week, agent));
+                    } else {
+                        next.weeks.insert((week, agent), segments);
+                    }
                 }
+                WorkforceChange::HistoryImported {
+                    queue,
+                    channel,
+                    week,
+                    offered,
+                } => {
+                    next.history.insert((queue, channel, week), offered);
+                }
+                WorkforceChange::SpecialDays { days } => next.special_days = days,
+                WorkforceChange::Unknown => {}
             }
         }
         *guard = Arc::new(next);
@@ -145,19 +165,7 @@ fn activity_of(s: &str) -> Option<Activity> {
 
 /// Unix seconds of `YYYY-MM-DD` 00:00 UTC, if `week` is such a date and a Monday.
 fn monday(week: &str) -> Result<i64, ApiError> {
-    let ts = (week.len() == 10)
-        .then(|| Timestamp::parse_rfc3339(&format!("{week}T00:00:00Z")).ok())
-        .flatten()
-        .ok_or_else(|| bad("bad_week", "the week is its Monday's date, YYYY-MM-DD"))?;
-    let secs = ts.unix_nanos().div_euclid(1_000_000_000);
-    // 1970-01-01 was a Thursday.
-    if (secs.div_euclid(86_400) + 3).rem_euclid(7) != 0 {
-        return Err(bad(
-            "bad_week",
-            format!("{week} is not a Monday: a week is named by its Monday"),
-        ));
-    }
-    Ok(secs)
+    Ok(monday_day(week)? * 86_400)
 }
 
 fn parse_time(what: &str, s: &str) -> Result<Timestamp, String> {
@@ -179,10 +187,12 @@ struct PublishBody {
 }
 
 /// Checks one agent's segments for the week starting at `week_start` (Unix seconds, UTC
-/// midnight; the centre's Monday may begin up to 14 hours either side of it).
+/// midnight; the centre's Monday may begin up to 14 hours either side of it). Segments may
+/// run into the next Monday (a night shift that starts on Sunday).
 fn check_segments(week_start: i64, segs: &mut [PlannedSegment]) -> Result<(), String> {
     segs.sort_by_key(|s| s.start);
-    let (lo, hi) = (week_start - 14 * 3600, week_start + 7 * 86_400 + 14 * 3600);
+    // A Sunday-night shift ends on the next Monday morning.
+    let (lo, hi) = (week_start - 14 * 3600, week_start + 8 * 86_400 + 14 * 3600);
     let mut last_end: Option<Timestamp> = None;
     for s in segs.iter() {
         let (a, b) = (
@@ -282,7 +292,7 @@ async fn publish(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
-    let mut agents: BTreeMap<String, Vec<PlannedSegment>> = if csv {
+    let agents: BTreeMap<String, Vec<PlannedSegment>> = if csv {
         let text =
             std::str::from_utf8(&body).map_err(|_| bad("bad_csv", "the file is not UTF-8 text"))?;
         read_csv(text)?
@@ -303,6 +313,20 @@ async fn publish(
         }
         out
     };
+    publish_week(&v1, &who.user, &week, week_start, agents)
+        .await
+        .map(Json)
+}
+
+/// Checks and publishes a week's plan: one event per agent planned, and one that clears
+/// each agent planned that week before and left out now.
+async fn publish_week(
+    v1: &V1,
+    by: &str,
+    week: &str,
+    week_start: i64,
+    mut agents: BTreeMap<String, Vec<PlannedSegment>>,
+) -> Result<Value, ApiError> {
     let known: BTreeSet<String> = v1
         .centre
         .config()
@@ -321,7 +345,7 @@ async fn publish(
             .map_err(|m| bad("bad_schedule", format!("agent {agent}: {m}")))?;
     }
     // Agents planned that week before and left out now: their week is cleared.
-    let plan = v1.workforce.current(&v1).await?;
+    let plan = v1.workforce.current(v1).await?;
     let cleared: Vec<String> = plan
         .weeks
         .keys()
@@ -339,12 +363,12 @@ async fn publish(
         let mut e = WorkforceEvent::new(
             now,
             WorkforceChange::SchedulePublished {
-                week: week.clone(),
+                week: week.to_string(),
                 agent,
                 segments: segs,
             },
         );
-        e.by = Some(who.user.clone());
+        e.by = Some(by.to_string());
         events.push(hotline_model::Event::Workforce(e));
     }
     let cleared_n = events.len() - planned;
@@ -353,12 +377,12 @@ async fn publish(
         .submit(events)
         .await
         .map_err(store_error)?;
-    Ok(Json(json!({
+    Ok(json!({
         "week": week,
         "agents": planned,
         "segments": segments,
         "cleared": cleared_n,
-    })))
+    }))
 }
 
 #[derive(Deserialize)]
@@ -665,7 +689,7 @@ mod tests {
         for bad in [
             vec![seg("2026-12-07T08:00:30Z", "2026-12-07T09:00:00Z", "work")],
             vec![seg("2026-12-07T09:00:00Z", "2026-12-07T08:00:00Z", "work")],
-            vec![seg("2026-12-20T09:00:00Z", "2026-12-20T10:00:00Z", "work")],
+            vec![seg("2026-12-16T09:00:00Z", "2026-12-16T10:00:00Z", "work")],
             vec![seg("2026-12-07T09:00:00Z", "2026-12-07T10:00:00Z", "nap")],
             vec![
                 seg("2026-12-07T08:00:00Z", "2026-12-07T10:00:00Z", "work"),
@@ -676,4 +700,662 @@ mod tests {
             assert!(check_segments(w, &mut b).is_err());
         }
     }
+}
+
+// ---- Planning: history, special days, and a week's plan --------------------------------
+
+use chrono::{Datelike, NaiveDate, TimeZone};
+use hotline_workforce::history;
+use hotline_workforce::plan::{QueueInput, WeekInput, plan_week};
+use hotline_workforce::schedule::{self as sched, BreakRule, ShiftPattern, StartTimes};
+use hotline_workforce::staffing::{QueuePlan, ServiceTarget, Shrinkage, Wellbeing};
+
+/// Weeks of history a plan learns from unless asked otherwise.
+const DEFAULT_HISTORY_WEEKS: usize = 26;
+/// The handle time assumed for a queue with no answered contacts in its history.
+const DEFAULT_HANDLE_SECONDS: f64 = 180.0;
+
+/// The centre's time zone (`centre.time_zone`, UTC when absent).
+fn centre_zone(v1: &V1) -> chrono_tz::Tz {
+    v1.centre
+        .config()
+        .centre
+        .time_zone
+        .as_ref()
+        .and_then(|z| z.get_ref().parse().ok())
+        .unwrap_or(chrono_tz::UTC)
+}
+
+/// The instant of naive local minutes since 1970-01-01 00:00 in `tz`. A local time the
+/// clocks skip (spring forward) is taken an hour later; a repeated one, at its first
+/// occurrence.
+fn instant_of(tz: chrono_tz::Tz, local_minute: i64) -> Option<Timestamp> {
+    let naive = chrono::DateTime::UNIX_EPOCH
+        .naive_utc()
+        .checked_add_signed(chrono::Duration::minutes(local_minute))?;
+    let dt = tz.from_local_datetime(&naive).earliest().or_else(|| {
+        tz.from_local_datetime(&(naive + chrono::Duration::hours(1)))
+            .earliest()
+    })?;
+    Some(Timestamp::from_unix_nanos(
+        dt.timestamp().checked_mul(1_000_000_000)?,
+    ))
+}
+
+/// Naive local minutes since 1970-01-01 00:00 of a Unix second in `tz`.
+fn local_minute(tz: chrono_tz::Tz, unix_secs: i64) -> Option<i64> {
+    let dt = tz.timestamp_opt(unix_secs, 0).single()?;
+    Some(dt.naive_local().and_utc().timestamp().div_euclid(60))
+}
+
+/// Days since 1970-01-01 of a Monday `YYYY-MM-DD`.
+fn monday_day(week: &str) -> Result<i64, ApiError> {
+    let d = NaiveDate::parse_from_str(week, "%Y-%m-%d")
+        .ok()
+        .filter(|_| week.len() == 10)
+        .ok_or_else(|| bad("bad_week", "the week is its Monday's date, YYYY-MM-DD"))?;
+    if d.weekday() != chrono::Weekday::Mon {
+        return Err(bad(
+            "bad_week",
+            format!(
+                "{week} is a {}, not a Monday: a week is named by its Monday",
+                d.weekday()
+            ),
+        ));
+    }
+    Ok(i64::from(d.num_days_from_ce()) - 719_163)
+}
+
+fn date_of_day(day: i64) -> String {
+    history::format_local_minute(day * 1440)[..10].to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatternBody {
+    name: String,
+    hours: f64,
+    /// Earliest and latest start, `HH:MM`, and the step between starts in minutes.
+    first_start: String,
+    last_start: String,
+    every_minutes: i64,
+    #[serde(default)]
+    breaks: Vec<BreakBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BreakBody {
+    activity: String,
+    minutes: i64,
+    /// Window, minutes after the shift's start.
+    earliest_start: i64,
+    latest_end: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ContractBody {
+    weekly_hours: Option<f64>,
+    min_weekly_hours: Option<f64>,
+    days_off: Option<u32>,
+    min_rest_hours: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ShrinkageBody {
+    #[serde(default)]
+    training: f64,
+    #[serde(default)]
+    absence: f64,
+    #[serde(default)]
+    other: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanBody {
+    week: String,
+    #[serde(default)]
+    history_weeks: Option<usize>,
+    /// Queues to plan for; every queue when absent.
+    #[serde(default)]
+    queues: Option<Vec<String>>,
+    /// Handle time per queue, seconds, instead of the one measured in the history.
+    #[serde(default)]
+    handle_seconds: BTreeMap<String, f64>,
+    #[serde(default)]
+    shrinkage: ShrinkageBody,
+    #[serde(default)]
+    occupancy_ceiling: Option<f64>,
+    #[serde(default)]
+    patterns: Option<Vec<PatternBody>>,
+    #[serde(default)]
+    contract: ContractBody,
+    /// Agents to schedule; every configured agent when absent.
+    #[serde(default)]
+    agents: Option<Vec<String>>,
+    /// Publish the schedule at once (else it is a draft to publish with PUT).
+    #[serde(default)]
+    publish: bool,
+}
+
+fn hhmm(s: &str) -> Option<i64> {
+    let (h, m) = s.split_once(':')?;
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
+}
+
+/// An 8-hour and a 10-hour day, starting on the half hour around the clock, each with a
+/// 15-minute break before and after a 30-minute lunch.
+fn default_patterns() -> Vec<ShiftPattern> {
+    let brk = |activity, minutes, earliest_start, latest_end| BreakRule {
+        activity,
+        minutes,
+        earliest_start,
+        latest_end,
+    };
+    vec![
+        ShiftPattern {
+            name: "8h".into(),
+            minutes: 480,
+            starts: StartTimes {
+                first: 0,
+                last: 23 * 60 + 30,
+                every: 30,
+            },
+            breaks: vec![
+                brk(Activity::Break, 15, 90, 180),
+                brk(Activity::Lunch, 30, 195, 315),
+                brk(Activity::Break, 15, 330, 435),
+            ],
+        },
+        ShiftPattern {
+            name: "10h".into(),
+            minutes: 600,
+            starts: StartTimes {
+                first: 0,
+                last: 23 * 60 + 30,
+                every: 30,
+            },
+            breaks: vec![
+                brk(Activity::Break, 15, 90, 210),
+                brk(Activity::Lunch, 30, 225, 390),
+                brk(Activity::Break, 15, 405, 555),
+            ],
+        },
+    ]
+}
+
+fn patterns_of(body: Option<Vec<PatternBody>>) -> Result<Vec<ShiftPattern>, ApiError> {
+    let Some(list) = body else {
+        return Ok(default_patterns());
+    };
+    list.into_iter()
+        .map(|p| {
+            let e = |m: &str| bad("bad_pattern", format!("pattern {}: {m}", p.name));
+            let minutes = (p.hours * 60.0).round() as i64;
+            if !(p.hours > 0.0 && p.hours <= 16.0) {
+                return Err(e("`hours` is more than 0 and at most 16"));
+            }
+            Ok(ShiftPattern {
+                name: p.name.clone(),
+                minutes,
+                starts: StartTimes {
+                    first: hhmm(&p.first_start).ok_or_else(|| e("`first_start` is HH:MM"))?,
+                    last: hhmm(&p.last_start).ok_or_else(|| e("`last_start` is HH:MM"))?,
+                    every: p.every_minutes,
+                },
+                breaks: p
+                    .breaks
+                    .iter()
+                    .map(|b| {
+                        Ok(BreakRule {
+                            activity: activity_of(&b.activity)
+                                .filter(|a| *a != Activity::Work)
+                                .ok_or_else(|| {
+                                    e("a break's `activity` is break, lunch or offline")
+                                })?,
+                            minutes: b.minutes,
+                            earliest_start: b.earliest_start,
+                            latest_end: b.latest_end,
+                        })
+                    })
+                    .collect::<Result<_, ApiError>>()?,
+            })
+        })
+        .collect()
+}
+
+/// `POST /api/v1/workforce/history`: a CSV of contacts offered per interval (see
+/// [`hotline_workforce::history`]), stored one event per queue, channel and week.
+async fn import_history(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = supervisor(&v1, &headers)?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| bad("bad_csv", "the file is not UTF-8 text"))?;
+    let h = history::parse_history_csv(text).map_err(|e| bad("bad_csv", e.to_string()))?;
+    let first_day = h.start.div_euclid(1440);
+    let now = Timestamp::now();
+    let mut events = Vec::new();
+    let mut series = Vec::new();
+    for s in &h.series {
+        let weeks = s
+            .offered
+            .len()
+            .div_ceil(hotline_workforce::INTERVALS_PER_WEEK);
+        for (w, chunk) in s
+            .offered
+            .chunks(hotline_workforce::INTERVALS_PER_WEEK)
+            .enumerate()
+        {
+            let mut e = WorkforceEvent::new(
+                now,
+                WorkforceChange::HistoryImported {
+                    queue: s.queue.clone(),
+                    channel: s.channel.clone(),
+                    week: date_of_day(first_day + 7 * w as i64),
+                    offered: chunk.to_vec(),
+                },
+            );
+            e.by = Some(who.user.clone());
+            events.push(hotline_model::Event::Workforce(e));
+        }
+        series.push(json!({
+            "queue": s.queue,
+            "channel": s.channel,
+            "first_week": date_of_day(first_day),
+            "weeks": weeks,
+            "offered": s.offered.iter().sum::<f64>(),
+            "missing_intervals": s.missing_intervals,
+        }));
+    }
+    v1.centre
+        .store()
+        .submit(events)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({
+        "rows": h.rows,
+        "skipped_before_start": h.skipped_before_start,
+        "duplicate_rows": h.duplicate_rows,
+        "series": series,
+    })))
+}
+
+async fn special_days(State(v1): State<V1>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    v1.auth.principal(&headers)?;
+    let plan = v1.workforce.current(&v1).await?;
+    Ok(Json(json!({ "days": plan.special_days })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecialDaysBody {
+    days: Vec<SpecialDayEntry>,
+}
+
+/// `PUT /api/v1/workforce/special-days`: the whole list, replaced.
+async fn set_special_days(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = supervisor(&v1, &headers)?;
+    let b: SpecialDaysBody = crate::v1::parse_json(&body)?;
+    let mut seen = BTreeSet::new();
+    for d in &b.days {
+        if history::parse_local_date(&d.date).is_none() {
+            return Err(bad(
+                "bad_special_day",
+                format!("{:?} is not a date (YYYY-MM-DD)", d.date),
+            ));
+        }
+        if d.label.trim().is_empty() || d.label.len() > 100 {
+            return Err(bad(
+                "bad_special_day",
+                format!("{}: the label is 1 to 100 characters", d.date),
+            ));
+        }
+        if !seen.insert(d.date.clone()) {
+            return Err(bad(
+                "bad_special_day",
+                format!("{} is listed twice", d.date),
+            ));
+        }
+    }
+    let mut e = WorkforceEvent::new(
+        Timestamp::now(),
+        WorkforceChange::SpecialDays {
+            days: b.days.clone(),
+        },
+    );
+    e.by = Some(who.user);
+    v1.centre
+        .store()
+        .submit(vec![hotline_model::Event::Workforce(e)])
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({ "days": b.days })))
+}
+
+/// `POST /api/v1/workforce/plan`: next week's plan from the centre's history.
+async fn make_plan(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = supervisor(&v1, &headers)?;
+    let b: PlanBody = crate::v1::parse_json(&body)?;
+    let tz = centre_zone(&v1);
+    let week_day = monday_day(&b.week)?;
+    let history_weeks = b.history_weeks.unwrap_or(DEFAULT_HISTORY_WEEKS);
+    if !(2..=156).contains(&history_weeks) {
+        return Err(bad("bad_plan", "`history_weeks` is 2 to 156"));
+    }
+    let cfg = v1.centre.config();
+    // The history ends at the last local midnight before the planned week or today,
+    // whichever is first: the rest of this week has not happened yet.
+    let now_s = secs(Timestamp::now());
+    let today = local_minute(tz, now_s)
+        .ok_or_else(|| bad("bad_plan", "the current local time is not representable"))?
+        .div_euclid(1440);
+    let epoch_day = week_day - 7 * history_weeks as i64;
+    let end_day = week_day.min(today);
+    if end_day <= epoch_day {
+        return Err(bad("bad_plan", "no history before the planned week"));
+    }
+    let n = ((end_day - epoch_day) * 96) as usize;
+    let from = instant_of(tz, epoch_day * 1440)
+        .ok_or_else(|| bad("bad_plan", "the history's start is not representable"))?;
+    let to = instant_of(tz, end_day * 1440)
+        .ok_or_else(|| bad("bad_plan", "the history's end is not representable"))?;
+    let slots = v1
+        .centre
+        .store()
+        .queue_slots(from, to)
+        .await
+        .map_err(store_error)?;
+    let plan_state = v1.workforce.current(&v1).await?;
+    // Queues: the configuration's, or those asked for.
+    let wanted: Vec<&hotline_config::Queue> = match &b.queues {
+        None => cfg.queues.iter().collect(),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                cfg.queues
+                    .iter()
+                    .find(|q| q.name.get_ref() == n)
+                    .ok_or_else(|| bad("unknown_queue", format!("queue {n} is not configured")))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let ceiling = b.occupancy_ceiling.unwrap_or_else(|| {
+        cfg.wellbeing
+            .occupancy_ceiling
+            .as_ref()
+            .map(|c| *c.get_ref())
+            .filter(|c| *c > 0.0)
+            .unwrap_or(1.0)
+    });
+    let mut inputs = Vec::new();
+    let mut sources = Vec::new();
+    for q in &wanted {
+        let name = q.name.get_ref().clone();
+        let channel = match q.channel {
+            hotline_config::QueueChannel::Voice => "voice",
+            hotline_config::QueueChannel::Chat => "chat",
+            hotline_config::QueueChannel::Email => "email",
+        };
+        let mut logged = vec![0.0; n];
+        let (mut answered, mut talk_ms) = (0u64, 0u64);
+        for s in slots.iter().filter(|s| s.queue == name) {
+            let Some(m) = local_minute(tz, s.slot * 900) else {
+                continue;
+            };
+            let i = (m - epoch_day * 1440).div_euclid(15);
+            if let Some(v) = usize::try_from(i).ok().and_then(|i| logged.get_mut(i)) {
+                *v += s.offered as f64;
+            }
+            answered += s.answered;
+            talk_ms += s.talk_ms;
+        }
+        // A day without one logged contact takes the imported history's, if any.
+        let mut series = logged;
+        let (mut log_days, mut imported_days) = (0usize, 0usize);
+        for d in 0..(end_day - epoch_day) as usize {
+            let day = &mut series[d * 96..(d + 1) * 96];
+            if day.iter().any(|v| *v > 0.0) {
+                log_days += 1;
+                continue;
+            }
+            let abs = epoch_day + d as i64;
+            let monday = abs - (abs - epoch_day).rem_euclid(7);
+            let key = (name.clone(), channel.to_string(), date_of_day(monday));
+            if let Some(w) = plan_state.history.get(&key) {
+                let off = ((abs - monday) * 96) as usize;
+                if let Some(src) = w.get(off..off + 96) {
+                    day.copy_from_slice(src);
+                    if src.iter().any(|v| *v > 0.0) {
+                        imported_days += 1;
+                    }
+                }
+            }
+        }
+        // Weeks before the first with any contact are before the queue existed.
+        let first_week = (0..series.len() / 672)
+            .find(|w| series[w * 672..(w + 1) * 672].iter().any(|v| *v > 0.0));
+        let Some(first_week) = first_week else {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_history",
+                format!(
+                    "queue {name}: no contacts in the {history_weeks} weeks before {}; import history (POST /api/v1/workforce/history) or plan a later week",
+                    b.week
+                ),
+            ));
+        };
+        let series = series.split_off(first_week * 672);
+        let handle = b
+            .handle_seconds
+            .get(&name)
+            .copied()
+            .or_else(|| (answered > 0).then(|| talk_ms as f64 / 1000.0 / answered as f64))
+            .unwrap_or(DEFAULT_HANDLE_SECONDS);
+        sources.push(json!({
+            "queue": name,
+            "log_days": log_days,
+            "imported_days": imported_days,
+            "handle_seconds": handle,
+            "handle_from": if b.handle_seconds.contains_key(&name) { "request" } else if answered > 0 { "history" } else { "default" },
+        }));
+        let sl = (f64::from(*q.service_level_percent.get_ref()) / 100.0).min(0.99);
+        inputs.push((
+            first_week,
+            QueueInput {
+                plan: QueuePlan {
+                    name,
+                    handle_seconds: handle,
+                    wrap_up_seconds: f64::from(q.wrap_up_seconds),
+                    target: ServiceTarget {
+                        service_level: sl,
+                        target_seconds: f64::from(q.target_seconds),
+                        abandon: None,
+                    },
+                    shrinkage: Shrinkage {
+                        breaks: 0.0,
+                        training: b.shrinkage.training,
+                        absence: b.shrinkage.absence,
+                        other: b.shrinkage.other,
+                    },
+                    wellbeing: Wellbeing {
+                        occupancy_ceiling: ceiling,
+                        ..Wellbeing::default()
+                    },
+                    min_agents: 0,
+                },
+                history: series,
+            },
+        ));
+    }
+    // Every queue's series starts at the latest first week, so they share one epoch.
+    let start_week = inputs.iter().map(|(w, _)| *w).max().unwrap_or(0);
+    let queues: Vec<QueueInput> = inputs
+        .into_iter()
+        .map(|(w, mut q)| {
+            q.history.drain(..(start_week - w) * 672);
+            q
+        })
+        .collect();
+    let hist_epoch = epoch_day + 7 * start_week as i64;
+    let special: Vec<hotline_workforce::forecast::SpecialDay> = plan_state
+        .special_days
+        .iter()
+        .filter_map(|d| {
+            let day = history::parse_local_date(&d.date)?;
+            (day >= hist_epoch && day < week_day + 7).then(|| {
+                hotline_workforce::forecast::SpecialDay {
+                    day: (day - hist_epoch) as usize,
+                    label: d.label.clone(),
+                }
+            })
+        })
+        .collect();
+    let patterns = patterns_of(b.patterns)?;
+    let weekly = b.contract.weekly_hours.unwrap_or(40.0);
+    let min_weekly = b.contract.min_weekly_hours.unwrap_or(weekly);
+    if !(0.0..=80.0).contains(&weekly) || !(0.0..=weekly).contains(&min_weekly) {
+        return Err(bad(
+            "bad_plan",
+            "contract: `weekly_hours` is 0 to 80 and `min_weekly_hours` at most that",
+        ));
+    }
+    let week_start_min = week_day * 1440;
+    let agent_ids: Vec<String> = match &b.agents {
+        Some(list) => list.clone(),
+        None => cfg
+            .agents
+            .iter()
+            .map(|a| a.extension.get_ref().clone())
+            .collect(),
+    };
+    let mut agents = Vec::new();
+    for id in &agent_ids {
+        let Some(a) = cfg.agents.iter().find(|a| a.extension.get_ref() == id) else {
+            return Err(bad(
+                "unknown_agent",
+                format!("agent {id} is not in the configuration"),
+            ));
+        };
+        // The rest rule looks back at the agent's last shift of the week before.
+        let previous = monday_before(&plan_state, id, &date_of_day(week_day - 7))
+            .and_then(|end| local_minute(tz, secs(end)))
+            .map(|m| m - week_start_min);
+        agents.push(sched::Agent {
+            id: id.clone(),
+            skills: a.skills.keys().cloned().collect(),
+            patterns: vec![],
+            min_weekly_minutes: (min_weekly * 60.0).round() as i64,
+            max_weekly_minutes: (weekly * 60.0).round() as i64,
+            days_off: b.contract.days_off.unwrap_or(2),
+            min_rest_minutes: (b.contract.min_rest_hours.unwrap_or(11.0) * 60.0).round() as i64,
+            previous_shift_end: previous,
+            unavailable: vec![],
+            preferences: vec![],
+        });
+    }
+    let input = WeekInput {
+        queues,
+        special_days: special,
+        forecast: hotline_workforce::forecast::ForecastConfig::default(),
+        week_day: (week_day - hist_epoch) as usize,
+        patterns,
+        agents,
+        options: sched::Options::default(),
+    };
+    // A week's solve takes up to a few seconds: off the async workers.
+    let planned = tokio::task::spawn_blocking(move || plan_week(&input))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "cannot_plan",
+                e.to_string(),
+            )
+        })?;
+    // Minutes from the local Monday → instants.
+    let mut by_agent: BTreeMap<String, Vec<PlannedSegment>> = BTreeMap::new();
+    for a in &planned.schedule.agents {
+        let mut segs = Vec::new();
+        for s in a.shifts.iter().flat_map(|s| &s.segments) {
+            let (Some(start), Some(end)) = (
+                instant_of(tz, week_start_min + s.start),
+                instant_of(tz, week_start_min + s.end),
+            ) else {
+                continue;
+            };
+            if end > start {
+                segs.push(PlannedSegment {
+                    start,
+                    end,
+                    activity: activity_name(s.activity).to_string(),
+                });
+            }
+        }
+        by_agent.insert(a.id.clone(), segs);
+    }
+    let published = if b.publish {
+        let week_start =
+            secs(instant_of(tz, week_start_min).unwrap_or(Timestamp::from_unix_nanos(0)));
+        Some(publish_week(&v1, &who.user, &b.week, week_start, by_agent.clone()).await?)
+    } else {
+        None
+    };
+    let s = &planned.schedule;
+    Ok(Json(json!({
+        "week": b.week,
+        "time_zone": tz.name(),
+        "week_start": instant_of(tz, week_start_min),
+        "history": sources,
+        "queues": planned.queues.iter().map(|q| json!({
+            "queue": q.queue,
+            "forecast": {
+                "volumes": q.forecast.volumes,
+                "daily_totals": q.forecast.daily_totals,
+                "backtest": q.forecast.backtest.as_ref().map(|bt| json!({
+                    "weeks": bt.weeks,
+                    "wape": bt.wape,
+                    "daily_wape": bt.daily_wape,
+                    "bias": bt.bias,
+                })),
+            },
+            "staffing": {
+                "model": q.staffing.model,
+                "on_phones": q.staffing.intervals.iter().map(|i| i.on_phones).collect::<Vec<_>>(),
+                "scheduled": q.staffing.intervals.iter().map(|i| i.scheduled).collect::<Vec<_>>(),
+                "service_level": q.staffing.intervals.iter().map(|i| i.service_level).collect::<Vec<_>>(),
+                "scheduled_hours": q.staffing.scheduled_hours,
+            },
+        })).collect::<Vec<_>>(),
+        "requirement": planned.requirement,
+        "working": s.coverage.iter().map(|c| c.working).collect::<Vec<_>>(),
+        "total_shortfall": s.total_shortfall,
+        "total_overstaffing": s.total_overstaffing,
+        "short_intervals": s.short_intervals,
+        "shifts": s.shift_count(),
+        "agents": by_agent,
+        "published": published,
+    })))
+}
+
+/// The end of `agent`'s last segment in the published week `week`.
+fn monday_before(plan: &PlanState, agent: &str, week: &str) -> Option<Timestamp> {
+    plan.weeks
+        .get(&(week.to_string(), agent.to_string()))
+        .and_then(|s| s.iter().map(|s| s.end).max())
 }

@@ -524,6 +524,10 @@ pub struct Centre {
     /// `recording_retention_days` wins); kept for ever when absent.
     #[serde(default)]
     pub recording_retention_days: Option<Spanned<u32>>,
+    /// The centre's IANA time zone (e.g. `Asia/Shanghai`): the local time of its shifts, of
+    /// the weeks it plans, and of the intervals its forecast learns from. `UTC` when absent.
+    #[serde(default)]
+    pub time_zone: Option<Spanned<String>>,
 }
 
 /// Long enough for most calls in the menu or in wrap-up to finish; short enough that the
@@ -546,6 +550,7 @@ impl Default for Centre {
             direct_queue: None,
             drain_seconds: default_drain(),
             recording_retention_days: None,
+            time_zone: None,
         }
     }
 }
@@ -1621,6 +1626,18 @@ impl Config {
                 retention_msg(),
             ));
         }
+        if let Some(z) = &self.centre.time_zone
+            && z.get_ref().parse::<chrono_tz::Tz>().is_err()
+        {
+            return Err(bad(
+                "centre.time_zone".into(),
+                z.span(),
+                format!(
+                    "{:?} is not an IANA time zone (e.g. \"Asia/Shanghai\", \"Europe/London\", \"UTC\")",
+                    z.get_ref()
+                ),
+            ));
+        }
         let mut queue_names = HashSet::new();
         for (i, q) in self.queues.iter().enumerate() {
             if let Some(d) = &q.recording_retention_days
@@ -2357,6 +2374,21 @@ mod tests {
             assert!(e.message.contains(wanted), "{cluster}: {e}");
             assert!(e.line > 0, "{cluster}: the line is given: {e}");
         }
+    }
+
+    #[test]
+    fn the_centre_time_zone_is_an_iana_zone() {
+        let text = DEMO_TOML.replacen("[centre]\n", "[centre]\ntime_zone = \"Mars/Olympus\"\n", 1);
+        let e = err(&text);
+        assert_eq!(e.key, "centre.time_zone", "{e}");
+        assert!(e.message.contains("IANA"), "{e}");
+        assert!(e.line > 0, "{e}");
+        let text = DEMO_TOML.replacen("[centre]\n", "[centre]\ntime_zone = \"Asia/Shanghai\"\n", 1);
+        let c = Config::from_toml("t.toml", &text).expect("valid");
+        assert_eq!(
+            c.centre.time_zone.map(|z| z.get_ref().clone()).as_deref(),
+            Some("Asia/Shanghai")
+        );
     }
 
     #[test]

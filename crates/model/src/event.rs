@@ -1017,6 +1017,40 @@ impl Event {
                         }
                         Ok(())
                     }
+                    WorkforceChange::HistoryImported {
+                        queue,
+                        channel,
+                        week,
+                        offered,
+                    } => {
+                        check_text("queue", queue)?;
+                        check_text("channel", channel)?;
+                        check_text("week", week)?;
+                        if offered.len() > 7 * 96 {
+                            return Err(InvalidEvent(format!(
+                                "{} intervals in one week's history, over {}",
+                                offered.len(),
+                                7 * 96
+                            )));
+                        }
+                        for v in offered {
+                            check_number("offered", *v, 0.0, 1e9)?;
+                        }
+                        Ok(())
+                    }
+                    WorkforceChange::SpecialDays { days } => {
+                        if days.len() > 10_000 {
+                            return Err(InvalidEvent(format!(
+                                "{} special days, over 10000",
+                                days.len()
+                            )));
+                        }
+                        for d in days {
+                            check_text("date", &d.date)?;
+                            check_text("label", &d.label)?;
+                        }
+                        Ok(())
+                    }
                     WorkforceChange::Unknown => Ok(()),
                 }
             }
@@ -1157,9 +1191,28 @@ pub enum WorkforceChange {
         agent: String,
         segments: Vec<PlannedSegment>,
     },
+    /// Contacts offered per 15-minute interval of one week (`week`: its Monday,
+    /// `YYYY-MM-DD`, local time) to one queue and channel, imported from another system: a
+    /// new centre's forecast learns from it. Replaces an earlier import of the same week.
+    HistoryImported {
+        queue: String,
+        channel: String,
+        week: String,
+        offered: Vec<f64>,
+    },
+    /// The centre's list of holidays and special days, replaced.
+    SpecialDays { days: Vec<SpecialDayEntry> },
     /// A change written by a newer version.
     #[serde(other)]
     Unknown,
+}
+
+/// A holiday or special day: `date` (`YYYY-MM-DD`) and a label shared by its occurrences
+/// over the years (`new-year`, `salary-day`), from which the forecast learns its effect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecialDayEntry {
+    pub date: String,
+    pub label: String,
 }
 
 impl WorkforceChange {
@@ -1167,6 +1220,8 @@ impl WorkforceChange {
     pub fn name(&self) -> &'static str {
         match self {
             WorkforceChange::SchedulePublished { .. } => "schedule_published",
+            WorkforceChange::HistoryImported { .. } => "history_imported",
+            WorkforceChange::SpecialDays { .. } => "special_days",
             WorkforceChange::Unknown => "unknown",
         }
     }

@@ -28,8 +28,8 @@ pub use event::{
     AgentEvent, AgentState, Attachment, AuditEvent, CampaignChange, CampaignContact, CampaignEvent,
     Channel, CustomerChange, CustomerEvent, EVENT_FORMAT_VERSION, EndReason, Event, EventKind,
     Flag, InteractionEvent, InvalidEvent, Leg, MAX_ATTACHMENTS, MAX_CONTACTS_PER_EVENT,
-    MAX_SEGMENTS_PER_EVENT, MAX_TEXT_LEN, MonitorMode, PlannedSegment, Sender, Target,
-    WorkforceChange, WorkforceEvent,
+    MAX_SEGMENTS_PER_EVENT, MAX_TEXT_LEN, MonitorMode, PlannedSegment, Sender, SpecialDayEntry,
+    Target, WorkforceChange, WorkforceEvent,
 };
 pub use ids::{AgentId, CustomerId, EventId, InteractionId, ParseIdError, QueueName, Seq};
 pub use records::{

@@ -153,6 +153,37 @@ impl Store {
             .collect()
     }
 
+    /// Interactions per queue and 15-minute slot (Unix time / 900 s) started in
+    /// `[from, to)`, with the talk time of the answered ones: the history a forecast
+    /// learns from, a few rows per queue and slot whatever the volume.
+    pub async fn queue_slots(&self, from: Timestamp, to: Timestamp) -> Result<Vec<QueueSlot>> {
+        // SUM of BIGINT is NUMERIC on PostgreSQL: cast back.
+        let rows = q("SELECT queue, started_ns / 900000000000 AS slot, COUNT(*),
+                    CAST(SUM(CASE WHEN answered_ns IS NOT NULL AND ended_ns IS NOT NULL
+                             THEN 1 ELSE 0 END) AS BIGINT),
+                    CAST(SUM(CASE WHEN answered_ns IS NOT NULL AND ended_ns IS NOT NULL
+                             THEN (ended_ns - answered_ns) / 1000000 ELSE 0 END) AS BIGINT)
+             FROM interactions
+             WHERE started_ns >= ? AND started_ns < ? AND queue IS NOT NULL
+             GROUP BY queue, started_ns / 900000000000")
+        .bind(from.unix_nanos())
+        .bind(to.unix_nanos())
+        .fetch_all(self.read_pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let n = |v: i64| u64::try_from(v).unwrap_or(0);
+                Ok(QueueSlot {
+                    queue: r.at(0)?,
+                    slot: r.at(1)?,
+                    offered: n(r.at(2)?),
+                    answered: n(r.at(3)?),
+                    talk_ms: n(r.at(4)?),
+                })
+            })
+            .collect()
+    }
+
     /// CDRs of the interactions that started at or after `since`, oldest first.
     pub async fn interactions_since(&self, since: Timestamp) -> Result<Vec<InteractionRecord>> {
         let rows = q(interactions_where!(
@@ -705,4 +736,17 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// One queue's interactions in one 15-minute slot ([`Store::queue_slots`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSlot {
+    pub queue: String,
+    /// Unix seconds / 900.
+    pub slot: i64,
+    pub offered: u64,
+    /// Of them, answered and ended.
+    pub answered: u64,
+    /// Their talk time, milliseconds.
+    pub talk_ms: u64,
 }

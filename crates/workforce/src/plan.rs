@@ -61,8 +61,13 @@ pub struct WeekPlan {
 pub enum PlanError {
     #[error("no queue to plan for")]
     NoQueues,
-    #[error("the planned week must start on a Monday at or after the history's end (day {week_day}, history {history_days} days)")]
-    Week { week_day: usize, history_days: usize },
+    #[error(
+        "the planned week must start on a Monday at or after the history's end (day {week_day}, history {history_days} days)"
+    )]
+    Week {
+        week_day: usize,
+        history_days: usize,
+    },
     #[error("queue {queue}: {source}")]
     Forecast {
         queue: String,
@@ -87,7 +92,7 @@ pub fn plan_week(input: &WeekInput) -> Result<WeekPlan, PlanError> {
     for q in &input.queues {
         let queue = q.plan.name.clone();
         let history_days = q.history.len() / INTERVALS_PER_DAY;
-        if input.week_day % 7 != 0 || input.week_day < history_days {
+        if !input.week_day.is_multiple_of(7) || input.week_day < history_days {
             return Err(PlanError::Week {
                 week_day: input.week_day,
                 history_days,
@@ -104,12 +109,11 @@ pub fn plan_week(input: &WeekInput) -> Result<WeekPlan, PlanError> {
         f.volumes.drain(..skip);
         f.daily_totals.drain(..horizon - 7);
         f.start_interval += skip;
-        let staffing = staff_intervals(&f.volumes, &q.plan).map_err(|source| {
-            PlanError::Staffing {
+        let staffing =
+            staff_intervals(&f.volumes, &q.plan).map_err(|source| PlanError::Staffing {
                 queue: queue.clone(),
                 source,
-            }
-        })?;
+            })?;
         for (r, i) in requirement.iter_mut().zip(&staffing.intervals) {
             *r = r.saturating_add(i.scheduled);
         }
