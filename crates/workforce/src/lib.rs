@@ -9,12 +9,14 @@
 //! - [`staffing`]: agents required per interval from the forecast, the queue's targets,
 //!   shrinkage and wellbeing costs.
 //! - [`schedule`]: named agents' shifts and breaks for a week against the requirement.
+//! - [`simulate`]: a week's schedule run through the simulator and its routing engine.
 //! - [`adherence`]: the planned activity against what an agent actually did.
 
 pub mod adherence;
 pub mod forecast;
 pub mod history;
 pub mod schedule;
+pub mod simulate;
 pub mod staffing;
 
 use serde::{Deserialize, Serialize};
