@@ -388,6 +388,10 @@ fn scenario_follows_the_schedule() {
         .filter(|a| a.shifts.iter().any(|s| s.end > 7 * 1440))
         .count();
     assert_eq!(carried, wrapping);
+    assert!(
+        wrapping > 0,
+        "a 24/7 line has Sunday night shifts running into Monday"
+    );
 
     let mut bad = w.forecast.clone();
     bad.pop();
