@@ -33,8 +33,10 @@ use std::path::Path;
 
 pub use erlang::{ErlangError, ErlangResult};
 pub use outbound::{OutboundReport, OutboundSpec};
-pub use scenario::{AgentSpec, Dist, Fraction, NonNeg, QueueSpec, Scenario, Shift, parse_scenario};
-pub use sim::{AgentReport, QueueReport, Report, WellbeingReport, simulate};
+pub use scenario::{
+    AgentSpec, Dist, Fraction, NonNeg, QueueSpec, Scenario, Shift, Window, parse_scenario,
+};
+pub use sim::{AgentReport, DayFigures, QueueReport, Report, WellbeingReport, simulate};
 
 /// Errors of the simulator and of the Erlang calculator.
 #[derive(Debug, thiserror::Error)]

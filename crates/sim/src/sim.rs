@@ -45,6 +45,26 @@ pub struct QueueReport {
     pub estimated_wait_mae: f64,
     /// Contacts behind that figure.
     pub estimated_wait_samples: u64,
+    /// The same counts per day of the run (24-hour buckets from its start, by arrival
+    /// time, warm-up excluded), so a week's plan can be judged day by day.
+    pub days: Vec<DayFigures>,
+}
+
+/// One day's figures of a queue, contacts counted on the day they arrived.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DayFigures {
+    /// Day of the run, 0 first.
+    pub day: u32,
+    /// Contacts that arrived that day (after the warm-up).
+    pub offered: u64,
+    /// Of those, answered by an agent.
+    pub answered: u64,
+    /// Of those, answered within the target.
+    pub answered_within_target: u64,
+    /// Of those, abandoned while waiting.
+    pub abandoned: u64,
+    /// `answered_within_target / offered` (1 for a day without contacts).
+    pub service_level: f64,
 }
 
 /// Figures of one agent.
@@ -165,6 +185,20 @@ struct QStat {
     handle_sum: f64,
     mae_sum: f64,
     mae_n: u64,
+    /// Per day of the run: offered, answered, answered within target, abandoned.
+    days: Vec<[u64; 4]>,
+}
+
+const DAY_MS: u64 = 24 * HOUR_MS;
+
+impl QStat {
+    fn day(&mut self, arrived: u64) -> &mut [u64; 4] {
+        let d = (arrived / DAY_MS) as usize;
+        if self.days.len() <= d {
+            self.days.resize(d + 1, [0; 4]);
+        }
+        &mut self.days[d]
+    }
 }
 
 pub(crate) enum Sampler {
@@ -475,17 +509,21 @@ impl Sim {
                         }
                         c.state = CStat::Talking;
                         let wait = now - c.arrived;
-                        let (q, handle, counted, ewt) =
-                            (c.queue as usize, c.handle_ms, c.counted, c.ewt);
+                        let (q, handle, counted, ewt, arrived) =
+                            (c.queue as usize, c.handle_ms, c.counted, c.ewt, c.arrived);
                         if counted {
+                            let within = wait <= self.queues[q].target_ms;
                             let st = &mut self.stats[q];
+                            let day = st.day(arrived);
+                            day[1] += 1;
+                            day[2] += u64::from(within);
                             st.answered += 1;
                             st.wait_sum += wait as f64 / 1000.0;
                             st.handle_sum += handle as f64 / 1000.0;
                             if wait > 0 {
                                 st.waited += 1;
                             }
-                            if wait <= self.queues[q].target_ms {
+                            if within {
                                 st.within += 1;
                             }
                             if let Some(e) = ewt {
@@ -584,6 +622,7 @@ impl Sim {
                 });
                 if counted {
                     self.stats[qi].offered += 1;
+                    self.stats[qi].day(now)[0] += 1;
                 }
                 if let Some(p) = patience {
                     self.push(now + p, Ev::Abandon(cid));
@@ -599,6 +638,7 @@ impl Sim {
                     c.state = CStat::Gone;
                     if c.counted {
                         let st = &mut self.stats[c.queue as usize];
+                        st.day(c.arrived)[3] += 1;
                         st.abandoned += 1;
                         st.waited += 1;
                     }
@@ -702,6 +742,25 @@ impl Sim {
                     st.mae_sum / st.mae_n as f64
                 },
                 estimated_wait_samples: st.mae_n,
+                days: st
+                    .days
+                    .iter()
+                    .chain(std::iter::repeat(&[0; 4]))
+                    .take(st.days.len().max(self.end_ms.div_ceil(DAY_MS) as usize))
+                    .enumerate()
+                    .map(|(d, &[offered, answered, within, abandoned])| DayFigures {
+                        day: d as u32,
+                        offered,
+                        answered,
+                        answered_within_target: within,
+                        abandoned,
+                        service_level: if offered == 0 {
+                            1.0
+                        } else {
+                            within as f64 / offered as f64
+                        },
+                    })
+                    .collect(),
             });
         }
         let mut agents = Vec::new();

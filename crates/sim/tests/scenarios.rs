@@ -270,6 +270,18 @@ on_duty = [{{ start = 9.1, end = 10 }}, {{ start = 33, end = 34 }}]
     // Logged-in time follows the stretches (a call in progress may hold an agent on).
     assert!((0.1..0.12).contains(&early_h), "{early_h}");
     assert!((1.9..1.92).contains(&late_h), "{late_h}");
+    // Per day: seven 24-hour buckets adding up to the totals; answers only on the two days
+    // someone was on duty.
+    assert_eq!(q.days.len(), 7);
+    assert_eq!(q.days.iter().map(|d| d.offered).sum::<u64>(), q.offered);
+    assert_eq!(q.days.iter().map(|d| d.answered).sum::<u64>(), q.answered);
+    for d in &q.days {
+        assert!((60..140).contains(&d.offered), "{d:?}");
+        assert!(d.answered_within_target <= d.answered && d.answered <= d.offered);
+        assert_eq!(d.answered > 0, d.day < 2, "{d:?}");
+        let sl = d.answered_within_target as f64 / d.offered as f64;
+        assert_eq!(d.service_level, sl);
+    }
     // Overlapping stretches, and a plan together with a daily shift, are refused.
     let bad = text.replace("start = 33", "start = 9.5");
     assert!(parse_scenario(&bad, Path::new("p.toml")).is_err());

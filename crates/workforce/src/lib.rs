@@ -10,6 +10,7 @@
 //!   shrinkage and wellbeing costs.
 //! - [`schedule`]: named agents' shifts and breaks for a week against the requirement.
 //! - [`plan`]: forecast, staffing and schedule of a week in one step.
+//! - [`simulate`]: a week's schedule run through the simulator and its routing engine.
 //! - [`adherence`]: the planned activity against what an agent actually did.
 
 pub mod adherence;
@@ -17,6 +18,7 @@ pub mod forecast;
 pub mod history;
 pub mod plan;
 pub mod schedule;
+pub mod simulate;
 pub mod staffing;
 
 use serde::{Deserialize, Serialize};
