@@ -79,7 +79,7 @@ const TYPES = {
 export async function pagesFromDisk(ctx) {
   const dir = process.env.HOTLINE_WEB_DIR ? resolve(process.env.HOTLINE_WEB_DIR) : null;
   if (!dir) return;
-  await ctx.route(/\/(admin|agent|wallboard|campaigns|static\/[\w.-]+)$/, (route) => {
+  await ctx.route(/\/(admin|agent|wallboard|campaigns|workforce|static\/[\w.-]+)$/, (route) => {
     const path = new URL(route.request().url()).pathname;
     const file = normalize(join(dir, path.startsWith('/static/') ? path : `${path}.html`));
     if (!file.startsWith(dir)) return route.continue();

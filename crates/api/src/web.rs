@@ -42,6 +42,7 @@ static PAGES: &[Asset] = &[
     asset!("admin.html", HTML),
     asset!("campaigns.html", HTML),
     asset!("chat.html", HTML),
+    asset!("workforce.html", HTML),
 ];
 
 static STATIC: &[Asset] = &[
@@ -54,6 +55,7 @@ static STATIC: &[Asset] = &[
     asset!("static/wallboard.js", JS),
     asset!("static/admin.js", JS),
     asset!("static/campaigns.js", JS),
+    asset!("static/workforce.js", JS),
     asset!("static/chat-widget.js", JS),
     asset!("static/chat-desk.js", JS),
     asset!("static/phone.js", JS),
@@ -87,6 +89,10 @@ pub fn routes() -> Router {
         .route(
             "/campaigns",
             get(|h: HeaderMap| async move { page("campaigns.html", &h) }),
+        )
+        .route(
+            "/workforce",
+            get(|h: HeaderMap| async move { page("workforce.html", &h) }),
         )
         .route(
             "/admin",

@@ -1,0 +1,1 @@
+// The workforce page: forecast, requirement, schedule and adherence (being built).
