@@ -129,6 +129,9 @@ impl Plans {
 }
 
 fn store_error(e: hotline_store::Error) -> ApiError {
+    if let hotline_store::Error::Invalid(why) = &e {
+        return bad("invalid", why.to_string());
+    }
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
@@ -374,7 +377,7 @@ async fn publish_week(
     let cleared_n = events.len() - planned;
     v1.centre
         .store()
-        .submit(events)
+        .append(events)
         .await
         .map_err(store_error)?;
     Ok(json!({
@@ -976,7 +979,7 @@ async fn import_history(
     }
     v1.centre
         .store()
-        .submit(events)
+        .append(events)
         .await
         .map_err(store_error)?;
     Ok(Json(json!({
@@ -1037,7 +1040,7 @@ async fn set_special_days(
     e.by = Some(who.user);
     v1.centre
         .store()
-        .submit(vec![hotline_model::Event::Workforce(e)])
+        .append(vec![hotline_model::Event::Workforce(e)])
         .await
         .map_err(store_error)?;
     Ok(Json(json!({ "days": b.days })))

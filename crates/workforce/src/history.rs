@@ -21,7 +21,8 @@
 //! are skipped. An interval with no row counts as zero contacts (centres export only the
 //! intervals that had traffic) and is counted in [`QueueSeries::missing_intervals`].
 //!
-//! Every series starts at the first Monday 00:00 at or after the earliest row, so it can go
+//! Every series starts at Monday 00:00 of the earliest row's day if that day is a Monday,
+//! else at the next Monday 00:00, so it can go
 //! straight to [`crate::forecast::forecast`]; rows before it (a partial first week) are
 //! counted in [`ImportedHistory::skipped_before_start`]. Every series ends at the midnight
 //! after the latest row.
@@ -213,7 +214,9 @@ pub fn parse_history_csv(text: &str) -> Result<ImportedHistory, HistoryError> {
         });
     }
     let first_day = first.minute.div_euclid(MINUTES_PER_DAY);
-    let monday = if first.minute.rem_euclid(MINUTES_PER_DAY) == 0 && weekday(first_day) == 0 {
+    // A first row on a Monday starts that Monday whatever its time: exports list only the
+    // intervals with traffic, so a quiet night before it was zero, not missing.
+    let monday = if weekday(first_day) == 0 {
         first_day
     } else {
         // The next Monday after the first row's day.

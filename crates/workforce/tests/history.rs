@@ -38,6 +38,17 @@ interval_start,queue,channel,offered
     assert_eq!(&cards.offered[..3], &[3.0, 7.0, 0.0]);
     assert_eq!(cards.offered[2 * INTERVALS_PER_DAY - 1], 7.0);
     assert_eq!(cards.missing_intervals, 2 * INTERVALS_PER_DAY - 3);
+    // An export of the intervals with traffic starts on a Monday morning: that Monday.
+    let morning = parse_history_csv(
+        "interval_start,queue,channel,offered\n2026-03-02 08:00,cards,voice,4\n2026-03-03 09:00,cards,voice,2\n",
+    )
+    .unwrap();
+    assert_eq!(
+        morning.start,
+        parse_local_minute("2026-03-02 00:00").unwrap()
+    );
+    assert_eq!(morning.skipped_before_start, 0);
+    assert_eq!(morning.series[0].offered[32], 4.0);
     let loans = &h.series[1];
     assert_eq!(loans.queue, "loans, mortgages");
     assert_eq!(loans.offered[32], 1.5);
