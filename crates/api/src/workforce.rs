@@ -64,6 +64,28 @@ pub fn routes() -> axum::Router<V1> {
 }
 
 /// The published plan: each (week, agent)'s segments, as of log position `seq`.
+/// An agent's request for time off or a swap, and what became of it.
+#[derive(Clone, Debug, serde::Serialize)]
+struct Request {
+    id: String,
+    agent: String,
+    kind: String,
+    from: Timestamp,
+    to: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    with_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+    made_at: Timestamp,
+    made_by: Option<String>,
+    /// `pending`, `approved` or `denied`.
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decided_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision_note: Option<String>,
+}
+
 #[derive(Default, Clone)]
 struct PlanState {
     seq: Seq,
@@ -71,6 +93,7 @@ struct PlanState {
     /// Imported history by (queue, channel, week).
     history: BTreeMap<(String, String, String), Vec<f64>>,
     special_days: Vec<SpecialDayEntry>,
+    requests: BTreeMap<String, Request>,
 }
 
 /// The plan, built from the log and kept up with it.
@@ -120,6 +143,44 @@ impl Plans {
                     next.history.insert((queue, channel, week), offered);
                 }
                 WorkforceChange::SpecialDays { days } => next.special_days = days,
+                WorkforceChange::RequestMade {
+                    request,
+                    agent,
+                    kind,
+                    from,
+                    to,
+                    with_agent,
+                    note,
+                } => {
+                    next.requests.insert(
+                        request.clone(),
+                        Request {
+                            id: request,
+                            agent,
+                            kind,
+                            from,
+                            to,
+                            with_agent,
+                            note,
+                            made_at: e.at,
+                            made_by: e.by.clone(),
+                            state: "pending",
+                            decided_by: None,
+                            decision_note: None,
+                        },
+                    );
+                }
+                WorkforceChange::RequestDecided {
+                    request,
+                    approved,
+                    note,
+                } => {
+                    if let Some(r) = next.requests.get_mut(&request) {
+                        r.state = if approved { "approved" } else { "denied" };
+                        r.decided_by = e.by.clone();
+                        r.decision_note = note;
+                    }
+                }
                 WorkforceChange::Unknown => {}
             }
         }

@@ -1051,6 +1051,24 @@ impl Event {
                         }
                         Ok(())
                     }
+                    WorkforceChange::RequestMade {
+                        request,
+                        agent,
+                        kind,
+                        with_agent,
+                        note,
+                        ..
+                    } => {
+                        check_text("request", request)?;
+                        check_text("agent", agent)?;
+                        check_text("kind", kind)?;
+                        check_text("with_agent", with_agent.as_deref().unwrap_or(""))?;
+                        check_text("note", note.as_deref().unwrap_or(""))
+                    }
+                    WorkforceChange::RequestDecided { request, note, .. } => {
+                        check_text("request", request)?;
+                        check_text("note", note.as_deref().unwrap_or(""))
+                    }
                     WorkforceChange::Unknown => Ok(()),
                 }
             }
@@ -1202,6 +1220,27 @@ pub enum WorkforceChange {
     },
     /// The centre's list of holidays and special days, replaced.
     SpecialDays { days: Vec<SpecialDayEntry> },
+    /// An agent asks for time off (`kind` `time_off`: no work in `[from, to)`) or to swap
+    /// with `with_agent` what each is planned in `[from, to)` (`kind` `swap`).
+    RequestMade {
+        request: String,
+        agent: String,
+        kind: String,
+        from: Timestamp,
+        to: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with_agent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// A supervisor's answer to a request; an approval comes with the plans it changes
+    /// (`schedule_published` events appended with it).
+    RequestDecided {
+        request: String,
+        approved: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
     /// A change written by a newer version.
     #[serde(other)]
     Unknown,
@@ -1222,6 +1261,8 @@ impl WorkforceChange {
             WorkforceChange::SchedulePublished { .. } => "schedule_published",
             WorkforceChange::HistoryImported { .. } => "history_imported",
             WorkforceChange::SpecialDays { .. } => "special_days",
+            WorkforceChange::RequestMade { .. } => "request_made",
+            WorkforceChange::RequestDecided { .. } => "request_decided",
             WorkforceChange::Unknown => "unknown",
         }
     }
