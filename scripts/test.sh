@@ -82,6 +82,6 @@ cargo build -p hotline --locked
 HOTLINE_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/hotline" \
   node --test --test-reporter=spec tests/browser/md.test.mjs tests/browser/admin-parts.test.mjs tests/browser/desk.test.mjs \
     tests/browser/recording.test.mjs tests/browser/admin.test.mjs tests/browser/admin-live.test.mjs \
-    tests/browser/admin-edit.test.mjs tests/browser/campaigns.test.mjs tests/browser/chat.test.mjs \
+    tests/browser/admin-edit.test.mjs tests/browser/campaigns.test.mjs tests/browser/workforce.test.mjs tests/browser/chat.test.mjs \
     tests/browser/chat-restart.test.mjs tests/browser/email.test.mjs tests/browser/monitor.test.mjs \
     tests/browser/phone.test.mjs tests/browser/supervisor-phone.test.mjs

@@ -89,7 +89,7 @@ function takeQueues(queues) {
 const DELAY = { report: 1000, agents: 1000 };
 const pending = new Map();
 function refresh(...what) {
-  const fns = { queues: loadQueues, agents: loadAgents, report: loadReport, calls: loadCalls, quality: loadQuality };
+  const fns = { adherence: loadAdherence, queues: loadQueues, agents: loadAgents, report: loadReport, calls: loadCalls, quality: loadQuality };
   for (const w of what) {
     if (pending.has(w)) continue;
     pending.set(w, setTimeout(() => {
@@ -97,6 +97,22 @@ function refresh(...what) {
       fns[w]().catch(showError);
     }, DELAY[w] || 250));
   }
+}
+
+// Today's adherence (local day): who is off their schedule now, and the centre's figure.
+// The panel shows only while some schedule covers today.
+async function loadAdherence() {
+  const from = new Date();
+  from.setHours(0, 0, 0, 0);
+  const to = new Date(from);
+  to.setDate(to.getDate() + 1);
+  try {
+    s.adherence = await get(`/workforce/adherence?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
+  } catch (e) {
+    if (e.status !== 403 && e.status !== 404) throw e;
+    s.adherence = null;
+  }
+  renderAdherence();
 }
 
 // ---- rendering -----------------------------------------------------------------------
@@ -217,6 +233,21 @@ function renderAlerts() {
   ul.replaceChildren(...(list.length
     ? list.map((a) => el('li', { class: `alert ${a.kind}`, role: 'alert', 'data-interaction': a.id || '' }, a.text))
     : [el('li', { class: 'ok' }, t('alerts.none'))]));
+}
+
+function renderAdherence() {
+  const list = (s.adherence && s.adherence.agents) || [];
+  $('#adh-panel').hidden = list.length === 0;
+  if (!list.length) return;
+  const sched = list.reduce((n, a) => n + (a.scheduled_seconds || 0), 0);
+  const inAdh = list.reduce((n, a) => n + (a.in_adherence_seconds || 0), 0);
+  $('#adh-centre').textContent = t('adh.centre', { p: fmtPct(sched ? inAdh / sched : null) });
+  const out = list.filter((a) => a.now && a.now.out_of_adherence);
+  $('#adh-out').replaceChildren(...(out.length ? out.map((a) => el('li', { 'data-agent': a.agent, 'data-since': a.now.out_since || '' },
+    t('adh.row', {
+      a: a.agent, p: a.now.planned ? t(`adh.${a.now.planned}`) : '—', x: a.now.actual ? t(`adh.${a.now.actual}`) : '—',
+      m: a.now.out_since ? Math.max(0, Math.floor(secondsSince(a.now.out_since) / 60)) : 0,
+    }))) : [el('li', { class: 'ok' }, t('adh.none'))]));
 }
 
 function svg(tag, attrs = {}, ...kids) {
@@ -422,7 +453,7 @@ function start(me) {
       return;
     }
     // Queue figures follow agent and interaction events on the stream itself.
-    if (ev.stream === 'agent') refresh('agents');
+    if (ev.stream === 'agent') refresh('agents', 'adherence');
     else if (ev.stream === 'audit' && ['agent_skills', 'config'].includes(ev.action)) {
       // A live change: logged just before it takes effect, so looked at again a moment later.
       refresh('agents', 'queues');
@@ -441,11 +472,11 @@ function start(me) {
     if (status === 'online') conn.dataset.seen = 'yes';
     conn.dataset.state = status;
     conn.textContent = t(`conn.${status}`);
-    if (status === 'online') refresh('queues', 'agents', 'report', 'calls', 'quality');
+    if (status === 'online') refresh('queues', 'agents', 'report', 'calls', 'quality', 'adherence');
   });
   setInterval(tick, 1000);
   // A slow full refresh besides the events: figures that age (longest wait, time in state).
-  setInterval(() => refresh('queues', 'agents'), 15000);
+  setInterval(() => refresh('queues', 'agents', 'adherence'), 15000);
 }
 
 bindLangSwitch($('#lang'));
@@ -456,7 +487,7 @@ $('#mon-phone').addEventListener('change', (e) => localStorage.setItem(PHONE_KEY
 $('#btn-logout').onclick = () => { logout(); location.reload(); };
 window.addEventListener('langchange', () => {
   if ($('#board').hidden) return;
-  renderQueues(); renderAgents(); renderAlerts(); renderChart(); renderCalls();
+  renderQueues(); renderAgents(); renderAlerts(); renderChart(); renderCalls(); renderAdherence();
 });
 window.addEventListener('hotline:logout', () => location.reload());
 (async () => {
