@@ -61,6 +61,14 @@ pub fn routes() -> axum::Router<V1> {
             "/api/v1/workforce/special-days",
             get(special_days).put(set_special_days),
         )
+        .route(
+            "/api/v1/workforce/requests",
+            get(list_requests).post(make_request),
+        )
+        .route(
+            "/api/v1/workforce/requests/{id}/decision",
+            axum::routing::post(decide_request),
+        )
 }
 
 /// The published plan: each (week, agent)'s segments, as of log position `seq`.
@@ -1422,4 +1430,322 @@ fn monday_before(plan: &PlanState, agent: &str, week: &str) -> Option<Timestamp>
     plan.weeks
         .get(&(week.to_string(), agent.to_string()))
         .and_then(|s| s.iter().map(|s| s.end).max())
+}
+
+// ---- Requests: time off and swaps -------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestBody {
+    /// `time_off` or `swap`.
+    kind: String,
+    from: String,
+    to: String,
+    /// The agent asking; an agent asks for itself (the default), a supervisor for anyone.
+    #[serde(default)]
+    agent: Option<String>,
+    /// For a swap: the colleague whose plan in the window is exchanged.
+    #[serde(default)]
+    with_agent: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// The longest window a request may cover.
+const MAX_REQUEST_DAYS: i64 = 31;
+
+fn next_request_id() -> String {
+    hotline_model::EventId::new().to_string()
+}
+
+/// `POST /api/v1/workforce/requests`.
+async fn make_request(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    let b: RequestBody = crate::v1::parse_json(&body)?;
+    let agent = match (who.role, b.agent) {
+        (Role::Agent, Some(a)) if who.agent.as_deref() != Some(a.as_str()) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "agents ask for themselves",
+            ));
+        }
+        (Role::Agent, _) => who.agent.clone().unwrap_or_default(),
+        (_, Some(a)) => a,
+        (_, None) => {
+            return Err(bad("bad_request", "`agent` names the agent asking"));
+        }
+    };
+    let from = parse_time("from", &b.from).map_err(|m| bad("bad_request", m))?;
+    let to = parse_time("to", &b.to).map_err(|m| bad("bad_request", m))?;
+    if to <= from || secs(to) - secs(from) > MAX_REQUEST_DAYS * 86_400 {
+        return Err(bad(
+            "bad_request",
+            format!("`to` is after `from`, at most {MAX_REQUEST_DAYS} days"),
+        ));
+    }
+    let known = |a: &str| {
+        v1.centre
+            .config()
+            .agents
+            .iter()
+            .any(|x| x.extension.get_ref() == a)
+    };
+    if !known(&agent) {
+        return Err(bad(
+            "unknown_agent",
+            format!("agent {agent} is not in the configuration"),
+        ));
+    }
+    match (b.kind.as_str(), &b.with_agent) {
+        ("time_off", None) => {}
+        ("swap", Some(w)) if w != &agent && known(w) => {}
+        ("swap", Some(w)) if w == &agent => {
+            return Err(bad("bad_request", "a swap is with another agent"));
+        }
+        ("swap", Some(w)) => {
+            return Err(bad(
+                "unknown_agent",
+                format!("agent {w} is not in the configuration"),
+            ));
+        }
+        ("swap", None) => return Err(bad("bad_request", "a swap names `with_agent`")),
+        ("time_off", Some(_)) => {
+            return Err(bad("bad_request", "time off names no `with_agent`"));
+        }
+        (k, _) => {
+            return Err(bad(
+                "bad_request",
+                format!("`kind` {k:?}: `time_off` or `swap`"),
+            ));
+        }
+    }
+    let id = next_request_id();
+    let mut e = WorkforceEvent::new(
+        Timestamp::now(),
+        WorkforceChange::RequestMade {
+            request: id.clone(),
+            agent,
+            kind: b.kind,
+            from,
+            to,
+            with_agent: b.with_agent,
+            note: b.note,
+        },
+    );
+    e.by = Some(who.user);
+    v1.centre
+        .store()
+        .append(vec![hotline_model::Event::Workforce(e)])
+        .await
+        .map_err(store_error)?;
+    let plan = v1.workforce.current(&v1).await?;
+    let r = plan.requests.get(&id).cloned();
+    Ok((StatusCode::CREATED, Json(json!({ "request": r }))))
+}
+
+#[derive(Deserialize)]
+struct RequestsQuery {
+    state: Option<String>,
+}
+
+/// `GET /api/v1/workforce/requests[?state=pending]`: newest first; agents see the requests
+/// they made and those that would swap with them.
+async fn list_requests(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Query(q): Query<RequestsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    let plan = v1.workforce.current(&v1).await?;
+    let me = who.agent.clone().unwrap_or_default();
+    let mut list: Vec<&Request> = plan
+        .requests
+        .values()
+        .filter(|r| q.state.as_deref().is_none_or(|s| s == r.state))
+        .filter(|r| {
+            who.role != Role::Agent || r.agent == me || r.with_agent.as_deref() == Some(&me)
+        })
+        .collect();
+    list.sort_by_key(|r| std::cmp::Reverse(r.made_at));
+    Ok(Json(json!({ "requests": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    approve: bool,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// An agent's published segments in `[from, to)`, cut at the window's edges, by week.
+fn cut(
+    plan: &PlanState,
+    agent: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> BTreeMap<String, (Vec<PlannedSegment>, Vec<PlannedSegment>)> {
+    // week → (kept outside the window, the parts inside it)
+    let mut out = BTreeMap::new();
+    for ((week, a), segs) in &plan.weeks {
+        if a != agent || !segs.iter().any(|s| s.end > from && s.start < to) {
+            continue;
+        }
+        let (mut keep, mut inside) = (Vec::new(), Vec::new());
+        for s in segs {
+            if s.end <= from || s.start >= to {
+                keep.push(s.clone());
+                continue;
+            }
+            if s.start < from {
+                keep.push(PlannedSegment {
+                    end: from,
+                    ..s.clone()
+                });
+            }
+            inside.push(PlannedSegment {
+                start: s.start.max(from),
+                end: s.end.min(to),
+                activity: s.activity.clone(),
+            });
+            if s.end > to {
+                keep.push(PlannedSegment {
+                    start: to,
+                    ..s.clone()
+                });
+            }
+        }
+        out.insert(week.clone(), (keep, inside));
+    }
+    out
+}
+
+/// The shortest rest between two shifts of a plan (a shift: segments that touch), seconds.
+fn shortest_rest(segs: &[PlannedSegment]) -> Option<i64> {
+    let mut sorted: Vec<&PlannedSegment> = segs.iter().collect();
+    sorted.sort_by_key(|s| s.start);
+    sorted
+        .windows(2)
+        .map(|w| secs(w[1].start) - secs(w[0].end))
+        .filter(|gap| *gap > 0)
+        .min()
+}
+
+/// `POST /api/v1/workforce/requests/{id}/decision` `{"approve": bool, "note"?}`
+/// (supervisors). Approving time off removes the agent's planned time in the window;
+/// approving a swap exchanges the two agents' plans in it, refused when it would leave
+/// either with less rest between shifts than `min_rest_hours` (11).
+async fn decide_request(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = supervisor(&v1, &headers)?;
+    let b: DecisionBody = crate::v1::parse_json(&body)?;
+    let plan = v1.workforce.current(&v1).await?;
+    let r = plan.requests.get(&id).cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no request {id}"),
+        )
+    })?;
+    if r.state != "pending" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_decided",
+            format!("request {id} was {} already", r.state),
+        ));
+    }
+    let now = Timestamp::now();
+    let mut events = Vec::new();
+    let mut changed = Vec::new();
+    if b.approve {
+        let mut republish = |week: String, agent: &str, segs: Vec<PlannedSegment>| {
+            changed.push(json!({ "week": week, "agent": agent, "segments": segs.len() }));
+            let mut e = WorkforceEvent::new(
+                now,
+                WorkforceChange::SchedulePublished {
+                    week,
+                    agent: agent.to_string(),
+                    segments: segs,
+                },
+            );
+            e.by = Some(who.user.clone());
+            events.push(hotline_model::Event::Workforce(e));
+        };
+        match (r.kind.as_str(), r.with_agent.as_deref()) {
+            ("swap", Some(other)) => {
+                let mine = cut(&plan, &r.agent, r.from, r.to);
+                let theirs = cut(&plan, other, r.from, r.to);
+                let weeks: BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
+                let mut plans: Vec<(String, String, Vec<PlannedSegment>)> = Vec::new();
+                for week in weeks {
+                    let whole = |a: &str| {
+                        plan.weeks
+                            .get(&(week.clone(), a.to_string()))
+                            .cloned()
+                            .unwrap_or_default()
+                    };
+                    let (a_keep, a_in) =
+                        mine.get(week).cloned().unwrap_or((whole(&r.agent), vec![]));
+                    let (b_keep, b_in) =
+                        theirs.get(week).cloned().unwrap_or((whole(other), vec![]));
+                    let mut a_new = a_keep;
+                    a_new.extend(b_in);
+                    let mut b_new = b_keep;
+                    b_new.extend(a_in);
+                    for (agent, mut segs) in [(r.agent.clone(), a_new), (other.to_string(), b_new)]
+                    {
+                        segs.sort_by_key(|s| s.start);
+                        if shortest_rest(&segs).is_some_and(|g| g < 11 * 3600) {
+                            return Err(ApiError::new(
+                                StatusCode::CONFLICT,
+                                "rule_broken",
+                                format!(
+                                    "the swap would leave agent {agent} less than 11 hours' rest between shifts in the week of {week}"
+                                ),
+                            ));
+                        }
+                        plans.push((week.clone(), agent, segs));
+                    }
+                }
+                for (week, agent, segs) in plans {
+                    republish(week, &agent, segs);
+                }
+            }
+            _ => {
+                for (week, (keep, _)) in cut(&plan, &r.agent, r.from, r.to) {
+                    republish(week, &r.agent, keep);
+                }
+            }
+        }
+    }
+    let mut e = WorkforceEvent::new(
+        now,
+        WorkforceChange::RequestDecided {
+            request: id.clone(),
+            approved: b.approve,
+            note: b.note,
+        },
+    );
+    e.by = Some(who.user);
+    events.push(hotline_model::Event::Workforce(e));
+    // The changed plans and the decision in one transaction.
+    v1.centre
+        .store()
+        .append(events)
+        .await
+        .map_err(store_error)?;
+    let plan = v1.workforce.current(&v1).await?;
+    Ok(Json(json!({
+        "request": plan.requests.get(&id),
+        "changed": changed,
+    })))
 }

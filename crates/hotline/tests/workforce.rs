@@ -485,3 +485,191 @@ fn adherence_follows_the_agents_states_against_todays_plan() {
         (400, Some("unknown_agent"))
     );
 }
+
+/// The published segments of `agent` in the week starting `monday` (a UTC day number), as
+/// `(start, end, activity)` with times as `D HH:MM` (D: days after Monday).
+fn plan_of(h: &Hotline, token: &str, monday: i64, agent: &str) -> Vec<(String, String, String)> {
+    let (from, to) = (ts(monday * 86_400), ts((monday + 8) * 86_400));
+    let (status, v) = api(
+        h,
+        token,
+        "GET",
+        &format!(
+            "/api/v1/workforce/schedule?from={}&to={}&agent={agent}",
+            enc(&from),
+            enc(&to)
+        ),
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    let hm = |s: &Value| {
+        let t = Timestamp::parse_rfc3339(s.as_str().unwrap())
+            .unwrap()
+            .unix_nanos()
+            / 1_000_000_000
+            - monday * 86_400;
+        format!(
+            "{} {:02}:{:02}",
+            t / 86_400,
+            t % 86_400 / 3600,
+            t % 3600 / 60
+        )
+    };
+    v["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                hm(&s["start"]),
+                hm(&s["end"]),
+                s["activity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn time_off_and_swaps_change_the_published_plan_once_approved() {
+    let h = Hotline::demo();
+    let sup = login(&h, "supervisor", "supervisor");
+    let day = now_s().div_euclid(86_400);
+    let monday = day + 7 - (day - 4).rem_euclid(7);
+    let at = |d: i64, hh: i64| ts((monday + d) * 86_400 + hh * 3600);
+    let seg = |d, a, b, act: &str| json!({ "start": at(d, a), "end": at(d, b), "activity": act });
+    let plan = json!({ "agents": {
+        "1001": [seg(1, 8, 12, "work"), seg(1, 12, 13, "lunch"), seg(1, 13, 16, "work"),
+                 seg(2, 8, 16, "work")],
+        "1002": [seg(1, 14, 22, "work")],
+        "1003": [seg(2, 6, 14, "work")],
+    }});
+    let week = date(monday);
+    let (status, v) = api(
+        &h,
+        &sup,
+        "PUT",
+        &format!("/api/v1/workforce/schedule/{week}"),
+        Some(&plan),
+    );
+    assert_eq!(status, 200, "{v}");
+
+    // 1001 asks for Wednesday off; 1002 does not see the request, the supervisor does.
+    let a1 = login(&h, "agent1001", "pass1001");
+    let (status, v) = api(
+        &h,
+        &a1,
+        "POST",
+        "/api/v1/workforce/requests",
+        Some(&json!({ "kind": "time_off", "from": at(2, 0), "to": at(3, 0), "note": "dentist" })),
+    );
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["request"]["state"], "pending");
+    assert_eq!(v["request"]["agent"], "1001");
+    let off = v["request"]["id"].as_str().unwrap().to_string();
+    let a2 = login(&h, "agent1002", "pass1002");
+    let (_, v) = api(&h, &a2, "GET", "/api/v1/workforce/requests", None);
+    assert!(v["requests"].as_array().unwrap().is_empty(), "{v}");
+    let (_, v) = api(
+        &h,
+        &sup,
+        "GET",
+        "/api/v1/workforce/requests?state=pending",
+        None,
+    );
+    assert_eq!(v["requests"].as_array().unwrap().len(), 1, "{v}");
+    // Only a supervisor decides; the plan is unchanged until then.
+    let decide = |token: &str, id: &str, approve: bool| {
+        api(
+            &h,
+            token,
+            "POST",
+            &format!("/api/v1/workforce/requests/{id}/decision"),
+            Some(&json!({ "approve": approve })),
+        )
+    };
+    assert_eq!(decide(&a1, &off, true).0, 403);
+    assert_eq!(plan_of(&h, &sup, monday, "1001").len(), 4);
+    let (status, v) = decide(&sup, &off, true);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["request"]["state"], "approved");
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        plan_of(&h, &sup, monday, "1001"),
+        vec![
+            s("1 08:00", "1 12:00", "work"),
+            s("1 12:00", "1 13:00", "lunch"),
+            s("1 13:00", "1 16:00", "work")
+        ]
+    );
+    let (status, v) = decide(&sup, &off, false);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("already_decided"))
+    );
+
+    // 1001 and 1002 swap Tuesday: each takes the other's day.
+    let (status, v) = api(
+        &h,
+        &a1,
+        "POST",
+        "/api/v1/workforce/requests",
+        Some(&json!({ "kind": "swap", "with_agent": "1002", "from": at(1, 0), "to": at(2, 0) })),
+    );
+    assert_eq!(status, 201, "{v}");
+    let swap = v["request"]["id"].as_str().unwrap().to_string();
+    // The colleague sees a swap that involves them.
+    let (_, v) = api(&h, &a2, "GET", "/api/v1/workforce/requests", None);
+    assert_eq!(v["requests"][0]["id"], swap, "{v}");
+    let (status, v) = decide(&sup, &swap, true);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        plan_of(&h, &sup, monday, "1001"),
+        vec![s("1 14:00", "1 22:00", "work")]
+    );
+    assert_eq!(plan_of(&h, &sup, monday, "1002").len(), 3);
+
+    // Taking 1003's Wednesday 06:00 start after Tuesday until 22:00 leaves 8 hours' rest:
+    // refused, and the request stays open.
+    let (_, v) = api(
+        &h,
+        &a1,
+        "POST",
+        "/api/v1/workforce/requests",
+        Some(&json!({ "kind": "swap", "with_agent": "1003", "from": at(2, 0), "to": at(3, 0) })),
+    );
+    let tight = v["request"]["id"].as_str().unwrap().to_string();
+    let (status, v) = decide(&sup, &tight, true);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("rule_broken")),
+        "{v}"
+    );
+    let (_, v) = api(
+        &h,
+        &sup,
+        "GET",
+        "/api/v1/workforce/requests?state=pending",
+        None,
+    );
+    assert_eq!(v["requests"][0]["id"], tight, "{v}");
+    // Bad requests are JSON errors.
+    let (status, v) = api(
+        &h,
+        &a1,
+        "POST",
+        "/api/v1/workforce/requests",
+        Some(&json!({ "kind": "swap", "from": at(2, 0), "to": at(3, 0) })),
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let (status, _) = api(
+        &h,
+        &a1,
+        "POST",
+        "/api/v1/workforce/requests",
+        Some(&json!({ "kind": "time_off", "agent": "1002", "from": at(2, 0), "to": at(3, 0) })),
+    );
+    assert_eq!(status, 403);
+}
