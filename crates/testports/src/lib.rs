@@ -48,14 +48,24 @@ fn cursor() -> &'static AtomicU32 {
     })
 }
 
+/// Ports handed out are this far apart: a peer may bind the next few too (sipp's `-mp`
+/// binds the port and the port + 2; RTP peers send RTCP to the port + 1).
+const STRIDE: u32 = 4;
+
 fn next_free(ok: impl Fn(u16) -> bool) -> u16 {
     let (first, count) = span();
-    for _ in 0..count {
-        let n = cursor().fetch_add(1, Ordering::Relaxed) % count;
-        let Ok(port) = u16::try_from(first + n) else {
+    let slots = (count / STRIDE).max(1);
+    for _ in 0..slots {
+        let n = cursor().fetch_add(1, Ordering::Relaxed) % slots;
+        let Ok(port) = u16::try_from(first + n * STRIDE) else {
             continue;
         };
-        if ok(port) {
+        // The port and the ones after it in its stride, all free.
+        let rest_free = (1..STRIDE as u16).all(|k| {
+            port.checked_add(k)
+                .is_some_and(|q| UdpSocket::bind(("127.0.0.1", q)).is_ok())
+        });
+        if rest_free && ok(port) {
             return port;
         }
     }
@@ -81,7 +91,7 @@ mod tests {
         let (first, count) = span();
         let a = port("127.0.0.1");
         let b = port("127.0.0.1");
-        assert_ne!(a, b);
+        assert!(a.abs_diff(b) >= STRIDE as u16, "{a} {b}");
         for p in [a, b, tcp_port()] {
             assert!((first..first + count).contains(&u32::from(p)), "{p}");
         }
@@ -98,7 +108,8 @@ mod tests {
     fn a_port_in_use_is_skipped() {
         let (first, count) = span();
         // The port the cursor points at next, taken by someone else.
-        let next = first + cursor().load(Ordering::Relaxed) % count;
+        let slots = count / STRIDE;
+        let next = first + cursor().load(Ordering::Relaxed) % slots * STRIDE;
         let Ok(_held) = UdpSocket::bind(("127.0.0.1", next as u16)) else {
             return; // taken already: nothing to show
         };
