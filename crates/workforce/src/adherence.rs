@@ -89,8 +89,9 @@ pub struct Adherence {
     pub unscheduled_ready: i64,
     /// `ready_when_planned / planned_work`, none when no work was planned.
     pub conformance: Option<f64>,
-    /// Stretches out of adherence longer than the grace, in time order. A stretch that
-    /// changes planned activity or actual state part-way is split there.
+    /// Stretches out of adherence longer than the grace, in time order. The grace applies to
+    /// the whole stretch; one that changes planned activity or actual state part-way is
+    /// listed in parts, split there.
     pub exceptions: Vec<Exception>,
 }
 
@@ -210,13 +211,14 @@ pub fn score(
         return Err(AdherenceError::Window { from, to });
     }
     let mut a = Adherence::default();
-    let mut run: Option<Exception> = None;
-    let flush = |run: &mut Option<Exception>, a: &mut Adherence| {
-        if let Some(e) = run.take()
-            && e.end - e.start > grace
-        {
-            a.exceptions.push(e);
+    // The current stretch out of adherence, as pieces of constant plan and state.
+    let mut run: Vec<Exception> = Vec::new();
+    let flush = |run: &mut Vec<Exception>, a: &mut Adherence| {
+        let len: i64 = run.iter().map(|e| e.end - e.start).sum();
+        if len > grace {
+            a.exceptions.append(run);
         }
+        run.clear();
     };
     for p in pieces(plan, actual, before, from, to) {
         let len = p.end - p.start;
@@ -235,21 +237,18 @@ pub fn score(
         } else if p.actual.ready() {
             a.unscheduled_ready += len;
         }
-        match (ok, p.planned, run.as_mut()) {
-            (false, Some(planned), Some(e))
-                if e.end == p.start && e.planned == planned && e.actual == p.actual =>
-            {
-                e.end = p.end
-            }
-            (false, Some(planned), _) => {
-                flush(&mut run, &mut a);
-                run = Some(Exception {
+        match (ok, p.planned) {
+            (false, Some(planned)) => match run.last_mut() {
+                Some(e) if e.end == p.start && e.planned == planned && e.actual == p.actual => {
+                    e.end = p.end
+                }
+                _ => run.push(Exception {
                     start: p.start,
                     end: p.end,
                     planned,
                     actual: p.actual,
-                });
-            }
+                }),
+            },
             _ => flush(&mut run, &mut a),
         }
     }
@@ -414,6 +413,39 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn the_grace_applies_to_a_whole_stretch_not_to_its_parts() {
+        // Planned work from 08:00; logged out for 2 minutes, then not ready for 2 more:
+        // 4 minutes out in all, over a 3-minute grace, though each part is under it.
+        let p = vec![seg(8.0, 9.0, Activity::Work)];
+        let actual = vec![
+            StateChange {
+                at: at(8, 2, 0),
+                state: Actual::NotReady,
+            },
+            StateChange {
+                at: at(8, 4, 0),
+                state: Actual::Ready,
+            },
+        ];
+        let a = score(&p, &actual, Actual::LoggedOut, 0, at(9, 0, 0), 180).unwrap();
+        let ex: Vec<(Second, Second, Actual)> = a
+            .exceptions
+            .iter()
+            .map(|e| (e.start, e.end, e.actual))
+            .collect();
+        assert_eq!(
+            ex,
+            vec![
+                (at(8, 0, 0), at(8, 2, 0), Actual::LoggedOut),
+                (at(8, 2, 0), at(8, 4, 0), Actual::NotReady),
+            ]
+        );
+        let n = now(&p, &actual, Actual::LoggedOut, at(8, 3, 59), 180).unwrap();
+        assert!(n.out_of_adherence);
+        assert_eq!(n.out_since, Some(at(8, 0, 0)));
     }
 
     #[test]

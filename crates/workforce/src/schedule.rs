@@ -465,7 +465,10 @@ fn compile_pattern(p: &ShiftPattern) -> Result<Pat, ScheduleError> {
                 minutes: p.minutes,
             });
         }
-        if b.earliest_start + b.minutes > b.latest_end {
+        if b.earliest_start
+            .checked_add(b.minutes)
+            .is_none_or(|end| end > b.latest_end)
+        {
             return Err(invalid_pattern(
                 p,
                 &format!("break {index}: its window is shorter than the break"),

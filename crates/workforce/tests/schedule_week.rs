@@ -121,6 +121,14 @@ fn bad_input_is_an_error() {
         "{err}"
     );
 
+    // A window start so large that adding the break's length would overflow: an error.
+    let mut p = good.clone();
+    p.patterns[1].breaks[1].earliest_start = i64::MAX / 15 * 15;
+    assert!(matches!(
+        solve(&p),
+        Err(ScheduleError::BreakOutsideShift { .. }) | Err(ScheduleError::InvalidPattern { .. })
+    ));
+
     let mut p = good.clone();
     p.patterns[1].breaks[1].earliest_start = 600;
     assert!(matches!(
