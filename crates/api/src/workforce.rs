@@ -105,14 +105,22 @@ struct PlanState {
 }
 
 /// The plan, built from the log and kept up with it.
-#[derive(Default)]
 pub struct Plans {
     state: tokio::sync::Mutex<Arc<PlanState>>,
+    /// Held from reading the plan to appending a change made from it (publishing, deciding a
+    /// request), so that two changes at once do not both build on the same old plan.
+    changing: tokio::sync::Mutex<()>,
+    /// One plan computed at a time: a week's solve takes a core for up to seconds.
+    planning: tokio::sync::Semaphore,
 }
 
 impl Plans {
     pub fn new() -> Arc<Plans> {
-        Arc::default()
+        Arc::new(Plans {
+            state: tokio::sync::Mutex::default(),
+            changing: tokio::sync::Mutex::new(()),
+            planning: tokio::sync::Semaphore::new(1),
+        })
     }
 
     /// The plan with every workforce event in the log applied.
@@ -385,19 +393,21 @@ async fn publish(
         }
         out
     };
-    publish_week(&v1, &who.user, &week, week_start, agents)
+    publish_week(&v1, &who.user, &week, week_start, agents, true)
         .await
         .map(Json)
 }
 
-/// Checks and publishes a week's plan: one event per agent planned, and one that clears
-/// each agent planned that week before and left out now.
+/// Checks and publishes a week's plan for the agents given. With `replace_week`, each agent
+/// planned that week before and left out now is cleared (the week is replaced); without it,
+/// the other agents' plans stay as they are.
 async fn publish_week(
     v1: &V1,
     by: &str,
     week: &str,
     week_start: i64,
     mut agents: BTreeMap<String, Vec<PlannedSegment>>,
+    replace_week: bool,
 ) -> Result<Value, ApiError> {
     let known: BTreeSet<String> = v1
         .centre
@@ -416,14 +426,40 @@ async fn publish_week(
         check_segments(week_start, segs)
             .map_err(|m| bad("bad_schedule", format!("agent {agent}: {m}")))?;
     }
-    // Agents planned that week before and left out now: their week is cleared.
+    let _changing = v1.workforce.changing.lock().await;
     let plan = v1.workforce.current(v1).await?;
-    let cleared: Vec<String> = plan
-        .weeks
-        .keys()
-        .filter(|(w, a)| *w == week && !agents.contains_key(a))
-        .map(|(_, a)| a.clone())
-        .collect();
+    // A week's plan may not overlap the agent's plan of another week (a Sunday night
+    // shift and a Monday morning one published apart).
+    for (agent, segs) in &agents {
+        for ((w, a), other) in &plan.weeks {
+            if a != agent || w == week {
+                continue;
+            }
+            if let Some(s) = segs
+                .iter()
+                .find(|s| other.iter().any(|o| o.start < s.end && s.start < o.end))
+            {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "overlaps_week",
+                    format!(
+                        "agent {agent}: {} to {} overlaps the plan published for the week of {w}",
+                        s.start, s.end
+                    ),
+                ));
+            }
+        }
+    }
+    // Agents planned that week before and left out now: their week is cleared.
+    let cleared: Vec<String> = if replace_week {
+        plan.weeks
+            .keys()
+            .filter(|(w, a)| *w == week && !agents.contains_key(a))
+            .map(|(_, a)| a.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let now = Timestamp::now();
     let mut events = Vec::new();
     let segments: usize = agents.values().map(Vec::len).sum();
@@ -476,7 +512,9 @@ fn window(q: &WindowQuery) -> Result<(Timestamp, Timestamp), ApiError> {
     if to <= from {
         return Err(bad("bad_window", "`to` must be after `from`"));
     }
-    if to.unix_nanos() - from.unix_nanos() > MAX_WINDOW_DAYS * 86_400 * 1_000_000_000 {
+    if i128::from(to.unix_nanos()) - i128::from(from.unix_nanos())
+        > i128::from(MAX_WINDOW_DAYS * 86_400 * 1_000_000_000)
+    {
         return Err(bad(
             "bad_window",
             format!("at most {MAX_WINDOW_DAYS} days at a time"),
@@ -639,7 +677,8 @@ async fn adherence_view(
     let until = if to < now { to } else { now };
     let plan = v1.workforce.current(&v1).await?;
     // The plan around the window: the segment running when it opens starts before it.
-    let lookback = Timestamp::from_unix_nanos(from.unix_nanos() - 86_400 * 1_000_000_000);
+    let lookback =
+        Timestamp::from_unix_nanos(from.unix_nanos().saturating_sub(86_400 * 1_000_000_000));
     let planned = segments_in(&plan, lookback, to, only.as_deref());
     let mut changes: BTreeMap<String, Vec<StateChange>> = BTreeMap::new();
     if until > from {
@@ -687,10 +726,19 @@ async fn adherence_view(
             )
         } else {
             Ok(adherence::Adherence::default())
-        }
-        .map_err(|e| bad("bad_schedule", format!("agent {agent}: {e}")))?;
-        let standing = adherence::now(&segs, &ch, Actual::LoggedOut, secs(now), grace)
-            .map_err(|e| bad("bad_schedule", format!("agent {agent}: {e}")))?;
+        };
+        // The standing now, when now is in the window.
+        let live = (from <= now && now < to)
+            .then(|| adherence::now(&segs, &ch, Actual::LoggedOut, secs(now), grace));
+        let (score, standing) = match (score, live.transpose()) {
+            (Ok(score), Ok(standing)) => (score, standing),
+            (Err(e), _) | (_, Err(e)) => {
+                // One agent's unusable plan (overlapping segments published before they
+                // were refused) does not hide the others.
+                agents.push(json!({ "agent": agent, "error": e.to_string() }));
+                continue;
+            }
+        };
         agents.push(json!({
             "agent": agent,
             "scheduled_seconds": score.scheduled,
@@ -705,12 +753,12 @@ async fn adherence_view(
                 "planned": activity_name(e.planned),
                 "actual": actual_name(e.actual),
             })).collect::<Vec<_>>(),
-            "now": {
+            "now": standing.map(|standing| json!({
                 "planned": standing.planned.map(activity_name),
                 "actual": actual_name(standing.actual),
                 "out_of_adherence": standing.out_of_adherence,
                 "out_since": standing.out_since.map(at_secs),
-            },
+            })),
         }));
     }
     Ok(Json(json!({
@@ -729,9 +777,48 @@ mod tests {
     #[test]
     fn a_week_is_named_by_its_monday() {
         assert!(monday("2026-12-07").is_ok());
+        // Only the canonical spelling: the week is a key.
+        assert!(monday(" 2026-1-05").is_err());
+        assert!(monday("+2026-1-05").is_err());
         assert!(monday("2026-12-08").is_err());
         assert!(monday("2026-13-07").is_err());
         assert!(monday("07-12-2026").is_err());
+    }
+
+    #[test]
+    fn a_shift_across_a_clock_change_keeps_its_length_and_order() {
+        let tz: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+        // The week of Monday 2027-03-22; the clocks go from 02:00 to 03:00 on Sunday
+        // 2027-03-28 (day 6). A shift from Sunday 00:00: work 2.5 h, lunch 0.5 h, work 3 h.
+        let week = monday_day("2027-03-22").unwrap() * 1440;
+        let seg = |a: i64, b: i64, activity| Segment {
+            start: 6 * 1440 + a,
+            end: 6 * 1440 + b,
+            activity,
+        };
+        let shift = sched::PlannedShift {
+            pattern: "6h".into(),
+            start: 6 * 1440,
+            end: 6 * 1440 + 360,
+            segments: vec![
+                seg(0, 150, Activity::Work),
+                seg(150, 180, Activity::Lunch),
+                seg(180, 360, Activity::Work),
+            ],
+        };
+        let out = shift_instants(tz, week, &shift);
+        let t = |s: &str| Timestamp::parse_rfc3339(s).unwrap();
+        // Midnight CET is 23:00 UTC; six real hours later is 05:00 UTC (07:00 CEST).
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].start, t("2027-03-27T23:00:00Z"));
+        assert_eq!(out[0].end, out[1].start);
+        assert_eq!(out[1].end, out[2].start);
+        assert_eq!(out[2].end, t("2027-03-28T05:00:00Z"));
+        let mut segs = out.clone();
+        assert_eq!(
+            check_segments(monday("2027-03-22").unwrap(), &mut segs),
+            Ok(())
+        );
     }
 
     #[test]
@@ -782,10 +869,23 @@ use hotline_workforce::plan::{QueueInput, WeekInput, plan_week};
 use hotline_workforce::schedule::{self as sched, BreakRule, ShiftPattern, StartTimes};
 use hotline_workforce::staffing::{QueuePlan, ServiceTarget, Shrinkage, Wellbeing};
 
+/// The most shift patterns, and breaks in one, a plan request may give: each adds to the
+/// scheduler's work.
+const MAX_PATTERNS: usize = 20;
+const MAX_BREAKS: usize = 6;
+
 /// Weeks of history a plan learns from unless asked otherwise.
 const DEFAULT_HISTORY_WEEKS: usize = 26;
 /// The handle time assumed for a queue with no answered contacts in its history.
 const DEFAULT_HANDLE_SECONDS: f64 = 180.0;
+
+fn queue_channel(q: &hotline_config::Queue) -> &'static str {
+    match q.channel {
+        hotline_config::QueueChannel::Voice => "voice",
+        hotline_config::QueueChannel::Chat => "chat",
+        hotline_config::QueueChannel::Email => "email",
+    }
+}
 
 /// The centre's time zone (`centre.time_zone`, UTC when absent).
 fn centre_zone(v1: &V1) -> chrono_tz::Tz {
@@ -822,9 +922,14 @@ fn local_minute(tz: chrono_tz::Tz, unix_secs: i64) -> Option<i64> {
 
 /// Days since 1970-01-01 of a Monday `YYYY-MM-DD`.
 fn monday_day(week: &str) -> Result<i64, ApiError> {
+    let canonical = week.len() == 10
+        && week.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
     let d = NaiveDate::parse_from_str(week, "%Y-%m-%d")
         .ok()
-        .filter(|_| week.len() == 10)
+        .filter(|_| canonical)
         .ok_or_else(|| bad("bad_week", "the week is its Monday's date, YYYY-MM-DD"))?;
     if d.weekday() != chrono::Weekday::Mon {
         return Err(bad(
@@ -964,12 +1069,32 @@ fn patterns_of(body: Option<Vec<PatternBody>>) -> Result<Vec<ShiftPattern>, ApiE
     let Some(list) = body else {
         return Ok(default_patterns());
     };
+    if list.is_empty() || list.len() > MAX_PATTERNS {
+        return Err(bad("bad_pattern", format!("1 to {MAX_PATTERNS} patterns")));
+    }
     list.into_iter()
         .map(|p| {
             let e = |m: &str| bad("bad_pattern", format!("pattern {}: {m}", p.name));
             let minutes = (p.hours * 60.0).round() as i64;
-            if !(p.hours > 0.0 && p.hours <= 16.0) {
-                return Err(e("`hours` is more than 0 and at most 16"));
+            if !(p.hours > 0.0 && p.hours <= 16.0) || minutes % 15 != 0 {
+                return Err(e(
+                    "`hours` is more than 0 and at most 16, in quarter hours (7.5, 8, 8.25)",
+                ));
+            }
+            if !(15..=1440).contains(&p.every_minutes) || p.every_minutes % 15 != 0 {
+                return Err(e("`every_minutes` is 15 to 1440, in quarter hours"));
+            }
+            if p.breaks.len() > MAX_BREAKS {
+                return Err(e(&format!("at most {MAX_BREAKS} breaks")));
+            }
+            if p.breaks.iter().any(|b| {
+                !(15..=minutes).contains(&b.minutes)
+                    || !(0..=minutes).contains(&b.earliest_start)
+                    || !(0..=minutes).contains(&b.latest_end)
+            }) {
+                return Err(e(
+                    "a break's `minutes`, `earliest_start` and `latest_end` lie within the shift",
+                ));
             }
             Ok(ShiftPattern {
                 name: p.name.clone(),
@@ -1011,6 +1136,27 @@ async fn import_history(
     let text =
         std::str::from_utf8(&body).map_err(|_| bad("bad_csv", "the file is not UTF-8 text"))?;
     let h = history::parse_history_csv(text).map_err(|e| bad("bad_csv", e.to_string()))?;
+    // Only the configured queues, each on its own channel: anything else would be stored
+    // and never used (and a file of many names would take much memory).
+    let cfg = v1.centre.config();
+    for s in &h.series {
+        let Some(q) = cfg.queues.iter().find(|q| q.name.get_ref() == &s.queue) else {
+            return Err(bad(
+                "unknown_queue",
+                format!("queue {:?} is not configured", s.queue),
+            ));
+        };
+        let channel = queue_channel(q);
+        if s.channel != channel {
+            return Err(bad(
+                "bad_channel",
+                format!(
+                    "queue {} takes channel {channel}, not {:?}",
+                    s.queue, s.channel
+                ),
+            ));
+        }
+    }
     let first_day = h.start.div_euclid(1440);
     let now = Timestamp::now();
     let mut events = Vec::new();
@@ -1123,6 +1269,41 @@ async fn make_plan(
 ) -> Result<Json<Value>, ApiError> {
     let who = supervisor(&v1, &headers)?;
     let b: PlanBody = crate::v1::parse_json(&body)?;
+    let _planning = v1.workforce.planning.try_acquire().map_err(|_| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "another plan is being made; try again in a few seconds",
+        )
+        .retry_after(2)
+    })?;
+    let sh = &b.shrinkage;
+    if [sh.training, sh.absence, sh.other]
+        .iter()
+        .any(|f| !(0.0..0.9).contains(f))
+        || sh.training + sh.absence + sh.other >= 0.9
+    {
+        return Err(bad(
+            "bad_plan",
+            "shrinkage: each fraction and their sum are 0 to below 0.9",
+        ));
+    }
+    if b.occupancy_ceiling.is_some_and(|c| !(c > 0.0 && c <= 1.0)) {
+        return Err(bad(
+            "bad_plan",
+            "`occupancy_ceiling` is above 0 and at most 1",
+        ));
+    }
+    if let Some((q, h)) = b
+        .handle_seconds
+        .iter()
+        .find(|(_, h)| !(**h > 0.0 && **h <= 7200.0))
+    {
+        return Err(bad(
+            "bad_plan",
+            format!("handle_seconds of {q}: {h} is not above 0 and at most 7200"),
+        ));
+    }
     let tz = centre_zone(&v1);
     let week_day = monday_day(&b.week)?;
     let history_weeks = b.history_weeks.unwrap_or(DEFAULT_HISTORY_WEEKS);
@@ -1176,13 +1357,10 @@ async fn make_plan(
     });
     let mut inputs = Vec::new();
     let mut sources = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
     for q in &wanted {
         let name = q.name.get_ref().clone();
-        let channel = match q.channel {
-            hotline_config::QueueChannel::Voice => "voice",
-            hotline_config::QueueChannel::Chat => "chat",
-            hotline_config::QueueChannel::Email => "email",
-        };
+        let channel = queue_channel(q);
         let mut logged = vec![0.0; n];
         let (mut answered, mut talk_ms) = (0u64, 0u64);
         for s in slots.iter().filter(|s| s.queue == name) {
@@ -1222,6 +1400,12 @@ async fn make_plan(
         let first_week = (0..series.len() / 672)
             .find(|w| series[w * 672..(w + 1) * 672].iter().any(|v| *v > 0.0));
         let Some(first_week) = first_week else {
+            if b.queues.is_none() {
+                // Every queue asked for by default: one that has had no contacts is left
+                // out, and said so.
+                skipped.push(name);
+                continue;
+            }
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "no_history",
@@ -1271,19 +1455,30 @@ async fn make_plan(
                     min_agents: 0,
                 },
                 history: series,
+                offset_days: 0,
             },
         ));
     }
-    // Every queue's series starts at the latest first week, so they share one epoch.
-    let start_week = inputs.iter().map(|(w, _)| *w).max().unwrap_or(0);
+    if inputs.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_history",
+            format!(
+                "no queue had contacts in the {history_weeks} weeks before {}; import history (POST /api/v1/workforce/history) or plan a later week",
+                b.week
+            ),
+        ));
+    }
+    // Each queue's history starts at its own first week with contacts, counted from the
+    // shared epoch.
     let queues: Vec<QueueInput> = inputs
         .into_iter()
         .map(|(w, mut q)| {
-            q.history.drain(..(start_week - w) * 672);
+            q.offset_days = 7 * w;
             q
         })
         .collect();
-    let hist_epoch = epoch_day + 7 * start_week as i64;
+    let hist_epoch = epoch_day;
     let special: Vec<hotline_workforce::forecast::SpecialDay> = plan_state
         .special_days
         .iter()
@@ -1364,27 +1559,15 @@ async fn make_plan(
     let mut by_agent: BTreeMap<String, Vec<PlannedSegment>> = BTreeMap::new();
     for a in &planned.schedule.agents {
         let mut segs = Vec::new();
-        for s in a.shifts.iter().flat_map(|s| &s.segments) {
-            let (Some(start), Some(end)) = (
-                instant_of(tz, week_start_min + s.start),
-                instant_of(tz, week_start_min + s.end),
-            ) else {
-                continue;
-            };
-            if end > start {
-                segs.push(PlannedSegment {
-                    start,
-                    end,
-                    activity: activity_name(s.activity).to_string(),
-                });
-            }
+        for shift in &a.shifts {
+            segs.extend(shift_instants(tz, week_start_min, shift));
         }
         by_agent.insert(a.id.clone(), segs);
     }
     let published = if b.publish {
         let week_start =
             secs(instant_of(tz, week_start_min).unwrap_or(Timestamp::from_unix_nanos(0)));
-        Some(publish_week(&v1, &who.user, &b.week, week_start, by_agent.clone()).await?)
+        Some(publish_week(&v1, &who.user, &b.week, week_start, by_agent.clone(), false).await?)
     } else {
         None
     };
@@ -1394,6 +1577,7 @@ async fn make_plan(
         "time_zone": tz.name(),
         "week_start": instant_of(tz, week_start_min),
         "history": sources,
+        "skipped_queues": skipped,
         "queues": planned.queues.iter().map(|q| json!({
             "queue": q.queue,
             "forecast": {
@@ -1423,6 +1607,32 @@ async fn make_plan(
         "agents": by_agent,
         "published": published,
     })))
+}
+
+/// A planned shift's segments as instants: the shift's start in local time, then real
+/// minutes from it, so that across a clock change the shift keeps its length and its
+/// segments their order (a start the clocks skip is taken at the first instant after).
+fn shift_instants(
+    tz: chrono_tz::Tz,
+    week_start_min: i64,
+    shift: &sched::PlannedShift,
+) -> Vec<PlannedSegment> {
+    let Some(base) = instant_of(tz, week_start_min + shift.start) else {
+        return Vec::new();
+    };
+    let at = |m: i64| {
+        Timestamp::from_unix_nanos(base.unix_nanos() + (m - shift.start) * 60 * 1_000_000_000)
+    };
+    shift
+        .segments
+        .iter()
+        .filter(|s| s.end > s.start)
+        .map(|s| PlannedSegment {
+            start: at(s.start),
+            end: at(s.end),
+            activity: activity_name(s.activity).to_string(),
+        })
+        .collect()
 }
 
 /// The end of `agent`'s last segment in the published week `week`.
@@ -1648,6 +1858,7 @@ async fn decide_request(
 ) -> Result<Json<Value>, ApiError> {
     let who = supervisor(&v1, &headers)?;
     let b: DecisionBody = crate::v1::parse_json(&body)?;
+    let _changing = v1.workforce.changing.lock().await;
     let plan = v1.workforce.current(&v1).await?;
     let r = plan.requests.get(&id).cloned().ok_or_else(|| {
         ApiError::new(

@@ -101,6 +101,12 @@ fn weeks_of_calls_become_next_weeks_forecast_staffing_and_published_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
+    // The history ends at the centre's last midnight: a run that would cross it (16:00 UTC)
+    // between here and the plan waits until it has passed.
+    let to_midnight = 86_400 - (now_s() + ZONE_HOURS * 3600).rem_euclid(86_400);
+    if to_midnight < 120 {
+        std::thread::sleep(Duration::from_secs(to_midnight as u64 + 1));
+    }
     let today = local_today();
     // Next Monday, local (1970-01-01 was a Thursday: day 4 is a Monday).
     let monday = today + 7 - (today - 4).rem_euclid(7);
@@ -149,7 +155,8 @@ fn weeks_of_calls_become_next_weeks_forecast_staffing_and_published_schedule() {
         "{body}"
     );
 
-    // Every queue: the others have no history, and say so.
+    // Every queue by default: those without history are left out, and named; one asked for
+    // by name without history is an error that says what to do.
     let week = date(monday);
     let (status, v) = api(
         &h,
@@ -158,8 +165,42 @@ fn weeks_of_calls_become_next_weeks_forecast_staffing_and_published_schedule() {
         "/api/v1/workforce/plan",
         Some(&json!({ "week": week })),
     );
+    assert_eq!(status, 200, "{v}");
+    let skipped = v["skipped_queues"].as_array().unwrap();
+    assert!(skipped.contains(&json!("cards")), "{v}");
+    assert!(!skipped.contains(&json!("accounts")), "{v}");
+    assert_eq!(v["queues"].as_array().unwrap().len(), 1, "{v}");
+    let (status, v) = api(
+        &h,
+        &sup,
+        "POST",
+        "/api/v1/workforce/plan",
+        Some(&json!({ "week": week, "queues": ["cards"] })),
+    );
     assert_eq!(status, 422, "{v}");
     assert_eq!(v["error"]["code"], "no_history", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("import"),
+        "{v}"
+    );
+    // A pattern the scheduler cannot use is the client's error.
+    let (status, v) = api(
+        &h,
+        &sup,
+        "POST",
+        "/api/v1/workforce/plan",
+        Some(
+            &json!({ "week": week, "queues": ["accounts"], "patterns": [{
+                "name": "odd", "hours": 7.3, "first_start": "08:00", "last_start": "10:00",
+                "every_minutes": 0
+            }]}),
+        ),
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("bad_pattern")),
+        "{v}"
+    );
     // A Tuesday is not a week.
     let (status, v) = api(
         &h,
@@ -456,6 +497,20 @@ fn adherence_follows_the_agents_states_against_todays_plan() {
     assert_eq!(b["now"]["out_of_adherence"], false, "{b}");
     assert_eq!(b["now"]["out_since"], json!(since), "{b}");
 
+    // A window that does not hold now has no standing now.
+    let (status, v) = api(
+        &h,
+        &sup,
+        "GET",
+        &format!(
+            "/api/v1/workforce/adherence?from={}&to={}",
+            enc(&ts(now - 3 * 3600)),
+            enc(&ts(now - 1200))
+        ),
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert!(agent(&v, "1001")["now"].is_null(), "{v}");
     // An agent reads its own adherence only; bad windows are JSON errors.
     let a1 = login(&h, "agent1001", "pass1001");
     let v = adherence(&h, &a1, 180);
@@ -672,4 +727,27 @@ fn time_off_and_swaps_change_the_published_plan_once_approved() {
         Some(&json!({ "kind": "time_off", "agent": "1002", "from": at(2, 0), "to": at(3, 0) })),
     );
     assert_eq!(status, 403);
+
+    // A Sunday night shift published with the week before may not run into this week's
+    // Monday plan.
+    let (status, v) = api(
+        &h,
+        &sup,
+        "PUT",
+        &format!("/api/v1/workforce/schedule/{}", date(monday - 7)),
+        Some(&json!({ "agents": { "1003": [seg(-1, 20, 28, "work")] } })),
+    );
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = api(
+        &h,
+        &sup,
+        "PUT",
+        &format!("/api/v1/workforce/schedule/{week}"),
+        Some(&json!({ "agents": { "1003": [seg(0, 2, 10, "work")] } })),
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("overlaps_week")),
+        "{v}"
+    );
 }

@@ -17,9 +17,13 @@ use crate::{INTERVALS_PER_DAY, INTERVALS_PER_WEEK};
 #[derive(Clone, Debug)]
 pub struct QueueInput {
     pub plan: QueuePlan,
-    /// Contacts offered per 15-minute interval, from Monday 00:00 of the history's first
-    /// week (the history's epoch), whole days.
+    /// Contacts offered per 15-minute interval, from Monday 00:00 of the queue's first
+    /// week, whole days.
     pub history: Vec<f64>,
+    /// Days from the shared epoch to the queue's first day (a multiple of 7): a queue
+    /// opened later than the others starts its history later, rather than with weeks of
+    /// zeros.
+    pub offset_days: usize,
 }
 
 /// Everything a week's plan needs.
@@ -91,20 +95,33 @@ pub fn plan_week(input: &WeekInput) -> Result<WeekPlan, PlanError> {
     let mut queues = Vec::with_capacity(input.queues.len());
     for q in &input.queues {
         let queue = q.plan.name.clone();
-        let history_days = q.history.len() / INTERVALS_PER_DAY;
-        if !input.week_day.is_multiple_of(7) || input.week_day < history_days {
+        let history_days = q.offset_days + q.history.len() / INTERVALS_PER_DAY;
+        if !input.week_day.is_multiple_of(7)
+            || !q.offset_days.is_multiple_of(7)
+            || input.week_day < history_days
+        {
             return Err(PlanError::Week {
                 week_day: input.week_day,
                 history_days,
             });
         }
         let horizon = input.week_day - history_days + 7;
-        let mut f = forecast(&q.history, &input.special_days, horizon, &input.forecast).map_err(
-            |source| PlanError::Forecast {
+        // Special days counted from the queue's own first day.
+        let special: Vec<SpecialDay> = input
+            .special_days
+            .iter()
+            .filter(|d| d.day >= q.offset_days)
+            .map(|d| SpecialDay {
+                day: d.day - q.offset_days,
+                label: d.label.clone(),
+            })
+            .collect();
+        let mut f = forecast(&q.history, &special, horizon, &input.forecast).map_err(|source| {
+            PlanError::Forecast {
                 queue: queue.clone(),
                 source,
-            },
-        )?;
+            }
+        })?;
         let skip = (horizon - 7) * INTERVALS_PER_DAY;
         f.volumes.drain(..skip);
         f.daily_totals.drain(..horizon - 7);
@@ -170,6 +187,7 @@ mod tests {
                     min_agents: 0,
                 },
                 history: history(),
+                offset_days: 0,
             }],
             special_days: vec![],
             forecast: ForecastConfig::default(),
@@ -235,6 +253,10 @@ mod tests {
         assert!(matches!(plan_week(&i), Err(PlanError::Week { .. })));
         i.week_day = 30;
         assert!(matches!(plan_week(&i), Err(PlanError::Week { .. })));
+        i.week_day = 35;
+        i.queues[0].offset_days = 3;
+        assert!(matches!(plan_week(&i), Err(PlanError::Week { .. })));
+        i.queues[0].offset_days = 0;
         i.week_day = 28;
         i.queues[0].history.truncate(5 * INTERVALS_PER_DAY);
         assert!(matches!(plan_week(&i), Err(PlanError::Forecast { .. })));
