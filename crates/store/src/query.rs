@@ -316,9 +316,10 @@ impl Store {
         Ok(out)
     }
 
-    /// The agents' state changes from `from` (inclusive) to `to` (exclusive), in log order,
-    /// and each agent's last change in the `lookback` before `from` (its state when the
-    /// window opened): for scoring adherence over a day.
+    /// The agents' state changes from `from - lookback` (inclusive) to `to` (exclusive), in
+    /// log order: the window's changes and those before it, from which each agent's state
+    /// when the window opened is known (an agent with no change in the lookback counts as
+    /// logged out). For scoring adherence over a day.
     pub async fn agent_events_between(
         &self,
         from: Timestamp,
