@@ -699,8 +699,25 @@ async fn adherence_view(
             });
         }
     }
+    // An agent whose current state began before the lookback has had it all along.
+    let long_held: BTreeMap<String, Actual> = v1
+        .centre
+        .store()
+        .agent_states()
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .filter(|st| {
+            st.since.unix_nanos()
+                <= from
+                    .unix_nanos()
+                    .saturating_sub(i64::try_from(STATE_LOOKBACK.as_nanos()).unwrap_or(i64::MAX))
+        })
+        .map(|st| (st.agent.as_str().to_string(), actual_of(&st.state)))
+        .collect();
     let mut agents = Vec::new();
     for (agent, segs) in &planned {
+        let before = long_held.get(agent).copied().unwrap_or(Actual::LoggedOut);
         let segs: Vec<Segment> = segs
             .iter()
             .filter_map(|(_, s)| {
@@ -716,20 +733,13 @@ async fn adherence_view(
         // ordered by time, which they are (the log is appended in time order per agent).
         ch.sort_by_key(|c| c.at);
         let score = if until > from {
-            adherence::score(
-                &segs,
-                &ch,
-                Actual::LoggedOut,
-                secs(from),
-                secs(until),
-                grace,
-            )
+            adherence::score(&segs, &ch, before, secs(from), secs(until), grace)
         } else {
             Ok(adherence::Adherence::default())
         };
         // The standing now, when now is in the window.
-        let live = (from <= now && now < to)
-            .then(|| adherence::now(&segs, &ch, Actual::LoggedOut, secs(now), grace));
+        let live =
+            (from <= now && now < to).then(|| adherence::now(&segs, &ch, before, secs(now), grace));
         let (score, standing) = match (score, live.transpose()) {
             (Ok(score), Ok(standing)) => (score, standing),
             (Err(e), _) | (_, Err(e)) => {
