@@ -9,7 +9,10 @@
 // - a schedule for today puts agent 1001 at work since half an hour ago: logged out, 1001
 //   is out of adherence since the segment's start on the wallboard and on the page; made
 //   available, 1001 is no longer flagged;
-// - an agent sees only their own schedule.
+// - an agent sees only their own schedule;
+// - an agent asks for a day off with the page's form, a supervisor approves it on the page
+//   and the published schedule loses that day; a swap that would break the rest rule is
+//   refused on approval, the reason shown in its row, and then denied.
 //
 // Run: HOTLINE_BIN=target/debug/hotline node --test tests/browser/workforce.test.mjs
 import { test, before, after } from 'node:test';
@@ -51,8 +54,8 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-async function newPage() {
-  const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: 'zh-CN', acceptDownloads: true });
+async function newPage(opts = {}) {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: 'zh-CN', acceptDownloads: true, ...opts });
   await pagesFromDisk(ctx);
   const page = await ctx.newPage();
   page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
@@ -227,5 +230,91 @@ test('an agent sees only their own schedule', async () => {
   // Next week as published by the supervisor above; this week the adherence test's segment.
   assert.ok(await page.locator('#mine-next rect[data-activity=work]').count() > 0);
   assert.equal(await page.locator('#mine-this rect[data-activity=work]').count(), 1);
+  assert.deepEqual(pageErrors, []);
+});
+
+test('an agent asks for time off and a swap; a supervisor approves one and denies the other', async () => {
+  // Next week, in UTC (the demo centre's and, below, the browsers' time zone): 1001 works
+  // Tuesday 09–17 and Wednesday 14–22, 1002 Tuesday 13–21, 1003 Thursday 07–15. 1003 taking
+  // 1001's Wednesday would leave 9 hours' rest before Thursday: the swap breaks the rule.
+  const at = (day, hour) => new Date(nextMonday + day * DAY + hour * 3_600_000).toISOString().replace('.000Z', 'Z');
+  const local = (day) => `${ymd(nextMonday + day * DAY)}T00:00`;
+  await call('PUT', `/workforce/schedule/${ymd(nextMonday)}`, {
+    agents: {
+      1001: [{ start: at(1, 9), end: at(1, 17), activity: 'work' }, { start: at(2, 14), end: at(2, 22), activity: 'work' }],
+      1002: [{ start: at(1, 13), end: at(1, 21), activity: 'work' }],
+      1003: [{ start: at(3, 7), end: at(3, 15), activity: 'work' }],
+    },
+  });
+  const schedule1001 = async () => (await call('GET',
+    `/workforce/schedule?from=${at(0, 0)}&to=${at(7, 0)}&agent=1001`)).segments.map((s) => [s.start, s.end]);
+  assert.deepEqual(await schedule1001(), [[at(1, 9), at(1, 17)], [at(2, 14), at(2, 22)]]);
+
+  // The agent asks for Tuesday off.
+  const agent = await newPage({ timezoneId: 'UTC' });
+  await loginPage(agent, '/workforce', 'agent1001', 'pass1001');
+  await agent.waitForSelector('#mine:not([hidden]) #my-requests-none:not([hidden])');
+  assert.equal(await agent.isVisible('#ask .ask-with'), false, 'a colleague only for swaps');
+  await agent.fill('#ask [name=from]', local(1));
+  await agent.fill('#ask [name=to]', local(2));
+  await agent.fill('#ask [name=note]', 'dentist');
+  await agent.click('#ask button[type=submit]');
+  await agent.waitForSelector('#my-requests tr[data-state=pending]');
+  assert.equal(await agent.textContent('#my-requests tr .kind'), '休假');
+  assert.equal(await agent.textContent('#my-requests tr .state'), '待处理');
+  assert.equal(await agent.textContent('#ask-error'), '');
+  const [asked] = (await call('GET', '/workforce/requests?state=pending')).requests;
+  assert.deepEqual([asked.agent, asked.kind, asked.from, asked.to, asked.note], ['1001', 'time_off', at(1, 0), at(2, 0), 'dentist']);
+
+  // The supervisor sees it pending, in local time, and approves it.
+  const sup = await newPage({ timezoneId: 'UTC' });
+  await loginPage(sup, '/workforce', 'supervisor', 'supervisor');
+  const row = (id) => `#requests-pending tr[data-id="${id}"]`;
+  await sup.waitForSelector(row(asked.id));
+  assert.match(await sup.textContent(`${row(asked.id)} .window`), /00:00 – 24:00$/);
+  assert.equal(await sup.textContent(`${row(asked.id)} .note`), 'dentist');
+  await sup.click(`${row(asked.id)} [data-act=approve]`);
+  await sup.waitForSelector(`#requests-decided tr[data-id="${asked.id}"][data-state=approved]`);
+  assert.equal(await sup.locator(row(asked.id)).count(), 0);
+  assert.equal(await sup.textContent(`#requests-decided tr[data-id="${asked.id}"] .by`), 'supervisor');
+  assert.deepEqual(await schedule1001(), [[at(2, 14), at(2, 22)]], 'Tuesday is off, Wednesday kept');
+
+  // The agent asks to swap Wednesday with 1003: first with an unknown colleague, which the
+  // server refuses and the form says so.
+  await agent.selectOption('#ask [name=kind]', 'swap');
+  await agent.waitForSelector('#ask .ask-with:not([hidden])');
+  await agent.fill('#ask [name=from]', local(2));
+  await agent.fill('#ask [name=to]', local(3));
+  await agent.fill('#ask [name=with_agent]', '9999');
+  await agent.click('#ask button[type=submit]');
+  await agent.waitForFunction(() => document.querySelector('#ask-error').textContent !== '');
+  assert.equal(await agent.locator('#my-requests tr').count(), 1);
+  await agent.fill('#ask [name=with_agent]', '1003');
+  await agent.click('#ask button[type=submit]');
+  await agent.waitForFunction(() => document.querySelectorAll('#my-requests tr').length === 2);
+  assert.equal(await agent.textContent('#ask-error'), '');
+  // Newest first; the earlier request shows as approved now.
+  const mine = await agent.$$eval('#my-requests tr', (rs) => rs.map((r) => [r.dataset.state, r.querySelector('.with').textContent]));
+  assert.deepEqual(mine, [['pending', '1003'], ['approved', '—']]);
+  // Its own schedule, read again, has lost Tuesday and kept Wednesday.
+  await agent.waitForFunction(() => document.querySelectorAll('#mine-next rect[data-activity=work]').length === 1);
+  const swap = (await call('GET', '/workforce/requests?state=pending')).requests.find((r) => r.kind === 'swap');
+  assert.equal(swap.with_agent, '1003');
+
+  // Approving it breaks the rest rule: refused, the reason in its row, still pending.
+  await sup.reload();
+  await sup.waitForSelector(row(swap.id));
+  await sup.click(`${row(swap.id)} [data-act=approve]`);
+  await sup.waitForFunction((sel) => /1003/.test(document.querySelector(sel)?.textContent || ''), `${row(swap.id)} .error`);
+  assert.match(await sup.textContent(`${row(swap.id)} .error`), /11 hours/);
+  assert.equal((await call('GET', '/workforce/requests?state=pending')).requests.map((r) => r.id).join(), swap.id);
+  assert.deepEqual(await schedule1001(), [[at(2, 14), at(2, 22)]], 'a refused swap changes nothing');
+
+  await sup.click(`${row(swap.id)} [data-act=deny]`);
+  await sup.waitForSelector(`#requests-decided tr[data-id="${swap.id}"][data-state=denied]`);
+  assert.equal(await sup.locator('#requests-pending tr').count(), 0);
+  assert.equal(await sup.isVisible('#requests-none'), true);
+  assert.deepEqual(await sup.$$eval('#requests-decided tr', (rs) => rs.map((r) => r.dataset.state)), ['denied', 'approved']);
+  assert.deepEqual(await schedule1001(), [[at(2, 14), at(2, 22)]]);
   assert.deepEqual(pageErrors, []);
 });

@@ -1,7 +1,8 @@
 // The supervisors' workforce page: import last months' contacts per 15 minutes, keep the
 // holidays, plan a week (forecast, agents required against agents working, the shifts),
-// publish it and download it; and today's adherence, live. An agent sees their own
-// schedule for this week and the next.
+// publish it and download it; and today's adherence, live; decide the agents' requests for
+// time off and swaps. An agent sees their own schedule for this week and the next, asks for
+// time off or a swap and follows their requests.
 import { token, api, get, login, logout, liveEvents, ApiError } from './api.js';
 import { lang, applyI18n, bindLangSwitch } from './i18n.js';
 import { $, $$, el, fmtPct, showError, loginForm } from './ui.js';
@@ -29,6 +30,13 @@ const words = {
     'act.work': '工作', 'act.break': '小休', 'act.lunch': '午餐', 'act.offline': '下班',
     'now.ready': '就绪', 'now.not_ready': '未就绪', 'now.break': '小休', 'now.logged_out': '已登出',
     mine: '我的排班', 'mine.this': '本周', 'mine.next': '下周', 'mine.none': '没有排班',
+    reqs: '休假与换班申请', 'reqs.pending': '待处理', 'reqs.decided': '已处理（最近 20 条）', 'reqs.none': '没有待处理的申请',
+    'rq.agent': '坐席', 'rq.kind': '类型', 'rq.window': '时间', 'rq.with': '同事', 'rq.note': '备注', 'rq.state': '状态',
+    'rq.by': '处理人', 'kind.time_off': '休假', 'kind.swap': '换班',
+    'state.pending': '待处理', 'state.approved': '已批准', 'state.denied': '已拒绝',
+    approve: '批准', deny: '拒绝',
+    ask: '申请休假 / 换班', 'ask.from': '从', 'ask.to': '到', 'ask.with': '同事（分机号）', 'ask.go': '提交申请',
+    'ask.order': '结束时间须晚于开始时间', 'ask.need_with': '换班请填写同事', myreqs: '我的申请', 'myreqs.none': '还没有申请',
   },
   en: {
     title: 'Workforce', history: 'Contact history', 'history.file': 'CSV file (columns: interval_start,queue,channel,offered, per 15 minutes)',
@@ -52,6 +60,13 @@ const words = {
     'act.work': 'Work', 'act.break': 'Break', 'act.lunch': 'Lunch', 'act.offline': 'Off',
     'now.ready': 'Ready', 'now.not_ready': 'Not ready', 'now.break': 'Break', 'now.logged_out': 'Logged out',
     mine: 'My schedule', 'mine.this': 'This week', 'mine.next': 'Next week', 'mine.none': 'Nothing scheduled',
+    reqs: 'Time off and swap requests', 'reqs.pending': 'Pending', 'reqs.decided': 'Decided (last 20)', 'reqs.none': 'No pending request',
+    'rq.agent': 'Agent', 'rq.kind': 'Kind', 'rq.window': 'When', 'rq.with': 'Colleague', 'rq.note': 'Note', 'rq.state': 'State',
+    'rq.by': 'Decided by', 'kind.time_off': 'Time off', 'kind.swap': 'Swap',
+    'state.pending': 'Pending', 'state.approved': 'Approved', 'state.denied': 'Denied',
+    approve: 'Approve', deny: 'Deny',
+    ask: 'Request time off / swap', 'ask.from': 'From', 'ask.to': 'To', 'ask.with': 'Colleague (extension)', 'ask.go': 'Send request',
+    'ask.order': 'The end must be after the start', 'ask.need_with': 'A swap needs a colleague', myreqs: 'My requests', 'myreqs.none': 'No request yet',
   },
 };
 
@@ -365,16 +380,138 @@ async function loadMine(me) {
   }
 }
 
+// ---- time off and swaps ---------------------------------------------------------------
+
+let requests = [];
+const rowErrors = {}; // request id → why the last decision was refused
+let me = null;
+
+// A window in the browser's local time: the day and hour of its start, then its end.
+function when(r) {
+  const loc = lang() === 'en' ? 'en-GB' : 'zh-CN';
+  const f = (iso, o) => new Date(iso).toLocaleString(loc, { hour: '2-digit', minute: '2-digit', hour12: false, ...o });
+  const day = { weekday: 'short', month: '2-digit', day: '2-digit' };
+  const a = new Date(r.from);
+  const b = new Date(r.to);
+  const sameDay = a.toDateString() === new Date(b - 1).toDateString();
+  // A window to a midnight ends at 24:00 of its last day, not at 00:00 of the next.
+  const midnight = b.getHours() === 0 && b.getMinutes() === 0;
+  const end = sameDay ? (midnight && b > a ? '24:00' : f(r.to)) : f(r.to, day);
+  return `${f(r.from, day)} – ${end}`;
+}
+
+async function loadRequests() {
+  requests = (await get('/workforce/requests')).requests || [];
+  renderRequests();
+}
+
+const cells = (r) => [
+  el('td', { class: 'agent' }, r.agent),
+  el('td', { class: 'kind' }, w(`kind.${r.kind}`)),
+  el('td', { class: 'window', 'data-from': r.from, 'data-to': r.to }, when(r)),
+  el('td', { class: 'with' }, r.with_agent || '—'),
+];
+const stateCell = (r) => el('td', { class: 'state' }, el('span', { class: `tag state-${r.state}` }, w(`state.${r.state}`)));
+
+function renderRequests() {
+  if (me && me.role === 'agent') {
+    $('#my-requests-none').hidden = requests.length > 0;
+    $('#my-requests').replaceChildren(...requests.map((r) => el('tr', { 'data-id': r.id, 'data-state': r.state },
+      ...cells(r), el('td', { class: 'note' }, r.note || ''), stateCell(r))));
+    return;
+  }
+  const pending = requests.filter((r) => r.state === 'pending');
+  const decided = requests.filter((r) => r.state !== 'pending').slice(0, 20);
+  $('#requests-none').hidden = pending.length > 0;
+  $('#requests-pending').replaceChildren(...pending.map((r) => el('tr', { 'data-id': r.id, 'data-state': r.state },
+    ...cells(r), el('td', { class: 'note' }, r.note || ''),
+    el('td', { class: 'actions' },
+      el('button', { class: 'btn ok small', type: 'button', 'data-act': 'approve', onclick: (ev) => decide(r, true, ev.target) }, w('approve')),
+      ' ',
+      el('button', { class: 'btn ghost small', type: 'button', 'data-act': 'deny', onclick: (ev) => decide(r, false, ev.target) }, w('deny')),
+      el('p', { class: 'error', role: 'alert' }, rowErrors[r.id] || '')))));
+  $('#requests-decided').replaceChildren(...decided.map((r) => el('tr', { 'data-id': r.id, 'data-state': r.state },
+    ...cells(r), stateCell(r), el('td', { class: 'by' }, r.decided_by || ''))));
+}
+
+async function decide(r, approve, btn) {
+  $('#requests-error').textContent = '';
+  for (const b of btn.parentElement.querySelectorAll('button')) b.disabled = true;
+  try {
+    const res = await api('POST', `/workforce/requests/${encodeURIComponent(r.id)}/decision`, { approve });
+    delete rowErrors[r.id];
+    if (approve && res.changed && res.changed.length) scheduleChanged(res.changed);
+  } catch (e) {
+    // Refused (the rest rule, or decided meanwhile): say why in the request's own row.
+    rowErrors[r.id] = e.message;
+  }
+  await loadRequests().catch((e) => { $('#requests-error').textContent = e.message; });
+}
+
+// An approval rewrote agents' weeks of the published schedule: a loaded plan of that week
+// that was published shows them as they are now, and today's adherence is measured again.
+function scheduleChanged(changed) {
+  if (plan && plan.published) {
+    let touched = false;
+    for (const c of changed) {
+      if (c.week !== plan.week) continue;
+      plan.agents[c.agent] = c.segments || [];
+      touched = true;
+    }
+    if (touched) renderGrid($('#grid'), plan.agents, Date.parse(plan.week_start), 7, plan.time_zone);
+  }
+  loadAdherence().catch(showError);
+}
+
+$('#ask [name=kind]').addEventListener('change', (ev) => {
+  $('#ask .ask-with').hidden = ev.target.value !== 'swap';
+});
+
+$('#ask').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const err = $('#ask-error');
+  err.textContent = '';
+  // datetime-local holds the browser's local time; the server wants an instant.
+  const from = new Date(f.from.value);
+  const to = new Date(f.to.value);
+  if (!(to > from)) { err.textContent = w('ask.order'); return; }
+  const body = { kind: f.kind.value, from: from.toISOString(), to: to.toISOString() };
+  if (body.kind === 'swap') {
+    body.with_agent = f.with_agent.value.trim();
+    if (!body.with_agent) { err.textContent = w('ask.need_with'); return; }
+  }
+  if (f.note.value.trim()) body.note = f.note.value.trim();
+  const btn = f.querySelector('button[type=submit]');
+  btn.disabled = true;
+  try {
+    await api('POST', '/workforce/requests', body);
+    f.note.value = '';
+    await loadRequests();
+    loadMine(me).catch(showError); // a decision since the last refresh may have changed it
+  } catch (e) {
+    err.textContent = e.message;
+  } finally {
+    btn.disabled = false;
+  }
+});
+
 // ---- start ----------------------------------------------------------------------------
 
-function start(me) {
+function start(who) {
+  me = who;
   $('#who').textContent = me.user;
   $('#btn-logout').hidden = false;
+  const refresh = () => loadRequests().catch(showError);
+  refresh();
   if (me.role === 'agent') {
     $('#mine').hidden = false;
     loadMine(me).catch(showError);
+    // The requests, and the schedule an approval may have changed.
+    setInterval(() => { refresh(); loadMine(me).catch(showError); }, 30000);
     return;
   }
+  setInterval(refresh, 30000);
   $('#page').hidden = false;
   $('#to-wallboard').hidden = false;
   $('#plan [name=week]').value = isoDate(monday(new Date(), 1));
@@ -389,11 +526,11 @@ bindLangSwitch($('#lang'));
 applyI18n();
 applyWords();
 $('#btn-logout').onclick = () => { logout(); location.reload(); };
-window.addEventListener('langchange', () => { applyWords(); renderHolidays(); renderPlan(); renderAdherence(); });
+window.addEventListener('langchange', () => { applyWords(); renderHolidays(); renderPlan(); renderAdherence(); renderRequests(); });
 window.addEventListener('hotline:logout', () => location.reload());
 (async () => {
-  let me = null;
-  if (token()) { try { me = await get('/me'); } catch { me = null; } }
-  if (!me) me = await loginForm($('#login'), login);
-  start(me);
+  let who = null;
+  if (token()) { try { who = await get('/me'); } catch { who = null; } }
+  if (!who) who = await loginForm($('#login'), login);
+  start(who);
 })();
