@@ -211,6 +211,18 @@ test('an agent out of adherence is flagged on the wallboard and the page until m
   await page.waitForSelector(`${row}[data-out=yes] .out[data-since="${iso(start)}"]`, { timeout: 20000 });
   assert.equal(await page.textContent(`${row} .planned`), '工作');
   assert.equal(await page.textContent(`${row} .actual`), '已登出');
+  // Today's adherence as a report: 1001 scheduled and out of adherence since the start.
+  const [report] = await Promise.all([page.waitForEvent('download'), page.click('#btn-adh-csv')]);
+  const adhFile = join(work, 'adherence.csv');
+  await report.saveAs(adhFile);
+  const rows = readFileSync(adhFile, 'utf8').trim().split(/\r?\n/);
+  assert.match(rows[0], /^agent,scheduled_minutes,in_adherence_minutes,adherence,/);
+  const mine = rows.find((r) => r.startsWith('1001,'));
+  assert.ok(mine, rows.join('\n'));
+  const [, scheduled, inAdh, , , , , exceptions] = mine.split(',');
+  assert.ok(Number(scheduled) >= 29 && Number(scheduled) <= 32, mine);
+  assert.equal(Number(inAdh), 0, mine);
+  assert.equal(Number(exceptions), 1, mine);
 
   await call('POST', '/agents/1001/state', { state: 'available' });
   await board.waitForSelector(flagged, { state: 'detached', timeout: 20000 });

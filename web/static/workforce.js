@@ -324,6 +324,25 @@ $('#btn-csv').addEventListener('click', async () => {
 
 let adherence = null;
 
+/// Downloads `path` (an API CSV) with the login's token as `name`.
+async function download(path, name) {
+  const res = await fetch(`/api/v1${path}`, { headers: { Authorization: `Bearer ${token()}` } });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  const a = el('a', { href: URL.createObjectURL(await res.blob()), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+$('#btn-adh-csv').addEventListener('click', async () => {
+  const { from, to } = today();
+  try {
+    await download(`/workforce/adherence.csv?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
+      `adherence-${from.slice(0, 10)}.csv`);
+  } catch (e) { showError(e); }
+});
+
 function today() {
   const from = new Date();
   from.setHours(0, 0, 0, 0);

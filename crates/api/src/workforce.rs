@@ -52,6 +52,7 @@ pub fn routes() -> axum::Router<V1> {
         .route("/api/v1/workforce/schedule.csv", get(schedule_csv))
         .route("/api/v1/workforce/schedule/{week}", put(publish))
         .route("/api/v1/workforce/adherence", get(adherence_view))
+        .route("/api/v1/workforce/adherence.csv", get(adherence_csv))
         .route("/api/v1/workforce/plan", axum::routing::post(make_plan))
         .route(
             "/api/v1/workforce/history",
@@ -661,9 +662,67 @@ async fn adherence_view(
     headers: HeaderMap,
     Query(q): Query<WindowQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let who = v1.auth.principal(&headers)?;
+    adherence_report(&v1, &headers, &q).await.map(Json)
+}
+
+/// `GET /api/v1/workforce/adherence.csv`: the same per agent, for a spreadsheet.
+async fn adherence_csv(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Query(q): Query<WindowQuery>,
+) -> Result<Response, ApiError> {
+    let v = adherence_report(&v1, &headers, &q).await?;
+    let mut out = String::from(
+        "agent,scheduled_minutes,in_adherence_minutes,adherence,planned_work_minutes,conformance,unscheduled_ready_minutes,exceptions,exception_minutes\r\n",
+    );
+    let min = |a: &Value, k: &str| {
+        a[k].as_i64()
+            .map_or(String::new(), |s| format!("{:.1}", s as f64 / 60.0))
+    };
+    let frac = |a: &Value, k: &str| a[k].as_f64().map_or(String::new(), |f| format!("{f:.4}"));
+    for a in v["agents"].as_array().into_iter().flatten() {
+        let ex = a["exceptions"].as_array().map_or(&[][..], Vec::as_slice);
+        let ex_s: i64 = ex
+            .iter()
+            .filter_map(|e| {
+                let t = |k: &str| e[k].as_str().and_then(|s| Timestamp::parse_rfc3339(s).ok());
+                Some(secs(t("end")?) - secs(t("start")?))
+            })
+            .sum();
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{:.1}\r\n",
+            csv_cell(a["agent"].as_str().unwrap_or("")),
+            min(a, "scheduled_seconds"),
+            min(a, "in_adherence_seconds"),
+            frac(a, "adherence"),
+            min(a, "planned_work_seconds"),
+            frac(a, "conformance"),
+            min(a, "unscheduled_ready_seconds"),
+            ex.len(),
+            ex_s as f64 / 60.0,
+        ));
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"adherence.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+async fn adherence_report(
+    v1: &V1,
+    headers: &HeaderMap,
+    q: &WindowQuery,
+) -> Result<Value, ApiError> {
+    let who = v1.auth.principal(headers)?;
     let only = visible(&who, q.agent.as_deref())?;
-    let (from, to) = window(&q)?;
+    let (from, to) = window(q)?;
     let grace = match q.grace_seconds.as_deref() {
         None => DEFAULT_GRACE_SECONDS,
         Some(g) => g
@@ -675,7 +734,7 @@ async fn adherence_view(
     let now = Timestamp::now();
     // Adherence so far: the part of the window still to come is not scored.
     let until = if to < now { to } else { now };
-    let plan = v1.workforce.current(&v1).await?;
+    let plan = v1.workforce.current(v1).await?;
     // The plan around the window: the segment running when it opens starts before it.
     let lookback =
         Timestamp::from_unix_nanos(from.unix_nanos().saturating_sub(86_400 * 1_000_000_000));
@@ -771,13 +830,13 @@ async fn adherence_view(
             })),
         }));
     }
-    Ok(Json(json!({
+    Ok(json!({
         "from": from,
         "to": to,
         "scored_until": until,
         "grace_seconds": grace,
         "agents": agents,
-    })))
+    }))
 }
 
 #[cfg(test)]
