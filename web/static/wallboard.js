@@ -84,9 +84,9 @@ function takeQueues(queues) {
 
 // Loads coalesce: what is asked for while a load waits joins it, and a load waits at most
 // its delay from the first ask (not from the last: a busy centre's steady events must not
-// put it off for ever). The report and the agents list count the whole day, so they are
-// asked for less often.
-const DELAY = { report: 1000, agents: 1000 };
+// put it off for ever). The report, the agents list and adherence count the whole day, so
+// they are asked for less often.
+const DELAY = { report: 1000, agents: 1000, adherence: 1000 };
 const pending = new Map();
 function refresh(...what) {
   const fns = { adherence: loadAdherence, queues: loadQueues, agents: loadAgents, report: loadReport, calls: loadCalls, quality: loadQuality };

@@ -27,7 +27,7 @@ const words = {
     publish: '发布', csv: '下载 CSV', published: '已发布：{a} 名坐席，{s} 段（替换 {c} 段）',
     adh: '今日排班遵从', 'adh.agent': '坐席', 'adh.planned': '计划', 'adh.actual': '实际', 'adh.out': '偏离',
     'adh.pct': '遵从率', 'adh.conf': '符合率', 'adh.none': '今天没有排班', 'adh.since': '自 {t} 起（{m} 分钟）',
-    'act.work': '工作', 'act.break': '小休', 'act.lunch': '午餐', 'act.offline': '下班',
+    'act.work': '工作', 'act.break': '小休', 'act.lunch': '午餐', 'act.offline': '培训/会议',
     'now.ready': '就绪', 'now.not_ready': '未就绪', 'now.break': '小休', 'now.logged_out': '已登出',
     mine: '我的排班', 'mine.this': '本周', 'mine.next': '下周', 'mine.none': '没有排班',
     reqs: '休假与换班申请', 'reqs.pending': '待处理', 'reqs.decided': '已处理（最近 20 条）', 'reqs.none': '没有待处理的申请',
@@ -57,7 +57,7 @@ const words = {
     publish: 'Publish', csv: 'Download CSV', published: 'Published: {a} agents, {s} segments ({c} replaced)',
     adh: 'Adherence today', 'adh.agent': 'Agent', 'adh.planned': 'Planned', 'adh.actual': 'Actual', 'adh.out': 'Out of adherence',
     'adh.pct': 'Adherence', 'adh.conf': 'Conformance', 'adh.none': 'No schedule today', 'adh.since': 'since {t} ({m} min)',
-    'act.work': 'Work', 'act.break': 'Break', 'act.lunch': 'Lunch', 'act.offline': 'Off',
+    'act.work': 'Work', 'act.break': 'Break', 'act.lunch': 'Lunch', 'act.offline': 'Training/meeting',
     'now.ready': 'Ready', 'now.not_ready': 'Not ready', 'now.break': 'Break', 'now.logged_out': 'Logged out',
     mine: 'My schedule', 'mine.this': 'This week', 'mine.next': 'Next week', 'mine.none': 'Nothing scheduled',
     reqs: 'Time off and swap requests', 'reqs.pending': 'Pending', 'reqs.decided': 'Decided (last 20)', 'reqs.none': 'No pending request',
@@ -306,17 +306,11 @@ $('#btn-publish').addEventListener('click', async () => {
 
 $('#btn-csv').addEventListener('click', async () => {
   if (!plan) return;
+  const from = new Date(Date.parse(plan.week_start)).toISOString();
+  const to = new Date(Date.parse(plan.week_start) + 7 * DAY).toISOString();
   try {
-    const from = new Date(Date.parse(plan.week_start)).toISOString();
-    const to = new Date(Date.parse(plan.week_start) + 7 * DAY).toISOString();
-    const res = await fetch(`/api/v1/workforce/schedule.csv?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
-      { headers: { Authorization: `Bearer ${token()}` } });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const a = el('a', { href: URL.createObjectURL(await res.blob()), download: `schedule-${plan.week}.csv` });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    await download(`/workforce/schedule.csv?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
+      `schedule-${plan.week}.csv`);
   } catch (e) { showError(e); }
 });
 
@@ -375,10 +369,15 @@ function renderAdherence() {
   }));
 }
 
+// Agent events coalesce: a load waits at most a second from the first ask, so a busy
+// centre's steady events cannot put it off for ever (adherence scores the whole day).
 let adhTimer = null;
 function refreshAdherence() {
-  clearTimeout(adhTimer);
-  adhTimer = setTimeout(() => loadAdherence().catch(showError), 500);
+  if (adhTimer) return;
+  adhTimer = setTimeout(() => {
+    adhTimer = null;
+    loadAdherence().catch(showError);
+  }, 1000);
 }
 
 // ---- an agent's own schedule ----------------------------------------------------------
