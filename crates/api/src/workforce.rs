@@ -234,16 +234,6 @@ fn supervisor(v1: &V1, headers: &HeaderMap) -> Result<Principal, ApiError> {
     Ok(who)
 }
 
-fn activity_of(s: &str) -> Option<Activity> {
-    Some(match s {
-        "work" => Activity::Work,
-        "break" => Activity::Break,
-        "lunch" => Activity::Lunch,
-        "offline" => Activity::Offline,
-        _ => return None,
-    })
-}
-
 /// Unix seconds of `YYYY-MM-DD` 00:00 UTC, if `week` is such a date and a Monday.
 fn monday(week: &str) -> Result<i64, ApiError> {
     Ok(monday_day(week)? * 86_400)
@@ -292,7 +282,7 @@ fn check_segments(week_start: i64, segs: &mut [PlannedSegment]) -> Result<(), St
         if a < lo || b > hi {
             return Err(format!("{} to {}: outside the week", s.start, s.end));
         }
-        if activity_of(&s.activity).is_none() {
+        if Activity::from_name(&s.activity).is_none() {
             return Err(format!(
                 "activity {:?}: one of work, break, lunch, offline",
                 s.activity
@@ -634,24 +624,6 @@ fn secs(t: Timestamp) -> i64 {
     t.unix_nanos().div_euclid(1_000_000_000)
 }
 
-fn activity_name(a: Activity) -> &'static str {
-    match a {
-        Activity::Work => "work",
-        Activity::Break => "break",
-        Activity::Lunch => "lunch",
-        Activity::Offline => "offline",
-    }
-}
-
-fn actual_name(a: Actual) -> &'static str {
-    match a {
-        Actual::Ready => "ready",
-        Actual::NotReady => "not_ready",
-        Actual::Break => "break",
-        Actual::LoggedOut => "logged_out",
-    }
-}
-
 fn at_secs(s: i64) -> Timestamp {
     Timestamp::from_unix_nanos(s.saturating_mul(1_000_000_000))
 }
@@ -783,7 +755,7 @@ async fn adherence_report(
                 Some(Segment {
                     start: secs(s.start).div_euclid(60),
                     end: secs(s.end).div_euclid(60),
-                    activity: activity_of(&s.activity)?,
+                    activity: Activity::from_name(&s.activity)?,
                 })
             })
             .collect();
@@ -819,12 +791,12 @@ async fn adherence_report(
             "exceptions": score.exceptions.iter().map(|e| json!({
                 "start": at_secs(e.start),
                 "end": at_secs(e.end),
-                "planned": activity_name(e.planned),
-                "actual": actual_name(e.actual),
+                "planned": e.planned.name(),
+                "actual": e.actual.name(),
             })).collect::<Vec<_>>(),
             "now": standing.map(|standing| json!({
-                "planned": standing.planned.map(activity_name),
-                "actual": actual_name(standing.actual),
+                "planned": standing.planned.map(Activity::name),
+                "actual": standing.actual.name(),
                 "out_of_adherence": standing.out_of_adherence,
                 "out_since": standing.out_since.map(at_secs),
             })),
@@ -1178,7 +1150,7 @@ fn patterns_of(body: Option<Vec<PatternBody>>) -> Result<Vec<ShiftPattern>, ApiE
                     .iter()
                     .map(|b| {
                         Ok(BreakRule {
-                            activity: activity_of(&b.activity)
+                            activity: Activity::from_name(&b.activity)
                                 .filter(|a| *a != Activity::Work)
                                 .ok_or_else(|| {
                                     e("a break's `activity` is break, lunch or offline")
@@ -1699,7 +1671,7 @@ fn shift_instants(
         .map(|s| PlannedSegment {
             start: at(s.start),
             end: at(s.end),
-            activity: activity_name(s.activity).to_string(),
+            activity: s.activity.name().to_string(),
         })
         .collect()
 }

@@ -42,6 +42,16 @@ pub enum Actual {
 }
 
 impl Actual {
+    /// The name in JSON and in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Actual::Ready => "ready",
+            Actual::NotReady => "not_ready",
+            Actual::Break => "break",
+            Actual::LoggedOut => "logged_out",
+        }
+    }
+
     fn ready(self) -> bool {
         self == Actual::Ready
     }

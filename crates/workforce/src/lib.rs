@@ -47,6 +47,30 @@ pub enum Activity {
     Offline,
 }
 
+impl Activity {
+    /// The name in JSON and in the API (`work`, `break`, `lunch`, `offline`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Activity::Work => "work",
+            Activity::Break => "break",
+            Activity::Lunch => "lunch",
+            Activity::Offline => "offline",
+        }
+    }
+
+    /// The activity of a [`Activity::name`].
+    pub fn from_name(s: &str) -> Option<Activity> {
+        [
+            Activity::Work,
+            Activity::Break,
+            Activity::Lunch,
+            Activity::Offline,
+        ]
+        .into_iter()
+        .find(|a| a.name() == s)
+    }
+}
+
 /// One planned stretch of an agent's day: `[start, end)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
