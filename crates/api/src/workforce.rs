@@ -1456,7 +1456,12 @@ async fn make_plan(
                 ),
             ));
         };
-        let series = series.split_off(first_week * 672);
+        let mut series = series.split_off(first_week * 672);
+        // Days after the last one with any contact are not known to be quiet (an import that
+        // ends before the centre's own log begins): the history ends with the last day with
+        // data, and the forecast reaches across the rest.
+        let last_day = series.chunks(96).rposition(|d| d.iter().any(|v| *v > 0.0));
+        series.truncate(last_day.map_or(0, |d| (d + 1) * 96));
         let handle = b
             .handle_seconds
             .get(&name)
