@@ -42,6 +42,8 @@ pub type LegId = usize;
 
 const FRAME_DUR: Duration = Duration::from_millis(20);
 const MAX_PAYLOAD: usize = 1200;
+/// How long after latching the address named in SDP may still take the latch over.
+const LATCH_LEARNING: Duration = Duration::from_secs(3);
 
 /// Where a leg's packets go out: implemented by the I/O shell.
 pub trait Transmit {
@@ -265,6 +267,8 @@ impl TxStream {
 struct Leg {
     p: LegParams,
     latched: Option<SocketAddr>,
+    /// Until when a packet from exactly `p.remote` takes the latch over.
+    learning_until: Instant,
     rx: RxTracker,
     dtmf_rx: Rfc4733Receiver,
     last_event_at: Option<Instant>,
@@ -421,6 +425,7 @@ impl CallMedia {
             amd: None,
             p,
             latched: None,
+            learning_until: now,
             rx: RxTracker::new(),
             dtmf_rx: Rfc4733Receiver::new(),
             last_event_at: None,
@@ -836,9 +841,16 @@ impl CallMedia {
                 return;
             }
         };
-        // Symmetric RTP: latch onto the first valid packet from the expected peer.
+        // Symmetric RTP: latch onto the first valid packet from the expected peer. For a short
+        // while after that, the exact address the peer's SDP named takes the latch over: a
+        // stray packet that came first (a late one for the port's previous call, another
+        // process on the same host) must not turn the call one-way for good. Media then goes
+        // only where the SDP said, so a spoofer gains no listener; once learnt, the latch holds.
         match leg.latched {
             Some(a) if a == from => {}
+            Some(_) if leg.p.remote == Some(from) && now < leg.learning_until => {
+                leg.latched = Some(from);
+            }
             Some(_) => {
                 leg.foreign += 1;
                 return;
@@ -853,6 +865,7 @@ impl CallMedia {
                     return;
                 }
                 leg.latched = Some(from);
+                leg.learning_until = now + LATCH_LEARNING;
             }
         }
         let h = pkt.header;

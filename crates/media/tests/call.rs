@@ -443,3 +443,47 @@ fn a_nated_phone_is_latched_at_its_nat_and_a_stray_packet_cannot_take_over() {
     call.tick(t0 + Duration::from_millis(40), &mut out);
     assert_eq!(out.sent.last().unwrap().1, mapped);
 }
+
+#[test]
+fn the_sdp_address_takes_the_latch_from_a_stray_packet_that_came_first_but_only_while_learning() {
+    let t0 = Instant::now();
+    let mut call = CallMedia::new(CallConfig::default(), t0, 3);
+    let sdp = addr(5000);
+    let leg = call.add_leg(LegParams::new(Some(sdp), Codec::Pcmu), t0);
+    let mut out = Captured::default();
+    // A late packet for the port's previous call, from the same host, comes first.
+    let stray = addr(7000);
+    call.handle_datagram(leg, stray, &pkt(0, 900, 0, 77, &[0xff; 160]), t0, &mut out);
+    call.tick(t0 + Duration::from_millis(20), &mut out);
+    assert_eq!(out.sent.last().unwrap().1, stray, "latched on the stray");
+    // The phone the SDP named starts sending: it takes the latch, and the stray is refused.
+    let t1 = t0 + Duration::from_millis(30);
+    call.handle_datagram(leg, sdp, &pkt(0, 1, 0, 9, &[0xff; 160]), t1, &mut out);
+    call.handle_datagram(
+        leg,
+        stray,
+        &pkt(0, 901, 160, 77, &[0xff; 160]),
+        t1,
+        &mut out,
+    );
+    assert_eq!(call.rejected(leg), Some((0, 1)));
+    out.sent.clear();
+    call.tick(t0 + Duration::from_millis(40), &mut out);
+    assert_eq!(
+        out.sent.last().unwrap().1,
+        sdp,
+        "media goes where the SDP said"
+    );
+
+    // Once learnt, the latch holds, even against the SDP address.
+    let mut call = CallMedia::new(CallConfig::default(), t0, 4);
+    let leg = call.add_leg(LegParams::new(Some(sdp), Codec::Pcmu), t0);
+    let nat_port = addr(6000);
+    call.handle_datagram(leg, nat_port, &pkt(0, 1, 0, 9, &[0xff; 160]), t0, &mut out);
+    let later = t0 + Duration::from_secs(4);
+    call.handle_datagram(leg, sdp, &pkt(0, 2, 160, 9, &[0xff; 160]), later, &mut out);
+    assert_eq!(call.rejected(leg), Some((0, 1)));
+    out.sent.clear();
+    call.tick(later + Duration::from_millis(20), &mut out);
+    assert_eq!(out.sent.last().unwrap().1, nat_port);
+}
