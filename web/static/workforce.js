@@ -227,7 +227,7 @@ function renderPlan() {
     ...fig('shortfall', plan.total_shortfall), ...fig('overstaffing', plan.total_overstaffing),
     ...fig('short_intervals', plan.short_intervals.length));
   $('#forecasts').replaceChildren(...plan.queues.map((q) => forecastChart(q, ws)));
-  $('#req-chart').replaceChildren(requirementChart(plan.requirement, plan.working, ws));
+  $('#req-chart').replaceChildren(requirementChart(plan.requirement, plan.working, plan.covered || plan.working));
   renderGrid($('#grid'), plan.agents, ws, 7, plan.time_zone);
 }
 
@@ -252,10 +252,16 @@ function forecastChart(q, ws) {
     el('div', { class: 'wchart' }, svg('svg', { viewBox: `0 0 ${v.length} ${H}`, preserveAspectRatio: 'none', class: 'wsvg', role: 'img', 'aria-label': w('forecast', { q: q.queue }) },
       dayLines(7, H), svg('polyline', { class: 'volume', points: pts }))),
     el('div', { class: 'daytotals' }, q.forecast.daily_totals.map((t, d) =>
-      el('span', {}, el('span', { class: 'muted' }, dayLabel(ws + d * DAY, plan.time_zone)), ' ', el('strong', {}, Math.round(t))))));
+      el('span', {}, el('span', { class: 'muted' }, dayLabel(ws + d * DAY, plan.time_zone)), ' ', el('strong', {}, Math.round(t))))),
+    // With several queues: the agents this queue gets against what it needs.
+    plan.queues.length > 1 && q.covered
+      ? el('div', { class: 'wchart queue-cover', 'data-queue': q.queue }, requirementChart(q.staffing.scheduled, q.covered, q.covered))
+      : null);
 }
 
-function requirementChart(req, working, ws) {
+// Working agents as bars, the requirement as a line, and in red what the agents cannot cover
+// (with several queues, agents whose skills no short queue needs do not cover it).
+function requirementChart(req, working, covered) {
   const H = 100;
   const max = Math.max(1, ...req, ...working);
   const y = (n) => H - (n / max) * (H - 4);
@@ -263,7 +269,8 @@ function requirementChart(req, working, ws) {
   const short = svg('g', { class: 'shortfall' });
   working.forEach((n, i) => {
     bars.append(svg('rect', { class: 'work', x: i, width: 1, y: y(n), height: H - y(n) }));
-    if (n < req[i]) short.append(svg('rect', { class: 'short', x: i, width: 1, y: y(req[i]), height: y(n) - y(req[i]) }));
+    const c = covered[i];
+    if (c < req[i]) short.append(svg('rect', { class: 'short', x: i, width: 1, y: y(req[i]), height: y(c) - y(req[i]) }));
   });
   const line = svg('polyline', { class: 'required', points: req.map((n, i) => `${i + 0.5},${y(n).toFixed(1)}`).join(' ') });
   return svg('svg', { viewBox: `0 0 ${req.length} ${H}`, preserveAspectRatio: 'none', class: 'wsvg', role: 'img', 'aria-label': w('req') },

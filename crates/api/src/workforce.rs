@@ -1557,6 +1557,8 @@ async fn make_plan(
             .collect(),
     };
     let mut agents = Vec::new();
+    // Agents whose skills take none of the planned queues: nothing to plan them for.
+    let mut unqualified: Vec<String> = Vec::new();
     for id in &agent_ids {
         let Some(a) = cfg.agents.iter().find(|a| a.extension.get_ref() == id) else {
             return Err(bad(
@@ -1564,6 +1566,28 @@ async fn make_plan(
                 format!("agent {id} is not in the configuration"),
             ));
         };
+        // The queues the agent's skills let them take, as routing decides it: every skill
+        // the queue asks for, at its level or higher.
+        let takes: Vec<String> = queues
+            .iter()
+            .map(|q| q.plan.name.clone())
+            .filter(|name| {
+                cfg.queues
+                    .iter()
+                    .find(|q| q.name.get_ref() == name)
+                    .is_some_and(|q| {
+                        q.skills.iter().all(|(skill, min)| {
+                            a.skills
+                                .get(skill)
+                                .is_some_and(|l| l.get_ref() >= min.get_ref())
+                        })
+                    })
+            })
+            .collect();
+        if takes.is_empty() {
+            unqualified.push(id.clone());
+            continue;
+        }
         // The rest rule looks back at the agent's last shift of the week before.
         let previous = monday_before(&plan_state, id, &date_of_day(week_day - 7))
             .and_then(|end| local_minute(tz, secs(end)))
@@ -1571,6 +1595,7 @@ async fn make_plan(
         agents.push(sched::Agent {
             id: id.clone(),
             skills: a.skills.keys().cloned().collect(),
+            queues: takes,
             patterns: vec![],
             min_weekly_minutes: (min_weekly * 60.0).round() as i64,
             max_weekly_minutes: (weekly * 60.0).round() as i64,
@@ -1624,6 +1649,7 @@ async fn make_plan(
         "week_start": instant_of(tz, week_start_min),
         "history": sources,
         "skipped_queues": skipped,
+        "skipped_agents": unqualified,
         "queues": planned.queues.iter().map(|q| json!({
             "queue": q.queue,
             "forecast": {
@@ -1643,9 +1669,11 @@ async fn make_plan(
                 "service_level": q.staffing.intervals.iter().map(|i| i.service_level).collect::<Vec<_>>(),
                 "scheduled_hours": q.staffing.scheduled_hours,
             },
+            "covered": s.queues.iter().find(|c| c.name == q.queue).map(|c| &c.covered),
         })).collect::<Vec<_>>(),
         "requirement": planned.requirement,
         "working": s.coverage.iter().map(|c| c.working).collect::<Vec<_>>(),
+        "covered": s.coverage.iter().map(|c| c.covered).collect::<Vec<_>>(),
         "total_shortfall": s.total_shortfall,
         "total_overstaffing": s.total_overstaffing,
         "short_intervals": s.short_intervals,

@@ -16,6 +16,7 @@
 pub mod adherence;
 pub mod forecast;
 pub mod history;
+pub mod matching;
 pub mod plan;
 pub mod schedule;
 pub mod simulate;

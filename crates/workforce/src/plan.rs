@@ -1,9 +1,9 @@
-//! A week's plan in one step: each queue's history → forecast → agents required, summed over
-//! the queues → shifts for the named agents.
+//! A week's plan in one step: each queue's history → forecast → agents required per queue →
+//! shifts for the named agents, each counted only on the queues their skills let them take.
 //!
-//! Queues are staffed each on its own and their requirements added: agents shared between
-//! queues pool their capacity, so the sum is on the safe side (a multi-skill centre checks
-//! the plan in the simulator, which routes over the real skills).
+//! Queues are staffed each on its own: agents shared between queues pool their capacity, so
+//! the requirement is on the safe side (a multi-skill centre checks the plan in the
+//! simulator, which routes over the real skills).
 
 use serde::Serialize;
 use thiserror::Error;
@@ -55,7 +55,8 @@ pub struct QueueOutcome {
 #[derive(Clone, Debug, Serialize)]
 pub struct WeekPlan {
     pub queues: Vec<QueueOutcome>,
-    /// Agents required at work per interval: the queues' `scheduled` figures added.
+    /// Agents required at work per interval: the queues' `scheduled` figures added (the
+    /// schedule's `queues` has them per queue).
     pub requirement: Vec<u32>,
     pub schedule: Schedule,
 }
@@ -93,6 +94,7 @@ pub fn plan_week(input: &WeekInput) -> Result<WeekPlan, PlanError> {
     }
     let mut requirement = vec![0u32; INTERVALS_PER_WEEK];
     let mut queues = Vec::with_capacity(input.queues.len());
+    let mut demand = Vec::with_capacity(input.queues.len());
     for q in &input.queues {
         let queue = q.plan.name.clone();
         let history_days = q.offset_days + q.history.len() / INTERVALS_PER_DAY;
@@ -134,6 +136,10 @@ pub fn plan_week(input: &WeekInput) -> Result<WeekPlan, PlanError> {
         for (r, i) in requirement.iter_mut().zip(&staffing.intervals) {
             *r = r.saturating_add(i.scheduled);
         }
+        demand.push(schedule::QueueDemand {
+            name: queue.clone(),
+            requirement: staffing.intervals.iter().map(|i| i.scheduled).collect(),
+        });
         queues.push(QueueOutcome {
             queue,
             forecast: f,
@@ -142,6 +148,7 @@ pub fn plan_week(input: &WeekInput) -> Result<WeekPlan, PlanError> {
     }
     let schedule = schedule::solve(&schedule::Problem {
         requirement: requirement.clone(),
+        queues: demand,
         patterns: input.patterns.clone(),
         agents: input.agents.clone(),
         options: input.options.clone(),
@@ -211,6 +218,7 @@ mod tests {
                 .map(|i| Agent {
                     id: format!("{}", 1001 + i),
                     skills: vec![],
+                    queues: vec![],
                     patterns: vec![],
                     min_weekly_minutes: 0,
                     max_weekly_minutes: 5 * 480,

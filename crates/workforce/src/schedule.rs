@@ -34,6 +34,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::matching::Matching;
 use crate::{Activity, INTERVAL_MINUTES, INTERVALS_PER_DAY, INTERVALS_PER_WEEK, Minute, Segment};
 
 const DAY: i64 = INTERVALS_PER_DAY as i64;
@@ -101,6 +102,9 @@ pub struct Agent {
     pub id: String,
     /// Carried through to the output for routing; not used by the scheduler.
     pub skills: Vec<String>,
+    /// Names of the [`Problem::queues`] this agent's skills let them take; empty means all.
+    #[serde(default)]
+    pub queues: Vec<String>,
     /// Names of the patterns this agent may work; empty means any.
     pub patterns: Vec<String>,
     /// Contract minimum per week, in minutes of shift time.
@@ -140,11 +144,25 @@ impl Default for Options {
     }
 }
 
+/// One queue's requirement, for a centre whose agents do not all take every queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueDemand {
+    pub name: String,
+    /// Agents required on this queue per interval, [`INTERVALS_PER_WEEK`] values.
+    pub requirement: Vec<u32>,
+}
+
 /// Everything the scheduler needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// Agents required working per 15-minute interval of the week, [`INTERVALS_PER_WEEK`] values.
+    /// With [`Problem::queues`] it is their sum, or empty.
     pub requirement: Vec<u32>,
+    /// The requirement per queue (at most 64), when agents' skills differ: an interval is
+    /// covered when its working agents can be spread over the queues they may take so that
+    /// every queue gets its requirement. Empty: one pool, every agent takes everything.
+    #[serde(default)]
+    pub queues: Vec<QueueDemand>,
     pub patterns: Vec<ShiftPattern>,
     pub agents: Vec<Agent>,
     pub options: Options,
@@ -174,6 +192,10 @@ pub enum ScheduleError {
     InvalidAgent { agent: String, reason: String },
     #[error("agent `{agent}` refers to unknown shift pattern `{pattern}`")]
     UnknownPattern { agent: String, pattern: String },
+    #[error("agent `{agent}` refers to unknown queue `{queue}`")]
+    UnknownQueue { agent: String, queue: String },
+    #[error("queues: {reason}")]
+    InvalidQueues { reason: String },
     #[error("agent `{agent}`: contract hours cannot be met: {reason}")]
     ContractImpossible { agent: String, reason: String },
 }
@@ -210,15 +232,30 @@ pub struct IntervalCoverage {
     pub required: u32,
     /// Agents on a work segment for the whole interval (not on break or lunch).
     pub working: u32,
+    /// Of the requirement, what the working agents cover: with one pool
+    /// `min(working, required)`; with queues, the most the agents can cover spread over the
+    /// queues their skills allow.
+    pub covered: u32,
 }
 
 impl IntervalCoverage {
     pub fn under(&self) -> u32 {
-        self.required.saturating_sub(self.working)
+        self.required.saturating_sub(self.covered)
     }
+    /// Agents working beyond what they cover (with queues: also those whose skills no
+    /// short queue needs).
     pub fn over(&self) -> u32 {
-        self.working.saturating_sub(self.required)
+        self.working.saturating_sub(self.covered)
     }
+}
+
+/// One queue's requirement and the agents the plan gives it, per interval.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueCoverage {
+    pub name: String,
+    pub required: Vec<u32>,
+    /// Agents covering the queue when the working agents are spread to cover the most.
+    pub covered: Vec<u32>,
 }
 
 /// Simple bounds to judge the result by. They come from totals only: the contracts'
@@ -241,6 +278,8 @@ pub struct Schedule {
     pub agents: Vec<AgentSchedule>,
     /// One entry per interval of the week.
     pub coverage: Vec<IntervalCoverage>,
+    /// Per queue, when the problem had queues.
+    pub queues: Vec<QueueCoverage>,
     /// Sum of understaffing over the week, in agent-intervals.
     pub total_shortfall: u64,
     /// Sum of overstaffing over the week, in agent-intervals.
@@ -310,7 +349,8 @@ pub fn working_per_interval(agents: &[AgentSchedule]) -> Vec<u32> {
 /// Schedule the week.
 pub fn solve(problem: &Problem) -> Result<Schedule, ScheduleError> {
     let (pats, ags) = compile(problem)?;
-    let mut engine = Engine::new(problem, &pats, &ags);
+    let demand = compile_demand(problem, &ags)?;
+    let mut engine = Engine::new(problem, &pats, &ags, demand);
     let demand = engine.cover_demand();
     engine.assign(&demand);
     engine.top_up();
@@ -339,6 +379,8 @@ struct Brk {
 
 struct Ag {
     allowed: Vec<usize>,
+    /// Bits of the queues the agent may take (bit 0 alone without queues).
+    queues: u64,
     min: Minute,
     max: Minute,
     max_days: usize,
@@ -367,8 +409,97 @@ fn on_grid(m: Minute) -> bool {
     m.rem_euclid(INTERVAL_MINUTES) == 0
 }
 
+/// The requirement per queue and the agents' classes (agents who may take the same queues).
+struct Demand {
+    names: Vec<String>,
+    /// `[q][t]`.
+    per_queue: Vec<Vec<u32>>,
+    /// Summed over the queues.
+    total: Vec<u32>,
+    /// For each class, the queues it may take.
+    serves: Vec<Vec<usize>>,
+    /// Each agent's class.
+    class_of: Vec<usize>,
+}
+
+fn compile_demand(problem: &Problem, ags: &[Ag]) -> Result<Demand, ScheduleError> {
+    let (names, per_queue) = if problem.queues.is_empty() {
+        (Vec::new(), vec![problem.requirement.clone()])
+    } else {
+        (
+            problem.queues.iter().map(|q| q.name.clone()).collect(),
+            problem
+                .queues
+                .iter()
+                .map(|q| q.requirement.clone())
+                .collect(),
+        )
+    };
+    let mut total = vec![0u32; INTERVALS_PER_WEEK];
+    for r in &per_queue {
+        for (t, v) in total.iter_mut().zip(r) {
+            *t = t.saturating_add(*v);
+        }
+    }
+    if !problem.queues.is_empty() && !problem.requirement.is_empty() && problem.requirement != total
+    {
+        return Err(ScheduleError::InvalidQueues {
+            reason: "`requirement` is not the sum of the queues' requirements".into(),
+        });
+    }
+    let mut masks: Vec<u64> = Vec::new();
+    let mut class_of = Vec::with_capacity(ags.len());
+    for ag in ags {
+        let k = match masks.iter().position(|&m| m == ag.queues) {
+            Some(k) => k,
+            None => {
+                masks.push(ag.queues);
+                masks.len() - 1
+            }
+        };
+        class_of.push(k);
+    }
+    let serves = masks
+        .iter()
+        .map(|m| (0..64).filter(|q| m & (1 << q) != 0).collect())
+        .collect();
+    Ok(Demand {
+        names,
+        per_queue,
+        total,
+        serves,
+        class_of,
+    })
+}
+
 fn compile(problem: &Problem) -> Result<(Vec<Pat>, Vec<Ag>), ScheduleError> {
-    if problem.requirement.len() != INTERVALS_PER_WEEK {
+    if !problem.queues.is_empty() {
+        if problem.queues.len() > 64 {
+            return Err(ScheduleError::InvalidQueues {
+                reason: format!("{} queues, at most 64", problem.queues.len()),
+            });
+        }
+        let mut seen = HashSet::new();
+        for q in &problem.queues {
+            if !seen.insert(q.name.as_str()) {
+                return Err(ScheduleError::InvalidQueues {
+                    reason: format!("`{}` is named twice", q.name),
+                });
+            }
+            if q.requirement.len() != INTERVALS_PER_WEEK {
+                return Err(ScheduleError::InvalidQueues {
+                    reason: format!(
+                        "`{}` has {} intervals, a week has {INTERVALS_PER_WEEK}",
+                        q.name,
+                        q.requirement.len()
+                    ),
+                });
+            }
+        }
+    }
+    // With queues, the total requirement may be left out.
+    let total_left_out = problem.requirement.is_empty() && !problem.queues.is_empty();
+    if problem.requirement.len() != INTERVALS_PER_WEEK && !total_left_out {
         return Err(ScheduleError::RequirementLength {
             got: problem.requirement.len(),
         });
@@ -530,6 +661,23 @@ fn compile_agent(a: &Agent, problem: &Problem, pats: &[Pat]) -> Result<Ag, Sched
     if a.min_rest_minutes < 0 {
         return Err(invalid_agent(a, "the minimum rest is negative"));
     }
+    let queues = if problem.queues.is_empty() {
+        1
+    } else if a.queues.is_empty() {
+        u64::MAX >> (64 - problem.queues.len())
+    } else {
+        let mut m = 0u64;
+        for name in &a.queues {
+            let Some(q) = problem.queues.iter().position(|q| &q.name == name) else {
+                return Err(ScheduleError::UnknownQueue {
+                    agent: a.id.clone(),
+                    queue: name.clone(),
+                });
+            };
+            m |= 1 << q;
+        }
+        m
+    };
     if a.unavailable.iter().any(|r| r.start >= r.end)
         || a.preferences.iter().any(|p| p.range.start >= p.range.end)
     {
@@ -553,6 +701,7 @@ fn compile_agent(a: &Agent, problem: &Problem, pats: &[Pat]) -> Result<Ag, Sched
     }
     let mut ag = Ag {
         allowed,
+        queues,
         min: a.min_weekly_minutes,
         // No week holds more shift time than its own length; the cap keeps sums small.
         max: a.max_weekly_minutes.min(7 * MINUTES_PER_DAY),
@@ -697,10 +846,17 @@ fn feasible_week(ag: &Ag, pats: &[Pat]) -> Option<Vec<Sh>> {
 struct Engine<'a> {
     pats: &'a [Pat],
     ags: &'a [Ag],
+    /// The total requirement per interval.
     req: Vec<i64>,
-    cov: Vec<i64>,
-    /// Prefix sums over two weeks of the cost change of one more agent working per interval.
+    demand: Demand,
+    /// Who covers what, interval by interval.
+    cover: Matching,
+    classes: usize,
+    /// `[k][t]`: cost change of one more agent of class `k` working in interval `t`.
+    val: Vec<i64>,
+    /// `[k][j]`: prefix sums of `val` over two weeks.
     pre: Vec<i64>,
+    useful: Vec<bool>,
     wu: i64,
     wo: i64,
     plan: Vec<Vec<Sh>>,
@@ -714,58 +870,84 @@ struct Cand {
     breaks: Vec<i64>,
 }
 
+const SPAN: usize = 2 * INTERVALS_PER_WEEK + 1;
+
 impl<'a> Engine<'a> {
-    fn new(problem: &Problem, pats: &'a [Pat], ags: &'a [Ag]) -> Self {
+    fn new(problem: &Problem, pats: &'a [Pat], ags: &'a [Ag], demand: Demand) -> Self {
+        let classes = demand.serves.len();
         let mut e = Engine {
             pats,
             ags,
-            req: problem.requirement.iter().map(|&r| i64::from(r)).collect(),
-            cov: vec![0; INTERVALS_PER_WEEK],
-            pre: vec![0; 2 * INTERVALS_PER_WEEK + 1],
+            req: demand.total.iter().map(|&r| i64::from(r)).collect(),
+            cover: Matching::new(&demand.per_queue, demand.serves.clone()),
+            demand,
+            classes,
+            val: vec![0; classes * INTERVALS_PER_WEEK],
+            pre: vec![0; classes * SPAN],
+            useful: vec![false; classes],
             wu: i64::from(problem.options.under_weight),
             wo: i64::from(problem.options.over_weight),
             plan: vec![Vec::new(); ags.len()],
         };
+        for t in 0..INTERVALS_PER_WEEK {
+            e.revalue(t);
+        }
         e.rebuild();
         e
     }
 
-    fn rebuild(&mut self) {
-        for j in 0..2 * INTERVALS_PER_WEEK {
-            let i = j % INTERVALS_PER_WEEK;
-            let d = if self.cov[i] < self.req[i] {
-                -self.wu
-            } else {
-                self.wo
-            };
-            self.pre[j + 1] = self.pre[j] + d;
+    /// Each class's cost change of one more agent in interval `t`, after `t` changed.
+    fn revalue(&mut self, t: usize) {
+        self.cover.useful(t, &mut self.useful);
+        for k in 0..self.classes {
+            self.val[k * INTERVALS_PER_WEEK + t] = if self.useful[k] { -self.wu } else { self.wo };
         }
     }
 
-    /// Cost change of one more agent working in intervals `[a, b)`, `0 <= a <= b <= 2 weeks`.
-    fn sum(&self, a: i64, b: i64) -> i64 {
-        self.pre[b as usize] - self.pre[a as usize]
+    fn rebuild(&mut self) {
+        for k in 0..self.classes {
+            let val = &self.val[k * INTERVALS_PER_WEEK..(k + 1) * INTERVALS_PER_WEEK];
+            let pre = &mut self.pre[k * SPAN..(k + 1) * SPAN];
+            for j in 0..2 * INTERVALS_PER_WEEK {
+                pre[j + 1] = pre[j] + val[j % INTERVALS_PER_WEEK];
+            }
+        }
     }
 
-    fn apply(&mut self, sh: &Sh, sign: i64) {
+    /// Cost change of one more agent of class `k` working in intervals `[a, b)`,
+    /// `0 <= a <= b <= 2 weeks`.
+    fn sum(&self, k: usize, a: i64, b: i64) -> i64 {
+        self.pre[k * SPAN + b as usize] - self.pre[k * SPAN + a as usize]
+    }
+
+    /// Adds (`sign` 1) or takes away (-1) a shift of an agent of class `k`.
+    fn apply(&mut self, k: usize, sh: &Sh, sign: i64) {
         let pat = &self.pats[sh.pat];
+        let mut work = Vec::with_capacity(pat.len as usize);
         let mut t = sh.start;
         for (b, rule) in sh.breaks.iter().zip(&pat.breaks) {
-            for i in t..*b {
-                self.cov[(i % WEEK) as usize] += sign;
-            }
+            work.extend(t..*b);
             t = b + rule.len;
         }
-        for i in t..sh.start + pat.len {
-            self.cov[(i % WEEK) as usize] += sign;
+        work.extend(t..sh.start + pat.len);
+        for &i in &work {
+            let t = (i % WEEK) as usize;
+            if sign > 0 {
+                self.cover.add(t, k);
+            } else {
+                self.cover.remove(t, k);
+            }
+        }
+        for &i in &work {
+            self.revalue((i % WEEK) as usize);
         }
     }
 
-    /// Cost change of adding a shift of pattern `p` at `start` with its breaks placed where
-    /// an agent working is least useful.
-    fn eval(&self, p: usize, start: i64) -> (i64, Vec<i64>) {
+    /// Cost change of adding a shift of pattern `p` at `start` for an agent of class `k`,
+    /// with its breaks placed where an agent working is least useful.
+    fn eval(&self, k: usize, p: usize, start: i64) -> (i64, Vec<i64>) {
         let pat = &self.pats[p];
-        let mut cost = self.sum(start, start + pat.len);
+        let mut cost = self.sum(k, start, start + pat.len);
         let mut t = start;
         let mut breaks = Vec::with_capacity(pat.breaks.len());
         for b in &pat.breaks {
@@ -773,7 +955,7 @@ impl<'a> Engine<'a> {
             let hi = start + b.latest_start;
             let mut best = (i64::MIN, lo);
             for x in lo..=hi {
-                let v = self.sum(x, x + b.len);
+                let v = self.sum(k, x, x + b.len);
                 if v > best.0 {
                     best = (v, x);
                 }
@@ -785,12 +967,12 @@ impl<'a> Engine<'a> {
         (cost, breaks)
     }
 
-    /// Cost change of a shift as placed, breaks included.
-    fn placed_cost(&self, sh: &Sh) -> i64 {
+    /// Cost change of a shift as placed, breaks included, for an agent of class `k`.
+    fn placed_cost(&self, k: usize, sh: &Sh) -> i64 {
         let pat = &self.pats[sh.pat];
-        let mut cost = self.sum(sh.start, sh.start + pat.len);
+        let mut cost = self.sum(k, sh.start, sh.start + pat.len);
         for (b, rule) in sh.breaks.iter().zip(&pat.breaks) {
-            cost -= self.sum(*b, b + rule.len);
+            cost -= self.sum(k, *b, b + rule.len);
         }
         cost
     }
@@ -849,67 +1031,83 @@ impl<'a> Engine<'a> {
         !ag.unavailable.iter().any(|u| u.overlaps(s, e))
     }
 
-    /// Step 1: the shifts to staff, by greedy covering, capped by what contracts can supply.
-    fn cover_demand(&mut self) -> Vec<(usize, i64)> {
-        let mut cap: Vec<i64> = vec![0; self.pats.len()];
-        for ag in self.ags {
+    /// Step 1: the shifts to staff, per class of agents, by greedy covering, capped by what
+    /// the class's contracts can supply.
+    fn cover_demand(&mut self) -> Vec<(usize, i64, usize)> {
+        let np = self.pats.len();
+        let mut cap: Vec<i64> = vec![0; self.classes * np];
+        let mut minutes_left: Vec<Minute> = vec![0; self.classes];
+        for (a, ag) in self.ags.iter().enumerate() {
+            let k = self.demand.class_of[a];
             for &p in &ag.allowed {
-                cap[p] += (ag.max / self.pats[p].minutes).min(ag.max_days as i64);
+                cap[k * np + p] += (ag.max / self.pats[p].minutes).min(ag.max_days as i64);
             }
+            minutes_left[k] += ag.max;
         }
-        let mut minutes_left: Minute = self.ags.iter().map(|a| a.max).sum();
         let mut chosen = Vec::new();
         loop {
-            let mut best: Option<Cand> = None;
-            for (p, pat) in self.pats.iter().enumerate() {
-                if cap[p] == 0 || pat.minutes > minutes_left {
-                    continue;
-                }
-                for d in 0..7 {
-                    for &sod in &pat.starts {
-                        let start = d * DAY + sod;
-                        let (cost, breaks) = self.eval(p, start);
-                        if best.as_ref().is_none_or(|b| cost < b.cost) {
-                            best = Some(Cand {
-                                cost,
-                                pat: p,
-                                start,
-                                breaks,
-                            });
+            let mut best: Option<(Cand, usize)> = None;
+            for k in 0..self.classes {
+                for (p, pat) in self.pats.iter().enumerate() {
+                    if cap[k * np + p] == 0 || pat.minutes > minutes_left[k] {
+                        continue;
+                    }
+                    for d in 0..7 {
+                        for &sod in &pat.starts {
+                            let start = d * DAY + sod;
+                            let (cost, breaks) = self.eval(k, p, start);
+                            if best.as_ref().is_none_or(|b| cost < b.0.cost) {
+                                best = Some((
+                                    Cand {
+                                        cost,
+                                        pat: p,
+                                        start,
+                                        breaks,
+                                    },
+                                    k,
+                                ));
+                            }
                         }
                     }
                 }
             }
-            let Some(c) = best.filter(|c| c.cost < 0) else {
+            let Some((c, k)) = best.filter(|c| c.0.cost < 0) else {
                 break;
             };
-            cap[c.pat] -= 1;
-            minutes_left -= self.pats[c.pat].minutes;
+            cap[k * np + c.pat] -= 1;
+            minutes_left[k] -= self.pats[c.pat].minutes;
             let sh = Sh {
                 pat: c.pat,
                 start: c.start,
                 breaks: c.breaks,
             };
-            self.apply(&sh, 1);
+            self.apply(k, &sh, 1);
             self.rebuild();
-            chosen.push((c.pat, c.start));
+            chosen.push((c.pat, c.start, k, sh));
         }
         // The assignment rebuilds coverage from the agents' shifts.
-        self.cov.iter_mut().for_each(|c| *c = 0);
+        for (_, _, k, sh) in &chosen {
+            self.apply(*k, sh, -1);
+        }
         self.rebuild();
-        chosen.sort_by_key(|&(p, s)| (s, p));
+        let mut chosen: Vec<(usize, i64, usize)> =
+            chosen.into_iter().map(|(p, s, k, _)| (p, s, k)).collect();
+        chosen.sort_by_key(|&(p, s, k)| (s, p, k));
         chosen
     }
 
     /// Step 2: each shift, in time order, to the feasible agent with the least slack.
-    fn assign(&mut self, demand: &[(usize, i64)]) {
-        for &(p, start) in demand {
+    fn assign(&mut self, demand: &[(usize, i64, usize)]) {
+        for &(p, start, k) in demand {
             let day = (start / DAY) as usize;
             let len = self.pats[p].minutes;
             let mut best: Option<((i64, i64, Minute, usize), usize)> = None;
             for a in 0..self.ags.len() {
                 let ag = &self.ags[a];
-                if !ag.allowed.contains(&p) || !self.fits(a, p, start, None) {
+                if self.demand.class_of[a] != k
+                    || !ag.allowed.contains(&p)
+                    || !self.fits(a, p, start, None)
+                {
                     continue;
                 }
                 let minutes = self.minutes(a);
@@ -924,13 +1122,13 @@ impl<'a> Engine<'a> {
                 }
             }
             if let Some((_, a)) = best {
-                let (_, breaks) = self.eval(p, start);
+                let (_, breaks) = self.eval(k, p, start);
                 let sh = Sh {
                     pat: p,
                     start,
                     breaks,
                 };
-                self.apply(&sh, 1);
+                self.apply(k, &sh, 1);
                 self.rebuild();
                 self.plan[a].push(sh);
             }
@@ -939,6 +1137,7 @@ impl<'a> Engine<'a> {
 
     /// The best legal shift to add to agent `a`'s week, if any.
     fn best_addition(&self, a: usize) -> Option<Cand> {
+        let k = self.demand.class_of[a];
         let mut best: Option<Cand> = None;
         for &p in &self.ags[a].allowed {
             for d in 0..7 {
@@ -950,7 +1149,7 @@ impl<'a> Engine<'a> {
                     if !self.fits(a, p, start, None) {
                         continue;
                     }
-                    let (c, breaks) = self.eval(p, start);
+                    let (c, breaks) = self.eval(k, p, start);
                     let cost = c + self.pref_cost(a, start);
                     if best.as_ref().is_none_or(|b| cost < b.cost) {
                         best = Some(Cand {
@@ -969,6 +1168,7 @@ impl<'a> Engine<'a> {
     /// Step 3: every agent up to the contract minimum.
     fn top_up(&mut self) {
         for a in 0..self.ags.len() {
+            let k = self.demand.class_of[a];
             while self.minutes(a) < self.ags[a].min {
                 if let Some(c) = self.best_addition(a) {
                     let sh = Sh {
@@ -976,7 +1176,7 @@ impl<'a> Engine<'a> {
                         start: c.start,
                         breaks: c.breaks,
                     };
-                    self.apply(&sh, 1);
+                    self.apply(k, &sh, 1);
                     self.rebuild();
                     self.plan[a].push(sh);
                     continue;
@@ -984,11 +1184,11 @@ impl<'a> Engine<'a> {
                 // Greedy choices blocked the week: take a week the exhaustive search finds
                 // (it exists, the input check ran it) and let the local search place it.
                 for sh in std::mem::take(&mut self.plan[a]) {
-                    self.apply(&sh, -1);
+                    self.apply(k, &sh, -1);
                 }
                 let week = feasible_week(&self.ags[a], self.pats).unwrap_or_default();
                 for sh in &week {
-                    self.apply(sh, 1);
+                    self.apply(k, sh, 1);
                 }
                 self.rebuild();
                 self.plan[a] = week;
@@ -1018,11 +1218,12 @@ impl<'a> Engine<'a> {
 
     /// Put agent `a`'s shift `k` at its best legal place; true if that lowered the cost.
     fn move_shift(&mut self, a: usize, k: usize) -> bool {
+        let class = self.demand.class_of[a];
         let old = self.plan[a][k].clone();
-        self.apply(&old, -1);
+        self.apply(class, &old, -1);
         self.rebuild();
-        let old_cost = self.placed_cost(&old) + self.pref_cost(a, old.start);
-        let (c, breaks) = self.eval(old.pat, old.start);
+        let old_cost = self.placed_cost(class, &old) + self.pref_cost(a, old.start);
+        let (c, breaks) = self.eval(class, old.pat, old.start);
         let mut best = Cand {
             cost: c + self.pref_cost(a, old.start),
             pat: old.pat,
@@ -1049,7 +1250,7 @@ impl<'a> Engine<'a> {
                     if (p, start) == (old.pat, old.start) || !self.fits(a, p, start, Some(k)) {
                         continue;
                     }
-                    let (c, breaks) = self.eval(p, start);
+                    let (c, breaks) = self.eval(class, p, start);
                     let cost = c + self.pref_cost(a, start);
                     if cost < best.cost {
                         best = Cand {
@@ -1072,7 +1273,7 @@ impl<'a> Engine<'a> {
         } else {
             old
         };
-        self.apply(&sh, 1);
+        self.apply(class, &sh, 1);
         self.rebuild();
         self.plan[a][k] = sh;
         improved
@@ -1081,6 +1282,7 @@ impl<'a> Engine<'a> {
     /// Use an agent's slack between contract minimum and maximum: drop a shift that costs
     /// more than it gives, or add one that lowers the cost.
     fn add_or_remove(&mut self, a: usize) -> bool {
+        let class = self.demand.class_of[a];
         let mut changed = false;
         let mut k = 0;
         while k < self.plan[a].len() {
@@ -1088,14 +1290,14 @@ impl<'a> Engine<'a> {
             let minutes = self.minutes(a);
             if minutes - self.pats[sh.pat].minutes >= self.ags[a].min {
                 let sh = sh.clone();
-                self.apply(&sh, -1);
+                self.apply(class, &sh, -1);
                 self.rebuild();
-                if self.placed_cost(&sh) + self.pref_cost(a, sh.start) > 0 {
+                if self.placed_cost(class, &sh) + self.pref_cost(a, sh.start) > 0 {
                     self.plan[a].remove(k);
                     changed = true;
                     continue;
                 }
-                self.apply(&sh, 1);
+                self.apply(class, &sh, 1);
                 self.rebuild();
             }
             k += 1;
@@ -1106,7 +1308,7 @@ impl<'a> Engine<'a> {
                 start: c.start,
                 breaks: c.breaks,
             };
-            self.apply(&sh, 1);
+            self.apply(class, &sh, 1);
             self.rebuild();
             self.plan[a].push(sh);
             changed = true;
@@ -1126,14 +1328,29 @@ impl<'a> Engine<'a> {
             });
         }
         let working = working_per_interval(&agents);
+        let nq = self.demand.per_queue.len();
         let coverage: Vec<IntervalCoverage> = working
             .iter()
-            .zip(&problem.requirement)
+            .zip(&self.demand.total)
             .enumerate()
             .map(|(i, (&w, &r))| IntervalCoverage {
                 start: i as Minute * INTERVAL_MINUTES,
                 required: r,
                 working: w,
+                covered: (0..nq).map(|q| self.cover.covered(i, q)).sum(),
+            })
+            .collect();
+        let queues = self
+            .demand
+            .names
+            .iter()
+            .enumerate()
+            .map(|(q, name)| QueueCoverage {
+                name: name.clone(),
+                required: self.demand.per_queue[q].clone(),
+                covered: (0..INTERVALS_PER_WEEK)
+                    .map(|t| self.cover.covered(t, q))
+                    .collect(),
             })
             .collect();
         let total_shortfall = coverage.iter().map(|c| u64::from(c.under())).sum();
@@ -1147,6 +1364,7 @@ impl<'a> Engine<'a> {
         Schedule {
             agents,
             coverage,
+            queues,
             total_shortfall,
             total_overstaffing,
             short_intervals,

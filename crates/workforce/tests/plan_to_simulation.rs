@@ -109,6 +109,7 @@ fn agents_for(requirement: &[u32]) -> Vec<Agent> {
     let n = (hours / 35.0 * 1.1).ceil() as usize;
     (0..n)
         .map(|i| Agent {
+            queues: vec![],
             id: format!("agent-{i:03}"),
             skills: vec!["general".into()],
             patterns: Vec::new(),
@@ -125,6 +126,7 @@ fn agents_for(requirement: &[u32]) -> Vec<Agent> {
 
 fn schedule_for(requirement: Vec<u32>) -> Schedule {
     let problem = Problem {
+        queues: vec![],
         agents: agents_for(&requirement),
         requirement,
         patterns: patterns(),

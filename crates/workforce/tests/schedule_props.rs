@@ -77,6 +77,7 @@ fn agent(i: usize, patterns: usize) -> impl Strategy<Value = Agent> {
     )
         .prop_map(
             move |(pattern, days_off, rest, previous, unavailable, prefs, shifts, extra)| Agent {
+                queues: vec![],
                 id: format!("a{i}"),
                 skills: vec![format!("skill{}", i % 3)],
                 patterns: pattern.map(|p| vec![format!("p{p}")]).unwrap_or_default(),
@@ -110,6 +111,7 @@ fn problem() -> impl Strategy<Value = Problem> {
             )
         })
         .prop_map(|(requirement, patterns, agents, under, over)| Problem {
+            queues: vec![],
             requirement,
             patterns,
             agents,
@@ -186,6 +188,7 @@ fn wild_problem() -> impl Strategy<Value = Problem> {
     )
         .prop_map(
             |(id, pats, (min, max, days_off, rest), previous, unavailable, prefs)| Agent {
+                queues: vec![],
                 id: format!("a{id}"),
                 skills: vec![],
                 patterns: pats.into_iter().map(|p| format!("p{p}")).collect(),
@@ -220,6 +223,7 @@ fn wild_problem() -> impl Strategy<Value = Problem> {
     )
         .prop_map(
             |(requirement, patterns, agents, under, over, max_passes)| Problem {
+                queues: vec![],
                 requirement,
                 patterns,
                 agents,

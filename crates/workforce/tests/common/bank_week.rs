@@ -114,6 +114,7 @@ pub fn agents(n: usize) -> Vec<Agent> {
                 }
             }
             Agent {
+                queues: vec![],
                 id: format!("agent-{i:03}"),
                 skills: vec![if i % 2 == 0 { "retail" } else { "cards" }.into()],
                 patterns: vec![if ten { "10h" } else { "8h" }.into()],
@@ -133,6 +134,7 @@ pub fn agents(n: usize) -> Vec<Agent> {
 pub fn problem(n: usize) -> Problem {
     let peak = (350 * n).div_ceil(600) as u32;
     Problem {
+        queues: vec![],
         requirement: requirement(peak),
         patterns: patterns(),
         agents: agents(n),

@@ -148,20 +148,27 @@ pub fn check(problem: &Problem, schedule: &Schedule) -> Result<(), String> {
     if schedule.coverage.len() != INTERVALS_PER_WEEK {
         return Err("coverage is not one week long".into());
     }
+    let covered = recompute_covered(problem, schedule);
     let (mut short, mut over, mut short_list) = (0u64, 0u64, Vec::new());
     for (i, (c, &w)) in schedule.coverage.iter().zip(&working).enumerate() {
-        let r = problem.requirement[i];
+        let r = required(problem, i);
         if c.working != w || c.required != r || c.start != i as Minute * 15 {
             return Err(format!(
                 "interval {i}: reported {c:?}, recomputed working {w}, required {r}"
             ));
         }
-        if c.under() != r.saturating_sub(w) || c.over() != w.saturating_sub(r) {
+        if c.covered != covered[i] {
+            return Err(format!(
+                "interval {i}: reported {c:?}, recomputed covered {}",
+                covered[i]
+            ));
+        }
+        if c.under() != r - covered[i] || c.over() != w - covered[i] {
             return Err(format!("interval {i}: under/over wrong"));
         }
-        short += u64::from(r.saturating_sub(w));
-        over += u64::from(w.saturating_sub(r));
-        if w < r {
+        short += u64::from(r - covered[i]);
+        over += u64::from(w - covered[i]);
+        if covered[i] < r {
             short_list.push(i);
         }
     }
@@ -180,4 +187,96 @@ pub fn check(problem: &Problem, schedule: &Schedule) -> Result<(), String> {
         return Err(format!("result beats its own bounds {:?}", schedule.bounds));
     }
     Ok(())
+}
+
+/// The whole requirement of interval `i`.
+pub fn required(problem: &Problem, i: usize) -> u32 {
+    if problem.queues.is_empty() {
+        problem.requirement[i]
+    } else {
+        problem.queues.iter().map(|q| q.requirement[i]).sum()
+    }
+}
+
+/// Per interval, who is working (agent indices), minute by minute as [`recompute_working`].
+/// Shift by shift: the part of a Sunday-night shift past the week's end stands for last
+/// week's, so an agent who also starts early on Monday counts twice there.
+pub fn working_agents(schedule: &Schedule) -> Vec<Vec<usize>> {
+    let mut out = vec![Vec::new(); INTERVALS_PER_WEEK];
+    for (a, shift) in schedule
+        .agents
+        .iter()
+        .enumerate()
+        .flat_map(|(a, agent)| agent.shifts.iter().map(move |s| (a, s)))
+    {
+        let mut minutes = vec![false; WEEK as usize];
+        for seg in &shift.segments {
+            if seg.activity == Activity::Work {
+                for m in seg.start..seg.end {
+                    minutes[m.rem_euclid(WEEK) as usize] = true;
+                }
+            }
+        }
+        for (i, slot) in out.iter_mut().enumerate() {
+            if minutes[i * 15..i * 15 + 15].iter().all(|&m| m) {
+                slot.push(a);
+            }
+        }
+    }
+    out
+}
+
+/// Per interval, the most requirement the working agents can cover, each agent on one queue
+/// their `queues` allow: a bipartite matching of agents to the queues' places, by augmenting
+/// paths agent by agent (Kuhn), independent of the scheduler's own bookkeeping.
+pub fn recompute_covered(problem: &Problem, schedule: &Schedule) -> Vec<u32> {
+    let working = working_agents(schedule);
+    (0..INTERVALS_PER_WEEK)
+        .map(|i| {
+            if problem.queues.is_empty() {
+                return (working[i].len() as u32).min(problem.requirement[i]);
+            }
+            // Places: one per required agent of each queue.
+            let mut place_queue = Vec::new();
+            for (q, d) in problem.queues.iter().enumerate() {
+                place_queue.extend(std::iter::repeat_n(q, d.requirement[i] as usize));
+            }
+            let takes = |a: usize, q: usize| {
+                let agent = &problem.agents[a];
+                agent.queues.is_empty() || agent.queues.contains(&problem.queues[q].name)
+            };
+            let mut owner: Vec<Option<usize>> = vec![None; place_queue.len()];
+            fn try_place(
+                a: usize,
+                seen: &mut Vec<bool>,
+                owner: &mut Vec<Option<usize>>,
+                place_queue: &[usize],
+                takes: &dyn Fn(usize, usize) -> bool,
+            ) -> bool {
+                for p in 0..place_queue.len() {
+                    if seen[p] || !takes(a, place_queue[p]) {
+                        continue;
+                    }
+                    seen[p] = true;
+                    let free = match owner[p] {
+                        None => true,
+                        Some(b) => try_place(b, seen, owner, place_queue, takes),
+                    };
+                    if free {
+                        owner[p] = Some(a);
+                        return true;
+                    }
+                }
+                false
+            }
+            let mut n = 0;
+            for &a in &working[i] {
+                let mut seen = vec![false; place_queue.len()];
+                if try_place(a, &mut seen, &mut owner, &place_queue, &takes) {
+                    n += 1;
+                }
+            }
+            n
+        })
+        .collect()
 }
