@@ -3,8 +3,8 @@
 //
 // - a supervisor imports eight weeks of history (every queue of the demo, a day curve)
 //   with the page's file input and sees the summary; adds a holiday; plans next week: a
-//   forecast chart per queue with its backtest WAPE, required against working agents with
-//   the shortfall marked, the demo's ten agents in the grid with shifts, breaks and lunch;
+//   forecast chart per queue with its backtest WAPE and the agents the queue gets by their
+//   skills, required against working agents with the shortfall marked, the demo's ten agents in the grid with shifts, breaks and lunch;
 //   publishes and downloads the schedule as CSV, one row per segment;
 // - a schedule for today puts agent 1001 at work since half an hour ago: logged out, 1001
 //   is out of adherence since the segment's start on the wallboard and on the page; made
@@ -136,12 +136,15 @@ test('a supervisor imports history, plans next week, publishes it and downloads 
     points: f.querySelector('polyline.volume').getAttribute('points').trim().split(/\s+/).length,
     days: f.querySelectorAll('.daytotals > span').length,
     wape: f.querySelector('.wape').textContent,
+    // With several queues: the agents the queue gets (by their skills) against its need.
+    cover: f.querySelector('.queue-cover polyline.required')?.getAttribute('points').trim().split(/\s+/).length,
   })));
   assert.deepEqual(charts.map((c) => c.queue).sort(), queues.map((q) => q.name).sort());
   for (const c of charts) {
     assert.equal(c.points, 672, `${c.queue}: one point per 15 minutes`);
     assert.equal(c.days, 7);
     assert.match(c.wape, /WAPE \d+\.\d%/, `${c.queue}: the backtest's error is shown`);
+    assert.equal(c.cover, 672, `${c.queue}: its cover is drawn`);
   }
 
   const req = await page.$eval('#req-chart svg', (s) => ({

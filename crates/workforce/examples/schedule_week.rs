@@ -1,5 +1,7 @@
 //! Benchmark: schedule the generated 600-agent bank week and print the solve time and the
-//! quality figures. Run with `cargo run --release -p hotline-workforce --example schedule_week`.
+//! quality figures. Run with `cargo run --release -p hotline-workforce --example schedule_week`
+//! (`-- 1200` for another number of agents, `-- 600 skills` for the two-queue week whose
+//! agents take retail, cards or both).
 
 #[path = "../tests/common/bank_week.rs"]
 mod bank_week;
@@ -14,7 +16,17 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(600);
-    let problem = bank_week::problem(agents);
+    let skills = std::env::args().nth(2).as_deref() == Some("skills");
+    let mut problem = if skills {
+        bank_week::two_queues(agents)
+    } else {
+        bank_week::problem(agents)
+    };
+    if skills {
+        problem.requirement = (0..hotline_workforce::INTERVALS_PER_WEEK)
+            .map(|i| problem.queues.iter().map(|q| q.requirement[i]).sum())
+            .collect();
+    }
     let demand: u64 = problem.requirement.iter().map(|&r| u64::from(r)).sum();
     let peak = problem.requirement.iter().copied().max().unwrap_or(0);
     let started = Instant::now();

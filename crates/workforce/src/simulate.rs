@@ -4,7 +4,7 @@
 //!
 //! The scenario runs one week from the plan's epoch (Monday 00:00) in virtual time:
 //!
-//! - **Traffic.** One queue; `arrivals_per_hour = 1` and a 672-step, 15-minute `curve`
+//! - **Traffic.** One queue or several, each with its volumes; `arrivals_per_hour = 1` and a 672-step, 15-minute `curve`
 //!   whose factors are the contacts per hour of each interval (the interval's volume × 4),
 //!   so the arrival rate follows the volumes given step by step.
 //! - **Agents.** One simulated agent per scheduled agent, on duty during their `Work`
@@ -91,6 +91,33 @@ pub fn week_scenario(
     volumes: &[f64],
     seed: u64,
 ) -> Result<Scenario, SimulationError> {
+    week_scenario_queues(schedule, &[(queue.clone(), volumes.to_vec())], seed)
+}
+
+/// [`week_scenario`] for several queues, each with its volumes: an agent takes the contacts
+/// of every queue whose skill they carry, as routing decides.
+pub fn week_scenario_queues(
+    schedule: &Schedule,
+    queues: &[(SimQueue, Vec<f64>)],
+    seed: u64,
+) -> Result<Scenario, SimulationError> {
+    let queue_specs = queues
+        .iter()
+        .map(|(q, v)| queue_spec(q, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let agents = agent_specs(schedule)?;
+    Ok(Scenario {
+        seed,
+        duration_hours: NonNeg(WEEK_MINUTES as f64 / 60.0),
+        warmup_hours: NonNeg(0.0),
+        queues: queue_specs,
+        agents,
+        wellbeing: None,
+        outbound: None,
+    })
+}
+
+fn queue_spec(queue: &SimQueue, volumes: &[f64]) -> Result<QueueSpec, SimulationError> {
     if volumes.len() != INTERVALS_PER_WEEK {
         return Err(SimulationError::VolumesLength { got: volumes.len() });
     }
@@ -106,7 +133,7 @@ pub fn week_scenario(
                 .map_err(|_| SimulationError::Volume { interval, value: v })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let queue_spec = QueueSpec {
+    Ok(QueueSpec {
         name: queue.name.clone(),
         skills: BTreeMap::from([(queue.skill.clone(), 1)]),
         target_seconds: non_neg("target_seconds", queue.target_seconds)?,
@@ -125,7 +152,11 @@ pub fn week_scenario(
         difficult_known_fraction: hotline_sim::Fraction(1.0),
         difficult_handle_factor: NonNeg(1.0),
         vip_fraction: Default::default(),
-    };
+    })
+}
+
+/// One simulated agent per scheduled agent, on duty in their work segments.
+fn agent_specs(schedule: &Schedule) -> Result<Vec<AgentSpec>, SimulationError> {
     let mut agents = Vec::with_capacity(schedule.agents.len());
     let mut carried = Vec::new();
     for a in &schedule.agents {
@@ -170,15 +201,7 @@ pub fn week_scenario(
         }
     }
     agents.extend(carried);
-    Ok(Scenario {
-        seed,
-        duration_hours: NonNeg(WEEK_MINUTES as f64 / 60.0),
-        warmup_hours: NonNeg(0.0),
-        queues: vec![queue_spec],
-        agents,
-        wellbeing: None,
-        outbound: None,
-    })
+    Ok(agents)
 }
 
 /// Runs [`week_scenario`] through the simulator.
@@ -188,7 +211,16 @@ pub fn simulate_week(
     volumes: &[f64],
     seed: u64,
 ) -> Result<Report, SimulationError> {
-    let scenario = week_scenario(schedule, queue, volumes, seed)?;
+    simulate_week_queues(schedule, &[(queue.clone(), volumes.to_vec())], seed)
+}
+
+/// Runs [`week_scenario_queues`] through the simulator.
+pub fn simulate_week_queues(
+    schedule: &Schedule,
+    queues: &[(SimQueue, Vec<f64>)],
+    seed: u64,
+) -> Result<Report, SimulationError> {
+    let scenario = week_scenario_queues(schedule, queues, seed)?;
     hotline_sim::simulate(&scenario).map_err(|e| SimulationError::Sim(e.to_string()))
 }
 

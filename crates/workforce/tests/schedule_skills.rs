@@ -6,42 +6,7 @@ mod common;
 
 use common::{bank_week, check};
 use hotline_workforce::INTERVALS_PER_WEEK;
-use hotline_workforce::schedule::{Problem, QueueDemand, ScheduleError, solve};
-
-/// Retail follows the bank's day; cards peaks six hours later, into the evening. Of the
-/// agents, two in five take only retail, two in five only cards, one in five both.
-fn two_queue_week(n: usize) -> Problem {
-    let peak = (350 * n).div_ceil(600) as u32;
-    let retail = bank_week::requirement(peak * 3 / 5);
-    let day_shape = bank_week::requirement(peak * 2 / 5);
-    let cards: Vec<u32> = (0..INTERVALS_PER_WEEK)
-        .map(|i| day_shape[(i + INTERVALS_PER_WEEK - 24) % INTERVALS_PER_WEEK])
-        .collect();
-    let mut agents = bank_week::agents(n);
-    for (i, a) in agents.iter_mut().enumerate() {
-        a.queues = match i % 5 {
-            0 | 1 => vec!["retail".into()],
-            2 | 3 => vec!["cards".into()],
-            _ => vec![],
-        };
-    }
-    Problem {
-        requirement: Vec::new(),
-        queues: vec![
-            QueueDemand {
-                name: "retail".into(),
-                requirement: retail,
-            },
-            QueueDemand {
-                name: "cards".into(),
-                requirement: cards,
-            },
-        ],
-        patterns: bank_week::patterns(),
-        agents,
-        options: Default::default(),
-    }
-}
+use hotline_workforce::schedule::{Problem, ScheduleError, solve};
 
 fn shortfall(problem: &Problem, covered: &[u32]) -> u64 {
     (0..INTERVALS_PER_WEEK)
@@ -51,7 +16,7 @@ fn shortfall(problem: &Problem, covered: &[u32]) -> u64 {
 
 #[test]
 fn each_queue_is_covered_by_agents_who_can_take_it() {
-    let problem = two_queue_week(150);
+    let problem = bank_week::two_queues(150);
     let demand: u64 = (0..INTERVALS_PER_WEEK)
         .map(|i| u64::from(check::required(&problem, i)))
         .sum();
@@ -88,25 +53,25 @@ fn each_queue_is_covered_by_agents_who_can_take_it() {
 
 #[test]
 fn queue_input_errors_are_named() {
-    let mut p = two_queue_week(10);
+    let mut p = bank_week::two_queues(10);
     p.agents[0].queues = vec!["mortgages".into()];
     assert!(matches!(
         solve(&p),
         Err(ScheduleError::UnknownQueue { queue, .. }) if queue == "mortgages"
     ));
-    let mut p = two_queue_week(10);
+    let mut p = bank_week::two_queues(10);
     p.queues[1].name = "retail".into();
     assert!(matches!(
         solve(&p),
         Err(ScheduleError::InvalidQueues { .. })
     ));
-    let mut p = two_queue_week(10);
+    let mut p = bank_week::two_queues(10);
     p.queues[0].requirement.pop();
     assert!(matches!(
         solve(&p),
         Err(ScheduleError::InvalidQueues { .. })
     ));
-    let mut p = two_queue_week(10);
+    let mut p = bank_week::two_queues(10);
     p.requirement = vec![1; INTERVALS_PER_WEEK];
     assert!(matches!(
         solve(&p),

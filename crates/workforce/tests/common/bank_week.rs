@@ -2,9 +2,10 @@
 //! 40-hour contracts, shared by the schedule tests and the benchmark example.
 
 use hotline_workforce::schedule::{
-    Agent, BreakRule, Options, Problem, ShiftPattern, StartPreference, StartTimes, TimeRange,
+    Agent, BreakRule, Options, Problem, QueueDemand, ShiftPattern, StartPreference, StartTimes,
+    TimeRange,
 };
-use hotline_workforce::{Activity, INTERVALS_PER_DAY, Minute};
+use hotline_workforce::{Activity, INTERVALS_PER_DAY, INTERVALS_PER_WEEK, Minute};
 
 /// Share of the peak needed at each full hour of a weekday: a few agents at night, a ramp
 /// from 06:00, peaks 09:00–11:00 and 14:00–16:00, a dip at lunch, a long evening tail.
@@ -139,5 +140,40 @@ pub fn problem(n: usize) -> Problem {
         patterns: patterns(),
         agents: agents(n),
         options: Options::default(),
+    }
+}
+
+/// The week for `n` agents on two queues. Retail follows the bank's day; cards peaks six hours later, into the evening. Of the
+/// agents, two in five take only retail, two in five only cards, one in five both.
+pub fn two_queues(n: usize) -> Problem {
+    let peak = (350 * n).div_ceil(600) as u32;
+    let retail = requirement(peak * 3 / 5);
+    let day_shape = requirement(peak * 2 / 5);
+    let cards: Vec<u32> = (0..INTERVALS_PER_WEEK)
+        .map(|i| day_shape[(i + INTERVALS_PER_WEEK - 24) % INTERVALS_PER_WEEK])
+        .collect();
+    let mut agents = agents(n);
+    for (i, a) in agents.iter_mut().enumerate() {
+        a.queues = match i % 5 {
+            0 | 1 => vec!["retail".into()],
+            2 | 3 => vec!["cards".into()],
+            _ => vec![],
+        };
+    }
+    Problem {
+        requirement: Vec::new(),
+        queues: vec![
+            QueueDemand {
+                name: "retail".into(),
+                requirement: retail,
+            },
+            QueueDemand {
+                name: "cards".into(),
+                requirement: cards,
+            },
+        ],
+        patterns: patterns(),
+        agents,
+        options: Default::default(),
     }
 }
