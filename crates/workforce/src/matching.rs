@@ -23,6 +23,8 @@ pub struct Matching {
     serves_mask: Vec<u64>,
     /// `[t][q]`: requirement still uncovered.
     deficit: Vec<u32>,
+    /// `[t][q]`: the requirement.
+    required: Vec<u32>,
     /// `[t][k]`: agents of class `k` working and covering nothing.
     spare: Vec<u32>,
     /// `[t][k][q]`: agents of class `k` covering queue `q`.
@@ -50,6 +52,7 @@ impl Matching {
             queues,
             serves,
             serves_mask,
+            required: deficit.clone(),
             deficit,
             spare: vec![0; intervals * classes],
             flow: vec![0; intervals * classes * queues],
@@ -104,10 +107,20 @@ impl Matching {
         if self.spare[t * self.classes + k] == 0 {
             return false;
         }
-        // Most often a queue of its own is short.
+        // Most often a queue of its own is short: the one with the largest share of its
+        // requirement missing, so that when agents are few the queues they can take share
+        // the shortage rather than the first taking them all.
+        let share = |q: usize| {
+            let i = t * self.queues + q;
+            (u64::from(self.deficit[i]), u64::from(self.required[i]))
+        };
         if let Some(&q) = self.serves[k]
             .iter()
-            .find(|&&q| self.deficit[t * self.queues + q] > 0)
+            .filter(|&&q| self.deficit[t * self.queues + q] > 0)
+            .max_by(|&&a, &&b| {
+                let ((da, ra), (db, rb)) = (share(a), share(b));
+                (da * rb).cmp(&(db * ra))
+            })
         {
             self.deficit[t * self.queues + q] -= 1;
             self.spare[t * self.classes + k] -= 1;

@@ -6,10 +6,15 @@
 //! rules that make a plan legal for a person: rest between shifts, weekly contract hours,
 //! days off, unavailability. It is solved heuristically and deterministically, in four steps:
 //!
-//! 1. **Shift demand.** Greedy covering: repeatedly add the (pattern, start) whose working
-//!    intervals, with each break put in the slot of its window where coverage is least needed,
-//!    lower the cost `under_weight × understaffing + over_weight × overstaffing` the most,
-//!    up to what the agents' contracts can supply of each pattern.
+//! 1. **Shift demand.** Greedy covering: repeatedly add the (group, pattern, start) whose
+//!    working intervals, with each break put in the slot of its window where coverage is
+//!    least needed, lower the cost the most, up to what the contracts of the group's agents
+//!    can supply of each pattern. The cost is `over_weight` per agent-interval beyond what
+//!    the agents cover, and per agent-interval short `under_weight`, more where a larger
+//!    share of the interval is short (see `Engine::revalue`), so a shortage is spread out.
+//!    Agents are grouped by the queues they may take; with [`Problem::queues`], what they
+//!    cover in an interval is a maximum flow to the queues ([`crate::matching`]), else
+//!    `min(working, required)`.
 //! 2. **Assignment.** The chosen shifts, in time order, each go to the feasible agent with the
 //!    least slack (days still open minus shifts still needed for the contract minimum), then
 //!    the one who prefers that start. Shifts no agent can legally take are dropped.
@@ -897,10 +902,24 @@ impl<'a> Engine<'a> {
     }
 
     /// Each class's cost change of one more agent in interval `t`, after `t` changed.
+    ///
+    /// Understaffing costs more the larger the share of the interval's requirement it
+    /// leaves uncovered: the `d`-th missing agent of an interval requiring `r` costs
+    /// `under_weight × (1 + ⌊d / r⌋)`, floored in whole units, so one more agent where half the
+    /// requirement is missing is worth more than where a tenth is. With too few agents for the
+    /// week, the shortage is spread over the days and hours instead of leaving some empty;
+    /// with enough agents the shortages are small and it changes little. The cost stays a sum
+    /// over intervals of a convex function of the shortage, so every move the search takes
+    /// lowers it.
     fn revalue(&mut self, t: usize) {
         self.cover.useful(t, &mut self.useful);
+        let missing: i64 = (0..self.demand.per_queue.len())
+            .map(|q| i64::from(self.cover.deficit(t, q)))
+            .sum();
+        let required = self.req[t].max(1);
+        let gain = self.wu + self.wu * missing / required;
         for k in 0..self.classes {
-            self.val[k * INTERVALS_PER_WEEK + t] = if self.useful[k] { -self.wu } else { self.wo };
+            self.val[k * INTERVALS_PER_WEEK + t] = if self.useful[k] { -gain } else { self.wo };
         }
     }
 

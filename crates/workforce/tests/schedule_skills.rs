@@ -78,3 +78,48 @@ fn queue_input_errors_are_named() {
         Err(ScheduleError::InvalidQueues { .. })
     ));
 }
+
+/// Each day's share of its requirement covered.
+fn day_shares(problem: &Problem, covered: &[u32]) -> Vec<f64> {
+    (0..7)
+        .map(|d| {
+            let r = d * 96..(d + 1) * 96;
+            let need: u32 = r.clone().map(|i| check::required(problem, i)).sum();
+            let got: u32 = covered[r].iter().sum();
+            f64::from(got) / f64::from(need)
+        })
+        .collect()
+}
+
+#[test]
+fn too_few_agents_share_the_shortage_across_the_week() {
+    // The bank week's requirement for 600 agents, with 300 of them: half the staff.
+    let mut problem = bank_week::problem(600);
+    problem.agents.truncate(300);
+    let schedule = solve(&problem).expect("valid input");
+    check::check(&problem, &schedule).unwrap();
+    let covered: Vec<u32> = schedule.coverage.iter().map(|c| c.covered).collect();
+    let shares = day_shares(&problem, &covered);
+    println!(
+        "covered share per day: {shares:.2?}, shortfall {}",
+        schedule.total_shortfall
+    );
+    // Weekends need far less than weekdays; no day may be left to go under while another
+    // is covered well.
+    let (lo, hi) = shares
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+    assert!(lo > 0.5, "a day is mostly uncovered: {shares:.2?}");
+    assert!(hi - lo < 0.2, "days covered unevenly: {shares:.2?}");
+    // Within a day too: the busiest hours are not abandoned for the quiet ones.
+    let hours: Vec<f64> = (0..7 * 24)
+        .map(|h| {
+            let r = h * 4..h * 4 + 4;
+            let need: u32 = r.clone().map(|i| check::required(&problem, i)).sum();
+            f64::from(covered[r].iter().sum::<u32>()) / f64::from(need.max(1))
+        })
+        .collect();
+    let worst = hours.iter().copied().fold(f64::MAX, f64::min);
+    println!("worst hour covered {worst:.2}");
+    assert!(worst > 0.2, "an hour is left almost empty: {worst:.2}");
+}
