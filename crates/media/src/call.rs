@@ -88,6 +88,10 @@ pub struct LegParams {
     /// Accept the first packet from any address when `remote` is known but
     /// media arrives from elsewhere (some carriers send from another host).
     pub latch_any_source: bool,
+    /// `remote` is the address the far end's SDP named, not one hotline made up (a NATed
+    /// phone's: its NAT's address with the port it declared). Only such an address may take
+    /// the latch over from a stray source in the first seconds.
+    pub remote_is_declared: bool,
     /// SRTP keys when the leg is encrypted (the I/O shell protects and checks its packets;
     /// the core sees plain RTP).
     pub srtp: Option<crate::srtp::SrtpKeys>,
@@ -108,6 +112,7 @@ impl LegParams {
             inband_dtmf: false,
             analyse: false,
             latch_any_source: false,
+            remote_is_declared: true,
             srtp: None,
             rtcp: RtcpMode::Off,
         }
@@ -845,10 +850,16 @@ impl CallMedia {
         // while after that, the exact address the peer's SDP named takes the latch over: a
         // stray packet that came first (a late one for the port's previous call, another
         // process on the same host) must not turn the call one-way for good. Media then goes
-        // only where the SDP said, so a spoofer gains no listener; once learnt, the latch holds.
+        // only where the SDP said, so a spoofer gains no listener; once learnt, the latch
+        // holds. A NATed phone's address is hotline's guess, not its word: it takes nothing
+        // over, or a late packet from another phone behind the same NAT could.
         match leg.latched {
             Some(a) if a == from => {}
-            Some(_) if leg.p.remote == Some(from) && now < leg.learning_until => {
+            Some(_)
+                if leg.p.remote_is_declared
+                    && leg.p.remote == Some(from)
+                    && now < leg.learning_until =>
+            {
                 leg.latched = Some(from);
             }
             Some(_) => {

@@ -487,3 +487,25 @@ fn the_sdp_address_takes_the_latch_from_a_stray_packet_that_came_first_but_only_
     call.tick(later + Duration::from_millis(20), &mut out);
     assert_eq!(out.sent.last().unwrap().1, nat_port);
 }
+
+#[test]
+fn a_nated_phones_guessed_address_takes_no_latch_over() {
+    let t0 = Instant::now();
+    let mut call = CallMedia::new(CallConfig::default(), t0, 5);
+    // The NAT's address with the port the phone declared: hotline's guess, not its word.
+    let guess: SocketAddr = "203.0.113.2:6000".parse().unwrap();
+    let mut p = LegParams::new(Some(guess), Codec::Pcmu);
+    p.remote_is_declared = false;
+    let leg = call.add_leg(p, t0);
+    let mut out = Captured::default();
+    let mapped: SocketAddr = "203.0.113.2:1024".parse().unwrap();
+    call.handle_datagram(leg, mapped, &pkt(0, 1, 0, 5, &[0xff; 160]), t0, &mut out);
+    // Within the first seconds, a packet from the guessed address (another phone behind the
+    // same NAT, or a forger) is refused.
+    let soon = t0 + Duration::from_millis(100);
+    call.handle_datagram(leg, guess, &pkt(0, 9, 0, 77, &[0xff; 160]), soon, &mut out);
+    assert_eq!(call.rejected(leg), Some((0, 1)));
+    out.sent.clear();
+    call.tick(soon + Duration::from_millis(20), &mut out);
+    assert_eq!(out.sent.last().unwrap().1, mapped);
+}

@@ -41,9 +41,10 @@ pub(super) fn rtcp_mode(n: &sdp::Session) -> hotline_media::RtcpMode {
 /// names a private address) is sent media at the NAT's address and latched from there.
 pub(super) fn params_from(n: &sdp::Session, codec: sdp::Codec, peer: IpAddr) -> LegParams {
     let mut p = params(n, codec);
-    p.remote = p
-        .remote
-        .map(|r| hotline_sip::advertise::media_target(r, peer));
+    if let Some(r) = p.remote {
+        p.remote = Some(hotline_sip::advertise::media_target(r, peer));
+        p.remote_is_declared = p.remote == Some(r);
+    }
     p
 }
 
