@@ -5,7 +5,8 @@
 //   with the page's file input and sees the summary; adds a holiday; plans next week: a
 //   forecast chart per queue with its backtest WAPE and the agents the queue gets by their
 //   skills, required against working agents with the shortfall marked, the demo's ten agents in the grid with shifts, breaks and lunch;
-//   publishes and downloads the schedule as CSV, one row per segment;
+//   publishes and downloads the schedule as CSV, one row per segment; a plan for the cards
+//   queue alone leaves out, and names, the agents without the skill;
 // - a schedule for today puts agent 1001 at work since half an hour ago: logged out, 1001
 //   is out of adherence since the segment's start on the wallboard and on the page; made
 //   available, 1001 is no longer flagged;
@@ -189,6 +190,16 @@ test('a supervisor imports history, plans next week, publishes it and downloads 
   assert.equal(await page.textContent('#plan-h'), 'Plan a week');
   assert.match(await page.textContent('#forecasts .forecast .wape'), /^Backtest WAPE \d+\.\d%/);
   assert.equal(await page.locator('#grid tbody tr').count(), 10);
+  assert.equal(await page.isVisible('#skipped-agents'), false);
+
+  // Cards alone: the agents without the skill are left out, and the page names them.
+  await page.fill('#plan [name=queues]', 'cards');
+  await page.click('#plan button[type=submit]');
+  await page.waitForSelector('#skipped-agents:not([hidden])', { timeout: 60000 });
+  assert.equal(await page.textContent('#skipped-agents'),
+    'Not planned (their skills take none of the planned queues): 1001, 1005, 1006, 1008');
+  assert.deepEqual(await page.$$eval('#grid tbody tr', (rows) => rows.map((r) => r.dataset.agent)),
+    ['1002', '1003', '1004', '1007', '1009', '1010']);
   assert.deepEqual(pageErrors, []);
 });
 

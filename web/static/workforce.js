@@ -23,6 +23,7 @@ const words = {
     req: '需求人数与在岗人数', 'req.required': '需求', 'req.working': '在岗', 'req.short': '缺口',
     grid: '排班表', agent: '坐席',
     shifts: '班次', shortfall: '缺口（人·15 分钟）', overstaffing: '富余（人·15 分钟）', short_intervals: '缺人时段',
+    skipped_agents: '未排班（技能不对应所排队列）：{a}',
     hours: '排班工时',
     publish: '发布', csv: '下载 CSV', published: '已发布：{a} 名坐席，{s} 段（替换 {c} 段）',
     adh: '今日排班遵从', 'adh.agent': '坐席', 'adh.planned': '计划', 'adh.actual': '实际', 'adh.out': '偏离',
@@ -54,6 +55,7 @@ const words = {
     grid: 'Schedule', agent: 'Agent',
     shifts: 'Shifts', shortfall: 'Shortfall (agent × 15 min)', overstaffing: 'Overstaffing (agent × 15 min)',
     short_intervals: 'Intervals short', hours: 'Hours scheduled',
+    skipped_agents: 'Not planned (their skills take none of the planned queues): {a}',
     publish: 'Publish', csv: 'Download CSV', published: 'Published: {a} agents, {s} segments ({c} replaced)',
     adh: 'Adherence today', 'adh.agent': 'Agent', 'adh.planned': 'Planned', 'adh.actual': 'Actual', 'adh.out': 'Out of adherence',
     'adh.pct': 'Adherence', 'adh.conf': 'Conformance', 'adh.none': 'No schedule today', 'adh.since': 'since {t} ({m} min)',
@@ -226,6 +228,9 @@ function renderPlan() {
   $('#totals').replaceChildren(...fig('shifts', plan.shifts), ...fig('hours', Math.round(hours)),
     ...fig('shortfall', plan.total_shortfall), ...fig('overstaffing', plan.total_overstaffing),
     ...fig('short_intervals', plan.short_intervals.length));
+  const skipped = plan.skipped_agents || [];
+  $('#skipped-agents').hidden = !skipped.length;
+  $('#skipped-agents').textContent = skipped.length ? w('skipped_agents', { a: skipped.join(', ') }) : '';
   $('#forecasts').replaceChildren(...plan.queues.map((q) => forecastChart(q, ws)));
   $('#req-chart').replaceChildren(requirementChart(plan.requirement, plan.working, plan.covered || plan.working));
   renderGrid($('#grid'), plan.agents, ws, 7, plan.time_zone);

@@ -384,7 +384,7 @@ async fn publish(
         }
         out
     };
-    publish_week(&v1, &who.user, &week, week_start, agents, true)
+    publish_week(&v1, &who.user, &week, week_start, agents, true, &[])
         .await
         .map(Json)
 }
@@ -399,6 +399,7 @@ async fn publish_week(
     week_start: i64,
     mut agents: BTreeMap<String, Vec<PlannedSegment>>,
     replace_week: bool,
+    also_clear: &[String],
 ) -> Result<Value, ApiError> {
     let known: BTreeSet<String> = v1
         .centre
@@ -441,16 +442,16 @@ async fn publish_week(
             }
         }
     }
-    // Agents planned that week before and left out now: their week is cleared.
-    let cleared: Vec<String> = if replace_week {
-        plan.weeks
-            .keys()
-            .filter(|(w, a)| *w == week && !agents.contains_key(a))
-            .map(|(_, a)| a.clone())
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // Agents planned that week before and left out now (all of them when the week is
+    // replaced, else those named in `also_clear`): their week is cleared.
+    let cleared: Vec<String> = plan
+        .weeks
+        .keys()
+        .filter(|(w, a)| {
+            *w == week && !agents.contains_key(a) && (replace_week || also_clear.contains(a))
+        })
+        .map(|(_, a)| a.clone())
+        .collect();
     let now = Timestamp::now();
     let mut events = Vec::new();
     let segments: usize = agents.values().map(Vec::len).sum();
@@ -1592,19 +1593,108 @@ async fn make_plan(
         let previous = monday_before(&plan_state, id, &date_of_day(week_day - 7))
             .and_then(|end| local_minute(tz, secs(end)))
             .map(|m| m - week_start_min);
+        // The agent's own week from the configuration, the request's contract for the rest.
+        let own = a.week.as_ref();
+        let own_weekly = own
+            .and_then(|w| w.weekly_hours.as_ref())
+            .map(|h| *h.get_ref());
+        let (weekly, min_weekly) = match own_weekly {
+            Some(h) => (
+                h,
+                own.and_then(|w| w.min_weekly_hours.as_ref())
+                    .map_or(h, |m| *m.get_ref()),
+            ),
+            None => (
+                weekly,
+                own.and_then(|w| w.min_weekly_hours.as_ref())
+                    .map_or(min_weekly, |m| m.get_ref().min(weekly)),
+            ),
+        };
+        let days_off = own
+            .and_then(|w| w.days_off.as_ref())
+            .map(|d| *d.get_ref())
+            .or(b.contract.days_off)
+            .unwrap_or(2);
+        let mut agent_patterns = Vec::new();
+        for p in own.map(|w| w.patterns.as_slice()).unwrap_or_default() {
+            if !patterns.iter().any(|q| &q.name == p.get_ref()) {
+                return Err(bad(
+                    "bad_plan",
+                    format!(
+                        "agent {id} works pattern `{}` (agents.week.patterns), which this plan does not have: {}",
+                        p.get_ref(),
+                        patterns
+                            .iter()
+                            .map(|q| q.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            agent_patterns.push(p.get_ref().clone());
+        }
+        let mut preferences = Vec::new();
+        for (list, weight) in own
+            .map(|w| {
+                [
+                    (&w.prefer_starts, PREFER_WEIGHT),
+                    (&w.avoid_starts, AVOID_WEIGHT),
+                ]
+            })
+            .into_iter()
+            .flatten()
+        {
+            for r in list {
+                let Some((from, to)) = hotline_config::parse_time_range(r.get_ref()) else {
+                    continue;
+                };
+                let to = if to > from { to } else { to + 1440 };
+                for d in -1..7 {
+                    preferences.push(sched::StartPreference {
+                        range: sched::TimeRange {
+                            start: d * 1440 + from,
+                            end: d * 1440 + to,
+                        },
+                        weight,
+                    });
+                }
+            }
+        }
+        // Approved time off in the week: no shift may touch it, and each day it touches
+        // counts as a working day of the contract already given.
+        let unavailable = time_off_in_week(&plan_state, id, tz, week_start_min);
+        let touched = (0..7i64)
+            .filter(|d| {
+                unavailable
+                    .iter()
+                    .any(|r| r.start < (d + 1) * 1440 && d * 1440 < r.end)
+            })
+            .count() as f64;
+        let per_day = weekly / f64::from(7u32.saturating_sub(days_off).max(1));
+        let minutes = |h: f64| ((h - touched * per_day).max(0.0) * 60.0).round() as i64;
         agents.push(sched::Agent {
             id: id.clone(),
             skills: a.skills.keys().cloned().collect(),
             queues: takes,
-            patterns: vec![],
-            min_weekly_minutes: (min_weekly * 60.0).round() as i64,
-            max_weekly_minutes: (weekly * 60.0).round() as i64,
-            days_off: b.contract.days_off.unwrap_or(2),
+            patterns: agent_patterns,
+            min_weekly_minutes: minutes(min_weekly),
+            max_weekly_minutes: minutes(weekly),
+            days_off,
             min_rest_minutes: (b.contract.min_rest_hours.unwrap_or(11.0) * 60.0).round() as i64,
             previous_shift_end: previous,
-            unavailable: vec![],
-            preferences: vec![],
+            unavailable,
+            preferences,
         });
+    }
+    if agents.is_empty() && !unqualified.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_agents",
+            format!(
+                "no agent's skills take the planned queues (left out: {})",
+                unqualified.join(", ")
+            ),
+        ));
     }
     let input = WeekInput {
         queues,
@@ -1638,7 +1728,19 @@ async fn make_plan(
     let published = if b.publish {
         let week_start =
             secs(instant_of(tz, week_start_min).unwrap_or(Timestamp::from_unix_nanos(0)));
-        Some(publish_week(&v1, &who.user, &b.week, week_start, by_agent.clone(), false).await?)
+        // An agent left out for their skills has nothing planned this week any more.
+        Some(
+            publish_week(
+                &v1,
+                &who.user,
+                &b.week,
+                week_start,
+                by_agent.clone(),
+                false,
+                &unqualified,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -1681,6 +1783,32 @@ async fn make_plan(
         "agents": by_agent,
         "published": published,
     })))
+}
+
+/// Points a shift start inside an agent's `prefer_starts` earns, and one inside
+/// `avoid_starts` (one point weighs one agent-interval of overstaffing).
+const PREFER_WEIGHT: i64 = 2;
+const AVOID_WEIGHT: i64 = -3;
+
+/// `agent`'s approved time off overlapping the week that starts at local minute
+/// `week_start_min`, in minutes from that start.
+fn time_off_in_week(
+    plan: &PlanState,
+    agent: &str,
+    tz: chrono_tz::Tz,
+    week_start_min: i64,
+) -> Vec<sched::TimeRange> {
+    plan.requests
+        .values()
+        .filter(|r| r.agent == agent && r.kind == "time_off" && r.state == "approved")
+        .filter_map(|r| {
+            let start = local_minute(tz, secs(r.from))? - week_start_min;
+            let end = local_minute(tz, secs(r.to))? - week_start_min;
+            // Only what reaches into the week (and the day before, for the rest rule).
+            let (start, end) = (start.max(-1440), end.min(8 * 1440));
+            (start < end).then_some(sched::TimeRange { start, end })
+        })
+        .collect()
 }
 
 /// A planned shift's segments as instants: the shift's start in local time, then real

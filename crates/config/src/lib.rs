@@ -1201,6 +1201,50 @@ pub struct Agent {
     /// leaves unsaid.
     #[serde(default)]
     pub capacity: Option<Capacity>,
+    /// The agent's own working week for the workforce plan: contract, shift patterns and
+    /// start-time wishes. The plan request's contract for what it leaves unsaid.
+    #[serde(default)]
+    pub week: Option<WorkWeek>,
+}
+
+/// An agent's working week, as the workforce plan keeps it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkWeek {
+    /// Contracted hours a week, 0 to 80 (shift time, breaks included).
+    #[serde(default)]
+    pub weekly_hours: Option<Spanned<f64>>,
+    /// The least hours a week the plan may give, at most `weekly_hours`; `weekly_hours`
+    /// when absent (a fixed contract).
+    #[serde(default)]
+    pub min_weekly_hours: Option<Spanned<f64>>,
+    /// Days a week without a shift, 0 to 7.
+    #[serde(default)]
+    pub days_off: Option<Spanned<u32>>,
+    /// Names of the plan's shift patterns this agent works (`8h`, `10h`, or the request's
+    /// own); every pattern when absent.
+    #[serde(default)]
+    pub patterns: Vec<Spanned<String>>,
+    /// Start times the agent would like, every day, as `HH:MM-HH:MM` local (may run past
+    /// midnight: `22:00-02:00`).
+    #[serde(default)]
+    pub prefer_starts: Vec<Spanned<String>>,
+    /// Start times the agent would rather avoid, in the same form.
+    #[serde(default)]
+    pub avoid_starts: Vec<Spanned<String>>,
+}
+
+/// `HH:MM-HH:MM` → minutes after midnight of its start and end (the end may be earlier: the
+/// range then runs past midnight).
+pub fn parse_time_range(s: &str) -> Option<(i64, i64)> {
+    let (a, b) = s.split_once('-')?;
+    let hm = |t: &str| -> Option<i64> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+        ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
+    };
+    let (a, b) = (hm(a)?, hm(b)?);
+    (a != b).then_some((a, b))
 }
 
 /// A queue: who may answer it and how fast it should be answered.
@@ -1608,6 +1652,51 @@ impl Config {
                         level.span(),
                         "skill levels run from 1 to 10".into(),
                     ));
+                }
+            }
+            if let Some(w) = &a.week {
+                let key = |k: &str| format!("agents[{i}].week.{k}");
+                if let Some(h) = &w.weekly_hours
+                    && !(0.0..=80.0).contains(h.get_ref())
+                {
+                    return Err(bad(
+                        key("weekly_hours"),
+                        h.span(),
+                        "from 0 to 80 hours".into(),
+                    ));
+                }
+                let weekly = w.weekly_hours.as_ref().map(|h| *h.get_ref());
+                if let Some(m) = &w.min_weekly_hours
+                    && (!(0.0..=80.0).contains(m.get_ref())
+                        || weekly.is_some_and(|wk| *m.get_ref() > wk))
+                {
+                    return Err(bad(
+                        key("min_weekly_hours"),
+                        m.span(),
+                        "from 0 hours to `weekly_hours`".into(),
+                    ));
+                }
+                if let Some(d) = &w.days_off
+                    && *d.get_ref() > 7
+                {
+                    return Err(bad(key("days_off"), d.span(), "a week has 7 days".into()));
+                }
+                for (name, list) in [
+                    ("prefer_starts", &w.prefer_starts),
+                    ("avoid_starts", &w.avoid_starts),
+                ] {
+                    for (j, r) in list.iter().enumerate() {
+                        if parse_time_range(r.get_ref()).is_none() {
+                            return Err(bad(
+                                key(&format!("{name}[{j}]")),
+                                r.span(),
+                                format!(
+                                    "`{}` is not a range of start times like \"07:00-09:30\"",
+                                    r.get_ref()
+                                ),
+                            ));
+                        }
+                    }
                 }
             }
         }
@@ -2389,6 +2478,46 @@ mod tests {
             c.centre.time_zone.map(|z| z.get_ref().clone()).as_deref(),
             Some("Asia/Shanghai")
         );
+    }
+
+    #[test]
+    fn an_agents_own_week_is_checked_with_its_line() {
+        let with = |week: &str| {
+            DEMO_TOML.replacen(
+                "skills = { accounts = 6, cards = 4, general = 5 }\n",
+                &format!("skills = {{ accounts = 6, cards = 4, general = 5 }}\nweek = {week}\n"),
+                1,
+            )
+        };
+        let c = Config::from_toml(
+            "t.toml",
+            &with(r#"{ weekly_hours = 24, days_off = 3, patterns = ["8h"], prefer_starts = ["08:00-10:00"], avoid_starts = ["22:00-02:00"] }"#),
+        )
+        .expect("valid");
+        let w = c.agent("1002").unwrap().week.clone().unwrap();
+        assert_eq!(w.weekly_hours.map(|h| *h.get_ref()), Some(24.0));
+        assert_eq!(parse_time_range("22:00-02:00"), Some((1320, 120)));
+        for (week, key) in [
+            ("{ weekly_hours = 90 }", "agents[1].week.weekly_hours"),
+            (
+                "{ weekly_hours = 20, min_weekly_hours = 30 }",
+                "agents[1].week.min_weekly_hours",
+            ),
+            ("{ days_off = 8 }", "agents[1].week.days_off"),
+            (
+                r#"{ prefer_starts = ["08:00-10:00", "8 to 10"] }"#,
+                "agents[1].week.prefer_starts[1]",
+            ),
+            (
+                r#"{ avoid_starts = ["09:00-09:00"] }"#,
+                "agents[1].week.avoid_starts[0]",
+            ),
+        ] {
+            let e = err(&with(week));
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.line > 0, "{e}");
+        }
+        assert!(err(&with("{ weekly = 20 }")).message.contains("weekly"));
     }
 
     #[test]

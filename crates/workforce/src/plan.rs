@@ -146,18 +146,122 @@ pub fn plan_week(input: &WeekInput) -> Result<WeekPlan, PlanError> {
             staffing,
         });
     }
-    let schedule = schedule::solve(&schedule::Problem {
+    let (groups, agents) = group_queues(&demand, &input.agents);
+    let mut schedule = schedule::solve(&schedule::Problem {
         requirement: requirement.clone(),
-        queues: demand,
+        queues: groups
+            .iter()
+            .map(|g| schedule::QueueDemand {
+                name: g.name.clone(),
+                requirement: (0..INTERVALS_PER_WEEK)
+                    .map(|t| g.members.iter().map(|&q| demand[q].requirement[t]).sum())
+                    .collect(),
+            })
+            .collect(),
         patterns: input.patterns.clone(),
-        agents: input.agents.clone(),
+        agents,
         options: input.options.clone(),
     })?;
+    schedule.queues = split_groups(&groups, &demand, &schedule.queues);
     Ok(WeekPlan {
         queues,
         requirement,
         schedule,
     })
+}
+
+/// Queues that exactly the same agents may take, as one demand for the scheduler.
+struct Group {
+    /// Unique among the groups: the first member's name.
+    name: String,
+    /// Indices into the queues.
+    members: Vec<usize>,
+}
+
+/// Groups the queues by who may take them, and names each agent's groups. Exact for the
+/// coverage (agents who may take one queue of a group may take all), and it keeps a centre
+/// with many queues but few kinds of agent within the scheduler's 64 queues.
+fn group_queues(
+    demand: &[schedule::QueueDemand],
+    agents: &[schedule::Agent],
+) -> (Vec<Group>, Vec<schedule::Agent>) {
+    let takes =
+        |a: &schedule::Agent, q: &str| a.queues.is_empty() || a.queues.iter().any(|x| x == q);
+    let mut keys: Vec<Vec<bool>> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    for (q, d) in demand.iter().enumerate() {
+        let key: Vec<bool> = agents.iter().map(|a| takes(a, &d.name)).collect();
+        match keys.iter().position(|k| *k == key) {
+            Some(g) => groups[g].members.push(q),
+            None => {
+                keys.push(key);
+                groups.push(Group {
+                    name: d.name.clone(),
+                    members: vec![q],
+                });
+            }
+        }
+    }
+    let agents = agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut a = a.clone();
+            if !a.queues.is_empty() {
+                a.queues = groups
+                    .iter()
+                    .zip(&keys)
+                    .filter(|(_, k)| k[i])
+                    .map(|(g, _)| g.name.clone())
+                    .collect();
+            }
+            a
+        })
+        .collect();
+    (groups, agents)
+}
+
+/// Each queue's cover from its group's: a group's agents go, one at a time, to the member
+/// queue missing the largest share of its requirement.
+fn split_groups(
+    groups: &[Group],
+    demand: &[schedule::QueueDemand],
+    covered: &[schedule::QueueCoverage],
+) -> Vec<schedule::QueueCoverage> {
+    let mut out: Vec<schedule::QueueCoverage> = demand
+        .iter()
+        .map(|d| schedule::QueueCoverage {
+            name: d.name.clone(),
+            required: d.requirement.clone(),
+            covered: vec![0; d.requirement.len()],
+        })
+        .collect();
+    for (g, c) in groups.iter().zip(covered) {
+        for (t, &n) in c.covered.iter().enumerate() {
+            for _ in 0..n {
+                let best = g
+                    .members
+                    .iter()
+                    .copied()
+                    .filter(|&q| out[q].covered[t] < out[q].required[t])
+                    .max_by(|&a, &b| {
+                        let missing = |q: usize| {
+                            (
+                                u64::from(out[q].required[t] - out[q].covered[t]),
+                                u64::from(out[q].required[t]),
+                            )
+                        };
+                        let ((ma, ra), (mb, rb)) = (missing(a), missing(b));
+                        (ma * rb).cmp(&(mb * ra))
+                    });
+                match best {
+                    Some(q) => out[q].covered[t] += 1,
+                    None => break,
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -252,6 +356,36 @@ mod tests {
             .map(|c| u64::from(c.required.saturating_sub(c.working)))
             .sum();
         assert_eq!(short, p.schedule.total_shortfall);
+    }
+
+    #[test]
+    fn many_queues_taken_by_few_kinds_of_agent_are_planned_and_split_back() {
+        // 70 queues (more than the scheduler's 64): the first 35 taken by half the agents,
+        // all of them by the other half.
+        let mut i = input(60);
+        let q = i.queues[0].clone();
+        i.queues = (0..70)
+            .map(|n| {
+                let mut q = q.clone();
+                q.plan.name = format!("q{n}");
+                q.history.iter_mut().for_each(|v| *v /= 10.0);
+                q
+            })
+            .collect();
+        for (n, a) in i.agents.iter_mut().enumerate() {
+            if n % 2 == 0 {
+                a.queues = (0..35).map(|k| format!("q{k}")).collect();
+            }
+        }
+        let p = plan_week(&i).unwrap();
+        assert_eq!(p.schedule.queues.len(), 70);
+        for t in 0..INTERVALS_PER_WEEK {
+            let split: u32 = p.schedule.queues.iter().map(|q| q.covered[t]).sum();
+            assert_eq!(split, p.schedule.coverage[t].covered, "interval {t}");
+            for q in &p.schedule.queues {
+                assert!(q.covered[t] <= q.required[t]);
+            }
+        }
     }
 
     #[test]

@@ -131,7 +131,8 @@ pub struct Agent {
 /// Weights and limits of the search.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Options {
-    /// Cost of one agent-interval short of the requirement.
+    /// Cost of one agent-interval short of the requirement, when little of the interval is
+    /// short; up to twice it as the share short grows (a shortage is spread out).
     pub under_weight: u32,
     /// Cost of one agent-interval above the requirement.
     pub over_weight: u32,
@@ -905,8 +906,8 @@ impl<'a> Engine<'a> {
     ///
     /// Understaffing costs more the larger the share of the interval's requirement it
     /// leaves uncovered: the `d`-th missing agent of an interval requiring `r` costs
-    /// `under_weight × (1 + ⌊d / r⌋)`, floored in whole units, so one more agent where half the
-    /// requirement is missing is worth more than where a tenth is. With too few agents for the
+    /// `under_weight + ⌊under_weight × d / r⌋` (from `under_weight` up to twice it), so one
+    /// more agent where half the requirement is missing is worth more than where a tenth is. With too few agents for the
     /// week, the shortage is spread over the days and hours instead of leaving some empty;
     /// with enough agents the shortages are small and it changes little. The cost stays a sum
     /// over intervals of a convex function of the shortage, so every move the search takes
@@ -917,7 +918,7 @@ impl<'a> Engine<'a> {
             .map(|q| i64::from(self.cover.deficit(t, q)))
             .sum();
         let required = self.req[t].max(1);
-        let gain = self.wu + self.wu * missing / required;
+        let gain = self.wu + self.wu.saturating_mul(missing) / required;
         for k in 0..self.classes {
             self.val[k * INTERVALS_PER_WEEK + t] = if self.useful[k] { -gain } else { self.wo };
         }
