@@ -1481,6 +1481,17 @@ async fn make_plan(
             first_week,
             QueueInput {
                 plan: QueuePlan {
+                    // Contacts an agent holds at once on this channel, as routing allows
+                    // by default (`[routing.capacity]`).
+                    concurrency: {
+                        let cap = &cfg.routing.capacity;
+                        let (_, chat, email) = cap.resolve(cap);
+                        match q.channel {
+                            hotline_config::QueueChannel::Voice => 1,
+                            hotline_config::QueueChannel::Chat => u32::from(chat.max(1)),
+                            hotline_config::QueueChannel::Email => u32::from(email.max(1)),
+                        }
+                    },
                     name,
                     handle_seconds: handle,
                     wrap_up_seconds: f64::from(q.wrap_up_seconds),

@@ -55,6 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let plan = QueuePlan {
+        concurrency: 1,
         name: "all".into(),
         handle_seconds: 280.0,
         wrap_up_seconds: 20.0,

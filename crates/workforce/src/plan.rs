@@ -285,6 +285,7 @@ mod tests {
         WeekInput {
             queues: vec![QueueInput {
                 plan: QueuePlan {
+                    concurrency: 1,
                     name: "general".into(),
                     handle_seconds: 180.0,
                     wrap_up_seconds: 0.0,

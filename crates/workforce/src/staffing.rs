@@ -17,6 +17,12 @@
 //!    (the same setting as the routing engine's wellbeing rules). That occupancy counts the
 //!    recovery breaks as busy time, so the ceiling leaves the idle time it promises on top
 //!    of the breaks. Finally the queue's minimum (a 24/7 line keeps someone logged in).
+//!    With **concurrency** (an agent holding `c` chats at once), the queueing model counts
+//!    places, not agents: `c` places per agent, each held for the whole of a contact, and
+//!    the agents are the places needed divided by `c`, rounded up. The service level and
+//!    occupancy reported are the places'. A chat's handle time is its elapsed time, so
+//!    this is the usual multi-slot approximation: it neither makes a chat shorter for being
+//!    one of several nor slower.
 //! 3. **Agents scheduled** = ⌈on phones / (1 − shrinkage)⌉, shrinkage being the sum of the
 //!    fractions of paid time lost to breaks, training and meetings, absence and other
 //!    causes. Summing (rather than compounding) is the usual planning convention: each
@@ -36,6 +42,7 @@
 //!     shrinkage: Shrinkage { breaks: 0.1, training: 0.05, absence: 0.1, other: 0.05 },
 //!     wellbeing: Wellbeing { occupancy_ceiling: 0.85, ..Wellbeing::default() },
 //!     min_agents: 1,
+//!     concurrency: 1,
 //! };
 //! // 100 contacts in a quarter hour: 20 Erlangs, 24 on the phones for 80/20, 35 scheduled.
 //! let s = hotline_workforce::staffing::staff_interval(100.0, &plan).unwrap();
@@ -125,6 +132,14 @@ pub struct QueuePlan {
     /// Fewest agents on the phones in any interval, even one without contacts.
     #[serde(default)]
     pub min_agents: u32,
+    /// Contacts an agent holds at once (chats: 3 by default in routing; calls and most
+    /// e-mail queues: 1). 0 is taken as 1.
+    #[serde(default = "one")]
+    pub concurrency: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl QueuePlan {
@@ -360,11 +375,18 @@ fn interval(
         result = hi_result;
         binding = Binding::OccupancyCeiling;
     }
-    if n < plan.min_agents {
-        n = plan.min_agents;
-        result = metrics(n).map_err(erl)?;
+    // `n` counts places; an agent brings `c` of them.
+    let c = plan.concurrency.max(1);
+    let mut agents = n.div_ceil(c);
+    if agents < plan.min_agents {
+        agents = plan.min_agents;
         binding = Binding::Minimum;
     }
+    let places = agents.saturating_mul(c).min(erlang::MAX_AGENTS);
+    if places != n {
+        result = metrics(places).map_err(erl)?;
+    }
+    let n = agents;
     Ok(IntervalStaffing {
         interval: index,
         volume,

@@ -51,6 +51,7 @@ const ACTUAL_DAY_MARGIN: f64 = 0.10;
 
 fn plan() -> QueuePlan {
     QueuePlan {
+        concurrency: 1,
         name: "general".into(),
         handle_seconds: AHT,
         wrap_up_seconds: 0.0,

@@ -28,6 +28,7 @@ const WEEK_MARGIN: f64 = 0.03;
 
 fn plan(name: &str) -> QueuePlan {
     QueuePlan {
+        concurrency: 1,
         name: name.into(),
         handle_seconds: AHT,
         wrap_up_seconds: 0.0,

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 
 fn plan(handle: f64, sl: f64, target: f64) -> QueuePlan {
     QueuePlan {
+        concurrency: 1,
         name: "cards".into(),
         handle_seconds: handle,
         wrap_up_seconds: 0.0,
@@ -105,6 +106,31 @@ fn abandonment_target_uses_erlang_a() {
 }
 
 #[test]
+fn chats_held_three_at_a_time_need_a_third_of_the_places_in_agents() {
+    // 60 chats in a quarter hour lasting 600 s each: 40 Erlangs of places.
+    let mut p = plan(600.0, 0.8, 60.0);
+    let one = staff_interval(60.0, &p).unwrap();
+    p.concurrency = 3;
+    let three = staff_interval(60.0, &p).unwrap();
+    // The places the queueing model needs are the same; an agent brings three of them.
+    assert_eq!(
+        three.on_phones,
+        one.on_phones.div_ceil(3),
+        "{one:?} {three:?}"
+    );
+    assert!(three.service_level >= one.service_level - 1e-12);
+    // And a minimum still counts agents.
+    p.min_agents = 30;
+    let min = staff_interval(60.0, &p).unwrap();
+    assert_eq!(min.on_phones, 30);
+    assert!(min.service_level > three.service_level);
+    // 0 is taken as 1.
+    p.concurrency = 0;
+    p.min_agents = 0;
+    assert_eq!(staff_interval(60.0, &p).unwrap().on_phones, one.on_phones);
+}
+
+#[test]
 fn plan_totals_agent_hours() {
     let mut p = plan(240.0, 0.8, 20.0);
     p.min_agents = 2;
@@ -196,6 +222,7 @@ fn arb_plan() -> impl Strategy<Value = QueuePlan> {
     )
         .prop_map(
             |(handle, sl, target, breaks, absence, ceiling, difficult, recovery)| QueuePlan {
+                concurrency: 1,
                 name: "q".into(),
                 handle_seconds: handle,
                 wrap_up_seconds: 10.0,
