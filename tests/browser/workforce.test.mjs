@@ -10,7 +10,7 @@
 // - a schedule for today puts agent 1001 at work since half an hour ago: logged out, 1001
 //   is out of adherence since the segment's start on the wallboard and on the page; made
 //   available, 1001 is no longer flagged;
-// - an agent sees only their own schedule;
+// - an agent sees only their own schedule, and sets their start-time wishes;
 // - an agent asks for a day off with the page's form, a supervisor approves it on the page
 //   and the published schedule loses that day; a swap that would break the rest rule is
 //   refused on approval, the reason shown in its row, and then denied.
@@ -256,6 +256,22 @@ test('an agent sees only their own schedule', async () => {
   // Next week as published by the supervisor above; this week the adherence test's segment.
   assert.ok(await page.locator('#mine-next rect[data-activity=work]').count() > 0);
   assert.equal(await page.locator('#mine-this rect[data-activity=work]').count(), 1);
+
+  // Start-time wishes: a bad range is refused with its place, a good one is saved and read
+  // back after a reload; the supervisor sees them as set by the agent.
+  await page.fill('#wishes [name=prefer]', '08:00-10:00, soon');
+  await page.click('#wishes button[type=submit]');
+  await page.waitForFunction(() => /prefer_starts\[1\]/.test(document.querySelector('#wish-error').textContent));
+  await page.fill('#wishes [name=prefer]', '08:00-10:00，13:00-14:00');
+  await page.fill('#wishes [name=avoid]', '22:00-06:00');
+  await page.click('#wishes button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#wish-result').textContent === '已保存');
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector('#wishes [name=prefer]').value !== '');
+  assert.equal(await page.inputValue('#wishes [name=prefer]'), '08:00-10:00, 13:00-14:00');
+  assert.equal(await page.inputValue('#wishes [name=avoid]'), '22:00-06:00');
+  const all = await call('GET', '/workforce/preferences');
+  assert.deepEqual(all.agents['1001'], { prefer_starts: ['08:00-10:00', '13:00-14:00'], avoid_starts: ['22:00-06:00'], set_by: 'agent' });
   assert.deepEqual(pageErrors, []);
 });
 

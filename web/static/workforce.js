@@ -37,6 +37,9 @@ const words = {
     'state.pending': '待处理', 'state.approved': '已批准', 'state.denied': '已拒绝',
     approve: '批准', deny: '拒绝',
     ask: '申请休假 / 换班', 'ask.from': '从', 'ask.to': '到', 'ask.with': '同事（分机号）', 'ask.go': '提交申请',
+    wish: '我希望的上班时间', 'wish.prefer': '希望开始于', 'wish.avoid': '尽量避免开始于', 'wish.go': '保存',
+    'wish.note': '排班时会尽量照顾，但先保证人手。多个时段用逗号分隔。', 'wish.saved': '已保存',
+    'wish.from_config': '（目前为配置中的设置）',
     'ask.order': '结束时间须晚于开始时间', 'ask.need_with': '换班请填写同事', myreqs: '我的申请', 'myreqs.none': '还没有申请',
   },
   en: {
@@ -68,6 +71,9 @@ const words = {
     'state.pending': 'Pending', 'state.approved': 'Approved', 'state.denied': 'Denied',
     approve: 'Approve', deny: 'Deny',
     ask: 'Request time off / swap', 'ask.from': 'From', 'ask.to': 'To', 'ask.with': 'Colleague (extension)', 'ask.go': 'Send request',
+    wish: 'When I would like to start', 'wish.prefer': 'Prefer starting', 'wish.avoid': 'Rather not start', 'wish.go': 'Save',
+    'wish.note': 'The plan takes them into account once the queues are covered. Separate ranges with commas.',
+    'wish.saved': 'Saved', 'wish.from_config': '(as set in the configuration for now)',
     'ask.order': 'The end must be after the start', 'ask.need_with': 'A swap needs a colleague', myreqs: 'My requests', 'myreqs.none': 'No request yet',
   },
 };
@@ -493,6 +499,37 @@ function scheduleChanged(changed) {
   loadAdherence().catch(showError);
 }
 
+// The agent's own start-time wishes.
+const ranges = (v) => v.split(/[,，\s]+/).filter(Boolean);
+
+async function loadWishes() {
+  const mine = (await get('/workforce/preferences')).agents?.[me.agent];
+  if (!mine) return;
+  const f = $('#wishes');
+  f.prefer.value = mine.prefer_starts.join(', ');
+  f.avoid.value = mine.avoid_starts.join(', ');
+  $('#wish-result').textContent = mine.set_by === 'configuration' && (mine.prefer_starts.length || mine.avoid_starts.length)
+    ? w('wish.from_config') : '';
+}
+
+$('#wishes').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  $('#wish-error').textContent = '';
+  $('#wish-result').textContent = '';
+  const btn = f.querySelector('button[type=submit]');
+  btn.disabled = true;
+  try {
+    await api('PUT', `/workforce/preferences/${encodeURIComponent(me.agent)}`,
+      { prefer_starts: ranges(f.prefer.value), avoid_starts: ranges(f.avoid.value) });
+    $('#wish-result').textContent = w('wish.saved');
+  } catch (e) {
+    $('#wish-error').textContent = e.message;
+  } finally {
+    btn.disabled = false;
+  }
+});
+
 $('#ask [name=kind]').addEventListener('change', (ev) => {
   $('#ask .ask-with').hidden = ev.target.value !== 'swap';
 });
@@ -537,6 +574,7 @@ function start(who) {
   if (me.role === 'agent') {
     $('#mine').hidden = false;
     loadMine(me).catch(showError);
+    loadWishes().catch(showError);
     // The requests, and the schedule an approval may have changed.
     setInterval(() => { refresh(); loadMine(me).catch(showError); }, 30000);
     return;

@@ -70,6 +70,11 @@ pub fn routes() -> axum::Router<V1> {
             "/api/v1/workforce/requests/{id}/decision",
             axum::routing::post(decide_request),
         )
+        .route("/api/v1/workforce/preferences", get(list_preferences))
+        .route(
+            "/api/v1/workforce/preferences/{agent}",
+            put(set_preferences),
+        )
 }
 
 /// The published plan: each (week, agent)'s segments, as of log position `seq`.
@@ -103,6 +108,8 @@ struct PlanState {
     history: BTreeMap<(String, String, String), Vec<f64>>,
     special_days: Vec<SpecialDayEntry>,
     requests: BTreeMap<String, Request>,
+    /// Start-time wishes agents set themselves: agent → (prefer, avoid).
+    preferences: BTreeMap<String, (Vec<String>, Vec<String>)>,
 }
 
 /// The plan, built from the log and kept up with it.
@@ -197,6 +204,14 @@ impl Plans {
                         r.decided_by = e.by.clone();
                         r.decision_note = note;
                     }
+                }
+                WorkforceChange::PreferencesSet {
+                    agent,
+                    prefer_starts,
+                    avoid_starts,
+                } => {
+                    next.preferences
+                        .insert(agent, (prefer_starts, avoid_starts));
                 }
                 WorkforceChange::Unknown => {}
             }
@@ -1644,19 +1659,12 @@ async fn make_plan(
             }
             agent_patterns.push(p.get_ref().clone());
         }
+        // The wishes the agent set on the page, else the configuration's.
+        let (prefer, avoid) = wishes(&plan_state, &cfg, id);
         let mut preferences = Vec::new();
-        for (list, weight) in own
-            .map(|w| {
-                [
-                    (&w.prefer_starts, PREFER_WEIGHT),
-                    (&w.avoid_starts, AVOID_WEIGHT),
-                ]
-            })
-            .into_iter()
-            .flatten()
-        {
-            for r in list {
-                let Some((from, to)) = hotline_config::parse_time_range(r.get_ref()) else {
+        for (list, weight) in [(prefer, PREFER_WEIGHT), (avoid, AVOID_WEIGHT)] {
+            for r in &list {
+                let Some((from, to)) = hotline_config::parse_time_range(r) else {
                     continue;
                 };
                 let to = if to > from { to } else { to + 1440 };
@@ -1800,6 +1808,145 @@ async fn make_plan(
 /// `avoid_starts` (one point weighs one agent-interval of overstaffing).
 const PREFER_WEIGHT: i64 = 2;
 const AVOID_WEIGHT: i64 = -3;
+
+/// An agent's start-time wishes: set by the agent on the page, else the configuration's
+/// `week`.
+fn wishes(
+    plan: &PlanState,
+    cfg: &hotline_config::Config,
+    agent: &str,
+) -> (Vec<String>, Vec<String>) {
+    if let Some((p, a)) = plan.preferences.get(agent) {
+        return (p.clone(), a.clone());
+    }
+    let week = cfg
+        .agents
+        .iter()
+        .find(|a| a.extension.get_ref() == agent)
+        .and_then(|a| a.week.as_ref());
+    let Some(w) = week else {
+        return (Vec::new(), Vec::new());
+    };
+    (
+        w.prefer_starts
+            .iter()
+            .map(|s| s.get_ref().clone())
+            .collect(),
+        w.avoid_starts.iter().map(|s| s.get_ref().clone()).collect(),
+    )
+}
+
+/// At most this many ranges in each list of wishes.
+const MAX_WISHES: usize = 8;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreferencesBody {
+    #[serde(default)]
+    prefer_starts: Vec<String>,
+    #[serde(default)]
+    avoid_starts: Vec<String>,
+}
+
+/// `GET /api/v1/workforce/preferences`: every agent's start-time wishes (an agent: its own),
+/// and whether the agent set them or they come from the configuration.
+async fn list_preferences(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    let plan = v1.workforce.current(&v1).await?;
+    let cfg = v1.centre.config();
+    let mut out = serde_json::Map::new();
+    for a in &cfg.agents {
+        let id = a.extension.get_ref();
+        if who.role == Role::Agent && who.agent.as_deref() != Some(id.as_str()) {
+            continue;
+        }
+        let (prefer, avoid) = wishes(&plan, &cfg, id);
+        out.insert(
+            id.clone(),
+            json!({
+                "prefer_starts": prefer,
+                "avoid_starts": avoid,
+                "set_by": if plan.preferences.contains_key(id) { "agent" } else { "configuration" },
+            }),
+        );
+    }
+    Ok(Json(json!({ "agents": out })))
+}
+
+/// `PUT /api/v1/workforce/preferences/{agent}`: an agent's start-time wishes, set by the
+/// agent (or a supervisor for them). They replace the configuration's for the plan.
+async fn set_preferences(
+    State(v1): State<V1>,
+    headers: HeaderMap,
+    Path(agent): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = v1.auth.principal(&headers)?;
+    if who.role == Role::Agent && who.agent.as_deref() != Some(agent.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "agents set their own wishes",
+        ));
+    }
+    if !v1
+        .centre
+        .config()
+        .agents
+        .iter()
+        .any(|a| a.extension.get_ref() == &agent)
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_agent",
+            format!("agent {agent} is not in the configuration"),
+        ));
+    }
+    let b: PreferencesBody = crate::v1::parse_json(&body)?;
+    for (name, list) in [
+        ("prefer_starts", &b.prefer_starts),
+        ("avoid_starts", &b.avoid_starts),
+    ] {
+        if list.len() > MAX_WISHES {
+            return Err(bad(
+                "bad_preferences",
+                format!("`{name}`: at most {MAX_WISHES} ranges"),
+            ));
+        }
+        for (i, r) in list.iter().enumerate() {
+            if hotline_config::parse_time_range(r).is_none() {
+                return Err(bad(
+                    "bad_preferences",
+                    format!(
+                        "`{name}[{i}]`: `{r}` is not a range of start times like \"07:00-09:30\""
+                    ),
+                ));
+            }
+        }
+    }
+    let mut e = WorkforceEvent::new(
+        Timestamp::now(),
+        WorkforceChange::PreferencesSet {
+            agent: agent.clone(),
+            prefer_starts: b.prefer_starts.clone(),
+            avoid_starts: b.avoid_starts.clone(),
+        },
+    );
+    e.by = Some(who.user);
+    v1.centre
+        .store()
+        .append(vec![hotline_model::Event::Workforce(e)])
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({
+        "agent": agent,
+        "prefer_starts": b.prefer_starts,
+        "avoid_starts": b.avoid_starts,
+    })))
+}
 
 /// `agent`'s approved time off overlapping the week that starts at local minute
 /// `week_start_min`, in minutes from that start.

@@ -826,3 +826,67 @@ fn time_off_and_swaps_change_the_published_plan_once_approved() {
         "{v}"
     );
 }
+
+#[test]
+fn agents_set_their_own_start_time_wishes_over_the_configurations() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let h = Hotline::serve_with_in(&data, in_shanghai_with_a_part_timer);
+    let sup = login(&h, "supervisor", "supervisor");
+    let a1 = login(&h, "agent1001", "pass1001");
+    let a2 = login(&h, "agent1002", "pass1002");
+    // 1002's come from the configuration until it sets its own.
+    let (status, v) = api(&h, &a2, "GET", "/api/v1/workforce/preferences", None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["agents"],
+        json!({ "1002": { "prefer_starts": ["08:00-10:00"], "avoid_starts": [], "set_by": "configuration" } })
+    );
+    let set = |token: &str, agent: &str, body: Value| {
+        api(
+            &h,
+            token,
+            "PUT",
+            &format!("/api/v1/workforce/preferences/{agent}"),
+            Some(&body),
+        )
+    };
+    let (status, v) = set(
+        &a2,
+        "1002",
+        json!({ "prefer_starts": ["12:00-14:00"], "avoid_starts": ["22:00-06:00"] }),
+    );
+    assert_eq!(status, 200, "{v}");
+    // Not for a colleague; a range that is not one names itself; an unknown agent is 404.
+    assert_eq!(set(&a1, "1002", json!({ "prefer_starts": [] })).0, 403);
+    let (status, v) = set(
+        &a1,
+        "1001",
+        json!({ "prefer_starts": ["08:00-10:00", "early"] }),
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("bad_preferences")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("prefer_starts[1]"),
+        "{v}"
+    );
+    assert_eq!(set(&sup, "9999", json!({})).0, 404);
+    // The supervisor sees everyone's, and where they come from; they survive a restart.
+    drop(h);
+    let h = Hotline::serve_with_in(&data, in_shanghai_with_a_part_timer);
+    let sup = login(&h, "supervisor", "supervisor");
+    let (_, v) = api(&h, &sup, "GET", "/api/v1/workforce/preferences", None);
+    assert_eq!(v["agents"].as_object().unwrap().len(), 10, "{v}");
+    assert_eq!(
+        v["agents"]["1002"],
+        json!({ "prefer_starts": ["12:00-14:00"], "avoid_starts": ["22:00-06:00"], "set_by": "agent" })
+    );
+    assert_eq!(v["agents"]["1001"]["set_by"], "configuration");
+}

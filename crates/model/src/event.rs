@@ -1038,6 +1038,20 @@ impl Event {
                         }
                         Ok(())
                     }
+                    WorkforceChange::PreferencesSet {
+                        agent,
+                        prefer_starts,
+                        avoid_starts,
+                    } => {
+                        check_text("agent", agent)?;
+                        if prefer_starts.len() + avoid_starts.len() > 64 {
+                            return Err(InvalidEvent("over 64 start-time wishes".into()));
+                        }
+                        for r in prefer_starts.iter().chain(avoid_starts) {
+                            check_text("preference", r)?;
+                        }
+                        Ok(())
+                    }
                     WorkforceChange::SpecialDays { days } => {
                         if days.len() > 10_000 {
                             return Err(InvalidEvent(format!(
@@ -1241,6 +1255,14 @@ pub enum WorkforceChange {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
+    /// An agent's wishes about when shifts start (`HH:MM-HH:MM` local, every day), replacing
+    /// the ones set before; the plan weighs them, the configuration's for an agent who set
+    /// none.
+    PreferencesSet {
+        agent: String,
+        prefer_starts: Vec<String>,
+        avoid_starts: Vec<String>,
+    },
     /// A change written by a newer version.
     #[serde(other)]
     Unknown,
@@ -1263,6 +1285,7 @@ impl WorkforceChange {
             WorkforceChange::SpecialDays { .. } => "special_days",
             WorkforceChange::RequestMade { .. } => "request_made",
             WorkforceChange::RequestDecided { .. } => "request_decided",
+            WorkforceChange::PreferencesSet { .. } => "preferences_set",
             WorkforceChange::Unknown => "unknown",
         }
     }
