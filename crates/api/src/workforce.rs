@@ -221,6 +221,18 @@ impl Plans {
     }
 }
 
+/// Appends one change made by `user`; returns once it is durable.
+async fn append_change(v1: &V1, user: &str, change: WorkforceChange) -> Result<(), ApiError> {
+    let mut e = WorkforceEvent::new(Timestamp::now(), change);
+    e.by = Some(user.to_string());
+    v1.centre
+        .store()
+        .append(vec![hotline_model::Event::Workforce(e)])
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
 fn store_error(e: hotline_store::Error) -> ApiError {
     if let hotline_store::Error::Invalid(why) = &e {
         return bad("invalid", why.to_string());
@@ -1303,18 +1315,14 @@ async fn set_special_days(
             ));
         }
     }
-    let mut e = WorkforceEvent::new(
-        Timestamp::now(),
+    append_change(
+        &v1,
+        &who.user,
         WorkforceChange::SpecialDays {
             days: b.days.clone(),
         },
-    );
-    e.by = Some(who.user);
-    v1.centre
-        .store()
-        .append(vec![hotline_model::Event::Workforce(e)])
-        .await
-        .map_err(store_error)?;
+    )
+    .await?;
     Ok(Json(json!({ "days": b.days })))
 }
 
@@ -1927,20 +1935,16 @@ async fn set_preferences(
             }
         }
     }
-    let mut e = WorkforceEvent::new(
-        Timestamp::now(),
+    append_change(
+        &v1,
+        &who.user,
         WorkforceChange::PreferencesSet {
             agent: agent.clone(),
             prefer_starts: b.prefer_starts.clone(),
             avoid_starts: b.avoid_starts.clone(),
         },
-    );
-    e.by = Some(who.user);
-    v1.centre
-        .store()
-        .append(vec![hotline_model::Event::Workforce(e)])
-        .await
-        .map_err(store_error)?;
+    )
+    .await?;
     Ok(Json(json!({
         "agent": agent,
         "prefer_starts": b.prefer_starts,
@@ -2095,8 +2099,9 @@ async fn make_request(
         }
     }
     let id = next_request_id();
-    let mut e = WorkforceEvent::new(
-        Timestamp::now(),
+    append_change(
+        &v1,
+        &who.user,
         WorkforceChange::RequestMade {
             request: id.clone(),
             agent,
@@ -2106,13 +2111,8 @@ async fn make_request(
             with_agent: b.with_agent,
             note: b.note,
         },
-    );
-    e.by = Some(who.user);
-    v1.centre
-        .store()
-        .append(vec![hotline_model::Event::Workforce(e)])
-        .await
-        .map_err(store_error)?;
+    )
+    .await?;
     let plan = v1.workforce.current(&v1).await?;
     let r = plan.requests.get(&id).cloned();
     Ok((StatusCode::CREATED, Json(json!({ "request": r }))))
