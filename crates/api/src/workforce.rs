@@ -1404,7 +1404,10 @@ async fn make_plan(
         None => cfg.queues.iter().collect(),
         Some(names) => names
             .iter()
-            .map(|n| {
+            .enumerate()
+            // A queue named twice is planned once.
+            .filter(|(i, n)| !names[..*i].contains(n))
+            .map(|(_, n)| {
                 cfg.queues
                     .iter()
                     .find(|q| q.name.get_ref() == n)
@@ -1594,6 +1597,8 @@ async fn make_plan(
     let mut agents = Vec::new();
     // Agents whose skills take none of the planned queues: nothing to plan them for.
     let mut unqualified: Vec<String> = Vec::new();
+    // Days of approved time off per agent, for an error that names them.
+    let mut time_off_days: BTreeMap<String, usize> = BTreeMap::new();
     for id in &agent_ids {
         let Some(a) = cfg.agents.iter().find(|a| a.extension.get_ref() == id) else {
             return Err(bad(
@@ -1688,7 +1693,9 @@ async fn make_plan(
             }
         }
         // Approved time off in the week: no shift may touch it, and each day it touches
-        // counts as a working day of the contract already given.
+        // counts as a working day of the contract already given. What is left need not be
+        // a sum of whole shifts (24 hours less a fifth), so the week then asks for at most
+        // what is left and at least that less one shift.
         let unavailable = time_off_in_week(&plan_state, id, tz, week_start_min);
         let touched = (0..7i64)
             .filter(|d| {
@@ -1696,16 +1703,32 @@ async fn make_plan(
                     .iter()
                     .any(|r| r.start < (d + 1) * 1440 && d * 1440 < r.end)
             })
-            .count() as f64;
-        let per_day = weekly / f64::from(7u32.saturating_sub(days_off).max(1));
-        let minutes = |h: f64| ((h - touched * per_day).max(0.0) * 60.0).round() as i64;
+            .count();
+        let (mut min_minutes, mut max_minutes) = (
+            (min_weekly * 60.0).round() as i64,
+            (weekly * 60.0).round() as i64,
+        );
+        if touched > 0 {
+            let per_day = weekly * 60.0 / f64::from(7u32.saturating_sub(days_off).max(1));
+            let left = |m: i64| (m as f64 - touched as f64 * per_day).max(0.0);
+            let longest = patterns
+                .iter()
+                .filter(|p| agent_patterns.is_empty() || agent_patterns.contains(&p.name))
+                .map(|p| p.minutes)
+                .max()
+                .unwrap_or(0);
+            max_minutes = (left(max_minutes) / 15.0).ceil() as i64 * 15;
+            min_minutes = (((left(min_minutes) - longest as f64) / 15.0).floor() as i64 * 15)
+                .clamp(0, max_minutes);
+            time_off_days.insert(id.clone(), touched);
+        }
         agents.push(sched::Agent {
             id: id.clone(),
             skills: a.skills.keys().cloned().collect(),
             queues: takes,
             patterns: agent_patterns,
-            min_weekly_minutes: minutes(min_weekly),
-            max_weekly_minutes: minutes(weekly),
+            min_weekly_minutes: min_minutes,
+            max_weekly_minutes: max_minutes,
             days_off,
             min_rest_minutes: (b.contract.min_rest_hours.unwrap_or(11.0) * 60.0).round() as i64,
             previous_shift_end: previous,
@@ -1737,11 +1760,15 @@ async fn make_plan(
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "cannot_plan",
-                e.to_string(),
-            )
+            let mut message = e.to_string();
+            if let hotline_workforce::plan::PlanError::Schedule(
+                sched::ScheduleError::ContractImpossible { agent, .. },
+            ) = &e
+                && let Some(days) = time_off_days.get(agent)
+            {
+                message.push_str(&format!(" (after {days} day(s) of approved time off)"));
+            }
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_plan", message)
         })?;
     // Minutes from the local Monday → instants.
     let mut by_agent: BTreeMap<String, Vec<PlannedSegment>> = BTreeMap::new();
@@ -1755,7 +1782,10 @@ async fn make_plan(
     let published = if b.publish {
         let week_start =
             secs(instant_of(tz, week_start_min).unwrap_or(Timestamp::from_unix_nanos(0)));
-        // An agent left out for their skills has nothing planned this week any more.
+        // A plan of every queue leaves an agent out for their skills: nothing is planned for
+        // them this week any more. A plan of some queues leaves the others' agents alone.
+        let every_queue = b.queues.is_none() && skipped.is_empty();
+        let clear: &[String] = if every_queue { &unqualified } else { &[] };
         Some(
             publish_week(
                 &v1,
@@ -1764,7 +1794,7 @@ async fn make_plan(
                 week_start,
                 by_agent.clone(),
                 false,
-                &unqualified,
+                clear,
             )
             .await?,
         )

@@ -146,6 +146,20 @@ pub fn plan_week(input: &WeekInput) -> Result<WeekPlan, PlanError> {
             staffing,
         });
     }
+    // An agent naming a queue the week does not plan would take nothing, and an empty list
+    // means every queue: refuse it as the scheduler would.
+    for a in &input.agents {
+        if let Some(q) = a
+            .queues
+            .iter()
+            .find(|q| !demand.iter().any(|d| &&d.name == q))
+        {
+            return Err(PlanError::Schedule(ScheduleError::UnknownQueue {
+                agent: a.id.clone(),
+                queue: q.clone(),
+            }));
+        }
+    }
     let (groups, agents) = group_queues(&demand, &input.agents);
     let mut schedule = schedule::solve(&schedule::Problem {
         requirement: requirement.clone(),
@@ -387,6 +401,16 @@ mod tests {
                 assert!(q.covered[t] <= q.required[t]);
             }
         }
+    }
+
+    #[test]
+    fn an_agent_naming_a_queue_not_planned_is_refused() {
+        let mut i = input(5);
+        i.agents[2].queues = vec!["mortgages".into()];
+        assert!(matches!(
+            plan_week(&i),
+            Err(PlanError::Schedule(ScheduleError::UnknownQueue { queue, .. })) if queue == "mortgages"
+        ));
     }
 
     #[test]
