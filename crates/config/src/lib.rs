@@ -1676,10 +1676,18 @@ impl Config {
                         "from 0 hours to `weekly_hours`".into(),
                     ));
                 }
-                if let Some(d) = &w.days_off
-                    && *d.get_ref() > 7
-                {
-                    return Err(bad(key("days_off"), d.span(), "a week has 7 days".into()));
+                if let Some(d) = &w.days_off {
+                    if *d.get_ref() > 7 {
+                        return Err(bad(key("days_off"), d.span(), "a week has 7 days".into()));
+                    }
+                    let least = w.min_weekly_hours.as_ref().or(w.weekly_hours.as_ref());
+                    if *d.get_ref() == 7 && least.is_some_and(|h| *h.get_ref() > 0.0) {
+                        return Err(bad(
+                            key("days_off"),
+                            d.span(),
+                            "7 days off leave no day for the contracted hours".into(),
+                        ));
+                    }
                 }
                 for (name, list) in [
                     ("prefer_starts", &w.prefer_starts),
@@ -2504,6 +2512,10 @@ mod tests {
                 "agents[1].week.min_weekly_hours",
             ),
             ("{ days_off = 8 }", "agents[1].week.days_off"),
+            (
+                "{ weekly_hours = 20, days_off = 7 }",
+                "agents[1].week.days_off",
+            ),
             (
                 r#"{ prefer_starts = ["08:00-10:00", "8 to 10"] }"#,
                 "agents[1].week.prefer_starts[1]",
