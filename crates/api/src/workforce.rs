@@ -1087,12 +1087,6 @@ struct PlanBody {
     publish: bool,
 }
 
-fn hhmm(s: &str) -> Option<i64> {
-    let (h, m) = s.split_once(':')?;
-    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-    ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
-}
-
 /// An 8-hour and a 10-hour day, starting on the half hour around the clock, each with a
 /// 15-minute break before and after a 30-minute lunch.
 fn default_patterns() -> Vec<ShiftPattern> {
@@ -1169,8 +1163,10 @@ fn patterns_of(body: Option<Vec<PatternBody>>) -> Result<Vec<ShiftPattern>, ApiE
                 name: p.name.clone(),
                 minutes,
                 starts: StartTimes {
-                    first: hhmm(&p.first_start).ok_or_else(|| e("`first_start` is HH:MM"))?,
-                    last: hhmm(&p.last_start).ok_or_else(|| e("`last_start` is HH:MM"))?,
+                    first: hotline_config::parse_hhmm(&p.first_start)
+                        .ok_or_else(|| e("`first_start` is HH:MM"))?,
+                    last: hotline_config::parse_hhmm(&p.last_start)
+                        .ok_or_else(|| e("`last_start` is HH:MM"))?,
                     every: p.every_minutes,
                 },
                 breaks: p

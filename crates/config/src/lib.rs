@@ -1234,16 +1234,18 @@ pub struct WorkWeek {
     pub avoid_starts: Vec<Spanned<String>>,
 }
 
+/// `HH:MM` (00:00 to 23:59) → minutes after midnight.
+pub fn parse_hhmm(t: &str) -> Option<i64> {
+    let (h, m) = t.trim().split_once(':')?;
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
+}
+
 /// `HH:MM-HH:MM` → minutes after midnight of its start and end (the end may be earlier: the
 /// range then runs past midnight).
 pub fn parse_time_range(s: &str) -> Option<(i64, i64)> {
     let (a, b) = s.split_once('-')?;
-    let hm = |t: &str| -> Option<i64> {
-        let (h, m) = t.trim().split_once(':')?;
-        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-        ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
-    };
-    let (a, b) = (hm(a)?, hm(b)?);
+    let (a, b) = (parse_hhmm(a)?, parse_hhmm(b)?);
     (a != b).then_some((a, b))
 }
 

@@ -13,14 +13,21 @@
 //! by moving another agent to a different queue)? That is whether a queue short of agents can
 //! be reached from `k` in the flow's residual graph.
 
+/// Of queues `a` and `b`, each `(missing, required)`, which is missing the larger share of
+/// its requirement (compared exactly, without division): where one more agent goes when
+/// several queues are short, so that few agents are shared out rather than all going to one.
+pub fn cmp_share_missing(a: (u32, u32), b: (u32, u32)) -> std::cmp::Ordering {
+    (u64::from(a.0) * u64::from(b.1)).cmp(&(u64::from(b.0) * u64::from(a.1)))
+}
+
 /// Per-interval flows of `classes` agent classes to `queues` queues.
 #[derive(Clone, Debug)]
 pub struct Matching {
     classes: usize,
     queues: usize,
-    /// For each class, the queues it may take, as a list and as bits.
-    serves: Vec<Vec<usize>>,
+    /// For each class, the queues it may take, as bits and (derived) as a list.
     serves_mask: Vec<u64>,
+    serves: Vec<Vec<usize>>,
     /// `[t][q]`: requirement still uncovered.
     deficit: Vec<u32>,
     /// `[t][q]`: the requirement.
@@ -32,10 +39,11 @@ pub struct Matching {
 }
 
 impl Matching {
-    /// `requirement[q][t]` for each queue (at most 64); `serves[k]` the queues class `k` may take.
-    pub fn new(requirement: &[Vec<u32>], serves: Vec<Vec<usize>>) -> Self {
+    /// `requirement[q][t]` for each queue (at most 64); bit `q` of `serves_mask[k]` set when
+    /// class `k` may take queue `q`.
+    pub fn new(requirement: &[Vec<u32>], serves_mask: Vec<u64>) -> Self {
         let queues = requirement.len();
-        let classes = serves.len();
+        let classes = serves_mask.len();
         let intervals = requirement.first().map_or(0, Vec::len);
         let mut deficit = vec![0; intervals * queues];
         for (q, r) in requirement.iter().enumerate() {
@@ -43,9 +51,9 @@ impl Matching {
                 deficit[t * queues + q] = v;
             }
         }
-        let serves_mask = serves
+        let serves = serves_mask
             .iter()
-            .map(|qs| qs.iter().fold(0u64, |m, &q| m | 1 << q))
+            .map(|m| (0..queues).filter(|q| m & (1 << q) != 0).collect())
             .collect();
         Matching {
             classes,
@@ -107,20 +115,15 @@ impl Matching {
         if self.spare[t * self.classes + k] == 0 {
             return false;
         }
-        // Most often a queue of its own is short: the one with the largest share of its
-        // requirement missing, so that when agents are few the queues they can take share
-        // the shortage rather than the first taking them all.
+        // Most often a queue of its own is short: the one missing the largest share.
         let share = |q: usize| {
             let i = t * self.queues + q;
-            (u64::from(self.deficit[i]), u64::from(self.required[i]))
+            (self.deficit[i], self.required[i])
         };
         if let Some(&q) = self.serves[k]
             .iter()
             .filter(|&&q| self.deficit[t * self.queues + q] > 0)
-            .max_by(|&&a, &&b| {
-                let ((da, ra), (db, rb)) = (share(a), share(b));
-                (da * rb).cmp(&(db * ra))
-            })
+            .max_by(|&&a, &&b| cmp_share_missing(share(a), share(b)))
         {
             self.deficit[t * self.queues + q] -= 1;
             self.spare[t * self.classes + k] -= 1;
@@ -253,10 +256,11 @@ mod tests {
     fn the_flow_stays_maximal_as_agents_come_and_go() {
         let serves = vec![vec![0], vec![0, 1], vec![1, 2], vec![2]];
         let req = [2u32, 1, 2];
-        let mut m = Matching::new(
-            &req.iter().map(|&r| vec![r]).collect::<Vec<_>>(),
-            serves.clone(),
-        );
+        let masks = serves
+            .iter()
+            .map(|qs| qs.iter().fold(0u64, |m, &q| m | 1 << q))
+            .collect();
+        let mut m = Matching::new(&req.iter().map(|&r| vec![r]).collect::<Vec<_>>(), masks);
         let mut working = [0u32; 4];
         // A fixed pseudo-random walk of arrivals and departures.
         let mut x = 7u32;

@@ -259,14 +259,9 @@ fn split_groups(
                     .copied()
                     .filter(|&q| out[q].covered[t] < out[q].required[t])
                     .max_by(|&a, &b| {
-                        let missing = |q: usize| {
-                            (
-                                u64::from(out[q].required[t] - out[q].covered[t]),
-                                u64::from(out[q].required[t]),
-                            )
-                        };
-                        let ((ma, ra), (mb, rb)) = (missing(a), missing(b));
-                        (ma * rb).cmp(&(mb * ra))
+                        let missing =
+                            |q: usize| (out[q].required[t] - out[q].covered[t], out[q].required[t]);
+                        crate::matching::cmp_share_missing(missing(a), missing(b))
                     });
                 match best {
                     Some(q) => out[q].covered[t] += 1,

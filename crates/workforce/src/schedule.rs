@@ -422,8 +422,8 @@ struct Demand {
     per_queue: Vec<Vec<u32>>,
     /// Summed over the queues.
     total: Vec<u32>,
-    /// For each class, the queues it may take.
-    serves: Vec<Vec<usize>>,
+    /// For each class, the bits of the queues it may take.
+    classes: Vec<u64>,
     /// Each agent's class.
     class_of: Vec<usize>,
 }
@@ -453,27 +453,23 @@ fn compile_demand(problem: &Problem, ags: &[Ag]) -> Result<Demand, ScheduleError
             reason: "`requirement` is not the sum of the queues' requirements".into(),
         });
     }
-    let mut masks: Vec<u64> = Vec::new();
+    let mut classes: Vec<u64> = Vec::new();
     let mut class_of = Vec::with_capacity(ags.len());
     for ag in ags {
-        let k = match masks.iter().position(|&m| m == ag.queues) {
+        let k = match classes.iter().position(|&m| m == ag.queues) {
             Some(k) => k,
             None => {
-                masks.push(ag.queues);
-                masks.len() - 1
+                classes.push(ag.queues);
+                classes.len() - 1
             }
         };
         class_of.push(k);
     }
-    let serves = masks
-        .iter()
-        .map(|m| (0..64).filter(|q| m & (1 << q) != 0).collect())
-        .collect();
     Ok(Demand {
         names,
         per_queue,
         total,
-        serves,
+        classes,
         class_of,
     })
 }
@@ -880,12 +876,12 @@ const SPAN: usize = 2 * INTERVALS_PER_WEEK + 1;
 
 impl<'a> Engine<'a> {
     fn new(problem: &Problem, pats: &'a [Pat], ags: &'a [Ag], demand: Demand) -> Self {
-        let classes = demand.serves.len();
+        let classes = demand.classes.len();
         let mut e = Engine {
             pats,
             ags,
             req: demand.total.iter().map(|&r| i64::from(r)).collect(),
-            cover: Matching::new(&demand.per_queue, demand.serves.clone()),
+            cover: Matching::new(&demand.per_queue, demand.classes.clone()),
             demand,
             classes,
             val: vec![0; classes * INTERVALS_PER_WEEK],
@@ -907,11 +903,11 @@ impl<'a> Engine<'a> {
     /// Understaffing costs more the larger the share of the interval's requirement it
     /// leaves uncovered: the `d`-th missing agent of an interval requiring `r` costs
     /// `under_weight + ⌊under_weight × d / r⌋` (from `under_weight` up to twice it), so one
-    /// more agent where half the requirement is missing is worth more than where a tenth is. With too few agents for the
-    /// week, the shortage is spread over the days and hours instead of leaving some empty;
-    /// with enough agents the shortages are small and it changes little. The cost stays a sum
-    /// over intervals of a convex function of the shortage, so every move the search takes
-    /// lowers it.
+    /// more agent where half the requirement is missing is worth more than where a tenth is.
+    /// With too few agents for the week, the shortage is spread over the days and hours
+    /// instead of leaving some empty; with enough agents the shortages are small and it
+    /// changes little. The cost stays a sum over intervals of a convex function of the
+    /// shortage, so every move the search takes lowers it.
     fn revalue(&mut self, t: usize) {
         self.cover.useful(t, &mut self.useful);
         let missing: i64 = (0..self.demand.per_queue.len())

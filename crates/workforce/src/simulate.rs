@@ -4,9 +4,9 @@
 //!
 //! The scenario runs one week from the plan's epoch (Monday 00:00) in virtual time:
 //!
-//! - **Traffic.** One queue or several, each with its volumes; `arrivals_per_hour = 1` and a 672-step, 15-minute `curve`
-//!   whose factors are the contacts per hour of each interval (the interval's volume × 4),
-//!   so the arrival rate follows the volumes given step by step.
+//! - **Traffic.** One queue or several, each with its volumes; `arrivals_per_hour = 1` and a
+//!   672-step, 15-minute `curve` whose factors are the contacts per hour of each interval
+//!   (the interval's volume × 4), so the arrival rate follows the volumes given step by step.
 //! - **Agents.** One simulated agent per scheduled agent, on duty during their `Work`
 //!   segments only: breaks, lunch and offline time are gaps, as are days off. A shift that
 //!   runs past the week's end is cut there, and its part past the end is put at the start of
