@@ -20,24 +20,19 @@ mod support;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use hotline_sim::Dist;
 use hotline_sim::erlang::erlang_c_metrics;
 use hotline_workforce::forecast::{ForecastConfig, forecast};
-use hotline_workforce::schedule::{
-    Agent, BreakRule, Options, Problem, Schedule, ShiftPattern, StartTimes, solve,
-};
-use hotline_workforce::simulate::{SimQueue, SimulationError, simulate_week, week_scenario};
-use hotline_workforce::staffing::{QueuePlan, ServiceTarget, staff_intervals};
+use hotline_workforce::schedule::{Agent, Options, Problem, Schedule, solve};
+use hotline_workforce::simulate::{SimulationError, simulate_week, week_scenario};
+use hotline_workforce::staffing::staff_intervals;
 use hotline_workforce::{Activity, INTERVALS_PER_DAY, INTERVALS_PER_WEEK, Minute};
+use support::centre::{AHT, TARGET_SECONDS, TARGET_SL, eight_hour_shifts, queue_plan, sim_queue};
 use support::synthetic;
 
 /// Contacts on an average day at the start of the history.
 const PER_DAY: f64 = 5_000.0;
 const HISTORY_WEEKS: usize = 12;
 const SEED: u64 = 20_261_202;
-const AHT: f64 = 180.0;
-const TARGET_SL: f64 = 0.8;
-const TARGET_SECONDS: f64 = 20.0;
 /// How far below the target the week's simulated service level may fall: one simulated
 /// week of ~36,000 Poisson arrivals scatters the weekly figure by about a point.
 const WEEK_MARGIN: f64 = 0.02;
@@ -48,59 +43,6 @@ const DAY_MARGIN: f64 = 0.05;
 /// than the scheduled surplus in some intervals) adds to the noise.
 const ACTUAL_WEEK_MARGIN: f64 = 0.05;
 const ACTUAL_DAY_MARGIN: f64 = 0.10;
-
-fn plan() -> QueuePlan {
-    QueuePlan {
-        concurrency: 1,
-        name: "general".into(),
-        handle_seconds: AHT,
-        wrap_up_seconds: 0.0,
-        target: ServiceTarget {
-            service_level: TARGET_SL,
-            target_seconds: TARGET_SECONDS,
-            abandon: None,
-        },
-        shrinkage: Default::default(),
-        wellbeing: Default::default(),
-        min_agents: 1,
-    }
-}
-
-fn queue() -> SimQueue {
-    SimQueue {
-        name: "general".into(),
-        skill: "general".into(),
-        handle: Dist::Exponential { mean: AHT },
-        wrap_up_seconds: 0.0,
-        target_seconds: TARGET_SECONDS,
-        patience: None,
-    }
-}
-
-/// 8-hour shifts starting every 30 minutes around the clock: a 15-minute break, a 30-minute
-/// lunch and another 15-minute break, each in a window (7 hours on the phones).
-fn patterns() -> Vec<ShiftPattern> {
-    let rule = |activity, minutes, earliest_start, latest_end| BreakRule {
-        activity,
-        minutes,
-        earliest_start,
-        latest_end,
-    };
-    vec![ShiftPattern {
-        name: "8h".into(),
-        minutes: 8 * 60,
-        starts: StartTimes {
-            first: 0,
-            last: 23 * 60 + 30,
-            every: 30,
-        },
-        breaks: vec![
-            rule(Activity::Break, 15, 60, 180),
-            rule(Activity::Lunch, 30, 180, 330),
-            rule(Activity::Break, 15, 330, 450),
-        ],
-    }]
-}
 
 /// Enough agents for `requirement`: its agent-hours over the 35 working hours of five
 /// shifts, plus 10% for the shape of the week; 32 to 40 hours a week, 11 hours' rest,
@@ -130,7 +72,7 @@ fn schedule_for(requirement: Vec<u32>) -> Schedule {
         queues: vec![],
         agents: agents_for(&requirement),
         requirement,
-        patterns: patterns(),
+        patterns: eight_hour_shifts(),
         options: Options::default(),
     };
     solve(&problem).expect("the week is valid input")
@@ -165,7 +107,8 @@ fn week() -> &'static Week {
             .collect();
         let f = forecast(&s.actual[..split], &special, 7, &ForecastConfig::default())
             .expect("the history is valid");
-        let staffing = staff_intervals(&f.volumes, &plan()).expect("the plan is valid");
+        let staffing =
+            staff_intervals(&f.volumes, &queue_plan("general")).expect("the plan is valid");
         let requirement: Vec<u32> = staffing.intervals.iter().map(|i| i.on_phones).collect();
         let promised = staffing.intervals.iter().map(|i| i.service_level).collect();
         let schedule = schedule_for(requirement.clone());
@@ -213,7 +156,8 @@ struct Simulated {
 }
 
 fn run(schedule: &Schedule, volumes: &[f64], label: &str) -> Simulated {
-    let report = simulate_week(schedule, &queue(), volumes, SEED).expect("the scenario runs");
+    let report =
+        simulate_week(schedule, &sim_queue("general"), volumes, SEED).expect("the scenario runs");
     let q = &report.queues[0];
     assert_eq!(q.days.len(), 7);
     let promised = daily_weighted(&week().promised, volumes);
@@ -333,7 +277,7 @@ fn understaffed_schedule_misses_the_target() {
 #[test]
 fn scenario_follows_the_schedule() {
     let w = week();
-    let sc = week_scenario(&w.schedule, &queue(), &w.forecast, 1).unwrap();
+    let sc = week_scenario(&w.schedule, &sim_queue("general"), &w.forecast, 1).unwrap();
     assert_eq!(sc.duration_hours.0, 168.0);
     let q = &sc.queues[0];
     assert_eq!((q.arrivals_per_hour.0, q.curve_minutes), (1.0, 15));
@@ -399,12 +343,12 @@ fn scenario_follows_the_schedule() {
     let mut bad = w.forecast.clone();
     bad.pop();
     assert_eq!(
-        week_scenario(&w.schedule, &queue(), &bad, 1).unwrap_err(),
+        week_scenario(&w.schedule, &sim_queue("general"), &bad, 1).unwrap_err(),
         SimulationError::VolumesLength { got: 671 }
     );
     bad.push(f64::NAN);
     assert!(matches!(
-        week_scenario(&w.schedule, &queue(), &bad, 1),
+        week_scenario(&w.schedule, &sim_queue("general"), &bad, 1),
         Err(SimulationError::Volume { interval: 671, .. })
     ));
 }
@@ -417,7 +361,8 @@ fn service_level_holds_over_ten_seeds() {
     let mut weeks = Vec::new();
     let mut worst_day: f64 = 1.0;
     for seed in 1..=10 {
-        let r = simulate_week(&w.schedule, &queue(), &w.forecast, seed).expect("the scenario runs");
+        let r = simulate_week(&w.schedule, &sim_queue("general"), &w.forecast, seed)
+            .expect("the scenario runs");
         let q = &r.queues[0];
         let days: Vec<String> = q
             .days

@@ -9,73 +9,17 @@
 
 mod support;
 
-use hotline_sim::Dist;
-use hotline_workforce::schedule::{
-    Agent, BreakRule, Options, Problem, QueueDemand, Schedule, ShiftPattern, StartTimes, solve,
-};
+use hotline_workforce::INTERVALS_PER_WEEK;
+use hotline_workforce::schedule::{Agent, Options, Problem, QueueDemand, Schedule, solve};
 use hotline_workforce::simulate::{SimQueue, simulate_week_queues};
-use hotline_workforce::staffing::{QueuePlan, ServiceTarget, staff_intervals};
-use hotline_workforce::{Activity, INTERVALS_PER_WEEK};
+use hotline_workforce::staffing::staff_intervals;
+use support::centre::{TARGET_SL, eight_hour_shifts, queue_plan, sim_queue};
 use support::synthetic;
 
-const AHT: f64 = 180.0;
-const TARGET_SL: f64 = 0.8;
-const TARGET_SECONDS: f64 = 20.0;
 const SEED: u64 = 20_261_203;
 /// Each queue has about half the contacts of the one-queue check, so its weekly figure
 /// scatters a little more.
 const WEEK_MARGIN: f64 = 0.03;
-
-fn plan(name: &str) -> QueuePlan {
-    QueuePlan {
-        concurrency: 1,
-        name: name.into(),
-        handle_seconds: AHT,
-        wrap_up_seconds: 0.0,
-        target: ServiceTarget {
-            service_level: TARGET_SL,
-            target_seconds: TARGET_SECONDS,
-            abandon: None,
-        },
-        shrinkage: Default::default(),
-        wellbeing: Default::default(),
-        min_agents: 1,
-    }
-}
-
-fn sim_queue(name: &str) -> SimQueue {
-    SimQueue {
-        name: name.into(),
-        skill: name.into(),
-        handle: Dist::Exponential { mean: AHT },
-        wrap_up_seconds: 0.0,
-        target_seconds: TARGET_SECONDS,
-        patience: None,
-    }
-}
-
-fn patterns() -> Vec<ShiftPattern> {
-    let rule = |activity, minutes, earliest_start, latest_end| BreakRule {
-        activity,
-        minutes,
-        earliest_start,
-        latest_end,
-    };
-    vec![ShiftPattern {
-        name: "8h".into(),
-        minutes: 8 * 60,
-        starts: StartTimes {
-            first: 0,
-            last: 23 * 60 + 30,
-            every: 30,
-        },
-        breaks: vec![
-            rule(Activity::Break, 15, 60, 180),
-            rule(Activity::Lunch, 30, 180, 330),
-            rule(Activity::Break, 15, 330, 450),
-        ],
-    }]
-}
 
 struct Centre {
     volumes: Vec<(SimQueue, Vec<f64>)>,
@@ -91,7 +35,7 @@ fn centre() -> Centre {
     let mut queues = Vec::new();
     let mut hours = 0.0;
     for (name, v) in [("retail", &retail), ("cards", &cards)] {
-        let staffing = staff_intervals(v, &plan(name)).expect("valid plan");
+        let staffing = staff_intervals(v, &queue_plan(name)).expect("valid plan");
         let requirement: Vec<u32> = staffing.intervals.iter().map(|i| i.on_phones).collect();
         hours += requirement.iter().map(|&r| f64::from(r) / 4.0).sum::<f64>();
         queues.push(QueueDemand {
@@ -129,7 +73,7 @@ fn centre() -> Centre {
         problem: Problem {
             requirement: Vec::new(),
             queues,
-            patterns: patterns(),
+            patterns: eight_hour_shifts(),
             agents,
             options: Options::default(),
         },
