@@ -78,6 +78,9 @@ const words = {
   },
 };
 
+// The items of a list typed into a field: separated by commas (either width) or spaces.
+const listOf = (v) => v.split(/[,，\s]+/).filter(Boolean);
+
 function w(key, vars = {}) {
   const s = words[lang()][key] ?? words.zh[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : ''));
@@ -207,7 +210,7 @@ $('#plan').addEventListener('submit', async (ev) => {
     shrinkage: { training: frac(f.training.value), absence: frac(f.absence.value), other: frac(f.other.value) },
     contract: { weekly_hours: Number(f.weekly_hours.value) || 40, days_off: Number(f.days_off.value) },
   };
-  const queues = f.queues.value.split(/[,，\s]+/).filter(Boolean);
+  const queues = listOf(f.queues.value);
   if (queues.length) body.queues = queues;
   const btn = f.querySelector('button[type=submit]');
   btn.disabled = true;
@@ -238,7 +241,7 @@ function renderPlan() {
   $('#skipped-agents').hidden = !skipped.length;
   $('#skipped-agents').textContent = skipped.length ? w('skipped_agents', { a: skipped.join(', ') }) : '';
   $('#forecasts').replaceChildren(...plan.queues.map((q) => forecastChart(q, ws)));
-  $('#req-chart').replaceChildren(requirementChart(plan.requirement, plan.working, plan.covered || plan.working));
+  $('#req-chart').replaceChildren(requirementChart(plan.requirement, plan.working, plan.covered));
   renderGrid($('#grid'), plan.agents, ws, 7, plan.time_zone);
 }
 
@@ -500,7 +503,6 @@ function scheduleChanged(changed) {
 }
 
 // The agent's own start-time wishes.
-const ranges = (v) => v.split(/[,，\s]+/).filter(Boolean);
 
 async function loadWishes() {
   const mine = (await get('/workforce/preferences')).agents?.[me.agent];
@@ -521,7 +523,7 @@ $('#wishes').addEventListener('submit', async (ev) => {
   btn.disabled = true;
   try {
     await api('PUT', `/workforce/preferences/${encodeURIComponent(me.agent)}`,
-      { prefer_starts: ranges(f.prefer.value), avoid_starts: ranges(f.avoid.value) });
+      { prefer_starts: listOf(f.prefer.value), avoid_starts: listOf(f.avoid.value) });
     $('#wish-result').textContent = w('wish.saved');
   } catch (e) {
     $('#wish-error').textContent = e.message;
