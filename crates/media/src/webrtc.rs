@@ -14,6 +14,7 @@
 //! as media frames, encrypted by `str0m`.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
@@ -97,6 +98,22 @@ pub enum BrowserError {
     NotWaiting,
 }
 
+/// The process's DTLS certificate, made once: every browser leg presents it. Making a key
+/// pair and a self-signed certificate for every offer cost about a millisecond of the
+/// session's CPU per call; the browser trusts the certificate only by the fingerprint in
+/// the SDP it was given over the authenticated signalling, so sharing it across legs gives
+/// away nothing (browsers' own peers keep one certificate per connection object in the same
+/// way). `None` if the crypto provider cannot make one, and then `str0m` tries per leg.
+fn dtls_cert() -> Option<&'static str0m::config::DtlsCert> {
+    static CERT: OnceLock<Option<str0m::config::DtlsCert>> = OnceLock::new();
+    CERT.get_or_init(|| {
+        str0m::crypto::from_feature_flags()
+            .dtls_provider
+            .generate_certificate()
+    })
+    .as_ref()
+}
+
 impl BrowserLeg {
     /// A leg on the socket bound at `local`, reachable by the browser at `advertise` (the
     /// same port), offering `codec`. Returns the leg and the SDP offer to send the browser.
@@ -118,6 +135,10 @@ impl BrowserLeg {
         let cfg = match codec {
             Codec::Pcmu => cfg.enable_pcmu(true, false),
             Codec::Pcma => cfg.enable_pcma(true, false),
+        };
+        let cfg = match dtls_cert() {
+            Some(cert) => cfg.set_dtls_cert(cert.clone()),
+            None => cfg,
         };
         let mut rtc = cfg.build(now);
         let there = SocketAddr::new(advertise, local.port());
@@ -308,5 +329,26 @@ impl BrowserLeg {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(sdp: &'a str, prefix: &str) -> &'a str {
+        sdp.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {sdp}"))
+    }
+
+    #[test]
+    fn offers_share_the_certificate_but_not_the_ice_credentials() {
+        let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let (_, a) = BrowserLeg::offer(at(40000), at(0).ip(), Codec::Pcmu, Instant::now()).unwrap();
+        let (_, b) = BrowserLeg::offer(at(40002), at(0).ip(), Codec::Pcma, Instant::now()).unwrap();
+        assert_eq!(line(&a, "a=fingerprint:"), line(&b, "a=fingerprint:"));
+        assert_ne!(line(&a, "a=ice-ufrag:"), line(&b, "a=ice-ufrag:"));
+        assert_ne!(line(&a, "a=ice-pwd:"), line(&b, "a=ice-pwd:"));
     }
 }
