@@ -399,8 +399,10 @@ async fn kb_article(
 
 /// The share of contacts to answer within the queue's threshold: the usual 80/20 goal.
 pub const SERVICE_LEVEL_GOAL: f64 = 0.8;
-/// Minutes in a report interval.
-pub const INTERVAL_MINUTES: i64 = 15;
+/// Minutes in a report interval (the store keeps its projection at the same grain).
+pub const INTERVAL_MINUTES: i64 = hotline_store::INTERVAL_MINUTES;
+/// The service-level threshold of a queue the configuration no longer names, seconds.
+const DEFAULT_TARGET_SECS: f64 = 20.0;
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 const DAY_NANOS: i64 = 86_400 * NANOS_PER_SEC;
 
@@ -449,6 +451,30 @@ impl Figures {
         }
     }
 
+    /// One projected interval's figures (see [`hotline_store::QueueInterval`]).
+    fn of_interval(r: &hotline_store::QueueInterval) -> Figures {
+        Figures {
+            offered: r.offered,
+            answered: r.answered,
+            answered_in_target: r.answered_in_target,
+            abandoned: r.abandoned,
+            wait_sum: r.wait_ns as f64 / 1e9,
+            talk_sum: r.talk_ns as f64 / 1e9,
+            talked: r.talked,
+            ..Figures::default()
+        }
+    }
+
+    fn absorb(&mut self, o: &Figures) {
+        self.offered += o.offered;
+        self.answered += o.answered;
+        self.answered_in_target += o.answered_in_target;
+        self.abandoned += o.abandoned;
+        self.wait_sum += o.wait_sum;
+        self.talk_sum += o.talk_sum;
+        self.talked += o.talked;
+    }
+
     fn finish(&mut self) {
         let handled = self.answered + self.abandoned;
         self.service_level = (handled > 0).then(|| self.answered_in_target as f64 / handled as f64);
@@ -489,6 +515,43 @@ pub fn day_report(
     targets: &BTreeMap<String, f64>,
 ) -> DayReport {
     let step = INTERVAL_MINUTES * 60 * NANOS_PER_SEC;
+    let figures = records.iter().filter_map(|r| {
+        let queue = r.queue.as_ref()?.as_str();
+        let start = r.started.unix_nanos();
+        let interval =
+            Timestamp::from_unix_nanos(start - (start - day_start.unix_nanos()).rem_euclid(step));
+        let mut f = Figures::default();
+        f.add(
+            r,
+            targets.get(queue).copied().unwrap_or(DEFAULT_TARGET_SECS),
+        );
+        Some((interval, queue.to_string(), f))
+    });
+    assemble(date, day_start, figures, targets)
+}
+
+/// The same report from the day's projected intervals
+/// ([`hotline_store::Store::queue_intervals`], read with the same targets).
+pub fn day_report_of_intervals(
+    date: &str,
+    day_start: Timestamp,
+    rows: &[hotline_store::QueueInterval],
+    targets: &BTreeMap<String, f64>,
+) -> DayReport {
+    let figures = rows
+        .iter()
+        .map(|r| (r.start, r.queue.clone(), Figures::of_interval(r)));
+    assemble(date, day_start, figures, targets)
+}
+
+/// Sums figures, each of one interval (by its start) and queue, into the day's report.
+fn assemble(
+    date: &str,
+    day_start: Timestamp,
+    figures: impl Iterator<Item = (Timestamp, String, Figures)>,
+    targets: &BTreeMap<String, f64>,
+) -> DayReport {
+    let step = INTERVAL_MINUTES * 60 * NANOS_PER_SEC;
     let mut intervals: Vec<Interval> = (0..DAY_NANOS / step)
         .map(|i| Interval {
             start: Timestamp::from_unix_nanos(day_start.unix_nanos() + i * step),
@@ -498,25 +561,21 @@ pub fn day_report(
         .collect();
     let mut totals: BTreeMap<String, Figures> = BTreeMap::new();
     let mut total = Figures::default();
-    for r in records {
-        let Some(queue) = r.queue.as_ref().map(|q| q.as_str().to_string()) else {
-            continue;
-        };
-        let offset = r.started.unix_nanos() - day_start.unix_nanos();
+    for (start, queue, f) in figures {
+        let offset = start.unix_nanos() - day_start.unix_nanos();
         if !(0..DAY_NANOS).contains(&offset) {
             continue;
         }
-        let target = targets.get(&queue).copied().unwrap_or(20.0);
         let Some(slot) = usize::try_from(offset / step)
             .ok()
             .and_then(|i| intervals.get_mut(i))
         else {
             continue;
         };
-        slot.all.add(r, target);
-        slot.queues.entry(queue.clone()).or_default().add(r, target);
-        totals.entry(queue).or_default().add(r, target);
-        total.add(r, target);
+        slot.all.absorb(&f);
+        slot.queues.entry(queue.clone()).or_default().absorb(&f);
+        totals.entry(queue).or_default().absorb(&f);
+        total.absorb(&f);
     }
     for i in &mut intervals {
         i.all.finish();
@@ -639,12 +698,6 @@ async fn build_report(
     }
     let (name, start) = parse_day(date)?;
     let end = Timestamp::from_unix_nanos(start.unix_nanos().saturating_add(DAY_NANOS));
-    let records = v1
-        .centre
-        .store()
-        .interactions_between(start, end)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
     let targets: BTreeMap<String, f64> = v1
         .centre
         .queues()
@@ -652,6 +705,32 @@ async fn build_report(
         .into_iter()
         .map(|q| (q.name, q.target_seconds))
         .collect();
+    let unavailable = |e: hotline_store::Error| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+    };
+    // Whole-second targets (the usual case) are read from the projected intervals; any
+    // other is counted from the day's records, to the nanosecond.
+    let whole =
+        |t: f64| (t.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&t)).then_some(t as u32);
+    let whole_targets: Option<Vec<(String, u32)>> = targets
+        .iter()
+        .map(|(q, t)| whole(*t).map(|t| (q.clone(), t)))
+        .collect();
+    if let (Some(whole_targets), Some(default)) = (whole_targets, whole(DEFAULT_TARGET_SECS)) {
+        let rows = v1
+            .centre
+            .store()
+            .queue_intervals(start, end, &whole_targets, default)
+            .await
+            .map_err(unavailable)?;
+        return Ok(day_report_of_intervals(&name, start, &rows, &targets));
+    }
+    let records = v1
+        .centre
+        .store()
+        .interactions_between(start, end)
+        .await
+        .map_err(unavailable)?;
     Ok(day_report(&name, start, &records, &targets))
 }
 
@@ -728,9 +807,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_day_is_cut_into_96_intervals_with_service_level_against_each_queues_target() {
-        let day = 20_000 * 86_400;
+    /// The first half hour of day `day` (unix seconds, a UTC midnight), against targets of
+    /// 20 s for cards and 10 s for general.
+    fn half_hour(day: i64) -> (BTreeMap<String, f64>, Vec<InteractionRecord>) {
         let targets = BTreeMap::from([("cards".to_string(), 20.0), ("general".into(), 10.0)]);
         let records = vec![
             // 00:00–00:15: answered in 5 s (in target), answered in 30 s (late).
@@ -757,6 +836,15 @@ mod tests {
                 day + 990,
                 EndReason::CallerHangup,
             ),
+        ];
+        (targets, records)
+    }
+
+    #[test]
+    fn the_day_is_cut_into_96_intervals_with_service_level_against_each_queues_target() {
+        let day = 20_000 * 86_400;
+        let (targets, mut records) = half_hour(day);
+        records.extend([
             // The day before and the day after are not today.
             record("cards", day - 1, Some(1), day + 5, EndReason::CallerHangup),
             record(
@@ -766,7 +854,7 @@ mod tests {
                 day + 86_500,
                 EndReason::CallerHangup,
             ),
-        ];
+        ]);
         let start = Timestamp::from_unix_nanos(day * NANOS_PER_SEC);
         let r = day_report("2024-10-04", start, &records, &targets);
         assert_eq!(r.intervals.len(), 96);
@@ -800,6 +888,42 @@ mod tests {
             *lines.last().unwrap(),
             "total,all,4,3,1,1,0.2500,16.7,100.0"
         );
+    }
+
+    #[test]
+    fn the_report_from_projected_intervals_equals_the_one_counted_from_records() {
+        let day = 20_000 * 86_400;
+        let (targets, records) = half_hour(day);
+        let s = |x: i64| x * NANOS_PER_SEC;
+        let row = |start: i64,
+                   queue: &str,
+                   [offered, answered, in_target, abandoned, talked]: [u64; 5],
+                   wait: i64,
+                   talk: i64| {
+            hotline_store::QueueInterval {
+                start: Timestamp::from_unix_nanos(s(start)),
+                queue: queue.into(),
+                offered,
+                answered,
+                answered_in_target: in_target,
+                abandoned,
+                wait_ns: s(wait),
+                talked,
+                talk_ns: s(talk),
+            }
+        };
+        // As the store keeps them: what each interval's records add up to.
+        let rows = vec![
+            row(day, "cards", [2, 2, 1, 0, 2], 35, 85 + 150),
+            row(day + 900, "cards", [1, 0, 0, 1, 0], 0, 0),
+            row(day + 900, "general", [1, 1, 0, 0, 1], 15, 65),
+        ];
+        let start = Timestamp::from_unix_nanos(s(day));
+        let counted = day_report("2024-10-04", start, &records, &targets);
+        let projected = day_report_of_intervals("2024-10-04", start, &rows, &targets);
+        assert_eq!(projected, counted);
+        assert_eq!(day_csv(&projected), day_csv(&counted));
+        assert_eq!(projected.totals["cards"].mean_talk_secs, Some(117.5));
     }
 
     #[test]

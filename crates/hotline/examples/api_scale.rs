@@ -17,6 +17,9 @@
 //!    next cursor. A server without paging answers the whole day at once: that is timed
 //!    instead (and said).
 //!
+//!    The day's report (`/reports/intervals`) and `/agents` (with each agent's contacts
+//!    handled today) are timed on the same connection, `--requests`/10 times each.
+//!
 //! 4. Opens `--clients` supervisors' event streams and adds a note to a call 100 times,
 //!    100 ms apart (each an event in the log): the time from sending the note to each
 //!    stream's next `{"stream":"queues"}` message is what a wallboard waits for fresh
@@ -435,6 +438,41 @@ fn measure(args: &Args, addr: SocketAddr, midnight: i64) -> Result<(), String> {
         "  offered today over the queues: {offered} (calls written: {})",
         args.calls
     );
+
+    // The wallboard's other two loads: the day's report in intervals, and every agent with
+    // its contacts handled today.
+    let few = (args.requests / 10).max(5);
+    for path in ["/api/v1/reports/intervals", "/api/v1/agents"] {
+        let mut ms = Vec::new();
+        let mut body = Vec::new();
+        for i in 0..few + 2 {
+            let t = Instant::now();
+            let r = c.request("GET", path, Some(&token), "").map_err(io)?;
+            let took = t.elapsed().as_secs_f64() * 1e3;
+            if r.status != 200 {
+                return Err(format!("{path}: {}", r.status));
+            }
+            if i >= 2 {
+                ms.push(took);
+            }
+            body = r.body;
+        }
+        summary(&format!("{path}, 1 client"), ms);
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let counted = if path.ends_with("intervals") {
+            v["total"]["offered"].as_u64().unwrap_or(0)
+        } else {
+            v.as_array().map_or(0, |a| {
+                a.iter()
+                    .filter_map(|g| g["wellbeing"]["handled"].as_u64())
+                    .sum()
+            })
+        };
+        println!(
+            "  {path}: {counted} counted today (calls written: {})",
+            args.calls
+        );
+    }
 
     // /queues, `clients` at once (each wallboard refetching after an event).
     let per = (args.requests / args.clients).max(10);

@@ -136,7 +136,7 @@ pub use lease::{Lease, LeaseClient};
 pub use pg::Target as PgTarget;
 pub use project::PROJECTION_VERSION;
 pub use query::{AgedRecording, PageCursor, QueueSlot};
-pub use queue_days::{DAY_NS, QueueDay, day_of};
+pub use queue_days::{DAY_NS, INTERVAL_MINUTES, QueueDay, QueueInterval, day_of};
 pub use registrations::Registration;
 pub use schema::SCHEMA_VERSION;
 

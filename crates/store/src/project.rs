@@ -13,7 +13,9 @@ use hotline_model::{
 /// The version of the projection logic below. Bump it when a projection changes meaning:
 /// on open, a database whose projections were built by another version is rebuilt.
 /// 2: the day's queue figures (`queue_days`, `queue_day_waits`).
-pub const PROJECTION_VERSION: i64 = 2;
+/// 3: the same per 15-minute interval (`queue_intervals`, `queue_interval_waits`), and each
+/// agent's contacts handled per day (`agent_days`).
+pub const PROJECTION_VERSION: i64 = 3;
 
 /// The tables that are projections (cleared by a rebuild).
 pub(crate) const PROJECTION_TABLES: &[&str] = &[
@@ -27,6 +29,9 @@ pub(crate) const PROJECTION_TABLES: &[&str] = &[
     "agent_states",
     "queue_days",
     "queue_day_waits",
+    "queue_intervals",
+    "queue_interval_waits",
+    "agent_days",
 ];
 
 pub(crate) fn seq_i64(e: &Event) -> i64 {

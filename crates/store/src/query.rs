@@ -133,26 +133,6 @@ fn note_from_row(row: &Row) -> Result<Note> {
 }
 
 impl Store {
-    /// Contacts each agent answered among the interactions started since `since` (the
-    /// agents' "handled today" when `since` is midnight), by agent.
-    pub async fn handled_since(&self, since: Timestamp) -> Result<Vec<(AgentId, u64)>> {
-        let rows = q("SELECT agent, COUNT(*) FROM interactions
-             WHERE started_ns >= ? AND answered_ns IS NOT NULL AND agent IS NOT NULL
-             GROUP BY agent ORDER BY agent")
-        .bind(since.unix_nanos())
-        .fetch_all(self.read_pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let n: i64 = r.at(1)?;
-                Ok((
-                    AgentId::new(r.at::<String>(0)?),
-                    u64::try_from(n).unwrap_or(0),
-                ))
-            })
-            .collect()
-    }
-
     /// Interactions per queue and 15-minute slot (Unix time / 900 s) started in
     /// `[from, to)`, with the talk time of the answered ones: the history a forecast
     /// learns from, a few rows per queue and slot whatever the volume.
@@ -657,6 +637,22 @@ impl Store {
                 "queue_day_waits",
                 "SELECT quote(day_ns)||'|'||quote(queue)||'|'||quote(wait_s)||'|'||quote(answered)
                  FROM queue_day_waits ORDER BY day_ns, queue, wait_s",
+            ),
+            (
+                "queue_intervals",
+                "SELECT quote(start_ns)||'|'||quote(queue)||'|'||quote(offered)||'|'||quote(answered)||'|'||
+                 quote(abandoned)||'|'||quote(wait_ns)||'|'||quote(talked)||'|'||quote(talk_ns)
+                 FROM queue_intervals ORDER BY start_ns, queue",
+            ),
+            (
+                "queue_interval_waits",
+                "SELECT quote(start_ns)||'|'||quote(queue)||'|'||quote(wait_s)||'|'||quote(answered)
+                 FROM queue_interval_waits ORDER BY start_ns, queue, wait_s",
+            ),
+            (
+                "agent_days",
+                "SELECT quote(day_ns)||'|'||quote(agent)||'|'||quote(handled)
+                 FROM agent_days ORDER BY day_ns, agent",
             ),
         ];
         let mut out = String::new();

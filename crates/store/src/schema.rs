@@ -41,10 +41,11 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "call_quality", "0010_call_quality.sql"),
     migration!(11, "queue_days", "0011_queue_days.sql"),
     migration!(12, "workforce", "0012_workforce.sql"),
+    migration!(13, "report_intervals", "0013_report_intervals.sql"),
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// The PostgreSQL advisory lock that serialises migrations of several nodes starting at once.
 const MIGRATION_LOCK: i64 = 0x686f_746c_0001;

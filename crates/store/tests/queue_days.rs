@@ -3,12 +3,18 @@
 //! generated days with abandoned calls, waits on either side of a target, transfers between
 //! queues, calls across midnight, events out of time order; and equal again after a
 //! restart and after a rebuild from the log; on SQLite and on PostgreSQL when it can run.
+//! The same for each queue's 15-minute intervals (`queue_intervals`, the day's report) and
+//! each agent's contacts handled (`agent_days`).
 
 mod common;
 
 use common::*;
 use hotline_model::*;
-use hotline_store::{DAY_NS, Database, Store, StoreOptions, day_of};
+use std::collections::BTreeMap;
+
+use hotline_store::{
+    DAY_NS, Database, INTERVAL_MINUTES, QueueInterval, Store, StoreOptions, day_of,
+};
 
 const S: i64 = 1_000_000_000;
 const QUEUES: [&str; 3] = ["accounts", "cards", "general"];
@@ -47,12 +53,14 @@ fn ended(i: InteractionId, ns: i64, reason: EndReason) -> Event {
     ev(i, at(ns), EventKind::Ended { reason })
 }
 
+/// Answered by one of three agents, by the interaction's number.
 fn answered(i: InteractionId, ns: i64) -> Event {
+    let agent = ["1003", "1004", "1005"][(i.as_u128() % 3) as usize];
     ev(
         i,
         at(ns),
         EventKind::Answered {
-            agent: "1003".into(),
+            agent: agent.into(),
         },
     )
 }
@@ -205,8 +213,87 @@ async fn assert_same(store: &Store, days: &[i64]) -> u64 {
                 compared += want.0;
             }
         }
+        let end = at(day + DAY_NS);
+        let day_records = store.interactions_between(since, end).await.unwrap();
+        for (targets, default) in [
+            (
+                vec![("accounts".to_string(), 20), ("cards".to_string(), 0)],
+                3_600,
+            ),
+            (Vec::new(), 19),
+            (vec![("general".to_string(), 21)], 1),
+        ] {
+            let got = store
+                .queue_intervals(since, end, &targets, default)
+                .await
+                .unwrap();
+            let want = intervals_from_records(&day_records, &targets, default);
+            assert_eq!(got, want, "intervals of day {day}, targets {targets:?}");
+        }
+        let mut handled: BTreeMap<String, u64> = BTreeMap::new();
+        for r in store.interactions_since(since).await.unwrap() {
+            if let (Some(_), Some(agent)) = (r.answered, &r.agent) {
+                *handled.entry(agent.as_str().to_string()).or_default() += 1;
+            }
+        }
+        let got: BTreeMap<String, u64> = store
+            .handled_since(since)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(a, n)| (a.as_str().to_string(), n))
+            .collect();
+        assert_eq!(got, handled, "handled from day {day}");
     }
     compared
+}
+
+/// Each queue's intervals counted from the records of interactions started in one day.
+fn intervals_from_records(
+    records: &[InteractionRecord],
+    targets: &[(String, u32)],
+    default: u32,
+) -> Vec<QueueInterval> {
+    let step = INTERVAL_MINUTES * 60 * S;
+    let mut rows: BTreeMap<(i64, String), QueueInterval> = BTreeMap::new();
+    for r in records {
+        let Some(queue) = r.queue.as_ref().map(|q| q.as_str().to_string()) else {
+            continue;
+        };
+        let started = r.started.unix_nanos();
+        let start = started - started.rem_euclid(step);
+        let target = targets
+            .iter()
+            .find(|(q, _)| *q == queue)
+            .map_or(default, |(_, t)| *t);
+        let (_, answered, abandoned, in_target) =
+            counted_from_records(std::slice::from_ref(r), &queue, f64::from(target));
+        let row = rows
+            .entry((start, queue.clone()))
+            .or_insert_with(|| QueueInterval {
+                start: at(start),
+                queue,
+                offered: 0,
+                answered: 0,
+                answered_in_target: 0,
+                abandoned: 0,
+                wait_ns: 0,
+                talked: 0,
+                talk_ns: 0,
+            });
+        row.offered += 1;
+        row.answered += answered;
+        row.abandoned += abandoned;
+        row.answered_in_target += in_target;
+        if let Some(a) = r.answered {
+            row.wait_ns += a.unix_nanos() - started;
+            if let Some(e) = r.ended {
+                row.talked += 1;
+                row.talk_ns += e.unix_nanos() - a.unix_nanos();
+            }
+        }
+    }
+    rows.into_values().collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,6 +386,8 @@ async fn figures_equal_counting(database: &Database) {
     assert!(compared > 1_000, "{compared}");
     let dump = store.dump_projections().await.unwrap();
     assert!(dump.contains("## queue_days ("), "{}", &dump[..200]);
+    assert!(dump.contains("## queue_intervals ("), "{}", &dump[..200]);
+    assert!(dump.contains("## agent_days ("), "{}", &dump[..200]);
 
     // A rebuild from the log gives the same rows.
     store.rebuild_projections().await.unwrap();
@@ -337,6 +426,8 @@ async fn a_database_built_before_the_figures_gets_them_at_open() {
         for sql in [
             "DELETE FROM queue_days",
             "DELETE FROM queue_day_waits",
+            "DELETE FROM queue_intervals",
+            "DELETE FROM agent_days",
             "UPDATE meta SET value = '1' WHERE key = 'projection_version'",
         ] {
             sqlx::query(sql).execute(&mut c).await.unwrap();
@@ -347,5 +438,20 @@ async fn a_database_built_before_the_figures_gets_them_at_open() {
     let f = store.queue_days_since(t(0), 60).await.unwrap();
     let cards = f.get("cards").cloned().unwrap_or_default();
     assert_eq!((cards.offered, cards.answered, cards.abandoned), (1, 1, 0));
+    let day = day_of(t(0));
+    let end = Timestamp::from_unix_nanos(day.unix_nanos() + DAY_NS);
+    let intervals = store.queue_intervals(day, end, &[], 60).await.unwrap();
+    assert_eq!(intervals.len(), 1, "{intervals:?}");
+    assert_eq!(
+        (
+            intervals[0].offered,
+            intervals[0].answered,
+            intervals[0].talked
+        ),
+        (1, 1, 1)
+    );
+    let handled = store.handled_since(day).await.unwrap();
+    assert_eq!(handled.len(), 1, "{handled:?}");
+    assert_eq!((handled[0].0.as_str(), handled[0].1), ("1003", 1));
     store.close().await;
 }
