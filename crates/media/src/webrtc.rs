@@ -104,8 +104,9 @@ pub enum BrowserError {
 /// keys are its own (each handshake is ephemeral ECDHE). Measured (release, this engine's
 /// crypto): a certificate costs 0.06 ms of an offer's 1.2 ms, most of which is the DTLS
 /// layer's fresh ephemeral key pairs; so this keeps the fingerprint stable more than it
-/// saves time. `None` if the crypto provider cannot make one, and then `str0m` makes one
-/// per leg.
+/// saves time. The certificate's validity (a year from the start) is not checked by
+/// browsers for WebRTC, which pin the fingerprint. `None` if the crypto provider cannot make
+/// one, and then `str0m` makes one per leg.
 fn dtls_cert() -> Option<&'static str0m::config::DtlsCert> {
     static CERT: OnceLock<Option<str0m::config::DtlsCert>> = OnceLock::new();
     CERT.get_or_init(|| {

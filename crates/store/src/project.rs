@@ -13,9 +13,10 @@ use hotline_model::{
 /// The version of the projection logic below. Bump it when a projection changes meaning:
 /// on open, a database whose projections were built by another version is rebuilt.
 /// 2: the day's queue figures (`queue_days`, `queue_day_waits`).
-/// 3: the same per 15-minute interval (`queue_intervals`, `queue_interval_waits`), and each
-/// agent's contacts handled per day (`agent_days`).
-pub const PROJECTION_VERSION: i64 = 3;
+/// (The same per 15-minute interval, `queue_intervals` and `queue_interval_waits`, and each
+/// agent's contacts handled per day, `agent_days`, came with schema 13, whose migration
+/// fills them from the interaction records instead of a rebuild from the log.)
+pub const PROJECTION_VERSION: i64 = 2;
 
 /// The tables that are projections (cleared by a rebuild).
 pub(crate) const PROJECTION_TABLES: &[&str] = &[
@@ -127,7 +128,8 @@ macro_rules! update {
 }
 
 /// An interaction's event: its record, and when the event can change what the record
-/// counts for, the day's queue figures (`queue_days`).
+/// counts for, the figures kept from records (`queue_days`, `queue_intervals`,
+/// `agent_days`).
 async fn interaction(conn: &mut Conn, seq: i64, e: &InteractionEvent) -> Result<(), sqlx::Error> {
     if !queue_days::matters(&e.kind) {
         return interaction_record(conn, seq, e).await;

@@ -1,6 +1,8 @@
 //! Each UTC day's figures per queue (`queue_days`, `queue_day_waits`): what
 //! `GET /api/v1/queues` shows for today, kept as events are appended rather than counted
-//! again from the day's interactions on every request.
+//! again from the day's interactions on every request. The same per 15-minute interval
+//! with wait and talk times (`queue_intervals`, `queue_interval_waits`: the day's report),
+//! and each agent's contacts handled per day (`agent_days`).
 //!
 //! An interaction counts exactly as its record (`interactions`) says: on the UTC day its
 //! `started_ns` falls in, in the queue its record names now, answered if the record has an
@@ -502,7 +504,9 @@ impl Store {
         for r in &waits {
             let key: (i64, String) = (r.at(0)?, r.at(1)?);
             if let Some(row) = index.get(&key).and_then(|&i| out.get_mut(i)) {
-                row.answered_in_target = count(r.at(2)?);
+                // The two reads are not one snapshot: an answer committed between them
+                // must not make more answered within the target than answered.
+                row.answered_in_target = count(r.at(2)?).min(row.answered);
             }
         }
         Ok(out)

@@ -427,6 +427,7 @@ async fn a_database_built_before_the_figures_gets_them_at_open() {
             "DELETE FROM queue_days",
             "DELETE FROM queue_day_waits",
             "DELETE FROM queue_intervals",
+            "DELETE FROM queue_interval_waits",
             "DELETE FROM agent_days",
             "UPDATE meta SET value = '1' WHERE key = 'projection_version'",
         ] {
@@ -453,5 +454,45 @@ async fn a_database_built_before_the_figures_gets_them_at_open() {
     let handled = store.handled_since(day).await.unwrap();
     assert_eq!(handled.len(), 1, "{handled:?}");
     assert_eq!((handled[0].0.as_str(), handled[0].1), ("1003", 1));
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_before_the_intervals_gets_them_from_its_records_at_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hotline.db");
+    let store = Store::open(&path).await.unwrap();
+    let day0 = t(0).unix_nanos();
+    let days: Vec<i64> = (-1..=2).map(|d| day0 + d * DAY_NS).collect();
+    let mut rng = Rng(0x0bad_cafe_f00d_1234);
+    for n in 0..400u64 {
+        let start = match rng.below(4) {
+            0 => day0 + rng.below(2) * DAY_NS - rng.below(120) * S,
+            _ => day0 + rng.below(2 * DAY_NS as u64),
+        };
+        store.append(interaction(&mut rng, n, start)).await.unwrap();
+    }
+    store.close().await;
+    // As a build of schema 12 left it: no interval or agent tables.
+    {
+        use sqlx::ConnectOptions;
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .connect()
+            .await
+            .unwrap();
+        for sql in [
+            "DROP TABLE queue_intervals",
+            "DROP TABLE queue_interval_waits",
+            "DROP TABLE agent_days",
+            "DELETE FROM schema_migrations WHERE version = 13",
+        ] {
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+    }
+    // The migration fills them from the records; the log is not replayed.
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(store.recovery().projections_rebuilt_from, 0);
+    assert!(assert_same(&store, &days).await > 100);
     store.close().await;
 }

@@ -562,9 +562,9 @@ impl Centre {
     }
 
     /// Every agent's state, figures and stress estimate. `wellbeing.handled` is the
-    /// contacts the agent answered today (UTC), from the interaction records in the log, as
-    /// the queues' figures are: the one source of truth for per-day figures, which a
-    /// restart does not reset.
+    /// contacts the agent answered today (UTC), from the interaction records in the log (the
+    /// `agent_days` projection of them), as the queues' figures are: the one source of truth
+    /// for per-day figures, which a restart does not reset.
     pub async fn agents(&self) -> Vec<AgentView> {
         let (tx, rx) = oneshot::channel();
         if self.shared.router.send(RouterCmd::Agents(tx)).is_err() {
