@@ -416,24 +416,18 @@ async fn a_database_built_before_the_figures_gets_them_at_open() {
         .unwrap();
     store.close().await;
     // As an older build left it: no figures, projections of version 1.
-    {
-        use sqlx::ConnectOptions;
-        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .connect()
-            .await
-            .unwrap();
-        for sql in [
+    on_the_file(
+        &path,
+        &[
             "DELETE FROM queue_days",
             "DELETE FROM queue_day_waits",
             "DELETE FROM queue_intervals",
             "DELETE FROM queue_interval_waits",
             "DELETE FROM agent_days",
             "UPDATE meta SET value = '1' WHERE key = 'projection_version'",
-        ] {
-            sqlx::query(sql).execute(&mut c).await.unwrap();
-        }
-    }
+        ],
+    )
+    .await;
     let store = Store::open(&path).await.unwrap();
     assert!(store.recovery().projections_rebuilt_from > 0);
     let f = store.queue_days_since(t(0), 60).await.unwrap();
@@ -474,25 +468,33 @@ async fn a_database_from_before_the_intervals_gets_them_from_its_records_at_migr
     }
     store.close().await;
     // As a build of schema 12 left it: no interval or agent tables.
-    {
-        use sqlx::ConnectOptions;
-        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .connect()
-            .await
-            .unwrap();
-        for sql in [
+    on_the_file(
+        &path,
+        &[
             "DROP TABLE queue_intervals",
             "DROP TABLE queue_interval_waits",
             "DROP TABLE agent_days",
             "DELETE FROM schema_migrations WHERE version = 13",
-        ] {
-            sqlx::query(sql).execute(&mut c).await.unwrap();
-        }
-    }
+        ],
+    )
+    .await;
     // The migration fills them from the records; the log is not replayed.
     let store = Store::open(&path).await.unwrap();
     assert_eq!(store.recovery().projections_rebuilt_from, 0);
     assert!(assert_same(&store, &days).await > 100);
     store.close().await;
+}
+
+/// Runs `statements` on the SQLite file at `path` behind the store's back (as an older build
+/// would have left it).
+async fn on_the_file(path: &std::path::Path, statements: &[&'static str]) {
+    use sqlx::ConnectOptions;
+    let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .connect()
+        .await
+        .unwrap();
+    for &sql in statements {
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
 }
