@@ -819,6 +819,7 @@ async fn serve(
         }
         None => (start_sip(&cfg, &sip_metrics).await?, None),
     };
+    registry.register_collector(Box::new(sip.transaction_gauges()));
     if let Some(t) = &trunk
         && let (Some(expires), Some((user, password))) = (t.register, &t.credential)
     {

@@ -43,6 +43,13 @@ fn agents_register_with_digest_over_udp_and_tcp() {
         metric(&h, "hotline_sip_registrations_total{outcome=\"ok\"}"),
         2.0
     );
+    // The UDP exchange's two transactions (the challenge and the 200) are finished but kept
+    // for their timers, to answer a retransmitted REGISTER; the page shows them.
+    assert!(
+        metric(&h, "hotline_sip_transactions_finished ") >= 2.0,
+        "{}",
+        h.get("/metrics").1
+    );
 }
 
 #[test]

@@ -113,6 +113,50 @@ fn method_label(method: &str) -> &'static str {
         .unwrap_or("other")
 }
 
+/// The SIP transactions the stack holds, read at each scrape: those running, and those
+/// finished but kept for their RFC 3261 timers (to answer retransmissions).
+pub struct TransactionGauges(pub(crate) rsipstack::transaction::endpoint::EndpointInnerRef);
+
+impl std::fmt::Debug for TransactionGauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TransactionGauges")
+    }
+}
+
+impl prometheus_client::collector::Collector for TransactionGauges {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let s = self.0.get_stats();
+        let gauges: [(&str, &str, usize); 3] = [
+            (
+                "hotline_sip_transactions_running",
+                "SIP transactions in progress",
+                s.running_transactions,
+            ),
+            (
+                "hotline_sip_transactions_finished",
+                "Finished SIP transactions kept, with their last message, until their timers end",
+                s.finished_transactions,
+            ),
+            (
+                "hotline_sip_transactions_waiting_ack",
+                "Answered INVITEs waiting for their ACK",
+                s.waiting_ack,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let g = ConstGauge::new(value as i64);
+            let e = encoder.encode_descriptor(name, help, None, g.metric_type())?;
+            g.encode(e)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

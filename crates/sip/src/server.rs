@@ -55,6 +55,11 @@ pub struct SipServer {
 }
 
 impl SipServer {
+    /// The stack's transaction counts on `/metrics`.
+    pub fn transaction_gauges(&self) -> crate::metrics::TransactionGauges {
+        crate::metrics::TransactionGauges(self.calls.dialog_layer.endpoint.clone())
+    }
+
     /// Binds UDP and TCP on `listen` (port 0 picks one free port for both) and starts serving.
     /// Without a taker for calls, identified INVITEs are answered 480.
     pub async fn start(
