@@ -35,6 +35,7 @@ struct Args {
     poll_ms: u64,
     shards: usize,
     record: bool,
+    bare: bool,
 }
 
 fn args() -> Args {
@@ -49,6 +50,7 @@ fn args() -> Args {
         poll_ms: 10,
         shards: 0,
         record: true,
+        bare: false,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -81,6 +83,7 @@ fn args() -> Args {
             }
             "--analyse" => a.analyse = true,
             "--no-record" => a.record = false,
+            "--bare" => a.bare = true,
             "--generator" => a.generator = true,
             "--keep" => a.keep = true,
             other => panic!("unknown argument {other}"),
@@ -112,6 +115,8 @@ fn main() {
     let a = args();
     if a.generator {
         generator(&a);
+    } else if a.bare {
+        bare(&a);
     } else {
         hotline(&a);
     }
@@ -162,46 +167,7 @@ fn hotline(a: &Args) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let rss1 = rss_kib();
 
-        let exe = std::env::current_exe().expect("exe");
-        // The phones stand in for the network: they run at a lower priority
-        // than hotline so that, on a small machine, the generator's own CPU
-        // hunger does not starve the system under test.
-        let gen_args = [
-            "--generator".to_string(),
-            "--secs".to_string(),
-            (a.warmup + a.secs).to_string(),
-        ];
-        let mut child = Command::new("nice")
-            .arg("-n")
-            .arg("10")
-            .arg(&exe)
-            .args(&gen_args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .or_else(|_| {
-                Command::new(&exe)
-                    .args(&gen_args)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .spawn()
-            })
-            .expect("generator");
-        let mut stdin = child.stdin.take().expect("stdin");
-        for (c, p, q) in &ports {
-            writeln!(stdin, "{c} {p} {q}").expect("write ports");
-        }
-        writeln!(stdin, "ports-done").expect("write");
-        stdin.flush().expect("flush");
-        let stdout = child.stdout.take().expect("stdout");
-        let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line_tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
+        let (mut child, mut stdin, mut line_rx) = start_generator(a, &ports);
         // The phones' addresses, as SDP would give them.
         loop {
             match line_rx.recv().await {
@@ -307,6 +273,275 @@ fn hotline(a: &Args) {
             let _ = std::fs::remove_dir_all(&a.dir);
         }
     });
+}
+
+/// Starts the phones (this binary with `--generator`), tells them hotline's ports and returns
+/// the child, its stdin and its stdout lines.
+fn start_generator(
+    a: &Args,
+    ports: &[(usize, u16, u16)],
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let exe = std::env::current_exe().expect("exe");
+    // The phones stand in for the network: they run at a lower priority than hotline so
+    // that, on a small machine, the generator's own CPU hunger does not starve the system
+    // under test.
+    let gen_args = [
+        "--generator".to_string(),
+        "--secs".to_string(),
+        (a.warmup + a.secs).to_string(),
+    ];
+    let mut child = Command::new("nice")
+        .arg("-n")
+        .arg("10")
+        .arg(&exe)
+        .args(&gen_args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .or_else(|_| {
+            Command::new(&exe)
+                .args(&gen_args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+        })
+        .expect("generator");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for (c, p, q) in ports {
+        writeln!(stdin, "{c} {p} {q}").expect("write ports");
+    }
+    writeln!(stdin, "ports-done").expect("write");
+    stdin.flush().expect("flush");
+    let stdout = child.stdout.take().expect("stdout");
+    let (line_tx, line_rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line_tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    (child, stdin, line_rx)
+}
+
+/// The physical limit, for comparison only: the same phones, the same per-leg sockets and
+/// the same interval, relayed by the least a relay can do. Each interval one thread asks
+/// epoll which sockets have data, takes all of a socket's datagrams with one `recvmmsg` and
+/// sends them on from the other leg's socket to that leg's phone with one `sendmmsg`. No
+/// parsing, no jitter or loss accounting, no recording, no commands.
+fn bare(a: &Args) {
+    use std::os::fd::AsRawFd;
+    let mut socks = Vec::new();
+    let mut ports = Vec::new();
+    for c in 0..a.calls {
+        let pair: Vec<std::net::UdpSocket> = (0..2)
+            .map(|_| {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+                s.set_nonblocking(true).expect("nonblocking");
+                s
+            })
+            .collect();
+        let port = |s: &std::net::UdpSocket| s.local_addr().expect("addr").port();
+        ports.push((c, port(&pair[0]), port(&pair[1])));
+        socks.extend(pair);
+    }
+    let rss1 = rss_kib();
+    let (mut child, mut stdin, mut line_rx) = start_generator(a, &ports);
+    // The phones' addresses, by socket: leg `2c + side`.
+    let mut remote: Vec<Option<SocketAddr>> = vec![None; socks.len()];
+    loop {
+        match line_rx.blocking_recv() {
+            Some(l) if l == "ready" => break,
+            Some(l) => {
+                let v: Vec<&str> = l.split_whitespace().collect();
+                if let ["addr", c, side, addr] = v[..] {
+                    let c: usize = c.parse().expect("call");
+                    let side: usize = side.parse().expect("side");
+                    remote[2 * c + side] = Some(addr.parse().expect("addr"));
+                }
+            }
+            None => panic!("generator died"),
+        }
+    }
+    let remote: Vec<libc::sockaddr_in> = remote
+        .iter()
+        .map(|r| {
+            let Some(SocketAddr::V4(v4)) = r else {
+                panic!("a phone without an IPv4 address")
+            };
+            libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*v4.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            }
+        })
+        .collect();
+    let running = Arc::new(AtomicBool::new(true));
+    let relayed = Arc::new(AtomicU64::new(0));
+    let received = Arc::new(AtomicU64::new(0));
+    let send_errors = Arc::new(AtomicU64::new(0));
+    let relay = {
+        let (running, relayed, received, send_errors) = (
+            running.clone(),
+            relayed.clone(),
+            received.clone(),
+            send_errors.clone(),
+        );
+        let fds: Vec<i32> = socks.iter().map(|s| s.as_raw_fd()).collect();
+        let interval = Duration::from_millis(a.poll_ms);
+        std::thread::spawn(move || {
+            // SAFETY: plain system calls on descriptors this process owns for the whole
+            // loop (`socks` outlives the thread: it is joined before they drop); every
+            // buffer handed to the kernel lives on this stack frame for the call.
+            unsafe {
+                let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+                assert!(ep >= 0, "epoll_create1");
+                for (i, fd) in fds.iter().enumerate() {
+                    let mut ev = libc::epoll_event {
+                        events: libc::EPOLLIN as u32,
+                        u64: i as u64,
+                    };
+                    assert_eq!(libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, *fd, &mut ev), 0);
+                }
+                const BATCH: usize = 32;
+                let mut bufs = vec![[0u8; 2048]; BATCH];
+                let mut iov: Vec<libc::iovec> = bufs
+                    .iter_mut()
+                    .map(|b| libc::iovec {
+                        iov_base: b.as_mut_ptr().cast(),
+                        iov_len: b.len(),
+                    })
+                    .collect();
+                let mut msgs: Vec<libc::mmsghdr> = vec![std::mem::zeroed(); BATCH];
+                let mut out_iov = iov.clone();
+                let mut out: Vec<libc::mmsghdr> = vec![std::mem::zeroed(); BATCH];
+                let mut ready: Vec<libc::epoll_event> = vec![std::mem::zeroed(); 4096];
+                let mut next = Instant::now();
+                while running.load(Ordering::Relaxed) {
+                    for _ in 0..64 {
+                        let n = libc::epoll_wait(ep, ready.as_mut_ptr(), ready.len() as i32, 0);
+                        if n <= 0 {
+                            break;
+                        }
+                        for ev in &ready[..n as usize] {
+                            let i = ev.u64 as usize;
+                            for (m, v) in msgs.iter_mut().zip(iov.iter_mut()) {
+                                m.msg_hdr = std::mem::zeroed();
+                                m.msg_hdr.msg_iov = v;
+                                m.msg_hdr.msg_iovlen = 1;
+                            }
+                            let got = libc::recvmmsg(
+                                fds[i],
+                                msgs.as_mut_ptr(),
+                                BATCH as u32,
+                                libc::MSG_DONTWAIT,
+                                std::ptr::null_mut(),
+                            );
+                            if got <= 0 {
+                                continue;
+                            }
+                            let got = got as usize;
+                            received.fetch_add(got as u64, Ordering::Relaxed);
+                            let peer = i ^ 1;
+                            let to = &remote[peer] as *const libc::sockaddr_in;
+                            for k in 0..got {
+                                out_iov[k].iov_base = iov[k].iov_base;
+                                out_iov[k].iov_len = msgs[k].msg_len as usize;
+                                out[k].msg_hdr = std::mem::zeroed();
+                                out[k].msg_hdr.msg_iov = &mut out_iov[k];
+                                out[k].msg_hdr.msg_iovlen = 1;
+                                out[k].msg_hdr.msg_name = to as *mut libc::c_void;
+                                out[k].msg_hdr.msg_namelen =
+                                    std::mem::size_of::<libc::sockaddr_in>() as u32;
+                            }
+                            let sent = libc::sendmmsg(fds[peer], out.as_mut_ptr(), got as u32, 0);
+                            if sent > 0 {
+                                relayed.fetch_add(sent as u64, Ordering::Relaxed);
+                            }
+                            let lost = got as i64 - i64::from(sent.max(0));
+                            if lost > 0 {
+                                send_errors.fetch_add(lost as u64, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    next += interval;
+                    match next.checked_duration_since(Instant::now()) {
+                        Some(d) => std::thread::sleep(d),
+                        None => next = Instant::now(),
+                    }
+                }
+                libc::close(ep);
+            }
+        })
+    };
+    writeln!(stdin, "go").expect("write go");
+    stdin.flush().expect("flush");
+    loop {
+        match line_rx.blocking_recv() {
+            Some(l) if l == "sending" => break,
+            Some(_) => {}
+            None => panic!("generator died"),
+        }
+    }
+    std::thread::sleep(Duration::from_secs(a.warmup));
+    let q0 = received.load(Ordering::Relaxed);
+    let (c0, t0) = (cpu_secs(), Instant::now());
+    std::thread::sleep(Duration::from_secs(a.secs));
+    let (c1, t1) = (cpu_secs(), Instant::now());
+    let q1 = received.load(Ordering::Relaxed);
+    let rx_pps = (q1 - q0) as f64 / (t1 - t0).as_secs_f64();
+    let rss2 = rss_kib();
+    let mut report = String::new();
+    while let Some(l) = line_rx.blocking_recv() {
+        if l.starts_with("generator") {
+            report = l;
+            break;
+        }
+    }
+    let _ = child.wait();
+    running.store(false, Ordering::Relaxed);
+    let _ = relay.join();
+    let our_ports: std::collections::HashSet<u16> =
+        ports.iter().flat_map(|(_, p, q)| [*p, *q]).collect();
+    let kernel_drops = socket_drops(&our_ports);
+    let (rx, tx) = (
+        received.load(Ordering::Relaxed),
+        relayed.load(Ordering::Relaxed),
+    );
+    let gen_sent = field(&report, "sent");
+    let cores = (c1 - c0) / (t1 - t0).as_secs_f64();
+    println!(
+        "calls={} secs={} mode=bare poll_ms={} rx_pps={:.0} nominal_rx_pps={} cpu_cores={:.3} \
+         cores_at_nominal={:.3} pps_per_core={:.0} rss_per_call_kib={:.1} rss_total_mib={:.1} \
+         phones_sent={} hotline_received={} hotline_relayed={} phones_received={} reordered={} \
+         send_errors={} kernel_drops_on_hotline_sockets={} lost_inside_hotline={}",
+        a.calls,
+        a.secs,
+        a.poll_ms,
+        rx_pps,
+        a.calls * 100,
+        cores,
+        cores * (a.calls * 100) as f64 / rx_pps.max(1.0),
+        rx_pps / cores.max(1e-9),
+        rss2.saturating_sub(rss1) as f64 / a.calls as f64,
+        rss2 as f64 / 1024.0,
+        gen_sent,
+        rx,
+        tx,
+        field(&report, "received"),
+        field(&report, "reordered"),
+        send_errors.load(Ordering::Relaxed),
+        kernel_drops,
+        gen_sent.saturating_sub(tx),
+    );
+    drop(socks);
 }
 
 type Calls = Vec<(
