@@ -23,6 +23,10 @@
 # sipp is done. Each step then also prints the event log's peak backlog (events, age of the
 # oldest) sampled from /metrics. HOTLINE_BIN uses that binary instead of building a
 # release one.
+#
+# A soak is one long step: RSS_EVERY=60 RATES=58 bench/callpath/run.sh 1 3600 prints, every
+# RSS_EVERY seconds of every step, hotline's memory split as the kernel counts it (anonymous,
+# file-backed, shared) and the SIP transactions it holds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-3}
@@ -56,7 +60,7 @@ one_run() {
   APORT=$(free_port)
   python3 bench/callpath/setup.py register "$SIP" "$APORT" "$AGENTS" >&2
   (cd "$work" && exec sipp -sf "$root/tests/sipp/agent-answers.xml" -p "$APORT" -i 127.0.0.1 \
-     -mp 16000 -rtp_echo -nostdin -l 100000 -timeout 3600s "$SIP" >"$work/phone" 2>&1) &
+     -mp 16000 -rtp_echo -nostdin -l 100000 -timeout $((RUNS * (SECS + 600) + 3600))s "$SIP" >"$work/phone" 2>&1) &
   PHONE=$!
   python3 bench/callpath/setup.py available "$HTTP" "$AGENTS" >&2
   local idle_kb top=0
@@ -76,8 +80,19 @@ print(v.get("hotline_log_backlog_events", "0"), v.get("hotline_log_backlog_age_s
 PY
         sleep 0.5; done ) >"$work/backlog" &
     local backlog_sampler=$!
-    (cd "$work" && timeout 600 sipp -sf "$root/bench/callpath/caller.xml" -i 127.0.0.1 -mp 18000 \
-       -r "$rate" -m $((rate * SECS)) -l 100000 -nostdin -timeout 120s -timeout_error \
+    local minutes=""
+    if [ "${RSS_EVERY:-0}" -gt 0 ]; then
+      ( start=$(date +%s)
+        while kill -0 "$HL" 2>/dev/null; do
+          awk -v t=$(( $(date +%s) - start )) '/^(VmRSS|RssAnon|RssFile|RssShmem)/ {v[$1]=$2}
+            END {printf "  rss t=%ds total=%d anon=%d file=%d shmem=%d kB", t, v["VmRSS:"], v["RssAnon:"], v["RssFile:"], v["RssShmem:"]}' "/proc/$HL/status" >&2
+          curl -s "http://$HTTP/metrics" | awk '/^hotline_sip_transactions_(running|finished)/ {sub("hotline_sip_transactions_", "", $1); printf " sip_%s=%s", $1, $2} END {print ""}' >&2
+          sleep "$RSS_EVERY"
+        done ) &
+      minutes=$!
+    fi
+    (cd "$work" && timeout $((SECS + 600)) sipp -sf "$root/bench/callpath/caller.xml" -i 127.0.0.1 -mp 18000 \
+       -r "$rate" -m $((rate * SECS)) -l 100000 -nostdin -timeout $((SECS + 120))s -timeout_error \
        "$SIP" >"$work/screen" 2>&1) || true
     rm -f "$work/slow-commit"
     # Wait until every call of the step is in the log as ended (at most a minute).
@@ -87,7 +102,7 @@ PY
       python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["ended"]==r["calls"]>=int(sys.argv[2]) else 1)' "$rep" "$((rate * SECS))" && break
       sleep 0.5
     done
-    kill "$sampler" "$backlog_sampler" 2>/dev/null || true
+    kill "$sampler" "$backlog_sampler" $minutes 2>/dev/null || true
     local backlog_peak age_peak
     backlog_peak=$(awk '{print $1}' "$work/backlog" | sort -n | tail -1)
     age_peak=$(awk '{print $2}' "$work/backlog" | sort -n | tail -1)

@@ -31,6 +31,8 @@ def config(n, out):
     text = text.replace("rate_per_second = 100", "rate_per_second = 1000000")
     text = text.replace("burst = 200", "burst = 1000000")
     text = text.replace('service_numbers = ["95588"]', 'service_numbers = ["95588"]\nmax_calls = 20000')
+    # Registrations that outlive a soak of several hours.
+    text = text.replace('realm = "hotline"\n', 'realm = "hotline"\nmax_expires = 86400\n', 1)
     agents = []
     for i in range(n):
         ext = str(2001 + i)
@@ -71,7 +73,7 @@ def register(sip, port, n):
             f"Call-ID: {cid}",
             f"CSeq: {cseq} REGISTER",
             f"Contact: <sip:{ext}@127.0.0.1:{port}>",
-            "Expires: 3600",
+            "Expires: 86400",
             "Max-Forwards: 70",
         ]
         if auth:
