@@ -1,15 +1,19 @@
 //! The I/O shell: RTP ports from a range, and a few media threads
 //! ("shards", one per core by default) that each drive many calls.
 //!
-//! A shard wakes every poll interval (10 ms by default), drains every socket
-//! of its calls with non-blocking receives, hands each datagram to the
-//! call's [`CallMedia`] core (which relays it at once), runs the 20 ms ticks
-//! that are due (prompts, recording, analysis, timers), and sleeps again. Per
-//! packet that is one receive, the core's work and one send: no allocation,
-//! no lock, no channel, no task wake-up, and no readiness notification: at
-//! thousands of calls, batching the polling per interval costs less than
-//! being woken for every packet, at the price of up to one poll interval of
-//! added relay delay.
+//! A shard wakes every poll interval (10 ms by default), asks its epoll set
+//! (level-triggered, without waiting) which of its calls' sockets hold data,
+//! reads one datagram from each of them per round until none is left or 64
+//! rounds have passed (a flooded leg cannot starve the others), hands each
+//! datagram to the call's [`CallMedia`] core (which relays it at once), runs
+//! the 20 ms ticks that are due (prompts, recording, analysis, timers), and
+//! sleeps again. Per packet that is one receive, the core's work and one
+//! send, plus one readiness report per socket and round shared by every
+//! socket in it: no allocation, no lock, no channel and no task wake-up. At
+//! thousands of calls, batching per interval costs less than being woken for
+//! every packet, at the price of up to one poll interval of added relay
+//! delay. A call whose socket cannot be watched (or a shard without an epoll
+//! set) has every socket read every interval instead.
 //!
 //! The session layer talks to a call through a [`CallHandle`] (commands on a
 //! channel the shard checks every interval) and receives [`MediaEvent`]s on
@@ -697,6 +701,11 @@ impl Slot {
                 )
                 .is_ok()
             });
+            if !watched && !self.polled && epoll.is_some() {
+                tracing::warn!(
+                    "a media socket could not be watched; its call's sockets are read every interval"
+                );
+            }
             if !watched {
                 self.polled = true;
             }
@@ -785,8 +794,11 @@ fn run_shard(inbox: std::sync::Weak<Mutex<Vec<Slot>>>, interval: Duration) {
             Some(ib) => {
                 if let Ok(mut v) = ib.lock() {
                     for mut c in v.drain(..) {
-                        // Numbers are not reused while a call that had one can still be
-                        // in an epoll report: 2^32 calls later.
+                        // A number is not given again while its call is here (after 2^32
+                        // calls it wraps past the ones still up).
+                        while place.contains_key(&next_id) {
+                            next_id = next_id.wrapping_add(1);
+                        }
                         c.id = next_id;
                         next_id = next_id.wrapping_add(1);
                         place.insert(c.id, calls.len());
@@ -815,8 +827,14 @@ fn run_shard(inbox: std::sync::Weak<Mutex<Vec<Slot>>>, interval: Duration) {
         if let Some(ep) = &epoll {
             for _ in 0..READ_ROUNDS {
                 ready.clear();
-                if epoll::wait(ep, spare_capacity(&mut ready), Some(&zero)).is_err() {
-                    break;
+                match epoll::wait(ep, spare_capacity(&mut ready), Some(&zero)) {
+                    Ok(_) => {}
+                    // A signal: ask again (this round counts).
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => {
+                        tracing::warn!("media thread: epoll_wait failed: {e}");
+                        break;
+                    }
                 }
                 if ready.is_empty() {
                     break;

@@ -144,7 +144,7 @@ impl prometheus_client::collector::Collector for TransactionGauges {
             ),
             (
                 "hotline_sip_transactions_waiting_ack",
-                "Answered INVITEs waiting for their ACK",
+                "Dialogs whose INVITE's final response waits for its ACK",
                 s.waiting_ack,
             ),
         ];
