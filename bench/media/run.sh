@@ -5,6 +5,8 @@
 #
 #   bench/media/run.sh [CALLS] [SECS] [extra harness args...]
 #   e.g. bench/media/run.sh 2000 20 --poll-ms 20
+#   bench/media/run.sh 2000 20 --poll-ms 20 --bare   the physical limit: the same phones
+#   relayed by a minimal recvmmsg/sendmmsg relay (no processing, no recording), to compare.
 #   NICE=-10 bench/media/run.sh ...   runs the harness (and its phones) at a
 #   higher priority, for a machine shared with other heavy jobs (needs root).
 set -euo pipefail
@@ -26,7 +28,7 @@ runs = []
 for line in open(sys.argv[1]):
     if line.startswith("calls="):
         runs.append(dict(kv.split("=", 1) for kv in line.split()))
-keys = ["rx_pps", "cpu_cores", "cores_at_nominal", "rss_per_call_kib",
+keys = ["rx_pps", "cpu_cores", "cores_at_nominal", "pps_per_core", "rss_per_call_kib",
         "rss_total_mib", "phones_sent", "hotline_relayed", "kernel_drops_on_hotline_sockets",
         "lost_inside_hotline", "reordered", "send_errors"]
 print(f"median of {len(runs)} runs:", " ".join(

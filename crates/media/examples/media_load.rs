@@ -215,6 +215,7 @@ fn hotline(a: &Args) {
             }
         }
         let _ = child.wait();
+        assert!(!report.is_empty(), "the phones gave no report");
         // Let hotline finish what is queued: wait until its counters stop moving.
         let mut last = totals(&calls).await;
         loop {
@@ -245,8 +246,8 @@ fn hotline(a: &Args) {
         let gen_reord = field(&report, "reordered");
         let cores = (c1 - c0) / (t1 - t0).as_secs_f64();
         println!(
-            "calls={} secs={} analyse={} poll_ms={} rx_pps={:.0} nominal_rx_pps={} cpu_cores={:.3} \
-             cores_at_nominal={:.3} rss_per_call_kib={:.1} rss_total_mib={:.1} \
+            "calls={} secs={} mode=engine analyse={} poll_ms={} rx_pps={:.0} nominal_rx_pps={} cpu_cores={:.3} \
+             cores_at_nominal={:.3} pps_per_core={:.0} rss_per_call_kib={:.1} rss_total_mib={:.1} \
              phones_sent={} hotline_received={} hotline_relayed={} phones_received={} reordered={} \
              send_errors={} kernel_drops_on_hotline_sockets={} lost_inside_hotline={} recorded_secs={:.0}",
             a.calls,
@@ -257,6 +258,7 @@ fn hotline(a: &Args) {
             a.calls * 100,
             cores,
             cores * (a.calls * 100) as f64 / rx_pps.max(1.0),
+            rx_pps / cores.max(1e-9),
             (rss2.max(rss1) - rss0) as f64 / a.calls as f64,
             rss2 as f64 / 1024.0,
             gen_sent,
@@ -332,9 +334,11 @@ fn start_generator(
 /// the same interval, relayed by the least a relay can do. Each interval one thread asks
 /// epoll which sockets have data, takes all of a socket's datagrams with one `recvmmsg` and
 /// sends them on from the other leg's socket to that leg's phone with one `sendmmsg`. No
-/// parsing, no jitter or loss accounting, no recording, no commands.
+/// parsing, no jitter or loss accounting, no recording, no commands, no RTCP sockets, and
+/// one thread (`--shards` does not apply).
 fn bare(a: &Args) {
     use std::os::fd::AsRawFd;
+    let rss0 = rss_kib();
     let mut socks = Vec::new();
     let mut ports = Vec::new();
     for c in 0..a.calls {
@@ -394,12 +398,16 @@ fn bare(a: &Args) {
             received.clone(),
             send_errors.clone(),
         );
-        let fds: Vec<i32> = socks.iter().map(|s| s.as_raw_fd()).collect();
-        let interval = Duration::from_millis(a.poll_ms);
+        // As the engine: 1 to 20 ms.
+        let interval = Duration::from_millis(a.poll_ms.clamp(1, 20));
+        // The thread owns the sockets, so their descriptors stay open while it uses them.
+        let socks = std::mem::take(&mut socks);
         std::thread::spawn(move || {
-            // SAFETY: plain system calls on descriptors this process owns for the whole
-            // loop (`socks` outlives the thread: it is joined before they drop); every
-            // buffer handed to the kernel lives on this stack frame for the call.
+            let fds: Vec<i32> = socks.iter().map(|s| s.as_raw_fd()).collect();
+            // SAFETY: plain system calls on descriptors of `socks`, which this thread owns
+            // and drops after the loop; every buffer handed to the kernel (`bufs`, the
+            // `iovec`s, the `mmsghdr`s, `remote`) lives in this frame and is not moved or
+            // reallocated while the kernel uses it.
             unsafe {
                 let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
                 assert!(ep >= 0, "epoll_create1");
@@ -479,6 +487,7 @@ fn bare(a: &Args) {
                 }
                 libc::close(ep);
             }
+            drop(socks);
         })
     };
     writeln!(stdin, "go").expect("write go");
@@ -507,7 +516,12 @@ fn bare(a: &Args) {
     }
     let _ = child.wait();
     running.store(false, Ordering::Relaxed);
-    let _ = relay.join();
+    relay.join().expect("relay thread");
+    assert!(!report.is_empty(), "the phones gave no report");
+    assert!(
+        received.load(Ordering::Relaxed) > 0,
+        "the relay received nothing"
+    );
     let our_ports: std::collections::HashSet<u16> =
         ports.iter().flat_map(|(_, p, q)| [*p, *q]).collect();
     let kernel_drops = socket_drops(&our_ports);
@@ -530,7 +544,7 @@ fn bare(a: &Args) {
         cores,
         cores * (a.calls * 100) as f64 / rx_pps.max(1.0),
         rx_pps / cores.max(1e-9),
-        rss2.saturating_sub(rss1) as f64 / a.calls as f64,
+        (rss2.max(rss1) - rss0) as f64 / a.calls as f64,
         rss2 as f64 / 1024.0,
         gen_sent,
         rx,
@@ -541,7 +555,6 @@ fn bare(a: &Args) {
         kernel_drops,
         gen_sent.saturating_sub(tx),
     );
-    drop(socks);
 }
 
 type Calls = Vec<(
