@@ -1,36 +1,28 @@
 //! The I/O shell: RTP ports from a range, and a few media threads
 //! ("shards", one per core by default) that each drive many calls.
 //!
-//! A shard wakes every poll interval (10 ms by default), asks its epoll set
-//! (level-triggered, without waiting) which of its calls' sockets hold data,
-//! reads one datagram from each of them per round until none is left or 64
-//! rounds have passed (a flooded leg cannot starve the others), hands each
-//! datagram to the call's [`CallMedia`] core (which relays it at once), runs
-//! the 20 ms ticks that are due (prompts, recording, analysis, timers), and
-//! sleeps again. Per packet that is one receive, the core's work and one
-//! send, plus one readiness report per socket and round shared by every
-//! socket in it: no allocation, no lock, no channel and no task wake-up. At
-//! thousands of calls, batching per interval costs less than being woken for
-//! every packet, at the price of up to one poll interval of added relay
-//! delay. A call whose socket cannot be watched (or a shard without an epoll
-//! set) has every socket read every interval instead.
+//! A shard wakes every poll interval (10 ms by default), drains every socket
+//! of its calls with non-blocking receives, hands each datagram to the
+//! call's [`CallMedia`] core (which relays it at once), runs the 20 ms ticks
+//! that are due (prompts, recording, analysis, timers), and sleeps again. Per
+//! packet that is one receive, the core's work and one send: no allocation,
+//! no lock, no channel, no task wake-up, and no readiness notification: at
+//! thousands of calls, batching the polling per interval costs less than
+//! being woken for every packet, at the price of up to one poll interval of
+//! added relay delay.
 //!
 //! The session layer talks to a call through a [`CallHandle`] (commands on a
 //! channel the shard checks every interval) and receives [`MediaEvent`]s on
 //! a tokio channel, so it can stay async while the media threads never block
 //! on it.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustix::buffer::spare_capacity;
-use rustix::event::{Timespec, epoll};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::amd::AmdConfig;
@@ -232,12 +224,8 @@ impl MediaEngine {
                 browsers: Vec::new(),
                 scratch: Box::new([0; 2048]),
                 rtcp: Vec::new(),
-                added: Vec::new(),
-                retired: Vec::new(),
             },
             frames: Vec::new(),
-            id: 0,
-            polled: false,
         };
         let k = self.next_shard.fetch_add(1, Ordering::Relaxed);
         let mut thread = None;
@@ -453,10 +441,6 @@ struct Sockets {
     scratch: Box<[u8; 2048]>,
     /// Per leg: its RTCP socket (the RTP port + 1), if any.
     rtcp: Vec<Option<UdpSocket>>,
-    /// Sockets added since the media thread last looked: (leg, is RTCP), to be watched.
-    added: Vec<(LegId, bool)>,
-    /// Sockets removed from their legs, to be unwatched before they close.
-    retired: Vec<UdpSocket>,
 }
 
 /// The wall clock as a 64-bit NTP timestamp (seconds since 1900 in 32.32 fixed point).
@@ -568,33 +552,6 @@ struct Slot {
     io: Sockets,
     /// Browser legs' packets on their way to the core.
     frames: Vec<Vec<u8>>,
-    /// The call's number on its media thread: its sockets' key in the thread's epoll set.
-    id: u32,
-    /// Every socket read every interval instead of on readiness (a socket could not be
-    /// watched).
-    polled: bool,
-}
-
-/// What one read from a socket gave.
-#[derive(PartialEq)]
-enum Read {
-    /// A datagram (or an error other than "nothing there"): there may be more.
-    Some,
-    /// Nothing waiting.
-    Empty,
-}
-
-/// A socket's key in its media thread's epoll set: the call, the leg, RTP or RTCP.
-fn key(call: u32, leg: LegId, rtcp: bool) -> u64 {
-    (u64::from(call) << 32) | ((leg as u64 & 0x7fff_ffff) << 1) | u64::from(rtcp)
-}
-
-fn unkey(k: u64) -> (u32, LegId, bool) {
-    (
-        (k >> 32) as u32,
-        ((k >> 1) & 0x7fff_ffff) as LegId,
-        k & 1 == 1,
-    )
 }
 
 impl Slot {
@@ -613,113 +570,54 @@ impl Slot {
         }
     }
 
-    /// Reads one datagram from a leg's RTP (or RTCP) socket and hands it on.
-    fn read_one(&mut self, i: LegId, rtcp: bool, buf: &mut [u8]) -> Read {
-        if rtcp {
-            let r = match self.io.rtcp.get(i) {
-                Some(Some(s)) => s.recv_from(buf),
-                _ => return Read::Empty,
-            };
-            return match r {
-                Ok((n, from)) => {
-                    // Plain RTCP only: an encrypted leg's (SRTCP) is not read.
-                    if !matches!(self.io.crypto.get(i), Some(Some(_))) {
+    fn poll(&mut self, buf: &mut [u8]) {
+        for i in 0..self.io.socks.len() {
+            // Bounded per interval so one flooded leg cannot starve the others.
+            for _ in 0..64 {
+                let r = match self.io.socks.get(i) {
+                    Some(Some(s)) => s.recv_from(buf),
+                    _ => break,
+                };
+                match r {
+                    Ok((n, from)) if self.io.is_browser(i) => {
+                        if let (Some(Some(b)), Some(Some(s))) =
+                            (self.io.browsers.get_mut(i), self.io.socks.get(i))
+                        {
+                            b.receive(from, &buf[..n], Instant::now(), s);
+                        }
+                    }
+                    Ok((n, from)) => {
+                        let Some(n) = self.io.open(i, &mut buf[..n]) else {
+                            continue;
+                        };
+                        let now = Instant::now();
+                        self.core
+                            .handle_datagram(i, from, &buf[..n], now, &mut self.io);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // ICMP port unreachable and the like: ignore and move on.
+                    Err(_) => continue,
+                }
+            }
+        }
+        for i in 0..self.io.rtcp.len() {
+            for _ in 0..16 {
+                let r = match self.io.rtcp.get(i) {
+                    Some(Some(s)) => s.recv_from(buf),
+                    _ => break,
+                };
+                match r {
+                    Ok((n, from)) => {
+                        // Plain RTCP only: an encrypted leg's (SRTCP) is not read.
+                        if matches!(self.io.crypto.get(i), Some(Some(_))) {
+                            continue;
+                        }
                         self.core.handle_rtcp(i, from, &buf[..n], Instant::now());
                     }
-                    Read::Some
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Read::Empty,
-                Err(_) => Read::Some,
-            };
-        }
-        let r = match self.io.socks.get(i) {
-            Some(Some(s)) => s.recv_from(buf),
-            _ => return Read::Empty,
-        };
-        match r {
-            Ok((n, from)) if self.io.is_browser(i) => {
-                if let (Some(Some(b)), Some(Some(s))) =
-                    (self.io.browsers.get_mut(i), self.io.socks.get(i))
-                {
-                    b.receive(from, &buf[..n], Instant::now(), s);
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => continue,
                 }
             }
-            Ok((n, from)) => {
-                if let Some(n) = self.io.open(i, &mut buf[..n]) {
-                    let now = Instant::now();
-                    self.core
-                        .handle_datagram(i, from, &buf[..n], now, &mut self.io);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Read::Empty,
-            // ICMP port unreachable and the like: ignore and move on.
-            Err(_) => {}
-        }
-        Read::Some
-    }
-
-    /// Reads every socket of the call until it is empty (a call whose sockets are not
-    /// watched).
-    fn poll_all(&mut self, buf: &mut [u8]) {
-        for (rtcp, per_interval) in [(false, 64), (true, 16)] {
-            let n = if rtcp {
-                self.io.rtcp.len()
-            } else {
-                self.io.socks.len()
-            };
-            for i in 0..n {
-                // Bounded per interval so one flooded leg cannot starve the others.
-                for _ in 0..per_interval {
-                    if self.read_one(i, rtcp, buf) == Read::Empty {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Watches the sockets added since the last interval and lets go of those removed.
-    fn watch(&mut self, epoll: Option<&OwnedFd>) {
-        for s in self.io.retired.drain(..) {
-            if let Some(ep) = epoll {
-                let _ = epoll::delete(ep, &s);
-            }
-        }
-        for (leg, rtcp) in std::mem::take(&mut self.io.added) {
-            let sock = if rtcp {
-                self.io.rtcp.get(leg)
-            } else {
-                self.io.socks.get(leg)
-            };
-            let Some(Some(sock)) = sock else { continue };
-            let watched = epoll.is_some_and(|ep| {
-                epoll::add(
-                    ep,
-                    sock,
-                    epoll::EventData::new_u64(key(self.id, leg, rtcp)),
-                    epoll::EventFlags::IN,
-                )
-                .is_ok()
-            });
-            if !watched && !self.polled && epoll.is_some() {
-                tracing::warn!(
-                    "a media socket could not be watched; its call's sockets are read every interval"
-                );
-            }
-            if !watched {
-                self.polled = true;
-            }
-        }
-    }
-
-    /// Stops watching every socket of the call (it is ending).
-    fn unwatch(&mut self, epoll: Option<&OwnedFd>) {
-        let Some(ep) = epoll else { return };
-        for s in self.io.socks.iter().chain(self.io.rtcp.iter()).flatten() {
-            let _ = epoll::delete(ep, s);
-        }
-        for s in self.io.retired.drain(..) {
-            let _ = epoll::delete(ep, &s);
         }
     }
 
@@ -762,48 +660,15 @@ impl Slot {
     }
 }
 
-/// How many ready sockets one `epoll_wait` reports at most.
-const READY_BATCH: usize = 4096;
-/// Rounds of reading per interval: each reads one datagram from every ready socket, so a
-/// flooded leg gets at most this many reads per interval and cannot starve the others.
-const READ_ROUNDS: usize = 64;
-
 fn run_shard(inbox: std::sync::Weak<Mutex<Vec<Slot>>>, interval: Duration) {
     let mut calls: Vec<Slot> = Vec::new();
-    // Where each call is in `calls`, by its number.
-    let mut place: HashMap<u32, usize> = HashMap::new();
-    let mut next_id: u32 = 0;
     let mut buf = vec![0u8; 2048];
     let mut next = Instant::now();
-    // Without an epoll set (the process is out of descriptors), every socket is read every
-    // interval, as each call's are when one of its sockets cannot be watched.
-    let epoll = match epoll::create(epoll::CreateFlags::CLOEXEC) {
-        Ok(ep) => Some(ep),
-        Err(e) => {
-            tracing::warn!("media thread without epoll, reading every socket: {e}");
-            None
-        }
-    };
-    let mut ready: Vec<epoll::Event> = Vec::with_capacity(READY_BATCH);
-    let zero = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
     loop {
         match inbox.upgrade() {
             Some(ib) => {
                 if let Ok(mut v) = ib.lock() {
-                    for mut c in v.drain(..) {
-                        // A number is not given again while its call is here (after 2^32
-                        // calls it wraps past the ones still up).
-                        while place.contains_key(&next_id) {
-                            next_id = next_id.wrapping_add(1);
-                        }
-                        c.id = next_id;
-                        next_id = next_id.wrapping_add(1);
-                        place.insert(c.id, calls.len());
-                        calls.push(c);
-                    }
+                    calls.append(&mut v);
                 }
             }
             None if calls.is_empty() => return,
@@ -812,45 +677,13 @@ fn run_shard(inbox: std::sync::Weak<Mutex<Vec<Slot>>>, interval: Duration) {
         let mut i = 0;
         while i < calls.len() {
             if calls[i].commands() {
-                calls[i].watch(epoll.as_ref());
                 i += 1;
             } else {
-                let mut c = calls.swap_remove(i);
-                place.remove(&c.id);
-                if let Some(moved) = calls.get(i) {
-                    place.insert(moved.id, i);
-                }
-                c.unwatch(epoll.as_ref());
-                c.finish();
-            }
-        }
-        if let Some(ep) = &epoll {
-            for _ in 0..READ_ROUNDS {
-                ready.clear();
-                match epoll::wait(ep, spare_capacity(&mut ready), Some(&zero)) {
-                    Ok(_) => {}
-                    // A signal: ask again (this round counts).
-                    Err(rustix::io::Errno::INTR) => continue,
-                    Err(e) => {
-                        tracing::warn!("media thread: epoll_wait failed: {e}");
-                        break;
-                    }
-                }
-                if ready.is_empty() {
-                    break;
-                }
-                for ev in &ready {
-                    let (call, leg, rtcp) = unkey(ev.data.u64());
-                    if let Some(c) = place.get(&call).and_then(|&p| calls.get_mut(p)) {
-                        c.read_one(leg, rtcp, &mut buf);
-                    }
-                }
+                calls.swap_remove(i).finish();
             }
         }
         for c in &mut calls {
-            if c.polled || epoll.is_none() {
-                c.poll_all(&mut buf);
-            }
+            c.poll(&mut buf);
         }
         let now = Instant::now();
         for c in &mut calls {
@@ -885,19 +718,11 @@ fn apply(core: &mut CallMedia, io: &mut Sockets, cmd: Command) -> bool {
             if io.socks.len() <= id {
                 io.socks.resize_with(id + 1, || None);
             }
-            if let Some(old) = io.socks[id].replace(bound.socket) {
-                io.retired.push(old);
-            }
-            io.added.push((id, false));
+            io.socks[id] = Some(bound.socket);
             if io.rtcp.len() <= id {
                 io.rtcp.resize_with(id + 1, || None);
             }
-            if let Some(old) = std::mem::replace(&mut io.rtcp[id], bound.rtcp) {
-                io.retired.push(old);
-            }
-            if io.rtcp[id].is_some() {
-                io.added.push((id, true));
-            }
+            io.rtcp[id] = bound.rtcp;
             let _ = reply.send(id);
         }
         Command::AddBrowserLeg(bound, browser, params, reply) => {
@@ -909,10 +734,7 @@ fn apply(core: &mut CallMedia, io: &mut Sockets, cmd: Command) -> bool {
             if io.browsers.len() <= id {
                 io.browsers.resize_with(id + 1, || None);
             }
-            if let Some(old) = io.socks[id].replace(bound.socket) {
-                io.retired.push(old);
-            }
-            io.added.push((id, false));
+            io.socks[id] = Some(bound.socket);
             io.browsers[id] = Some(browser);
             let _ = reply.send(id);
         }
@@ -936,13 +758,11 @@ fn apply(core: &mut CallMedia, io: &mut Sockets, cmd: Command) -> bool {
             if let Some(b) = io.browsers.get_mut(id) {
                 *b = None;
             }
-            for s in [io.socks.get_mut(id), io.rtcp.get_mut(id)]
-                .into_iter()
-                .flatten()
-            {
-                if let Some(old) = s.take() {
-                    io.retired.push(old);
-                }
+            if let Some(s) = io.socks.get_mut(id) {
+                *s = None;
+            }
+            if let Some(s) = io.rtcp.get_mut(id) {
+                *s = None;
             }
         }
         Command::Play(id, prompts, looping, barge) => core.play(id, prompts, looping, barge),
