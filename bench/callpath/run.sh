@@ -24,6 +24,10 @@
 # oldest) sampled from /metrics. HOTLINE_BIN uses that binary instead of building a
 # release one.
 #
+# PROFILE=1 records hotline with perf over the middle half of every step and prints where
+# its CPU went by part of the call (SIP, flow and DTMF detection, routing, media relay,
+# recording, event log; bench/callpath/parts.py) and in milliseconds per call.
+#
 # A soak is one long step: RSS_EVERY=60 RATES=58 bench/callpath/run.sh 1 3600 prints, every
 # RSS_EVERY seconds of every step, hotline's memory split as the kernel counts it (anonymous,
 # file-backed, shared) and the SIP transactions it holds.
@@ -91,10 +95,20 @@ PY
         done ) &
       minutes=$!
     fi
+    local profiler=""
+    if [ -n "${PROFILE:-}" ]; then
+      # The middle half of the step, when calls arrive, talk and end at the offered rate.
+      ( sleep $((SECS / 4))
+        perf record -q -F 499 --call-graph dwarf,16384 -p "$HL" -o "$work/perf.data" -- sleep $((SECS / 2)) 2>/dev/null
+        perf script -i "$work/perf.data" -F comm,tid,ip,sym,dso 2>/dev/null |
+          python3 "$root/bench/callpath/parts.py" $((rate * SECS / 2)) | sed "s/^/  profile $rate\/s: /" >&2 ) &
+      profiler=$!
+    fi
     (cd "$work" && timeout $((SECS + 600)) sipp -sf "$root/bench/callpath/caller.xml" -i 127.0.0.1 -mp 18000 \
        -r "$rate" -m $((rate * SECS)) -l 100000 -nostdin -timeout $((SECS + 120))s -timeout_error \
        "$SIP" >"$work/screen" 2>&1) || true
     rm -f "$work/slow-commit"
+    if [ -n "$profiler" ]; then wait "$profiler" || true; fi
     # Wait until every call of the step is in the log as ended (at most a minute).
     local rep
     for _ in $(seq 120); do
