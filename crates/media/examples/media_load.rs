@@ -116,7 +116,10 @@ fn main() {
     if a.generator {
         generator(&a);
     } else if a.bare {
+        #[cfg(target_os = "linux")]
         bare(&a);
+        #[cfg(not(target_os = "linux"))]
+        panic!("--bare uses recvmmsg and sendmmsg: Linux only");
     } else {
         hotline(&a);
     }
@@ -336,6 +339,7 @@ fn start_generator(
 /// sends them on from the other leg's socket to that leg's phone with one `sendmmsg`. No
 /// parsing, no jitter or loss accounting, no recording, no commands, no RTCP sockets, and
 /// one thread (`--shards` does not apply).
+#[cfg(target_os = "linux")]
 fn bare(a: &Args) {
     use std::os::fd::AsRawFd;
     let rss0 = rss_kib();
