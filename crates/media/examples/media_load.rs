@@ -176,14 +176,11 @@ fn hotline(a: &Args) {
             match line_rx.recv().await {
                 Some(l) if l == "ready" => break,
                 Some(l) => {
-                    let v: Vec<&str> = l.split_whitespace().collect();
-                    if let ["addr", c, side, addr] = v[..] {
-                        let c: usize = c.parse().expect("call");
-                        let remote: SocketAddr = addr.parse().expect("addr");
+                    if let Some((c, side, remote)) = phone_addr(&l) {
                         let (h, _, x, y) = &calls[c];
-                        let leg = if side == "0" { *x } else { *y };
+                        let leg = if side == 0 { *x } else { *y };
                         let mut p = LegParams::new(Some(remote), Codec::Pcmu);
-                        p.analyse = a.analyse && side == "0";
+                        p.analyse = a.analyse && side == 0;
                         h.update_leg(leg, p).expect("update");
                     }
                 }
@@ -280,6 +277,19 @@ fn hotline(a: &Args) {
     });
 }
 
+/// A phone's address as the generator reports it: `addr CALL SIDE IP:PORT`.
+fn phone_addr(line: &str) -> Option<(usize, usize, SocketAddr)> {
+    let v: Vec<&str> = line.split_whitespace().collect();
+    let ["addr", c, side, addr] = v[..] else {
+        return None;
+    };
+    Some((
+        c.parse().expect("call"),
+        side.parse().expect("side"),
+        addr.parse().expect("addr"),
+    ))
+}
+
 /// Starts the phones (this binary with `--generator`), tells them hotline's ports and returns
 /// the child, its stdin and its stdout lines.
 fn start_generator(
@@ -365,11 +375,8 @@ fn bare(a: &Args) {
         match line_rx.blocking_recv() {
             Some(l) if l == "ready" => break,
             Some(l) => {
-                let v: Vec<&str> = l.split_whitespace().collect();
-                if let ["addr", c, side, addr] = v[..] {
-                    let c: usize = c.parse().expect("call");
-                    let side: usize = side.parse().expect("side");
-                    remote[2 * c + side] = Some(addr.parse().expect("addr"));
+                if let Some((c, side, addr)) = phone_addr(&l) {
+                    remote[2 * c + side] = Some(addr);
                 }
             }
             None => panic!("generator died"),
