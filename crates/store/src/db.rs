@@ -243,11 +243,7 @@ impl Q {
                 let rows = query.fetch_all(&mut *c).await?;
                 Ok(rows.into_iter().map(Row::Sqlite).collect())
             }
-            On::Pool(Pool::Sqlite(p)) => {
-                let query = bound!(sqlx::query::<Sqlite>(AssertSqlSafe(sql)), args, |s| s);
-                let rows = query.fetch_all(p).await?;
-                Ok(rows.into_iter().map(Row::Sqlite).collect())
-            }
+            On::Pool(Pool::Sqlite(p)) => crate::raw::fetch(p, &sql, &args, None).await,
             On::Conn(Conn::Pg(c)) => {
                 let query = bound!(
                     sqlx::query::<Postgres>(AssertSqlSafe(pg_sql(&sql))),
@@ -280,8 +276,7 @@ impl Q {
                 Ok(query.fetch_optional(&mut *c).await?.map(Row::Sqlite))
             }
             On::Pool(Pool::Sqlite(p)) => {
-                let query = bound!(sqlx::query::<Sqlite>(AssertSqlSafe(sql)), args, |s| s);
-                Ok(query.fetch_optional(p).await?.map(Row::Sqlite))
+                Ok(crate::raw::fetch(p, &sql, &args, Some(1)).await?.pop())
             }
             On::Conn(Conn::Pg(c)) => {
                 let query = bound!(
@@ -309,13 +304,22 @@ impl Q {
     }
 }
 
-/// A value both engines can decode.
+/// A value both engines can decode (SQLite's rows through sqlx or read straight off the
+/// handle, [`crate::raw`]).
 pub(crate) trait Col:
-    for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
+    for<'r> Decode<'r, Sqlite>
+    + Type<Sqlite>
+    + for<'r> Decode<'r, Postgres>
+    + Type<Postgres>
+    + rusqlite::types::FromSql
 {
 }
 impl<T> Col for T where
-    T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
+    T: for<'r> Decode<'r, Sqlite>
+        + Type<Sqlite>
+        + for<'r> Decode<'r, Postgres>
+        + Type<Postgres>
+        + rusqlite::types::FromSql
 {
 }
 
@@ -323,6 +327,8 @@ impl<T> Col for T where
 pub(crate) enum Row {
     Sqlite(SqliteRow),
     Pg(PgRow),
+    /// From the SQLite read pool, copied out in one go ([`crate::raw`]).
+    Raw(crate::raw::RawRow),
 }
 
 impl Row {
@@ -331,6 +337,7 @@ impl Row {
         match self {
             Row::Sqlite(r) => r.try_get(col),
             Row::Pg(r) => r.try_get(col),
+            Row::Raw(r) => r.get(col),
         }
     }
 
@@ -339,6 +346,7 @@ impl Row {
         match self {
             Row::Sqlite(r) => r.try_get(i),
             Row::Pg(r) => r.try_get(i),
+            Row::Raw(r) => r.at(i),
         }
     }
 }

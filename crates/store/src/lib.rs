@@ -112,6 +112,7 @@ mod pg;
 mod project;
 mod query;
 mod queue_days;
+mod raw;
 mod registrations;
 mod schema;
 mod writer;

@@ -70,8 +70,8 @@ fn interaction_from_row(row: &Row) -> Result<InteractionRecord> {
         recording: get(row, "recording")?,
         mos: get(row, "mos")?,
         quality: CallQuality {
-            caller: leg_quality(row, "caller")?,
-            agent: leg_quality(row, "agent")?,
+            caller: leg_quality(row, Leg::Caller)?,
+            agent: leg_quality(row, Leg::Agent)?,
             alerts: u32::try_from(get::<i64>(row, "quality_alerts")?).unwrap_or(u32::MAX),
         },
         agitation: get(row, "agitation")?,
@@ -91,17 +91,32 @@ fn interaction_from_row(row: &Row) -> Result<InteractionRecord> {
 }
 
 /// A leg's quality columns (`caller_mos`, `caller_jitter_ms`, ...), if it had a sample.
-fn leg_quality(row: &Row, leg: &str) -> Result<Option<LegQuality>> {
-    let col = |f: &str| format!("{leg}_{f}");
-    let Some(mos) = get::<Option<f64>>(row, &col("mos"))? else {
+fn leg_quality(row: &Row, leg: Leg) -> Result<Option<LegQuality>> {
+    let [mos, jitter, loss, rtt] = match leg {
+        Leg::Caller => [
+            "caller_mos",
+            "caller_jitter_ms",
+            "caller_loss",
+            "caller_rtt_ms",
+        ],
+        Leg::Agent => ["agent_mos", "agent_jitter_ms", "agent_loss", "agent_rtt_ms"],
+    };
+    let Some(mos) = get::<Option<f64>>(row, mos)? else {
         return Ok(None);
     };
     Ok(Some(LegQuality {
         mos,
-        jitter_ms: get::<Option<f64>>(row, &col("jitter_ms"))?.unwrap_or(0.0),
-        loss: get::<Option<f64>>(row, &col("loss"))?.unwrap_or(0.0),
-        rtt_ms: get(row, &col("rtt_ms"))?,
+        jitter_ms: get::<Option<f64>>(row, jitter)?.unwrap_or(0.0),
+        loss: get::<Option<f64>>(row, loss)?.unwrap_or(0.0),
+        rtt_ms: get(row, rtt)?,
     }))
+}
+
+/// The two legs of a call whose quality an interaction record keeps.
+#[derive(Clone, Copy)]
+enum Leg {
+    Caller,
+    Agent,
 }
 
 fn customer_from_row(row: &Row) -> Result<Customer> {
