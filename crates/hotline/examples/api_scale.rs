@@ -14,7 +14,8 @@
 //! 3. Times `--requests` calls of `/queues` one after another on one keep-alive connection,
 //!    then the same from `--clients` connections at once (supervisors' wallboards), then
 //!    walks the whole day through `/interactions?since=<midnight>&limit=<page>` following the
-//!    next cursor. A server without paging answers the whole day at once: that is timed
+//!    next cursor, and counts hotline's CPU time and context switches per page (from
+//!    `/proc`). A server without paging answers the whole day at once: that is timed
 //!    instead (and said).
 //!
 //!    The day's report (`/reports/intervals`) and `/agents` (with each agent's contacts
@@ -381,14 +382,14 @@ fn run(args: Args) -> Result<(), String> {
         };
         // Keep draining the child's stdout so that it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        measure(&args, addr, midnight)
+        measure(&args, addr, midnight, child.id())
     })();
     let _ = child.kill();
     let _ = child.wait();
     result
 }
 
-fn measure(args: &Args, addr: SocketAddr, midnight: i64) -> Result<(), String> {
+fn measure(args: &Args, addr: SocketAddr, midnight: i64, pid: u32) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
     let mut c = Conn::open(addr).map_err(io)?;
     let login = c
@@ -524,6 +525,7 @@ fn measure(args: &Args, addr: SocketAddr, midnight: i64) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     let mut last: Option<(Timestamp, String)> = None;
     let mut in_order = true;
+    let used_before = usage(pid);
     loop {
         let t = Instant::now();
         let r = c.request("GET", &path, Some(&token), "").map_err(io)?;
@@ -577,6 +579,14 @@ fn measure(args: &Args, addr: SocketAddr, midnight: i64) -> Result<(), String> {
             None => break,
         }
     }
+    let pages = ms.len() as f64;
+    if let (Some(a), Some(b)) = (used_before, usage(pid)) {
+        println!(
+            "  hotline per page: {:.2} ms of CPU, {:.0} context switches",
+            (b.0 - a.0) * 1e3 / pages,
+            b.1.saturating_sub(a.1) as f64 / pages
+        );
+    }
     summary(&format!("/interactions, pages of {}", args.page), ms);
     println!(
         "  {} distinct records, in order: {in_order} (calls written: {})",
@@ -587,6 +597,30 @@ fn measure(args: &Args, addr: SocketAddr, midnight: i64) -> Result<(), String> {
         return Ok(());
     };
     push_latency(args, addr, &token, &id, &mut c)
+}
+
+/// A process's CPU time so far (user and system, seconds) and its threads' context switches
+/// (voluntary and not), from `/proc`; `None` where there is no `/proc`.
+fn usage(pid: u32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let mut switches = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        switches += status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Some((ticks as f64 / hz.max(1) as f64, switches))
 }
 
 /// Reads one WebSocket text frame (the server does not mask).
