@@ -591,9 +591,12 @@ async fn stand_by(
     api: hotline_api::ApiState,
     signals: &mut Signals,
 ) -> Result<Option<Standby>, String> {
+    // Up as a standby (`[cluster]`): everything is refused until this node leads.
+    let (sip, calls_rx) = start_sip(cfg, sip_metrics).await?;
     let mut registry = Registry::default();
     sip_metrics.register(&mut registry);
     cluster_metrics.register(&mut registry);
+    registry.register_collector(Box::new(sip.transaction_gauges()));
     let limits = http::Limits::from_config(&cfg.http);
     let (listener, http_addr) = bind_http(cfg).await?;
     let standby_app = http::with_body_timeout(
@@ -605,8 +608,6 @@ async fn stand_by(
     );
     let (app, app_rx) = tokio::sync::watch::channel(standby_app.clone());
     let http_task = tokio::spawn(http::serve(listener, app_rx, limits));
-    // Up as a standby (`[cluster]`): everything is refused until this node leads.
-    let (sip, calls_rx) = start_sip(cfg, sip_metrics).await?;
     let (ttl, renew_every, margin) = cluster_cfg.timing();
     let mut node = cluster::Node::new(
         cluster_cfg.node.clone(),

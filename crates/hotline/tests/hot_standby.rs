@@ -152,6 +152,11 @@ fn the_standby_takes_over_from_a_killed_leader_and_rings_the_same_phone_without_
     let (status, metrics) = b.get("/metrics");
     assert_eq!(status, 200, "{metrics}");
     assert!(metrics.contains("hotline_cluster_leader 0"), "{metrics}");
+    // The standby's SIP stack is up, and says what it holds.
+    assert!(
+        metrics.contains("hotline_sip_transactions_running "),
+        "{metrics}"
+    );
     let (_, metrics) = a.get("/metrics");
     assert!(metrics.contains("hotline_cluster_leader 1"), "{metrics}");
     assert!(metrics.contains("hotline_cluster_epoch 1"), "{metrics}");
